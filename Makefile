@@ -1,0 +1,51 @@
+# Runnel — build, run, test.
+#
+#   make run     build and start `runnel dev` (the all-in-one default)
+#   make test    install what the tests need, then run every test
+#   make bench   run the benchmarks
+#   make lint    gofmt + go vet
+
+GO        ?= go
+BIN       := bin/runnel
+FUZZTIME  ?= 10s
+# Packages whose fuzz targets run briefly in `make test`, as package:Target.
+FUZZ_TARGETS := $(shell grep -rl --include='*_test.go' '^func Fuzz' . 2>/dev/null | \
+	xargs -r grep -H '^func Fuzz' | \
+	sed -E 's|^\./(.*)/[^/]+_test\.go:func (Fuzz[A-Za-z0-9_]*).*|\1:\2|' | sort -u)
+
+.PHONY: all build run test test-deps unit fuzz bench lint clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/runnel
+
+run: build
+	./$(BIN) dev
+
+## test-deps: everything the tests need, installed idempotently.
+test-deps:
+	$(GO) mod download
+
+test: test-deps lint unit fuzz
+
+unit:
+	$(GO) test -race -count=1 -timeout 15m ./...
+
+## fuzz: each fuzz target runs for $(FUZZTIME) beyond its checked-in seed corpus.
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t##*:}; \
+		echo "fuzz ./$$pkg $$name"; \
+		$(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) ./$$pkg; \
+	done
+
+bench:
+	$(GO) test -run='^$$' -bench=. -benchmem -timeout 30m ./...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet ./...
+
+clean:
+	rm -rf bin
