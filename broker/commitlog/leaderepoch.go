@@ -1,0 +1,137 @@
+package commitlog
+
+import (
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strconv"
+)
+
+const leaderEpochFile = "leader-epoch-checkpoint"
+
+// UndefinedEpoch and UndefinedOffset are Kafka's answers to OffsetForLeaderEpoch
+// when the requested epoch is unknown.
+const (
+	UndefinedEpoch  int32 = -1
+	UndefinedOffset int64 = -1
+)
+
+// epochEntry says that leader epoch Epoch started writing at StartOffset.
+type epochEntry struct {
+	Epoch       int32
+	StartOffset int64
+}
+
+// epochCache is the leader-epoch-checkpoint: epoch → start offset, as Kafka's
+// LeaderEpochFileCache. It is guarded by the Log's mutex; every change is
+// written to disk before it returns.
+type epochCache struct {
+	path    string
+	entries []epochEntry // ascending by epoch and by start offset
+}
+
+func loadEpochCache(dir string) (*epochCache, error) {
+	c := &epochCache{path: filepath.Join(dir, leaderEpochFile)}
+	rows, err := readCheckpoint(c.path, 2)
+	if err != nil {
+		return nil, err
+	}
+	for _, r := range rows {
+		e, err1 := strconv.ParseInt(r[0], 10, 32)
+		o, err2 := strconv.ParseInt(r[1], 10, 64)
+		if err1 != nil || err2 != nil || e < 0 || o < 0 {
+			return nil, fmt.Errorf("leader epoch checkpoint %s: bad entry %q", c.path, r)
+		}
+		c.entries = append(c.entries, epochEntry{int32(e), o})
+	}
+	if !sort.SliceIsSorted(c.entries, func(i, j int) bool {
+		return c.entries[i].Epoch < c.entries[j].Epoch
+	}) {
+		return nil, fmt.Errorf("leader epoch checkpoint %s: epochs out of order", c.path)
+	}
+	return c, nil
+}
+
+func (c *epochCache) latest() (epochEntry, bool) {
+	if len(c.entries) == 0 {
+		return epochEntry{}, false
+	}
+	return c.entries[len(c.entries)-1], true
+}
+
+// assign records that epoch starts at offset, if epoch is newer than the latest.
+func (c *epochCache) assign(epoch int32, offset int64) error {
+	if epoch < 0 {
+		return nil
+	}
+	if l, ok := c.latest(); ok && epoch <= l.Epoch {
+		return nil
+	}
+	// A new epoch starting at or below an older epoch's start replaces it (the
+	// older one wrote nothing that survived).
+	for len(c.entries) > 0 && c.entries[len(c.entries)-1].StartOffset >= offset {
+		c.entries = c.entries[:len(c.entries)-1]
+	}
+	c.entries = append(c.entries, epochEntry{epoch, offset})
+	return c.flush()
+}
+
+// truncateFromEnd drops epochs that start at or after endOffset (log truncation).
+func (c *epochCache) truncateFromEnd(endOffset int64) error {
+	n := len(c.entries)
+	for n > 0 && c.entries[n-1].StartOffset >= endOffset {
+		n--
+	}
+	if n == len(c.entries) {
+		return nil
+	}
+	c.entries = c.entries[:n]
+	return c.flush()
+}
+
+// truncateFromStart forgets epochs wholly below startOffset and moves the start of
+// the epoch holding it up to startOffset (log start moved).
+func (c *epochCache) truncateFromStart(startOffset int64) error {
+	i := sort.Search(len(c.entries), func(i int) bool { return c.entries[i].StartOffset > startOffset })
+	if i == 0 {
+		return nil
+	}
+	kept := c.entries[i-1:]
+	if kept[0].StartOffset == startOffset && i-1 == 0 {
+		return nil
+	}
+	kept[0].StartOffset = startOffset
+	c.entries = append([]epochEntry(nil), kept...)
+	return c.flush()
+}
+
+// endOffsetFor answers OffsetForLeaderEpoch with Kafka's rules: for the latest
+// epoch the log end offset; otherwise the start offset of the first epoch above
+// the requested one, paired with the largest known epoch at or below it.
+func (c *epochCache) endOffsetFor(epoch int32, logEnd int64) (int32, int64) {
+	if epoch == UndefinedEpoch || len(c.entries) == 0 {
+		return UndefinedEpoch, UndefinedOffset
+	}
+	if l, _ := c.latest(); l.Epoch == epoch {
+		return epoch, logEnd
+	}
+	hi := sort.Search(len(c.entries), func(i int) bool { return c.entries[i].Epoch > epoch })
+	if hi == len(c.entries) {
+		return UndefinedEpoch, UndefinedOffset
+	}
+	if hi == 0 {
+		return epoch, c.entries[0].StartOffset
+	}
+	return c.entries[hi-1].Epoch, c.entries[hi].StartOffset
+}
+
+func (c *epochCache) flush() error {
+	rows := make([][]string, len(c.entries))
+	for i, e := range c.entries {
+		rows[i] = []string{strconv.Itoa(int(e.Epoch)), strconv.FormatInt(e.StartOffset, 10)}
+	}
+	if err := writeCheckpoint(c.path, rows); err != nil {
+		return fmt.Errorf("leader epoch checkpoint: %w", err)
+	}
+	return nil
+}

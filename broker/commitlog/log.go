@@ -1,0 +1,708 @@
+package commitlog
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/runnel-dev/runnel/broker/recordbatch"
+)
+
+// Log is one partition's append-only log in its own directory. It is safe for
+// concurrent use: appends are serialized, reads run beside them.
+//
+// Lock order: Log.mu is the only lock; no callback runs while it is held.
+type Log struct {
+	dir  string
+	opts Options
+
+	mu            sync.RWMutex
+	segments      []*segment // ascending by base; the last one is active
+	logStart      int64
+	hw            int64
+	recoveryPoint int64
+	epochs        *epochCache
+	werr          error // sticky write failure
+	closed        bool
+	unflushed     int64     // records appended since the last flush
+	firstUnflush  time.Time // when the oldest unflushed record was appended
+	endWaiters    chan struct{}
+	hwWaiters     chan struct{}
+
+	rolled chan *segment // closed segments waiting for their fsync
+	stop   chan struct{}
+	wg     sync.WaitGroup
+}
+
+// Offsets is a consistent view of a log's positions.
+type Offsets struct {
+	LogStart      int64 // first offset that can be read
+	LogEnd        int64 // offset the next appended record gets
+	HighWatermark int64 // offsets below it are committed
+	RecoveryPoint int64 // offsets below it are fsynced
+}
+
+// Open opens the partition log in dir, creating it if needed. After an unclean
+// shutdown every segment from the one holding opts.RecoveryPoint onwards is
+// re-read: the log is cut at the first torn or corrupt batch and indexes are
+// rebuilt. Damaged indexes of other segments are rebuilt too.
+func Open(dir string, opts Options) (*Log, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, fmt.Errorf("open log %s: %w", dir, err)
+	}
+	o := opts.withDefaults()
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("open log: %w", err)
+	}
+	l := &Log{dir: dir, opts: o, rolled: make(chan *segment, 64), stop: make(chan struct{})}
+	if err := l.load(); err != nil {
+		for _, s := range l.segments {
+			s.close()
+		}
+		return nil, fmt.Errorf("open log %s: %w", dir, err)
+	}
+	l.wg.Add(1)
+	go l.runFlusher()
+	return l, nil
+}
+
+// Dir returns the log's directory.
+func (l *Log) Dir() string { return l.dir }
+
+// listSegments returns the base offsets of the segment logs in dir, removing
+// leftovers of interrupted work (temporary files, indexes without a log).
+func listSegments(dir string) ([]int64, error) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("list segments: %w", err)
+	}
+	logs := map[int64]bool{}
+	var orphans []string
+	for _, e := range ents {
+		name := e.Name()
+		if strings.HasSuffix(name, ".tmp") || strings.HasSuffix(name, ".deleted") {
+			orphans = append(orphans, name)
+			continue
+		}
+		ext := filepath.Ext(name)
+		if ext != logSuffix && ext != indexSuffix && ext != timeIndexSuffix {
+			continue
+		}
+		base, err := strconv.ParseInt(strings.TrimSuffix(name, ext), 10, 64)
+		if err != nil || len(name)-len(ext) != 20 || base < 0 {
+			continue
+		}
+		if ext == logSuffix {
+			logs[base] = true
+		}
+	}
+	for _, e := range ents {
+		name := e.Name()
+		ext := filepath.Ext(name)
+		if ext == indexSuffix || ext == timeIndexSuffix {
+			if base, err := strconv.ParseInt(strings.TrimSuffix(name, ext), 10, 64); err == nil && !logs[base] {
+				orphans = append(orphans, name)
+			}
+		}
+	}
+	for _, name := range orphans {
+		if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("remove leftover %s: %w", name, err)
+		}
+	}
+	bases := make([]int64, 0, len(logs))
+	for b := range logs {
+		bases = append(bases, b)
+	}
+	slices.Sort(bases)
+	return bases, nil
+}
+
+func (l *Log) load() error {
+	o := l.opts
+	epochs, err := loadEpochCache(l.dir)
+	if err != nil {
+		return err
+	}
+	l.epochs = epochs
+	bases, err := listSegments(l.dir)
+	if err != nil {
+		return err
+	}
+	if len(bases) == 0 {
+		s, err := createSegment(l.dir, o.LogStartOffset, o)
+		if err != nil {
+			return err
+		}
+		l.segments = []*segment{s}
+		l.logStart, l.hw, l.recoveryPoint = o.LogStartOffset, o.LogStartOffset, o.LogStartOffset
+		return syncDir(l.dir)
+	}
+	// The first segment to re-read after an unclean shutdown: the last one whose
+	// base is at or below the recovery point.
+	recoverFrom := len(bases)
+	if !o.CleanShutdown {
+		recoverFrom = 0
+		for i, b := range bases {
+			if b <= o.RecoveryPoint {
+				recoverFrom = i
+			}
+		}
+	}
+	for i, base := range bases {
+		active := i == len(bases)-1
+		s, indexesOK, err := openSegment(l.dir, base, active, o)
+		if err != nil {
+			return err
+		}
+		l.segments = append(l.segments, s)
+		if i+1 < len(bases) {
+			s.next = bases[i+1]
+		}
+		needRecover := i >= recoverFrom
+		if !needRecover {
+			if active {
+				if err := s.loadTail(o); err != nil {
+					o.Logger.Warn("rebuilding active segment", "segment", s.prefix+logSuffix, "reason", err)
+					needRecover = true
+				}
+			}
+			if !needRecover && !indexesOK {
+				o.Logger.Warn("rebuilding index with a partial entry", "segment", s.prefix+logSuffix)
+				needRecover = true
+			}
+			if !needRecover {
+				if err := s.checkIndexes(); err != nil {
+					o.Logger.Warn("rebuilding damaged index", "segment", s.prefix+logSuffix, "reason", err)
+					needRecover = true
+				}
+			}
+		}
+		if !needRecover {
+			continue
+		}
+		expectedNext := s.next
+		if !active {
+			if err := s.index.mapWritable(int(o.MaxIndexBytes)); err != nil {
+				return err
+			}
+			if err := s.tindex.mapWritable(int(o.MaxIndexBytes)); err != nil {
+				return err
+			}
+		}
+		cut, err := s.recover(o)
+		if err != nil {
+			return err
+		}
+		damaged := cut > 0 || (expectedNext >= 0 && s.next != expectedNext)
+		if !active && !damaged {
+			if err := s.seal(); err != nil {
+				return err
+			}
+		}
+		if damaged {
+			// Everything after damage is dropped: the log stays a valid prefix.
+			for _, later := range bases[i+1:] {
+				o.Logger.Warn("removing segment after damaged batch", "base", later)
+				if err := removeSegmentFiles(filepath.Join(l.dir, segmentName(later))); err != nil {
+					return fmt.Errorf("remove segment after damage: %w", err)
+				}
+			}
+			break
+		}
+	}
+	if a := l.activeLocked(); a.size > 0 {
+		a.rollStart = o.Now()
+	}
+	leo := l.activeLocked().next
+	l.logStart = max(o.LogStartOffset, l.segments[0].base)
+	if l.logStart > leo {
+		l.logStart = leo
+	}
+	if err := l.epochs.truncateFromEnd(leo); err != nil {
+		return err
+	}
+	if err := l.epochs.truncateFromStart(l.logStart); err != nil {
+		return err
+	}
+	l.hw = min(max(o.HighWatermark, l.logStart), leo)
+	if o.CleanShutdown {
+		l.recoveryPoint = leo
+	} else {
+		for _, s := range l.segments[min(recoverFrom, len(l.segments)-1):] {
+			if err := s.sync(); err != nil {
+				return err
+			}
+		}
+		if err := syncDir(l.dir); err != nil {
+			return err
+		}
+		l.recoveryPoint = leo
+	}
+	return nil
+}
+
+func (l *Log) activeLocked() *segment { return l.segments[len(l.segments)-1] }
+
+// AppendInfo describes what an append wrote.
+type AppendInfo struct {
+	FirstOffset          int64 // base offset of the first batch
+	LastOffset           int64 // last offset of the last batch
+	NumRecords           int64
+	NumBatches           int
+	MaxTimestamp         int64
+	OffsetOfMaxTimestamp int64
+	LogStartOffset       int64
+}
+
+// Append validates every RecordBatch in batches (one or more concatenated, as in
+// a Kafka produce request), then assigns offsets from the log end and stamps
+// leaderEpoch into each batch header, in place in the caller's buffer. The
+// records are written as they are. Nothing is written unless every batch is
+// valid. On return the data is in the page cache (and on disk, by the flush
+// policy).
+func (l *Log) Append(batches []byte, leaderEpoch int32) (AppendInfo, error) {
+	return l.append(batches, leaderEpoch, true)
+}
+
+// AppendReplica appends batches fetched from the leader with their offsets and
+// leader epochs unchanged. The first batch must start at the log end offset.
+func (l *Log) AppendReplica(batches []byte) (AppendInfo, error) {
+	return l.append(batches, -1, false)
+}
+
+// validateBatches checks every batch of buf and counts batches and records.
+func (l *Log) validateBatches(buf []byte) (nb int, nr int64, first recordbatch.Header, err error) {
+	if len(buf) == 0 {
+		return 0, 0, first, ErrEmptyAppend
+	}
+	rest, pos := buf, 0
+	for len(rest) > 0 {
+		b, r, err := recordbatch.Next(rest)
+		var h recordbatch.Header
+		if err == nil {
+			h, err = recordbatch.Validate(b, int(l.opts.MaxMessageBytes))
+		}
+		if err != nil {
+			return 0, 0, first, &InvalidBatchError{Index: nb, Position: pos, Err: err}
+		}
+		if nb == 0 {
+			first = h
+		}
+		nb++
+		nr += int64(h.NumRecords)
+		pos += len(b)
+		rest = r
+	}
+	return nb, nr, first, nil
+}
+
+func (l *Log) append(buf []byte, leaderEpoch int32, assign bool) (AppendInfo, error) {
+	nb, nr, first, err := l.validateBatches(buf)
+	if err != nil {
+		return AppendInfo{}, err
+	}
+	l.mu.Lock()
+	info, ch, err := l.appendLocked(buf, nb, nr, first, leaderEpoch, assign)
+	l.mu.Unlock()
+	if ch != nil {
+		close(ch)
+	}
+	return info, err
+}
+
+func (l *Log) appendLocked(buf []byte, nb int, nr int64, first recordbatch.Header, leaderEpoch int32, assign bool) (AppendInfo, chan struct{}, error) {
+	if l.closed {
+		return AppendInfo{}, nil, ErrClosed
+	}
+	if l.werr != nil {
+		return AppendInfo{}, nil, fmt.Errorf("%w: %w", ErrLogFailed, l.werr)
+	}
+	o := l.opts
+	s := l.activeLocked()
+	if !assign && first.BaseOffset != s.next {
+		return AppendInfo{}, nil, fmt.Errorf("%w: first batch has offset %d, log end is %d", ErrBadOffset, first.BaseOffset, s.next)
+	}
+	now := o.Now()
+	if s.size > 0 && (!s.fits(nr, int64(len(buf)), o) || now.Sub(s.rollStart) >= o.SegmentTime) {
+		var err error
+		if s, err = l.rollLocked(); err != nil {
+			return AppendInfo{}, nil, err
+		}
+	}
+	info := AppendInfo{FirstOffset: s.next, NumBatches: nb, NumRecords: nr, MaxTimestamp: -1, OffsetOfMaxTimestamp: -1, LogStartOffset: l.logStart}
+	next := s.next
+	if assign {
+		for rest := buf; len(rest) > 0; {
+			h, _ := recordbatch.ParseHeader(rest)
+			recordbatch.SetBaseOffset(rest, next)
+			recordbatch.SetPartitionLeaderEpoch(rest, leaderEpoch)
+			next += int64(h.LastOffsetDelta) + 1
+			rest = rest[h.Size():]
+		}
+	}
+	if n, err := s.log.WriteAt(buf, s.size); err != nil {
+		l.werr = fmt.Errorf("write segment %d: %w", s.base, err)
+		if n > 0 {
+			if terr := s.log.Truncate(s.size); terr != nil {
+				o.Logger.Error("cannot cut partial write", "segment", s.prefix+logSuffix, "error", terr)
+			}
+		}
+		return AppendInfo{}, nil, fmt.Errorf("%w: %w", ErrLogFailed, l.werr)
+	}
+	pos := s.size
+	for rest := buf; len(rest) > 0; {
+		h, _ := recordbatch.ParseHeader(rest)
+		if !assign && h.BaseOffset != s.next {
+			// Replica batches must be dense; cut what was written past the gap.
+			l.werr = fmt.Errorf("replica batch offset %d does not follow %d", h.BaseOffset, s.next)
+			s.log.Truncate(pos)
+			return AppendInfo{}, nil, fmt.Errorf("%w: %w", ErrBadOffset, l.werr)
+		}
+		if !assign && h.PartitionLeaderEpoch >= 0 {
+			if err := l.epochs.assign(h.PartitionLeaderEpoch, h.BaseOffset); err != nil {
+				l.werr = err
+				return AppendInfo{}, nil, fmt.Errorf("%w: %w", ErrLogFailed, err)
+			}
+		}
+		s.noteBatch(&h, pos, o)
+		if h.MaxTimestamp > info.MaxTimestamp {
+			info.MaxTimestamp, info.OffsetOfMaxTimestamp = h.MaxTimestamp, h.LastOffset()
+		}
+		s.next = h.NextOffset()
+		pos += int64(h.Size())
+		rest = rest[h.Size():]
+	}
+	s.size = pos
+	if s.rollStart.IsZero() {
+		s.rollStart = now
+	}
+	info.LastOffset = s.next - 1
+	if assign {
+		if err := l.epochs.assign(leaderEpoch, info.FirstOffset); err != nil {
+			l.werr = err
+			return AppendInfo{}, nil, fmt.Errorf("%w: %w", ErrLogFailed, err)
+		}
+	}
+	if l.unflushed == 0 {
+		l.firstUnflush = now
+	}
+	l.unflushed += nr
+	if o.FlushMessages > 0 && l.unflushed >= o.FlushMessages {
+		if err := l.flushLocked(); err != nil {
+			return AppendInfo{}, nil, err
+		}
+	}
+	ch := l.endWaiters
+	l.endWaiters = nil
+	return info, ch, nil
+}
+
+// rollLocked seals the active segment, hands it to the flusher and starts a new
+// active segment at the log end offset.
+func (l *Log) rollLocked() (*segment, error) {
+	old := l.activeLocked()
+	if err := old.seal(); err != nil {
+		l.werr = err
+		return nil, fmt.Errorf("%w: roll: %w", ErrLogFailed, err)
+	}
+	s, err := createSegment(l.dir, old.next, l.opts)
+	if err != nil {
+		l.werr = err
+		return nil, fmt.Errorf("%w: roll: %w", ErrLogFailed, err)
+	}
+	l.segments = append(l.segments, s)
+	select {
+	case l.rolled <- old:
+	default:
+		// The flusher is behind: sync here rather than queue without bound.
+		if err := l.syncRolled(old); err != nil {
+			l.werr = err
+			return nil, fmt.Errorf("%w: %w", ErrLogFailed, err)
+		}
+	}
+	return s, nil
+}
+
+// Roll closes the active segment and starts a new one, if the active segment
+// holds anything (used by tiering and tests).
+func (l *Log) Roll() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return ErrClosed
+	}
+	if l.werr != nil {
+		return fmt.Errorf("%w: %w", ErrLogFailed, l.werr)
+	}
+	if l.activeLocked().size == 0 {
+		return nil
+	}
+	_, err := l.rollLocked()
+	return err
+}
+
+// syncRolled fsyncs a closed segment and the directory, then moves the recovery
+// point past it. Called without l.mu held.
+func (l *Log) syncRolled(s *segment) error {
+	if s.deleted.Load() {
+		return nil
+	}
+	err := s.sync()
+	if err == nil {
+		err = syncDir(l.dir)
+	}
+	if err != nil {
+		if s.deleted.Load() || errors.Is(err, os.ErrClosed) {
+			return nil
+		}
+		return err
+	}
+	l.mu.Lock()
+	l.recoveryPoint = max(l.recoveryPoint, s.next)
+	l.mu.Unlock()
+	return nil
+}
+
+// runFlusher fsyncs rolled segments in the background and applies flush.ms.
+func (l *Log) runFlusher() {
+	defer l.wg.Done()
+	var tick <-chan time.Time
+	if l.opts.FlushInterval > 0 {
+		t := time.NewTicker(min(l.opts.FlushInterval, time.Second))
+		defer t.Stop()
+		tick = t.C
+	}
+	for {
+		select {
+		case <-l.stop:
+			return
+		case s := <-l.rolled:
+			if err := l.syncRolled(s); err != nil {
+				l.mu.Lock()
+				l.werr = err
+				l.mu.Unlock()
+				l.opts.Logger.Error("flush of rolled segment failed", "segment", s.prefix+logSuffix, "error", err)
+			}
+		case <-tick:
+			l.mu.Lock()
+			if l.unflushed > 0 && l.opts.Now().Sub(l.firstUnflush) >= l.opts.FlushInterval && l.werr == nil && !l.closed {
+				if err := l.flushLocked(); err != nil {
+					l.opts.Logger.Error("timed flush failed", "dir", l.dir, "error", err)
+				}
+			}
+			l.mu.Unlock()
+		}
+	}
+}
+
+// Flush fsyncs the active segment and moves the recovery point to the log end.
+func (l *Log) Flush() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return ErrClosed
+	}
+	return l.flushLocked()
+}
+
+func (l *Log) flushLocked() error {
+	if l.werr != nil {
+		return fmt.Errorf("%w: %w", ErrLogFailed, l.werr)
+	}
+	s := l.activeLocked()
+	if err := s.sync(); err != nil {
+		l.werr = err
+		return fmt.Errorf("%w: %w", ErrLogFailed, err)
+	}
+	l.unflushed = 0
+	// Segments still queued for the flusher are synced by it; only when none are
+	// pending is everything below the log end durable.
+	if len(l.rolled) == 0 {
+		l.recoveryPoint = max(l.recoveryPoint, s.next)
+	}
+	return nil
+}
+
+// Offsets returns the log's positions at one moment.
+func (l *Log) Offsets() Offsets {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return Offsets{LogStart: l.logStart, LogEnd: l.activeLocked().next, HighWatermark: l.hw, RecoveryPoint: l.recoveryPoint}
+}
+
+// LogStartOffset returns the first readable offset.
+func (l *Log) LogStartOffset() int64 { return l.Offsets().LogStart }
+
+// LogEndOffset returns the offset the next appended record gets.
+func (l *Log) LogEndOffset() int64 { return l.Offsets().LogEnd }
+
+// HighWatermark returns the offset below which records are committed.
+func (l *Log) HighWatermark() int64 { return l.Offsets().HighWatermark }
+
+// SetHighWatermark moves the high watermark, clamped to [log start, log end]. Its
+// owner (the partition leader, or a follower from the leader's answers) calls it.
+func (l *Log) SetHighWatermark(hw int64) {
+	l.mu.Lock()
+	hw = min(max(hw, l.logStart), l.activeLocked().next)
+	var ch chan struct{}
+	if hw != l.hw {
+		l.hw = hw
+		ch, l.hwWaiters = l.hwWaiters, nil
+	}
+	l.mu.Unlock()
+	if ch != nil {
+		close(ch)
+	}
+}
+
+// WaitForEnd blocks until the log end offset passes offset (a record at offset
+// exists), ctx is done, or the log closes.
+func (l *Log) WaitForEnd(ctx context.Context, offset int64) error {
+	return l.wait(ctx, func() (bool, *chan struct{}) {
+		return l.activeLocked().next > offset, &l.endWaiters
+	})
+}
+
+// WaitForHighWatermark blocks until the high watermark passes offset, ctx is
+// done, or the log closes.
+func (l *Log) WaitForHighWatermark(ctx context.Context, offset int64) error {
+	return l.wait(ctx, func() (bool, *chan struct{}) {
+		return l.hw > offset, &l.hwWaiters
+	})
+}
+
+// wait parks on a channel closed by the next change instead of polling.
+func (l *Log) wait(ctx context.Context, cond func() (bool, *chan struct{})) error {
+	for {
+		l.mu.Lock()
+		if l.closed {
+			l.mu.Unlock()
+			return ErrClosed
+		}
+		done, chp := cond()
+		if done {
+			l.mu.Unlock()
+			return nil
+		}
+		if *chp == nil {
+			*chp = make(chan struct{})
+		}
+		ch := *chp
+		l.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// EndOffsetForEpoch answers Kafka's OffsetForLeaderEpoch: the largest epoch at
+// or below epoch and the offset where the epoch after it began (the log end for
+// the latest epoch); UndefinedEpoch and UndefinedOffset when unknown.
+func (l *Log) EndOffsetForEpoch(epoch int32) (int32, int64) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.epochs.endOffsetFor(epoch, l.activeLocked().next)
+}
+
+// LatestEpoch returns the newest leader epoch in the log, or UndefinedEpoch.
+func (l *Log) LatestEpoch() int32 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if e, ok := l.epochs.latest(); ok {
+		return e.Epoch
+	}
+	return UndefinedEpoch
+}
+
+// Size returns the bytes of all segments.
+func (l *Log) Size() int64 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	var n int64
+	for _, s := range l.segments {
+		n += s.size
+	}
+	return n
+}
+
+// SegmentInfo describes one segment.
+type SegmentInfo struct {
+	BaseOffset   int64
+	NextOffset   int64
+	Size         int64
+	MaxTimestamp int64
+	Path         string // the .log file
+	Active       bool
+}
+
+// Segments lists the segments, oldest first.
+func (l *Log) Segments() []SegmentInfo {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	out := make([]SegmentInfo, len(l.segments))
+	for i, s := range l.segments {
+		out[i] = SegmentInfo{s.base, s.next, s.size, s.maxTimestamp, s.prefix + logSuffix, i == len(l.segments)-1}
+	}
+	return out
+}
+
+// Close flushes the log, seals the active segment's indexes and closes every
+// file. Waiters get ErrClosed. A log closed without error reopens with
+// CleanShutdown and its log end offset as recovery point.
+func (l *Log) Close() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return nil
+	}
+	l.closed = true
+	close(l.stop)
+	l.mu.Unlock()
+	l.wg.Wait()
+
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var errs []error
+	for len(l.rolled) > 0 {
+		if err := (<-l.rolled).sync(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if l.werr != nil {
+		errs = append(errs, l.werr)
+	} else {
+		s := l.activeLocked()
+		if err := s.seal(); err != nil {
+			errs = append(errs, err)
+		} else if err := s.sync(); err != nil {
+			errs = append(errs, err)
+		} else {
+			l.recoveryPoint = s.next
+		}
+	}
+	for _, s := range l.segments {
+		if err := s.close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, ch := range []chan struct{}{l.endWaiters, l.hwWaiters} {
+		if ch != nil {
+			close(ch)
+		}
+	}
+	l.endWaiters, l.hwWaiters = nil, nil
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("close log %s: %w", l.dir, err)
+	}
+	return nil
+}

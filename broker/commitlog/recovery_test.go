@@ -1,0 +1,251 @@
+package commitlog
+
+import (
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/runnel-dev/runnel/broker/recordbatch"
+)
+
+// buildLog appends n batches of 3 records to a fresh log in dir and closes it
+// cleanly. It returns the records and the batch sizes.
+func buildLog(t *testing.T, dir string, opts Options, n int) ([]testRecord, []int) {
+	t.Helper()
+	rng := rand.New(rand.NewPCG(7, 7))
+	l, err := Open(dir, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []testRecord
+	var sizes []int
+	for i := 0; i < n; i++ {
+		b, recs := genBatch(t, rng, int64(len(want)), 3, recordbatch.CodecNone, int64(len(want)))
+		if _, err := l.Append(b, 1); err != nil {
+			t.Fatal(err)
+		}
+		want = append(want, recs...)
+		sizes = append(sizes, len(b))
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return want, sizes
+}
+
+func lastSegmentFile(t *testing.T, dir, suffix string) string {
+	t.Helper()
+	m, _ := filepath.Glob(filepath.Join(dir, "*"+suffix))
+	if len(m) == 0 {
+		t.Fatalf("no %s file", suffix)
+	}
+	return m[len(m)-1]
+}
+
+// TestRecoverTornTail cuts the active segment's log mid-batch, and separately
+// flips bytes in its last batch: the log reopens at the last good batch, with
+// its index rebuilt, and appends continue from there.
+func TestRecoverTornTail(t *testing.T) {
+	for _, damage := range []string{"cut", "flip", "garbage"} {
+		t.Run(damage, func(t *testing.T) {
+			dir := t.TempDir()
+			opts := Options{SegmentBytes: 8192, IndexIntervalBytes: 256}
+			want, sizes := buildLog(t, dir, opts, 60)
+			logFile := lastSegmentFile(t, dir, logSuffix)
+			st, _ := os.Stat(logFile)
+			last := sizes[len(sizes)-1]
+			f, err := os.OpenFile(logFile, os.O_RDWR, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			lost := 3 // records of the last batch
+			switch damage {
+			case "cut":
+				f.Truncate(st.Size() - int64(last/2))
+			case "flip":
+				f.WriteAt([]byte{0xde, 0xad}, st.Size()-5)
+			case "garbage":
+				f.WriteAt([]byte("not a batch at all, just junk after the log"), st.Size())
+				lost = 0
+			}
+			f.Close()
+			// The index file of the active segment is rebuilt; damage it too.
+			os.Truncate(lastSegmentFile(t, dir, indexSuffix), 3)
+
+			l := openTestLog(t, dir, opts) // CleanShutdown false: full check
+			end := int64(len(want) - lost)
+			if got := l.LogEndOffset(); got != end {
+				t.Fatalf("log end after %s: %d, want %d", damage, got, end)
+			}
+			checkRecords(t, readAll(t, l, 0), want[:end], 0)
+			if err := l.activeLocked().checkIndexes(); err != nil {
+				t.Fatalf("index not rebuilt: %v", err)
+			}
+			if _, err := l.Append(simpleBatch(t, 2, 5, 1), 1); err != nil {
+				t.Fatal(err)
+			}
+			if l.LogEndOffset() != end+2 {
+				t.Fatal("append after recovery did not continue the log")
+			}
+		})
+	}
+}
+
+// TestRecoverDamagedIndexes damages the indexes of closed segments of a cleanly
+// shut down log: they are detected and rebuilt, and lookups stay right.
+func TestRecoverDamagedIndexes(t *testing.T) {
+	dir := t.TempDir()
+	opts := Options{SegmentBytes: 4096, IndexIntervalBytes: 128}
+	want, _ := buildLog(t, dir, opts, 80)
+	idx, _ := filepath.Glob(filepath.Join(dir, "*"+indexSuffix))
+	tix, _ := filepath.Glob(filepath.Join(dir, "*"+timeIndexSuffix))
+	if len(idx) < 4 {
+		t.Fatalf("want several segments, got %d", len(idx))
+	}
+	// An index entry pointing backwards, a partial entry, a time index out of order.
+	f, _ := os.OpenFile(idx[0], os.O_RDWR, 0)
+	f.WriteAt([]byte{0, 0, 0, 0, 0, 0, 0, 0}, 8)
+	f.Close()
+	f, _ = os.OpenFile(idx[1], os.O_RDWR|os.O_APPEND, 0)
+	f.Write([]byte{1, 2, 3})
+	f.Close()
+	f, _ = os.OpenFile(tix[2], os.O_RDWR, 0)
+	f.WriteAt([]byte{0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, 0)
+	f.Close()
+	os.Remove(idx[3])
+
+	opts.CleanShutdown = true
+	opts.RecoveryPoint = int64(len(want))
+	l := openTestLog(t, dir, opts)
+	for i, s := range l.segments {
+		if err := s.checkIndexes(); err != nil {
+			t.Fatalf("segment %d index not rebuilt: %v", i, err)
+		}
+	}
+	for from := int64(0); from < int64(len(want)); from += 7 {
+		checkRecords(t, readAll(t, l, from), want, from)
+	}
+	if off, _, found, err := l.OffsetForTimestamp(100, ToLogEnd); err != nil || !found || off != 100 {
+		t.Fatalf("timestamp lookup after rebuild: %d %v %v", off, found, err)
+	}
+}
+
+// TestRecoverCorruptClosedSegment flips a byte inside a closed segment past the
+// recovery point: the log is cut there and the later segments are dropped, so
+// what remains is a valid prefix.
+func TestRecoverCorruptClosedSegment(t *testing.T) {
+	dir := t.TempDir()
+	opts := Options{SegmentBytes: 4096}
+	want, _ := buildLog(t, dir, opts, 80)
+	logs, _ := filepath.Glob(filepath.Join(dir, "*"+logSuffix))
+	if len(logs) < 4 {
+		t.Fatal("want several segments")
+	}
+	f, _ := os.OpenFile(logs[1], os.O_RDWR, 0)
+	hdr := make([]byte, recordbatch.HeaderSize)
+	f.ReadAt(hdr, 0)
+	first, err := recordbatch.ParseHeader(hdr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteAt([]byte{0xff}, int64(first.Size()+40)) // inside the second batch of segment 1
+	f.Close()
+	l := openTestLog(t, dir, opts)
+	segs := l.Segments()
+	if len(segs) != 2 {
+		t.Fatalf("want segments 0 and 1 left, got %d", len(segs))
+	}
+	end := l.LogEndOffset()
+	if end != segs[1].BaseOffset+3 {
+		t.Fatalf("log end %d, want %d (one good batch in segment 1)", end, segs[1].BaseOffset+3)
+	}
+	checkRecords(t, readAll(t, l, 0), want[:end], 0)
+	if left, _ := filepath.Glob(filepath.Join(dir, "*"+logSuffix)); len(left) != 2 {
+		t.Fatalf("segment files after cut: %v", left)
+	}
+}
+
+// TestStoreCleanShutdown checks the store's checkpoints: a clean close lets the
+// next open trust the files; high watermark and log start survive.
+func TestStoreCleanShutdown(t *testing.T) {
+	dir := t.TempDir()
+	st, err := OpenStore(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp := TopicPartition{"orders.v1-eu", 3}
+	l, err := st.Open(tp, Options{SegmentBytes: 2048})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 40; i++ {
+		if _, err := l.Append(simpleBatch(t, 2, 100, int64(i)), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l.SetHighWatermark(70)
+	if _, err := l.DeleteRecordsBefore(21); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// Damage the active segment's tail: a clean shutdown means it is trusted
+	// structurally but the walk from the last index entry still notices.
+	st, err = OpenStore(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	parts, _ := st.Partitions()
+	if len(parts) != 1 || parts[0] != tp {
+		t.Fatalf("partitions %v", parts)
+	}
+	l, err = st.Open(tp, Options{SegmentBytes: 2048})
+	if err != nil {
+		t.Fatal(err)
+	}
+	o := l.Offsets()
+	if o.LogStart != 21 || o.HighWatermark != 70 || o.LogEnd != 80 || o.RecoveryPoint != 80 {
+		t.Fatalf("offsets after clean reopen: %+v", o)
+	}
+	if !l.opts.CleanShutdown {
+		t.Fatal("clean shutdown not recognised")
+	}
+	if _, err := l.Read(20, 100, ToLogEnd); err == nil {
+		t.Fatal("read below the log start succeeded")
+	}
+	if err := (TopicPartition{"bad/name", 0}).Validate(); err == nil {
+		t.Fatal("bad topic name accepted")
+	}
+}
+
+// TestStoreUncleanShutdown opens a store whose previous run did not close: logs
+// are recovered from their checkpointed recovery points.
+func TestStoreUncleanShutdown(t *testing.T) {
+	dir := t.TempDir()
+	st, _ := OpenStore(dir, nil)
+	tp := TopicPartition{"t", 0}
+	l, _ := st.Open(tp, Options{SegmentBytes: 2048})
+	for i := 0; i < 30; i++ {
+		l.Append(simpleBatch(t, 2, 100, int64(i)), 0)
+	}
+	if err := st.Checkpoint(); err != nil {
+		t.Fatal(err)
+	}
+	// No Close: the files are as a killed process leaves them.
+	st2, err := OpenStore(dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l2, err := st2.Open(tp, Options{SegmentBytes: 2048})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l2.opts.CleanShutdown || l2.LogEndOffset() != 60 {
+		t.Fatalf("unclean reopen: clean=%v end=%d", l2.opts.CleanShutdown, l2.LogEndOffset())
+	}
+	l.Close()
+	st2.Close()
+}

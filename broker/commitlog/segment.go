@@ -1,0 +1,445 @@
+package commitlog
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"time"
+
+	"github.com/runnel-dev/runnel/broker/recordbatch"
+)
+
+// File name suffixes of a segment's files.
+const (
+	logSuffix       = ".log"
+	indexSuffix     = ".index"
+	timeIndexSuffix = ".timeindex"
+)
+
+// segmentName is the 20-digit base offset that names a segment's files.
+func segmentName(base int64) string { return fmt.Sprintf("%020d", base) }
+
+// segment is one log file with its two indexes. All fields are guarded by the
+// Log's mutex; size and next only grow under the write lock.
+type segment struct {
+	base   int64
+	prefix string // path without suffix
+	log    *os.File
+	index  offsetIndex
+	tindex timeIndex
+
+	size int64 // bytes of whole batches in the log file
+	next int64 // offset after the last batch
+
+	maxTimestamp         int64 // largest batch max timestamp, -1 when none
+	offsetOfMaxTimestamp int64
+	bytesSinceIndex      int64
+	rollStart            time.Time // first append (for segment.ms); zero while empty
+
+	deleted atomic.Bool // set when retention or truncation removed the segment
+}
+
+// createSegment makes a new empty active segment at base.
+func createSegment(dir string, base int64, o Options) (*segment, error) {
+	prefix := filepath.Join(dir, segmentName(base))
+	f, err := os.OpenFile(prefix+logSuffix, os.O_CREATE|os.O_RDWR|os.O_TRUNC, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("create segment %d: %w", base, err)
+	}
+	s := &segment{base: base, prefix: prefix, log: f, next: base, maxTimestamp: -1, offsetOfMaxTimestamp: -1}
+	for _, suf := range []string{indexSuffix, timeIndexSuffix} {
+		if err := os.Remove(prefix + suf); err != nil && !errors.Is(err, os.ErrNotExist) {
+			f.Close()
+			return nil, fmt.Errorf("create segment %d: %w", base, err)
+		}
+	}
+	if err := s.openIndexes(true, int(o.MaxIndexBytes)); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// openSegment opens an existing segment's files. Its size is the log file size;
+// next is unknown (-1) until the caller sets or recovers it. indexesOK is false
+// when an index file is not a whole number of entries.
+func openSegment(dir string, base int64, active bool, o Options) (s *segment, indexesOK bool, err error) {
+	prefix := filepath.Join(dir, segmentName(base))
+	f, err := os.OpenFile(prefix+logSuffix, os.O_RDWR, 0o644)
+	if err != nil {
+		return nil, false, fmt.Errorf("open segment %d: %w", base, err)
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, false, fmt.Errorf("stat segment %d: %w", base, err)
+	}
+	s = &segment{base: base, prefix: prefix, log: f, size: st.Size(), next: -1, maxTimestamp: -1, offsetOfMaxTimestamp: -1}
+	ok1, ok2 := true, true
+	ix, ok1, err := openIndexFile(prefix+indexSuffix, offsetIndexEntrySize, active, int(o.MaxIndexBytes))
+	if err != nil {
+		f.Close()
+		return nil, false, err
+	}
+	tx, ok2, err := openIndexFile(prefix+timeIndexSuffix, timeIndexEntrySize, active, int(o.MaxIndexBytes))
+	if err != nil {
+		ix.close()
+		f.Close()
+		return nil, false, err
+	}
+	s.index, s.tindex = offsetIndex{ix}, timeIndex{tx}
+	if ts, rel, ok := s.tindex.last(); ok {
+		s.maxTimestamp, s.offsetOfMaxTimestamp = ts, base+int64(rel)
+	}
+	return s, ok1 && ok2, nil
+}
+
+func (s *segment) openIndexes(writable bool, maxBytes int) error {
+	ix, _, err := openIndexFile(s.prefix+indexSuffix, offsetIndexEntrySize, writable, maxBytes)
+	if err != nil {
+		return err
+	}
+	tx, _, err := openIndexFile(s.prefix+timeIndexSuffix, timeIndexEntrySize, writable, maxBytes)
+	if err != nil {
+		ix.close()
+		return err
+	}
+	s.index, s.tindex = offsetIndex{ix}, timeIndex{tx}
+	return nil
+}
+
+// rel converts an absolute offset to one relative to the segment base.
+func (s *segment) rel(offset int64) uint32 { return uint32(offset - s.base) }
+
+// fits reports whether records more records with bytes more bytes can go into
+// this segment without breaking the 32-bit relative offsets and positions.
+func (s *segment) fits(records int64, bytes int64, o Options) bool {
+	if s.size == 0 {
+		return s.next-s.base+records <= math.MaxInt32
+	}
+	return s.size+bytes <= o.SegmentBytes &&
+		s.next-s.base+records <= math.MaxInt32 &&
+		!s.index.full() && !s.tindex.full()
+}
+
+// noteBatch updates indexes and timestamps for a batch written at pos.
+func (s *segment) noteBatch(h *recordbatch.Header, pos int64, o Options) {
+	if h.MaxTimestamp > s.maxTimestamp {
+		s.maxTimestamp, s.offsetOfMaxTimestamp = h.MaxTimestamp, h.LastOffset()
+	}
+	if s.bytesSinceIndex > int64(o.IndexIntervalBytes) || pos == 0 {
+		if !s.index.full() {
+			s.index.append(s.rel(h.BaseOffset), uint32(pos))
+		}
+		s.tindex.maybeAppend(s.maxTimestamp, s.rel(s.offsetOfMaxTimestamp))
+		s.bytesSinceIndex = 0
+	}
+	s.bytesSinceIndex += int64(h.Size())
+}
+
+// recover re-reads the whole log file, checking every batch (CRC, lengths, dense
+// offsets from the segment base), rebuilds both indexes, and cuts the file at the
+// first torn or corrupt batch. It reports how many bytes were cut.
+func (s *segment) recover(o Options) (cut int64, err error) {
+	s.index.reset()
+	s.tindex.reset()
+	s.maxTimestamp, s.offsetOfMaxTimestamp, s.bytesSinceIndex = -1, -1, 0
+	s.next = s.base
+	rd := newSeqBatchReader(s.log, s.size)
+	var pos int64
+	for {
+		h, batch, p, err := rd.next()
+		if err == io.EOF {
+			break
+		}
+		if err == nil {
+			_, err = recordbatch.Validate(batch, 0)
+		}
+		if err == nil && h.BaseOffset != s.next {
+			err = fmt.Errorf("batch at %d has base offset %d, expected %d", p, h.BaseOffset, s.next)
+		}
+		if err != nil {
+			var pathErr *os.PathError
+			if errors.As(err, &pathErr) {
+				return 0, fmt.Errorf("recover segment %d: %w", s.base, err)
+			}
+			o.Logger.Warn("cutting log at damaged batch", "segment", s.prefix+logSuffix, "position", p, "offset", s.next, "reason", err)
+			break
+		}
+		s.noteBatch(&h, p, o)
+		s.next = h.NextOffset()
+		pos = p + int64(h.Size())
+	}
+	if pos < s.size {
+		cut = s.size - pos
+		if err := s.log.Truncate(pos); err != nil {
+			return 0, fmt.Errorf("cut segment %d at %d: %w", s.base, pos, err)
+		}
+		s.size = pos
+	}
+	return cut, nil
+}
+
+// readBatchAt reads the whole batch at pos (ending at or before end) into *buf,
+// growing it when needed.
+func readBatchAt(f *os.File, pos, end int64, buf *[]byte) (recordbatch.Header, []byte, error) {
+	if end-pos < recordbatch.HeaderSize {
+		return recordbatch.Header{}, nil, errTornTail
+	}
+	if len(*buf) < scanChunk {
+		*buf = make([]byte, scanChunk)
+	}
+	b := *buf
+	n, err := f.ReadAt(b[:min(int64(len(b)), end-pos)], pos)
+	if n < recordbatch.HeaderSize {
+		if err == nil || err == io.EOF {
+			err = errTornTail
+		}
+		return recordbatch.Header{}, nil, err
+	}
+	h, err := recordbatch.ParseHeader(b[:n])
+	if err != nil {
+		return h, nil, err
+	}
+	size := int64(h.Size())
+	if pos+size > end {
+		return h, nil, errTornTail
+	}
+	if size > int64(n) {
+		if size > int64(len(b)) {
+			b = make([]byte, size)
+			*buf = b
+		}
+		if _, err := f.ReadAt(b[:size], pos); err != nil {
+			return h, nil, err
+		}
+	}
+	return h, b[:size], nil
+}
+
+// loadTail sets next (and timestamps) of a cleanly closed segment by walking the
+// batch headers after its last index entry. It fails if the walk finds damage.
+func (s *segment) loadTail(o Options) error {
+	var pos int64
+	if s.index.n > 0 {
+		_, p := s.index.at(s.index.n - 1)
+		pos = int64(p)
+	}
+	sc := newHeaderScanner(s.log, pos, s.size)
+	defer sc.release()
+	next := int64(-1)
+	for {
+		h, p, err := sc.next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return err
+		}
+		if next >= 0 && h.BaseOffset != next {
+			return fmt.Errorf("batch at %d has base offset %d, expected %d", p, h.BaseOffset, next)
+		}
+		if h.MaxTimestamp > s.maxTimestamp {
+			s.maxTimestamp, s.offsetOfMaxTimestamp = h.MaxTimestamp, h.LastOffset()
+		}
+		s.bytesSinceIndex += int64(h.Size())
+		next = h.NextOffset()
+	}
+	if next < 0 {
+		if s.size != 0 {
+			return fmt.Errorf("segment %d: no batch found after the last index entry", s.base)
+		}
+		next = s.base
+	}
+	s.next = next
+	return nil
+}
+
+// checkIndexes sanity-checks both indexes against the log size and next offset.
+func (s *segment) checkIndexes() error {
+	nextRel := int64(-1)
+	if s.next >= 0 {
+		nextRel = s.next - s.base
+	}
+	if err := s.index.check(s.size, nextRel); err != nil {
+		return err
+	}
+	if s.size > 0 && s.index.n == 0 {
+		return fmt.Errorf("index %s is empty for a non-empty log", s.index.path)
+	}
+	if s.index.n > 0 {
+		if r, p := s.index.at(0); r != 0 || p != 0 {
+			return fmt.Errorf("index %s does not start at the segment base", s.index.path)
+		}
+	}
+	return s.tindex.check(nextRel)
+}
+
+// translate returns the position of the first batch whose last offset is at or
+// after offset, and that batch's base offset; (size, next) when there is none.
+func (s *segment) translate(offset int64) (pos int64, base int64, err error) {
+	if offset >= s.next {
+		return s.size, s.next, nil
+	}
+	p, nextEntry := s.index.lookupSpan(s.rel(offset))
+	sc := newHeaderScanner(s.log, int64(p), s.size)
+	defer sc.release()
+	// The batch holding offset starts before the next index entry. When that
+	// entry is near (small batches), one read up to it finds the batch; when far
+	// (one large batch per entry), the first header is the one, so read little.
+	sc.until = nextEntry
+	if span := nextEntry - int64(p); nextEntry > 0 && span <= 2*scanChunkSmall {
+		sc.want = int(span) + recordbatch.HeaderSize
+	}
+	for {
+		h, p, err := sc.next()
+		if err == io.EOF {
+			return s.size, s.next, nil
+		}
+		if err != nil {
+			return 0, 0, fmt.Errorf("segment %d: %w", s.base, err)
+		}
+		if h.LastOffset() >= offset {
+			return p, h.BaseOffset, nil
+		}
+	}
+}
+
+// boundaryAtOrBelow returns the last batch boundary at or below limit, not
+// before from, and the offset starting there (from itself when the batch at from
+// crosses limit).
+func (s *segment) boundaryAtOrBelow(from, limit int64) (pos int64, offset int64, err error) {
+	start := from
+	if limit > from {
+		_, p := s.index.lookupPosition(uint32(min(limit, math.MaxUint32)))
+		start = max(from, int64(p))
+	}
+	sc := newHeaderScanner(s.log, start, s.size)
+	defer sc.release()
+	pos, offset = from, -1
+	for {
+		h, p, err := sc.next()
+		if err == io.EOF {
+			return s.size, s.next, nil
+		}
+		if err != nil {
+			return 0, 0, fmt.Errorf("segment %d: %w", s.base, err)
+		}
+		if offset < 0 {
+			offset = h.BaseOffset
+			pos = p
+		}
+		end := p + int64(h.Size())
+		if end > limit {
+			return pos, offset, nil
+		}
+		pos, offset = end, h.NextOffset()
+	}
+}
+
+// batchEnd returns the end position and next offset of the batch at pos.
+func (s *segment) batchEnd(pos int64) (int64, int64, error) {
+	sc := newHeaderScanner(s.log, pos, s.size)
+	defer sc.release()
+	h, p, err := sc.next()
+	if err != nil {
+		return 0, 0, fmt.Errorf("segment %d: batch at %d: %w", s.base, pos, err)
+	}
+	return p + int64(h.Size()), h.NextOffset(), nil
+}
+
+// seal closes the segment for appends: a final time index entry, indexes trimmed
+// to their entries and mapped read-only.
+func (s *segment) seal() error {
+	if s.maxTimestamp >= 0 && s.offsetOfMaxTimestamp >= s.base {
+		if s.tindex.full() {
+			s.tindex.truncate(s.tindex.n - 1)
+		}
+		s.tindex.maybeAppend(s.maxTimestamp, s.rel(s.offsetOfMaxTimestamp))
+	}
+	if err := s.index.seal(); err != nil {
+		return err
+	}
+	return s.tindex.seal()
+}
+
+// sync fsyncs the log and both indexes.
+func (s *segment) sync() error {
+	if err := s.log.Sync(); err != nil {
+		return fmt.Errorf("sync segment %d: %w", s.base, err)
+	}
+	if err := s.index.sync(); err != nil {
+		return err
+	}
+	return s.tindex.sync()
+}
+
+// truncateTo cuts the segment before the batch holding offset: afterwards next
+// is that batch's base offset (at most offset).
+func (s *segment) truncateTo(offset int64) error {
+	pos, base, err := s.translate(offset)
+	if err != nil {
+		return err
+	}
+	if pos >= s.size {
+		return nil
+	}
+	if err := s.log.Truncate(pos); err != nil {
+		return fmt.Errorf("truncate segment %d: %w", s.base, err)
+	}
+	s.size, s.next = pos, base
+	s.index.truncate(s.index.entriesBelow(uint32(pos)))
+	s.tindex.truncate(s.tindex.entriesBelow(s.rel(base)))
+	s.maxTimestamp, s.offsetOfMaxTimestamp = -1, -1
+	if ts, rel, ok := s.tindex.last(); ok {
+		s.maxTimestamp, s.offsetOfMaxTimestamp = ts, s.base+int64(rel)
+	}
+	s.bytesSinceIndex = 0
+	if s.index.n > 0 {
+		_, p := s.index.at(s.index.n - 1)
+		s.bytesSinceIndex = pos - int64(p)
+	}
+	if s.size == 0 {
+		s.rollStart = time.Time{}
+	}
+	return nil
+}
+
+func (s *segment) close() error {
+	if s.log == nil {
+		return nil // placeholder left by a failed TruncateFullyAndStartAt
+	}
+	err := s.index.close()
+	if e := s.tindex.close(); err == nil {
+		err = e
+	}
+	if e := s.log.Close(); err == nil && e != nil {
+		err = fmt.Errorf("close segment %d: %w", s.base, e)
+	}
+	return err
+}
+
+// remove closes and deletes the segment's files.
+func (s *segment) remove() error {
+	s.deleted.Store(true)
+	err := s.close()
+	if e := removeSegmentFiles(s.prefix); err == nil {
+		err = e
+	}
+	return err
+}
+
+// removeSegmentFiles deletes the files of the segment at prefix (path without
+// suffix); missing files are not an error.
+func removeSegmentFiles(prefix string) error {
+	for _, suf := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
+		if err := os.Remove(prefix + suf); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("remove %s: %w", prefix+suf, err)
+		}
+	}
+	return nil
+}
