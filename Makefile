@@ -7,7 +7,7 @@
 
 GO        ?= go
 BIN       := bin/runnel
-FUZZTIME  ?= 10s
+FUZZTIME  ?= 2000x
 # Packages whose fuzz targets run briefly in `make test`, as package:Target.
 FUZZ_TARGETS := $(shell grep -rl --include='*_test.go' '^func Fuzz' . 2>/dev/null | \
 	xargs -r grep -H '^func Fuzz' | \
@@ -32,7 +32,7 @@ test: test-deps lint unit fuzz
 unit:
 	$(GO) test -race -count=1 -timeout 15m ./...
 
-## fuzz: each fuzz target runs for $(FUZZTIME) beyond its checked-in seed corpus.
+## fuzz: each fuzz target runs $(FUZZTIME) inputs beyond its checked-in seed corpus.
 fuzz:
 	@set -e; for t in $(FUZZ_TARGETS); do \
 		pkg=$${t%%:*}; name=$${t##*:}; \
