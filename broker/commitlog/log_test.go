@@ -264,3 +264,21 @@ func TestSegmentRollByTime(t *testing.T) {
 		t.Fatalf("segments %+v", segs)
 	}
 }
+
+func TestScanHeaders(t *testing.T) {
+	l := openTestLog(t, t.TempDir(), Options{SegmentBytes: 1000})
+	for i := 0; i < 30; i++ {
+		l.Append(simpleBatch(t, 2, 100, int64(i)), 0)
+	}
+	var bases []int64
+	if err := l.ScanHeaders(31, func(h recordbatch.Header) error { bases = append(bases, h.BaseOffset); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if len(bases) != 15 || bases[0] != 30 || bases[14] != 58 {
+		t.Fatalf("scanned bases %v", bases)
+	}
+	stop := errors.New("stop")
+	if err := l.ScanHeaders(0, func(recordbatch.Header) error { return stop }); err != stop {
+		t.Fatalf("scan error %v", err)
+	}
+}

@@ -306,3 +306,48 @@ func (l *Log) MaxTimestamp() (ts, offset int64, found bool) {
 	}
 	return ts, offset, found
 }
+
+// ScanHeaders calls fn with the header of every batch from the one holding
+// offset to the log end, in order, without reading records (for rebuilding
+// state such as producer sequences from the log). fn must not call back into
+// the log; an error from fn stops the scan and is returned.
+func (l *Log) ScanHeaders(offset int64, fn func(h recordbatch.Header) error) error {
+	l.mu.RLock()
+	type region struct {
+		f        *os.File
+		pos, end int64
+	}
+	var regions []region
+	for i := l.segmentForLocked(offset); i < len(l.segments); i++ {
+		s := l.segments[i]
+		start := int64(0)
+		if offset > s.base {
+			p, _, err := s.translate(offset)
+			if err != nil {
+				l.mu.RUnlock()
+				return err
+			}
+			start = p
+		}
+		regions = append(regions, region{s.log, start, s.size})
+	}
+	l.mu.RUnlock()
+	for _, r := range regions {
+		sc := newHeaderScanner(r.f, r.pos, r.end)
+		for {
+			h, _, err := sc.next()
+			if err == io.EOF {
+				break
+			}
+			if err == nil {
+				err = fn(h)
+			}
+			if err != nil {
+				sc.release()
+				return err
+			}
+		}
+		sc.release()
+	}
+	return nil
+}
