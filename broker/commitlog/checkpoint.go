@@ -27,7 +27,7 @@ func writeCheckpoint(path string, entries [][]string) error {
 		buf.WriteString(strings.Join(e, " "))
 		buf.WriteByte('\n')
 	}
-	return writeFileAtomic(path, buf.Bytes())
+	return WriteFileAtomic(path, buf.Bytes())
 }
 
 // readCheckpoint reads a checkpoint whose entries have exactly fields fields. A
@@ -76,9 +76,10 @@ func readCheckpoint(path string, fields int) ([][]string, error) {
 	return entries, nil
 }
 
-// writeFileAtomic writes data to path through a synced temporary file and a rename,
-// then syncs the directory so the rename itself survives a crash.
-func writeFileAtomic(path string, data []byte) error {
+// WriteFileAtomic writes data to path through a synced temporary file and a
+// rename, then syncs the directory so the rename itself survives a crash: after
+// a crash the file holds either its old contents or data, whole.
+func WriteFileAtomic(path string, data []byte) error {
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
 	if err != nil {

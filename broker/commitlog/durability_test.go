@@ -106,3 +106,24 @@ func TestOptionsValidate(t *testing.T) {
 		t.Fatalf("unlimited retention refused: %v", err)
 	}
 }
+
+func TestSetOptions(t *testing.T) {
+	l := openTestLog(t, t.TempDir(), Options{MaxMessageBytes: 100})
+	if _, err := l.Append(simpleBatch(t, 1, 200, 0), 0); err == nil {
+		t.Fatal("batch over max.message.bytes accepted")
+	}
+	if err := l.SetOptions(Options{MaxMessageBytes: 1000, SegmentBytes: 500}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 5; i++ {
+		if _, err := l.Append(simpleBatch(t, 1, 200, 0), 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(l.Segments()) < 2 {
+		t.Fatal("new segment.bytes not applied")
+	}
+	if err := l.SetOptions(Options{SegmentBytes: 1}); err == nil {
+		t.Fatal("invalid options accepted")
+	}
+}

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/runnel-dev/runnel/broker/recordbatch"
@@ -20,8 +22,10 @@ import (
 //
 // Lock order: Log.mu is the only lock; no callback runs while it is held.
 type Log struct {
-	dir  string
-	opts Options
+	dir      string
+	opts     Options      // guarded by mu
+	maxBatch atomic.Int32 // opts.MaxMessageBytes, read without the lock on append
+	logger   *slog.Logger
 
 	mu            sync.RWMutex
 	segments      []*segment // ascending by base; the last one is active
@@ -62,6 +66,8 @@ func Open(dir string, opts Options) (*Log, error) {
 		return nil, fmt.Errorf("open log: %w", err)
 	}
 	l := &Log{dir: dir, opts: o, rolled: make(chan *segment, 64), stop: make(chan struct{})}
+	l.maxBatch.Store(o.MaxMessageBytes)
+	l.logger = o.Logger
 	if err := l.load(); err != nil {
 		for _, s := range l.segments {
 			s.close()
@@ -71,6 +77,26 @@ func Open(dir string, opts Options) (*Log, error) {
 	l.wg.Add(1)
 	go l.runFlusher()
 	return l, nil
+}
+
+// SetOptions changes the topic configs of an open log (segment, retention,
+// flush and size limits); they apply from the next append or retention pass.
+// The recovery fields and the clock of opts are ignored.
+func (l *Log) SetOptions(opts Options) error {
+	if err := opts.Validate(); err != nil {
+		return err
+	}
+	o := opts.withDefaults()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	o.RecoveryPoint, o.CleanShutdown, o.LogStartOffset, o.HighWatermark = l.opts.RecoveryPoint, l.opts.CleanShutdown, l.opts.LogStartOffset, l.opts.HighWatermark
+	o.Now, o.Logger = l.opts.Now, l.logger
+	if o.MaxIndexBytes != l.opts.MaxIndexBytes {
+		o.MaxIndexBytes = l.opts.MaxIndexBytes // index files are sized when a segment is created
+	}
+	l.opts = o
+	l.maxBatch.Store(o.MaxMessageBytes)
+	return nil
 }
 
 // Dir returns the log's directory.
@@ -288,7 +314,7 @@ func (l *Log) validateBatches(buf []byte) (nb int, nr int64, first recordbatch.H
 		b, r, err := recordbatch.Next(rest)
 		var h recordbatch.Header
 		if err == nil {
-			h, err = recordbatch.Validate(b, int(l.opts.MaxMessageBytes))
+			h, err = recordbatch.Validate(b, int(l.maxBatch.Load()))
 		}
 		if err != nil {
 			return 0, 0, first, &InvalidBatchError{Index: nb, Position: pos, Err: err}
@@ -474,12 +500,14 @@ func (l *Log) syncRolled(s *segment) error {
 // runFlusher fsyncs rolled segments in the background and applies flush.ms.
 func (l *Log) runFlusher() {
 	defer l.wg.Done()
-	var tick <-chan time.Time
-	if l.opts.FlushInterval > 0 {
-		t := time.NewTicker(min(l.opts.FlushInterval, time.Second))
-		defer t.Stop()
-		tick = t.C
+	l.mu.RLock()
+	every := time.Second
+	if fi := l.opts.FlushInterval; fi > 0 {
+		every = min(every, fi/2)
 	}
+	l.mu.RUnlock()
+	t := time.NewTicker(every)
+	defer t.Stop()
 	for {
 		select {
 		case <-l.stop:
@@ -489,13 +517,13 @@ func (l *Log) runFlusher() {
 				l.mu.Lock()
 				l.werr = err
 				l.mu.Unlock()
-				l.opts.Logger.Error("flush of rolled segment failed", "segment", s.prefix+logSuffix, "error", err)
+				l.logger.Error("flush of rolled segment failed", "segment", s.prefix+logSuffix, "error", err)
 			}
-		case <-tick:
+		case <-t.C:
 			l.mu.Lock()
-			if l.unflushed > 0 && l.opts.Now().Sub(l.firstUnflush) >= l.opts.FlushInterval && l.werr == nil && !l.closed {
+			if fi := l.opts.FlushInterval; fi > 0 && l.unflushed > 0 && l.opts.Now().Sub(l.firstUnflush) >= fi && l.werr == nil && !l.closed {
 				if err := l.flushLocked(); err != nil {
-					l.opts.Logger.Error("timed flush failed", "dir", l.dir, "error", err)
+					l.logger.Error("timed flush failed", "dir", l.dir, "error", err)
 				}
 			}
 			l.mu.Unlock()

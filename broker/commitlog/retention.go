@@ -85,13 +85,13 @@ func (l *Log) dropSegmentsLocked(n int) []*segment {
 	if first > l.logStart {
 		l.logStart = first
 		if err := l.epochs.truncateFromStart(first); err != nil {
-			l.opts.Logger.Error("leader epoch checkpoint", "dir", l.dir, "error", err)
+			l.logger.Error("leader epoch checkpoint", "dir", l.dir, "error", err)
 		}
 	}
 	l.hw = max(l.hw, l.logStart)
 	l.recoveryPoint = max(l.recoveryPoint, l.logStart)
 	for _, s := range gone {
-		l.opts.Logger.Info("deleting segment", "segment", s.prefix+logSuffix, "base", s.base, "next", s.next, "size", s.size)
+		l.logger.Info("deleting segment", "segment", s.prefix+logSuffix, "base", s.base, "next", s.next, "size", s.size)
 	}
 	return gone
 }

@@ -271,7 +271,7 @@ func (st *Store) Close() error {
 		// whatever state an earlier run left.
 		sort.Strings(cleanNames)
 		data := []byte(strings.Join(cleanNames, "\n") + "\n")
-		if err := writeFileAtomic(filepath.Join(st.dir, cleanShutdownFile), data); err != nil {
+		if err := WriteFileAtomic(filepath.Join(st.dir, cleanShutdownFile), data); err != nil {
 			errs = append(errs, err)
 		}
 	}
