@@ -1,0 +1,306 @@
+package raftnode_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/runnel-dev/runnel/raftmeta/raftnode"
+	"github.com/runnel-dev/runnel/raftmeta/raftnode/raftnodetest"
+)
+
+// proposeConcurrently proposes total entries "<prefix><i % keys>=<i>" from workers
+// goroutines spread over the running nodes, and returns the highest index.
+func proposeConcurrently(t testing.TB, c *raftnodetest.Cluster, prefix string, total, workers, keys int) uint64 {
+	t.Helper()
+	var next atomic.Int64
+	var maxIdx atomic.Uint64
+	var wg sync.WaitGroup
+	var firstErr atomic.Value
+	ids := c.Running()
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n := c.Node(ids[w%len(ids)])
+			for {
+				i := next.Add(1) - 1
+				if i >= int64(total) {
+					return
+				}
+				idx, err := proposeRetry(n, fmt.Appendf(nil, "%s%d=%d", prefix, int(i)%keys, i))
+				if err != nil {
+					firstErr.CompareAndSwap(nil, fmt.Errorf("node %d (leader %d, status %+v): %w", n.ID(), n.Leader(), n.Status().SoftState, err))
+					return
+				}
+				for {
+					cur := maxIdx.Load()
+					if idx <= cur || maxIdx.CompareAndSwap(cur, idx) {
+						break
+					}
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := firstErr.Load(); err != nil {
+		t.Fatalf("propose: %v", err)
+	}
+	return maxIdx.Load()
+}
+
+// proposeRetry proposes through n, retrying while raft drops the proposal (no
+// leader known yet), for up to waitTimeout.
+func proposeRetry(n *raftnode.Node, data []byte) (uint64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	for {
+		idx, err := n.Propose(ctx, data)
+		if !errors.Is(err, raftnode.ErrProposalDropped) {
+			return idx, err
+		}
+		select {
+		case <-ctx.Done():
+			return 0, err
+		case <-time.After(5 * time.Millisecond):
+		}
+	}
+}
+
+func dirSize(t testing.TB, dir string) int64 {
+	t.Helper()
+	var total int64
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() {
+			info, err := d.Info()
+			if err != nil {
+				return err
+			}
+			total += info.Size()
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatalf("dir size: %v", err)
+	}
+	return total
+}
+
+func lastWALFile(t *testing.T, dir string) string {
+	t.Helper()
+	names, err := filepath.Glob(filepath.Join(dir, "wal", "*.wal"))
+	if err != nil || len(names) == 0 {
+		t.Fatalf("no WAL files in %s: %v", dir, err)
+	}
+	sort.Strings(names)
+	return names[len(names)-1]
+}
+
+func TestRestartFromWALAndSnapshot(t *testing.T) {
+	c := raftnodetest.NewCluster(t, raftnodetest.Options{Voters: 3, Configure: func(cfg *raftnode.Config) {
+		cfg.SnapshotEntries = 100
+		cfg.SnapshotCatchUpEntries = 10
+	}})
+	leader := c.WaitLeader(waitTimeout)
+	// A follower misses enough entries that the leader has compacted them: it must
+	// catch up from a snapshot sent over the transport.
+	var follower uint64
+	for _, id := range c.IDs() {
+		if id != leader {
+			follower = id
+			break
+		}
+	}
+	c.Stop(follower)
+	proposeConcurrently(t, c, "k", 350, 16, 100)
+	c.Start(follower)
+	last := proposeConcurrently(t, c, "k", 30, 4, 100)
+	checkSameState(t, c, last)
+
+	snaps, _ := filepath.Glob(filepath.Join(c.Member(follower).Dir, "snap", "*.snap"))
+	if len(snaps) == 0 {
+		t.Fatalf("follower %d has no snapshot file after catching up", follower)
+	}
+	want := map[uint64]uint64{}
+	for _, id := range c.IDs() {
+		want[id] = c.KV(id).Hash()
+	}
+	c.StopAll()
+	for _, id := range c.IDs() {
+		c.Start(id)
+	}
+	// The state is rebuilt from snapshot + WAL before any new entry commits.
+	for _, id := range c.IDs() {
+		if got := c.KV(id).Hash(); got != want[id] {
+			// The snapshot may be older than the last entries; wait for the WAL replay.
+			c.WaitApplied(last, waitTimeout, id)
+			if got := c.KV(id).Hash(); got != want[id] {
+				t.Fatalf("node %d: state after restart %x, before %x", id, got, want[id])
+			}
+		}
+	}
+	c.WaitLeader(waitTimeout)
+	last = proposeN(t, c, "after", 5)
+	checkSameState(t, c, last)
+}
+
+func TestTornWALTailIsCut(t *testing.T) {
+	damages := map[string]func(t *testing.T, path string){
+		// Not a torn write: this loses records that were fsynced and acknowledged,
+		// as a disk that lies about fsync would.
+		"lose acknowledged half": func(t *testing.T, path string) {
+			info, err := os.Stat(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Truncate(path, info.Size()/2+5); err != nil {
+				t.Fatal(err)
+			}
+		},
+		"truncate": func(t *testing.T, path string) {
+			info, err := os.Stat(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Truncate(path, info.Size()-3); err != nil {
+				t.Fatal(err)
+			}
+		},
+		"flip": func(t *testing.T, path string) {
+			b, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := len(b) - 4; i < len(b); i++ {
+				b[i] ^= 0xA5
+			}
+			if err := os.WriteFile(path, b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		},
+		"garbage": func(t *testing.T, path string) {
+			f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			if _, err := f.Write([]byte{0xff, 0xff, 0xff, 0x7f, 1, 2, 3, 4, 5, 6, 7}); err != nil {
+				t.Fatal(err)
+			}
+		},
+	}
+	for name, damage := range damages {
+		t.Run(name, func(t *testing.T) {
+			t.Run("single", func(t *testing.T) {
+				c := raftnodetest.NewCluster(t, raftnodetest.Options{Voters: 1})
+				c.WaitLeader(waitTimeout)
+				proposeN(t, c, "k", 20)
+				c.Stop(1)
+				path := lastWALFile(t, c.Member(1).Dir)
+				damage(t, path)
+				c.Start(1)
+				c.WaitLeader(waitTimeout)
+				// A torn write can only lose the last, never acknowledged, records;
+				// the "lose" damage also removes acknowledged ones, which a single
+				// node cannot get back.
+				for i := 0; i < 19 && !strings.HasPrefix(name, "lose"); i++ {
+					if _, ok := c.KV(1).Get(fmt.Sprintf("k%d", i)); !ok {
+						t.Fatalf("k%d lost after cutting the tail", i)
+					}
+				}
+				proposeN(t, c, "more", 5)
+				c.Restart(1)
+				c.WaitLeader(waitTimeout)
+				if _, ok := c.KV(1).Get("more4"); !ok {
+					t.Fatal("entries written after the cut were lost on the next restart")
+				}
+			})
+			t.Run("follower", func(t *testing.T) {
+				c := raftnodetest.NewCluster(t, raftnodetest.Options{Voters: 3})
+				leader := c.WaitLeader(waitTimeout)
+				proposeN(t, c, "k", 20)
+				follower := leader%3 + 1
+				c.Stop(follower)
+				damage(t, lastWALFile(t, c.Member(follower).Dir))
+				c.Start(follower)
+				last := proposeN(t, c, "more", 5)
+				checkSameState(t, c, last)
+			})
+		})
+	}
+}
+
+// TestSnapshotsBoundWAL writes 100,000 small records and checks the node's Dir stays
+// under 4 MiB: with SnapshotEntries 10000 and 1 MiB WAL segments the WAL holds at
+// most the entries since the last snapshot plus one partly filled segment, and two
+// snapshot files are kept.
+func TestSnapshotsBoundWAL(t *testing.T) {
+	if testing.Short() {
+		t.Skip("writes 100,000 records")
+	}
+	const bound = 4 << 20
+	c := raftnodetest.NewCluster(t, raftnodetest.Options{Voters: 1, Configure: func(cfg *raftnode.Config) {
+		cfg.WALSegmentBytes = 1 << 20
+	}})
+	c.WaitLeader(waitTimeout)
+	dir := c.Member(1).Dir
+	var peak atomic.Int64
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				if s := dirSizeNoFail(dir); s > peak.Load() {
+					peak.Store(s)
+				}
+			}
+		}
+	}()
+	start := time.Now()
+	last := proposeConcurrently(t, c, "key", 100_000, 256, 1000)
+	close(stop)
+	wg.Wait()
+	size := dirSize(t, dir)
+	t.Logf("100000 records in %v, last index %d, dir %d bytes, peak %d bytes", time.Since(start), last, size, peak.Load())
+	if size > bound || peak.Load() > bound {
+		t.Fatalf("dir %d bytes (peak %d), bound %d", size, peak.Load(), bound)
+	}
+	c.Restart(1)
+	c.WaitLeader(waitTimeout)
+	c.WaitApplied(last, waitTimeout)
+	if got := c.KV(1).Count(); got != 100_000 {
+		t.Fatalf("after restart the state counts %d records, want 100000", got)
+	}
+}
+
+func dirSizeNoFail(dir string) int64 {
+	var total int64
+	_ = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			if info, err := d.Info(); err == nil {
+				total += info.Size()
+			}
+		}
+		return nil
+	})
+	return total
+}

@@ -1,0 +1,184 @@
+package raftnode
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	pb "go.etcd.io/raft/v3/raftpb"
+	"google.golang.org/protobuf/proto"
+)
+
+// Snapshot file layout, little endian: magic "RNLSNAP1", crc32c uint32 of the
+// payload, payload length uint64, payload (protobuf raftpb.Snapshot).
+const (
+	snapMagic     = "RNLSNAP1"
+	snapHeaderLen = 8 + 4 + 8
+	snapKeep      = 2 // newest snapshot files kept; older ones are deleted
+)
+
+var errCorruptSnapshot = errors.New("corrupt snapshot file")
+
+// snapStore keeps snapshot files <term>-<index>.snap in one directory.
+type snapStore struct {
+	dir    string
+	logger *slog.Logger
+}
+
+func snapName(term, index uint64) string { return fmt.Sprintf("%016x-%016x.snap", term, index) }
+
+func newSnapStore(dir string, logger *slog.Logger) (*snapStore, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("snap: create dir: %w", err)
+	}
+	s := &snapStore{dir: dir, logger: logger}
+	des, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("snap: list dir: %w", err)
+	}
+	for _, de := range des {
+		if strings.HasSuffix(de.Name(), ".tmp") {
+			_ = os.Remove(filepath.Join(dir, de.Name()))
+		}
+	}
+	return s, nil
+}
+
+func encodeSnapshotFile(snap *pb.Snapshot) []byte {
+	payload := mustMarshal(snap)
+	b := make([]byte, snapHeaderLen, snapHeaderLen+len(payload))
+	copy(b, snapMagic)
+	binary.LittleEndian.PutUint32(b[8:12], crc32.Checksum(payload, castagnoli))
+	binary.LittleEndian.PutUint64(b[12:20], uint64(len(payload)))
+	return append(b, payload...)
+}
+
+func decodeSnapshotFile(b []byte) (*pb.Snapshot, error) {
+	if len(b) < snapHeaderLen || string(b[:8]) != snapMagic {
+		return nil, fmt.Errorf("%w: bad header", errCorruptSnapshot)
+	}
+	n := binary.LittleEndian.Uint64(b[12:20])
+	if n != uint64(len(b)-snapHeaderLen) {
+		return nil, fmt.Errorf("%w: length %d, file holds %d", errCorruptSnapshot, n, len(b)-snapHeaderLen)
+	}
+	payload := b[snapHeaderLen:]
+	if crc32.Checksum(payload, castagnoli) != binary.LittleEndian.Uint32(b[8:12]) {
+		return nil, fmt.Errorf("%w: checksum mismatch", errCorruptSnapshot)
+	}
+	snap := &pb.Snapshot{}
+	if err := proto.Unmarshal(payload, snap); err != nil {
+		return nil, fmt.Errorf("%w: %v", errCorruptSnapshot, err)
+	}
+	if snap.GetMetadata().GetIndex() == 0 {
+		return nil, fmt.Errorf("%w: index 0", errCorruptSnapshot)
+	}
+	return snap, nil
+}
+
+// save writes snap whole: temp file, fsync, rename, fsync dir. Older files beyond
+// the newest snapKeep are deleted afterwards.
+func (s *snapStore) save(snap *pb.Snapshot) error {
+	md := snap.GetMetadata()
+	path := filepath.Join(s.dir, snapName(md.GetTerm(), md.GetIndex()))
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return fmt.Errorf("snap: create: %w", err)
+	}
+	if _, err := f.Write(encodeSnapshotFile(snap)); err != nil {
+		_ = f.Close()
+		_ = os.Remove(tmp)
+		return fmt.Errorf("snap: write: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		_ = f.Close()
+		_ = os.Remove(tmp)
+		return fmt.Errorf("snap: sync: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		_ = os.Remove(tmp)
+		return fmt.Errorf("snap: close: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("snap: rename: %w", err)
+	}
+	if err := syncDir(s.dir); err != nil {
+		return err
+	}
+	s.purge()
+	return nil
+}
+
+// names returns the snapshot file names, newest (highest index) first.
+func (s *snapStore) names() ([]string, error) {
+	des, err := os.ReadDir(s.dir)
+	if err != nil {
+		return nil, fmt.Errorf("snap: list dir: %w", err)
+	}
+	type item struct {
+		name        string
+		term, index uint64
+	}
+	var items []item
+	for _, de := range des {
+		var term, index uint64
+		if _, err := fmt.Sscanf(de.Name(), "%016x-%016x.snap", &term, &index); err != nil || snapName(term, index) != de.Name() {
+			continue
+		}
+		items = append(items, item{de.Name(), term, index})
+	}
+	sort.Slice(items, func(i, j int) bool {
+		if items[i].index != items[j].index {
+			return items[i].index > items[j].index
+		}
+		return items[i].term > items[j].term
+	})
+	out := make([]string, len(items))
+	for i, it := range items {
+		out[i] = it.name
+	}
+	return out, nil
+}
+
+// loadNewest returns the newest snapshot whose file is whole, or nil if there is
+// none. Damaged files are renamed to *.broken, logged, and skipped.
+func (s *snapStore) loadNewest() (*pb.Snapshot, error) {
+	names, err := s.names()
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range names {
+		path := filepath.Join(s.dir, name)
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("snap: read %s: %w", name, err)
+		}
+		snap, err := decodeSnapshotFile(b)
+		if err != nil {
+			s.logger.Error("snap: skipping damaged snapshot file", "file", name, "err", err)
+			_ = os.Rename(path, path+".broken")
+			continue
+		}
+		return snap, nil
+	}
+	return nil, nil
+}
+
+func (s *snapStore) purge() {
+	names, err := s.names()
+	if err != nil {
+		s.logger.Warn("snap: purge", "err", err)
+		return
+	}
+	for i := snapKeep; i < len(names); i++ {
+		if err := os.Remove(filepath.Join(s.dir, names[i])); err != nil {
+			s.logger.Warn("snap: delete old snapshot", "file", names[i], "err", err)
+		}
+	}
+}

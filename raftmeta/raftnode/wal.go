@@ -1,0 +1,380 @@
+package raftnode
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	pb "go.etcd.io/raft/v3/raftpb"
+	"golang.org/x/sys/unix"
+	"google.golang.org/protobuf/proto"
+)
+
+// wal is the write-ahead log: a directory of segment files named
+// <seq>-<firstIndex>.wal (16 hex digits each) holding CRC-32C framed records.
+//
+// Records of one Ready are encoded into buf and written with one write and at most
+// one fdatasync (flush). Entries are written before the HardState of the same
+// Ready, so a cut tail never leaves a commit index pointing past the log. Every new
+// segment starts with the latest snapshot marker and HardState, so any suffix of
+// segments can be replayed on its own and older segments can be deleted whole.
+//
+// After a failed write or sync the wal refuses all further writes (sticky err):
+// the file's tail is unknown until the next open cuts it.
+type wal struct {
+	dir       string
+	segBytes  int64
+	maxRecord int
+	logger    *slog.Logger
+
+	segs []walSegment // sorted by seq; the last is the active one
+	f    *os.File     // active segment
+	size int64        // bytes in the active segment
+
+	buf       []byte
+	err       error
+	lastIndex uint64               // index of the last entry written
+	hs        *pb.HardState        // last HardState written
+	snap      *pb.SnapshotMetadata // last snapshot marker written
+
+	// onSync, if set, observes each fdatasync's duration in seconds.
+	onSync func(seconds float64)
+}
+
+type walSegment struct {
+	seq   uint64
+	first uint64 // lastIndex+1 when the segment was created: entries of older segments are below it
+	name  string
+}
+
+// walState is what replay found.
+type walState struct {
+	hs   *pb.HardState
+	snap *pb.SnapshotMetadata // latest snapshot marker, nil if none
+	ents []*pb.Entry          // contiguous, possibly starting below snap
+}
+
+func segmentName(seq, first uint64) string { return fmt.Sprintf("%016x-%016x.wal", seq, first) }
+
+func parseSegmentName(name string) (seq, first uint64, ok bool) {
+	if !strings.HasSuffix(name, ".wal") {
+		return 0, 0, false
+	}
+	if _, err := fmt.Sscanf(name, "%016x-%016x.wal", &seq, &first); err != nil {
+		return 0, 0, false
+	}
+	return seq, first, segmentName(seq, first) == name
+}
+
+// openWAL replays the log in dir (creating dir if needed), cuts a torn or corrupt
+// tail of the last segment, and opens the last segment for appending.
+func openWAL(dir string, segBytes int64, maxRecord int, logger *slog.Logger) (*wal, *walState, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, nil, fmt.Errorf("wal: create dir: %w", err)
+	}
+	w := &wal{dir: dir, segBytes: segBytes, maxRecord: maxRecord, logger: logger}
+	des, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, nil, fmt.Errorf("wal: list dir: %w", err)
+	}
+	for _, de := range des {
+		if seq, first, ok := parseSegmentName(de.Name()); ok {
+			w.segs = append(w.segs, walSegment{seq: seq, first: first, name: de.Name()})
+		} else if strings.HasSuffix(de.Name(), ".tmp") {
+			_ = os.Remove(filepath.Join(dir, de.Name()))
+		}
+	}
+	sort.Slice(w.segs, func(i, j int) bool { return w.segs[i].seq < w.segs[j].seq })
+
+	st := &walState{}
+	for i, seg := range w.segs {
+		last := i == len(w.segs)-1
+		good, err := w.replaySegment(seg, st)
+		if err == nil {
+			continue
+		}
+		if !last {
+			return nil, nil, fmt.Errorf("wal: segment %s damaged at offset %d, and it is not the last segment: %w", seg.name, good, err)
+		}
+		logger.Warn("wal: cutting damaged tail", "segment", seg.name, "offset", good, "err", err)
+		if err := cutFile(filepath.Join(dir, seg.name), good); err != nil {
+			return nil, nil, err
+		}
+	}
+	w.hs = st.hs
+	w.snap = st.snap
+	if n := len(st.ents); n > 0 {
+		w.lastIndex = st.ents[n-1].GetIndex()
+	} else if st.snap != nil {
+		w.lastIndex = st.snap.GetIndex()
+	}
+	if len(w.segs) == 0 {
+		if err := w.createSegment(1, w.lastIndex+1); err != nil {
+			return nil, nil, err
+		}
+	} else {
+		seg := w.segs[len(w.segs)-1]
+		f, err := os.OpenFile(filepath.Join(dir, seg.name), os.O_WRONLY|os.O_APPEND, 0o644)
+		if err != nil {
+			return nil, nil, fmt.Errorf("wal: open segment: %w", err)
+		}
+		fi, err := f.Stat()
+		if err != nil {
+			_ = f.Close()
+			return nil, nil, fmt.Errorf("wal: stat segment: %w", err)
+		}
+		w.f, w.size = f, fi.Size()
+	}
+	return w, st, nil
+}
+
+// replaySegment decodes one segment into st. It returns the offset of the end of
+// the last good record and the error that stopped it, if any.
+func (w *wal) replaySegment(seg walSegment, st *walState) (int64, error) {
+	data, err := os.ReadFile(filepath.Join(w.dir, seg.name))
+	if err != nil {
+		return 0, fmt.Errorf("wal: read segment: %w", err)
+	}
+	off := 0
+	for off < len(data) {
+		typ, payload, n, err := decodeRecord(data[off:], w.maxRecord)
+		if err != nil {
+			return int64(off), err
+		}
+		if err := st.apply(typ, payload); err != nil {
+			return int64(off), err
+		}
+		off += n
+	}
+	return int64(off), nil
+}
+
+// apply folds one decoded record into the replay state with raft's log semantics:
+// an entry at index i replaces everything from i on.
+func (st *walState) apply(typ byte, payload []byte) error {
+	switch typ {
+	case recHardState:
+		hs := &pb.HardState{}
+		if err := proto.Unmarshal(payload, hs); err != nil {
+			return fmt.Errorf("%w: hard state: %v", errCorruptRecord, err)
+		}
+		st.hs = hs
+	case recSnapshot:
+		m := &pb.SnapshotMetadata{}
+		if err := proto.Unmarshal(payload, m); err != nil {
+			return fmt.Errorf("%w: snapshot marker: %v", errCorruptRecord, err)
+		}
+		st.snap = m
+	case recEntry:
+		e := &pb.Entry{}
+		if err := proto.Unmarshal(payload, e); err != nil {
+			return fmt.Errorf("%w: entry: %v", errCorruptRecord, err)
+		}
+		i := e.GetIndex()
+		if i == 0 {
+			return fmt.Errorf("%w: entry with index 0", errCorruptRecord)
+		}
+		if n := len(st.ents); n > 0 {
+			first, last := st.ents[0].GetIndex(), st.ents[n-1].GetIndex()
+			switch {
+			case i <= first:
+				st.ents = st.ents[:0]
+			case i <= last:
+				st.ents = st.ents[:i-first]
+			case i > last+1:
+				// A gap: a snapshot was installed in between; the older entries are
+				// covered by it.
+				st.ents = st.ents[:0]
+			}
+		}
+		st.ents = append(st.ents, e)
+	}
+	return nil
+}
+
+// cutFile truncates path to size and syncs it.
+func cutFile(path string, size int64) error {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0o644)
+	if err != nil {
+		return fmt.Errorf("wal: open for cut: %w", err)
+	}
+	defer f.Close()
+	if err := f.Truncate(size); err != nil {
+		return fmt.Errorf("wal: cut tail: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		return fmt.Errorf("wal: sync after cut: %w", err)
+	}
+	return nil
+}
+
+// createSegment writes a new segment holding the current snapshot marker and
+// HardState (temp file, fsync, rename, fsync dir) and makes it the active one.
+func (w *wal) createSegment(seq, first uint64) error {
+	var hdr []byte
+	if w.snap != nil {
+		hdr = appendRecord(hdr, recSnapshot, mustMarshal(w.snap))
+	}
+	if w.hs != nil {
+		hdr = appendRecord(hdr, recHardState, mustMarshal(w.hs))
+	}
+	name := segmentName(seq, first)
+	path := filepath.Join(w.dir, name)
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return fmt.Errorf("wal: create segment: %w", err)
+	}
+	if _, err := f.Write(hdr); err != nil {
+		_ = f.Close()
+		return fmt.Errorf("wal: write segment header: %w", err)
+	}
+	if err := f.Sync(); err != nil {
+		_ = f.Close()
+		return fmt.Errorf("wal: sync new segment: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("wal: close new segment: %w", err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("wal: rename new segment: %w", err)
+	}
+	if err := syncDir(w.dir); err != nil {
+		return err
+	}
+	f, err = os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return fmt.Errorf("wal: open new segment: %w", err)
+	}
+	if w.f != nil {
+		_ = w.f.Close()
+	}
+	w.f, w.size = f, int64(len(hdr))
+	w.segs = append(w.segs, walSegment{seq: seq, first: first, name: name})
+	return nil
+}
+
+func mustMarshal(m proto.Message) []byte {
+	b, err := proto.Marshal(m)
+	if err != nil {
+		// Marshalling a well-formed generated message cannot fail.
+		panic(fmt.Sprintf("raftnode: marshal %T: %v", m, err))
+	}
+	return b
+}
+
+// saveEntries queues entries; flush writes them.
+func (w *wal) saveEntries(ents []*pb.Entry) {
+	for _, e := range ents {
+		w.buf = appendRecord(w.buf, recEntry, mustMarshal(e))
+		w.lastIndex = e.GetIndex()
+	}
+}
+
+// saveHardState queues a HardState; flush writes it.
+func (w *wal) saveHardState(hs *pb.HardState) {
+	w.buf = appendRecord(w.buf, recHardState, mustMarshal(hs))
+	w.hs = hs
+}
+
+// saveSnapshotMarker queues a marker saying a snapshot at m.Index is on disk. The
+// snapshot file must be durable before the marker is flushed.
+func (w *wal) saveSnapshotMarker(m *pb.SnapshotMetadata) {
+	w.buf = appendRecord(w.buf, recSnapshot, mustMarshal(m))
+	w.snap = m
+	if m.GetIndex() > w.lastIndex {
+		w.lastIndex = m.GetIndex()
+	}
+}
+
+// flush writes the queued records with one write, fdatasyncs when sync is set, and
+// starts a new segment when the active one is full.
+func (w *wal) flush(sync bool) error {
+	if w.err != nil {
+		return w.err
+	}
+	if len(w.buf) > 0 {
+		n, err := w.f.Write(w.buf)
+		w.size += int64(n)
+		if err != nil {
+			w.err = fmt.Errorf("wal: write: %w", err)
+			return w.err
+		}
+		w.buf = w.buf[:0]
+	}
+	if sync {
+		start := time.Now()
+		if err := unix.Fdatasync(int(w.f.Fd())); err != nil {
+			w.err = fmt.Errorf("wal: fdatasync: %w", err)
+			return w.err
+		}
+		if w.onSync != nil {
+			w.onSync(time.Now().Sub(start).Seconds())
+		}
+	}
+	if w.size >= w.segBytes {
+		if err := w.f.Sync(); err != nil {
+			w.err = fmt.Errorf("wal: sync full segment: %w", err)
+			return w.err
+		}
+		last := w.segs[len(w.segs)-1]
+		if err := w.createSegment(last.seq+1, w.lastIndex+1); err != nil {
+			w.err = err
+			return w.err
+		}
+	}
+	return nil
+}
+
+// releaseTo deletes segments that only hold entries at or below index (and
+// superseded records). The active segment is never deleted.
+func (w *wal) releaseTo(index uint64) error {
+	n := 0
+	for n+1 < len(w.segs) && w.segs[n+1].first <= index+1 {
+		n++
+	}
+	if n == 0 {
+		return nil
+	}
+	for _, seg := range w.segs[:n] {
+		if err := os.Remove(filepath.Join(w.dir, seg.name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("wal: delete old segment: %w", err)
+		}
+	}
+	w.segs = append(w.segs[:0], w.segs[n:]...)
+	return syncDir(w.dir)
+}
+
+func (w *wal) close() error {
+	if w.f == nil {
+		return nil
+	}
+	var err error
+	if w.err == nil {
+		err = w.flush(true)
+	}
+	if cerr := w.f.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("wal: close: %w", cerr)
+	}
+	w.f = nil
+	return err
+}
+
+// syncDir fsyncs a directory so that renames, creations and deletions in it are
+// durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return fmt.Errorf("sync dir: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("sync dir %s: %w", dir, err)
+	}
+	return nil
+}
