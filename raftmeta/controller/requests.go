@@ -1,0 +1,90 @@
+package controller
+
+import (
+	"github.com/google/uuid"
+
+	"github.com/runnel-dev/runnel/raftmeta/metadata"
+)
+
+// RegisterBrokerRequest registers a broker process. Incarnation is chosen
+// randomly by the process at start; a new incarnation gets a new broker
+// epoch.
+type RegisterBrokerRequest struct {
+	ID          int32     `json:"id"`
+	Addr        string    `json:"addr"`
+	Rack        string    `json:"rack,omitempty"`
+	Incarnation uuid.UUID `json:"incarnation"`
+}
+
+// RegisterBrokerResponse carries the broker epoch to quote in heartbeats
+// and AlterPartition requests.
+type RegisterBrokerResponse struct {
+	Epoch uint64 `json:"epoch"`
+}
+
+// HeartbeatRequest keeps a broker's session alive.
+type HeartbeatRequest struct {
+	ID    int32  `json:"id"`
+	Epoch uint64 `json:"epoch"`
+}
+
+// HeartbeatResponse tells the broker whether it is fenced after the
+// heartbeat (it is unfenced by the heartbeat itself unless that failed).
+type HeartbeatResponse struct {
+	Fenced bool `json:"fenced"`
+}
+
+// CreateTopicRequest asks for a new topic.
+type CreateTopicRequest struct {
+	Name              string            `json:"name"`
+	Partitions        int32             `json:"partitions"`
+	ReplicationFactor int16             `json:"replication_factor"`
+	Config            map[string]string `json:"config,omitempty"`
+}
+
+// AlterConfigsRequest sets and deletes config keys of a topic.
+type AlterConfigsRequest struct {
+	Name   string            `json:"name"`
+	Set    map[string]string `json:"set,omitempty"`
+	Delete []string          `json:"delete,omitempty"`
+}
+
+// CreatePartitionsRequest raises a topic's partition count to Count.
+type CreatePartitionsRequest struct {
+	Name  string `json:"name"`
+	Count int32  `json:"count"`
+}
+
+// AllocateProducerIDsRequest asks for a block of producer ids.
+type AllocateProducerIDsRequest struct {
+	BrokerID    int32  `json:"broker_id"`
+	BrokerEpoch uint64 `json:"broker_epoch"`
+}
+
+// ProducerIDBlock is the range [First, First+Count) of producer ids, owned
+// by one broker and handed to nobody else.
+type ProducerIDBlock struct {
+	First int64 `json:"first"`
+	Count int32 `json:"count"`
+}
+
+// AlterPartitionRequest is a partition leader's request to change its ISR
+// (Kafka's AlterPartition, KIP-497). LeaderEpoch and PartitionEpoch are what
+// the leader believes is current; the change applies only if both are.
+type AlterPartitionRequest struct {
+	BrokerID       int32     `json:"broker_id"`
+	BrokerEpoch    uint64    `json:"broker_epoch"`
+	TopicID        uuid.UUID `json:"topic_id"`
+	Partition      int32     `json:"partition"`
+	LeaderEpoch    int32     `json:"leader_epoch"`
+	PartitionEpoch int32     `json:"partition_epoch"`
+	ISR            []int32   `json:"isr"`
+}
+
+// RemoteSegmentRequest adds or removes a remote segment of a partition. For
+// removal only ObjectKey of Segment matters.
+type RemoteSegmentRequest struct {
+	TopicID   uuid.UUID              `json:"topic_id"`
+	Partition int32                  `json:"partition"`
+	Segment   metadata.RemoteSegment `json:"segment"`
+}

@@ -1,0 +1,159 @@
+package metadata
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"slices"
+	"strings"
+
+	"github.com/google/uuid"
+)
+
+// Broker is a registered broker as the image knows it.
+type Broker struct {
+	ID          int32     `json:"id"`
+	Addr        string    `json:"addr"`
+	Rack        string    `json:"rack,omitempty"`
+	Incarnation uuid.UUID `json:"incarnation"`
+	// Epoch is the raft index of the registration of this incarnation. A
+	// broker quotes it in heartbeats and AlterPartition requests.
+	Epoch uint64 `json:"epoch"`
+	// Fenced brokers may not lead or join an ISR.
+	Fenced bool `json:"fenced"`
+}
+
+// Partition is the state of one partition. Slices are shared between image
+// versions: read them, never modify them.
+type Partition struct {
+	Index    int32   `json:"index"`
+	Replicas []int32 `json:"replicas"`
+	ISR      []int32 `json:"isr"`
+	// Leader is a broker id or NoLeader.
+	Leader int32 `json:"leader"`
+	// LeaderEpoch increases whenever the leader changes.
+	LeaderEpoch int32 `json:"leader_epoch"`
+	// PartitionEpoch increases on every change to the partition.
+	PartitionEpoch int32 `json:"partition_epoch"`
+	// RemoteSegments are sorted by base offset, then object key.
+	RemoteSegments []RemoteSegment `json:"remote_segments,omitempty"`
+}
+
+// Topic is one topic. Like everything reachable from an Image it is
+// immutable: read it, never modify it.
+type Topic struct {
+	Name       string            `json:"name"`
+	ID         uuid.UUID         `json:"id"`
+	Config     map[string]string `json:"config,omitempty"`
+	Partitions []Partition       `json:"partitions"`
+}
+
+// ReplicationFactor is the length of the replica lists.
+func (t *Topic) ReplicationFactor() int {
+	if len(t.Partitions) == 0 {
+		return 0
+	}
+	return len(t.Partitions[0].Replicas)
+}
+
+// Image is one immutable version of the cluster metadata: what every node
+// gets by applying the raft log up to Version. Images are copy-on-write: a
+// new version shares everything it did not change with the previous one, so
+// holding an Image is cheap and it never changes under the reader. All
+// methods are safe for concurrent use.
+type Image struct {
+	version        uint64
+	brokers        map[int32]*Broker
+	topics         map[string]*Topic
+	topicNames     map[uuid.UUID]string
+	nextProducerID int64
+}
+
+// NewImage returns the empty image at version 0.
+func NewImage() *Image {
+	return &Image{
+		brokers:    map[int32]*Broker{},
+		topics:     map[string]*Topic{},
+		topicNames: map[uuid.UUID]string{},
+	}
+}
+
+// Version is the raft index of the last entry applied to this image.
+func (img *Image) Version() uint64 { return img.version }
+
+// NextProducerID is the first producer id of the next block to allocate.
+func (img *Image) NextProducerID() int64 { return img.nextProducerID }
+
+// Broker returns the broker with that id.
+func (img *Image) Broker(id int32) (Broker, bool) {
+	b, ok := img.brokers[id]
+	if !ok {
+		return Broker{}, false
+	}
+	return *b, true
+}
+
+// Brokers returns all registered brokers ordered by id.
+func (img *Image) Brokers() []Broker {
+	out := make([]Broker, 0, len(img.brokers))
+	for _, b := range img.brokers {
+		out = append(out, *b)
+	}
+	slices.SortFunc(out, func(a, b Broker) int { return int(a.ID) - int(b.ID) })
+	return out
+}
+
+// Topic returns the topic with that name.
+func (img *Image) Topic(name string) (*Topic, bool) {
+	t, ok := img.topics[name]
+	return t, ok
+}
+
+// TopicByID returns the topic with that id.
+func (img *Image) TopicByID(id uuid.UUID) (*Topic, bool) {
+	name, ok := img.topicNames[id]
+	if !ok {
+		return nil, false
+	}
+	return img.topics[name], true
+}
+
+// Topics returns all topics ordered by name.
+func (img *Image) Topics() []*Topic {
+	out := make([]*Topic, 0, len(img.topics))
+	for _, t := range img.topics {
+		out = append(out, t)
+	}
+	slices.SortFunc(out, func(a, b *Topic) int { return strings.Compare(a.Name, b.Name) })
+	return out
+}
+
+// Partition returns one partition of the topic with that id.
+func (img *Image) Partition(id uuid.UUID, index int32) (Partition, bool) {
+	t, ok := img.TopicByID(id)
+	if !ok || index < 0 || int(index) >= len(t.Partitions) {
+		return Partition{}, false
+	}
+	return t.Partitions[index], true
+}
+
+// Hash is a hex SHA-256 of the image's canonical serialization (brokers by
+// id, topics by name, map keys sorted), leaving out Version. Two nodes that
+// applied the same log have the same hash; tests compare it across nodes and
+// across restarts.
+func (img *Image) Hash() string {
+	data, err := encodeSnapshot(img, false)
+	if err != nil {
+		// encodeSnapshot only marshals plain structs, maps with string keys
+		// and slices; it cannot fail.
+		panic(err)
+	}
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:])
+}
+
+// clone returns a shallow copy sharing every map; the caller copies what it
+// changes.
+func (img *Image) clone() *Image {
+	c := *img
+	return &c
+}

@@ -1,0 +1,183 @@
+package metadata
+
+import (
+	"github.com/google/uuid"
+)
+
+// NoLeader is the Leader of a partition that has no leader: every in-sync
+// replica is fenced and the topic does not allow unclean election.
+const NoLeader int32 = -1
+
+// RecordType names the kind of a Record.
+type RecordType string
+
+// The record types. The strings are part of the encoding.
+const (
+	TypeBrokerRegistered     RecordType = "broker_registered"
+	TypeBrokerFenced         RecordType = "broker_fenced"
+	TypeBrokerUnfenced       RecordType = "broker_unfenced"
+	TypeTopicCreated         RecordType = "topic_created"
+	TypeTopicDeleted         RecordType = "topic_deleted"
+	TypeTopicConfigChanged   RecordType = "topic_config_changed"
+	TypePartitionsCreated    RecordType = "partitions_created"
+	TypePartitionChanged     RecordType = "partition_changed"
+	TypeProducerIDsAllocated RecordType = "producer_ids_allocated"
+	TypeRemoteSegmentAdded   RecordType = "remote_segment_added"
+	TypeRemoteSegmentRemoved RecordType = "remote_segment_removed"
+)
+
+// BrokerRegistered announces a broker, or a new incarnation of one. A new
+// incarnation gets a new broker epoch (the raft index of this record) and
+// starts fenced; the same incarnation registering again only updates its
+// address and rack.
+type BrokerRegistered struct {
+	ID          int32     `json:"id"`
+	Addr        string    `json:"addr"`
+	Rack        string    `json:"rack,omitempty"`
+	Incarnation uuid.UUID `json:"incarnation"`
+}
+
+// BrokerFenced stops a broker from leading or joining an ISR. Epoch must be
+// the broker's current epoch, so that a decision about an old incarnation
+// does not fence a new one.
+type BrokerFenced struct {
+	ID    int32  `json:"id"`
+	Epoch uint64 `json:"epoch"`
+}
+
+// BrokerUnfenced makes a fenced broker eligible again.
+type BrokerUnfenced struct {
+	ID    int32  `json:"id"`
+	Epoch uint64 `json:"epoch"`
+}
+
+// PartitionState is the assignment and leadership of one partition as
+// chosen by the controller when the partition is created. Epochs start at 0.
+type PartitionState struct {
+	Replicas []int32 `json:"replicas"`
+	ISR      []int32 `json:"isr"`
+	Leader   int32   `json:"leader"`
+}
+
+// TopicCreated creates a topic. The proposer chooses the id and the
+// placement.
+type TopicCreated struct {
+	Name       string            `json:"name"`
+	ID         uuid.UUID         `json:"id"`
+	Config     map[string]string `json:"config,omitempty"`
+	Partitions []PartitionState  `json:"partitions"`
+}
+
+// TopicDeleted deletes a topic and everything recorded under it.
+type TopicDeleted struct {
+	ID uuid.UUID `json:"id"`
+}
+
+// TopicConfigChanged sets and deletes config keys of a topic.
+type TopicConfigChanged struct {
+	ID     uuid.UUID         `json:"id"`
+	Set    map[string]string `json:"set,omitempty"`
+	Delete []string          `json:"delete,omitempty"`
+}
+
+// PartitionsCreated appends partitions to a topic. From must equal the
+// current partition count, so that two concurrent increases cannot both
+// apply.
+type PartitionsCreated struct {
+	ID         uuid.UUID        `json:"id"`
+	From       int32            `json:"from"`
+	Partitions []PartitionState `json:"partitions"`
+}
+
+// PartitionChanged sets the leader and ISR of a partition. PartitionEpoch is
+// the epoch the change was computed against; the change applies only if it is
+// still current. Applying bumps the partition epoch, and the leader epoch too
+// when the leader changes (Kafka's rules).
+type PartitionChanged struct {
+	ID             uuid.UUID `json:"id"`
+	Partition      int32     `json:"partition"`
+	PartitionEpoch int32     `json:"partition_epoch"`
+	Leader         int32     `json:"leader"`
+	ISR            []int32   `json:"isr"`
+}
+
+// ProducerIDsAllocated hands the block [First, First+Count) of producer ids
+// to a broker. First must equal the image's next producer id, which makes
+// blocks unique across the cluster.
+type ProducerIDsAllocated struct {
+	BrokerID int32 `json:"broker_id"`
+	First    int64 `json:"first"`
+	Count    int32 `json:"count"`
+}
+
+// RemoteSegment describes one log segment stored in the object store.
+type RemoteSegment struct {
+	BaseOffset int64  `json:"base_offset"`
+	EndOffset  int64  `json:"end_offset"`
+	ObjectKey  string `json:"object_key"`
+	Size       int64  `json:"size"`
+}
+
+// RemoteSegmentAdded records a segment uploaded by the tiering code.
+type RemoteSegmentAdded struct {
+	ID        uuid.UUID     `json:"id"`
+	Partition int32         `json:"partition"`
+	Segment   RemoteSegment `json:"segment"`
+}
+
+// RemoteSegmentRemoved forgets a remote segment (retention deleted it).
+type RemoteSegmentRemoved struct {
+	ID        uuid.UUID `json:"id"`
+	Partition int32     `json:"partition"`
+	ObjectKey string    `json:"object_key"`
+}
+
+// Record is one metadata change: exactly one of its fields is set.
+type Record struct {
+	BrokerRegistered     *BrokerRegistered     `json:"broker_registered,omitempty"`
+	BrokerFenced         *BrokerFenced         `json:"broker_fenced,omitempty"`
+	BrokerUnfenced       *BrokerUnfenced       `json:"broker_unfenced,omitempty"`
+	TopicCreated         *TopicCreated         `json:"topic_created,omitempty"`
+	TopicDeleted         *TopicDeleted         `json:"topic_deleted,omitempty"`
+	TopicConfigChanged   *TopicConfigChanged   `json:"topic_config_changed,omitempty"`
+	PartitionsCreated    *PartitionsCreated    `json:"partitions_created,omitempty"`
+	PartitionChanged     *PartitionChanged     `json:"partition_changed,omitempty"`
+	ProducerIDsAllocated *ProducerIDsAllocated `json:"producer_ids_allocated,omitempty"`
+	RemoteSegmentAdded   *RemoteSegmentAdded   `json:"remote_segment_added,omitempty"`
+	RemoteSegmentRemoved *RemoteSegmentRemoved `json:"remote_segment_removed,omitempty"`
+}
+
+// Type returns the kind of the record, or "" when not exactly one field is
+// set.
+func (r Record) Type() RecordType {
+	var t RecordType
+	n := 0
+	set := func(ok bool, rt RecordType) {
+		if ok {
+			n++
+			t = rt
+		}
+	}
+	set(r.BrokerRegistered != nil, TypeBrokerRegistered)
+	set(r.BrokerFenced != nil, TypeBrokerFenced)
+	set(r.BrokerUnfenced != nil, TypeBrokerUnfenced)
+	set(r.TopicCreated != nil, TypeTopicCreated)
+	set(r.TopicDeleted != nil, TypeTopicDeleted)
+	set(r.TopicConfigChanged != nil, TypeTopicConfigChanged)
+	set(r.PartitionsCreated != nil, TypePartitionsCreated)
+	set(r.PartitionChanged != nil, TypePartitionChanged)
+	set(r.ProducerIDsAllocated != nil, TypeProducerIDsAllocated)
+	set(r.RemoteSegmentAdded != nil, TypeRemoteSegmentAdded)
+	set(r.RemoteSegmentRemoved != nil, TypeRemoteSegmentRemoved)
+	if n != 1 {
+		return ""
+	}
+	return t
+}
+
+// Batch is the unit of proposal: its records apply atomically, all or none,
+// in order. An empty batch is valid; the controller proposes one as a
+// barrier after it becomes leader.
+type Batch struct {
+	Records []Record `json:"records"`
+}

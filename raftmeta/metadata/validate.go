@@ -1,0 +1,188 @@
+package metadata
+
+import (
+	"fmt"
+	"slices"
+	"strconv"
+)
+
+// Limits enforced on records.
+const (
+	// MaxTopicNameLength is Kafka's limit on topic names.
+	MaxTopicNameLength = 249
+	// MaxPartitions bounds the partition count of one topic.
+	MaxPartitions = 10000
+	// MaxReplicationFactor bounds the length of a replica list.
+	MaxReplicationFactor = 16
+	// MaxProducerIDBlock bounds one producer id allocation.
+	MaxProducerIDBlock = 1_000_000
+	// maxStringLength bounds addresses, racks, config keys and values, and
+	// object keys.
+	maxStringLength = 4096
+)
+
+// Topic config keys with meaning to Runnel. Values of these keys are checked;
+// other keys are stored as given.
+const (
+	ConfigUncleanLeaderElection = "unclean.leader.election.enable"
+	ConfigMinInsyncReplicas     = "min.insync.replicas"
+	ConfigRetentionMs           = "retention.ms"
+	ConfigRetentionBytes        = "retention.bytes"
+	ConfigSegmentBytes          = "segment.bytes"
+	ConfigCleanupPolicy         = "cleanup.policy"
+	ConfigRemoteStorageEnable   = "remote.storage.enable"
+)
+
+// KnownConfig reports whether key is a topic config key Runnel understands.
+// The controller refuses other keys in admin requests.
+func KnownConfig(key string) bool {
+	switch key {
+	case ConfigUncleanLeaderElection, ConfigMinInsyncReplicas, ConfigRetentionMs,
+		ConfigRetentionBytes, ConfigSegmentBytes, ConfigCleanupPolicy, ConfigRemoteStorageEnable:
+		return true
+	}
+	return false
+}
+
+// UncleanLeaderElection reports whether the topic allows electing a leader
+// from outside the ISR.
+func (t *Topic) UncleanLeaderElection() bool {
+	return t.Config[ConfigUncleanLeaderElection] == "true"
+}
+
+// ValidateTopicName checks Kafka's topic name rules.
+func ValidateTopicName(name string) error { return validateTopicName(name) }
+
+func validateTopicName(name string) error {
+	if name == "" || len(name) > MaxTopicNameLength {
+		return rejectf(ErrInvalidTopicName, "length %d not in 1..%d", len(name), MaxTopicNameLength)
+	}
+	if name == "." || name == ".." {
+		return rejectf(ErrInvalidTopicName, "%q is reserved", name)
+	}
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-'
+		if !ok {
+			return rejectf(ErrInvalidTopicName, "%q: character %q not in [a-zA-Z0-9._-]", name, c)
+		}
+	}
+	return nil
+}
+
+// ValidateConfigValue checks one config entry: the key is non-empty and a
+// known key has a value of the right form.
+func ValidateConfigValue(key, value string) error {
+	if key == "" || len(key) > maxStringLength || len(value) > maxStringLength {
+		return rejectf(ErrInvalidConfig, "key or value empty or too long")
+	}
+	intAtLeast := func(min int64) error {
+		n, err := strconv.ParseInt(value, 10, 64)
+		if err != nil || n < min {
+			return rejectf(ErrInvalidConfig, "%s=%q: want an integer >= %d", key, value, min)
+		}
+		return nil
+	}
+	switch key {
+	case ConfigUncleanLeaderElection, ConfigRemoteStorageEnable:
+		if value != "true" && value != "false" {
+			return rejectf(ErrInvalidConfig, "%s=%q: want true or false", key, value)
+		}
+	case ConfigMinInsyncReplicas:
+		return intAtLeast(1)
+	case ConfigRetentionMs, ConfigRetentionBytes:
+		return intAtLeast(-1)
+	case ConfigSegmentBytes:
+		return intAtLeast(14)
+	case ConfigCleanupPolicy:
+		switch value {
+		case "delete", "compact", "compact,delete", "delete,compact":
+		default:
+			return rejectf(ErrInvalidConfig, "%s=%q: want delete, compact or both", key, value)
+		}
+	}
+	return nil
+}
+
+// validateConfig checks every entry of cfg in key order, so the error names
+// the same key on every node.
+func validateConfig(cfg map[string]string) error {
+	keys := make([]string, 0, len(cfg))
+	for k := range cfg {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		if err := ValidateConfigValue(k, cfg[k]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// checkReplicas checks a replica list: non-empty, bounded, no duplicates,
+// every broker registered.
+func checkReplicas(img *Image, replicas []int32) error {
+	if len(replicas) == 0 || len(replicas) > MaxReplicationFactor {
+		return rejectf(ErrInvalidReplicationFactor, "%d replicas, want 1..%d", len(replicas), MaxReplicationFactor)
+	}
+	for i, r := range replicas {
+		if slices.Contains(replicas[:i], r) {
+			return rejectf(ErrInvalidReplicas, "broker %d listed twice in %v", r, replicas)
+		}
+		if _, ok := img.brokers[r]; !ok {
+			return rejectf(ErrUnknownBroker, "replica %d", r)
+		}
+	}
+	return nil
+}
+
+// checkISR checks an ISR against its replica list and leader: non-empty,
+// no duplicates, members are replicas, the leader (unless NoLeader) a
+// member.
+func checkISR(replicas, isr []int32, leader int32) error {
+	if len(isr) == 0 {
+		return rejectf(ErrInvalidISR, "empty ISR")
+	}
+	for i, r := range isr {
+		if slices.Contains(isr[:i], r) {
+			return rejectf(ErrInvalidISR, "broker %d listed twice in %v", r, isr)
+		}
+		if !slices.Contains(replicas, r) {
+			return rejectf(ErrInvalidISR, "broker %d in ISR %v is not a replica %v", r, isr, replicas)
+		}
+	}
+	if leader != NoLeader && !slices.Contains(isr, leader) {
+		return rejectf(ErrInvalidISR, "leader %d not in ISR %v", leader, isr)
+	}
+	return nil
+}
+
+// checkPartitionStates validates new partitions against img: equal
+// replication factor (rf, or that of the first list when rf is 0), valid
+// ISRs, and unfenced leaders and ISR members.
+func checkPartitionStates(img *Image, parts []PartitionState, rf int) error {
+	if len(parts) == 0 {
+		return rejectf(ErrInvalidPartitions, "no partitions")
+	}
+	if rf == 0 {
+		rf = len(parts[0].Replicas)
+	}
+	for i, p := range parts {
+		if len(p.Replicas) != rf {
+			return rejectf(ErrInvalidReplicationFactor, "partition %d has %d replicas, want %d", i, len(p.Replicas), rf)
+		}
+		if err := checkReplicas(img, p.Replicas); err != nil {
+			return fmt.Errorf("partition %d: %w", i, err)
+		}
+		if err := checkISR(p.Replicas, p.ISR, p.Leader); err != nil {
+			return fmt.Errorf("partition %d: %w", i, err)
+		}
+		for _, r := range p.ISR {
+			if img.brokers[r].Fenced {
+				return rejectf(ErrIneligibleReplica, "partition %d: broker %d is fenced", i, r)
+			}
+		}
+	}
+	return nil
+}
