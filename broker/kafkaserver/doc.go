@@ -1,0 +1,60 @@
+// Package kafkaserver is the Kafka wire-protocol server of a Runnel broker:
+// it accepts TCP connections, decodes request frames with franz-go's kmsg,
+// hands each request to a Handler and writes the responses back. It has no
+// business logic; the broker plugs its Produce, Fetch, Metadata, group and
+// other handlers in through one Handler and a table of supported versions.
+//
+// # Frames
+//
+// A request is an int32 size, a request header (v1, or flexible v2 with
+// tagged fields when kmsg's IsFlexible says the key and version are
+// flexible; v0 only for ControlledShutdown v0) and a body decoded with
+// kmsg.RequestForKey, SetVersion and ReadFrom. A size above
+// Config.MaxRequestBytes closes the connection before anything is
+// allocated, and a frame's buffer grows only as its bytes arrive. A key or
+// version outside Config.APIs, or a body that does not decode, closes the
+// connection with a log line, as Kafka does; the exception is ApiVersions,
+// which the server answers itself from the table: at an unsupported
+// version it replies with an ApiVersions v0 response carrying
+// UNSUPPORTED_VERSION and the table, so clients downgrade. Responses are
+// encoded with kmsg's AppendTo behind a v0 header (always for ApiVersions)
+// or a flexible v1 header.
+//
+// # Pipelining
+//
+// Each connection has a reader goroutine, a writer goroutine and one
+// goroutine per request being handled. The reader keeps decoding while
+// earlier requests are handled, up to Config.MaxInFlightPerConn requests
+// read but not yet answered, then stops reading (back pressure through
+// TCP). Each request gets a slot in a FIFO queue; its handler goroutine
+// runs Handle, encodes the response into the slot and marks it done. The
+// writer takes slots in queue order, so responses leave in request order
+// whatever order the handlers finish in, and coalesces the bytes of ready
+// responses into one writev. Requests of Config.OrderedAPIs (Produce by
+// default) additionally wait for the previous such request of their
+// connection to be handled, so pipelined produce requests append in the
+// order sent, as with Kafka, which handles one request per connection at
+// a time. A handler error or panic (recovered) closes
+// that connection only, after the responses to earlier requests. Every
+// goroutine is owned: Server.Close cancels the contexts, closes listeners
+// and sockets, and waits for all of them, handlers included.
+//
+// # Zero copy
+//
+// Record batches stay in segment files. A handler calls Response.Splice
+// with file regions and assigns the returned placeholder (a per-process
+// random 16-byte prefix plus a sequence number, so it cannot collide with
+// topic names or data) to a bytes field such as a Fetch partition's
+// RecordBatches. After encoding, the server finds each placeholder,
+// replaces it and its length prefix (int32, or a compact uvarint in
+// flexible versions) with a prefix for the regions' total size, fixes the
+// frame size, and writes the bytes before it, then the regions with
+// sendfile(2), then the rest. sendfile runs at an explicit offset, never
+// the file's shared position, inside the file's SyscallConn Control (the
+// descriptor cannot be freed mid-call by a concurrent Close) and the
+// socket's RawConn Write (EAGAIN parks on the netpoller). A file closed
+// under the server or shorter than its region closes the connection; the
+// client retries. Connections that are not TCP (unix sockets in tests) get
+// a ReadAt and Write copy instead, not counted by Server.SendfileBytes.
+// Response.Release tells the handler when the files may be let go.
+package kafkaserver
