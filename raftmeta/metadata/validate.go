@@ -31,6 +31,14 @@ const (
 	ConfigSegmentBytes          = "segment.bytes"
 	ConfigCleanupPolicy         = "cleanup.policy"
 	ConfigRemoteStorageEnable   = "remote.storage.enable"
+	ConfigSegmentMs             = "segment.ms"
+	ConfigMaxMessageBytes       = "max.message.bytes"
+	ConfigSegmentIndexBytes     = "segment.index.bytes"
+	ConfigIndexIntervalBytes    = "index.interval.bytes"
+	ConfigFlushMessages         = "flush.messages"
+	ConfigFlushMs               = "flush.ms"
+	ConfigLocalRetentionMs      = "local.retention.ms"
+	ConfigLocalRetentionBytes   = "local.retention.bytes"
 )
 
 // KnownConfig reports whether key is a topic config key Runnel understands.
@@ -38,7 +46,9 @@ const (
 func KnownConfig(key string) bool {
 	switch key {
 	case ConfigUncleanLeaderElection, ConfigMinInsyncReplicas, ConfigRetentionMs,
-		ConfigRetentionBytes, ConfigSegmentBytes, ConfigCleanupPolicy, ConfigRemoteStorageEnable:
+		ConfigRetentionBytes, ConfigSegmentBytes, ConfigCleanupPolicy, ConfigRemoteStorageEnable,
+		ConfigSegmentMs, ConfigMaxMessageBytes, ConfigSegmentIndexBytes, ConfigIndexIntervalBytes,
+		ConfigFlushMessages, ConfigFlushMs, ConfigLocalRetentionMs, ConfigLocalRetentionBytes:
 		return true
 	}
 	return false
@@ -83,6 +93,13 @@ func ValidateConfigValue(key, value string) error {
 		}
 		return nil
 	}
+	intBetween := func(min, max int64) error {
+		n, err := strconv.ParseInt(value, 10, 64)
+		if err != nil || n < min || n > max {
+			return rejectf(ErrInvalidConfig, "%s=%q: want an integer from %d to %d", key, value, min, max)
+		}
+		return nil
+	}
 	switch key {
 	case ConfigUncleanLeaderElection, ConfigRemoteStorageEnable:
 		if value != "true" && value != "false" {
@@ -93,12 +110,22 @@ func ValidateConfigValue(key, value string) error {
 	case ConfigRetentionMs, ConfigRetentionBytes:
 		return intAtLeast(-1)
 	case ConfigSegmentBytes:
-		return intAtLeast(14)
+		return intBetween(14, 1<<31-1) // segment positions are 32-bit
+	case ConfigSegmentMs, ConfigFlushMessages:
+		return intAtLeast(1)
+	case ConfigFlushMs:
+		return intAtLeast(0)
+	case ConfigMaxMessageBytes, ConfigIndexIntervalBytes:
+		return intBetween(0, 1<<31-1)
+	case ConfigSegmentIndexBytes:
+		return intBetween(48, 1<<31-1)
+	case ConfigLocalRetentionMs, ConfigLocalRetentionBytes:
+		return intAtLeast(-2)
 	case ConfigCleanupPolicy:
-		switch value {
-		case "delete", "compact", "compact,delete", "delete,compact":
-		default:
-			return rejectf(ErrInvalidConfig, "%s=%q: want delete, compact or both", key, value)
+		// Runnel deletes whole segments; it does not compact logs, so a
+		// compacted topic would silently keep every record.
+		if value != "delete" {
+			return rejectf(ErrInvalidConfig, "%s=%q: only delete is supported (log compaction is not)", key, value)
 		}
 	}
 	return nil
