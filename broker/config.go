@@ -1,0 +1,72 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/runnel-dev/runnel/raftmeta"
+)
+
+// Config describes one broker. Zero values are filled by Validate.
+type Config struct {
+	// BrokerID is this broker's Kafka id; it must equal the metadata member's.
+	BrokerID int32
+	// DataDir holds the partition logs (one directory per partition).
+	DataDir string
+	// Member is this broker's raftmeta member: the cluster metadata image and
+	// the way to the controller.
+	Member *raftmeta.Member
+	// ClusterID is the cluster id Metadata and DescribeCluster report.
+	ClusterID string
+	// AutoCreateTopics creates a topic a Metadata request names when it does not
+	// exist (auto.create.topics.enable); off by default.
+	AutoCreateTopics bool
+	// DefaultPartitions is num.partitions for auto-created topics and
+	// CreateTopics with -1 (default 1).
+	DefaultPartitions int32
+	// RetentionCheckInterval is log.retention.check.interval.ms (default 5 min).
+	RetentionCheckInterval time.Duration
+	// CheckpointInterval is how often recovery points, high watermarks and log
+	// start offsets are checkpointed (default 60 s).
+	CheckpointInterval time.Duration
+	// Logger (default slog.Default()).
+	Logger *slog.Logger
+	// Metrics receives the broker's collectors when set.
+	Metrics prometheus.Registerer
+}
+
+// Validate fills defaults and says in plain words what is wrong.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.BrokerID < 0 {
+		errs = append(errs, fmt.Errorf("broker id %d must not be negative", c.BrokerID))
+	}
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("data directory is required"))
+	}
+	if c.Member == nil {
+		errs = append(errs, errors.New("a metadata member is required"))
+	}
+	if c.ClusterID == "" {
+		c.ClusterID = "runnel"
+	}
+	if c.DefaultPartitions == 0 {
+		c.DefaultPartitions = 1
+	}
+	if c.DefaultPartitions < 0 {
+		errs = append(errs, fmt.Errorf("default partitions %d must be positive", c.DefaultPartitions))
+	}
+	if c.RetentionCheckInterval == 0 {
+		c.RetentionCheckInterval = 5 * time.Minute
+	}
+	if c.CheckpointInterval == 0 {
+		c.CheckpointInterval = time.Minute
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,136 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/runnel-dev/runnel/broker/commitlog"
+	"github.com/runnel-dev/runnel/broker/kafkaserver"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { register(kmsg.Fetch, 4, 15, (*Broker).handleFetch) }
+
+// handleFetch answers with the batches at each partition's fetch offset, up to
+// the high watermark. The record bytes are never read: the response carries
+// file regions that the server sends with sendfile. With min_bytes unmet, it
+// waits up to max_wait_ms for a high watermark to move, then reads once more.
+func (b *Broker) handleFetch(ctx context.Context, r *kafkaserver.Request) (*kafkaserver.Response, error) {
+	req := r.Msg.(*kmsg.FetchRequest)
+	deadline := time.Now().Add(time.Duration(max(req.MaxWaitMillis, 0)) * time.Millisecond)
+	for {
+		resp, size, waits := b.fetchOnce(req)
+		if size >= int64(req.MinBytes) || len(waits) == 0 || !time.Now().Before(deadline) {
+			return resp, nil
+		}
+		wctx, cancel := context.WithDeadline(ctx, deadline)
+		waitAny(wctx, waits)
+		cancel()
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		deadline = time.Now() // read once more, then answer
+	}
+}
+
+// fetchWait is a partition whose high watermark a long poll waits on.
+type fetchWait struct {
+	log    *commitlog.Log
+	offset int64
+}
+
+// waitAny returns when one of the high watermarks passes its offset or ctx ends.
+func waitAny(ctx context.Context, waits []fetchWait) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan struct{}, len(waits))
+	for _, w := range waits {
+		go func() {
+			w.log.WaitForHighWatermark(ctx, w.offset)
+			done <- struct{}{}
+		}()
+	}
+	<-done
+	cancel()
+	for range len(waits) - 1 {
+		<-done
+	}
+}
+
+func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (*kafkaserver.Response, int64, []fetchWait) {
+	out := &kafkaserver.Response{}
+	resp := req.ResponseKind().(*kmsg.FetchResponse)
+	out.Msg = resp
+	img := b.member.Image()
+	budget := int64(req.MaxBytes)
+	if budget <= 0 {
+		budget = 52428800
+	}
+	var total int64
+	var waits []fetchWait
+	failed := false
+	for _, t := range req.Topics {
+		rt := kmsg.NewFetchResponseTopic()
+		rt.Topic, rt.TopicID = t.Topic, t.TopicID
+		name, topicErr := t.Topic, error(nil)
+		if req.Version >= 13 {
+			if mt, ok := img.TopicByID(uuid.UUID(t.TopicID)); ok {
+				name = mt.Name
+			} else {
+				topicErr = kerr.UnknownTopicID
+			}
+		}
+		for _, fp := range t.Partitions {
+			rp := kmsg.NewFetchResponseTopicPartition()
+			rp.Partition = fp.Partition
+			rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = -1, -1, -1
+			rp.RecordBatches = []byte{} // never null: librdkafka refuses a null record set
+			err := topicErr
+			var p *partition
+			if err == nil {
+				p, err = b.partitionFor(name, fp.Partition)
+			}
+			if err == nil {
+				_, err = p.leaderState(fp.CurrentLeaderEpoch)
+			}
+			if err == nil {
+				limit := min(int64(fp.PartitionMaxBytes), budget-total)
+				if total > 0 && limit <= 0 {
+					limit = 0
+				}
+				var res commitlog.ReadResult
+				res, err = p.log.Read(fp.FetchOffset, limit, commitlog.ToHighWatermark)
+				rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = res.HighWatermark, res.HighWatermark, res.LogStartOffset
+				if err == nil && (total == 0 || res.Size() <= budget-total) {
+					if n := res.Size(); n > 0 {
+						regions := make([]kafkaserver.FileRegion, len(res.Slices))
+						for i, s := range res.Slices {
+							regions[i] = kafkaserver.FileRegion{File: s.File, Offset: s.Position, Size: s.Size}
+						}
+						rp.RecordBatches = out.Splice(regions)
+						total += n
+					} else {
+						waits = append(waits, fetchWait{p.log, fp.FetchOffset})
+					}
+				}
+				var oor *commitlog.OffsetOutOfRangeError
+				if errors.As(err, &oor) {
+					rp.LogStartOffset = oor.LogStartOffset
+				}
+			}
+			rp.ErrorCode = errorCode(err)
+			if err != nil {
+				failed = true // errors are answered at once, without a long poll
+			}
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+	if failed {
+		waits = nil
+	}
+	return out, total, waits
+}

@@ -1,0 +1,42 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/runnel-dev/runnel/broker/kafkaserver"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// apiHandler serves one Kafka API.
+type apiHandler struct {
+	versions kafkaserver.VersionRange
+	serve    func(b *Broker, ctx context.Context, req *kafkaserver.Request) (*kafkaserver.Response, error)
+}
+
+// apis lists every API the broker implements, with exactly the versions its
+// handlers support. Each handler lives in a file named after its API key.
+var apis = map[int16]apiHandler{}
+
+// register adds an API; called from the init function of each handler file.
+func register(key kmsg.Key, min, max int16, serve func(*Broker, context.Context, *kafkaserver.Request) (*kafkaserver.Response, error)) {
+	apis[int16(key)] = apiHandler{kafkaserver.VersionRange{Min: min, Max: max}, serve}
+}
+
+// APIs returns the API keys and versions to configure the Kafka server with.
+func APIs() map[int16]kafkaserver.VersionRange {
+	out := make(map[int16]kafkaserver.VersionRange, len(apis))
+	for k, h := range apis {
+		out[k] = h.versions
+	}
+	return out
+}
+
+// Handle serves one Kafka request (kafkaserver.Handler).
+func (b *Broker) Handle(ctx context.Context, req *kafkaserver.Request) (*kafkaserver.Response, error) {
+	h, ok := apis[req.Key]
+	if !ok {
+		return nil, fmt.Errorf("no handler for api key %d", req.Key)
+	}
+	return h.serve(b, ctx, req)
+}

@@ -1,0 +1,85 @@
+package broker
+
+import (
+	"context"
+
+	"github.com/runnel-dev/runnel/broker/commitlog"
+	"github.com/runnel-dev/runnel/broker/kafkaserver"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { register(kmsg.ListOffsets, 1, 7, (*Broker).handleListOffsets) }
+
+// Special timestamps of ListOffsets.
+const (
+	latestTimestamp   = -1
+	earliestTimestamp = -2
+	maxTimestamp      = -3
+)
+
+// handleListOffsets answers earliest (log start), latest (high watermark, or
+// log end for replicas), the record with the largest timestamp, or the first
+// offset at or after a timestamp.
+func (b *Broker) handleListOffsets(ctx context.Context, r *kafkaserver.Request) (*kafkaserver.Response, error) {
+	req := r.Msg.(*kmsg.ListOffsetsRequest)
+	resp := req.ResponseKind().(*kmsg.ListOffsetsResponse)
+	for _, t := range req.Topics {
+		rt := kmsg.NewListOffsetsResponseTopic()
+		rt.Topic = t.Topic
+		for _, lp := range t.Partitions {
+			rp := kmsg.NewListOffsetsResponseTopicPartition()
+			rp.Partition = lp.Partition
+			rp.Timestamp, rp.Offset, rp.LeaderEpoch = -1, -1, -1
+			p, err := b.partitionFor(t.Topic, lp.Partition)
+			var st *partitionState
+			if err == nil {
+				st, err = p.leaderState(lp.CurrentLeaderEpoch)
+			}
+			if err == nil {
+				rp.LeaderEpoch = st.leaderEpoch
+				bound := commitlog.ToHighWatermark
+				if req.ReplicaID >= 0 {
+					bound = commitlog.ToLogEnd
+				}
+				rp.Offset, rp.Timestamp, err = listOffset(p.log, lp.Timestamp, bound)
+			}
+			rp.ErrorCode = errorCode(err)
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		resp.Topics = append(resp.Topics, rt)
+	}
+	return &kafkaserver.Response{Msg: resp}, nil
+}
+
+// listOffset resolves one ListOffsets timestamp to an offset (and timestamp).
+func listOffset(l *commitlog.Log, ts int64, bound commitlog.Bound) (int64, int64, error) {
+	o := l.Offsets()
+	end := o.HighWatermark
+	if bound == commitlog.ToLogEnd {
+		end = o.LogEnd
+	}
+	switch ts {
+	case latestTimestamp:
+		return end, -1, nil
+	case earliestTimestamp:
+		return o.LogStart, -1, nil
+	case maxTimestamp:
+		mts, off, ok := l.MaxTimestamp()
+		if !ok || off >= end {
+			return -1, -1, nil
+		}
+		return off, mts, nil
+	}
+	if ts < 0 {
+		return -1, -1, kerr.InvalidRequest
+	}
+	off, found, ok, err := l.OffsetForTimestamp(ts, bound)
+	if err != nil {
+		return -1, -1, err
+	}
+	if !ok {
+		return -1, -1, nil
+	}
+	return off, found, nil
+}

@@ -1,0 +1,121 @@
+package broker
+
+import (
+	"context"
+	"net"
+	"strconv"
+
+	"github.com/runnel-dev/runnel/broker/kafkaserver"
+	"github.com/runnel-dev/runnel/raftmeta/controller"
+	"github.com/runnel-dev/runnel/raftmeta/metadata"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() { register(kmsg.Metadata, 1, 12, (*Broker).handleMetadata) }
+
+// handleMetadata lists the live brokers and the requested topics (all when
+// none are named) with their partitions' leaders, replicas and ISRs. With
+// auto-creation on, a named topic that does not exist is created.
+func (b *Broker) handleMetadata(ctx context.Context, r *kafkaserver.Request) (*kafkaserver.Response, error) {
+	req := r.Msg.(*kmsg.MetadataRequest)
+	resp := req.ResponseKind().(*kmsg.MetadataResponse)
+	img := b.member.Image()
+	resp.Brokers = metadataBrokers(img)
+	resp.ClusterID = &b.cfg.ClusterID
+	resp.ControllerID = b.controllerID()
+
+	var topics []*metadata.Topic
+	if req.Topics == nil {
+		topics = img.Topics()
+	}
+	for _, rt := range req.Topics {
+		var t *metadata.Topic
+		var ok bool
+		if rt.Topic != nil {
+			t, ok = img.Topic(*rt.Topic)
+			if !ok && b.cfg.AutoCreateTopics && (req.Version < 4 || req.AllowAutoTopicCreation) {
+				t, ok = b.autoCreate(ctx, *rt.Topic)
+			}
+		} else {
+			t, ok = img.TopicByID(rt.TopicID)
+		}
+		if !ok {
+			mt := kmsg.NewMetadataResponseTopic()
+			mt.Topic, mt.TopicID = rt.Topic, rt.TopicID
+			mt.ErrorCode = kerr.UnknownTopicOrPartition.Code
+			if rt.Topic == nil {
+				mt.ErrorCode = kerr.UnknownTopicID.Code
+			}
+			resp.Topics = append(resp.Topics, mt)
+			continue
+		}
+		topics = append(topics, t)
+	}
+	for _, t := range topics {
+		resp.Topics = append(resp.Topics, b.metadataTopic(img, t))
+	}
+	return &kafkaserver.Response{Msg: resp}, nil
+}
+
+// autoCreate creates a topic with the broker defaults; a concurrent creation
+// by someone else counts as success.
+func (b *Broker) autoCreate(ctx context.Context, name string) (*metadata.Topic, bool) {
+	t, err := b.member.CreateTopic(ctx, controller.CreateTopicRequest{Name: name, Partitions: b.cfg.DefaultPartitions, ReplicationFactor: 1})
+	if err != nil {
+		b.log.Info("auto-create topic", "topic", name, "error", err)
+		return b.member.Image().Topic(name)
+	}
+	return t, true
+}
+
+func (b *Broker) controllerID() int32 {
+	if leader := b.member.Leader(); leader != 0 {
+		return int32(leader)
+	}
+	return -1
+}
+
+func metadataBrokers(img *metadata.Image) []kmsg.MetadataResponseBroker {
+	var out []kmsg.MetadataResponseBroker
+	for _, br := range img.Brokers() {
+		if br.Fenced {
+			continue
+		}
+		mb := kmsg.NewMetadataResponseBroker()
+		mb.NodeID = br.ID
+		host, port, err := net.SplitHostPort(br.Addr)
+		if err != nil {
+			continue
+		}
+		p, _ := strconv.Atoi(port)
+		mb.Host, mb.Port = host, int32(p)
+		if br.Rack != "" {
+			rack := br.Rack
+			mb.Rack = &rack
+		}
+		out = append(out, mb)
+	}
+	return out
+}
+
+func (b *Broker) metadataTopic(img *metadata.Image, t *metadata.Topic) kmsg.MetadataResponseTopic {
+	mt := kmsg.NewMetadataResponseTopic()
+	name := t.Name
+	mt.Topic, mt.TopicID = &name, t.ID
+	for _, p := range t.Partitions {
+		mp := kmsg.NewMetadataResponseTopicPartition()
+		mp.Partition, mp.Leader, mp.LeaderEpoch = p.Index, p.Leader, p.LeaderEpoch
+		mp.Replicas, mp.ISR = p.Replicas, p.ISR
+		for _, id := range p.Replicas {
+			if br, ok := img.Broker(id); !ok || br.Fenced {
+				mp.OfflineReplicas = append(mp.OfflineReplicas, id)
+			}
+		}
+		if p.Leader < 0 {
+			mp.ErrorCode = kerr.LeaderNotAvailable.Code
+		}
+		mt.Partitions = append(mt.Partitions, mp)
+	}
+	return mt
+}

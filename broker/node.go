@@ -1,0 +1,132 @@
+package broker
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/runnel-dev/runnel/broker/kafkaserver"
+	"github.com/runnel-dev/runnel/raftmeta"
+)
+
+// NodeConfig describes one broker process: its metadata member, its logs and
+// its Kafka listener.
+type NodeConfig struct {
+	// ID is the broker id and raft node id (> 0).
+	ID int32
+	// DataDir holds the partition logs and, under meta/, the raft state.
+	DataDir string
+	// KafkaListen is the Kafka protocol listen address; KafkaListener, if set,
+	// is used instead.
+	KafkaListen   string
+	KafkaListener net.Listener
+	// Advertise is the Kafka address clients are told (default: the listen
+	// address).
+	Advertise string
+	// RaftListen is the raft listen address; RaftListener, if set, is used
+	// instead.
+	RaftListen   string
+	RaftListener net.Listener
+	// Voters are the initial raft voters, id → raft address; a node not among
+	// them joins as a learner.
+	Voters map[uint64]string
+	// ClusterID identifies the cluster (raft messages of other clusters are
+	// refused; Kafka clients see it in Metadata).
+	ClusterID uint64
+	// Rack is this broker's rack, for replica placement.
+	Rack string
+	// AutoCreateTopics turns on auto.create.topics.enable.
+	AutoCreateTopics bool
+	// SessionTimeout is broker.session.timeout.ms (default 9 s).
+	SessionTimeout time.Duration
+	// MaxRequestBytes is socket.request.max.bytes (default 100 MiB).
+	MaxRequestBytes int32
+	Logger          *slog.Logger
+	Metrics         prometheus.Registerer
+}
+
+// Node is a running broker: metadata member, broker and Kafka server.
+type Node struct {
+	Member *raftmeta.Member
+	Broker *Broker
+	Server *kafkaserver.Server
+	ln     net.Listener
+	served chan error
+}
+
+// StartNode opens the data directory, joins the metadata cluster and starts
+// serving the Kafka protocol.
+func StartNode(cfg NodeConfig) (*Node, error) {
+	if cfg.ID <= 0 {
+		return nil, fmt.Errorf("broker id %d must be positive", cfg.ID)
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.ClusterID == 0 {
+		cfg.ClusterID = 1
+	}
+	ln := cfg.KafkaListener
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", cfg.KafkaListen); err != nil {
+			return nil, fmt.Errorf("kafka listener: %w", err)
+		}
+	}
+	advertise := cfg.Advertise
+	if advertise == "" {
+		advertise = ln.Addr().String()
+	}
+	_, voter := cfg.Voters[uint64(cfg.ID)]
+	member, err := raftmeta.Open(raftmeta.Config{
+		NodeID: uint64(cfg.ID), ClusterID: cfg.ClusterID, Dir: filepath.Join(cfg.DataDir, "meta"),
+		Listen: cfg.RaftListen, Listener: cfg.RaftListener, Voters: cfg.Voters, Learner: !voter,
+		BrokerID: cfg.ID, AdvertisedAddr: advertise, Rack: cfg.Rack, SessionTimeout: cfg.SessionTimeout,
+		Logger: cfg.Logger.With("component", "raftmeta"), Metrics: cfg.Metrics,
+	})
+	if err != nil {
+		ln.Close()
+		return nil, err
+	}
+	b, err := New(Config{
+		BrokerID: cfg.ID, DataDir: cfg.DataDir, Member: member, ClusterID: strconv.FormatUint(cfg.ClusterID, 10),
+		AutoCreateTopics: cfg.AutoCreateTopics, Logger: cfg.Logger.With("component", "broker"), Metrics: cfg.Metrics,
+	})
+	if err != nil {
+		member.Close()
+		ln.Close()
+		return nil, err
+	}
+	srv, err := kafkaserver.New(kafkaserver.Config{
+		Handler: b, APIs: APIs(), MaxRequestBytes: cfg.MaxRequestBytes,
+		Logger: cfg.Logger.With("component", "kafka"), Metrics: cfg.Metrics,
+	})
+	if err != nil {
+		b.Close()
+		member.Close()
+		ln.Close()
+		return nil, err
+	}
+	b.Start()
+	n := &Node{Member: member, Broker: b, Server: srv, ln: ln, served: make(chan error, 1)}
+	go func() { n.served <- srv.Serve(ln) }()
+	return n, nil
+}
+
+// KafkaAddr returns the address the Kafka listener is bound to.
+func (n *Node) KafkaAddr() string { return n.ln.Addr().String() }
+
+// Close stops serving, closes the logs cleanly and leaves the metadata cluster.
+func (n *Node) Close() error {
+	err := n.Server.Close()
+	if serr := <-n.served; serr != nil && !errors.Is(serr, net.ErrClosed) && !errors.Is(serr, kafkaserver.ErrServerClosed) {
+		err = errors.Join(err, serr)
+	}
+	err = errors.Join(err, n.Broker.Close(), n.Member.Close())
+	return err
+}

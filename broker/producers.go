@@ -1,0 +1,69 @@
+package broker
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"github.com/runnel-dev/runnel/broker/commitlog"
+	"github.com/runnel-dev/runnel/broker/producerstate"
+	"github.com/runnel-dev/runnel/broker/recordbatch"
+)
+
+// producerTracker checks idempotent producers' sequences around appends: a
+// retried batch is answered with its original offsets and written once, a gap
+// or a stale epoch is refused.
+type producerTracker struct {
+	m *producerstate.Manager
+}
+
+func newProducerTracker(l *commitlog.Log, logger *slog.Logger) (*producerTracker, error) {
+	m, err := producerstate.Load(context.Background(), l.Dir(), l, producerstate.Options{Logger: logger})
+	if err != nil {
+		return nil, fmt.Errorf("load producer state: %w", err)
+	}
+	return &producerTracker{m: m}, nil
+}
+
+// appended is where an append (or the original of a duplicate) landed.
+type appended struct {
+	firstOffset, lastOffset int64
+}
+
+// appendChecked appends records after checking every batch's producer
+// sequence. For a duplicate it writes nothing and returns the original's
+// offsets with dup set. The caller holds the partition's append lock.
+func (t *producerTracker) appendChecked(l *commitlog.Log, records []byte, leaderEpoch int32) (res appended, dup bool, err error) {
+	a := t.m.NewAppend()
+	for rest := records; len(rest) > 0; {
+		batch, next, err := recordbatch.Next(rest)
+		if err != nil {
+			return res, false, &commitlog.InvalidBatchError{Position: len(records) - len(rest), Err: err}
+		}
+		h, err := recordbatch.ParseHeader(batch)
+		if err != nil {
+			return res, false, &commitlog.InvalidBatchError{Position: len(records) - len(rest), Err: err}
+		}
+		d, err := a.Check(h)
+		if err != nil {
+			return res, false, err
+		}
+		if d.Duplicate {
+			return appended{d.Original.FirstOffset, d.Original.LastOffset}, true, nil
+		}
+		rest = next
+	}
+	info, err := l.Append(records, leaderEpoch)
+	if err != nil {
+		return res, false, err
+	}
+	if err := a.Commit(info.FirstOffset); err != nil {
+		return res, false, fmt.Errorf("record producer state: %w", err)
+	}
+	return appended{info.FirstOffset, info.LastOffset}, false, nil
+}
+
+// snapshot writes the producer state at the log end (clean shutdown).
+func (t *producerTracker) snapshot(l *commitlog.Log) error {
+	return t.m.TakeSnapshot(l.LogEndOffset())
+}

@@ -1,0 +1,79 @@
+package broker
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/runnel-dev/runnel/broker/commitlog"
+)
+
+// topicConfigDefaults are the broker defaults of the topic configs Runnel
+// understands, reported by DescribeConfigs as DEFAULT_CONFIG.
+var topicConfigDefaults = map[string]string{
+	"cleanup.policy":                 "delete",
+	"retention.ms":                   strconv.FormatInt(commitlog.DefaultRetentionTime.Milliseconds(), 10),
+	"retention.bytes":                "-1",
+	"segment.bytes":                  strconv.Itoa(commitlog.DefaultSegmentBytes),
+	"segment.ms":                     strconv.FormatInt(commitlog.DefaultSegmentTime.Milliseconds(), 10),
+	"segment.index.bytes":            strconv.Itoa(commitlog.DefaultMaxIndexBytes),
+	"index.interval.bytes":           strconv.Itoa(commitlog.DefaultIndexIntervalBytes),
+	"max.message.bytes":              strconv.Itoa(commitlog.DefaultMaxMessageBytes),
+	"min.insync.replicas":            "1",
+	"unclean.leader.election.enable": "false",
+	"flush.messages":                 "9223372036854775807",
+	"flush.ms":                       "9223372036854775807",
+	"local.retention.ms":             "-2",
+	"local.retention.bytes":          "-2",
+	"remote.storage.enable":          "false",
+	"message.timestamp.type":         "CreateTime",
+}
+
+// logOptions turns a topic's config into log options; unset or unparsable keys
+// keep the defaults (the controller validated the values).
+func logOptions(cfg map[string]string) commitlog.Options {
+	num := func(key string) (int64, bool) {
+		v, ok := cfg[key]
+		if !ok {
+			return 0, false
+		}
+		n, err := strconv.ParseInt(v, 10, 64)
+		return n, err == nil
+	}
+	var o commitlog.Options
+	if n, ok := num("segment.bytes"); ok && n > 0 {
+		o.SegmentBytes = n
+	}
+	if n, ok := num("segment.ms"); ok && n > 0 {
+		o.SegmentTime = time.Duration(n) * time.Millisecond
+	}
+	if n, ok := num("segment.index.bytes"); ok && n > 0 && n < 1<<31 {
+		o.MaxIndexBytes = int32(n)
+	}
+	if n, ok := num("index.interval.bytes"); ok && n >= 0 && n < 1<<31 {
+		o.IndexIntervalBytes = int32(n)
+	}
+	if n, ok := num("max.message.bytes"); ok && n > 0 && n < 1<<31 {
+		o.MaxMessageBytes = int32(n)
+	}
+	if n, ok := num("retention.ms"); ok {
+		if n < 0 {
+			o.RetentionTime = commitlog.Unlimited
+		} else if n > 0 {
+			o.RetentionTime = time.Duration(n) * time.Millisecond
+		}
+	}
+	if n, ok := num("retention.bytes"); ok {
+		if n < 0 {
+			o.RetentionBytes = commitlog.Unlimited
+		} else if n > 0 {
+			o.RetentionBytes = n
+		}
+	}
+	if n, ok := num("flush.messages"); ok && n > 0 && n < 1<<62 {
+		o.FlushMessages = n
+	}
+	if n, ok := num("flush.ms"); ok && n > 0 && n < 1<<40 {
+		o.FlushInterval = time.Duration(n) * time.Millisecond
+	}
+	return o
+}
