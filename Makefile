@@ -6,6 +6,7 @@
 #   make lint    gofmt + go vet
 
 GO        ?= go
+SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BIN       := bin/runnel
 FUZZTIME  ?= 2000x
 # Packages whose fuzz targets run briefly in `make test`, as package:Target.
@@ -23,9 +24,13 @@ build:
 run: build
 	./$(BIN) dev
 
-## test-deps: everything the tests need, installed idempotently.
+## test-deps: everything the tests need, installed idempotently: Go modules,
+## and kcat (a real librdkafka client) from Debian's packages.
 test-deps:
 	$(GO) mod download
+	@command -v kcat >/dev/null 2>&1 || { \
+		echo "installing kcat from Debian's packages"; \
+		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat >/dev/null; }
 
 test: test-deps lint unit fuzz
 

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -119,7 +120,8 @@ func TestLogDumpUsage(t *testing.T) {
 		}
 	}
 	r = runnel(t, nil, "--help")
-	if r.code != 0 || !strings.Contains(r.stdout, "  log  inspect partition logs on disk\n") {
+	if r.code != 0 || !regexp.MustCompile(`(?m)^  log +inspect partition logs on disk$`).MatchString(r.stdout) ||
+		!regexp.MustCompile(`(?m)^  dev +run everything in one process`).MatchString(r.stdout) {
 		t.Errorf("runnel --help: exit %d\n%s", r.code, r.stdout)
 	}
 	wantUsageError(t, runnel(t, nil, "log", "dump", "--verify"), "runnel log dump: missing DIR")
@@ -128,7 +130,7 @@ func TestLogDumpUsage(t *testing.T) {
 	wantUsageError(t, runnel(t, nil, "log", "dump", "--max-batch-bytes", "0", "x"), "--max-batch-bytes must be positive")
 	wantUsageError(t, runnel(t, []string{"RUNNEL_VERIFY=perhaps"}, "log", "dump", "x"), `invalid value "perhaps" for RUNNEL_VERIFY`)
 	wantUsageError(t, runnel(t, nil, "log", "dumb"), `runnel log: unknown command "dumb"`)
-	wantUsageError(t, runnel(t, nil, "dev"), `runnel: unknown command "dev"`)
+	wantUsageError(t, runnel(t, nil, "frobnicate"), `runnel: unknown command "frobnicate"`)
 
 	r = runnel(t, nil, "log", "dump", filepath.Join(t.TempDir(), "missing"))
 	if r.code != 1 || strings.Count(r.stderr, "\n") != 1 || !strings.Contains(r.stderr, "no such file or directory") {

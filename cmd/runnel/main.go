@@ -42,6 +42,8 @@ func rootCommand() *command {
 		name: "runnel",
 		help: "Runnel is a Kafka-compatible event bus with an HTTP and WebSocket gateway.",
 		subs: []*command{
+			devCommand(),
+			brokerCommand(),
 			{
 				name:    "log",
 				summary: "inspect partition logs on disk",

@@ -1,0 +1,140 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+
+	"github.com/runnel-dev/runnel/broker"
+)
+
+// brokerFlags are the settings shared by "runnel broker" and "runnel dev".
+type brokerFlags struct {
+	dataDir    string
+	kafka      string
+	advertise  string
+	autoCreate bool
+	logLevel   string
+}
+
+func (f *brokerFlags) register(fs *flag.FlagSet, dataDir, kafka string) {
+	fs.StringVar(&f.dataDir, "data-dir", dataDir, "directory for partition logs and raft state")
+	fs.StringVar(&f.kafka, "kafka", kafka, "Kafka protocol listen `address`")
+	fs.StringVar(&f.advertise, "advertise", "", "Kafka `address` clients are told to use (default: the listen address)")
+	fs.BoolVar(&f.autoCreate, "auto-create-topics", false, "create topics that Metadata requests name (auto.create.topics.enable)")
+	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+}
+
+func (f *brokerFlags) logger(inv *invocation) (*slog.Logger, error) {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
+		return nil, usagef("--log-level %q: want debug, info, warn or error", f.logLevel)
+	}
+	return slog.New(slog.NewTextHandler(inv.stderr, &slog.HandlerOptions{Level: level})), nil
+}
+
+// brokerCommand is "runnel broker": one broker node of a cluster.
+func brokerCommand() *command {
+	var bf brokerFlags
+	var id int
+	var raft, voters, rack string
+	var clusterID uint64
+	return &command{
+		name:    "broker",
+		summary: "run one broker node of a cluster",
+		help: `Run one broker: the Kafka protocol server, its partition logs, and its member of
+the raft group that holds the cluster metadata. Nodes listed in --voters vote;
+any other node joins as a learner. Data survives restarts.`,
+		flags: func(fs *flag.FlagSet) {
+			bf.register(fs, "./runnel-data", "127.0.0.1:9092")
+			fs.IntVar(&id, "id", 0, "broker and raft node `id` (> 0), unique in the cluster")
+			fs.StringVar(&raft, "raft", "127.0.0.1:9093", "raft listen `address`")
+			fs.StringVar(&voters, "voters", "", "raft voters as `id@host:port,...` (required)")
+			fs.StringVar(&rack, "rack", "", "rack of this broker, for replica placement")
+			fs.Uint64Var(&clusterID, "cluster-id", 1, "cluster `id`; nodes of other clusters are refused")
+		},
+		run: func(ctx context.Context, inv *invocation) error {
+			if id <= 0 || id > 1<<31-1 {
+				return usagef("--id must be a positive broker id")
+			}
+			vm, err := parseVoters(voters)
+			if err != nil {
+				return err
+			}
+			log, err := bf.logger(inv)
+			if err != nil {
+				return err
+			}
+			return runNode(ctx, inv, broker.NodeConfig{
+				ID: int32(id), DataDir: bf.dataDir, KafkaListen: bf.kafka, Advertise: bf.advertise,
+				RaftListen: raft, Voters: vm, ClusterID: clusterID, Rack: rack,
+				AutoCreateTopics: bf.autoCreate, Logger: log,
+			}, false)
+		},
+	}
+}
+
+// parseVoters reads "1@host:port,2@host:port".
+func parseVoters(s string) (map[uint64]string, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, usagef("--voters is required, e.g. 1@127.0.0.1:9093")
+	}
+	out := map[uint64]string{}
+	for _, v := range strings.Split(s, ",") {
+		idStr, addr, ok := strings.Cut(strings.TrimSpace(v), "@")
+		id, err := strconv.ParseUint(idStr, 10, 31)
+		if !ok || err != nil || id == 0 || addr == "" || !strings.Contains(addr, ":") {
+			return nil, usagef("--voters entry %q: want id@host:port", v)
+		}
+		if _, dup := out[id]; dup {
+			return nil, usagef("--voters names id %d twice", id)
+		}
+		out[id] = addr
+	}
+	return out, nil
+}
+
+// runNode starts a node and serves until ctx is cancelled, then closes it.
+func runNode(ctx context.Context, inv *invocation, cfg broker.NodeConfig, dev bool) error {
+	node, err := broker.StartNode(cfg)
+	if err != nil {
+		return err
+	}
+	if dev {
+		fmt.Fprintf(inv.stdout, "Runnel dev is running.\n  Kafka:    %s  (try: kcat -b %s -L)\n  Data dir: %s\nPress Ctrl-C to stop.\n",
+			node.KafkaAddr(), node.KafkaAddr(), cfg.DataDir)
+	} else {
+		cfg.Logger.Info("broker started", "id", cfg.ID, "kafka", node.KafkaAddr(), "raft", node.Member.Addr())
+	}
+	<-ctx.Done()
+	cfg.Logger.Info("shutting down")
+	return node.Close()
+}
+
+// devCommand is "runnel dev": everything in one process.
+func devCommand() *command {
+	var bf brokerFlags
+	return &command{
+		name:    "dev",
+		summary: "run everything in one process, for development",
+		help: `Run a one-node Runnel: a single-voter raft group, one broker and its logs, in
+one process. Data lives in --data-dir and survives restarts.`,
+		flags: func(fs *flag.FlagSet) {
+			bf.register(fs, "./runnel-data", "127.0.0.1:9092")
+		},
+		run: func(ctx context.Context, inv *invocation) error {
+			log, err := bf.logger(inv)
+			if err != nil {
+				return err
+			}
+			return runNode(ctx, inv, broker.NodeConfig{
+				ID: 1, DataDir: bf.dataDir, KafkaListen: bf.kafka, Advertise: bf.advertise,
+				RaftListen: "127.0.0.1:0", Voters: map[uint64]string{1: "127.0.0.1:0"},
+				AutoCreateTopics: bf.autoCreate, Logger: log,
+			}, true)
+		},
+	}
+}
