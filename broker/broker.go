@@ -250,3 +250,15 @@ func contains(s []int32, v int32) bool {
 	}
 	return false
 }
+
+// Log returns the open log of a partition this broker holds (for tools and
+// tests).
+func (b *Broker) Log(tp commitlog.TopicPartition) (*commitlog.Log, bool) {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	p, ok := b.parts[tp]
+	if !ok {
+		return nil, false
+	}
+	return p.log, true
+}
