@@ -339,12 +339,12 @@ func TestThreeBrokerProcesses(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer consumer.Close()
+	// 6 records before the kill, 4 while broker 2 was down, 6 after.
 	got := map[int32][]string{}
-	n := 0
-	for n < 12 {
+	for n := 0; n < 16; {
 		fs := consumer.PollFetches(ctx)
 		if ctx.Err() != nil {
-			t.Fatalf("consumed %d records: %v", n, got)
+			t.Fatalf("consumed %d of 16 records: %v", n, got)
 		}
 		fs.EachRecord(func(r *kgo.Record) { got[r.Partition] = append(got[r.Partition], string(r.Value)); n++ })
 	}
