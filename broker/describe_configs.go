@@ -40,7 +40,7 @@ var topicConfigInfo = map[string]struct {
 	broker string
 	doc    string
 }{
-	"cleanup.policy":                 {kmsg.ConfigTypeList, "log.cleanup.policy", "how old records go: delete removes whole segments by retention.ms and retention.bytes; compaction is not implemented"},
+	"cleanup.policy":                 {kmsg.ConfigTypeList, "log.cleanup.policy", "how old records go: delete removes whole segments by retention.ms and retention.bytes (the only policy: Runnel does not compact logs)"},
 	"retention.ms":                   {kmsg.ConfigTypeLong, "log.retention.ms", "how long to keep a segment after its newest record; -1 keeps forever"},
 	"retention.bytes":                {kmsg.ConfigTypeLong, "log.retention.bytes", "the most bytes a partition keeps before old segments go; -1 is unlimited"},
 	"segment.bytes":                  {kmsg.ConfigTypeInt, "log.segment.bytes", "a segment rolls when it reaches this size"},
