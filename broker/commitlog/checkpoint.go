@@ -61,7 +61,9 @@ func readCheckpoint(path string, fields int) ([][]string, error) {
 	if !ok || err != nil || n < 0 {
 		return nil, bad("bad entry count")
 	}
-	entries := make([][]string, 0, n)
+	// The count is checked against the lines that follow, never trusted for
+	// an allocation: a damaged file must not ask for gigabytes.
+	entries := make([][]string, 0, min(n, 1024))
 	for i := 0; i < n; i++ {
 		l, ok := next()
 		if !ok {
