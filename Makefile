@@ -8,7 +8,7 @@
 GO        ?= go
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BIN       := bin/runnel
-FUZZTIME  ?= 2000x
+FUZZTIME  ?= 10000x
 # Packages whose fuzz targets run briefly in `make test`, as package:Target.
 FUZZ_TARGETS := $(shell grep -rl --include='*_test.go' '^func Fuzz' . 2>/dev/null | \
 	xargs -r grep -H '^func Fuzz' | \
