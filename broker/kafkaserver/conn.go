@@ -68,7 +68,15 @@ type slot struct {
 	parts []part          // encoded response; nil sends nothing
 	resp  *Response       // for Release
 	err   error           // closes the connection
+	frame *[]byte         // pooled request frame, released in finish
 }
+
+// framePool recycles request frames up to pooledFrameMax bytes: a produce
+// request's records are read from the frame by the handler, and a reused,
+// cache-warm buffer appends faster than a new one and makes no garbage.
+var framePool sync.Pool
+
+const pooledFrameMax = 1 << 20
 
 func newConn(s *Server, nc net.Conn, id uint64) *conn {
 	ctx, cancel := context.WithCancel(s.ctx)
@@ -128,6 +136,9 @@ func (c *conn) readLoop() {
 			return
 		}
 		sl, req, err := c.decode(frame)
+		if sl != nil && cap(frame) <= pooledFrameMax {
+			sl.frame = &frame
+		}
 		if err != nil {
 			<-c.inflight
 			c.s.m.error(sl.hdr.key)
@@ -165,7 +176,15 @@ func (c *conn) readFrame(br *bufio.Reader) ([]byte, error) {
 		return nil, &frameSizeError{size: size, max: c.s.cfg.MaxRequestBytes}
 	}
 	n := int(size)
-	buf := make([]byte, 0, min(n, firstFrameAlloc))
+	var buf []byte
+	if n <= pooledFrameMax {
+		if p, ok := framePool.Get().(*[]byte); ok && cap(*p) >= n {
+			buf = (*p)[:0]
+		}
+	}
+	if buf == nil {
+		buf = make([]byte, 0, min(n, firstFrameAlloc))
+	}
 	for len(buf) < n {
 		if len(buf) == cap(buf) {
 			buf = slices.Grow(buf, min(cap(buf), n-len(buf)))
@@ -361,6 +380,12 @@ func (c *conn) writeLoop() {
 // finish releases a slot whose response was written or dropped.
 func (c *conn) finish(sl *slot) {
 	<-c.inflight
+	if sl.frame != nil {
+		// The handler is done with the request (its bytes may alias the
+		// frame only until Handle returns) and the response is written.
+		framePool.Put(sl.frame)
+		sl.frame = nil
+	}
 	if sl.resp != nil && sl.resp.Release != nil {
 		defer func() {
 			if r := recover(); r != nil {

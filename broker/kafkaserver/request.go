@@ -40,7 +40,9 @@ type ConnInfo struct {
 }
 
 // Request is one decoded request. The handler owns it; the server does not
-// touch it after calling Handle.
+// touch it after calling Handle. Byte slices in Msg (a produce request's
+// records) alias the request frame, which the server reuses once the response
+// is written: a handler must not keep them after Handle returns.
 type Request struct {
 	// Key and Version are the API key and version from the request header.
 	Key, Version int16
