@@ -1,6 +1,7 @@
 package broker_test
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/binary"
 	"io"
@@ -127,10 +128,11 @@ func rawProduce(b *testing.B, conn net.Conn, batch []byte, size int) time.Durati
 	done := make(chan error, 1)
 	go func() {
 		buf := make([]byte, 4096)
+		br := bufio.NewReaderSize(conn, 64<<10)
 		var err error
 		for i := 0; i < n && err == nil; i++ {
 			var resp []byte
-			if resp, err = readFrame(conn, buf); err == nil {
+			if resp, err = readFrame(br, buf); err == nil {
 				pr := kmsg.NewPtrProduceResponse()
 				pr.Version = 9
 				if err = pr.ReadFrom(resp[4+1:]); err == nil && pr.Topics[0].Partitions[0].ErrorCode != 0 {

@@ -31,10 +31,10 @@
 // writer takes slots in queue order, so responses leave in request order
 // whatever order the handlers finish in, and coalesces the bytes of ready
 // responses into one writev. Requests of Config.OrderedAPIs (Produce by
-// default) additionally wait for the previous such request of their
-// connection to be handled, so pipelined produce requests append in the
-// order sent, as with Kafka, which handles one request per connection at
-// a time. A handler error or panic (recovered) closes
+// default) are handled by the reader itself, after earlier ordered requests
+// of the connection, so pipelined produce requests append in the order sent
+// without a goroutine hand-off per request, as with Kafka, which handles one
+// request per connection at a time. A handler error or panic (recovered) closes
 // that connection only, after the responses to earlier requests. Every
 // goroutine is owned: Server.Close cancels the contexts, closes listeners
 // and sockets, and waits for all of them, handlers included.
