@@ -489,6 +489,7 @@ func (m *Member) confChange(ctx context.Context, t pb.ConfChangeType, id uint64,
 	if addr != "" {
 		node.SetPeerAddress(id, addr)
 	}
-	cc := &pb.ConfChangeV2{Changes: []*pb.ConfChangeSingle{{Type: &t, NodeId: &id}}}
+	// The address rides in the change's context, so every member learns it.
+	cc := &pb.ConfChangeV2{Changes: []*pb.ConfChangeSingle{{Type: &t, NodeId: &id}}, Context: []byte(addr)}
 	return node.ProposeConfChange(ctx, cc)
 }

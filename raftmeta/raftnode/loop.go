@@ -3,6 +3,7 @@ package raftnode
 import (
 	"errors"
 	"fmt"
+	"net"
 	"runtime/debug"
 	"slices"
 	"time"
@@ -304,6 +305,16 @@ func (n *Node) applyConfChange(idx uint64, cc *pb.ConfChangeV2) {
 		n.confState = n.rn.ApplyConfChange(cc)
 		n.logger.Info("raftnode: configuration changed", "index", idx, "change", describeConfChange(cc),
 			"voters", n.confState.GetVoters(), "learners", n.confState.GetLearners())
+		// A change adding one node may carry its address (see
+		// ProposeConfChange): every member learns where to reach it, not only
+		// the one that proposed it.
+		if ch := cc.GetChanges(); len(ch) == 1 && len(userCtx) > 0 && ch[0].GetNodeId() != n.id {
+			if t := ch[0].GetType(); t == pb.ConfChangeAddNode || t == pb.ConfChangeAddLearnerNode {
+				if _, _, err := net.SplitHostPort(string(userCtx)); err == nil {
+					n.tr.setAddr(ch[0].GetNodeId(), string(userCtx))
+				}
+			}
+		}
 		if wasMember && !isMember(n.confState, n.id) {
 			n.logger.Warn("raftnode: this node was removed from the cluster", "index", idx)
 		}

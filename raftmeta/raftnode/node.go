@@ -298,7 +298,9 @@ func (n *Node) Propose(ctx context.Context, data []byte) (uint64, error) {
 // when applied, with ErrConfChangeRejected. raft allows one unapplied change at a
 // time: on the leader a second one fails with ErrProposalDropped (retry later);
 // through a follower the leader turns it into an empty entry silently, so ctx needs
-// a deadline. cc is not retained; its Context is carried but not interpreted.
+// a deadline. cc is not retained. When cc adds a single node, a Context holding
+// that node's transport address (host:port) is recorded by every member as it
+// applies the change, so that all of them can reach the new node.
 //
 // It takes a pointer because raftpb messages embed a no-copy guard (go vet's
 // copylocks check refuses passing them by value).

@@ -1,0 +1,81 @@
+package broker
+
+import (
+	"context"
+	"net"
+	"strconv"
+
+	"github.com/runnel-dev/runnel/broker/kafkaserver"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+func init() {
+	register(kmsg.AddRaftVoter, 0, 0, (*Broker).handleAddRaftVoter)
+	register(kmsg.RemoveRaftVoter, 0, 0, (*Broker).handleRemoveRaftVoter)
+}
+
+// handleAddRaftVoter adds a node to the metadata raft group as a voter (KIP-853).
+// The node runs already, started outside --voters, so it waits as a learner;
+// this adds it as a learner at the raft address of its first listener, then
+// promotes it. The answer comes once the change is applied.
+func (b *Broker) handleAddRaftVoter(ctx context.Context, r *kafkaserver.Request) (*kafkaserver.Response, error) {
+	req := r.Msg.(*kmsg.AddRaftVoterRequest)
+	resp := req.ResponseKind().(*kmsg.AddRaftVoterResponse)
+	err := b.addRaftVoter(ctx, req)
+	resp.ErrorCode, resp.ErrorMessage = errorCode(err), errorMessage(err)
+	return &kafkaserver.Response{Msg: resp}, nil
+}
+
+func (b *Broker) addRaftVoter(ctx context.Context, req *kmsg.AddRaftVoterRequest) error {
+	if err := b.checkClusterID(req.ClusterID); err != nil {
+		return err
+	}
+	if req.VoterID <= 0 {
+		return refuse(kerr.InvalidRequest, "voter id %d must be positive", req.VoterID)
+	}
+	if len(req.Listeners) == 0 || req.Listeners[0].Host == "" || req.Listeners[0].Port == 0 {
+		return refuse(kerr.InvalidRequest, "the new voter's raft listener (host and port) is required")
+	}
+	addr := net.JoinHostPort(req.Listeners[0].Host, strconv.Itoa(int(req.Listeners[0].Port)))
+	ctx, cancel := adminContext(ctx, req.TimeoutMillis)
+	defer cancel()
+	id := uint64(req.VoterID)
+	if err := b.member.AddLearner(ctx, id, addr); err != nil {
+		return refuse(kerr.InvalidRequest, "add node %d at %s as a learner: %v", id, addr, err)
+	}
+	if err := b.member.AddVoter(ctx, id, addr); err != nil {
+		return refuse(kerr.InvalidRequest, "promote node %d to voter: %v", id, err)
+	}
+	b.log.Info("raft voter added", "voter", id, "addr", addr)
+	return nil
+}
+
+// handleRemoveRaftVoter removes a voter from the metadata raft group (KIP-853).
+func (b *Broker) handleRemoveRaftVoter(ctx context.Context, r *kafkaserver.Request) (*kafkaserver.Response, error) {
+	req := r.Msg.(*kmsg.RemoveRaftVoterRequest)
+	resp := req.ResponseKind().(*kmsg.RemoveRaftVoterResponse)
+	err := b.checkClusterID(req.ClusterID)
+	if err == nil && req.VoterID <= 0 {
+		err = refuse(kerr.InvalidRequest, "voter id %d must be positive", req.VoterID)
+	}
+	if err == nil {
+		ctx, cancel := adminContext(ctx, 0)
+		defer cancel()
+		if err = b.member.RemoveVoter(ctx, uint64(req.VoterID)); err != nil {
+			err = refuse(kerr.InvalidRequest, "remove voter %d: %v", req.VoterID, err)
+		} else {
+			b.log.Info("raft voter removed", "voter", req.VoterID)
+		}
+	}
+	resp.ErrorCode, resp.ErrorMessage = errorCode(err), errorMessage(err)
+	return &kafkaserver.Response{Msg: resp}, nil
+}
+
+// checkClusterID refuses a request meant for another cluster.
+func (b *Broker) checkClusterID(id *string) error {
+	if id != nil && *id != b.cfg.ClusterID {
+		return refuse(kerr.InconsistentClusterID, "cluster id %q is not this cluster's %q", *id, b.cfg.ClusterID)
+	}
+	return nil
+}
