@@ -3,10 +3,12 @@ package broker_test
 import (
 	"context"
 	"fmt"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/runnel-dev/runnel/broker/brokertest"
+	"github.com/runnel-dev/runnel/broker/commitlog"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -90,5 +92,29 @@ func TestFetchUsesSendfile(t *testing.T) {
 	}
 	if p.HighWatermark != 500 {
 		t.Fatalf("high watermark %d", p.HighWatermark)
+	}
+}
+
+// TestProducerSnapshotOnRoll checks that a segment roll writes a producer
+// state snapshot beside the segments.
+func TestProducerSnapshotOnRoll(t *testing.T) {
+	c := brokertest.Start(t, 1, brokertest.Options{})
+	seg := "2000"
+	c.CreateTopic("rolling", 1, map[string]*string{"segment.bytes": &seg})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cl := c.Client(kgo.DefaultProduceTopic("rolling")) // idempotent by default
+	for i := 0; i < 50; i++ {
+		if err := cl.ProduceSync(ctx, &kgo.Record{Value: make([]byte, 200)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	l, ok := c.Nodes[0].Broker.Log(commitlog.TopicPartition{Topic: "rolling", Partition: 0})
+	if !ok {
+		t.Fatal("no log")
+	}
+	snaps, _ := filepath.Glob(filepath.Join(l.Dir(), "*.snapshot"))
+	if len(l.Segments()) < 3 || len(snaps) == 0 {
+		t.Fatalf("%d segments, snapshots %v", len(l.Segments()), snaps)
 	}
 }

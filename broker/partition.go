@@ -23,8 +23,9 @@ type partition struct {
 	log     *commitlog.Log
 	logger  *slog.Logger
 
-	appendMu  sync.Mutex // serializes appends with the producer state
-	producers *producerTracker
+	appendMu   sync.Mutex // serializes appends with the producer state
+	producers  *producerTracker
+	activeBase int64 // guarded by appendMu: the segment the last append went to
 
 	state atomic.Pointer[partitionState]
 }
@@ -46,6 +47,7 @@ func newPartition(tp commitlog.TopicPartition, topicID uuid.UUID, l *commitlog.L
 		return nil, fmt.Errorf("partition %s: %w", tp, err)
 	}
 	p.producers = pt
+	p.activeBase = l.ActiveSegmentBase()
 	p.state.Store(&partitionState{leader: -1, leaderEpoch: -1})
 	return p, nil
 }
@@ -104,6 +106,14 @@ func (p *partition) append(ctx context.Context, records []byte, acks int16) (pro
 	}
 	p.appendMu.Lock()
 	res, dup, err := p.producers.appendChecked(p.log, records, st.leaderEpoch)
+	if base := p.log.ActiveSegmentBase(); err == nil && base != p.activeBase {
+		// The log rolled: snapshot the producer state, as Kafka does, so a
+		// crash replays at most about one segment of batch headers.
+		p.activeBase = base
+		if serr := p.producers.snapshot(p.log); serr != nil {
+			p.logger.Warn("producer state snapshot", "error", serr)
+		}
+	}
 	p.appendMu.Unlock()
 	if err != nil {
 		return produceResult{}, err

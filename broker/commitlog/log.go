@@ -734,3 +734,11 @@ func (l *Log) Close() error {
 	}
 	return nil
 }
+
+// ActiveSegmentBase returns the base offset of the active segment; it changes
+// when the log rolls.
+func (l *Log) ActiveSegmentBase() int64 {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	return l.activeLocked().base
+}
