@@ -171,16 +171,16 @@ func rawFetch(b *testing.B, addr string, c *brokertest.Cluster) float64 {
 	}
 	o := l.Offsets()
 	offset, end := o.LogStart, o.HighWatermark // what the produce phase wrote
-	buf := make([]byte, 9<<20)
+	buf := make([]byte, 33<<20)
 	var got int64
 	start := time.Now()
 	for offset < end {
 		req := kmsg.NewPtrFetchRequest()
-		req.Version, req.ReplicaID, req.MaxBytes = 11, -1, 8<<20
+		req.Version, req.ReplicaID, req.MaxBytes = 11, -1, 32<<20
 		ft := kmsg.NewFetchRequestTopic()
 		ft.Topic = "raw"
 		fp := kmsg.NewFetchRequestTopicPartition()
-		fp.FetchOffset, fp.PartitionMaxBytes, fp.CurrentLeaderEpoch = offset, 8<<20, -1
+		fp.FetchOffset, fp.PartitionMaxBytes, fp.CurrentLeaderEpoch = offset, 32<<20, -1
 		ft.Partitions = append(ft.Partitions, fp)
 		req.Topics = append(req.Topics, ft)
 		if _, err := conn.Write(frame(req, 2)); err != nil {
@@ -192,7 +192,7 @@ func rawFetch(b *testing.B, addr string, c *brokertest.Cluster) float64 {
 		}
 		fr := kmsg.NewPtrFetchResponse()
 		fr.Version = 11
-		if err := fr.ReadFrom(resp[4:]); err != nil {
+		if err := fr.UnsafeReadFrom(resp[4:]); err != nil { // decode in place, as consumers do
 			b.Fatal(err)
 		}
 		rb := fr.Topics[0].Partitions[0].RecordBatches
