@@ -1,0 +1,186 @@
+package fanout
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+)
+
+// memLog is an in-memory Source: one partition whose events sit in a slice
+// that tests append to (and trim) concurrently with readers. It ignores the
+// topic and partition.
+type memLog struct {
+	mu     sync.Mutex
+	start  int64
+	events []Event       // events[i].Offset == start+i
+	notify chan struct{} // closed and replaced on append
+	reads  map[int64]int // fetches per offset, for tests that look
+}
+
+func newMemLog() *memLog {
+	return &memLog{notify: make(chan struct{}), reads: make(map[int64]int)}
+}
+
+// append adds n events and returns the offset after them.
+func (l *memLog) append(n int) int64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for range n {
+		off := l.start + int64(len(l.events))
+		l.events = append(l.events, Event{
+			Offset:    off,
+			Timestamp: 1_700_000_000_000 + off,
+			Key:       []byte("k"),
+			Value:     fmt.Appendf(nil, "v%d", off),
+		})
+	}
+	close(l.notify)
+	l.notify = make(chan struct{})
+	return l.start + int64(len(l.events))
+}
+
+// trim drops the events below off, as retention does.
+func (l *memLog) trim(off int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	drop := min(off-l.start, int64(len(l.events)))
+	l.events = slices.Clone(l.events[drop:])
+	l.start += drop
+}
+
+func (l *memLog) Fetch(ctx context.Context, topic string, partition int32, offset int64, maxBytes int32) (Batch, error) {
+	for {
+		l.mu.Lock()
+		hwm := l.start + int64(len(l.events))
+		if offset < l.start || offset > hwm {
+			l.mu.Unlock()
+			return Batch{}, &OffsetOutOfRangeError{Topic: topic, Partition: partition, Offset: offset, LogStartOffset: l.start, HighWatermark: hwm}
+		}
+		if offset < hwm {
+			evs := l.events[offset-l.start:]
+			n, size := 0, 0
+			for n < len(evs) && (n == 0 || size+evs[n].size() <= int(maxBytes)) {
+				size += evs[n].size()
+				n++
+			}
+			for _, e := range evs[:n] {
+				l.reads[e.Offset]++
+			}
+			b := Batch{Events: evs[:n:n], NextOffset: evs[n-1].Offset + 1, HighWatermark: hwm, LogStartOffset: l.start}
+			l.mu.Unlock()
+			return b, nil
+		}
+		ch := l.notify
+		l.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return Batch{}, ctx.Err()
+		}
+	}
+}
+
+// recSink records the offsets delivered to it and can be held, making
+// Deliver block until released.
+type recSink struct {
+	mu      sync.Mutex
+	offsets []int64
+	values  []string
+	gate    chan struct{} // non-nil while held
+	fail    error         // returned by the next Deliver
+}
+
+func (s *recSink) Deliver(ctx context.Context, events []Event) error {
+	s.mu.Lock()
+	gate, fail := s.gate, s.fail
+	s.mu.Unlock()
+	if fail != nil {
+		return fail
+	}
+	if gate != nil {
+		select {
+		case <-gate:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, e := range events {
+		s.offsets = append(s.offsets, e.Offset)
+		s.values = append(s.values, string(e.Value))
+	}
+	return nil
+}
+
+func (s *recSink) hold() {
+	s.mu.Lock()
+	s.gate = make(chan struct{})
+	s.mu.Unlock()
+}
+
+func (s *recSink) release() {
+	s.mu.Lock()
+	close(s.gate)
+	s.gate = nil
+	s.mu.Unlock()
+}
+
+func (s *recSink) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.offsets)
+}
+
+// check says whether the sink got exactly the offsets [from, to), in order.
+func (s *recSink) check(from, to int64) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if int64(len(s.offsets)) != to-from {
+		return fmt.Errorf("got %d events, want %d (offsets %d to %d)", len(s.offsets), to-from, from, to)
+	}
+	for i, off := range s.offsets {
+		if off != from+int64(i) {
+			return fmt.Errorf("event %d has offset %d, want %d", i, off, from+int64(i))
+		}
+		if want := fmt.Sprintf("v%d", off); s.values[i] != want {
+			return fmt.Errorf("event at offset %d has value %q, want %q", off, s.values[i], want)
+		}
+	}
+	return nil
+}
+
+// checkFor calls f until it returns nil or timeout passes.
+func checkFor(t testing.TB, timeout, every time.Duration, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		time.Sleep(every)
+	}
+}
+
+func newTestHub(t testing.TB, src Source, opts Options) *Hub {
+	t.Helper()
+	h, err := NewHub(src, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { h.Close() })
+	return h
+}
+
+func (s *Subscription) isLive() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.live
+}

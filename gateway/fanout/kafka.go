@@ -1,0 +1,214 @@
+package fanout
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/runnel-dev/runnel/broker/recordbatch"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// DefaultMaxWait is how long a KafkaSource fetch waits at the high
+// watermark for new events.
+const DefaultMaxWait = 500 * time.Millisecond
+
+// KafkaSource is a Source that sends Fetch requests over the Kafka protocol
+// straight to each partition's leader, using a franz-go client only as a
+// connection pool; it keeps no consumer state, so one client serves every
+// partition and reader.
+type KafkaSource struct {
+	cl *kgo.Client
+	// MaxWait is the long-poll limit of a fetch at the high watermark;
+	// set it before the first Fetch. NewKafkaSource sets DefaultMaxWait.
+	MaxWait time.Duration
+
+	mu      sync.Mutex
+	leaders map[partKey]leader // cache; an entry goes on any leadership error
+}
+
+type leader struct {
+	id      int32
+	topicID [16]byte
+}
+
+// NewKafkaSource returns a Source reading through cl. The client stays the
+// caller's to close.
+func NewKafkaSource(cl *kgo.Client) *KafkaSource {
+	return &KafkaSource{cl: cl, MaxWait: DefaultMaxWait, leaders: make(map[partKey]leader)}
+}
+
+// Fetch implements Source. It skips control batches and records below
+// offset (a batch is fetched whole), verifies each batch's CRC, and returns
+// the partition's error as a kerr error; leadership errors also drop the
+// cached leader, so that the caller's retry asks for metadata again.
+func (s *KafkaSource) Fetch(ctx context.Context, topic string, partition int32, offset int64, maxBytes int32) (Batch, error) {
+	key := partKey{topic, partition}
+	ld, err := s.leader(ctx, key)
+	if err != nil {
+		return Batch{}, err
+	}
+	req := kmsg.NewPtrFetchRequest()
+	req.ReplicaID = -1
+	req.MaxWaitMillis = int32(s.MaxWait / time.Millisecond)
+	req.MinBytes = 1
+	req.MaxBytes = maxBytes
+	req.SessionEpoch = -1 // no fetch session
+	rt := kmsg.NewFetchRequestTopic()
+	rt.Topic = topic
+	rt.TopicID = ld.topicID
+	rp := kmsg.NewFetchRequestTopicPartition()
+	rp.Partition = partition
+	rp.FetchOffset = offset
+	rp.PartitionMaxBytes = maxBytes
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+
+	kresp, err := s.cl.Broker(int(ld.id)).Request(ctx, req)
+	if err != nil {
+		s.forget(key)
+		return Batch{}, fmt.Errorf("fanout: fetch %s/%d from broker %d: %w", topic, partition, ld.id, err)
+	}
+	resp := kresp.(*kmsg.FetchResponse)
+	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
+		return Batch{}, fmt.Errorf("fanout: fetch %s/%d: %w", topic, partition, err)
+	}
+	if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+		return Batch{}, fmt.Errorf("fanout: fetch %s/%d: response names %d topics, not the one asked for", topic, partition, len(resp.Topics))
+	}
+	p := &resp.Topics[0].Partitions[0]
+	if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
+		if errors.Is(err, kerr.OffsetOutOfRange) {
+			return Batch{}, &OffsetOutOfRangeError{Topic: topic, Partition: partition, Offset: offset, LogStartOffset: p.LogStartOffset, HighWatermark: p.HighWatermark}
+		}
+		if isLeadershipError(err) {
+			s.forget(key)
+		}
+		return Batch{}, fmt.Errorf("fanout: fetch %s/%d: %w", topic, partition, err)
+	}
+	b := Batch{NextOffset: offset, HighWatermark: p.HighWatermark, LogStartOffset: p.LogStartOffset}
+	if err := decodeInto(&b, offset, p.RecordBatches); err != nil {
+		return Batch{}, fmt.Errorf("fanout: fetch %s/%d at %d: %w", topic, partition, offset, err)
+	}
+	return b, nil
+}
+
+// decodeInto appends the records at or after offset of the record batches in
+// raw to b. A partial batch at the end (the broker cut the answer at
+// maxBytes) is dropped: the next fetch starts at it.
+func decodeInto(b *Batch, offset int64, raw []byte) error {
+	// Events outlive this call and are shared; keep them off any buffer the
+	// client might reuse.
+	buf := bytes.Clone(raw)
+	for {
+		batch, rest, err := recordbatch.Next(buf)
+		if err == io.EOF || errors.Is(err, recordbatch.ErrTruncated) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		buf = rest
+		h, err := recordbatch.Validate(batch, 0)
+		if err != nil {
+			return err
+		}
+		if h.IsControl() {
+			b.NextOffset = max(b.NextOffset, h.NextOffset())
+			continue
+		}
+		it, err := recordbatch.Records(batch, recordbatch.DecodeOptions{})
+		if err != nil {
+			return err
+		}
+		for {
+			r, err := it.Next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return err
+			}
+			if r.Offset < offset {
+				continue
+			}
+			ev := Event{Offset: r.Offset, Timestamp: r.Timestamp, Key: r.Key, Value: r.Value}
+			if len(r.Headers) > 0 {
+				ev.Headers = make([]Header, len(r.Headers))
+				for i, rh := range r.Headers {
+					ev.Headers[i] = Header{Key: rh.Key, Value: rh.Value}
+				}
+			}
+			b.Events = append(b.Events, ev)
+		}
+		b.NextOffset = max(b.NextOffset, h.NextOffset())
+	}
+}
+
+func isLeadershipError(err error) bool {
+	return errors.Is(err, kerr.NotLeaderForPartition) ||
+		errors.Is(err, kerr.LeaderNotAvailable) ||
+		errors.Is(err, kerr.FencedLeaderEpoch) ||
+		errors.Is(err, kerr.UnknownLeaderEpoch) ||
+		errors.Is(err, kerr.UnknownTopicOrPartition) ||
+		errors.Is(err, kerr.UnknownTopicID) ||
+		errors.Is(err, kerr.ReplicaNotAvailable)
+}
+
+func (s *KafkaSource) forget(key partKey) {
+	s.mu.Lock()
+	delete(s.leaders, key)
+	s.mu.Unlock()
+}
+
+// leader returns the cached leader of key, asking for metadata when there is
+// none. Sending the Metadata request through the client also teaches it the
+// leader's address, which Broker(id).Request needs.
+func (s *KafkaSource) leader(ctx context.Context, key partKey) (leader, error) {
+	s.mu.Lock()
+	ld, ok := s.leaders[key]
+	s.mu.Unlock()
+	if ok {
+		return ld, nil
+	}
+	req := kmsg.NewPtrMetadataRequest()
+	rt := kmsg.NewMetadataRequestTopic()
+	rt.Topic = kmsg.StringPtr(key.topic)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, s.cl)
+	if err != nil {
+		return leader{}, fmt.Errorf("fanout: metadata for %s: %w", key.topic, err)
+	}
+	for _, t := range resp.Topics {
+		if t.Topic == nil || *t.Topic != key.topic {
+			continue
+		}
+		if err := kerr.ErrorForCode(t.ErrorCode); err != nil {
+			return leader{}, fmt.Errorf("fanout: metadata for %s: %w", key.topic, err)
+		}
+		for _, p := range t.Partitions {
+			if p.Partition != key.partition {
+				continue
+			}
+			if err := kerr.ErrorForCode(p.ErrorCode); err != nil && !errors.Is(err, kerr.ReplicaNotAvailable) {
+				return leader{}, fmt.Errorf("fanout: metadata for %s/%d: %w", key.topic, key.partition, err)
+			}
+			if p.Leader < 0 {
+				return leader{}, fmt.Errorf("fanout: metadata for %s/%d: %w", key.topic, key.partition, kerr.LeaderNotAvailable)
+			}
+			ld = leader{id: p.Leader, topicID: t.TopicID}
+			s.mu.Lock()
+			s.leaders[key] = ld
+			s.mu.Unlock()
+			return ld, nil
+		}
+		return leader{}, fmt.Errorf("fanout: metadata for %s/%d: %w", key.topic, key.partition, kerr.UnknownTopicOrPartition)
+	}
+	return leader{}, fmt.Errorf("fanout: metadata for %s: %w", key.topic, kerr.UnknownTopicOrPartition)
+}

@@ -1,0 +1,193 @@
+package fanout
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+)
+
+// Subscription is one subscriber of a partition. Its goroutine delivers
+// queued events to the Sink and, while the subscriber is behind the shared
+// tail, reads the log at its own offset.
+type Subscription struct {
+	hub    *Hub
+	p      *partition
+	sink   Sink
+	parent context.Context // the caller's, to tell its end from Unsubscribe
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan struct{}
+	err    error         // written before done is closed
+	wake   chan struct{} // capacity 1: queue grew or the subscriber was paused
+
+	delivered atomic.Int64 // offset after the last delivered event
+
+	mu sync.Mutex
+	// live is true while the tail feeds this subscriber; it is changed
+	// with partition.mu held too.
+	live bool
+	// next is the first offset not yet queued or delivered.
+	next int64
+	// queue holds events handed over by the tail, not yet taken by the
+	// goroutine; queued and queuedBytes also count those being delivered.
+	queue       []Event
+	queued      int
+	queuedBytes int
+}
+
+// Unsubscribe ends the subscription and waits until its goroutine has
+// exited. It may be called more than once, and from any goroutine except
+// the Sink's own Deliver.
+func (s *Subscription) Unsubscribe() {
+	s.cancel()
+	<-s.done
+}
+
+// Done is closed when the subscription has ended and its goroutine exited.
+func (s *Subscription) Done() <-chan struct{} { return s.done }
+
+// Err says why the subscription ended, once Done is closed: the Sink's
+// error, an *OffsetOutOfRangeError when the log no longer holds the
+// subscriber's position (retention passed it), or the error of the context
+// given to Subscribe. It is nil after Unsubscribe or Hub.Close.
+func (s *Subscription) Err() error {
+	<-s.done
+	return s.err
+}
+
+// Next returns the offset after the last event delivered: where a new
+// subscription resumes this one without a gap or a duplicate.
+func (s *Subscription) Next() int64 { return s.delivered.Load() }
+
+// poke wakes the subscription goroutine without blocking.
+func (s *Subscription) poke() {
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+}
+
+func (s *Subscription) run() {
+	defer s.hub.wg.Done()
+	err := s.loop()
+	if err == nil && s.parent.Err() != nil {
+		err = context.Cause(s.parent)
+	}
+	s.cancel()
+	p := s.p
+	p.mu.Lock()
+	delete(p.live, s)
+	s.mu.Lock()
+	s.live = false
+	s.queue = nil
+	s.mu.Unlock()
+	p.mu.Unlock()
+	s.hub.release(s)
+	s.err = err
+	close(s.done)
+}
+
+// loop delivers until the subscription ends; it returns nil when ctx ended
+// it.
+func (s *Subscription) loop() error {
+	for s.ctx.Err() == nil {
+		s.mu.Lock()
+		if len(s.queue) > 0 {
+			evs := s.queue
+			s.queue = nil
+			s.mu.Unlock()
+			err := s.deliver(evs)
+			bytes := 0
+			for i := range evs {
+				bytes += evs[i].size()
+			}
+			s.mu.Lock()
+			s.queued -= len(evs)
+			s.queuedBytes -= bytes
+			s.mu.Unlock()
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		live := s.live
+		s.mu.Unlock()
+		if live {
+			select {
+			case <-s.wake:
+			case <-s.ctx.Done():
+			}
+			continue
+		}
+		if err := s.catchUp(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// deliver hands evs to the sink. An error caused by the end of the
+// subscription is not the sink's failure and returns nil.
+func (s *Subscription) deliver(evs []Event) error {
+	if err := s.sink.Deliver(s.ctx, evs); err != nil {
+		if s.ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	s.delivered.Store(evs[len(evs)-1].Offset + 1)
+	return nil
+}
+
+// catchUp makes one step of catch-up mode, with the queue empty: join the
+// tail if this subscriber has reached it, else fetch and deliver one batch
+// from its own offset.
+func (s *Subscription) catchUp() error {
+	if s.tryJoin() {
+		return nil
+	}
+	s.mu.Lock()
+	next := s.next
+	s.mu.Unlock()
+	h, p := s.hub, s.p
+	b, err := h.src.Fetch(s.ctx, p.key.topic, p.key.partition, next, h.opts.FetchMaxBytes)
+	if s.ctx.Err() != nil {
+		return nil
+	}
+	if err != nil {
+		if errors.Is(err, ErrOffsetOutOfRange) {
+			return err
+		}
+		h.opts.Logger.Warn("fanout: catch-up fetch failed", "topic", p.key.topic, "partition", p.key.partition, "offset", next, "err", err)
+		sleep(s.ctx, h.opts.RetryBackoff)
+		return nil
+	}
+	if len(b.Events) > 0 {
+		if err := s.deliver(b.Events); err != nil {
+			return err
+		}
+	}
+	s.mu.Lock()
+	s.next = max(next, b.NextOffset)
+	s.mu.Unlock()
+	return nil
+}
+
+// tryJoin moves the subscriber into the live set if it has reached the
+// tail's position. Under partition.mu the tail cannot fan out, so every
+// event from here on is queued by the tail, and fanOutLocked skips those
+// below s.next: no gap and no duplicate.
+func (s *Subscription) tryJoin() bool {
+	p := s.p
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.next < p.next {
+		return false
+	}
+	s.live = true
+	p.live[s] = struct{}{}
+	return true
+}

@@ -1,0 +1,137 @@
+package fanout
+
+import (
+	"context"
+	"errors"
+	"sync"
+)
+
+// partition is the shared state of one (topic, partition): the tail reader
+// and the set of subscribers it feeds.
+type partition struct {
+	hub    *Hub
+	key    partKey
+	refs   int // subscriptions holding it; guarded by Hub.mu
+	cancel context.CancelFunc
+	done   chan struct{} // closed when the tail reader has exited
+
+	mu sync.Mutex
+	// next is the tail's position: every live subscriber has been queued
+	// every event below next at or after its own next offset. A catching-up
+	// subscriber whose next offset reaches this may join live (see
+	// Subscription.tryJoin); both happen under mu, which is what makes the
+	// handoff exact.
+	next int64
+	live map[*Subscription]struct{}
+}
+
+func newPartition(h *Hub, key partKey, start int64) *partition {
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &partition{
+		hub:    h,
+		key:    key,
+		cancel: cancel,
+		done:   make(chan struct{}),
+		next:   start,
+		live:   make(map[*Subscription]struct{}),
+	}
+	go p.runTail(ctx)
+	return p
+}
+
+// runTail reads the partition forward from the tail position and fans every
+// batch out to the live subscribers, until ctx is done.
+func (p *partition) runTail(ctx context.Context) {
+	defer close(p.done)
+	h := p.hub
+	for {
+		p.mu.Lock()
+		next := p.next
+		p.mu.Unlock()
+		b, err := h.src.Fetch(ctx, p.key.topic, p.key.partition, next, h.opts.FetchMaxBytes)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			var oor *OffsetOutOfRangeError
+			if errors.As(err, &oor) && oor.LogStartOffset > next {
+				// Retention removed events the tail has not read. Live
+				// subscribers must not silently skip them: send them to
+				// catch-up, where they meet the same error and end with it.
+				p.mu.Lock()
+				p.pauseAllLocked()
+				p.next = oor.LogStartOffset
+				p.mu.Unlock()
+				h.opts.Logger.Warn("fanout: tail fell below the log start", "topic", p.key.topic, "partition", p.key.partition, "offset", next, "log_start_offset", oor.LogStartOffset)
+				continue
+			}
+			h.opts.Logger.Warn("fanout: tail fetch failed", "topic", p.key.topic, "partition", p.key.partition, "offset", next, "err", err)
+			sleep(ctx, h.opts.RetryBackoff)
+			continue
+		}
+		if len(b.Events) == 0 && b.NextOffset <= next {
+			continue // long poll expired
+		}
+		p.mu.Lock()
+		p.fanOutLocked(next, b)
+		p.mu.Unlock()
+	}
+}
+
+// fanOutLocked queues the events of b, fetched from offset from, to every
+// live subscriber. A subscriber whose queue cannot take them all gets the
+// prefix that fits and is paused: it leaves the live set and will read the
+// rest from the log itself. Nothing here blocks.
+func (p *partition) fanOutLocked(from int64, b Batch) {
+	opts := &p.hub.opts
+	end := max(b.NextOffset, from)
+	for s := range p.live {
+		s.mu.Lock()
+		evs := b.Events
+		// A subscriber may have joined ahead of the tail; skip what it
+		// already has.
+		i := 0
+		for i < len(evs) && evs[i].Offset < s.next {
+			i++
+		}
+		evs = evs[i:]
+		n, bytes := 0, 0
+		for ; n < len(evs); n++ {
+			sz := evs[n].size()
+			if s.queued+n >= opts.MaxQueueEvents || (s.queued+n > 0 && s.queuedBytes+bytes+sz > opts.MaxQueueBytes) {
+				break
+			}
+			bytes += sz
+		}
+		if n > 0 {
+			s.queue = append(s.queue, evs[:n]...)
+			s.queued += n
+			s.queuedBytes += bytes
+		}
+		paused := n < len(evs)
+		if paused {
+			s.next = evs[n].Offset
+			s.live = false
+			delete(p.live, s)
+		} else {
+			s.next = max(s.next, end)
+		}
+		s.mu.Unlock()
+		if n > 0 || paused {
+			s.poke()
+		}
+	}
+	p.next = max(p.next, end)
+}
+
+// pauseAllLocked sends every live subscriber to catch-up mode at its own
+// next offset.
+func (p *partition) pauseAllLocked() {
+	for s := range p.live {
+		s.mu.Lock()
+		s.live = false
+		s.mu.Unlock()
+		delete(p.live, s)
+		s.poke()
+	}
+}
