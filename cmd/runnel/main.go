@@ -44,6 +44,7 @@ func rootCommand() *command {
 		subs: []*command{
 			devCommand(),
 			brokerCommand(),
+			tokenCommand(),
 			{
 				name:    "log",
 				summary: "inspect partition logs on disk",
