@@ -87,7 +87,7 @@ func BenchmarkBrokerRaw(b *testing.B) {
 			tAppend += appendChunk(b, l, batch, chunk)
 			l.DeleteExpired()
 		}
-		loop := loopbackCopy(b)
+		loop := brokertest.LoopbackMBps(b, rawBenchBytes)
 		fetch := rawFetch(b, addr, c)
 		mb := float64(rawBenchBytes) / 1e6
 		b.ReportMetric(mb/tProduce.Seconds(), "produce-MB/s")
@@ -212,35 +212,4 @@ func rawFetch(b *testing.B, addr string, c *brokertest.Cluster) float64 {
 		}
 	}
 	return float64(got) / 1e6 / time.Since(start).Seconds()
-}
-
-func loopbackCopy(b *testing.B) float64 {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		buf := make([]byte, 1<<20)
-		for n := 0; n < rawBenchBytes; n += len(buf) {
-			if _, err := c.Write(buf); err != nil {
-				return
-			}
-		}
-	}()
-	conn, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer conn.Close()
-	start := time.Now()
-	if _, err := io.CopyBuffer(io.Discard, io.LimitReader(conn, rawBenchBytes), make([]byte, 1<<20)); err != nil {
-		b.Fatal(err)
-	}
-	return float64(rawBenchBytes) / 1e6 / time.Since(start).Seconds()
 }

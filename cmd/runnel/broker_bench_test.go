@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"io"
-	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -13,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runnel-dev/runnel/broker/brokertest"
 	"github.com/runnel-dev/runnel/broker/commitlog"
 	"github.com/runnel-dev/runnel/broker/recordbatch"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -56,38 +55,6 @@ func logAppendMBps(b *testing.B) float64 {
 	return float64(benchBytes) / 1e6 / time.Since(start).Seconds()
 }
 
-// loopbackMBps measures a plain copy between two loopback sockets of one process.
-func loopbackMBps(b *testing.B) float64 {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer ln.Close()
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		buf := make([]byte, 1<<20)
-		for n := 0; n < benchBytes; n += len(buf) {
-			if _, err := c.Write(buf); err != nil {
-				return
-			}
-		}
-	}()
-	c, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Close()
-	start := time.Now()
-	if _, err := io.CopyBuffer(io.Discard, io.LimitReader(c, benchBytes), make([]byte, 1<<20)); err != nil {
-		b.Fatal(err)
-	}
-	return float64(benchBytes) / 1e6 / time.Since(start).Seconds()
-}
-
 // BenchmarkBrokerProduceConsume runs a broker process and measures, with
 // franz-go: produce of 1 KiB records with acks=1 in 16 KiB batches against the
 // log engine's own append (same run), and consume from the page cache through
@@ -123,7 +90,7 @@ func BenchmarkBrokerProduceConsume(b *testing.B) {
 		produce := float64(benchBytes) / 1e6 / time.Since(start).Seconds()
 		produceCPU := procCPU(b, p.cmd.Process.Pid) - cpu0
 
-		loop := loopbackMBps(b)
+		loop := brokertest.LoopbackMBps(b, benchBytes)
 		consumer, err := kgo.NewClient(kgo.SeedBrokers(kafka), kgo.ConsumeTopics("bench"),
 			kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxBytes(64<<20), kgo.FetchMaxPartitionBytes(64<<20))
 		if err != nil {
