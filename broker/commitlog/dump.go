@@ -731,6 +731,18 @@ func (d *dumper) dumpIndexes(prefix, relPrefix string, scan *segmentScan, hasInd
 	return d.w.err
 }
 
+// indexBase is the base offset an index file's relative offsets count from:
+// its segment's, or the one in its file name when there is no log.
+func indexBase(path string, scan *segmentScan) int64 {
+	if scan != nil {
+		return scan.base
+	}
+	if b, _, ok := parseSegmentFileName(filepath.Base(path)); ok {
+		return b
+	}
+	return 0
+}
+
 // dumpOffsetIndex prints (with printEntries, entry by entry) and checks an .index
 // file; scan is its segment's log, or nil when there is none to check against.
 func (d *dumper) dumpOffsetIndex(path, rel string, scan *segmentScan, printEntries bool) error {
@@ -739,12 +751,7 @@ func (d *dumper) dumpOffsetIndex(path, rel string, scan *segmentScan, printEntri
 	if err != nil {
 		return err
 	}
-	base := int64(0)
-	if scan != nil {
-		base = scan.base
-	} else if b, _, ok := parseSegmentFileName(filepath.Base(path)); ok {
-		base = b
-	}
+	base := indexBase(path, scan)
 	d.printf("index: %s size: %d entries: %d preallocated: %d\n", filepath.Base(path), size, len(entries), prealloc)
 	if printEntries {
 		for _, e := range entries {
@@ -795,12 +802,7 @@ func (d *dumper) dumpTimeIndex(path, rel string, scan *segmentScan, printEntries
 	if err != nil {
 		return err
 	}
-	base := int64(0)
-	if scan != nil {
-		base = scan.base
-	} else if b, _, ok := parseSegmentFileName(filepath.Base(path)); ok {
-		base = b
-	}
+	base := indexBase(path, scan)
 	d.printf("timeindex: %s size: %d entries: %d preallocated: %d\n", filepath.Base(path), size, len(entries), prealloc)
 	if printEntries {
 		for _, e := range entries {

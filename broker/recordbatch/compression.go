@@ -261,39 +261,43 @@ var (
 	})
 )
 
+// streamWriter is a reusable compressing writer (gzip, lz4).
+type streamWriter interface {
+	Reset(io.Writer)
+	Write([]byte) (int, error)
+	Close() error
+}
+
+// appendStream appends src compressed through w to dst, leaving w detached
+// from the buffer so a pooled writer keeps no reference to it.
+func appendStream(dst []byte, w streamWriter, src []byte) ([]byte, error) {
+	buf := bytes.NewBuffer(dst)
+	w.Reset(buf)
+	if _, err := w.Write(src); err != nil {
+		return nil, err
+	}
+	if err := w.Close(); err != nil {
+		return nil, err
+	}
+	w.Reset(nil)
+	return buf.Bytes(), nil
+}
+
 // appendCompressed appends src compressed with codec c to dst.
 func appendCompressed(dst []byte, c Codec, src []byte) ([]byte, error) {
 	switch c {
 	case CodecNone:
 		return append(dst, src...), nil
 	case CodecGzip:
-		buf := bytes.NewBuffer(dst)
 		w := gzipWriters.Get().(*gzip.Writer)
 		defer gzipWriters.Put(w)
-		w.Reset(buf)
-		if _, err := w.Write(src); err != nil {
-			return nil, err
-		}
-		if err := w.Close(); err != nil {
-			return nil, err
-		}
-		w.Reset(nil)
-		return buf.Bytes(), nil
+		return appendStream(dst, w, src)
 	case CodecSnappy:
 		return appendXerial(dst, src), nil
 	case CodecLZ4:
-		buf := bytes.NewBuffer(dst)
 		w := lz4Writers.Get().(*lz4.Writer)
 		defer lz4Writers.Put(w)
-		w.Reset(buf)
-		if _, err := w.Write(src); err != nil {
-			return nil, err
-		}
-		if err := w.Close(); err != nil {
-			return nil, err
-		}
-		w.Reset(nil)
-		return buf.Bytes(), nil
+		return appendStream(dst, w, src)
 	case CodecZstd:
 		enc, err := zstdEncoder()
 		if err != nil {
