@@ -20,11 +20,11 @@ type brokerFlags struct {
 	logLevel   string
 }
 
-func (f *brokerFlags) register(fs *flag.FlagSet, dataDir, kafka string) {
+func (f *brokerFlags) register(fs *flag.FlagSet, dataDir, kafka string, autoCreate bool) {
 	fs.StringVar(&f.dataDir, "data-dir", dataDir, "directory for partition logs and raft state")
 	fs.StringVar(&f.kafka, "kafka", kafka, "Kafka protocol listen `address`")
 	fs.StringVar(&f.advertise, "advertise", "", "Kafka `address` clients are told to use (default: the listen address)")
-	fs.BoolVar(&f.autoCreate, "auto-create-topics", false, "create topics that Metadata requests name (auto.create.topics.enable)")
+	fs.BoolVar(&f.autoCreate, "auto-create-topics", autoCreate, "create topics that Metadata requests name (auto.create.topics.enable)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 }
 
@@ -49,7 +49,7 @@ func brokerCommand() *command {
 the raft group that holds the cluster metadata. Nodes listed in --voters vote;
 any other node joins as a learner. Data survives restarts.`,
 		flags: func(fs *flag.FlagSet) {
-			bf.register(fs, "./runnel-data", "127.0.0.1:9092")
+			bf.register(fs, "./runnel-data", "127.0.0.1:9092", false)
 			fs.IntVar(&id, "id", 0, "broker and raft node `id` (> 0), unique in the cluster")
 			fs.StringVar(&raft, "raft", "127.0.0.1:9093", "raft listen `address`")
 			fs.StringVar(&voters, "voters", "", "raft voters as `id@host:port,...` (required)")
@@ -121,9 +121,11 @@ func devCommand() *command {
 		name:    "dev",
 		summary: "run everything in one process, for development",
 		help: `Run a one-node Runnel: a single-voter raft group, one broker and its logs, in
-one process. Data lives in --data-dir and survives restarts.`,
+one process. Data lives in --data-dir and survives restarts. Topics a client
+names are created on first use (--auto-create-topics=false turns that off), so
+"kcat -P -t orders" just works.`,
 		flags: func(fs *flag.FlagSet) {
-			bf.register(fs, "./runnel-data", "127.0.0.1:9092")
+			bf.register(fs, "./runnel-data", "127.0.0.1:9092", true)
 		},
 		run: func(ctx context.Context, inv *invocation) error {
 			log, err := bf.logger(inv)
