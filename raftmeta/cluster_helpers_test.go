@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runnel-dev/runnel/internal/testwait"
 	"github.com/runnel-dev/runnel/raftmeta/metadata"
 	"github.com/runnel-dev/runnel/raftmeta/raftnode/raftnodetest"
 )
@@ -188,7 +189,7 @@ func (c *tcluster) waitController(timeout time.Duration, ids ...uint64) uint64 {
 		ids = c.running()
 	}
 	var leader uint64
-	checkFor(c.t, timeout, 10*time.Millisecond, func() error {
+	testwait.For(c.t, timeout, 10*time.Millisecond, func() error {
 		leader = 0
 		for _, id := range ids {
 			m := c.member(id)
@@ -214,7 +215,7 @@ func (c *tcluster) waitController(timeout time.Duration, ids ...uint64) uint64 {
 func (c *tcluster) waitConverged(timeout time.Duration) string {
 	c.t.Helper()
 	var hash string
-	checkFor(c.t, timeout, 20*time.Millisecond, func() error {
+	testwait.For(c.t, timeout, 20*time.Millisecond, func() error {
 		hash = ""
 		var idx uint64
 		for i, id := range c.running() {
@@ -230,23 +231,6 @@ func (c *tcluster) waitConverged(timeout time.Duration) string {
 		return nil
 	})
 	return hash
-}
-
-// checkFor calls f until it returns nil, failing the test with its last
-// error after timeout.
-func checkFor(t testing.TB, timeout, interval time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %v: %v", timeout, err)
-		}
-		time.Sleep(interval)
-	}
 }
 
 // ctx returns a context that ends with the test or after d.

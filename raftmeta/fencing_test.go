@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runnel-dev/runnel/internal/testwait"
 	"github.com/runnel-dev/runnel/raftmeta/controller"
 	"github.com/runnel-dev/runnel/raftmeta/metadata"
 )
@@ -37,7 +38,7 @@ func testBrokerFenced(t *testing.T, victimIsController bool) {
 	})
 	ctrl := c.waitController(10 * time.Second)
 	m := c.member(ctrl)
-	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+	testwait.For(t, 10*time.Second, 20*time.Millisecond, func() error {
 		for _, id := range c.running() {
 			b, ok := m.Image().Broker(int32(id))
 			if !ok || b.Fenced || c.member(id).BrokerEpoch() == 0 {
@@ -88,7 +89,7 @@ func testBrokerFenced(t *testing.T, victimIsController bool) {
 			}
 		}
 	}
-	checkFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+	testwait.For(t, 5*time.Second, 10*time.Millisecond, func() error {
 		if vm.Image().Version() < m.Image().Version() {
 			return fmt.Errorf("victim behind")
 		}
@@ -110,7 +111,7 @@ func testBrokerFenced(t *testing.T, victimIsController bool) {
 	start := time.Now()
 	c.stop(victim)
 	var fencedAfter time.Duration
-	checkFor(t, session+5*time.Second, 10*time.Millisecond, func() error {
+	testwait.For(t, session+5*time.Second, 10*time.Millisecond, func() error {
 		img := c.member(observer).Image()
 		if b, _ := img.Broker(vb); !b.Fenced {
 			return fmt.Errorf("broker %d not fenced yet", vb)
@@ -169,7 +170,7 @@ func testBrokerFenced(t *testing.T, victimIsController bool) {
 	// The broker restarts from its directory: a new incarnation registers,
 	// is unfenced, and leads the partitions that waited for it.
 	c.start(victim)
-	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+	testwait.For(t, 10*time.Second, 20*time.Millisecond, func() error {
 		img := c.member(observer).Image()
 		if b, _ := img.Broker(vb); b.Fenced {
 			return fmt.Errorf("broker %d still fenced", vb)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/runnel-dev/runnel/internal/testwait"
 	"github.com/runnel-dev/runnel/raftmeta/controller"
 	"github.com/runnel-dev/runnel/raftmeta/metadata"
 	"github.com/runnel-dev/runnel/raftmeta/raftnode/raftnodetest"
@@ -175,7 +176,7 @@ func TestMembership(t *testing.T) {
 	if err := leader.AddLearner(ctx, 2, learner.Addr()); err != nil {
 		t.Fatal(err)
 	}
-	checkFor(t, 10*time.Second, 20*time.Millisecond, func() error {
+	testwait.For(t, 10*time.Second, 20*time.Millisecond, func() error {
 		if learner.Image().Hash() != leader.Image().Hash() {
 			return errors.New("learner has not caught up")
 		}

@@ -5,6 +5,7 @@ package brokertest
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -14,9 +15,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/runnel-dev/runnel/broker"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/runnel-dev/runnel/broker"
+	"github.com/runnel-dev/runnel/internal/testwait"
 )
 
 // Cluster is a set of in-process broker nodes.
@@ -152,8 +155,8 @@ func (c *Cluster) Admin() *kadm.Client { return kadm.NewClient(c.Client()) }
 // metadata of every running node.
 func (c *Cluster) WaitForBrokers(n int) {
 	c.t.Helper()
-	c.waitFor(30*time.Second, func() bool {
-		for _, node := range c.Nodes {
+	testwait.For(c.t, 30*time.Second, 20*time.Millisecond, func() error {
+		for i, node := range c.Nodes {
 			if node == nil {
 				continue
 			}
@@ -164,11 +167,11 @@ func (c *Cluster) WaitForBrokers(n int) {
 				}
 			}
 			if live < n {
-				return false
+				return fmt.Errorf("node %d sees %d of %d brokers registered", i+1, live, n)
 			}
 		}
-		return true
-	}, "brokers registered")
+		return nil
+	})
 }
 
 // CreateTopic creates a topic through the Kafka protocol and waits until every
@@ -181,32 +184,21 @@ func (c *Cluster) CreateTopic(name string, partitions int32, configs map[string]
 	if err != nil || resp.Err != nil {
 		c.t.Fatalf("create topic %s: %v %v", name, err, resp.Err)
 	}
-	c.waitFor(30*time.Second, func() bool {
-		for _, node := range c.Nodes {
+	testwait.For(c.t, 30*time.Second, 20*time.Millisecond, func() error {
+		for i, node := range c.Nodes {
 			if node == nil {
 				continue
 			}
 			t, ok := node.Member.Image().Topic(name)
 			if !ok || len(t.Partitions) != int(partitions) {
-				return false
+				return fmt.Errorf("node %d does not see topic %s with %d partitions", i+1, name, partitions)
 			}
 			for _, p := range t.Partitions {
 				if p.Leader < 0 {
-					return false
+					return fmt.Errorf("node %d: %s partition %d has no leader", i+1, name, p.Index)
 				}
 			}
 		}
-		return true
-	}, "topic "+name+" led")
-}
-
-func (c *Cluster) waitFor(d time.Duration, cond func() bool, what string) {
-	c.t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			c.t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return nil
+	})
 }

@@ -18,6 +18,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/runnel-dev/runnel/internal/testwait"
 )
 
 // testAPIs is the version table of the test handlers.
@@ -81,7 +83,7 @@ func serveOn(t testing.TB, cfg Config, ln net.Listener) *Server {
 // that have returned but not yet exited.
 func checkNoServerGoroutines(t testing.TB) {
 	t.Helper()
-	checkFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+	testwait.For(t, 5*time.Second, 10*time.Millisecond, func() error {
 		buf := make([]byte, 1<<20)
 		buf = buf[:runtime.Stack(buf, true)]
 		for g := range strings.SplitSeq(string(buf), "\n\n") {
@@ -91,22 +93,6 @@ func checkNoServerGoroutines(t testing.TB) {
 		}
 		return nil
 	})
-}
-
-// checkFor polls f until it returns nil or the deadline passes.
-func checkFor(t testing.TB, total, every time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(total)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal(err)
-		}
-		time.Sleep(every)
-	}
 }
 
 // rawClient speaks the protocol on one connection with kmsg, so tests see

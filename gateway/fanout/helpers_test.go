@@ -6,7 +6,6 @@ import (
 	"slices"
 	"sync"
 	"testing"
-	"time"
 )
 
 // memLog is an in-memory Source: one partition whose events sit in a slice
@@ -151,22 +150,6 @@ func (s *recSink) check(from, to int64) error {
 		}
 	}
 	return nil
-}
-
-// checkFor calls f until it returns nil or timeout passes.
-func checkFor(t testing.TB, timeout, every time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatal(err)
-		}
-		time.Sleep(every)
-	}
 }
 
 func newTestHub(t testing.TB, src Source, opts Options) *Hub {

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/runnel-dev/runnel/internal/testwait"
 )
 
 func TestManySubscribersReceiveEverythingInOrder(t *testing.T) {
@@ -28,7 +30,7 @@ func TestManySubscribersReceiveEverythingInOrder(t *testing.T) {
 		}
 	})
 	wg.Wait()
-	checkFor(t, 60*time.Second, 20*time.Millisecond, func() error {
+	testwait.For(t, 60*time.Second, 20*time.Millisecond, func() error {
 		for i, s := range sinks {
 			if err := s.check(0, events); err != nil {
 				return errors.Join(errors.New("subscriber "+itoa(i)), err)
@@ -61,7 +63,7 @@ func TestSlowSubscriberDelaysNobodyAndLosesNothing(t *testing.T) {
 	// The fast subscriber keeps receiving while the slow one is stuck.
 	for round := int64(1); round <= 5; round++ {
 		log.append(100)
-		checkFor(t, 10*time.Second, 5*time.Millisecond, func() error { return fast.check(0, round*100) })
+		testwait.For(t, 10*time.Second, 5*time.Millisecond, func() error { return fast.check(0, round*100) })
 	}
 	if n := slow.count(); n != 0 {
 		t.Fatalf("held subscriber got %d events", n)
@@ -70,17 +72,17 @@ func TestSlowSubscriberDelaysNobodyAndLosesNothing(t *testing.T) {
 		t.Fatal("held subscriber with a full queue is still fed by the tail")
 	}
 	slow.release()
-	checkFor(t, 10*time.Second, 5*time.Millisecond, func() error { return slow.check(0, 500) })
+	testwait.For(t, 10*time.Second, 5*time.Millisecond, func() error { return slow.check(0, 500) })
 	// It rejoins the shared tail and follows it with no gap or duplicate.
-	checkFor(t, 10*time.Second, 5*time.Millisecond, func() error {
+	testwait.For(t, 10*time.Second, 5*time.Millisecond, func() error {
 		if !slowSub.isLive() {
 			return errors.New("caught-up subscriber has not rejoined the tail")
 		}
 		return nil
 	})
 	log.append(300)
-	checkFor(t, 10*time.Second, 5*time.Millisecond, func() error { return slow.check(0, 800) })
-	checkFor(t, 10*time.Second, 5*time.Millisecond, func() error { return fast.check(0, 800) })
+	testwait.For(t, 10*time.Second, 5*time.Millisecond, func() error { return slow.check(0, 800) })
+	testwait.For(t, 10*time.Second, 5*time.Millisecond, func() error { return fast.check(0, 800) })
 	if got := slowSub.Next(); got != 800 {
 		t.Fatalf("Next() = %d, want 800", got)
 	}
@@ -114,7 +116,7 @@ func TestRepeatedPausesUnderLoad(t *testing.T) {
 		}
 	})
 	wg.Wait()
-	checkFor(t, 30*time.Second, 10*time.Millisecond, func() error {
+	testwait.For(t, 30*time.Second, 10*time.Millisecond, func() error {
 		for _, s := range sinks {
 			if err := s.check(0, events); err != nil {
 				return err
@@ -147,9 +149,9 @@ func TestSubscribeFromOldOffsetCatchesUpThenFollows(t *testing.T) {
 		}
 	})
 	wg.Wait()
-	checkFor(t, 10*time.Second, 5*time.Millisecond, func() error { return earliest.check(0, 600) })
-	checkFor(t, 10*time.Second, 5*time.Millisecond, func() error { return mid.check(100, 600) })
-	checkFor(t, 10*time.Second, 5*time.Millisecond, func() error { return tail.check(300, 600) })
+	testwait.For(t, 10*time.Second, 5*time.Millisecond, func() error { return earliest.check(0, 600) })
+	testwait.For(t, 10*time.Second, 5*time.Millisecond, func() error { return mid.check(100, 600) })
+	testwait.For(t, 10*time.Second, 5*time.Millisecond, func() error { return tail.check(300, 600) })
 }
 
 func TestSubscribeOutOfRange(t *testing.T) {
@@ -190,7 +192,7 @@ func TestRetentionPassingAPausedSubscriberEndsIt(t *testing.T) {
 		t.Fatal(err)
 	}
 	log.append(100)
-	checkFor(t, 10*time.Second, 5*time.Millisecond, func() error {
+	testwait.For(t, 10*time.Second, 5*time.Millisecond, func() error {
 		if s.isLive() {
 			return errors.New("subscriber not paused yet")
 		}
@@ -233,7 +235,7 @@ func TestSinkErrorEndsOnlyThatSubscription(t *testing.T) {
 		t.Fatalf("Err() = %v", sb.Err())
 	}
 	log.append(10)
-	checkFor(t, 10*time.Second, 5*time.Millisecond, func() error { return good.check(0, 20) })
+	testwait.For(t, 10*time.Second, 5*time.Millisecond, func() error { return good.check(0, 20) })
 }
 
 func TestContextCancelEndsSubscription(t *testing.T) {
@@ -294,7 +296,7 @@ func TestNoGoroutineLeak(t *testing.T) {
 	if _, err := h.Subscribe(t.Context(), "t", 0, Latest, &recSink{}); !errors.Is(err, ErrClosed) {
 		t.Fatalf("Subscribe after Close: %v", err)
 	}
-	checkFor(t, 5*time.Second, 10*time.Millisecond, func() error {
+	testwait.For(t, 5*time.Second, 10*time.Millisecond, func() error {
 		if n := runtime.NumGoroutine(); n > base {
 			return errors.New("goroutines: " + itoa(n) + ", before: " + itoa(base))
 		}

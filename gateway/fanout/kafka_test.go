@@ -7,8 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/runnel-dev/runnel/broker/brokertest"
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/runnel-dev/runnel/broker/brokertest"
+	"github.com/runnel-dev/runnel/internal/testwait"
 )
 
 func TestKafkaSourceFanOut(t *testing.T) {
@@ -54,7 +56,7 @@ func TestKafkaSourceFanOut(t *testing.T) {
 	}
 	wantFrom := []int64{0, 40, 100}
 	for i, s := range sinks {
-		checkFor(t, 30*time.Second, 10*time.Millisecond, func() error { return s.check(wantFrom[i], 300) })
+		testwait.For(t, 30*time.Second, 10*time.Millisecond, func() error { return s.check(wantFrom[i], 300) })
 	}
 
 	b, err := src.Fetch(ctx, "t", 0, 299, 1<<20)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runnel-dev/runnel/internal/testwait"
 	"github.com/runnel-dev/runnel/raftmeta/raftnode"
 	"github.com/runnel-dev/runnel/raftmeta/raftnode/raftnodetest"
 )
@@ -36,7 +37,7 @@ func proposeN(t *testing.T, c *raftnodetest.Cluster, prefix string, n int) uint6
 func checkSameState(t *testing.T, c *raftnodetest.Cluster, index uint64) {
 	t.Helper()
 	c.WaitApplied(index, waitTimeout)
-	raftnodetest.CheckFor(t, waitTimeout, 10*time.Millisecond, func() error {
+	testwait.For(t, waitTimeout, 10*time.Millisecond, func() error {
 		var want uint64
 		for i, id := range c.Running() {
 			h := c.KV(id).Hash()

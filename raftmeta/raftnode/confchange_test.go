@@ -9,9 +9,11 @@ import (
 	"testing"
 	"time"
 
+	pb "go.etcd.io/raft/v3/raftpb"
+
+	"github.com/runnel-dev/runnel/internal/testwait"
 	"github.com/runnel-dev/runnel/raftmeta/raftnode"
 	"github.com/runnel-dev/runnel/raftmeta/raftnode/raftnodetest"
-	pb "go.etcd.io/raft/v3/raftpb"
 )
 
 func TestConfChangeLearnerPromoteRemove(t *testing.T) {
@@ -37,7 +39,7 @@ func TestConfChangeLearnerPromoteRemove(t *testing.T) {
 
 	// Promote the learner.
 	c.ConfChange(waitTimeout, pb.ConfChangeAddNode, 4)
-	raftnodetest.CheckFor(t, waitTimeout, 10*time.Millisecond, func() error {
+	testwait.For(t, waitTimeout, 10*time.Millisecond, func() error {
 		st := c.Node(c.WaitLeader(waitTimeout)).Status()
 		if voters := st.Config.Voters.IDs(); len(voters) != 4 {
 			return fmt.Errorf("voters %v", voters)

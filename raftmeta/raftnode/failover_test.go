@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runnel-dev/runnel/internal/testwait"
 	"github.com/runnel-dev/runnel/raftmeta/raftnode"
 	"github.com/runnel-dev/runnel/raftmeta/raftnode/raftnodetest"
 )
@@ -42,7 +43,7 @@ func TestPartitionLeaderAndHeal(t *testing.T) {
 
 	// The majority elects a new leader; the old one steps down (CheckQuorum).
 	var newLeader uint64
-	raftnodetest.CheckFor(t, waitTimeout, 10*time.Millisecond, func() error {
+	testwait.For(t, waitTimeout, 10*time.Millisecond, func() error {
 		for _, id := range c.IDs() {
 			if id != old && c.Node(id).IsLeader() {
 				newLeader = id

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runnel-dev/runnel/internal/testwait"
 	"github.com/runnel-dev/runnel/raftmeta/raftnode/raftnodetest"
 )
 
@@ -39,7 +40,7 @@ func TestProcessKill9(t *testing.T) {
 		return last
 	}
 	waitSame := func(index uint64) {
-		raftnodetest.CheckFor(t, waitTimeout, 20*time.Millisecond, func() error {
+		testwait.For(t, waitTimeout, 20*time.Millisecond, func() error {
 			var hash uint64
 			for i, id := range pc.IDs() {
 				st, err := pc.Status(id)
@@ -116,7 +117,7 @@ func TestProcessKill9(t *testing.T) {
 	// Kill once the writers are well under way, and let them go on until the
 	// two survivors have committed more.
 	base := ackedLen()
-	raftnodetest.CheckFor(t, waitTimeout, 5*time.Millisecond, func() error {
+	testwait.For(t, waitTimeout, 5*time.Millisecond, func() error {
 		if n := ackedLen(); n < base+100 {
 			return fmt.Errorf("%d acknowledged so far", n-base)
 		}
@@ -125,7 +126,7 @@ func TestProcessKill9(t *testing.T) {
 	victim := pc.WaitLeader(waitTimeout)
 	pc.Kill(victim)
 	base = ackedLen()
-	raftnodetest.CheckFor(t, waitTimeout, 5*time.Millisecond, func() error {
+	testwait.For(t, waitTimeout, 5*time.Millisecond, func() error {
 		if n := ackedLen(); n < base+100 {
 			return fmt.Errorf("%d acknowledged since the kill", n-base)
 		}

@@ -19,8 +19,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/runnel-dev/runnel/raftmeta/raftnode"
 	pb "go.etcd.io/raft/v3/raftpb"
+
+	"github.com/runnel-dev/runnel/internal/testwait"
+	"github.com/runnel-dev/runnel/raftmeta/raftnode"
 )
 
 // ClusterID is the cluster id used by Cluster and ProcessCluster.
@@ -260,29 +262,12 @@ func (c *Cluster) StopAll() {
 	wg.Wait()
 }
 
-// CheckFor calls f every interval until it returns nil, failing the test with f's
-// last error after timeout.
-func CheckFor(t testing.TB, timeout, interval time.Duration, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("raftnodetest: condition not met after %v: %v", timeout, err)
-		}
-		time.Sleep(interval)
-	}
-}
-
 // WaitLeader waits until all running members that are voters agree on one running
 // leader, and returns its id.
 func (c *Cluster) WaitLeader(timeout time.Duration) uint64 {
 	c.T.Helper()
 	var leader uint64
-	CheckFor(c.T, timeout, 10*time.Millisecond, func() error {
+	testwait.For(c.T, timeout, 10*time.Millisecond, func() error {
 		leader = 0
 		for _, id := range c.Running() {
 			n := c.Node(id)
@@ -351,7 +336,7 @@ func (c *Cluster) WaitApplied(index uint64, timeout time.Duration, ids ...uint64
 	if len(ids) == 0 {
 		ids = c.Running()
 	}
-	CheckFor(c.T, timeout, 10*time.Millisecond, func() error {
+	testwait.For(c.T, timeout, 10*time.Millisecond, func() error {
 		for _, id := range ids {
 			n := c.Node(id)
 			if n == nil {

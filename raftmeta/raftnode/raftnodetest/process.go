@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/runnel-dev/runnel/internal/testwait"
 )
 
 // ProcessCluster runs each node as a child process: the test binary re-executed
@@ -133,7 +135,7 @@ func (pc *ProcessCluster) Start(id uint64) {
 	pc.mu.Lock()
 	pc.procs[id] = p
 	pc.mu.Unlock()
-	CheckFor(pc.t, 20*time.Second, 10*time.Millisecond, func() error {
+	testwait.For(pc.t, 20*time.Second, 10*time.Millisecond, func() error {
 		select {
 		case <-p.done:
 			return fmt.Errorf("node %d exited: %s", id, pc.logTail(id))
@@ -278,7 +280,7 @@ func (pc *ProcessCluster) Running() []uint64 {
 func (pc *ProcessCluster) WaitLeader(timeout time.Duration) uint64 {
 	pc.t.Helper()
 	var leader uint64
-	CheckFor(pc.t, timeout, 20*time.Millisecond, func() error {
+	testwait.For(pc.t, timeout, 20*time.Millisecond, func() error {
 		leader = 0
 		for _, id := range pc.Running() {
 			st, err := pc.Status(id)
