@@ -171,18 +171,10 @@ func (x offsetIndex) append(rel, pos uint32) {
 	x.n++
 }
 
-// lookup returns the last entry whose relative offset is at most rel, or (0, 0)
-// (the segment start) when there is none.
-func (x offsetIndex) lookup(rel uint32) (uint32, uint32) {
-	i := sort.Search(x.n, func(i int) bool { r, _ := x.at(i); return r > rel })
-	if i == 0 {
-		return 0, 0
-	}
-	return x.at(i - 1)
-}
-
-// lookupSpan is lookup that also returns the position of the entry after the
-// one found (-1 when it is the last): the target lies before that position.
+// lookupSpan returns the position of the last entry whose relative offset is
+// at most rel (0, the segment start, when there is none), and the position of
+// the entry after it (-1 when there is none): the batch holding rel starts
+// before that position.
 func (x offsetIndex) lookupSpan(rel uint32) (pos uint32, nextPos int64) {
 	i := sort.Search(x.n, func(i int) bool { r, _ := x.at(i); return r > rel })
 	nextPos = -1

@@ -286,6 +286,7 @@ type AppendInfo struct {
 	MaxTimestamp         int64
 	OffsetOfMaxTimestamp int64
 	LogStartOffset       int64
+	SegmentBase          int64 // base offset of the segment written to (changes when the log rolls)
 }
 
 // Append validates every RecordBatch in batches (one or more concatenated, as in
@@ -305,11 +306,15 @@ func (l *Log) AppendReplica(batches []byte) (AppendInfo, error) {
 }
 
 // validateBatches checks every batch of buf and counts batches and records.
-func (l *Log) validateBatches(buf []byte) (nb int, nr int64, first recordbatch.Header, err error) {
+// With dense set (replica appends, which keep their offsets), each batch must
+// start where the one before it ends; the first is checked against the log end
+// under the lock.
+func (l *Log) validateBatches(buf []byte, dense bool) (nb int, nr int64, first recordbatch.Header, err error) {
 	if len(buf) == 0 {
 		return 0, 0, first, ErrEmptyAppend
 	}
 	rest, pos := buf, 0
+	var prevNext int64
 	for len(rest) > 0 {
 		b, r, err := recordbatch.Next(rest)
 		var h recordbatch.Header
@@ -321,7 +326,10 @@ func (l *Log) validateBatches(buf []byte) (nb int, nr int64, first recordbatch.H
 		}
 		if nb == 0 {
 			first = h
+		} else if dense && h.BaseOffset != prevNext {
+			return 0, 0, first, fmt.Errorf("%w: batch %d has offset %d, the batch before it ends at %d", ErrBadOffset, nb, h.BaseOffset, prevNext)
 		}
+		prevNext = h.NextOffset()
 		nb++
 		nr += int64(h.NumRecords)
 		pos += len(b)
@@ -331,7 +339,7 @@ func (l *Log) validateBatches(buf []byte) (nb int, nr int64, first recordbatch.H
 }
 
 func (l *Log) append(buf []byte, leaderEpoch int32, assign bool) (AppendInfo, error) {
-	nb, nr, first, err := l.validateBatches(buf)
+	nb, nr, first, err := l.validateBatches(buf, !assign)
 	if err != nil {
 		return AppendInfo{}, err
 	}
@@ -363,7 +371,8 @@ func (l *Log) appendLocked(buf []byte, nb int, nr int64, first recordbatch.Heade
 			return AppendInfo{}, nil, err
 		}
 	}
-	info := AppendInfo{FirstOffset: s.next, NumBatches: nb, NumRecords: nr, MaxTimestamp: -1, OffsetOfMaxTimestamp: -1, LogStartOffset: l.logStart}
+	info := AppendInfo{FirstOffset: s.next, NumBatches: nb, NumRecords: nr, MaxTimestamp: -1, OffsetOfMaxTimestamp: -1,
+		LogStartOffset: l.logStart, SegmentBase: s.base}
 	next := s.next
 	if assign {
 		for rest := buf; len(rest) > 0; {
@@ -386,12 +395,6 @@ func (l *Log) appendLocked(buf []byte, nb int, nr int64, first recordbatch.Heade
 	pos := s.size
 	for rest := buf; len(rest) > 0; {
 		h, _ := recordbatch.ParseHeader(rest)
-		if !assign && h.BaseOffset != s.next {
-			// Replica batches must be dense; cut what was written past the gap.
-			l.werr = fmt.Errorf("replica batch offset %d does not follow %d", h.BaseOffset, s.next)
-			s.log.Truncate(pos)
-			return AppendInfo{}, nil, fmt.Errorf("%w: %w", ErrBadOffset, l.werr)
-		}
 		if !assign && h.PartitionLeaderEpoch >= 0 {
 			if err := l.epochs.assign(h.PartitionLeaderEpoch, h.BaseOffset); err != nil {
 				l.werr = err

@@ -1,6 +1,8 @@
 package commitlog
 
 import (
+	"errors"
+	"github.com/runnel-dev/runnel/broker/recordbatch"
 	"testing"
 )
 
@@ -127,3 +129,21 @@ func TestEpochCacheRules(t *testing.T) {
 }
 
 func filepathDir(p string) string { return p[:len(p)-len(leaderEpochFile)-1] }
+
+// TestAppendReplicaRefusesGap gives a follower append whose second batch does
+// not follow the first: nothing is written and the log stays writable.
+func TestAppendReplicaRefusesGap(t *testing.T) {
+	l := openTestLog(t, t.TempDir(), Options{})
+	first := simpleBatch(t, 2, 10, 0)
+	second := simpleBatch(t, 2, 10, 0)
+	recordbatch.SetBaseOffset(second, 5) // the first batch ends at 2
+	if _, err := l.AppendReplica(append(append([]byte(nil), first...), second...)); !errors.Is(err, ErrBadOffset) {
+		t.Fatalf("gap accepted: %v", err)
+	}
+	if l.LogEndOffset() != 0 || l.Size() != 0 {
+		t.Fatalf("refused append wrote: end %d, size %d", l.LogEndOffset(), l.Size())
+	}
+	if _, err := l.AppendReplica(first); err != nil {
+		t.Fatalf("log not writable after a refused append: %v", err)
+	}
+}
