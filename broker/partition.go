@@ -106,10 +106,10 @@ func (p *partition) append(ctx context.Context, records []byte, acks int16) (pro
 	}
 	p.appendMu.Lock()
 	res, dup, err := p.producers.appendChecked(p.log, records, st.leaderEpoch)
-	if base := p.log.ActiveSegmentBase(); err == nil && base != p.activeBase {
+	if err == nil && !dup && res.segmentBase != p.activeBase {
 		// The log rolled: snapshot the producer state, as Kafka does, so a
 		// crash replays at most about one segment of batch headers.
-		p.activeBase = base
+		p.activeBase = res.segmentBase
 		if serr := p.producers.snapshot(p.log); serr != nil {
 			p.logger.Warn("producer state snapshot", "error", serr)
 		}

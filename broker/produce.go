@@ -24,12 +24,17 @@ func (b *Broker) handleProduce(ctx context.Context, r *kafkaserver.Request) (*ka
 	if req.Acks != 0 && req.Acks != 1 && req.Acks != -1 {
 		return b.produceError(req, kerr.InvalidRequiredAcks), nil
 	}
-	timeout := time.Duration(req.TimeoutMillis) * time.Millisecond
-	if timeout <= 0 {
-		timeout = 30 * time.Second
+	wctx := ctx
+	if req.Acks == -1 {
+		// Only acks=all waits (for the in-sync replicas), bounded by timeout_ms.
+		timeout := time.Duration(req.TimeoutMillis) * time.Millisecond
+		if timeout <= 0 {
+			timeout = 30 * time.Second
+		}
+		var cancel context.CancelFunc
+		wctx, cancel = context.WithTimeout(ctx, timeout)
+		defer cancel()
 	}
-	wctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
 	for _, t := range req.Topics {
 		rt := kmsg.NewProduceResponseTopic()
 		rt.Topic = t.Topic

@@ -28,6 +28,7 @@ func newProducerTracker(l *commitlog.Log, logger *slog.Logger) (*producerTracker
 // appended is where an append (or the original of a duplicate) landed.
 type appended struct {
 	firstOffset, lastOffset int64
+	segmentBase             int64 // segment written to; -1 for a duplicate (nothing written)
 }
 
 // appendChecked appends records after checking every batch's producer
@@ -49,7 +50,7 @@ func (t *producerTracker) appendChecked(l *commitlog.Log, records []byte, leader
 			return res, false, err
 		}
 		if d.Duplicate {
-			return appended{d.Original.FirstOffset, d.Original.LastOffset}, true, nil
+			return appended{d.Original.FirstOffset, d.Original.LastOffset, -1}, true, nil
 		}
 		rest = next
 	}
@@ -60,7 +61,7 @@ func (t *producerTracker) appendChecked(l *commitlog.Log, records []byte, leader
 	if err := a.Commit(info.FirstOffset); err != nil {
 		return res, false, fmt.Errorf("record producer state: %w", err)
 	}
-	return appended{info.FirstOffset, info.LastOffset}, false, nil
+	return appended{info.FirstOffset, info.LastOffset, info.SegmentBase}, false, nil
 }
 
 // snapshot writes the producer state at the log end (clean shutdown).
