@@ -165,7 +165,7 @@ func TestDumpCleanLog(t *testing.T) {
 			}
 		}
 	}
-	for _, want := range []string{
+	wantOutput(t, out,
 		"leader-epoch-checkpoint: epoch 1 from offset 0, epoch 2 from offset 36",
 		"producerId: 42 producerEpoch: 3 baseSequence: 0 lastSequence: 2 partitionLeaderEpoch: 1",
 		"codec: gzip",
@@ -175,14 +175,7 @@ func TestDumpCleanLog(t *testing.T) {
 		"offset: 0 position: 0\n",
 		"timeindex: 00000000000000000000.timeindex ",
 		"verify: no problems found\n",
-	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("output lacks %q", want)
-		}
-	}
-	if t.Failed() {
-		t.Log(out)
-	}
+	)
 }
 
 func TestDumpWithoutOptionsPrintsBatchesOnly(t *testing.T) {
@@ -536,20 +529,13 @@ func TestDumpRecordFormatting(t *testing.T) {
 	if rep.Damaged() {
 		t.Fatalf("problems: %v\n%s", rep.Problems, out)
 	}
-	for _, want := range []string{
-		`| offset: 0 timestamp: 6 keySize: -1 valueSize: 3 key: null value: b64:AAEC headers: []` + "\n",
-		`| offset: 1 timestamp: 6 keySize: 0 valueSize: 14 key: "" value: "line\nbreak \"q\"" headers: ["n"=null]` + "\n",
+	wantOutput(t, out,
+		`| offset: 0 timestamp: 6 keySize: -1 valueSize: 3 key: null value: b64:AAEC headers: []`+"\n",
+		`| offset: 1 timestamp: 6 keySize: 0 valueSize: 14 key: "" value: "line\nbreak \"q\"" headers: ["n"=null]`+"\n",
 		"| offset: 2 timestamp: 9 controlType: COMMIT coordinatorEpoch: 4\n",
 		"timestampType: LogAppendTime isTransactional: false isControl: false\n",
 		"isTransactional: true isControl: true\n",
-	} {
-		if !strings.Contains(out, want) {
-			t.Errorf("output lacks %q", want)
-		}
-	}
-	if t.Failed() {
-		t.Log(out)
-	}
+	)
 }
 
 func TestDumpOversizedBatch(t *testing.T) {
@@ -694,4 +680,17 @@ func FuzzDump(f *testing.F) {
 			}
 		}
 	})
+}
+
+// wantOutput checks that out holds every one of wants, and shows out when not.
+func wantOutput(t *testing.T, out string, wants ...string) {
+	t.Helper()
+	for _, want := range wants {
+		if !strings.Contains(out, want) {
+			t.Errorf("output lacks %q", want)
+		}
+	}
+	if t.Failed() {
+		t.Log(out)
+	}
 }

@@ -314,7 +314,7 @@ func (w *wal) flush(sync bool) error {
 			return w.err
 		}
 		if w.onSync != nil {
-			w.onSync(time.Now().Sub(start).Seconds())
+			w.onSync(time.Since(start).Seconds())
 		}
 	}
 	if w.size >= w.segBytes {
