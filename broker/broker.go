@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -140,8 +141,10 @@ func (b *Broker) reconcile(img *metadata.Image) {
 					continue
 				}
 				b.parts[tp] = p
-			} else if err := p.log.SetOptions(logOptions(t.Config)); err != nil {
-				b.log.Error("apply topic config", "partition", tp.String(), "error", err)
+			} else if !maps.Equal(p.state.Load().config, t.Config) {
+				if err := p.log.SetOptions(logOptions(t.Config)); err != nil {
+					b.log.Error("apply topic config", "partition", tp.String(), "error", err)
+				}
 			}
 			p.setState(b.cfg.BrokerID, t.Config, mp)
 		}

@@ -85,10 +85,10 @@ func metadataBrokers(img *metadata.Image) []kmsg.MetadataResponseBroker {
 		mb := kmsg.NewMetadataResponseBroker()
 		mb.NodeID = br.ID
 		host, port, err := net.SplitHostPort(br.Addr)
-		if err != nil {
-			continue
+		p, perr := strconv.ParseUint(port, 10, 16)
+		if err != nil || perr != nil {
+			continue // registration validates addresses; never advertise a broken one
 		}
-		p, _ := strconv.Atoi(port)
 		mb.Host, mb.Port = host, int32(p)
 		if br.Rack != "" {
 			rack := br.Rack

@@ -163,7 +163,7 @@ func (m *Member) runLeadership() {
 		m.active.Set(1)
 		go func() {
 			defer close(done)
-			_ = m.ctrl.Run(ctx)
+			_ = m.ctrl.Run(ctx) // returns only once ctx ends, which this goroutine's owner caused
 		}()
 		return func() {
 			cancel()
