@@ -259,9 +259,8 @@ func (l *Log) load() error {
 		return err
 	}
 	l.hw = min(max(o.HighWatermark, l.logStart), leo)
-	if o.CleanShutdown {
-		l.recoveryPoint = leo
-	} else {
+	if !o.CleanShutdown {
+		// What recovery kept is made durable before it counts as recovered.
 		for _, s := range l.segments[min(recoverFrom, len(l.segments)-1):] {
 			if err := s.sync(); err != nil {
 				return err
@@ -270,8 +269,8 @@ func (l *Log) load() error {
 		if err := syncDir(l.dir); err != nil {
 			return err
 		}
-		l.recoveryPoint = leo
 	}
+	l.recoveryPoint = leo
 	return nil
 }
 
