@@ -191,8 +191,8 @@ func TestStoreCleanShutdown(t *testing.T) {
 	if err := st.Close(); err != nil {
 		t.Fatal(err)
 	}
-	// Damage the active segment's tail: a clean shutdown means it is trusted
-	// structurally but the walk from the last index entry still notices.
+	// Reopen: the clean-shutdown marker lets the store trust the files, and the
+	// checkpoints bring back the log start and high watermark.
 	st, err = OpenStore(dir, nil)
 	if err != nil {
 		t.Fatal(err)
