@@ -1,0 +1,32 @@
+package httpapi
+
+import (
+	"context"
+
+	"github.com/runnel-dev/runnel/gateway/backend"
+)
+
+// Backend is what the REST API needs of the cluster; *backend.Backend
+// implements it. Errors meant for the client are *apierr.Error values.
+type Backend interface {
+	// Produce writes events to topic in request order and returns where
+	// each went. idempotencyKey, when not empty, makes a retry with the
+	// same key return the first answer and write nothing new, across
+	// gateways and restarts.
+	Produce(ctx context.Context, topic string, acks backend.Acks, events []backend.Event, idempotencyKey string) ([]backend.Result, error)
+	// Fetch reads a partition from offset on, long-polling up to
+	// opts.Wait when offset is at the high watermark.
+	Fetch(ctx context.Context, topic string, partition int32, offset int64, opts backend.FetchOptions) (backend.FetchResult, error)
+	// Offsets lists every partition's bounds and, when timestamp is not
+	// nil, the first offset at or after it.
+	Offsets(ctx context.Context, topic string, timestamp *int64) ([]backend.PartitionOffsets, error)
+
+	CreateTopic(ctx context.Context, spec backend.TopicSpec) (backend.TopicInfo, error)
+	ListTopics(ctx context.Context) ([]backend.TopicInfo, error)
+	DescribeTopic(ctx context.Context, name string) (backend.TopicInfo, error)
+	AlterTopic(ctx context.Context, name string, change backend.TopicChange) (backend.TopicInfo, error)
+	DeleteTopic(ctx context.Context, name string) error
+
+	// Ready says whether metadata is loaded and a broker answers.
+	Ready(ctx context.Context) error
+}
