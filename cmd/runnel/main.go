@@ -45,6 +45,7 @@ func rootCommand() *command {
 			devCommand(),
 			brokerCommand(),
 			tokenCommand(),
+			benchCommand(),
 			{
 				name:    "log",
 				summary: "inspect partition logs on disk",

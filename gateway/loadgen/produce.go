@@ -1,0 +1,227 @@
+package loadgen
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/valyala/fasthttp"
+)
+
+// Target is the gateway under load.
+type Target struct {
+	// URL is the gateway's base URL, such as http://127.0.0.1:8080.
+	URL string
+	// Token is a JWT allowed to produce to and consume from the topic.
+	Token string
+	// Topic must exist.
+	Topic string
+	// ServerPID, when not 0, is the gateway's process, whose CPU time the
+	// reports include (read from /proc). 0 measures this process, which is
+	// right when the gateway runs in it.
+	ServerPID int
+}
+
+func (t Target) validate() error {
+	u, err := url.Parse(t.URL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("gateway URL %q: want http://host:port", t.URL)
+	}
+	if t.Topic == "" {
+		return errors.New("no topic given")
+	}
+	return nil
+}
+
+func (t Target) eventsURL(acks string) string {
+	return strings.TrimSuffix(t.URL, "/") + "/v1/topics/" + url.PathEscape(t.Topic) + "/events?acks=" + acks
+}
+
+// ProduceOptions shape a produce load.
+type ProduceOptions struct {
+	// EventsPerRequest is the events in each POST: 1 sends one event
+	// object, more send {"events": [...]}.
+	EventsPerRequest int
+	// EventBytes is the approximate size of each event's value.
+	EventBytes int
+	// Concurrency is the number of requests in flight.
+	Concurrency int
+	// Duration of the run.
+	Duration time.Duration
+	// Acks is "0", "1" or "all".
+	Acks string
+}
+
+// ProduceReport is the outcome of a produce load.
+type ProduceReport struct {
+	Requests, Events, Failures int64
+	// FirstFailure describes the first failed request, if any.
+	FirstFailure string
+	Elapsed      time.Duration
+	Latency      Quantiles
+	// ServerCPU is the CPU time the gateway process used (see
+	// Target.ServerPID); LoadCPU is this process's, when they differ.
+	ServerCPU, LoadCPU time.Duration
+}
+
+// EventsPerSecond is the produce rate.
+func (r ProduceReport) EventsPerSecond() float64 { return float64(r.Events) / r.Elapsed.Seconds() }
+
+// RequestsPerSecond is the request rate.
+func (r ProduceReport) RequestsPerSecond() float64 { return float64(r.Requests) / r.Elapsed.Seconds() }
+
+func (r ProduceReport) String() string {
+	s := fmt.Sprintf("%d requests, %d events in %v: %.0f requests/s, %.0f events/s; latency %v; %d failed",
+		r.Requests, r.Events, r.Elapsed.Round(time.Millisecond), r.RequestsPerSecond(), r.EventsPerSecond(), r.Latency, r.Failures)
+	if r.FirstFailure != "" {
+		s += " (first: " + r.FirstFailure + ")"
+	}
+	if r.ServerCPU > 0 {
+		s += fmt.Sprintf("; gateway CPU %.2f cores (%.1f µs/event)", r.ServerCPU.Seconds()/r.Elapsed.Seconds(),
+			float64(r.ServerCPU.Microseconds())/float64(max(r.Events, 1)))
+	}
+	if r.LoadCPU > 0 {
+		s += fmt.Sprintf("; load tool CPU %.2f cores", r.LoadCPU.Seconds()/r.Elapsed.Seconds())
+	}
+	return s
+}
+
+func (o *ProduceOptions) fill() error {
+	if o.EventsPerRequest <= 0 {
+		o.EventsPerRequest = 1
+	}
+	if o.EventBytes <= 0 {
+		o.EventBytes = 100
+	}
+	if o.Concurrency <= 0 {
+		o.Concurrency = 64
+	}
+	if o.Duration <= 0 {
+		o.Duration = 10 * time.Second
+	}
+	switch o.Acks {
+	case "":
+		o.Acks = "1"
+	case "0", "1", "all":
+	default:
+		return fmt.Errorf("acks %q: want 0, 1 or all", o.Acks)
+	}
+	return nil
+}
+
+// produceBody builds a request body of n events whose values are JSON
+// strings of about size bytes.
+func produceBody(n, size int) []byte {
+	value := `"` + strings.Repeat("x", max(size-2, 0)) + `"`
+	ev := func(i int) string { return `{"key":"k` + strconv.Itoa(i) + `","value":` + value + `}` }
+	if n == 1 {
+		return []byte(ev(0))
+	}
+	var b strings.Builder
+	b.WriteString(`{"events":[`)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(ev(i))
+	}
+	b.WriteString(`]}`)
+	return []byte(b.String())
+}
+
+// newHTTPClient returns a fasthttp client: the load tool must spend far
+// less CPU per request than the gateway it measures, and net/http's client
+// costs about as much as a server.
+func newHTTPClient(conns int) *fasthttp.Client {
+	return &fasthttp.Client{
+		MaxConnsPerHost:     conns,
+		ReadTimeout:         30 * time.Second,
+		WriteTimeout:        30 * time.Second,
+		MaxIdleConnDuration: time.Minute,
+	}
+}
+
+// Produce POSTs events as fast as opts.Concurrency requests in flight allow,
+// for opts.Duration, and reports the rate. A request counts as done when the
+// gateway answers 200 (202 with acks=0).
+func Produce(ctx context.Context, t Target, opts ProduceOptions) (ProduceReport, error) {
+	if err := t.validate(); err != nil {
+		return ProduceReport{}, err
+	}
+	if err := opts.fill(); err != nil {
+		return ProduceReport{}, err
+	}
+	body := produceBody(opts.EventsPerRequest, opts.EventBytes)
+	client := newHTTPClient(opts.Concurrency)
+	target := t.eventsURL(opts.Acks)
+	auth := "Bearer " + t.Token
+
+	ctx, cancel := context.WithTimeout(ctx, opts.Duration)
+	defer cancel()
+	var (
+		requests, failures atomic.Int64
+		firstFailure       sync.Once
+		failureText        string
+		lat                latencies
+		wg                 sync.WaitGroup
+	)
+	server, self := startCPU(t.ServerPID), startCPU(0)
+	start := time.Now()
+	for range opts.Concurrency {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
+			defer fasthttp.ReleaseRequest(req)
+			defer fasthttp.ReleaseResponse(resp)
+			var mine []time.Duration
+			for ctx.Err() == nil {
+				req.Reset()
+				req.SetRequestURI(target)
+				req.Header.SetMethod(fasthttp.MethodPost)
+				req.Header.SetContentType("application/json")
+				req.Header.Set("Authorization", auth)
+				req.SetBodyRaw(body)
+				t0 := time.Now()
+				err := client.Do(req, resp)
+				if err == nil && (resp.StatusCode() == 200 || resp.StatusCode() == 202) {
+					mine = append(mine, time.Since(t0))
+					requests.Add(1)
+					continue
+				}
+				failures.Add(1)
+				firstFailure.Do(func() {
+					if err != nil {
+						failureText = err.Error()
+					} else {
+						failureText = fmt.Sprintf("HTTP %d: %.200s", resp.StatusCode(), resp.Body())
+					}
+				})
+				if err != nil {
+					// Do not spin on a dead server.
+					select {
+					case <-ctx.Done():
+					case <-time.After(10 * time.Millisecond):
+					}
+				}
+			}
+			lat.addAll(mine)
+		}()
+	}
+	wg.Wait()
+	r := ProduceReport{
+		Requests: requests.Load(), Failures: failures.Load(), FirstFailure: failureText,
+		Elapsed: time.Since(start), Latency: lat.quantiles(), ServerCPU: server.used(),
+	}
+	if t.ServerPID != 0 {
+		r.LoadCPU = self.used()
+	}
+	r.Events = r.Requests * int64(opts.EventsPerRequest)
+	return r, nil
+}
