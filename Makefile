@@ -32,7 +32,7 @@ test-deps:
 		echo "installing kcat from Debian's packages"; \
 		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat >/dev/null; }
 
-test: test-deps lint unit fuzz
+test: test-deps lint lint-openapi unit fuzz
 
 unit:
 	$(GO) test -race -count=1 -timeout 15m ./...
@@ -54,3 +54,12 @@ lint:
 
 clean:
 	rm -rf bin
+
+## lint-openapi: lint openapi.yaml with Redocly CLI, fetched from the npm
+## registry by npx (needs Node.js >= 20.19). Every finding fails except those
+## named in gateway/openapispec/.redocly.lint-ignore.yaml.
+REDOCLY_CLI ?= @redocly/cli@2.77.0
+.PHONY: lint-openapi
+lint-openapi:
+	@command -v npx >/dev/null 2>&1 || { echo "lint-openapi needs Node.js >= 20.19 with npx"; exit 1; }
+	npx --yes $(REDOCLY_CLI) lint --config gateway/openapispec/redocly.yaml --format=stylish openapi.yaml

@@ -1,0 +1,77 @@
+package openapitest_test
+
+import (
+	"testing"
+
+	"github.com/runnel-dev/runnel/gateway/openapitest"
+)
+
+func TestServerFrames(t *testing.T) {
+	good := []string{
+		`{"type":"subscribed","id":"s1","topic_id":"5b0c7f6e-3f0e-4a8c-9d61-2f7c1f0e8a11","partitions":[0,1]}`,
+		`{"type":"event","id":"s1","topic":"chat","partition":0,"offset":42,"timestamp":1,"key":null,"value":null,"headers":{}}`,
+		`{"type":"event","id":"s1","topic":"chat","partition":0,"offset":42,"timestamp":1,"key":"k","value_b64":"AA==","headers":{"h":"v"}}`,
+		`{"type":"event","id":"s1","topic":"chat","partition":0,"offset":43,"timestamp":1,"key_b64":"/w==","value":"x","headers":{"n":null},"headers_b64":{"b":"/w=="}}`,
+		`{"type":"error","code":"invalid_json","message":"frame is not JSON"}`,
+		`{"type":"error","id":"s1","code":"topic_not_found","message":"no topic chat"}`,
+	}
+	for _, f := range good {
+		rec := &recordingTB{TB: t}
+		openapitest.CheckServerFrame(rec, []byte(f))
+		if errs := rec.errors(); len(errs) != 0 {
+			t.Errorf("%s: want no reports, got %q", f, errs)
+		}
+	}
+	bad := []string{
+		`{"type":"subscribed","id":"s1","partitions":[0]}`,                                                          // no topic_id
+		`{"type":"event","id":"s1","topic":"chat","partition":0,"offset":42,"timestamp":1,"key":null,"headers":{}}`, // no value
+		`{"type":"event","id":"s1","topic":"chat","partition":0,"offset":42,"timestamp":1,"key":null,"value":1,"value_b64":"AA==","headers":{}}`,
+		`{"type":"event","id":"s1","topic":"chat","partition":0,"offset":42,"timestamp":1,"value":1,"headers":{}}`, // no key
+		`{"type":"event","id":"s1","topic":"chat","partition":0,"offset":42,"timestamp":1,"key":null,"value":1,"headers":{"h":1}}`,
+		`{"type":"error","message":"no code"}`,
+		`{"type":"welcome"}`,
+		`not json`,
+	}
+	for _, f := range bad {
+		rec := &recordingTB{TB: t}
+		openapitest.CheckServerFrame(rec, []byte(f))
+		if errs := rec.errors(); len(errs) != 1 {
+			t.Errorf("%s: want one report, got %q", f, errs)
+		}
+	}
+}
+
+func TestClientFrames(t *testing.T) {
+	good := []string{
+		`{"type":"auth","token":"a.b.c"}`,
+		`{"type":"subscribe","id":"s1","topic":"chat"}`,
+		`{"type":"subscribe","id":"s1","topic":"chat","from":"earliest","partitions":[0,2]}`,
+		`{"type":"subscribe","id":"s1","topic":"chat","from":120}`,
+		`{"type":"subscribe","id":"s1","topic":"chat","from":{"time":1767225600000}}`,
+		`{"type":"subscribe","id":"s1","topic":"chat","from":{"offsets":{"0":120,"1":98}},"group":"g"}`,
+		`{"type":"unsubscribe","id":"s1"}`,
+		`{"type":"commit","id":"s1","offsets":{"0":121}}`,
+	}
+	for _, f := range good {
+		rec := &recordingTB{TB: t}
+		openapitest.CheckClientFrame(rec, []byte(f))
+		if errs := rec.errors(); len(errs) != 0 {
+			t.Errorf("%s: want no reports, got %q", f, errs)
+		}
+	}
+	bad := []string{
+		`{"type":"subscribe","id":"s1"}`,                                           // no topic
+		`{"type":"subscribe","id":"s1","topic":"chat","from":"middle"}`,            // bad from
+		`{"type":"subscribe","id":"s1","topic":"chat","from":{"offsets":{"x":1}}}`, // bad partition key
+		`{"type":"commit","id":"s1"}`,                                              // no offsets
+		`{"type":"auth"}`,                                                          // no token
+		`{"type":"publish","id":"s1"}`,                                             // no such frame
+	}
+	for _, f := range bad {
+		rec := &recordingTB{TB: t}
+		openapitest.CheckClientFrame(rec, []byte(f))
+		if errs := rec.errors(); len(errs) != 1 {
+			t.Errorf("%s: want one report, got %q", f, errs)
+		}
+	}
+}
