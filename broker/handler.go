@@ -40,3 +40,23 @@ func (b *Broker) Handle(ctx context.Context, req *kafkaserver.Request) (*kafkase
 	}
 	return h.serve(b, ctx, req)
 }
+
+// HandleBatch serves requests that a client pipelined on one connection, in
+// order (kafkaserver.BatchHandler). Produce requests are served together, so
+// that the records of all of them for one partition go to its log with one
+// write; any other requests one by one.
+func (b *Broker) HandleBatch(ctx context.Context, reqs []*kafkaserver.Request) []kafkaserver.Result {
+	out := make([]kafkaserver.Result, len(reqs))
+	produce := true
+	for _, r := range reqs {
+		produce = produce && r.Key == int16(kmsg.Produce)
+	}
+	if produce {
+		b.handleProduces(ctx, reqs, out)
+		return out
+	}
+	for i, r := range reqs {
+		out[i].Response, out[i].Err = b.Handle(ctx, r)
+	}
+	return out
+}

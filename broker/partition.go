@@ -90,43 +90,49 @@ func (p *partition) leaderState(clientEpoch int32) (*partitionState, error) {
 	return st, nil
 }
 
-// produceResult is the answer for one partition of a produce request.
-type produceResult struct {
-	baseOffset     int64
-	logAppendTime  int64
-	logStartOffset int64
-}
-
-// append writes a produce request's records as leader and, with acks=-1, waits
-// until they are committed (the high watermark passes them).
-func (p *partition) append(ctx context.Context, records []byte, acks int16) (produceResult, error) {
+// appendEach writes the records of several produce requests as leader, in
+// order, as one append each would, and fills out with a result or an error
+// per set. Sets of plain (non-idempotent) producers that arrived together are
+// written to the log at once. Waiting for acks=-1 is the caller's (commit).
+func (p *partition) appendEach(sets [][]byte, out []appendOutcome) {
 	st, err := p.leaderState(-1)
 	if err != nil {
-		return produceResult{}, err
+		for i := range out {
+			out[i] = appendOutcome{err: err}
+		}
+		return
 	}
 	p.appendMu.Lock()
-	res, dup, err := p.producers.appendChecked(p.log, records, st.leaderEpoch)
-	if err == nil && !dup && res.segmentBase != p.activeBase {
+	p.producers.appendEach(p.log, sets, st.leaderEpoch, out)
+	wrote, rolled := false, false
+	for _, o := range out {
+		if o.err == nil && !o.dup {
+			wrote = true
+			if o.res.segmentBase != p.activeBase {
+				p.activeBase, rolled = o.res.segmentBase, true
+			}
+		}
+	}
+	if rolled {
 		// The log rolled: snapshot the producer state, as Kafka does, so a
 		// crash replays at most about one segment of batch headers.
-		p.activeBase = res.segmentBase
 		if serr := p.producers.snapshot(p.log); serr != nil {
 			p.logger.Warn("producer state snapshot", "error", serr)
 		}
 	}
 	p.appendMu.Unlock()
-	if err != nil {
-		return produceResult{}, err
-	}
-	if !dup {
+	if wrote {
 		p.advanceHighWatermark(st)
 	}
-	if acks == -1 {
-		if err := p.log.WaitForHighWatermark(ctx, res.lastOffset); err != nil {
-			return produceResult{}, fmt.Errorf("wait for in-sync replicas: %w", err)
-		}
+}
+
+// commit waits, for acks=-1, until the high watermark passes lastOffset: every
+// in-sync replica has the records.
+func (p *partition) commit(ctx context.Context, lastOffset int64) error {
+	if err := p.log.WaitForHighWatermark(ctx, lastOffset); err != nil {
+		return fmt.Errorf("wait for in-sync replicas: %w", err)
 	}
-	return produceResult{baseOffset: res.firstOffset, logAppendTime: -1, logStartOffset: p.log.LogStartOffset()}, nil
+	return nil
 }
 
 // snapshotProducers saves the producer state before a clean shutdown; the

@@ -15,57 +15,157 @@ func init() { register(kmsg.Produce, 3, 11, (*Broker).handleProduce) }
 // answer; acks=1 is answered after the local append; acks=-1 after the high
 // watermark passes the records (all in-sync replicas have them).
 func (b *Broker) handleProduce(ctx context.Context, r *kafkaserver.Request) (*kafkaserver.Response, error) {
-	req := r.Msg.(*kmsg.ProduceRequest)
-	resp := req.ResponseKind().(*kmsg.ProduceResponse)
-	if req.TransactionID != nil {
-		// Transactions need a transaction coordinator, which Runnel does not run.
-		return b.produceError(req, kerr.TransactionalIDAuthorizationFailed), nil
-	}
-	if req.Acks != 0 && req.Acks != 1 && req.Acks != -1 {
-		return b.produceError(req, kerr.InvalidRequiredAcks), nil
-	}
-	wctx := ctx
-	if req.Acks == -1 {
-		// Only acks=all waits (for the in-sync replicas), bounded by timeout_ms.
-		timeout := time.Duration(req.TimeoutMillis) * time.Millisecond
-		if timeout <= 0 {
-			timeout = 30 * time.Second
-		}
-		var cancel context.CancelFunc
-		wctx, cancel = context.WithTimeout(ctx, timeout)
-		defer cancel()
-	}
-	for _, t := range req.Topics {
-		rt := kmsg.NewProduceResponseTopic()
-		rt.Topic = t.Topic
-		for _, tp := range t.Partitions {
-			rp := kmsg.NewProduceResponseTopicPartition()
-			rp.Partition = tp.Partition
-			rp.BaseOffset, rp.LogAppendTime, rp.LogStartOffset = -1, -1, -1
-			p, err := b.partitionFor(t.Topic, tp.Partition)
-			var res produceResult
-			if err == nil {
-				res, err = p.append(wctx, tp.Records, req.Acks)
-			}
-			if err != nil {
-				rp.ErrorCode, rp.ErrorMessage = errorCode(err), errorMessage(err)
-				if rp.ErrorCode == kerr.UnknownServerError.Code {
-					b.log.Error("produce", "topic", t.Topic, "partition", tp.Partition, "error", err)
-				}
-			} else {
-				rp.BaseOffset, rp.LogAppendTime, rp.LogStartOffset = res.baseOffset, res.logAppendTime, res.logStartOffset
-			}
-			rt.Partitions = append(rt.Partitions, rp)
-		}
-		resp.Topics = append(resp.Topics, rt)
-	}
-	if req.Acks == 0 {
-		return nil, nil
-	}
-	return &kafkaserver.Response{Msg: resp}, nil
+	var out [1]kafkaserver.Result
+	b.handleProduces(ctx, []*kafkaserver.Request{r}, out[:])
+	return out[0].Response, out[0].Err
 }
 
-func (b *Broker) produceError(req *kmsg.ProduceRequest, err *kerr.Error) *kafkaserver.Response {
+// produceTarget is one partition of one produce request.
+type produceTarget struct {
+	req     int // index in the batch of requests
+	topic   string
+	rp      *kmsg.ProduceResponseTopicPartition
+	records []byte
+}
+
+// partitionTargets are the targets of one partition, in request order.
+type partitionTargets struct {
+	p       *partition
+	targets []int // indexes into the targets slice
+}
+
+// produceWait is an acks=-1 target waiting for its records to commit.
+type produceWait struct {
+	p          *partition
+	lastOffset int64
+	rp         *kmsg.ProduceResponseTopicPartition
+}
+
+// handleProduces serves produce requests that a client pipelined on one
+// connection, in order, as handleProduce would one after another, and fills
+// out. The records of the requests for one partition are appended together,
+// plain producers' with one write; acks=-1 requests wait after all appends.
+func (b *Broker) handleProduces(ctx context.Context, reqs []*kafkaserver.Request, out []kafkaserver.Result) {
+	resps := make([]*kmsg.ProduceResponse, len(reqs))
+	var (
+		targets []produceTarget
+		groups  []partitionTargets
+		byPart  map[*partition]int // index in groups
+	)
+	for i, r := range reqs {
+		req := r.Msg.(*kmsg.ProduceRequest)
+		if req.TransactionID != nil {
+			// Transactions need a transaction coordinator, which Runnel does not run.
+			out[i].Response = produceError(req, kerr.TransactionalIDAuthorizationFailed)
+			continue
+		}
+		if req.Acks != 0 && req.Acks != 1 && req.Acks != -1 {
+			out[i].Response = produceError(req, kerr.InvalidRequiredAcks)
+			continue
+		}
+		resp := req.ResponseKind().(*kmsg.ProduceResponse)
+		resp.Topics = make([]kmsg.ProduceResponseTopic, len(req.Topics))
+		for ti, t := range req.Topics {
+			rt := &resp.Topics[ti]
+			*rt = kmsg.NewProduceResponseTopic()
+			rt.Topic = t.Topic
+			rt.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(t.Partitions))
+			for pi, tp := range t.Partitions {
+				rp := &rt.Partitions[pi]
+				*rp = kmsg.NewProduceResponseTopicPartition()
+				rp.Partition = tp.Partition
+				rp.BaseOffset, rp.LogAppendTime, rp.LogStartOffset = -1, -1, -1
+				p, err := b.partitionFor(t.Topic, tp.Partition)
+				if err != nil {
+					b.setProduceError(rp, t.Topic, err)
+					continue
+				}
+				g, ok := byPart[p]
+				if !ok {
+					if byPart == nil {
+						byPart = make(map[*partition]int)
+					}
+					g = len(groups)
+					byPart[p] = g
+					groups = append(groups, partitionTargets{p: p})
+				}
+				groups[g].targets = append(groups[g].targets, len(targets))
+				targets = append(targets, produceTarget{req: i, topic: t.Topic, rp: rp, records: tp.Records})
+			}
+		}
+		resps[i] = resp
+	}
+
+	var (
+		waits    [][]produceWait // by request
+		sets     [][]byte
+		outcomes []appendOutcome
+	)
+	for _, g := range groups {
+		sets, outcomes = sets[:0], outcomes[:0]
+		for _, ti := range g.targets {
+			sets = append(sets, targets[ti].records)
+			outcomes = append(outcomes, appendOutcome{})
+		}
+		g.p.appendEach(sets, outcomes)
+		logStart := g.p.log.LogStartOffset()
+		for k, ti := range g.targets {
+			t, o := &targets[ti], outcomes[k]
+			if o.err != nil {
+				b.setProduceError(t.rp, t.topic, o.err)
+				continue
+			}
+			t.rp.BaseOffset, t.rp.LogAppendTime, t.rp.LogStartOffset = o.res.firstOffset, -1, logStart
+			if reqs[t.req].Msg.(*kmsg.ProduceRequest).Acks == -1 {
+				if waits == nil {
+					waits = make([][]produceWait, len(reqs))
+				}
+				waits[t.req] = append(waits[t.req], produceWait{g.p, o.res.lastOffset, t.rp})
+			}
+		}
+	}
+
+	for i, resp := range resps {
+		if resp == nil {
+			continue // answered with an error above
+		}
+		req := reqs[i].Msg.(*kmsg.ProduceRequest)
+		if waits != nil && len(waits[i]) > 0 {
+			b.awaitCommit(ctx, req.TimeoutMillis, waits[i])
+		}
+		if req.Acks != 0 {
+			out[i].Response = &kafkaserver.Response{Msg: resp}
+		}
+	}
+}
+
+// awaitCommit waits, bounded by the request's timeout_ms, until each wait's
+// records are committed; a partition whose records are not gets the error.
+func (b *Broker) awaitCommit(ctx context.Context, timeoutMillis int32, waits []produceWait) {
+	timeout := time.Duration(timeoutMillis) * time.Millisecond
+	if timeout <= 0 {
+		timeout = 30 * time.Second
+	}
+	wctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	for _, w := range waits {
+		if err := w.p.commit(wctx, w.lastOffset); err != nil {
+			w.rp.BaseOffset, w.rp.LogAppendTime, w.rp.LogStartOffset = -1, -1, -1
+			b.setProduceError(w.rp, w.p.tp.Topic, err)
+		}
+	}
+}
+
+// setProduceError answers a partition with err's Kafka code, logging errors
+// that have none.
+func (b *Broker) setProduceError(rp *kmsg.ProduceResponseTopicPartition, topic string, err error) {
+	rp.ErrorCode, rp.ErrorMessage = errorCode(err), errorMessage(err)
+	if rp.ErrorCode == kerr.UnknownServerError.Code {
+		b.log.Error("produce", "topic", topic, "partition", rp.Partition, "error", err)
+	}
+}
+
+func produceError(req *kmsg.ProduceRequest, err *kerr.Error) *kafkaserver.Response {
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
 	for _, t := range req.Topics {
 		rt := kmsg.NewProduceResponseTopic()

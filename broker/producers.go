@@ -68,3 +68,74 @@ func (t *producerTracker) appendChecked(l *commitlog.Log, records []byte, leader
 func (t *producerTracker) snapshot(l *commitlog.Log) error {
 	return t.m.TakeSnapshot(l.LogEndOffset())
 }
+
+// appendOutcome is the result of one record set of appendEach.
+type appendOutcome struct {
+	res appended
+	dup bool
+	err error
+}
+
+// appendEach appends record sets (one per produce request, in arrival order)
+// as appendChecked would one after another. Consecutive sets without a
+// producer id, which no sequence check concerns, go to the log with one
+// vectored write; a set of an idempotent producer is checked and written
+// alone, after the sets before it. The caller holds the partition's append
+// lock.
+func (t *producerTracker) appendEach(l *commitlog.Log, sets [][]byte, leaderEpoch int32, out []appendOutcome) {
+	for i := 0; i < len(sets); {
+		j := i
+		for j < len(sets) && withoutProducer(sets[j]) {
+			j++
+		}
+		if j-i < 2 {
+			// An idempotent set (or an unreadable one, which appendChecked
+			// reports), or a plain set alone.
+			o := &out[i]
+			o.res, o.dup, o.err = t.appendChecked(l, sets[i], leaderEpoch)
+			i++
+			continue
+		}
+		for k, r := range l.AppendEach(sets[i:j], leaderEpoch) {
+			o := &out[i+k]
+			if r.Err != nil {
+				o.err = r.Err
+				continue
+			}
+			// Only the offset the producer state covers moves. The log
+			// stamped each batch's offset into its header.
+			for rest := sets[i+k]; len(rest) > 0; {
+				batch, next, err := recordbatch.Next(rest)
+				if err != nil {
+					break // cannot happen: the log validated the set
+				}
+				if h, err := recordbatch.ParseHeader(batch); err == nil {
+					t.m.Update(h, h.BaseOffset)
+				}
+				rest = next
+			}
+			o.res = appended{r.Info.FirstOffset, r.Info.LastOffset, r.Info.SegmentBase}
+		}
+		i = j
+	}
+}
+
+// withoutProducer reports whether records are well-framed batches none of
+// which carries a producer id.
+func withoutProducer(records []byte) bool {
+	if len(records) == 0 {
+		return false
+	}
+	for rest := records; len(rest) > 0; {
+		batch, next, err := recordbatch.Next(rest)
+		if err != nil {
+			return false
+		}
+		h, err := recordbatch.ParseHeader(batch)
+		if err != nil || h.ProducerID >= 0 {
+			return false
+		}
+		rest = next
+	}
+	return true
+}

@@ -337,44 +337,144 @@ func (l *Log) validateBatches(buf []byte, dense bool) (nb int, nr int64, first r
 	return nb, nr, first, nil
 }
 
+// AppendResult is the outcome of one record set of AppendEach.
+type AppendResult struct {
+	Info AppendInfo
+	Err  error
+}
+
+// AppendEach appends several record sets (each one or more concatenated
+// batches, as in one produce request) as one Append call each would, in
+// order, and returns a result per set. A set that fails validation gets its
+// error and is not written; the sets after it still are. A failure of the log
+// itself (closed, a failed write) is the error of every set not yet written.
+// The sets that fit in the active segment go to it with one vectored write:
+// the broker writes the produce requests a client pipelines on a connection
+// together, which costs less per byte than a write each.
+func (l *Log) AppendEach(sets [][]byte, leaderEpoch int32) []AppendResult {
+	res := make([]AppendResult, len(sets))
+	valid := make([]recordSet, 0, len(sets))
+	idx := make([]int, 0, len(sets)) // index in sets of each valid set
+	for i, buf := range sets {
+		nb, nr, first, err := l.validateBatches(buf, false)
+		if err != nil {
+			res[i].Err = err
+			continue
+		}
+		valid = append(valid, recordSet{buf, nb, nr, first})
+		idx = append(idx, i)
+	}
+	if len(valid) == 0 {
+		return res
+	}
+	infos := make([]AppendInfo, len(valid))
+	l.mu.Lock()
+	n, ch, err := l.appendLocked(valid, infos, leaderEpoch, true)
+	l.mu.Unlock()
+	if ch != nil {
+		close(ch)
+	}
+	for j, i := range idx {
+		if j < n {
+			res[i].Info = infos[j]
+		} else {
+			res[i].Err = err
+		}
+	}
+	return res
+}
+
+// recordSet is one validated argument of Append or AppendEach.
+type recordSet struct {
+	buf   []byte
+	nb    int
+	nr    int64
+	first recordbatch.Header
+}
+
 func (l *Log) append(buf []byte, leaderEpoch int32, assign bool) (AppendInfo, error) {
 	nb, nr, first, err := l.validateBatches(buf, !assign)
 	if err != nil {
 		return AppendInfo{}, err
 	}
+	sets := [1]recordSet{{buf, nb, nr, first}}
+	var infos [1]AppendInfo
 	l.mu.Lock()
-	info, ch, err := l.appendLocked(buf, nb, nr, first, leaderEpoch, assign)
+	_, ch, err := l.appendLocked(sets[:], infos[:], leaderEpoch, assign)
 	l.mu.Unlock()
 	if ch != nil {
 		close(ch)
 	}
-	return info, err
+	return infos[0], err
 }
 
-func (l *Log) appendLocked(buf []byte, nb int, nr int64, first recordbatch.Header, leaderEpoch int32, assign bool) (AppendInfo, chan struct{}, error) {
+// appendLocked writes sets in order, as many as fit in the active segment
+// with one write, rolling between them as appending them one by one would.
+// It fills infos for the sets written and returns how many were written
+// (all of them unless err is set) and the log-end waiters to wake.
+func (l *Log) appendLocked(sets []recordSet, infos []AppendInfo, leaderEpoch int32, assign bool) (done int, ch chan struct{}, err error) {
 	if l.closed {
-		return AppendInfo{}, nil, ErrClosed
+		return 0, nil, ErrClosed
 	}
 	if l.werr != nil {
-		return AppendInfo{}, nil, fmt.Errorf("%w: %w", ErrLogFailed, l.werr)
+		return 0, nil, fmt.Errorf("%w: %w", ErrLogFailed, l.werr)
 	}
-	o := l.opts
-	s := l.activeLocked()
-	if !assign && first.BaseOffset != s.next {
-		return AppendInfo{}, nil, fmt.Errorf("%w: first batch has offset %d, log end is %d", ErrBadOffset, first.BaseOffset, s.next)
-	}
-	now := o.Now()
-	if s.size > 0 && (!s.fits(nr, int64(len(buf)), o) || now.Sub(s.rollStart) >= o.SegmentTime) {
-		var err error
-		if s, err = l.rollLocked(); err != nil {
-			return AppendInfo{}, nil, err
+	defer func() {
+		if done > 0 {
+			ch, l.endWaiters = l.endWaiters, nil
 		}
+	}()
+	o := l.opts
+	for done < len(sets) {
+		s := l.activeLocked()
+		first := &sets[done]
+		if !assign && first.first.BaseOffset != s.next {
+			return done, nil, fmt.Errorf("%w: first batch has offset %d, log end is %d", ErrBadOffset, first.first.BaseOffset, s.next)
+		}
+		now := o.Now()
+		if s.size > 0 && (!s.fits(first.nr, int64(len(first.buf)), o) || now.Sub(s.rollStart) >= o.SegmentTime) {
+			if s, err = l.rollLocked(); err != nil {
+				return done, nil, err
+			}
+		}
+		// The sets after the first join its write while they fit.
+		end, nr, size := done+1, first.nr, int64(len(first.buf))
+		for assign && end < len(sets) && s.fitsAfter(nr, size, sets[end].nr, int64(len(sets[end].buf)), o) {
+			nr += sets[end].nr
+			size += int64(len(sets[end].buf))
+			end++
+		}
+		if err := l.writeSetsLocked(s, sets[done:end], infos[done:end], leaderEpoch, assign, now); err != nil {
+			return done, nil, err
+		}
+		if l.unflushed == 0 {
+			l.firstUnflush = now
+		}
+		l.unflushed += nr
+		if o.FlushMessages > 0 && l.unflushed >= o.FlushMessages {
+			if err := l.flushLocked(); err != nil {
+				return done, nil, err
+			}
+		}
+		done = end
 	}
-	info := AppendInfo{FirstOffset: s.next, NumBatches: nb, NumRecords: nr, MaxTimestamp: -1, OffsetOfMaxTimestamp: -1,
-		LogStartOffset: l.logStart, SegmentBase: s.base}
+	return done, nil, nil
+}
+
+// writeSetsLocked assigns offsets to sets (with assign), writes them to s at
+// its end with one write, and indexes their batches.
+func (l *Log) writeSetsLocked(s *segment, sets []recordSet, infos []AppendInfo, leaderEpoch int32, assign bool, now time.Time) error {
+	o := l.opts
 	next := s.next
-	if assign {
-		for rest := buf; len(rest) > 0; {
+	for i := range sets {
+		set := &sets[i]
+		infos[i] = AppendInfo{FirstOffset: next, NumBatches: set.nb, NumRecords: set.nr, MaxTimestamp: -1, OffsetOfMaxTimestamp: -1,
+			LogStartOffset: l.logStart, SegmentBase: s.base}
+		if !assign {
+			infos[i].FirstOffset = set.first.BaseOffset
+			continue
+		}
+		for rest := set.buf; len(rest) > 0; {
 			h, _ := recordbatch.ParseHeader(rest)
 			recordbatch.SetBaseOffset(rest, next)
 			recordbatch.SetPartitionLeaderEpoch(rest, leaderEpoch)
@@ -382,55 +482,47 @@ func (l *Log) appendLocked(buf []byte, nb int, nr int64, first recordbatch.Heade
 			rest = rest[h.Size():]
 		}
 	}
-	if n, err := s.log.WriteAt(buf, s.size); err != nil {
+	if n, err := writeSets(s.log, sets, s.size); err != nil {
 		l.werr = fmt.Errorf("write segment %d: %w", s.base, err)
 		if n > 0 {
 			if terr := s.log.Truncate(s.size); terr != nil {
 				o.Logger.Error("cannot cut partial write", "segment", s.prefix+logSuffix, "error", terr)
 			}
 		}
-		return AppendInfo{}, nil, fmt.Errorf("%w: %w", ErrLogFailed, l.werr)
+		return fmt.Errorf("%w: %w", ErrLogFailed, l.werr)
 	}
 	pos := s.size
-	for rest := buf; len(rest) > 0; {
-		h, _ := recordbatch.ParseHeader(rest)
-		if !assign && h.PartitionLeaderEpoch >= 0 {
-			if err := l.epochs.assign(h.PartitionLeaderEpoch, h.BaseOffset); err != nil {
-				l.werr = err
-				return AppendInfo{}, nil, fmt.Errorf("%w: %w", ErrLogFailed, err)
+	for i := range sets {
+		info := &infos[i]
+		for rest := sets[i].buf; len(rest) > 0; {
+			h, _ := recordbatch.ParseHeader(rest)
+			if !assign && h.PartitionLeaderEpoch >= 0 {
+				if err := l.epochs.assign(h.PartitionLeaderEpoch, h.BaseOffset); err != nil {
+					l.werr = err
+					return fmt.Errorf("%w: %w", ErrLogFailed, err)
+				}
 			}
+			s.noteBatch(&h, pos, o)
+			if h.MaxTimestamp > info.MaxTimestamp {
+				info.MaxTimestamp, info.OffsetOfMaxTimestamp = h.MaxTimestamp, h.LastOffset()
+			}
+			s.next = h.NextOffset()
+			pos += int64(h.Size())
+			rest = rest[h.Size():]
 		}
-		s.noteBatch(&h, pos, o)
-		if h.MaxTimestamp > info.MaxTimestamp {
-			info.MaxTimestamp, info.OffsetOfMaxTimestamp = h.MaxTimestamp, h.LastOffset()
-		}
-		s.next = h.NextOffset()
-		pos += int64(h.Size())
-		rest = rest[h.Size():]
+		info.LastOffset = s.next - 1
 	}
 	s.size = pos
 	if s.rollStart.IsZero() {
 		s.rollStart = now
 	}
-	info.LastOffset = s.next - 1
 	if assign {
-		if err := l.epochs.assign(leaderEpoch, info.FirstOffset); err != nil {
+		if err := l.epochs.assign(leaderEpoch, infos[0].FirstOffset); err != nil {
 			l.werr = err
-			return AppendInfo{}, nil, fmt.Errorf("%w: %w", ErrLogFailed, err)
+			return fmt.Errorf("%w: %w", ErrLogFailed, err)
 		}
 	}
-	if l.unflushed == 0 {
-		l.firstUnflush = now
-	}
-	l.unflushed += nr
-	if o.FlushMessages > 0 && l.unflushed >= o.FlushMessages {
-		if err := l.flushLocked(); err != nil {
-			return AppendInfo{}, nil, err
-		}
-	}
-	ch := l.endWaiters
-	l.endWaiters = nil
-	return info, ch, nil
+	return nil
 }
 
 // rollLocked seals the active segment, hands it to the flusher and starts a new

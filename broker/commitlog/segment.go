@@ -118,11 +118,18 @@ func (s *segment) rel(offset int64) uint32 { return uint32(offset - s.base) }
 // fits reports whether records more records with bytes more bytes can go into
 // this segment without breaking the 32-bit relative offsets and positions.
 func (s *segment) fits(records int64, bytes int64, o Options) bool {
-	if s.size == 0 {
+	return s.fitsAfter(0, 0, records, bytes, o)
+}
+
+// fitsAfter is fits for records and bytes that would follow pendingRecords
+// and pendingBytes not yet written: what a later set of one vectored append
+// would see had the sets before it been appended one by one.
+func (s *segment) fitsAfter(pendingRecords, pendingBytes, records, bytes int64, o Options) bool {
+	if s.size+pendingBytes == 0 {
 		return s.next-s.base+records <= math.MaxInt32
 	}
-	return s.size+bytes <= o.SegmentBytes &&
-		s.next-s.base+records <= math.MaxInt32 &&
+	return s.size+pendingBytes+bytes <= o.SegmentBytes &&
+		s.next-s.base+pendingRecords+records <= math.MaxInt32 &&
 		!s.index.full() && !s.tindex.full()
 }
 

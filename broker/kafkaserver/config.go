@@ -16,8 +16,13 @@ const (
 	// DefaultMaxRequestBytes is Kafka's socket.request.max.bytes default.
 	DefaultMaxRequestBytes int32 = 100 << 20
 	// DefaultMaxInFlightPerConn bounds the pipelined requests of one
-	// connection that are read but not yet answered.
-	DefaultMaxInFlightPerConn = 8
+	// connection that are read but not yet answered. It is high so that a
+	// producer pipelining small requests keeps the broker busy; memory is
+	// bounded by DefaultMaxInFlightBytesPerConn.
+	DefaultMaxInFlightPerConn = 128
+	// DefaultMaxInFlightBytesPerConn bounds the bytes of those requests
+	// (as Kafka's queued.max.request.bytes does for a whole broker).
+	DefaultMaxInFlightBytesPerConn int64 = 8 << 20
 )
 
 const (
@@ -58,6 +63,13 @@ type Config struct {
 	// Default DefaultMaxInFlightPerConn.
 	MaxInFlightPerConn int
 
+	// MaxInFlightBytesPerConn bounds the request bytes of one connection
+	// that are read and not yet answered: the reader stops reading until
+	// answers free enough. A single request may exceed it when nothing
+	// else is in flight (up to MaxRequestBytes). Default
+	// DefaultMaxInFlightBytesPerConn.
+	MaxInFlightBytesPerConn int64
+
 	// OrderedAPIs lists the API keys whose requests on one connection are
 	// handled one at a time, in arrival order: each waits until Handle has
 	// returned for the previous one, as Kafka handles every request of a
@@ -87,6 +99,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxInFlightPerConn < 0 {
 		errs = append(errs, fmt.Errorf("kafkaserver: MaxInFlightPerConn %d is negative", c.MaxInFlightPerConn))
+	}
+	if c.MaxInFlightBytesPerConn < 0 {
+		errs = append(errs, fmt.Errorf("kafkaserver: MaxInFlightBytesPerConn %d is negative", c.MaxInFlightBytesPerConn))
 	}
 	for _, key := range slices.Sorted(maps.Keys(c.APIs)) {
 		vr := c.APIs[key]
@@ -127,6 +142,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxInFlightPerConn == 0 {
 		c.MaxInFlightPerConn = DefaultMaxInFlightPerConn
+	}
+	if c.MaxInFlightBytesPerConn == 0 {
+		c.MaxInFlightBytesPerConn = DefaultMaxInFlightBytesPerConn
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

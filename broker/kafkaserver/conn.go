@@ -1,9 +1,7 @@
 package kafkaserver
 
 import (
-	"bufio"
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -11,8 +9,8 @@ import (
 	"net"
 	"os"
 	"runtime/debug"
-	"slices"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -20,24 +18,21 @@ import (
 )
 
 const (
-	readBufferSize = 256 << 10
-	// firstFrameAlloc is the most allocated for a frame before its bytes
-	// arrive; the buffer then doubles as they do, so a size prefix alone
-	// never makes the server allocate MaxRequestBytes.
-	firstFrameAlloc = 64 << 10
 	// flushThreshold makes the writer flush coalesced responses early.
 	flushThreshold = 256 << 10
 	// copyBufferSize is the chunk of the non-TCP file-region fallback.
 	copyBufferSize = 256 << 10
 )
 
-// conn serves one client connection with three kinds of goroutines: the
+// conn serves one client connection with four kinds of goroutines: the
 // reader (serve's own goroutine) decodes frames and queues a slot per
 // request in arrival order; one handler goroutine per request fills its
-// slot; the writer takes slots in queue order, waits for each to be done
-// and writes its response. inflight bounds the slots read but not yet
-// written. Only the writer writes to nc; teardown is shutdown (cancel ctx,
-// close nc), after which every goroutine finishes promptly.
+// slot, except for ordered requests, which one goroutine per connection
+// handles in arrival order (started with the first); the writer takes slots
+// in queue order, waits for each to be done and writes its response.
+// inflight bounds the slots read but not yet written. Only the writer
+// writes to nc; teardown is shutdown (cancel ctx, close nc), after which
+// every goroutine finishes promptly.
 type conn struct {
 	s    *Server
 	nc   net.Conn
@@ -48,10 +43,17 @@ type conn struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	inflight    chan struct{} // semaphore, Config.MaxInFlightPerConn slots
-	lastOrdered chan struct{} // reader only: done of the last ordered request
-	queue       chan *slot    // reader → writer, in request order
-	handlers    sync.WaitGroup
+	inflight chan struct{} // semaphore, Config.MaxInFlightPerConn slots
+	// inflightBytes are the frame bytes read and not yet answered, within
+	// Config.MaxInFlightBytesPerConn; finish signals bytesFreed (capacity
+	// one, so no signal is lost) when it lowers them.
+	inflightBytes atomic.Int64
+	bytesFreed    chan struct{}
+	queue         chan *slot      // reader → writer, in request order
+	ordered       chan orderedReq // reader → ordered handler; nil until the first
+	handlers      sync.WaitGroup  // handler goroutines and the ordered handler
+	batch         []*Request      // ordered handler only: HandleBatch argument
+	group         []orderedReq    // ordered handler only: the requests at hand
 
 	// Writer state.
 	out      net.Buffers
@@ -63,33 +65,33 @@ type conn struct {
 // slot carries one request's outcome from its handler to the writer.
 type slot struct {
 	hdr   requestHeader
-	after <-chan struct{} // for ordered APIs: the previous one's done
-	done  chan struct{}   // closed when parts/resp/err are set
-	parts []part          // encoded response; nil sends nothing
-	resp  *Response       // for Release
-	err   error           // closes the connection
-	frame *[]byte         // pooled request frame, released in finish
+	done  chan struct{} // closed when parts/resp/err are set
+	parts []part        // encoded response; nil sends nothing
+	resp  *Response     // for Release
+	err   error         // closes the connection
+	frame frame         // the request's bytes, released in finish
 }
 
-// framePool recycles request frames up to pooledFrameMax bytes: a produce
-// request's records are read from the frame by the handler, and a reused,
-// cache-warm buffer appends faster than a new one and makes no garbage.
-var framePool sync.Pool
-
-const pooledFrameMax = 1 << 20
+// orderedReq is a request of Config.OrderedAPIs on its way to the
+// connection's ordered handler.
+type orderedReq struct {
+	sl  *slot
+	req *Request
+}
 
 func newConn(s *Server, nc net.Conn, id uint64) *conn {
 	ctx, cancel := context.WithCancel(s.ctx)
 	return &conn{
-		s:        s,
-		nc:       nc,
-		raw:      tcpRawConn(nc),
-		info:     ConnInfo{ID: id, RemoteAddr: nc.RemoteAddr(), LocalAddr: nc.LocalAddr()},
-		log:      s.log.With("conn", id, "remote", nc.RemoteAddr().String()),
-		ctx:      ctx,
-		cancel:   cancel,
-		inflight: make(chan struct{}, s.cfg.MaxInFlightPerConn),
-		queue:    make(chan *slot, s.cfg.MaxInFlightPerConn),
+		s:          s,
+		nc:         nc,
+		raw:        tcpRawConn(nc),
+		info:       ConnInfo{ID: id, RemoteAddr: nc.RemoteAddr(), LocalAddr: nc.LocalAddr()},
+		log:        s.log.With("conn", id, "remote", nc.RemoteAddr().String()),
+		ctx:        ctx,
+		cancel:     cancel,
+		inflight:   make(chan struct{}, s.cfg.MaxInFlightPerConn),
+		bytesFreed: make(chan struct{}, 1),
+		queue:      make(chan *slot, s.cfg.MaxInFlightPerConn),
 	}
 }
 
@@ -116,16 +118,30 @@ func (c *conn) shutdown() {
 // return, so the writer finishes what was read and then closes.
 func (c *conn) readLoop() {
 	defer close(c.queue)
-	br := bufio.NewReaderSize(c.nc, readBufferSize)
+	defer func() {
+		if c.ordered != nil {
+			close(c.ordered)
+		}
+	}()
+	fr := newFrameReader(c.nc)
+	defer fr.close()
 	for {
 		select {
 		case c.inflight <- struct{}{}:
 		case <-c.ctx.Done():
 			return
 		}
-		frame, err := c.readFrame(br)
+		var admitted int
+		f, err := fr.next(c.s.cfg.MaxRequestBytes, func(n int) error {
+			if err := c.admit(n); err != nil {
+				return err
+			}
+			admitted = n
+			return nil
+		})
 		if err != nil {
 			<-c.inflight
+			c.release(admitted)
 			switch {
 			case errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed), c.ctx.Err() != nil:
 				c.log.Debug("kafka connection closed", "err", err)
@@ -135,27 +151,28 @@ func (c *conn) readLoop() {
 			}
 			return
 		}
-		sl, req, err := c.decode(frame)
-		if sl != nil && cap(frame) <= pooledFrameMax {
-			sl.frame = &frame
-		}
+		c.s.m.bytesIn.Add(float64(4 + len(f.b)))
+		sl, req, err := c.decode(f.b)
+		sl.frame = f
 		if err != nil {
-			<-c.inflight
+			c.finish(sl)
 			c.s.m.error(sl.hdr.key)
 			c.log.Warn("kafka connection closed: bad request", "api_key", sl.hdr.key, "api_version", sl.hdr.version,
 				"correlation_id", sl.hdr.correlationID, "err", err)
 			return
 		}
 		if req != nil && c.s.apis.isOrdered(req.Key) {
-			// Ordered requests (Produce) are handled here, one at a time, as
-			// Kafka handles every request of a connection: no goroutine to
-			// start and wake per request, which costs more than a 16 KiB
-			// append. Reading resumes when it is done; the kernel buffers
-			// what the client pipelines meanwhile.
-			sl.after, c.lastOrdered = c.lastOrdered, sl.done
+			// Ordered requests (Produce) go to the connection's ordered
+			// handler, which handles them one after another, as Kafka
+			// handles every request of a connection, while this goroutine
+			// reads on: those that arrive meanwhile are handled together.
+			if c.ordered == nil {
+				c.ordered = make(chan orderedReq, cap(c.inflight))
+				c.handlers.Go(c.orderedLoop)
+			}
 			c.handlers.Add(1)
 			c.queue <- sl
-			c.handle(sl, req)
+			c.ordered <- orderedReq{sl, req} // never blocks, as queue
 			continue
 		}
 		if req != nil {
@@ -166,49 +183,35 @@ func (c *conn) readLoop() {
 	}
 }
 
-// frameSizeError reports a size prefix outside [0, MaxRequestBytes].
-type frameSizeError struct{ size, max int32 }
-
-func (e *frameSizeError) Error() string {
-	return fmt.Sprintf("request frame of %d bytes is outside [0, %d] (socket.request.max.bytes)", e.size, e.max)
+// admit waits until n more frame bytes fit in the connection's in-flight
+// byte budget, or nothing else is in flight (a single frame may use all of
+// MaxRequestBytes), and takes them.
+func (c *conn) admit(n int) error {
+	for {
+		used := c.inflightBytes.Load()
+		if used == 0 || used+int64(n) <= c.s.cfg.MaxInFlightBytesPerConn {
+			c.inflightBytes.Add(int64(n))
+			return nil
+		}
+		select {
+		case <-c.bytesFreed:
+		case <-c.ctx.Done():
+			return c.ctx.Err()
+		}
+	}
 }
 
-// readFrame reads one size-prefixed frame. Memory grows with the bytes
-// actually received, never ahead of them by more than firstFrameAlloc.
-func (c *conn) readFrame(br *bufio.Reader) ([]byte, error) {
-	var sz [4]byte
-	if _, err := io.ReadFull(br, sz[:]); err != nil {
-		return nil, err
+// release gives n frame bytes back to the in-flight budget and wakes the
+// reader if it waits in admit.
+func (c *conn) release(n int) {
+	if n == 0 {
+		return
 	}
-	size := int32(binary.BigEndian.Uint32(sz[:]))
-	if size < 0 || size > c.s.cfg.MaxRequestBytes {
-		return nil, &frameSizeError{size: size, max: c.s.cfg.MaxRequestBytes}
+	c.inflightBytes.Add(-int64(n))
+	select {
+	case c.bytesFreed <- struct{}{}:
+	default:
 	}
-	n := int(size)
-	var buf []byte
-	if n <= pooledFrameMax {
-		if p, ok := framePool.Get().(*[]byte); ok && cap(*p) >= n {
-			buf = (*p)[:0]
-		}
-	}
-	if buf == nil {
-		buf = make([]byte, 0, min(n, firstFrameAlloc))
-	}
-	for len(buf) < n {
-		if len(buf) == cap(buf) {
-			buf = slices.Grow(buf, min(cap(buf), n-len(buf)))
-		}
-		m, err := br.Read(buf[len(buf):min(cap(buf), n)])
-		buf = buf[:len(buf)+m]
-		if err != nil && len(buf) < n {
-			if errors.Is(err, io.EOF) {
-				err = io.ErrUnexpectedEOF
-			}
-			return nil, fmt.Errorf("reading %d-byte frame: %w", n, err)
-		}
-	}
-	c.s.m.bytesIn.Add(float64(4 + n))
-	return buf, nil
 }
 
 // decode turns a frame into a slot. ApiVersions is answered here, so its
@@ -254,26 +257,105 @@ func (s *Server) apiVersions(version, errCode int16) kmsg.Response {
 	return resp
 }
 
+// orderedLoop handles the connection's ordered requests in arrival order
+// until the reader closes c.ordered. The requests queued when it turns to
+// them are handled together: one HandleBatch call per run of one API key
+// when the handler is a BatchHandler. Under a pipelining producer that is
+// the requests read while the previous ones were appended.
+func (c *conn) orderedLoop() {
+	for first := range c.ordered {
+		c.group = append(c.group[:0], first)
+	drain:
+		for {
+			select {
+			case o, ok := <-c.ordered:
+				if !ok {
+					break drain
+				}
+				c.group = append(c.group, o)
+			default:
+				break drain
+			}
+		}
+		for run := c.group; len(run) > 0; {
+			n := 1
+			for n < len(run) && run[n].req.Key == run[0].req.Key {
+				n++
+			}
+			if c.s.batch != nil && n > 1 {
+				c.handleBatch(run[:n])
+			} else {
+				for _, o := range run[:n] {
+					c.handle(o.sl, o.req)
+				}
+			}
+			run = run[n:]
+		}
+		clear(c.group)
+	}
+}
+
+// handleBatch serves a run of ordered requests of one key with one
+// HandleBatch call and completes their slots in order.
+func (c *conn) handleBatch(run []orderedReq) {
+	results, err := c.callBatch(run)
+	for i, o := range run {
+		func() {
+			defer c.handlers.Done()
+			defer close(o.sl.done)
+			defer c.recoverInto(o.sl)
+			if err != nil {
+				o.sl.err = err
+				return
+			}
+			c.complete(o.sl, o.req, results[i].Response, results[i].Err)
+		}()
+	}
+}
+
+// callBatch calls HandleBatch, turning a panic or a wrong number of results
+// into an error for every request of the run.
+func (c *conn) callBatch(run []orderedReq) (results []Result, err error) {
+	if err := c.ctx.Err(); err != nil {
+		return nil, err
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("handler panic: %v\n%s", r, debug.Stack())
+		}
+		clear(c.batch)
+	}()
+	c.batch = c.batch[:0]
+	for _, o := range run {
+		c.batch = append(c.batch, o.req)
+	}
+	results = c.s.batch.HandleBatch(c.ctx, c.batch)
+	if len(results) != len(run) {
+		return nil, fmt.Errorf("handler: HandleBatch returned %d results for %d requests", len(results), len(run))
+	}
+	return results, nil
+}
+
+// recoverInto, deferred, turns a panic while serving sl into its error.
+func (c *conn) recoverInto(sl *slot) {
+	if r := recover(); r != nil {
+		sl.parts = nil
+		sl.err = fmt.Errorf("handler panic: %v\n%s", r, debug.Stack())
+	}
+}
+
 // handle runs the handler for one request and encodes its response, so
 // encoding happens in parallel and the writer only writes.
 func (c *conn) handle(sl *slot, req *Request) {
 	defer c.handlers.Done()
 	defer close(sl.done)
-	defer func() {
-		if r := recover(); r != nil {
-			sl.parts = nil
-			sl.err = fmt.Errorf("handler panic: %v\n%s", r, debug.Stack())
-		}
-	}()
-	if sl.after != nil {
-		select {
-		case <-sl.after:
-		case <-c.ctx.Done():
-			sl.err = c.ctx.Err()
-			return
-		}
-	}
+	defer c.recoverInto(sl)
 	resp, err := c.s.cfg.Handler.Handle(c.ctx, req)
+	c.complete(sl, req, resp, err)
+}
+
+// complete checks a handler's answer to req and encodes it into sl.
+func (c *conn) complete(sl *slot, req *Request, resp *Response, err error) {
 	sl.resp = resp
 	if err != nil {
 		sl.err = fmt.Errorf("handler: %w", err)
@@ -389,12 +471,10 @@ func (c *conn) writeLoop() {
 // finish releases a slot whose response was written or dropped.
 func (c *conn) finish(sl *slot) {
 	<-c.inflight
-	if sl.frame != nil {
-		// The handler is done with the request (its bytes may alias the
-		// frame only until Handle returns) and the response is written.
-		framePool.Put(sl.frame)
-		sl.frame = nil
-	}
+	c.release(len(sl.frame.b))
+	// The handler is done with the request (its bytes may alias the frame
+	// only until Handle returns) and the response is written.
+	sl.frame.release()
 	if sl.resp != nil && sl.resp.Release != nil {
 		defer func() {
 			if r := recover(); r != nil {

@@ -25,16 +25,22 @@
 // Each connection has a reader goroutine, a writer goroutine and one
 // goroutine per request being handled. The reader keeps decoding while
 // earlier requests are handled, up to Config.MaxInFlightPerConn requests
-// read but not yet answered, then stops reading (back pressure through
-// TCP). Each request gets a slot in a FIFO queue; its handler goroutine
-// runs Handle, encodes the response into the slot and marks it done. The
-// writer takes slots in queue order, so responses leave in request order
-// whatever order the handlers finish in, and coalesces the bytes of ready
-// responses into one writev. Requests of Config.OrderedAPIs (Produce by
-// default) are handled by the reader itself, after earlier ordered requests
-// of the connection, so pipelined produce requests append in the order sent
-// without a goroutine hand-off per request, as with Kafka, which handles one
-// request per connection at a time. A handler error or panic (recovered) closes
+// and Config.MaxInFlightBytesPerConn bytes read but not yet answered, then
+// stops reading (back pressure through TCP). It reads the socket into 256
+// KiB slabs shared by reference count, so that a request up to half a slab
+// is a slice of what one read returned, never copied out; bigger requests
+// get a buffer of their own. Each request gets a slot in a FIFO queue; its
+// handler goroutine runs Handle, encodes the response into the slot and
+// marks it done. The writer takes slots in queue order, so responses leave
+// in request order whatever order the handlers finish in, and coalesces the
+// bytes of ready responses into one writev. Requests of Config.OrderedAPIs
+// (Produce by default) go instead to one goroutine per connection that
+// handles them in arrival order, as Kafka handles every request of a
+// connection, so pipelined produce requests append in the order sent. It
+// takes every ordered request queued when it is free, and a handler that is
+// a BatchHandler gets them in one call: under a pipelining producer, the
+// requests read while the previous ones were appended are written to each
+// partition's log together. A handler error or panic (recovered) closes
 // that connection only, after the responses to earlier requests. Every
 // goroutine is owned: Server.Close cancels the contexts, closes listeners
 // and sockets, and waits for all of them, handlers included.

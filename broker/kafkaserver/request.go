@@ -13,7 +13,8 @@ import (
 // Handler serves requests. The server calls Handle from several goroutines
 // at once, for different connections and for pipelined requests of one
 // connection (up to Config.MaxInFlightPerConn), except that requests of
-// Config.OrderedAPIs on one connection are handled one after another.
+// Config.OrderedAPIs on one connection are handled one after another, by
+// one goroutine per connection.
 type Handler interface {
 	// Handle serves one request. ctx is cancelled when the connection
 	// closes or the server stops; Handle must then return promptly, since
@@ -29,6 +30,26 @@ type HandlerFunc func(ctx context.Context, req *Request) (*Response, error)
 // Handle calls f(ctx, req).
 func (f HandlerFunc) Handle(ctx context.Context, req *Request) (*Response, error) {
 	return f(ctx, req)
+}
+
+// BatchHandler is a Handler that can also serve several requests of one
+// connection in one call. The server uses it for the requests of
+// Config.OrderedAPIs: those a client pipelined that were read while the ones
+// before them were being handled, of one API key, are passed together in
+// arrival order, so that the handler can coalesce their work (the broker
+// writes the records of several produce requests with one vectored write).
+type BatchHandler interface {
+	Handler
+	// HandleBatch serves reqs, of one connection and one API key, as Handle
+	// would one after another, and returns one Result per request, in
+	// order. ctx is as for Handle.
+	HandleBatch(ctx context.Context, reqs []*Request) []Result
+}
+
+// Result is what Handle returns, for one request of HandleBatch.
+type Result struct {
+	Response *Response
+	Err      error
 }
 
 // ConnInfo describes the connection a request arrived on.

@@ -17,10 +17,11 @@ var ErrServerClosed = errors.New("kafkaserver: server closed")
 // Server accepts Kafka protocol connections and hands decoded requests to
 // a Handler. Create it with New; its methods are safe for concurrent use.
 type Server struct {
-	cfg  Config
-	apis *apiTable
-	log  *slog.Logger
-	m    *metrics
+	cfg   Config
+	batch BatchHandler // cfg.Handler, if it implements BatchHandler
+	apis  *apiTable
+	log   *slog.Logger
+	m     *metrics
 
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
@@ -47,8 +48,10 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	batch, _ := cfg.Handler.(BatchHandler)
 	return &Server{
 		cfg:       cfg,
+		batch:     batch,
 		apis:      newAPITable(cfg.APIs, cfg.OrderedAPIs),
 		log:       cfg.Logger,
 		m:         m,
