@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/runnel-dev/runnel/broker/commitlog"
+	"github.com/runnel-dev/runnel/broker/idemwindow"
 	"github.com/runnel-dev/runnel/raftmeta/metadata"
 	"github.com/twmb/franz-go/pkg/kerr"
 )
@@ -26,6 +27,12 @@ type partition struct {
 	appendMu   sync.Mutex // serializes appends with the producer state
 	producers  *producerTracker
 	activeBase int64 // guarded by appendMu: the segment the last append went to
+	// idem remembers recent HTTP Idempotency-Keys; Check, the append and
+	// Record run under appendMu. It is rebuilt from the log tail on the
+	// first keyed append (idemLoaded), so that opening a broker with many
+	// partitions does not read every partition's tail.
+	idem       *idemwindow.Index
+	idemLoaded bool
 
 	state atomic.Pointer[partitionState]
 }
@@ -48,6 +55,9 @@ func newPartition(tp commitlog.TopicPartition, topicID uuid.UUID, l *commitlog.L
 	}
 	p.producers = pt
 	p.activeBase = l.ActiveSegmentBase()
+	if p.idem, err = idemwindow.New(idemwindow.Options{}); err != nil {
+		return nil, fmt.Errorf("partition %s: %w", tp, err)
+	}
 	p.state.Store(&partitionState{leader: -1, leaderEpoch: -1})
 	return p, nil
 }
@@ -103,7 +113,7 @@ func (p *partition) appendEach(sets [][]byte, out []appendOutcome) {
 		return
 	}
 	p.appendMu.Lock()
-	p.producers.appendEach(p.log, sets, st.leaderEpoch, out)
+	p.appendKeyedLocked(sets, out, st.leaderEpoch)
 	wrote, rolled := false, false
 	for _, o := range out {
 		if o.err == nil && !o.dup {
@@ -123,6 +133,45 @@ func (p *partition) appendEach(sets [][]byte, out []appendOutcome) {
 	p.appendMu.Unlock()
 	if wrote {
 		p.advanceHighWatermark(st)
+	}
+}
+
+// appendKeyedLocked is producers.appendEach with HTTP Idempotency-Keys: a
+// set whose first batch carries a key already in the window is answered with
+// the original offsets as a duplicate and not written; a keyed set that is
+// written is remembered. Runs of unkeyed sets go to appendEach together.
+func (p *partition) appendKeyedLocked(sets [][]byte, out []appendOutcome, leaderEpoch int32) {
+	for i := 0; i < len(sets); {
+		key, keyed := idemwindow.FirstKey(sets[i])
+		if !keyed {
+			j := i + 1
+			for j < len(sets) {
+				if _, ok := idemwindow.FirstKey(sets[j]); ok {
+					break
+				}
+				j++
+			}
+			p.producers.appendEach(p.log, sets[i:j], leaderEpoch, out[i:j])
+			i = j
+			continue
+		}
+		if !p.idemLoaded {
+			p.idemLoaded = true
+			if n, err := p.idem.Rebuild(p.log); err != nil {
+				// Keys found so far are kept; older retries may be
+				// written again.
+				p.logger.Warn("idempotency keys: rebuild from the log tail", "keys", n, "error", err)
+			}
+		}
+		if e, ok := p.idem.Check(key); ok {
+			out[i] = appendOutcome{res: appended{e.BaseOffset, e.LastOffset, -1}, dup: true}
+		} else {
+			p.producers.appendEach(p.log, sets[i:i+1], leaderEpoch, out[i:i+1])
+			if o := out[i]; o.err == nil && !o.dup {
+				p.idem.Record(key, o.res.firstOffset, o.res.lastOffset)
+			}
+		}
+		i++
 	}
 }
 

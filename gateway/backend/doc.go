@@ -7,5 +7,35 @@
 // Every error it returns for something the client did or can retry is an
 // *apierr.Error with the status and code the REST API sends (404
 // topic_not_found, 416 offset_out_of_range with both bounds, 409
-// topic_exists, 503 unavailable with Retry-After, ...).
+// topic_exists, 503 unavailable with Retry-After, ...). errors.go holds the
+// one table from Kafka error codes to those.
+//
+// # Produce
+//
+// Requests are checked before anything is written: the topic must exist
+// (a small metadata cache, asked again on a miss and never allowed to
+// auto-create a topic) and every named partition too, so a request is either
+// refused whole or written. Events then go through one franz-go producer
+// per acks level, made on first use: acks=all is idempotent (franz-go's own
+// retries never duplicate), acks=1 and 0 are plain. A custom partitioner
+// honours an event's partition, sends keyed events where Kafka's Java client
+// would (murmur2) and spreads keyless ones round-robin.
+//
+// A produce with an Idempotency-Key takes another path, described in
+// idempotent.go: one uncompressed batch per partition, tagged with the key,
+// deduplicated by the partition leader (broker/idemwindow), and read back so
+// that a retry is answered with the first answer, stored timestamps included.
+//
+// # Fetch
+//
+// Fetch goes through the fanout.KafkaSource that Source returns (shared with
+// the WebSocket hub) with a per-call long-poll wait.
+//
+// # Topics
+//
+// A described topic's Config holds every config with its effective value,
+// broker defaults included, so a reader sees what applies; a PATCH that
+// deletes a key shows its default again. Partitions carry leader, replicas,
+// in-sync replicas, log start offset and high watermark (-1 for the offsets
+// when the partition's leader cannot say).
 package backend

@@ -63,7 +63,8 @@ type FetchResult struct {
 }
 
 // PartitionOffsets are a partition's bounds and, when a timestamp was asked
-// for, the first offset at or after it (-1 when there is none: the log's end).
+// for, the first offset at or after it (the high watermark when no event is
+// that recent: where reading "from that time" starts).
 type PartitionOffsets struct {
 	Partition int32
 	Earliest  int64

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"sync"
 	"time"
 
@@ -49,6 +50,13 @@ func NewKafkaSource(cl *kgo.Client) *KafkaSource {
 // the partition's error as a kerr error; leadership errors also drop the
 // cached leader, so that the caller's retry asks for metadata again.
 func (s *KafkaSource) Fetch(ctx context.Context, topic string, partition int32, offset int64, maxBytes int32) (Batch, error) {
+	return s.FetchWait(ctx, topic, partition, offset, maxBytes, s.MaxWait)
+}
+
+// FetchWait is Fetch with this call's own long-poll limit instead of
+// MaxWait: at the high watermark it waits up to wait for new events (0
+// answers at once).
+func (s *KafkaSource) FetchWait(ctx context.Context, topic string, partition int32, offset int64, maxBytes int32, wait time.Duration) (Batch, error) {
 	key := partKey{topic, partition}
 	ld, err := s.leader(ctx, key)
 	if err != nil {
@@ -56,7 +64,7 @@ func (s *KafkaSource) Fetch(ctx context.Context, topic string, partition int32, 
 	}
 	req := kmsg.NewPtrFetchRequest()
 	req.ReplicaID = -1
-	req.MaxWaitMillis = int32(s.MaxWait / time.Millisecond)
+	req.MaxWaitMillis = int32(min(max(wait, 0), math.MaxInt32*time.Millisecond) / time.Millisecond)
 	req.MinBytes = 1
 	req.MaxBytes = maxBytes
 	req.SessionEpoch = -1 // no fetch session

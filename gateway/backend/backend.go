@@ -1,0 +1,199 @@
+package backend
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/runnel-dev/runnel/gateway/fanout"
+)
+
+// Backend is the gateway's client of the cluster. It is safe for concurrent
+// use. Create it with New and release it with Close.
+type Backend struct {
+	cfg Config
+	log *slog.Logger
+
+	cl  *kgo.Client // metadata, admin and fetch; never produces
+	adm *kadm.Client
+	src *fanout.KafkaSource
+
+	meta metaCache
+
+	mu        sync.Mutex
+	closed    bool
+	producers [3]*kgo.Client // by acksIndex; made on first use
+}
+
+// New returns a Backend for the cluster that cfg.Brokers bootstrap. It does
+// not need the cluster to be up: it tries one Metadata request within ctx
+// and only logs a warning when that fails, so that a gateway can start before
+// its brokers (Ready says when they answer).
+func New(ctx context.Context, cfg Config) (*Backend, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg = cfg.withDefaults()
+	b := &Backend{cfg: cfg, log: cfg.Logger.With("component", "backend")}
+	cl, err := kgo.NewClient(b.clientOpts(
+		// kadm asks for cached metadata; keep it young so that a topic
+		// just created or grown is seen at once.
+		kgo.MetadataMinAge(250 * time.Millisecond),
+	)...)
+	if err != nil {
+		return nil, fmt.Errorf("backend: %w", err)
+	}
+	b.cl = cl
+	b.adm = kadm.NewClient(cl)
+	b.adm.SetTimeoutMillis(int32(cfg.AdminTimeout.Milliseconds()))
+	b.src = fanout.NewKafkaSource(cl)
+	if err := b.Ready(ctx); err != nil {
+		b.log.Warn("cluster not reachable yet", "brokers", cfg.Brokers, "error", err)
+	}
+	return b, nil
+}
+
+// clientOpts are the options of every franz-go client, then extra.
+func (b *Backend) clientOpts(extra ...kgo.Opt) []kgo.Opt {
+	opts := []kgo.Opt{
+		kgo.SeedBrokers(b.cfg.Brokers...),
+		kgo.ClientID(b.cfg.ClientID),
+		kgo.WithLogger(kgoLogger{b.log}),
+		// A request to a cluster that is down fails within a few
+		// seconds (503) instead of retrying for kgo's default 30 s.
+		kgo.RetryTimeout(5 * time.Second),
+	}
+	opts = append(opts, b.cfg.ClientOpts...)
+	return append(opts, extra...)
+}
+
+// Source returns the fanout source Fetch reads through, for the WebSocket
+// hub to share the Backend's connections. Its MaxWait applies to the hub's
+// fetches only; Backend.Fetch passes its own wait.
+func (b *Backend) Source() *fanout.KafkaSource { return b.src }
+
+// Close closes every client. Calls after Close fail with 503.
+func (b *Backend) Close() {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return
+	}
+	b.closed = true
+	producers := b.producers
+	b.mu.Unlock()
+	for _, p := range producers {
+		if p != nil {
+			p.Close()
+		}
+	}
+	b.cl.Close()
+}
+
+// live returns ErrClosed after Close.
+func (b *Backend) live() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return ErrClosed
+	}
+	return nil
+}
+
+// Ready says whether a broker answers a Metadata request and names at least
+// one live broker.
+func (b *Backend) Ready(ctx context.Context) error {
+	if err := b.live(); err != nil {
+		return apiError(err, scope{})
+	}
+	req := kmsg.NewPtrMetadataRequest()
+	req.Topics = []kmsg.MetadataRequestTopic{} // brokers only
+	resp, err := req.RequestWith(ctx, b.cl)
+	if err != nil {
+		return apiError(fmt.Errorf("backend: metadata: %w", err), scope{})
+	}
+	if len(resp.Brokers) == 0 {
+		return unavailable(nil, "the cluster lists no live brokers")
+	}
+	return nil
+}
+
+func acksIndex(a Acks) (int, bool) {
+	switch a {
+	case AcksNone:
+		return 0, true
+	case AcksLeader:
+		return 1, true
+	case AcksAll:
+		return 2, true
+	}
+	return 0, false
+}
+
+// producer returns the client that produces with acks, making it on first
+// use. acks=all is idempotent (the client's retries never duplicate); Kafka
+// idempotence needs acks=all, so the other two are plain.
+func (b *Backend) producer(acks Acks) (*kgo.Client, error) {
+	i, ok := acksIndex(acks)
+	if !ok {
+		return nil, fmt.Errorf("backend: acks %d is not 0, 1 or -1", acks)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return nil, ErrClosed
+	}
+	if p := b.producers[i]; p != nil {
+		return p, nil
+	}
+	opts := b.clientOpts(
+		kgo.RecordPartitioner(partitioner{}),
+		kgo.ProducerBatchMaxBytes(b.cfg.MaxBatchBytes),
+		// No RecordDeliveryTimeout: franz-go counts it from the record's
+		// timestamp, which clients may set in the past. Produce bounds
+		// its records through their context instead.
+		kgo.ProduceRequestTimeout(b.cfg.ProduceTimeout),
+		// Backend checked the topic exists; an unknown topic now was
+		// deleted since: fail fast.
+		kgo.UnknownTopicRetries(1),
+		kgo.MetadataMinAge(250*time.Millisecond),
+	)
+	switch acks {
+	case AcksNone:
+		opts = append(opts, kgo.RequiredAcks(kgo.NoAck()), kgo.DisableIdempotentWrite())
+	case AcksLeader:
+		opts = append(opts, kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite())
+	default:
+		// A request's deadline must be able to end a produce whose
+		// broker went away; without this franz-go waits for the
+		// outcome of in-flight idempotent records indefinitely. A
+		// client's retry after such a 503 may then write twice, as with
+		// any produce without an Idempotency-Key.
+		opts = append(opts, kgo.RequiredAcks(kgo.AllISRAcks()), kgo.AllowIdempotentProduceCancellation())
+	}
+	p, err := kgo.NewClient(opts...)
+	if err != nil {
+		return nil, fmt.Errorf("backend: producer for acks=%d: %w", acks, err)
+	}
+	b.producers[i] = p
+	return p, nil
+}
+
+// kgoLogger sends franz-go's warnings and errors to slog.
+type kgoLogger struct{ l *slog.Logger }
+
+func (kgoLogger) Level() kgo.LogLevel { return kgo.LogLevelWarn }
+
+func (k kgoLogger) Log(level kgo.LogLevel, msg string, keyvals ...any) {
+	lv := slog.LevelWarn
+	if level == kgo.LogLevelError {
+		lv = slog.LevelError
+	}
+	k.l.Log(context.Background(), lv, msg, keyvals...)
+}

@@ -1,0 +1,102 @@
+package backend
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// Defaults for Config.
+const (
+	DefaultClientID       = "runnel-gateway"
+	DefaultMetadataMaxAge = 10 * time.Second
+	DefaultProduceTimeout = 30 * time.Second
+	DefaultAdminTimeout   = 30 * time.Second
+	// DefaultMaxBatchBytes matches the broker's default max.message.bytes
+	// (and franz-go's default batch bound).
+	DefaultMaxBatchBytes = 1_000_012
+	// DefaultFetchLimit is the most events a Fetch returns when
+	// FetchOptions.Limit is not set.
+	DefaultFetchLimit = 100
+	// DefaultFetchMaxBytes bounds a Fetch when FetchOptions.MaxBytes is not
+	// set.
+	DefaultFetchMaxBytes = 1 << 20
+)
+
+// Config configures a Backend. Zero values take the defaults above.
+type Config struct {
+	// Brokers are bootstrap addresses, host:port; the rest of the cluster
+	// is learnt from Metadata.
+	Brokers []string
+	// Logger gets connection trouble and other events (slog.Default if nil).
+	Logger *slog.Logger
+	// ClientID names the gateway in the brokers' logs.
+	ClientID string
+	// MetadataMaxAge is how long a cached topic description (existence,
+	// partition count, leaders, topic ID) is trusted before it is asked
+	// for again. A miss is always asked for at once.
+	MetadataMaxAge time.Duration
+	// ProduceTimeout bounds a produce: the broker's wait for in-sync
+	// replicas and the client's retries.
+	ProduceTimeout time.Duration
+	// AdminTimeout is the timeout admin requests carry to the controller.
+	AdminTimeout time.Duration
+	// MaxBatchBytes bounds a record batch the gateway builds; a single
+	// event larger than it is refused with 413.
+	MaxBatchBytes int32
+	// ClientOpts are added to every franz-go client the Backend makes
+	// (TLS, SASL, a dialer).
+	ClientOpts []kgo.Opt
+}
+
+func (c Config) withDefaults() Config {
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.ClientID == "" {
+		c.ClientID = DefaultClientID
+	}
+	if c.MetadataMaxAge == 0 {
+		c.MetadataMaxAge = DefaultMetadataMaxAge
+	}
+	if c.ProduceTimeout == 0 {
+		c.ProduceTimeout = DefaultProduceTimeout
+	}
+	if c.AdminTimeout == 0 {
+		c.AdminTimeout = DefaultAdminTimeout
+	}
+	if c.MaxBatchBytes == 0 {
+		c.MaxBatchBytes = DefaultMaxBatchBytes
+	}
+	return c
+}
+
+// Validate says in plain words what is wrong with c.
+func (c Config) Validate() error {
+	var errs []error
+	if len(c.Brokers) == 0 {
+		errs = append(errs, errors.New("backend: no broker addresses: give at least one host:port"))
+	}
+	for _, b := range c.Brokers {
+		if _, _, err := net.SplitHostPort(b); err != nil {
+			errs = append(errs, fmt.Errorf("backend: broker address %q is not host:port: %w", b, err))
+		}
+	}
+	if c.MetadataMaxAge < 0 {
+		errs = append(errs, fmt.Errorf("backend: metadata max age %v is negative", c.MetadataMaxAge))
+	}
+	if c.ProduceTimeout < 0 {
+		errs = append(errs, fmt.Errorf("backend: produce timeout %v is negative", c.ProduceTimeout))
+	}
+	if c.AdminTimeout < 0 {
+		errs = append(errs, fmt.Errorf("backend: admin timeout %v is negative", c.AdminTimeout))
+	}
+	if c.MaxBatchBytes != 0 && (c.MaxBatchBytes < 512 || c.MaxBatchBytes > 1<<30) {
+		errs = append(errs, fmt.Errorf("backend: max batch bytes %d is out of range; want 512 to %d", c.MaxBatchBytes, 1<<30))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,89 @@
+package backend
+
+import (
+	"context"
+	"errors"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/runnel-dev/runnel/gateway/apierr"
+	"github.com/runnel-dev/runnel/gateway/fanout"
+)
+
+// Fetch reads partition of topic from offset on: at most opts.Limit events
+// (DefaultFetchLimit when unset) and about opts.MaxBytes bytes
+// (DefaultFetchMaxBytes), waiting up to opts.Wait when offset is at the high
+// watermark. NextOffset is where the next read continues: after the last
+// event returned, or past skipped control records. An offset outside
+// [log start, high watermark] is a 416 with both bounds.
+//
+// Fetch sends a Fetch request straight to the partition leader through the
+// shared fanout.KafkaSource; it keeps no consumer state.
+func (b *Backend) Fetch(ctx context.Context, topic string, partition int32, offset int64, opts FetchOptions) (FetchResult, error) {
+	if offset < 0 {
+		return FetchResult{}, apierr.Invalid("offset %d is negative", offset)
+	}
+	if opts.Limit < 0 || opts.MaxBytes < 0 || opts.Wait < 0 {
+		return FetchResult{}, apierr.Invalid("limit, max bytes and wait must not be negative")
+	}
+	if _, err := b.partition(ctx, topic, partition); err != nil {
+		return FetchResult{}, err
+	}
+	if err := b.live(); err != nil {
+		return FetchResult{}, apiError(err, scope{topic, partition})
+	}
+	limit := opts.Limit
+	if limit == 0 {
+		limit = DefaultFetchLimit
+	}
+	maxBytes := opts.MaxBytes
+	if maxBytes == 0 {
+		maxBytes = DefaultFetchMaxBytes
+	}
+	batch, err := b.src.FetchWait(ctx, topic, partition, offset, maxBytes, opts.Wait)
+	if err != nil && (leadershipMoved(err) || unreachable(err)) && ctx.Err() == nil {
+		// The source dropped its cached leader or connection; one
+		// more try asks for metadata afresh.
+		batch, err = b.src.FetchWait(ctx, topic, partition, offset, maxBytes, opts.Wait)
+	}
+	if err != nil {
+		if errors.Is(err, kerr.UnknownTopicOrPartition) || errors.Is(err, kerr.UnknownTopicID) {
+			b.meta.drop(topic)
+		}
+		return FetchResult{}, apiError(err, scope{topic, partition})
+	}
+	res := FetchResult{NextOffset: batch.NextOffset, HighWatermark: batch.HighWatermark, LogStartOffset: batch.LogStartOffset}
+	events := batch.Events
+	if len(events) > limit {
+		events = events[:limit]
+		res.NextOffset = events[limit-1].Offset + 1
+	}
+	res.Records = make([]Record, len(events))
+	for i, ev := range events {
+		res.Records[i] = recordOf(partition, ev)
+	}
+	return res, nil
+}
+
+func recordOf(partition int32, ev fanout.Event) Record {
+	r := Record{Partition: partition, Offset: ev.Offset, Timestamp: ev.Timestamp, Key: ev.Key, Value: ev.Value}
+	if len(ev.Headers) > 0 {
+		r.Headers = make([]Header, len(ev.Headers))
+		for i, h := range ev.Headers {
+			r.Headers[i] = Header{Key: h.Key, Value: h.Value}
+		}
+	}
+	return r
+}
+
+// leadershipMoved reports errors after which the partition's leader should
+// be looked up again.
+func leadershipMoved(err error) bool {
+	for _, e := range []error{kerr.NotLeaderForPartition, kerr.LeaderNotAvailable, kerr.FencedLeaderEpoch,
+		kerr.UnknownLeaderEpoch, kerr.UnknownTopicID, kerr.UnknownTopicOrPartition, kerr.ReplicaNotAvailable} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,76 @@
+package backend
+
+import (
+	"context"
+	"sync/atomic"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+)
+
+// keyHasher partitions a key as Kafka's Java client does:
+// toPositive(murmur2(key)) % n. franz-go's StickyKeyPartitioner with no
+// hasher is exactly that for keyed records. It is made once: ForTopic
+// seeds a random source (for keyless records, never given to it here),
+// which costs far more than the hash. For keyed records its Partition is a
+// pure function, safe for concurrent use.
+var keyHasher = kgo.StickyKeyPartitioner(nil).ForTopic("")
+
+// keyPartition returns the partition of key among n.
+func keyPartition(key []byte, n int32) int32 {
+	return int32(keyHasher.Partition(&kgo.Record{Key: key}, int(n)))
+}
+
+// partitioner is the producers' kgo.Partitioner. Records reach it with
+// Partition set to the client's choice, or -1 to let the key choose
+// (murmur2) or, without a key, to go round-robin over the writable
+// partitions, so that a request's keyless events spread evenly.
+type partitioner struct{}
+
+func (partitioner) ForTopic(string) kgo.TopicPartitioner {
+	return &topicPartitioner{}
+}
+
+// topicPartitioner is used by one record at a time (kgo's guarantee), so its
+// counter needs no lock.
+type topicPartitioner struct {
+	next int
+}
+
+func (*topicPartitioner) RequiresConsistency(r *kgo.Record) bool {
+	return r.Partition >= 0 || r.Key != nil
+}
+
+func (tp *topicPartitioner) Partition(r *kgo.Record, n int) int {
+	switch {
+	case r.Partition >= 0:
+		if int(r.Partition) >= n {
+			// Backend checked the partition against fresher metadata
+			// than the client has: say so, so that Produce answers 503
+			// instead of a confusing failure.
+			if r.Context != nil {
+				if c, ok := r.Context.Value(produceCallKey{}).(*produceCall); ok {
+					c.stale.Store(true)
+				}
+			}
+			return -1
+		}
+		return int(r.Partition)
+	case r.Key != nil:
+		return int(keyPartition(r.Key, int32(n)))
+	default:
+		tp.next = (tp.next + 1) % n
+		return tp.next
+	}
+}
+
+// produceCall is what the partitioner reports back to one Produce call,
+// through the records' context.
+type produceCall struct {
+	stale atomic.Bool // an explicit partition is unknown to the client's metadata
+}
+
+type produceCallKey struct{}
+
+func withProduceCall(ctx context.Context, c *produceCall) context.Context {
+	return context.WithValue(ctx, produceCallKey{}, c)
+}

@@ -1,0 +1,109 @@
+package backend
+
+import (
+	"context"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/runnel-dev/runnel/gateway/apierr"
+)
+
+// Produce writes events to topic and returns where each went, in request
+// order. Everything that can be checked is checked before anything is
+// written: the topic exists (404 topic_not_found), every named partition
+// exists (404 partition_not_found), acks and timestamps are valid (400).
+// With acks=0 the offsets are -1.
+//
+// With an idempotencyKey the events go the idempotent way (see
+// idempotent.go): a retry with the same key, from any gateway, returns the
+// first answer and writes nothing new.
+func (b *Backend) Produce(ctx context.Context, topic string, acks Acks, events []Event, idempotencyKey string) ([]Result, error) {
+	if _, ok := acksIndex(acks); !ok {
+		return nil, apierr.Invalid("acks %d: use 0, 1 or all (-1)", acks)
+	}
+	if len(events) == 0 {
+		return nil, apierr.Invalid("no events to produce")
+	}
+	ts, err := b.topic(ctx, topic, false)
+	if err != nil {
+		return nil, err
+	}
+	for i := range events {
+		e := &events[i]
+		if e.Timestamp < 0 {
+			return nil, apierr.Invalid("event %d: timestamp %d is negative", i, e.Timestamp)
+		}
+		if e.Partition < -1 {
+			return nil, apierr.Invalid("event %d: partition %d: partitions are numbered from 0", i, e.Partition)
+		}
+		if e.Partition >= ts.meta.Partitions {
+			if ts, err = b.partition(ctx, topic, e.Partition); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if idempotencyKey != "" {
+		return b.produceIdempotent(ctx, ts, acks, events, idempotencyKey)
+	}
+	return b.produceBatched(ctx, topic, acks, events)
+}
+
+// produceBatched produces through franz-go, which batches events of
+// concurrent requests together and retries what the cluster did not take.
+func (b *Backend) produceBatched(ctx context.Context, topic string, acks Acks, events []Event) ([]Result, error) {
+	cl, err := b.producer(acks)
+	if err != nil {
+		return nil, apiError(err, topicScope(topic))
+	}
+	ctx, cancel := context.WithTimeout(ctx, b.cfg.ProduceTimeout)
+	defer cancel()
+	call := &produceCall{}
+	rctx := withProduceCall(ctx, call)
+	now := time.Now()
+	recs := make([]*kgo.Record, len(events))
+	index := make(map[*kgo.Record]int, len(events))
+	for i := range events {
+		e := &events[i]
+		r := &kgo.Record{Topic: topic, Partition: e.Partition, Key: e.Key, Value: e.Value, Timestamp: now, Context: rctx}
+		if e.Timestamp != 0 {
+			r.Timestamp = time.UnixMilli(e.Timestamp)
+		}
+		if len(e.Headers) > 0 {
+			r.Headers = make([]kgo.RecordHeader, len(e.Headers))
+			for j, h := range e.Headers {
+				r.Headers[j] = kgo.RecordHeader{Key: h.Key, Value: h.Value}
+			}
+		}
+		recs[i] = r
+		index[r] = i
+	}
+	// Report the first failure in request order, not in completion order.
+	first, firstErr := len(events), error(nil)
+	for _, res := range cl.ProduceSync(ctx, recs...) {
+		if res.Err != nil {
+			if i := index[res.Record]; i < first {
+				first, firstErr = i, res.Err
+			}
+		}
+	}
+	if call.stale.Load() {
+		cl.ForceMetadataRefresh()
+		return nil, unavailable(firstErr, "the topic's partitions changed a moment ago")
+	}
+	if firstErr != nil {
+		sc := topicScope(topic)
+		if p := events[first].Partition; p >= 0 {
+			sc.partition = p
+		}
+		return nil, apiError(firstErr, sc)
+	}
+	out := make([]Result, len(events))
+	for i, r := range recs {
+		out[i] = Result{Partition: r.Partition, Offset: r.Offset, Timestamp: r.Timestamp.UnixMilli()}
+		if acks == AcksNone {
+			out[i].Offset = -1
+		}
+	}
+	return out, nil
+}

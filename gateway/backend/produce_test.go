@@ -1,0 +1,202 @@
+package backend
+
+import (
+	"bytes"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/runnel-dev/runnel/broker/brokertest"
+	"github.com/runnel-dev/runnel/gateway/apierr"
+	"github.com/runnel-dev/runnel/internal/testwait"
+)
+
+func TestProduceAndFetch(t *testing.T) {
+	c := brokertest.Start(t, 1, brokertest.Options{})
+	c.CreateTopic("orders", 6, nil)
+	b := newBackend(t, c)
+	ctx := testCtx(t)
+
+	ts := time.Now().Add(-time.Hour).UnixMilli()
+	events := []Event{
+		{Partition: -1, Key: []byte("user-42"), Value: []byte(`{"n":1}`), Headers: []Header{{Key: "h", Value: []byte("x")}}},
+		{Partition: 5, Value: []byte("explicit"), Timestamp: ts},
+		{Partition: -1, Key: []byte("user-42"), Value: nil}, // a tombstone
+		{Partition: -1, Key: []byte{}, Value: []byte("empty key")},
+		{Partition: 2, Key: []byte("user-42"), Value: []byte("explicit beats key")},
+	}
+	res, err := b.Produce(ctx, "orders", AcksAll, events, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != len(events) {
+		t.Fatalf("%d results for %d events", len(res), len(events))
+	}
+	wantPart := []int32{javaPartition([]byte("user-42"), 6), 5, javaPartition([]byte("user-42"), 6), javaPartition([]byte{}, 6), 2}
+	for i, r := range res {
+		if r.Partition != wantPart[i] {
+			t.Errorf("event %d went to partition %d, want %d", i, r.Partition, wantPart[i])
+		}
+	}
+	if res[1].Timestamp != ts {
+		t.Errorf("explicit timestamp reported as %d, want %d", res[1].Timestamp, ts)
+	}
+	if res[0].Offset != 0 || res[2].Offset != 1 {
+		t.Errorf("keyed events at offsets %d and %d of one partition, want 0 and 1", res[0].Offset, res[2].Offset)
+	}
+
+	// Each event reads back where its result says, as it was sent.
+	for i, r := range res {
+		got, err := b.Fetch(ctx, "orders", r.Partition, r.Offset, FetchOptions{Limit: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got.Records) != 1 {
+			t.Fatalf("event %d: %d records at %d/%d", i, len(got.Records), r.Partition, r.Offset)
+		}
+		rec, e := got.Records[0], events[i]
+		if rec.Offset != r.Offset || rec.Partition != r.Partition || rec.Timestamp != r.Timestamp ||
+			!bytes.Equal(rec.Key, e.Key) || (rec.Key == nil) != (e.Key == nil) ||
+			!bytes.Equal(rec.Value, e.Value) || (rec.Value == nil) != (e.Value == nil) || len(rec.Headers) != len(e.Headers) {
+			t.Errorf("event %d read back as %+v, sent %+v with result %+v", i, rec, e, r)
+		}
+		if got.NextOffset != r.Offset+1 {
+			t.Errorf("event %d: next offset %d after limit 1, want %d", i, got.NextOffset, r.Offset+1)
+		}
+	}
+
+	// Keyless events spread evenly: 60 of them over 6 partitions, 10 each.
+	res, err = b.Produce(ctx, "orders", AcksLeader, values(60, -1, "spread"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	count := map[int32]int{}
+	for _, r := range res {
+		count[r.Partition]++
+	}
+	for p := range int32(6) {
+		if count[p] != 10 {
+			t.Fatalf("keyless events per partition: %v, want 10 each", count)
+		}
+	}
+}
+
+func TestProduceAcks(t *testing.T) {
+	c := brokertest.Start(t, 1, brokertest.Options{})
+	c.CreateTopic("acks", 1, nil)
+	b := newBackend(t, c)
+	ctx := testCtx(t)
+	next := int64(0)
+	for _, acks := range []Acks{AcksAll, AcksLeader, AcksNone} {
+		res, err := b.Produce(ctx, "acks", acks, values(3, 0, fmt.Sprintf("acks%d-", acks)), "")
+		if err != nil {
+			t.Fatalf("acks=%d: %v", acks, err)
+		}
+		for i, r := range res {
+			want := next + int64(i)
+			if acks == AcksNone {
+				want = -1
+			}
+			if r.Offset != want || r.Partition != 0 || r.Timestamp == 0 {
+				t.Fatalf("acks=%d event %d: %+v, want offset %d", acks, i, r, want)
+			}
+		}
+		next += 3
+	}
+	// acks=0 is answered before the write; the events arrive all the same.
+	testwait.For(t, 10*time.Second, 10*time.Millisecond, func() error {
+		recs := readAll(t, b, "acks", 0, 0)
+		if len(recs) != 9 {
+			return fmt.Errorf("%d records, want 9", len(recs))
+		}
+		if v := string(recs[8].Value); v != "acks0-2" {
+			return fmt.Errorf("last record %q, want acks0-2", v)
+		}
+		return nil
+	})
+}
+
+func TestProduceRefusals(t *testing.T) {
+	c := brokertest.Start(t, 1, brokertest.Options{})
+	c.CreateTopic("small", 2, map[string]*string{"max.message.bytes": ptr("2000")})
+	b := newBackend(t, c)
+	ctx := testCtx(t)
+
+	_, err := b.Produce(ctx, "nope", AcksAll, values(1, -1, "v"), "")
+	wantAPIError(t, err, http.StatusNotFound, apierr.CodeTopicNotFound)
+	_, err = b.Produce(ctx, "nope", AcksAll, values(1, -1, "v"), "key")
+	wantAPIError(t, err, http.StatusNotFound, apierr.CodeTopicNotFound)
+
+	// One bad event refuses the whole request: nothing is written.
+	evs := append(values(2, 0, "ok"), Event{Partition: 2, Value: []byte("no such partition")})
+	_, err = b.Produce(ctx, "small", AcksAll, evs, "")
+	wantAPIError(t, err, http.StatusNotFound, apierr.CodePartitionNotFound)
+	_, err = b.Produce(ctx, "small", AcksAll, evs, "key-1")
+	wantAPIError(t, err, http.StatusNotFound, apierr.CodePartitionNotFound)
+	if recs := readAll(t, b, "small", 0, 0); len(recs) != 0 {
+		t.Fatalf("a refused request wrote %d events", len(recs))
+	}
+
+	for name, evs := range map[string][]Event{
+		"negative timestamp": {{Partition: -1, Value: []byte("v"), Timestamp: -5}},
+		"partition -2":       {{Partition: -2, Value: []byte("v")}},
+		"no events":          nil,
+	} {
+		_, err = b.Produce(ctx, "small", AcksAll, evs, "")
+		wantAPIError(t, err, http.StatusBadRequest, apierr.CodeInvalidRequest)
+		t.Logf("%s: %v", name, err)
+	}
+	_, err = b.Produce(ctx, "small", Acks(2), values(1, 0, "v"), "")
+	wantAPIError(t, err, http.StatusBadRequest, apierr.CodeInvalidRequest)
+	_, err = b.Produce(ctx, "bad name!", AcksAll, values(1, 0, "v"), "")
+	wantAPIError(t, err, http.StatusBadRequest, apierr.CodeInvalidRequest)
+
+	// The broker refuses a batch over the topic's max.message.bytes
+	// (random bytes: franz-go compresses, and repetition would shrink).
+	noise := make([]byte, 5000)
+	rand.NewChaCha8([32]byte{1}).Read(noise)
+	big := []Event{{Partition: 0, Value: noise}}
+	_, err = b.Produce(ctx, "small", AcksAll, big, "")
+	wantAPIError(t, err, http.StatusRequestEntityTooLarge, apierr.CodeTooLarge)
+	_, err = b.Produce(ctx, "small", AcksAll, big, "key-2")
+	wantAPIError(t, err, http.StatusRequestEntityTooLarge, apierr.CodeTooLarge)
+	// The gateway refuses one larger than it ever sends.
+	huge := []Event{{Partition: 0, Value: bytes.Repeat([]byte("x"), DefaultMaxBatchBytes+1)}}
+	_, err = b.Produce(ctx, "small", AcksLeader, huge, "")
+	wantAPIError(t, err, http.StatusRequestEntityTooLarge, apierr.CodeTooLarge)
+	_, err = b.Produce(ctx, "small", AcksLeader, huge, "key-3")
+	wantAPIError(t, err, http.StatusRequestEntityTooLarge, apierr.CodeTooLarge)
+}
+
+// TestProduceToNewPartition names a partition added after the producers
+// learnt the topic: Backend checks it against fresh metadata, and the write
+// lands there (or, while franz-go's metadata catches up, is a 503 to retry).
+func TestProduceToNewPartition(t *testing.T) {
+	c := brokertest.Start(t, 1, brokertest.Options{})
+	c.CreateTopic("grow", 1, nil)
+	b := newBackend(t, c)
+	ctx := testCtx(t)
+	if _, err := b.Produce(ctx, "grow", AcksAll, values(1, 0, "v"), ""); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Admin().UpdatePartitions(ctx, 3, "grow"); err != nil {
+		t.Fatal(err)
+	}
+	testwait.For(t, 20*time.Second, 20*time.Millisecond, func() error {
+		res, err := b.Produce(ctx, "grow", AcksAll, values(1, 2, "new"), "")
+		if err != nil {
+			if ae := apierr.As(err); ae.Status == http.StatusNotFound || ae.Status == http.StatusServiceUnavailable {
+				return err
+			}
+			t.Fatalf("produce to the new partition: %v", err)
+		}
+		if res[0].Partition != 2 {
+			t.Fatalf("went to partition %d", res[0].Partition)
+		}
+		return nil
+	})
+}
+
+func ptr(s string) *string { return &s }

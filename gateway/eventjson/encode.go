@@ -1,0 +1,509 @@
+package eventjson
+
+import (
+	"encoding/base64"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+)
+
+// HeaderStruct is satisfied by every header type shaped like
+// struct{ Key string; Value []byte }: fanout.Header and backend.Header
+// alike, so both read paths hand their records to the encoder without
+// copying headers into another type.
+type HeaderStruct interface {
+	~struct {
+		Key   string
+		Value []byte
+	}
+}
+
+// AppendEvent appends one read event as a JSON object:
+//
+//	{"partition":0,"offset":12,"timestamp":1700000000000,"key":"k","value":{...},"headers":{"h":"v"}}
+//
+// See AppendEventFields for how each field is written.
+func AppendEvent[H HeaderStruct](dst []byte, partition int32, offset, timestamp int64, key, value []byte, headers []H) []byte {
+	dst = append(dst, '{')
+	dst = AppendEventFields(dst, partition, offset, timestamp, key, value, headers)
+	return append(dst, '}')
+}
+
+// AppendEventFields appends the fields of one read event, comma-separated
+// and without the enclosing braces, so that callers can put their own
+// fields first:
+//
+//	buf = append(buf, `{"type":"event","id":"s1","topic":"chat",`...)
+//	buf = eventjson.AppendEventFields(buf, p, off, ts, key, value, headers)
+//	buf = append(buf, '}')
+//
+// The fields, in this order:
+//
+//   - "partition", "offset", "timestamp" (milliseconds since the Unix
+//     epoch): integers.
+//   - "key": the key as a string, or null for a nil (Kafka null) key. A key
+//     that is not valid UTF-8 cannot be a JSON string without loss, so it is
+//     sent as "key_b64" (standard base64, padded) instead of "key": exactly
+//     one of the two is present.
+//   - "value": the stored bytes copied as they are when they are one JSON
+//     text (encoding/json's json.Valid) and valid UTF-8; else "value_b64",
+//     standard padded base64. A nil value (a tombstone) is "value":null; an
+//     empty non-nil value is not JSON and is "value_b64":"". The UTF-8
+//     condition matters beyond JSON: json.Valid accepts invalid UTF-8 inside
+//     strings, but a WebSocket text frame holding it is refused by browsers.
+//   - "headers": an object, always present, mapping each header key to its
+//     value as a string, or null for a nil (Kafka null) value. Kafka allows
+//     repeated keys; JSON objects should not repeat them, so the last value
+//     of a key wins, as Kafka's lastHeader does. Values that are not valid
+//     UTF-8 go into a second object, "headers_b64", present only when
+//     needed, with standard padded base64 values; a key is in one of the two
+//     objects, never both. Header keys that are not valid UTF-8 have each
+//     bad byte replaced by U+FFFD, as encoding/json does; they are rare
+//     enough (every Kafka client writes keys as strings) that a lossless
+//     form is not worth a third object.
+//
+// It does not allocate beyond growing dst, except for more than
+// maxLinearHeaders headers or header keys that are not valid UTF-8 (the
+// repeated-key check then uses a map).
+func AppendEventFields[H HeaderStruct](dst []byte, partition int32, offset, timestamp int64, key, value []byte, headers []H) []byte {
+	dst = append(dst, `"partition":`...)
+	dst = strconv.AppendInt(dst, int64(partition), 10)
+	dst = append(dst, `,"offset":`...)
+	dst = strconv.AppendInt(dst, offset, 10)
+	dst = append(dst, `,"timestamp":`...)
+	dst = strconv.AppendInt(dst, timestamp, 10)
+
+	switch {
+	case key == nil:
+		dst = append(dst, `,"key":null`...)
+	case utf8.Valid(key):
+		dst = append(dst, `,"key":`...)
+		dst = appendQuoted(dst, key)
+	default:
+		dst = append(dst, `,"key_b64":"`...)
+		dst = base64.StdEncoding.AppendEncode(dst, key)
+		dst = append(dst, '"')
+	}
+
+	switch {
+	case value == nil:
+		dst = append(dst, `,"value":null`...)
+	case validJSON(value):
+		dst = append(dst, `,"value":`...)
+		dst = append(dst, value...)
+	default:
+		dst = append(dst, `,"value_b64":"`...)
+		dst = base64.StdEncoding.AppendEncode(dst, value)
+		dst = append(dst, '"')
+	}
+
+	hs := headerView[H](headers)
+	var last lastIndex[H]
+	last.init(hs)
+	dst = append(dst, `,"headers":{`...)
+	first := true
+	binary := false
+	for i := range hs {
+		if !last.wins(i) {
+			continue
+		}
+		k, v := hs.kv(i)
+		if v != nil && !utf8.Valid(v) {
+			binary = true
+			continue
+		}
+		if !first {
+			dst = append(dst, ',')
+		}
+		first = false
+		dst = AppendString(dst, k)
+		if v == nil {
+			dst = append(dst, ":null"...)
+		} else {
+			dst = append(dst, ':')
+			dst = appendQuoted(dst, v)
+		}
+	}
+	dst = append(dst, '}')
+	if binary {
+		dst = append(dst, `,"headers_b64":{`...)
+		first = true
+		for i := range hs {
+			if !last.wins(i) {
+				continue
+			}
+			k, v := hs.kv(i)
+			if v == nil || utf8.Valid(v) {
+				continue
+			}
+			if !first {
+				dst = append(dst, ',')
+			}
+			first = false
+			dst = AppendString(dst, k)
+			dst = append(dst, `:"`...)
+			dst = base64.StdEncoding.AppendEncode(dst, v)
+			dst = append(dst, '"')
+		}
+		dst = append(dst, '}')
+	}
+	return dst
+}
+
+// maxLinearHeaders is the header count up to which repeated keys are found
+// by comparing every pair, which is faster than a map for the handful of
+// headers events usually carry.
+const maxLinearHeaders = 16
+
+type headerView[H HeaderStruct] []H
+
+func (hs headerView[H]) kv(i int) (string, []byte) {
+	h := struct {
+		Key   string
+		Value []byte
+	}(hs[i])
+	return h.Key, h.Value
+}
+
+// lastIndex finds the last header of each key (after replacing bad UTF-8
+// in keys, as the output does). Up to maxLinearHeaders headers with valid
+// keys are compared pairwise, without allocating; otherwise a map is built.
+type lastIndex[H HeaderStruct] struct {
+	hs   headerView[H]
+	last map[string]int // nil when comparing pairwise
+	keys []string       // keys[i] is header i's key as written
+}
+
+func (li *lastIndex[H]) init(hs headerView[H]) {
+	li.hs = hs
+	linear := len(hs) <= maxLinearHeaders
+	for i := 0; linear && i < len(hs); i++ {
+		if k, _ := hs.kv(i); !utf8.ValidString(k) {
+			linear = false
+		}
+	}
+	if linear {
+		return
+	}
+	li.last = make(map[string]int, len(hs))
+	li.keys = make([]string, len(hs))
+	for i := range hs {
+		k, _ := hs.kv(i)
+		if !utf8.ValidString(k) {
+			k = coerceUTF8(k)
+		}
+		li.keys[i] = k
+		li.last[k] = i
+	}
+}
+
+// wins reports whether header i is the last one of its key.
+func (li *lastIndex[H]) wins(i int) bool {
+	if li.last != nil {
+		return li.last[li.keys[i]] == i
+	}
+	k, _ := li.hs.kv(i)
+	for j := i + 1; j < len(li.hs); j++ {
+		if kj, _ := li.hs.kv(j); kj == k {
+			return false
+		}
+	}
+	return true
+}
+
+// coerceUTF8 replaces each byte of s that is not part of valid UTF-8 with
+// U+FFFD, as AppendString does.
+func coerceUTF8(s string) string {
+	return strings.Map(func(r rune) rune { return r }, s)
+}
+
+// AppendString appends s as a JSON string literal. Bytes that are not
+// valid UTF-8 are written as U+FFFD, one per byte, as encoding/json does;
+// nothing else is lost.
+func AppendString(dst []byte, s string) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			dst = append(dst, s[start:i]...)
+			dst = appendEscape(dst, c)
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, `\ufffd`...)
+			i++
+			start = i
+			continue
+		}
+		i += size
+	}
+	dst = append(dst, s[start:]...)
+	return append(dst, '"')
+}
+
+// appendQuoted appends b, which must be valid UTF-8, as a JSON string
+// literal.
+func appendQuoted(dst, b []byte) []byte {
+	dst = append(dst, '"')
+	start := 0
+	for i, c := range b {
+		if c >= 0x20 && c != '"' && c != '\\' {
+			continue
+		}
+		dst = append(dst, b[start:i]...)
+		dst = appendEscape(dst, c)
+		start = i + 1
+	}
+	dst = append(dst, b[start:]...)
+	return append(dst, '"')
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendEscape appends the escape sequence of an ASCII byte that cannot
+// appear raw in a JSON string.
+func appendEscape(dst []byte, c byte) []byte {
+	switch c {
+	case '"':
+		return append(dst, '\\', '"')
+	case '\\':
+		return append(dst, '\\', '\\')
+	case '\n':
+		return append(dst, '\\', 'n')
+	case '\r':
+		return append(dst, '\\', 'r')
+	case '\t':
+		return append(dst, '\\', 't')
+	}
+	return append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
+}
+
+// validMaxDepth is encoding/json's nesting limit: json.Valid refuses deeper
+// texts, and so does validJSON.
+const validMaxDepth = 10000
+
+// validJSON reports whether b is one JSON text, as json.Valid does, and
+// valid UTF-8, in one pass and without allocating. Its stack of open
+// containers is a bit set on the Go stack.
+func validJSON(b []byte) bool {
+	var inObject [validMaxDepth/64 + 1]uint64 // bit d: the container at depth d is an object
+	depth := 0
+	i := validSpace(b, 0)
+	for {
+		// A value starts at i.
+		if i >= len(b) {
+			return false
+		}
+		switch c := b[i]; {
+		case c == '{' || c == '[':
+			if depth == validMaxDepth {
+				return false
+			}
+			depth++
+			i = validSpace(b, i+1)
+			if c == '{' {
+				inObject[depth/64] |= 1 << (depth % 64)
+				if i < len(b) && b[i] == '}' {
+					depth--
+					i++
+					break
+				}
+				if i = validMember(b, i); i < 0 {
+					return false
+				}
+				continue
+			}
+			inObject[depth/64] &^= 1 << (depth % 64)
+			if i < len(b) && b[i] == ']' {
+				depth--
+				i++
+				break
+			}
+			continue
+		case c == '"':
+			if i = validString(b, i); i < 0 {
+				return false
+			}
+		case c == 't':
+			if !validLiteral(b[i:], "true") {
+				return false
+			}
+			i += 4
+		case c == 'f':
+			if !validLiteral(b[i:], "false") {
+				return false
+			}
+			i += 5
+		case c == 'n':
+			if !validLiteral(b[i:], "null") {
+				return false
+			}
+			i += 4
+		case c == '-' || '0' <= c && c <= '9':
+			if i = validNumber(b, i); i < 0 {
+				return false
+			}
+		default:
+			return false
+		}
+		// A value ended before i: close containers until one continues.
+		for {
+			i = validSpace(b, i)
+			if depth == 0 {
+				return i == len(b)
+			}
+			if i >= len(b) {
+				return false
+			}
+			obj := inObject[depth/64]&(1<<(depth%64)) != 0
+			c := b[i]
+			if c == ',' {
+				i = validSpace(b, i+1)
+				if obj {
+					if i = validMember(b, i); i < 0 {
+						return false
+					}
+				}
+				break
+			}
+			if obj && c == '}' || !obj && c == ']' {
+				depth--
+				i++
+				continue
+			}
+			return false
+		}
+	}
+}
+
+// validMember scans an object member's `"name" :` starting at i and returns the
+// index after the colon and any space, or -1.
+func validMember(b []byte, i int) int {
+	if i >= len(b) || b[i] != '"' {
+		return -1
+	}
+	if i = validString(b, i); i < 0 {
+		return -1
+	}
+	i = validSpace(b, i)
+	if i >= len(b) || b[i] != ':' {
+		return -1
+	}
+	return validSpace(b, i+1)
+}
+
+func validSpace(b []byte, i int) int {
+	for i < len(b) {
+		switch b[i] {
+		case ' ', '\t', '\n', '\r':
+			i++
+		default:
+			return i
+		}
+	}
+	return i
+}
+
+func validLiteral(b []byte, lit string) bool {
+	return len(b) >= len(lit) && string(b[:len(lit)]) == lit
+}
+
+// validString scans the string literal starting at b[i] == '"' and returns
+// the index after its closing quote, or -1 when it is not a valid JSON
+// string of valid UTF-8.
+func validString(b []byte, i int) int {
+	i++
+	for i < len(b) {
+		c := b[i]
+		switch {
+		case c == '"':
+			return i + 1
+		case c == '\\':
+			if i+1 >= len(b) {
+				return -1
+			}
+			switch b[i+1] {
+			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
+				i += 2
+			case 'u':
+				if i+6 > len(b) {
+					return -1
+				}
+				for _, h := range b[i+2 : i+6] {
+					if !validHex(h) {
+						return -1
+					}
+				}
+				i += 6
+			default:
+				return -1
+			}
+		case c < 0x20:
+			return -1
+		case c < utf8.RuneSelf:
+			i++
+		default:
+			r, size := utf8.DecodeRune(b[i:])
+			if r == utf8.RuneError && size == 1 {
+				return -1
+			}
+			i += size
+		}
+	}
+	return -1
+}
+
+func validHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+// validNumber scans the number starting at b[i] and returns the index after
+// it, or -1.
+func validNumber(b []byte, i int) int {
+	if b[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case i < len(b) && '1' <= b[i] && b[i] <= '9':
+		i = validDigits(b, i+1)
+	default:
+		return -1
+	}
+	if i < len(b) && b[i] == '.' {
+		j := validDigits(b, i+1)
+		if j == i+1 {
+			return -1
+		}
+		i = j
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		j := validDigits(b, i)
+		if j == i {
+			return -1
+		}
+		i = j
+	}
+	return i
+}
+
+func validDigits(b []byte, i int) int {
+	for i < len(b) && '0' <= b[i] && b[i] <= '9' {
+		i++
+	}
+	return i
+}

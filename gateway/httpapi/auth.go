@@ -1,0 +1,126 @@
+package httpapi
+
+import (
+	"bytes"
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/runnel-dev/runnel/gateway/apierr"
+	"github.com/runnel-dev/runnel/gateway/auth"
+)
+
+// authenticate verifies the request's bearer token. A refusal is a 401
+// whose WWW-Authenticate follows RFC 6750.
+func (s *Server) authenticate(c *fiber.Ctx) (*auth.Principal, error) {
+	h := bytes.TrimSpace(c.Request().Header.Peek(fiber.HeaderAuthorization))
+	if len(h) == 0 {
+		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="runnel"`)
+		return nil, apierr.New(http.StatusUnauthorized, apierr.CodeUnauthenticated,
+			"no token: send Authorization: Bearer <JWT>")
+	}
+	const scheme = "bearer "
+	if len(h) <= len(scheme) || !bytes.EqualFold(h[:len(scheme)], []byte(scheme)) {
+		return nil, s.refuse(c, `the Authorization header must be "Bearer <JWT>"`)
+	}
+	token := bytes.TrimSpace(h[len(scheme):])
+	now := time.Now()
+	if p := s.tokens.get(token, now); p != nil {
+		return p, nil
+	}
+	p, err := s.verifier.Verify(string(token))
+	if err != nil {
+		var te *auth.TokenError
+		if errors.As(err, &te) {
+			return nil, s.refuse(c, te.Msg)
+		}
+		return nil, s.refuse(c, "the token was refused")
+	}
+	s.tokens.put(token, p, now)
+	return p, nil
+}
+
+// refuse is the 401 for a token that was given but is not good.
+func (s *Server) refuse(c *fiber.Ctx, msg string) error {
+	c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="runnel", error="invalid_token", error_description="`+quotable(msg)+`"`)
+	return apierr.New(http.StatusUnauthorized, apierr.CodeUnauthenticated, "%s", msg)
+}
+
+// quotable keeps the characters RFC 6750 allows in error_description:
+// printable ASCII but '"' and '\'.
+func quotable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r > 0x7e || r == '"' || r == '\\' {
+			return '\''
+		}
+		return r
+	}, s)
+}
+
+func forbidden(format string, args ...any) error {
+	return apierr.New(http.StatusForbidden, apierr.CodeForbidden, format, args...)
+}
+
+// Token cache bounds.
+const (
+	// tokenCacheTTL bounds how long a verified token is trusted without
+	// another check, so that a change of keys (a JWKS rotation) takes
+	// effect within it.
+	tokenCacheTTL = time.Minute
+	// tokenCacheMax bounds the entries; when full the cache is emptied.
+	tokenCacheMax = 10000
+	// tokenCacheMaxLen: longer tokens are verified every time, so that the
+	// cache's memory stays bounded (at most about 40 MB).
+	tokenCacheMaxLen = 4 << 10
+)
+
+// tokenCache remembers verified tokens by their text until they expire or
+// tokenCacheTTL passes, whichever is first.
+type tokenCache struct {
+	mu sync.RWMutex
+	m  map[string]cachedToken
+}
+
+type cachedToken struct {
+	p     *auth.Principal
+	until time.Time
+}
+
+func newTokenCache() *tokenCache { return &tokenCache{m: map[string]cachedToken{}} }
+
+func (tc *tokenCache) get(token []byte, now time.Time) *auth.Principal {
+	tc.mu.RLock()
+	e, ok := tc.m[string(token)]
+	tc.mu.RUnlock()
+	if !ok || !now.Before(e.until) {
+		return nil
+	}
+	return e.p
+}
+
+func (tc *tokenCache) put(token []byte, p *auth.Principal, now time.Time) {
+	if len(token) > tokenCacheMaxLen {
+		return
+	}
+	until := now.Add(tokenCacheTTL)
+	if !p.ExpiresAt.IsZero() && p.ExpiresAt.Before(until) {
+		until = p.ExpiresAt
+	}
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	if len(tc.m) >= tokenCacheMax {
+		for k, e := range tc.m {
+			if !now.Before(e.until) {
+				delete(tc.m, k)
+			}
+		}
+		if len(tc.m) >= tokenCacheMax {
+			clear(tc.m)
+		}
+	}
+	tc.m[string(token)] = cachedToken{p: p, until: until}
+}

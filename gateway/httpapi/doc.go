@@ -1,0 +1,63 @@
+// Package httpapi is the gateway's REST API (API.md; openapi.yaml is its
+// machine-readable form): topic administration, produce, long-poll fetch,
+// offsets, and the unauthenticated operations endpoints, served by fiber
+// (fasthttp). It reaches the cluster only through the Backend interface.
+//
+// # Requests
+//
+// Every request passes one outer middleware that answers CORS, recovers
+// panics, turns every error into the JSON error body of package apierr
+// (fiber's own 404, 405, 413 and parse errors included: nothing is ever
+// sent as fiber's default text), and records metrics and a log line per
+// request labelled by route pattern. /v1 routes then authenticate the
+// bearer token (401 with WWW-Authenticate), rate-limit by the token's
+// subject (429 with Retry-After), check the permission (403), and validate
+// their input (400) before the Backend is called. Permission is checked
+// before the topic name is validated or looked up, so a caller without
+// permission learns nothing about which topics exist.
+//
+// # Decisions
+//
+//   - Topic listing and describing need admin, like the rest of topic
+//     management (openapi.yaml).
+//   - Produce: unknown event fields are 400; "value" and "value_b64" together
+//     are 400 even when one is null; an event with neither has a null value.
+//     A body with more than Limits.MaxEventsPerRequest events is 413
+//     payload_too_large, like a body over Limits.MaxBodyBytes. A missing
+//     Content-Type is taken as application/json; any type other than
+//     application/json and application/x-ndjson is 415.
+//     The Idempotency-Key is scoped by the token's subject: the Backend sees
+//     subject + "\x00" + key, so two clients cannot read each other's
+//     answers by guessing keys.
+//   - Fetch: "offset" is required (400 without it); "limit" (default 100)
+//     and "wait_ms" (default 0) outside their ranges are 400, not clamped.
+//   - Rate limits are per token subject; tokens without "sub" share one
+//     bucket.
+//   - A request to an unknown path is 404 not_found; a known path with a
+//     method it does not serve (any method, even one HTTP does not define)
+//     is 405 method_not_allowed with Allow. OPTIONS is answered on every
+//     known path (204 with Allow, and the CORS headers for a preflight from
+//     an allowed origin; 403 for a preflight from another origin).
+//   - A body over the limit is refused (413) before authentication, as soon
+//     as its Content-Length is read. The connection is then closed the way
+//     net/http closes it (linger.go), so that the client reads the 413
+//     instead of a connection reset.
+//   - /readyz answers 503 unavailable with the failed check's reason; the
+//     gateway's operators, not its users, read it.
+//   - Metrics: runnel_gateway_http_requests_total{route,method,status},
+//     runnel_gateway_http_request_duration_seconds{route,method} and
+//     runnel_gateway_events_in_total. route is openapi.yaml's path
+//     ("/v1/topics/{topic}"), "unmatched" for requests no route took and
+//     "options" for OPTIONS; methods HTTP does not define count as "other".
+//   - Verified tokens are cached by their text for at most a minute and
+//     never past their expiry, so a busy client does not pay for a
+//     signature check per request.
+//
+// # Memory
+//
+// The produce path copies the request body once (fasthttp reuses its
+// buffers after the handler returns, and the Backend may keep event bytes
+// for an asynchronous acks=0 write) and decodes events in place with
+// package eventjson; the event slices are pooled, so a request of 100
+// events costs a handful of allocations.
+package httpapi

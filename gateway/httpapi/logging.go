@@ -1,0 +1,63 @@
+package httpapi
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/runnel-dev/runnel/gateway/apierr"
+)
+
+// finish records a request once its answer is set: metrics, and one log
+// line (Debug for the endpoints that probes and scrapers poll, Info for
+// the rest).
+func (s *Server) finish(c *fiber.Ctx, route string, start time.Time, sent *apierr.Error) {
+	s.finishMethod(c, route, c.Method(), start, sent)
+}
+
+// methodUnknown labels requests fasthttp refused while reading them: it
+// may have reset the request by then (a chunked body over the limit), so
+// its method is not known.
+const methodUnknown = "unknown"
+
+// finishMethod is finish with the method label given.
+func (s *Server) finishMethod(c *fiber.Ctx, route, method string, start time.Time, sent *apierr.Error) {
+	d := time.Since(start)
+	status := c.Response().StatusCode()
+	label := method
+	if !fiberMethodString(method) && method != methodUnknown {
+		label = "other" // any token is a method: keep the label set bounded
+	}
+	s.metrics.observe(route, label, status, d)
+
+	level := slog.LevelInfo
+	switch route {
+	case "/healthz", "/readyz", "/metrics":
+		level = slog.LevelDebug
+	}
+	ctx := context.Background()
+	if !s.log.Enabled(ctx, level) {
+		return
+	}
+	attrs := make([]slog.Attr, 0, 9)
+	attrs = append(attrs,
+		slog.String("method", method),
+		slog.String("route", route),
+		slog.Int("status", status),
+		slog.Duration("duration", d),
+		slog.Int("bytes_in", len(c.Request().Body())),
+		slog.Int("bytes_out", len(c.Response().Body())),
+	)
+	if p := PrincipalOf(c); p != nil {
+		attrs = append(attrs, slog.String("subject", p.Subject))
+	}
+	if route == routeUnmatched {
+		attrs = append(attrs, slog.String("path", c.Path()))
+	}
+	if sent != nil {
+		attrs = append(attrs, slog.String("code", sent.Code))
+	}
+	s.log.LogAttrs(ctx, level, "http request", attrs...)
+}

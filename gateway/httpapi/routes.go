@@ -1,0 +1,93 @@
+package httpapi
+
+import (
+	"slices"
+	"strings"
+)
+
+// routeUnmatched labels requests that matched no route, in metrics and
+// logs, so that probing random paths cannot blow up label cardinality.
+const routeUnmatched = "unmatched"
+
+// routePreflight labels OPTIONS requests, answered before routing.
+const routePreflight = "options"
+
+// routeTable knows every served method and path, in openapi.yaml's form,
+// to answer 405 with Allow and to label requests by route pattern.
+type routeTable struct {
+	entries []tableEntry
+	// labels maps fiber's path pattern to openapi.yaml's.
+	labels map[string]string
+}
+
+type tableEntry struct {
+	method string
+	segs   []string // "" for a parameter
+}
+
+func newRouteTable() *routeTable { return &routeTable{labels: map[string]string{}} }
+
+// add records a route and returns fiber's form of its path.
+func (t *routeTable) add(method, path string) string {
+	segs := strings.Split(strings.Trim(path, "/"), "/")
+	fiberSegs := make([]string, len(segs))
+	for i, s := range segs {
+		if strings.HasPrefix(s, "{") && strings.HasSuffix(s, "}") {
+			fiberSegs[i] = ":" + s[1:len(s)-1]
+			segs[i] = ""
+		} else {
+			fiberSegs[i] = s
+		}
+	}
+	t.entries = append(t.entries, tableEntry{method: method, segs: segs})
+	fp := "/" + strings.Join(fiberSegs, "/")
+	t.labels[fp] = path
+	return fp
+}
+
+// label is the openapi.yaml path of a fiber route pattern, or
+// routeUnmatched.
+func (t *routeTable) label(fiberPath string) string {
+	if l, ok := t.labels[fiberPath]; ok {
+		return l
+	}
+	return routeUnmatched
+}
+
+// allowed lists the methods served on path, sorted, with HEAD beside GET
+// and OPTIONS (CORS) on every path; nil when no route has that path.
+func (t *routeTable) allowed(path string) []string {
+	segs := strings.Split(strings.Trim(path, "/"), "/")
+	var out []string
+	for _, e := range t.entries {
+		if !matchSegs(e.segs, segs) {
+			continue
+		}
+		out = append(out, e.method)
+		if e.method == "GET" {
+			out = append(out, "HEAD")
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	out = append(out, "OPTIONS")
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+func matchSegs(pattern, segs []string) bool {
+	if len(pattern) != len(segs) {
+		return false
+	}
+	for i, p := range pattern {
+		if p == "" {
+			if segs[i] == "" {
+				return false
+			}
+		} else if p != segs[i] {
+			return false
+		}
+	}
+	return true
+}
