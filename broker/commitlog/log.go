@@ -796,8 +796,12 @@ func (l *Log) Close() error {
 	defer l.mu.Unlock()
 	var errs []error
 	for len(l.rolled) > 0 {
-		if err := (<-l.rolled).sync(); err != nil {
-			errs = append(errs, err)
+		// Retention or DeleteRecords may have removed a queued segment
+		// already: there is nothing of it left to make durable.
+		if s := <-l.rolled; !s.deleted.Load() {
+			if err := s.sync(); err != nil {
+				errs = append(errs, err)
+			}
 		}
 	}
 	if l.werr != nil {

@@ -107,3 +107,21 @@ func TestDeleteRecordsBefore(t *testing.T) {
 		t.Fatalf("read from new start: %d records", len(recs))
 	}
 }
+
+// TestCloseAfterDeletingQueuedSegments deletes segments that may still be
+// queued for the background flush; Close must not fail on them.
+func TestCloseAfterDeletingQueuedSegments(t *testing.T) {
+	for range 20 {
+		l := openTestLog(t, t.TempDir(), Options{SegmentBytes: 1000})
+		for i := 0; i < 40; i++ {
+			l.Append(simpleBatch(t, 1, 100, 0), 0)
+		}
+		l.SetHighWatermark(40)
+		if _, err := l.DeleteRecordsBefore(39); err != nil {
+			t.Fatal(err)
+		}
+		if err := l.Close(); err != nil {
+			t.Fatalf("close: %v", err)
+		}
+	}
+}
