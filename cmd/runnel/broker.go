@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"flag"
-	"fmt"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -29,9 +28,14 @@ func (f *brokerFlags) register(fs *flag.FlagSet, dataDir, kafka string, autoCrea
 }
 
 func (f *brokerFlags) logger(inv *invocation) (*slog.Logger, error) {
+	return parseLogger(inv, f.logLevel)
+}
+
+// parseLogger returns a text logger on stderr at the --log-level given.
+func parseLogger(inv *invocation, logLevel string) (*slog.Logger, error) {
 	var level slog.Level
-	if err := level.UnmarshalText([]byte(f.logLevel)); err != nil {
-		return nil, usagef("--log-level %q: want debug, info, warn or error", f.logLevel)
+	if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+		return nil, usagef("--log-level %q: want debug, info, warn or error", logLevel)
 	}
 	return slog.New(slog.NewTextHandler(inv.stderr, &slog.HandlerOptions{Level: level})), nil
 }
@@ -72,7 +76,7 @@ any other node joins as a learner. Data survives restarts.`,
 				ID: int32(id), DataDir: bf.dataDir, KafkaListen: bf.kafka, Advertise: bf.advertise,
 				RaftListen: raft, Voters: vm, ClusterID: clusterID, Rack: rack,
 				AutoCreateTopics: bf.autoCreate, Logger: log,
-			}, false)
+			})
 		},
 	}
 }
@@ -98,45 +102,13 @@ func parseVoters(s string) (map[uint64]string, error) {
 }
 
 // runNode starts a node and serves until ctx is cancelled, then closes it.
-func runNode(ctx context.Context, inv *invocation, cfg broker.NodeConfig, dev bool) error {
+func runNode(ctx context.Context, inv *invocation, cfg broker.NodeConfig) error {
 	node, err := broker.StartNode(cfg)
 	if err != nil {
 		return err
 	}
-	if dev {
-		fmt.Fprintf(inv.stdout, "Runnel dev is running.\n  Kafka:    %s  (try: kcat -b %s -L)\n  Data dir: %s\nPress Ctrl-C to stop.\n",
-			node.KafkaAddr(), node.KafkaAddr(), cfg.DataDir)
-	} else {
-		cfg.Logger.Info("broker started", "id", cfg.ID, "kafka", node.KafkaAddr(), "raft", node.Member.Addr())
-	}
+	cfg.Logger.Info("broker started", "id", cfg.ID, "kafka", node.KafkaAddr(), "raft", node.Member.Addr())
 	<-ctx.Done()
 	cfg.Logger.Info("shutting down")
 	return node.Close()
-}
-
-// devCommand is "runnel dev": everything in one process.
-func devCommand() *command {
-	var bf brokerFlags
-	return &command{
-		name:    "dev",
-		summary: "run everything in one process, for development",
-		help: `Run a one-node Runnel: a single-voter raft group, one broker and its logs, in
-one process. Data lives in --data-dir and survives restarts. Topics a client
-names are created on first use (--auto-create-topics=false turns that off), so
-"kcat -P -t orders" just works.`,
-		flags: func(fs *flag.FlagSet) {
-			bf.register(fs, "./runnel-data", "127.0.0.1:9092", true)
-		},
-		run: func(ctx context.Context, inv *invocation) error {
-			log, err := bf.logger(inv)
-			if err != nil {
-				return err
-			}
-			return runNode(ctx, inv, broker.NodeConfig{
-				ID: 1, DataDir: bf.dataDir, KafkaListen: bf.kafka, Advertise: bf.advertise,
-				RaftListen: "127.0.0.1:0", Voters: map[uint64]string{1: "127.0.0.1:0"},
-				AutoCreateTopics: bf.autoCreate, Logger: log,
-			}, true)
-		},
-	}
 }

@@ -44,6 +44,7 @@ func rootCommand() *command {
 		subs: []*command{
 			devCommand(),
 			brokerCommand(),
+			gatewayCommand(),
 			tokenCommand(),
 			benchCommand(),
 			{

@@ -1,0 +1,105 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/runnel-dev/runnel/broker"
+	"github.com/runnel-dev/runnel/gateway"
+	"github.com/runnel-dev/runnel/gateway/auth"
+)
+
+// devTokenTTL is how long the admin token "runnel dev" prints stays valid.
+const devTokenTTL = 30 * 24 * time.Hour
+
+// devCommand is "runnel dev": everything in one process.
+func devCommand() *command {
+	var bf brokerFlags
+	var gf gatewayFlags
+	return &command{
+		name:    "dev",
+		summary: "run everything in one process, for development",
+		help: `Run a one-node Runnel in one process: a single-voter raft group, one broker and
+its logs, and the gateway (REST and WebSocket on --http). Data lives in
+--data-dir and survives restarts. Topics a client names are created on first
+use (--auto-create-topics=false turns that off), so "kcat -P -t orders" just
+works.
+
+Tokens are signed with a secret kept in the data directory (dev-jwt-secret),
+made on first start, unless --jwt-secret or other keys are given; the admin
+token printed at start is valid for 30 days. Mint others with
+"runnel token --secret $(cat runnel-data/dev-jwt-secret) ...".`,
+		flags: func(fs *flag.FlagSet) {
+			bf.register(fs, "./runnel-data", "127.0.0.1:9092", true)
+			gf.register(fs, "127.0.0.1:8080")
+		},
+		run: func(ctx context.Context, inv *invocation) error {
+			log, err := bf.logger(inv)
+			if err != nil {
+				return err
+			}
+			secret, err := loadOrCreateDevSecret(bf.dataDir)
+			if err != nil {
+				return err
+			}
+			reg := prometheus.NewRegistry()
+			reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+			node, err := broker.StartNode(broker.NodeConfig{
+				ID: 1, DataDir: bf.dataDir, KafkaListen: bf.kafka, Advertise: bf.advertise,
+				RaftListen: "127.0.0.1:0", Voters: map[uint64]string{1: "127.0.0.1:0"},
+				AutoCreateTopics: bf.autoCreate, Logger: log, Metrics: reg,
+			})
+			if err != nil {
+				return err
+			}
+			gcfg, err := gf.config(ctx, []string{node.KafkaAddr()}, secret)
+			if err != nil {
+				return errors.Join(err, node.Close())
+			}
+			gcfg.Logger, gcfg.Registry = log, reg
+			gw, err := gateway.Start(ctx, gcfg)
+			if err != nil {
+				return errors.Join(fmt.Errorf("start the gateway: %w", err), node.Close())
+			}
+			token, err := devAdminToken(gcfg.Auth)
+			if err != nil {
+				return errors.Join(err, gw.Close(), node.Close())
+			}
+			fmt.Fprintf(inv.stdout, `Runnel dev is running.
+  HTTP + WebSocket: %s   (API: %s/openapi.yaml, WebSocket: %s/v1/ws)
+  Kafka:            %s   (try: kcat -b %s -L)
+  Data dir:         %s
+  Admin token:      %s
+Try:
+  export TOKEN=%s
+  curl -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d '{"name": "demo", "partitions": 3}' %s/v1/topics
+  curl -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d '{"value": {"hello": "world"}}' %s/v1/topics/demo/events
+Press Ctrl-C to stop.
+`, gw.URL(), gw.URL(), wsURLOf(gw.URL()), node.KafkaAddr(), node.KafkaAddr(), bf.dataDir, token, token, gw.URL(), gw.URL())
+			<-ctx.Done()
+			log.Info("shutting down")
+			return errors.Join(gw.Close(), node.Close())
+		},
+	}
+}
+
+// devAdminToken mints the admin token "runnel dev" prints, or says none can
+// be printed because the gateway verifies with keys dev does not hold.
+func devAdminToken(ac auth.Config) (string, error) {
+	if len(ac.HS256Secret) == 0 {
+		return "(none: the gateway checks public keys; mint tokens with your private key)", nil
+	}
+	m, err := auth.NewSecretMinter(ac.HS256Secret)
+	if err != nil {
+		return "", err
+	}
+	return m.Mint(auth.MintOptions{Subject: "dev-admin", Admin: true, TTL: devTokenTTL, Issuer: ac.Issuer, Audience: ac.Audience})
+}
+
+func wsURLOf(httpURL string) string { return "ws" + httpURL[len("http"):] }

@@ -1,0 +1,131 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"strings"
+
+	"github.com/runnel-dev/runnel/gateway"
+	"github.com/runnel-dev/runnel/gateway/auth"
+)
+
+// stringList is a repeatable flag; each use adds one value, or several
+// separated by commas.
+type stringList []string
+
+func (l *stringList) String() string { return strings.Join(*l, ",") }
+
+func (l *stringList) Set(v string) error {
+	for s := range strings.SplitSeq(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			*l = append(*l, s)
+		}
+	}
+	return nil
+}
+
+// gatewayFlags are the settings shared by "runnel gateway" and "runnel dev".
+type gatewayFlags struct {
+	http           string
+	jwtSecret      string
+	jwtPublicKeys  stringList
+	jwks           string
+	issuer         string
+	audience       string
+	allowedOrigins stringList
+	cfg            gateway.Config
+}
+
+func (f *gatewayFlags) register(fs *flag.FlagSet, http string) {
+	fs.StringVar(&f.http, "http", http, "HTTP and WebSocket listen `address`")
+	fs.StringVar(&f.jwtSecret, "jwt-secret", "", "HS256 `SECRET` tokens are signed with (at least 32 bytes; prefer RUNNEL_JWT_SECRET)")
+	fs.Var(&f.jwtPublicKeys, "jwt-public-key", "PEM `FILE` of RS256, ES256 or EdDSA public keys (repeatable)")
+	fs.StringVar(&f.jwks, "jwks", "", "JSON Web Key Set `FILE or URL`")
+	fs.StringVar(&f.issuer, "jwt-issuer", "", "required token issuer (iss), when set")
+	fs.StringVar(&f.audience, "jwt-audience", "", "required token audience (aud), when set")
+	fs.Var(&f.allowedOrigins, "allowed-origins", "browser `origins` allowed by CORS and the WebSocket check, comma-separated; * for all")
+	fs.IntVar(&f.cfg.HTTP.MaxBodyBytes, "max-body-bytes", 0, "largest request body (default 1 MiB)")
+	fs.IntVar(&f.cfg.HTTP.MaxEventsPerRequest, "max-events-per-request", 0, "most events in one produce request (default 1000)")
+	fs.Float64Var(&f.cfg.HTTP.RatePerSecond, "rate-limit", 0, "requests per second allowed per token subject (0: unlimited)")
+	fs.IntVar(&f.cfg.HTTP.Burst, "rate-burst", 0, "requests a subject may send at once above --rate-limit (default: the rate)")
+	fs.IntVar(&f.cfg.WebSocket.MaxSubscriptionsPerSocket, "max-subscriptions", 0, "most subscriptions on one WebSocket (default 100)")
+}
+
+// config resolves the flags into a gateway config; defaultSecret is used
+// when no key is given ("runnel dev").
+func (f *gatewayFlags) config(ctx context.Context, brokers []string, defaultSecret []byte) (gateway.Config, error) {
+	cfg := f.cfg
+	cfg.Listen = f.http
+	cfg.Brokers = brokers
+	cfg.AllowedOrigins = f.allowedOrigins
+	cfg.Auth.Issuer, cfg.Auth.Audience = f.issuer, f.audience
+	if f.jwtSecret != "" {
+		cfg.Auth.HS256Secret = []byte(f.jwtSecret)
+	}
+	for _, path := range f.jwtPublicKeys {
+		keys, err := auth.LoadPublicKeysPEM(path)
+		if err != nil {
+			return cfg, usagef("--jwt-public-key %s: %v", path, err)
+		}
+		cfg.Auth.PublicKeys = append(cfg.Auth.PublicKeys, keys...)
+	}
+	if f.jwks != "" {
+		set, err := auth.LoadJWKSFrom(ctx, f.jwks)
+		if err != nil {
+			return cfg, usagef("--jwks: %v", err)
+		}
+		cfg.Auth.JWKS = set
+	}
+	if len(cfg.Auth.HS256Secret) == 0 && len(cfg.Auth.PublicKeys) == 0 && cfg.Auth.JWKS == nil {
+		if defaultSecret == nil {
+			return cfg, usagef("no token keys: give --jwt-secret, --jwt-public-key or --jwks")
+		}
+		cfg.Auth.HS256Secret = defaultSecret
+	}
+	if err := cfg.Validate(); err != nil {
+		return cfg, usagef("%s", strings.ReplaceAll(err.Error(), "\n", "; "))
+	}
+	return cfg, nil
+}
+
+// gatewayCommand is "runnel gateway": one stateless gateway.
+func gatewayCommand() *command {
+	var gf gatewayFlags
+	var brokers stringList
+	var logLevel string
+	return &command{
+		name:    "gateway",
+		summary: "run one stateless HTTP and WebSocket gateway",
+		help: `Run one gateway: the REST API and the WebSocket endpoint (/v1/ws) on one
+address, in front of a Runnel (or Kafka) cluster. Gateways keep no state of
+their own; run as many as you like behind a load balancer.`,
+		flags: func(fs *flag.FlagSet) {
+			gf.register(fs, "127.0.0.1:8080")
+			fs.Var(&brokers, "brokers", "bootstrap Kafka `addresses` host:port,... (required)")
+			fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+		},
+		run: func(ctx context.Context, inv *invocation) error {
+			if len(brokers) == 0 {
+				return usagef("--brokers is required, e.g. 127.0.0.1:9092")
+			}
+			log, err := parseLogger(inv, logLevel)
+			if err != nil {
+				return err
+			}
+			cfg, err := gf.config(ctx, brokers, nil)
+			if err != nil {
+				return err
+			}
+			cfg.Logger = log
+			g, err := gateway.Start(ctx, cfg)
+			if err != nil {
+				return fmt.Errorf("start the gateway: %w", err)
+			}
+			log.Info("gateway started", "url", g.URL(), "brokers", strings.Join(brokers, ","))
+			<-ctx.Done()
+			log.Info("shutting down")
+			return g.Close()
+		},
+	}
+}

@@ -1,0 +1,69 @@
+package gateway
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/runnel-dev/runnel/broker/brokertest"
+	"github.com/runnel-dev/runnel/gateway/auth"
+	"github.com/runnel-dev/runnel/gateway/loadgen"
+)
+
+var benchSecret = []byte("bench-secret-bench-secret-bench-secret!!")
+
+// startBench starts one broker and one gateway in this process, creates
+// topic with 4 partitions, and returns the load target with an admin token.
+func startBench(b *testing.B, topic string) loadgen.Target {
+	b.Helper()
+	c := brokertest.Start(b, 1, brokertest.Options{})
+	c.CreateTopic(topic, 4, nil)
+	g, err := Start(context.Background(), Config{
+		Listen: "127.0.0.1:0", Brokers: c.Addrs(), Auth: auth.Config{HS256Secret: benchSecret},
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { g.Close() })
+	m, err := auth.NewSecretMinter(benchSecret)
+	if err != nil {
+		b.Fatal(err)
+	}
+	tok, err := m.Mint(auth.MintOptions{Subject: "bench", Admin: true, TTL: time.Hour})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return loadgen.Target{URL: g.URL(), Token: tok, Topic: topic}
+}
+
+// BenchmarkGatewayProduce measures HTTP produce through a gateway and a
+// broker in this process, with the load tool in it too (the CPU figures
+// are therefore the whole process's): acks=1, ~100-byte events, in
+// 100-event and single-event requests. b.N is ignored; each run lasts
+// five seconds.
+func BenchmarkGatewayProduce(b *testing.B) {
+	for _, tc := range []struct {
+		name        string
+		perRequest  int
+		concurrency int
+	}{{"100-event", 100, 32}, {"1-event", 1, 64}} {
+		b.Run(tc.name, func(b *testing.B) {
+			t := startBench(b, "bench")
+			b.ResetTimer()
+			r, err := loadgen.Produce(context.Background(), t, loadgen.ProduceOptions{
+				EventsPerRequest: tc.perRequest, EventBytes: 100, Concurrency: tc.concurrency,
+				Duration: 5 * time.Second, Acks: "1",
+			})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if r.Failures > 0 {
+				b.Fatalf("%d requests failed: %s", r.Failures, r.FirstFailure)
+			}
+			b.ReportMetric(r.EventsPerSecond(), "events/s")
+			b.ReportMetric(r.RequestsPerSecond(), "requests/s")
+			b.ReportMetric(float64(r.ServerCPU.Microseconds())/float64(r.Events), "cpu-µs/event")
+			b.ReportMetric(float64(r.Latency.P99.Microseconds())/1000, "p99-ms")
+		})
+	}
+}

@@ -1,0 +1,158 @@
+package gateway
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/runnel-dev/runnel/broker/brokertest"
+	"github.com/runnel-dev/runnel/gateway/auth"
+	"github.com/runnel-dev/runnel/internal/testwait"
+)
+
+// startGateway starts a gateway in front of cluster c.
+func startGateway(t *testing.T, c *brokertest.Cluster) *Gateway {
+	t.Helper()
+	g, err := Start(context.Background(), Config{
+		Listen: "127.0.0.1:0", Brokers: c.Addrs(), Auth: auth.Config{HS256Secret: benchSecret},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := g.Close(); err != nil {
+			t.Errorf("close gateway: %v", err)
+		}
+	})
+	return g
+}
+
+func adminToken(t *testing.T) string {
+	t.Helper()
+	m, err := auth.NewSecretMinter(benchSecret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := m.Mint(auth.MintOptions{Subject: "tester", Admin: true, TTL: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+func post(t *testing.T, url, token, idemKey, body string) (int, string) {
+	t.Helper()
+	req, _ := http.NewRequest("POST", url, strings.NewReader(body))
+	req.Header.Set("Authorization", "Bearer "+token)
+	req.Header.Set("Content-Type", "application/json")
+	if idemKey != "" {
+		req.Header.Set("Idempotency-Key", idemKey)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// TestOneAddressRESTAndWebSocket: a WebSocket subscriber on one gateway
+// receives what is POSTed to another, each gateway serving REST and the
+// WebSocket on its one address.
+func TestOneAddressRESTAndWebSocket(t *testing.T) {
+	c := brokertest.Start(t, 1, brokertest.Options{})
+	c.CreateTopic("chat", 1, nil)
+	g1, g2 := startGateway(t, c), startGateway(t, c)
+	tok := adminToken(t)
+
+	ws, _, err := websocket.DefaultDialer.Dial("ws://"+g1.Addr().String()+"/v1/ws?access_token="+tok, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	ws.WriteJSON(map[string]any{"type": "subscribe", "id": "s1", "topic": "chat", "from": "latest"})
+	var f map[string]any
+	ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if err := ws.ReadJSON(&f); err != nil || f["type"] != "subscribed" {
+		t.Fatalf("subscribe: %v %v", f, err)
+	}
+	if code, body := post(t, g2.URL()+"/v1/topics/chat/events?acks=1", tok, "", `{"key":"k","value":{"hi":1}}`); code != 200 {
+		t.Fatalf("produce: %d %s", code, body)
+	}
+	if err := ws.ReadJSON(&f); err != nil || f["type"] != "event" || fmt.Sprint(f["value"]) != "map[hi:1]" {
+		t.Fatalf("event: %v %v", f, err)
+	}
+	// And the REST API is on g1's address too.
+	resp, err := http.Get(g1.URL() + "/healthz")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("healthz on the WebSocket's address: %v %v", resp, err)
+	}
+	resp.Body.Close()
+}
+
+// TestIdempotencyKeyThroughTwoGatewaysAndBrokerRestart: the same request
+// with the same Idempotency-Key, sent through two gateways and again after
+// the broker restarted, is answered the same way every time and written
+// once.
+func TestIdempotencyKeyThroughTwoGatewaysAndBrokerRestart(t *testing.T) {
+	c := brokertest.Start(t, 1, brokertest.Options{})
+	c.CreateTopic("orders", 3, nil)
+	g1, g2 := startGateway(t, c), startGateway(t, c)
+	tok := adminToken(t)
+	body := `{"events":[{"value":{"order":1}},{"key":"a","value":{"order":2}},{"value":{"order":3}}]}`
+
+	code, first := post(t, g1.URL()+"/v1/topics/orders/events", tok, "order-batch-1", body)
+	if code != 200 {
+		t.Fatalf("first: %d %s", code, first)
+	}
+	if code, again := post(t, g2.URL()+"/v1/topics/orders/events", tok, "order-batch-1", body); code != 200 || again != first {
+		t.Fatalf("retry through the other gateway: %d %s, first %s", code, again, first)
+	}
+	c.Stop(0)
+	c.Restart(0)
+	testwait.For(t, 30*time.Second, 100*time.Millisecond, func() error {
+		code, again := post(t, g2.URL()+"/v1/topics/orders/events", tok, "order-batch-1", body)
+		if code != 200 {
+			return fmt.Errorf("retry after restart: %d %s", code, again)
+		}
+		if again != first {
+			t.Fatalf("retry after restart answered %s, first %s", again, first)
+		}
+		return nil
+	})
+	// Every partition holds exactly what the first request wrote there.
+	var res struct {
+		Results []struct{ Partition int } `json:"results"`
+	}
+	json.Unmarshal([]byte(first), &res)
+	want := map[int]int{}
+	for _, r := range res.Results {
+		want[r.Partition]++
+	}
+	req, _ := http.NewRequest("GET", g1.URL()+"/v1/topics/orders/offsets", nil)
+	req.Header.Set("Authorization", "Bearer "+tok)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var offs struct {
+		Partitions []struct{ Partition, Earliest, Latest int } `json:"partitions"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&offs); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range offs.Partitions {
+		if n := p.Latest - p.Earliest; n != want[p.Partition] {
+			t.Errorf("partition %d holds %d events; the request put %d there", p.Partition, n, want[p.Partition])
+		}
+	}
+}

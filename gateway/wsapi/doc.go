@@ -1,0 +1,57 @@
+// Package wsapi serves the gateway's WebSocket endpoint, GET /v1/ws (API.md,
+// "WebSocket"): one socket carries many subscriptions, each reading one or
+// more partitions of a topic through the fan-out hub.
+//
+// # Frames
+//
+// Client frames are JSON text: auth, subscribe, unsubscribe (API.md). The
+// server sends subscribed, event and error frames. A bad frame (not JSON,
+// unknown type, bad "from", unknown topic or partition, duplicate id, too
+// many subscriptions, too large) gets an error frame with a code, and the
+// socket lives on. Subscriptions with "group" and commit frames get the
+// error code "unsupported": consumer groups are not served here.
+//
+// "from" is "latest" (default), "earliest", an offset (for every
+// partition), {"time": ms} (the first event at or after it, through
+// Topics.Offsets; the end of the log when none is that recent) or
+// {"offsets": {"0": 120}}; with "offsets", a subscribed partition without
+// an offset starts at the log start, since starting a partition the client
+// did not save at the end could skip events. The subscribed frame adds,
+// beyond the API's fields, "offsets": each partition's start, which a
+// client can save and pass back as {"offsets": ...}.
+//
+// Events are encoded with package eventjson, one event per frame. A
+// subscription's events of one partition arrive in offset order without
+// gaps (package fanout guarantees that); after an unsubscribe no more of
+// its events are sent.
+//
+// # Authentication
+//
+// A token comes with the upgrade (Authorization: Bearer, or ?access_token=
+// for browsers, which cannot set headers); a bad one is refused with HTTP
+// 401 before the upgrade. Without one, the first frame must be
+// {"type": "auth", "token": ...} within Limits.AuthTimeout. Failing that
+// (another frame first, a bad token, silence) the client gets an error
+// frame with code "unauthenticated" and the socket closes with code 4001.
+// A later auth frame refreshes the token: the socket then lives until the
+// new token's exp; a refused refresh gets an error frame and the current
+// token stays in force. Subscriptions that a refreshed token may no longer
+// read end with a "forbidden" error frame. When the token expires
+// unrefreshed, the socket closes with code 4001.
+//
+// # Flow control
+//
+// Each socket has one writer goroutine and a queue bounded by
+// Limits.MaxBufferedBytes. Subscriptions' sinks (fanout.Sink) encode events
+// and block while the queue is full; the hub then pauses those
+// subscriptions only, and they catch up from the log when the client reads
+// again. A slow client costs bounded memory, never delays other clients,
+// and loses nothing. A client that accepts no data for Limits.WriteTimeout
+// is disconnected. The server pings every Limits.PingInterval and drops a
+// socket from which nothing, pongs included, arrives for Limits.PongWait.
+//
+// # Shutdown
+//
+// Handler.Close closes every socket with 1001 (going away) after a close
+// handshake of at most a few seconds, and waits for their goroutines.
+package wsapi

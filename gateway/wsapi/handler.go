@@ -1,0 +1,206 @@
+package wsapi
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/runnel-dev/runnel/gateway/apierr"
+	"github.com/runnel-dev/runnel/gateway/auth"
+)
+
+// Handler serves GET /v1/ws. It is safe for concurrent use.
+//
+// Lock order: Handler.mu, then socket.mu.
+type Handler struct {
+	cfg      Config
+	upgrader websocket.Upgrader
+	origins  originPolicy
+	metrics  *metrics
+	hwm      *hwmTable
+
+	mu      sync.Mutex
+	closed  bool
+	sockets map[*socket]struct{}
+	wg      sync.WaitGroup // one per ServeHTTP past the checks
+
+	stopRefresh context.CancelFunc
+	refreshDone chan struct{}
+}
+
+// New validates cfg and returns a Handler.
+func New(cfg Config) (*Handler, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	cfg.fill()
+	h := &Handler{
+		cfg:     cfg,
+		origins: newOriginPolicy(cfg.AllowedOrigins),
+		hwm:     newHWMTable(),
+		sockets: make(map[*socket]struct{}),
+	}
+	h.upgrader = websocket.Upgrader{
+		ReadBufferSize:  4096,
+		WriteBufferSize: 4096,
+		// Idle sockets hold no write buffer.
+		WriteBufferPool: &sync.Pool{},
+		// ServeHTTP has checked the origin already, with a JSON answer.
+		CheckOrigin: func(*http.Request) bool { return true },
+		Error: func(w http.ResponseWriter, r *http.Request, status int, reason error) {
+			code := apierr.CodeInvalidRequest
+			if status >= 500 {
+				code = apierr.CodeInternal
+			}
+			writeError(w, apierr.New(status, code, "WebSocket handshake failed: %v", reason))
+		},
+	}
+	m, err := newMetrics(cfg.Registerer, h)
+	if err != nil {
+		return nil, err
+	}
+	h.metrics = m
+	ctx, cancel := context.WithCancel(context.Background())
+	h.stopRefresh = cancel
+	h.refreshDone = make(chan struct{})
+	go h.refreshHWM(ctx)
+	return h, nil
+}
+
+// ServeHTTP checks the origin and, when the request carries one, the token
+// (Authorization: Bearer, or ?access_token= for browsers), answering a bad
+// one with the JSON error and status the REST API uses; then it upgrades
+// and serves the socket until it closes.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet {
+		w.Header().Set("Allow", http.MethodGet)
+		writeError(w, apierr.New(http.StatusMethodNotAllowed, "method_not_allowed", "%s takes GET with a WebSocket upgrade", r.URL.Path))
+		return
+	}
+	if origin := r.Header.Get("Origin"); origin != "" && !h.origins.allows(origin) {
+		writeError(w, apierr.New(http.StatusForbidden, apierr.CodeForbidden, "origin %q is not allowed to open WebSockets on this gateway", origin))
+		return
+	}
+	if !websocket.IsWebSocketUpgrade(r) {
+		w.Header().Set("Upgrade", "websocket")
+		writeError(w, apierr.New(http.StatusUpgradeRequired, "upgrade_required", "%s is a WebSocket endpoint: send an Upgrade: websocket request", r.URL.Path))
+		return
+	}
+	var principal *auth.Principal
+	if token, given, err := requestToken(r); given {
+		var p *auth.Principal
+		if err == nil {
+			p, err = h.cfg.Verifier.Verify(token)
+		}
+		if err != nil {
+			msg := "the token was refused"
+			var te *auth.TokenError
+			if errors.As(err, &te) {
+				msg = te.Msg
+			}
+			w.Header().Set("WWW-Authenticate", `Bearer realm="runnel", error="invalid_token", error_description="`+quotable(msg)+`"`)
+			writeError(w, apierr.New(http.StatusUnauthorized, apierr.CodeUnauthenticated, "%s", msg))
+			return
+		}
+		principal = p
+	}
+
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		writeError(w, apierr.New(http.StatusServiceUnavailable, apierr.CodeUnavailable, "the gateway is shutting down"))
+		return
+	}
+	h.wg.Add(1)
+	h.mu.Unlock()
+	defer h.wg.Done()
+
+	conn, err := h.upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return // the upgrader has answered
+	}
+	s := newSocket(h, conn, principal)
+	h.mu.Lock()
+	closed := h.closed
+	h.sockets[s] = struct{}{}
+	h.mu.Unlock()
+	if closed {
+		s.closeWith(websocket.CloseGoingAway, "the gateway is shutting down", false)
+	}
+	s.run()
+	h.mu.Lock()
+	delete(h.sockets, s)
+	h.mu.Unlock()
+}
+
+// Close closes every socket with code 1001 (going away), refuses new ones
+// with 503, and waits until every socket's goroutines have exited. Call it
+// before closing the Hub, so that clients see a clean close.
+func (h *Handler) Close() error {
+	h.mu.Lock()
+	h.closed = true
+	socks := make([]*socket, 0, len(h.sockets))
+	for s := range h.sockets {
+		socks = append(socks, s)
+	}
+	h.mu.Unlock()
+	for _, s := range socks {
+		s.closeWith(websocket.CloseGoingAway, "the gateway is shutting down", false)
+	}
+	h.wg.Wait()
+	h.stopRefresh()
+	<-h.refreshDone
+	return nil
+}
+
+// requestToken returns the bearer token of the Authorization header, else
+// the access_token query parameter. given is false when there is neither;
+// err is a *auth.TokenError for a header that is not "Bearer <JWT>".
+func requestToken(r *http.Request) (token string, given bool, err error) {
+	if h := strings.TrimSpace(r.Header.Get("Authorization")); h != "" {
+		const scheme = "bearer "
+		if len(h) <= len(scheme) || !strings.EqualFold(h[:len(scheme)], scheme) {
+			return "", true, &auth.TokenError{Reason: auth.ErrMalformed, Msg: `the Authorization header must be "Bearer <JWT>"`}
+		}
+		return strings.TrimSpace(h[len(scheme):]), true, nil
+	}
+	if q := r.URL.Query(); q.Has("access_token") {
+		return q.Get("access_token"), true, nil
+	}
+	return "", false, nil
+}
+
+// quotable keeps the characters RFC 6750 allows in error_description.
+func quotable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r > 0x7e || r == '"' || r == '\\' {
+			return '\''
+		}
+		return r
+	}, s)
+}
+
+// originPolicy is the allow-list of browser origins.
+type originPolicy struct {
+	any     bool
+	origins map[string]bool // lower case, without a trailing slash
+}
+
+func newOriginPolicy(origins []string) originPolicy {
+	p := originPolicy{origins: map[string]bool{}}
+	for _, o := range origins {
+		if o == "*" {
+			p.any = true
+		}
+		p.origins[strings.ToLower(strings.TrimSuffix(o, "/"))] = true
+	}
+	return p
+}
+
+func (p originPolicy) allows(origin string) bool {
+	return p.any || p.origins[strings.ToLower(origin)]
+}

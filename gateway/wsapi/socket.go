@@ -1,0 +1,388 @@
+package wsapi
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/runnel-dev/runnel/gateway/apierr"
+	"github.com/runnel-dev/runnel/gateway/auth"
+)
+
+// closeGrace is how long a socket waits for the client's answer to its
+// close frame before it drops the connection.
+const closeGrace = 2 * time.Second
+
+// lookupTimeout bounds the cluster calls of one subscribe frame.
+const lookupTimeout = 15 * time.Second
+
+// socket is one WebSocket connection. Its goroutines: the reader (the
+// ServeHTTP goroutine, which also handles client frames one at a time),
+// the writer, and one watcher per subscribed partition; run waits for all
+// of them. The fan-out hub runs one more goroutine per subscribed
+// partition, ended by Unsubscribe.
+type socket struct {
+	h      *Handler
+	conn   *websocket.Conn
+	lim    *Limits
+	log    *slog.Logger
+	ctx    context.Context // ends when the socket is torn down
+	cancel context.CancelFunc
+	out    *outQueue
+
+	closing       atomic.Bool  // a close was requested: client frames are ignored
+	closeDeadline atomic.Int64 // unix ns after the close frame was sent; 0 before
+
+	mu        sync.Mutex
+	principal *auth.Principal // nil until authenticated
+	authGen   uint64          // bumped per principal, to disarm stale expiry timers
+	timer     *time.Timer     // the auth timeout, then the token's expiry
+	subs      map[string]*subscription
+
+	wg sync.WaitGroup // writer and watchers
+}
+
+func newSocket(h *Handler, conn *websocket.Conn, p *auth.Principal) *socket {
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &socket{
+		h:      h,
+		conn:   conn,
+		lim:    &h.cfg.Limits,
+		log:    h.cfg.Logger.With("remote", conn.RemoteAddr().String()),
+		ctx:    ctx,
+		cancel: cancel,
+		out:    newOutQueue(h.cfg.Limits.MaxBufferedBytes),
+		subs:   make(map[string]*subscription),
+	}
+	s.mu.Lock()
+	if p != nil {
+		s.setPrincipalLocked(p)
+	} else {
+		s.timer = time.AfterFunc(s.lim.AuthTimeout, func() {
+			s.mu.Lock()
+			authed := s.principal != nil
+			s.mu.Unlock()
+			if !authed {
+				s.sendError("", apierr.New(http.StatusUnauthorized, apierr.CodeUnauthenticated, "no auth frame within %v of connecting", s.lim.AuthTimeout))
+				s.closeWith(closeUnauthenticated, "no auth frame in time", true)
+			}
+		})
+	}
+	s.mu.Unlock()
+	return s
+}
+
+// run serves the socket until it closes.
+func (s *socket) run() {
+	s.h.metrics.socketsOpen.Inc()
+	defer s.h.metrics.socketsOpen.Dec()
+	s.log.Debug("wsapi: socket open")
+	s.wg.Add(1)
+	go s.writeLoop()
+	err := s.readLoop()
+	s.teardown()
+	s.log.Debug("wsapi: socket closed", "err", err)
+}
+
+// teardown ends everything the socket started and waits for it.
+func (s *socket) teardown() {
+	s.cancel()
+	s.closing.Store(true)
+	s.out.close()
+	s.conn.Close()
+	s.mu.Lock()
+	subs := s.subs
+	s.subs = nil
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+	s.mu.Unlock()
+	for _, sub := range subs {
+		sub.end()
+	}
+	s.wg.Wait()
+}
+
+// readLoop reads and handles client frames until the connection fails or
+// the close handshake ends. Only this goroutine reads.
+func (s *socket) readLoop() error {
+	s.conn.SetPongHandler(func(string) error {
+		s.extendRead()
+		return nil
+	})
+	s.extendRead()
+	for {
+		mt, r, err := s.conn.NextReader()
+		if err != nil {
+			return err
+		}
+		s.extendRead()
+		if s.closing.Load() {
+			if _, err := io.Copy(io.Discard, r); err != nil {
+				return err
+			}
+			continue
+		}
+		data, err := io.ReadAll(io.LimitReader(r, int64(s.lim.MaxFrameBytes)+1))
+		if err != nil {
+			return err
+		}
+		if len(data) > s.lim.MaxFrameBytes {
+			if _, err := io.Copy(io.Discard, r); err != nil {
+				return err
+			}
+			s.h.metrics.frame(kindInvalid)
+			s.sendError("", apierr.New(http.StatusRequestEntityTooLarge, apierr.CodeTooLarge, "frame is larger than %d bytes", s.lim.MaxFrameBytes))
+			continue
+		}
+		if mt != websocket.TextMessage {
+			s.h.metrics.frame(kindInvalid)
+			s.sendError("", apierr.Invalid("frames are JSON text; binary frames are not understood"))
+			continue
+		}
+		s.handle(data)
+	}
+}
+
+// extendRead sets the read deadline: PongWait from now, or the end of the
+// close handshake once the close frame is out.
+func (s *socket) extendRead() {
+	s.conn.SetReadDeadline(time.Now().Add(s.lim.PongWait))
+	if d := s.closeDeadline.Load(); d != 0 {
+		// The writer may have set it between our check and the call
+		// above; setting it again after is what makes it stick.
+		s.conn.SetReadDeadline(time.Unix(0, d))
+	}
+}
+
+// handle acts on one client frame.
+func (s *socket) handle(data []byte) {
+	f, perr := parseFrame(data)
+	s.h.metrics.frame(f.kind)
+	s.mu.Lock()
+	authed := s.principal != nil
+	s.mu.Unlock()
+	if !authed {
+		switch {
+		case perr != nil && f.kind == kindAuth:
+			s.sendError(f.id, perr)
+		case f.kind != kindAuth:
+			s.sendError(f.id, apierr.New(http.StatusUnauthorized, apierr.CodeUnauthenticated,
+				`authenticate first: the first frame must be {"type": "auth", "token": "<JWT>"}, or connect with ?access_token=<JWT>`))
+		default:
+			if err := s.authenticate(f.token); err != nil {
+				s.sendError(f.id, err)
+			} else {
+				return
+			}
+		}
+		s.closeWith(closeUnauthenticated, "unauthenticated", true)
+		return
+	}
+	if perr != nil {
+		s.sendError(f.id, perr)
+		return
+	}
+	switch f.kind {
+	case kindAuth:
+		if err := s.authenticate(f.token); err != nil {
+			err.Message = "token refresh refused, the current token stays in force until it expires: " + err.Message
+			s.sendError(f.id, err)
+		}
+	case kindSubscribe:
+		if f.group {
+			s.sendError(f.id, apierr.New(http.StatusBadRequest, codeUnsupported,
+				"consumer-group subscriptions are not available on this gateway; subscribe without \"group\""))
+			return
+		}
+		if err := s.subscribe(f); err != nil {
+			s.sendError(f.id, err)
+		}
+	case kindUnsubscribe:
+		if !s.unsubscribe(f.id) {
+			s.sendError(f.id, apierr.New(http.StatusNotFound, codeSubscriptionNotFound, "no subscription %q on this socket", f.id))
+		}
+	case kindCommit:
+		s.sendError(f.id, apierr.New(http.StatusBadRequest, codeUnsupported,
+			"commit is for consumer-group subscriptions, which are not available on this gateway"))
+	}
+}
+
+// authenticate verifies token and makes it the socket's. Subscriptions the
+// new token may not read end with a forbidden error frame.
+func (s *socket) authenticate(token string) *apierr.Error {
+	p, err := s.h.cfg.Verifier.Verify(token)
+	if err != nil {
+		msg := "the token was refused"
+		var te *auth.TokenError
+		if errors.As(err, &te) {
+			msg = te.Msg
+		}
+		return apierr.New(http.StatusUnauthorized, apierr.CodeUnauthenticated, "%s", msg)
+	}
+	s.mu.Lock()
+	s.setPrincipalLocked(p)
+	var lost []*subscription
+	for _, sub := range s.subs {
+		if !p.CanConsume(sub.topic) {
+			lost = append(lost, sub)
+		}
+	}
+	s.mu.Unlock()
+	for _, sub := range lost {
+		s.endSubscription(sub, apierr.New(http.StatusForbidden, apierr.CodeForbidden,
+			"the refreshed token may not consume topic %q; the subscription has ended", sub.topic))
+	}
+	return nil
+}
+
+// setPrincipalLocked installs p and arms its expiry, disarming the timer
+// before.
+func (s *socket) setPrincipalLocked(p *auth.Principal) {
+	s.principal = p
+	s.authGen++
+	gen := s.authGen
+	if s.timer != nil {
+		s.timer.Stop()
+	}
+	s.timer = time.AfterFunc(time.Until(p.ExpiresAt), func() {
+		s.mu.Lock()
+		current := s.authGen == gen
+		s.mu.Unlock()
+		if current {
+			s.closeWith(closeUnauthenticated, "token expired", false)
+		}
+	})
+}
+
+// closeWith starts the close handshake: the writer sends a close frame
+// (after the frames queued so far when drain is set) and the reader waits
+// for the client's answer, at most closeGrace. The first call wins.
+func (s *socket) closeWith(code int, reason string, drain bool) {
+	if len(reason) > 120 { // a close frame's reason has room for 123 bytes
+		reason = reason[:120]
+	}
+	if s.out.requestClose(closeMsg{code: code, reason: reason, drain: drain}) {
+		s.closing.Store(true)
+		s.log.Debug("wsapi: closing socket", "code", code, "reason", reason)
+	}
+}
+
+// sendError queues an error frame, waiting for room; it gives up when the
+// socket closes. Internal errors are logged with their cause.
+func (s *socket) sendError(id string, e *apierr.Error) {
+	if e.Status >= 500 && e.Err != nil {
+		s.log.Warn("wsapi: internal error", "id", id, "code", e.Code, "err", e.Err)
+	}
+	s.out.push(s.ctx, outFrame{data: errorFrame(id, e)})
+}
+
+// writeLoop is the only writer of data frames: it sends what the queue
+// holds, pings every PingInterval, and sends the close frame.
+func (s *socket) writeLoop() {
+	defer s.wg.Done()
+	ping := time.NewTicker(s.lim.PingInterval)
+	defer ping.Stop()
+	for {
+		frames, cl := s.out.take()
+		for i, f := range frames {
+			if err := s.writeFrame(f); err != nil {
+				for _, rest := range frames[i+1:] {
+					s.out.release(len(rest.data))
+				}
+				s.fail(err)
+				return
+			}
+		}
+		if cl != nil {
+			s.sendClose(cl)
+			return
+		}
+		if len(frames) > 0 {
+			// Busy: ping on time all the same, or a client that only
+			// reads would miss the pong deadline.
+			select {
+			case <-ping.C:
+				if !s.ping() {
+					return
+				}
+			default:
+			}
+			continue
+		}
+		select {
+		case <-s.out.notify:
+		case <-ping.C:
+			if !s.ping() {
+				return
+			}
+		case <-s.ctx.Done():
+			return
+		}
+	}
+}
+
+// ping sends a ping; on failure it drops the socket and returns false.
+func (s *socket) ping() bool {
+	if err := s.conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(s.lim.WriteTimeout)); err != nil {
+		s.fail(err)
+		return false
+	}
+	return true
+}
+
+// writeFrame writes the messages of f, unless f belongs to a subscription
+// that has ended, and gives its space back.
+func (s *socket) writeFrame(f outFrame) error {
+	defer s.out.release(len(f.data))
+	if f.sub != nil && f.sub.closed.Load() {
+		return nil
+	}
+	start := 0
+	ends := f.ends
+	if ends == nil {
+		ends = []int{len(f.data)}
+	}
+	for _, end := range ends {
+		s.conn.SetWriteDeadline(time.Now().Add(s.lim.WriteTimeout))
+		if err := s.conn.WriteMessage(websocket.TextMessage, f.data[start:end]); err != nil {
+			return err
+		}
+		start = end
+	}
+	if f.sub != nil {
+		s.h.metrics.eventsOut.Add(float64(len(ends)))
+	}
+	return nil
+}
+
+// sendClose writes the close frame and gives the client closeGrace to
+// answer it, after which the reader's deadline ends the socket.
+func (s *socket) sendClose(cl *closeMsg) {
+	deadline := time.Now().Add(closeGrace)
+	msg := websocket.FormatCloseMessage(cl.code, cl.reason)
+	if err := s.conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(s.lim.WriteTimeout)); err != nil {
+		s.fail(err)
+		return
+	}
+	s.closeDeadline.Store(deadline.UnixNano())
+	s.conn.SetReadDeadline(deadline)
+}
+
+// fail drops the connection after a write error; the reader then fails
+// and tears the socket down.
+func (s *socket) fail(err error) {
+	if s.ctx.Err() == nil {
+		s.log.Debug("wsapi: write failed; dropping the socket", "err", err)
+	}
+	s.closing.Store(true)
+	s.out.close()
+	s.conn.Close()
+}

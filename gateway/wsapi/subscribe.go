@@ -1,0 +1,349 @@
+package wsapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"github.com/runnel-dev/runnel/gateway/apierr"
+	"github.com/runnel-dev/runnel/gateway/backend"
+	"github.com/runnel-dev/runnel/gateway/eventjson"
+	"github.com/runnel-dev/runnel/gateway/fanout"
+)
+
+// chunkBytes is about how many encoded bytes of events a sink queues at
+// once; smaller than the socket's bound, so that a slow client's sinks
+// wait in small steps.
+const chunkBytes = 32 << 10
+
+// subscription is one subscribe frame's subscription: one fan-out
+// subscription per partition, all writing to the socket's queue.
+type subscription struct {
+	s       *socket
+	id      string
+	topic   string
+	topicID string
+	prefix  []byte // {"type":"event","id":...,"topic":...,
+	parts   []*partSub
+	// ready is closed once the subscribed frame is queued; sinks wait for
+	// it, so that no event overtakes it.
+	ready chan struct{}
+	// closed is set when the subscription ends; the writer then drops its
+	// queued events, so that none arrives after an unsubscribe.
+	closed atomic.Bool
+}
+
+// partSub is the subscription of one partition; it is the fan-out Sink.
+type partSub struct {
+	sub       *subscription
+	partition int32
+	start     int64 // first offset, as announced in the subscribed frame
+	fs        *fanout.Subscription
+	hwm       *hwmEntry
+}
+
+// subscribe starts the subscription a subscribe frame asks for and queues
+// its subscribed frame. It runs on the reader goroutine.
+func (s *socket) subscribe(f *clientFrame) *apierr.Error {
+	s.mu.Lock()
+	p := s.principal
+	_, dup := s.subs[f.id]
+	n := len(s.subs)
+	s.mu.Unlock()
+	switch {
+	case dup:
+		return apierr.New(http.StatusConflict, codeSubscriptionExists, "this socket already has a subscription %q; unsubscribe it first or use another id", f.id)
+	case n >= s.lim.MaxSubscriptionsPerSocket:
+		return apierr.New(http.StatusTooManyRequests, codeTooManySubscriptions, "this socket has %d subscriptions, the most allowed; unsubscribe one or open another socket", n)
+	case !p.CanConsume(f.topic):
+		return apierr.New(http.StatusForbidden, apierr.CodeForbidden, "the token may not consume topic %q", f.topic)
+	}
+
+	ctx, cancel := context.WithTimeout(s.ctx, lookupTimeout)
+	defer cancel()
+	meta, err := s.h.cfg.Topics.TopicMeta(ctx, f.topic)
+	if err != nil {
+		return apierr.As(err)
+	}
+	parts := f.partitions
+	if parts == nil {
+		parts = make([]int32, meta.Partitions)
+		for i := range parts {
+			parts[i] = int32(i)
+		}
+	}
+	check := slices.Clone(parts)
+	if f.from.kind == fromOffsets {
+		for q := range f.from.offsets {
+			check = append(check, q)
+		}
+	}
+	for _, q := range check {
+		if q >= meta.Partitions {
+			return apierr.New(http.StatusNotFound, apierr.CodePartitionNotFound, "topic %q has %d partitions; there is no partition %d", f.topic, meta.Partitions, q)
+		}
+	}
+	starts, aerr := s.startOffsets(ctx, f, parts)
+	if aerr != nil {
+		return aerr
+	}
+
+	sub := &subscription{
+		s:       s,
+		id:      f.id,
+		topic:   f.topic,
+		topicID: meta.ID,
+		ready:   make(chan struct{}),
+	}
+	sub.prefix = append(sub.prefix, `{"type":"event","id":`...)
+	sub.prefix = eventjson.AppendString(sub.prefix, f.id)
+	sub.prefix = append(sub.prefix, `,"topic":`...)
+	sub.prefix = eventjson.AppendString(sub.prefix, f.topic)
+	sub.prefix = append(sub.prefix, ',')
+	for i, q := range parts {
+		ps := &partSub{sub: sub, partition: q, hwm: s.h.hwm.acquire(f.topic, q)}
+		sub.parts = append(sub.parts, ps)
+		fs, err := s.hubSubscribe(ctx, f.topic, q, starts[i], ps)
+		if err != nil {
+			sub.end()
+			return subscribeError(f.topic, q, err)
+		}
+		ps.fs = fs
+		// Nothing is delivered before ready: Next is the start offset,
+		// the high watermark for Latest.
+		ps.start = fs.Next()
+		ps.hwm.observe(ps.start)
+	}
+
+	s.mu.Lock()
+	if s.subs == nil { // torn down meanwhile
+		s.mu.Unlock()
+		sub.end()
+		return nil
+	}
+	s.subs[f.id] = sub
+	s.mu.Unlock()
+	if err := s.out.push(s.ctx, outFrame{data: subscribedFrame(sub)}); err != nil {
+		return nil // closing: the teardown ends the subscription
+	}
+	s.h.metrics.partitions.Add(float64(len(sub.parts)))
+	close(sub.ready)
+	for _, ps := range sub.parts {
+		s.wg.Add(1)
+		go ps.watch()
+	}
+	return nil
+}
+
+// subscribeAttempts and subscribeBackoff bound the retries of a
+// partition subscription that failed for a passing reason, such as a
+// broker connection that died under a request.
+const (
+	subscribeAttempts = 5
+	subscribeBackoff  = 50 * time.Millisecond
+)
+
+// hubSubscribe subscribes ps to the hub for the socket's lifetime,
+// retrying briefly (within ctx) on errors other than a start offset out of
+// range or a closed hub.
+func (s *socket) hubSubscribe(ctx context.Context, topic string, partition int32, from int64, ps *partSub) (*fanout.Subscription, error) {
+	backoff := subscribeBackoff
+	for attempt := 1; ; attempt++ {
+		fs, err := s.h.cfg.Hub.Subscribe(s.ctx, topic, partition, from, ps)
+		if err == nil || attempt == subscribeAttempts ||
+			errors.Is(err, fanout.ErrOffsetOutOfRange) || errors.Is(err, fanout.ErrClosed) {
+			return fs, err
+		}
+		s.log.Debug("wsapi: subscribe failed; retrying", "topic", topic, "partition", partition, "err", err)
+		t := time.NewTimer(backoff)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil, err
+		}
+		backoff *= 2
+	}
+}
+
+// startOffsets resolves "from" to a start offset (or fanout.Latest or
+// Earliest) per partition of parts.
+func (s *socket) startOffsets(ctx context.Context, f *clientFrame, parts []int32) ([]int64, *apierr.Error) {
+	starts := make([]int64, len(parts))
+	switch f.from.kind {
+	case fromLatest:
+		for i := range starts {
+			starts[i] = fanout.Latest
+		}
+	case fromEarliest:
+		for i := range starts {
+			starts[i] = fanout.Earliest
+		}
+	case fromOffset:
+		for i := range starts {
+			starts[i] = f.from.value
+		}
+	case fromOffsets:
+		// A partition without an offset starts at the log start: a
+		// client resuming from saved offsets may not have saved every
+		// partition (one added since, or one that had no events), and
+		// starting it at the end would skip events.
+		for i, q := range parts {
+			if off, ok := f.from.offsets[q]; ok {
+				starts[i] = off
+			} else {
+				starts[i] = fanout.Earliest
+			}
+		}
+	case fromTime:
+		ms := f.from.value
+		offs, err := s.h.cfg.Topics.Offsets(ctx, f.topic, &ms)
+		if err != nil {
+			return nil, apierr.As(err)
+		}
+		for i, q := range parts {
+			j := slices.IndexFunc(offs, func(po backend.PartitionOffsets) bool { return po.Partition == q })
+			if j < 0 {
+				return nil, apierr.New(http.StatusServiceUnavailable, apierr.CodeUnavailable, "no offsets for partition %d of %q; try again", q, f.topic)
+			}
+			po := offs[j]
+			// No event that recent: start at the end as it was then, not
+			// at the end as it is when the subscription starts.
+			starts[i] = po.Latest
+			if po.ForTimestamp != nil && *po.ForTimestamp >= 0 {
+				starts[i] = *po.ForTimestamp
+			}
+		}
+	}
+	return starts, nil
+}
+
+// subscribeError turns a fan-out Subscribe error into the client's.
+func subscribeError(topic string, partition int32, err error) *apierr.Error {
+	var oor *fanout.OffsetOutOfRangeError
+	switch {
+	case errors.As(err, &oor):
+		e := apierr.New(http.StatusRequestedRangeNotSatisfiable, apierr.CodeOffsetOutOfRange,
+			"offset %d is outside partition %d of %q, which holds offsets %d to %d", oor.Offset, partition, topic, oor.LogStartOffset, oor.HighWatermark)
+		e.Extra = map[string]any{"partition": partition, "log_start_offset": oor.LogStartOffset, "high_watermark": oor.HighWatermark}
+		return e
+	case errors.Is(err, fanout.ErrClosed):
+		return apierr.New(http.StatusServiceUnavailable, apierr.CodeUnavailable, "the gateway is shutting down")
+	}
+	return &apierr.Error{Status: http.StatusServiceUnavailable, Code: apierr.CodeUnavailable,
+		Message: fmt.Sprintf("cannot read partition %d of %q now; try again", partition, topic), Err: err}
+}
+
+// unsubscribe ends the subscription id; false when there is none.
+func (s *socket) unsubscribe(id string) bool {
+	s.mu.Lock()
+	sub, ok := s.subs[id]
+	if ok {
+		delete(s.subs, id)
+	}
+	s.mu.Unlock()
+	if ok {
+		sub.end()
+	}
+	return ok
+}
+
+// endSubscription ends sub, if it is still the socket's, and tells the
+// client why.
+func (s *socket) endSubscription(sub *subscription, why *apierr.Error) {
+	s.mu.Lock()
+	cur, ok := s.subs[sub.id]
+	ok = ok && cur == sub
+	if ok {
+		delete(s.subs, sub.id)
+	}
+	s.mu.Unlock()
+	if ok && sub.end() {
+		s.sendError(sub.id, why)
+	}
+}
+
+// end stops every partition of sub and waits for their fan-out goroutines;
+// it reports whether this call ended it. It must not run on a Deliver
+// goroutine.
+func (sub *subscription) end() bool {
+	if !sub.closed.CompareAndSwap(false, true) {
+		return false
+	}
+	for _, ps := range sub.parts {
+		if ps.fs != nil {
+			ps.fs.Unsubscribe()
+		}
+		sub.s.h.hwm.release(sub.topic, ps.partition)
+	}
+	select {
+	case <-sub.ready: // counted in the gauge when it became ready
+		sub.s.h.metrics.partitions.Sub(float64(len(sub.parts)))
+	default:
+	}
+	return true
+}
+
+// watch waits for the fan-out subscription to end. When it ended on its
+// own (retention removed unread events, the hub closed), the whole
+// subscription ends and the client gets an error frame.
+func (ps *partSub) watch() {
+	sub := ps.sub
+	defer sub.s.wg.Done()
+	<-ps.fs.Done()
+	if sub.closed.Load() || sub.s.ctx.Err() != nil || sub.s.closing.Load() {
+		return
+	}
+	err := ps.fs.Err()
+	var why *apierr.Error
+	var oor *fanout.OffsetOutOfRangeError
+	switch {
+	case errors.As(err, &oor):
+		why = apierr.New(http.StatusRequestedRangeNotSatisfiable, apierr.CodeOffsetOutOfRange,
+			"retention removed events of partition %d before they were sent (next was offset %d, the log now starts at %d); the subscription has ended, subscribe again", ps.partition, oor.Offset, oor.LogStartOffset)
+		why.Extra = map[string]any{"partition": ps.partition, "log_start_offset": oor.LogStartOffset, "high_watermark": oor.HighWatermark}
+	case err == nil:
+		why = apierr.New(http.StatusServiceUnavailable, apierr.CodeUnavailable, "the gateway is shutting down; the subscription has ended")
+	default:
+		why = &apierr.Error{Status: http.StatusInternalServerError, Code: apierr.CodeInternal,
+			Message: "the subscription failed and has ended; see the gateway's log", Err: err}
+	}
+	sub.s.endSubscription(sub, why)
+}
+
+// Deliver implements fanout.Sink: it encodes the events and queues them
+// for the writer, waiting while the socket's queue is full. That wait is
+// what pauses a slow client's subscription.
+func (ps *partSub) Deliver(ctx context.Context, events []fanout.Event) error {
+	sub := ps.sub
+	select {
+	case <-sub.ready:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	chunk := min(chunkBytes, sub.s.lim.MaxBufferedBytes)
+	var buf []byte
+	var ends []int
+	for i := range events {
+		e := &events[i]
+		if buf == nil {
+			buf = make([]byte, 0, chunk+len(e.Value)+len(e.Key)+256)
+		}
+		buf = append(buf, sub.prefix...)
+		buf = eventjson.AppendEventFields(buf, ps.partition, e.Offset, e.Timestamp, e.Key, e.Value, e.Headers)
+		buf = append(buf, '}')
+		ends = append(ends, len(buf))
+		if len(buf) >= chunk || i == len(events)-1 {
+			if err := sub.s.out.push(ctx, outFrame{data: buf, ends: ends, sub: sub}); err != nil {
+				return err
+			}
+			buf, ends = nil, nil
+		}
+	}
+	ps.hwm.observe(events[len(events)-1].Offset + 1)
+	return nil
+}
