@@ -67,3 +67,25 @@ func BenchmarkGatewayProduce(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkGatewayLatency measures POST-to-WebSocket latency at 5,000
+// single-event POSTs per second with 100 subscribers, gateway, broker and
+// load tool in this process. b.N is ignored; each run publishes for five
+// seconds.
+func BenchmarkGatewayLatency(b *testing.B) {
+	t := startBench(b, "bench")
+	b.ResetTimer()
+	r, err := loadgen.Latency(context.Background(), t, loadgen.LatencyOptions{
+		Subscribers: 100, Rate: 5000, Duration: 5 * time.Second, Acks: "1",
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if r.Lost > 0 || r.Duplicates > 0 {
+		b.Fatalf("%d lost, %d duplicates", r.Lost, r.Duplicates)
+	}
+	b.Logf("%v (elapsed %v)", r, r.Elapsed)
+	b.ReportMetric(float64(r.Latency.P50.Microseconds())/1000, "p50-ms")
+	b.ReportMetric(float64(r.Latency.P99.Microseconds())/1000, "p99-ms")
+	b.ReportMetric(float64(r.Received)/r.Elapsed.Seconds(), "delivered/s")
+}

@@ -195,10 +195,17 @@ func (h *Hub) Subscribe(ctx context.Context, topic string, partition int32, from
 	return s, nil
 }
 
-// bounds learns a partition's log start offset and high watermark by asking
-// for an offset no log reaches, which the Source contract answers with an
-// *OffsetOutOfRangeError at once.
+// bounds learns a partition's log start offset and high watermark: from the
+// Source's Bounds when it has one, else by asking for an offset no log
+// reaches, which the Source contract answers with an *OffsetOutOfRangeError
+// at once.
 func (h *Hub) bounds(ctx context.Context, topic string, partition int32) (logStart, hwm int64, err error) {
+	if b, ok := h.src.(Bounder); ok {
+		if logStart, hwm, err = b.Bounds(ctx, topic, partition); err != nil {
+			return 0, 0, fmt.Errorf("fanout: bounds of %s/%d: %w", topic, partition, err)
+		}
+		return logStart, hwm, nil
+	}
 	_, err = h.src.Fetch(ctx, topic, partition, math.MaxInt64, 1)
 	var oor *OffsetOutOfRangeError
 	if errors.As(err, &oor) {

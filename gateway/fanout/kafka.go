@@ -78,7 +78,7 @@ func (s *KafkaSource) FetchWait(ctx context.Context, topic string, partition int
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
 
-	kresp, err := s.cl.Broker(int(ld.id)).Request(ctx, req)
+	kresp, err := s.request(ctx, ld.id, req, wait)
 	if err != nil {
 		s.forget(key)
 		return Batch{}, fmt.Errorf("fanout: fetch %s/%d from broker %d: %w", topic, partition, ld.id, err)
@@ -219,4 +219,75 @@ func (s *KafkaSource) leader(ctx context.Context, key partKey) (leader, error) {
 		return leader{}, fmt.Errorf("fanout: metadata for %s/%d: %w", key.topic, key.partition, kerr.UnknownTopicOrPartition)
 	}
 	return leader{}, fmt.Errorf("fanout: metadata for %s: %w", key.topic, kerr.UnknownTopicOrPartition)
+}
+
+// requestSlack is how long past a fetch's own wait its request may take
+// before it is abandoned.
+const requestSlack = 30 * time.Second
+
+// request sends req to broker id without letting ctx cancel it: franz-go
+// answers the cancellation of an in-flight request by closing the broker
+// connection, which fails every other request on it (other partitions'
+// long polls, other subscribers' reads). When ctx ends first, request
+// returns at once and the fetch finishes in the background, within its
+// long-poll wait (plus requestSlack), its answer dropped.
+func (s *KafkaSource) request(ctx context.Context, id int32, req *kmsg.FetchRequest, wait time.Duration) (kmsg.Response, error) {
+	type result struct {
+		resp kmsg.Response
+		err  error
+	}
+	done := make(chan result, 1)
+	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), wait+requestSlack)
+	go func() {
+		defer cancel()
+		resp, err := s.cl.Broker(int(id)).Request(rctx, req)
+		done <- result{resp, err}
+	}()
+	select {
+	case r := <-done:
+		return r.resp, r.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// Bounds implements Bounder with two ListOffsets requests (earliest and
+// latest) to the partition's leader.
+func (s *KafkaSource) Bounds(ctx context.Context, topic string, partition int32) (logStart, hwm int64, err error) {
+	key := partKey{topic, partition}
+	ld, err := s.leader(ctx, key)
+	if err != nil {
+		return 0, 0, err
+	}
+	var out [2]int64
+	for i, ts := range []int64{-2, -1} { // earliest, latest (the high watermark)
+		req := kmsg.NewPtrListOffsetsRequest()
+		req.ReplicaID = -1
+		rt := kmsg.NewListOffsetsRequestTopic()
+		rt.Topic = topic
+		rp := kmsg.NewListOffsetsRequestTopicPartition()
+		rp.Partition = partition
+		rp.Timestamp = ts
+		rp.CurrentLeaderEpoch = -1
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		kresp, err := s.cl.Broker(int(ld.id)).Request(ctx, req)
+		if err != nil {
+			s.forget(key)
+			return 0, 0, fmt.Errorf("list offsets of %s/%d on broker %d: %w", topic, partition, ld.id, err)
+		}
+		resp := kresp.(*kmsg.ListOffsetsResponse)
+		if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+			return 0, 0, fmt.Errorf("list offsets of %s/%d: the answer names %d topics, not the one asked for", topic, partition, len(resp.Topics))
+		}
+		p := &resp.Topics[0].Partitions[0]
+		if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
+			if isLeadershipError(err) {
+				s.forget(key)
+			}
+			return 0, 0, fmt.Errorf("list offsets of %s/%d: %w", topic, partition, err)
+		}
+		out[i] = p.Offset
+	}
+	return out[0], out[1], nil
 }

@@ -67,6 +67,16 @@ type Source interface {
 	Fetch(ctx context.Context, topic string, partition int32, offset int64, maxBytes int32) (Batch, error)
 }
 
+// Bounder is a Source that can tell a partition's bounds without a fetch.
+// The hub asks it on every Subscribe. A Kafka source implements it with
+// ListOffsets, which franz-go sends on a connection of its own: fetches to
+// one broker share one connection and are answered in order, so a bounds
+// fetch would wait behind every long poll in flight.
+type Bounder interface {
+	// Bounds returns the partition's log start offset and high watermark.
+	Bounds(ctx context.Context, topic string, partition int32) (logStart, hwm int64, err error)
+}
+
 // ErrOffsetOutOfRange is wrapped by every *OffsetOutOfRangeError, for
 // errors.Is. Callers should restart from one of the bounds the error carries
 // (the API answers 416 with both).

@@ -290,16 +290,29 @@ func (s *socket) writeLoop() {
 	defer s.wg.Done()
 	ping := time.NewTicker(s.lim.PingInterval)
 	defer ping.Stop()
+	var buf []byte // frames gathered for one write
 	for {
 		frames, cl := s.out.take()
 		for i, f := range frames {
-			if err := s.writeFrame(f); err != nil {
+			var err error
+			if buf = s.gatherFrame(buf, f); len(buf) >= maxCoalescedBytes {
+				buf, err = s.flushFrames(buf)
+			}
+			if err != nil {
 				for _, rest := range frames[i+1:] {
 					s.out.release(len(rest.data))
 				}
 				s.fail(err)
 				return
 			}
+		}
+		var err error
+		if buf, err = s.flushFrames(buf); err != nil {
+			s.fail(err)
+			return
+		}
+		if cap(buf) > maxCoalescedBytes {
+			buf = nil // do not pin a large buffer to an idle socket
 		}
 		if cl != nil {
 			s.sendClose(cl)
@@ -338,12 +351,12 @@ func (s *socket) ping() bool {
 	return true
 }
 
-// writeFrame writes the messages of f, unless f belongs to a subscription
-// that has ended, and gives its space back.
-func (s *socket) writeFrame(f outFrame) error {
+// gatherFrame appends the messages of f to buf as WebSocket frames, unless
+// f belongs to a subscription that has ended, and gives its space back.
+func (s *socket) gatherFrame(buf []byte, f outFrame) []byte {
 	defer s.out.release(len(f.data))
 	if f.sub != nil && f.sub.closed.Load() {
-		return nil
+		return buf
 	}
 	start := 0
 	ends := f.ends
@@ -351,16 +364,27 @@ func (s *socket) writeFrame(f outFrame) error {
 		ends = []int{len(f.data)}
 	}
 	for _, end := range ends {
-		s.conn.SetWriteDeadline(time.Now().Add(s.lim.WriteTimeout))
-		if err := s.conn.WriteMessage(websocket.TextMessage, f.data[start:end]); err != nil {
-			return err
-		}
+		buf = appendTextFrame(buf, f.data[start:end])
 		start = end
 	}
 	if f.sub != nil {
 		s.h.metrics.eventsOut.Add(float64(len(ends)))
 	}
-	return nil
+	return buf
+}
+
+// flushFrames writes the gathered frames in one write and returns buf
+// emptied.
+func (s *socket) flushFrames(buf []byte) ([]byte, error) {
+	if len(buf) == 0 {
+		return buf, nil
+	}
+	nc := s.conn.NetConn()
+	nc.SetWriteDeadline(time.Now().Add(s.lim.WriteTimeout))
+	if _, err := nc.Write(buf); err != nil {
+		return buf[:0], err
+	}
+	return buf[:0], nil
 }
 
 // sendClose writes the close frame and gives the client closeGrace to
