@@ -233,6 +233,7 @@ func TestDevKilledUnderProduceLoad(t *testing.T) {
 	if missing > 0 || dups > 0 {
 		t.Fatalf("of %d acknowledged events, %d are missing and %d stored more than once", len(acked), missing, dups)
 	}
+	dev.kill() // and wait for it, so that its stderr is complete and ours to read
 	if strings.Contains(dev.stderr.String(), "panic") {
 		t.Fatalf("panic in runnel dev: %s", dev.stderr.String())
 	}

@@ -33,10 +33,17 @@ func keyedEvents(tag string) []Event {
 // logEnds returns every partition's high watermark.
 func logEnds(t *testing.T, b *Backend, topic string) []int64 {
 	t.Helper()
-	offs, err := b.Offsets(testCtx(t), topic, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	var offs []PartitionOffsets
+	// Right after a broker restart a partition may still be electing its
+	// leader: 503, which a client retries.
+	testwait.For(t, 30*time.Second, 50*time.Millisecond, func() error {
+		var err error
+		offs, err = b.Offsets(testCtx(t), topic, nil)
+		if err != nil && apierr.As(err).Status != http.StatusServiceUnavailable {
+			t.Fatal(err)
+		}
+		return err
+	})
 	var out []int64
 	for _, o := range offs {
 		out = append(out, o.Latest)
