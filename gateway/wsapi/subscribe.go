@@ -315,6 +315,27 @@ func (ps *partSub) watch() {
 	sub.s.endSubscription(sub, why)
 }
 
+// frameSizeHint guesses the bytes the frames of events take, up to about
+// chunk: the buffer is allocated once per Deliver, and most calls carry one
+// small event, so a fixed chunk-sized buffer would make the garbage
+// collector the gateway's main cost.
+func frameSizeHint(events []fanout.Event, prefix, chunk int) int {
+	n := 0
+	for i := range events {
+		e := &events[i]
+		// Fields, quotes and escapes of a typical event, and base64's
+		// growth when the value is not JSON.
+		n += prefix + 128 + len(e.Key) + len(e.Value)*4/3
+		for _, h := range e.Headers {
+			n += len(h.Key) + len(h.Value)*4/3 + 8
+		}
+		if n >= chunk {
+			return n
+		}
+	}
+	return n
+}
+
 // Deliver implements fanout.Sink: it encodes the events and queues them
 // for the writer, waiting while the socket's queue is full. That wait is
 // what pauses a slow client's subscription.
@@ -331,7 +352,7 @@ func (ps *partSub) Deliver(ctx context.Context, events []fanout.Event) error {
 	for i := range events {
 		e := &events[i]
 		if buf == nil {
-			buf = make([]byte, 0, chunk+len(e.Value)+len(e.Key)+256)
+			buf = make([]byte, 0, frameSizeHint(events[i:], len(sub.prefix), chunk))
 		}
 		buf = append(buf, sub.prefix...)
 		buf = eventjson.AppendEventFields(buf, ps.partition, e.Offset, e.Timestamp, e.Key, e.Value, e.Headers)
