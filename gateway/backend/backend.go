@@ -20,9 +20,13 @@ type Backend struct {
 	cfg Config
 	log *slog.Logger
 
-	cl  *kgo.Client // metadata, admin and fetch; never produces
+	cl  *kgo.Client // metadata and admin; never produces
 	adm *kadm.Client
 	src *fanout.KafkaSource
+	// fetchers carry the fetches, each partition on one of them, so that
+	// partitions' long polls do not wait behind each other on one
+	// connection (see fanout.NewKafkaSource).
+	fetchers []*kgo.Client
 
 	meta metaCache
 
@@ -52,7 +56,15 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 	b.cl = cl
 	b.adm = kadm.NewClient(cl)
 	b.adm.SetTimeoutMillis(int32(cfg.AdminTimeout.Milliseconds()))
-	b.src = fanout.NewKafkaSource(cl)
+	for range fetchLanes {
+		fc, err := kgo.NewClient(b.clientOpts()...)
+		if err != nil {
+			b.Close()
+			return nil, fmt.Errorf("backend: fetch client: %w", err)
+		}
+		b.fetchers = append(b.fetchers, fc)
+	}
+	b.src = fanout.NewKafkaSource(cl, b.fetchers...)
 	if err := b.Ready(ctx); err != nil {
 		b.log.Warn("cluster not reachable yet", "brokers", cfg.Brokers, "error", err)
 	}
@@ -93,8 +105,16 @@ func (b *Backend) Close() {
 			p.Close()
 		}
 	}
+	for _, fc := range b.fetchers {
+		fc.Close()
+	}
 	b.cl.Close()
 }
+
+// fetchLanes is how many clients carry fetches: each broker gets that many
+// fetch connections from the gateway, and partitions share one only when
+// there are more partitions being read than lanes.
+const fetchLanes = 8
 
 // live returns ErrClosed after Close.
 func (b *Backend) live() error {

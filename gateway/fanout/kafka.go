@@ -32,6 +32,20 @@ type KafkaSource struct {
 
 	mu      sync.Mutex
 	leaders map[partKey]leader // cache; an entry goes on any leadership error
+	lanes   []*fetchLane
+	laneOf  map[partKey]*fetchLane // a partition's lane, assigned on first fetch
+}
+
+// fetchLane is one client whose fetch connections carry some partitions'
+// fetches. franz-go sends every fetch to one broker on one connection, and
+// the broker answers a connection's requests in order: one partition's long
+// poll at the high watermark holds back the answers of every fetch queued
+// behind it. Partitions on different lanes never wait for each other.
+type fetchLane struct {
+	cl     *kgo.Client
+	mu     sync.Mutex
+	primed bool // the client has loaded metadata, so Broker(id) can reach id
+	parts  int  // partitions assigned
 }
 
 type leader struct {
@@ -39,10 +53,47 @@ type leader struct {
 	topicID [16]byte
 }
 
-// NewKafkaSource returns a Source reading through cl. The client stays the
+// NewKafkaSource returns a Source reading through cl. Fetches go through
+// the fetch clients, when given, each partition sticking to the least used
+// one (see fetchLane); without them, through cl. The clients stay the
 // caller's to close.
-func NewKafkaSource(cl *kgo.Client) *KafkaSource {
-	return &KafkaSource{cl: cl, MaxWait: DefaultMaxWait, leaders: make(map[partKey]leader)}
+func NewKafkaSource(cl *kgo.Client, fetchClients ...*kgo.Client) *KafkaSource {
+	s := &KafkaSource{cl: cl, MaxWait: DefaultMaxWait, leaders: make(map[partKey]leader), laneOf: make(map[partKey]*fetchLane)}
+	for _, fc := range fetchClients {
+		s.lanes = append(s.lanes, &fetchLane{cl: fc})
+	}
+	return s
+}
+
+// fetchClient returns the client that carries the fetches of key, ready to
+// reach any broker.
+func (s *KafkaSource) fetchClient(ctx context.Context, key partKey) (*kgo.Client, error) {
+	if len(s.lanes) == 0 {
+		return s.cl, nil
+	}
+	s.mu.Lock()
+	lane := s.laneOf[key]
+	if lane == nil {
+		lane = s.lanes[0]
+		for _, l := range s.lanes[1:] {
+			if l.parts < lane.parts {
+				lane = l
+			}
+		}
+		lane.parts++
+		s.laneOf[key] = lane
+	}
+	s.mu.Unlock()
+	lane.mu.Lock()
+	defer lane.mu.Unlock()
+	if !lane.primed {
+		// Broker(id) needs the client to know the cluster's brokers.
+		if _, err := lane.cl.Request(ctx, kmsg.NewPtrMetadataRequest()); err != nil {
+			return nil, fmt.Errorf("fanout: load metadata for a fetch client: %w", err)
+		}
+		lane.primed = true
+	}
+	return lane.cl, nil
 }
 
 // Fetch implements Source. It skips control batches and records below
@@ -78,7 +129,11 @@ func (s *KafkaSource) FetchWait(ctx context.Context, topic string, partition int
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
 
-	kresp, err := s.request(ctx, ld.id, req, wait)
+	fc, err := s.fetchClient(ctx, key)
+	if err != nil {
+		return Batch{}, err
+	}
+	kresp, err := s.request(ctx, fc, ld.id, req, wait)
 	if err != nil {
 		s.forget(key)
 		return Batch{}, fmt.Errorf("fanout: fetch %s/%d from broker %d: %w", topic, partition, ld.id, err)
@@ -231,7 +286,7 @@ const requestSlack = 30 * time.Second
 // long polls, other subscribers' reads). When ctx ends first, request
 // returns at once and the fetch finishes in the background, within its
 // long-poll wait (plus requestSlack), its answer dropped.
-func (s *KafkaSource) request(ctx context.Context, id int32, req *kmsg.FetchRequest, wait time.Duration) (kmsg.Response, error) {
+func (s *KafkaSource) request(ctx context.Context, cl *kgo.Client, id int32, req *kmsg.FetchRequest, wait time.Duration) (kmsg.Response, error) {
 	type result struct {
 		resp kmsg.Response
 		err  error
@@ -240,7 +295,7 @@ func (s *KafkaSource) request(ctx context.Context, id int32, req *kmsg.FetchRequ
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), wait+requestSlack)
 	go func() {
 		defer cancel()
-		resp, err := s.cl.Broker(int(id)).Request(rctx, req)
+		resp, err := cl.Broker(int(id)).Request(rctx, req)
 		done <- result{resp, err}
 	}()
 	select {
