@@ -291,6 +291,9 @@ func (s *socket) writeLoop() {
 	ping := time.NewTicker(s.lim.PingInterval)
 	defer ping.Stop()
 	var buf []byte // frames gathered for one write
+	delay := time.NewTimer(time.Hour)
+	delay.Stop()
+	defer delay.Stop()
 	for {
 		frames, cl := s.out.take()
 		for i, f := range frames {
@@ -305,6 +308,21 @@ func (s *socket) writeLoop() {
 				s.fail(err)
 				return
 			}
+		}
+		if len(frames) > 0 && cl == nil && len(buf) < maxCoalescedBytes && s.lim.WriteDelay > 0 {
+			// Give the events right behind these a moment to join the
+			// same write.
+			delay.Reset(s.lim.WriteDelay)
+			select {
+			case <-delay.C:
+			case <-s.ctx.Done():
+				return
+			}
+			more, mcl := s.out.take()
+			for _, f := range more {
+				buf = s.gatherFrame(buf, f)
+			}
+			cl = mcl
 		}
 		var err error
 		if buf, err = s.flushFrames(buf); err != nil {

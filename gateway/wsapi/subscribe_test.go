@@ -159,7 +159,14 @@ func TestSubscribeFromForms(t *testing.T) {
 // TestSubscriptionsOrder has several subscriptions on one socket read
 // three partitions while events are produced to them concurrently.
 func TestSubscriptionsOrder(t *testing.T) {
-	e := newEnv(t, envOptions{})
+	t.Run("write at once", func(t *testing.T) { testSubscriptionsOrder(t, 0) })
+	t.Run("write delay", func(t *testing.T) { testSubscriptionsOrder(t, 2*time.Millisecond) })
+}
+
+// testSubscriptionsOrder: three subscriptions on one socket each get every
+// event of three partitions, in order per partition.
+func testSubscriptionsOrder(t *testing.T, writeDelay time.Duration) {
+	e := newEnv(t, envOptions{limits: Limits{WriteDelay: writeDelay}})
 	e.cluster.CreateTopic("order", 3, nil)
 	c := e.dialAuthed()
 	r := newReceived(t, "order")
