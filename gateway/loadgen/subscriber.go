@@ -145,12 +145,21 @@ func leadingInt(b []byte) (int64, int) {
 
 func (s *subscriber) read() {
 	defer close(s.done)
+	// One buffer for every frame: ReadMessage allocates each one anew,
+	// and at hundreds of thousands of frames a second the load tool's
+	// garbage would take CPU from the gateway it measures.
+	var frame bytes.Buffer
 	for {
-		_, msg, err := s.conn.ReadMessage()
+		_, r, err := s.conn.NextReader()
+		if err == nil {
+			frame.Reset()
+			_, err = frame.ReadFrom(r)
+		}
 		if err != nil {
 			s.err = err
 			return
 		}
+		msg := frame.Bytes()
 		if !bytes.Contains(msg, eventType) {
 			continue
 		}
