@@ -387,6 +387,7 @@ func (s *socket) gatherFrame(buf []byte, f outFrame) []byte {
 	}
 	if f.sub != nil {
 		s.h.metrics.eventsOut.Add(float64(len(ends)))
+		putFrameBuf(f.data) // copied into buf: Deliver may have it back
 	}
 	return buf
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"slices"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -315,6 +316,27 @@ func (ps *partSub) watch() {
 	sub.s.endSubscription(sub, why)
 }
 
+// frameBufs recycles the buffers Deliver encodes frames into; the writer
+// returns each once it has copied the frames out (gatherFrame). Without it
+// every event makes garbage once per subscriber.
+var frameBufs sync.Pool
+
+// getFrameBuf returns an empty buffer with room for at least n bytes.
+func getFrameBuf(n int) []byte {
+	if p, ok := frameBufs.Get().(*[]byte); ok && cap(*p) >= n {
+		return (*p)[:0]
+	}
+	return make([]byte, 0, n)
+}
+
+// putFrameBuf gives a buffer back for reuse; large ones are left to the
+// garbage collector, so that the pool does not pin a burst's memory.
+func putFrameBuf(b []byte) {
+	if cap(b) <= 2*chunkBytes {
+		frameBufs.Put(&b)
+	}
+}
+
 // frameSizeHint guesses the bytes the frames of events take, up to about
 // chunk: the buffer is allocated once per Deliver, and most calls carry one
 // small event, so a fixed chunk-sized buffer would make the garbage
@@ -352,7 +374,7 @@ func (ps *partSub) Deliver(ctx context.Context, events []fanout.Event) error {
 	for i := range events {
 		e := &events[i]
 		if buf == nil {
-			buf = make([]byte, 0, frameSizeHint(events[i:], len(sub.prefix), chunk))
+			buf = getFrameBuf(frameSizeHint(events[i:], len(sub.prefix), chunk))
 		}
 		buf = append(buf, sub.prefix...)
 		buf = eventjson.AppendEventFields(buf, ps.partition, e.Offset, e.Timestamp, e.Key, e.Value, e.Headers)
