@@ -116,7 +116,10 @@ func (p *devProc) do(ctx context.Context, method, path string, body, out any) (i
 	if err != nil {
 		return resp.StatusCode, err
 	}
-	if out != nil && resp.StatusCode < 300 {
+	if resp.StatusCode >= 300 {
+		return resp.StatusCode, fmt.Errorf("HTTP %d: %s", resp.StatusCode, bytes.TrimSpace(data))
+	}
+	if out != nil {
 		if err := json.Unmarshal(data, out); err != nil {
 			return resp.StatusCode, fmt.Errorf("decode %s: %w", data, err)
 		}

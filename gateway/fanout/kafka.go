@@ -42,10 +42,14 @@ type KafkaSource struct {
 // poll at the high watermark holds back the answers of every fetch queued
 // behind it. Partitions on different lanes never wait for each other.
 type fetchLane struct {
-	cl     *kgo.Client
-	mu     sync.Mutex
-	primed bool // the client has loaded metadata, so Broker(id) can reach id
-	parts  int  // partitions assigned
+	cl    *kgo.Client
+	parts int // partitions assigned; guarded by KafkaSource.mu
+
+	mu sync.Mutex
+	// known are the brokers the client has seen in a metadata answer:
+	// Broker(id) can reach only those. Cleared after a failed request, so
+	// that a broker that moved or restarted is looked up again.
+	known map[int32]bool
 }
 
 type leader struct {
@@ -65,12 +69,9 @@ func NewKafkaSource(cl *kgo.Client, fetchClients ...*kgo.Client) *KafkaSource {
 	return s
 }
 
-// fetchClient returns the client that carries the fetches of key, ready to
-// reach any broker.
-func (s *KafkaSource) fetchClient(ctx context.Context, key partKey) (*kgo.Client, error) {
-	if len(s.lanes) == 0 {
-		return s.cl, nil
-	}
+// fetchClient returns the lane that carries the fetches of key, its client
+// able to reach broker leader.
+func (s *KafkaSource) fetchClient(ctx context.Context, key partKey, leader int32) (*fetchLane, error) {
 	s.mu.Lock()
 	lane := s.laneOf[key]
 	if lane == nil {
@@ -86,14 +87,30 @@ func (s *KafkaSource) fetchClient(ctx context.Context, key partKey) (*kgo.Client
 	s.mu.Unlock()
 	lane.mu.Lock()
 	defer lane.mu.Unlock()
-	if !lane.primed {
-		// Broker(id) needs the client to know the cluster's brokers.
-		if _, err := lane.cl.Request(ctx, kmsg.NewPtrMetadataRequest()); err != nil {
-			return nil, fmt.Errorf("fanout: load metadata for a fetch client: %w", err)
-		}
-		lane.primed = true
+	if lane.known[leader] {
+		return lane, nil
 	}
-	return lane.cl, nil
+	// Broker(id) needs the client to have seen the broker in metadata.
+	kresp, err := lane.cl.Request(ctx, kmsg.NewPtrMetadataRequest())
+	if err != nil {
+		return nil, fmt.Errorf("fanout: load metadata for a fetch client: %w", err)
+	}
+	lane.known = map[int32]bool{}
+	for _, b := range kresp.(*kmsg.MetadataResponse).Brokers {
+		lane.known[b.NodeID] = true
+	}
+	if !lane.known[leader] {
+		return nil, fmt.Errorf("fanout: broker %d is not in the cluster's metadata yet: %w", leader, kerr.LeaderNotAvailable)
+	}
+	return lane, nil
+}
+
+// forgetBrokers makes the lane look its brokers up again before its next
+// fetch.
+func (l *fetchLane) forgetBrokers() {
+	l.mu.Lock()
+	l.known = nil
+	l.mu.Unlock()
 }
 
 // Fetch implements Source. It skips control batches and records below
@@ -129,12 +146,19 @@ func (s *KafkaSource) FetchWait(ctx context.Context, topic string, partition int
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
 
-	fc, err := s.fetchClient(ctx, key)
-	if err != nil {
-		return Batch{}, err
+	cl := s.cl
+	var lane *fetchLane
+	if len(s.lanes) > 0 {
+		if lane, err = s.fetchClient(ctx, key, ld.id); err != nil {
+			return Batch{}, err
+		}
+		cl = lane.cl
 	}
-	kresp, err := s.request(ctx, fc, ld.id, req, wait)
+	kresp, err := s.request(ctx, cl, ld.id, req, wait)
 	if err != nil {
+		if lane != nil && ctx.Err() == nil {
+			lane.forgetBrokers()
+		}
 		s.forget(key)
 		return Batch{}, fmt.Errorf("fanout: fetch %s/%d from broker %d: %w", topic, partition, ld.id, err)
 	}
