@@ -1,6 +1,7 @@
 package commitlog
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -281,6 +282,17 @@ func (s *segment) checkIndexes() error {
 	if s.index.n > 0 {
 		if r, p := s.index.at(0); r != 0 || p != 0 {
 			return fmt.Errorf("index %s does not start at the segment base", s.index.path)
+		}
+	}
+	if s.size >= 8 {
+		// The first batch must start at the base the file is named by,
+		// or every offset the index gives would be off.
+		var b [8]byte
+		if _, err := s.log.ReadAt(b[:], 0); err != nil {
+			return fmt.Errorf("read the first batch of %s: %w", s.prefix+logSuffix, err)
+		}
+		if first := int64(binary.BigEndian.Uint64(b[:])); first != s.base {
+			return fmt.Errorf("log %s starts at offset %d, not at its base %d", s.prefix+logSuffix, first, s.base)
 		}
 	}
 	return s.tindex.check(nextRel)
