@@ -51,6 +51,11 @@ type Member struct {
 	mu   sync.Mutex
 	node *raftnode.Node
 	sm   raftnode.StateMachine
+	// reserved holds Addr's port from newMember until the first Start
+	// takes it: a port released and then listened on again can be taken
+	// in between by any socket on the machine (other tests run beside
+	// this one).
+	reserved net.Listener
 }
 
 // Node returns the running node, or nil while it is stopped.
@@ -112,8 +117,14 @@ func (c *Cluster) newMember(id uint64, learner bool) *Member {
 		c.T.Fatalf("raftnodetest: reserve port: %v", err)
 	}
 	addr := ln.Addr().String()
-	_ = ln.Close()
-	m := &Member{ID: id, Dir: filepath.Join(c.T.TempDir(), fmt.Sprintf("node%d", id), "meta"), Addr: addr, Learner: learner}
+	m := &Member{ID: id, Dir: filepath.Join(c.T.TempDir(), fmt.Sprintf("node%d", id), "meta"), Addr: addr, Learner: learner, reserved: ln}
+	c.T.Cleanup(func() {
+		m.mu.Lock()
+		defer m.mu.Unlock()
+		if m.reserved != nil {
+			m.reserved.Close()
+		}
+	})
 	c.Net.Register(id, addr)
 	c.mu.Lock()
 	c.members[id] = m
@@ -204,6 +215,11 @@ func (c *Cluster) Start(id uint64) *raftnode.Node {
 		return n
 	}
 	cfg := c.Config(id)
+	m.mu.Lock()
+	if cfg.Listener == nil && m.reserved != nil {
+		cfg.Listener, m.reserved = m.reserved, nil
+	}
+	m.mu.Unlock()
 	sm := c.opts.NewStateMachine()
 	var n *raftnode.Node
 	var err error
