@@ -790,6 +790,7 @@ func special8(w uint64) bool {
 	return ((w-0x20*lo)&^w|(quote-lo)&^quote|(backslash-lo)&^backslash|w)&hi != 0
 }
 
+// isHex reports whether c is a hexadecimal digit.
 func isHex(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }

@@ -439,7 +439,7 @@ func validString(b []byte, i int) int {
 					return -1
 				}
 				for _, h := range b[i+2 : i+6] {
-					if !validHex(h) {
+					if !isHex(h) {
 						return -1
 					}
 				}
@@ -460,10 +460,6 @@ func validString(b []byte, i int) int {
 		}
 	}
 	return -1
-}
-
-func validHex(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
 
 // validNumber scans the number starting at b[i] and returns the index after
