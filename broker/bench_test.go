@@ -224,8 +224,6 @@ func BenchmarkBrokerRaw(b *testing.B) {
 	}
 }
 
-func kmsgString(s string) *string { return &s }
-
 // sendfileLoopback sends n bytes of the file at path from off to a loopback
 // socket with sendfile(2), as the broker does but without it, reads them with
 // buf as rawFetch does and returns n.

@@ -6,11 +6,8 @@ import (
 	"time"
 
 	"github.com/runnel-dev/runnel/broker/brokertest"
-	"github.com/runnel-dev/runnel/gateway/auth"
 	"github.com/runnel-dev/runnel/gateway/loadgen"
 )
-
-var benchSecret = []byte("bench-secret-bench-secret-bench-secret!!")
 
 // startBench starts one broker and one gateway in this process, creates
 // topic with 4 partitions, and returns the load target with an admin token.
@@ -18,22 +15,8 @@ func startBench(b *testing.B, topic string) loadgen.Target {
 	b.Helper()
 	c := brokertest.Start(b, 1, brokertest.Options{})
 	c.CreateTopic(topic, 4, nil)
-	g, err := Start(context.Background(), Config{
-		Listen: "127.0.0.1:0", Brokers: c.Addrs(), Auth: auth.Config{HS256Secret: benchSecret},
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { g.Close() })
-	m, err := auth.NewSecretMinter(benchSecret)
-	if err != nil {
-		b.Fatal(err)
-	}
-	tok, err := m.Mint(auth.MintOptions{Subject: "bench", Admin: true, TTL: time.Hour})
-	if err != nil {
-		b.Fatal(err)
-	}
-	return loadgen.Target{URL: g.URL(), Token: tok, Topic: topic}
+	g := startGateway(b, c)
+	return loadgen.Target{URL: g.URL(), Token: adminToken(b), Topic: topic}
 }
 
 // BenchmarkGatewayProduce measures HTTP produce through a gateway and a

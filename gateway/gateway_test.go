@@ -17,11 +17,14 @@ import (
 	"github.com/runnel-dev/runnel/internal/testwait"
 )
 
+// testSecret signs the tokens of the tests and benchmarks.
+var testSecret = []byte("gateway-test-secret-gateway-test-secret!")
+
 // startGateway starts a gateway in front of cluster c.
-func startGateway(t *testing.T, c *brokertest.Cluster) *Gateway {
+func startGateway(t testing.TB, c *brokertest.Cluster) *Gateway {
 	t.Helper()
 	g, err := Start(context.Background(), Config{
-		Listen: "127.0.0.1:0", Brokers: c.Addrs(), Auth: auth.Config{HS256Secret: benchSecret},
+		Listen: "127.0.0.1:0", Brokers: c.Addrs(), Auth: auth.Config{HS256Secret: testSecret},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -34,9 +37,9 @@ func startGateway(t *testing.T, c *brokertest.Cluster) *Gateway {
 	return g
 }
 
-func adminToken(t *testing.T) string {
+func adminToken(t testing.TB) string {
 	t.Helper()
-	m, err := auth.NewSecretMinter(benchSecret)
+	m, err := auth.NewSecretMinter(testSecret)
 	if err != nil {
 		t.Fatal(err)
 	}

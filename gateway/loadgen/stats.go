@@ -15,12 +15,6 @@ type latencies struct {
 	samples []time.Duration
 }
 
-func (l *latencies) add(d time.Duration) {
-	l.mu.Lock()
-	l.samples = append(l.samples, d)
-	l.mu.Unlock()
-}
-
 func (l *latencies) addAll(ds []time.Duration) {
 	l.mu.Lock()
 	l.samples = append(l.samples, ds...)
