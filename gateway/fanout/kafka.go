@@ -156,10 +156,14 @@ func (s *KafkaSource) FetchWait(ctx context.Context, topic string, partition int
 	}
 	kresp, err := s.request(ctx, cl, ld.id, req, wait)
 	if err != nil {
-		if lane != nil && ctx.Err() == nil {
-			lane.forgetBrokers()
+		// A caller giving up says nothing about the broker: keep what
+		// is known of it.
+		if ctx.Err() == nil {
+			if lane != nil {
+				lane.forgetBrokers()
+			}
+			s.forget(key)
 		}
-		s.forget(key)
 		return Batch{}, fmt.Errorf("fanout: fetch %s/%d from broker %d: %w", topic, partition, ld.id, err)
 	}
 	resp := kresp.(*kmsg.FetchResponse)
