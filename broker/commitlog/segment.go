@@ -233,13 +233,13 @@ func readBatchAt(f *os.File, pos, end int64, buf *[]byte) (recordbatch.Header, [
 // batch headers after its last index entry. It fails if the walk finds damage.
 func (s *segment) loadTail(o Options) error {
 	var pos int64
+	next := s.base
 	if s.index.n > 0 {
-		_, p := s.index.at(s.index.n - 1)
-		pos = int64(p)
+		rel, p := s.index.at(s.index.n - 1)
+		pos, next = int64(p), s.base+int64(rel)
 	}
 	sc := newHeaderScanner(s.log, pos, s.size)
 	defer sc.release()
-	next := int64(-1)
 	for {
 		h, p, err := sc.next()
 		if err == io.EOF {
@@ -248,7 +248,7 @@ func (s *segment) loadTail(o Options) error {
 		if err != nil {
 			return err
 		}
-		if next >= 0 && h.BaseOffset != next {
+		if h.BaseOffset != next {
 			return fmt.Errorf("batch at %d has base offset %d, expected %d", p, h.BaseOffset, next)
 		}
 		if h.MaxTimestamp > s.maxTimestamp {
@@ -257,11 +257,8 @@ func (s *segment) loadTail(o Options) error {
 		s.bytesSinceIndex += int64(h.Size())
 		next = h.NextOffset()
 	}
-	if next < 0 {
-		if s.size != 0 {
-			return fmt.Errorf("segment %d: no batch found after the last index entry", s.base)
-		}
-		next = s.base
+	if pos >= s.size && s.size != 0 {
+		return fmt.Errorf("segment %d: no batch found after the last index entry", s.base)
 	}
 	s.next = next
 	return nil
