@@ -12,6 +12,10 @@
 // subscriber's queue holds the same Event values as every other's. The last
 // subscriber to leave stops the tail and waits for it.
 //
+// A Sink that is also a LiveSink skips the subscriber's queue: the tail
+// offers it the batch directly, without waiting, and a refused offer
+// pauses the subscriber just as a full queue does (see below).
+//
 // # Slow subscribers
 //
 // Each subscription has one goroutine that takes its queue and calls

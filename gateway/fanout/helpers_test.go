@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -78,6 +79,19 @@ func (l *memLog) Fetch(ctx context.Context, topic string, partition int32, offse
 		case <-ch:
 		case <-ctx.Done():
 			return Batch{}, ctx.Err()
+		}
+	}
+}
+
+// assertFetchedOnce fails t unless every offset read was fetched once:
+// by the shared tail, not by each subscriber.
+func (l *memLog) assertFetchedOnce(t testing.TB) {
+	t.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for off, n := range l.reads {
+		if n != 1 {
+			t.Fatalf("offset %d fetched %d times, want once", off, n)
 		}
 	}
 }
@@ -166,4 +180,27 @@ func (s *Subscription) isLive() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.live
+}
+
+// liveSink is a recSink that also takes events from the tail (LiveSink),
+// refusing an offer while held or when refuse says so.
+type liveSink struct {
+	recSink
+	offered, refused atomic.Int64
+	refuse           func(n int64) bool // of the offer count; nil takes all
+}
+
+func (s *liveSink) Offer(events []Event) bool {
+	n := s.offered.Add(1)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.gate != nil || s.fail != nil || (s.refuse != nil && s.refuse(n)) {
+		s.refused.Add(1)
+		return false
+	}
+	for _, e := range events {
+		s.offsets = append(s.offsets, e.Offset)
+		s.values = append(s.values, string(e.Value))
+	}
+	return true
 }

@@ -39,6 +39,22 @@ type Sink interface {
 	Deliver(ctx context.Context, events []Event) error
 }
 
+// LiveSink is a Sink that can also take events straight from the shared
+// tail, without a hop through the subscription's goroutine. While the
+// subscriber is caught up the hub calls Offer instead of Deliver; the
+// subscription's goroutine then only runs to catch up.
+type LiveSink interface {
+	Sink
+	// Offer takes all of events (true) or none (false), without
+	// blocking: it runs on the tail's goroutine with the partition's lock
+	// held, so it must not wait or call the hub. The events are in offset
+	// order, with no gap or duplicate across Offer and Deliver calls. The
+	// sink may keep the slice until it has sent the events: the hub never
+	// modifies it. After false the subscriber is paused and gets the
+	// events through Deliver, from the log, when there is room again.
+	Offer(events []Event) bool
+}
+
 // Options tune a Hub. The zero value uses the defaults.
 type Options struct {
 	// MaxQueueEvents bounds the events buffered for one subscriber,
@@ -185,6 +201,7 @@ func (h *Hub) Subscribe(ctx context.Context, topic string, partition int32, from
 		wake:   make(chan struct{}, 1),
 		next:   start,
 	}
+	s.offer, _ = sink.(LiveSink)
 	s.delivered.Store(start)
 	// A subscriber at or past the tail joins it now, saving a catch-up
 	// read of what the tail is about to fan out anyway.

@@ -14,6 +14,7 @@ type Subscription struct {
 	hub    *Hub
 	p      *partition
 	sink   Sink
+	offer  LiveSink        // sink, when it takes events from the tail itself
 	parent context.Context // the caller's, to tell its end from Unsubscribe
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -56,7 +57,8 @@ func (s *Subscription) Err() error {
 	return s.err
 }
 
-// Next returns the offset after the last event delivered: where a new
+// Next returns the offset after the last event delivered (or offered to a
+// LiveSink and taken): where a new
 // subscription resumes this one without a gap or a duplicate.
 func (s *Subscription) Next() int64 { return s.delivered.Load() }
 

@@ -95,6 +95,11 @@ func (p *partition) fanOutLocked(from int64, b Batch) {
 			i++
 		}
 		evs = evs[i:]
+		if s.offer != nil {
+			p.offerLocked(s, evs, end)
+			s.mu.Unlock()
+			continue
+		}
 		n, bytes := 0, 0
 		for ; n < len(evs); n++ {
 			sz := evs[n].size()
@@ -122,6 +127,24 @@ func (p *partition) fanOutLocked(from int64, b Batch) {
 		}
 	}
 	p.next = max(p.next, end)
+}
+
+// offerLocked hands evs straight to the LiveSink of s, whose lock is held,
+// or pauses s when the sink cannot take them. A subscription being ended
+// is skipped: its goroutine is about to leave the live set.
+func (p *partition) offerLocked(s *Subscription, evs []Event, end int64) {
+	switch {
+	case len(evs) == 0 || s.ctx.Err() != nil:
+	case s.offer.Offer(evs):
+		s.delivered.Store(evs[len(evs)-1].Offset + 1)
+	default:
+		s.next = evs[0].Offset
+		s.live = false
+		delete(p.live, s)
+		s.poke()
+		return
+	}
+	s.next = max(s.next, end)
 }
 
 // pauseAllLocked sends every live subscriber to catch-up mode at its own

@@ -42,10 +42,13 @@
 // # Flow control
 //
 // Each socket has one writer goroutine and a queue bounded by
-// Limits.MaxBufferedBytes. Subscriptions' sinks (fanout.Sink) encode events
-// and block while the queue is full; the hub then pauses those
-// subscriptions only, and they catch up from the log when the client reads
-// again. A slow client costs bounded memory, never delays other clients,
+// Limits.MaxBufferedBytes. While a subscription keeps up with the shared
+// tail, the tail offers its events straight to the queue
+// (fanout.LiveSink) and the writer encodes them: one goroutine hop from
+// the fetch to the socket. When the queue has no room the offer is
+// refused and the hub pauses that subscription only; it then catches up
+// from the log through Deliver, which encodes events and blocks while the
+// queue is full, and rejoins the tail when the client reads again. A slow client costs bounded memory, never delays other clients,
 // and loses nothing. A client that accepts no data for Limits.WriteTimeout
 // is disconnected. The server pings every Limits.PingInterval and drops a
 // socket from which nothing, pongs included, arrives for Limits.PongWait.

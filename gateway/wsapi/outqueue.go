@@ -4,13 +4,17 @@ import (
 	"context"
 	"errors"
 	"sync"
+
+	"github.com/runnel-dev/runnel/gateway/fanout"
 )
 
 // errSocketClosing is returned by outQueue.push once the socket is
 // closing: nothing more will be sent.
 var errSocketClosing = errors.New("wsapi: socket is closing")
 
-// outFrame is one or more text messages for the writer.
+// outFrame is one or more text messages for the writer: encoded in data,
+// or events of a partition the writer encodes itself (offered straight
+// from the fan-out tail).
 type outFrame struct {
 	data []byte
 	// ends are the end offsets in data of each message; nil when data is
@@ -19,6 +23,13 @@ type outFrame struct {
 	// sub is the subscription whose events these are, nil for control
 	// frames; the writer drops the events of a closed subscription.
 	sub *subscription
+	// events and part, when part is set, are events still to encode, one
+	// message each, for partition part of sub.
+	events []fanout.Event
+	part   *partSub
+	// size is what the frame counts against the queue's bound: len(data),
+	// or an estimate of the events' encoded size.
+	size int
 }
 
 // closeMsg asks the writer to close the socket.
@@ -53,7 +64,8 @@ func newOutQueue(max int) *outQueue {
 // push queues f, waiting while the queue is full (an empty queue takes a
 // frame of any size). It fails when ctx ends or the socket is closing.
 func (q *outQueue) push(ctx context.Context, f outFrame) error {
-	n := len(f.data)
+	f.size = len(f.data)
+	n := f.size
 	for {
 		q.mu.Lock()
 		if q.closed || q.closeReq != nil {
@@ -81,6 +93,21 @@ func (q *outQueue) push(ctx context.Context, f outFrame) error {
 			return err
 		}
 	}
+}
+
+// offer queues f, whose size is set, if there is room now (an empty queue
+// takes a frame of any size); it never waits.
+func (q *outQueue) offer(f outFrame) bool {
+	q.mu.Lock()
+	if q.closed || q.closeReq != nil || (q.bytes > 0 && q.bytes+f.size > q.max) {
+		q.mu.Unlock()
+		return false
+	}
+	q.frames = append(q.frames, f)
+	q.bytes += f.size
+	q.mu.Unlock()
+	q.wake()
+	return true
 }
 
 func (q *outQueue) wake() {
@@ -113,7 +140,7 @@ func (q *outQueue) take() ([]outFrame, *closeMsg) {
 	q.frames = nil
 	if q.closeReq != nil && !q.closeReq.drain {
 		for _, f := range frames {
-			q.bytes -= len(f.data)
+			q.bytes -= f.size
 		}
 		frames = nil
 		q.broadcastLocked()

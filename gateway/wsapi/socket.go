@@ -14,6 +14,8 @@ import (
 
 	"github.com/runnel-dev/runnel/gateway/apierr"
 	"github.com/runnel-dev/runnel/gateway/auth"
+	"github.com/runnel-dev/runnel/gateway/eventjson"
+	"github.com/runnel-dev/runnel/gateway/fanout"
 )
 
 // closeGrace is how long a socket waits for the client's answer to its
@@ -36,6 +38,11 @@ type socket struct {
 	ctx    context.Context // ends when the socket is torn down
 	cancel context.CancelFunc
 	out    *outQueue
+	// encodeBuf is the writer's scratch space for one event message;
+	// writeDeadline the connection's write deadline. Both are the
+	// writer's own.
+	encodeBuf     []byte
+	writeDeadline time.Time
 
 	closing       atomic.Bool  // a close was requested: client frames are ignored
 	closeDeadline atomic.Int64 // unix ns after the close frame was sent; 0 before
@@ -296,18 +303,10 @@ func (s *socket) writeLoop() {
 	defer delay.Stop()
 	for {
 		frames, cl := s.out.take()
-		for i, f := range frames {
-			var err error
-			if buf = s.gatherFrame(buf, f); len(buf) >= maxCoalescedBytes {
-				buf, err = s.flushFrames(buf)
-			}
-			if err != nil {
-				for _, rest := range frames[i+1:] {
-					s.out.release(len(rest.data))
-				}
-				s.fail(err)
-				return
-			}
+		var err error
+		if buf, err = s.gatherFrames(buf, frames); err != nil {
+			s.fail(err)
+			return
 		}
 		if len(frames) > 0 && cl == nil && len(buf) < maxCoalescedBytes && s.lim.WriteDelay > 0 {
 			// Give the events right behind these a moment to join the
@@ -319,12 +318,12 @@ func (s *socket) writeLoop() {
 				return
 			}
 			more, mcl := s.out.take()
-			for _, f := range more {
-				buf = s.gatherFrame(buf, f)
+			if buf, err = s.gatherFrames(buf, more); err != nil {
+				s.fail(err)
+				return
 			}
 			cl = mcl
 		}
-		var err error
 		if buf, err = s.flushFrames(buf); err != nil {
 			s.fail(err)
 			return
@@ -369,12 +368,31 @@ func (s *socket) ping() bool {
 	return true
 }
 
+// gatherFrames gathers frames onto buf in turn (see gatherFrame). After a
+// failed write it gives back the space of the frames not gathered.
+func (s *socket) gatherFrames(buf []byte, frames []outFrame) ([]byte, error) {
+	for i, f := range frames {
+		var err error
+		if buf, err = s.gatherFrame(buf, f); err != nil {
+			for _, rest := range frames[i+1:] {
+				s.out.release(rest.size)
+			}
+			return buf, err
+		}
+	}
+	return buf, nil
+}
+
 // gatherFrame appends the messages of f to buf as WebSocket frames, unless
 // f belongs to a subscription that has ended, and gives its space back.
-func (s *socket) gatherFrame(buf []byte, f outFrame) []byte {
-	defer s.out.release(len(f.data))
+// Once buf holds maxCoalescedBytes it is written out.
+func (s *socket) gatherFrame(buf []byte, f outFrame) ([]byte, error) {
+	defer s.out.release(f.size)
 	if f.sub != nil && f.sub.closed.Load() {
-		return buf
+		return buf, nil
+	}
+	if f.part != nil {
+		return s.gatherEvents(buf, f.part, f.events)
 	}
 	start := 0
 	ends := f.ends
@@ -389,7 +407,35 @@ func (s *socket) gatherFrame(buf []byte, f outFrame) []byte {
 		s.h.metrics.eventsOut.Add(float64(len(ends)))
 		putFrameBuf(f.data) // copied into buf: Deliver may have it back
 	}
-	return buf
+	if len(buf) >= maxCoalescedBytes {
+		return s.flushFrames(buf)
+	}
+	return buf, nil
+}
+
+// gatherEvents encodes events of ps as event frames onto buf, writing buf
+// out whenever it reaches maxCoalescedBytes.
+func (s *socket) gatherEvents(buf []byte, ps *partSub, events []fanout.Event) ([]byte, error) {
+	msg := s.encodeBuf[:0]
+	for i := range events {
+		e := &events[i]
+		msg = append(msg[:0], ps.sub.prefix...)
+		msg = eventjson.AppendEventFields(msg, ps.partition, e.Offset, e.Timestamp, e.Key, e.Value, e.Headers)
+		msg = append(msg, '}')
+		buf = appendTextFrame(buf, msg)
+		if len(buf) >= maxCoalescedBytes {
+			var err error
+			if buf, err = s.flushFrames(buf); err != nil {
+				return buf, err
+			}
+		}
+	}
+	if cap(msg) <= chunkBytes { // one odd large event does not stay pinned
+		s.encodeBuf = msg[:0]
+	}
+	s.h.metrics.eventsOut.Add(float64(len(events)))
+	ps.hwm.observe(events[len(events)-1].Offset + 1)
+	return buf, nil
 }
 
 // flushFrames writes the gathered frames in one write and returns buf
@@ -399,7 +445,14 @@ func (s *socket) flushFrames(buf []byte) ([]byte, error) {
 		return buf, nil
 	}
 	nc := s.conn.NetConn()
-	nc.SetWriteDeadline(time.Now().Add(s.lim.WriteTimeout))
+	// Moving the deadline costs about as much as a small write: move it
+	// only once a quarter of the timeout has passed. A write therefore
+	// gets at least three quarters of WriteTimeout. gorilla's control
+	// frames set later deadlines, never earlier ones.
+	if now := time.Now(); s.writeDeadline.Sub(now) < s.lim.WriteTimeout*3/4 {
+		s.writeDeadline = now.Add(s.lim.WriteTimeout)
+		nc.SetWriteDeadline(s.writeDeadline)
+	}
 	if _, err := nc.Write(buf); err != nil {
 		return buf[:0], err
 	}

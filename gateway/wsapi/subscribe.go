@@ -344,18 +344,39 @@ func putFrameBuf(b []byte) {
 func frameSizeHint(events []fanout.Event, prefix, chunk int) int {
 	n := 0
 	for i := range events {
-		e := &events[i]
-		// Fields, quotes and escapes of a typical event, and base64's
-		// growth when the value is not JSON.
-		n += prefix + 128 + len(e.Key) + len(e.Value)*4/3
-		for _, h := range e.Headers {
-			n += len(h.Key) + len(h.Value)*4/3 + 8
-		}
-		if n >= chunk {
+		if n += eventFrameSize(&events[i], prefix); n >= chunk {
 			return n
 		}
 	}
 	return n
+}
+
+// eventFrameSize guesses the bytes of e's event frame: the fields, quotes
+// and escapes of a typical event, and base64's growth when the value is
+// not JSON.
+func eventFrameSize(e *fanout.Event, prefix int) int {
+	n := prefix + 128 + len(e.Key) + len(e.Value)*4/3
+	for _, h := range e.Headers {
+		n += len(h.Key) + len(h.Value)*4/3 + 8
+	}
+	return n
+}
+
+// Offer implements fanout.LiveSink: it queues the events for the writer,
+// which encodes them, when the socket's queue has room for them now.
+// Nothing is taken before the subscribed frame is queued.
+func (ps *partSub) Offer(events []fanout.Event) bool {
+	sub := ps.sub
+	select {
+	case <-sub.ready:
+	default:
+		return false
+	}
+	size := 0
+	for i := range events {
+		size += eventFrameSize(&events[i], len(sub.prefix))
+	}
+	return sub.s.out.offer(outFrame{sub: sub, part: ps, events: events, size: size})
 }
 
 // Deliver implements fanout.Sink: it encodes the events and queues them
