@@ -23,12 +23,13 @@ func (l *latencies) addAll(ds []time.Duration) {
 
 // Quantiles summarises a latency distribution.
 type Quantiles struct {
-	Count         int
-	P50, P99, Max time.Duration
+	Count                    int
+	P50, P90, P99, P999, Max time.Duration
 }
 
 func (q Quantiles) String() string {
-	return fmt.Sprintf("n=%d p50=%v p99=%v max=%v", q.Count, q.P50.Round(time.Microsecond), q.P99.Round(time.Microsecond), q.Max.Round(time.Microsecond))
+	r := func(d time.Duration) time.Duration { return d.Round(time.Microsecond) }
+	return fmt.Sprintf("n=%d p50=%v p90=%v p99=%v p99.9=%v max=%v", q.Count, r(q.P50), r(q.P90), r(q.P99), r(q.P999), r(q.Max))
 }
 
 func (l *latencies) quantiles() Quantiles {
@@ -40,5 +41,5 @@ func (l *latencies) quantiles() Quantiles {
 	}
 	slices.Sort(s)
 	at := func(q float64) time.Duration { return s[min(len(s)-1, int(q*float64(len(s))))] }
-	return Quantiles{Count: len(s), P50: at(0.50), P99: at(0.99), Max: s[len(s)-1]}
+	return Quantiles{Count: len(s), P50: at(0.50), P90: at(0.90), P99: at(0.99), P999: at(0.999), Max: s[len(s)-1]}
 }
