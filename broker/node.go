@@ -46,8 +46,10 @@ type NodeConfig struct {
 	SessionTimeout time.Duration
 	// MaxRequestBytes is socket.request.max.bytes (default 100 MiB).
 	MaxRequestBytes int32
-	Logger          *slog.Logger
-	Metrics         prometheus.Registerer
+	// ConnectionsMaxIdle is connections.max.idle.ms (default 10 min).
+	ConnectionsMaxIdle time.Duration
+	Logger             *slog.Logger
+	Metrics            prometheus.Registerer
 }
 
 // Node is a running broker: metadata member, broker and Kafka server.
@@ -104,7 +106,8 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 	}
 	srv, err := kafkaserver.New(kafkaserver.Config{
 		Handler: b, APIs: APIs(), MaxRequestBytes: cfg.MaxRequestBytes,
-		Logger: cfg.Logger.With("component", "kafka"), Metrics: cfg.Metrics,
+		ConnectionsMaxIdle: cfg.ConnectionsMaxIdle,
+		Logger:             cfg.Logger.With("component", "kafka"), Metrics: cfg.Metrics,
 	})
 	if err != nil {
 		b.Close()

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -23,6 +24,9 @@ const (
 	// DefaultMaxInFlightBytesPerConn bounds the bytes of those requests
 	// (as Kafka's queued.max.request.bytes does for a whole broker).
 	DefaultMaxInFlightBytesPerConn int64 = 8 << 20
+	// DefaultConnectionsMaxIdle is Kafka's connections.max.idle.ms
+	// default.
+	DefaultConnectionsMaxIdle = 10 * time.Minute
 )
 
 const (
@@ -79,6 +83,13 @@ type Config struct {
 	// empty non-nil slice means none. Every key must be in APIs.
 	OrderedAPIs []int16
 
+	// ConnectionsMaxIdle closes a connection that has had no request in
+	// flight and no request or response for this long (Kafka's
+	// connections.max.idle.ms), so that clients that went away without
+	// closing do not hold sockets and buffers. A long-poll fetch in
+	// flight keeps its connection open. Default DefaultConnectionsMaxIdle.
+	ConnectionsMaxIdle time.Duration
+
 	// Logger receives connection-level problems. Default slog.Default().
 	Logger *slog.Logger
 
@@ -99,6 +110,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxInFlightPerConn < 0 {
 		errs = append(errs, fmt.Errorf("kafkaserver: MaxInFlightPerConn %d is negative", c.MaxInFlightPerConn))
+	}
+	if c.ConnectionsMaxIdle < 0 {
+		errs = append(errs, fmt.Errorf("kafkaserver: ConnectionsMaxIdle %v is negative", c.ConnectionsMaxIdle))
 	}
 	if c.MaxInFlightBytesPerConn < 0 {
 		errs = append(errs, fmt.Errorf("kafkaserver: MaxInFlightBytesPerConn %d is negative", c.MaxInFlightBytesPerConn))
@@ -145,6 +159,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.MaxInFlightBytesPerConn == 0 {
 		c.MaxInFlightBytesPerConn = DefaultMaxInFlightBytesPerConn
+	}
+	if c.ConnectionsMaxIdle == 0 {
+		c.ConnectionsMaxIdle = DefaultConnectionsMaxIdle
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

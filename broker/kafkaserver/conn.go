@@ -49,11 +49,14 @@ type conn struct {
 	// one, so no signal is lost) when it lowers them.
 	inflightBytes atomic.Int64
 	bytesFreed    chan struct{}
-	queue         chan *slot      // reader → writer, in request order
-	ordered       chan orderedReq // reader → ordered handler; nil until the first
-	handlers      sync.WaitGroup  // handler goroutines and the ordered handler
-	batch         []*Request      // ordered handler only: HandleBatch argument
-	group         []orderedReq    // ordered handler only: the requests at hand
+	// lastActive is when a request was last read or a response written,
+	// in Unix nanoseconds; see watchIdle.
+	lastActive atomic.Int64
+	queue      chan *slot      // reader → writer, in request order
+	ordered    chan orderedReq // reader → ordered handler; nil until the first
+	handlers   sync.WaitGroup  // handler goroutines and the ordered handler
+	batch      []*Request      // ordered handler only: HandleBatch argument
+	group      []orderedReq    // ordered handler only: the requests at hand
 
 	// Writer state.
 	out      net.Buffers
@@ -98,6 +101,8 @@ func newConn(s *Server, nc net.Conn, id uint64) *conn {
 // serve runs the connection until it closes and every goroutine it started
 // has returned.
 func (c *conn) serve() {
+	stopIdle := c.watchIdle()
+	defer stopIdle()
 	var writer sync.WaitGroup
 	writer.Go(c.writeLoop)
 	c.readLoop()
@@ -151,6 +156,7 @@ func (c *conn) readLoop() {
 			}
 			return
 		}
+		c.touch()
 		c.s.m.bytesIn.Add(float64(4 + len(f.b)))
 		sl, req, err := c.decode(f.b)
 		sl.frame = f
@@ -470,6 +476,7 @@ func (c *conn) writeLoop() {
 
 // finish releases a slot whose response was written or dropped.
 func (c *conn) finish(sl *slot) {
+	c.touch()
 	<-c.inflight
 	c.release(len(sl.frame.b))
 	// The handler is done with the request (its bytes may alias the frame

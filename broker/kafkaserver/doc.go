@@ -20,6 +20,10 @@
 // encoded with kmsg's AppendTo behind a v0 header (always for ApiVersions)
 // or a flexible v1 header.
 //
+// A connection with no request in flight that has read and written nothing
+// for Config.ConnectionsMaxIdle (Kafka's connections.max.idle.ms, 10
+// minutes) is closed with a log line.
+//
 // # Pipelining
 //
 // Each connection has a reader goroutine, a writer goroutine and one
