@@ -96,10 +96,11 @@ func (q *outQueue) push(ctx context.Context, f outFrame) error {
 }
 
 // offer queues f, whose size is set, if there is room now (an empty queue
-// takes a frame of any size); it never waits.
+// takes a frame of any size) and no push is waiting for room, which would
+// otherwise lose the race for every byte freed; it never waits.
 func (q *outQueue) offer(f outFrame) bool {
 	q.mu.Lock()
-	if q.closed || q.closeReq != nil || (q.bytes > 0 && q.bytes+f.size > q.max) {
+	if q.closed || q.closeReq != nil || q.waiting > 0 || (q.bytes > 0 && q.bytes+f.size > q.max) {
 		q.mu.Unlock()
 		return false
 	}
