@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -46,19 +45,8 @@ func (s *Server) authenticate(c *fiber.Ctx) (*auth.Principal, error) {
 
 // refuse is the 401 for a token that was given but is not good.
 func (s *Server) refuse(c *fiber.Ctx, msg string) error {
-	c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="runnel", error="invalid_token", error_description="`+quotable(msg)+`"`)
+	c.Set(fiber.HeaderWWWAuthenticate, auth.Challenge(msg))
 	return apierr.New(http.StatusUnauthorized, apierr.CodeUnauthenticated, "%s", msg)
-}
-
-// quotable keeps the characters RFC 6750 allows in error_description:
-// printable ASCII but '"' and '\'.
-func quotable(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r > 0x7e || r == '"' || r == '\\' {
-			return '\''
-		}
-		return r
-	}, s)
 }
 
 func forbidden(format string, args ...any) error {

@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/runnel-dev/runnel/gateway/auth"
+	"github.com/runnel-dev/runnel/gateway/origin"
 )
 
 // Config is what a Server needs. Backend and Verifier are required; the
@@ -184,7 +185,7 @@ func (c *Config) Validate() error {
 		}
 	}
 	for _, o := range c.AllowedOrigins {
-		if err := validateOrigin(o); err != nil {
+		if err := origin.Validate(o); err != nil {
 			errs = append(errs, err)
 		}
 	}

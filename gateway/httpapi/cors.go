@@ -1,14 +1,13 @@
 package httpapi
 
 import (
-	"fmt"
 	"net/http"
-	"net/url"
 	"strings"
 
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/runnel-dev/runnel/gateway/apierr"
+	"github.com/runnel-dev/runnel/gateway/origin"
 )
 
 // CORS answers, for browsers on the allowed origins.
@@ -19,39 +18,10 @@ const (
 	corsMaxAge        = "600"
 )
 
-// corsPolicy is the allow-list of browser origins.
+// corsPolicy answers CORS for the origins of its allow-list, the same
+// list the WebSocket Origin check uses.
 type corsPolicy struct {
-	any     bool
-	origins map[string]bool // lower case
-}
-
-func newCORSPolicy(origins []string) corsPolicy {
-	p := corsPolicy{origins: map[string]bool{}}
-	for _, o := range origins {
-		if o == "*" {
-			p.any = true
-		}
-		p.origins[strings.ToLower(strings.TrimSuffix(o, "/"))] = true
-	}
-	return p
-}
-
-// validateOrigin says why o is not an origin ("scheme://host[:port]") or
-// "*".
-func validateOrigin(o string) error {
-	if o == "*" {
-		return nil
-	}
-	u, err := url.Parse(o)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
-		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
-		return fmt.Errorf("allowed origin %q is not an origin: want scheme://host[:port], such as https://app.example.com, or *", o)
-	}
-	return nil
-}
-
-func (p corsPolicy) allows(origin string) bool {
-	return p.any || p.origins[strings.ToLower(origin)]
+	allow origin.AllowList
 }
 
 // handle adds CORS headers for an allowed Origin and answers OPTIONS
@@ -59,7 +29,7 @@ func (p corsPolicy) allows(origin string) bool {
 // answered.
 func (p corsPolicy) handle(c *fiber.Ctx, table *routeTable) bool {
 	origin := c.Get(fiber.HeaderOrigin)
-	allowed := origin != "" && p.allows(origin)
+	allowed := origin != "" && p.allow.Allows(origin)
 	if allowed {
 		c.Set(fiber.HeaderAccessControlAllowOrigin, origin)
 		c.Set(fiber.HeaderAccessControlExposeHeaders, corsExposeHeaders)

@@ -19,6 +19,7 @@ import (
 	"github.com/runnel-dev/runnel/gateway/auth"
 	"github.com/runnel-dev/runnel/gateway/backend"
 	"github.com/runnel-dev/runnel/gateway/openapispec"
+	"github.com/runnel-dev/runnel/gateway/origin"
 )
 
 // readBufferSize bounds a request's head: it must hold the largest token
@@ -70,7 +71,7 @@ func New(cfg Config) (*Server, error) {
 		gatherer: cfg.Gatherer,
 		table:    newRouteTable(),
 		tokens:   newTokenCache(),
-		cors:     newCORSPolicy(cfg.AllowedOrigins),
+		cors:     corsPolicy{allow: origin.NewAllowList(cfg.AllowedOrigins)},
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)

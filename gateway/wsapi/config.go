@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net/url"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -14,6 +13,7 @@ import (
 	"github.com/runnel-dev/runnel/gateway/auth"
 	"github.com/runnel-dev/runnel/gateway/backend"
 	"github.com/runnel-dev/runnel/gateway/fanout"
+	"github.com/runnel-dev/runnel/gateway/origin"
 )
 
 // Topics is what subscriptions need to know of the cluster; the gateway's
@@ -108,7 +108,7 @@ func (c *Config) Validate() error {
 		errs = append(errs, errors.New("wsapi: Topics is required"))
 	}
 	for _, o := range c.AllowedOrigins {
-		if err := validateOrigin(o); err != nil {
+		if err := origin.Validate(o); err != nil {
 			errs = append(errs, fmt.Errorf("wsapi: %w", err))
 		}
 	}
@@ -182,18 +182,4 @@ func (c *Config) fill() {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-}
-
-// validateOrigin says why o is not an origin ("scheme://host[:port]") or
-// "*"; the REST API's CORS list follows the same rule.
-func validateOrigin(o string) error {
-	if o == "*" {
-		return nil
-	}
-	u, err := url.Parse(o)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
-		(u.Path != "" && u.Path != "/") || u.RawQuery != "" || u.User != nil {
-		return fmt.Errorf("allowed origin %q is not an origin: want scheme://host[:port], such as https://app.example.com, or *", o)
-	}
-	return nil
 }

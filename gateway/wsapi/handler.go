@@ -11,6 +11,7 @@ import (
 
 	"github.com/runnel-dev/runnel/gateway/apierr"
 	"github.com/runnel-dev/runnel/gateway/auth"
+	"github.com/runnel-dev/runnel/gateway/origin"
 )
 
 // Handler serves GET /v1/ws. It is safe for concurrent use.
@@ -19,7 +20,7 @@ import (
 type Handler struct {
 	cfg      Config
 	upgrader websocket.Upgrader
-	origins  originPolicy
+	origins  origin.AllowList
 	metrics  *metrics
 	hwm      *hwmTable
 
@@ -40,7 +41,7 @@ func New(cfg Config) (*Handler, error) {
 	cfg.fill()
 	h := &Handler{
 		cfg:     cfg,
-		origins: newOriginPolicy(cfg.AllowedOrigins),
+		origins: origin.NewAllowList(cfg.AllowedOrigins),
 		hwm:     newHWMTable(),
 		sockets: make(map[*socket]struct{}),
 	}
@@ -81,7 +82,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, apierr.New(http.StatusMethodNotAllowed, "method_not_allowed", "%s takes GET with a WebSocket upgrade", r.URL.Path))
 		return
 	}
-	if origin := r.Header.Get("Origin"); origin != "" && !h.origins.allows(origin) {
+	if origin := r.Header.Get("Origin"); origin != "" && !h.origins.Allows(origin) {
 		writeError(w, apierr.New(http.StatusForbidden, apierr.CodeForbidden, "origin %q is not allowed to open WebSockets on this gateway", origin))
 		return
 	}
@@ -102,7 +103,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			if errors.As(err, &te) {
 				msg = te.Msg
 			}
-			w.Header().Set("WWW-Authenticate", `Bearer realm="runnel", error="invalid_token", error_description="`+quotable(msg)+`"`)
+			w.Header().Set("WWW-Authenticate", auth.Challenge(msg))
 			writeError(w, apierr.New(http.StatusUnauthorized, apierr.CodeUnauthenticated, "%s", msg))
 			return
 		}
@@ -172,35 +173,4 @@ func requestToken(r *http.Request) (token string, given bool, err error) {
 		return q.Get("access_token"), true, nil
 	}
 	return "", false, nil
-}
-
-// quotable keeps the characters RFC 6750 allows in error_description.
-func quotable(s string) string {
-	return strings.Map(func(r rune) rune {
-		if r < 0x20 || r > 0x7e || r == '"' || r == '\\' {
-			return '\''
-		}
-		return r
-	}, s)
-}
-
-// originPolicy is the allow-list of browser origins.
-type originPolicy struct {
-	any     bool
-	origins map[string]bool // lower case, without a trailing slash
-}
-
-func newOriginPolicy(origins []string) originPolicy {
-	p := originPolicy{origins: map[string]bool{}}
-	for _, o := range origins {
-		if o == "*" {
-			p.any = true
-		}
-		p.origins[strings.ToLower(strings.TrimSuffix(o, "/"))] = true
-	}
-	return p
-}
-
-func (p originPolicy) allows(origin string) bool {
-	return p.any || p.origins[strings.ToLower(origin)]
 }

@@ -1,0 +1,38 @@
+package origin
+
+import "testing"
+
+func TestValidate(t *testing.T) {
+	for _, o := range []string{"*", "https://app.example.com", "http://127.0.0.1:5173", "https://app.example.com/"} {
+		if err := Validate(o); err != nil {
+			t.Errorf("Validate(%q) = %v, want nil", o, err)
+		}
+	}
+	for _, o := range []string{"", "app.example.com", "ftp://x", "https://x/path", "https://x?q=1", "https://u@x", "https://"} {
+		if err := Validate(o); err == nil {
+			t.Errorf("Validate(%q) = nil, want an error", o)
+		}
+	}
+}
+
+func TestAllowList(t *testing.T) {
+	l := NewAllowList([]string{"https://App.example.com/", "http://localhost:3000"})
+	for origin, want := range map[string]bool{
+		"https://app.example.com": true,
+		"HTTPS://APP.EXAMPLE.COM": true,
+		"http://localhost:3000":   true,
+		"http://localhost:3001":   false,
+		"https://evil.example":    false,
+		"":                        false,
+	} {
+		if got := l.Allows(origin); got != want {
+			t.Errorf("Allows(%q) = %v, want %v", origin, got, want)
+		}
+	}
+	if !NewAllowList([]string{"*"}).Allows("https://anything.example") {
+		t.Error(`"*" does not allow every origin`)
+	}
+	if (AllowList{}).Allows("https://app.example.com") {
+		t.Error("the zero AllowList allows an origin")
+	}
+}
