@@ -7,8 +7,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/valyala/fasthttp"
 )
 
 // LatencyOptions shape an end-to-end latency run.
@@ -153,16 +151,14 @@ func closeAll(subs []*subscriber) {
 // publishPaced sends total single-event POSTs, the i-th no earlier than
 // start + i/rate, from enough workers that a slow answer does not hold back
 // the schedule. acked[i] says whether the i-th was answered with success.
-func publishPaced(ctx context.Context, t Target, opts LatencyOptions, total int) (acked []bool, failures int64, firstFailure string) {
+func publishPaced(ctx context.Context, t Target, opts LatencyOptions, total int) (acked []bool, failures int64, firstFailureText string) {
 	client := newHTTPClient(256)
-	target := t.eventsURL(opts.Acks)
-	auth := "Bearer " + t.Token
 	ok := make([]bool, total)
 	var (
-		fail atomic.Int64
-		once sync.Once
-		wg   sync.WaitGroup
-		next atomic.Int64
+		fail  atomic.Int64
+		first firstFailure
+		wg    sync.WaitGroup
+		next  atomic.Int64
 	)
 	interval := time.Second / time.Duration(opts.Rate)
 	start := time.Now()
@@ -171,9 +167,9 @@ func publishPaced(ctx context.Context, t Target, opts LatencyOptions, total int)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-			defer fasthttp.ReleaseRequest(req)
-			defer fasthttp.ReleaseResponse(resp)
+			p := newPoster(client, t, opts.Acks)
+			defer p.release()
+			var body []byte
 			for ctx.Err() == nil {
 				i := next.Add(1) - 1
 				if i >= int64(total) {
@@ -183,28 +179,20 @@ func publishPaced(ctx context.Context, t Target, opts LatencyOptions, total int)
 					time.Sleep(d)
 				}
 				sent := time.Now().UnixNano()
-				req.Reset()
-				req.SetRequestURI(target)
-				req.Header.SetMethod(fasthttp.MethodPost)
-				req.Header.SetContentType("application/json")
-				req.Header.Set("Authorization", auth)
-				req.SetBodyString(`{"value":{"sent":` + strconv.FormatInt(sent, 10) + `,"seq":` + strconv.FormatInt(i, 10) + `}}`)
-				err := client.Do(req, resp)
-				if err == nil && (resp.StatusCode() == 200 || resp.StatusCode() == 202) {
-					ok[i] = true
+				body = append(body[:0], `{"value":{"sent":`...)
+				body = strconv.AppendInt(body, sent, 10)
+				body = append(body, `,"seq":`...)
+				body = strconv.AppendInt(body, i, 10)
+				body = append(body, `}}`...)
+				if err := p.post(body); err != nil {
+					fail.Add(1)
+					first.note(err)
 					continue
 				}
-				fail.Add(1)
-				once.Do(func() {
-					if err != nil {
-						firstFailure = err.Error()
-					} else {
-						firstFailure = fmt.Sprintf("HTTP %d: %.200s", resp.StatusCode(), resp.Body())
-					}
-				})
+				ok[i] = true
 			}
 		}()
 	}
 	wg.Wait()
-	return ok, fail.Load(), firstFailure
+	return ok, fail.Load(), first.text
 }

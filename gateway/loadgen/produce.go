@@ -83,8 +83,10 @@ func (r ProduceReport) String() string {
 		s += " (first: " + r.FirstFailure + ")"
 	}
 	if r.ServerCPU > 0 {
-		s += fmt.Sprintf("; gateway CPU %.2f cores (%.1f µs/event)", r.ServerCPU.Seconds()/r.Elapsed.Seconds(),
-			float64(r.ServerCPU.Microseconds())/float64(max(r.Events, 1)))
+		s += fmt.Sprintf("; gateway CPU %.2f cores", r.ServerCPU.Seconds()/r.Elapsed.Seconds())
+		if r.Events > 0 {
+			s += fmt.Sprintf(" (%.1f µs/event)", float64(r.ServerCPU.Microseconds())/float64(r.Events))
+		}
 	}
 	if r.LoadCPU > 0 {
 		s += fmt.Sprintf("; load tool CPU %.2f cores", r.LoadCPU.Seconds()/r.Elapsed.Seconds())
@@ -159,15 +161,12 @@ func Produce(ctx context.Context, t Target, opts ProduceOptions) (ProduceReport,
 	}
 	body := produceBody(opts.EventsPerRequest, opts.EventBytes)
 	client := newHTTPClient(opts.Concurrency)
-	target := t.eventsURL(opts.Acks)
-	auth := "Bearer " + t.Token
 
 	ctx, cancel := context.WithTimeout(ctx, opts.Duration)
 	defer cancel()
 	var (
 		requests, failures atomic.Int64
-		firstFailure       sync.Once
-		failureText        string
+		first              firstFailure
 		lat                latencies
 		wg                 sync.WaitGroup
 	)
@@ -177,33 +176,20 @@ func Produce(ctx context.Context, t Target, opts ProduceOptions) (ProduceReport,
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			req, resp := fasthttp.AcquireRequest(), fasthttp.AcquireResponse()
-			defer fasthttp.ReleaseRequest(req)
-			defer fasthttp.ReleaseResponse(resp)
+			p := newPoster(client, t, opts.Acks)
+			defer p.release()
 			var mine []time.Duration
 			for ctx.Err() == nil {
-				req.Reset()
-				req.SetRequestURI(target)
-				req.Header.SetMethod(fasthttp.MethodPost)
-				req.Header.SetContentType("application/json")
-				req.Header.Set("Authorization", auth)
-				req.SetBodyRaw(body)
 				t0 := time.Now()
-				err := client.Do(req, resp)
-				if err == nil && (resp.StatusCode() == 200 || resp.StatusCode() == 202) {
+				err := p.post(body)
+				if err == nil {
 					mine = append(mine, time.Since(t0))
 					requests.Add(1)
 					continue
 				}
 				failures.Add(1)
-				firstFailure.Do(func() {
-					if err != nil {
-						failureText = err.Error()
-					} else {
-						failureText = fmt.Sprintf("HTTP %d: %.200s", resp.StatusCode(), resp.Body())
-					}
-				})
-				if err != nil {
+				first.note(err)
+				if isTransportError(err) {
 					// Do not spin on a dead server.
 					select {
 					case <-ctx.Done():
@@ -216,7 +202,7 @@ func Produce(ctx context.Context, t Target, opts ProduceOptions) (ProduceReport,
 	}
 	wg.Wait()
 	r := ProduceReport{
-		Requests: requests.Load(), Failures: failures.Load(), FirstFailure: failureText,
+		Requests: requests.Load(), Failures: failures.Load(), FirstFailure: first.text,
 		Elapsed: time.Since(start), Latency: lat.quantiles(), ServerCPU: server.used(),
 	}
 	if t.ServerPID != 0 {
