@@ -29,11 +29,19 @@ func (p *brokerProc) terminate() {
 	select {
 	case <-p.done:
 	case <-time.After(30 * time.Second):
-		p.t.Fatalf("broker did not stop on SIGTERM: %s", p.stderr.String())
+		p.t.Fatalf("broker did not stop on SIGTERM: %s", p.output())
 	}
 	if code := p.cmd.ProcessState.ExitCode(); code != 0 {
 		p.t.Fatalf("broker exited with %d after SIGTERM: %s", code, p.stderr.String())
 	}
+}
+
+// output returns what the process wrote to stderr so far.
+func (p *brokerProc) output() string {
+	lw := p.cmd.Stderr.(*lockedWriter)
+	lw.mu.Lock()
+	defer lw.mu.Unlock()
+	return lw.w.String()
 }
 
 // segmentFiles returns the .log files of a partition directory, oldest
@@ -179,8 +187,8 @@ func TestDamagedSegmentKeepsLaterSegments(t *testing.T) {
 			}
 			// Every later segment survives and is served.
 			consumeRange(ctx, t, kafka, to, n, value)
-			if !strings.Contains(b.stderr.String(), "segment is damaged") || !strings.Contains(b.stderr.String(), names[3]) {
-				t.Fatalf("the broker did not say which segment is damaged:\n%s", b.stderr.String())
+			if out := b.output(); !strings.Contains(out, "segment is damaged") || !strings.Contains(out, names[3]) {
+				t.Fatalf("the broker did not say which segment is damaged:\n%s", out)
 			}
 			_, after := segmentFiles(t, partDir)
 			for name, size := range before {
