@@ -53,6 +53,12 @@ func New(cfg Config) (*Broker, error) {
 	}
 	b.pids.member = cfg.Member
 	b.pids.brokerID = cfg.BrokerID
+	if cfg.Metrics != nil {
+		if err := cfg.Metrics.Register(newStorageCollector(b)); err != nil {
+			store.Close()
+			return nil, fmt.Errorf("broker metrics: %w", err)
+		}
+	}
 	return b, nil
 }
 

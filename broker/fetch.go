@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/runnel-dev/runnel/broker/commitlog"
+	"github.com/runnel-dev/runnel/broker/kafkaext"
 	"github.com/runnel-dev/runnel/broker/kafkaserver"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -120,6 +121,7 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (*kafkaserver.Response, int64
 				if errors.As(err, &oor) {
 					rp.LogStartOffset = oor.LogStartOffset
 				}
+				setUnreadableRange(&rp, req.Version, err)
 			}
 			rp.ErrorCode = errorCode(err)
 			if err != nil {
@@ -133,4 +135,18 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (*kafkaserver.Response, int64
 		waits = nil
 	}
 	return out, total, waits
+}
+
+// setUnreadableRange tells a reader which offsets it cannot read when err is
+// an *commitlog.UnreadableRangeError: the error code (set by the caller) is
+// CORRUPT_MESSAGE, and flexible versions (v12+) carry the range in the
+// tagged field kafkaext.UnreadableRangeTag, where Runnel's gateway finds the
+// offset to go on from. Kafka clients skip the tag.
+func setUnreadableRange(rp *kmsg.FetchResponseTopicPartition, version int16, err error) {
+	var ue *commitlog.UnreadableRangeError
+	if version < 12 || !errors.As(err, &ue) {
+		return
+	}
+	r := kafkaext.UnreadableRange{From: ue.From, To: ue.To}
+	rp.UnknownTags.Set(kafkaext.UnreadableRangeTag, kafkaext.AppendUnreadableRange(nil, r))
 }

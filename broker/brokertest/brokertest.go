@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -29,6 +30,7 @@ type Cluster struct {
 	dirs   []string
 	kafka  []string // fixed Kafka addresses, kept across restarts
 	raft   map[uint64]string
+	regs   []*prometheus.Registry // each running node's metrics
 	opts   Options
 	logger *slog.Logger
 }
@@ -60,6 +62,7 @@ func Start(t testing.TB, n int, opts Options) *Cluster {
 		c.dirs = append(c.dirs, filepath.Join(t.TempDir(), "node"+strconv.Itoa(i)))
 	}
 	c.Nodes = make([]*broker.Node, n)
+	c.regs = make([]*prometheus.Registry, n)
 	for i := range n {
 		c.startNode(i)
 	}
@@ -85,10 +88,11 @@ func (c *Cluster) startNode(i int) {
 	// The fixed ports were free when picked; retry briefly if another
 	// process grabbed one in between.
 	for attempt := 0; attempt < 50; attempt++ {
+		c.regs[i] = prometheus.NewRegistry()
 		node, err = broker.StartNode(broker.NodeConfig{
 			ID: int32(i + 1), DataDir: c.dirs[i], KafkaListen: c.kafka[i], RaftListen: c.raft[uint64(i+1)],
 			Voters: c.raft, ClusterID: 7, AutoCreateTopics: c.opts.AutoCreateTopics,
-			SessionTimeout: c.opts.SessionTimeout, Logger: c.logger.With("node", i+1),
+			SessionTimeout: c.opts.SessionTimeout, Logger: c.logger.With("node", i+1), Metrics: c.regs[i],
 		})
 		if err == nil {
 			break
@@ -111,6 +115,14 @@ func (c *Cluster) Stop(i int) {
 		c.Nodes[i] = nil
 	}
 }
+
+// DataDir returns the data directory of node i (from 0), kept across
+// restarts.
+func (c *Cluster) DataDir(i int) string { return c.dirs[i] }
+
+// Metrics returns the metrics registry of node i (from 0); a restart gives
+// the node a new one.
+func (c *Cluster) Metrics(i int) *prometheus.Registry { return c.regs[i] }
 
 // Restart starts a stopped node i again from its data directory.
 func (c *Cluster) Restart(i int) {

@@ -19,6 +19,24 @@ import (
 
 const checkpointVersion = 0
 
+// errCorruptCheckpoint is wrapped by the errors of a checkpoint file whose
+// contents cannot be parsed (as opposed to one that cannot be read).
+var errCorruptCheckpoint = errors.New("damaged checkpoint")
+
+// corruptSuffix is added to the name of a damaged derived file moved aside
+// so that it can be rebuilt: it is kept for inspection, never deleted.
+const corruptSuffix = ".corrupt"
+
+// moveAside renames a damaged file to <path>.corrupt (replacing an older one
+// of that name) and syncs the directory.
+func moveAside(path string) (string, error) {
+	aside := path + corruptSuffix
+	if err := os.Rename(path, aside); err != nil {
+		return "", fmt.Errorf("move %s aside: %w", path, err)
+	}
+	return aside, syncDir(filepath.Dir(path))
+}
+
 // writeCheckpoint atomically replaces path with the given entries.
 func writeCheckpoint(path string, entries [][]string) error {
 	var buf bytes.Buffer
@@ -50,7 +68,7 @@ func readCheckpoint(path string, fields int) ([][]string, error) {
 		return sc.Text(), true
 	}
 	bad := func(why string) error {
-		return fmt.Errorf("checkpoint %s line %d: %s", path, line, why)
+		return fmt.Errorf("%w %s line %d: %s", errCorruptCheckpoint, path, line, why)
 	}
 	v, ok := next()
 	if !ok || strings.TrimSpace(v) != strconv.Itoa(checkpointVersion) {

@@ -44,7 +44,7 @@ type cutCounter struct{ n *int }
 
 func (c cutCounter) Enabled(context.Context, slog.Level) bool { return true }
 func (c cutCounter) Handle(_ context.Context, r slog.Record) error {
-	if r.Message == "cutting log at damaged batch" {
+	if r.Message == tornTailMessage {
 		*c.n++
 	}
 	return nil

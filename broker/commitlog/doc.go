@@ -33,12 +33,48 @@
 // is fsynced on the append path (flush.messages and flush.ms change that), as
 // in Kafka, where replication carries durability. A Store owns a data
 // directory: it checkpoints recovery points, high watermarks and log start
-// offsets, and marks a clean shutdown. After a crash, every segment from the
-// one holding the recovery point is re-read: each batch's CRC, lengths and
-// offsets are checked, the file is cut at the first torn or corrupt batch,
-// later segments are dropped, and the indexes are rebuilt. Indexes of other
-// segments are sanity-checked and rebuilt when damaged. A failed write or
-// fsync makes the log refuse writes until it is reopened.
+// offsets, and marks a clean shutdown.
+//
+// Every open gives every segment a quick check: index files of whole entries
+// that point inside the log, and the batch headers after the last index
+// entry continuing from it to the end of the file, where the next segment
+// starts. After a crash, every segment from the one holding the recovery
+// point is re-read whole, each batch's framing, CRC and offsets checked, and
+// so is any segment that fails its quick check or was quarantined before.
+// A segment trusted after a quick check is re-read whole by the first read
+// that needs it, before anything of it is served.
+//
+// Recovery cuts only a torn tail: bytes after the active segment's last good
+// batch in which no valid batch follows. Damage anywhere else (a bad CRC,
+// garbage or zeroes over batches, a cut or emptied file, bytes appended past
+// a sealed segment's last batch, a gap or overlap with the next segment, a
+// segment file missing) never deletes or cuts anything: the segment is
+// quarantined. Its readable prefix is served; the offsets from its first
+// unreadable batch to the next segment's base form an unreadable range,
+// logged at error level with the file, byte position and offsets, listed by
+// UnreadableRanges and recorded in the quarantine-checkpoint so that every
+// later open re-reads the segment. Damage in the active segment with valid
+// batches after it quarantines it whole, and appends go on in a new segment
+// after the last batch found, so no offset is given out twice. Reads at an
+// offset in an unreadable range get an *UnreadableRangeError (errors.Is
+// ErrUnreadable) naming the range; a read from before it returns the batches
+// before it. Reads that run into damage the checks missed (bytes changed on
+// disk later) re-read the segment and quarantine it the same way. Indexes
+// are derived data: damage found in them alone rebuilds them. A damaged
+// leader-epoch-checkpoint is moved aside (<name>.corrupt) and rebuilt from
+// the partition leader epochs in the batch headers, as is a missing one.
+//
+// A failed write or fsync (a full disk, a failing device) makes the log
+// refuse writes with ErrLogFailed at once. The next write, or the flusher,
+// retries with backoff: it cuts what a failed write left past the last
+// acknowledged batch, checks the batches before it, reserves room for the
+// next writes (so a disk still full fails the retry, not a write), writes
+// again and fsyncs the bytes an fsync failed on, and then accepts writes;
+// StorageError says whether it still refuses. Index files are memory-mapped,
+// and a store into a hole of a file on a full disk kills a process with
+// SIGBUS, so their blocks are reserved (fallocate) before an append writes a
+// byte. Writes, truncations, fsyncs and reservations go through the FS seam;
+// FaultFS fails chosen ones in tests.
 //
 // # Retention
 //

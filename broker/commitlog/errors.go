@@ -9,9 +9,17 @@ var (
 	// ErrOffsetOutOfRange is matched (errors.Is) by *OffsetOutOfRangeError. The
 	// caller should reset its position to the log start or end offset it carries.
 	ErrOffsetOutOfRange = errors.New("offset out of range")
-	// ErrLogFailed means an earlier write or fsync failed. The log refuses further
-	// writes until it is closed and reopened, which recovers it from disk.
-	ErrLogFailed = errors.New("log failed: reopen to recover")
+	// ErrLogFailed means an earlier write or fsync failed (a full disk, a
+	// failing device). The log refuses writes until a retry, at the next
+	// write or in the background with backoff, finds the disk writable again
+	// and its tail whole; StorageError says whether it still refuses. Kafka
+	// clients get KAFKA_STORAGE_ERROR and retry.
+	ErrLogFailed = errors.New("log storage failed")
+	// ErrUnreadable is matched (errors.Is) by *UnreadableRangeError: the
+	// offsets asked for lie in stored data the log found damaged. Nothing
+	// there will be served; the caller tells its reader and continues from
+	// the error's To offset.
+	ErrUnreadable = errors.New("offsets unreadable: stored data is damaged")
 	// ErrClosed means the log was closed. Open it again to use it.
 	ErrClosed = errors.New("log closed")
 	// ErrEmptyAppend means Append was given no batches. Send at least one.
@@ -52,3 +60,29 @@ func (e *InvalidBatchError) Error() string {
 }
 
 func (e *InvalidBatchError) Unwrap() error { return e.Err }
+
+// UnreadableRange is a range of offsets [From, To) of a log that cannot be
+// read: the batches there lie in the damaged part of a segment, from byte
+// Position of its file on. The bytes stay on disk, never served and never
+// cut, so that an operator can inspect them (runnel log dump).
+type UnreadableRange struct {
+	From     int64
+	To       int64
+	Segment  string // the segment's .log file
+	Position int64  // where in Segment the damage starts
+	Reason   string // what is wrong there
+}
+
+// UnreadableRangeError is returned by reads at an offset in an unreadable
+// range. A read that starts before the range returns the batches before it
+// instead; the next read, at From, gets this error.
+type UnreadableRangeError struct {
+	UnreadableRange
+}
+
+func (e *UnreadableRangeError) Error() string {
+	return fmt.Sprintf("offsets %d to %d are unreadable: %s is damaged from byte %d (%s)", e.From, e.To-1, e.Segment, e.Position, e.Reason)
+}
+
+// Is makes errors.Is(err, ErrUnreadable) true.
+func (e *UnreadableRangeError) Is(target error) bool { return target == ErrUnreadable }

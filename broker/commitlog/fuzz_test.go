@@ -12,8 +12,9 @@ import (
 )
 
 // FuzzOpenSegment writes arbitrary bytes as a segment's log and index files and
-// opens the log, cleanly and after a "crash": opening never panics, and what it
-// keeps reads back as a valid, dense prefix.
+// opens the log, cleanly and after a "crash": opening never panics, what it
+// serves reads back with dense offsets except for the ranges it reports
+// unreadable, and the log file is never deleted.
 func FuzzOpenSegment(f *testing.F) {
 	good := func(n int) []byte {
 		var buf []byte
@@ -26,10 +27,14 @@ func FuzzOpenSegment(f *testing.F) {
 		}
 		return buf
 	}
+	damaged := good(4)
+	copy(damaged[len(good(1))+20:], "garbage in the middle")
 	f.Add(good(3), []byte{}, false)
 	f.Add(good(2)[:100], []byte{0, 0, 0, 0, 0, 0, 0, 0}, true)
 	f.Add(append(good(2), 0, 0, 0), []byte{0, 0, 0, 1, 0, 0, 0, 80}, true)
 	f.Add([]byte("garbage"), []byte{1, 2, 3}, false)
+	f.Add(damaged, []byte{}, false)
+	f.Add(damaged, []byte{}, true)
 	f.Fuzz(func(t *testing.T, logBytes, indexBytes []byte, clean bool) {
 		dir := t.TempDir()
 		name := filepath.Join(dir, segmentName(0))
@@ -41,12 +46,24 @@ func FuzzOpenSegment(f *testing.F) {
 			return // refusing to open is allowed; panicking is not
 		}
 		defer l.Close()
+		if _, err := os.Stat(name + logSuffix); err != nil {
+			t.Fatalf("the log file is gone: %v", err)
+		}
 		r := l.NewReader(0, ToLogEnd)
-		n := int64(0)
+		n, unreadable := int64(0), int64(0)
 		for {
 			rec, err := r.Next()
 			if errors.Is(err, io.EOF) {
 				break
+			}
+			var ue *UnreadableRangeError
+			if errors.As(err, &ue) {
+				if ue.From != n+unreadable || ue.To <= ue.From {
+					t.Fatalf("unreadable range %d to %d at offset %d", ue.From, ue.To, n+unreadable)
+				}
+				unreadable += ue.To - ue.From
+				r = l.NewReader(ue.To, ToLogEnd)
+				continue
 			}
 			if err != nil {
 				if clean {
@@ -54,13 +71,13 @@ func FuzzOpenSegment(f *testing.F) {
 				}
 				t.Fatalf("recovered log does not read back: %v", err)
 			}
-			if rec.Offset != n {
-				t.Fatalf("record offset %d, want %d", rec.Offset, n)
+			if rec.Offset != n+unreadable {
+				t.Fatalf("record offset %d, want %d", rec.Offset, n+unreadable)
 			}
 			n++
 		}
-		if !clean && n != l.LogEndOffset() {
-			t.Fatalf("read %d records, log end %d", n, l.LogEndOffset())
+		if !clean && n+unreadable != l.LogEndOffset() {
+			t.Fatalf("read %d records and %d unreadable offsets, log end %d", n, unreadable, l.LogEndOffset())
 		}
 	})
 }

@@ -2,6 +2,7 @@ package commitlog
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"os"
 	"sort"
@@ -27,17 +28,27 @@ const (
 type indexFile struct {
 	path      string
 	f         *os.File
+	fs        FS
 	data      []byte // the mapping; nil when nothing is mapped
 	entrySize int
 	n         int // valid entries
 	writable  bool
+	// reserved is how many bytes from the start have disk blocks reserved
+	// (writable files): a store through the mapping into a hole of a file
+	// on a full disk kills the process with SIGBUS, so entries are written
+	// only below it. noReserve is set on file systems that cannot reserve.
+	reserved  int64
+	noReserve bool
 }
+
+// indexReserveChunk is how far ahead index blocks are reserved.
+const indexReserveChunk = 16 << 10
 
 // openIndexFile opens (creating if needed) an index file. A writable one is grown
 // to maxBytes and mapped read-write; a read-only one is mapped at its own size.
 // The number of entries is taken from the file size; valid reports whether that
 // size is a whole number of entries.
-func openIndexFile(path string, entrySize int, writable bool, maxBytes int) (ix *indexFile, valid bool, err error) {
+func openIndexFile(fs FS, path string, entrySize int, writable bool, maxBytes int) (ix *indexFile, valid bool, err error) {
 	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, false, fmt.Errorf("open index: %w", err)
@@ -48,7 +59,7 @@ func openIndexFile(path string, entrySize int, writable bool, maxBytes int) (ix 
 		return nil, false, fmt.Errorf("stat index: %w", err)
 	}
 	size := st.Size()
-	ix = &indexFile{path: path, f: f, entrySize: entrySize}
+	ix = &indexFile{path: path, f: f, fs: fs, entrySize: entrySize}
 	valid = size%int64(entrySize) == 0
 	ix.n = int(size / int64(entrySize))
 	if writable {
@@ -84,14 +95,39 @@ func (ix *indexFile) mapWritable(maxBytes int) error {
 	if ix.n*ix.entrySize > size {
 		ix.n = size / ix.entrySize
 	}
-	if err := ix.f.Truncate(int64(size)); err != nil {
+	if err := ix.fs.Truncate(ix.f, int64(size)); err != nil {
 		return fmt.Errorf("preallocate %s: %w", ix.path, err)
 	}
 	data, err := unix.Mmap(int(ix.f.Fd()), 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
 	if err != nil {
 		return fmt.Errorf("mmap %s: %w", ix.path, err)
 	}
-	ix.data, ix.writable = data, true
+	// The entries there were written, so their blocks exist.
+	ix.data, ix.writable, ix.reserved = data, true, int64(ix.n*ix.entrySize)
+	return nil
+}
+
+// reserve makes sure disk blocks exist for the first n entries, reserving a
+// chunk ahead when they do not. It fails when the disk is full: the entry
+// must then not be written.
+func (ix *indexFile) reserve(n int) error {
+	need := int64(n * ix.entrySize)
+	if ix.noReserve || need <= ix.reserved {
+		return nil
+	}
+	to := min(max(need, ix.reserved+indexReserveChunk), int64(len(ix.data)))
+	if need > to {
+		return fmt.Errorf("index %s: %d entries do not fit", ix.path, n)
+	}
+	err := ix.fs.Allocate(ix.f, ix.reserved, to-ix.reserved)
+	if errors.Is(err, ErrNoAllocate) {
+		ix.noReserve = true
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("reserve index %s: %w", ix.path, err)
+	}
+	ix.reserved = to
 	return nil
 }
 
@@ -118,7 +154,7 @@ func (ix *indexFile) seal() error {
 	if err := ix.unmap(); err != nil {
 		return err
 	}
-	if err := ix.f.Truncate(int64(ix.n * ix.entrySize)); err != nil {
+	if err := ix.fs.Truncate(ix.f, int64(ix.n*ix.entrySize)); err != nil {
 		return fmt.Errorf("trim %s: %w", ix.path, err)
 	}
 	return ix.mapReadOnly()
@@ -141,7 +177,7 @@ func (ix *indexFile) truncate(n int) {
 }
 
 func (ix *indexFile) sync() error {
-	if err := ix.f.Sync(); err != nil {
+	if err := ix.fs.Sync(ix.f); err != nil {
 		return fmt.Errorf("sync %s: %w", ix.path, err)
 	}
 	return nil

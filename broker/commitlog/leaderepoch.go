@@ -28,6 +28,7 @@ type epochEntry struct {
 type epochCache struct {
 	path    string
 	entries []epochEntry // ascending by epoch and by start offset
+	dirty   bool         // entries changed since the file was written
 }
 
 func loadEpochCache(dir string) (*epochCache, error) {
@@ -40,14 +41,14 @@ func loadEpochCache(dir string) (*epochCache, error) {
 		e, err1 := strconv.ParseInt(r[0], 10, 32)
 		o, err2 := strconv.ParseInt(r[1], 10, 64)
 		if err1 != nil || err2 != nil || e < 0 || o < 0 {
-			return nil, fmt.Errorf("leader epoch checkpoint %s: bad entry %q", c.path, r)
+			return nil, fmt.Errorf("%w: leader epoch checkpoint %s: bad entry %q", errCorruptCheckpoint, c.path, r)
 		}
 		c.entries = append(c.entries, epochEntry{int32(e), o})
 	}
 	if !sort.SliceIsSorted(c.entries, func(i, j int) bool {
 		return c.entries[i].Epoch < c.entries[j].Epoch
 	}) {
-		return nil, fmt.Errorf("leader epoch checkpoint %s: epochs out of order", c.path)
+		return nil, fmt.Errorf("%w: leader epoch checkpoint %s: epochs out of order", errCorruptCheckpoint, c.path)
 	}
 	return c, nil
 }
@@ -59,13 +60,25 @@ func (c *epochCache) latest() (epochEntry, bool) {
 	return c.entries[len(c.entries)-1], true
 }
 
-// assign records that epoch starts at offset, if epoch is newer than the latest.
+// assign records that epoch starts at offset, if epoch is newer than the
+// latest, and writes the file when that changed anything.
 func (c *epochCache) assign(epoch int32, offset int64) error {
-	if epoch < 0 {
+	if !c.observe(epoch, offset) && !c.dirty {
 		return nil
 	}
+	return c.flush()
+}
+
+// observe records in memory that epoch starts at offset, if epoch is newer
+// than the latest, as recovery does for every batch it reads (Kafka's
+// LogSegment.recover). It reports whether the entries changed; flush writes
+// them.
+func (c *epochCache) observe(epoch int32, offset int64) bool {
+	if epoch < 0 {
+		return false
+	}
 	if l, ok := c.latest(); ok && epoch <= l.Epoch {
-		return nil
+		return false
 	}
 	// A new epoch starting at or below an older epoch's start replaces it (the
 	// older one wrote nothing that survived).
@@ -73,7 +86,8 @@ func (c *epochCache) assign(epoch int32, offset int64) error {
 		c.entries = c.entries[:len(c.entries)-1]
 	}
 	c.entries = append(c.entries, epochEntry{epoch, offset})
-	return c.flush()
+	c.dirty = true
+	return true
 }
 
 // truncateFromEnd drops epochs that start at or after endOffset (log truncation).
@@ -131,7 +145,9 @@ func (c *epochCache) flush() error {
 		rows[i] = []string{strconv.Itoa(int(e.Epoch)), strconv.FormatInt(e.StartOffset, 10)}
 	}
 	if err := writeCheckpoint(c.path, rows); err != nil {
+		c.dirty = true
 		return fmt.Errorf("leader epoch checkpoint: %w", err)
 	}
+	c.dirty = false
 	return nil
 }

@@ -6,10 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
-	"slices"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -33,8 +29,14 @@ type Log struct {
 	hw            int64
 	recoveryPoint int64
 	epochs        *epochCache
-	werr          error // sticky write failure
 	closed        bool
+	// werr is the write or fsync failure that makes the log refuse writes
+	// until resumeLocked clears it; retryAt and backoff pace the retries.
+	werr          error
+	retryAt       time.Time
+	backoff       time.Duration
+	writeFailures atomic.Int64
+	iov           [][]byte  // buffer list of the last vectored write
 	unflushed     int64     // records appended since the last flush
 	firstUnflush  time.Time // when the oldest unflushed record was appended
 	endWaiters    chan struct{}
@@ -90,7 +92,7 @@ func (l *Log) SetOptions(opts Options) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	o.RecoveryPoint, o.CleanShutdown, o.LogStartOffset, o.HighWatermark = l.opts.RecoveryPoint, l.opts.CleanShutdown, l.opts.LogStartOffset, l.opts.HighWatermark
-	o.Now, o.Logger = l.opts.Now, l.logger
+	o.Now, o.Logger, o.FS = l.opts.Now, l.logger, l.opts.FS
 	if o.MaxIndexBytes != l.opts.MaxIndexBytes {
 		o.MaxIndexBytes = l.opts.MaxIndexBytes // index files are sized when a segment is created
 	}
@@ -101,178 +103,6 @@ func (l *Log) SetOptions(opts Options) error {
 
 // Dir returns the log's directory.
 func (l *Log) Dir() string { return l.dir }
-
-// listSegments returns the base offsets of the segment logs in dir, removing
-// leftovers of interrupted work (temporary files, indexes without a log).
-func listSegments(dir string) ([]int64, error) {
-	ents, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, fmt.Errorf("list segments: %w", err)
-	}
-	logs := map[int64]bool{}
-	var orphans []string
-	for _, e := range ents {
-		name := e.Name()
-		if strings.HasSuffix(name, ".tmp") || strings.HasSuffix(name, ".deleted") {
-			orphans = append(orphans, name)
-			continue
-		}
-		ext := filepath.Ext(name)
-		if ext != logSuffix && ext != indexSuffix && ext != timeIndexSuffix {
-			continue
-		}
-		base, err := strconv.ParseInt(strings.TrimSuffix(name, ext), 10, 64)
-		if err != nil || len(name)-len(ext) != 20 || base < 0 {
-			continue
-		}
-		if ext == logSuffix {
-			logs[base] = true
-		}
-	}
-	for _, e := range ents {
-		name := e.Name()
-		ext := filepath.Ext(name)
-		if ext == indexSuffix || ext == timeIndexSuffix {
-			if base, err := strconv.ParseInt(strings.TrimSuffix(name, ext), 10, 64); err == nil && !logs[base] {
-				orphans = append(orphans, name)
-			}
-		}
-	}
-	for _, name := range orphans {
-		if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("remove leftover %s: %w", name, err)
-		}
-	}
-	bases := make([]int64, 0, len(logs))
-	for b := range logs {
-		bases = append(bases, b)
-	}
-	slices.Sort(bases)
-	return bases, nil
-}
-
-func (l *Log) load() error {
-	o := l.opts
-	epochs, err := loadEpochCache(l.dir)
-	if err != nil {
-		return err
-	}
-	l.epochs = epochs
-	bases, err := listSegments(l.dir)
-	if err != nil {
-		return err
-	}
-	if len(bases) == 0 {
-		s, err := createSegment(l.dir, o.LogStartOffset, o)
-		if err != nil {
-			return err
-		}
-		l.segments = []*segment{s}
-		l.logStart, l.hw, l.recoveryPoint = o.LogStartOffset, o.LogStartOffset, o.LogStartOffset
-		return syncDir(l.dir)
-	}
-	// The first segment to re-read after an unclean shutdown: the last one whose
-	// base is at or below the recovery point.
-	recoverFrom := len(bases)
-	if !o.CleanShutdown {
-		recoverFrom = 0
-		for i, b := range bases {
-			if b <= o.RecoveryPoint {
-				recoverFrom = i
-			}
-		}
-	}
-	for i, base := range bases {
-		active := i == len(bases)-1
-		s, indexesOK, err := openSegment(l.dir, base, active, o)
-		if err != nil {
-			return err
-		}
-		l.segments = append(l.segments, s)
-		if i+1 < len(bases) {
-			s.next = bases[i+1]
-		}
-		needRecover := i >= recoverFrom
-		if !needRecover {
-			if active {
-				if err := s.loadTail(o); err != nil {
-					o.Logger.Warn("rebuilding active segment", "segment", s.prefix+logSuffix, "reason", err)
-					needRecover = true
-				}
-			}
-			if !needRecover && !indexesOK {
-				o.Logger.Warn("rebuilding index with a partial entry", "segment", s.prefix+logSuffix)
-				needRecover = true
-			}
-			if !needRecover {
-				if err := s.checkIndexes(); err != nil {
-					o.Logger.Warn("rebuilding damaged index", "segment", s.prefix+logSuffix, "reason", err)
-					needRecover = true
-				}
-			}
-		}
-		if !needRecover {
-			continue
-		}
-		expectedNext := s.next
-		if !active {
-			if err := s.index.mapWritable(int(o.MaxIndexBytes)); err != nil {
-				return err
-			}
-			if err := s.tindex.mapWritable(int(o.MaxIndexBytes)); err != nil {
-				return err
-			}
-		}
-		cut, err := s.recover(o)
-		if err != nil {
-			return err
-		}
-		damaged := cut > 0 || (expectedNext >= 0 && s.next != expectedNext)
-		if !active && !damaged {
-			if err := s.seal(); err != nil {
-				return err
-			}
-		}
-		if damaged {
-			// Everything after damage is dropped: the log stays a valid prefix.
-			for _, later := range bases[i+1:] {
-				o.Logger.Warn("removing segment after damaged batch", "base", later)
-				if err := removeSegmentFiles(filepath.Join(l.dir, segmentName(later))); err != nil {
-					return fmt.Errorf("remove segment after damage: %w", err)
-				}
-			}
-			break
-		}
-	}
-	if a := l.activeLocked(); a.size > 0 {
-		a.rollStart = o.Now()
-	}
-	leo := l.activeLocked().next
-	l.logStart = max(o.LogStartOffset, l.segments[0].base)
-	if l.logStart > leo {
-		l.logStart = leo
-	}
-	if err := l.epochs.truncateFromEnd(leo); err != nil {
-		return err
-	}
-	if err := l.epochs.truncateFromStart(l.logStart); err != nil {
-		return err
-	}
-	l.hw = min(max(o.HighWatermark, l.logStart), leo)
-	if !o.CleanShutdown {
-		// What recovery kept is made durable before it counts as recovered.
-		for _, s := range l.segments[min(recoverFrom, len(l.segments)-1):] {
-			if err := s.sync(); err != nil {
-				return err
-			}
-		}
-		if err := syncDir(l.dir); err != nil {
-			return err
-		}
-	}
-	l.recoveryPoint = leo
-	return nil
-}
 
 func (l *Log) activeLocked() *segment { return l.segments[len(l.segments)-1] }
 
@@ -413,11 +243,8 @@ func (l *Log) append(buf []byte, leaderEpoch int32, assign bool) (AppendInfo, er
 // It fills infos for the sets written and returns how many were written
 // (all of them unless err is set) and the log-end waiters to wake.
 func (l *Log) appendLocked(sets []recordSet, infos []AppendInfo, leaderEpoch int32, assign bool) (done int, ch chan struct{}, err error) {
-	if l.closed {
-		return 0, nil, ErrClosed
-	}
-	if l.werr != nil {
-		return 0, nil, fmt.Errorf("%w: %w", ErrLogFailed, l.werr)
+	if err := l.writableLocked(); err != nil {
+		return 0, nil, err
 	}
 	defer func() {
 		if done > 0 {
@@ -482,14 +309,26 @@ func (l *Log) writeSetsLocked(s *segment, sets []recordSet, infos []AppendInfo, 
 			rest = rest[h.Size():]
 		}
 	}
-	if n, err := writeSets(s.log, sets, s.size); err != nil {
-		l.werr = fmt.Errorf("write segment %d: %w", s.base, err)
+	batches := 0
+	for i := range sets {
+		batches += sets[i].nb
+	}
+	// Room for every index entry the batches may add (and the one sealing
+	// adds) is reserved before a byte is written: an index store into a
+	// hole of a full disk would kill the process.
+	if err := s.reserveIndexes(batches + 1); err != nil {
+		return l.failLocked(fmt.Errorf("write segment %d: %w", s.base, err))
+	}
+	if n, err := writeSets(s.fs, s.log, sets, s.size, &l.iov); err != nil {
 		if n > 0 {
-			if terr := s.log.Truncate(s.size); terr != nil {
+			// Nothing of a failed write is acknowledged: its bytes go now
+			// (reads never pass size anyway), and again before writes
+			// resume, should this cut fail too.
+			if terr := s.fs.Truncate(s.log, s.size); terr != nil {
 				o.Logger.Error("cannot cut partial write", "segment", s.prefix+logSuffix, "error", terr)
 			}
 		}
-		return fmt.Errorf("%w: %w", ErrLogFailed, l.werr)
+		return l.failLocked(fmt.Errorf("write segment %d: %w", s.base, err))
 	}
 	pos := s.size
 	for i := range sets {
@@ -497,12 +336,11 @@ func (l *Log) writeSetsLocked(s *segment, sets []recordSet, infos []AppendInfo, 
 		for rest := sets[i].buf; len(rest) > 0; {
 			h, _ := recordbatch.ParseHeader(rest)
 			if !assign && h.PartitionLeaderEpoch >= 0 {
-				if err := l.epochs.assign(h.PartitionLeaderEpoch, h.BaseOffset); err != nil {
-					l.werr = err
-					return fmt.Errorf("%w: %w", ErrLogFailed, err)
-				}
+				l.epochs.observe(h.PartitionLeaderEpoch, h.BaseOffset)
 			}
-			s.noteBatch(&h, pos, o)
+			if err := s.noteBatch(&h, pos, o); err != nil {
+				return l.failLocked(err) // cannot happen: reserved above
+			}
 			if h.MaxTimestamp > info.MaxTimestamp {
 				info.MaxTimestamp, info.OffsetOfMaxTimestamp = h.MaxTimestamp, h.LastOffset()
 			}
@@ -517,9 +355,13 @@ func (l *Log) writeSetsLocked(s *segment, sets []recordSet, infos []AppendInfo, 
 		s.rollStart = now
 	}
 	if assign {
-		if err := l.epochs.assign(leaderEpoch, infos[0].FirstOffset); err != nil {
-			l.werr = err
-			return fmt.Errorf("%w: %w", ErrLogFailed, err)
+		l.epochs.observe(leaderEpoch, infos[0].FirstOffset)
+	}
+	if l.epochs.dirty {
+		if err := l.epochs.flush(); err != nil {
+			// The batches are written; the checkpoint is written again
+			// before writes resume.
+			return l.failLocked(err)
 		}
 	}
 	return nil
@@ -530,23 +372,26 @@ func (l *Log) writeSetsLocked(s *segment, sets []recordSet, infos []AppendInfo, 
 func (l *Log) rollLocked() (*segment, error) {
 	old := l.activeLocked()
 	if err := old.seal(); err != nil {
-		l.werr = err
-		return nil, fmt.Errorf("%w: roll: %w", ErrLogFailed, err)
+		return nil, l.failLocked(fmt.Errorf("roll: %w", err))
 	}
 	s, err := createSegment(l.dir, old.next, l.opts)
 	if err != nil {
-		l.werr = err
-		return nil, fmt.Errorf("%w: roll: %w", ErrLogFailed, err)
+		return nil, l.failLocked(fmt.Errorf("roll: %w", err))
 	}
 	l.segments = append(l.segments, s)
 	select {
 	case l.rolled <- old:
 	default:
 		// The flusher is behind: sync here rather than queue without bound.
-		if err := l.syncRolled(old); err != nil {
-			l.werr = err
-			return nil, fmt.Errorf("%w: %w", ErrLogFailed, err)
+		err := old.sync()
+		if err == nil {
+			err = syncDir(l.dir)
 		}
+		old.markSynced(old.size, err)
+		if err != nil {
+			return nil, l.failLocked(err)
+		}
+		l.advanceRecoveryPointLocked(old.next)
 	}
 	return s, nil
 }
@@ -556,11 +401,8 @@ func (l *Log) rollLocked() (*segment, error) {
 func (l *Log) Roll() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.closed {
-		return ErrClosed
-	}
-	if l.werr != nil {
-		return fmt.Errorf("%w: %w", ErrLogFailed, l.werr)
+	if err := l.writableLocked(); err != nil {
+		return err
 	}
 	if l.activeLocked().size == 0 {
 		return nil
@@ -579,15 +421,16 @@ func (l *Log) syncRolled(s *segment) error {
 	if err == nil {
 		err = syncDir(l.dir)
 	}
-	if err != nil {
-		if s.deleted.Load() || errors.Is(err, os.ErrClosed) {
-			return nil
-		}
-		return err
+	if err != nil && (s.deleted.Load() || errors.Is(err, os.ErrClosed)) {
+		return nil
 	}
 	l.mu.Lock()
-	l.recoveryPoint = max(l.recoveryPoint, s.next)
-	l.mu.Unlock()
+	defer l.mu.Unlock()
+	s.markSynced(s.size, err) // a sealed segment's size is fixed
+	if err != nil {
+		return l.failLocked(err)
+	}
+	l.advanceRecoveryPointLocked(s.next)
 	return nil
 }
 
@@ -607,18 +450,14 @@ func (l *Log) runFlusher() {
 		case <-l.stop:
 			return
 		case s := <-l.rolled:
-			if err := l.syncRolled(s); err != nil {
-				l.mu.Lock()
-				l.werr = err
-				l.mu.Unlock()
-				l.logger.Error("flush of rolled segment failed", "segment", s.prefix+logSuffix, "error", err)
-			}
+			l.syncRolled(s) // a failure is logged and retried by resumeLocked
 		case <-t.C:
 			l.mu.Lock()
+			if l.werr != nil && !l.closed && !time.Now().Before(l.retryAt) {
+				l.resumeLocked()
+			}
 			if fi := l.opts.FlushInterval; fi > 0 && l.unflushed > 0 && l.opts.Now().Sub(l.firstUnflush) >= fi && l.werr == nil && !l.closed {
-				if err := l.flushLocked(); err != nil {
-					l.logger.Error("timed flush failed", "dir", l.dir, "error", err)
-				}
+				l.flushLocked() // a failure is logged and retried by resumeLocked
 			}
 			l.mu.Unlock()
 		}
@@ -636,19 +475,20 @@ func (l *Log) Flush() error {
 }
 
 func (l *Log) flushLocked() error {
-	if l.werr != nil {
-		return fmt.Errorf("%w: %w", ErrLogFailed, l.werr)
+	if err := l.writableLocked(); err != nil {
+		return err
 	}
 	s := l.activeLocked()
-	if err := s.sync(); err != nil {
-		l.werr = err
-		return fmt.Errorf("%w: %w", ErrLogFailed, err)
+	err := s.sync()
+	s.markSynced(s.size, err)
+	if err != nil {
+		return l.failLocked(err)
 	}
 	l.unflushed = 0
 	// Segments still queued for the flusher are synced by it; only when none are
 	// pending is everything below the log end durable.
 	if len(l.rolled) == 0 {
-		l.recoveryPoint = max(l.recoveryPoint, s.next)
+		l.advanceRecoveryPointLocked(s.next)
 	}
 	return nil
 }
@@ -799,10 +639,16 @@ func (l *Log) Close() error {
 		// Retention or DeleteRecords may have removed a queued segment
 		// already: there is nothing of it left to make durable.
 		if s := <-l.rolled; !s.deleted.Load() {
-			if err := s.sync(); err != nil {
-				errs = append(errs, err)
+			err := s.sync()
+			s.markSynced(s.size, err)
+			if err != nil {
+				l.failLocked(err)
 			}
 		}
+	}
+	if l.werr != nil {
+		// One last retry: a log whose disk has room again closes cleanly.
+		l.resumeLocked()
 	}
 	if l.werr != nil {
 		errs = append(errs, l.werr)

@@ -65,6 +65,9 @@ type Options struct {
 
 	// Now is the clock used for segment.ms, retention and flush.ms (time.Now if nil).
 	Now func() time.Time
+	// FS writes, truncates and fsyncs the log's files (OSFS if nil); tests
+	// pass a FaultFS to fill the disk or fail the device.
+	FS FS
 	// Logger receives recovery and retention events (slog.Default if nil).
 	Logger *slog.Logger
 }
@@ -94,6 +97,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Now == nil {
 		o.Now = time.Now
+	}
+	if o.FS == nil {
+		o.FS = OSFS{}
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()

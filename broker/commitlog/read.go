@@ -55,17 +55,51 @@ func (r *ReadResult) Size() int64 {
 // maxBytes and the bound, without reading them. The batch holding offset is
 // always returned whole, even when it alone exceeds maxBytes (so a consumer can
 // always progress). Reading at the bound returns nothing; an offset below the
-// log start or past the log end is an *OffsetOutOfRangeError.
+// log start or past the log end is an *OffsetOutOfRangeError. A read stops
+// before an unreadable range; one at an offset inside it gets an
+// *UnreadableRangeError. The first read of a segment an open trusted after
+// a quick check re-reads it whole first, and a read that runs into damage no
+// check found (bytes changed on disk since) re-reads its segment: damage
+// found either way is quarantined before anything of it is served.
 func (l *Log) Read(offset int64, maxBytes int64, bound Bound) (ReadResult, error) {
+	for tries := 0; ; tries++ {
+		res, check, err := l.read(offset, maxBytes, bound)
+		if check == nil || tries == 2 {
+			return res, err
+		}
+		if _, ierr := l.inspect(check); ierr != nil {
+			l.logger.Error("cannot re-read a segment to check it", "segment", check.prefix+logSuffix, "error", ierr)
+			if err == nil {
+				err = fmt.Errorf("check segment %d: %w", check.base, ierr)
+			}
+			return res, err
+		}
+	}
+}
+
+// quarantined reports whether s is quarantined after re-reading it (a read
+// found damage in it). A failure to re-read is logged.
+func (l *Log) quarantined(s *segment) bool {
+	q, err := l.inspect(s)
+	if err != nil {
+		l.logger.Error("cannot re-read a segment a read found damaged", "segment", s.prefix+logSuffix, "error", err)
+	}
+	return q
+}
+
+// read is Read without re-reading segments: it returns the segment to check
+// before reading again, when it needs one not verified yet (reading nothing
+// else) or when a read failed on bad bytes in it.
+func (l *Log) read(offset int64, maxBytes int64, bound Bound) (res ReadResult, check *segment, err error) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
 	if l.closed {
-		return ReadResult{}, ErrClosed
+		return ReadResult{}, nil, ErrClosed
 	}
 	leo := l.activeLocked().next
-	res := ReadResult{NextOffset: offset, LogStartOffset: l.logStart, LogEndOffset: leo, HighWatermark: l.hw}
+	res = ReadResult{NextOffset: offset, LogStartOffset: l.logStart, LogEndOffset: leo, HighWatermark: l.hw}
 	if offset < l.logStart || offset > leo {
-		return res, &OffsetOutOfRangeError{Offset: offset, LogStartOffset: l.logStart, LogEndOffset: leo}
+		return res, nil, &OffsetOutOfRangeError{Offset: offset, LogStartOffset: l.logStart, LogEndOffset: leo}
 	}
 	limit := leo
 	if bound == ToHighWatermark {
@@ -74,17 +108,35 @@ func (l *Log) Read(offset int64, maxBytes int64, bound Bound) (ReadResult, error
 	budget := maxBytes
 	for i := l.segmentForLocked(offset); i < len(l.segments) && offset < limit; i++ {
 		s := l.segments[i]
+		if s.damage != nil && offset >= s.next {
+			if len(res.Slices) == 0 {
+				err = l.unreadableAtLocked(offset)
+			}
+			break
+		}
 		if offset >= s.next {
 			continue
 		}
+		if !s.verified {
+			if len(res.Slices) == 0 {
+				return res, s, nil
+			}
+			break // the next read checks it
+		}
+		fail := func(err error) (ReadResult, *segment, error) {
+			if isIOError(err) {
+				return res, nil, err
+			}
+			return res, s, err
+		}
 		start, first, err := s.translate(offset)
 		if err != nil {
-			return res, err
+			return fail(err)
 		}
 		end, next := s.size, s.next
 		if limit < s.next {
 			if end, next, err = s.translate(limit); err != nil {
-				return res, err
+				return fail(err)
 			}
 		}
 		if end <= start || (len(res.Slices) > 0 && budget <= 0) {
@@ -93,25 +145,25 @@ func (l *Log) Read(offset int64, maxBytes int64, bound Bound) (ReadResult, error
 		if end-start > budget {
 			// Whole batches within the budget; the read's first batch always goes.
 			if end, next, err = s.boundaryAtOrBelow(start, start+max(budget, 0)); err != nil {
-				return res, err
+				return fail(err)
 			}
 			if end == start {
 				if len(res.Slices) > 0 {
 					break
 				}
 				if end, next, err = s.batchEnd(start); err != nil {
-					return res, err
+					return fail(err)
 				}
 			}
 		}
 		res.Slices = append(res.Slices, FileSlice{File: s.log, Position: start, Size: end - start, FirstOffset: first, NextOffset: next})
 		budget -= end - start
 		offset, res.NextOffset = next, next
-		if end < s.size {
+		if end < s.size || s.damage != nil {
 			break
 		}
 	}
-	return res, nil
+	return res, nil, err
 }
 
 // segmentForLocked returns the index of the segment holding offset (the last
@@ -167,8 +219,20 @@ func (l *Log) NewReader(offset int64, bound Bound) *Reader {
 
 // Next returns the next record. It returns io.EOF when it has caught up with the
 // bound (call again later for more), an *OffsetOutOfRangeError when its position
-// left the log, and a recordbatch error for a damaged batch.
+// left the log, an *UnreadableRangeError at a range the log cannot read (a new
+// Reader at its To goes on), and a recordbatch error for a batch whose records do not
+// decode.
 func (r *Reader) Next() (recordbatch.Record, error) {
+	rec, err := r.nextRecord()
+	if err != nil && !errors.Is(err, io.EOF) && !errors.Is(err, ErrOffsetOutOfRange) && !errors.Is(err, ErrUnreadable) && !errors.Is(err, ErrClosed) {
+		// A batch that does not decode may sit in bytes damaged since the
+		// log checked them: the log re-reads its segment.
+		err = r.l.damageAt(r.next, err)
+	}
+	return rec, err
+}
+
+func (r *Reader) nextRecord() (recordbatch.Record, error) {
 	for {
 		if r.it != nil {
 			rec, err := r.it.Next()
@@ -221,34 +285,77 @@ func (r *Reader) Next() (recordbatch.Record, error) {
 // Offset returns the offset of the next record Next will look for.
 func (r *Reader) Offset() int64 { return r.next }
 
+// damageAt re-reads the segment holding offset after cause, a failure to
+// decode a batch there, and returns the *UnreadableRangeError for offset
+// when the segment turns out damaged there; cause otherwise.
+func (l *Log) damageAt(offset int64, cause error) error {
+	l.mu.RLock()
+	if l.closed || offset < l.logStart || offset >= l.activeLocked().next {
+		l.mu.RUnlock()
+		return cause
+	}
+	s := l.segments[l.segmentForLocked(offset)]
+	l.mu.RUnlock()
+	if !l.quarantined(s) {
+		return cause
+	}
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if err := l.unreadableAtLocked(offset); err != nil {
+		return err
+	}
+	return cause
+}
+
 // OffsetForTimestamp returns the offset and timestamp of the first record, at or
 // after the log start and below the bound, whose timestamp is at least ts
 // (Kafka's ListOffsets by timestamp). found is false when there is none.
+// Unreadable ranges are passed over.
 func (l *Log) OffsetForTimestamp(ts int64, bound Bound) (offset, timestamp int64, found bool, err error) {
-	l.mu.RLock()
-	limit := l.activeLocked().next
-	if bound == ToHighWatermark {
-		limit = l.hw
-	}
-	start := l.logStart
-	var s *segment
-	for _, seg := range l.segments {
-		if seg.next > start && seg.maxTimestamp >= ts {
-			s = seg
-			break
+	// Segments are tried in order: normally the first whose largest
+	// timestamp reaches ts holds the answer.
+	for after := int64(-1); ; {
+		l.mu.RLock()
+		limit := l.activeLocked().next
+		if bound == ToHighWatermark {
+			limit = l.hw
 		}
-	}
-	if s == nil {
+		start := l.logStart
+		var s *segment
+		for _, seg := range l.segments {
+			if seg.base > after && seg.next > start && seg.maxTimestamp >= ts {
+				s = seg
+				break
+			}
+		}
+		if s == nil || s.base >= limit {
+			l.mu.RUnlock()
+			return 0, 0, false, nil
+		}
+		from := max(s.base+int64(s.tindex.lookup(ts)), start)
+		pos, _, err := s.translate(from)
+		f, end, wasQuarantined := s.log, s.size, s.damage != nil
 		l.mu.RUnlock()
-		return 0, 0, false, nil
+		if err == nil {
+			offset, timestamp, found, err = offsetForTimestampIn(f, pos, end, ts, start, limit)
+		}
+		if err != nil {
+			if isIOError(err) || wasQuarantined || !l.quarantined(s) {
+				return 0, 0, false, fmt.Errorf("offset for timestamp: %w", err)
+			}
+			continue // s is cut to its readable batches now
+		}
+		if found {
+			return offset, timestamp, true, nil
+		}
+		after = s.base
 	}
-	from := max(s.base+int64(s.tindex.lookup(ts)), start)
-	pos, _, err := s.translate(from)
-	f, end := s.log, s.size
-	l.mu.RUnlock()
-	if err != nil {
-		return 0, 0, false, err
-	}
+}
+
+// offsetForTimestampIn looks for the first record with a timestamp of at
+// least ts, at or after offset start and below limit, in the batches of f
+// from pos to end.
+func offsetForTimestampIn(f *os.File, pos, end, ts, start, limit int64) (offset, timestamp int64, found bool, err error) {
 	sc := newHeaderScanner(f, pos, end)
 	defer sc.release()
 	var buf []byte
@@ -258,7 +365,7 @@ func (l *Log) OffsetForTimestamp(ts int64, bound Bound) (offset, timestamp int64
 			return 0, 0, false, nil
 		}
 		if err != nil {
-			return 0, 0, false, fmt.Errorf("offset for timestamp: %w", err)
+			return 0, 0, false, err
 		}
 		if h.BaseOffset >= limit {
 			return 0, 0, false, nil
@@ -268,11 +375,11 @@ func (l *Log) OffsetForTimestamp(ts int64, bound Bound) (offset, timestamp int64
 		}
 		_, batch, err := readBatchAt(f, p, end, &buf)
 		if err != nil {
-			return 0, 0, false, fmt.Errorf("offset for timestamp: %w", err)
+			return 0, 0, false, err
 		}
 		it, err := recordbatch.Records(batch, recordbatch.DecodeOptions{})
 		if err != nil {
-			return 0, 0, false, fmt.Errorf("offset for timestamp: %w", err)
+			return 0, 0, false, err
 		}
 		for {
 			rec, err := it.Next()
@@ -280,7 +387,7 @@ func (l *Log) OffsetForTimestamp(ts int64, bound Bound) (offset, timestamp int64
 				break
 			}
 			if err != nil {
-				return 0, 0, false, fmt.Errorf("offset for timestamp: %w", err)
+				return 0, 0, false, err
 			}
 			if rec.Offset >= limit {
 				return 0, 0, false, nil
@@ -309,11 +416,13 @@ func (l *Log) MaxTimestamp() (ts, offset int64, found bool) {
 
 // ScanHeaders calls fn with the header of every batch from the one holding
 // offset to the log end, in order, without reading records (for rebuilding
-// state such as producer sequences from the log). fn must not call back into
-// the log; an error from fn stops the scan and is returned.
+// state such as producer sequences from the log). Unreadable ranges are
+// skipped. fn must not call back into the log; an error from fn stops the
+// scan and is returned.
 func (l *Log) ScanHeaders(offset int64, fn func(h recordbatch.Header) error) error {
 	l.mu.RLock()
 	type region struct {
+		s        *segment
 		f        *os.File
 		pos, end int64
 	}
@@ -324,30 +433,58 @@ func (l *Log) ScanHeaders(offset int64, fn func(h recordbatch.Header) error) err
 		if offset > s.base {
 			p, _, err := s.translate(offset)
 			if err != nil {
+				wasQuarantined := s.damage != nil
 				l.mu.RUnlock()
+				if !isIOError(err) && !wasQuarantined && l.quarantined(s) {
+					return l.ScanHeaders(offset, fn) // s is cut to its readable batches now
+				}
 				return err
 			}
 			start = p
 		}
-		regions = append(regions, region{s.log, start, s.size})
+		regions = append(regions, region{s, s.log, start, s.size})
 	}
 	l.mu.RUnlock()
 	for _, r := range regions {
-		sc := newHeaderScanner(r.f, r.pos, r.end)
-		for {
-			h, _, err := sc.next()
-			if err == io.EOF {
-				break
+		if err := scanRegion(r.f, r.pos, r.end, fn); err != nil {
+			var fe fnError
+			if errors.As(err, &fe) || isIOError(err) || !l.quarantined(r.s) {
+				return unwrapFnError(err)
 			}
-			if err == nil {
-				err = fn(h)
-			}
-			if err != nil {
-				sc.release()
-				return err
-			}
+			// The headers before the damage were good; the rest of the
+			// segment is quarantined now.
 		}
-		sc.release()
 	}
 	return nil
+}
+
+// fnError carries an error of ScanHeaders' callback through scanRegion.
+type fnError struct{ err error }
+
+func (e fnError) Error() string { return e.err.Error() }
+
+func unwrapFnError(err error) error {
+	var fe fnError
+	if errors.As(err, &fe) {
+		return fe.err
+	}
+	return err
+}
+
+// scanRegion calls fn with every batch header in [pos, end) of f.
+func scanRegion(f *os.File, pos, end int64, fn func(h recordbatch.Header) error) error {
+	sc := newHeaderScanner(f, pos, end)
+	defer sc.release()
+	for {
+		h, _, err := sc.next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := fn(h); err != nil {
+			return fnError{err}
+		}
+	}
 }

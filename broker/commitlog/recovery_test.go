@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/runnel-dev/runnel/broker/recordbatch"
@@ -131,41 +132,6 @@ func TestRecoverDamagedIndexes(t *testing.T) {
 	}
 }
 
-// TestRecoverCorruptClosedSegment flips a byte inside a closed segment past the
-// recovery point: the log is cut there and the later segments are dropped, so
-// what remains is a valid prefix.
-func TestRecoverCorruptClosedSegment(t *testing.T) {
-	dir := t.TempDir()
-	opts := Options{SegmentBytes: 4096}
-	want, _ := buildLog(t, dir, opts, 80)
-	logs, _ := filepath.Glob(filepath.Join(dir, "*"+logSuffix))
-	if len(logs) < 4 {
-		t.Fatal("want several segments")
-	}
-	f, _ := os.OpenFile(logs[1], os.O_RDWR, 0)
-	hdr := make([]byte, recordbatch.HeaderSize)
-	f.ReadAt(hdr, 0)
-	first, err := recordbatch.ParseHeader(hdr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.WriteAt([]byte{0xff}, int64(first.Size()+40)) // inside the second batch of segment 1
-	f.Close()
-	l := openTestLog(t, dir, opts)
-	segs := l.Segments()
-	if len(segs) != 2 {
-		t.Fatalf("want segments 0 and 1 left, got %d", len(segs))
-	}
-	end := l.LogEndOffset()
-	if end != segs[1].BaseOffset+3 {
-		t.Fatalf("log end %d, want %d (one good batch in segment 1)", end, segs[1].BaseOffset+3)
-	}
-	checkRecords(t, readAll(t, l, 0), want[:end], 0)
-	if left, _ := filepath.Glob(filepath.Join(dir, "*"+logSuffix)); len(left) != 2 {
-		t.Fatalf("segment files after cut: %v", left)
-	}
-}
-
 // TestStoreCleanShutdown checks the store's checkpoints: a clean close lets the
 // next open trust the files; high watermark and log start survive.
 func TestStoreCleanShutdown(t *testing.T) {
@@ -248,4 +214,67 @@ func TestStoreUncleanShutdown(t *testing.T) {
 	}
 	l.Close()
 	st2.Close()
+}
+
+// TestStoreDamagedCheckpoints damages each checkpoint of a data directory.
+// The recovery points and high watermarks are rebuilt (the files kept
+// aside): the logs are re-read whole and every record stays. A damaged log
+// start checkpoint refuses the open with a message naming the file and
+// what to do, since without it deleted records would come back.
+func TestStoreDamagedCheckpoints(t *testing.T) {
+	for _, name := range []string{recoveryPointFile, replicationFile, logStartFile} {
+		t.Run(name, func(t *testing.T) {
+			dir := t.TempDir()
+			st, err := OpenStore(dir, quietOptions().Logger)
+			if err != nil {
+				t.Fatal(err)
+			}
+			tp := TopicPartition{"t", 0}
+			l, _ := st.Open(tp, Options{SegmentBytes: 2048})
+			for i := 0; i < 30; i++ {
+				l.Append(simpleBatch(t, 2, 100, int64(i)), 0)
+			}
+			l.SetHighWatermark(50)
+			if _, err := l.DeleteRecordsBefore(4); err != nil {
+				t.Fatal(err)
+			}
+			if err := st.Close(); err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join(dir, name)
+			os.WriteFile(path, []byte("0\n1\nt 0\n"), 0o644) // two fields where three belong
+			st, err = OpenStore(dir, quietOptions().Logger)
+			if name == logStartFile {
+				if err == nil || !strings.Contains(err.Error(), path) || !strings.Contains(err.Error(), "move it aside") {
+					t.Fatalf("open with a damaged log start checkpoint: %v", err)
+				}
+				if _, serr := os.Stat(path); serr != nil {
+					t.Fatalf("the damaged checkpoint is gone: %v", serr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("open: %v", err)
+			}
+			defer st.Close()
+			if _, err := os.Stat(path + corruptSuffix); err != nil {
+				t.Fatalf("damaged checkpoint not kept aside: %v", err)
+			}
+			l, err = st.Open(tp, quiet(Options{SegmentBytes: 2048}))
+			if err != nil {
+				t.Fatal(err)
+			}
+			o := l.Offsets()
+			wantHW := int64(50)
+			if name == replicationFile {
+				wantHW = 4
+			}
+			if o.LogStart != 4 || o.LogEnd != 60 || o.HighWatermark != wantHW {
+				t.Fatalf("offsets %+v, want start 4, end 60, high watermark %d", o, wantHW)
+			}
+			if name == recoveryPointFile && l.opts.CleanShutdown {
+				t.Fatal("without recovery points the log must be re-read")
+			}
+		})
+	}
 }

@@ -90,8 +90,13 @@ func (l *Log) dropSegmentsLocked(n int) []*segment {
 	}
 	l.hw = max(l.hw, l.logStart)
 	l.recoveryPoint = max(l.recoveryPoint, l.logStart)
+	damaged := false
 	for _, s := range gone {
 		l.logger.Info("deleting segment", "segment", s.prefix+logSuffix, "base", s.base, "next", s.next, "size", s.size)
+		damaged = damaged || s.damage != nil
+	}
+	if damaged {
+		l.saveQuarantineLocked()
 	}
 	return gone
 }

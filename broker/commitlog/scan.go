@@ -100,8 +100,9 @@ type seqBatchReader struct {
 	r, w   int   // unread window buf[r:w]
 }
 
-func newSeqBatchReader(f *os.File, end int64) *seqBatchReader {
-	return &seqBatchReader{f: f, end: end, buf: make([]byte, min(end, 1<<20))}
+// newSeqBatchReader reads the batches of f from position from up to end.
+func newSeqBatchReader(f *os.File, from, end int64) *seqBatchReader {
+	return &seqBatchReader{f: f, end: end, bufPos: from, buf: make([]byte, max(min(end-from, 1<<20), 0))}
 }
 
 // fill makes at least need bytes available in the window.

@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -30,16 +31,32 @@ type segment struct {
 	base   int64
 	prefix string // path without suffix
 	log    *os.File
+	fs     FS
 	index  offsetIndex
 	tindex timeIndex
 
-	size int64 // bytes of whole batches in the log file
-	next int64 // offset after the last batch
+	size int64 // bytes of whole, readable batches at the start of the log file
+	next int64 // offset after the last readable batch
 
 	maxTimestamp         int64 // largest batch max timestamp, -1 when none
 	offsetOfMaxTimestamp int64
 	bytesSinceIndex      int64
 	rollStart            time.Time // first append (for segment.ms); zero while empty
+
+	// synced is how many bytes of the log file an fsync made durable;
+	// syncFailed says an fsync failed since, so the bytes past synced may
+	// not be on disk even though the page cache serves them.
+	synced     int64
+	syncFailed bool
+	// damage is set when the segment holds data it cannot read: the batches
+	// from size (offset next) on are quarantined, never served, never cut.
+	damage *quarantine
+	// verified says every batch below size was checked whole (CRC
+	// included) or written by this process. A segment an open trusted
+	// after a quick check is verified by the first read that needs it
+	// (Log.inspect, one at a time under verifyMu).
+	verified bool
+	verifyMu sync.Mutex
 
 	deleted atomic.Bool // set when retention or truncation removed the segment
 }
@@ -51,7 +68,7 @@ func createSegment(dir string, base int64, o Options) (*segment, error) {
 	if err != nil {
 		return nil, fmt.Errorf("create segment %d: %w", base, err)
 	}
-	s := &segment{base: base, prefix: prefix, log: f, next: base, maxTimestamp: -1, offsetOfMaxTimestamp: -1}
+	s := &segment{base: base, prefix: prefix, log: f, fs: o.FS, next: base, maxTimestamp: -1, offsetOfMaxTimestamp: -1, verified: true}
 	for _, suf := range []string{indexSuffix, timeIndexSuffix} {
 		if err := os.Remove(prefix + suf); err != nil && !errors.Is(err, os.ErrNotExist) {
 			f.Close()
@@ -79,14 +96,16 @@ func openSegment(dir string, base int64, active bool, o Options) (s *segment, in
 		f.Close()
 		return nil, false, fmt.Errorf("stat segment %d: %w", base, err)
 	}
-	s = &segment{base: base, prefix: prefix, log: f, size: st.Size(), next: -1, maxTimestamp: -1, offsetOfMaxTimestamp: -1}
-	ok1, ok2 := true, true
-	ix, ok1, err := openIndexFile(prefix+indexSuffix, offsetIndexEntrySize, active, int(o.MaxIndexBytes))
+	s = &segment{base: base, prefix: prefix, log: f, fs: o.FS, size: st.Size(), next: -1, maxTimestamp: -1, offsetOfMaxTimestamp: -1}
+	// A log closed cleanly or recovered was fsynced; one that was not is
+	// re-read and fsynced by recovery before it counts.
+	s.synced = s.size
+	ix, ok1, err := openIndexFile(o.FS, prefix+indexSuffix, offsetIndexEntrySize, active, int(o.MaxIndexBytes))
 	if err != nil {
 		f.Close()
 		return nil, false, err
 	}
-	tx, ok2, err := openIndexFile(prefix+timeIndexSuffix, timeIndexEntrySize, active, int(o.MaxIndexBytes))
+	tx, ok2, err := openIndexFile(o.FS, prefix+timeIndexSuffix, timeIndexEntrySize, active, int(o.MaxIndexBytes))
 	if err != nil {
 		ix.close()
 		f.Close()
@@ -100,11 +119,11 @@ func openSegment(dir string, base int64, active bool, o Options) (s *segment, in
 }
 
 func (s *segment) openIndexes(writable bool, maxBytes int) error {
-	ix, _, err := openIndexFile(s.prefix+indexSuffix, offsetIndexEntrySize, writable, maxBytes)
+	ix, _, err := openIndexFile(s.fs, s.prefix+indexSuffix, offsetIndexEntrySize, writable, maxBytes)
 	if err != nil {
 		return err
 	}
-	tx, _, err := openIndexFile(s.prefix+timeIndexSuffix, timeIndexEntrySize, writable, maxBytes)
+	tx, _, err := openIndexFile(s.fs, s.prefix+timeIndexSuffix, timeIndexEntrySize, writable, maxBytes)
 	if err != nil {
 		ix.close()
 		return err
@@ -134,12 +153,26 @@ func (s *segment) fitsAfter(pendingRecords, pendingBytes, records, bytes int64, 
 		!s.index.full() && !s.tindex.full()
 }
 
-// noteBatch updates indexes and timestamps for a batch written at pos.
-func (s *segment) noteBatch(h *recordbatch.Header, pos int64, o Options) {
+// reserveIndexes makes sure n more entries can be written to each index
+// without finding the disk full.
+func (s *segment) reserveIndexes(n int) error {
+	if err := s.index.reserve(s.index.n + n); err != nil {
+		return err
+	}
+	return s.tindex.reserve(s.tindex.n + n)
+}
+
+// noteBatch updates indexes and timestamps for a batch written at pos. It
+// fails only when the disk has no room for an index entry (appends reserve
+// room before they write, so there it cannot fail).
+func (s *segment) noteBatch(h *recordbatch.Header, pos int64, o Options) error {
 	if h.MaxTimestamp > s.maxTimestamp {
 		s.maxTimestamp, s.offsetOfMaxTimestamp = h.MaxTimestamp, h.LastOffset()
 	}
 	if s.bytesSinceIndex > int64(o.IndexIntervalBytes) || pos == 0 {
+		if err := s.reserveIndexes(1); err != nil {
+			return err
+		}
 		if !s.index.full() {
 			s.index.append(s.rel(h.BaseOffset), uint32(pos))
 		}
@@ -147,49 +180,7 @@ func (s *segment) noteBatch(h *recordbatch.Header, pos int64, o Options) {
 		s.bytesSinceIndex = 0
 	}
 	s.bytesSinceIndex += int64(h.Size())
-}
-
-// recover re-reads the whole log file, checking every batch (CRC, lengths, dense
-// offsets from the segment base), rebuilds both indexes, and cuts the file at the
-// first torn or corrupt batch. It reports how many bytes were cut.
-func (s *segment) recover(o Options) (cut int64, err error) {
-	s.index.reset()
-	s.tindex.reset()
-	s.maxTimestamp, s.offsetOfMaxTimestamp, s.bytesSinceIndex = -1, -1, 0
-	s.next = s.base
-	rd := newSeqBatchReader(s.log, s.size)
-	var pos int64
-	for {
-		h, batch, p, err := rd.next()
-		if err == io.EOF {
-			break
-		}
-		if err == nil {
-			_, err = recordbatch.Validate(batch, 0)
-		}
-		if err == nil && h.BaseOffset != s.next {
-			err = fmt.Errorf("batch at %d has base offset %d, expected %d", p, h.BaseOffset, s.next)
-		}
-		if err != nil {
-			var pathErr *os.PathError
-			if errors.As(err, &pathErr) {
-				return 0, fmt.Errorf("recover segment %d: %w", s.base, err)
-			}
-			o.Logger.Warn("cutting log at damaged batch", "segment", s.prefix+logSuffix, "position", p, "offset", s.next, "reason", err)
-			break
-		}
-		s.noteBatch(&h, p, o)
-		s.next = h.NextOffset()
-		pos = p + int64(h.Size())
-	}
-	if pos < s.size {
-		cut = s.size - pos
-		if err := s.log.Truncate(pos); err != nil {
-			return 0, fmt.Errorf("cut segment %d at %d: %w", s.base, pos, err)
-		}
-		s.size = pos
-	}
-	return cut, nil
+	return nil
 }
 
 // readBatchAt reads the whole batch at pos (ending at or before end) into *buf,
@@ -229,39 +220,65 @@ func readBatchAt(f *os.File, pos, end int64, buf *[]byte) (recordbatch.Header, [
 	return h, b[:size], nil
 }
 
-// loadTail sets next (and timestamps) of a cleanly closed segment by walking the
-// batch headers after its last index entry. It fails if the walk finds damage.
-func (s *segment) loadTail(o Options) error {
+// walkTail walks the batch headers after the last index entry to the end of
+// the readable bytes, checking that each starts where the one before ended
+// (the first at the entry's own offset). It calls fn, when set, with each
+// and returns the offset after the last.
+func (s *segment) walkTail(fn func(h *recordbatch.Header)) (int64, error) {
 	var pos int64
 	next := s.base
 	if s.index.n > 0 {
 		rel, p := s.index.at(s.index.n - 1)
 		pos, next = int64(p), s.base+int64(rel)
 	}
+	if pos >= s.size && s.size != 0 {
+		return 0, fmt.Errorf("segment %d: no batch found after the last index entry", s.base)
+	}
 	sc := newHeaderScanner(s.log, pos, s.size)
 	defer sc.release()
 	for {
 		h, p, err := sc.next()
 		if err == io.EOF {
-			break
+			return next, nil
 		}
 		if err != nil {
-			return err
+			return 0, err
 		}
 		if h.BaseOffset != next {
-			return fmt.Errorf("batch at %d has base offset %d, expected %d", p, h.BaseOffset, next)
+			return 0, fmt.Errorf("batch at %d has base offset %d, expected %d", p, h.BaseOffset, next)
 		}
+		if fn != nil {
+			fn(&h)
+		}
+		next = h.NextOffset()
+	}
+}
+
+// loadTail sets next (and timestamps) of a cleanly closed segment by walking
+// the batch headers after its last index entry. It fails if the walk finds
+// damage.
+func (s *segment) loadTail() error {
+	next, err := s.walkTail(func(h *recordbatch.Header) {
 		if h.MaxTimestamp > s.maxTimestamp {
 			s.maxTimestamp, s.offsetOfMaxTimestamp = h.MaxTimestamp, h.LastOffset()
 		}
 		s.bytesSinceIndex += int64(h.Size())
-		next = h.NextOffset()
-	}
-	if pos >= s.size && s.size != 0 {
-		return fmt.Errorf("segment %d: no batch found after the last index entry", s.base)
+	})
+	if err != nil {
+		return err
 	}
 	s.next = next
 	return nil
+}
+
+// checkTail checks that the batch headers after the last index entry still
+// end exactly at size, with offset next.
+func (s *segment) checkTail() error {
+	next, err := s.walkTail(nil)
+	if err == nil && next != s.next {
+		err = fmt.Errorf("segment %d: batches end at offset %d, the log end is %d", s.base, next, s.next)
+	}
+	return err
 }
 
 // checkIndexes sanity-checks both indexes against the log size and next offset.
@@ -371,9 +388,12 @@ func (s *segment) batchEnd(pos int64) (int64, int64, error) {
 // seal closes the segment for appends: a final time index entry, indexes trimmed
 // to their entries and mapped read-only.
 func (s *segment) seal() error {
-	if s.maxTimestamp >= 0 && s.offsetOfMaxTimestamp >= s.base {
+	if s.maxTimestamp >= 0 && s.offsetOfMaxTimestamp >= s.base && s.tindex.writable {
 		if s.tindex.full() {
 			s.tindex.truncate(s.tindex.n - 1)
+		}
+		if err := s.tindex.reserve(s.tindex.n + 1); err != nil {
+			return err
 		}
 		s.tindex.maybeAppend(s.maxTimestamp, s.rel(s.offsetOfMaxTimestamp))
 	}
@@ -383,15 +403,28 @@ func (s *segment) seal() error {
 	return s.tindex.seal()
 }
 
-// sync fsyncs the log and both indexes.
+// sync fsyncs the log and both indexes. The caller records what it made
+// durable (markSynced) under the Log's write lock.
 func (s *segment) sync() error {
-	if err := s.log.Sync(); err != nil {
+	if err := s.fs.Sync(s.log); err != nil {
 		return fmt.Errorf("sync segment %d: %w", s.base, err)
 	}
 	if err := s.index.sync(); err != nil {
 		return err
 	}
 	return s.tindex.sync()
+}
+
+// markSynced records the outcome of a sync that began when the log held size
+// bytes. The caller holds the Log's write lock.
+func (s *segment) markSynced(size int64, err error) {
+	if err != nil {
+		s.syncFailed = true
+		return
+	}
+	if !s.syncFailed {
+		s.synced = max(s.synced, size)
+	}
 }
 
 // truncateTo cuts the segment before the batch holding offset: afterwards next
@@ -404,10 +437,11 @@ func (s *segment) truncateTo(offset int64) error {
 	if pos >= s.size {
 		return nil
 	}
-	if err := s.log.Truncate(pos); err != nil {
+	if err := s.fs.Truncate(s.log, pos); err != nil {
 		return fmt.Errorf("truncate segment %d: %w", s.base, err)
 	}
 	s.size, s.next = pos, base
+	s.synced = min(s.synced, pos)
 	s.index.truncate(s.index.entriesBelow(uint32(pos)))
 	s.tindex.truncate(s.tindex.entriesBelow(s.rel(base)))
 	s.maxTimestamp, s.offsetOfMaxTimestamp = -1, -1

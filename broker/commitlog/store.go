@@ -85,7 +85,7 @@ func OpenStore(dir string, logger *slog.Logger) (*Store, error) {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
 	for _, name := range []string{recoveryPointFile, replicationFile, logStartFile} {
-		m, err := readOffsetCheckpoint(filepath.Join(dir, name))
+		m, err := st.readPoints(name)
 		if err != nil {
 			return nil, fmt.Errorf("open store: %w", err)
 		}
@@ -95,6 +95,35 @@ func OpenStore(dir string, logger *slog.Logger) (*Store, error) {
 		logger.Info("no clean shutdown recorded; logs past their recovery points will be checked", "dir", dir)
 	}
 	return st, nil
+}
+
+// rebuiltCheckpoints are the checkpoints a store rebuilds when they are
+// damaged, with what that costs; the log start offsets are not among them:
+// without them records deleted by DeleteRecords or retention would be served
+// again, so a damaged one refuses the open.
+var rebuiltCheckpoints = map[string]string{
+	recoveryPointFile: "every partition is re-read whole and checked, as after a crash",
+	replicationFile:   "high watermarks restart at the log start offsets and move up as leaders commit again",
+}
+
+// readPoints reads one of the store's offset checkpoints. A damaged one that
+// can be rebuilt is moved aside (kept as <name>.corrupt) and read as empty.
+func (st *Store) readPoints(name string) (map[TopicPartition]int64, error) {
+	path := filepath.Join(st.dir, name)
+	m, err := readOffsetCheckpoint(path)
+	if err == nil || !errors.Is(err, errCorruptCheckpoint) {
+		return m, err
+	}
+	effect, ok := rebuiltCheckpoints[name]
+	if !ok {
+		return nil, fmt.Errorf("%w; it records where each partition's log starts after DeleteRecords and retention; restore it from a backup, or move it aside to accept that deleted records are served again", err)
+	}
+	aside, merr := moveAside(path)
+	if merr != nil {
+		return nil, fmt.Errorf("%w (%v)", err, merr)
+	}
+	st.logger.Error("checkpoint is damaged: moved aside and rebuilt", "file", path, "moved_to", aside, "error", err, "effect", effect)
+	return map[TopicPartition]int64{}, nil
 }
 
 // Dir returns the data directory.
@@ -288,7 +317,7 @@ func readOffsetCheckpoint(path string) (map[TopicPartition]int64, error) {
 		p, err1 := strconv.ParseInt(r[1], 10, 32)
 		o, err2 := strconv.ParseInt(r[2], 10, 64)
 		if err1 != nil || err2 != nil || o < 0 {
-			return nil, fmt.Errorf("checkpoint %s: bad entry %q", path, r)
+			return nil, fmt.Errorf("%w %s: bad entry %q", errCorruptCheckpoint, path, r)
 		}
 		m[TopicPartition{r[0], int32(p)}] = o
 	}

@@ -10,14 +10,9 @@ import (
 // epochs that start at or after it are forgotten.
 func (l *Log) TruncateTo(offset int64) error {
 	l.mu.Lock()
-	if l.closed {
+	if err := l.writableLocked(); err != nil {
 		l.mu.Unlock()
-		return ErrClosed
-	}
-	if l.werr != nil {
-		err := l.werr
-		l.mu.Unlock()
-		return fmt.Errorf("%w: %w", ErrLogFailed, err)
+		return err
 	}
 	if offset >= l.activeLocked().next {
 		l.mu.Unlock()
@@ -34,15 +29,31 @@ func (l *Log) TruncateTo(offset int64) error {
 	gone := append([]*segment(nil), l.segments[i+1:]...)
 	l.segments = l.segments[:i+1]
 	s := l.segments[i]
+	hadDamage := s.damage != nil
+	for _, g := range gone {
+		hadDamage = hadDamage || g.damage != nil
+	}
 	err := l.reactivateLocked(s)
+	if err == nil && s.damage != nil {
+		// The leader's batches replace the damaged ones: the follower cuts
+		// the file at its readable end and fetches the rest again.
+		l.logger.Warn("truncating a quarantined segment at its readable end, as the leader asks", "segment", s.prefix+logSuffix,
+			"position", s.size, "offset", s.next, "truncate_to", offset)
+		if err = s.fs.Truncate(s.log, s.size); err == nil {
+			s.damage = nil
+		}
+	}
 	if err == nil {
 		err = s.truncateTo(offset)
 	}
 	if err == nil {
 		err = l.afterTruncateLocked()
 	}
+	if hadDamage {
+		l.saveQuarantineLocked()
+	}
 	if err != nil {
-		l.werr = err
+		err = l.failLocked(err)
 	}
 	l.mu.Unlock()
 	if rerr := l.removeSegments(gone); err == nil {
@@ -73,8 +84,8 @@ func (l *Log) TruncateFullyAndStartAt(offset int64) error {
 		s, err = createSegment(l.dir, offset, l.opts)
 	}
 	if err != nil {
-		l.werr = err
-		// Keep the log usable for reads of nothing; writes are refused.
+		// Keep the log usable for reads of nothing; writes are refused
+		// until resumeLocked creates the segment.
 		if s == nil {
 			s = &segment{base: offset, next: offset}
 		}
@@ -83,6 +94,10 @@ func (l *Log) TruncateFullyAndStartAt(offset int64) error {
 	l.logStart, l.hw, l.recoveryPoint = offset, offset, offset
 	if err == nil {
 		err = l.epochs.truncateFromEnd(-1)
+	}
+	l.saveQuarantineLocked()
+	if err != nil {
+		err = l.failLocked(err)
 	}
 	l.mu.Unlock()
 	if err != nil {

@@ -11,20 +11,27 @@ import (
 // maxIovecs is Linux's IOV_MAX, the most buffers one pwritev(2) takes.
 const maxIovecs = 1024
 
-// writeSets writes the sets' bytes back to back at off. One set is one
-// pwrite; several are one pwritev, which costs less per byte than a pwrite
-// each (one entry into the kernel, one inode lock and timestamp update). It
-// returns the bytes written, which are fewer than the total only with an
-// error.
-func writeSets(f *os.File, sets []recordSet, off int64) (int64, error) {
-	if len(sets) == 1 {
-		n, err := f.WriteAt(sets[0].buf, off)
-		return int64(n), err
-	}
-	bufs := make([][]byte, len(sets))
+// writeSets writes the sets' bytes back to back at off through fs, using
+// *iov (kept by the caller between calls) for the buffer list. One set is
+// one pwrite; several are one pwritev, which costs less per byte than a
+// pwrite each (one entry into the kernel, one inode lock and timestamp
+// update). It returns the bytes written, which are fewer than the total only
+// with an error.
+func writeSets(fs FS, f *os.File, sets []recordSet, off int64, iov *[][]byte) (int64, error) {
+	bufs := (*iov)[:0]
 	for i := range sets {
-		bufs[i] = sets[i].buf
+		bufs = append(bufs, sets[i].buf)
 	}
+	n, err := fs.WriteAt(f, bufs, off)
+	clear(bufs) // keep no producer's bytes alive
+	*iov = bufs[:0]
+	return n, err
+}
+
+// pwritev writes bufs back to back at off with as few pwritev(2) calls as
+// they need; it returns the bytes written, fewer than the total only with an
+// error. It reslices the elements of bufs as it goes.
+func pwritev(f *os.File, bufs [][]byte, off int64) (int64, error) {
 	rc, err := f.SyscallConn()
 	if err != nil {
 		return 0, fmt.Errorf("pwritev %s: %w", f.Name(), err)

@@ -32,9 +32,10 @@
 // (temporary file, fsync, rename, fsync of the directory), versioned and
 // protected by a CRC-32C; the newest two are kept. Load reads the newest
 // snapshot at or below the log end offset, falling back to older ones (and
-// deleting damaged ones) and finally to the log start, then replays the log
-// from the snapshot's offset. TruncateTo deletes snapshots above the new log
-// end and rebuilds the state the same way when truncated batches had been
+// moving damaged ones aside as <name>.corrupt) and finally to the log start,
+// then replays the log from the snapshot's offset; ranges the log reports
+// unreadable are skipped. TruncateTo deletes snapshots above the new log end
+// and rebuilds the state the same way when truncated batches had been
 // applied. Unlike Kafka's snapshots, which keep only each producer's last
 // batch, these keep all five, so that a retry is still recognized as a
 // duplicate after a restart.

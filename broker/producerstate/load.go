@@ -4,10 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"time"
 
 	"github.com/runnel-dev/runnel/broker/recordbatch"
 )
+
+// corruptSuffix is added to the name of a damaged snapshot moved aside.
+const corruptSuffix = ".corrupt"
 
 // errStopScan ends a log scan at the replay limit.
 var errStopScan = errors.New("replay limit reached")
@@ -22,7 +26,8 @@ const ctxCheckEvery = 4096
 // replays the headers of the log's batches from there to the end; with no
 // usable snapshot it replays the whole log. Snapshots above the log end
 // describe batches the log no longer holds and are deleted; a damaged
-// snapshot is logged, deleted, and the next older one tried. Producers whose
+// snapshot is logged, moved aside (renamed <name>.corrupt, kept for
+// inspection) and the next older one tried. Producers whose
 // last batch is below the log start offset, or that have expired, are left
 // out.
 //
@@ -63,10 +68,16 @@ func (m *Manager) rebuild(ctx context.Context, limit int64) error {
 			if !errors.Is(err, ErrCorruptSnapshot) {
 				return err
 			}
-			m.opts.Logger.Warn("deleting damaged producer snapshot", "dir", m.dir, "offset", off, "error", err)
-		}
-		if err := removeFile(snapshotPath(m.dir, off)); err != nil {
-			return err
+			// Derived data: rebuilt from the log; the file is kept aside
+			// for inspection.
+			path := snapshotPath(m.dir, off)
+			if err := os.Rename(path, path+corruptSuffix); err != nil {
+				return fmt.Errorf("move damaged producer snapshot aside: %w", err)
+			}
+			m.opts.Logger.Warn("damaged producer snapshot moved aside; the state is rebuilt from the log", "file", path,
+				"moved_to", path+corruptSuffix, "error", err)
+		} else if err := removeFile(snapshotPath(m.dir, off)); err != nil {
+			return err // above the log end: it describes batches the log no longer holds
 		}
 		removed = true
 	}

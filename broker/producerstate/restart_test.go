@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -247,6 +248,12 @@ func TestRestart(t *testing.T) {
 			}
 			if _, err := os.Stat(snapshotPath(p.dir, snaps[1]+5) + tmpSuffix); !os.IsNotExist(err) {
 				t.Fatalf("temporary file left: %v", err)
+			}
+			if strings.Contains(tc.name, "corrupt") {
+				// A damaged snapshot is derived data: rebuilt, and kept aside.
+				if _, err := os.Stat(snapshotPath(p.dir, snaps[1]) + corruptSuffix); err != nil {
+					t.Fatalf("damaged snapshot not kept aside: %v", err)
+				}
 			}
 			w.verify(t, p)
 			w.run(t, p, 50)
