@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 
@@ -26,6 +27,7 @@ import (
 type Cluster struct {
 	t      testing.TB
 	Nodes  []*broker.Node
+	regs   []*prometheus.Registry
 	dirs   []string
 	kafka  []string // fixed Kafka addresses, kept across restarts
 	raft   map[uint64]string
@@ -41,6 +43,10 @@ type Options struct {
 	SessionTimeout time.Duration
 	// Verbose logs to stderr instead of discarding.
 	Verbose bool
+	// FileDeleteDelay is file.delete.delay.ms (default 60 s).
+	FileDeleteDelay time.Duration
+	// Metrics gives every node start its own registry (see Registry).
+	Metrics bool
 }
 
 // Start starts n nodes, all raft voters, and waits until every broker is
@@ -60,6 +66,7 @@ func Start(t testing.TB, n int, opts Options) *Cluster {
 		c.dirs = append(c.dirs, filepath.Join(t.TempDir(), "node"+strconv.Itoa(i)))
 	}
 	c.Nodes = make([]*broker.Node, n)
+	c.regs = make([]*prometheus.Registry, n)
 	for i := range n {
 		c.startNode(i)
 	}
@@ -82,14 +89,22 @@ func (c *Cluster) startNode(i int) {
 	c.t.Helper()
 	var node *broker.Node
 	var err error
+	var reg *prometheus.Registry
+	if c.opts.Metrics {
+		reg = prometheus.NewRegistry()
+	}
 	// The fixed ports were free when picked; retry briefly if another
 	// process grabbed one in between.
 	for attempt := 0; attempt < 50; attempt++ {
-		node, err = broker.StartNode(broker.NodeConfig{
+		cfg := broker.NodeConfig{
 			ID: int32(i + 1), DataDir: c.dirs[i], KafkaListen: c.kafka[i], RaftListen: c.raft[uint64(i+1)],
 			Voters: c.raft, ClusterID: 7, AutoCreateTopics: c.opts.AutoCreateTopics,
-			SessionTimeout: c.opts.SessionTimeout, Logger: c.logger.With("node", i+1),
-		})
+			SessionTimeout: c.opts.SessionTimeout, FileDeleteDelay: c.opts.FileDeleteDelay, Logger: c.logger.With("node", i+1),
+		}
+		if reg != nil {
+			cfg.Metrics = reg
+		}
+		node, err = broker.StartNode(cfg)
 		if err == nil {
 			break
 		}
@@ -99,7 +114,15 @@ func (c *Cluster) startNode(i int) {
 		c.t.Fatalf("start node %d: %v", i+1, err)
 	}
 	c.Nodes[i] = node
+	c.regs[i] = reg
 }
+
+// DataDir is the data directory of node i (from 0).
+func (c *Cluster) DataDir(i int) string { return c.dirs[i] }
+
+// Registry is the metrics registry of node i's current run (nil unless
+// Options.Metrics).
+func (c *Cluster) Registry(i int) *prometheus.Registry { return c.regs[i] }
 
 // Stop closes node i (from 0) cleanly.
 func (c *Cluster) Stop(i int) {
