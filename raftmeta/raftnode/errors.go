@@ -72,10 +72,8 @@ func (e *CorruptError) Error() string {
 		at = " at byte offset " + strconv.FormatInt(e.Offset, 10)
 	}
 	return "raftnode: refusing to start: " + e.File + " is damaged" + at + ": " + e.Problem +
-		"; cutting it could drop committed metadata. Recover this node's metadata from a peer" +
-		" (remove the node from the quorum, move its meta directory aside, start it as a learner and add it back)" +
-		" or, with no peer, from the newest snapshot (move this WAL file's bytes from the offset on and every later" +
-		" WAL file aside, losing the metadata written after it): see \"Recovering damaged metadata\" in README.md"
+		"; starting anyway could drop committed metadata. Recover this node's metadata from a peer or from the newest snapshot" +
+		" as \"Recovering damaged metadata\" in README.md describes"
 }
 
 // Unwrap makes errors.Is(err, ErrCorrupt) hold.
