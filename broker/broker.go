@@ -267,13 +267,19 @@ func (b *Broker) openPartition(tp commitlog.TopicPartition, t *metadata.Topic) (
 }
 
 // partitionFor returns the local partition, or an error saying why there is
-// none: unknown partition, or one this broker does not hold.
+// none: unknown partition, one this broker does not hold, or one it refused
+// (ErrPartitionRefused).
 func (b *Broker) partitionFor(topic string, index int32) (*partition, error) {
+	tp := commitlog.TopicPartition{Topic: topic, Partition: index}
 	b.mu.RLock()
-	p := b.parts[commitlog.TopicPartition{Topic: topic, Partition: index}]
+	p, refused := b.parts[tp], b.refused[tp]
 	b.mu.RUnlock()
 	if p != nil {
 		return p, nil
+	}
+	if refused != nil {
+		// KAFKA_STORAGE_ERROR with the reason, not an endless NOT_LEADER.
+		return nil, refused
 	}
 	if t, ok := b.member.Image().Topic(topic); ok && index >= 0 && int(index) < len(t.Partitions) {
 		return nil, errNotLeader

@@ -26,6 +26,7 @@ var kafkaErrorTable = []struct {
 }{
 	{commitlog.ErrOffsetOutOfRange, kerr.OffsetOutOfRange},
 	{commitlog.ErrLogFailed, kerr.KafkaStorageError},
+	{ErrPartitionRefused, kerr.KafkaStorageError},
 	{commitlog.ErrClosed, kerr.NotLeaderForPartition},
 	{commitlog.ErrInvalidRequest, kerr.InvalidRequest},
 	{commitlog.ErrBadTopicPartition, kerr.InvalidTopicException},

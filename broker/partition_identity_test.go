@@ -13,11 +13,14 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/runnel-dev/runnel/broker"
 	"github.com/runnel-dev/runnel/broker/brokertest"
 	"github.com/runnel-dev/runnel/broker/commitlog"
+	"github.com/runnel-dev/runnel/broker/recordbatch"
 	"github.com/runnel-dev/runnel/internal/testwait"
 )
 
@@ -188,6 +191,24 @@ func TestDamagedPartitionMetadataRefusesPartition(t *testing.T) {
 			t.Fatalf("run %d: refused partitions metric %v, want %d", run, got, len(damages))
 		}
 		produceTo(t, c, "ident", intact, 1)
+		// A refused partition answers with a storage error and the reason,
+		// not with a NOT_LEADER that clients would retry forever.
+		req := kmsg.NewPtrProduceRequest()
+		req.Acks, req.TimeoutMillis = 1, 1000
+		rt := kmsg.NewProduceRequestTopic()
+		rt.Topic = "ident"
+		rp := kmsg.NewProduceRequestTopicPartition()
+		rp.Records = oneBatch(t)
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(adminCtx(t), c.Client().Broker(1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := resp.Topics[0].Partitions[0]
+		if got.ErrorCode != kerr.KafkaStorageError.Code || got.ErrorMessage == nil || !strings.Contains(*got.ErrorMessage, "partition.metadata") {
+			t.Fatalf("produce to a refused partition: %v %v", kerr.ErrorForCode(got.ErrorCode), msgOf(got.ErrorMessage))
+		}
 		for i := range damages {
 			if err := sameTree(before[i], tree(t, filepath.Join(dataDir, fmt.Sprintf("ident-%d", i)))); err != nil {
 				t.Fatalf("run %d: the files of refused partition ident-%d changed: %v", run, i, err)
@@ -306,6 +327,16 @@ func TestOlderTopicDirMovedAsideAfterCatchUp(t *testing.T) {
 		t.Fatalf("the older topic's directory was not renamed aside with its data: %v", asideDirs(t, dataDir))
 	}
 	waitNoAsideDirs(t, dataDir)
+}
+
+// oneBatch is a RecordBatch of one record.
+func oneBatch(t *testing.T) []byte {
+	t.Helper()
+	b, err := recordbatch.Build(recordbatch.BuildOptions{}, []recordbatch.Record{{Value: []byte("x"), Timestamp: time.Now().UnixMilli()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
 
 func commitlogTP(topic string, p int32) commitlog.TopicPartition {
