@@ -21,8 +21,10 @@ import (
 
 // Broker serves the partitions this broker holds over the Kafka protocol. It
 // follows the metadata image: it opens a log for every partition it is a
-// replica of, leads the ones the image says it leads, and deletes the logs of
-// topics it saw deleted.
+// replica of, leads the ones the image says it leads, and removes the logs of
+// partitions it saw go (renamed aside, deleted after the file delete delay).
+// A partition whose directory holds data it cannot tie to a topic is refused,
+// its files left untouched (ErrPartitionRefused).
 type Broker struct {
 	cfg    Config
 	member *raftmeta.Member

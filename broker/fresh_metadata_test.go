@@ -67,6 +67,7 @@ func TestMissingMetadataRefusesStart(t *testing.T) {
 	}
 	for name, damage := range damages {
 		t.Run(name, func(t *testing.T) {
+			t.Parallel()
 			dataDir := t.TempDir()
 			node, err := startSingle(dataDir, false)
 			if err != nil {
