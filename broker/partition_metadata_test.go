@@ -143,3 +143,27 @@ func dirFiles(t *testing.T, dir string) map[string]bool {
 	}
 	return out
 }
+
+// FuzzParsePartitionMetadata: the identity file parser never panics, and a
+// file it accepts is exactly what encodePartitionMetadata writes for that id
+// (or, without the checksum line, its first two lines).
+func FuzzParsePartitionMetadata(f *testing.F) {
+	id := uuid.MustParse("6ba7b810-9dad-11d1-80b4-00c04fd430c8")
+	f.Add(encodePartitionMetadata(id))
+	f.Add([]byte("version: 0\ntopic_id: " + id.String() + "\n"))
+	f.Add([]byte("version: 0\ntopic_id: AAAAAAAAAAAAAAAAAAAAAA\n"))
+	f.Add([]byte{})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		got, checked, err := parsePartitionMetadata(b)
+		if err != nil {
+			return
+		}
+		want := encodePartitionMetadata(got)
+		if !checked {
+			want = []byte("version: 0\ntopic_id: " + got.String() + "\n")
+		}
+		if string(want) != string(b) {
+			t.Fatalf("accepted %q, which is not the canonical %q", b, want)
+		}
+	})
+}
