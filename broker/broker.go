@@ -8,11 +8,11 @@ import (
 	"maps"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/runnel-dev/runnel/broker/commitlog"
 	"github.com/runnel-dev/runnel/raftmeta"
 	"github.com/runnel-dev/runnel/raftmeta/controller"
@@ -21,8 +21,10 @@ import (
 
 // Broker serves the partitions this broker holds over the Kafka protocol. It
 // follows the metadata image: it opens a log for every partition it is a
-// replica of, leads the ones the image says it leads, and deletes the logs of
-// topics it saw deleted.
+// replica of, leads the ones the image says it leads, and removes the logs of
+// partitions it saw go (renamed aside, deleted after the file delete delay).
+// A partition whose directory holds data it cannot tie to a topic is refused,
+// its files left untouched (ErrPartitionRefused).
 type Broker struct {
 	cfg    Config
 	member *raftmeta.Member
@@ -30,8 +32,12 @@ type Broker struct {
 	log    *slog.Logger
 	pids   producerIDs
 
-	mu    sync.RWMutex // guards parts
+	mu    sync.RWMutex // guards parts and refused
 	parts map[commitlog.TopicPartition]*partition
+	// refused are partitions the image gives this broker whose directory
+	// holds data without a valid identity (ErrPartitionRefused).
+	refused      map[commitlog.TopicPartition]error
+	refusedGauge prometheus.Gauge
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -42,14 +48,27 @@ func New(cfg Config) (*Broker, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("broker config: %w", err)
 	}
-	store, err := commitlog.OpenStore(cfg.DataDir, cfg.Logger)
+	refusedGauge := prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: "runnel", Subsystem: "broker", Name: "partitions_refused",
+		Help: "Partitions not opened because their directory holds data without a valid partition.metadata; their files are kept.",
+	})
+	if cfg.Metrics != nil {
+		if err := cfg.Metrics.Register(refusedGauge); err != nil {
+			return nil, fmt.Errorf("broker metrics: %w", err)
+		}
+	}
+	store, err := commitlog.OpenStoreWith(cfg.DataDir, commitlog.StoreOptions{Logger: cfg.Logger, FileDeleteDelay: cfg.FileDeleteDelay})
 	if err != nil {
+		if cfg.Metrics != nil {
+			cfg.Metrics.Unregister(refusedGauge)
+		}
 		return nil, err
 	}
 	b := &Broker{
 		cfg: cfg, member: cfg.Member, store: store, log: cfg.Logger,
-		parts: map[commitlog.TopicPartition]*partition{},
-		stop:  make(chan struct{}),
+		parts:   map[commitlog.TopicPartition]*partition{},
+		refused: map[commitlog.TopicPartition]error{}, refusedGauge: refusedGauge,
+		stop: make(chan struct{}),
 	}
 	b.pids.member = cfg.Member
 	b.pids.brokerID = cfg.BrokerID
@@ -81,16 +100,23 @@ func (b *Broker) Close() error {
 		p.snapshotProducers()
 	}
 	b.mu.Unlock()
+	if b.cfg.Metrics != nil {
+		b.cfg.Metrics.Unregister(b.refusedGauge)
+	}
 	return b.store.Close()
 }
 
 func (b *Broker) followMetadata() {
 	defer b.wg.Done()
+	caughtUp := b.member.CaughtUp()
 	for {
 		img, changed := b.member.Watch()
 		b.reconcile(img)
 		select {
 		case <-changed:
+		case <-caughtUp:
+			// Partitions waiting for the image to catch up are tried again.
+			caughtUp = nil
 		case <-b.stop:
 			return
 		}
@@ -121,9 +147,13 @@ func (b *Broker) runHousekeeping() {
 	}
 }
 
-// reconcile brings the local partitions in line with img. Only partitions
-// opened from an image are ever deleted, so a broker that starts before its
-// image has caught up never removes data it has not seen go.
+// reconcile brings the local partitions in line with img. A partition is
+// removed only when this broker saw it go: it was opened from an earlier
+// image and img no longer gives it to this broker (or gives its name to a new
+// topic id). A directory found with another topic's id is moved aside only
+// once the member has caught up (Member.CaughtUp): before that the image may
+// be the older of the two. So a broker that starts before its image has
+// caught up never removes data it has not seen go.
 func (b *Broker) reconcile(img *metadata.Image) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -143,9 +173,10 @@ func (b *Broker) reconcile(img *metadata.Image) {
 			if p == nil {
 				var err error
 				if p, err = b.openPartition(tp, t); err != nil {
-					b.log.Error("open partition", "partition", tp.String(), "error", err)
+					b.noteOpenFailureLocked(tp, err)
 					continue
 				}
+				delete(b.refused, tp)
 				b.parts[tp] = p
 			} else if !maps.Equal(p.state.Load().config, t.Config) {
 				if err := p.log.SetOptions(logOptions(t.Config)); err != nil {
@@ -160,64 +191,103 @@ func (b *Broker) reconcile(img *metadata.Image) {
 			b.removeLocked(p, "topic deleted or partition moved away")
 		}
 	}
+	for tp := range b.refused {
+		// A refused partition was never opened: its files stay as they are.
+		if !want[tp] {
+			delete(b.refused, tp)
+		}
+	}
+	b.refusedGauge.Set(float64(len(b.refused)))
 }
 
+// noteOpenFailureLocked records why a partition the image gives this broker
+// could not be opened. Refusals are kept for Ready and logged when they
+// first appear or change.
+func (b *Broker) noteOpenFailureLocked(tp commitlog.TopicPartition, err error) {
+	switch {
+	case errors.Is(err, errWaitForMetadata):
+		b.log.Debug("open partition", "partition", tp.String(), "reason", err)
+	case errors.Is(err, ErrPartitionRefused):
+		if old, ok := b.refused[tp]; !ok || old.Error() != err.Error() {
+			b.log.Error("partition refused: its files are kept untouched", "partition", tp.String(), "error", err)
+		}
+		b.refused[tp] = err
+	default:
+		b.log.Error("open partition", "partition", tp.String(), "error", err)
+	}
+}
+
+// removeLocked stops serving a partition this broker saw go and renames its
+// directory aside; the store removes it after the file delete delay.
 func (b *Broker) removeLocked(p *partition, why string) {
 	delete(b.parts, p.tp)
-	if err := b.store.Delete(p.tp); err != nil {
+	name, err := b.store.Delete(p.tp)
+	if err != nil {
 		b.log.Error("delete partition", "partition", p.tp.String(), "error", err)
 		return
 	}
-	b.log.Info("deleted partition", "partition", p.tp.String(), "reason", why)
+	b.log.Info("deleted partition: directory renamed aside, removed after the file delete delay", "partition", p.tp.String(), "reason", why, "renamed_to", name, "delay", b.cfg.FileDeleteDelay)
 }
 
-// partitionMetadataFile records which topic id a partition directory belongs
-// to, so a topic deleted and created again under the same name never serves
-// the old data (Kafka's partition.metadata).
-const partitionMetadataFile = "partition.metadata"
+// errWaitForMetadata means a partition directory belongs to another topic id
+// than the image's, and the image has not caught up yet: the directory may be
+// the newer one. The partition is tried again once the member has caught up.
+var errWaitForMetadata = errors.New("partition directory belongs to another topic id; waiting for the metadata to catch up")
 
+// openPartition opens the log of tp for topic t: it checks the directory's
+// identity (partition.metadata) first, writes it before the log exists, and
+// only then opens the log.
 func (b *Broker) openPartition(tp commitlog.TopicPartition, t *metadata.Topic) (*partition, error) {
 	dir := filepath.Join(b.store.Dir(), tp.String())
-	if data, err := os.ReadFile(filepath.Join(dir, partitionMetadataFile)); err == nil {
-		if id := parsePartitionMetadata(data); id != t.ID {
-			b.log.Warn("removing data of an older topic with the same name", "partition", tp.String(), "old_topic_id", id, "topic_id", t.ID)
-			if err := b.store.Delete(tp); err != nil {
-				return nil, err
-			}
+	ident := readPartitionIdentity(dir)
+	if ident.refused != nil {
+		return nil, ident.refused
+	}
+	if ident.id != uuid.Nil && ident.id != t.ID {
+		select {
+		case <-b.member.CaughtUp():
+		default:
+			return nil, errWaitForMetadata
 		}
-	} else if !errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("read partition metadata: %w", err)
+		// The image is caught up and names another topic: the directory's
+		// topic was deleted while this broker did not see it.
+		name, err := b.store.Delete(tp)
+		if err != nil {
+			return nil, err
+		}
+		b.log.Warn("partition directory belongs to an older topic with the same name: renamed aside, removed after the file delete delay",
+			"partition", tp.String(), "old_topic_id", ident.id, "topic_id", t.ID, "renamed_to", name, "delay", b.cfg.FileDeleteDelay)
+		ident = partitionIdentity{write: true}
+	}
+	if ident.write {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("create partition directory: %w", err)
+		}
+		if err := commitlog.WriteFileAtomic(filepath.Join(dir, partitionMetadataFile), encodePartitionMetadata(t.ID)); err != nil {
+			return nil, err
+		}
 	}
 	l, err := b.store.Open(tp, logOptions(t.Config))
 	if err != nil {
 		return nil, err
 	}
-	meta := fmt.Sprintf("version: 0\ntopic_id: %s\n", t.ID)
-	if err := commitlog.WriteFileAtomic(filepath.Join(dir, partitionMetadataFile), []byte(meta)); err != nil {
-		return nil, err
-	}
 	return newPartition(tp, t.ID, l, b.log)
 }
 
-func parsePartitionMetadata(data []byte) uuid.UUID {
-	for _, line := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(line, "topic_id: "); ok {
-			if id, err := uuid.Parse(strings.TrimSpace(v)); err == nil {
-				return id
-			}
-		}
-	}
-	return uuid.Nil
-}
-
 // partitionFor returns the local partition, or an error saying why there is
-// none: unknown partition, or one this broker does not hold.
+// none: unknown partition, one this broker does not hold, or one it refused
+// (ErrPartitionRefused).
 func (b *Broker) partitionFor(topic string, index int32) (*partition, error) {
+	tp := commitlog.TopicPartition{Topic: topic, Partition: index}
 	b.mu.RLock()
-	p := b.parts[commitlog.TopicPartition{Topic: topic, Partition: index}]
+	p, refused := b.parts[tp], b.refused[tp]
 	b.mu.RUnlock()
 	if p != nil {
 		return p, nil
+	}
+	if refused != nil {
+		// KAFKA_STORAGE_ERROR with the reason, not an endless NOT_LEADER.
+		return nil, refused
 	}
 	if t, ok := b.member.Image().Topic(topic); ok && index >= 0 && int(index) < len(t.Partitions) {
 		return nil, errNotLeader

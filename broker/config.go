@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/runnel-dev/runnel/broker/commitlog"
 	"github.com/runnel-dev/runnel/raftmeta"
 )
 
@@ -32,6 +33,10 @@ type Config struct {
 	// CheckpointInterval is how often recovery points, high watermarks and log
 	// start offsets are checkpointed (default 60 s).
 	CheckpointInterval time.Duration
+	// FileDeleteDelay is file.delete.delay.ms: how long the directory of a
+	// removed partition stays renamed aside before it is deleted (default
+	// 60 s).
+	FileDeleteDelay time.Duration
 	// Logger (default slog.Default()).
 	Logger *slog.Logger
 	// Metrics receives the broker's collectors when set.
@@ -64,6 +69,12 @@ func (c *Config) Validate() error {
 	}
 	if c.CheckpointInterval == 0 {
 		c.CheckpointInterval = time.Minute
+	}
+	if c.FileDeleteDelay == 0 {
+		c.FileDeleteDelay = commitlog.DefaultFileDeleteDelay
+	}
+	if c.FileDeleteDelay < 0 {
+		errs = append(errs, fmt.Errorf("file delete delay %v must not be negative", c.FileDeleteDelay))
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

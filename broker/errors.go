@@ -27,6 +27,7 @@ var kafkaErrorTable = []struct {
 	{commitlog.ErrOffsetOutOfRange, kerr.OffsetOutOfRange},
 	{commitlog.ErrLogFailed, kerr.KafkaStorageError},
 	{commitlog.ErrUnreadable, kerr.CorruptMessage},
+	{ErrPartitionRefused, kerr.KafkaStorageError},
 	{commitlog.ErrClosed, kerr.NotLeaderForPartition},
 	{commitlog.ErrInvalidRequest, kerr.InvalidRequest},
 	{commitlog.ErrBadTopicPartition, kerr.InvalidTopicException},

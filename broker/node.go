@@ -48,6 +48,15 @@ type NodeConfig struct {
 	MaxRequestBytes int32
 	// ConnectionsMaxIdle is connections.max.idle.ms (default 10 min).
 	ConnectionsMaxIdle time.Duration
+	// FileDeleteDelay is file.delete.delay.ms (default 60 s): see
+	// Config.FileDeleteDelay.
+	FileDeleteDelay time.Duration
+	// StartFreshMetadata lets a node whose meta/ holds no raft state start
+	// new cluster metadata although its data directory holds partition data:
+	// every partition directory is first renamed <dir>.<hex>-stray, kept but
+	// never served or removed. Without it such a node refuses to start with
+	// ErrMetadataMissing. A node that has its metadata ignores it.
+	StartFreshMetadata bool
 	Logger             *slog.Logger
 	Metrics            prometheus.Registerer
 }
@@ -89,7 +98,8 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 		NodeID: uint64(cfg.ID), ClusterID: cfg.ClusterID, Dir: filepath.Join(cfg.DataDir, "meta"),
 		Listen: cfg.RaftListen, Listener: cfg.RaftListener, Voters: cfg.Voters, Learner: !voter,
 		BrokerID: cfg.ID, AdvertisedAddr: advertise, Rack: cfg.Rack, SessionTimeout: cfg.SessionTimeout,
-		Logger: cfg.Logger.With("component", "raftmeta"), Metrics: cfg.Metrics,
+		OnBootstrap: freshMetadataGuard(cfg.DataDir, cfg.StartFreshMetadata, cfg.Logger.With("component", "broker")),
+		Logger:      cfg.Logger.With("component", "raftmeta"), Metrics: cfg.Metrics,
 	})
 	if err != nil {
 		ln.Close()
@@ -97,7 +107,8 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 	}
 	b, err := New(Config{
 		BrokerID: cfg.ID, DataDir: cfg.DataDir, Member: member, ClusterID: strconv.FormatUint(cfg.ClusterID, 10),
-		AutoCreateTopics: cfg.AutoCreateTopics, Logger: cfg.Logger.With("component", "broker"), Metrics: cfg.Metrics,
+		AutoCreateTopics: cfg.AutoCreateTopics, FileDeleteDelay: cfg.FileDeleteDelay,
+		Logger: cfg.Logger.With("component", "broker"), Metrics: cfg.Metrics,
 	})
 	if err != nil {
 		member.Close()

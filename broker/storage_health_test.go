@@ -352,6 +352,9 @@ func TestProduceOnFullDiskRecovers(t *testing.T) {
 	if v := gaugeValue(t, c.Metrics(0), "runnel_log_partitions_storage_error"); v != 1 {
 		t.Fatalf("runnel_log_partitions_storage_error %v, want 1", v)
 	}
+	if err := b.Ready(ctx); !errors.Is(err, broker.ErrNotReady) || !strings.Contains(err.Error(), "full-0") {
+		t.Fatalf("Ready on a full disk: %v", err)
+	}
 	began := time.Now()
 	if code := produce(i + 1); code != kerr.KafkaStorageError.Code {
 		t.Fatalf("produce on a full disk: %v", kerr.ErrorForCode(code))
@@ -368,7 +371,7 @@ func TestProduceOnFullDiskRecovers(t *testing.T) {
 		if err := b.StorageError(); err != nil {
 			return err
 		}
-		return nil
+		return b.Ready(ctx)
 	})
 	for end := i + 5; i < end; i++ {
 		if code := produce(i); code != 0 {

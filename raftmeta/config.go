@@ -43,6 +43,10 @@ type Config struct {
 	Learner bool
 	// Peers are other known members, node id -> raft address.
 	Peers map[uint64]string
+	// OnBootstrap, if set, is called before a member whose Dir holds no
+	// raft state bootstraps a new cluster (see raftnode.Config.OnBootstrap);
+	// an error stops Open.
+	OnBootstrap func() error
 
 	// BrokerID is the Kafka broker id of this member (default NodeID).
 	BrokerID int32

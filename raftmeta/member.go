@@ -34,6 +34,8 @@ type Member struct {
 	node        atomic.Pointer[raftnode.Node] // set once Start returns
 	incarnation uuid.UUID
 	brokerEpoch atomic.Uint64 // 0 until registered
+	caughtUp    chan struct{} // closed at the first registration
+	caughtOnce  sync.Once
 	active      prometheus.Gauge
 	reg         prometheus.Registerer
 
@@ -51,7 +53,7 @@ func Open(cfg Config) (*Member, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	m := &Member{cfg: cfg, log: cfg.Logger.With("member", cfg.NodeID), incarnation: uuid.New(), reg: cfg.Metrics}
+	m := &Member{cfg: cfg, log: cfg.Logger.With("member", cfg.NodeID), incarnation: uuid.New(), reg: cfg.Metrics, caughtUp: make(chan struct{})}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	m.sm = metadata.NewStateMachine(metadata.Options{Logger: m.log, OnApply: cfg.OnApply})
 	ctrl, err := controller.New(controller.Config{
@@ -76,7 +78,7 @@ func Open(cfg Config) (*Member, error) {
 	}
 	node, err := raftnode.Start(raftnode.Config{
 		ID: cfg.NodeID, ClusterID: cfg.ClusterID, Dir: cfg.Dir, Listen: cfg.Listen,
-		Voters: cfg.Voters, Learner: cfg.Learner, Peers: cfg.Peers,
+		Voters: cfg.Voters, Learner: cfg.Learner, Peers: cfg.Peers, OnBootstrap: cfg.OnBootstrap,
 		TickInterval: cfg.TickInterval, ElectionTicks: cfg.ElectionTicks, HeartbeatTicks: cfg.HeartbeatTicks,
 		SnapshotEntries: cfg.SnapshotEntries,
 		Handler:         m.handle,
@@ -149,6 +151,18 @@ func (m *Member) AppliedIndex() uint64 { return m.node.Load().AppliedIndex() }
 // BrokerEpoch is this member's broker epoch, 0 until it has registered.
 func (m *Member) BrokerEpoch() uint64 { return m.brokerEpoch.Load() }
 
+// CaughtUp is closed once this member's broker has registered with the
+// controller in this process. Registration waits until this member's image
+// holds everything the controller had applied when it answered, so from then
+// on the image is at least as new as any state this broker wrote before it
+// started (Kafka's broker catches up with the metadata log the same way
+// before it acts on it). It never closes for a member without AdvertisedAddr.
+func (m *Member) CaughtUp() <-chan struct{} { return m.caughtUp }
+
+// CommitIndex is the raft commit index this member knows of. The image is
+// caught up with the local log when AppliedIndex reaches it.
+func (m *Member) CommitIndex() uint64 { return m.node.Load().Status().GetCommit() }
+
 // BrokerID is this member's broker id.
 func (m *Member) BrokerID() int32 { return m.cfg.BrokerID }
 
@@ -211,6 +225,7 @@ func (m *Member) runHeartbeats() {
 			})
 			if err == nil {
 				m.brokerEpoch.Store(resp.Epoch)
+				m.caughtOnce.Do(func() { close(m.caughtUp) })
 			} else if m.ctx.Err() == nil {
 				m.log.Debug("broker registration failed", "err", err)
 			}

@@ -43,6 +43,8 @@ type Options struct {
 	SessionTimeout time.Duration
 	// Verbose logs to stderr instead of discarding.
 	Verbose bool
+	// FileDeleteDelay is file.delete.delay.ms (default 60 s).
+	FileDeleteDelay time.Duration
 }
 
 // Start starts n nodes, all raft voters, and waits until every broker is
@@ -92,7 +94,8 @@ func (c *Cluster) startNode(i int) {
 		node, err = broker.StartNode(broker.NodeConfig{
 			ID: int32(i + 1), DataDir: c.dirs[i], KafkaListen: c.kafka[i], RaftListen: c.raft[uint64(i+1)],
 			Voters: c.raft, ClusterID: 7, AutoCreateTopics: c.opts.AutoCreateTopics,
-			SessionTimeout: c.opts.SessionTimeout, Logger: c.logger.With("node", i+1), Metrics: c.regs[i],
+			SessionTimeout: c.opts.SessionTimeout, FileDeleteDelay: c.opts.FileDeleteDelay,
+			Logger: c.logger.With("node", i+1), Metrics: c.regs[i],
 		})
 		if err == nil {
 			break

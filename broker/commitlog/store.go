@@ -1,6 +1,8 @@
 package commitlog
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -12,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 )
 
 // Files of a data directory shared by all its partition logs.
@@ -45,31 +48,79 @@ func (tp TopicPartition) Validate() error {
 	return nil
 }
 
+// Suffixes of partition directories moved aside, after Kafka's: a removed
+// partition's directory is renamed <topic>-<partition>.<random hex>-delete and
+// removed after StoreOptions.FileDeleteDelay; one set aside for an operator to
+// look at is renamed ...-stray and never removed. Neither is a partition
+// directory any more (Partitions skips them).
+const (
+	deleteDirSuffix = "-delete"
+	strayDirSuffix  = "-stray"
+)
+
+// DefaultFileDeleteDelay is Kafka's file.delete.delay.ms.
+const DefaultFileDeleteDelay = time.Minute
+
+// StoreOptions tune a Store. Zero values take the defaults.
+type StoreOptions struct {
+	// Logger (default slog.Default()).
+	Logger *slog.Logger
+	// FileDeleteDelay is file.delete.delay.ms: how long the directory of a
+	// deleted partition stays, renamed aside, before it is removed (default
+	// DefaultFileDeleteDelay). Directories left renamed by an earlier run are
+	// removed this long after the store opens.
+	FileDeleteDelay time.Duration
+}
+
 // Store is a broker's data directory: one Log per partition directory, and the
 // checkpoints that span them (recovery points, high watermarks, log start
 // offsets). Closing it cleanly marks a clean shutdown, so the next open trusts
 // the files; after a crash the logs re-read what lies past their recovery points.
+//
+// Deleting a partition renames its directory aside at once and removes it
+// after FileDeleteDelay, on a goroutine the Store owns (Close stops it; what
+// is still waiting is removed after the next open's delay).
 type Store struct {
 	dir    string
 	logger *slog.Logger
 	clean  map[string]bool // partition directories the previous run closed cleanly
+	delay  time.Duration
 
-	mu     sync.Mutex
-	logs   map[TopicPartition]*Log
-	points map[string]map[TopicPartition]int64 // checkpoint file → values read at open
-	closed bool
+	mu      sync.Mutex
+	logs    map[TopicPartition]*Log
+	points  map[string]map[TopicPartition]int64 // checkpoint file → values read at open
+	pending map[string]time.Time                // renamed-aside directory → when to remove it
+	closed  bool
+
+	wake chan struct{} // buffered 1: pending changed
+	stop chan struct{}
+	done chan struct{} // closed when the remover goroutine has exited
 }
 
-// OpenStore opens (creating) a data directory. It removes the clean-shutdown
-// marker before any log is written, so a crash from here on is seen as one.
+// OpenStore opens (creating) a data directory with the default options.
 func OpenStore(dir string, logger *slog.Logger) (*Store, error) {
+	return OpenStoreWith(dir, StoreOptions{Logger: logger})
+}
+
+// OpenStoreWith opens (creating) a data directory. It removes the
+// clean-shutdown marker before any log is written, so a crash from here on is
+// seen as one.
+func OpenStoreWith(dir string, opts StoreOptions) (*Store, error) {
+	logger := opts.Logger
 	if logger == nil {
 		logger = slog.Default()
+	}
+	if opts.FileDeleteDelay < 0 {
+		return nil, fmt.Errorf("open store: file delete delay %v must not be negative", opts.FileDeleteDelay)
+	}
+	if opts.FileDeleteDelay == 0 {
+		opts.FileDeleteDelay = DefaultFileDeleteDelay
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	st := &Store{dir: dir, logger: logger, logs: map[TopicPartition]*Log{}, points: map[string]map[TopicPartition]int64{}, clean: map[string]bool{}}
+	st := &Store{dir: dir, logger: logger, logs: map[TopicPartition]*Log{}, points: map[string]map[TopicPartition]int64{}, clean: map[string]bool{},
+		delay: opts.FileDeleteDelay, pending: map[string]time.Time{}, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	marker := filepath.Join(dir, cleanShutdownFile)
 	if data, err := os.ReadFile(marker); err == nil {
 		for _, name := range strings.Fields(string(data)) {
@@ -94,6 +145,16 @@ func OpenStore(dir string, logger *slog.Logger) (*Store, error) {
 	if _, err := os.Stat(marker); err != nil && len(st.clean) == 0 {
 		logger.Info("no clean shutdown recorded; logs past their recovery points will be checked", "dir", dir)
 	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
+	for _, e := range ents {
+		if e.IsDir() && strings.HasSuffix(e.Name(), deleteDirSuffix) {
+			st.pending[e.Name()] = time.Now().Add(st.delay)
+		}
+	}
+	go st.runRemover()
 	return st, nil
 }
 
@@ -129,9 +190,14 @@ func (st *Store) readPoints(name string) (map[TopicPartition]int64, error) {
 // Dir returns the data directory.
 func (st *Store) Dir() string { return st.dir }
 
-// Partitions lists the partition directories present on disk.
-func (st *Store) Partitions() ([]TopicPartition, error) {
-	ents, err := os.ReadDir(st.dir)
+// Partitions lists the partition directories present on disk (not those
+// renamed aside).
+func (st *Store) Partitions() ([]TopicPartition, error) { return ListPartitions(st.dir) }
+
+// ListPartitions lists the partition directories in a data directory, sorted.
+// Directories renamed aside (deleted, stray) are not partitions.
+func ListPartitions(dir string) ([]TopicPartition, error) {
+	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("list partitions: %w", err)
 	}
@@ -150,7 +216,13 @@ func (st *Store) Partitions() ([]TopicPartition, error) {
 	return out, nil
 }
 
+// parsePartitionDir reads <topic>-<partition>. A directory renamed aside
+// (<topic>-<partition>.<hex>-delete or -stray) does not parse: its name does
+// not end in a partition number.
 func parsePartitionDir(name string) (TopicPartition, bool) {
+	if strings.HasSuffix(name, deleteDirSuffix) || strings.HasSuffix(name, strayDirSuffix) {
+		return TopicPartition{}, false
+	}
 	i := len(name) - 1
 	for i >= 0 && name[i] != '-' {
 		i--
@@ -205,10 +277,38 @@ func (st *Store) Log(tp TopicPartition) (*Log, bool) {
 	return l, ok
 }
 
-// Delete closes tp's log and removes its directory (topic deletion).
-func (st *Store) Delete(tp TopicPartition) error {
+// Delete closes tp's log and renames its directory aside, to be removed after
+// the store's FileDeleteDelay (Kafka's asynchronous delete): the topic was
+// deleted, the partition moved away, or the directory belongs to an older
+// topic of the same name. It returns the new name ("" if tp had no
+// directory).
+func (st *Store) Delete(tp TopicPartition) (string, error) {
+	name, err := st.moveAside(tp, deleteDirSuffix)
+	if err != nil || name == "" {
+		return name, err
+	}
+	st.mu.Lock()
+	st.pending[name] = time.Now().Add(st.delay)
+	st.mu.Unlock()
+	select {
+	case st.wake <- struct{}{}:
+	default:
+	}
+	return name, nil
+}
+
+// SetAside closes tp's log and renames its directory to
+// <topic>-<partition>.<hex>-stray, where it stays, untouched, until an
+// operator removes it. It returns the new name ("" if tp had no directory).
+func (st *Store) SetAside(tp TopicPartition) (string, error) {
+	return st.moveAside(tp, strayDirSuffix)
+}
+
+// moveAside closes tp's log, forgets its checkpoints (a later partition of the
+// same name starts afresh) and renames its directory <tp>.<random hex><suffix>.
+func (st *Store) moveAside(tp TopicPartition, suffix string) (string, error) {
 	if err := tp.Validate(); err != nil {
-		return err
+		return "", err
 	}
 	st.mu.Lock()
 	l := st.logs[tp]
@@ -219,16 +319,108 @@ func (st *Store) Delete(tp TopicPartition) error {
 	st.mu.Unlock()
 	if l != nil {
 		if err := l.Close(); err != nil {
-			st.logger.Warn("closing deleted partition", "partition", tp.String(), "error", err)
+			st.logger.Warn("closing partition moved aside", "partition", tp.String(), "error", err)
 		}
 	}
-	if err := os.RemoveAll(filepath.Join(st.dir, tp.String())); err != nil {
-		return fmt.Errorf("delete partition %s: %w", tp, err)
+	var id [16]byte
+	if _, err := rand.Read(id[:]); err != nil {
+		return "", fmt.Errorf("move partition %s aside: %w", tp, err)
 	}
-	if err := syncDir(st.dir); err != nil {
-		return err
+	name := tp.String() + "." + hex.EncodeToString(id[:]) + suffix
+	if err := os.Rename(filepath.Join(st.dir, tp.String()), filepath.Join(st.dir, name)); err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			return "", fmt.Errorf("move partition %s aside: %w", tp, err)
+		}
+		name = ""
+	} else if err := syncDir(st.dir); err != nil {
+		return "", err
 	}
-	return st.Checkpoint()
+	return name, st.Checkpoint()
+}
+
+// runRemover removes renamed-aside directories when their delay is over, until
+// Close.
+func (st *Store) runRemover() {
+	defer close(st.done)
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	for {
+		if next := st.removeDue(time.Now()); !next.IsZero() {
+			timer.Reset(time.Until(next))
+		}
+		select {
+		case <-st.stop:
+			timer.Stop()
+			return
+		case <-st.wake:
+		case <-timer.C:
+		}
+	}
+}
+
+// removeDue removes the directories whose time has come and returns when the
+// next one is due (zero if none waits). A directory that cannot be removed is
+// tried again after another delay.
+func (st *Store) removeDue(now time.Time) time.Time {
+	st.mu.Lock()
+	var due []string
+	for name, at := range st.pending {
+		if !at.After(now) {
+			due = append(due, name)
+			delete(st.pending, name)
+		}
+	}
+	st.mu.Unlock()
+	for _, name := range due {
+		if err := os.RemoveAll(filepath.Join(st.dir, name)); err != nil {
+			st.logger.Error("remove deleted partition directory; trying again later", "dir", name, "error", err)
+			st.mu.Lock()
+			st.pending[name] = now.Add(st.delay)
+			st.mu.Unlock()
+			continue
+		}
+		st.logger.Info("removed deleted partition directory", "dir", name)
+	}
+	if len(due) > 0 {
+		if err := syncDir(st.dir); err != nil {
+			st.logger.Warn("sync data directory after removals", "error", err)
+		}
+	}
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	var next time.Time
+	for _, at := range st.pending {
+		if next.IsZero() || at.Before(next) {
+			next = at
+		}
+	}
+	return next
+}
+
+// HoldsData reports whether a partition directory holds record data: a
+// segment file (any file whose name has ".log" in it) that is not empty.
+// Indexes, the identity file and checkpoints alone are not data.
+func HoldsData(dir string) (bool, error) {
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("look for data in %s: %w", dir, err)
+	}
+	for _, e := range ents {
+		if e.IsDir() || !strings.Contains(e.Name(), ".log") {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil {
+			return false, fmt.Errorf("look for data in %s: %w", dir, err)
+		}
+		if info.Size() > 0 {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // Checkpoint writes the recovery points, high watermarks and log start offsets
@@ -279,11 +471,17 @@ func (st *Store) ApplyRetention() (int, error) {
 // succeeded, the clean-shutdown marker.
 func (st *Store) Close() error {
 	st.mu.Lock()
-	defer st.mu.Unlock()
 	if st.closed {
+		st.mu.Unlock()
 		return nil
 	}
 	st.closed = true
+	st.mu.Unlock()
+	// The remover takes mu while it works: stop it before taking mu for good.
+	close(st.stop)
+	<-st.done
+	st.mu.Lock()
+	defer st.mu.Unlock()
 	var errs []error
 	var cleanNames []string
 	for tp, l := range st.logs {

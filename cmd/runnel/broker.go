@@ -17,6 +17,7 @@ type brokerFlags struct {
 	advertise  string
 	autoCreate bool
 	logLevel   string
+	startFresh bool
 }
 
 func (f *brokerFlags) register(fs *flag.FlagSet, dataDir, kafka string, autoCreate bool) {
@@ -25,6 +26,8 @@ func (f *brokerFlags) register(fs *flag.FlagSet, dataDir, kafka string, autoCrea
 	fs.StringVar(&f.advertise, "advertise", "", "Kafka `address` clients are told to use (default: the listen address)")
 	fs.BoolVar(&f.autoCreate, "auto-create-topics", autoCreate, "create topics that Metadata requests name (auto.create.topics.enable)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.BoolVar(&f.startFresh, "start-fresh-metadata", false, "when the cluster metadata in DATA-DIR/meta is missing or empty but partition data exists, "+
+		"start new metadata anyway, renaming every partition directory <dir>.<hex>-stray (kept, never served or removed); without it the broker refuses to start")
 }
 
 func (f *brokerFlags) logger(inv *invocation) (*slog.Logger, error) {
@@ -75,7 +78,7 @@ any other node joins as a learner. Data survives restarts.`,
 			return runNode(ctx, inv, broker.NodeConfig{
 				ID: int32(id), DataDir: bf.dataDir, KafkaListen: bf.kafka, Advertise: bf.advertise,
 				RaftListen: raft, Voters: vm, ClusterID: clusterID, Rack: rack,
-				AutoCreateTopics: bf.autoCreate, Logger: log,
+				AutoCreateTopics: bf.autoCreate, StartFreshMetadata: bf.startFresh, Logger: log,
 			})
 		},
 	}

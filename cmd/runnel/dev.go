@@ -53,7 +53,7 @@ token printed at start is valid for 30 days. Mint others with
 			node, err := broker.StartNode(broker.NodeConfig{
 				ID: 1, DataDir: bf.dataDir, KafkaListen: bf.kafka, Advertise: bf.advertise,
 				RaftListen: "127.0.0.1:0", Voters: map[uint64]string{1: "127.0.0.1:0"},
-				AutoCreateTopics: bf.autoCreate, Logger: log, Metrics: reg,
+				AutoCreateTopics: bf.autoCreate, StartFreshMetadata: bf.startFresh, Logger: log, Metrics: reg,
 			})
 			if err != nil {
 				return err
@@ -63,6 +63,9 @@ token printed at start is valid for 30 days. Mint others with
 				return errors.Join(err, node.Close())
 			}
 			gcfg.Logger, gcfg.Registry = log, reg
+			// /readyz is 503 until every partition this broker should lead
+			// is open and leading here, naming the ones that are not.
+			gcfg.Ready = node.Broker.Ready
 			gw, err := gateway.Start(ctx, gcfg)
 			if err != nil {
 				return errors.Join(fmt.Errorf("start the gateway: %w", err), node.Close())

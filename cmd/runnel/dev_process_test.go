@@ -34,6 +34,25 @@ var (
 // until it prints its URL and token and /readyz answers 200.
 func startDev(t *testing.T, dataDir string) *devProc {
 	t.Helper()
+	p := launchDev(t, dataDir)
+	testwait.For(t, 30*time.Second, 50*time.Millisecond, func() error {
+		resp, err := http.Get(p.url + "/readyz")
+		if err != nil {
+			return err
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			return fmt.Errorf("readyz: %d", resp.StatusCode)
+		}
+		return nil
+	})
+	return p
+}
+
+// launchDev runs the test binary as "runnel dev" on free ports and waits
+// until it prints its URL and token (not for readiness).
+func launchDev(t *testing.T, dataDir string) *devProc {
+	t.Helper()
 	kafka := freePort(t)
 	p := &devProc{brokerProc: brokerProc{t: t, kafka: kafka, args: []string{
 		"dev", "--data-dir", dataDir, "--kafka", kafka, "--http", freePort(t), "--log-level", "warn",
@@ -80,17 +99,6 @@ func startDev(t *testing.T, dataDir string) *devProc {
 	if p.url == "" {
 		t.Fatalf("runnel dev printed a token but no URL")
 	}
-	testwait.For(t, 30*time.Second, 50*time.Millisecond, func() error {
-		resp, err := http.Get(p.url + "/readyz")
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			return fmt.Errorf("readyz: %d", resp.StatusCode)
-		}
-		return nil
-	})
 	return p
 }
 

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 )
 
 // modeEnv makes the test binary act as a command line program instead of
@@ -32,11 +33,17 @@ type result struct {
 	code           int
 }
 
+// cliTimeout bounds one command run by cli: a command that should have
+// exited (say, a refusal to start) fails the test instead of hanging it.
+const cliTimeout = 2 * time.Minute
+
 // cli runs the test binary in mode with args and, on top of a copy of the
 // test's environment without any RUNNEL_ variable, the given KEY=value env.
 func cli(t *testing.T, mode string, env []string, args ...string) result {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], args...)
+	ctx, cancel := context.WithTimeout(context.Background(), cliTimeout)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], args...)
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, envPrefix) {
 			cmd.Env = append(cmd.Env, kv)
@@ -50,6 +57,8 @@ func cli(t *testing.T, mode string, env []string, args ...string) result {
 	res := result{stdout: stdout.String(), stderr: stderr.String()}
 	var ee *exec.ExitError
 	switch {
+	case ctx.Err() != nil:
+		t.Fatalf("run %v: still running after %v\nstderr: %s", args, cliTimeout, res.stderr)
 	case errors.As(err, &ee):
 		res.code = ee.ExitCode()
 	case err != nil:

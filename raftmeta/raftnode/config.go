@@ -57,6 +57,11 @@ type Config struct {
 	// a running cluster (promote it later with ConfChangeAddNode): a non-learner
 	// with an empty Dir always bootstraps a new cluster.
 	Learner bool
+	// OnBootstrap, if set, is called when Dir holds no raft state and the node
+	// (not a Learner) is about to bootstrap a new cluster, before anything is
+	// written to its log. An error stops Start: the owner uses it to refuse to
+	// start new metadata beside data that belongs to the old.
+	OnBootstrap func() error
 	// Peers are addresses of other known nodes (learners etc.), id -> address.
 	// Optional; merged with Voters into the address book.
 	Peers map[uint64]string

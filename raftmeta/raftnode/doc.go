@@ -24,9 +24,15 @@
 // Dir/wal holds segment files of CRC-32C framed records (entries, HardState,
 // snapshot markers); Dir/snap holds snapshot files written temp, fsync, rename,
 // fsync dir, and checked by CRC when loaded. On open the newest whole snapshot is
-// restored into the StateMachine and the WAL after it is replayed; a torn or
-// corrupt tail of the last segment is cut (the file is truncated at the last good
-// record), damage anywhere else is an error. After SnapshotEntries applied entries
+// restored into the StateMachine and the WAL after it is replayed. Only a write
+// torn by a crash at the very end of the log is cut (the file is truncated at the
+// last good record and the cut bytes are kept in a .broken file); what counts as
+// torn follows etcd's WAL: a record running past the end of the file, or one with
+// a sector of zeros, with no valid record after it. Any other damage, and a WAL
+// and snapshots that together miss committed entries, is a *CorruptError naming
+// the file and offset: the node refuses to start rather than lose committed
+// metadata. A damaged newest snapshot is passed over (and renamed *.broken) only
+// when an older one plus the WAL hold the same state. After SnapshotEntries applied entries
 // the node snapshots the StateMachine, compacts the in-memory log (keeping
 // SnapshotCatchUpEntries for slow followers) and deletes WAL segments the snapshot
 // covers. Followers further behind get the snapshot over the transport (MsgSnap)

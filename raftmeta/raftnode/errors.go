@@ -45,3 +45,36 @@ type RemoteError struct {
 func (e *RemoteError) Error() string {
 	return "raftnode: remote error from node " + strconv.FormatUint(e.From, 10) + ": " + e.Msg
 }
+
+// ErrCorrupt is returned (inside a *CorruptError) by Start when Dir holds raft
+// state that is damaged in a way a crash cannot explain: a bad record with valid
+// records after it, a bad record that was written whole, a snapshot the WAL
+// needs that does not load. Cutting it could drop committed metadata, so the
+// node does not start. Recover this node's metadata from a peer or from a
+// snapshot, as README.md ("Recovering damaged metadata") describes.
+var ErrCorrupt = errors.New("raftnode: raft state on disk is damaged")
+
+// CorruptError says which file is damaged and where. It unwraps to ErrCorrupt.
+type CorruptError struct {
+	// File is the path of the damaged file (or of the WAL directory when the
+	// WAL as a whole does not match the snapshot).
+	File string
+	// Offset is the byte offset of the damage in File, -1 when it concerns
+	// the whole file.
+	Offset int64
+	// Problem says what is wrong, in plain words.
+	Problem string
+}
+
+func (e *CorruptError) Error() string {
+	at := ""
+	if e.Offset >= 0 {
+		at = " at byte offset " + strconv.FormatInt(e.Offset, 10)
+	}
+	return "raftnode: refusing to start: " + e.File + " is damaged" + at + ": " + e.Problem +
+		"; starting anyway could drop committed metadata. Recover this node's metadata from a peer or from the newest snapshot" +
+		" as \"Recovering damaged metadata\" in README.md describes"
+}
+
+// Unwrap makes errors.Is(err, ErrCorrupt) hold.
+func (e *CorruptError) Unwrap() error { return ErrCorrupt }

@@ -7,8 +7,10 @@ import (
 	pb "go.etcd.io/raft/v3/raftpb"
 )
 
-// FuzzDecodeRecord feeds arbitrary bytes to the WAL record decoder and the replay
-// state: it must never panic, and a record it accepts must re-encode identically.
+// FuzzDecodeRecord feeds arbitrary bytes to the WAL record decoder, the replay
+// state and the torn-tail decision: they must never panic, a record the decoder
+// accepts must re-encode identically, and a tail judged torn has no valid
+// record after its start.
 func FuzzDecodeRecord(f *testing.F) {
 	var seed []byte
 	seed = appendRecord(seed, recEntry, mustMarshal(ent(1, 1, "k=v")))
@@ -18,12 +20,16 @@ func FuzzDecodeRecord(f *testing.F) {
 	f.Add(seed[:len(seed)-3])
 	f.Add([]byte{})
 	f.Add([]byte{0xff, 0xff, 0xff, 0xff, 0, 0, 0, 0, 2})
+	f.Add(append(append([]byte{}, seed...), make([]byte, 600)...))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		st := &walState{}
 		off := 0
 		for off < len(b) {
 			typ, payload, n, err := decodeRecord(b[off:], 1<<16)
 			if err != nil {
+				if torn, _ := tornTail(b, off, err, true, 1<<16); torn && nextValidRecord(b, off+1, 1<<16) >= 0 {
+					t.Fatalf("tail at %d judged torn with a valid record after it", off)
+				}
 				break
 			}
 			if n <= 0 || off+n > len(b) {
@@ -79,6 +85,6 @@ func FuzzDecodeSnapshotFile(f *testing.F) {
 	f.Add(encodeSnapshotFile(&pb.Snapshot{Data: []byte("d"), Metadata: &pb.SnapshotMetadata{Index: new(uint64(3)), Term: new(uint64(1))}}))
 	f.Add([]byte(snapMagic))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		_, _ = decodeSnapshotFile(b)
+		_, _, _ = decodeSnapshotFile(b)
 	})
 }

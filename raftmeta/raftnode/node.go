@@ -254,6 +254,12 @@ func (n *Node) open() error {
 	}
 	n.rn = rn
 	if ld.fresh && !n.cfg.Learner {
+		if n.cfg.OnBootstrap != nil {
+			if err := n.cfg.OnBootstrap(); err != nil {
+				_ = st.close()
+				return err
+			}
+		}
 		ids := slices.Sorted(maps.Keys(n.cfg.Voters))
 		if len(ids) == 0 {
 			ids = []uint64{n.id}

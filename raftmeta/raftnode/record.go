@@ -24,7 +24,8 @@ const (
 	recSnapshot  byte = 3
 )
 
-// errTornRecord means the bytes end inside a record: a write cut short by a crash.
+// errTornRecord means the bytes end inside a record (or its length runs past
+// them): a write cut short by a crash, if nothing valid follows.
 var errTornRecord = errors.New("torn record")
 
 // errCorruptRecord means a record's length, CRC or type is wrong.
@@ -53,13 +54,19 @@ func decodeRecord(b []byte, maxRecord int) (typ byte, payload []byte, n int, err
 		return 0, nil, 0, errTornRecord
 	}
 	length := binary.LittleEndian.Uint32(b[0:4])
-	if length == 0 || uint64(length) > uint64(maxRecord) {
+	if length == 0 {
+		return 0, nil, 0, fmt.Errorf("%w: length 0", errCorruptRecord)
+	}
+	// A length running past the end is what a header written without its
+	// body looks like (etcd's decoder says the same), so it is checked before
+	// the bound: garbage there is classified by the caller.
+	if uint64(length) > uint64(len(b)-recordHeaderLen) {
+		return 0, nil, 0, errTornRecord
+	}
+	if uint64(length) > uint64(maxRecord) {
 		return 0, nil, 0, fmt.Errorf("%w: length %d", errCorruptRecord, length)
 	}
 	end := recordHeaderLen + int(length)
-	if len(b) < end {
-		return 0, nil, 0, errTornRecord
-	}
 	body := b[recordHeaderLen:end]
 	if crc32.Checksum(body, castagnoli) != binary.LittleEndian.Uint32(b[4:8]) {
 		return 0, nil, 0, fmt.Errorf("%w: checksum mismatch", errCorruptRecord)

@@ -1,6 +1,7 @@
 package raftnode_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -13,6 +14,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	pb "go.etcd.io/raft/v3/raftpb"
 
 	"github.com/runnel-dev/runnel/raftmeta/raftnode"
 	"github.com/runnel-dev/runnel/raftmeta/raftnode/raftnodetest"
@@ -178,18 +181,7 @@ func TestTornWALTailIsCut(t *testing.T) {
 				t.Fatal(err)
 			}
 		},
-		"flip": func(t *testing.T, path string) {
-			b, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatal(err)
-			}
-			for i := len(b) - 4; i < len(b); i++ {
-				b[i] ^= 0xA5
-			}
-			if err := os.WriteFile(path, b, 0o644); err != nil {
-				t.Fatal(err)
-			}
-		},
+		// A header claiming more bytes than follow: cut as torn (see tornTail).
 		"garbage": func(t *testing.T, path string) {
 			f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
 			if err != nil {
@@ -303,4 +295,125 @@ func dirSizeNoFail(dir string) int64 {
 		return nil
 	})
 	return total
+}
+
+// TestDamagedWALRefusesStartAndRecoversFromPeer: a bit flipped in the middle of
+// a follower's WAL (valid records after it) is not a torn tail: the node
+// refuses to start, naming the file, and leaves it as it was. The recovery
+// README.md describes then works: remove the node from the group, give it an
+// empty meta directory, add it back as a learner (it gets the log from the
+// leader) and promote it.
+func TestDamagedWALRefusesStartAndRecoversFromPeer(t *testing.T) {
+	c := raftnodetest.NewCluster(t, raftnodetest.Options{Voters: 3, Configure: func(cfg *raftnode.Config) {
+		if cfg.Learner {
+			// The recovered node joins as a learner, outside the initial voters.
+			delete(cfg.Voters, cfg.ID)
+		}
+	}})
+	leader := c.WaitLeader(waitTimeout)
+	proposeN(t, c, "k", 40)
+	follower := leader%3 + 1
+	c.Stop(follower)
+	path := lastWALFile(t, c.Member(follower).Dir)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[len(b)/2] ^= 0x10
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := c.Config(follower)
+	_, err = raftnode.Start(cfg, raftnodetest.NewKV())
+	var ce *raftnode.CorruptError
+	if !errors.As(err, &ce) || !errors.Is(err, raftnode.ErrCorrupt) || ce.File != path || ce.Offset <= 0 || ce.Offset > int64(len(b)/2) {
+		t.Fatalf("start on a WAL damaged in the middle: %v", err)
+	}
+	if got, _ := os.ReadFile(path); !bytes.Equal(got, b) {
+		t.Fatal("the refused WAL was changed")
+	}
+
+	c.ConfChange(waitTimeout, pb.ConfChangeRemoveNode, follower)
+	c.AddLearner(follower, waitTimeout)
+	c.ConfChange(waitTimeout, pb.ConfChangeAddNode, follower)
+	last := proposeN(t, c, "after", 5)
+	checkSameState(t, c, last)
+	if _, ok := c.KV(follower).Get("k39"); !ok {
+		t.Fatal("the recovered node lacks entries from before the damage")
+	}
+}
+
+// TestDamagedSnapshot: when the newest snapshot file is damaged, an older one
+// plus the WAL will do if the WAL still holds every entry after it: the node
+// starts with all its state and the damaged file is kept as *.broken. When
+// the WAL was already released past the older snapshot, the entries between
+// are nowhere else: the node refuses to start, naming the damaged file, which
+// stays where it is. A WAL lost beside its snapshots is refused the same way.
+func TestDamagedSnapshot(t *testing.T) {
+	run := func(t *testing.T, segBytes int64, damage func(t *testing.T, dir string) string) (*raftnodetest.Cluster, error) {
+		c := raftnodetest.NewCluster(t, raftnodetest.Options{Voters: 1, Configure: func(cfg *raftnode.Config) {
+			cfg.SnapshotEntries, cfg.SnapshotCatchUpEntries, cfg.WALSegmentBytes = 50, 5, segBytes
+		}})
+		c.WaitLeader(waitTimeout)
+		proposeConcurrently(t, c, "k", 180, 16, 180)
+		c.Stop(1)
+		damage(t, c.Member(1).Dir)
+		n, err := raftnode.Start(c.Config(1), raftnodetest.NewKV())
+		if err == nil {
+			n.Stop()
+		}
+		return c, err
+	}
+	flipNewest := func(t *testing.T, dir string) string {
+		names, _ := filepath.Glob(filepath.Join(dir, "snap", "*.snap"))
+		if len(names) < 2 {
+			t.Fatalf("want two snapshot files, have %v", names)
+		}
+		sort.Strings(names)
+		newest := names[len(names)-1]
+		b, _ := os.ReadFile(newest)
+		b[len(b)-7] ^= 0x02
+		_ = os.WriteFile(newest, b, 0o644)
+		return newest
+	}
+	t.Run("WAL covers the older snapshot", func(t *testing.T) {
+		var newest string
+		c, err := run(t, 1<<20, func(t *testing.T, dir string) string { newest = flipNewest(t, dir); return newest })
+		if err != nil {
+			t.Fatalf("start with a damaged snapshot the WAL covers: %v", err)
+		}
+		c.Start(1)
+		c.WaitLeader(waitTimeout)
+		if _, ok := c.KV(1).Get("k179"); !ok {
+			t.Fatal("state lost")
+		}
+		if _, err := os.Stat(newest + ".broken"); err != nil {
+			t.Fatalf("damaged snapshot not kept as .broken: %v", err)
+		}
+	})
+	t.Run("WAL released past the older snapshot", func(t *testing.T) {
+		var newest string
+		_, err := run(t, 512, func(t *testing.T, dir string) string { newest = flipNewest(t, dir); return newest })
+		var ce *raftnode.CorruptError
+		if !errors.As(err, &ce) || ce.File != newest || !strings.Contains(err.Error(), "missing") {
+			t.Fatalf("start with a damaged snapshot the WAL no longer covers: %v", err)
+		}
+		if _, err := os.Stat(newest); err != nil {
+			t.Fatalf("the damaged snapshot was moved although the node refused: %v", err)
+		}
+	})
+	t.Run("WAL lost", func(t *testing.T) {
+		var walDir string
+		_, err := run(t, 1<<20, func(t *testing.T, dir string) string {
+			walDir = filepath.Join(dir, "wal")
+			if err := os.Rename(walDir, walDir+".lost"); err != nil {
+				t.Fatal(err)
+			}
+			return ""
+		})
+		var ce *raftnode.CorruptError
+		if !errors.As(err, &ce) || ce.File != walDir {
+			t.Fatalf("start without the WAL beside snapshots: %v", err)
+		}
+	})
 }

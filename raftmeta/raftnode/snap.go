@@ -59,26 +59,28 @@ func encodeSnapshotFile(snap *pb.Snapshot) []byte {
 	return append(b, payload...)
 }
 
-func decodeSnapshotFile(b []byte) (*pb.Snapshot, error) {
+// decodeSnapshotFile decodes a snapshot file; on error it also returns the
+// byte offset of the part found bad.
+func decodeSnapshotFile(b []byte) (*pb.Snapshot, int64, error) {
 	if len(b) < snapHeaderLen || string(b[:8]) != snapMagic {
-		return nil, fmt.Errorf("%w: bad header", errCorruptSnapshot)
+		return nil, 0, fmt.Errorf("%w: bad header", errCorruptSnapshot)
 	}
 	n := binary.LittleEndian.Uint64(b[12:20])
 	if n != uint64(len(b)-snapHeaderLen) {
-		return nil, fmt.Errorf("%w: length %d, file holds %d", errCorruptSnapshot, n, len(b)-snapHeaderLen)
+		return nil, 12, fmt.Errorf("%w: length %d, file holds %d", errCorruptSnapshot, n, len(b)-snapHeaderLen)
 	}
 	payload := b[snapHeaderLen:]
 	if crc32.Checksum(payload, castagnoli) != binary.LittleEndian.Uint32(b[8:12]) {
-		return nil, fmt.Errorf("%w: checksum mismatch", errCorruptSnapshot)
+		return nil, snapHeaderLen, fmt.Errorf("%w: checksum mismatch", errCorruptSnapshot)
 	}
 	snap := &pb.Snapshot{}
 	if err := proto.Unmarshal(payload, snap); err != nil {
-		return nil, fmt.Errorf("%w: %v", errCorruptSnapshot, err)
+		return nil, snapHeaderLen, fmt.Errorf("%w: %v", errCorruptSnapshot, err)
 	}
 	if snap.GetMetadata().GetIndex() == 0 {
-		return nil, fmt.Errorf("%w: index 0", errCorruptSnapshot)
+		return nil, snapHeaderLen, fmt.Errorf("%w: index 0", errCorruptSnapshot)
 	}
-	return snap, nil
+	return snap, 0, nil
 }
 
 // save writes snap whole: temp file, fsync, rename, fsync dir. Older files beyond
@@ -87,23 +89,9 @@ func (s *snapStore) save(snap *pb.Snapshot) error {
 	md := snap.GetMetadata()
 	path := filepath.Join(s.dir, snapName(md.GetTerm(), md.GetIndex()))
 	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return fmt.Errorf("snap: create: %w", err)
-	}
-	if _, err := f.Write(encodeSnapshotFile(snap)); err != nil {
-		_ = f.Close()
+	if err := writeFileSync(tmp, encodeSnapshotFile(snap)); err != nil {
 		_ = os.Remove(tmp)
 		return fmt.Errorf("snap: write: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		_ = f.Close()
-		_ = os.Remove(tmp)
-		return fmt.Errorf("snap: sync: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("snap: close: %w", err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("snap: rename: %w", err)
@@ -146,28 +134,49 @@ func (s *snapStore) names() ([]string, error) {
 	return out, nil
 }
 
-// loadNewest returns the newest snapshot whose file is whole, or nil if there is
-// none. Damaged files are renamed to *.broken, logged, and skipped.
-func (s *snapStore) loadNewest() (*pb.Snapshot, error) {
+// damagedSnapshot is a snapshot file that did not load.
+type damagedSnapshot struct {
+	path   string
+	offset int64 // where decoding failed
+	err    error
+}
+
+// loadNewest returns the newest snapshot whose file is whole (nil if there is
+// none) and the newer files that are damaged. Nothing is renamed here: the
+// caller decides whether an older snapshot will do (setAside) or the node
+// must refuse to start.
+func (s *snapStore) loadNewest() (*pb.Snapshot, []damagedSnapshot, error) {
 	names, err := s.names()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	var damaged []damagedSnapshot
 	for _, name := range names {
 		path := filepath.Join(s.dir, name)
 		b, err := os.ReadFile(path)
 		if err != nil {
-			return nil, fmt.Errorf("snap: read %s: %w", name, err)
+			return nil, nil, fmt.Errorf("snap: read %s: %w", name, err)
 		}
-		snap, err := decodeSnapshotFile(b)
+		snap, off, err := decodeSnapshotFile(b)
 		if err != nil {
-			s.logger.Error("snap: skipping damaged snapshot file", "file", name, "err", err)
-			_ = os.Rename(path, path+".broken")
+			damaged = append(damaged, damagedSnapshot{path: path, offset: off, err: err})
 			continue
 		}
-		return snap, nil
+		return snap, damaged, nil
 	}
-	return nil, nil
+	return nil, damaged, nil
+}
+
+// setAside renames damaged snapshot files to *.broken, once an older
+// snapshot and the WAL were found to cover what they held, so that they are
+// kept but no longer tried.
+func (s *snapStore) setAside(damaged []damagedSnapshot) {
+	for _, d := range damaged {
+		s.logger.Error("snap: damaged snapshot file set aside; an older snapshot and the WAL hold its state", "file", d.path, "offset", d.offset, "err", d.err)
+		if err := os.Rename(d.path, d.path+".broken"); err != nil {
+			s.logger.Warn("snap: set aside damaged snapshot", "file", d.path, "err", err)
+		}
+	}
 }
 
 func (s *snapStore) purge() {

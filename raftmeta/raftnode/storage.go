@@ -46,7 +46,7 @@ func openDiskStorage(cfg *Config) (_ *diskStorage, _ *loadedState, err error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	snap, err := snaps.loadNewest()
+	snap, damaged, err := snaps.loadNewest()
 	if err != nil {
 		return nil, nil, err
 	}
@@ -55,11 +55,12 @@ func openDiskStorage(cfg *Config) (_ *diskStorage, _ *loadedState, err error) {
 		return nil, nil, err
 	}
 	s := &diskStorage{ms: raft.NewMemoryStorage(), wal: w, snaps: snaps, lock: lock, logger: logger}
-	ld := &loadedState{snap: snap, fresh: snap == nil && st.hs == nil && len(st.ents) == 0}
-	if err := s.restore(ld, st); err != nil {
+	ld := &loadedState{snap: snap, fresh: snap == nil && len(damaged) == 0 && st.hs == nil && len(st.ents) == 0}
+	if err := s.restore(ld, st, damaged); err != nil {
 		_ = w.close()
 		return nil, nil, err
 	}
+	snaps.setAside(damaged)
 	return s, ld, nil
 }
 
@@ -81,7 +82,10 @@ func lockDir(dir string) (*os.File, error) {
 }
 
 // restore loads the snapshot, the entries after it and the HardState into ms.
-func (s *diskStorage) restore(ld *loadedState, st *walState) error {
+// It refuses (a *CorruptError) when the snapshot and the WAL together do not
+// hold every entry up to the commit index, naming the damaged snapshot files
+// that would have: starting anyway would drop committed metadata.
+func (s *diskStorage) restore(ld *loadedState, st *walState, damaged []damagedSnapshot) error {
 	var snapIndex, snapTerm uint64
 	if ld.snap != nil {
 		if err := s.ms.ApplySnapshot(ld.snap); err != nil {
@@ -92,12 +96,17 @@ func (s *diskStorage) restore(ld *loadedState, st *walState) error {
 			s.logger.Info("storage: snapshot file is newer than the WAL's last snapshot marker", "index", snapIndex)
 		}
 	}
+	if st.hs == nil && len(st.ents) == 0 && (ld.snap != nil || len(damaged) > 0) {
+		// Every WAL file holds a HardState once the node has one, and a
+		// snapshot is only taken of entries the WAL held.
+		return s.lost(damaged, "the WAL holds no hard state and no entries, but snapshot files exist: the WAL was lost or emptied, and the entries after the snapshot with it")
+	}
 	ents := st.ents
 	for len(ents) > 0 && ents[0].GetIndex() <= snapIndex {
 		ents = ents[1:]
 	}
 	if len(ents) > 0 && ents[0].GetIndex() != snapIndex+1 {
-		return fmt.Errorf("storage: WAL entries start at %d but the snapshot ends at %d: entries are missing", ents[0].GetIndex(), snapIndex)
+		return s.lost(damaged, fmt.Sprintf("WAL entries start at %d but the newest whole snapshot ends at %d: entries %d to %d are missing", ents[0].GetIndex(), snapIndex, snapIndex+1, ents[0].GetIndex()-1))
 	}
 	if len(ents) > 0 {
 		if err := s.ms.Append(ents); err != nil {
@@ -118,8 +127,9 @@ func (s *diskStorage) restore(ld *loadedState, st *walState) error {
 		hs.Commit = new(snapIndex)
 	}
 	if hs.GetCommit() > last {
-		s.logger.Warn("storage: commit index beyond the last entry; lowering it", "commit", hs.GetCommit(), "last", last)
-		hs.Commit = new(last)
+		// Entries are written before the HardState that commits them, so a
+		// torn tail never leaves the commit index past the log.
+		return s.lost(damaged, fmt.Sprintf("the hard state commits entries up to %d but the log ends at %d: committed entries are missing", hs.GetCommit(), last))
 	}
 	ld.hs = hs
 	if !raft.IsEmptyHardState(hs) {
@@ -167,6 +177,16 @@ func (s *diskStorage) save(rd *raft.Ready) error {
 		}
 	}
 	return nil
+}
+
+// lost is the refusal for state missing from the WAL and snapshots: it names
+// the newest damaged snapshot file, if any, as the one that would have held it.
+func (s *diskStorage) lost(damaged []damagedSnapshot, problem string) error {
+	if len(damaged) > 0 {
+		d := damaged[0]
+		return &CorruptError{File: d.path, Offset: d.offset, Problem: fmt.Sprintf("%v, and without it %s", d.err, problem)}
+	}
+	return &CorruptError{File: s.wal.dir, Offset: -1, Problem: problem}
 }
 
 func markerOf(snap *pb.Snapshot) *pb.SnapshotMetadata {

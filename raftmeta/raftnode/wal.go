@@ -1,6 +1,7 @@
 package raftnode
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -71,8 +72,10 @@ func parseSegmentName(name string) (seq, first uint64, ok bool) {
 	return seq, first, segmentName(seq, first) == name
 }
 
-// openWAL replays the log in dir (creating dir if needed), cuts a torn or corrupt
-// tail of the last segment, and opens the last segment for appending.
+// openWAL replays the log in dir (creating dir if needed), cuts a torn tail of
+// the last segment (see tornTail) and opens the last segment for appending.
+// Any other damage is a *CorruptError naming the file and offset: the node must
+// not start on a log that lost records it may have acknowledged.
 func openWAL(dir string, segBytes int64, maxRecord int, logger *slog.Logger) (*wal, *walState, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, nil, fmt.Errorf("wal: create dir: %w", err)
@@ -93,16 +96,38 @@ func openWAL(dir string, segBytes int64, maxRecord int, logger *slog.Logger) (*w
 
 	st := &walState{}
 	for i, seg := range w.segs {
-		last := i == len(w.segs)-1
-		good, err := w.replaySegment(seg, st)
-		if err == nil {
+		path := filepath.Join(dir, seg.name)
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, nil, fmt.Errorf("wal: read segment: %w", err)
+		}
+		// Only the first segment of a new log is created empty; every other
+		// one is created holding the snapshot marker and HardState.
+		createdEmpty := seg.seq == 1
+		if len(data) == 0 && (!createdEmpty || len(w.segs) > 1) {
+			return nil, nil, &CorruptError{File: path, Offset: 0, Problem: "the file is empty, but it was created holding the log's hard state"}
+		}
+		off, cause, written := replaySegment(data, maxRecord, st)
+		if cause == nil {
 			continue
 		}
-		if !last {
-			return nil, nil, fmt.Errorf("wal: segment %s damaged at offset %d, and it is not the last segment: %w", seg.name, good, err)
+		problem := fmt.Sprintf("%v, in a record whose checksum is valid", cause)
+		torn := false
+		if !written {
+			torn, problem = tornTail(data, off, cause, createdEmpty, maxRecord)
 		}
-		logger.Warn("wal: cutting damaged tail", "segment", seg.name, "offset", good, "err", err)
-		if err := cutFile(filepath.Join(dir, seg.name), good); err != nil {
+		if i != len(w.segs)-1 {
+			return nil, nil, &CorruptError{File: path, Offset: int64(off), Problem: problem + ", and it is not the last WAL file"}
+		}
+		if !torn {
+			return nil, nil, &CorruptError{File: path, Offset: int64(off), Problem: problem}
+		}
+		kept := fmt.Sprintf("%s.tail-%d.broken", path, off)
+		logger.Warn("wal: cutting a write torn by a crash at the end of the log; its bytes are kept", "segment", seg.name, "offset", off, "bytes", len(data)-off, "kept_in", kept, "err", cause)
+		if err := keepCopy(kept, data[off:]); err != nil {
+			return nil, nil, err
+		}
+		if err := cutFile(path, int64(off)); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -133,25 +158,115 @@ func openWAL(dir string, segBytes int64, maxRecord int, logger *slog.Logger) (*w
 	return w, st, nil
 }
 
-// replaySegment decodes one segment into st. It returns the offset of the end of
-// the last good record and the error that stopped it, if any.
-func (w *wal) replaySegment(seg walSegment, st *walState) (int64, error) {
-	data, err := os.ReadFile(filepath.Join(w.dir, seg.name))
-	if err != nil {
-		return 0, fmt.Errorf("wal: read segment: %w", err)
-	}
-	off := 0
+// replaySegment decodes the records of one segment into st. It returns the
+// offset of the first record it could not take and why (nil cause: all of
+// data was read). written reports that the record's checksum was valid, so it
+// was written whole and its contents are wrong.
+func replaySegment(data []byte, maxRecord int, st *walState) (off int, cause error, written bool) {
 	for off < len(data) {
-		typ, payload, n, err := decodeRecord(data[off:], w.maxRecord)
+		typ, payload, n, err := decodeRecord(data[off:], maxRecord)
 		if err != nil {
-			return int64(off), err
+			return off, err, false
 		}
 		if err := st.apply(typ, payload); err != nil {
-			return int64(off), err
+			return off, err, true
 		}
 		off += n
 	}
-	return int64(off), nil
+	return off, nil, false
+}
+
+// sectorSize is the unit a disk writes atomically, as etcd's WAL assumes.
+const sectorSize = 512
+
+// tornTail decides whether the bad record at off, in the last segment, is a
+// write cut short by a crash, which may be cut, or damage, which may not; if
+// damage, it says why. The rules are etcd's decoder's (isTornEntry), plus a
+// look for valid records after the bad one:
+//
+//   - A valid record after it means the log went on past the damage: records
+//     after a torn write are never written, so this is corruption.
+//   - The first record of a file that was created holding records (written to
+//     a temp file, synced and renamed) cannot be torn.
+//   - A record whose length runs past the end of the file is a header written
+//     without (all of) its body: torn. Garbage appended after the last record
+//     mostly looks like this, and is cut like a torn write (as etcd does): it
+//     holds no record, so nothing acknowledged is in it.
+//   - A record written whole with a bad checksum is torn only if one of its
+//     sectors is all zeros: a sector the disk never wrote. A flipped bit or
+//     garbage of the record's own size is corruption.
+func tornTail(data []byte, off int, cause error, createdEmpty bool, maxRecord int) (bool, string) {
+	if next := nextValidRecord(data, off+1, maxRecord); next >= 0 {
+		return false, fmt.Sprintf("%v, and a valid record follows at byte offset %d, so the log went on after the damage", cause, next)
+	}
+	if off == 0 && !createdEmpty {
+		return false, fmt.Sprintf("%v, in the first record of a file created holding it, which a crash cannot tear", cause)
+	}
+	if errors.Is(cause, errTornRecord) {
+		return true, ""
+	}
+	start, end := off, len(data)
+	if len(data)-off >= recordHeaderLen {
+		if n := int64(binary.LittleEndian.Uint32(data[off:])); n > 0 && int64(off+recordHeaderLen)+n <= int64(len(data)) {
+			start, end = off+recordHeaderLen, off+recordHeaderLen+int(n)
+		}
+	}
+	for s := start; s < end; {
+		e := min(end, (s/sectorSize+1)*sectorSize)
+		if allZero(data[s:e]) {
+			return true, ""
+		}
+		s = e
+	}
+	return false, fmt.Sprintf("%v, in a record written whole (none of its sectors is unwritten), which a crash does not cause", cause)
+}
+
+// nextValidRecord returns the offset of the first record at or after from that
+// decodes and applies, or -1.
+func nextValidRecord(data []byte, from, maxRecord int) int {
+	for i := from; i+recordHeaderLen < len(data); i++ {
+		typ, payload, _, err := decodeRecord(data[i:], maxRecord)
+		if err == nil && (&walState{}).apply(typ, payload) == nil {
+			return i
+		}
+	}
+	return -1
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// keepCopy writes the bytes about to be cut to path, synced, so that nothing
+// is lost by the cut even if the classification was wrong.
+func keepCopy(path string, data []byte) error {
+	if err := writeFileSync(path, data); err != nil {
+		return fmt.Errorf("wal: keep the cut tail: %w", err)
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+// writeFileSync creates (or truncates) path holding data and fsyncs it. Files
+// that must appear whole are written to a temp name, then renamed.
+func writeFileSync(path string, data []byte) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		_ = f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		_ = f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // apply folds one decoded record into the replay state with raft's log semantics:
@@ -226,20 +341,8 @@ func (w *wal) createSegment(seq, first uint64) error {
 	name := segmentName(seq, first)
 	path := filepath.Join(w.dir, name)
 	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
+	if err := writeFileSync(tmp, hdr); err != nil {
 		return fmt.Errorf("wal: create segment: %w", err)
-	}
-	if _, err := f.Write(hdr); err != nil {
-		_ = f.Close()
-		return fmt.Errorf("wal: write segment header: %w", err)
-	}
-	if err := f.Sync(); err != nil {
-		_ = f.Close()
-		return fmt.Errorf("wal: sync new segment: %w", err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("wal: close new segment: %w", err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
 		return fmt.Errorf("wal: rename new segment: %w", err)
@@ -247,7 +350,7 @@ func (w *wal) createSegment(seq, first uint64) error {
 	if err := syncDir(w.dir); err != nil {
 		return err
 	}
-	f, err = os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0o644)
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return fmt.Errorf("wal: open new segment: %w", err)
 	}

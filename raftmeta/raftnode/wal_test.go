@@ -166,8 +166,9 @@ func TestWALDamageInOlderSegmentIsAnError(t *testing.T) {
 	b, _ := os.ReadFile(first)
 	b[len(b)-3] ^= 0xff
 	_ = os.WriteFile(first, b, 0o644)
-	if _, _, err := openWAL(dir, 256, 1<<20, discard); err == nil {
-		t.Fatal("damage in the middle of the log was silently accepted")
+	var ce *CorruptError
+	if _, _, err := openWAL(dir, 256, 1<<20, discard); !errors.As(err, &ce) || !errors.Is(err, ErrCorrupt) || ce.File != first {
+		t.Fatalf("damage in the middle of the log: %v", err)
 	}
 }
 
@@ -204,19 +205,27 @@ func TestSnapshotFiles(t *testing.T) {
 	if len(names) != snapKeep {
 		t.Fatalf("kept %d snapshot files, want %d", len(names), snapKeep)
 	}
-	got, err := s.loadNewest()
-	if err != nil || got.GetMetadata().GetIndex() != 30 {
-		t.Fatalf("newest: %v %v", got, err)
+	got, damaged, err := s.loadNewest()
+	if err != nil || got.GetMetadata().GetIndex() != 30 || len(damaged) != 0 {
+		t.Fatalf("newest: %v %v %v", got, damaged, err)
 	}
-	// A damaged newest file is skipped; the older one is used.
+	// A damaged newest file is skipped; the older one is used. It is set
+	// aside only when the caller says the older one will do.
 	path := filepath.Join(dir, names[0])
 	b, _ := os.ReadFile(path)
 	b[len(b)-1] ^= 1
 	_ = os.WriteFile(path, b, 0o644)
-	got, err = s.loadNewest()
+	got, damaged, err = s.loadNewest()
 	if err != nil || got.GetMetadata().GetIndex() != 20 {
 		t.Fatalf("fallback: %v %v", got, err)
 	}
+	if len(damaged) != 1 || damaged[0].path != path || damaged[0].offset != snapHeaderLen {
+		t.Fatalf("damaged files: %+v", damaged)
+	}
+	if _, err := os.Stat(path); err != nil {
+		t.Fatalf("damaged file renamed before the caller decided: %v", err)
+	}
+	s.setAside(damaged)
 	if _, err := os.Stat(path + ".broken"); err != nil {
 		t.Fatalf("damaged file not set aside: %v", err)
 	}
