@@ -39,6 +39,14 @@ const (
 	ConfigFlushMs               = "flush.ms"
 	ConfigLocalRetentionMs      = "local.retention.ms"
 	ConfigLocalRetentionBytes   = "local.retention.bytes"
+	// ConfigMessageTimestampType is CreateTime (the producer's clock) or
+	// LogAppendTime (the broker's, stamped on append).
+	ConfigMessageTimestampType = "message.timestamp.type"
+	// ConfigMessageTimestampBeforeMaxMs and ConfigMessageTimestampAfterMaxMs
+	// bound how far before and after the broker's clock a CreateTime record
+	// may be (KIP-937).
+	ConfigMessageTimestampBeforeMaxMs = "message.timestamp.before.max.ms"
+	ConfigMessageTimestampAfterMaxMs  = "message.timestamp.after.max.ms"
 )
 
 // KnownConfig reports whether key is a topic config key Runnel understands.
@@ -48,7 +56,8 @@ func KnownConfig(key string) bool {
 	case ConfigUncleanLeaderElection, ConfigMinInsyncReplicas, ConfigRetentionMs,
 		ConfigRetentionBytes, ConfigSegmentBytes, ConfigCleanupPolicy, ConfigRemoteStorageEnable,
 		ConfigSegmentMs, ConfigMaxMessageBytes, ConfigSegmentIndexBytes, ConfigIndexIntervalBytes,
-		ConfigFlushMessages, ConfigFlushMs, ConfigLocalRetentionMs, ConfigLocalRetentionBytes:
+		ConfigFlushMessages, ConfigFlushMs, ConfigLocalRetentionMs, ConfigLocalRetentionBytes,
+		ConfigMessageTimestampType, ConfigMessageTimestampBeforeMaxMs, ConfigMessageTimestampAfterMaxMs:
 		return true
 	}
 	return false
@@ -113,8 +122,12 @@ func ValidateConfigValue(key, value string) error {
 		return intBetween(14, 1<<31-1) // segment positions are 32-bit
 	case ConfigSegmentMs, ConfigFlushMessages:
 		return intAtLeast(1)
-	case ConfigFlushMs:
+	case ConfigFlushMs, ConfigMessageTimestampBeforeMaxMs, ConfigMessageTimestampAfterMaxMs:
 		return intAtLeast(0)
+	case ConfigMessageTimestampType:
+		if value != "CreateTime" && value != "LogAppendTime" {
+			return rejectf(ErrInvalidConfig, "%s=%q: want CreateTime or LogAppendTime", key, value)
+		}
 	case ConfigMaxMessageBytes, ConfigIndexIntervalBytes:
 		return intBetween(0, 1<<31-1)
 	case ConfigSegmentIndexBytes:
