@@ -122,8 +122,13 @@ func (b *Broker) handleProduces(ctx context.Context, reqs []*kafkaserver.Request
 				b.setProduceError(t.rp, t.topic, o.err)
 				// Kafka gives the log start with a refusal, so that a
 				// producer told UNKNOWN_PRODUCER_ID can see whether
-				// retention removed its batches.
+				// retention removed its batches. That error and the
+				// log start came with produce v5; an older client gets
+				// the error it knows for the same case.
 				t.rp.LogStartOffset = logStart
+				if t.rp.ErrorCode == kerr.UnknownProducerID.Code && reqs[t.req].Msg.GetVersion() < 5 {
+					t.rp.ErrorCode = kerr.OutOfOrderSequenceNumber.Code
+				}
 				continue
 			}
 			t.rp.BaseOffset, t.rp.LogAppendTime, t.rp.LogStartOffset = o.res.firstOffset, -1, logStart
