@@ -69,6 +69,27 @@ func (t *Topic) UncleanLeaderElection() bool {
 	return t.Config[ConfigUncleanLeaderElection] == "true"
 }
 
+// Names Kafka reserves for its internal topics (Topic.java): the group
+// coordinator's committed offsets, the transaction coordinator's state, the
+// share coordinator's state, and KRaft's metadata log.
+const (
+	TopicConsumerOffsets  = "__consumer_offsets"
+	TopicTransactionState = "__transaction_state"
+	TopicShareGroupState  = "__share_group_state"
+	TopicClusterMetadata  = "__cluster_metadata"
+)
+
+// InternalTopic reports whether name is one of the names Kafka reserves for
+// internal topics. Only the broker itself creates topics of these names;
+// admin requests and auto-creation are refused.
+func InternalTopic(name string) bool {
+	switch name {
+	case TopicConsumerOffsets, TopicTransactionState, TopicShareGroupState, TopicClusterMetadata:
+		return true
+	}
+	return false
+}
+
 // ValidateTopicName checks Kafka's topic name rules.
 func ValidateTopicName(name string) error { return validateTopicName(name) }
 
