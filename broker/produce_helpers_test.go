@@ -107,16 +107,17 @@ func (r *rawKafka) produce(t testing.TB, version int16, topic string, partition 
 	return resp.Topics[0].Partitions[0]
 }
 
-// fetch fetches one partition from offset with a raw Fetch v11 and returns
-// the partition's answer, failing the test on an error code.
-func (r *rawKafka) fetch(t testing.TB, topic string, partition int32, offset int64) kmsg.FetchResponseTopicPartition {
+// fetch fetches one partition from offset with a raw Fetch v11, at most
+// maxBytes (but at least the first batch, as Kafka answers), and returns the
+// partition's answer, failing the test on an error code.
+func (r *rawKafka) fetch(t testing.TB, topic string, partition int32, offset int64, maxBytes int32) kmsg.FetchResponseTopicPartition {
 	t.Helper()
 	req := kmsg.NewPtrFetchRequest()
-	req.ReplicaID, req.MaxBytes = -1, 8<<20
+	req.ReplicaID, req.MaxBytes = -1, maxBytes
 	ft := kmsg.NewFetchRequestTopic()
 	ft.Topic = topic
 	fp := kmsg.NewFetchRequestTopicPartition()
-	fp.Partition, fp.FetchOffset, fp.PartitionMaxBytes, fp.CurrentLeaderEpoch = partition, offset, 8<<20, -1
+	fp.Partition, fp.FetchOffset, fp.PartitionMaxBytes, fp.CurrentLeaderEpoch = partition, offset, maxBytes, -1
 	ft.Partitions = append(ft.Partitions, fp)
 	req.Topics = append(req.Topics, ft)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)

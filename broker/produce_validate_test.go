@@ -150,7 +150,7 @@ func TestProduceMaxTimestampStamped(t *testing.T) {
 		if rp.ErrorCode != 0 || rp.LogAppendTime != -1 {
 			t.Fatalf("%s: %v, log append time %d", codec, kerr.ErrorForCode(rp.ErrorCode), rp.LogAppendTime)
 		}
-		fp := raw.fetch(t, "stamped", 0, rp.BaseOffset)
+		fp := raw.fetch(t, "stamped", 0, rp.BaseOffset, 1<<20)
 		h, err := recordbatch.ParseHeader(fp.RecordBatches)
 		if err != nil {
 			t.Fatal(err)
@@ -184,7 +184,7 @@ func TestProduceTimestampTopicConfigs(t *testing.T) {
 	if rp.ErrorCode != 0 || rp.LogAppendTime < before || rp.LogAppendTime > after {
 		t.Fatalf("LogAppendTime topic: %v, log append time %d not in [%d, %d]", kerr.ErrorForCode(rp.ErrorCode), rp.LogAppendTime, before, after)
 	}
-	fp := raw.fetch(t, "appended", 0, 0)
+	fp := raw.fetch(t, "appended", 0, 0, 1<<20)
 	got, err := recordbatchtest.FranzGoDecode(fp.RecordBatches, 0)
 	if err != nil || len(got) != 2 {
 		t.Fatalf("franz-go reads %d records: %v", len(got), err)
