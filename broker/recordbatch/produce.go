@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"strconv"
 	"sync"
 	"time"
 )
@@ -199,6 +200,17 @@ func (r *ProduceRules) window(h *Header) timestampWindow {
 	return w
 }
 
+// String gives the window as [lo, hi], an open side as "any".
+func (w *timestampWindow) String() string {
+	bound := func(b, open int64) string {
+		if b == open {
+			return "any"
+		}
+		return strconv.FormatInt(b, 10)
+	}
+	return "[" + bound(w.lo, math.MinInt64) + ", " + bound(w.hi, math.MaxInt64) + "]"
+}
+
 func (w *timestampWindow) accepts(ts int64) bool {
 	return !w.logAppend && (ts == NoTimestamp || w.lo <= ts && ts <= w.hi)
 }
@@ -217,7 +229,7 @@ func (e *timestampErrors) add(i int32, ts int64, w *timestampWindow) {
 	}
 	msg := "the producer set the timestamp type LogAppendTime, which only the broker sets"
 	if !w.logAppend {
-		msg = fmt.Sprintf("timestamp %d is outside [%d, %d]", ts, w.lo, w.hi)
+		msg = fmt.Sprintf("timestamp %d is outside %s", ts, w.String())
 	}
 	e.records = append(e.records, RecordError{Index: i, Message: msg})
 }
@@ -228,8 +240,8 @@ func (e *timestampErrors) err(n int32, w *timestampWindow) error {
 			Reason: "the batch has the timestamp type LogAppendTime, which only the broker sets"}
 	}
 	return &BatchError{Kind: ErrInvalidTimestamp, Records: e.records,
-		Reason: fmt.Sprintf("%d of %d records have a timestamp outside [%d, %d], the window message.timestamp.before.max.ms and message.timestamp.after.max.ms allow around the broker's clock %d",
-			e.n, n, w.lo, w.hi, w.now)}
+		Reason: fmt.Sprintf("%d of %d records have a timestamp outside %s, the window message.timestamp.before.max.ms and message.timestamp.after.max.ms allow around the broker's clock %d",
+			e.n, n, w.String(), w.now)}
 }
 
 // SetMaxTimestamp stores the timestamp type t and the max timestamp ts in

@@ -157,7 +157,7 @@ func TestValidateProducedRefuses(t *testing.T) {
 		{"control batch", withHeader(valid, func(h []byte) { h[offAttributes+1] |= byte(AttrControl) }), nil, ErrInvalidRecord, nil, "control batch"},
 		{"producer id without sequence", mustBuild(t, BuildOptions{Producer: &Producer{ID: 3, Epoch: 0, BaseSequence: -1}}, simpleRecords(1, 1)), nil, ErrInvalidRecord, nil, "needs a sequence"},
 		{"log append time from a producer", withHeader(valid, func(h []byte) { h[offAttributes+1] |= byte(AttrLogAppendTime) }), nil, ErrInvalidTimestamp, []int32{0, 1, 2}, "LogAppendTime"},
-		{"over an hour ahead", tsBatch(now, now+time.Hour.Milliseconds()+1, now-5, now+2*time.Hour.Milliseconds()), nil, ErrInvalidTimestamp, []int32{1, 3}, "2 of 4 records"},
+		{"over an hour ahead", tsBatch(now, now+time.Hour.Milliseconds()+1, now-5, now+2*time.Hour.Milliseconds()), nil, ErrInvalidTimestamp, []int32{1, 3}, "2 of 4 records have a timestamp outside [any, 1700003600000]"},
 		{"too old for before.max", tsBatch(now-2000, now-500), func(r *ProduceRules) { r.TimestampBeforeMax = 1000 }, ErrInvalidTimestamp, []int32{0}, "outside [1699999999000, 1700003600000]"},
 		{"after.max 0", tsBatch(now, now+1), func(r *ProduceRules) { r.TimestampAfterMax = 0 }, ErrInvalidTimestamp, []int32{1}, "1 of 2"},
 		{"extreme timestamps", tsBatch(math.MinInt64+1, math.MaxInt64), nil, ErrInvalidTimestamp, []int32{1}, "1 of 2"},
