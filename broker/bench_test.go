@@ -20,6 +20,7 @@ import (
 	"github.com/runnel-dev/runnel/broker/brokertest"
 	"github.com/runnel-dev/runnel/broker/commitlog"
 	"github.com/runnel-dev/runnel/broker/recordbatch"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"golang.org/x/sys/unix"
 )
@@ -327,7 +328,11 @@ func rawProduce(b *testing.B, conn net.Conn, pipelined []byte, frameLen, size in
 				pr.Version = 9
 				// After the correlation id, the response header's empty tags.
 				if err = pr.ReadFrom(resp[4+1:]); err == nil && pr.Topics[0].Partitions[0].ErrorCode != 0 {
-					err = io.ErrUnexpectedEOF
+					p := pr.Topics[0].Partitions[0]
+					err = fmt.Errorf("%w (%v)", kerr.ErrorForCode(p.ErrorCode), p.ErrorMessage)
+					if p.ErrorMessage != nil {
+						err = fmt.Errorf("%w: %s", kerr.ErrorForCode(p.ErrorCode), *p.ErrorMessage)
+					}
 				}
 			}
 		}
