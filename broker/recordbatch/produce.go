@@ -120,6 +120,7 @@ func ValidateProduced(b []byte, rules ProduceRules) (Produced, error) {
 	w := rules.window(&h)
 	maxTS := int64(NoTimestamp)
 	var tsErrs timestampErrors
+	var r Record
 	off := 0
 	for i := int32(0); i < h.NumRecords; i++ {
 		if off == len(data) {
@@ -130,8 +131,7 @@ func ValidateProduced(b []byte, rules ProduceRules) (Produced, error) {
 			return Produced{}, atRecord(err, i)
 		}
 		off = next
-		r, err := decodeRecord(rec, i, ErrInvalidRecord, false)
-		if err != nil {
+		if err := decodeRecord(&r, rec, i, ErrInvalidRecord, false); err != nil {
 			return Produced{}, atRecord(err, i)
 		}
 		if r.OffsetDelta != i {

@@ -143,8 +143,8 @@ func (it *RecordIter) decode() (Record, error) {
 		return Record{}, err
 	}
 	it.off = next
-	r, err := decodeRecord(rec, idx, ErrCorrupt, true)
-	if err != nil {
+	var r Record
+	if err := decodeRecord(&r, rec, idx, ErrCorrupt, true); err != nil {
 		return Record{}, err
 	}
 	r.Offset = it.h.BaseOffset + int64(r.OffsetDelta)
@@ -171,42 +171,42 @@ func recordAt(data []byte, off int, idx int32, kind error) (rec []byte, next int
 	return data[off : off+int(length)], off + int(length), nil
 }
 
-// decodeRecord decodes rec, the bytes of record idx after its length, and
-// checks that its fields fill it exactly. With headers false the headers are
+// decodeRecord decodes rec, the bytes of record idx after its length, into
+// r (filled in place: a Record is too large to return cheaply in a loop over
+// every record) and checks that its fields fill it exactly. With headers false the headers are
 // checked but not returned, and nothing is allocated. Malformed input is
 // reported with the sentinel kind. Offset and Timestamp are left for the
 // caller, which knows the batch header.
-func decodeRecord(rec []byte, idx int32, kind error, headers bool) (Record, error) {
-	var r Record
+func decodeRecord(r *Record, rec []byte, idx int32, kind error, headers bool) error {
 	if len(rec) < 1 {
-		return Record{}, batchErr(kind, "record %d: empty record", idx)
+		return batchErr(kind, "record %d: empty record", idx)
 	}
 	r.Attributes = int8(rec[0])
 	p := 1
 	var n int
 	if r.TimestampDelta, n = varlong(rec[p:]); n <= 0 {
-		return Record{}, errVarint(kind, idx, "timestampDelta")
+		return errVarint(kind, idx, "timestampDelta")
 	}
 	p += n
 	if r.OffsetDelta, n = varint(rec[p:]); n <= 0 {
-		return Record{}, errVarint(kind, idx, "offsetDelta")
+		return errVarint(kind, idx, "offsetDelta")
 	}
 	p += n
 	var err error
 	if r.Key, p, err = bytesField(rec, p, idx, "key", kind); err != nil {
-		return Record{}, err
+		return err
 	}
 	if r.Value, p, err = bytesField(rec, p, idx, "value", kind); err != nil {
-		return Record{}, err
+		return err
 	}
 	count, n := varint(rec[p:])
 	if n <= 0 {
-		return Record{}, errVarint(kind, idx, "headerCount")
+		return errVarint(kind, idx, "headerCount")
 	}
 	p += n
 	// Each header takes at least two bytes, which bounds the allocation.
 	if count < 0 || int(count) > (len(rec)-p)/2 {
-		return Record{}, batchErr(kind, "record %d: header count %d with %d bytes left", idx, count, len(rec)-p)
+		return batchErr(kind, "record %d: header count %d with %d bytes left", idx, count, len(rec)-p)
 	}
 	if headers && count > 0 {
 		r.Headers = make([]RecordHeader, count)
@@ -214,22 +214,22 @@ func decodeRecord(rec []byte, idx int32, kind error, headers bool) (Record, erro
 	for i := range int(count) {
 		var key, value []byte
 		if key, p, err = bytesField(rec, p, idx, "header key", kind); err != nil {
-			return Record{}, err
+			return err
 		}
 		if key == nil {
-			return Record{}, batchErr(kind, "record %d: header %d has a null key", idx, i)
+			return batchErr(kind, "record %d: header %d has a null key", idx, i)
 		}
 		if value, p, err = bytesField(rec, p, idx, "header value", kind); err != nil {
-			return Record{}, err
+			return err
 		}
 		if headers {
 			r.Headers[i] = RecordHeader{Key: string(key), Value: value}
 		}
 	}
 	if p != len(rec) {
-		return Record{}, batchErr(kind, "record %d: %d bytes follow its last field", idx, len(rec)-p)
+		return batchErr(kind, "record %d: %d bytes follow its last field", idx, len(rec)-p)
 	}
-	return r, nil
+	return nil
 }
 
 // bytesField reads a varint length (-1 for null) and that many bytes from
