@@ -20,6 +20,7 @@ import (
 	"github.com/runnel-dev/runnel/broker/brokertest"
 	"github.com/runnel-dev/runnel/broker/commitlog"
 	"github.com/runnel-dev/runnel/broker/recordbatch"
+	"github.com/runnel-dev/runnel/broker/recordbatch/recordbatchtest"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"golang.org/x/sys/unix"
@@ -500,27 +501,13 @@ func BenchmarkBrokerProduce(b *testing.B) {
 	}
 }
 
-// textRecords returns n records whose values are valLen bytes of words from
-// a small vocabulary, in a fixed pseudo-random order: text that compresses
-// about as well as JSON events do.
+// textRecords returns n records of valLen bytes of compressible text
+// (recordbatchtest.TextValues), stamped now.
 func textRecords(n, valLen int) []recordbatch.Record {
-	words := []string{"order", "id", "user", "amount", "currency", "EUR", "status", "paid", "shipped", "item", "sku", "qty", "price", "created_at", "{", "}", ":", ",", "\"", "true", "false", "null"}
-	state := uint32(2463534242)
-	next := func() uint32 { // xorshift32: the same text on every run
-		state ^= state << 13
-		state ^= state >> 17
-		state ^= state << 5
-		return state
-	}
 	now := time.Now().UnixMilli()
 	recs := make([]recordbatch.Record, n)
-	for i := range recs {
-		v := make([]byte, 0, valLen+16)
-		for len(v) < valLen {
-			v = append(v, words[next()%uint32(len(words))]...)
-			v = strconv.AppendUint(v, uint64(next()%1000), 10)
-		}
-		recs[i] = recordbatch.Record{Key: strconv.AppendInt(nil, int64(i), 10), Value: v[:valLen], Timestamp: now}
+	for i, v := range recordbatchtest.TextValues(n, valLen) {
+		recs[i] = recordbatch.Record{Key: strconv.AppendInt(nil, int64(i), 10), Value: v, Timestamp: now}
 	}
 	return recs
 }
