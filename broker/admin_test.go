@@ -201,8 +201,9 @@ func testCreateTopics(t *testing.T, c *brokertest.Cluster, cl *kgo.Client, adm *
 			{"retention.ms", "soon"},
 			{"segment.bytes", "1"},
 			{"cleanup.policy", "never"},
-			{"cleanup.policy", "compact"},               // compaction is not supported
-			{"message.timestamp.type", "LogAppendTime"}, // known to Kafka, not settable here
+			{"cleanup.policy", "compact"}, // compaction is not supported
+			{"message.timestamp.type", "ServerTime"},
+			{"message.timestamp.after.max.ms", "-1"},
 		} {
 			rt := createOneTopic(t, cl, false, topicSpec("configs", 1, 1, kv[0], kv[1]))
 			wantKafkaErr(t, kv[0]+"="+kv[1], rt.ErrorCode, rt.ErrorMessage, kerr.InvalidConfig, kv[0])

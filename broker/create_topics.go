@@ -226,6 +226,9 @@ func (b *Broker) checkCreateTopic(c *topicCheck, t *kmsg.CreateTopicsRequestTopi
 	if other, ok := c.collision(t.Topic); ok {
 		return spec, refuse(kerr.InvalidTopicException, "topic %q collides with the existing topic %q: '.' and '_' are the same in metric names", t.Topic, other)
 	}
+	if err := checkClientTopicName(t.Topic); err != nil {
+		return spec, err
+	}
 	if len(t.ReplicaAssignment) > 0 {
 		return spec, refuse(kerr.InvalidRequest, "manual replica assignment is not supported: leave the assignment empty and give the partition count and replication factor (or -1 for the defaults)")
 	}
@@ -260,4 +263,36 @@ func (b *Broker) checkCreateTopic(c *topicCheck, t *kmsg.CreateTopicsRequestTopi
 		spec.Config[kv.Name] = *kv.Value
 	}
 	return spec, nil
+}
+
+// checkClientTopicName refuses, for a topic a client asks for (CreateTopics,
+// auto-creation), the names Kafka reserves for internal topics, with Kafka's
+// INVALID_REQUEST, and names that would collide with them in metric names
+// ('.' and '_' alike). Only the broker creates internal topics
+// (createInternalTopic), with the layout its coordinators rely on.
+func checkClientTopicName(name string) error {
+	if metadata.InternalTopic(name) {
+		return refuse(kerr.InvalidRequest, "creation of internal topic %s is prohibited: the name is reserved for the broker's own use", name)
+	}
+	if n := strings.ReplaceAll(name, ".", "_"); metadata.InternalTopic(n) {
+		return refuse(kerr.InvalidTopicException, "topic %q collides with the internal topic %q: '.' and '_' are the same in metric names", name, n)
+	}
+	return nil
+}
+
+// createInternalTopic creates one of the topics Kafka reserves for the
+// broker's own use (metadata.InternalTopic), which clients cannot create:
+// the path a coordinator takes to create its topic (the group coordinator's
+// __consumer_offsets) on first use. Config is checked by the controller; an
+// existing topic is metadata.ErrTopicExists.
+func (b *Broker) createInternalTopic(ctx context.Context, name string, partitions int32, config map[string]string) (*metadata.Topic, error) {
+	if !metadata.InternalTopic(name) {
+		return nil, fmt.Errorf("create internal topic %q: %w", name, metadata.ErrInvalidTopicName)
+	}
+	t, err := b.member.CreateTopic(ctx, controller.CreateTopicRequest{Name: name, Partitions: partitions, ReplicationFactor: 1, Config: config})
+	if err != nil {
+		return nil, fmt.Errorf("create internal topic %s: %w", name, err)
+	}
+	b.log.Info("created internal topic", "topic", name, "id", t.ID, "partitions", len(t.Partitions))
+	return t, nil
 }

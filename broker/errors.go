@@ -34,6 +34,8 @@ var kafkaErrorTable = []struct {
 	{recordbatch.ErrTooLarge, kerr.MessageTooLarge},
 	{recordbatch.ErrUnknownCodec, kerr.UnsupportedCompressionType},
 	{recordbatch.ErrInvalidRecordCount, kerr.InvalidRecord},
+	{recordbatch.ErrInvalidRecord, kerr.InvalidRecord},
+	{recordbatch.ErrInvalidTimestamp, kerr.InvalidTimestamp},
 	{recordbatch.ErrCorrupt, kerr.CorruptMessage},
 	{recordbatch.ErrTruncated, kerr.CorruptMessage},
 	{recordbatch.ErrUnsupportedMagic, kerr.UnsupportedForMessageFormat},

@@ -59,8 +59,13 @@ func (b *Broker) handleMetadata(ctx context.Context, r *kafkaserver.Request) (*k
 }
 
 // autoCreate creates a topic with the broker defaults; a concurrent creation
-// by someone else counts as success.
+// by someone else counts as success. Names reserved for internal topics are
+// not created: the broker creates those itself.
 func (b *Broker) autoCreate(ctx context.Context, name string) (*metadata.Topic, bool) {
+	if err := checkClientTopicName(name); err != nil {
+		b.log.Info("auto-create topic", "topic", name, "error", err)
+		return nil, false
+	}
 	t, err := b.member.CreateTopic(ctx, controller.CreateTopicRequest{Name: name, Partitions: b.cfg.DefaultPartitions, ReplicationFactor: 1})
 	if err != nil {
 		b.log.Info("auto-create topic", "topic", name, "error", err)

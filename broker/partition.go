@@ -7,10 +7,12 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/google/uuid"
 	"github.com/runnel-dev/runnel/broker/commitlog"
 	"github.com/runnel-dev/runnel/broker/idemwindow"
+	"github.com/runnel-dev/runnel/broker/recordbatch"
 	"github.com/runnel-dev/runnel/raftmeta/metadata"
 	"github.com/twmb/franz-go/pkg/kerr"
 )
@@ -45,6 +47,7 @@ type partitionState struct {
 	replicas    []int32
 	isr         []int32
 	config      map[string]string
+	rules       recordbatch.ProduceRules // what produced batches must follow, but the clock
 }
 
 func newPartition(tp commitlog.TopicPartition, topicID uuid.UUID, l *commitlog.Log, logger *slog.Logger) (*partition, error) {
@@ -68,6 +71,7 @@ func (p *partition) setState(self int32, config map[string]string, mp metadata.P
 	st := &partitionState{
 		isLeader: mp.Leader == self, leader: mp.Leader, leaderEpoch: mp.LeaderEpoch,
 		replicas: slices.Clone(mp.Replicas), isr: slices.Clone(mp.ISR), config: config,
+		rules: produceRules(config),
 	}
 	p.state.Store(st)
 	if st.isLeader {
@@ -104,15 +108,26 @@ func (p *partition) leaderState(clientEpoch int32) (*partitionState, error) {
 // order, as one append each would, and fills out with a result or an error
 // per set. Sets of plain (non-idempotent) producers that arrived together are
 // written to the log at once. Waiting for acks=-1 is the caller's (commit).
-func (p *partition) appendEach(sets [][]byte, out []appendOutcome) {
+// On a LogAppendTime topic it returns the broker time stamped into the
+// batches, otherwise -1.
+func (p *partition) appendEach(sets [][]byte, out []appendOutcome) (logAppendTime int64) {
 	st, err := p.leaderState(-1)
 	if err != nil {
 		for i := range out {
 			out[i] = appendOutcome{err: err}
 		}
-		return
+		return -1
 	}
 	p.appendMu.Lock()
+	logAppendTime = -1
+	if st.rules.LogAppendTime {
+		// The broker's clock, read under the append lock as Kafka does,
+		// stands for every record's timestamp.
+		logAppendTime = time.Now().UnixMilli()
+		for _, set := range sets {
+			recordbatch.SetMaxTimestamp(set, recordbatch.TimestampLogAppend, logAppendTime)
+		}
+	}
 	p.appendKeyedLocked(sets, out, st.leaderEpoch)
 	wrote, rolled := false, false
 	for _, o := range out {
@@ -134,6 +149,7 @@ func (p *partition) appendEach(sets [][]byte, out []appendOutcome) {
 	if wrote {
 		p.advanceHighWatermark(st)
 	}
+	return logAppendTime
 }
 
 // appendKeyedLocked is producers.appendEach with HTTP Idempotency-Keys: a

@@ -47,6 +47,7 @@ type produceWait struct {
 // plain producers' with one write; acks=-1 requests wait after all appends.
 func (b *Broker) handleProduces(ctx context.Context, reqs []*kafkaserver.Request, out []kafkaserver.Result) {
 	resps := make([]*kmsg.ProduceResponse, len(reqs))
+	now := time.Now()
 	var (
 		targets []produceTarget
 		groups  []partitionTargets
@@ -54,8 +55,10 @@ func (b *Broker) handleProduces(ctx context.Context, reqs []*kafkaserver.Request
 	)
 	for i, r := range reqs {
 		req := r.Msg.(*kmsg.ProduceRequest)
-		if req.TransactionID != nil {
-			// Transactions need a transaction coordinator, which Runnel does not run.
+		if req.TransactionID != nil || hasTransactionalRecords(req) {
+			// Transactions need a transaction coordinator, which Runnel
+			// does not run: no transactional id is usable, and
+			// transactional batches need one.
 			out[i].Response = produceError(req, kerr.TransactionalIDAuthorizationFailed)
 			continue
 		}
@@ -77,6 +80,10 @@ func (b *Broker) handleProduces(ctx context.Context, reqs []*kafkaserver.Request
 				rp.BaseOffset, rp.LogAppendTime, rp.LogStartOffset = -1, -1, -1
 				p, err := b.partitionFor(t.Topic, tp.Partition)
 				if err != nil {
+					b.setProduceError(rp, t.Topic, err)
+					continue
+				}
+				if err := p.validateProduced(tp.Records, req.Version, now); err != nil {
 					b.setProduceError(rp, t.Topic, err)
 					continue
 				}
@@ -107,15 +114,27 @@ func (b *Broker) handleProduces(ctx context.Context, reqs []*kafkaserver.Request
 			sets = append(sets, targets[ti].records)
 			outcomes = append(outcomes, appendOutcome{})
 		}
-		g.p.appendEach(sets, outcomes)
+		logAppendTime := g.p.appendEach(sets, outcomes)
 		logStart := g.p.log.LogStartOffset()
 		for k, ti := range g.targets {
 			t, o := &targets[ti], outcomes[k]
 			if o.err != nil {
 				b.setProduceError(t.rp, t.topic, o.err)
+				// Kafka gives the log start with a refusal, so that a
+				// producer told UNKNOWN_PRODUCER_ID can see whether
+				// retention removed its batches. That error and the
+				// log start came with produce v5; an older client gets
+				// the error it knows for the same case.
+				t.rp.LogStartOffset = logStart
+				if t.rp.ErrorCode == kerr.UnknownProducerID.Code && reqs[t.req].Msg.GetVersion() < 5 {
+					t.rp.ErrorCode = kerr.OutOfOrderSequenceNumber.Code
+				}
 				continue
 			}
 			t.rp.BaseOffset, t.rp.LogAppendTime, t.rp.LogStartOffset = o.res.firstOffset, -1, logStart
+			if !o.dup {
+				t.rp.LogAppendTime = logAppendTime
+			}
 			if reqs[t.req].Msg.(*kmsg.ProduceRequest).Acks == -1 {
 				if waits == nil {
 					waits = make([][]produceWait, len(reqs))
@@ -156,10 +175,11 @@ func (b *Broker) awaitCommit(ctx context.Context, timeoutMillis int32, waits []p
 	}
 }
 
-// setProduceError answers a partition with err's Kafka code, logging errors
-// that have none.
+// setProduceError answers a partition with err's Kafka code and message and
+// the records err names at fault, logging errors that have no code.
 func (b *Broker) setProduceError(rp *kmsg.ProduceResponseTopicPartition, topic string, err error) {
 	rp.ErrorCode, rp.ErrorMessage = errorCode(err), errorMessage(err)
+	setRecordErrors(rp, err)
 	if rp.ErrorCode == kerr.UnknownServerError.Code {
 		b.log.Error("produce", "topic", topic, "partition", rp.Partition, "error", err)
 	}

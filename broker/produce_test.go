@@ -19,9 +19,9 @@ import (
 // one batch (what the Kafka server does with the requests queued on a
 // connection) and checks that each is answered as if served alone, in order:
 // a corrupt set fails alone, a retried idempotent batch is answered with its
-// original offsets and written once, acks=-1 waits for the commit, acks=0
-// gets no answer, and the logs hold exactly the accepted records, in request
-// order.
+// original offsets and written once, two batches for one partition are
+// refused as Kafka refuses them, acks=-1 waits for the commit, acks=0 gets no
+// answer, and the logs hold exactly the accepted records, in request order.
 func TestHandleBatchProduce(t *testing.T) {
 	c := brokertest.Start(t, 1, brokertest.Options{})
 	c.CreateTopic("pipelined", 2, nil)
@@ -85,9 +85,9 @@ func TestHandleBatchProduce(t *testing.T) {
 		{{kerr.CorruptMessage.Code, -1}},
 		{{0, 3}, {0, 1}},
 		{{0, 5}},
-		{{0, 5}}, // the original's offset, not written again
-		{{0, 7}},
-		nil, // acks=0
+		{{0, 5}},                        // the original's offset, not written again
+		{{kerr.InvalidRecord.Code, -1}}, // one batch per partition
+		nil,                             // acks=0
 		{{0, 3}, {kerr.UnknownTopicOrPartition.Code, -1}},
 	}
 	for i, res := range out {
@@ -111,7 +111,7 @@ func TestHandleBatchProduce(t *testing.T) {
 			}
 		}
 	}
-	for partition, values := range map[int32]string{0: "AAADDFFGGH", 1: "BEEI"} {
+	for partition, values := range map[int32]string{0: "AAADDFFH", 1: "BEEI"} {
 		l, ok := c.Nodes[0].Broker.Log(commitlog.TopicPartition{Topic: "pipelined", Partition: partition})
 		if !ok {
 			t.Fatalf("no log for partition %d", partition)

@@ -5,40 +5,47 @@ import (
 	"time"
 
 	"github.com/runnel-dev/runnel/broker/commitlog"
+	"github.com/runnel-dev/runnel/broker/recordbatch"
+	"github.com/runnel-dev/runnel/raftmeta/metadata"
 )
 
 // topicConfigDefaults are the broker defaults of the topic configs Runnel
 // understands, reported by DescribeConfigs as DEFAULT_CONFIG.
 var topicConfigDefaults = map[string]string{
-	"cleanup.policy":                 "delete",
-	"retention.ms":                   strconv.FormatInt(commitlog.DefaultRetentionTime.Milliseconds(), 10),
-	"retention.bytes":                "-1",
-	"segment.bytes":                  strconv.Itoa(commitlog.DefaultSegmentBytes),
-	"segment.ms":                     strconv.FormatInt(commitlog.DefaultSegmentTime.Milliseconds(), 10),
-	"segment.index.bytes":            strconv.Itoa(commitlog.DefaultMaxIndexBytes),
-	"index.interval.bytes":           strconv.Itoa(commitlog.DefaultIndexIntervalBytes),
-	"max.message.bytes":              strconv.Itoa(commitlog.DefaultMaxMessageBytes),
-	"min.insync.replicas":            "1",
-	"unclean.leader.election.enable": "false",
-	"flush.messages":                 "9223372036854775807",
-	"flush.ms":                       "9223372036854775807",
-	"local.retention.ms":             "-2",
-	"local.retention.bytes":          "-2",
-	"remote.storage.enable":          "false",
-	"message.timestamp.type":         "CreateTime",
+	"cleanup.policy":                  "delete",
+	"retention.ms":                    strconv.FormatInt(commitlog.DefaultRetentionTime.Milliseconds(), 10),
+	"retention.bytes":                 "-1",
+	"segment.bytes":                   strconv.Itoa(commitlog.DefaultSegmentBytes),
+	"segment.ms":                      strconv.FormatInt(commitlog.DefaultSegmentTime.Milliseconds(), 10),
+	"segment.index.bytes":             strconv.Itoa(commitlog.DefaultMaxIndexBytes),
+	"index.interval.bytes":            strconv.Itoa(commitlog.DefaultIndexIntervalBytes),
+	"max.message.bytes":               strconv.Itoa(commitlog.DefaultMaxMessageBytes),
+	"min.insync.replicas":             "1",
+	"unclean.leader.election.enable":  "false",
+	"flush.messages":                  "9223372036854775807",
+	"flush.ms":                        "9223372036854775807",
+	"local.retention.ms":              "-2",
+	"local.retention.bytes":           "-2",
+	"remote.storage.enable":           "false",
+	"message.timestamp.type":          "CreateTime",
+	"message.timestamp.before.max.ms": strconv.FormatInt(recordbatch.NoTimestampLimit, 10),
+	"message.timestamp.after.max.ms":  strconv.FormatInt(recordbatch.DefaultTimestampAfterMax.Milliseconds(), 10),
+}
+
+// configInt returns the integer value of key in cfg, if it is set and parses.
+func configInt(cfg map[string]string, key string) (int64, bool) {
+	v, ok := cfg[key]
+	if !ok {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	return n, err == nil
 }
 
 // logOptions turns a topic's config into log options; unset or unparsable keys
 // keep the defaults (the controller validated the values).
 func logOptions(cfg map[string]string) commitlog.Options {
-	num := func(key string) (int64, bool) {
-		v, ok := cfg[key]
-		if !ok {
-			return 0, false
-		}
-		n, err := strconv.ParseInt(v, 10, 64)
-		return n, err == nil
-	}
+	num := func(key string) (int64, bool) { return configInt(cfg, key) }
 	var o commitlog.Options
 	if n, ok := num("segment.bytes"); ok && n > 0 {
 		o.SegmentBytes = n
@@ -76,4 +83,23 @@ func logOptions(cfg map[string]string) commitlog.Options {
 		o.FlushInterval = time.Duration(n) * time.Millisecond
 	}
 	return o
+}
+
+// produceRules turns a topic's config into the rules the batches producers
+// send it must follow (recordbatch.ValidateProduced), all but the clock,
+// which the caller sets per request. Unset keys keep Kafka's defaults.
+func produceRules(cfg map[string]string) recordbatch.ProduceRules {
+	r := recordbatch.DefaultProduceRules(time.Time{})
+	r.MaxBatchBytes = commitlog.DefaultMaxMessageBytes
+	if n := logOptions(cfg).MaxMessageBytes; n > 0 {
+		r.MaxBatchBytes = int(n)
+	}
+	r.LogAppendTime = cfg[metadata.ConfigMessageTimestampType] == "LogAppendTime"
+	if n, ok := configInt(cfg, metadata.ConfigMessageTimestampBeforeMaxMs); ok && n >= 0 {
+		r.TimestampBeforeMax = n
+	}
+	if n, ok := configInt(cfg, metadata.ConfigMessageTimestampAfterMaxMs); ok && n >= 0 {
+		r.TimestampAfterMax = n
+	}
+	return r
 }

@@ -11,6 +11,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"testing"
 	"time"
@@ -20,6 +21,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/runnel-dev/runnel/broker"
+	"github.com/runnel-dev/runnel/broker/commitlog"
 	"github.com/runnel-dev/runnel/internal/testwait"
 )
 
@@ -211,6 +213,14 @@ func (c *Cluster) CreateTopic(name string, partitions int32, configs map[string]
 			for _, p := range t.Partitions {
 				if p.Leader < 0 {
 					return fmt.Errorf("node %d: %s partition %d has no leader", i+1, name, p.Index)
+				}
+				// The broker applies the image after the member has it:
+				// until it opened the partition it answers
+				// NOT_LEADER_OR_FOLLOWER.
+				if slices.Contains(p.Replicas, int32(i+1)) {
+					if _, ok := node.Broker.Log(commitlog.TopicPartition{Topic: name, Partition: p.Index}); !ok {
+						return fmt.Errorf("node %d has not opened %s partition %d yet", i+1, name, p.Index)
+					}
 				}
 			}
 		}

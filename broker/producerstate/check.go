@@ -19,8 +19,8 @@ type Decision struct {
 // Check decides whether the batch h may be appended, against the state of
 // the batches already applied with Update. Batches without a producer id
 // (ProducerID < 0) always pass. A refusal is a *ProducerError that unwraps to
-// kerr.InvalidProducerEpoch, kerr.OutOfOrderSequenceNumber or
-// kerr.InvalidRecord.
+// kerr.InvalidProducerEpoch, kerr.OutOfOrderSequenceNumber,
+// kerr.UnknownProducerID or kerr.InvalidRecord.
 //
 // Check sees only batches applied with Update: for a produce request with
 // several batches, check them with an Append so that each is checked against
@@ -61,13 +61,18 @@ func check(view, committed *entry, h *recordbatch.Header) (Decision, error) {
 		return refuse(kerr.InvalidRecord, "a batch with a producer id needs a base sequence")
 	}
 	if view == nil {
-		// Unknown producer: accept any sequence and start tracking from this
-		// batch. This is Kafka's rule since 2.5 (KIP-360): a producer's state
-		// disappears when its batches leave the log by retention or
-		// DeleteRecords, or when it expires, and answering
-		// UNKNOWN_PRODUCER_ID then only made healthy producers fail. The
-		// client keeps its own sequence bookkeeping and bumps its epoch (so
-		// restarts at sequence 0) when it cannot tell what was written.
+		// A producer the partition has no state for: a new one, or one
+		// whose state went with its batches (retention, DeleteRecords) or
+		// expired (producer.id.expiration.ms). Only sequence 0 starts it;
+		// anything else is UNKNOWN_PRODUCER_ID, as Kafka 1.0 to 2.4
+		// answered (KAFKA-5793). The produce answer carries the log start
+		// offset, so the client can tell retention, after which it safely
+		// restarts its sequences under a new epoch, from records that were
+		// lost. Kafka 2.5+ (KIP-360) accepts any sequence here instead,
+		// which leaves a lost first write undetected.
+		if h.BaseSequence != 0 {
+			return refuse(kerr.UnknownProducerID, "the partition has no state for this producer (new, expired, or its batches were removed), so its first batch must have sequence 0")
+		}
 		return Decision{}, nil
 	}
 	if committed != nil && h.ProducerEpoch == committed.epoch && view.epoch == committed.epoch {
@@ -81,17 +86,18 @@ func check(view, committed *entry, h *recordbatch.Header) (Decision, error) {
 	switch {
 	case h.ProducerEpoch < view.epoch:
 		return refuse(kerr.InvalidProducerEpoch, "epoch is older than the current one")
-	case h.ProducerEpoch > view.epoch:
-		// A new epoch restarts sequences at 0 (Kafka 2.x+). An entry with
-		// epoch -1 came from batches without a real epoch: nothing to hold
-		// the producer to, as for an unknown producer.
-		if h.BaseSequence != 0 && view.epoch >= 0 {
-			return refuse(kerr.OutOfOrderSequenceNumber, "a new epoch must start at sequence 0")
-		}
-	case len(view.batches) == 0:
-		// Same epoch but no retained batch (only markers were seen since
-		// the producer's batches left the log): nothing to compare with,
-		// so accept as for an unknown producer.
+	case h.BaseSequence == 0 && (h.ProducerEpoch > view.epoch || len(view.batches) == 0):
+		// A new epoch restarts sequences at 0 (Kafka 2.x+), and so may a
+		// producer whose sequences the partition no longer knows.
+	case h.ProducerEpoch > view.epoch && view.epoch >= 0:
+		return refuse(kerr.OutOfOrderSequenceNumber, "a new epoch must start at sequence 0")
+	case h.ProducerEpoch > view.epoch, len(view.batches) == 0:
+		// The partition knows the producer but not its next sequence: an
+		// entry from batches without a real epoch, or one left with only
+		// its epoch (transaction markers) after its batches went. Kafka
+		// 2.1 to 2.4 answered UNKNOWN_PRODUCER_ID (KAFKA-7298), as for an
+		// unknown producer.
+		return refuse(kerr.UnknownProducerID, "the partition does not know this producer's next sequence, so its batch must have sequence 0")
 	case !inSequence(view.lastSeq(), h.BaseSequence):
 		return refuse(kerr.OutOfOrderSequenceNumber, "sequence does not follow the last one")
 	}

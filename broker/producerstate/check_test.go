@@ -141,23 +141,61 @@ func TestEpochBump(t *testing.T) {
 	mustWrite(t, m, log, hdr(1, 2, 0, 1))
 }
 
-func TestUnknownProducerAcceptsAnySequence(t *testing.T) {
+// TestUnknownProducerStartsAtSequenceZero: a producer the partition has no
+// state for starts at sequence 0; any other first sequence is
+// UNKNOWN_PRODUCER_ID (Kafka 1.0 to 2.4), and changes nothing.
+func TestUnknownProducerStartsAtSequenceZero(t *testing.T) {
 	log := &memLog{}
 	m := newManager(t, log)
-	mustWrite(t, m, log, hdr(9, 4, 1234, 2))
-	mustWrite(t, m, log, hdr(9, 4, 1236, 1))
-	_, err := m.Check(hdr(9, 4, 1238, 1))
+	_, err := m.Check(hdr(9, 4, 1000, 2))
+	wantRefused(t, err, kerr.UnknownProducerID)
+	a := m.NewAppend()
+	_, err = a.Check(hdr(9, 4, 1, 1))
+	wantRefused(t, err, kerr.UnknownProducerID)
+	if _, ok := m.Producer(9); ok || log.end() != 0 {
+		t.Fatal("a refused first batch left state behind")
+	}
+	mustWrite(t, m, log, hdr(9, 4, 0, 2))
+	mustWrite(t, m, log, hdr(9, 4, 2, 1))
+	_, err = m.Check(hdr(9, 4, 4, 1))
 	wantRefused(t, err, kerr.OutOfOrderSequenceNumber)
+
+	// Several batches of a new producer in one request: the first starts
+	// at 0, the others follow it.
+	a = m.NewAppend()
+	for _, h := range []recordbatch.Header{hdr(12, 0, 0, 3), hdr(12, 0, 3, 1)} {
+		if _, err := a.Check(h); err != nil {
+			t.Fatal(err)
+		}
+	}
 
 	// A batch with a producer id but no sequence is malformed.
 	_, err = m.Check(hdr(10, 0, -1, 1))
 	wantRefused(t, err, kerr.InvalidRecord)
+
+	// A producer known by its epoch alone (a transaction marker is all the
+	// partition kept) has no next sequence either.
+	marker := hdr(11, 2, -1, 1)
+	marker.Attributes = recordbatch.AttrControl | recordbatch.AttrTransactional
+	replicate(m, log, marker)
+	_, err = m.Check(hdr(11, 2, 5, 1))
+	wantRefused(t, err, kerr.UnknownProducerID)
+	_, err = m.Check(hdr(11, 3, 5, 1))
+	wantRefused(t, err, kerr.OutOfOrderSequenceNumber) // a new epoch starts at 0
+	mustWrite(t, m, log, hdr(11, 2, 0, 1))
+
+	// An entry from batches without a real epoch (-1) holds the producer
+	// to nothing but sequence 0 either.
+	replicate(m, log, hdr(13, -1, 40, 1))
+	_, err = m.Check(hdr(13, 0, 7, 1))
+	wantRefused(t, err, kerr.UnknownProducerID)
+	mustWrite(t, m, log, hdr(13, 0, 0, 1))
 }
 
 func TestSequenceWrapAround(t *testing.T) {
 	log := &memLog{}
 	m := newManager(t, log)
-	mustWrite(t, m, log, hdr(3, 0, math.MaxInt32-4, 3)) // MaxInt32-4 .. MaxInt32-2
+	replicate(m, log, hdr(3, 0, math.MaxInt32-4, 3)) // MaxInt32-4 .. MaxInt32-2
 	h := mustWrite(t, m, log, hdr(3, 0, math.MaxInt32-1, 4))
 	p, _ := m.Producer(3)
 	if p.LastSeq() != 1 {
@@ -170,7 +208,7 @@ func TestSequenceWrapAround(t *testing.T) {
 	mustWrite(t, m, log, hdr(3, 0, 2, 1))
 
 	// A batch ending exactly at MaxInt32 is followed by 0.
-	mustWrite(t, m, log, hdr(4, 0, math.MaxInt32-1, 2))
+	replicate(m, log, hdr(4, 0, math.MaxInt32-1, 2))
 	_, err := m.Check(hdr(4, 0, math.MaxInt32+0, 1))
 	wantRefused(t, err, kerr.OutOfOrderSequenceNumber)
 	mustWrite(t, m, log, hdr(4, 0, 0, 1))
@@ -268,8 +306,10 @@ func TestRemoveExpired(t *testing.T) {
 	if _, ok := m.Producer(2); !ok {
 		t.Fatal("active producer removed")
 	}
-	// An expired producer is unknown: any sequence is accepted again.
-	mustWrite(t, m, log, hdr(1, 0, 77, 1))
+	// An expired producer is unknown: it starts again at sequence 0.
+	_, err := m.Check(hdr(1, 0, 1, 1))
+	wantRefused(t, err, kerr.UnknownProducerID)
+	mustWrite(t, m, log, hdr(1, 0, 0, 1))
 	if n := m.RemoveExpired(baseTime.Add(DefaultExpiration)); n != 2 {
 		t.Fatalf("removed %d a day later, want 2", n)
 	}

@@ -15,9 +15,13 @@
 // whose sequence range equals one of the five retained batches is a retry of
 // a request whose answer was lost: Check reports a Duplicate carrying the
 // original offsets, and the leader answers with them without writing. A
-// producer the partition does not know is accepted at any sequence (Kafka
-// 2.5+, KIP-360), since its state may have gone with its batches by retention
-// or expiration. A request with several batches is checked with an Append,
+// producer the partition has no state for (a new one, or one whose state
+// went with its batches by retention or expired) must start at sequence 0;
+// another first sequence is UNKNOWN_PRODUCER_ID, as in Kafka 1.0 to 2.4, and
+// the produce answer's log start offset lets the client tell retention (it
+// restarts its sequences under a new epoch) from lost records. Kafka 2.5+
+// (KIP-360) accepts any first sequence instead, which hides a lost first
+// write. A request with several batches is checked with an Append,
 // each batch against the state including the ones before it, and applied
 // with Append.Commit once written. Refusals are *ProducerError values that
 // unwrap to the franz-go kerr error the produce response carries.

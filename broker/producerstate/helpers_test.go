@@ -97,6 +97,14 @@ func write(t testing.TB, m *Manager, log *memLog, h recordbatch.Header) (Decisio
 	return d, h, nil
 }
 
+// replicate appends h to log and applies it without Check, as a follower
+// applies what its leader checked; it starts a producer at any sequence.
+func replicate(m *Manager, log *memLog, h recordbatch.Header) recordbatch.Header {
+	h = log.add(h)
+	m.Update(h, h.BaseOffset)
+	return h
+}
+
 // mustWrite is write for a batch that must be accepted.
 func mustWrite(t testing.TB, m *Manager, log *memLog, h recordbatch.Header) recordbatch.Header {
 	t.Helper()

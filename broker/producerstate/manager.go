@@ -104,8 +104,8 @@ func (m *Manager) Len() int {
 // RemoveExpired forgets every producer whose latest batch's max timestamp is
 // Options.Expiration or more before now, and returns how many it forgot. The
 // broker calls it periodically (Kafka's producer.id.expiration.check.interval.ms,
-// ten minutes by default). A forgotten producer that writes again is accepted
-// at any sequence, like any unknown producer.
+// ten minutes by default). A forgotten producer that writes again must start
+// at sequence 0, like any unknown producer.
 func (m *Manager) RemoveExpired(now time.Time) int {
 	ms := now.UnixMilli()
 	m.mu.Lock()

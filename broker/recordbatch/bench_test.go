@@ -2,7 +2,11 @@ package recordbatch
 
 import (
 	"fmt"
+	"strings"
 	"testing"
+	"time"
+
+	"github.com/runnel-dev/runnel/broker/recordbatch/recordbatchtest"
 )
 
 // benchShapes are the batch shapes the log sees most: few large records and
@@ -29,6 +33,42 @@ func BenchmarkValidate(b *testing.B) {
 				b.ReportAllocs()
 				for b.Loop() {
 					if _, err := Validate(batch, 1<<20); err != nil {
+						b.Fatal(err)
+					}
+				}
+				reportRecords(b, s.n)
+			})
+		}
+	}
+}
+
+// BenchmarkValidateProduced is the full produce-path check (Validate plus
+// decompression and a walk over every record), to compare with
+// BenchmarkValidate, which stops at the CRC.
+//
+// The text shapes hold recordbatchtest.TextValues, which compress as JSON
+// events do; the others repeat one byte and so compress far better than
+// real data, which makes decompression look cheap.
+func BenchmarkValidateProduced(b *testing.B) {
+	shapes := append([]struct {
+		name      string
+		n, valLen int
+	}{{"16x1KB_text", 16, 1000}, {"160x100B_text", 160, 100}}, benchShapes...)
+	for _, s := range shapes {
+		recs := simpleRecords(s.n, s.valLen)
+		if strings.HasSuffix(s.name, "_text") {
+			for i, v := range recordbatchtest.TextValues(s.n, s.valLen) {
+				recs[i].Value = v
+			}
+		}
+		for _, codec := range allCodecs {
+			b.Run(fmt.Sprintf("%s/%s", s.name, codec), func(b *testing.B) {
+				batch := mustBuild(b, BuildOptions{Codec: codec}, recs)
+				rules := DefaultProduceRules(time.UnixMilli(1_700_000_000_000))
+				b.SetBytes(int64(len(batch)))
+				b.ReportAllocs()
+				for b.Loop() {
+					if _, err := ValidateProduced(batch, rules); err != nil {
 						b.Fatal(err)
 					}
 				}

@@ -35,21 +35,24 @@ const (
 )
 
 // decompress returns the decompressed form of src, a records section
-// compressed with codec c, refusing output larger than limit bytes. The
-// result never aliases src.
-func decompress(c Codec, src []byte, limit int) ([]byte, error) {
+// compressed with codec c, refusing output larger than limit bytes. It
+// writes into dst's memory (from dst[:0]) when that is large enough, and
+// allocates otherwise; pass nil for fresh memory. The result never aliases
+// src.
+func decompress(dst []byte, c Codec, src []byte, limit int) ([]byte, error) {
+	dst = dst[:0]
 	switch c {
 	case CodecGzip:
-		return decompressGzip(src, limit)
+		return decompressGzip(dst, src, limit)
 	case CodecSnappy:
 		if bytes.HasPrefix(src, xerialMagic) {
-			return decompressXerial(src, limit)
+			return decompressXerial(dst, src, limit)
 		}
-		return decompressSnappyBlock(nil, src, limit)
+		return decompressSnappyBlock(dst, src, limit)
 	case CodecLZ4:
-		return decompressLZ4(src, limit)
+		return decompressLZ4(dst, src, limit)
 	case CodecZstd:
-		return decompressZstd(src, limit)
+		return decompressZstd(dst, src, limit)
 	}
 	return nil, batchErr(ErrUnknownCodec, "codec %d", int8(c))
 }
@@ -71,7 +74,7 @@ var (
 	lz4Readers  = sync.Pool{New: func() any { return &lz4Reader{r: lz4.NewReader(nil)} }}
 )
 
-func decompressGzip(src []byte, limit int) ([]byte, error) {
+func decompressGzip(dst, src []byte, limit int) ([]byte, error) {
 	gr := gzipReaders.Get().(*gzipReader)
 	defer func() {
 		gr.src.Reset(nil) // do not pin the batch while pooled
@@ -81,14 +84,14 @@ func decompressGzip(src []byte, limit int) ([]byte, error) {
 	if err := gr.r.Reset(&gr.src); err != nil {
 		return nil, batchErrCause(ErrCorrupt, err, "gzip header")
 	}
-	out, err := readBounded(&gr.r, len(src), limit)
+	out, err := readBounded(dst, &gr.r, len(src), limit)
 	if err != nil {
 		return nil, wrapDecompressErr(CodecGzip, err, limit)
 	}
 	return out, nil
 }
 
-func decompressLZ4(src []byte, limit int) ([]byte, error) {
+func decompressLZ4(dst, src []byte, limit int) ([]byte, error) {
 	lr := lz4Readers.Get().(*lz4Reader)
 	defer func() {
 		lr.src.Reset(nil) // do not pin the batch while pooled
@@ -96,7 +99,7 @@ func decompressLZ4(src []byte, limit int) ([]byte, error) {
 	}()
 	lr.src.Reset(src)
 	lr.r.Reset(&lr.src)
-	out, err := readBounded(lr.r, len(src), limit)
+	out, err := readBounded(dst, lr.r, len(src), limit)
 	if err != nil {
 		return nil, wrapDecompressErr(CodecLZ4, err, limit)
 	}
@@ -106,12 +109,16 @@ func decompressLZ4(src []byte, limit int) ([]byte, error) {
 // errLimit is returned by readBounded when the output passes its limit.
 var errLimit = errors.New("output exceeds limit")
 
-// readBounded reads r to the end, failing with errLimit once it has produced
-// more than limit bytes, so that a decompression bomb costs at most limit
-// bytes of memory. The buffer starts at a few times the compressed size and
-// doubles from there.
-func readBounded(r io.Reader, srcLen, limit int) ([]byte, error) {
-	buf := make([]byte, 0, min(4*srcLen+512, limit+1))
+// readBounded reads r to the end into buf (from buf[:0]), failing with
+// errLimit once it has produced more than limit bytes, so that a
+// decompression bomb costs at most limit bytes of memory. Without room in
+// buf, the buffer starts at a few times the compressed size and doubles from
+// there.
+func readBounded(buf []byte, r io.Reader, srcLen, limit int) ([]byte, error) {
+	buf = buf[:0]
+	if cap(buf) == 0 {
+		buf = make([]byte, 0, min(4*srcLen+512, limit+1))
+	}
 	for {
 		if len(buf) == cap(buf) {
 			if len(buf) > limit {
@@ -164,9 +171,9 @@ func decompressSnappyBlock(dst, block []byte, limit int) ([]byte, error) {
 	return dst[:len(dst)+n], nil
 }
 
-// decompressXerial decodes a xerial-framed snappy stream. It walks the chunk
-// lengths first, bounding the total before anything is allocated.
-func decompressXerial(src []byte, limit int) ([]byte, error) {
+// decompressXerial decodes a xerial-framed snappy stream into dst. It walks
+// the chunk lengths first, bounding the total before anything is allocated.
+func decompressXerial(dst, src []byte, limit int) ([]byte, error) {
 	if len(src) < xerialHeaderSize {
 		return nil, batchErr(ErrCorrupt, "xerial snappy header needs %d bytes, have %d", xerialHeaderSize, len(src))
 	}
@@ -191,7 +198,7 @@ func decompressXerial(src []byte, limit int) ([]byte, error) {
 		total += n
 		rem = rem[size:]
 	}
-	dst := make([]byte, 0, total)
+	dst = slices.Grow(dst[:0], total)
 	for len(chunks) > 0 {
 		size := int(binary.BigEndian.Uint32(chunks))
 		var err error
@@ -227,12 +234,12 @@ func zstdDecoder(limit int) (*zstd.Decoder, error) {
 	return d, nil
 }
 
-func decompressZstd(src []byte, limit int) ([]byte, error) {
+func decompressZstd(dst, src []byte, limit int) ([]byte, error) {
 	d, err := zstdDecoder(limit)
 	if err != nil {
 		return nil, batchErrCause(ErrCorrupt, err, "zstd decoder setup")
 	}
-	out, err := d.DecodeAll(src, nil)
+	out, err := d.DecodeAll(src, dst[:0])
 	if err != nil {
 		return nil, wrapDecompressErr(CodecZstd, err, limit)
 	}

@@ -19,6 +19,13 @@
 //   - Validation: Validate checks one whole batch, the CRC-32C included,
 //     without decoding records. It runs on every append, so it allocates
 //     nothing on success and costs little more than the checksum.
+//     ValidateProduced adds what Kafka's log validator checks of a batch a
+//     producer sent before the broker stores it: it decompresses once and
+//     walks every record (lengths, varints, offset deltas 0..n-1, the
+//     count, the topic's timestamp window), so that no batch a reader
+//     cannot decode is ever stored. SetMaxTimestamp then stamps the
+//     records' real max timestamp, or the broker's clock for
+//     LogAppendTime topics.
 //   - Records: Records and DecodeRecords decompress (gzip, snappy raw or
 //     xerial-framed, lz4 frames, zstd) and decode the records, for the
 //     protocol server, the HTTP gateway and compaction. Decompression is
@@ -30,7 +37,9 @@
 // writes itself (control markers, internal topics).
 //
 // Every error wraps one of the sentinel errors (ErrCorrupt, ErrTruncated,
-// ErrTooLarge, ErrUnsupportedMagic, ErrInvalidRecordCount, ErrUnknownCodec)
-// through a *BatchError whose Reason names the fields and values at fault.
-// Classify with errors.Is; the sentinels' docs say what to do about each.
+// ErrTooLarge, ErrUnsupportedMagic, ErrInvalidRecordCount, ErrUnknownCodec,
+// ErrInvalidRecord, ErrInvalidTimestamp) through a *BatchError whose Reason
+// names the fields and values at fault, and whose Records name the records
+// at fault when single records are. Classify with errors.Is; the sentinels'
+// docs say what to do about each.
 package recordbatch

@@ -41,7 +41,35 @@ var (
 	// than none, gzip, snappy, lz4 or zstd. Refuse the batch
 	// (UNSUPPORTED_COMPRESSION_TYPE).
 	ErrUnknownCodec = errors.New("recordbatch: unknown compression codec")
+
+	// ErrInvalidRecord means a produced batch breaks a rule that Kafka's
+	// log validator enforces beyond the checksum: a malformed record, an
+	// offset delta other than the record's position, a control batch or a
+	// producer id without a sequence. Refuse the batch (INVALID_RECORD);
+	// the producer must not retry it unchanged.
+	ErrInvalidRecord = errors.New("recordbatch: invalid record")
+
+	// ErrInvalidTimestamp means records of a produced batch carry
+	// timestamps the topic does not accept: outside its
+	// message.timestamp.before.max.ms / after.max.ms window, or the
+	// log-append-time type, which only the broker may set. Refuse the batch
+	// (INVALID_TIMESTAMP).
+	ErrInvalidTimestamp = errors.New("recordbatch: invalid timestamp")
 )
+
+// MaxRecordErrors bounds the records a *BatchError names, so that a batch of
+// a hundred thousand bad records does not make an answer of as many
+// messages.
+const MaxRecordErrors = 100
+
+// RecordError names one record of a batch that broke a rule, for the
+// per-record errors of a produce response (Kafka's RecordErrors, KIP-467).
+type RecordError struct {
+	// Index is the record's position in its batch, from 0.
+	Index int32
+	// Message says what is wrong with the record.
+	Message string
+}
 
 // BatchError describes why a batch was refused. Kind is one of the package's
 // sentinel errors and Reason says exactly what was wrong, with the numbers
@@ -54,6 +82,10 @@ type BatchError struct {
 	Reason string
 	// Err is the underlying error, or nil.
 	Err error
+	// Records names the records at fault, in order, when the fault lies
+	// with single records (at most MaxRecordErrors of them); nil when it
+	// lies with the batch as a whole.
+	Records []RecordError
 }
 
 // Error returns the sentinel's text, the reason and, if set, the cause.

@@ -101,6 +101,12 @@ func TestFranzGoProducedBatches(t *testing.T) {
 					if err != nil {
 						t.Fatalf("Validate of franz-go batch: %v", err)
 					}
+					// The produce path accepts it as sent: the max timestamp
+					// franz-go wrote is the records' own.
+					p, err := ValidateProduced(batch, DefaultProduceRules(time.UnixMilli(1_700_000_000_000)))
+					if err != nil || p.MaxTimestamp != h.MaxTimestamp {
+						t.Fatalf("ValidateProduced of franz-go batch: max timestamp %d, header %d: %v", p.MaxTimestamp, h.MaxTimestamp, err)
+					}
 					// franz-go sends a batch uncompressed when compressing
 					// does not shrink it (the lone first record).
 					if h.Codec() != c.codec && h.Codec() != CodecNone {

@@ -9,6 +9,9 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
+
+	"github.com/runnel-dev/runnel/broker/recordbatch/recordbatchtest"
 )
 
 var updateCorpus = flag.Bool("update-corpus", false, "rewrite the checked-in fuzz seed corpus under testdata/fuzz")
@@ -44,6 +47,11 @@ func seedBatches(tb testing.TB) map[string][]byte {
 	seeds["bad-count"] = count
 	seeds["bad-record-length"] = plainBatch(1, rec(byte(0), 0, 0, 90, "k", -1, 0))
 	seeds["two-batches"] = append(bytes.Clone(plain), seeds["valid-zstd"]...)
+	seeds["dup-offset-deltas"] = plainBatch(2, append(rec(byte(0), 0, 0, -1, 1, "a", 0), rec(byte(0), 0, 0, -1, 1, "b", 0)...))
+	seeds["gzip-garbage"] = compressedGarbage(CodecGzip, 1, []byte("not a gzip stream at all"))
+	lat := bytes.Clone(plain)
+	fixup(lat, func(h []byte) { h[offAttributes+1] |= byte(AttrLogAppendTime) })
+	seeds["log-append-time"] = lat
 	return seeds
 }
 
@@ -144,8 +152,83 @@ func FuzzNext(f *testing.F) {
 	})
 }
 
+// fuzzRules are the produce rules of FuzzValidateProduced: Kafka's defaults
+// at a fixed clock, decompression bounded by fuzzLimit.
+func fuzzRules() ProduceRules {
+	r := DefaultProduceRules(time.UnixMilli(1_700_000_000_000))
+	r.Decode.MaxDecompressedBytes = fuzzLimit
+	return r
+}
+
+// FuzzValidateProduced checks the produce-path validation on fuzzed bytes as
+// they are, and again with the framing and CRC made right so that the
+// fuzzer explores what is inside a batch with a valid checksum. Whatever it
+// accepts must decode, in this package and in franz-go's consumer, into
+// exactly the records the header promises, offset deltas 0..n-1, timestamps
+// in the topic's window.
+func FuzzValidateProduced(f *testing.F) {
+	addSeeds(f)
+	f.Fuzz(func(t *testing.T, b []byte) {
+		checkProduced(t, b)
+		if len(b) >= HeaderSize {
+			fixed := bytes.Clone(b)
+			fixed[offMagic] = Magic
+			fixup(fixed, func([]byte) {})
+			checkProduced(t, fixed)
+		}
+	})
+}
+
+func checkProduced(t *testing.T, b []byte) {
+	rules := fuzzRules()
+	orig := bytes.Clone(b)
+	p, err := ValidateProduced(b, rules)
+	if !bytes.Equal(b, orig) {
+		t.Fatal("ValidateProduced modified its input")
+	}
+	if err != nil {
+		if !isPackageError(err) {
+			t.Fatalf("error %v wraps no sentinel", err)
+		}
+		var be *BatchError
+		if !errors.As(err, &be) || len(be.Records) > MaxRecordErrors {
+			t.Fatalf("error %v: %T naming %d records", err, err, len(be.Records))
+		}
+		return
+	}
+	h := p.Header
+	recs, err := DecodeRecords(nil, b, DecodeOptions{MaxDecompressedBytes: fuzzLimit})
+	if err != nil || len(recs) != int(h.NumRecords) {
+		t.Fatalf("accepted batch decodes to %d records (header %d): %v", len(recs), h.NumRecords, err)
+	}
+	w := rules.window(&h)
+	for i, r := range recs {
+		if r.OffsetDelta != int32(i) || !w.accepts(r.Timestamp) || r.Timestamp > p.MaxTimestamp {
+			t.Fatalf("accepted record %d: offset delta %d timestamp %d (max %d)", i, r.OffsetDelta, r.Timestamp, p.MaxTimestamp)
+		}
+	}
+	// The broker stamps the max timestamp and offsets; the batch stays
+	// acceptable and franz-go's consumer reads exactly these records.
+	stamped := bytes.Clone(b)
+	SetMaxTimestamp(stamped, TimestampCreate, p.MaxTimestamp)
+	SetBaseOffset(stamped, 1000)
+	if again, err := ValidateProduced(stamped, rules); err != nil || again.Header.MaxTimestamp != p.MaxTimestamp {
+		t.Fatalf("after stamping: %+v, %v", again.Header, err)
+	}
+	got, err := recordbatchtest.FranzGoDecode(stamped, 1000)
+	if err != nil || len(got) != len(recs) {
+		t.Fatalf("franz-go decodes %d of %d records: %v", len(got), len(recs), err)
+	}
+	for i, g := range got {
+		r := recs[i]
+		if g.Offset != 1000+int64(i) || !bytes.Equal(g.Key, r.Key) || !bytes.Equal(g.Value, r.Value) || len(g.Headers) != len(r.Headers) {
+			t.Fatalf("franz-go record %d at offset %d differs from ours", i, g.Offset)
+		}
+	}
+}
+
 func isPackageError(err error) bool {
-	for _, s := range []error{ErrCorrupt, ErrTruncated, ErrTooLarge, ErrUnsupportedMagic, ErrInvalidRecordCount, ErrUnknownCodec} {
+	for _, s := range []error{ErrCorrupt, ErrTruncated, ErrTooLarge, ErrUnsupportedMagic, ErrInvalidRecordCount, ErrUnknownCodec, ErrInvalidRecord, ErrInvalidTimestamp} {
 		if errors.Is(err, s) {
 			return true
 		}
@@ -156,7 +239,7 @@ func isPackageError(err error) bool {
 // TestWriteSeedCorpus regenerates testdata/fuzz when run with
 // -update-corpus; otherwise it checks that the corpus is present.
 func TestWriteSeedCorpus(t *testing.T) {
-	for _, target := range []string{"FuzzValidate", "FuzzDecodeRecords", "FuzzNext"} {
+	for _, target := range []string{"FuzzValidate", "FuzzDecodeRecords", "FuzzNext", "FuzzValidateProduced"} {
 		dir := filepath.Join("testdata", "fuzz", target)
 		if !*updateCorpus {
 			entries, err := os.ReadDir(dir)

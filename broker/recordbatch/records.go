@@ -91,7 +91,7 @@ func Records(batch []byte, opts DecodeOptions) (*RecordIter, error) {
 		if limit <= 0 {
 			limit = DefaultMaxDecompressedBytes
 		}
-		if data, err = decompress(c, data, limit); err != nil {
+		if data, err = decompress(nil, c, data, limit); err != nil {
 			return nil, err
 		}
 	}
@@ -138,67 +138,15 @@ func (it *RecordIter) Next() (Record, error) {
 // decode reads the record at it.off.
 func (it *RecordIter) decode() (Record, error) {
 	idx := it.n
-	length, n := varint(it.data[it.off:])
-	if n <= 0 {
-		return Record{}, errVarint(idx, "length")
+	rec, next, err := recordAt(it.data, it.off, idx, ErrCorrupt)
+	if err != nil {
+		return Record{}, err
 	}
-	it.off += n
-	if length < 0 || int(length) > len(it.data)-it.off {
-		return Record{}, batchErr(ErrCorrupt, "record %d: length %d with %d bytes left", idx, length, len(it.data)-it.off)
-	}
-	rec := it.data[it.off : it.off+int(length)]
-	it.off += int(length)
-
+	it.off = next
 	var r Record
-	if len(rec) < 1 {
-		return Record{}, batchErr(ErrCorrupt, "record %d: empty record", idx)
-	}
-	r.Attributes = int8(rec[0])
-	p := 1
-	if r.TimestampDelta, n = varlong(rec[p:]); n <= 0 {
-		return Record{}, errVarint(idx, "timestampDelta")
-	}
-	p += n
-	if r.OffsetDelta, n = varint(rec[p:]); n <= 0 {
-		return Record{}, errVarint(idx, "offsetDelta")
-	}
-	p += n
-	var err error
-	if r.Key, p, err = bytesField(rec, p, idx, "key"); err != nil {
+	if err := decodeRecord(&r, rec, idx, ErrCorrupt, true); err != nil {
 		return Record{}, err
 	}
-	if r.Value, p, err = bytesField(rec, p, idx, "value"); err != nil {
-		return Record{}, err
-	}
-	count, n := varint(rec[p:])
-	if n <= 0 {
-		return Record{}, errVarint(idx, "headerCount")
-	}
-	p += n
-	// Each header takes at least two bytes, which bounds the allocation.
-	if count < 0 || int(count) > (len(rec)-p)/2 {
-		return Record{}, batchErr(ErrCorrupt, "record %d: header count %d with %d bytes left", idx, count, len(rec)-p)
-	}
-	if count > 0 {
-		r.Headers = make([]RecordHeader, count)
-		for i := range r.Headers {
-			var key []byte
-			if key, p, err = bytesField(rec, p, idx, "header key"); err != nil {
-				return Record{}, err
-			}
-			if key == nil {
-				return Record{}, batchErr(ErrCorrupt, "record %d: header %d has a null key", idx, i)
-			}
-			r.Headers[i].Key = string(key)
-			if r.Headers[i].Value, p, err = bytesField(rec, p, idx, "header value"); err != nil {
-				return Record{}, err
-			}
-		}
-	}
-	if p != len(rec) {
-		return Record{}, batchErr(ErrCorrupt, "record %d: %d bytes follow its last field", idx, len(rec)-p)
-	}
-
 	r.Offset = it.h.BaseOffset + int64(r.OffsetDelta)
 	if it.h.TimestampType() == TimestampLogAppend {
 		r.Timestamp = it.h.MaxTimestamp
@@ -208,28 +156,104 @@ func (it *RecordIter) decode() (Record, error) {
 	return r, nil
 }
 
+// recordAt reads the length of record idx at data[off:] and returns the
+// record's bytes and the offset after it. kind is the sentinel a malformed
+// length is reported with.
+func recordAt(data []byte, off int, idx int32, kind error) (rec []byte, next int, err error) {
+	length, n := varint(data[off:])
+	if n <= 0 {
+		return nil, off, errVarint(kind, idx, "length")
+	}
+	off += n
+	if length < 0 || int(length) > len(data)-off {
+		return nil, off, batchErr(kind, "record %d: length %d with %d bytes left", idx, length, len(data)-off)
+	}
+	return data[off : off+int(length)], off + int(length), nil
+}
+
+// decodeRecord decodes rec, the bytes of record idx after its length, into
+// r (filled in place: a Record is too large to return cheaply in a loop over
+// every record) and checks that its fields fill it exactly. With headers false the headers are
+// checked but not returned, and nothing is allocated. Malformed input is
+// reported with the sentinel kind. Offset and Timestamp are left for the
+// caller, which knows the batch header.
+func decodeRecord(r *Record, rec []byte, idx int32, kind error, headers bool) error {
+	if len(rec) < 1 {
+		return batchErr(kind, "record %d: empty record", idx)
+	}
+	r.Attributes = int8(rec[0])
+	p := 1
+	var n int
+	if r.TimestampDelta, n = varlong(rec[p:]); n <= 0 {
+		return errVarint(kind, idx, "timestampDelta")
+	}
+	p += n
+	if r.OffsetDelta, n = varint(rec[p:]); n <= 0 {
+		return errVarint(kind, idx, "offsetDelta")
+	}
+	p += n
+	var err error
+	if r.Key, p, err = bytesField(rec, p, idx, "key", kind); err != nil {
+		return err
+	}
+	if r.Value, p, err = bytesField(rec, p, idx, "value", kind); err != nil {
+		return err
+	}
+	count, n := varint(rec[p:])
+	if n <= 0 {
+		return errVarint(kind, idx, "headerCount")
+	}
+	p += n
+	// Each header takes at least two bytes, which bounds the allocation.
+	if count < 0 || int(count) > (len(rec)-p)/2 {
+		return batchErr(kind, "record %d: header count %d with %d bytes left", idx, count, len(rec)-p)
+	}
+	if headers && count > 0 {
+		r.Headers = make([]RecordHeader, count)
+	}
+	for i := range int(count) {
+		var key, value []byte
+		if key, p, err = bytesField(rec, p, idx, "header key", kind); err != nil {
+			return err
+		}
+		if key == nil {
+			return batchErr(kind, "record %d: header %d has a null key", idx, i)
+		}
+		if value, p, err = bytesField(rec, p, idx, "header value", kind); err != nil {
+			return err
+		}
+		if headers {
+			r.Headers[i] = RecordHeader{Key: string(key), Value: value}
+		}
+	}
+	if p != len(rec) {
+		return batchErr(kind, "record %d: %d bytes follow its last field", idx, len(rec)-p)
+	}
+	return nil
+}
+
 // bytesField reads a varint length (-1 for null) and that many bytes from
-// rec at p. The result aliases rec with its capacity clipped, so appending to
+// rec at p, reporting malformed input with the sentinel kind. The result aliases rec with its capacity clipped, so appending to
 // it cannot overwrite the next field.
-func bytesField(rec []byte, p int, idx int32, what string) ([]byte, int, error) {
+func bytesField(rec []byte, p int, idx int32, what string, kind error) ([]byte, int, error) {
 	l, n := varint(rec[p:])
 	if n <= 0 {
-		return nil, p, errVarint(idx, what+" length")
+		return nil, p, errVarint(kind, idx, what+" length")
 	}
 	p += n
 	if l == -1 {
 		return nil, p, nil
 	}
 	if l < 0 || int(l) > len(rec)-p {
-		return nil, p, batchErr(ErrCorrupt, "record %d: %s length %d with %d bytes left", idx, what, l, len(rec)-p)
+		return nil, p, batchErr(kind, "record %d: %s length %d with %d bytes left", idx, what, l, len(rec)-p)
 	}
 	end := p + int(l)
 	return rec[p:end:end], end, nil
 }
 
 //go:noinline
-func errVarint(idx int32, what string) error {
-	return batchErr(ErrCorrupt, "record %d: malformed or truncated %s varint", idx, what)
+func errVarint(kind error, idx int32, what string) error {
+	return batchErr(kind, "record %d: malformed or truncated %s varint", idx, what)
 }
 
 // DecodeRecords decodes every record of batch, appending them to dst, and
@@ -259,17 +283,11 @@ func DecodeRecords(dst []Record, batch []byte, opts DecodeOptions) ([]Record, er
 
 // varint decodes a zigzag varint of at most 5 bytes that fits in an int32,
 // as Kafka writes them. n is the number of bytes read, or 0 if b is too short
-// or the encoding is malformed.
+// or the encoding is malformed. It is small enough to be inlined into the
+// record decoder's hot loop.
 func varint(b []byte) (v int32, n int) {
-	if len(b) > 0 && b[0] < 0x80 {
-		u := uint32(b[0])
-		return int32(u>>1) ^ -int32(u&1), 1
-	}
 	var u uint32
-	for i := 0; i < 5; i++ {
-		if i >= len(b) {
-			return 0, 0
-		}
+	for i := 0; i < 5 && i < len(b); i++ {
 		c := b[i]
 		if i == 4 && c > 0x0f {
 			return 0, 0
@@ -285,15 +303,8 @@ func varint(b []byte) (v int32, n int) {
 // varlong decodes a zigzag varint of at most 10 bytes that fits in an int64.
 // n is the number of bytes read, or 0 if b is too short or malformed.
 func varlong(b []byte) (v int64, n int) {
-	if len(b) > 0 && b[0] < 0x80 {
-		u := uint64(b[0])
-		return int64(u>>1) ^ -int64(u&1), 1
-	}
 	var u uint64
-	for i := 0; i < 10; i++ {
-		if i >= len(b) {
-			return 0, 0
-		}
+	for i := 0; i < 10 && i < len(b); i++ {
 		c := b[i]
 		if i == 9 && c > 0x01 {
 			return 0, 0

@@ -41,38 +41,48 @@ func rec(parts ...any) []byte {
 	return append(binary.AppendVarint(nil, int64(len(body))), body...)
 }
 
-func TestDecodeMalformedRecords(t *testing.T) {
+// malformedCase is a batch with a valid CRC and something wrong inside, with
+// what the reader (DecodeRecords) and the produce path (ValidateProduced)
+// refuse it with. nil means accepted.
+type malformedCase struct {
+	name          string
+	batch         []byte
+	want, produce error
+	message       string
+}
+
+// malformedBatches are the cases of TestDecodeMalformedRecords and
+// TestValidateProducedMalformedRecords.
+func malformedBatches() []malformedCase {
 	ok := rec(byte(0), 0, 0, 1, "k", 1, "v", 0)
-	cases := []struct {
-		name    string
-		batch   []byte
-		want    error
-		message string
-	}{
-		{"well formed", plainBatch(1, ok), nil, ""},
-		{"two well formed", plainBatch(2, append(append([]byte{}, ok...), rec(byte(0), 0, 1, -1, -1, 0)...)), nil, ""},
-		{"fewer records than count", plainBatch(2, append(append([]byte{}, ok...), make([]byte, 0)...)), ErrInvalidRecordCount, "cannot fit"},
-		{"count past records at a record boundary", plainBatch(2, rec(byte(0), 0, 0, 10, "0123456789", -1, 0)), ErrInvalidRecordCount, "ends after 1 records"},
-		{"count past records", plainBatch(2, append(append([]byte{}, ok...), ok[:7]...)), ErrCorrupt, ""},
-		{"records past count", plainBatch(1, append(append([]byte{}, ok...), ok...)), ErrCorrupt, "bytes follow the last of 1 records"},
-		{"negative record length", plainBatch(1, append(binary.AppendVarint(nil, -5), make([]byte, 8)...)), ErrCorrupt, "length -5"},
-		{"record length past end", plainBatch(1, append(binary.AppendVarint(nil, 100), make([]byte, 8)...)), ErrCorrupt, "length 100 with 8 bytes left"},
-		{"empty record", plainBatch(1, append(binary.AppendVarint(nil, 0), make([]byte, 7)...)), ErrCorrupt, ""},
-		{"varint too long", plainBatch(1, rec(byte(0), 0, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0x01}, -1, -1, 0)), ErrCorrupt, "offsetDelta varint"},
-		{"varint overflows int32", plainBatch(1, rec(byte(0), 0, []byte{0xff, 0xff, 0xff, 0xff, 0x1f}, -1, -1, 0)), ErrCorrupt, "offsetDelta varint"},
-		{"varlong too long", plainBatch(1, rec(byte(0), bytes.Repeat([]byte{0xff}, 10), 0, -1, -1, 0)), ErrCorrupt, "timestampDelta varint"},
-		{"unterminated varint", plainBatch(1, rec(byte(0), 0, 0, -1, -1, []byte{0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80})), ErrCorrupt, "headerCount varint"},
-		{"key length -2", plainBatch(1, rec(byte(0), 0, 0, -2, -1, 0, "xxxx")), ErrCorrupt, "key length -2"},
-		{"key past record", plainBatch(1, rec(byte(0), 0, 0, 50, "k", -1, 0)), ErrCorrupt, "key length 50"},
-		{"value past record", plainBatch(1, rec(byte(0), 0, 0, -1, 9, "vv", 0, 0, 0)), ErrCorrupt, "value length 9"},
-		{"huge header count", plainBatch(1, rec(byte(0), 0, 0, -1, -1, 1<<30)), ErrCorrupt, "header count 1073741824"},
-		{"negative header count", plainBatch(1, rec(byte(0), 0, 0, -1, -1, -1, 0, 0)), ErrCorrupt, "header count -1"},
-		{"null header key", plainBatch(1, rec(byte(0), 0, 0, -1, -1, 1, -1, -1)), ErrCorrupt, "null key"},
-		{"bytes after last field", plainBatch(1, rec(byte(0), 0, 0, -1, -1, 0, "junk")), ErrCorrupt, "4 bytes follow its last field"},
-		{"negative count", plainBatch(-1, ok), ErrInvalidRecordCount, "negative"},
-		{"count cannot fit", plainBatch(1<<30, ok), ErrInvalidRecordCount, "cannot fit"},
+	return []malformedCase{
+		{"well formed", plainBatch(1, ok), nil, nil, ""},
+		{"two well formed", plainBatch(2, append(append([]byte{}, ok...), rec(byte(0), 0, 1, -1, -1, 0)...)), nil, nil, ""},
+		{"fewer records than count", plainBatch(2, append(append([]byte{}, ok...), make([]byte, 0)...)), ErrInvalidRecordCount, ErrInvalidRecordCount, "cannot fit"},
+		{"count past records at a record boundary", plainBatch(2, rec(byte(0), 0, 0, 10, "0123456789", -1, 0)), ErrInvalidRecordCount, ErrInvalidRecordCount, "ends after 1 records"},
+		{"count past records", plainBatch(2, append(append([]byte{}, ok...), ok[:7]...)), ErrCorrupt, ErrInvalidRecord, ""},
+		{"records past count", plainBatch(1, append(append([]byte{}, ok...), ok...)), ErrCorrupt, ErrInvalidRecordCount, "bytes follow the last of 1 records"},
+		{"negative record length", plainBatch(1, append(binary.AppendVarint(nil, -5), make([]byte, 8)...)), ErrCorrupt, ErrInvalidRecord, "length -5"},
+		{"record length past end", plainBatch(1, append(binary.AppendVarint(nil, 100), make([]byte, 8)...)), ErrCorrupt, ErrInvalidRecord, "length 100 with 8 bytes left"},
+		{"empty record", plainBatch(1, append(binary.AppendVarint(nil, 0), make([]byte, 7)...)), ErrCorrupt, ErrInvalidRecord, ""},
+		{"varint too long", plainBatch(1, rec(byte(0), 0, []byte{0xff, 0xff, 0xff, 0xff, 0xff, 0x01}, -1, -1, 0)), ErrCorrupt, ErrInvalidRecord, "offsetDelta varint"},
+		{"varint overflows int32", plainBatch(1, rec(byte(0), 0, []byte{0xff, 0xff, 0xff, 0xff, 0x1f}, -1, -1, 0)), ErrCorrupt, ErrInvalidRecord, "offsetDelta varint"},
+		{"varlong too long", plainBatch(1, rec(byte(0), bytes.Repeat([]byte{0xff}, 10), 0, -1, -1, 0)), ErrCorrupt, ErrInvalidRecord, "timestampDelta varint"},
+		{"unterminated varint", plainBatch(1, rec(byte(0), 0, 0, -1, -1, []byte{0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80})), ErrCorrupt, ErrInvalidRecord, "headerCount varint"},
+		{"key length -2", plainBatch(1, rec(byte(0), 0, 0, -2, -1, 0, "xxxx")), ErrCorrupt, ErrInvalidRecord, "key length -2"},
+		{"key past record", plainBatch(1, rec(byte(0), 0, 0, 50, "k", -1, 0)), ErrCorrupt, ErrInvalidRecord, "key length 50"},
+		{"value past record", plainBatch(1, rec(byte(0), 0, 0, -1, 9, "vv", 0, 0, 0)), ErrCorrupt, ErrInvalidRecord, "value length 9"},
+		{"huge header count", plainBatch(1, rec(byte(0), 0, 0, -1, -1, 1<<30)), ErrCorrupt, ErrInvalidRecord, "header count 1073741824"},
+		{"negative header count", plainBatch(1, rec(byte(0), 0, 0, -1, -1, -1, 0, 0)), ErrCorrupt, ErrInvalidRecord, "header count -1"},
+		{"null header key", plainBatch(1, rec(byte(0), 0, 0, -1, -1, 1, -1, -1)), ErrCorrupt, ErrInvalidRecord, "null key"},
+		{"bytes after last field", plainBatch(1, rec(byte(0), 0, 0, -1, -1, 0, "junk")), ErrCorrupt, ErrInvalidRecord, "4 bytes follow its last field"},
+		{"negative count", plainBatch(-1, ok), ErrInvalidRecordCount, ErrInvalidRecordCount, "negative"},
+		{"count cannot fit", plainBatch(1<<30, ok), ErrInvalidRecordCount, ErrInvalidRecordCount, "cannot fit"},
 	}
-	for _, tc := range cases {
+}
+
+func TestDecodeMalformedRecords(t *testing.T) {
+	for _, tc := range malformedBatches() {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := DecodeRecords(nil, tc.batch, DecodeOptions{})
 			if tc.want == nil {

@@ -6,13 +6,15 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kgo"
 
+	"github.com/runnel-dev/runnel/broker/recordbatch"
 	"github.com/runnel-dev/runnel/gateway/apierr"
 )
 
 // Produce writes events to topic and returns where each went, in request
 // order. Everything that can be checked is checked before anything is
 // written: the topic exists (404 topic_not_found), every named partition
-// exists (404 partition_not_found), acks and timestamps are valid (400).
+// exists (404 partition_not_found), acks and timestamps are valid (400; at
+// most an hour ahead, Kafka's default message.timestamp.after.max.ms).
 // With acks=0 the offsets are -1.
 //
 // With an idempotencyKey the events go the idempotent way (see
@@ -29,10 +31,20 @@ func (b *Backend) Produce(ctx context.Context, topic string, acks Acks, events [
 	if err != nil {
 		return nil, err
 	}
+	// Brokers refuse a record stamped further ahead of their clock than the
+	// topic's message.timestamp.after.max.ms, and franz-go's batches carry
+	// the events of concurrent requests together: one such event would fail
+	// the others' too. So the gateway refuses it first, against Kafka's
+	// default window.
+	latest := time.Now().Add(recordbatch.DefaultTimestampAfterMax).UnixMilli()
 	for i := range events {
 		e := &events[i]
 		if e.Timestamp < 0 {
 			return nil, apierr.Invalid("event %d: timestamp %d is negative", i, e.Timestamp)
+		}
+		if e.Timestamp > latest {
+			return nil, apierr.Invalid("event %d: timestamp %d is more than %v ahead of the clock (brokers refuse it: message.timestamp.after.max.ms)",
+				i, e.Timestamp, recordbatch.DefaultTimestampAfterMax)
 		}
 		if e.Partition < -1 {
 			return nil, apierr.Invalid("event %d: partition %d: partitions are numbered from 0", i, e.Partition)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -140,13 +141,23 @@ func TestProduceRefusals(t *testing.T) {
 	}
 
 	for name, evs := range map[string][]Event{
-		"negative timestamp": {{Partition: -1, Value: []byte("v"), Timestamp: -5}},
-		"partition -2":       {{Partition: -2, Value: []byte("v")}},
-		"no events":          nil,
+		"negative timestamp":  {{Partition: -1, Value: []byte("v"), Timestamp: -5}},
+		"timestamp 2 h ahead": {{Partition: 0, Value: []byte("v")}, {Partition: 0, Value: []byte("v"), Timestamp: time.Now().Add(2 * time.Hour).UnixMilli()}},
+		"partition -2":        {{Partition: -2, Value: []byte("v")}},
+		"no events":           nil,
 	} {
-		_, err = b.Produce(ctx, "small", AcksAll, evs, "")
-		wantAPIError(t, err, http.StatusBadRequest, apierr.CodeInvalidRequest)
-		t.Logf("%s: %v", name, err)
+		for _, key := range []string{"", "key-" + name} {
+			_, err = b.Produce(ctx, "small", AcksAll, evs, key)
+			// The gateway's own refusal, before any broker sees the
+			// events: "event N" names the event at fault.
+			wantAPIError(t, err, http.StatusBadRequest, apierr.CodeInvalidRequest)
+			if len(evs) > 0 && !strings.Contains(err.Error(), fmt.Sprintf("event %d", len(evs)-1)) {
+				t.Errorf("%s: %v does not name the event", name, err)
+			}
+		}
+	}
+	if recs := readAll(t, b, "small", 0, 0); len(recs) != 0 {
+		t.Fatalf("refused requests wrote %d events", len(recs))
 	}
 	_, err = b.Produce(ctx, "small", Acks(2), values(1, 0, "v"), "")
 	wantAPIError(t, err, http.StatusBadRequest, apierr.CodeInvalidRequest)

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"encoding/base64"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -50,6 +51,8 @@ func TestWithBrokers(t *testing.T) {
 		t.Fatalf("created %s", r.body)
 	}
 	wantError(t, h.do(req{method: "POST", path: "/v1/topics", token: admin, body: `{"name":"orders"}`}), 409, "topic_exists")
+	wantError(t, h.do(req{method: "POST", path: "/v1/topics", token: admin, body: `{"name":"__transaction_state"}`}), 400, "invalid_request", "reserved")
+	wantError(t, h.do(req{method: "POST", path: "/v1/topics", token: admin, body: `{"name":"__consumer.offsets"}`}), 400, "invalid_request", "internal topic")
 
 	// Produce: a batch, NDJSON, and a retried Idempotency-Key.
 	r = h.do(req{method: "POST", path: "/v1/topics/orders/events", token: tok, body: `{"events":[
@@ -68,6 +71,12 @@ func TestWithBrokers(t *testing.T) {
 	wantStatus(t, h.do(req{method: "POST", path: "/v1/topics/orders/events?acks=0", token: tok, body: `{"partition":1,"value":4}`}), 202)
 	wantError(t, h.do(req{method: "POST", path: "/v1/topics/orders/events", token: tok, body: `{"partition":5,"value":1}`}), 404, "partition_not_found")
 	wantError(t, h.do(req{method: "POST", path: "/v1/topics/nope/events", token: admin, body: `{"value":1}`}), 404, "topic_not_found")
+	// A timestamp further ahead than the topic's message.timestamp.after.max.ms
+	// (an hour) is refused by the broker, with or without an Idempotency-Key,
+	// and nothing is written.
+	ahead := fmt.Sprintf(`{"partition":1,"value":1,"timestamp":%d}`, time.Now().Add(2*time.Hour).UnixMilli())
+	wantError(t, h.do(req{method: "POST", path: "/v1/topics/orders/events", token: tok, body: ahead}), 400, "invalid_request", "timestamp")
+	wantError(t, h.do(req{method: "POST", path: "/v1/topics/orders/events", token: tok, body: ahead, header: []string{"Idempotency-Key", "ahead"}}), 400, "invalid_request", "timestamp")
 
 	// Fetch what was written.
 	r = h.do(req{method: "GET", path: "/v1/topics/orders/partitions/0/events?offset=0", token: tok})

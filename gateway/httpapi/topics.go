@@ -16,6 +16,7 @@ import (
 	"github.com/runnel-dev/runnel/gateway/apierr"
 	"github.com/runnel-dev/runnel/gateway/auth"
 	"github.com/runnel-dev/runnel/gateway/backend"
+	"github.com/runnel-dev/runnel/raftmeta/metadata"
 )
 
 // topicConfigRules are the config keys a topic may set (API.md, Kafka's
@@ -111,6 +112,9 @@ func (s *Server) createTopic(c *fiber.Ctx, _ *auth.Principal) error {
 	}
 	if err := validateTopicName(name); err != nil {
 		return err
+	}
+	if metadata.InternalTopic(name) {
+		return apierr.Invalid("topic name %q is reserved: Kafka keeps it for an internal topic, which only the broker creates", name)
 	}
 	spec := backend.TopicSpec{Name: name, Partitions: 1} // ReplicationFactor 0: the cluster default
 	if n, ok, err := intField(m, "partitions", 1, math.MaxInt32); err != nil {

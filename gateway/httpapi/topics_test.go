@@ -86,6 +86,8 @@ func TestTopicBadInput(t *testing.T) {
 		{"bad name chars", "POST", "/v1/topics", `{"name":"a b"}`, "", 400, "invalid_request", []string{"topic name"}},
 		{"name too long", "POST", "/v1/topics", `{"name":"` + long + `"}`, "", 400, "invalid_request", []string{"250 characters"}},
 		{"dot name", "POST", "/v1/topics", `{"name":".."}`, "", 400, "invalid_request", []string{"not allowed"}},
+		{"reserved name", "POST", "/v1/topics", `{"name":"__consumer_offsets"}`, "", 400, "invalid_request", []string{`"__consumer_offsets" is reserved`}},
+		{"reserved metadata log", "POST", "/v1/topics", `{"name":"__cluster_metadata"}`, "", 400, "invalid_request", []string{"reserved"}},
 		{"name not string", "POST", "/v1/topics", `{"name":5}`, "", 400, "invalid_request", []string{`"name" must be a string`}},
 		{"zero partitions", "POST", "/v1/topics", `{"name":"x","partitions":0}`, "", 400, "invalid_request", []string{"partitions"}},
 		{"fractional partitions", "POST", "/v1/topics", `{"name":"x","partitions":1.5}`, "", 400, "invalid_request", []string{"integer"}},

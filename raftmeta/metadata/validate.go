@@ -39,6 +39,14 @@ const (
 	ConfigFlushMs               = "flush.ms"
 	ConfigLocalRetentionMs      = "local.retention.ms"
 	ConfigLocalRetentionBytes   = "local.retention.bytes"
+	// ConfigMessageTimestampType is CreateTime (the producer's clock) or
+	// LogAppendTime (the broker's, stamped on append).
+	ConfigMessageTimestampType = "message.timestamp.type"
+	// ConfigMessageTimestampBeforeMaxMs and ConfigMessageTimestampAfterMaxMs
+	// bound how far before and after the broker's clock a CreateTime record
+	// may be (KIP-937).
+	ConfigMessageTimestampBeforeMaxMs = "message.timestamp.before.max.ms"
+	ConfigMessageTimestampAfterMaxMs  = "message.timestamp.after.max.ms"
 )
 
 // KnownConfig reports whether key is a topic config key Runnel understands.
@@ -48,7 +56,8 @@ func KnownConfig(key string) bool {
 	case ConfigUncleanLeaderElection, ConfigMinInsyncReplicas, ConfigRetentionMs,
 		ConfigRetentionBytes, ConfigSegmentBytes, ConfigCleanupPolicy, ConfigRemoteStorageEnable,
 		ConfigSegmentMs, ConfigMaxMessageBytes, ConfigSegmentIndexBytes, ConfigIndexIntervalBytes,
-		ConfigFlushMessages, ConfigFlushMs, ConfigLocalRetentionMs, ConfigLocalRetentionBytes:
+		ConfigFlushMessages, ConfigFlushMs, ConfigLocalRetentionMs, ConfigLocalRetentionBytes,
+		ConfigMessageTimestampType, ConfigMessageTimestampBeforeMaxMs, ConfigMessageTimestampAfterMaxMs:
 		return true
 	}
 	return false
@@ -58,6 +67,27 @@ func KnownConfig(key string) bool {
 // from outside the ISR.
 func (t *Topic) UncleanLeaderElection() bool {
 	return t.Config[ConfigUncleanLeaderElection] == "true"
+}
+
+// Names Kafka reserves for its internal topics (Topic.java): the group
+// coordinator's committed offsets, the transaction coordinator's state, the
+// share coordinator's state, and KRaft's metadata log.
+const (
+	TopicConsumerOffsets  = "__consumer_offsets"
+	TopicTransactionState = "__transaction_state"
+	TopicShareGroupState  = "__share_group_state"
+	TopicClusterMetadata  = "__cluster_metadata"
+)
+
+// InternalTopic reports whether name is one of the names Kafka reserves for
+// internal topics. Only the broker itself creates topics of these names;
+// admin requests and auto-creation are refused.
+func InternalTopic(name string) bool {
+	switch name {
+	case TopicConsumerOffsets, TopicTransactionState, TopicShareGroupState, TopicClusterMetadata:
+		return true
+	}
+	return false
 }
 
 // ValidateTopicName checks Kafka's topic name rules.
@@ -113,8 +143,12 @@ func ValidateConfigValue(key, value string) error {
 		return intBetween(14, 1<<31-1) // segment positions are 32-bit
 	case ConfigSegmentMs, ConfigFlushMessages:
 		return intAtLeast(1)
-	case ConfigFlushMs:
+	case ConfigFlushMs, ConfigMessageTimestampBeforeMaxMs, ConfigMessageTimestampAfterMaxMs:
 		return intAtLeast(0)
+	case ConfigMessageTimestampType:
+		if value != "CreateTime" && value != "LogAppendTime" {
+			return rejectf(ErrInvalidConfig, "%s=%q: want CreateTime or LogAppendTime", key, value)
+		}
 	case ConfigMaxMessageBytes, ConfigIndexIntervalBytes:
 		return intBetween(0, 1<<31-1)
 	case ConfigSegmentIndexBytes:
