@@ -80,17 +80,7 @@ func startDev(t *testing.T, dataDir string) *devProc {
 	if p.url == "" {
 		t.Fatalf("runnel dev printed a token but no URL")
 	}
-	testwait.For(t, 30*time.Second, 50*time.Millisecond, func() error {
-		resp, err := http.Get(p.url + "/readyz")
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			return fmt.Errorf("readyz: %d", resp.StatusCode)
-		}
-		return nil
-	})
+	p.waitReady(p.url)
 	return p
 }
 
