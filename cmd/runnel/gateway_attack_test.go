@@ -72,6 +72,45 @@ func (p *brokerProc) waitReady(url string) {
 	})
 }
 
+// call sends a request with a JSON body (when body is not empty), token
+// and, when idem is set, an Idempotency-Key, and returns the answer's status
+// and body; status 0 and the error's text when there is no answer.
+func (p *gatewayProc) call(token, method, path, idem, body string) (int, string) {
+	req, err := http.NewRequest(method, p.url+path, strings.NewReader(body))
+	if err != nil {
+		return 0, err.Error()
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if idem != "" {
+		req.Header.Set("Idempotency-Key", idem)
+	}
+	resp, err := (&http.Client{Timeout: 30 * time.Second}).Do(req)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// mint signs a token with an HS256 secret, valid for an hour.
+func mint(t testing.TB, secret string, o auth.MintOptions) string {
+	t.Helper()
+	m, err := auth.NewSecretMinter([]byte(secret))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.TTL = time.Hour
+	tok, err := m.Mint(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
 // rssAnon is the process's resident anonymous memory (its heap and stacks,
 // not mapped files) from /proc.
 func rssAnon(t testing.TB, pid int) int64 {
@@ -120,43 +159,13 @@ func TestGatewaySlowBodiesStayBounded(t *testing.T) {
 	raft, kafka := freePort(t), freePort(t)
 	startBroker(t, kafka, "--id", "1", "--raft", raft, "--voters", "1@"+raft, "--data-dir", filepath.Join(t.TempDir(), "d"))
 	gw := startGatewayProc(t, kafka, secret)
-	m, err := auth.NewSecretMinter([]byte(secret))
-	if err != nil {
-		t.Fatal(err)
-	}
-	admin, err := m.Mint(auth.MintOptions{Subject: "admin", Admin: true, TTL: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
-	other, err := auth.NewSecretMinter([]byte(strings.Repeat("x", 40)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	forged, err := other.Mint(auth.MintOptions{Subject: "mallory", Admin: true, TTL: time.Hour})
-	if err != nil {
-		t.Fatal(err)
-	}
+	admin := mint(t, secret, auth.MintOptions{Subject: "admin", Admin: true})
+	forged := mint(t, strings.Repeat("x", 40), auth.MintOptions{Subject: "mallory", Admin: true})
 	produce := func() (int, string) {
-		req, _ := http.NewRequest("POST", gw.url+"/v1/topics/attack/events", strings.NewReader(`{"value":{"ok":true}}`))
-		req.Header.Set("Authorization", "Bearer "+admin)
-		req.Header.Set("Content-Type", "application/json")
-		cl := &http.Client{Timeout: 10 * time.Second}
-		resp, err := cl.Do(req)
-		if err != nil {
-			return 0, err.Error()
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		return gw.call(admin, "POST", "/v1/topics/attack/events", "", `{"value":{"ok":true}}`)
 	}
-	{
-		req, _ := http.NewRequest("POST", gw.url+"/v1/topics", strings.NewReader(`{"name":"attack","partitions":1}`))
-		req.Header.Set("Authorization", "Bearer "+admin)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil || resp.StatusCode != 201 {
-			t.Fatalf("create topic: %v %v", resp, err)
-		}
-		resp.Body.Close()
+	if code, body := gw.call(admin, "POST", "/v1/topics", "", `{"name":"attack","partitions":1}`); code != 201 {
+		t.Fatalf("create topic: %d %s", code, body)
 	}
 	for range 20 {
 		if code, body := produce(); code != 200 {
