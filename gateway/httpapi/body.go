@@ -42,7 +42,8 @@ import (
 // A request whose body was not read to its end (a refusal, a route that
 // takes no body, a body cut for being slow) closes its connection after the
 // answer, as the rest of its body would otherwise be read as the next
-// request.
+// request; unless fasthttp's prefetch holds all of it, which is then
+// discarded.
 
 // withheldHeader marks a request whose body step 1 withheld; the value says
 // why. Every request has it deleted first, so clients cannot set it.
@@ -142,7 +143,7 @@ func (s *Server) body(c *fiber.Ctx) ([]byte, error) {
 // end is closed after the answer.
 func (s *Server) endBody(c *fiber.Ctx) {
 	st, _ := c.Locals(bodyKey{}).(*bodyState)
-	if cl := c.Request().Header.ContentLength(); (cl > 0 || cl == -1) && (st == nil || !st.complete) {
+	if cl := c.Request().Header.ContentLength(); (cl > 0 || cl == -1) && (st == nil || !st.complete) && !drainPrefetched(c, cl) {
 		c.Response().SetConnectionClose()
 	}
 	if st != nil {
@@ -151,6 +152,26 @@ func (s *Server) endBody(c *fiber.Ctx) {
 		*st = bodyState{} // the buffer may live on (an acks=0 write); the state does not
 		bodyStates.Put(st)
 	}
+}
+
+// drainPrefetched discards the unread rest of a body of length cl when
+// fasthttp already holds all of it (its prefetch takes up to 8 KiB with the
+// head), without waiting for the network, and reports whether it did: then
+// the connection can serve the next request. A 404 or 429 for a small body
+// then costs the client no new connection.
+func drainPrefetched(c *fiber.Ctx, cl int) bool {
+	req := c.Request()
+	conn := c.Context().Conn()
+	if cl < 0 || !req.IsBodyStream() || conn == nil {
+		return false
+	}
+	// Reads of what is held already do not touch the connection; one that
+	// does fails at once.
+	if conn.SetReadDeadline(time.Now()) != nil {
+		return false
+	}
+	n, err := io.Copy(io.Discard, io.LimitReader(req.BodyStream(), int64(cl)+1))
+	return err == nil && n == int64(cl)
 }
 
 // bodyBytes is how many body bytes the request brought, for the log.

@@ -300,10 +300,24 @@ func TestBodyKeepAlive(t *testing.T) {
 	if r.header.Get("Connection") == "close" {
 		t.Fatal("a read body closed the connection")
 	}
-	// A body the route does not take: answered, then closed.
+	// A small body the route does not take, or refused: fasthttp read it
+	// with the head (its prefetch, its read buffer); it is discarded, and
+	// the connection serves on.
 	io.WriteString(c, "GET /v1/topics HTTP/1.1\r\nHost: gateway\r\nAuthorization: Bearer "+h.admin()+"\r\nContent-Length: 5\r\n\r\nhello")
+	wantStatus(t, readAnswer(t, c, br, 5*time.Second), 200)
+	noProduce := h.token(auth.MintOptions{Subject: "reader", Consume: []string{"*"}})
+	io.WriteString(c, "POST /v1/topics/orders/events HTTP/1.1\r\nHost: gateway\r\nAuthorization: Bearer "+noProduce+"\r\nContent-Length: 11\r\n\r\n"+body)
 	r = readAnswer(t, c, br, 5*time.Second)
-	wantStatus(t, r, 200)
+	wantError(t, r, 403, "forbidden")
+	if r.header.Get("Connection") == "close" {
+		t.Fatal("a small refused body closed the connection")
+	}
+	// A larger one, more than fasthttp read with the head: answered, then
+	// closed, even though the client sent all of it.
+	large := `{"value":"` + strings.Repeat("x", 100000) + `"}`
+	io.WriteString(c, "POST /v1/topics/orders/events HTTP/1.1\r\nHost: gateway\r\nAuthorization: Bearer "+noProduce+"\r\nContent-Length: "+strconv.Itoa(len(large))+"\r\n\r\n"+large)
+	r = readAnswer(t, c, br, 5*time.Second)
+	wantError(t, r, 403, "forbidden")
 	if r.header.Get("Connection") != "close" {
 		t.Fatalf("an unread body left the connection open: %v", r.header)
 	}
