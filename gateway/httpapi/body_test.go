@@ -4,16 +4,19 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
+	"context"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/runnel-dev/runnel/gateway/auth"
+	"github.com/runnel-dev/runnel/gateway/backend"
 	"github.com/runnel-dev/runnel/internal/testwait"
 )
 
@@ -386,4 +389,82 @@ func waiting(b *byteBudget, n int) error {
 		return fmt.Errorf("%d waiting, want %d", len(b.waiters), n)
 	}
 	return nil
+}
+
+// TestConcurrentStreamedBodies: many connections whose bodies arrive in
+// two parts, the second after the handler started reading, each get their
+// own body. (fasthttp 1.51 with ReduceMemoryUsage hands a connection's read
+// buffer to another connection while a streamed body still reads from it:
+// bodies mix or fail.)
+func TestConcurrentStreamedBodies(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	keep := &lockedKeepingBackend{fakeBackend: h.be}
+	h.srv.be = keep
+	h.createTopic("orders", 1)
+	tok := h.token(auth.MintOptions{Subject: "svc", Produce: []string{"*"}})
+	const conns = 40
+	bodies := make([]string, conns)
+	var wg sync.WaitGroup
+	errs := make(chan error, conns)
+	for i := range conns {
+		v := strings.Repeat(strconv.Itoa(i%10), 20000) + strconv.Itoa(i)
+		bodies[i] = `{"value":"` + v + `"}`
+		// Connections come one after another, so that later ones take
+		// read buffers while earlier ones are reading their bodies.
+		time.Sleep(2 * time.Millisecond)
+		wg.Go(func() {
+			body := bodies[i]
+			// The head and exactly what fasthttp reads with it, so that
+			// nothing more is buffered when the handler starts.
+			c := h.rawPost("/v1/topics/orders/events", len(body), []string{"Authorization: Bearer " + tok, "Content-Type: application/json"}, []byte(body[:8<<10]))
+			// Let the handler start reading, and other connections
+			// come and go, before the rest arrives.
+			time.Sleep(50 * time.Millisecond)
+			if _, err := io.WriteString(c, body[8<<10:]); err != nil {
+				errs <- err
+				return
+			}
+			c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				errs <- err
+				return
+			}
+			resp.Body.Close()
+			if resp.StatusCode != 200 {
+				errs <- fmt.Errorf("connection %d: status %d", i, resp.StatusCode)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	keep.keptMu.Lock()
+	defer keep.keptMu.Unlock()
+	got := map[string]bool{}
+	for _, ev := range keep.kept {
+		got[string(ev.Value)] = true
+	}
+	for i, b := range bodies {
+		if want := b[len(`{"value":`) : len(b)-1]; !got[want] {
+			t.Errorf("connection %d's event is not among those produced", i)
+		}
+	}
+}
+
+// lockedKeepingBackend keeps the events it is given, for concurrent
+// requests.
+type lockedKeepingBackend struct {
+	*fakeBackend
+	keptMu sync.Mutex
+	kept   []backend.Event
+}
+
+func (k *lockedKeepingBackend) Produce(ctx context.Context, topic string, acks backend.Acks, events []backend.Event, idem string) ([]backend.Result, error) {
+	k.keptMu.Lock()
+	k.kept = append(k.kept, events...)
+	k.keptMu.Unlock()
+	return k.fakeBackend.Produce(ctx, topic, acks, events, idem)
 }

@@ -71,8 +71,11 @@
 // the Backend may keep for an asynchronous acks=0 write, and decodes events
 // in place with package eventjson; the event slices are pooled, so a
 // request of 100 events costs a handful of allocations. A body's buffer
-// grows as the body arrives, so a slow sender holds no more than it sent;
-// idle keep-alive connections hold no buffers (fasthttp's
-// ReduceMemoryUsage). 1,800 slow POSTs announcing 1 MiB each grow a
-// gateway by about 25 MB (cmd/runnel TestGatewaySlowBodiesStayBounded).
+// grows as the body arrives, so a slow sender holds no more than it sent.
+// A connection holds a read buffer (ReadBufferSize, 24 KiB: a head with the
+// largest token must fit) and, once it answered, a 4 KiB write buffer;
+// fasthttp's ReduceMemoryUsage, which frees them while the connection is
+// idle, is unsafe with streamed bodies in fasthttp 1.51 (server.go).
+// 1,800 slow POSTs announcing 1 MiB each grow a gateway by about 30 MB
+// (cmd/runnel TestGatewaySlowBodiesStayBounded).
 package httpapi

@@ -115,10 +115,12 @@ func New(cfg Config) (*Server, error) {
 		WriteTimeout:                 s.limits.WriteTimeout,
 		IdleTimeout:                  s.limits.IdleTimeout,
 		ReadBufferSize:               readBufferSize,
-		// Idle keep-alive connections hold no read or write buffer.
-		ReduceMemoryUsage: true,
-		CaseSensitive:     true,
-		ErrorHandler:      s.serverError,
+		// Not ReduceMemoryUsage, which would free idle connections' read
+		// buffers: fasthttp 1.51 then gives a read buffer to another
+		// connection while a streamed body still reads from it (fixed in
+		// fasthttp's pull request 1844; TestConcurrentStreamedBodies).
+		CaseSensitive: true,
+		ErrorHandler:  s.serverError,
 	})
 	s.app.Server().HeaderReceived = s.headerReceived
 	// fiber answers a method outside its list with a text 400 before any
