@@ -268,9 +268,9 @@ func (s *Server) outer(c *fiber.Ctx) (err error) {
 		return nil
 	}
 	if withheld(c, withheldTooLarge) {
-		// Refused from its Content-Length alone, before authentication.
+		// Refused from its Content-Length alone, before routing and
+		// authentication.
 		sent = s.writeError(c, s.bodyTooLarge())
-		route = s.table.label(c.Route().Path)
 		return nil
 	}
 	if err := c.Next(); err != nil {
