@@ -153,7 +153,13 @@ func Start(ctx context.Context, cfg Config) (*Gateway, error) {
 		}
 	}
 	g.ln = ln
-	wsLn, restLn, err := listen.Split(ln, listen.Options{Logger: logger.With("part", "listen")})
+	// A connection's first request head must arrive within the REST
+	// head timeout, whichever server it then goes to.
+	headTimeout := cfg.HTTP.HeadTimeout
+	if headTimeout == 0 {
+		headTimeout = httpapi.DefaultHeadTimeout
+	}
+	wsLn, restLn, err := listen.Split(ln, listen.Options{PeekTimeout: headTimeout, Logger: logger.With("part", "listen")})
 	if err != nil {
 		ln.Close()
 		return nil, err

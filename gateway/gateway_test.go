@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/runnel-dev/runnel/broker/brokertest"
 	"github.com/runnel-dev/runnel/gateway/auth"
+	"github.com/runnel-dev/runnel/gateway/httpapi"
 	"github.com/runnel-dev/runnel/internal/testwait"
 )
 
@@ -157,5 +159,35 @@ func TestIdempotencyKeyThroughTwoGatewaysAndBrokerRestart(t *testing.T) {
 		if n := p.Latest - p.Earliest; n != want[p.Partition] {
 			t.Errorf("partition %d holds %d events; the request put %d there", p.Partition, n, want[p.Partition])
 		}
+	}
+}
+
+// TestHeadTimeoutCoversTheSplit: a connection whose first request head
+// does not arrive is closed after the REST head timeout, also while the
+// listener is still deciding which server it goes to.
+func TestHeadTimeoutCoversTheSplit(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	g, err := Start(ctx, Config{
+		Listen: "127.0.0.1:0", Brokers: []string{"127.0.0.1:1"}, Auth: auth.Config{HS256Secret: testSecret},
+		HTTP: httpapi.Limits{HeadTimeout: 300 * time.Millisecond},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	c, err := net.Dial("tcp", g.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	io.WriteString(c, "GET /v1/ws HTTP/1.1\r\nHost: x\r\n") // and no more
+	start := time.Now()
+	c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadAll(c); err != nil {
+		t.Fatalf("the connection was not closed: %v", err)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Fatalf("closed after %v", d)
 	}
 }

@@ -35,17 +35,7 @@ var (
 func startDev(t *testing.T, dataDir string) *devProc {
 	t.Helper()
 	p := launchDev(t, dataDir)
-	testwait.For(t, 30*time.Second, 50*time.Millisecond, func() error {
-		resp, err := http.Get(p.url + "/readyz")
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != 200 {
-			return fmt.Errorf("readyz: %d", resp.StatusCode)
-		}
-		return nil
-	})
+	p.waitReady(p.url)
 	return p
 }
 

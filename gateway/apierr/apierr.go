@@ -17,7 +17,7 @@ import (
 // Error is one failure as the client sees it.
 type Error struct {
 	// Status is the HTTP status: 400, 401, 403, 404, 409, 413, 416, 429,
-	// 503, or 500 for what the client cannot fix.
+	// 503, 507, or 500 for what the client cannot fix.
 	Status int
 	// Code is a stable snake_case name clients can switch on.
 	Code string
@@ -27,7 +27,7 @@ type Error struct {
 	// example log_start_offset and high_watermark with 416.
 	Extra map[string]any
 	// RetryAfter, when positive, is sent as the Retry-After header (whole
-	// seconds, rounded up), with 429 and 503.
+	// seconds, rounded up), with 429, 503 and 507.
 	RetryAfter time.Duration
 	// Err is the underlying cause, for logs; it is never sent to clients.
 	Err error
@@ -74,6 +74,9 @@ const (
 	CodeUnavailable       = "unavailable"
 	CodeTimeout           = "timeout"
 	CodeInternal          = "internal_error"
+	// CodeInsufficientStorage (507): the broker cannot store the events,
+	// its disk being full or failing.
+	CodeInsufficientStorage = "insufficient_storage"
 )
 
 // Invalid is a 400 with CodeInvalidRequest.

@@ -179,6 +179,9 @@ func (b *Backend) producer(acks Acks) (*kgo.Client, error) {
 		// timestamp, which clients may set in the past. Produce bounds
 		// its records through their context instead.
 		kgo.ProduceRequestTimeout(b.cfg.ProduceTimeout),
+		// Give a batch back after a few failed sends, so that Produce
+		// sees why (see produceBatched) and answers a full disk at once.
+		kgo.RecordRetries(recordRetries),
 		// Backend checked the topic exists; an unknown topic now was
 		// deleted since: fail fast.
 		kgo.UnknownTopicRetries(1),
@@ -204,6 +207,12 @@ func (b *Backend) producer(acks Acks) (*kgo.Client, error) {
 	b.producers[i] = p
 	return p, nil
 }
+
+// recordRetries is how many times a producer sends a batch again after a
+// retriable error before it gives the batch back to produceBatched: enough
+// to ride out a leader moving, few enough that a broker that cannot store
+// anything is known within a second.
+const recordRetries = 2
 
 // kgoLogger sends franz-go's warnings and errors to slog.
 type kgoLogger struct{ l *slog.Logger }

@@ -23,6 +23,10 @@ var ErrClosed = errors.New("backend: closed")
 // retryAfter is the Retry-After of every 503.
 const retryAfter = time.Second
 
+// storageRetryAfter is the Retry-After of a 507: a full disk takes an
+// operator to clear, so retrying every second would only fill logs.
+const storageRetryAfter = 5 * time.Second
+
 // kafkaError is a Kafka error code with the broker's message for it, as
 // admin responses carry.
 type kafkaError struct {
@@ -88,7 +92,7 @@ var errorTable = []struct {
 	{kerr.UnknownLeaderEpoch, http.StatusServiceUnavailable, apierr.CodeUnavailable},
 	{kerr.ReplicaNotAvailable, http.StatusServiceUnavailable, apierr.CodeUnavailable},
 	{kerr.BrokerNotAvailable, http.StatusServiceUnavailable, apierr.CodeUnavailable},
-	{kerr.KafkaStorageError, http.StatusServiceUnavailable, apierr.CodeUnavailable},
+	{kerr.KafkaStorageError, http.StatusInsufficientStorage, apierr.CodeInsufficientStorage},
 	{kerr.NotController, http.StatusServiceUnavailable, apierr.CodeUnavailable},
 	{kerr.NetworkException, http.StatusServiceUnavailable, apierr.CodeUnavailable},
 }
@@ -174,6 +178,15 @@ func tableError(status int, code string, ke *kerr.Error, err error, sc scope) er
 	case http.StatusServiceUnavailable:
 		e.Message = fmt.Sprintf("the cluster cannot serve this now (%s); retry", ke.Message)
 		e.RetryAfter = retryAfter
+	case http.StatusInsufficientStorage:
+		where := fmt.Sprintf("topic %q", sc.topic)
+		if sc.partition >= 0 {
+			where = fmt.Sprintf("partition %d of topic %q", sc.partition, sc.topic)
+		}
+		// The broker's own message names its files: it goes to the log
+		// (with e.Err), not to the client.
+		e.Message = fmt.Sprintf("the broker leading %s cannot store events: its log storage failed (%s: disk full or failing); retry once there is room again", where, ke.Message)
+		e.RetryAfter = storageRetryAfter
 	default:
 		e.Message = orDefault(msg, ke.Description)
 	}
@@ -204,11 +217,14 @@ func unreachable(err error) bool {
 }
 
 // retriable reports whether a produce that failed with err may be sent again
-// as it is: the broker did not take it, or takes a retry as a duplicate.
+// as it is, within the same request: the broker did not take it, or takes a
+// retry as a duplicate. A broker whose storage failed (KAFKA_STORAGE_ERROR,
+// retriable to Kafka clients) will not take it again for some time: the
+// request answers 507 at once instead.
 func retriable(err error) bool {
 	var ke *kerr.Error
 	if errors.As(err, &ke) {
-		return ke.Retriable
+		return ke.Retriable && ke != kerr.KafkaStorageError
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
 		errors.Is(err, kgo.ErrClientClosed) || errors.Is(err, ErrClosed) {

@@ -47,6 +47,9 @@ func TestErrorMapping(t *testing.T) {
 		{kerr.LeaderNotAvailable, scope{"t", 0}, 503, apierr.CodeUnavailable, "retry"},
 		{kerr.NotEnoughReplicas, scope{"t", 0}, 503, apierr.CodeUnavailable, "retry"},
 		{kerr.RequestTimedOut, scope{"t", 0}, 503, apierr.CodeUnavailable, "retry"},
+		{&kafkaError{kerr.KafkaStorageError, "write /data/t-2/00000000000000000000.log: no space left on device"}, scope{"t", 2},
+			507, apierr.CodeInsufficientStorage, `partition 2 of topic "t" cannot store events`},
+		{kerr.KafkaStorageError, topicScope("t"), 507, apierr.CodeInsufficientStorage, `topic "t" cannot store events`},
 		{&net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}, scope{"t", 0}, 503, apierr.CodeUnavailable, "no broker answered"},
 		{fmt.Errorf("wrapped: %w", syscall.ECONNRESET), scope{"t", 0}, 503, apierr.CodeUnavailable, "no broker answered"},
 		{context.DeadlineExceeded, scope{"t", 0}, 503, apierr.CodeUnavailable, "in time"},
@@ -63,8 +66,11 @@ func TestErrorMapping(t *testing.T) {
 		if ae.Status != c.status || ae.Code != c.code || !contains(ae.Message, c.text) {
 			t.Errorf("%v: %d %s %q, want %d %s containing %q", c.err, ae.Status, ae.Code, ae.Message, c.status, c.code, c.text)
 		}
-		if (ae.Status == 503) != (ae.RetryAfter == time.Second) {
+		if (ae.Status == 503) != (ae.RetryAfter == time.Second) || (ae.Status == 507) != (ae.RetryAfter == storageRetryAfter) {
 			t.Errorf("%v: Retry-After %v with status %d", c.err, ae.RetryAfter, ae.Status)
+		}
+		if contains(ae.Message, "/data/") {
+			t.Errorf("%v: the broker's file names reach the client: %q", c.err, ae.Message)
 		}
 		if !errors.Is(ae, c.err) && ae.Err == nil {
 			t.Errorf("%v: the cause is lost", c.err)

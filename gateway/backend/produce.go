@@ -2,8 +2,10 @@ package backend
 
 import (
 	"context"
+	"errors"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/runnel-dev/runnel/broker/recordbatch"
@@ -61,8 +63,24 @@ func (b *Backend) Produce(ctx context.Context, topic string, acks Acks, events [
 	return b.produceBatched(ctx, topic, acks, events)
 }
 
+// produceBackoff is the first pause before the records of a produce are
+// sent again; it grows with each attempt, up to a second.
+const produceBackoff = 100 * time.Millisecond
+
 // produceBatched produces through franz-go, which batches events of
 // concurrent requests together and retries what the cluster did not take.
+//
+// franz-go retries a retriable error until the records' context ends, and
+// reports only the context's error then. Kafka counts KAFKA_STORAGE_ERROR
+// (a full or failing disk) as retriable, so a produce to a partition whose
+// broker cannot write would hang until the request's deadline and answer
+// "did not answer in time". So the producers give a batch back after
+// recordRetries failed sends (the franz-go client stays correct: an
+// idempotent batch it gives back bumps its producer epoch), and this loop
+// decides: a storage error is answered at once (507); any other retriable
+// error has the records sent again after a pause, until the deadline, as
+// franz-go would have. A record given back was not written (franz-go never
+// gives back one it is unsure of), so sending it again writes it once.
 func (b *Backend) produceBatched(ctx context.Context, topic string, acks Acks, events []Event) ([]Result, error) {
 	cl, err := b.producer(acks)
 	if err != nil {
@@ -92,12 +110,43 @@ func (b *Backend) produceBatched(ctx context.Context, topic string, acks Acks, e
 	}
 	// Report the first failure in request order, not in completion order.
 	first, firstErr := len(events), error(nil)
-	for _, res := range cl.ProduceSync(ctx, recs...) {
-		if res.Err != nil {
-			if i := index[res.Record]; i < first {
-				first, firstErr = i, res.Err
+	failed := func(r *kgo.Record, err error) {
+		if i := index[r]; i < first {
+			first, firstErr = i, err
+		}
+	}
+	pending := recs
+	for attempt := 1; ; attempt++ {
+		var again []*kgo.Record
+		var lastErr error
+		for _, res := range cl.ProduceSync(ctx, pending...) {
+			switch {
+			case res.Err == nil:
+			case retriable(res.Err) && ctx.Err() == nil && !call.stale.Load():
+				again, lastErr = append(again, res.Record), res.Err
+			default:
+				failed(res.Record, res.Err)
 			}
 		}
+		if firstErr != nil || len(again) == 0 {
+			break
+		}
+		b.log.Debug("produce: sending again", "topic", topic, "records", len(again), "attempt", attempt, "error", lastErr)
+		t := time.NewTimer(min(produceBackoff*time.Duration(attempt), time.Second))
+		select {
+		case <-ctx.Done():
+			for _, r := range again {
+				failed(r, lastErr)
+			}
+		case <-t.C:
+		}
+		t.Stop()
+		if firstErr != nil {
+			break
+		}
+		// A record keeps the partition it was given, so a keyless event
+		// is not written to a second one.
+		pending = again
 	}
 	if call.stale.Load() {
 		cl.ForceMetadataRefresh()
@@ -107,6 +156,8 @@ func (b *Backend) produceBatched(ctx context.Context, topic string, acks Acks, e
 		sc := topicScope(topic)
 		if p := events[first].Partition; p >= 0 {
 			sc.partition = p
+		} else if errors.Is(firstErr, kerr.KafkaStorageError) {
+			sc.partition = recs[first].Partition // where its key or the spread put it
 		}
 		return nil, apiError(firstErr, sc)
 	}

@@ -16,31 +16,52 @@ import (
 // authenticate verifies the request's bearer token. A refusal is a 401
 // whose WWW-Authenticate follows RFC 6750.
 func (s *Server) authenticate(c *fiber.Ctx) (*auth.Principal, error) {
-	h := bytes.TrimSpace(c.Request().Header.Peek(fiber.HeaderAuthorization))
-	if len(h) == 0 {
+	p, refusal, missing := s.verifyBearer(c.Request().Header.Peek(fiber.HeaderAuthorization))
+	switch {
+	case missing:
 		c.Set(fiber.HeaderWWWAuthenticate, `Bearer realm="runnel"`)
 		return nil, apierr.New(http.StatusUnauthorized, apierr.CodeUnauthenticated,
 			"no token: send Authorization: Bearer <JWT>")
+	case p == nil:
+		return nil, s.refuse(c, refusal)
+	}
+	return p, nil
+}
+
+// tokenAccepted reports whether an Authorization header's value carries a
+// token that verifies.
+func (s *Server) tokenAccepted(header []byte) bool {
+	p, _, _ := s.verifyBearer(header)
+	return p != nil
+}
+
+// verifyBearer verifies the token of an Authorization header's value. It
+// returns the token's principal, or why it was refused; missing is true
+// when no token was given.
+func (s *Server) verifyBearer(header []byte) (p *auth.Principal, refusal string, missing bool) {
+	h := bytes.TrimSpace(header)
+	if len(h) == 0 {
+		return nil, "", true
 	}
 	const scheme = "bearer "
 	if len(h) <= len(scheme) || !bytes.EqualFold(h[:len(scheme)], []byte(scheme)) {
-		return nil, s.refuse(c, `the Authorization header must be "Bearer <JWT>"`)
+		return nil, `the Authorization header must be "Bearer <JWT>"`, false
 	}
 	token := bytes.TrimSpace(h[len(scheme):])
 	now := time.Now()
 	if p := s.tokens.get(token, now); p != nil {
-		return p, nil
+		return p, "", false
 	}
 	p, err := s.verifier.Verify(string(token))
 	if err != nil {
 		var te *auth.TokenError
 		if errors.As(err, &te) {
-			return nil, s.refuse(c, te.Msg)
+			return nil, te.Msg, false
 		}
-		return nil, s.refuse(c, "the token was refused")
+		return nil, "the token was refused", false
 	}
 	s.tokens.put(token, p, now)
-	return p, nil
+	return p, "", false
 }
 
 // refuse is the 401 for a token that was given but is not good.

@@ -86,6 +86,7 @@ func benchHandler(b *testing.B, n int) {
 	b.ReportAllocs()
 	for b.Loop() {
 		ctx.Response.Reset()
+		ctx.ResetUserValues() // as fasthttp does for every request
 		h(&ctx)
 		if ctx.Response.StatusCode() != 200 {
 			b.Fatalf("status %d: %s", ctx.Response.StatusCode(), ctx.Response.Body())

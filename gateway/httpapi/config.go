@@ -77,8 +77,26 @@ type Limits struct {
 	// Burst is how many requests a subject may send at once above the
 	// rate. Default: RatePerSecond rounded up, at least 1.
 	Burst int
-	// ReadTimeout bounds reading one request, head and body. Default 30 s.
+	// MaxBodyBytesInFlight bounds the memory of all request bodies being
+	// received or served at once. A body's buffer is taken from it as the
+	// body arrives; a request that finds it spent waits up to a second
+	// and is then refused with 503 and Retry-After. At least MaxBodyBytes.
+	// Default 64 MiB.
+	MaxBodyBytesInFlight int64
+	// HeadTimeout bounds receiving a request's head, with the first 8 KiB
+	// of its body, which fasthttp reads along with it. Default 10 s.
+	HeadTimeout time.Duration
+	// ReadTimeout bounds receiving a request's body, from the end of its
+	// head. Default 30 s.
 	ReadTimeout time.Duration
+	// MinBodyRate is the slowest a body may arrive, in bytes per second,
+	// once BodyRateGrace has passed: a body must have sent
+	// (t - BodyRateGrace) * MinBodyRate bytes t after its head, or it is
+	// cut with 408 (as Apache's mod_reqtimeout MinRate). Default 8 KiB/s.
+	MinBodyRate int
+	// BodyRateGrace is how long a body may take before MinBodyRate
+	// applies. Default 5 s.
+	BodyRateGrace time.Duration
 	// WriteTimeout bounds writing one response. Default 30 s.
 	WriteTimeout time.Duration
 	// IdleTimeout closes keep-alive connections idle this long. Default
@@ -94,11 +112,15 @@ type Limits struct {
 
 // Defaults and bounds of Limits.
 const (
-	DefaultMaxBodyBytes        = 1 << 20
-	DefaultMaxEventsPerRequest = 1000
-	DefaultReadTimeout         = 30 * time.Second
-	DefaultWriteTimeout        = 30 * time.Second
-	DefaultIdleTimeout         = 2 * time.Minute
+	DefaultMaxBodyBytes         = 1 << 20
+	DefaultMaxEventsPerRequest  = 1000
+	DefaultMaxBodyBytesInFlight = 64 << 20
+	DefaultHeadTimeout          = 10 * time.Second
+	DefaultReadTimeout          = 30 * time.Second
+	DefaultMinBodyRate          = 8 << 10
+	DefaultBodyRateGrace        = 5 * time.Second
+	DefaultWriteTimeout         = 30 * time.Second
+	DefaultIdleTimeout          = 2 * time.Minute
 	// MaxFetchLimit and MaxWait are openapi.yaml's bounds for "limit"
 	// and "wait_ms", and the defaults of the Limits fields.
 	MaxFetchLimit = 1000
@@ -116,8 +138,20 @@ func (l Limits) withDefaults() Limits {
 	if l.Burst == 0 && l.RatePerSecond > 0 {
 		l.Burst = max(1, int(l.RatePerSecond+0.999999))
 	}
+	if l.MaxBodyBytesInFlight == 0 {
+		l.MaxBodyBytesInFlight = max(DefaultMaxBodyBytesInFlight, int64(l.MaxBodyBytes))
+	}
+	if l.HeadTimeout == 0 {
+		l.HeadTimeout = DefaultHeadTimeout
+	}
 	if l.ReadTimeout == 0 {
 		l.ReadTimeout = DefaultReadTimeout
+	}
+	if l.MinBodyRate == 0 {
+		l.MinBodyRate = DefaultMinBodyRate
+	}
+	if l.BodyRateGrace == 0 {
+		l.BodyRateGrace = DefaultBodyRateGrace
 	}
 	if l.WriteTimeout == 0 {
 		l.WriteTimeout = DefaultWriteTimeout
@@ -144,6 +178,18 @@ func (l Limits) Validate() error {
 	if l.MaxEventsPerRequest < 0 {
 		errs = append(errs, fmt.Errorf("MaxEventsPerRequest %d is negative", l.MaxEventsPerRequest))
 	}
+	maxBody := int64(l.MaxBodyBytes)
+	if maxBody == 0 {
+		maxBody = DefaultMaxBodyBytes
+	}
+	if l.MaxBodyBytesInFlight < 0 {
+		errs = append(errs, fmt.Errorf("MaxBodyBytesInFlight %d is negative", l.MaxBodyBytesInFlight))
+	} else if l.MaxBodyBytesInFlight > 0 && l.MaxBodyBytesInFlight < maxBody {
+		errs = append(errs, fmt.Errorf("MaxBodyBytesInFlight %d is less than MaxBodyBytes %d: the largest body could never be received", l.MaxBodyBytesInFlight, maxBody))
+	}
+	if l.MinBodyRate < 0 {
+		errs = append(errs, fmt.Errorf("MinBodyRate %d is negative", l.MinBodyRate))
+	}
 	if l.RatePerSecond < 0 {
 		errs = append(errs, fmt.Errorf("RatePerSecond %v is negative; 0 turns rate limiting off", l.RatePerSecond))
 	}
@@ -156,7 +202,7 @@ func (l Limits) Validate() error {
 	for _, d := range []struct {
 		name string
 		v    time.Duration
-	}{{"ReadTimeout", l.ReadTimeout}, {"WriteTimeout", l.WriteTimeout}, {"IdleTimeout", l.IdleTimeout}, {"MaxWait", l.MaxWait}} {
+	}{{"HeadTimeout", l.HeadTimeout}, {"ReadTimeout", l.ReadTimeout}, {"BodyRateGrace", l.BodyRateGrace}, {"WriteTimeout", l.WriteTimeout}, {"IdleTimeout", l.IdleTimeout}, {"MaxWait", l.MaxWait}} {
 		if d.v < 0 {
 			errs = append(errs, fmt.Errorf("%s %v is negative", d.name, d.v))
 		}

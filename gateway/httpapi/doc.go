@@ -39,9 +39,18 @@
 //     known path (204 with Allow, and the CORS headers for a preflight from
 //     an allowed origin; 403 for a preflight from another origin).
 //   - A body over the limit is refused (413) before authentication, as soon
-//     as its Content-Length is read. The connection is then closed the way
-//     net/http closes it (linger.go), so that the client reads the 413
-//     instead of a connection reset.
+//     as its Content-Length is read, and so is any body sent to a /v1 route
+//     with a token that does not verify (401): neither is read (body.go).
+//     The connection is then closed the way net/http closes it (linger.go),
+//     so that the client reads the answer instead of a connection reset.
+//   - Bodies are read by the handlers, after the checks the head allows,
+//     into memory taken from a budget shared by all requests
+//     (Limits.MaxBodyBytesInFlight; 503 when it stays spent for a second),
+//     and must keep up a minimum rate (Limits.MinBodyRate after
+//     Limits.BodyRateGrace; 408 otherwise). A request whose body is left
+//     unread closes its connection after the answer.
+//   - A body with a Content-Encoding other than identity is 415: fiber
+//     would inflate it without bound.
 //   - /readyz answers 503 unavailable with the failed check's reason; the
 //     gateway's operators, not its users, read it.
 //   - Metrics: runnel_gateway_http_requests_total{route,method,status},
@@ -49,15 +58,24 @@
 //     runnel_gateway_events_in_total. route is openapi.yaml's path
 //     ("/v1/topics/{topic}"), "unmatched" for requests no route took and
 //     "options" for OPTIONS; methods HTTP does not define count as "other".
+//     runnel_gateway_http_body_bytes_in_flight,
+//     runnel_gateway_http_body_budget_refusals_total and
+//     runnel_gateway_http_slow_bodies_total watch request bodies.
 //   - Verified tokens are cached by their text for at most a minute and
 //     never past their expiry, so a busy client does not pay for a
 //     signature check per request.
 //
 // # Memory
 //
-// The produce path copies the request body once (fasthttp reuses its
-// buffers after the handler returns, and the Backend may keep event bytes
-// for an asynchronous acks=0 write) and decodes events in place with
-// package eventjson; the event slices are pooled, so a request of 100
-// events costs a handful of allocations.
+// The produce path reads the request body into a buffer of its own, which
+// the Backend may keep for an asynchronous acks=0 write, and decodes events
+// in place with package eventjson; the event slices are pooled, so a
+// request of 100 events costs a handful of allocations. A body's buffer
+// grows as the body arrives, so a slow sender holds no more than it sent.
+// A connection holds a read buffer (ReadBufferSize, 24 KiB: a head with the
+// largest token must fit) and, once it answered, a 4 KiB write buffer;
+// fasthttp's ReduceMemoryUsage, which frees them while the connection is
+// idle, is unsafe with streamed bodies in fasthttp 1.51 (server.go).
+// 1,800 slow POSTs announcing 1 MiB each grow a gateway by about 30 MB
+// (cmd/runnel TestGatewaySlowBodiesStayBounded).
 package httpapi

@@ -91,7 +91,7 @@ func (s *Server) fromFiber(c *fiber.Ctx, fe *fiber.Error) *apierr.Error {
 	case http.StatusRequestHeaderFieldsTooLarge:
 		return apierr.New(http.StatusRequestHeaderFieldsTooLarge, codeHeadersTooLarge, "the request head is larger than %d bytes", readBufferSize)
 	case http.StatusRequestTimeout:
-		return apierr.New(http.StatusRequestTimeout, apierr.CodeTimeout, "the request was not received within %v", s.limits.ReadTimeout)
+		return apierr.New(http.StatusRequestTimeout, apierr.CodeTimeout, "the request head was not received within %v", s.limits.HeadTimeout)
 	}
 	if fe.Code >= 400 && fe.Code < 500 {
 		return apierr.New(fe.Code, apierr.CodeInvalidRequest, "malformed HTTP request: %s", fe.Message)
@@ -123,8 +123,8 @@ func errorBody(e *apierr.Error) []byte {
 
 // serverError is fiber's ErrorHandler. The outer middleware answers every
 // error of a routed request itself, so this sees only what fasthttp
-// refused before routing: bodies over the limit, heads too large or
-// malformed, read timeouts.
+// refused before routing: heads too large or malformed, heads not received
+// within HeadTimeout.
 func (s *Server) serverError(c *fiber.Ctx, err error) error {
 	start := time.Now()
 	e := s.writeError(c, err)

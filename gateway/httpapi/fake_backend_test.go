@@ -18,7 +18,8 @@ import (
 // fakeBackend is an in-memory cluster for the handlers' unit tests. It
 // answers errors the way the real Backend documents (apierr values with
 // the API's statuses and codes). Topics named "panic", "boom" and
-// "unavailable" make Produce panic, fail with a plain error, or answer 503.
+// "unavailable" make Produce panic, fail with a plain error, or answer 503;
+// "full" answers 507.
 type fakeBackend struct {
 	mu       sync.Mutex
 	topics   map[string]*fakeTopic
@@ -68,6 +69,10 @@ func (f *fakeBackend) Produce(ctx context.Context, topic string, acks backend.Ac
 		return nil, fmt.Errorf("broker connection reset (a secret detail)")
 	case "unavailable":
 		return nil, apierr.New(http.StatusServiceUnavailable, apierr.CodeUnavailable, "partition 0 of topic %q has no leader", topic)
+	case "full":
+		e := apierr.New(http.StatusInsufficientStorage, apierr.CodeInsufficientStorage, "the broker leading partition 0 of topic %q cannot store events", topic)
+		e.RetryAfter = 5 * time.Second
+		return nil, e
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -47,7 +47,7 @@ func (s *Server) finishMethod(c *fiber.Ctx, route, method string, start time.Tim
 		slog.String("route", route),
 		slog.Int("status", status),
 		slog.Duration("duration", d),
-		slog.Int("bytes_in", len(c.Request().Body())),
+		slog.Int("bytes_in", bodyBytes(c)), // c.Request().Body() would read an unread body
 		slog.Int("bytes_out", len(c.Response().Body())),
 	)
 	if p := PrincipalOf(c); p != nil {

@@ -17,6 +17,10 @@ type metrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
 	eventsIn prometheus.Counter
+	// slowBodies counts bodies cut for arriving too slowly;
+	// bodyBudgetRefused requests refused for want of body memory.
+	slowBodies        prometheus.Counter
+	bodyBudgetRefused prometheus.Counter
 
 	// The label lookups cost more than the increments; keep the children.
 	mu       sync.RWMutex
@@ -29,7 +33,9 @@ type requestKey struct {
 	status        int
 }
 
-func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+// newMetrics registers the metrics; bodyBytes reports the body memory in
+// use.
+func newMetrics(reg prometheus.Registerer, bodyBytes func() float64) (*metrics, error) {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "runnel_gateway_http_requests_total",
@@ -44,10 +50,22 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "runnel_gateway_events_in_total",
 			Help: "Events accepted by the cluster from REST produce requests.",
 		}),
+		slowBodies: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "runnel_gateway_http_slow_bodies_total",
+			Help: "Request bodies cut off for arriving slower than the minimum rate or not within the read timeout (408).",
+		}),
+		bodyBudgetRefused: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "runnel_gateway_http_body_budget_refusals_total",
+			Help: "Requests refused with 503 because request bodies in flight held all the memory allowed for them.",
+		}),
 		counters: map[requestKey]prometheus.Counter{},
 		timers:   map[requestKey]prometheus.Observer{},
 	}
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.eventsIn} {
+	bodies := prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "runnel_gateway_http_body_bytes_in_flight",
+		Help: "Memory held by request bodies being received or served, out of the gateway's body budget.",
+	}, bodyBytes)
+	for _, c := range []prometheus.Collector{m.requests, m.duration, m.eventsIn, m.slowBodies, m.bodyBudgetRefused, bodies} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

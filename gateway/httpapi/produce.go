@@ -20,7 +20,7 @@ import (
 const maxIdempotencyKeyLen = 255
 
 // produce is POST /v1/topics/{topic}/events, the hot path: no reflection,
-// one copy of the body, pooled event slices and response buffers.
+// no copy of the body, pooled event slices and response buffers.
 func (s *Server) produce(c *fiber.Ctx, p *auth.Principal) error {
 	topic := c.Params("topic")
 	if !p.CanProduce(topic) {
@@ -42,12 +42,14 @@ func (s *Server) produce(c *fiber.Ctx, p *auth.Principal) error {
 		return err
 	}
 
-	// fasthttp reuses the body's memory once the handler returns, and
-	// the decoded events alias it; the Backend may keep them longer (an
-	// acks=0 write in flight), so they get a copy of their own.
-	body := c.Body()
-	owned := make([]byte, len(body))
-	copy(owned, body)
+	// The body is read only now, after every check the head allows. Its
+	// buffer is this request's own (body.go), so the decoded events may
+	// alias it even where the Backend keeps them past the handler (an
+	// acks=0 write in flight).
+	owned, err := s.body(c)
+	if err != nil {
+		return err
+	}
 
 	evp := s.getEvents()
 	defer s.putEvents(evp)

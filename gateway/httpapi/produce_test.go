@@ -133,6 +133,7 @@ func TestProduceBadInput(t *testing.T) {
 		{"unknown topic", "/v1/topics/nope/events", `{"value":1}`, "", 404, "topic_not_found", []string{`"nope"`}},
 		{"unknown partition", "/v1/topics/orders/events", `{"partition":7,"value":1}`, "", 404, "partition_not_found", []string{"partition 7"}},
 		{"backend unavailable", "/v1/topics/unavailable/events", `{"value":1}`, "", 503, "unavailable", []string{"no leader"}},
+		{"disk full", "/v1/topics/full/events", `{"value":1}`, "", 507, "insufficient_storage", []string{"partition 0"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := h.do(req{method: "POST", path: tc.path, body: tc.body, contentType: tc.contentType, token: tok})
@@ -144,6 +145,9 @@ func TestProduceBadInput(t *testing.T) {
 			}
 			if tc.status == 503 && r.header.Get("Retry-After") != "1" {
 				t.Fatalf("503 Retry-After %q", r.header.Get("Retry-After"))
+			}
+			if tc.status == 507 && r.header.Get("Retry-After") != "5" {
+				t.Fatalf("507 Retry-After %q", r.header.Get("Retry-After"))
 			}
 		})
 	}
@@ -164,8 +168,14 @@ func TestProduceBadInput(t *testing.T) {
 	if resp.StatusCode != http.StatusRequestEntityTooLarge {
 		t.Fatalf("chunked oversize body: status %d", resp.StatusCode)
 	}
-	if v := h.metricValue("runnel_gateway_http_requests_total", map[string]string{"route": routeUnmatched, "method": methodUnknown, "status": "413"}); v != 2 {
-		t.Fatalf("413s counted %v, want 2", v)
+	// The first is refused from its Content-Length before routing, the
+	// chunked one by the route as it reads the body (beside "too many
+	// events").
+	if v := h.metricValue("runnel_gateway_http_requests_total", map[string]string{"route": routeUnmatched, "method": "POST", "status": "413"}); v != 1 {
+		t.Fatalf("413s before routing counted %v, want 1", v)
+	}
+	if v := h.metricValue("runnel_gateway_http_requests_total", map[string]string{"route": "/v1/topics/{topic}/events", "method": "POST", "status": "413"}); v != 2 {
+		t.Fatalf("413s of the produce route counted %v, want 2", v)
 	}
 }
 

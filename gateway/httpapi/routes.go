@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"bytes"
 	"slices"
 	"strings"
 )
@@ -23,12 +24,13 @@ type routeTable struct {
 type tableEntry struct {
 	method string
 	segs   []string // "" for a parameter
+	public bool     // served without a token
 }
 
 func newRouteTable() *routeTable { return &routeTable{labels: map[string]string{}} }
 
 // add records a route and returns fiber's form of its path.
-func (t *routeTable) add(method, path string) string {
+func (t *routeTable) add(method, path string, public bool) string {
 	segs := strings.Split(strings.Trim(path, "/"), "/")
 	fiberSegs := make([]string, len(segs))
 	for i, s := range segs {
@@ -39,7 +41,7 @@ func (t *routeTable) add(method, path string) string {
 			fiberSegs[i] = s
 		}
 	}
-	t.entries = append(t.entries, tableEntry{method: method, segs: segs})
+	t.entries = append(t.entries, tableEntry{method: method, segs: segs, public: public})
 	fp := "/" + strings.Join(fiberSegs, "/")
 	t.labels[fp] = path
 	return fp
@@ -74,6 +76,40 @@ func (t *routeTable) allowed(path string) []string {
 	out = append(out, "OPTIONS")
 	slices.Sort(out)
 	return slices.Compact(out)
+}
+
+// needsToken reports whether path is served only to requests with a
+// token: some route has it and none of its routes is public. The method
+// does not matter, so that a request that will be answered 405 is treated
+// as the path's routes are. It allocates nothing: it runs for every request
+// with a body.
+func (t *routeTable) needsToken(path []byte) bool {
+	found := false
+	for _, e := range t.entries {
+		if matchPath(e.segs, path) {
+			if e.public {
+				return false
+			}
+			found = true
+		}
+	}
+	return found
+}
+
+// matchPath is matchSegs for a path not yet split.
+func matchPath(pattern []string, path []byte) bool {
+	rest := bytes.Trim(path, "/")
+	for i, p := range pattern {
+		seg, tail, more := bytes.Cut(rest, []byte("/"))
+		if more != (i < len(pattern)-1) {
+			return false // more or fewer segments
+		}
+		if p == "" && len(seg) == 0 || p != "" && string(seg) != p {
+			return false
+		}
+		rest = tail
+	}
+	return true
 }
 
 func matchSegs(pattern, segs []string) bool {

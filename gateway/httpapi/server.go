@@ -41,6 +41,7 @@ type Server struct {
 	table   *routeTable
 	metrics *metrics
 	limiter *rateLimiter // nil without a rate limit
+	budget  *byteBudget  // request bodies' memory (body.go)
 	tokens  *tokenCache
 	cors    corsPolicy
 
@@ -90,7 +91,8 @@ func New(cfg Config) (*Server, error) {
 	if s.gatherer == nil {
 		s.gatherer = reg.(prometheus.Gatherer) // checked by Validate
 	}
-	m, err := newMetrics(reg)
+	s.budget = newByteBudget(s.limits.MaxBodyBytesInFlight)
+	m, err := newMetrics(reg, func() float64 { return float64(s.limits.MaxBodyBytesInFlight - s.budget.available()) })
 	if err != nil {
 		return nil, fmt.Errorf("httpapi: register metrics: %w", err)
 	}
@@ -102,14 +104,25 @@ func New(cfg Config) (*Server, error) {
 
 	s.app = fiber.New(fiber.Config{
 		DisableStartupMessage: true,
-		BodyLimit:             s.limits.MaxBodyBytes,
-		ReadTimeout:           s.limits.ReadTimeout,
-		WriteTimeout:          s.limits.WriteTimeout,
-		IdleTimeout:           s.limits.IdleTimeout,
-		ReadBufferSize:        readBufferSize,
-		CaseSensitive:         true,
-		ErrorHandler:          s.serverError,
+		// Bodies are read by the handlers, after the checks the head
+		// allows, within a memory budget and at a minimum rate (body.go).
+		// ReadTimeout then bounds the head and fasthttp's prefetch of the
+		// body's first 8 KiB.
+		StreamRequestBody:            true,
+		DisablePreParseMultipartForm: true, // it would read a whole multipart body before the handler
+		BodyLimit:                    s.limits.MaxBodyBytes,
+		ReadTimeout:                  s.limits.HeadTimeout,
+		WriteTimeout:                 s.limits.WriteTimeout,
+		IdleTimeout:                  s.limits.IdleTimeout,
+		ReadBufferSize:               readBufferSize,
+		// Not ReduceMemoryUsage, which would free idle connections' read
+		// buffers: fasthttp 1.51 then gives a read buffer to another
+		// connection while a streamed body still reads from it (fixed in
+		// fasthttp's pull request 1844; TestConcurrentStreamedBodies).
+		CaseSensitive: true,
+		ErrorHandler:  s.serverError,
 	})
+	s.app.Server().HeaderReceived = s.headerReceived
 	// fiber answers a method outside its list with a text 400 before any
 	// handler runs; answer it as any other method a path does not serve.
 	inner := s.app.Server().Handler
@@ -123,6 +136,7 @@ func New(cfg Config) (*Server, error) {
 		defer s.app.ReleaseCtx(c)
 		e := s.writeError(c, fiber.ErrMethodNotAllowed)
 		s.finish(c, routeUnmatched, start, e)
+		s.endBody(c)
 	}
 	s.app.Use(s.outer)
 	s.routes(cfg.Routes)
@@ -165,18 +179,30 @@ func (s *Server) routes(extra []Route) {
 	s.v1(http.MethodGet, "/v1/topics/{topic}/offsets", false, s.offsets)
 
 	for _, r := range extra {
+		// Extra handlers read the body with c.Body(), which would read a
+		// streamed body without any bound: read it for them first.
+		h := func(c *fiber.Ctx) error {
+			if _, err := s.body(c); err != nil {
+				return err
+			}
+			return r.Handler(c)
+		}
 		if r.Public {
-			s.public(r.Method, r.Path, r.Handler)
+			s.public(r.Method, r.Path, h)
 			continue
 		}
-		h := r.Handler
 		s.v1(r.Method, r.Path, false, func(c *fiber.Ctx, _ *auth.Principal) error { return h(c) })
 	}
 }
 
 // public registers a route without authentication.
 func (s *Server) public(method, path string, h fiber.Handler) {
-	fp := s.table.add(method, path)
+	s.register(method, path, true, h)
+}
+
+// register adds a route to fiber and to the route table.
+func (s *Server) register(method, path string, public bool, h fiber.Handler) {
+	fp := s.table.add(method, path, public)
 	if method == http.MethodGet {
 		s.app.Get(fp, h) // and HEAD
 	} else {
@@ -190,10 +216,15 @@ type handlerFunc func(c *fiber.Ctx, p *auth.Principal) error
 // v1 registers an authenticated, rate-limited route; admin routes also
 // need the admin permission.
 func (s *Server) v1(method, path string, admin bool, h handlerFunc) {
-	s.public(method, path, func(c *fiber.Ctx) error {
+	s.register(method, path, false, func(c *fiber.Ctx) error {
 		p, err := s.authenticate(c)
 		if err != nil {
 			return err
+		}
+		if withheld(c, withheldToken) {
+			// The token verified now but not when the head arrived (a
+			// key rotation, a "nbf" just passed): the body is gone.
+			return s.refuse(c, "the token was refused")
 		}
 		c.Locals(principalKey{}, p)
 		if err := s.rateLimit(p); err != nil {
@@ -219,24 +250,33 @@ func PrincipalOf(c *fiber.Ctx) *auth.Principal {
 // body for any error, metrics and the request log.
 func (s *Server) outer(c *fiber.Ctx) (err error) {
 	start := time.Now()
+	route := routeUnmatched
+	var sent *apierr.Error
 	defer func() {
 		if r := recover(); r != nil {
 			cause := fmt.Errorf("panic serving %s %s: %v\n%s", c.Method(), c.Path(), r, debug.Stack())
 			c.Response().Reset()
-			e := s.writeError(c, cause)
-			s.finish(c, s.table.label(c.Route().Path), start, e)
+			sent = s.writeError(c, cause)
+			route = s.table.label(c.Route().Path)
 			err = nil
 		}
+		s.finish(c, route, start, sent)
+		s.endBody(c)
 	}()
 	if s.cors.handle(c, s.table) {
-		s.finish(c, routePreflight, start, nil)
+		route = routePreflight
 		return nil
 	}
-	var sent *apierr.Error
+	if withheld(c, withheldTooLarge) {
+		// Refused from its Content-Length alone, before routing and
+		// authentication.
+		sent = s.writeError(c, s.bodyTooLarge())
+		return nil
+	}
 	if err := c.Next(); err != nil {
 		sent = s.writeError(c, err)
 	}
-	s.finish(c, s.table.label(c.Route().Path), start, sent)
+	route = s.table.label(c.Route().Path)
 	return nil
 }
 

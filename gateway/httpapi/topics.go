@@ -99,7 +99,11 @@ func (s *Server) createTopic(c *fiber.Ctx, _ *auth.Principal) error {
 	if _, err := requestMediaType(c, false); err != nil {
 		return err
 	}
-	m, err := decodeObject(c.Body(), "name", "partitions", "replication_factor", "config")
+	body, err := s.body(c)
+	if err != nil {
+		return err
+	}
+	m, err := decodeObject(body, "name", "partitions", "replication_factor", "config")
 	if err != nil {
 		return err
 	}
@@ -193,7 +197,11 @@ func (s *Server) alterTopic(c *fiber.Ctx, _ *auth.Principal) error {
 	if _, err := requestMediaType(c, false); err != nil {
 		return err
 	}
-	m, err := decodeObject(c.Body(), "partitions", "config")
+	body, err := s.body(c)
+	if err != nil {
+		return err
+	}
+	m, err := decodeObject(body, "partitions", "config")
 	if err != nil {
 		return err
 	}

@@ -250,6 +250,9 @@ func (c *peekedConn) Read(p []byte) (int, error) {
 	if len(c.head) > 0 {
 		n := copy(p, c.head)
 		c.head = c.head[n:]
+		if len(c.head) == 0 {
+			c.head = nil // the buffer is not kept for the connection's life
+		}
 		return n, nil
 	}
 	return c.Conn.Read(p)

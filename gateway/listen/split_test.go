@@ -392,3 +392,26 @@ func TestSplitOptions(t *testing.T) {
 		t.Error("Split(nil): no error")
 	}
 }
+
+// TestPeekedHeadReleased: once the peeked head has been replayed, the
+// connection no longer holds its buffer (2 KiB or more per connection, for
+// the connection's life).
+func TestPeekedHeadReleased(t *testing.T) {
+	a, b := net.Pipe()
+	defer a.Close()
+	defer b.Close()
+	head := make([]byte, 10, 2048)
+	copy(head, "GET / HTTP")
+	pc := &peekedConn{Conn: a, head: head}
+	p := make([]byte, 4)
+	for got := 0; got < 10; {
+		n, err := pc.Read(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got += n
+	}
+	if pc.head != nil {
+		t.Fatalf("the replayed head's buffer is still held: len %d cap %d", len(pc.head), cap(pc.head))
+	}
+}
