@@ -203,6 +203,7 @@ func testSubscriptionsOrder(t *testing.T, writeDelay time.Duration) {
 func TestUnsubscribe(t *testing.T) {
 	e := newEnv(t, envOptions{})
 	e.cluster.CreateTopic("unsub", 1, nil)
+	e.cluster.CreateTopic("unsub-probe", 1, nil)
 	c := e.dialAuthed()
 	c.subscribe("s1", "unsub", nil)
 	e.produce("unsub", 0, 0, 3, 0)
@@ -212,6 +213,10 @@ func TestUnsubscribe(t *testing.T) {
 		}
 	}
 	c.send(map[string]any{"type": "unsubscribe", "id": "s1"})
+	// Frames are handled in order: once a later subscribe is answered, the
+	// unsubscribe took effect, and events produced from now on must not
+	// reach the old subscription.
+	c.subscribe("probe", "unsub-probe", nil)
 	e.produce("unsub", 0, 3, 3, 0)
 	// The id may be used again; the new subscription sees only its own
 	// events and the old one sends nothing more.
