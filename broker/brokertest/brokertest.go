@@ -118,6 +118,10 @@ func (c *Cluster) Restart(i int) {
 	c.startNode(i)
 }
 
+// DataDir returns the data directory of node i (from 0), for tests that
+// look at or damage its files while it is stopped.
+func (c *Cluster) DataDir(i int) string { return c.dirs[i] }
+
 // Close stops every node.
 func (c *Cluster) Close() {
 	for i := range c.Nodes {

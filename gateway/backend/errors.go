@@ -105,6 +105,10 @@ func apiError(err error, sc scope) error {
 	if errors.As(err, &ae) {
 		return ae
 	}
+	var ue *fanout.UnreadableError
+	if errors.As(err, &ue) {
+		return unreadable(ue)
+	}
 	var ke *kerr.Error
 	if errors.Is(err, fanout.ErrOffsetOutOfRange) {
 		ke = kerr.OffsetOutOfRange
@@ -206,6 +210,9 @@ func unreachable(err error) bool {
 // retriable reports whether a produce that failed with err may be sent again
 // as it is: the broker did not take it, or takes a retry as a duplicate.
 func retriable(err error) bool {
+	if errors.Is(err, fanout.ErrUnreadable) {
+		return false // stored data that is damaged stays damaged
+	}
 	var ke *kerr.Error
 	if errors.As(err, &ke) {
 		return ke.Retriable

@@ -50,16 +50,19 @@ func (s *Subscription) Done() <-chan struct{} { return s.done }
 
 // Err says why the subscription ended, once Done is closed: the Sink's
 // error, an *OffsetOutOfRangeError when the log no longer holds the
-// subscriber's position (retention passed it), or the error of the context
-// given to Subscribe. It is nil after Unsubscribe or Hub.Close.
+// subscriber's position (retention passed it), an *UnreadableError when
+// data at its position cannot be read and the Sink is not an
+// UnreadableSink, or the error of the context given to Subscribe. It is nil
+// after Unsubscribe or Hub.Close.
 func (s *Subscription) Err() error {
 	<-s.done
 	return s.err
 }
 
 // Next returns the offset after the last event delivered (or offered to a
-// LiveSink and taken): where a new
-// subscription resumes this one without a gap or a duplicate.
+// LiveSink and taken), or after unreadable data the UnreadableSink was told
+// of: where a new subscription resumes this one without a gap or a
+// duplicate.
 func (s *Subscription) Next() int64 { return s.delivered.Load() }
 
 // poke wakes the subscription goroutine without blocking.
@@ -161,6 +164,10 @@ func (s *Subscription) catchUp() error {
 		if errors.Is(err, ErrOffsetOutOfRange) {
 			return err
 		}
+		var ue *UnreadableError
+		if errors.As(err, &ue) && ue.To > next {
+			return s.skip(ue)
+		}
 		h.opts.Logger.Warn("fanout: catch-up fetch failed", "topic", p.key.topic, "partition", p.key.partition, "offset", next, "err", err)
 		sleep(s.ctx, h.opts.RetryBackoff)
 		return nil
@@ -173,6 +180,27 @@ func (s *Subscription) catchUp() error {
 	s.mu.Lock()
 	s.next = max(next, b.NextOffset)
 	s.mu.Unlock()
+	return nil
+}
+
+// skip tells the sink that the events in [ue.From, ue.To) cannot be read
+// and moves the subscriber past them; a sink that cannot be told ends the
+// subscription with ue.
+func (s *Subscription) skip(ue *UnreadableError) error {
+	us, ok := s.sink.(UnreadableSink)
+	if !ok {
+		return ue
+	}
+	if err := us.Unreadable(s.ctx, ue); err != nil {
+		if s.ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	s.mu.Lock()
+	s.next = max(s.next, ue.To)
+	s.mu.Unlock()
+	s.delivered.Store(max(s.delivered.Load(), ue.To))
 	return nil
 }
 

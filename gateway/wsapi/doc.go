@@ -23,7 +23,10 @@
 // Events are encoded with package eventjson, one event per frame. A
 // subscription's events of one partition arrive in offset order without
 // gaps (package fanout guarantees that); after an unsubscribe no more of
-// its events are sent.
+// its events are sent. The one exception is stored data that cannot be
+// read (damaged on disk): in its place the subscription gets an error frame
+// with code "data_unreadable", the topic, partition, the lost offsets
+// [unreadable_from, next_offset), and goes on at next_offset.
 //
 // # Authentication
 //

@@ -17,11 +17,11 @@ var errSocketClosing = errors.New("wsapi: socket is closing")
 // from the fan-out tail).
 type outFrame struct {
 	data []byte
-	// ends are the end offsets in data of each message; nil when data is
-	// one message.
+	// ends are the end offsets in data of each message when data holds
+	// events that Deliver encoded; nil when data is one other message.
 	ends []int
-	// sub is the subscription whose events these are, nil for control
-	// frames; the writer drops the events of a closed subscription.
+	// sub is the subscription whose frames these are, nil for frames of
+	// the socket; the writer drops the frames of a closed subscription.
 	sub *subscription
 	// events and part, when part is set, are events still to encode, one
 	// message each, for partition part of sub.

@@ -403,7 +403,7 @@ func (s *socket) gatherFrame(buf []byte, f outFrame) ([]byte, error) {
 		buf = appendTextFrame(buf, f.data[start:end])
 		start = end
 	}
-	if f.sub != nil {
+	if f.sub != nil && f.ends != nil { // events that Deliver encoded
 		s.h.metrics.eventsOut.Add(float64(len(ends)))
 		putFrameBuf(f.data) // copied into buf: Deliver may have it back
 	}

@@ -379,6 +379,24 @@ func (ps *partSub) Offer(events []fanout.Event) bool {
 	return sub.s.out.offer(outFrame{sub: sub, part: ps, events: events, size: size})
 }
 
+// Unreadable implements fanout.UnreadableSink: it queues an error frame
+// naming the events of this partition that cannot be read, in order with
+// the events around them, waiting while the socket's queue is full. The
+// subscription goes on after them.
+func (ps *partSub) Unreadable(ctx context.Context, ue *fanout.UnreadableError) error {
+	sub := ps.sub
+	select {
+	case <-sub.ready:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	e := apierr.New(http.StatusGone, apierr.CodeDataUnreadable,
+		"%s of partition %d of %q cannot be read: the stored data is damaged; the subscription goes on at offset %d",
+		ue.Lost(), ps.partition, sub.topic, ue.To)
+	e.Extra = map[string]any{"topic": sub.topic, "partition": ps.partition, "unreadable_from": ue.From, "next_offset": ue.To}
+	return sub.s.out.push(ctx, outFrame{data: errorFrame(sub.id, e), sub: sub})
+}
+
 // Deliver implements fanout.Sink: it encodes the events and queues them
 // for the writer, waiting while the socket's queue is full. That wait is
 // what pauses a slow client's subscription.
