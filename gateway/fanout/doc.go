@@ -18,8 +18,10 @@
 //
 // # Slow subscribers
 //
-// Each subscription has one goroutine that takes its queue and calls
-// Sink.Deliver. The queue is bounded (Options.MaxQueueEvents and
+// A subscription's goroutine takes its queue and calls Sink.Deliver. It runs
+// only while there is such work (or catching up, below, or ending): a
+// caught-up subscriber of a LiveSink has none, so thousands of idle
+// subscribers cost no goroutines. The queue is bounded (Options.MaxQueueEvents and
 // MaxQueueBytes, counting the events being delivered). The tail never waits
 // for a subscriber: when a queue cannot take a whole batch, the subscriber
 // gets the prefix that fits, is removed from the live set and remembers the

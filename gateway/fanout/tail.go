@@ -153,7 +153,7 @@ func (p *partition) offerLocked(s *Subscription, evs []Event, end int64) {
 		s.next = evs[0].Offset
 		s.live = false
 		delete(p.live, s)
-		s.poke()
+		s.startLocked()
 		return
 	}
 	s.next = max(s.next, end)

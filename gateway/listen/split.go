@@ -250,6 +250,11 @@ func (c *peekedConn) Read(p []byte) (int, error) {
 	if len(c.head) > 0 {
 		n := copy(p, c.head)
 		c.head = c.head[n:]
+		if len(c.head) == 0 {
+			// Even empty, the slice would hold the whole peek buffer
+			// for as long as the connection lives.
+			c.head = nil
+		}
 		return n, nil
 	}
 	return c.Conn.Read(p)

@@ -392,3 +392,22 @@ func TestSplitOptions(t *testing.T) {
 		t.Error("Split(nil): no error")
 	}
 }
+
+// TestPeekedConnLetsGoOfTheHead: once the peeked head is replayed, the
+// connection no longer holds the peek buffer, which would otherwise stay
+// with every long-lived (WebSocket) connection.
+func TestPeekedConnLetsGoOfTheHead(t *testing.T) {
+	client, server := net.Pipe()
+	defer client.Close()
+	head := make([]byte, 0, 2048)
+	head = append(head, "GET /v1/ws HTTP/1.1\r\n\r\n"...)
+	c := &peekedConn{Conn: server, head: head}
+	go client.Write([]byte("more"))
+	got, err := io.ReadAll(io.LimitReader(c, int64(len(head))+4))
+	if err != nil || string(got) != "GET /v1/ws HTTP/1.1\r\n\r\nmore" {
+		t.Fatalf("read %q, %v", got, err)
+	}
+	if c.head != nil {
+		t.Fatalf("the connection still holds the peek buffer (%d bytes)", cap(c.head))
+	}
+}
