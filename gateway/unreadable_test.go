@@ -2,8 +2,10 @@ package gateway
 
 import (
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"fmt"
+	"hash/crc32"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -25,17 +27,19 @@ import (
 	"github.com/runnel-dev/runnel/internal/testwait"
 )
 
-// TestDamagedStoredBatchIsReportedAndSkipped damages one batch on a
-// stopped broker's disk, in a sealed segment between intact ones, and reads
-// the partition through a gateway. REST returns the events before the
-// damage, then 410 data_unreadable naming the lost offsets and where to go
-// on, every time it is asked; a WebSocket subscription gets the events
-// before, an error frame naming the loss, and everything after, then live
-// events; the gateway logs the damage once.
+// TestDamagedStoredBatchIsReportedAndSkipped damages two batches on a
+// stopped broker's disk, each in a sealed segment between intact ones: one
+// as a failing disk would (a flipped bit, so its CRC no longer matches), one
+// as a producer before validation could (garbage records under a valid
+// CRC). Read through a gateway, REST returns the readable events and, for
+// each damaged range, 410 data_unreadable naming the lost offsets and where
+// to go on, the same every time it is asked; a WebSocket subscription gets
+// the same events with an error frame in place of each damaged range, then
+// live events; the gateway logs each range once.
 //
-// Whether the broker reports the damage (CORRUPT_MESSAGE with Runnel's
+// Whether the broker reports a damaged range (CORRUPT_MESSAGE with Runnel's
 // unreadable range) or serves the batch and the gateway fails to decode
-// it, clients see the same: the test holds for both.
+// it, clients see the same, and the test holds for both.
 func TestDamagedStoredBatchIsReportedAndSkipped(t *testing.T) {
 	c := brokertest.Start(t, 1, brokertest.Options{})
 	segmentBytes := "100" // one batch per segment
@@ -45,7 +49,15 @@ func TestDamagedStoredBatchIsReportedAndSkipped(t *testing.T) {
 		produceBatch(t, cl, "damaged", 3*i, 3)
 	}
 	c.Stop(0)
-	damageBatch(t, filepath.Join(c.DataDir(0), "damaged-0"), 3)
+	dir := filepath.Join(c.DataDir(0), "damaged-0")
+	damageBatch(t, dir, 3, func(batch []byte) { batch[len(batch)-1] ^= 0x40 })
+	damageBatch(t, dir, 6, func(batch []byte) {
+		const attributesAt, crcAt, recordsAt = 21, 17, 61
+		for i := recordsAt; i < len(batch); i++ {
+			batch[i] = 0xee
+		}
+		binary.BigEndian.PutUint32(batch[crcAt:], crc32.Checksum(batch[attributesAt:], crc32.MakeTable(crc32.Castagnoli)))
+	})
 	c.Restart(0)
 	c.WaitForBrokers(1)
 
@@ -74,59 +86,72 @@ func TestDamagedStoredBatchIsReportedAndSkipped(t *testing.T) {
 		}
 		return resp.StatusCode, body
 	}
-	offsetsOf := func(body map[string]any) []int64 {
-		var out []int64
-		for _, e := range body["events"].([]any) {
-			ev := e.(map[string]any)
-			off := int64(ev["offset"].(float64))
-			if ev["value"] != float64(off) {
-				t.Fatalf("event %v: value is not its offset", ev)
-			}
-			out = append(out, off)
-		}
-		return out
-	}
-
-	// The events before the damage; the leader may take a moment after
-	// the restart.
-	var status int
-	var body map[string]any
+	// The broker may take a moment to lead again after the restart.
 	testwait.For(t, 30*time.Second, 50*time.Millisecond, func() error {
-		if status, body = fetch(0); status != 200 {
+		if status, body := fetch(0); status != 200 {
 			return fmt.Errorf("fetch at 0: %d %v", status, body)
 		}
 		return nil
 	})
-	if got := offsetsOf(body); fmt.Sprint(got) != "[0 1 2]" || body["next_offset"] != float64(3) {
-		t.Fatalf("fetch at 0: offsets %v, next %v; want [0 1 2] and 3", got, body["next_offset"])
+
+	// Read it all over REST: each item of seen is an event's offset or a
+	// lost range.
+	var seen []string
+	for off := int64(0); off < 12; {
+		status, body := fetch(off)
+		switch status {
+		case http.StatusOK:
+			for _, e := range body["events"].([]any) {
+				ev := e.(map[string]any)
+				if ev["value"] != ev["offset"] {
+					t.Fatalf("event %v: the value is not its offset", ev)
+				}
+				seen = append(seen, fmt.Sprint(ev["offset"]))
+			}
+			off = int64(body["next_offset"].(float64))
+		case http.StatusGone:
+			e := body["error"].(map[string]any)
+			next := int64(e["next_offset"].(float64))
+			if e["code"] != "data_unreadable" || e["unreadable_from"] != float64(off) || next <= off {
+				t.Fatalf("fetch at %d: %v", off, body)
+			}
+			msg := e["message"].(string)
+			if !strings.Contains(msg, `"damaged"`) || !strings.Contains(msg, "partition 0") || !strings.Contains(msg, strconv.FormatInt(off, 10)) {
+				t.Fatalf("message %q does not name the topic, partition and offsets", msg)
+			}
+			// Asked again, and from inside the range, the same end.
+			for _, again := range []int64{off, next - 1} {
+				if status, body := fetch(again); status != http.StatusGone || body["error"].(map[string]any)["next_offset"] != float64(next) {
+					t.Fatalf("fetch at %d again: %d %v; want 410 up to %d", again, status, body, next)
+				}
+			}
+			seen = append(seen, fmt.Sprintf("lost %d-%d", off, next))
+			off = next
+		default:
+			t.Fatalf("fetch at %d: %d %v", off, status, body)
+		}
 	}
-	// The damage, named the same way every time, from wherever in it the
-	// read starts.
-	var resume int64
-	for _, off := range []int64{3, 3, 4} {
-		status, body = fetch(off)
-		e, _ := body["error"].(map[string]any)
-		if status != http.StatusGone || e["code"] != "data_unreadable" || e["unreadable_from"] != float64(off) {
-			t.Fatalf("fetch at %d: %d %v, want 410 data_unreadable from %d", off, status, body, off)
+	t.Logf("read over REST: %v", seen)
+	// Exactly the damaged batches are lost, however the loss is cut in
+	// ranges.
+	var readable []string
+	lost := int64(3)
+	for _, item := range seen {
+		var from, to int64
+		if _, err := fmt.Sscanf(item, "lost %d-%d", &from, &to); err == nil {
+			if from != lost {
+				t.Fatalf("read %v: the lost ranges do not run from 3 without a gap", seen)
+			}
+			lost = to
+			continue
 		}
-		next := int64(e["next_offset"].(float64))
-		if resume == 0 {
-			resume = next
-		}
-		if next != resume || next < 6 || next > 9 {
-			t.Fatalf("fetch at %d: next_offset %d; want one value in [6, 9] (the damaged batch holds 3 to 5)", off, next)
-		}
-		msg := e["message"].(string)
-		if !strings.Contains(msg, `"damaged"`) || !strings.Contains(msg, "partition 0") || !strings.Contains(msg, strconv.Itoa(int(off))) {
-			t.Fatalf("message %q does not name the topic, partition and offsets", msg)
-		}
+		readable = append(readable, item)
 	}
-	status, body = fetch(resume)
-	if status != 200 || body["events"] == nil || offsetsOf(body)[0] != resume || body["next_offset"] != float64(12) {
-		t.Fatalf("fetch at %d: %d %v; want the events from there to 11", resume, status, body)
+	if fmt.Sprint(readable) != "[0 1 2 9 10 11]" || lost != 9 {
+		t.Fatalf("read %v; want the events 0-2 and 9-11 and offsets 3 to 8 lost", seen)
 	}
 
-	// A subscription from the start is told and goes on.
+	// A subscription from the start sees the same, and goes on.
 	ws, _, err := websocket.DefaultDialer.Dial("ws://"+g.Addr().String()+"/v1/ws?access_token="+tok, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -152,38 +177,26 @@ func TestDamagedStoredBatchIsReportedAndSkipped(t *testing.T) {
 	if f := next(); f["type"] != "subscribed" {
 		t.Fatalf("first frame %v", f)
 	}
-	var want []any
-	for off := int64(0); off < 12; off++ {
-		if off < 3 || off >= resume {
-			want = append(want, float64(off))
-		}
-		if off == 3 {
-			want = append(want, fmt.Sprintf("lost 3 to %d", resume))
-		}
-	}
-	for i := range want {
+	for i, want := range seen {
 		f := next()
-		var got any
-		switch f["type"] {
-		case "event":
-			got = f["offset"]
-		case "error":
+		got := fmt.Sprint(f["offset"])
+		if f["type"] == "error" {
 			if f["id"] != "s" || f["code"] != "data_unreadable" || f["topic"] != "damaged" || f["partition"] != float64(0) {
 				t.Fatalf("error frame %v", f)
 			}
-			got = fmt.Sprintf("lost %v to %v", f["unreadable_from"], f["next_offset"])
+			got = fmt.Sprintf("lost %v-%v", f["unreadable_from"], f["next_offset"])
 		}
-		if got != want[i] {
-			t.Fatalf("frame %d: %v, want %v (all: %v)", i, f, want[i], want)
+		if got != want {
+			t.Fatalf("frame %d: %v, want %s (REST read %v)", i, f, want, seen)
 		}
 	}
-	produceBatch(t, cl, "damaged", 12, 1) // live after the damage too
+	produceBatch(t, cl, "damaged", 12, 1)
 	if f := next(); f["type"] != "event" || f["offset"] != float64(12) {
 		t.Fatalf("frame %v, want the event at offset 12", f)
 	}
 
-	if n := logs.Count("cannot be read"); n != 1 {
-		t.Fatalf("the damage was logged %d times, want once:\n%s", n, logs.String())
+	if n, ranges := logs.Count("cannot be read"), len(seen)-len(readable); n != ranges {
+		t.Fatalf("%d damaged ranges were logged %d times, want once each:\n%s", ranges, n, logs.String())
 	}
 }
 
@@ -219,10 +232,9 @@ func produceBatch(t *testing.T, cl *kgo.Client, topic string, first, n int) {
 	}
 }
 
-// damageBatch flips a byte in the records of the batch at offset base in
-// the partition directory dir, as a failing disk would: the batch's CRC no
-// longer matches.
-func damageBatch(t *testing.T, dir string, base int64) {
+// damageBatch applies damage to the batch at offset base in the partition
+// directory dir, in place.
+func damageBatch(t *testing.T, dir string, base int64, damage func(batch []byte)) {
 	t.Helper()
 	logs, err := filepath.Glob(filepath.Join(dir, "*.log"))
 	if err != nil || len(logs) == 0 {
@@ -239,7 +251,7 @@ func damageBatch(t *testing.T, dir string, base int64) {
 				break
 			}
 			if h, _ := recordbatch.ParseHeader(batch); h.BaseOffset == base {
-				data[pos+len(batch)-1] ^= 0x40
+				damage(data[pos : pos+len(batch)])
 				if err := os.WriteFile(name, data, 0o644); err != nil {
 					t.Fatal(err)
 				}
