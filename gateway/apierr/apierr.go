@@ -16,8 +16,8 @@ import (
 
 // Error is one failure as the client sees it.
 type Error struct {
-	// Status is the HTTP status: 400, 401, 403, 404, 409, 413, 416, 429,
-	// 503, 507, or 500 for what the client cannot fix.
+	// Status is the HTTP status: 400, 401, 403, 404, 409, 410, 413, 416,
+	// 429, 503, 507, or 500 for what the client cannot fix.
 	Status int
 	// Code is a stable snake_case name clients can switch on.
 	Code string
@@ -70,6 +70,7 @@ const (
 	CodeConflict          = "conflict"
 	CodeTooLarge          = "payload_too_large"
 	CodeOffsetOutOfRange  = "offset_out_of_range"
+	CodeDataUnreadable    = "data_unreadable"
 	CodeRateLimited       = "rate_limited"
 	CodeUnavailable       = "unavailable"
 	CodeTimeout           = "timeout"

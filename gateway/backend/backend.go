@@ -65,6 +65,7 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 		b.fetchers = append(b.fetchers, fc)
 	}
 	b.src = fanout.NewKafkaSource(cl, b.fetchers...)
+	b.src.Logger = b.log
 	if err := b.Ready(ctx); err != nil {
 		b.log.Warn("cluster not reachable yet", "brokers", cfg.Brokers, "error", err)
 	}

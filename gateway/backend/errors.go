@@ -109,6 +109,10 @@ func apiError(err error, sc scope) error {
 	if errors.As(err, &ae) {
 		return ae
 	}
+	var ue *fanout.UnreadableError
+	if errors.As(err, &ue) {
+		return unreadable(ue)
+	}
 	var ke *kerr.Error
 	if errors.Is(err, fanout.ErrOffsetOutOfRange) {
 		ke = kerr.OffsetOutOfRange
@@ -222,6 +226,9 @@ func unreachable(err error) bool {
 // retriable to Kafka clients) will not take it again for some time: the
 // request answers 507 at once instead.
 func retriable(err error) bool {
+	if errors.Is(err, fanout.ErrUnreadable) {
+		return false // stored data that is damaged stays damaged
+	}
 	var ke *kerr.Error
 	if errors.As(err, &ke) {
 		return ke.Retriable && ke != kerr.KafkaStorageError

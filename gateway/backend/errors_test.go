@@ -23,6 +23,7 @@ import (
 // replicate yet).
 func TestErrorMapping(t *testing.T) {
 	msg := "the broker's own words"
+	unreadable := &fanout.UnreadableError{Topic: "t", Partition: 1, From: 120, To: 200, Cause: kerr.CorruptMessage}
 	cases := []struct {
 		err    error
 		sc     scope
@@ -54,6 +55,8 @@ func TestErrorMapping(t *testing.T) {
 		{fmt.Errorf("wrapped: %w", syscall.ECONNRESET), scope{"t", 0}, 503, apierr.CodeUnavailable, "no broker answered"},
 		{context.DeadlineExceeded, scope{"t", 0}, 503, apierr.CodeUnavailable, "in time"},
 		{ErrClosed, scope{}, 503, apierr.CodeUnavailable, "shutting down"},
+		{fmt.Errorf("fetch: %w", unreadable), scope{"t", 1}, 410, apierr.CodeDataUnreadable,
+			`offsets 120 to 199 of partition 1 of topic "t" cannot be read`},
 		{kerr.UnknownServerError, scope{}, 500, apierr.CodeInternal, "see the gateway's log"},
 		{errors.New("surprise"), scope{}, 500, apierr.CodeInternal, "see the gateway's log"},
 	}
@@ -79,6 +82,13 @@ func TestErrorMapping(t *testing.T) {
 	ae := apierr.As(apiError(&fanout.OffsetOutOfRangeError{LogStartOffset: 5, HighWatermark: 42}, scope{"t", 0}))
 	if ae.Extra["log_start_offset"] != int64(5) || ae.Extra["high_watermark"] != int64(42) {
 		t.Errorf("416 extra: %v", ae.Extra)
+	}
+	ae = apierr.As(apiError(fmt.Errorf("fetch: %w", unreadable), scope{"t", 1}))
+	if ae.Extra["unreadable_from"] != int64(120) || ae.Extra["next_offset"] != int64(200) {
+		t.Errorf("410 extra: %v", ae.Extra)
+	}
+	if retriable(unreadable) {
+		t.Error("damaged stored data is retriable")
 	}
 	if apiError(nil, scope{}) != nil {
 		t.Error("nil error mapped to an error")

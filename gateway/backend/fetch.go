@@ -3,6 +3,7 @@ package backend
 import (
 	"context"
 	"errors"
+	"net/http"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
@@ -15,7 +16,9 @@ import (
 // (DefaultFetchMaxBytes), waiting up to opts.Wait when offset is at the high
 // watermark. NextOffset is where the next read continues: after the last
 // event returned, or past skipped control records. An offset outside
-// [log start, high watermark] is a 416 with both bounds.
+// [log start, high watermark] is a 416 with both bounds. Events that cannot
+// be read (damaged stored data) are a 410 naming them and the offset to
+// read on from; readable events before them are returned first.
 //
 // Fetch sends a Fetch request straight to the partition leader through the
 // shared fanout.KafkaSource; it keeps no consumer state.
@@ -63,6 +66,18 @@ func (b *Backend) Fetch(ctx context.Context, topic string, partition int32, offs
 		res.Records[i] = recordOf(partition, ev)
 	}
 	return res, nil
+}
+
+// unreadable is the 410 for events that cannot be read: the stored data is
+// damaged, so asking again does not help. It names the lost offsets and
+// where reading goes on.
+func unreadable(ue *fanout.UnreadableError) *apierr.Error {
+	e := apierr.New(http.StatusGone, apierr.CodeDataUnreadable,
+		"%s of partition %d of topic %q cannot be read: the stored data is damaged; fetch from offset %d (next_offset) to read on",
+		ue.Lost(), ue.Partition, ue.Topic, ue.To)
+	e.Extra = map[string]any{"unreadable_from": ue.From, "next_offset": ue.To}
+	e.Err = ue
+	return e
 }
 
 func recordOf(partition int32, ev fanout.Event) Record {

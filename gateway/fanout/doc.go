@@ -18,8 +18,10 @@
 //
 // # Slow subscribers
 //
-// Each subscription has one goroutine that takes its queue and calls
-// Sink.Deliver. The queue is bounded (Options.MaxQueueEvents and
+// A subscription's goroutine takes its queue and calls Sink.Deliver. It runs
+// only while there is such work (or catching up, below, or ending): a
+// caught-up subscriber of a LiveSink has none, so thousands of idle
+// subscribers cost no goroutines. The queue is bounded (Options.MaxQueueEvents and
 // MaxQueueBytes, counting the events being delivered). The tail never waits
 // for a subscriber: when a queue cannot take a whole batch, the subscriber
 // gets the prefix that fits, is removed from the live set and remembers the
@@ -49,7 +51,16 @@
 // Fetch errors are retried after Options.RetryBackoff. When retention removes
 // events a subscriber has not read yet, it ends with an
 // *OffsetOutOfRangeError rather than skipping them; Subscribe returns the
-// same error for a start offset outside the log. A subscription ends on
+// same error for a start offset outside the log.
+//
+// Stored data that cannot be read (the broker reports it damaged, or a batch
+// does not decode) is an *UnreadableError, which no retry cures. A fetch
+// returns the events before such data first. The tail moves past it at
+// once and sends its live subscribers to catch-up; each subscriber meets it
+// at its own offset, and an UnreadableSink is told which offsets it loses,
+// in order with its events, and goes on after them: nobody stalls and
+// nobody skips without being told. A subscriber whose Sink cannot be told
+// ends with the error instead. KafkaSource logs each damaged range once. A subscription ends on
 // Unsubscribe, on the end of the context given to Subscribe, on a Sink
 // error, or on Hub.Close; each of these waits for, or lets the caller wait
 // for (Subscription.Done), every goroutine involved.

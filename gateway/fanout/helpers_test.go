@@ -2,6 +2,7 @@ package fanout
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -18,6 +19,24 @@ type memLog struct {
 	events []Event       // events[i].Offset == start+i
 	notify chan struct{} // closed and replaced on append
 	reads  map[int64]int // fetches per offset, for tests that look
+	// damaged are ranges [from, to) that cannot be read: a fetch stops
+	// before one, and a fetch in one fails with an *UnreadableError.
+	damaged        [][2]int64
+	unreadableHits int // fetches answered with an *UnreadableError
+}
+
+// damage makes [from, to) unreadable.
+func (l *memLog) damage(from, to int64) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.damaged = append(l.damaged, [2]int64{from, to})
+}
+
+// unreadableFetches is how many fetches met damage.
+func (l *memLog) unreadableFetches() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.unreadableHits
 }
 
 func newMemLog() *memLog {
@@ -60,7 +79,18 @@ func (l *memLog) Fetch(ctx context.Context, topic string, partition int32, offse
 			return Batch{}, &OffsetOutOfRangeError{Topic: topic, Partition: partition, Offset: offset, LogStartOffset: l.start, HighWatermark: hwm}
 		}
 		if offset < hwm {
-			evs := l.events[offset-l.start:]
+			end := hwm
+			for _, d := range l.damaged {
+				if offset >= d[0] && offset < d[1] {
+					l.unreadableHits++
+					l.mu.Unlock()
+					return Batch{}, &UnreadableError{Topic: topic, Partition: partition, From: offset, To: d[1], Cause: errors.New("damaged")}
+				}
+				if d[0] > offset {
+					end = min(end, d[0])
+				}
+			}
+			evs := l.events[offset-l.start : end-l.start]
 			n, size := 0, 0
 			for n < len(evs) && (n == 0 || size+evs[n].size() <= int(maxBytes)) {
 				size += evs[n].size()
@@ -203,4 +233,43 @@ func (s *liveSink) Offer(events []Event) bool {
 		s.values = append(s.values, string(e.Value))
 	}
 	return true
+}
+
+// unreadableSink is a liveSink that is told of unreadable ranges
+// (UnreadableSink), recording each with how many events came before it.
+type unreadableSink struct {
+	liveSink
+	notices []notice
+}
+
+type notice struct {
+	from, to int64
+	after    int // events delivered before the notice
+}
+
+func (s *unreadableSink) Unreadable(ctx context.Context, err *UnreadableError) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.notices = append(s.notices, notice{err.From, err.To, len(s.offsets)})
+	return nil
+}
+
+// checkSkipping says whether the sink got exactly the offsets [from, to)
+// outside the skipped ranges, each skip told in its place.
+func (s *unreadableSink) checkSkipping(from, to int64, skipped ...notice) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var want []int64
+	for off := from; off < to; off++ {
+		if !slices.ContainsFunc(skipped, func(n notice) bool { return off >= n.from && off < n.to }) {
+			want = append(want, off)
+		}
+	}
+	if !slices.Equal(s.offsets, want) {
+		return fmt.Errorf("got offsets %v, want %v", s.offsets, want)
+	}
+	if !slices.Equal(s.notices, skipped) {
+		return fmt.Errorf("got notices %+v, want %+v", s.notices, skipped)
+	}
+	return nil
 }

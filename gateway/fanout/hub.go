@@ -39,6 +39,16 @@ type Sink interface {
 	Deliver(ctx context.Context, events []Event) error
 }
 
+// EndSink is a Sink told when its subscription has ended, whatever ended
+// it: it spares its owner a goroutine waiting on Subscription.Done per
+// subscription. Ended is called once, with what Subscription.Err returns,
+// after Done is closed, on the hub's goroutine: it must not block or call
+// the hub.
+type EndSink interface {
+	Sink
+	Ended(err error)
+}
+
 // LiveSink is a Sink that can also take events straight from the shared
 // tail, without a hop through the subscription's goroutine. While the
 // subscriber is caught up the hub calls Offer instead of Deliver; the
@@ -116,6 +126,10 @@ type partKey struct {
 // Hub shares one tail reader per partition among all its subscribers. It is
 // safe for concurrent use.
 //
+// A subscription has a goroutine of its own only while it catches up, has
+// queued events to deliver or is ending; the wait group counts
+// subscriptions until they have ended.
+//
 // Lock order: Hub.mu, then partition.mu, then Subscription.mu. No lock is
 // held while calling the Source or a Sink.
 type Hub struct {
@@ -126,7 +140,7 @@ type Hub struct {
 	closed bool
 	parts  map[partKey]*partition
 	subs   map[*Subscription]struct{}
-	wg     sync.WaitGroup // one per subscription goroutine
+	wg     sync.WaitGroup // one per subscription not ended yet
 }
 
 // NewHub returns a hub reading from src.
@@ -198,19 +212,28 @@ func (h *Hub) Subscribe(ctx context.Context, topic string, partition int32, from
 		ctx:    sctx,
 		cancel: cancel,
 		done:   make(chan struct{}),
-		wake:   make(chan struct{}, 1),
 		next:   start,
 	}
 	s.offer, _ = sink.(LiveSink)
 	s.delivered.Store(start)
-	// A subscriber at or past the tail joins it now, saving a catch-up
-	// read of what the tail is about to fan out anyway.
-	s.tryJoin()
 	h.subs[s] = struct{}{}
-	h.wg.Add(1)
-	go s.run()
+	h.wg.Add(1) // until the subscription has ended
+	s.mu.Lock() // finish reads stopWatch, maybe soon: ctx may be done
+	s.stopWatch = noWatch
+	if ctx.Done() != nil { // a context that never ends needs no watcher
+		s.stopWatch = context.AfterFunc(ctx, s.stop)
+	}
+	s.mu.Unlock()
+	// A subscriber at or past the tail joins it now, saving a catch-up
+	// read of what the tail is about to fan out anyway; one behind it
+	// needs its goroutine to catch up.
+	if !s.tryJoin() {
+		s.poke()
+	}
 	return s, nil
 }
+
+func noWatch() bool { return false }
 
 // bounds learns a partition's log start offset and high watermark: from the
 // Source's Bounds when it has one, else by asking for an offset no log
@@ -258,7 +281,7 @@ func (h *Hub) Close() error {
 	h.mu.Lock()
 	h.closed = true
 	for s := range h.subs {
-		s.cancel()
+		s.stop()
 	}
 	h.mu.Unlock()
 	h.wg.Wait()

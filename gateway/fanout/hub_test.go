@@ -3,6 +3,7 @@ package fanout
 import (
 	"context"
 	"errors"
+	"fmt"
 	"runtime"
 	"strconv"
 	"sync"
@@ -364,3 +365,102 @@ func TestOptionsValidate(t *testing.T) {
 }
 
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// TestCaughtUpLiveSubscribersHoldNoGoroutine: subscribers of a LiveSink
+// that are caught up cost no goroutine each (one idle subscriber per
+// WebSocket, thousands of sockets); one that falls behind gets one to
+// catch up, and gives it up once live again.
+func TestCaughtUpLiveSubscribersHoldNoGoroutine(t *testing.T) {
+	log := newMemLog()
+	log.append(10)
+	h := newTestHub(t, log, Options{})
+	base := runtime.NumGoroutine()
+	const subs = 100
+	sinks := make([]*liveSink, subs)
+	for i := range sinks {
+		sinks[i] = &liveSink{}
+		if _, err := h.Subscribe(t.Context(), "t", 0, Latest, sinks[i]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	idle := func() error {
+		// The partition's tail reader, and nothing per subscriber.
+		if n := runtime.NumGoroutine() - base; n > 1 {
+			return fmt.Errorf("%d goroutines for %d caught-up subscribers", n, subs)
+		}
+		return nil
+	}
+	testwait.For(t, 10*time.Second, 5*time.Millisecond, idle)
+	log.append(10)
+	for _, s := range sinks {
+		testwait.For(t, 10*time.Second, 5*time.Millisecond, func() error { return s.check(10, 20) })
+	}
+	testwait.For(t, 10*time.Second, 5*time.Millisecond, idle)
+
+	// A subscriber that falls behind catches up on a goroutine of its
+	// own, then gives it up.
+	sinks[0].hold()
+	log.append(10)
+	testwait.For(t, 10*time.Second, 5*time.Millisecond, func() error {
+		if sinks[0].refused.Load() == 0 {
+			return errors.New("the held sink was not offered the events")
+		}
+		return nil
+	})
+	sinks[0].release()
+	testwait.For(t, 10*time.Second, 5*time.Millisecond, func() error { return sinks[0].check(10, 30) })
+	testwait.For(t, 10*time.Second, 5*time.Millisecond, idle)
+}
+
+// endSink records what Ended is told.
+type endSink struct {
+	recSink
+	mu    sync.Mutex
+	ended []error
+}
+
+func (s *endSink) Ended(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ended = append(s.ended, err)
+}
+
+// TestEndSinkIsToldOnce: an EndSink hears of its subscription's end once,
+// with what Err returns, however it ended.
+func TestEndSinkIsToldOnce(t *testing.T) {
+	log := newMemLog()
+	h := newTestHub(t, log, Options{})
+	failing := errors.New("socket closed")
+	ctx, cancel := context.WithCancel(t.Context())
+	byUnsubscribe, byFailure, byContext := &endSink{}, &endSink{recSink: recSink{fail: failing}}, &endSink{}
+	var subs []*Subscription
+	for _, tc := range []struct {
+		ctx  context.Context
+		sink *endSink
+	}{{t.Context(), byUnsubscribe}, {t.Context(), byFailure}, {ctx, byContext}} {
+		s, err := h.Subscribe(tc.ctx, "t", 0, Latest, tc.sink)
+		if err != nil {
+			t.Fatal(err)
+		}
+		subs = append(subs, s)
+	}
+	log.append(5)
+	subs[0].Unsubscribe()
+	cancel()
+	for _, s := range subs {
+		<-s.Done()
+	}
+	for _, tc := range []struct {
+		sink *endSink
+		want error
+	}{{byUnsubscribe, nil}, {byFailure, failing}, {byContext, context.Canceled}} {
+		testwait.For(t, 10*time.Second, 5*time.Millisecond, func() error {
+			tc.sink.mu.Lock()
+			defer tc.sink.mu.Unlock()
+			if len(tc.sink.ended) != 1 || !errors.Is(tc.sink.ended[0], tc.want) || (tc.want == nil && tc.sink.ended[0] != nil) {
+				return fmt.Errorf("Ended calls %v, want one with %v", tc.sink.ended, tc.want)
+			}
+			return nil
+		})
+	}
+}

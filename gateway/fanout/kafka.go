@@ -6,10 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math"
 	"sync"
 	"time"
 
+	"github.com/runnel-dev/runnel/broker/kafkaext"
 	"github.com/runnel-dev/runnel/broker/recordbatch"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -29,6 +31,12 @@ type KafkaSource struct {
 	// MaxWait is the long-poll limit of a fetch at the high watermark;
 	// set it before the first Fetch. NewKafkaSource sets DefaultMaxWait.
 	MaxWait time.Duration
+
+	// Logger, when set, is told once of each range of a partition that
+	// cannot be read; set it before the first Fetch.
+	Logger *slog.Logger
+
+	reported reportedRanges
 
 	mu      sync.Mutex
 	leaders map[partKey]leader // cache; an entry goes on any leadership error
@@ -116,7 +124,10 @@ func (l *fetchLane) forgetBrokers() {
 // Fetch implements Source. It skips control batches and records below
 // offset (a batch is fetched whole), verifies each batch's CRC, and returns
 // the partition's error as a kerr error; leadership errors also drop the
-// cached leader, so that the caller's retry asks for metadata again.
+// cached leader, so that the caller's retry asks for metadata again. Data
+// that cannot be read (the broker says CORRUPT_MESSAGE, or a batch does not
+// decode) is an *UnreadableError at once when it is the first thing at
+// offset; events before it are returned first.
 func (s *KafkaSource) Fetch(ctx context.Context, topic string, partition int32, offset int64, maxBytes int32) (Batch, error) {
 	return s.FetchWait(ctx, topic, partition, offset, maxBytes, s.MaxWait)
 }
@@ -178,68 +189,154 @@ func (s *KafkaSource) FetchWait(ctx context.Context, topic string, partition int
 		if errors.Is(err, kerr.OffsetOutOfRange) {
 			return Batch{}, &OffsetOutOfRangeError{Topic: topic, Partition: partition, Offset: offset, LogStartOffset: p.LogStartOffset, HighWatermark: p.HighWatermark}
 		}
+		if errors.Is(err, kerr.CorruptMessage) {
+			return Batch{}, s.unreadable(topic, partition, offset, brokerDamage(p, offset))
+		}
 		if isLeadershipError(err) {
 			s.forget(key)
 		}
 		return Batch{}, fmt.Errorf("fanout: fetch %s/%d: %w", topic, partition, err)
 	}
 	b := Batch{NextOffset: offset, HighWatermark: p.HighWatermark, LogStartOffset: p.LogStartOffset}
-	if err := decodeInto(&b, offset, p.RecordBatches); err != nil {
-		return Batch{}, fmt.Errorf("fanout: fetch %s/%d at %d: %w", topic, partition, offset, err)
+	if d := decodeInto(&b, offset, p.RecordBatches); d != nil {
+		return Batch{}, s.unreadable(topic, partition, offset, *d)
 	}
 	return b, nil
+}
+
+// damage is a range of a partition that cannot be read, [from, to), and
+// why.
+type damage struct {
+	from, to int64
+	cause    error
+}
+
+// brokerDamage reads the range a broker that answered CORRUPT_MESSAGE for
+// offset names in Runnel's tagged field. The bytes come from the network:
+// a value that does not parse, or a range that does not hold offset, is
+// not believed, and without one only offset itself is known to be lost.
+func brokerDamage(p *kmsg.FetchResponseTopicPartition, offset int64) damage {
+	d := damage{from: offset, to: offset + 1, cause: fmt.Errorf("the broker answered %w", kerr.CorruptMessage)}
+	p.UnknownTags.Each(func(tag uint32, v []byte) {
+		if tag != kafkaext.UnreadableRangeTag {
+			return
+		}
+		r, err := kafkaext.ParseUnreadableRange(v)
+		switch {
+		case err != nil:
+			d.cause = fmt.Errorf("%w; its unreadable range is not believed: %w", d.cause, err)
+		case offset < r.From || offset >= r.To:
+			d.cause = fmt.Errorf("%w; its unreadable range [%d, %d) is not believed: it does not hold the fetch offset", d.cause, r.From, r.To)
+		default:
+			d.from, d.to = r.From, r.To
+		}
+	})
+	return d
+}
+
+// unreadable logs damage once per range and returns what the reader at
+// offset lost.
+func (s *KafkaSource) unreadable(topic string, partition int32, offset int64, d damage) *UnreadableError {
+	if s.Logger != nil && s.reported.first(damageKey{topic, partition, d.from, d.to}) {
+		s.Logger.Error("stored events cannot be read; readers are told and skip them",
+			"topic", topic, "partition", partition, "offsets", offsetsText(d.from, d.to), "resume_at", d.to, "err", d.cause)
+	}
+	return &UnreadableError{Topic: topic, Partition: partition, From: offset, To: d.to, Cause: d.cause}
 }
 
 // decodeInto appends the records at or after offset of the record batches in
 // raw to b. A partial batch at the end (the broker cut the answer at
 // maxBytes) is dropped: the next fetch starts at it.
-func decodeInto(b *Batch, offset int64, raw []byte) error {
+//
+// A batch that does not decode ends the walk. When b has moved on by then,
+// decodeInto returns nil and b ends at the bad batch, where the next fetch
+// meets it; otherwise it returns the damage, as far as the batch's header
+// tells (see damagedBatch).
+func decodeInto(b *Batch, offset int64, raw []byte) *damage {
 	// Events outlive this call and are shared; keep them off any buffer the
 	// client might reuse.
 	buf := bytes.Clone(raw)
 	for {
 		batch, rest, err := recordbatch.Next(buf)
-		if err == io.EOF || errors.Is(err, recordbatch.ErrTruncated) {
+		if err == io.EOF {
+			return nil
+		}
+		if errors.Is(err, recordbatch.ErrTruncated) && b.NextOffset > offset {
+			return nil
+		}
+		// A first batch is never cut (a broker always answers it whole):
+		// cut, it is damaged.
+		var h recordbatch.Header
+		if err == nil {
+			h, err = recordbatch.Validate(batch, 0)
+		}
+		if err == nil && !h.IsControl() {
+			err = appendRecords(b, offset, batch)
+		}
+		if err != nil {
+			if b.NextOffset > offset {
+				return nil
+			}
+			d := damagedBatch(buf, offset, b.HighWatermark, err)
+			return &d
+		}
+		buf = rest
+		b.NextOffset = max(b.NextOffset, h.NextOffset())
+	}
+}
+
+// appendRecords appends the records at or after offset of batch to b, all
+// or none.
+func appendRecords(b *Batch, offset int64, batch []byte) error {
+	it, err := recordbatch.Records(batch, recordbatch.DecodeOptions{})
+	if err != nil {
+		return err
+	}
+	n := len(b.Events)
+	for {
+		r, err := it.Next()
+		if err == io.EOF {
 			return nil
 		}
 		if err != nil {
+			clear(b.Events[n:])
+			b.Events = b.Events[:n]
 			return err
 		}
-		buf = rest
-		h, err := recordbatch.Validate(batch, 0)
-		if err != nil {
-			return err
-		}
-		if h.IsControl() {
-			b.NextOffset = max(b.NextOffset, h.NextOffset())
+		if r.Offset < offset {
 			continue
 		}
-		it, err := recordbatch.Records(batch, recordbatch.DecodeOptions{})
-		if err != nil {
-			return err
+		ev := Event{Offset: r.Offset, Timestamp: r.Timestamp, Key: r.Key, Value: r.Value}
+		if len(r.Headers) > 0 {
+			ev.Headers = make([]Header, len(r.Headers))
+			for i, rh := range r.Headers {
+				ev.Headers[i] = Header{Key: rh.Key, Value: rh.Value}
+			}
 		}
-		for {
-			r, err := it.Next()
-			if err == io.EOF {
-				break
-			}
-			if err != nil {
-				return err
-			}
-			if r.Offset < offset {
-				continue
-			}
-			ev := Event{Offset: r.Offset, Timestamp: r.Timestamp, Key: r.Key, Value: r.Value}
-			if len(r.Headers) > 0 {
-				ev.Headers = make([]Header, len(r.Headers))
-				for i, rh := range r.Headers {
-					ev.Headers[i] = Header{Key: rh.Key, Value: rh.Value}
-				}
-			}
-			b.Events = append(b.Events, ev)
-		}
-		b.NextOffset = max(b.NextOffset, h.NextOffset())
+		b.Events = append(b.Events, ev)
 	}
+}
+
+// damagedBatch is the damage of the batch at the start of buf, which a
+// fetch at offset could not decode. Its header, when it parses, says which
+// offsets the batch holds; but a damaged header may lie, and believing a
+// flipped bit in lastOffsetDelta would skip readable events. So its range
+// is believed only when the record count agrees with lastOffsetDelta (the
+// CRC covers both; one damaged field breaks the agreement), and the range
+// runs from at most offset to past offset and ends at or below the high
+// watermark, where every served batch ends. Otherwise only offset is known
+// to be lost.
+func damagedBatch(buf []byte, offset, hwm int64, cause error) damage {
+	d := damage{from: offset, to: offset + 1, cause: cause}
+	h, err := recordbatch.ParseHeader(buf)
+	if err != nil || h.LastOffsetDelta < 0 || int64(h.NumRecords) != int64(h.LastOffsetDelta)+1 ||
+		h.BaseOffset < 0 || h.BaseOffset > offset {
+		return d
+	}
+	if next := h.NextOffset(); next > offset && next <= hwm {
+		d.from, d.to = h.BaseOffset, next
+	}
+	return d
 }
 
 func isLeadershipError(err error) bool {

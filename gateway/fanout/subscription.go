@@ -9,7 +9,10 @@ import (
 
 // Subscription is one subscriber of a partition. Its goroutine delivers
 // queued events to the Sink and, while the subscriber is behind the shared
-// tail, reads the log at its own offset.
+// tail, reads the log at its own offset. The goroutine runs only while
+// there is such work, or to end the subscription: a caught-up subscriber
+// of a LiveSink has none, so that many idle subscribers cost no
+// goroutines.
 type Subscription struct {
 	hub    *Hub
 	p      *partition
@@ -18,13 +21,18 @@ type Subscription struct {
 	parent context.Context // the caller's, to tell its end from Unsubscribe
 	ctx    context.Context
 	cancel context.CancelFunc
-	done   chan struct{}
-	err    error         // written before done is closed
-	wake   chan struct{} // capacity 1: queue grew or the subscriber was paused
+	// stopWatch stops watching parent, whose end starts the goroutine
+	// that ends the subscription.
+	stopWatch func() bool
+	done      chan struct{}
+	err       error // written before done is closed
 
 	delivered atomic.Int64 // offset after the last delivered event
 
 	mu sync.Mutex
+	// running is true while a goroutine works for this subscription;
+	// finished once it has ended it.
+	running, finished bool
 	// live is true while the tail feeds this subscriber; it is changed
 	// with partition.mu held too.
 	live bool
@@ -41,8 +49,15 @@ type Subscription struct {
 // exited. It may be called more than once, and from any goroutine except
 // the Sink's own Deliver.
 func (s *Subscription) Unsubscribe() {
-	s.cancel()
+	s.stop()
 	<-s.done
+}
+
+// stop cancels the subscription's context and starts the goroutine that
+// ends it.
+func (s *Subscription) stop() {
+	s.cancel()
+	s.poke()
 }
 
 // Done is closed when the subscription has ended and its goroutine exited.
@@ -50,50 +65,46 @@ func (s *Subscription) Done() <-chan struct{} { return s.done }
 
 // Err says why the subscription ended, once Done is closed: the Sink's
 // error, an *OffsetOutOfRangeError when the log no longer holds the
-// subscriber's position (retention passed it), or the error of the context
-// given to Subscribe. It is nil after Unsubscribe or Hub.Close.
+// subscriber's position (retention passed it), an *UnreadableError when
+// data at its position cannot be read and the Sink is not an
+// UnreadableSink, or the error of the context given to Subscribe. It is nil
+// after Unsubscribe or Hub.Close.
 func (s *Subscription) Err() error {
 	<-s.done
 	return s.err
 }
 
 // Next returns the offset after the last event delivered (or offered to a
-// LiveSink and taken): where a new
-// subscription resumes this one without a gap or a duplicate.
+// LiveSink and taken), or after unreadable data the UnreadableSink was told
+// of: where a new subscription resumes this one without a gap or a
+// duplicate.
 func (s *Subscription) Next() int64 { return s.delivered.Load() }
 
-// poke wakes the subscription goroutine without blocking.
+// poke starts the subscription's goroutine unless it runs: there may be
+// work, or the subscription has to end.
 func (s *Subscription) poke() {
-	select {
-	case s.wake <- struct{}{}:
-	default:
-	}
-}
-
-func (s *Subscription) run() {
-	defer s.hub.wg.Done()
-	err := s.loop()
-	if err == nil && s.parent.Err() != nil {
-		err = context.Cause(s.parent)
-	}
-	s.cancel()
-	p := s.p
-	p.mu.Lock()
-	delete(p.live, s)
 	s.mu.Lock()
-	s.live = false
-	s.queue = nil
+	s.startLocked()
 	s.mu.Unlock()
-	p.mu.Unlock()
-	s.hub.release(s)
-	s.err = err
-	close(s.done)
 }
 
-// loop delivers until the subscription ends; it returns nil when ctx ended
-// it.
-func (s *Subscription) loop() error {
-	for s.ctx.Err() == nil {
+// startLocked is poke with s.mu held.
+func (s *Subscription) startLocked() {
+	if !s.running && !s.finished {
+		s.running = true
+		go s.run()
+	}
+}
+
+// run works until the subscriber is live with nothing queued, and then
+// stops (the tail pokes it again when there is work), or until the
+// subscription ends.
+func (s *Subscription) run() {
+	for {
+		if s.ctx.Err() != nil {
+			s.finish(nil)
+			return
+		}
 		s.mu.Lock()
 		if len(s.queue) > 0 {
 			evs := s.queue
@@ -109,24 +120,57 @@ func (s *Subscription) loop() error {
 			s.queuedBytes -= bytes
 			s.mu.Unlock()
 			if err != nil {
-				return err
+				s.finish(err)
+				return
 			}
 			continue
 		}
-		live := s.live
+		if s.live {
+			// Checked under s.mu: a stop after this finds running
+			// false and starts a goroutine to end the subscription.
+			if s.ctx.Err() == nil {
+				s.running = false
+				s.mu.Unlock()
+				return
+			}
+			s.mu.Unlock()
+			continue
+		}
 		s.mu.Unlock()
-		if live {
-			select {
-			case <-s.wake:
-			case <-s.ctx.Done():
-			}
-			continue
-		}
 		if err := s.catchUp(); err != nil {
-			return err
+			s.finish(err)
+			return
 		}
 	}
-	return nil
+}
+
+// finish ends the subscription with err (nil when its context ended it)
+// and tells an EndSink.
+func (s *Subscription) finish(err error) {
+	if err == nil && s.parent.Err() != nil {
+		err = context.Cause(s.parent)
+	}
+	s.mu.Lock()
+	stopWatch := s.stopWatch
+	s.mu.Unlock()
+	stopWatch()
+	s.cancel()
+	p := s.p
+	p.mu.Lock()
+	delete(p.live, s)
+	s.mu.Lock()
+	s.live = false
+	s.queue = nil
+	s.finished = true
+	s.mu.Unlock()
+	p.mu.Unlock()
+	s.hub.release(s)
+	s.err = err
+	close(s.done)
+	if es, ok := s.sink.(EndSink); ok {
+		es.Ended(err)
+	}
+	s.hub.wg.Done()
 }
 
 // deliver hands evs to the sink. An error caused by the end of the
@@ -161,6 +205,10 @@ func (s *Subscription) catchUp() error {
 		if errors.Is(err, ErrOffsetOutOfRange) {
 			return err
 		}
+		var ue *UnreadableError
+		if errors.As(err, &ue) && ue.To > next {
+			return s.skip(ue)
+		}
 		h.opts.Logger.Warn("fanout: catch-up fetch failed", "topic", p.key.topic, "partition", p.key.partition, "offset", next, "err", err)
 		sleep(s.ctx, h.opts.RetryBackoff)
 		return nil
@@ -173,6 +221,27 @@ func (s *Subscription) catchUp() error {
 	s.mu.Lock()
 	s.next = max(next, b.NextOffset)
 	s.mu.Unlock()
+	return nil
+}
+
+// skip tells the sink that the events in [ue.From, ue.To) cannot be read
+// and moves the subscriber past them; a sink that cannot be told ends the
+// subscription with ue.
+func (s *Subscription) skip(ue *UnreadableError) error {
+	us, ok := s.sink.(UnreadableSink)
+	if !ok {
+		return ue
+	}
+	if err := us.Unreadable(s.ctx, ue); err != nil {
+		if s.ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	s.mu.Lock()
+	s.next = max(s.next, ue.To)
+	s.mu.Unlock()
+	s.delivered.Store(max(s.delivered.Load(), ue.To))
 	return nil
 }
 

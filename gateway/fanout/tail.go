@@ -65,6 +65,18 @@ func (p *partition) runTail(ctx context.Context) {
 				h.opts.Logger.Warn("fanout: tail fell below the log start", "topic", p.key.topic, "partition", p.key.partition, "offset", next, "log_start_offset", oor.LogStartOffset)
 				continue
 			}
+			var ue *UnreadableError
+			if errors.As(err, &ue) && ue.To > next {
+				// Live subscribers must be told what they lose: send
+				// them to catch-up, where each meets the damage at its
+				// own offset, is told, and moves past it. The tail
+				// moves past it at once.
+				p.mu.Lock()
+				p.pauseAllLocked()
+				p.next = max(p.next, ue.To)
+				p.mu.Unlock()
+				continue
+			}
 			h.opts.Logger.Warn("fanout: tail fetch failed", "topic", p.key.topic, "partition", p.key.partition, "offset", next, "err", err)
 			sleep(ctx, h.opts.RetryBackoff)
 			continue
@@ -141,7 +153,7 @@ func (p *partition) offerLocked(s *Subscription, evs []Event, end int64) {
 		s.next = evs[0].Offset
 		s.live = false
 		delete(p.live, s)
-		s.poke()
+		s.startLocked()
 		return
 	}
 	s.next = max(s.next, end)

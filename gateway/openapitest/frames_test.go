@@ -14,6 +14,7 @@ func TestServerFrames(t *testing.T) {
 		`{"type":"event","id":"s1","topic":"chat","partition":0,"offset":43,"timestamp":1,"key_b64":"/w==","value":"x","headers":{"n":null},"headers_b64":{"b":"/w=="}}`,
 		`{"type":"error","code":"invalid_json","message":"frame is not JSON"}`,
 		`{"type":"error","id":"s1","code":"topic_not_found","message":"no topic chat"}`,
+		`{"type":"error","id":"s1","code":"data_unreadable","message":"damaged","topic":"chat","partition":0,"unreadable_from":5,"next_offset":8}`,
 	}
 	for _, f := range good {
 		rec := &recordingTB{TB: t}
@@ -29,6 +30,8 @@ func TestServerFrames(t *testing.T) {
 		`{"type":"event","id":"s1","topic":"chat","partition":0,"offset":42,"timestamp":1,"value":1,"headers":{}}`, // no key
 		`{"type":"event","id":"s1","topic":"chat","partition":0,"offset":42,"timestamp":1,"key":null,"value":1,"headers":{"h":1}}`,
 		`{"type":"error","message":"no code"}`,
+		`{"type":"error","id":"s1","code":"data_unreadable","message":"damaged","topic":"chat","partition":0,"unreadable_from":5}`, // no next_offset
+		`{"type":"error","id":"s1","code":"data_unreadable","message":"damaged","unreadable_from":5,"next_offset":8}`,              // no partition
 		`{"type":"welcome"}`,
 		`not json`,
 	}

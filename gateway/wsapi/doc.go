@@ -23,7 +23,10 @@
 // Events are encoded with package eventjson, one event per frame. A
 // subscription's events of one partition arrive in offset order without
 // gaps (package fanout guarantees that); after an unsubscribe no more of
-// its events are sent.
+// its events are sent. The one exception is stored data that cannot be
+// read (damaged on disk): in its place the subscription gets an error frame
+// with code "data_unreadable", the topic, partition, the lost offsets
+// [unreadable_from, next_offset), and goes on at next_offset.
 //
 // # Authentication
 //
@@ -41,17 +44,29 @@
 //
 // # Flow control
 //
-// Each socket has one writer goroutine and a queue bounded by
-// Limits.MaxBufferedBytes. While a subscription keeps up with the shared
-// tail, the tail offers its events straight to the queue
-// (fanout.LiveSink) and the writer encodes them: one goroutine hop from
-// the fetch to the socket. When the queue has no room the offer is
-// refused and the hub pauses that subscription only; it then catches up
-// from the log through Deliver, which encodes events and blocks while the
-// queue is full, and rejoins the tail when the client reads again. A slow client costs bounded memory, never delays other clients,
-// and loses nothing. A client that accepts no data for Limits.WriteTimeout
-// is disconnected. The server pings every Limits.PingInterval and drops a
-// socket from which nothing, pongs included, arrives for Limits.PongWait.
+// Each socket has a queue bounded by Limits.MaxBufferedBytes and a writer
+// goroutine that runs while the queue holds something to write, then stops.
+// While a subscription keeps up with the shared tail, the tail offers its
+// events straight to the queue (fanout.LiveSink) and the writer encodes
+// them: one goroutine hop from the fetch to the socket. When the queue has
+// no room the offer is refused and the hub pauses that subscription only;
+// it then catches up from the log through Deliver, which encodes events and
+// blocks while the queue is full, and rejoins the tail when the client
+// reads again. A slow client costs bounded memory, never delays other
+// clients, and loses nothing. A client that accepts no data for
+// Limits.WriteTimeout is disconnected. A timer asks the writer for a ping
+// every Limits.PingInterval; a socket from which nothing, pongs included,
+// arrives for Limits.PongWait is dropped.
+//
+// # Memory
+//
+// Many sockets sit idle, so an idle one holds as little as it can: one
+// goroutine (the reader, whose stack stays small because client frames are
+// handled on a goroutine of their own), a 128-byte read buffer, no write
+// buffer (the writer's come from a pool), no fan-out goroutine and no
+// net/http state (the socket leaves net/http's goroutine). With one
+// subscription that is about 9 KiB; package gateway's
+// TestIdleWebSocketMemory measures it.
 //
 // # Shutdown
 //

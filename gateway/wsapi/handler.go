@@ -14,6 +14,11 @@ import (
 	"github.com/runnel-dev/runnel/gateway/origin"
 )
 
+// readBufferSize is the socket's read buffer: it must hold a frame header
+// and a control frame's payload (125 bytes); gorilla reads a larger frame
+// past it.
+const readBufferSize = 128
+
 // Handler serves GET /v1/ws. It is safe for concurrent use.
 //
 // Lock order: Handler.mu, then socket.mu.
@@ -46,9 +51,15 @@ func New(cfg Config) (*Handler, error) {
 		sockets: make(map[*socket]struct{}),
 	}
 	h.upgrader = websocket.Upgrader{
-		ReadBufferSize:  4096,
+		// Client frames are few and small, and a larger message is read
+		// past the buffer, straight into the reader's: a small buffer
+		// costs an idle socket little.
+		ReadBufferSize: readBufferSize,
+		// gorilla writes only control frames (its own buffer is not
+		// used) and the writer writes to the connection directly; the
+		// pool keeps idle sockets from holding a write buffer all the
+		// same.
 		WriteBufferSize: 4096,
-		// Idle sockets hold no write buffer.
 		WriteBufferPool: &sync.Pool{},
 		// ServeHTTP has checked the origin already, with a JSON answer.
 		CheckOrigin: func(*http.Request) bool { return true },
@@ -118,10 +129,10 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	h.wg.Add(1)
 	h.mu.Unlock()
-	defer h.wg.Done()
 
 	conn, err := h.upgrader.Upgrade(w, r, nil)
 	if err != nil {
+		h.wg.Done()
 		return // the upgrader has answered
 	}
 	s := newSocket(h, conn, principal)
@@ -132,10 +143,16 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if closed {
 		s.closeWith(websocket.CloseGoingAway, "the gateway is shutting down", false)
 	}
-	s.run()
-	h.mu.Lock()
-	delete(h.sockets, s)
-	h.mu.Unlock()
+	// The socket gets a goroutine of its own and this one returns: net/http's
+	// connection state (its buffers, the request, the response) and the
+	// deep stack of its handler would otherwise stay with every idle socket.
+	go func() {
+		defer h.wg.Done()
+		s.run()
+		h.mu.Lock()
+		delete(h.sockets, s)
+		h.mu.Unlock()
+	}()
 }
 
 // Close closes every socket with code 1001 (going away), refuses new ones

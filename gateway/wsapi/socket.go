@@ -25,22 +25,23 @@ const closeGrace = 2 * time.Second
 // lookupTimeout bounds the cluster calls of one subscribe frame.
 const lookupTimeout = 15 * time.Second
 
-// socket is one WebSocket connection. Its goroutines: the reader (the
-// ServeHTTP goroutine, which also handles client frames one at a time),
-// the writer, and one watcher per subscribed partition; run waits for all
-// of them. The fan-out hub runs one more goroutine per subscribed
-// partition, ended by Unsubscribe.
+// socket is one WebSocket connection. Its goroutines: the reader, which
+// also handles client frames one at a time and is the only one an idle
+// socket has; the writer, while there is something to write (see
+// outQueue); and one for each subscription that ends on its own, to tell
+// the client. run waits for all of them. The fan-out hub runs a goroutine
+// per subscribed partition while it catches up.
 type socket struct {
 	h      *Handler
 	conn   *websocket.Conn
 	lim    *Limits
-	log    *slog.Logger
+	remote string          // the client's address, for logs
 	ctx    context.Context // ends when the socket is torn down
 	cancel context.CancelFunc
 	out    *outQueue
-	// encodeBuf is the writer's scratch space for one event message;
-	// writeDeadline the connection's write deadline. Both are the
-	// writer's own.
+	// encodeBuf is the writer's scratch space for one event message, from
+	// writeBufs while a writer runs; writeDeadline the connection's write
+	// deadline. Both are the writer's own.
 	encodeBuf     []byte
 	writeDeadline time.Time
 
@@ -51,9 +52,13 @@ type socket struct {
 	principal *auth.Principal // nil until authenticated
 	authGen   uint64          // bumped per principal, to disarm stale expiry timers
 	timer     *time.Timer     // the auth timeout, then the token's expiry
-	subs      map[string]*subscription
+	// subs are the subscriptions, in no order; a slice, since a socket
+	// has few and an idle one should not hold a map. tornDown is set
+	// once teardown has taken them: no more may be added.
+	subs     []*subscription
+	tornDown bool
 
-	wg sync.WaitGroup // writer and watchers
+	wg sync.WaitGroup // the writer, and goroutines ending subscriptions
 }
 
 func newSocket(h *Handler, conn *websocket.Conn, p *auth.Principal) *socket {
@@ -62,12 +67,17 @@ func newSocket(h *Handler, conn *websocket.Conn, p *auth.Principal) *socket {
 		h:      h,
 		conn:   conn,
 		lim:    &h.cfg.Limits,
-		log:    h.cfg.Logger.With("remote", conn.RemoteAddr().String()),
+		remote: conn.RemoteAddr().String(),
 		ctx:    ctx,
 		cancel: cancel,
-		out:    newOutQueue(h.cfg.Limits.MaxBufferedBytes),
-		subs:   make(map[string]*subscription),
 	}
+	// Called with the queue's lock held, before teardown closes it:
+	// never after teardown's Wait has begun.
+	s.out = newOutQueue(h.cfg.Limits.MaxBufferedBytes, h.cfg.Limits.PingInterval, func() {
+		s.wg.Add(1)
+		go s.writeLoop()
+	})
+	s.out.startPings()
 	s.mu.Lock()
 	if p != nil {
 		s.setPrincipalLocked(p)
@@ -90,13 +100,15 @@ func newSocket(h *Handler, conn *websocket.Conn, p *auth.Principal) *socket {
 func (s *socket) run() {
 	s.h.metrics.socketsOpen.Inc()
 	defer s.h.metrics.socketsOpen.Dec()
-	s.log.Debug("wsapi: socket open")
-	s.wg.Add(1)
-	go s.writeLoop()
+	s.logger().Debug("wsapi: socket open")
 	err := s.readLoop()
 	s.teardown()
-	s.log.Debug("wsapi: socket closed", "err", err)
+	s.logger().Debug("wsapi: socket closed", "err", err)
 }
+
+// logger returns the Handler's logger with the client's address; made
+// when needed, so that an idle socket does not hold one.
+func (s *socket) logger() *slog.Logger { return s.h.cfg.Logger.With("remote", s.remote) }
 
 // teardown ends everything the socket started and waits for it.
 func (s *socket) teardown() {
@@ -106,7 +118,7 @@ func (s *socket) teardown() {
 	s.conn.Close()
 	s.mu.Lock()
 	subs := s.subs
-	s.subs = nil
+	s.subs, s.tornDown = nil, true
 	if s.timer != nil {
 		s.timer.Stop()
 	}
@@ -154,8 +166,22 @@ func (s *socket) readLoop() error {
 			s.sendError("", apierr.Invalid("frames are JSON text; binary frames are not understood"))
 			continue
 		}
-		s.handle(data)
+		s.handleApart(data)
 	}
+}
+
+// handleApart handles a client frame on a goroutine of its own and waits
+// for it: frames are still handled one at a time, in order, but the deep
+// calls a subscribe or auth frame makes (the cluster client, signature
+// checks) grow that goroutine's stack and not the reader's. A stack grown
+// once stays grown; the reader's is what every idle socket keeps.
+func (s *socket) handleApart(data []byte) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.handle(data)
+	}()
+	<-done
 }
 
 // extendRead sets the read deadline: PongWait from now, or the end of the
@@ -278,7 +304,7 @@ func (s *socket) closeWith(code int, reason string, drain bool) {
 	}
 	if s.out.requestClose(closeMsg{code: code, reason: reason, drain: drain}) {
 		s.closing.Store(true)
-		s.log.Debug("wsapi: closing socket", "code", code, "reason", reason)
+		s.logger().Debug("wsapi: closing socket", "code", code, "reason", reason)
 	}
 }
 
@@ -286,76 +312,103 @@ func (s *socket) closeWith(code int, reason string, drain bool) {
 // socket closes. Internal errors are logged with their cause.
 func (s *socket) sendError(id string, e *apierr.Error) {
 	if e.Status >= 500 && e.Err != nil {
-		s.log.Warn("wsapi: internal error", "id", id, "code", e.Code, "err", e.Err)
+		s.logger().Warn("wsapi: internal error", "id", id, "code", e.Code, "err", e.Err)
 	}
 	s.out.push(s.ctx, outFrame{data: errorFrame(id, e)})
 }
 
-// writeLoop is the only writer of data frames: it sends what the queue
-// holds, pings every PingInterval, and sends the close frame.
+// writeLoop is the only writer of data frames while it runs: it sends what
+// the queue holds, the pings it asks for and the close frame, and stops
+// when the queue has nothing more (see outQueue).
 func (s *socket) writeLoop() {
 	defer s.wg.Done()
-	ping := time.NewTicker(s.lim.PingInterval)
-	defer ping.Stop()
-	var buf []byte // frames gathered for one write
-	delay := time.NewTimer(time.Hour)
-	delay.Stop()
-	defer delay.Stop()
 	for {
-		frames, cl := s.out.take()
+		if !s.writeAll() || s.out.stopWriter() {
+			return
+		}
+	}
+}
+
+// writeAll writes until the queue is empty, with buffers from writeBufs
+// that it gives back. It returns false once the writer must stop for good:
+// the connection failed or closed.
+func (s *socket) writeAll() bool {
+	buf := getWriteBuf() // frames gathered for one write
+	s.encodeBuf = getWriteBuf()
+	defer func() {
+		putWriteBuf(buf)
+		putWriteBuf(s.encodeBuf)
+		s.encodeBuf = nil
+	}()
+	var delay *time.Timer
+	defer func() {
+		if delay != nil {
+			delay.Stop()
+		}
+	}()
+	for {
+		frames, cl, ping, ok := s.out.take()
+		if !ok {
+			return true
+		}
+		if ping && !s.ping() {
+			return false
+		}
 		var err error
 		if buf, err = s.gatherFrames(buf, frames); err != nil {
 			s.fail(err)
-			return
+			return false
 		}
 		if len(frames) > 0 && cl == nil && len(buf) < maxCoalescedBytes && s.lim.WriteDelay > 0 {
 			// Give the events right behind these a moment to join the
 			// same write.
-			delay.Reset(s.lim.WriteDelay)
+			if delay == nil {
+				delay = time.NewTimer(s.lim.WriteDelay)
+			} else {
+				delay.Reset(s.lim.WriteDelay)
+			}
 			select {
 			case <-delay.C:
 			case <-s.ctx.Done():
-				return
+				return false
 			}
-			more, mcl := s.out.take()
+			more, mcl, mping, _ := s.out.take()
+			if mping && !s.ping() {
+				return false
+			}
 			if buf, err = s.gatherFrames(buf, more); err != nil {
 				s.fail(err)
-				return
+				return false
 			}
 			cl = mcl
 		}
 		if buf, err = s.flushFrames(buf); err != nil {
 			s.fail(err)
-			return
-		}
-		if cap(buf) > maxCoalescedBytes {
-			buf = nil // do not pin a large buffer to an idle socket
+			return false
 		}
 		if cl != nil {
 			s.sendClose(cl)
-			return
+			return false
 		}
-		if len(frames) > 0 {
-			// Busy: ping on time all the same, or a client that only
-			// reads would miss the pong deadline.
-			select {
-			case <-ping.C:
-				if !s.ping() {
-					return
-				}
-			default:
-			}
-			continue
-		}
-		select {
-		case <-s.out.notify:
-		case <-ping.C:
-			if !s.ping() {
-				return
-			}
-		case <-s.ctx.Done():
-			return
-		}
+	}
+}
+
+// writeBufs recycles the writers' buffers, so that a socket holds none
+// while its writer is stopped.
+var writeBufs sync.Pool
+
+func getWriteBuf() []byte {
+	if p, ok := writeBufs.Get().(*[]byte); ok {
+		return (*p)[:0]
+	}
+	return nil
+}
+
+// putWriteBuf gives b back for reuse, unless it is too large to keep.
+func putWriteBuf(b []byte) {
+	if cap(b) > 0 && cap(b) <= maxCoalescedBytes {
+		b = b[:0]
+		writeBufs.Put(&b)
 	}
 }
 
@@ -403,7 +456,7 @@ func (s *socket) gatherFrame(buf []byte, f outFrame) ([]byte, error) {
 		buf = appendTextFrame(buf, f.data[start:end])
 		start = end
 	}
-	if f.sub != nil {
+	if f.sub != nil && f.ends != nil { // events that Deliver encoded
 		s.h.metrics.eventsOut.Add(float64(len(ends)))
 		putFrameBuf(f.data) // copied into buf: Deliver may have it back
 	}
@@ -476,7 +529,7 @@ func (s *socket) sendClose(cl *closeMsg) {
 // and tears the socket down.
 func (s *socket) fail(err error) {
 	if s.ctx.Err() == nil {
-		s.log.Debug("wsapi: write failed; dropping the socket", "err", err)
+		s.logger().Debug("wsapi: write failed; dropping the socket", "err", err)
 	}
 	s.closing.Store(true)
 	s.out.close()

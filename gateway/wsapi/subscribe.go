@@ -52,7 +52,7 @@ type partSub struct {
 func (s *socket) subscribe(f *clientFrame) *apierr.Error {
 	s.mu.Lock()
 	p := s.principal
-	_, dup := s.subs[f.id]
+	dup := s.subLocked(f.id) >= 0
 	n := len(s.subs)
 	s.mu.Unlock()
 	switch {
@@ -64,7 +64,10 @@ func (s *socket) subscribe(f *clientFrame) *apierr.Error {
 		return apierr.New(http.StatusForbidden, apierr.CodeForbidden, "the token may not consume topic %q", f.topic)
 	}
 
-	ctx, cancel := context.WithTimeout(s.ctx, lookupTimeout)
+	// Not derived from s.ctx: nothing cancels that while a frame is
+	// handled (teardown runs after), and a child context would cost every
+	// socket a map of children for as long as it lives.
+	ctx, cancel := context.WithTimeout(context.Background(), lookupTimeout)
 	defer cancel()
 	meta, err := s.h.cfg.Topics.TopicMeta(ctx, f.topic)
 	if err != nil {
@@ -121,21 +124,26 @@ func (s *socket) subscribe(f *clientFrame) *apierr.Error {
 	}
 
 	s.mu.Lock()
-	if s.subs == nil { // torn down meanwhile
+	if s.tornDown {
 		s.mu.Unlock()
 		sub.end()
 		return nil
 	}
-	s.subs[f.id] = sub
+	s.subs = append(s.subs, sub)
 	s.mu.Unlock()
 	if err := s.out.push(s.ctx, outFrame{data: subscribedFrame(sub)}); err != nil {
 		return nil // closing: the teardown ends the subscription
 	}
 	s.h.metrics.partitions.Add(float64(len(sub.parts)))
 	close(sub.ready)
+	// A partition that ended before now was not told to Ended (see
+	// there); one that ends from now on is.
 	for _, ps := range sub.parts {
-		s.wg.Add(1)
-		go ps.watch()
+		select {
+		case <-ps.fs.Done():
+			s.endSubscription(sub, ps.endedWhy(ps.fs.Err()))
+		default:
+		}
 	}
 	return nil
 }
@@ -148,18 +156,20 @@ const (
 	subscribeBackoff  = 50 * time.Millisecond
 )
 
-// hubSubscribe subscribes ps to the hub for the socket's lifetime,
-// retrying briefly (within ctx) on errors other than a start offset out of
-// range or a closed hub.
+// hubSubscribe subscribes ps to the hub, retrying briefly (within ctx) on
+// errors other than a start offset out of range or a closed hub. The
+// subscription has no context that ends it: the socket ends it itself
+// (sub.end, which teardown calls for every subscription), and a context
+// would cost every idle subscription a context and a watcher of it.
 func (s *socket) hubSubscribe(ctx context.Context, topic string, partition int32, from int64, ps *partSub) (*fanout.Subscription, error) {
 	backoff := subscribeBackoff
 	for attempt := 1; ; attempt++ {
-		fs, err := s.h.cfg.Hub.Subscribe(s.ctx, topic, partition, from, ps)
+		fs, err := s.h.cfg.Hub.Subscribe(context.Background(), topic, partition, from, ps)
 		if err == nil || attempt == subscribeAttempts ||
 			errors.Is(err, fanout.ErrOffsetOutOfRange) || errors.Is(err, fanout.ErrClosed) {
 			return fs, err
 		}
-		s.log.Debug("wsapi: subscribe failed; retrying", "topic", topic, "partition", partition, "err", err)
+		s.logger().Debug("wsapi: subscribe failed; retrying", "topic", topic, "partition", partition, "err", err)
 		t := time.NewTimer(backoff)
 		select {
 		case <-t.C:
@@ -239,12 +249,20 @@ func subscribeError(topic string, partition int32, err error) *apierr.Error {
 		Message: fmt.Sprintf("cannot read partition %d of %q now; try again", partition, topic), Err: err}
 }
 
+// subLocked returns the index in s.subs of the subscription id, or -1.
+func (s *socket) subLocked(id string) int {
+	return slices.IndexFunc(s.subs, func(sub *subscription) bool { return sub.id == id })
+}
+
 // unsubscribe ends the subscription id; false when there is none.
 func (s *socket) unsubscribe(id string) bool {
 	s.mu.Lock()
-	sub, ok := s.subs[id]
+	var sub *subscription
+	i := s.subLocked(id)
+	ok := i >= 0
 	if ok {
-		delete(s.subs, id)
+		sub = s.subs[i]
+		s.subs = slices.Delete(s.subs, i, i+1)
 	}
 	s.mu.Unlock()
 	if ok {
@@ -257,10 +275,10 @@ func (s *socket) unsubscribe(id string) bool {
 // client why.
 func (s *socket) endSubscription(sub *subscription, why *apierr.Error) {
 	s.mu.Lock()
-	cur, ok := s.subs[sub.id]
-	ok = ok && cur == sub
+	i := slices.Index(s.subs, sub)
+	ok := i >= 0
 	if ok {
-		delete(s.subs, sub.id)
+		s.subs = slices.Delete(s.subs, i, i+1)
 	}
 	s.mu.Unlock()
 	if ok && sub.end() {
@@ -289,31 +307,49 @@ func (sub *subscription) end() bool {
 	return true
 }
 
-// watch waits for the fan-out subscription to end. When it ended on its
-// own (retention removed unread events, the hub closed), the whole
-// subscription ends and the client gets an error frame.
-func (ps *partSub) watch() {
+// Ended implements fanout.EndSink. A partition whose fan-out subscription
+// ended on its own (retention removed unread events, the hub closed) ends
+// the whole subscription, and the client gets an error frame; that takes a
+// goroutine, since ending the other partitions waits for theirs. Before
+// the subscription is ready, subscribe does it instead.
+func (ps *partSub) Ended(err error) {
 	sub := ps.sub
-	defer sub.s.wg.Done()
-	<-ps.fs.Done()
-	if sub.closed.Load() || sub.s.ctx.Err() != nil || sub.s.closing.Load() {
+	s := sub.s
+	select {
+	case <-sub.ready:
+	default:
 		return
 	}
-	err := ps.fs.Err()
-	var why *apierr.Error
+	if sub.closed.Load() || s.ctx.Err() != nil || s.closing.Load() {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.tornDown {
+		return // teardown's Wait may have begun
+	}
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.endSubscription(sub, ps.endedWhy(err))
+	}()
+}
+
+// endedWhy is what the client is told when the fan-out subscription of ps
+// ended with err on its own.
+func (ps *partSub) endedWhy(err error) *apierr.Error {
 	var oor *fanout.OffsetOutOfRangeError
 	switch {
 	case errors.As(err, &oor):
-		why = apierr.New(http.StatusRequestedRangeNotSatisfiable, apierr.CodeOffsetOutOfRange,
+		why := apierr.New(http.StatusRequestedRangeNotSatisfiable, apierr.CodeOffsetOutOfRange,
 			"retention removed events of partition %d before they were sent (next was offset %d, the log now starts at %d); the subscription has ended, subscribe again", ps.partition, oor.Offset, oor.LogStartOffset)
 		why.Extra = map[string]any{"partition": ps.partition, "log_start_offset": oor.LogStartOffset, "high_watermark": oor.HighWatermark}
+		return why
 	case err == nil:
-		why = apierr.New(http.StatusServiceUnavailable, apierr.CodeUnavailable, "the gateway is shutting down; the subscription has ended")
-	default:
-		why = &apierr.Error{Status: http.StatusInternalServerError, Code: apierr.CodeInternal,
-			Message: "the subscription failed and has ended; see the gateway's log", Err: err}
+		return apierr.New(http.StatusServiceUnavailable, apierr.CodeUnavailable, "the gateway is shutting down; the subscription has ended")
 	}
-	sub.s.endSubscription(sub, why)
+	return &apierr.Error{Status: http.StatusInternalServerError, Code: apierr.CodeInternal,
+		Message: "the subscription failed and has ended; see the gateway's log", Err: err}
 }
 
 // frameBufs recycles the buffers Deliver encodes frames into; the writer
@@ -377,6 +413,24 @@ func (ps *partSub) Offer(events []fanout.Event) bool {
 		size += eventFrameSize(&events[i], len(sub.prefix))
 	}
 	return sub.s.out.offer(outFrame{sub: sub, part: ps, events: events, size: size})
+}
+
+// Unreadable implements fanout.UnreadableSink: it queues an error frame
+// naming the events of this partition that cannot be read, in order with
+// the events around them, waiting while the socket's queue is full. The
+// subscription goes on after them.
+func (ps *partSub) Unreadable(ctx context.Context, ue *fanout.UnreadableError) error {
+	sub := ps.sub
+	select {
+	case <-sub.ready:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	e := apierr.New(http.StatusGone, apierr.CodeDataUnreadable,
+		"%s of partition %d of %q cannot be read: the stored data is damaged; the subscription goes on at offset %d",
+		ue.Lost(), ps.partition, sub.topic, ue.To)
+	e.Extra = map[string]any{"topic": sub.topic, "partition": ps.partition, "unreadable_from": ue.From, "next_offset": ue.To}
+	return sub.s.out.push(ctx, outFrame{data: errorFrame(sub.id, e), sub: sub})
 }
 
 // Deliver implements fanout.Sink: it encodes the events and queues them
