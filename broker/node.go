@@ -57,8 +57,12 @@ type NodeConfig struct {
 	// never served or removed. Without it such a node refuses to start with
 	// ErrMetadataMissing. A node that has its metadata ignores it.
 	StartFreshMetadata bool
-	Logger             *slog.Logger
-	Metrics            prometheus.Registerer
+	// MetadataSnapshotEntries is how many metadata entries are applied
+	// between raft snapshots (default: raftmeta's, 10000); tests lower it to
+	// get snapshot files from a short run.
+	MetadataSnapshotEntries uint64
+	Logger                  *slog.Logger
+	Metrics                 prometheus.Registerer
 }
 
 // Node is a running broker: metadata member, broker and Kafka server.
@@ -98,8 +102,9 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 		NodeID: uint64(cfg.ID), ClusterID: cfg.ClusterID, Dir: filepath.Join(cfg.DataDir, "meta"),
 		Listen: cfg.RaftListen, Listener: cfg.RaftListener, Voters: cfg.Voters, Learner: !voter,
 		BrokerID: cfg.ID, AdvertisedAddr: advertise, Rack: cfg.Rack, SessionTimeout: cfg.SessionTimeout,
-		OnBootstrap: freshMetadataGuard(cfg.DataDir, cfg.StartFreshMetadata, cfg.Logger.With("component", "broker")),
-		Logger:      cfg.Logger.With("component", "raftmeta"), Metrics: cfg.Metrics,
+		OnBootstrap:     freshMetadataGuard(cfg.DataDir, cfg.StartFreshMetadata, cfg.Logger.With("component", "broker")),
+		SnapshotEntries: cfg.MetadataSnapshotEntries,
+		Logger:          cfg.Logger.With("component", "raftmeta"), Metrics: cfg.Metrics,
 	})
 	if err != nil {
 		ln.Close()

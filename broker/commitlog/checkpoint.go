@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -13,11 +14,22 @@ import (
 )
 
 // Checkpoint files use Kafka's text layout: a version line ("0"), a count line,
-// then one entry per line with space-separated fields. They are written whole
-// (temp file, fsync, rename, fsync of the directory), so a crash leaves either the
-// old file or the new one.
+// then one entry per line with space-separated fields, and then one more
+// line that Kafka's files do not have, "crc32c: <8 hex digits>", the CRC-32C
+// of every byte before it. Without it a flipped bit in a digit reads as
+// another offset: a log start offset moved up hides records, and retention
+// would then delete the segments below it. A file without the line (written
+// by an earlier version) is still read. Any other line after the entries
+// makes the file damaged, as Kafka refuses more entries than the count.
+// Files are written whole (temp file, fsync, rename, fsync of the
+// directory), so a crash leaves either the old file or the new one.
 
 const checkpointVersion = 0
+
+// checkpointSumPrefix starts a checkpoint's last line, its checksum.
+const checkpointSumPrefix = "crc32c: "
+
+var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
 // errCorruptCheckpoint is wrapped by the errors of a checkpoint file whose
 // contents cannot be parsed (as opposed to one that cannot be read).
@@ -39,13 +51,19 @@ func moveAside(path string) (string, error) {
 
 // writeCheckpoint atomically replaces path with the given entries.
 func writeCheckpoint(path string, entries [][]string) error {
+	return WriteFileAtomic(path, encodeCheckpoint(entries))
+}
+
+// encodeCheckpoint lays out a checkpoint file, checksum line included.
+func encodeCheckpoint(entries [][]string) []byte {
 	var buf bytes.Buffer
 	fmt.Fprintf(&buf, "%d\n%d\n", checkpointVersion, len(entries))
 	for _, e := range entries {
 		buf.WriteString(strings.Join(e, " "))
 		buf.WriteByte('\n')
 	}
-	return WriteFileAtomic(path, buf.Bytes())
+	fmt.Fprintf(&buf, "%s%08x\n", checkpointSumPrefix, crc32.Checksum(buf.Bytes(), castagnoli))
+	return buf.Bytes()
 }
 
 // readCheckpoint reads a checkpoint whose entries have exactly fields fields. A
@@ -58,7 +76,11 @@ func readCheckpoint(path string, fields int) ([][]string, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read checkpoint: %w", err)
 	}
-	sc := bufio.NewScanner(bytes.NewReader(data))
+	body, err := checkpointBody(data)
+	if err != nil {
+		return nil, fmt.Errorf("%w %s: %s", errCorruptCheckpoint, path, err)
+	}
+	sc := bufio.NewScanner(bytes.NewReader(body))
 	line := 0
 	next := func() (string, bool) {
 		if !sc.Scan() {
@@ -93,7 +115,36 @@ func readCheckpoint(path string, fields int) ([][]string, error) {
 		}
 		entries = append(entries, f)
 	}
+	if _, more := next(); more {
+		return nil, bad(fmt.Sprintf("more lines than the %d entries", n))
+	}
 	return entries, nil
+}
+
+// checkpointBody checks a checkpoint's checksum line and returns the bytes
+// it covers; a file without one (an earlier version's) is returned whole.
+// Either way the file must end with a whole line: a cut that took the
+// checksum line and part of the last entry must not pass for an old file.
+func checkpointBody(data []byte) ([]byte, error) {
+	if len(data) == 0 {
+		return data, nil
+	}
+	if data[len(data)-1] != '\n' {
+		return nil, errors.New("the last line is not whole")
+	}
+	start := bytes.LastIndexByte(data[:len(data)-1], '\n') + 1
+	sum, ok := bytes.CutPrefix(data[start:len(data)-1], []byte(checkpointSumPrefix))
+	if !ok {
+		return data, nil
+	}
+	want, err := strconv.ParseUint(string(sum), 16, 32)
+	if err != nil || fmt.Sprintf("%08x", want) != string(sum) {
+		return nil, fmt.Errorf("checksum line %q is not %q and 8 lower-case hex digits", data[start:len(data)-1], checkpointSumPrefix)
+	}
+	if got := crc32.Checksum(data[:start], castagnoli); got != uint32(want) {
+		return nil, fmt.Errorf("checksum mismatch: the file's bytes sum to %08x, its last line says %08x", got, want)
+	}
+	return data[:start], nil
 }
 
 // WriteFileAtomic writes data to path through a synced temporary file and a

@@ -88,6 +88,7 @@ func FuzzCheckpoint(f *testing.F) {
 	f.Add([]byte("0\n1\n3 100\n"))
 	f.Add([]byte("0\n5\n"))
 	f.Add([]byte("1\n"))
+	f.Add(encodeCheckpoint([][]string{{"orders", "0", "15"}, {"orders", "1", "7"}}))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		dir := t.TempDir()
 		os.WriteFile(filepath.Join(dir, leaderEpochFile), data, 0o644)

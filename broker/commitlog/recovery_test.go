@@ -278,3 +278,55 @@ func TestStoreDamagedCheckpoints(t *testing.T) {
 		})
 	}
 }
+
+// TestStoreRefusalChangesNothing damages the log start checkpoint, which
+// refuses the open, and the recovery point checkpoint, which alone would be
+// moved aside and rebuilt: the refusal leaves both files and the
+// clean-shutdown marker as they were, so that once the operator has
+// restored the log start checkpoint the next open still knows the previous
+// run stopped cleanly.
+func TestStoreRefusalChangesNothing(t *testing.T) {
+	dir := t.TempDir()
+	st, err := OpenStore(dir, quietOptions().Logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tp := TopicPartition{"t", 0}
+	l, _ := st.Open(tp, quiet(Options{SegmentBytes: 2048}))
+	for i := 0; i < 10; i++ {
+		l.Append(simpleBatch(t, 2, 100, int64(i)), 0)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+	logStart := filepath.Join(dir, logStartFile)
+	good, err := os.ReadFile(logStart)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(logStart, []byte("0\n1\nt 0\n"), 0o644)
+	os.WriteFile(filepath.Join(dir, recoveryPointFile), []byte("garbage"), 0o644)
+	if _, err := OpenStore(dir, quietOptions().Logger); err == nil {
+		t.Fatal("open with a damaged log start checkpoint succeeded")
+	}
+	for _, name := range []string{cleanShutdownFile, recoveryPointFile} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			t.Errorf("after the refusal: %v", err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, recoveryPointFile+corruptSuffix)); err == nil {
+		t.Error("the refusal moved the recovery point checkpoint aside")
+	}
+	os.WriteFile(logStart, good, 0o644)
+	st, err = OpenStore(dir, quietOptions().Logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if !st.clean[tp.String()] {
+		t.Error("the clean shutdown before the refusal is forgotten")
+	}
+	if _, err := os.Stat(filepath.Join(dir, recoveryPointFile+corruptSuffix)); err != nil {
+		t.Errorf("damaged recovery point checkpoint not kept aside: %v", err)
+	}
+}

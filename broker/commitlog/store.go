@@ -104,7 +104,8 @@ func OpenStore(dir string, logger *slog.Logger) (*Store, error) {
 
 // OpenStoreWith opens (creating) a data directory. It removes the
 // clean-shutdown marker before any log is written, so a crash from here on is
-// seen as one.
+// seen as one. A damaged log start checkpoint refuses the open before
+// anything in the directory is changed.
 func OpenStoreWith(dir string, opts StoreOptions) (*Store, error) {
 	logger := opts.Logger
 	if logger == nil {
@@ -121,6 +122,12 @@ func OpenStoreWith(dir string, opts StoreOptions) (*Store, error) {
 	}
 	st := &Store{dir: dir, logger: logger, logs: map[TopicPartition]*Log{}, points: map[string]map[TopicPartition]int64{}, clean: map[string]bool{},
 		delay: opts.FileDeleteDelay, pending: map[string]time.Time{}, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	// The checkpoints are read before anything is changed: a damaged one
+	// that refuses the open leaves the directory as it was, clean-shutdown
+	// marker included, for the next open after the repair.
+	if err := st.readAllPoints(); err != nil {
+		return nil, fmt.Errorf("open store: %w", err)
+	}
 	marker := filepath.Join(dir, cleanShutdownFile)
 	if data, err := os.ReadFile(marker); err == nil {
 		for _, name := range strings.Fields(string(data)) {
@@ -134,13 +141,6 @@ func OpenStoreWith(dir string, opts StoreOptions) (*Store, error) {
 		}
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("open store: %w", err)
-	}
-	for _, name := range []string{recoveryPointFile, replicationFile, logStartFile} {
-		m, err := st.readPoints(name)
-		if err != nil {
-			return nil, fmt.Errorf("open store: %w", err)
-		}
-		st.points[name] = m
 	}
 	if _, err := os.Stat(marker); err != nil && len(st.clean) == 0 {
 		logger.Info("no clean shutdown recorded; logs past their recovery points will be checked", "dir", dir)
@@ -167,24 +167,35 @@ var rebuiltCheckpoints = map[string]string{
 	replicationFile:   "high watermarks restart at the log start offsets and move up as leaders commit again",
 }
 
-// readPoints reads one of the store's offset checkpoints. A damaged one that
-// can be rebuilt is moved aside (kept as <name>.corrupt) and read as empty.
-func (st *Store) readPoints(name string) (map[TopicPartition]int64, error) {
-	path := filepath.Join(st.dir, name)
-	m, err := readOffsetCheckpoint(path)
-	if err == nil || !errors.Is(err, errCorruptCheckpoint) {
-		return m, err
+// readAllPoints reads the store's offset checkpoints. A damaged one that
+// can be rebuilt is moved aside (kept as <name>.corrupt) and read as empty,
+// but only once none of them refuses the open: a refusal changes nothing.
+func (st *Store) readAllPoints() error {
+	damaged := map[string]error{}
+	for _, name := range []string{recoveryPointFile, replicationFile, logStartFile} {
+		m, err := readOffsetCheckpoint(filepath.Join(st.dir, name))
+		switch {
+		case err == nil:
+			st.points[name] = m
+			continue
+		case !errors.Is(err, errCorruptCheckpoint):
+			return err
+		}
+		if _, ok := rebuiltCheckpoints[name]; !ok {
+			return fmt.Errorf("%w; it records where each partition's log starts after DeleteRecords and retention; restore it from a backup, or move it aside to accept that deleted records are served again", err)
+		}
+		damaged[name] = err
 	}
-	effect, ok := rebuiltCheckpoints[name]
-	if !ok {
-		return nil, fmt.Errorf("%w; it records where each partition's log starts after DeleteRecords and retention; restore it from a backup, or move it aside to accept that deleted records are served again", err)
+	for name, err := range damaged {
+		path := filepath.Join(st.dir, name)
+		aside, merr := moveAside(path)
+		if merr != nil {
+			return fmt.Errorf("%w (%v)", err, merr)
+		}
+		st.logger.Error("checkpoint is damaged: moved aside and rebuilt", "file", path, "moved_to", aside, "error", err, "effect", rebuiltCheckpoints[name])
+		st.points[name] = map[TopicPartition]int64{}
 	}
-	aside, merr := moveAside(path)
-	if merr != nil {
-		return nil, fmt.Errorf("%w (%v)", err, merr)
-	}
-	st.logger.Error("checkpoint is damaged: moved aside and rebuilt", "file", path, "moved_to", aside, "error", err, "effect", effect)
-	return map[TopicPartition]int64{}, nil
+	return nil
 }
 
 // Dir returns the data directory.

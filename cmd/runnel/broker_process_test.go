@@ -21,6 +21,7 @@ import (
 // brokerProc is a "runnel broker" process started by a test.
 type brokerProc struct {
 	t      testing.TB
+	mode   string // the test binary's modeEnv: "runnel" when empty
 	args   []string
 	cmd    *exec.Cmd
 	stderr *bytes.Buffer
@@ -50,15 +51,7 @@ func startBroker(t testing.TB, kafka string, args ...string) *brokerProc {
 
 func (p *brokerProc) start() {
 	p.t.Helper()
-	p.cmd = exec.Command(os.Args[0], p.args...)
-	p.cmd.Env = append(os.Environ(), modeEnv+"=runnel")
-	p.stderr = &bytes.Buffer{}
-	p.cmd.Stderr = &lockedWriter{w: p.stderr}
-	if err := p.cmd.Start(); err != nil {
-		p.t.Fatal(err)
-	}
-	p.done = make(chan struct{})
-	go func(cmd *exec.Cmd, done chan struct{}) { cmd.Wait(); close(done) }(p.cmd, p.done)
+	p.spawn()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		if c, err := net.DialTimeout("tcp", p.kafka, 200*time.Millisecond); err == nil {
@@ -67,14 +60,32 @@ func (p *brokerProc) start() {
 		}
 		select {
 		case <-p.done:
-			p.t.Fatalf("broker exited: %s", p.stderr.String())
+			p.t.Fatalf("broker exited: %s", p.output())
 		default:
 		}
 		if time.Now().After(deadline) {
-			p.t.Fatalf("broker did not listen on %s: %s", p.kafka, p.stderr.String())
+			p.t.Fatalf("broker did not listen on %s: %s", p.kafka, p.output())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// spawn starts the process; done is closed when it exits.
+func (p *brokerProc) spawn() {
+	p.t.Helper()
+	p.cmd = exec.Command(os.Args[0], p.args...)
+	mode := p.mode
+	if mode == "" {
+		mode = "runnel"
+	}
+	p.cmd.Env = append(os.Environ(), modeEnv+"="+mode)
+	p.stderr = &bytes.Buffer{}
+	p.cmd.Stderr = &lockedWriter{w: p.stderr}
+	if err := p.cmd.Start(); err != nil {
+		p.t.Fatal(err)
+	}
+	p.done = make(chan struct{})
+	go func(cmd *exec.Cmd, done chan struct{}) { cmd.Wait(); close(done) }(p.cmd, p.done)
 }
 
 // kill sends SIGKILL to the process (by PID) and waits for it.

@@ -174,16 +174,9 @@ func TestDamagedSegmentKeepsLaterSegments(t *testing.T) {
 				}
 				return nil
 			})
-			var got kafkaext.UnreadableRange
-			found := false
-			rp.UnknownTags.Each(func(tag uint32, v []byte) {
-				if tag == kafkaext.UnreadableRangeTag {
-					got, err = kafkaext.ParseUnreadableRange(v)
-					found = err == nil
-				}
-			})
-			if !found || got.From != from || got.To != to {
-				t.Fatalf("unreadable range %+v (found %v), want %d to %d", got, found, from, to)
+			got, err := unreadableRange(rp)
+			if err != nil || got.From != from || got.To != to {
+				t.Fatalf("unreadable range %+v (%v), want %d to %d", got, err, from, to)
 			}
 			// Every later segment survives and is served.
 			consumeRange(ctx, t, kafka, to, n, value)
@@ -229,6 +222,33 @@ func consumeRange(ctx context.Context, t *testing.T, kafka string, from, to int6
 	}
 }
 
+// fetchRequest is a consumer's Fetch request for one partition at offset,
+// answered at once, up to 1 MiB.
+func fetchRequest(topic string, id [16]byte, partition int32, offset int64) *kmsg.FetchRequest {
+	req := kmsg.NewPtrFetchRequest()
+	req.ReplicaID, req.MaxWaitMillis, req.MaxBytes = -1, 0, 1<<20
+	ft := kmsg.NewFetchRequestTopic()
+	ft.Topic, ft.TopicID = topic, id
+	fp := kmsg.NewFetchRequestTopicPartition()
+	fp.Partition, fp.FetchOffset, fp.PartitionMaxBytes, fp.CurrentLeaderEpoch = partition, offset, 1<<20, -1
+	ft.Partitions = append(ft.Partitions, fp)
+	req.Topics = append(req.Topics, ft)
+	return req
+}
+
+// unreadableRange returns the range of offsets a CORRUPT_MESSAGE answer says
+// cannot be read (the tagged field kafkaext.UnreadableRangeTag).
+func unreadableRange(rp kmsg.FetchResponseTopicPartition) (kafkaext.UnreadableRange, error) {
+	var r kafkaext.UnreadableRange
+	err := errors.New("no unreadable range tag")
+	rp.UnknownTags.Each(func(tag uint32, v []byte) {
+		if tag == kafkaext.UnreadableRangeTag {
+			r, err = kafkaext.ParseUnreadableRange(v)
+		}
+	})
+	return r, err
+}
+
 // rawFetch fetches partition 0 of topic at offset with the newest Fetch
 // version both sides support.
 func rawFetch(ctx context.Context, t *testing.T, cl *kgo.Client, topic string, offset int64) kmsg.FetchResponseTopicPartition {
@@ -237,14 +257,8 @@ func rawFetch(ctx context.Context, t *testing.T, cl *kgo.Client, topic string, o
 	if err != nil {
 		t.Fatal(err)
 	}
-	req := kmsg.NewPtrFetchRequest()
-	req.ReplicaID, req.MaxWaitMillis, req.MaxBytes = -1, 5000, 1<<20
-	ft := kmsg.NewFetchRequestTopic()
-	ft.Topic, ft.TopicID = topic, md.Topics[topic].ID
-	fp := kmsg.NewFetchRequestTopicPartition()
-	fp.Partition, fp.FetchOffset, fp.PartitionMaxBytes, fp.CurrentLeaderEpoch = 0, offset, 1<<20, -1
-	ft.Partitions = append(ft.Partitions, fp)
-	req.Topics = append(req.Topics, ft)
+	req := fetchRequest(topic, md.Topics[topic].ID, 0, offset)
+	req.MaxWaitMillis = 5000
 	began := time.Now()
 	resp, err := req.RequestWith(ctx, cl)
 	if err != nil {

@@ -14,7 +14,8 @@ import (
 // modeEnv makes the test binary act as a command line program instead of
 // running tests, so that tests run real processes and check their output and
 // exit codes: "runnel" runs the real command tree as main does, "framework"
-// the test tree of commands_test.go.
+// the test tree of commands_test.go, corruptionNodeMode the golden
+// directories' writer of the corruption matrix.
 const modeEnv = "GO_TEST_RUNNEL_CLI_MODE"
 
 func TestMain(m *testing.M) {
@@ -23,6 +24,8 @@ func TestMain(m *testing.M) {
 		os.Exit(runMain(os.Args[1:]))
 	case "framework":
 		os.Exit(run(context.Background(), frameworkTree(), os.Args[1:], os.Stdout, os.Stderr, os.LookupEnv))
+	case corruptionNodeMode:
+		os.Exit(runCorruptionNode(os.Args[1:]))
 	}
 	os.Exit(m.Run())
 }
