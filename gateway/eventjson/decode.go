@@ -11,7 +11,7 @@ import (
 	"unicode/utf16"
 	"unicode/utf8"
 
-	"github.com/runnel-dev/runnel/gateway/backend"
+	"github.com/runnel-dev/runnel/gateway/event"
 )
 
 // Decoding produce bodies.
@@ -81,7 +81,7 @@ const eventFields = `"key", "value", "value_b64", "headers", "timestamp" and "pa
 // to dst[:0] and returns it. More than maxEvents events (when maxEvents > 0)
 // is an error matching ErrTooManyEvents; any other error is a *DecodeError.
 // The events alias body (see the package notes).
-func Decode(body []byte, dst []backend.Event, maxEvents int) ([]backend.Event, error) {
+func Decode(body []byte, dst []event.Event, maxEvents int) ([]event.Event, error) {
 	d := decoder{buf: body, body: body, out: dst[:0], max: maxEvents, event: -1}
 	err := d.decodeDocument()
 	return d.finish(err)
@@ -90,7 +90,7 @@ func Decode(body []byte, dst []backend.Event, maxEvents int) ([]backend.Event, e
 // DecodeNDJSON decodes an application/x-ndjson produce body: one event
 // object per line; lines holding only white space are skipped, and there
 // must be at least one event. Errors are as for Decode, and name the line.
-func DecodeNDJSON(body []byte, dst []backend.Event, maxEvents int) ([]backend.Event, error) {
+func DecodeNDJSON(body []byte, dst []event.Event, maxEvents int) ([]event.Event, error) {
 	d := decoder{body: body, out: dst[:0], max: maxEvents, event: -1}
 	err := d.decodeLines()
 	return d.finish(err)
@@ -105,21 +105,21 @@ type decoder struct {
 	max   int
 	event int // index of the event being decoded, -1 outside
 
-	out []backend.Event
+	out []event.Event
 	// arena holds decoded strings; it is replaced, never grown, when full,
 	// so that slices handed out stay valid.
 	arena []byte
 	// hdrs holds the headers of all events; each event's Headers is a
 	// capped sub-slice, so appends for later events never touch it.
-	hdrs []backend.Header
+	hdrs []event.Header
 	// lastHdrs are the headers of the last event that had any.
-	lastHdrs []backend.Header
+	lastHdrs []event.Header
 	// scratch is reused for strings that do not outlive the call (member
 	// names, escaped base64 text).
 	scratch []byte
 }
 
-func (d *decoder) finish(err error) ([]backend.Event, error) {
+func (d *decoder) finish(err error) ([]event.Event, error) {
 	if err == nil {
 		return d.out, nil
 	}
@@ -387,7 +387,7 @@ func (d *decoder) decodeEvent() error {
 	if err := d.push(); err != nil {
 		return err
 	}
-	ev := backend.Event{Partition: -1}
+	ev := event.Event{Partition: -1}
 	var seen int
 	d.skipSpace()
 	if d.pos < len(d.buf) && d.buf[d.pos] == '}' {
@@ -472,7 +472,7 @@ func (d *decoder) null() bool {
 }
 
 // field decodes the value of one event field, at d.pos (not at the end).
-func (d *decoder) field(bit int, ev *backend.Event) error {
+func (d *decoder) field(bit int, ev *event.Event) error {
 	at := d.pos
 	c := d.buf[d.pos]
 	switch bit {
@@ -558,7 +558,7 @@ func (d *decoder) integer(at int, msg string, max int64) (int64, error) {
 }
 
 // headers decodes a headers object at d.pos == '{'.
-func (d *decoder) headers(ev *backend.Event) error {
+func (d *decoder) headers(ev *event.Event) error {
 	d.pos++
 	if err := d.push(); err != nil {
 		return err
@@ -623,7 +623,7 @@ func (d *decoder) headers(ev *backend.Event) error {
 		if err != nil {
 			return err
 		}
-		d.hdrs = append(d.hdrs, backend.Header{Key: key, Value: v})
+		d.hdrs = append(d.hdrs, event.Header{Key: key, Value: v})
 		d.skipSpace()
 		if d.pos >= len(d.buf) {
 			return d.unexpected("in the headers")
@@ -645,7 +645,7 @@ func (d *decoder) headers(ev *backend.Event) error {
 }
 
 // base64Value decodes "value_b64" at d.pos == '"'.
-func (d *decoder) base64Value(at int, ev *backend.Event) error {
+func (d *decoder) base64Value(at int, ev *event.Event) error {
 	start, end, escaped, err := d.scanString()
 	if err != nil {
 		return err
