@@ -1,7 +1,6 @@
 package eventjson
 
 import (
-	"encoding/binary"
 	"errors"
 	"strconv"
 	"strings"
@@ -199,24 +198,6 @@ func TestDecodeAliasing(t *testing.T) {
 		if string(ev.Key) != "k\u00e9"+string(rune('a'+i%26)) || len(ev.Headers) != 2 ||
 			string(ev.Headers[1].Value) != "2" || string(ev.Value) != "\x01\x02" || cap(ev.Headers) != 2 {
 			t.Fatalf("event %d: %+v", i, ev)
-		}
-	}
-}
-
-// TestSpecial8 checks the eight-byte test against the byte table on
-// every byte value in every position.
-func TestSpecial8(t *testing.T) {
-	for pos := range 8 {
-		for c := range 256 {
-			var b [8]byte
-			for i := range b {
-				b[i] = 'a'
-			}
-			b[pos] = byte(c)
-			want := !strPlain[c]
-			if got := special8(binary.LittleEndian.Uint64(b[:])); got != want {
-				t.Fatalf("byte %#x at %d: special8 %v, want %v", c, pos, got, want)
-			}
 		}
 	}
 }
