@@ -289,10 +289,12 @@ func (d *decoder) headers(ev *event.Event) error {
 
 // base64Value decodes "value_b64" at d.pos == '"'.
 func (d *decoder) base64Value(at int, ev *event.Event) error {
-	start, end, escaped, ok := d.scanString()
+	start := d.pos + 1
+	escaped, ok := d.skipString()
 	if !ok {
 		return d.scanError()
 	}
+	end := d.pos - 1
 	src := d.buf[start:end]
 	if escaped {
 		d.scratch = unescape(d.scratch[:0], src)
@@ -331,10 +333,12 @@ func (d *decoder) alloc(n int) []byte {
 // stringValue decodes a string at d.pos == '"' that ends up in an event:
 // the body's bytes when it has no escapes, else a decoded copy.
 func (d *decoder) stringValue() ([]byte, error) {
-	start, end, escaped, ok := d.scanString()
+	start := d.pos + 1
+	escaped, ok := d.skipString()
 	if !ok {
 		return nil, d.scanError()
 	}
+	end := d.pos - 1
 	if !escaped {
 		return d.buf[start:end:end], nil
 	}
@@ -347,10 +351,12 @@ func (d *decoder) stringValue() ([]byte, error) {
 // memberName decodes an object member name at d.pos == '"'. The result is
 // valid until the next memberName or base64Value call.
 func (d *decoder) memberName() ([]byte, error) {
-	start, end, escaped, ok := d.scanString()
+	start := d.pos + 1
+	escaped, ok := d.skipString()
 	if !ok {
 		return nil, d.scanError()
 	}
+	end := d.pos - 1
 	if !escaped {
 		return d.buf[start:end], nil
 	}

@@ -137,7 +137,7 @@ func (s *scanner) skipValue() bool {
 			}
 			continue
 		case '"':
-			if _, _, _, ok := s.scanString(); !ok {
+			if _, ok := s.skipString(); !ok {
 				return false
 			}
 		case 't':
@@ -200,7 +200,7 @@ func (s *scanner) skipName() bool {
 	if s.pos >= len(s.buf) || s.buf[s.pos] != '"' {
 		return s.fail(unexpectedByte, "looking for a field name")
 	}
-	if _, _, _, ok := s.scanString(); !ok {
+	if _, ok := s.skipString(); !ok {
 		return false
 	}
 	if !s.colon() {
@@ -320,12 +320,12 @@ var strPlain = func() (t [256]bool) {
 	return t
 }()
 
-// scanString checks the string at s.pos == '"' and moves past it. It
-// returns the bounds of its content and whether it has escapes.
-func (s *scanner) scanString() (start, end int, escaped, ok bool) {
+// skipString checks the string at s.pos == '"' and moves past it (its
+// content is what lies between the quotes), reporting whether it has
+// escapes.
+func (s *scanner) skipString() (escaped, ok bool) {
 	b := s.buf
 	i := s.pos + 1
-	start = i
 	for {
 		// Byte by byte through the first eight (most strings end
 		// there: member names, short values), then eight at a time
@@ -344,17 +344,17 @@ func (s *scanner) scanString() (start, end int, escaped, ok bool) {
 		}
 		if i >= len(b) {
 			s.pos = i
-			return 0, 0, false, s.fail(unexpectedByte, "in a string; it has no closing quote")
+			return false, s.fail(unexpectedByte, "in a string; it has no closing quote")
 		}
 		switch c := b[i]; {
 		case c == '"':
 			s.pos = i + 1
-			return start, i, escaped, true
+			return escaped, true
 		case c == '\\':
 			escaped = true
 			if i+1 >= len(b) {
 				s.pos = i + 1
-				return 0, 0, false, s.fail(unexpectedByte, "in a string escape")
+				return false, s.fail(unexpectedByte, "in a string escape")
 			}
 			switch b[i+1] {
 			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
@@ -363,22 +363,22 @@ func (s *scanner) scanString() (start, end int, escaped, ok bool) {
 				for k := 2; k < 6; k++ {
 					if i+k >= len(b) || !isHex(b[i+k]) {
 						s.pos = i + k
-						return 0, 0, false, s.fail(unexpectedByte, "in a \\u escape; want 4 hex digits")
+						return false, s.fail(unexpectedByte, "in a \\u escape; want 4 hex digits")
 					}
 				}
 				i += 6
 			default:
 				s.pos = i
-				return 0, 0, false, s.fail(badEscape, "")
+				return false, s.fail(badEscape, "")
 			}
 		case c < 0x20:
 			s.pos = i
-			return 0, 0, false, s.fail(rawControl, "")
+			return false, s.fail(rawControl, "")
 		default: // c >= 0x80
 			r, size := utf8.DecodeRune(b[i:])
 			if r == utf8.RuneError && size == 1 {
 				s.pos = i
-				return 0, 0, false, s.fail(notUTF8, "")
+				return false, s.fail(notUTF8, "")
 			}
 			i += size
 		}
@@ -400,7 +400,7 @@ func isHex(c byte) bool {
 	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }
 
-// unescape appends the decoded content of a string checked by scanString.
+// unescape appends the decoded content of a string checked by skipString.
 // Like encoding/json it turns a lone UTF-16 surrogate into U+FFFD. The
 // output is never longer than src.
 func unescape(dst, src []byte) []byte {
