@@ -10,7 +10,7 @@ import (
 )
 
 // decodeInto appends the records at or after offset of the record batches in
-// raw to b. A partial batch at the end (the broker cut the answer at
+// raw, a fetch answer for partition, to b. A partial batch at the end (the broker cut the answer at
 // maxBytes) is dropped: the next fetch starts at it.
 //
 // A batch that does not decode ends the walk. When b has moved on by then,

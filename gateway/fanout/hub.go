@@ -168,8 +168,8 @@ func NewHub(src Source, opts Options) (*Hub, error) {
 //
 // Subscribe blocks while it asks the source for the partition's bounds. An
 // offset outside [log start, high watermark] fails with an
-// *event.OffsetOutOfRangeError. A subscriber starting behind the shared tail reads
-// from the log on its own until it reaches it.
+// *event.OffsetOutOfRangeError. A subscriber starting behind the shared
+// tail reads from the log on its own until it reaches it.
 func (h *Hub) Subscribe(ctx context.Context, topic string, partition int32, from int64, sink Sink) (*Subscription, error) {
 	if sink == nil {
 		return nil, errors.New("fanout: nil Sink")
@@ -239,8 +239,8 @@ func noWatch() bool { return false }
 
 // bounds learns a partition's log start offset and high watermark: from the
 // Source's Bounds when it has one, else by asking for an offset no log
-// reaches, which the Source contract answers with an *event.OffsetOutOfRangeError
-// at once.
+// reaches, which the Source contract answers with an
+// *event.OffsetOutOfRangeError at once.
 func (h *Hub) bounds(ctx context.Context, topic string, partition int32) (logStart, hwm int64, err error) {
 	if b, ok := h.src.(Bounder); ok {
 		if logStart, hwm, err = b.Bounds(ctx, topic, partition); err != nil {

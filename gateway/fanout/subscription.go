@@ -67,8 +67,8 @@ func (s *Subscription) Done() <-chan struct{} { return s.done }
 
 // Err says why the subscription ended, once Done is closed: the Sink's
 // error, an *event.OffsetOutOfRangeError when the log no longer holds the
-// subscriber's position (retention passed it), an *event.UnreadableError when
-// data at its position cannot be read and the Sink is not an
+// subscriber's position (retention passed it), an *event.UnreadableError
+// when data at its position cannot be read and the Sink is not an
 // UnreadableSink, or the error of the context given to Subscribe. It is nil
 // after Unsubscribe or Hub.Close.
 func (s *Subscription) Err() error {
