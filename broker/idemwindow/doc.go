@@ -4,8 +4,10 @@
 //
 // The gateway writes every produce that carries an Idempotency-Key as one
 // uncompressed RecordBatch per partition whose first record holds the header
-// HeaderKey with the key (already scoped by the caller's identity). Because
-// the key is stored in the log, the state that deduplicates survives what a
+// kafkaext.IdempotencyKeyHeader with the key (already scoped by the caller's
+// identity; the header name lives in broker/kafkaext so that the gateway
+// can name it without importing this package's storage). Because the key is
+// stored in the log, the state that deduplicates survives what a
 // gateway's memory would not: another gateway copy answering the retry, a
 // gateway restart, a broker restart.
 //

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/runnel-dev/runnel/broker/commitlog"
+	"github.com/runnel-dev/runnel/broker/kafkaext"
 	"github.com/runnel-dev/runnel/broker/recordbatch"
 )
 
@@ -45,7 +46,7 @@ func keyedBatch(t testing.TB, key string, n int, ts int64, codec recordbatch.Cod
 		}
 	}
 	if key != "" {
-		recs[0].Headers = append(recs[0].Headers, recordbatch.RecordHeader{Key: HeaderKey, Value: []byte(key)})
+		recs[0].Headers = append(recs[0].Headers, recordbatch.RecordHeader{Key: kafkaext.IdempotencyKeyHeader, Value: []byte(key)})
 	}
 	b, err := recordbatch.Build(recordbatch.BuildOptions{Codec: codec}, recs)
 	if err != nil {

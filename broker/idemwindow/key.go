@@ -3,12 +3,9 @@ package idemwindow
 import (
 	"encoding/binary"
 
+	"github.com/runnel-dev/runnel/broker/kafkaext"
 	"github.com/runnel-dev/runnel/broker/recordbatch"
 )
-
-// HeaderKey is the record header that carries an Idempotency-Key, on the
-// first record of the batch.
-const HeaderKey = "runnel-idempotency-key"
 
 // FirstKey returns the Idempotency-Key of the first batch of records (a
 // produce request's records for one partition: the gateway sends one batch).
@@ -21,10 +18,11 @@ func FirstKey(records []byte) ([]byte, bool) {
 	return KeyOf(batch)
 }
 
-// KeyOf returns the value of the HeaderKey header of the first record of
-// batch, aliasing batch. It looks only at uncompressed, non-control v2
-// batches, reads nothing past the first record and allocates nothing; a
-// malformed batch simply has no key (the log's own validation reports it).
+// KeyOf returns the value of the kafkaext.IdempotencyKeyHeader header of
+// the first record of batch, aliasing batch. It looks only at uncompressed,
+// non-control v2 batches, reads nothing past the first record and allocates
+// nothing; a malformed batch simply has no key (the log's own validation
+// reports it).
 func KeyOf(batch []byte) ([]byte, bool) {
 	if len(batch) < recordbatch.HeaderSize {
 		return nil, false
@@ -60,7 +58,7 @@ func KeyOf(batch []byte) ([]byte, bool) {
 		if r.bad {
 			return nil, false
 		}
-		if string(k) == HeaderKey {
+		if string(k) == kafkaext.IdempotencyKeyHeader {
 			return v, !isNull
 		}
 	}

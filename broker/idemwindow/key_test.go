@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"testing"
 
+	"github.com/runnel-dev/runnel/broker/kafkaext"
 	"github.com/runnel-dev/runnel/broker/recordbatch"
 )
 
@@ -19,9 +20,9 @@ func TestKeyOf(t *testing.T) {
 	hdr := func(k, v string) recordbatch.RecordHeader {
 		return recordbatch.RecordHeader{Key: k, Value: []byte(v)}
 	}
-	keyed := recordbatch.Record{Key: []byte("k"), Value: []byte("v"), Headers: []recordbatch.RecordHeader{hdr("a", "1"), hdr(HeaderKey, "sub:key-1")}}
+	keyed := recordbatch.Record{Key: []byte("k"), Value: []byte("v"), Headers: []recordbatch.RecordHeader{hdr("a", "1"), hdr(kafkaext.IdempotencyKeyHeader, "sub:key-1")}}
 	plain := recordbatch.Record{Key: []byte("k"), Value: []byte("v"), Headers: []recordbatch.RecordHeader{hdr("a", "1")}}
-	nullKey := recordbatch.Record{Value: []byte("v"), Headers: []recordbatch.RecordHeader{{Key: HeaderKey}}}
+	nullKey := recordbatch.Record{Value: []byte("v"), Headers: []recordbatch.RecordHeader{{Key: kafkaext.IdempotencyKeyHeader}}}
 
 	cases := []struct {
 		name  string
@@ -30,8 +31,8 @@ func TestKeyOf(t *testing.T) {
 		found bool
 	}{
 		{"first record", build(recordbatch.BuildOptions{}, keyed, plain), "sub:key-1", true},
-		{"null key and value fields", build(recordbatch.BuildOptions{}, recordbatch.Record{Headers: []recordbatch.RecordHeader{hdr(HeaderKey, "x")}}), "x", true},
-		{"empty key value", build(recordbatch.BuildOptions{}, recordbatch.Record{Headers: []recordbatch.RecordHeader{hdr(HeaderKey, "")}}), "", true},
+		{"null key and value fields", build(recordbatch.BuildOptions{}, recordbatch.Record{Headers: []recordbatch.RecordHeader{hdr(kafkaext.IdempotencyKeyHeader, "x")}}), "x", true},
+		{"empty key value", build(recordbatch.BuildOptions{}, recordbatch.Record{Headers: []recordbatch.RecordHeader{hdr(kafkaext.IdempotencyKeyHeader, "")}}), "", true},
 		{"second record only", build(recordbatch.BuildOptions{}, plain, keyed), "", false},
 		{"no headers", build(recordbatch.BuildOptions{}, recordbatch.Record{Value: []byte("v")}), "", false},
 		{"null header value", build(recordbatch.BuildOptions{}, nullKey), "", false},
@@ -51,7 +52,7 @@ func TestKeyOf(t *testing.T) {
 	}
 
 	// A key-shaped header name that is only a prefix does not count.
-	b := build(recordbatch.BuildOptions{}, recordbatch.Record{Headers: []recordbatch.RecordHeader{hdr(HeaderKey[:10], "x"), hdr(HeaderKey+"s", "y")}})
+	b := build(recordbatch.BuildOptions{}, recordbatch.Record{Headers: []recordbatch.RecordHeader{hdr(kafkaext.IdempotencyKeyHeader[:10], "x"), hdr(kafkaext.IdempotencyKeyHeader+"s", "y")}})
 	if k, ok := KeyOf(b); ok {
 		t.Errorf("near-miss header names: got key %q", k)
 	}

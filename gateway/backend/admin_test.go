@@ -8,6 +8,7 @@ import (
 
 	"github.com/runnel-dev/runnel/broker/brokertest"
 	"github.com/runnel-dev/runnel/gateway/apierr"
+	"github.com/runnel-dev/runnel/gateway/event"
 )
 
 func TestTopicAdmin(t *testing.T) {
@@ -134,9 +135,9 @@ func TestOffsets(t *testing.T) {
 	b := newBackend(t, c)
 	ctx := testCtx(t)
 	base := time.Now().Add(-time.Hour).UnixMilli()
-	evs := make([]Event, 10)
+	evs := make([]event.Event, 10)
 	for i := range evs {
-		evs[i] = Event{Partition: 0, Value: []byte("v"), Timestamp: base + int64(i)*1000}
+		evs[i] = event.Event{Partition: 0, Value: []byte("v"), Timestamp: base + int64(i)*1000}
 	}
 	if _, err := b.Produce(ctx, "t", AcksAll, evs, ""); err != nil {
 		t.Fatal(err)

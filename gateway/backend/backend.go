@@ -10,8 +10,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
-
-	"github.com/runnel-dev/runnel/gateway/fanout"
 )
 
 // Backend is the gateway's client of the cluster. It is safe for concurrent
@@ -22,10 +20,10 @@ type Backend struct {
 
 	cl  *kgo.Client // metadata and admin; never produces
 	adm *kadm.Client
-	src *fanout.KafkaSource
+	src *KafkaSource
 	// fetchers carry the fetches, each partition on one of them, so that
 	// partitions' long polls do not wait behind each other on one
-	// connection (see fanout.NewKafkaSource).
+	// connection (see NewKafkaSource).
 	fetchers []*kgo.Client
 
 	meta metaCache
@@ -64,7 +62,7 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 		}
 		b.fetchers = append(b.fetchers, fc)
 	}
-	b.src = fanout.NewKafkaSource(cl, b.fetchers...)
+	b.src = NewKafkaSource(cl, b.fetchers...)
 	b.src.Logger = b.log
 	if err := b.Ready(ctx); err != nil {
 		b.log.Warn("cluster not reachable yet", "brokers", cfg.Brokers, "error", err)
@@ -86,10 +84,10 @@ func (b *Backend) clientOpts(extra ...kgo.Opt) []kgo.Opt {
 	return append(opts, extra...)
 }
 
-// Source returns the fanout source Fetch reads through, for the WebSocket
-// hub to share the Backend's connections. Its MaxWait applies to the hub's
-// fetches only; Backend.Fetch passes its own wait.
-func (b *Backend) Source() *fanout.KafkaSource { return b.src }
+// Source returns the KafkaSource Fetch reads through, for the WebSocket
+// hub (a fanout.Source) to share the Backend's connections. Its MaxWait
+// applies to the hub's fetches only; Backend.Fetch passes its own wait.
+func (b *Backend) Source() *KafkaSource { return b.src }
 
 // Close closes every client. Calls after Close fail with 503.
 func (b *Backend) Close() {

@@ -23,13 +23,17 @@
 //
 // A produce with an Idempotency-Key takes another path, described in
 // idempotent.go: one uncompressed batch per partition, tagged with the key,
-// deduplicated by the partition leader (broker/idemwindow), and read back so
+// deduplicated by the partition leader (broker/idemwindow; the header name
+// is kafkaext.IdempotencyKeyHeader, shared with the broker without its storage), and read back so
 // that a retry is answered with the first answer, stored timestamps included.
 //
 // # Fetch
 //
-// Fetch goes through the fanout.KafkaSource that Source returns (shared with
-// the WebSocket hub) with a per-call long-poll wait.
+// Fetch goes through the KafkaSource that Source returns (shared with the
+// WebSocket hub, for which it is a fanout.Source) with a per-call long-poll
+// wait. KafkaSource sends raw Fetch requests to partition leaders, decodes
+// the record batches into event.Records, and turns damaged stored data into
+// an *event.UnreadableError that names the lost offsets.
 //
 // # Topics
 //

@@ -14,7 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/runnel-dev/runnel/gateway/apierr"
-	"github.com/runnel-dev/runnel/gateway/fanout"
+	"github.com/runnel-dev/runnel/gateway/event"
 )
 
 // ErrClosed is returned by every call after Close.
@@ -109,12 +109,12 @@ func apiError(err error, sc scope) error {
 	if errors.As(err, &ae) {
 		return ae
 	}
-	var ue *fanout.UnreadableError
+	var ue *event.UnreadableError
 	if errors.As(err, &ue) {
 		return unreadable(ue)
 	}
 	var ke *kerr.Error
-	if errors.Is(err, fanout.ErrOffsetOutOfRange) {
+	if errors.Is(err, event.ErrOffsetOutOfRange) {
 		ke = kerr.OffsetOutOfRange
 	}
 	if ke != nil || errors.As(err, &ke) {
@@ -173,7 +173,7 @@ func tableError(status int, code string, ke *kerr.Error, err error, sc scope) er
 		}
 	case http.StatusRequestedRangeNotSatisfiable:
 		e.Message = "the offset is outside the partition's readable range"
-		var oor *fanout.OffsetOutOfRangeError
+		var oor *event.OffsetOutOfRangeError
 		if errors.As(err, &oor) {
 			e.Message = fmt.Sprintf("offset %d of %s/%d is outside the readable range [%d, %d]",
 				oor.Offset, oor.Topic, oor.Partition, oor.LogStartOffset, oor.HighWatermark)
@@ -226,7 +226,7 @@ func unreachable(err error) bool {
 // retriable to Kafka clients) will not take it again for some time: the
 // request answers 507 at once instead.
 func retriable(err error) bool {
-	if errors.Is(err, fanout.ErrUnreadable) {
+	if errors.Is(err, event.ErrUnreadable) {
 		return false // stored data that is damaged stays damaged
 	}
 	var ke *kerr.Error

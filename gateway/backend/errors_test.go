@@ -14,7 +14,7 @@ import (
 
 	"github.com/runnel-dev/runnel/broker/brokertest"
 	"github.com/runnel-dev/runnel/gateway/apierr"
-	"github.com/runnel-dev/runnel/gateway/fanout"
+	"github.com/runnel-dev/runnel/gateway/event"
 	"github.com/runnel-dev/runnel/internal/testwait"
 )
 
@@ -23,7 +23,7 @@ import (
 // replicate yet).
 func TestErrorMapping(t *testing.T) {
 	msg := "the broker's own words"
-	unreadable := &fanout.UnreadableError{Topic: "t", Partition: 1, From: 120, To: 200, Cause: kerr.CorruptMessage}
+	unreadable := &event.UnreadableError{Topic: "t", Partition: 1, From: 120, To: 200, Cause: kerr.CorruptMessage}
 	cases := []struct {
 		err    error
 		sc     scope
@@ -42,7 +42,7 @@ func TestErrorMapping(t *testing.T) {
 		{kerr.InvalidRequest, topicScope("t"), 400, apierr.CodeInvalidRequest, kerr.InvalidRequest.Description},
 		{kerr.MessageTooLarge, scope{"t", 0}, 413, apierr.CodeTooLarge, "max.message.bytes"},
 		{kerr.RecordListTooLarge, scope{"t", 0}, 413, apierr.CodeTooLarge, "max.message.bytes"},
-		{fmt.Errorf("fetch: %w", &fanout.OffsetOutOfRangeError{Topic: "t", Partition: 1, Offset: 99, LogStartOffset: 5, HighWatermark: 42}),
+		{fmt.Errorf("fetch: %w", &event.OffsetOutOfRangeError{Topic: "t", Partition: 1, Offset: 99, LogStartOffset: 5, HighWatermark: 42}),
 			scope{"t", 1}, 416, apierr.CodeOffsetOutOfRange, "[5, 42]"},
 		{kerr.NotLeaderForPartition, scope{"t", 0}, 503, apierr.CodeUnavailable, "retry"},
 		{kerr.LeaderNotAvailable, scope{"t", 0}, 503, apierr.CodeUnavailable, "retry"},
@@ -79,7 +79,7 @@ func TestErrorMapping(t *testing.T) {
 			t.Errorf("%v: the cause is lost", c.err)
 		}
 	}
-	ae := apierr.As(apiError(&fanout.OffsetOutOfRangeError{LogStartOffset: 5, HighWatermark: 42}, scope{"t", 0}))
+	ae := apierr.As(apiError(&event.OffsetOutOfRangeError{LogStartOffset: 5, HighWatermark: 42}, scope{"t", 0}))
 	if ae.Extra["log_start_offset"] != int64(5) || ae.Extra["high_watermark"] != int64(42) {
 		t.Errorf("416 extra: %v", ae.Extra)
 	}

@@ -8,7 +8,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/runnel-dev/runnel/gateway/apierr"
-	"github.com/runnel-dev/runnel/gateway/fanout"
+	"github.com/runnel-dev/runnel/gateway/event"
 )
 
 // Fetch reads partition of topic from offset on: at most opts.Limit events
@@ -21,19 +21,19 @@ import (
 // read on from; readable events before them are returned first.
 //
 // Fetch sends a Fetch request straight to the partition leader through the
-// shared fanout.KafkaSource; it keeps no consumer state.
-func (b *Backend) Fetch(ctx context.Context, topic string, partition int32, offset int64, opts FetchOptions) (FetchResult, error) {
+// shared KafkaSource; it keeps no consumer state.
+func (b *Backend) Fetch(ctx context.Context, topic string, partition int32, offset int64, opts FetchOptions) (event.Batch, error) {
 	if offset < 0 {
-		return FetchResult{}, apierr.Invalid("offset %d is negative", offset)
+		return event.Batch{}, apierr.Invalid("offset %d is negative", offset)
 	}
 	if opts.Limit < 0 || opts.MaxBytes < 0 || opts.Wait < 0 {
-		return FetchResult{}, apierr.Invalid("limit, max bytes and wait must not be negative")
+		return event.Batch{}, apierr.Invalid("limit, max bytes and wait must not be negative")
 	}
 	if _, err := b.partition(ctx, topic, partition); err != nil {
-		return FetchResult{}, err
+		return event.Batch{}, err
 	}
 	if err := b.live(); err != nil {
-		return FetchResult{}, apiError(err, scope{topic, partition})
+		return event.Batch{}, apiError(err, scope{topic, partition})
 	}
 	limit := opts.Limit
 	if limit == 0 {
@@ -53,42 +53,25 @@ func (b *Backend) Fetch(ctx context.Context, topic string, partition int32, offs
 		if errors.Is(err, kerr.UnknownTopicOrPartition) || errors.Is(err, kerr.UnknownTopicID) {
 			b.meta.drop(topic)
 		}
-		return FetchResult{}, apiError(err, scope{topic, partition})
+		return event.Batch{}, apiError(err, scope{topic, partition})
 	}
-	res := FetchResult{NextOffset: batch.NextOffset, HighWatermark: batch.HighWatermark, LogStartOffset: batch.LogStartOffset}
-	events := batch.Events
-	if len(events) > limit {
-		events = events[:limit]
-		res.NextOffset = events[limit-1].Offset + 1
+	if len(batch.Records) > limit {
+		batch.Records = batch.Records[:limit:limit]
+		batch.NextOffset = batch.Records[limit-1].Offset + 1
 	}
-	res.Records = make([]Record, len(events))
-	for i, ev := range events {
-		res.Records[i] = recordOf(partition, ev)
-	}
-	return res, nil
+	return batch, nil
 }
 
 // unreadable is the 410 for events that cannot be read: the stored data is
 // damaged, so asking again does not help. It names the lost offsets and
 // where reading goes on.
-func unreadable(ue *fanout.UnreadableError) *apierr.Error {
+func unreadable(ue *event.UnreadableError) *apierr.Error {
 	e := apierr.New(http.StatusGone, apierr.CodeDataUnreadable,
 		"%s of partition %d of topic %q cannot be read: the stored data is damaged; fetch from offset %d (next_offset) to read on",
 		ue.Lost(), ue.Partition, ue.Topic, ue.To)
 	e.Extra = map[string]any{"unreadable_from": ue.From, "next_offset": ue.To}
 	e.Err = ue
 	return e
-}
-
-func recordOf(partition int32, ev fanout.Event) Record {
-	r := Record{Partition: partition, Offset: ev.Offset, Timestamp: ev.Timestamp, Key: ev.Key, Value: ev.Value}
-	if len(ev.Headers) > 0 {
-		r.Headers = make([]Header, len(ev.Headers))
-		for i, h := range ev.Headers {
-			r.Headers[i] = Header{Key: h.Key, Value: h.Value}
-		}
-	}
-	return r
 }
 
 // leadershipMoved reports errors after which the partition's leader should

@@ -8,6 +8,7 @@ import (
 
 	"github.com/runnel-dev/runnel/broker/brokertest"
 	"github.com/runnel-dev/runnel/gateway/apierr"
+	"github.com/runnel-dev/runnel/gateway/event"
 )
 
 func TestFetch(t *testing.T) {
@@ -66,7 +67,7 @@ func TestFetch(t *testing.T) {
 		t.Fatalf("a fetch with a 300ms wait answered after %v", d)
 	}
 	// ...and as soon as an event arrives.
-	got := make(chan FetchResult, 1)
+	got := make(chan event.Batch, 1)
 	go func() {
 		res, err := b.Fetch(ctx, "log", 1, 0, FetchOptions{Wait: 20 * time.Second})
 		if err != nil {

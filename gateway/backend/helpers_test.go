@@ -11,6 +11,7 @@ import (
 
 	"github.com/runnel-dev/runnel/broker/brokertest"
 	"github.com/runnel-dev/runnel/gateway/apierr"
+	"github.com/runnel-dev/runnel/gateway/event"
 )
 
 // testCtx bounds a test's calls.
@@ -53,18 +54,18 @@ func wantAPIError(t *testing.T, err error, status int, code string) *apierr.Erro
 }
 
 // values returns events with values v0, v1, ... and the given partition.
-func values(n int, partition int32, prefix string) []Event {
-	evs := make([]Event, n)
+func values(n int, partition int32, prefix string) []event.Event {
+	evs := make([]event.Event, n)
 	for i := range evs {
-		evs[i] = Event{Partition: partition, Value: fmt.Appendf(nil, "%s%d", prefix, i)}
+		evs[i] = event.Event{Partition: partition, Value: fmt.Appendf(nil, "%s%d", prefix, i)}
 	}
 	return evs
 }
 
 // readAll fetches partition p from offset to the high watermark.
-func readAll(t *testing.T, b *Backend, topic string, p int32, from int64) []Record {
+func readAll(t *testing.T, b *Backend, topic string, p int32, from int64) []event.Record {
 	t.Helper()
-	var out []Record
+	var out []event.Record
 	for {
 		res, err := b.Fetch(testCtx(t), topic, p, from, FetchOptions{Limit: 1000})
 		if err != nil {

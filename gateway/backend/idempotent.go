@@ -16,17 +16,17 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/runnel-dev/runnel/broker/idemwindow"
+	"github.com/runnel-dev/runnel/broker/kafkaext"
 	"github.com/runnel-dev/runnel/broker/recordbatch"
 	"github.com/runnel-dev/runnel/gateway/apierr"
-	"github.com/runnel-dev/runnel/gateway/fanout"
+	"github.com/runnel-dev/runnel/gateway/event"
 )
 
 // The idempotent produce path.
 //
 // A produce with an Idempotency-Key bypasses franz-go's batching: the events
 // are grouped by partition, each group becomes one uncompressed RecordBatch
-// whose first record carries the header idemwindow.HeaderKey, and each
+// whose first record carries the header kafkaext.IdempotencyKeyHeader, and each
 // partition leader gets one ProduceRequest. The leader remembers the keys of
 // recent appends (broker/idemwindow, rebuilt from the log tail when a
 // partition opens) and answers a batch whose key it has seen with the
@@ -65,7 +65,7 @@ type idemPart struct {
 	err     error   // of the last attempt
 }
 
-func (b *Backend) produceIdempotent(ctx context.Context, ts *topicState, acks Acks, events []Event, key string) ([]Result, error) {
+func (b *Backend) produceIdempotent(ctx context.Context, ts *topicState, acks Acks, events []event.Event, key string) ([]Result, error) {
 	topic := ts.meta.Name
 	sum := sha256.Sum256([]byte(key))
 	tag := []byte(hex.EncodeToString(sum[:]))
@@ -103,7 +103,7 @@ func (b *Backend) produceIdempotent(ctx context.Context, ts *topicState, acks Ac
 			r.Headers = append(r.Headers, recordbatch.RecordHeader{Key: h.Key, Value: h.Value})
 		}
 		if len(part.indexes) == 0 {
-			r.Headers = append(r.Headers, recordbatch.RecordHeader{Key: idemwindow.HeaderKey, Value: tag})
+			r.Headers = append(r.Headers, recordbatch.RecordHeader{Key: kafkaext.IdempotencyKeyHeader, Value: tag})
 		}
 		part.indexes = append(part.indexes, i)
 		part.stamps = append(part.stamps, tsv)
@@ -258,7 +258,7 @@ func (b *Backend) produceTo(ctx context.Context, cl *kgo.Client, leader int32, t
 // committed, so records missing below the high watermark mean the key was
 // first used for fewer events: a conflict. With acks=1 they may just not be
 // committed yet, so the read waits (up to ProduceTimeout) for them.
-func (b *Backend) readBack(ctx context.Context, topic string, acks Acks, parts []*idemPart, events []Event, tag []byte) error {
+func (b *Backend) readBack(ctx context.Context, topic string, acks Acks, parts []*idemPart, events []event.Event, tag []byte) error {
 	ctx, cancel := context.WithTimeout(ctx, b.cfg.ProduceTimeout)
 	defer cancel()
 	errs := make([]error, len(parts))
@@ -275,14 +275,14 @@ func (b *Backend) readBack(ctx context.Context, topic string, acks Acks, parts [
 	return nil
 }
 
-func (b *Backend) readBackPart(ctx context.Context, topic string, acks Acks, part *idemPart, events []Event, tag []byte) error {
+func (b *Backend) readBackPart(ctx context.Context, topic string, acks Acks, part *idemPart, events []event.Event, tag []byte) error {
 	want := len(part.indexes)
-	var got []fanout.Event
+	var got []event.Record
 	offset := part.base
 	maxBytes := int32(max(len(part.batch)+4096, DefaultFetchMaxBytes))
 	for len(got) < want {
 		batch, err := b.src.FetchWait(ctx, topic, part.id, offset, maxBytes, 500*time.Millisecond)
-		var oor *fanout.OffsetOutOfRangeError
+		var oor *event.OffsetOutOfRangeError
 		if errors.As(err, &oor) && oor.LogStartOffset > part.base {
 			// Retention removed the records since they were written:
 			// nothing is left to compare, and the timestamps as sent are
@@ -305,7 +305,7 @@ func (b *Backend) readBackPart(ctx context.Context, topic string, acks Acks, par
 			}
 			return fmt.Errorf("backend: read back %s/%d at %d: %w", topic, part.id, offset, err)
 		}
-		for _, ev := range batch.Events {
+		for _, ev := range batch.Records {
 			if ev.Offset != part.base+int64(len(got)) || len(got) == want {
 				break
 			}
@@ -331,7 +331,7 @@ func (b *Backend) readBackPart(ctx context.Context, topic string, acks Acks, par
 
 // sameEvents reports whether the stored records are the part's events of the
 // request, the first one tagged with this key.
-func sameEvents(got []fanout.Event, part *idemPart, events []Event, tag []byte) bool {
+func sameEvents(got []event.Record, part *idemPart, events []event.Event, tag []byte) bool {
 	for j, ev := range got {
 		e := &events[part.indexes[j]]
 		if !bytes.Equal(ev.Key, e.Key) || (ev.Key == nil) != (e.Key == nil) ||
@@ -352,7 +352,7 @@ func sameEvents(got []fanout.Event, part *idemPart, events []Event, tag []byte) 
 		}
 		if j == 0 {
 			last := ev.Headers[len(ev.Headers)-1]
-			if last.Key != idemwindow.HeaderKey || !bytes.Equal(last.Value, tag) {
+			if last.Key != kafkaext.IdempotencyKeyHeader || !bytes.Equal(last.Value, tag) {
 				return false
 			}
 		}

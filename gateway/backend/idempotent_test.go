@@ -12,16 +12,17 @@ import (
 	"time"
 
 	"github.com/runnel-dev/runnel/broker/brokertest"
-	"github.com/runnel-dev/runnel/broker/idemwindow"
+	"github.com/runnel-dev/runnel/broker/kafkaext"
 	"github.com/runnel-dev/runnel/gateway/apierr"
+	"github.com/runnel-dev/runnel/gateway/event"
 	"github.com/runnel-dev/runnel/internal/testwait"
 )
 
 // keyedEvents is a request mixing explicit partitions, keys and keyless
 // events.
-func keyedEvents(tag string) []Event {
-	evs := []Event{
-		{Partition: -1, Key: []byte("user-1"), Value: []byte(tag + "-a"), Headers: []Header{{Key: "trace", Value: []byte("t1")}}},
+func keyedEvents(tag string) []event.Event {
+	evs := []event.Event{
+		{Partition: -1, Key: []byte("user-1"), Value: []byte(tag + "-a"), Headers: []event.Header{{Key: "trace", Value: []byte("t1")}}},
 		{Partition: 3, Value: []byte(tag + "-b")},
 		{Partition: -1, Value: []byte(tag + "-c")},
 		{Partition: -1, Value: []byte(tag + "-d"), Timestamp: time.Now().Add(-time.Minute).UnixMilli()},
@@ -90,7 +91,7 @@ func TestIdempotentProduceLayout(t *testing.T) {
 		firstOfPartition[r.Partition] = true
 		tagged := false
 		for _, h := range rec.Headers {
-			if h.Key == idemwindow.HeaderKey {
+			if h.Key == kafkaext.IdempotencyKeyHeader {
 				tagged = string(h.Value) == tag
 			}
 		}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/runnel-dev/runnel/broker/recordbatch"
 	"github.com/runnel-dev/runnel/gateway/apierr"
+	"github.com/runnel-dev/runnel/gateway/event"
 )
 
 // Produce writes events to topic and returns where each went, in request
@@ -22,7 +23,7 @@ import (
 // With an idempotencyKey the events go the idempotent way (see
 // idempotent.go): a retry with the same key, from any gateway, returns the
 // first answer and writes nothing new.
-func (b *Backend) Produce(ctx context.Context, topic string, acks Acks, events []Event, idempotencyKey string) ([]Result, error) {
+func (b *Backend) Produce(ctx context.Context, topic string, acks Acks, events []event.Event, idempotencyKey string) ([]Result, error) {
 	if _, ok := acksIndex(acks); !ok {
 		return nil, apierr.Invalid("acks %d: use 0, 1 or all (-1)", acks)
 	}
@@ -81,7 +82,7 @@ const produceBackoff = 100 * time.Millisecond
 // error has the records sent again after a pause, until the deadline, as
 // franz-go would have. A record given back was not written (franz-go never
 // gives back one it is unsure of), so sending it again writes it once.
-func (b *Backend) produceBatched(ctx context.Context, topic string, acks Acks, events []Event) ([]Result, error) {
+func (b *Backend) produceBatched(ctx context.Context, topic string, acks Acks, events []event.Event) ([]Result, error) {
 	cl, err := b.producer(acks)
 	if err != nil {
 		return nil, apiError(err, topicScope(topic))

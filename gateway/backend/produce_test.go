@@ -11,6 +11,7 @@ import (
 
 	"github.com/runnel-dev/runnel/broker/brokertest"
 	"github.com/runnel-dev/runnel/gateway/apierr"
+	"github.com/runnel-dev/runnel/gateway/event"
 	"github.com/runnel-dev/runnel/internal/testwait"
 )
 
@@ -21,8 +22,8 @@ func TestProduceAndFetch(t *testing.T) {
 	ctx := testCtx(t)
 
 	ts := time.Now().Add(-time.Hour).UnixMilli()
-	events := []Event{
-		{Partition: -1, Key: []byte("user-42"), Value: []byte(`{"n":1}`), Headers: []Header{{Key: "h", Value: []byte("x")}}},
+	events := []event.Event{
+		{Partition: -1, Key: []byte("user-42"), Value: []byte(`{"n":1}`), Headers: []event.Header{{Key: "h", Value: []byte("x")}}},
 		{Partition: 5, Value: []byte("explicit"), Timestamp: ts},
 		{Partition: -1, Key: []byte("user-42"), Value: nil}, // a tombstone
 		{Partition: -1, Key: []byte{}, Value: []byte("empty key")},
@@ -131,7 +132,7 @@ func TestProduceRefusals(t *testing.T) {
 	wantAPIError(t, err, http.StatusNotFound, apierr.CodeTopicNotFound)
 
 	// One bad event refuses the whole request: nothing is written.
-	evs := append(values(2, 0, "ok"), Event{Partition: 2, Value: []byte("no such partition")})
+	evs := append(values(2, 0, "ok"), event.Event{Partition: 2, Value: []byte("no such partition")})
 	_, err = b.Produce(ctx, "small", AcksAll, evs, "")
 	wantAPIError(t, err, http.StatusNotFound, apierr.CodePartitionNotFound)
 	_, err = b.Produce(ctx, "small", AcksAll, evs, "key-1")
@@ -140,7 +141,7 @@ func TestProduceRefusals(t *testing.T) {
 		t.Fatalf("a refused request wrote %d events", len(recs))
 	}
 
-	for name, evs := range map[string][]Event{
+	for name, evs := range map[string][]event.Event{
 		"negative timestamp":  {{Partition: -1, Value: []byte("v"), Timestamp: -5}},
 		"timestamp 2 h ahead": {{Partition: 0, Value: []byte("v")}, {Partition: 0, Value: []byte("v"), Timestamp: time.Now().Add(2 * time.Hour).UnixMilli()}},
 		"partition -2":        {{Partition: -2, Value: []byte("v")}},
@@ -168,13 +169,13 @@ func TestProduceRefusals(t *testing.T) {
 	// (random bytes: franz-go compresses, and repetition would shrink).
 	noise := make([]byte, 5000)
 	rand.NewChaCha8([32]byte{1}).Read(noise)
-	big := []Event{{Partition: 0, Value: noise}}
+	big := []event.Event{{Partition: 0, Value: noise}}
 	_, err = b.Produce(ctx, "small", AcksAll, big, "")
 	wantAPIError(t, err, http.StatusRequestEntityTooLarge, apierr.CodeTooLarge)
 	_, err = b.Produce(ctx, "small", AcksAll, big, "key-2")
 	wantAPIError(t, err, http.StatusRequestEntityTooLarge, apierr.CodeTooLarge)
 	// The gateway refuses one larger than it ever sends.
-	huge := []Event{{Partition: 0, Value: bytes.Repeat([]byte("x"), DefaultMaxBatchBytes+1)}}
+	huge := []event.Event{{Partition: 0, Value: bytes.Repeat([]byte("x"), DefaultMaxBatchBytes+1)}}
 	_, err = b.Produce(ctx, "small", AcksLeader, huge, "")
 	wantAPIError(t, err, http.StatusRequestEntityTooLarge, apierr.CodeTooLarge)
 	_, err = b.Produce(ctx, "small", AcksLeader, huge, "key-3")

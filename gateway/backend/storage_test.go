@@ -17,6 +17,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kversion"
 
 	"github.com/runnel-dev/runnel/gateway/apierr"
+	"github.com/runnel-dev/runnel/gateway/event"
 )
 
 // failingCluster is a kfake cluster whose produce answers, while fail holds
@@ -89,11 +90,11 @@ func TestProduceStorageError(t *testing.T) {
 		name string
 		acks Acks
 		idem string
-		ev   []Event
+		ev   []event.Event
 		part string
 	}{
 		{"acks=all", AcksAll, "", values(2, 1, "v"), "partition 1 of"},
-		{"acks=1 keyed", AcksLeader, "", []Event{{Partition: -1, Key: []byte("k"), Value: []byte("1")}}, "partition " + strconv.Itoa(int(keyPartition([]byte("k"), 2))) + " of"},
+		{"acks=1 keyed", AcksLeader, "", []event.Event{{Partition: -1, Key: []byte("k"), Value: []byte("1")}}, "partition " + strconv.Itoa(int(keyPartition([]byte("k"), 2))) + " of"},
 		{"idempotency key", AcksAll, "key-1", values(2, 0, "v"), "partition 0 of"},
 	}
 	for _, c := range cases {

@@ -13,53 +13,11 @@ const (
 	AcksAll    Acks = -1 // every in-sync replica has it
 )
 
-// Header is one event header. Values are bytes; the REST API only carries
-// strings, but events written by Kafka clients may hold anything.
-type Header struct {
-	Key   string
-	Value []byte
-}
-
-// Event is one event to produce.
-type Event struct {
-	// Partition is the partition the client named, or -1 to let the key
-	// choose it (murmur2, as Kafka's Java client does) or, without a key,
-	// to spread events evenly.
-	Partition int32
-	// Key is nil for a null key; an empty non-nil slice is the empty key.
-	Key []byte
-	// Value is the stored bytes: the JSON text of "value", or the decoded
-	// bytes of "value_b64". nil is a null value (a tombstone).
-	Value   []byte
-	Headers []Header
-	// Timestamp in milliseconds since the Unix epoch; 0 means now.
-	Timestamp int64
-}
-
 // Result is where one produced event went, in request order.
 type Result struct {
 	Partition int32
 	Offset    int64 // -1 with AcksNone
 	Timestamp int64 // milliseconds since the Unix epoch
-}
-
-// Record is one stored event, as read back.
-type Record struct {
-	Partition int32
-	Offset    int64
-	Timestamp int64
-	Key       []byte // nil for a null key
-	Value     []byte // nil for a null value
-	Headers   []Header
-}
-
-// FetchResult is the answer to one Fetch.
-type FetchResult struct {
-	Records []Record
-	// NextOffset is where the next fetch continues.
-	NextOffset     int64
-	HighWatermark  int64
-	LogStartOffset int64
 }
 
 // PartitionOffsets are a partition's bounds and, when a timestamp was asked

@@ -2,25 +2,21 @@ package eventjson
 
 import (
 	"bytes"
-	"encoding/base64"
-	"encoding/binary"
 	"errors"
 	"fmt"
-	"math"
-	"strconv"
-	"unicode/utf16"
 	"unicode/utf8"
 
-	"github.com/runnel-dev/runnel/gateway/backend"
+	"github.com/runnel-dev/runnel/gateway/event"
 )
 
 // Decoding produce bodies.
 //
-// The decoder is a hand-written single-pass scanner: produce is the
-// gateway's hot path, and encoding/json's reflection costs several
-// allocations per event. It accepts exactly the JSON that encoding/json
-// accepts (RFC 8259, UTF-8 only, nesting up to maxDepth), which
-// FuzzDecodeAgainstEncodingJSON checks.
+// The decoder is hand-written, a single pass of the package's JSON scanner
+// (scanner.go) over the body: produce is the gateway's hot path, and
+// encoding/json's reflection costs several allocations per event. It
+// accepts exactly the JSON that encoding/json accepts, which
+// FuzzDecodeAgainstEncodingJSON checks. This file walks the body's shape
+// (one event, {"events": [...]}, NDJSON lines); event.go decodes an event.
 //
 // Decoded events alias the body: a "value" is the sub-slice holding its
 // JSON text, and a key or header value without escapes is the sub-slice
@@ -69,10 +65,6 @@ func (e *DecodeError) Error() string {
 // Unwrap returns ErrNoEvents for an empty batch.
 func (e *DecodeError) Unwrap() error { return e.err }
 
-// maxDepth is encoding/json's nesting limit, kept so that both accept the
-// same bodies.
-const maxDepth = 10000
-
 // eventFields names the fields an event may have, for error messages.
 const eventFields = `"key", "value", "value_b64", "headers", "timestamp" and "partition"`
 
@@ -81,8 +73,8 @@ const eventFields = `"key", "value", "value_b64", "headers", "timestamp" and "pa
 // to dst[:0] and returns it. More than maxEvents events (when maxEvents > 0)
 // is an error matching ErrTooManyEvents; any other error is a *DecodeError.
 // The events alias body (see the package notes).
-func Decode(body []byte, dst []backend.Event, maxEvents int) ([]backend.Event, error) {
-	d := decoder{buf: body, body: body, out: dst[:0], max: maxEvents, event: -1}
+func Decode(body []byte, dst []event.Event, maxEvents int) ([]event.Event, error) {
+	d := decoder{scanner: scanner{buf: body}, body: body, out: dst[:0], max: maxEvents, event: -1}
 	err := d.decodeDocument()
 	return d.finish(err)
 }
@@ -90,36 +82,36 @@ func Decode(body []byte, dst []backend.Event, maxEvents int) ([]backend.Event, e
 // DecodeNDJSON decodes an application/x-ndjson produce body: one event
 // object per line; lines holding only white space are skipped, and there
 // must be at least one event. Errors are as for Decode, and name the line.
-func DecodeNDJSON(body []byte, dst []backend.Event, maxEvents int) ([]backend.Event, error) {
+func DecodeNDJSON(body []byte, dst []event.Event, maxEvents int) ([]event.Event, error) {
 	d := decoder{body: body, out: dst[:0], max: maxEvents, event: -1}
 	err := d.decodeLines()
 	return d.finish(err)
 }
 
-// decoder holds the state of one Decode or DecodeNDJSON call.
+// decoder holds the state of one Decode or DecodeNDJSON call. Its scanner
+// checks the JSON; the decoder walks the body's shape with it and builds
+// the events.
 type decoder struct {
-	body  []byte // the whole body, for line numbers
-	buf   []byte // what is being scanned: body, or body up to a line's end
-	pos   int
-	depth int
-	max   int
-	event int // index of the event being decoded, -1 outside
+	scanner        // buf is body, or body up to an NDJSON line's end
+	body    []byte // the whole body, for line numbers
+	max     int
+	event   int // index of the event being decoded, -1 outside
 
-	out []backend.Event
+	out []event.Event
 	// arena holds decoded strings; it is replaced, never grown, when full,
 	// so that slices handed out stay valid.
 	arena []byte
 	// hdrs holds the headers of all events; each event's Headers is a
 	// capped sub-slice, so appends for later events never touch it.
-	hdrs []backend.Header
+	hdrs []event.Header
 	// lastHdrs are the headers of the last event that had any.
-	lastHdrs []backend.Header
+	lastHdrs []event.Header
 	// scratch is reused for strings that do not outlive the call (member
 	// names, escaped base64 text).
 	scratch []byte
 }
 
-func (d *decoder) finish(err error) ([]backend.Event, error) {
+func (d *decoder) finish(err error) ([]event.Event, error) {
 	if err == nil {
 		return d.out, nil
 	}
@@ -129,6 +121,25 @@ func (d *decoder) finish(err error) ([]backend.Event, error) {
 		de.Column = de.Offset - bytes.LastIndexByte(d.body[:de.Offset], '\n')
 	}
 	return d.out, err
+}
+
+// scanError is the syntax error for the scanner's fault.
+func (d *decoder) scanError() error {
+	f := d.fault
+	d.pos = f.at
+	switch f.kind {
+	case badLiteral:
+		return d.unexpected("in the literal " + f.context)
+	case badEscape:
+		return d.syntaxErr("invalid escape %q in a string", d.buf[f.at:f.at+2])
+	case rawControl:
+		return d.syntaxErr("control character %U in a string; escape it", rune(d.buf[f.at]))
+	case notUTF8:
+		return d.syntaxErr("byte 0x%02x in a string is not UTF-8", d.buf[f.at])
+	case tooDeep:
+		return d.syntaxErr("JSON is nested more than %d levels deep", maxDepth)
+	}
+	return d.unexpected(f.context)
 }
 
 func (d *decoder) syntaxErr(format string, args ...any) error {
@@ -166,14 +177,6 @@ func describe(b []byte) string {
 	return fmt.Sprintf("character %q", r)
 }
 
-func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
-
-func (d *decoder) skipSpace() {
-	for d.pos < len(d.buf) && isSpace(d.buf[d.pos]) {
-		d.pos++
-	}
-}
-
 // decodeDocument decodes a whole JSON body.
 func (d *decoder) decodeDocument() error {
 	d.skipSpace()
@@ -182,8 +185,8 @@ func (d *decoder) decodeDocument() error {
 	}
 	if d.buf[d.pos] != '{' {
 		start := d.pos
-		if err := d.skipValue(); err != nil {
-			return err
+		if !d.skipValue() {
+			return d.scanError()
 		}
 		return d.shapeErrAt(start, "the body must be a JSON object: one event or {\"events\": [...]}")
 	}
@@ -212,8 +215,8 @@ func (d *decoder) decodeLines() error {
 		if d.pos < end {
 			if d.buf[d.pos] != '{' {
 				at := d.pos
-				if err := d.skipValue(); err != nil {
-					return err
+				if !d.skipValue() {
+					return d.scanError()
 				}
 				return d.shapeErrAt(at, "each line must be one event, a JSON object")
 			}
@@ -258,15 +261,15 @@ func (d *decoder) decodeTop() error {
 // the name "events".
 func (d *decoder) decodeBatch() error {
 	d.depth++
-	if err := d.colon(); err != nil {
-		return err
+	if !d.colon() {
+		return d.scanError()
 	}
 	d.skipSpace()
 	if d.pos >= len(d.buf) || d.buf[d.pos] != '[' {
 		at := d.pos
 		if d.pos < len(d.buf) {
-			if err := d.skipValue(); err != nil {
-				return err
+			if !d.skipValue() {
+				return d.scanError()
 			}
 		} else {
 			return d.unexpected("looking for the events array")
@@ -275,8 +278,8 @@ func (d *decoder) decodeBatch() error {
 	}
 	arrayAt := d.pos
 	d.pos++
-	if err := d.push(); err != nil {
-		return err
+	if !d.push() {
+		return d.scanError()
 	}
 	d.skipSpace()
 	if d.pos < len(d.buf) && d.buf[d.pos] == ']' {
@@ -296,8 +299,8 @@ func (d *decoder) decodeBatch() error {
 			}
 			d.event = len(d.out)
 			at := d.pos
-			if err := d.skipValue(); err != nil {
-				return err
+			if !d.skipValue() {
+				return d.scanError()
 			}
 			return d.shapeErrAt(at, "each element of \"events\" must be an event, a JSON object")
 		}
@@ -348,667 +351,4 @@ func (d *decoder) endTop() error {
 		return d.unexpected("looking for a field name")
 	}
 	return d.unexpected("after the events array; want '}'")
-}
-
-func (d *decoder) push() error {
-	d.depth++
-	if d.depth > maxDepth {
-		return d.syntaxErr("JSON is nested more than %d levels deep", maxDepth)
-	}
-	return nil
-}
-
-func (d *decoder) colon() error {
-	d.skipSpace()
-	if d.pos >= len(d.buf) || d.buf[d.pos] != ':' {
-		return d.unexpected("after a field name; want ':'")
-	}
-	d.pos++
-	return nil
-}
-
-// The event fields, as bits, to catch duplicates.
-const (
-	fKey = 1 << iota
-	fValue
-	fValueB64
-	fHeaders
-	fTimestamp
-	fPartition
-)
-
-// decodeEvent decodes one event object at d.pos == '{' and appends it.
-func (d *decoder) decodeEvent() error {
-	if d.max > 0 && len(d.out) >= d.max {
-		return fmt.Errorf("more than %d events: %w", d.max, ErrTooManyEvents)
-	}
-	d.event = len(d.out)
-	d.pos++
-	if err := d.push(); err != nil {
-		return err
-	}
-	ev := backend.Event{Partition: -1}
-	var seen int
-	d.skipSpace()
-	if d.pos < len(d.buf) && d.buf[d.pos] == '}' {
-		d.pos++
-		d.depth--
-		d.out = append(d.out, ev)
-		d.event = -1
-		return nil
-	}
-	for {
-		d.skipSpace()
-		if d.pos >= len(d.buf) || d.buf[d.pos] != '"' {
-			return d.unexpected("looking for a field name")
-		}
-		nameAt := d.pos
-		name, err := d.memberName()
-		if err != nil {
-			return err
-		}
-		var bit int
-		switch string(name) {
-		case "key":
-			bit = fKey
-		case "value":
-			bit = fValue
-		case "value_b64":
-			bit = fValueB64
-		case "headers":
-			bit = fHeaders
-		case "timestamp":
-			bit = fTimestamp
-		case "partition":
-			bit = fPartition
-		case "events":
-			return d.shapeErrAt(nameAt, "unexpected field \"events\" in an event; send one event, or {\"events\": [...]} with nothing beside it")
-		default:
-			return d.shapeErrAt(nameAt, "unknown field %q; an event has %s", name, eventFields)
-		}
-		if seen&bit != 0 {
-			return d.shapeErrAt(nameAt, "field %q appears twice", name)
-		}
-		seen |= bit
-		if bit&(fValue|fValueB64) != 0 && seen&(fValue|fValueB64) == fValue|fValueB64 {
-			return d.shapeErrAt(nameAt, "an event has \"value\" or \"value_b64\", not both")
-		}
-		if err := d.colon(); err != nil {
-			return err
-		}
-		d.skipSpace()
-		if d.pos >= len(d.buf) {
-			return d.unexpected("looking for a value")
-		}
-		if err := d.field(bit, &ev); err != nil {
-			return err
-		}
-		d.skipSpace()
-		if d.pos >= len(d.buf) {
-			return d.unexpected("in an event")
-		}
-		switch d.buf[d.pos] {
-		case ',':
-			d.pos++
-			continue
-		case '}':
-			d.pos++
-			d.depth--
-			d.out = append(d.out, ev)
-			d.event = -1
-			return nil
-		}
-		return d.unexpected("after a field; want ',' or '}'")
-	}
-}
-
-// null consumes a JSON null at d.pos if there is one.
-func (d *decoder) null() bool {
-	if len(d.buf)-d.pos >= 4 && string(d.buf[d.pos:d.pos+4]) == "null" {
-		d.pos += 4
-		return true
-	}
-	return false
-}
-
-// field decodes the value of one event field, at d.pos (not at the end).
-func (d *decoder) field(bit int, ev *backend.Event) error {
-	at := d.pos
-	c := d.buf[d.pos]
-	switch bit {
-	case fValue:
-		if d.null() {
-			return nil
-		}
-		if err := d.skipValue(); err != nil {
-			return err
-		}
-		ev.Value = d.buf[at:d.pos:d.pos]
-		return nil
-	case fKey:
-		if d.null() {
-			return nil
-		}
-		if c != '"' {
-			return d.wrongType(at, "\"key\" must be a string or null")
-		}
-		s, err := d.stringValue()
-		if err != nil {
-			return err
-		}
-		ev.Key = s
-		return nil
-	case fValueB64:
-		if d.null() {
-			return nil
-		}
-		if c != '"' {
-			return d.wrongType(at, "\"value_b64\" must be a string of standard base64")
-		}
-		return d.base64Value(at, ev)
-	case fHeaders:
-		if d.null() {
-			return nil
-		}
-		if c != '{' {
-			return d.wrongType(at, "\"headers\" must be an object of strings, such as {\"source\": \"checkout\"}")
-		}
-		return d.headers(ev)
-	case fTimestamp:
-		if d.null() {
-			return nil
-		}
-		n, err := d.integer(at, "\"timestamp\" must be an integer number of milliseconds since the Unix epoch, at least 0", math.MaxInt64)
-		ev.Timestamp = n
-		return err
-	case fPartition:
-		if d.null() {
-			return nil
-		}
-		n, err := d.integer(at, "\"partition\" must be an integer from 0", math.MaxInt32)
-		ev.Partition = int32(n)
-		return err
-	}
-	panic("eventjson: unknown field bit")
-}
-
-// wrongType skips the value at d.pos, so that a syntax error inside it is
-// reported as such, then returns msg as a shape error.
-func (d *decoder) wrongType(at int, msg string) error {
-	if err := d.skipValue(); err != nil {
-		return err
-	}
-	return d.shapeErrAt(at, "%s", msg)
-}
-
-// integer decodes a non-negative JSON integer of at most max.
-func (d *decoder) integer(at int, msg string, max int64) (int64, error) {
-	c := d.buf[d.pos]
-	if c != '-' && (c < '0' || c > '9') {
-		return 0, d.wrongType(at, msg)
-	}
-	if err := d.skipNumber(); err != nil {
-		return 0, err
-	}
-	n, err := strconv.ParseInt(string(d.buf[at:d.pos]), 10, 64)
-	if err != nil || n < 0 || n > max {
-		return 0, d.shapeErrAt(at, "%s; got %s", msg, d.buf[at:d.pos])
-	}
-	return n, nil
-}
-
-// headers decodes a headers object at d.pos == '{'.
-func (d *decoder) headers(ev *backend.Event) error {
-	d.pos++
-	if err := d.push(); err != nil {
-		return err
-	}
-	start := len(d.hdrs)
-	var seen map[string]struct{} // only for many headers
-	d.skipSpace()
-	if d.pos < len(d.buf) && d.buf[d.pos] == '}' {
-		d.pos++
-		d.depth--
-		return nil
-	}
-	for {
-		d.skipSpace()
-		if d.pos >= len(d.buf) || d.buf[d.pos] != '"' {
-			return d.unexpected("looking for a header name")
-		}
-		nameAt := d.pos
-		name, err := d.memberName()
-		if err != nil {
-			return err
-		}
-		// memberName's result may live in scratch; copy before decoding
-		// more strings. Events of a batch mostly repeat the same header
-		// names in the same order: reuse the previous event's string.
-		var key string
-		if i := len(d.hdrs) - start; i < len(d.lastHdrs) && d.lastHdrs[i].Key == string(name) {
-			key = d.lastHdrs[i].Key
-		} else {
-			key = string(name)
-		}
-		if n := len(d.hdrs) - start; n < 16 {
-			for _, h := range d.hdrs[start:] {
-				if h.Key == key {
-					return d.shapeErrAt(nameAt, "header %q appears twice", key)
-				}
-			}
-		} else {
-			if seen == nil {
-				seen = make(map[string]struct{}, 2*n)
-				for _, h := range d.hdrs[start:] {
-					seen[h.Key] = struct{}{}
-				}
-			}
-			if _, dup := seen[key]; dup {
-				return d.shapeErrAt(nameAt, "header %q appears twice", key)
-			}
-			seen[key] = struct{}{}
-		}
-		if err := d.colon(); err != nil {
-			return err
-		}
-		d.skipSpace()
-		if d.pos >= len(d.buf) {
-			return d.unexpected("looking for a header value")
-		}
-		at := d.pos
-		if d.buf[d.pos] != '"' {
-			return d.wrongType(at, fmt.Sprintf("header %q must be a string", key))
-		}
-		v, err := d.stringValue()
-		if err != nil {
-			return err
-		}
-		d.hdrs = append(d.hdrs, backend.Header{Key: key, Value: v})
-		d.skipSpace()
-		if d.pos >= len(d.buf) {
-			return d.unexpected("in the headers")
-		}
-		switch d.buf[d.pos] {
-		case ',':
-			d.pos++
-			continue
-		case '}':
-			d.pos++
-			d.depth--
-			n := len(d.hdrs)
-			ev.Headers = d.hdrs[start:n:n]
-			d.lastHdrs = ev.Headers
-			return nil
-		}
-		return d.unexpected("after a header; want ',' or '}'")
-	}
-}
-
-// base64Value decodes "value_b64" at d.pos == '"'.
-func (d *decoder) base64Value(at int, ev *backend.Event) error {
-	start, end, escaped, err := d.scanString()
-	if err != nil {
-		return err
-	}
-	src := d.buf[start:end]
-	if escaped {
-		d.scratch = unescape(d.scratch[:0], src)
-		src = d.scratch
-	}
-	// Standard base64 ignores line breaks; the API's pattern does not
-	// allow them.
-	if bytes.ContainsAny(src, "\r\n") {
-		return d.shapeErrAt(at, "\"value_b64\" is not valid standard base64: it holds a line break")
-	}
-	dst := d.alloc(base64.StdEncoding.DecodedLen(len(src)))
-	n, err := base64.StdEncoding.Decode(dst, src)
-	if err != nil {
-		return d.shapeErrAt(at, "\"value_b64\" is not valid standard base64 with padding: %v", err)
-	}
-	if n == 0 {
-		ev.Value = []byte{} // the empty value, not a null one
-		return nil
-	}
-	ev.Value = dst[:n:n]
-	return nil
-}
-
-// alloc returns n bytes of the arena.
-func (d *decoder) alloc(n int) []byte {
-	if cap(d.arena)-len(d.arena) < n {
-		// Decoded text is never longer than its source, so the rest of
-		// the body bounds what is still to come.
-		d.arena = make([]byte, 0, max(n, min(len(d.body)-d.pos+n, 64<<10), 512))
-	}
-	l := len(d.arena)
-	d.arena = d.arena[:l+n]
-	return d.arena[l : l+n : l+n]
-}
-
-// stringValue decodes a string at d.pos == '"' that ends up in an event:
-// the body's bytes when it has no escapes, else a decoded copy.
-func (d *decoder) stringValue() ([]byte, error) {
-	start, end, escaped, err := d.scanString()
-	if err != nil {
-		return nil, err
-	}
-	if !escaped {
-		return d.buf[start:end:end], nil
-	}
-	dst := d.alloc(end - start)
-	n := len(unescape(dst[:0], d.buf[start:end]))
-	// unescape wrote into dst's array: it never outgrows its source.
-	return dst[:n:n], nil
-}
-
-// memberName decodes an object member name at d.pos == '"'. The result is
-// valid until the next memberName or base64Value call.
-func (d *decoder) memberName() ([]byte, error) {
-	start, end, escaped, err := d.scanString()
-	if err != nil {
-		return nil, err
-	}
-	if !escaped {
-		return d.buf[start:end], nil
-	}
-	d.scratch = unescape(d.scratch[:0], d.buf[start:end])
-	return d.scratch, nil
-}
-
-// strPlain marks the bytes a string may hold without a closer look.
-var strPlain = func() (t [256]bool) {
-	for c := 0x20; c < utf8.RuneSelf; c++ {
-		t[c] = c != '"' && c != '\\'
-	}
-	return t
-}()
-
-// scanString checks the string at d.pos == '"' and moves past it. It
-// returns the bounds of its content and whether it has escapes.
-func (d *decoder) scanString() (start, end int, escaped bool, err error) {
-	b := d.buf
-	i := d.pos + 1
-	start = i
-	for {
-		// Eight bytes at a time while none needs a closer look.
-		for i+8 <= len(b) && !special8(binary.LittleEndian.Uint64(b[i:])) {
-			i += 8
-		}
-		for i < len(b) && strPlain[b[i]] {
-			i++
-		}
-		if i >= len(b) {
-			d.pos = i
-			return 0, 0, false, d.unexpected("in a string; it has no closing quote")
-		}
-		switch c := b[i]; {
-		case c == '"':
-			d.pos = i + 1
-			return start, i, escaped, nil
-		case c == '\\':
-			escaped = true
-			if i+1 >= len(b) {
-				d.pos = i + 1
-				return 0, 0, false, d.unexpected("in a string escape")
-			}
-			switch b[i+1] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				i += 2
-			case 'u':
-				for k := 2; k < 6; k++ {
-					if i+k >= len(b) || !isHex(b[i+k]) {
-						d.pos = i + k
-						return 0, 0, false, d.unexpected("in a \\u escape; want 4 hex digits")
-					}
-				}
-				i += 6
-			default:
-				d.pos = i
-				return 0, 0, false, d.syntaxErr("invalid escape %q in a string", b[i:i+2])
-			}
-		case c < 0x20:
-			d.pos = i
-			return 0, 0, false, d.syntaxErr("control character %U in a string; escape it", rune(c))
-		default: // c >= 0x80
-			r, size := utf8.DecodeRune(b[i:])
-			if r == utf8.RuneError && size == 1 {
-				d.pos = i
-				return 0, 0, false, d.syntaxErr("byte 0x%02x in a string is not UTF-8", c)
-			}
-			i += size
-		}
-	}
-}
-
-// special8 reports whether any of the eight bytes in w is a quote, a
-// backslash, a control character or not ASCII (the SWAR tests of "Bit
-// Twiddling Hacks": a byte below n exists iff (w - n*lo) & ^w & hi != 0).
-func special8(w uint64) bool {
-	const lo, hi = 0x0101010101010101, 0x8080808080808080
-	quote := w ^ ('"' * lo)
-	backslash := w ^ ('\\' * lo)
-	return ((w-0x20*lo)&^w|(quote-lo)&^quote|(backslash-lo)&^backslash|w)&hi != 0
-}
-
-// isHex reports whether c is a hexadecimal digit.
-func isHex(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
-}
-
-// unescape appends the decoded content of a string checked by scanString.
-// Like encoding/json it turns a lone UTF-16 surrogate into U+FFFD. The
-// output is never longer than src.
-func unescape(dst, src []byte) []byte {
-	for i := 0; i < len(src); {
-		c := src[i]
-		if c != '\\' {
-			j := bytes.IndexByte(src[i:], '\\')
-			if j < 0 {
-				return append(dst, src[i:]...)
-			}
-			dst = append(dst, src[i:i+j]...)
-			i += j
-			continue
-		}
-		switch src[i+1] {
-		case 'u':
-			r := hex4(src[i+2 : i+6])
-			i += 6
-			if utf16.IsSurrogate(r) {
-				r2 := rune(-1)
-				if i+6 <= len(src) && src[i] == '\\' && src[i+1] == 'u' {
-					r2 = hex4(src[i+2 : i+6])
-				}
-				if dec := utf16.DecodeRune(r, r2); dec != utf8.RuneError {
-					i += 6
-					r = dec
-				} else {
-					r = utf8.RuneError
-				}
-			}
-			dst = utf8.AppendRune(dst, r)
-			continue
-		case 'b':
-			dst = append(dst, '\b')
-		case 'f':
-			dst = append(dst, '\f')
-		case 'n':
-			dst = append(dst, '\n')
-		case 'r':
-			dst = append(dst, '\r')
-		case 't':
-			dst = append(dst, '\t')
-		default: // '"', '\\', '/'
-			dst = append(dst, src[i+1])
-		}
-		i += 2
-	}
-	return dst
-}
-
-func hex4(b []byte) rune {
-	var r rune
-	for _, c := range b[:4] {
-		switch {
-		case c <= '9':
-			c -= '0'
-		case c <= 'F':
-			c -= 'A' - 10
-		default:
-			c -= 'a' - 10
-		}
-		r = r<<4 | rune(c)
-	}
-	return r
-}
-
-// skipValue checks the JSON value at d.pos and moves past it.
-func (d *decoder) skipValue() error {
-	if d.pos >= len(d.buf) {
-		return d.unexpected("looking for a value")
-	}
-	switch c := d.buf[d.pos]; c {
-	case '"':
-		_, _, _, err := d.scanString()
-		return err
-	case '{':
-		return d.skipObject()
-	case '[':
-		return d.skipArray()
-	case 't':
-		return d.literal("true")
-	case 'f':
-		return d.literal("false")
-	case 'n':
-		return d.literal("null")
-	default:
-		if c == '-' || '0' <= c && c <= '9' {
-			return d.skipNumber()
-		}
-		return d.unexpected("looking for a value")
-	}
-}
-
-func (d *decoder) literal(word string) error {
-	for k := 0; k < len(word); k++ {
-		if d.pos >= len(d.buf) || d.buf[d.pos] != word[k] {
-			return d.unexpected(fmt.Sprintf("in the literal %s", word))
-		}
-		d.pos++
-	}
-	return nil
-}
-
-// skipNumber checks a number, per RFC 8259:
-// -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?
-func (d *decoder) skipNumber() error {
-	b := d.buf
-	if b[d.pos] == '-' {
-		d.pos++
-	}
-	digits := func() bool {
-		s := d.pos
-		for d.pos < len(b) && '0' <= b[d.pos] && b[d.pos] <= '9' {
-			d.pos++
-		}
-		return d.pos > s
-	}
-	switch {
-	case d.pos < len(b) && b[d.pos] == '0':
-		d.pos++
-	case !digits():
-		return d.unexpected("in a number; want a digit")
-	}
-	if d.pos < len(b) && b[d.pos] == '.' {
-		d.pos++
-		if !digits() {
-			return d.unexpected("after the decimal point; want a digit")
-		}
-	}
-	if d.pos < len(b) && (b[d.pos] == 'e' || b[d.pos] == 'E') {
-		d.pos++
-		if d.pos < len(b) && (b[d.pos] == '+' || b[d.pos] == '-') {
-			d.pos++
-		}
-		if !digits() {
-			return d.unexpected("in an exponent; want a digit")
-		}
-	}
-	return nil
-}
-
-func (d *decoder) skipObject() error {
-	d.pos++
-	if err := d.push(); err != nil {
-		return err
-	}
-	d.skipSpace()
-	if d.pos < len(d.buf) && d.buf[d.pos] == '}' {
-		d.pos++
-		d.depth--
-		return nil
-	}
-	for {
-		d.skipSpace()
-		if d.pos >= len(d.buf) || d.buf[d.pos] != '"' {
-			return d.unexpected("looking for a field name")
-		}
-		if _, _, _, err := d.scanString(); err != nil {
-			return err
-		}
-		if err := d.colon(); err != nil {
-			return err
-		}
-		d.skipSpace()
-		if err := d.skipValue(); err != nil {
-			return err
-		}
-		d.skipSpace()
-		if d.pos >= len(d.buf) {
-			return d.unexpected("in an object")
-		}
-		switch d.buf[d.pos] {
-		case ',':
-			d.pos++
-			continue
-		case '}':
-			d.pos++
-			d.depth--
-			return nil
-		}
-		return d.unexpected("after an object field; want ',' or '}'")
-	}
-}
-
-func (d *decoder) skipArray() error {
-	d.pos++
-	if err := d.push(); err != nil {
-		return err
-	}
-	d.skipSpace()
-	if d.pos < len(d.buf) && d.buf[d.pos] == ']' {
-		d.pos++
-		d.depth--
-		return nil
-	}
-	for {
-		d.skipSpace()
-		if err := d.skipValue(); err != nil {
-			return err
-		}
-		d.skipSpace()
-		if d.pos >= len(d.buf) {
-			return d.unexpected("in an array")
-		}
-		switch d.buf[d.pos] {
-		case ',':
-			d.pos++
-			continue
-		case ']':
-			d.pos++
-			d.depth--
-			return nil
-		}
-		return d.unexpected("after an array element; want ',' or ']'")
-	}
 }

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/runnel-dev/runnel/gateway/backend"
+	"github.com/runnel-dev/runnel/gateway/event"
 )
 
 // benchBody is n events shaped like the load generator's: a short key and a
@@ -23,10 +23,10 @@ func benchBody(n, size int) []byte {
 	return []byte(`{"events":[` + strings.Join(parts, ",") + `]}`)
 }
 
-func benchDecode(b *testing.B, n int, body []byte, decode func([]byte, []backend.Event, int) ([]backend.Event, error)) {
+func benchDecode(b *testing.B, n int, body []byte, decode func([]byte, []event.Event, int) ([]event.Event, error)) {
 	b.SetBytes(int64(len(body)))
 	b.ReportAllocs()
-	var evs []backend.Event
+	var evs []event.Event
 	for b.Loop() {
 		var err error
 		evs, err = decode(body, evs, 1000)

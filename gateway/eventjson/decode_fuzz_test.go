@@ -10,7 +10,7 @@ import (
 	"testing"
 	"unicode/utf8"
 
-	"github.com/runnel-dev/runnel/gateway/backend"
+	"github.com/runnel-dev/runnel/gateway/event"
 )
 
 // The reference decoder: the same rules written with encoding/json, slowly
@@ -65,8 +65,8 @@ func refInt(raw []byte, max int64) (int64, bool) {
 	return n, err == nil && n >= 0 && n <= max
 }
 
-func refEvent(raw []byte) (backend.Event, bool) {
-	ev := backend.Event{Partition: -1}
+func refEvent(raw []byte) (event.Event, bool) {
+	ev := event.Event{Partition: -1}
 	ms, ok := refMembers(raw)
 	if !ok {
 		return ev, false
@@ -124,7 +124,7 @@ func refEvent(raw []byte) (backend.Event, bool) {
 				if v == nil {
 					v = []byte{}
 				}
-				ev.Headers = append(ev.Headers, backend.Header{Key: h.name, Value: v})
+				ev.Headers = append(ev.Headers, event.Header{Key: h.name, Value: v})
 			}
 		case "timestamp":
 			if !isNull(m.raw) {
@@ -152,7 +152,7 @@ func refEvent(raw []byte) (backend.Event, bool) {
 
 func refValid(b []byte) bool { return utf8.Valid(b) && json.Valid(b) }
 
-func refDecode(body []byte) ([]backend.Event, bool) {
+func refDecode(body []byte) ([]event.Event, bool) {
 	if !refValid(body) {
 		return nil, false
 	}
@@ -162,7 +162,7 @@ func refDecode(body []byte) ([]backend.Event, bool) {
 	}
 	if len(ms) == 0 || ms[0].name != "events" {
 		ev, ok := refEvent(body)
-		return []backend.Event{ev}, ok
+		return []event.Event{ev}, ok
 	}
 	if len(ms) != 1 {
 		return nil, false
@@ -171,7 +171,7 @@ func refDecode(body []byte) ([]backend.Event, bool) {
 	if len(ms[0].raw) == 0 || ms[0].raw[0] != '[' || json.Unmarshal(ms[0].raw, &raws) != nil || len(raws) == 0 {
 		return nil, false
 	}
-	var out []backend.Event
+	var out []event.Event
 	for _, r := range raws {
 		ev, ok := refEvent(bytes.TrimSpace(r))
 		if !ok {
@@ -182,8 +182,8 @@ func refDecode(body []byte) ([]backend.Event, bool) {
 	return out, true
 }
 
-func refDecodeNDJSON(body []byte) ([]backend.Event, bool) {
-	var out []backend.Event
+func refDecodeNDJSON(body []byte) ([]event.Event, bool) {
+	var out []event.Event
 	for _, line := range bytes.Split(body, []byte{'\n'}) {
 		if len(bytes.Trim(line, " \t\r")) == 0 {
 			continue
@@ -202,7 +202,7 @@ func refDecodeNDJSON(body []byte) ([]backend.Event, bool) {
 
 // diffEvents describes how got differs from want, nil and empty slices
 // told apart for keys and values; "" when they agree.
-func diffEvents(got, want []backend.Event) string {
+func diffEvents(got, want []event.Event) string {
 	if len(got) != len(want) {
 		return fmt.Sprintf("got %d events, want %d", len(got), len(want))
 	}
@@ -222,7 +222,7 @@ func diffEvents(got, want []backend.Event) string {
 	return ""
 }
 
-func fmtEvent(e backend.Event) string {
+func fmtEvent(e event.Event) string {
 	q := func(b []byte) string {
 		if b == nil {
 			return "nil"
@@ -270,8 +270,8 @@ func FuzzDecodeAgainstEncodingJSON(f *testing.F) {
 		orig := bytes.Clone(body)
 		for _, form := range []struct {
 			name   string
-			decode func([]byte, []backend.Event, int) ([]backend.Event, error)
-			ref    func([]byte) ([]backend.Event, bool)
+			decode func([]byte, []event.Event, int) ([]event.Event, error)
+			ref    func([]byte) ([]event.Event, bool)
 		}{
 			{"json", Decode, refDecode},
 			{"ndjson", DecodeNDJSON, refDecodeNDJSON},

@@ -1,13 +1,12 @@
 package eventjson
 
 import (
-	"encoding/binary"
 	"errors"
 	"strconv"
 	"strings"
 	"testing"
 
-	"github.com/runnel-dev/runnel/gateway/backend"
+	"github.com/runnel-dev/runnel/gateway/event"
 )
 
 func TestDecodeForms(t *testing.T) {
@@ -15,26 +14,26 @@ func TestDecodeForms(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		body string
-		want []backend.Event
+		want []event.Event
 	}{
-		{"one event", one, []backend.Event{{
+		{"one event", one, []event.Event{{
 			Partition: 3, Key: []byte("k1"), Value: []byte(`{"a": [1, 2.5e3, "x"]}`),
-			Headers:   []backend.Header{{Key: "h", Value: []byte("v")}, {Key: "h2", Value: []byte{}}},
+			Headers:   []event.Header{{Key: "h", Value: []byte("v")}, {Key: "h2", Value: []byte{}}},
 			Timestamp: 1767225600000,
 		}}},
-		{"batch", ` { "events" : [ {"value":1} , {"key":null,"value_b64":"3q2+7w=="} ] } `, []backend.Event{
+		{"batch", ` { "events" : [ {"value":1} , {"key":null,"value_b64":"3q2+7w=="} ] } `, []event.Event{
 			{Partition: -1, Value: []byte("1")},
 			{Partition: -1, Value: []byte{0xde, 0xad, 0xbe, 0xef}},
 		}},
-		{"empty event is a keyless tombstone", `{}`, []backend.Event{{Partition: -1}}},
+		{"empty event is a keyless tombstone", `{}`, []event.Event{{Partition: -1}}},
 		{"value and value_b64 both given, even null", `{"key":null,"value":null,"headers":null,"timestamp":null,"partition":null,"value_b64":null}`,
 			nil /* rejected below: value and value_b64 */},
-		{"escapes", `{"key":"a\"b\\c\/d\u00e9\ud83d\ude00\ud800x","value":"s\n","headers":{"\u006b":"\t"}}`, []backend.Event{{
+		{"escapes", `{"key":"a\"b\\c\/d\u00e9\ud83d\ude00\ud800x","value":"s\n","headers":{"\u006b":"\t"}}`, []event.Event{{
 			Partition: -1, Key: []byte("a\"b\\c/d\u00e9\U0001F600\uFFFDx"), Value: []byte(`"s\n"`),
-			Headers: []backend.Header{{Key: "k", Value: []byte("\t")}},
+			Headers: []event.Header{{Key: "k", Value: []byte("\t")}},
 		}}},
-		{"empty key and value_b64", `{"key":"","value_b64":""}`, []backend.Event{{Partition: -1, Key: []byte{}, Value: []byte{}}}},
-		{"string value kept as JSON text", `{"value":"hello"}`, []backend.Event{{Partition: -1, Value: []byte(`"hello"`)}}},
+		{"empty key and value_b64", `{"key":"","value_b64":""}`, []event.Event{{Partition: -1, Key: []byte{}, Value: []byte{}}}},
+		{"string value kept as JSON text", `{"value":"hello"}`, []event.Event{{Partition: -1, Value: []byte(`"hello"`)}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := Decode([]byte(tc.body), nil, 0)
@@ -60,7 +59,7 @@ func TestDecodeNDJSON(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []backend.Event{{Partition: -1, Key: []byte("a"), Value: []byte("1")}, {Partition: -1, Value: []byte("[2]")}}
+	want := []event.Event{{Partition: -1, Key: []byte("a"), Value: []byte("1")}, {Partition: -1, Value: []byte("[2]")}}
 	if msg := diffEvents(got, want); msg != "" {
 		t.Fatal(msg)
 	}
@@ -199,24 +198,6 @@ func TestDecodeAliasing(t *testing.T) {
 		if string(ev.Key) != "k\u00e9"+string(rune('a'+i%26)) || len(ev.Headers) != 2 ||
 			string(ev.Headers[1].Value) != "2" || string(ev.Value) != "\x01\x02" || cap(ev.Headers) != 2 {
 			t.Fatalf("event %d: %+v", i, ev)
-		}
-	}
-}
-
-// TestSpecial8 checks the eight-byte test against the byte table on
-// every byte value in every position.
-func TestSpecial8(t *testing.T) {
-	for pos := range 8 {
-		for c := range 256 {
-			var b [8]byte
-			for i := range b {
-				b[i] = 'a'
-			}
-			b[pos] = byte(c)
-			want := !strPlain[c]
-			if got := special8(binary.LittleEndian.Uint64(b[:])); got != want {
-				t.Fatalf("byte %#x at %d: special8 %v, want %v", c, pos, got, want)
-			}
 		}
 	}
 }

@@ -1,40 +1,32 @@
 package eventjson
 
 import (
+	"cmp"
 	"encoding/base64"
+	"slices"
 	"strconv"
-	"strings"
 	"unicode/utf8"
+
+	"github.com/runnel-dev/runnel/gateway/event"
 )
 
-// HeaderStruct is satisfied by every header type shaped like
-// struct{ Key string; Value []byte }: fanout.Header and backend.Header
-// alike, so both read paths hand their records to the encoder without
-// copying headers into another type.
-type HeaderStruct interface {
-	~struct {
-		Key   string
-		Value []byte
-	}
-}
-
-// AppendEvent appends one read event as a JSON object:
+// AppendRecord appends one read event as a JSON object:
 //
 //	{"partition":0,"offset":12,"timestamp":1700000000000,"key":"k","value":{...},"headers":{"h":"v"}}
 //
-// See AppendEventFields for how each field is written.
-func AppendEvent[H HeaderStruct](dst []byte, partition int32, offset, timestamp int64, key, value []byte, headers []H) []byte {
+// See AppendRecordFields for how each field is written.
+func AppendRecord(dst []byte, r *event.Record) []byte {
 	dst = append(dst, '{')
-	dst = AppendEventFields(dst, partition, offset, timestamp, key, value, headers)
+	dst = AppendRecordFields(dst, r)
 	return append(dst, '}')
 }
 
-// AppendEventFields appends the fields of one read event, comma-separated
+// AppendRecordFields appends the fields of one read event, comma-separated
 // and without the enclosing braces, so that callers can put their own
 // fields first:
 //
 //	buf = append(buf, `{"type":"event","id":"s1","topic":"chat",`...)
-//	buf = eventjson.AppendEventFields(buf, p, off, ts, key, value, headers)
+//	buf = eventjson.AppendRecordFields(buf, &rec)
 //	buf = append(buf, '}')
 //
 // The fields, in this order:
@@ -63,16 +55,17 @@ func AppendEvent[H HeaderStruct](dst []byte, partition int32, offset, timestamp 
 //     form is not worth a third object.
 //
 // It does not allocate beyond growing dst, except for more than
-// maxLinearHeaders headers or header keys that are not valid UTF-8 (the
-// repeated-key check then uses a map).
-func AppendEventFields[H HeaderStruct](dst []byte, partition int32, offset, timestamp int64, key, value []byte, headers []H) []byte {
+// maxLinearHeaders headers (the repeated-key check then sorts them), and
+// nothing r points to escapes to the heap through it.
+func AppendRecordFields(dst []byte, r *event.Record) []byte {
 	dst = append(dst, `"partition":`...)
-	dst = strconv.AppendInt(dst, int64(partition), 10)
+	dst = strconv.AppendInt(dst, int64(r.Partition), 10)
 	dst = append(dst, `,"offset":`...)
-	dst = strconv.AppendInt(dst, offset, 10)
+	dst = strconv.AppendInt(dst, r.Offset, 10)
 	dst = append(dst, `,"timestamp":`...)
-	dst = strconv.AppendInt(dst, timestamp, 10)
+	dst = strconv.AppendInt(dst, r.Timestamp, 10)
 
+	key, value, hs := r.Key, r.Value, r.Headers
 	switch {
 	case key == nil:
 		dst = append(dst, `,"key":null`...)
@@ -97,17 +90,15 @@ func AppendEventFields[H HeaderStruct](dst []byte, partition int32, offset, time
 		dst = append(dst, '"')
 	}
 
-	hs := headerView[H](headers)
-	var last lastIndex[H]
-	last.init(hs)
+	last := newLastIndex(hs)
 	dst = append(dst, `,"headers":{`...)
 	first := true
 	binary := false
 	for i := range hs {
-		if !last.wins(i) {
+		if !last.wins(hs, i) {
 			continue
 		}
-		k, v := hs.kv(i)
+		k, v := hs[i].Key, hs[i].Value
 		if v != nil && !utf8.Valid(v) {
 			binary = true
 			continue
@@ -129,10 +120,10 @@ func AppendEventFields[H HeaderStruct](dst []byte, partition int32, offset, time
 		dst = append(dst, `,"headers_b64":{`...)
 		first = true
 		for i := range hs {
-			if !last.wins(i) {
+			if !last.wins(hs, i) {
 				continue
 			}
-			k, v := hs.kv(i)
+			k, v := hs[i].Key, hs[i].Value
 			if v == nil || utf8.Valid(v) {
 				continue
 			}
@@ -151,70 +142,75 @@ func AppendEventFields[H HeaderStruct](dst []byte, partition int32, offset, time
 }
 
 // maxLinearHeaders is the header count up to which repeated keys are found
-// by comparing every pair, which is faster than a map for the handful of
+// by comparing every pair, which is faster than sorting for the handful of
 // headers events usually carry.
 const maxLinearHeaders = 16
 
-type headerView[H HeaderStruct] []H
-
-func (hs headerView[H]) kv(i int) (string, []byte) {
-	h := struct {
-		Key   string
-		Value []byte
-	}(hs[i])
-	return h.Key, h.Value
+// lastIndex finds the last header of each key, keys compared as the output
+// writes them (each byte that is not valid UTF-8 as U+FFFD). Up to
+// maxLinearHeaders headers are compared pairwise, without allocating; more
+// are sorted by key once. It holds no header: storing one would let the
+// headers, and with them whatever the caller's record points to, escape to
+// the heap.
+type lastIndex struct {
+	exact bool   // every key is valid UTF-8: keys compare as they are
+	loser []bool // loser[i]: a later header has i's key; nil when comparing pairwise
 }
 
-// lastIndex finds the last header of each key (after replacing bad UTF-8
-// in keys, as the output does). Up to maxLinearHeaders headers with valid
-// keys are compared pairwise, without allocating; otherwise a map is built.
-type lastIndex[H HeaderStruct] struct {
-	hs   headerView[H]
-	last map[string]int // nil when comparing pairwise
-	keys []string       // keys[i] is header i's key as written
-}
-
-func (li *lastIndex[H]) init(hs headerView[H]) {
-	li.hs = hs
-	linear := len(hs) <= maxLinearHeaders
-	for i := 0; linear && i < len(hs); i++ {
-		if k, _ := hs.kv(i); !utf8.ValidString(k) {
-			linear = false
-		}
-	}
-	if linear {
-		return
-	}
-	li.last = make(map[string]int, len(hs))
-	li.keys = make([]string, len(hs))
+func newLastIndex(hs []event.Header) lastIndex {
+	li := lastIndex{exact: true}
 	for i := range hs {
-		k, _ := hs.kv(i)
-		if !utf8.ValidString(k) {
-			k = coerceUTF8(k)
+		if !utf8.ValidString(hs[i].Key) {
+			li.exact = false
+			break
 		}
-		li.keys[i] = k
-		li.last[k] = i
 	}
+	if len(hs) <= maxLinearHeaders {
+		return li
+	}
+	order := make([]int, len(hs))
+	for i := range order {
+		order[i] = i
+	}
+	// Stable: headers of one key stay in input order, the last one last.
+	slices.SortStableFunc(order, func(i, j int) int { return li.compare(hs[i].Key, hs[j].Key) })
+	li.loser = make([]bool, len(hs))
+	for k := 1; k < len(order); k++ {
+		if li.compare(hs[order[k-1]].Key, hs[order[k]].Key) == 0 {
+			li.loser[order[k-1]] = true
+		}
+	}
+	return li
 }
 
-// wins reports whether header i is the last one of its key.
-func (li *lastIndex[H]) wins(i int) bool {
-	if li.last != nil {
-		return li.last[li.keys[i]] == i
+// wins reports whether header i of hs, the headers newLastIndex was given,
+// is the last one of its key.
+func (li lastIndex) wins(hs []event.Header, i int) bool {
+	if li.loser != nil {
+		return !li.loser[i]
 	}
-	k, _ := li.hs.kv(i)
-	for j := i + 1; j < len(li.hs); j++ {
-		if kj, _ := li.hs.kv(j); kj == k {
+	for j := i + 1; j < len(hs); j++ {
+		if li.compare(hs[i].Key, hs[j].Key) == 0 {
 			return false
 		}
 	}
 	return true
 }
 
-// coerceUTF8 replaces each byte of s that is not part of valid UTF-8 with
-// U+FFFD, as AppendString does.
-func coerceUTF8(s string) string {
-	return strings.Map(func(r rune) rune { return r }, s)
+// compare orders header keys as written.
+func (li lastIndex) compare(a, b string) int {
+	if li.exact {
+		return cmp.Compare(a, b)
+	}
+	for a != "" && b != "" {
+		ra, na := utf8.DecodeRuneInString(a) // a bad byte is RuneError, 1
+		rb, nb := utf8.DecodeRuneInString(b)
+		if ra != rb {
+			return cmp.Compare(ra, rb)
+		}
+		a, b = a[na:], b[nb:]
+	}
+	return cmp.Compare(len(a), len(b))
 }
 
 // AppendString appends s as a JSON string literal. Bytes that are not
@@ -285,221 +281,4 @@ func appendEscape(dst []byte, c byte) []byte {
 		return append(dst, '\\', 't')
 	}
 	return append(dst, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xf])
-}
-
-// validMaxDepth is encoding/json's nesting limit: json.Valid refuses deeper
-// texts, and so does validJSON.
-const validMaxDepth = 10000
-
-// validJSON reports whether b is one JSON text, as json.Valid does, and
-// valid UTF-8, in one pass and without allocating. Its stack of open
-// containers is a bit set on the Go stack.
-func validJSON(b []byte) bool {
-	var inObject [validMaxDepth/64 + 1]uint64 // bit d: the container at depth d is an object
-	depth := 0
-	i := validSpace(b, 0)
-	for {
-		// A value starts at i.
-		if i >= len(b) {
-			return false
-		}
-		switch c := b[i]; {
-		case c == '{' || c == '[':
-			if depth == validMaxDepth {
-				return false
-			}
-			depth++
-			i = validSpace(b, i+1)
-			if c == '{' {
-				inObject[depth/64] |= 1 << (depth % 64)
-				if i < len(b) && b[i] == '}' {
-					depth--
-					i++
-					break
-				}
-				if i = validMember(b, i); i < 0 {
-					return false
-				}
-				continue
-			}
-			inObject[depth/64] &^= 1 << (depth % 64)
-			if i < len(b) && b[i] == ']' {
-				depth--
-				i++
-				break
-			}
-			continue
-		case c == '"':
-			if i = validString(b, i); i < 0 {
-				return false
-			}
-		case c == 't':
-			if !validLiteral(b[i:], "true") {
-				return false
-			}
-			i += 4
-		case c == 'f':
-			if !validLiteral(b[i:], "false") {
-				return false
-			}
-			i += 5
-		case c == 'n':
-			if !validLiteral(b[i:], "null") {
-				return false
-			}
-			i += 4
-		case c == '-' || '0' <= c && c <= '9':
-			if i = validNumber(b, i); i < 0 {
-				return false
-			}
-		default:
-			return false
-		}
-		// A value ended before i: close containers until one continues.
-		for {
-			i = validSpace(b, i)
-			if depth == 0 {
-				return i == len(b)
-			}
-			if i >= len(b) {
-				return false
-			}
-			obj := inObject[depth/64]&(1<<(depth%64)) != 0
-			c := b[i]
-			if c == ',' {
-				i = validSpace(b, i+1)
-				if obj {
-					if i = validMember(b, i); i < 0 {
-						return false
-					}
-				}
-				break
-			}
-			if obj && c == '}' || !obj && c == ']' {
-				depth--
-				i++
-				continue
-			}
-			return false
-		}
-	}
-}
-
-// validMember scans an object member's `"name" :` starting at i and returns the
-// index after the colon and any space, or -1.
-func validMember(b []byte, i int) int {
-	if i >= len(b) || b[i] != '"' {
-		return -1
-	}
-	if i = validString(b, i); i < 0 {
-		return -1
-	}
-	i = validSpace(b, i)
-	if i >= len(b) || b[i] != ':' {
-		return -1
-	}
-	return validSpace(b, i+1)
-}
-
-func validSpace(b []byte, i int) int {
-	for i < len(b) {
-		switch b[i] {
-		case ' ', '\t', '\n', '\r':
-			i++
-		default:
-			return i
-		}
-	}
-	return i
-}
-
-func validLiteral(b []byte, lit string) bool {
-	return len(b) >= len(lit) && string(b[:len(lit)]) == lit
-}
-
-// validString scans the string literal starting at b[i] == '"' and returns
-// the index after its closing quote, or -1 when it is not a valid JSON
-// string of valid UTF-8.
-func validString(b []byte, i int) int {
-	i++
-	for i < len(b) {
-		c := b[i]
-		switch {
-		case c == '"':
-			return i + 1
-		case c == '\\':
-			if i+1 >= len(b) {
-				return -1
-			}
-			switch b[i+1] {
-			case '"', '\\', '/', 'b', 'f', 'n', 'r', 't':
-				i += 2
-			case 'u':
-				if i+6 > len(b) {
-					return -1
-				}
-				for _, h := range b[i+2 : i+6] {
-					if !isHex(h) {
-						return -1
-					}
-				}
-				i += 6
-			default:
-				return -1
-			}
-		case c < 0x20:
-			return -1
-		case c < utf8.RuneSelf:
-			i++
-		default:
-			r, size := utf8.DecodeRune(b[i:])
-			if r == utf8.RuneError && size == 1 {
-				return -1
-			}
-			i += size
-		}
-	}
-	return -1
-}
-
-// validNumber scans the number starting at b[i] and returns the index after
-// it, or -1.
-func validNumber(b []byte, i int) int {
-	if b[i] == '-' {
-		i++
-	}
-	switch {
-	case i < len(b) && b[i] == '0':
-		i++
-	case i < len(b) && '1' <= b[i] && b[i] <= '9':
-		i = validDigits(b, i+1)
-	default:
-		return -1
-	}
-	if i < len(b) && b[i] == '.' {
-		j := validDigits(b, i+1)
-		if j == i+1 {
-			return -1
-		}
-		i = j
-	}
-	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
-		i++
-		if i < len(b) && (b[i] == '+' || b[i] == '-') {
-			i++
-		}
-		j := validDigits(b, i)
-		if j == i {
-			return -1
-		}
-		i = j
-	}
-	return i
-}
-
-func validDigits(b []byte, i int) int {
-	for i < len(b) && '0' <= b[i] && b[i] <= '9' {
-		i++
-	}
-	return i
 }

@@ -8,28 +8,23 @@ import (
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/runnel-dev/runnel/gateway/event"
 )
 
-// testHeader is a header type of the shape HeaderStruct accepts, as fanout's
-// and backend's are.
-type testHeader struct {
-	Key   string
-	Value []byte
-}
-
-func TestAppendEvent(t *testing.T) {
+func TestAppendRecord(t *testing.T) {
 	tests := []struct {
 		name    string
 		key     []byte
 		value   []byte
-		headers []testHeader
+		headers []event.Header
 		want    string
 	}{
 		{
 			name:  "json value",
 			key:   []byte("user-1"),
 			value: []byte(`{"a": [1, 2.5e3, true, null, "x"]}`),
-			headers: []testHeader{
+			headers: []event.Header{
 				{Key: "trace", Value: []byte("abc")},
 			},
 			want: `{"partition":3,"offset":42,"timestamp":1700000000000,"key":"user-1","value":{"a": [1, 2.5e3, true, null, "x"]},"headers":{"trace":"abc"}}`,
@@ -68,7 +63,7 @@ func TestAppendEvent(t *testing.T) {
 			name:  "headers: repeated keys, null, binary, bad key",
 			key:   []byte("k"),
 			value: []byte("1"),
-			headers: []testHeader{
+			headers: []event.Header{
 				{Key: "a", Value: []byte("1")},
 				{Key: "b", Value: nil},
 				{Key: "c", Value: []byte{0xc3}},
@@ -80,7 +75,7 @@ func TestAppendEvent(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got := string(AppendEvent(nil, 3, 42, 1_700_000_000_000, tc.key, tc.value, tc.headers))
+			got := string(AppendRecord(nil, &event.Record{Partition: 3, Offset: 42, Timestamp: 1_700_000_000_000, Key: tc.key, Value: tc.value, Headers: tc.headers}))
 			if got != tc.want {
 				t.Fatalf("got  %s\nwant %s", got, tc.want)
 			}
@@ -89,11 +84,11 @@ func TestAppendEvent(t *testing.T) {
 	}
 }
 
-func TestAppendEventFieldsPrefix(t *testing.T) {
+func TestAppendRecordFieldsPrefix(t *testing.T) {
 	buf := []byte(`{"type":"event","id":`)
 	buf = AppendString(buf, "s\"1")
 	buf = append(buf, ',')
-	buf = AppendEventFields(buf, 0, 1, 2, []byte("k"), []byte(`[1]`), []testHeader(nil))
+	buf = AppendRecordFields(buf, &event.Record{Partition: 0, Offset: 1, Timestamp: 2, Key: []byte("k"), Value: []byte(`[1]`)})
 	buf = append(buf, '}')
 	want := `{"type":"event","id":"s\"1","partition":0,"offset":1,"timestamp":2,"key":"k","value":[1],"headers":{}}`
 	if string(buf) != want {
@@ -102,12 +97,12 @@ func TestAppendEventFieldsPrefix(t *testing.T) {
 }
 
 func TestManyHeadersLastWins(t *testing.T) {
-	var hs []testHeader
+	var hs []event.Header
 	for i := range 3 * maxLinearHeaders {
-		hs = append(hs, testHeader{Key: fmt.Sprintf("h%d", i%maxLinearHeaders), Value: fmt.Appendf(nil, "%d", i)})
+		hs = append(hs, event.Header{Key: fmt.Sprintf("h%d", i%maxLinearHeaders), Value: fmt.Appendf(nil, "%d", i)})
 	}
-	hs = append(hs, testHeader{Key: "x\xff", Value: []byte("1")}, testHeader{Key: "x\xfe", Value: []byte("2")})
-	out := AppendEvent(nil, 0, 0, 0, nil, nil, hs)
+	hs = append(hs, event.Header{Key: "x\xff", Value: []byte("1")}, event.Header{Key: "x\xfe", Value: []byte("2")})
+	out := AppendRecord(nil, &event.Record{Headers: hs})
 	checkEvent(t, out, 0, 0, 0, nil, nil, hs)
 	var ev struct{ Headers map[string]string }
 	if err := json.Unmarshal(out, &ev); err != nil {
@@ -124,53 +119,21 @@ func TestManyHeadersLastWins(t *testing.T) {
 	}
 }
 
-func TestValidJSONMatchesEncodingJSON(t *testing.T) {
-	cases := []string{
-		``, ` `, `1`, `-0`, `-`, `01`, `1.`, `1.5`, `1e`, `1e+`, `1E-7`, `-12.5e10`, `.5`,
-		`"x"`, `"`, `"\u00e9"`, `"\u00g9"`, `"\x"`, `"\/"`, "\"\t\"", "\"é\"", "\"\xff\"", "\"\xed\xa0\x80\"",
-		`true`, `tru`, `truex`, `null`, `nul`, `false`, `[]`, `[`, `]`, `[1,]`, `[,1]`, `[1 2]`,
-		`{}`, `{`, `{"a"}`, `{"a":}`, `{"a":1,}`, `{"a":1 "b":2}`, `{1:2}`, `{"a":[{"b":{}}]}`,
-		` {"a" : [ 1 , 2 ] } `, `[1]]`, `[[1]`, `{"a":1}}`, `1 2`, "\n[\r\n]\t", "\x00",
-		strings.Repeat("[", validMaxDepth) + strings.Repeat("]", validMaxDepth),
-		strings.Repeat("[", validMaxDepth+1) + strings.Repeat("]", validMaxDepth+1),
-		strings.Repeat(`{"a":`, validMaxDepth) + "1" + strings.Repeat("}", validMaxDepth),
-		strings.Repeat(`{"a":`, validMaxDepth+1) + "1" + strings.Repeat("}", validMaxDepth+1),
-	}
-	for _, c := range cases {
-		want := json.Valid([]byte(c)) && utf8.ValidString(c)
-		if got := validJSON([]byte(c)); got != want {
-			t.Errorf("validJSON(%.40q) = %v, want %v", c, got, want)
-		}
-	}
-}
-
 func TestAppendDoesNotAllocate(t *testing.T) {
 	key := []byte("user-1")
 	value := []byte(`{"msg":"hello","n":[1,2,3],"ok":true}`)
-	hs := []testHeader{{Key: "a", Value: []byte("1")}, {Key: "b", Value: []byte{0xff}}}
+	hs := []event.Header{{Key: "a", Value: []byte("1")}, {Key: "b", Value: []byte{0xff}}}
 	buf := make([]byte, 0, 4096)
 	n := testing.AllocsPerRun(100, func() {
-		buf = AppendEvent(buf[:0], 1, 2, 3, key, value, hs)
-		buf = AppendEvent(buf[:0], 1, 2, 3, []byte{0xff}, []byte("not json"), hs)
+		buf = AppendRecord(buf[:0], &event.Record{Partition: 1, Offset: 2, Timestamp: 3, Key: key, Value: value, Headers: hs})
+		buf = AppendRecord(buf[:0], &event.Record{Partition: 1, Offset: 2, Timestamp: 3, Key: []byte{0xff}, Value: []byte("not json"), Headers: hs})
 	})
 	if n != 0 {
 		t.Fatalf("%v allocations per run, want 0", n)
 	}
 }
 
-func FuzzValidJSON(f *testing.F) {
-	for _, s := range []string{`{"a":[1,2,{"b":null}]}`, `"x\u0041"`, `-1.5e3`, "\"\xff\"", `[1,]`} {
-		f.Add([]byte(s))
-	}
-	f.Fuzz(func(t *testing.T, b []byte) {
-		want := json.Valid(b) && utf8.Valid(b)
-		if got := validJSON(b); got != want {
-			t.Fatalf("validJSON(%q) = %v, json.Valid && utf8.Valid = %v", b, got, want)
-		}
-	})
-}
-
-func FuzzAppendEvent(f *testing.F) {
+func FuzzAppendRecord(f *testing.F) {
 	f.Add(int32(0), int64(1), int64(2), []byte("k"), []byte(`{"a":1}`), "h", []byte("v"), "h", []byte{0xff}, uint8(0))
 	f.Add(int32(-1), int64(-5), int64(0), []byte{0xff}, []byte("plain"), "\xff", []byte(nil), "x", []byte(""), uint8(7))
 	f.Fuzz(func(t *testing.T, p int32, off, ts int64, key, value []byte, hk1 string, hv1 []byte, hk2 string, hv2 []byte, nulls uint8) {
@@ -183,15 +146,15 @@ func FuzzAppendEvent(f *testing.F) {
 		if nulls&4 != 0 {
 			hv1 = nil
 		}
-		hs := []testHeader{{hk1, hv1}, {hk2, hv2}, {hk1, hv2}}[:1+int(nulls>>3)%3]
-		out := AppendEvent(nil, p, off, ts, key, value, hs)
+		hs := []event.Header{{Key: hk1, Value: hv1}, {Key: hk2, Value: hv2}, {Key: hk1, Value: hv2}}[:1+int(nulls>>3)%3]
+		out := AppendRecord(nil, &event.Record{Partition: p, Offset: off, Timestamp: ts, Key: key, Value: value, Headers: hs})
 		checkEvent(t, out, p, off, ts, key, value, hs)
 	})
 }
 
 // checkEvent parses out with encoding/json and checks that it carries
-// exactly the given event, as AppendEventFields documents.
-func checkEvent(t *testing.T, out []byte, p int32, off, ts int64, key, value []byte, hs []testHeader) {
+// exactly the given event, as AppendRecordFields documents.
+func checkEvent(t *testing.T, out []byte, p int32, off, ts int64, key, value []byte, hs []event.Header) {
 	t.Helper()
 	if !json.Valid(out) || !utf8.Valid(out) {
 		t.Fatalf("output is not valid UTF-8 JSON: %q", out)
@@ -255,7 +218,7 @@ func checkEvent(t *testing.T, out []byte, p int32, off, ts int64, key, value []b
 		}
 	}
 
-	// The last testHeader of each key (keys with bad UTF-8 coerced) wins.
+	// The last header of each key (keys with bad UTF-8 coerced) wins.
 	want := map[string][]byte{}
 	for _, h := range hs {
 		var k strings.Builder
@@ -278,18 +241,18 @@ func checkEvent(t *testing.T, out []byte, p int32, off, ts int64, key, value []b
 		gotBin, inBin := ev.HeadersB64[k]
 		switch {
 		case inText == inBin:
-			t.Fatalf("testHeader %q in headers: %v, in headers_b64: %v; want exactly one", k, inText, inBin)
+			t.Fatalf("header %q in headers: %v, in headers_b64: %v; want exactly one", k, inText, inBin)
 		case v == nil:
 			if !inText || got != nil {
-				t.Fatalf("nil testHeader %q not written as null: %s", k, out)
+				t.Fatalf("nil header %q not written as null: %s", k, out)
 			}
 		case utf8.Valid(v):
 			if !inText || got == nil || *got != string(v) {
-				t.Fatalf("testHeader %q=%q wrong: %s", k, v, out)
+				t.Fatalf("header %q=%q wrong: %s", k, v, out)
 			}
 		default:
 			if !bytes.Equal(gotBin, v) {
-				t.Fatalf("binary testHeader %q=%q written as %s", k, v, base64.StdEncoding.EncodeToString(gotBin))
+				t.Fatalf("binary header %q=%q written as %s", k, v, base64.StdEncoding.EncodeToString(gotBin))
 			}
 		}
 	}
@@ -298,33 +261,12 @@ func checkEvent(t *testing.T, out []byte, p int32, off, ts int64, key, value []b
 func BenchmarkAppendEvent(b *testing.B) {
 	key := []byte("user-12345")
 	value := []byte(`{"type":"message","room":"lobby","text":"hello there, how is everyone doing today?","ts":1700000000000,"tags":["a","b","c"]}`)
-	hs := []testHeader{{Key: "trace-id", Value: []byte("4bf92f3577b34da6a3ce929d0e0e4736")}}
+	hs := []event.Header{{Key: "trace-id", Value: []byte("4bf92f3577b34da6a3ce929d0e0e4736")}}
 	buf := make([]byte, 0, 1024)
 	b.SetBytes(int64(len(value)))
 	b.ReportAllocs()
 	for b.Loop() {
-		buf = AppendEvent(buf[:0], 1, 123456, 1_700_000_000_000, key, value, hs)
+		buf = AppendRecord(buf[:0], &event.Record{Partition: 1, Offset: 123456, Timestamp: 1_700_000_000_000, Key: key, Value: value, Headers: hs})
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
-}
-
-func BenchmarkValidJSON(b *testing.B) {
-	value := bytes.Repeat([]byte(`{"name":"événement","n":[1,2.5,-3e2],"ok":true,"x":null},`), 200)
-	value = append(append([]byte{'['}, value[:len(value)-1]...), ']')
-	b.Run("validJSON", func(b *testing.B) {
-		b.SetBytes(int64(len(value)))
-		for b.Loop() {
-			if !validJSON(value) {
-				b.Fatal("invalid")
-			}
-		}
-	})
-	b.Run("json.Valid+utf8.Valid", func(b *testing.B) {
-		b.SetBytes(int64(len(value)))
-		for b.Loop() {
-			if !json.Valid(value) || !utf8.Valid(value) {
-				b.Fatal("invalid")
-			}
-		}
-	})
 }

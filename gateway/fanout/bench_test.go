@@ -5,11 +5,13 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/runnel-dev/runnel/gateway/event"
 )
 
 type countSink struct{ n atomic.Int64 }
 
-func (s *countSink) Deliver(_ context.Context, events []Event) error {
+func (s *countSink) Deliver(_ context.Context, events []event.Record) error {
 	s.n.Add(int64(len(events)))
 	return nil
 }

@@ -1,7 +1,8 @@
 // Package fanout serves many subscribers of a partition from one upstream
 // reader, for the gateway's WebSocket subscriptions. It knows nothing of
-// HTTP: a subscriber is a Sink, and the log is a Source (NewKafkaSource
-// reads a Runnel or Kafka cluster over the Kafka protocol).
+// HTTP or of Kafka: a subscriber is a Sink, and the log is a Source
+// (backend.KafkaSource reads a Runnel or Kafka cluster over the Kafka
+// protocol). Both speak package event: Records in, Records out.
 //
 // # Shared tail
 //
@@ -9,7 +10,7 @@
 // subscribers. It starts at the high watermark, long-polls the Source from
 // its position forward, and queues every batch it reads to each subscriber
 // that is caught up ("live"). The events are decoded once and shared: a
-// subscriber's queue holds the same Event values as every other's. The last
+// subscriber's queue holds the same event.Records as every other's. The last
 // subscriber to leave stops the tail and waits for it.
 //
 // A Sink that is also a LiveSink skips the subscriber's queue: the tail
@@ -48,20 +49,22 @@
 //
 // # Errors and lifetimes
 //
-// Fetch errors are retried after Options.RetryBackoff. When retention removes
-// events a subscriber has not read yet, it ends with an
-// *OffsetOutOfRangeError rather than skipping them; Subscribe returns the
-// same error for a start offset outside the log.
+// Fetch errors are retried after Options.RetryBackoff. When retention
+// removes events a subscriber has not read yet, it ends with an
+// *event.OffsetOutOfRangeError rather than skipping them; Subscribe returns
+// the same error for a start offset outside the log.
 //
-// Stored data that cannot be read (the broker reports it damaged, or a batch
-// does not decode) is an *UnreadableError, which no retry cures. A fetch
-// returns the events before such data first. The tail moves past it at
-// once and sends its live subscribers to catch-up; each subscriber meets it
-// at its own offset, and an UnreadableSink is told which offsets it loses,
-// in order with its events, and goes on after them: nobody stalls and
-// nobody skips without being told. A subscriber whose Sink cannot be told
-// ends with the error instead. KafkaSource logs each damaged range once. A subscription ends on
-// Unsubscribe, on the end of the context given to Subscribe, on a Sink
-// error, or on Hub.Close; each of these waits for, or lets the caller wait
-// for (Subscription.Done), every goroutine involved.
+// Stored data that cannot be read (the broker reports it damaged, or a
+// batch does not decode) is an *event.UnreadableError, which no retry
+// cures. A fetch returns the events before such data first. The tail moves
+// past it at once and sends its live subscribers to catch-up; each
+// subscriber meets it at its own offset, and an UnreadableSink is told
+// which offsets it loses, in order with its events, and goes on after them:
+// nobody stalls and nobody skips without being told. A subscriber whose
+// Sink cannot be told ends with the error instead. (backend.KafkaSource
+// logs each damaged range once.)
+//
+// A subscription ends on Unsubscribe, on the end of the context given to
+// Subscribe, on a Sink error, or on Hub.Close; each of these waits for, or
+// lets the caller wait for (Subscription.Done), every goroutine involved.
 package fanout

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+
+	"github.com/runnel-dev/runnel/gateway/event"
 )
 
 // memLog is an in-memory Source: one partition whose events sit in a slice
@@ -16,13 +18,13 @@ import (
 type memLog struct {
 	mu     sync.Mutex
 	start  int64
-	events []Event       // events[i].Offset == start+i
-	notify chan struct{} // closed and replaced on append
-	reads  map[int64]int // fetches per offset, for tests that look
+	events []event.Record // events[i].Offset == start+i
+	notify chan struct{}  // closed and replaced on append
+	reads  map[int64]int  // fetches per offset, for tests that look
 	// damaged are ranges [from, to) that cannot be read: a fetch stops
-	// before one, and a fetch in one fails with an *UnreadableError.
+	// before one, and a fetch in one fails with an *event.UnreadableError.
 	damaged        [][2]int64
-	unreadableHits int // fetches answered with an *UnreadableError
+	unreadableHits int // fetches answered with an *event.UnreadableError
 }
 
 // damage makes [from, to) unreadable.
@@ -49,7 +51,7 @@ func (l *memLog) append(n int) int64 {
 	defer l.mu.Unlock()
 	for range n {
 		off := l.start + int64(len(l.events))
-		l.events = append(l.events, Event{
+		l.events = append(l.events, event.Record{
 			Offset:    off,
 			Timestamp: 1_700_000_000_000 + off,
 			Key:       []byte("k"),
@@ -70,13 +72,13 @@ func (l *memLog) trim(off int64) {
 	l.start += drop
 }
 
-func (l *memLog) Fetch(ctx context.Context, topic string, partition int32, offset int64, maxBytes int32) (Batch, error) {
+func (l *memLog) Fetch(ctx context.Context, topic string, partition int32, offset int64, maxBytes int32) (event.Batch, error) {
 	for {
 		l.mu.Lock()
 		hwm := l.start + int64(len(l.events))
 		if offset < l.start || offset > hwm {
 			l.mu.Unlock()
-			return Batch{}, &OffsetOutOfRangeError{Topic: topic, Partition: partition, Offset: offset, LogStartOffset: l.start, HighWatermark: hwm}
+			return event.Batch{}, &event.OffsetOutOfRangeError{Topic: topic, Partition: partition, Offset: offset, LogStartOffset: l.start, HighWatermark: hwm}
 		}
 		if offset < hwm {
 			end := hwm
@@ -84,22 +86,22 @@ func (l *memLog) Fetch(ctx context.Context, topic string, partition int32, offse
 				if offset >= d[0] && offset < d[1] {
 					l.unreadableHits++
 					l.mu.Unlock()
-					return Batch{}, &UnreadableError{Topic: topic, Partition: partition, From: offset, To: d[1], Cause: errors.New("damaged")}
+					return event.Batch{}, &event.UnreadableError{Topic: topic, Partition: partition, From: offset, To: d[1], Cause: errors.New("damaged")}
 				}
 				if d[0] > offset {
 					end = min(end, d[0])
 				}
 			}
 			evs := l.events[offset-l.start : end-l.start]
-			n, size := 0, 0
-			for n < len(evs) && (n == 0 || size+evs[n].size() <= int(maxBytes)) {
-				size += evs[n].size()
+			n, total := 0, 0
+			for n < len(evs) && (n == 0 || total+size(&evs[n]) <= int(maxBytes)) {
+				total += size(&evs[n])
 				n++
 			}
 			for _, e := range evs[:n] {
 				l.reads[e.Offset]++
 			}
-			b := Batch{Events: evs[:n:n], NextOffset: evs[n-1].Offset + 1, HighWatermark: hwm, LogStartOffset: l.start}
+			b := event.Batch{Records: evs[:n:n], NextOffset: evs[n-1].Offset + 1, HighWatermark: hwm, LogStartOffset: l.start}
 			l.mu.Unlock()
 			return b, nil
 		}
@@ -108,7 +110,7 @@ func (l *memLog) Fetch(ctx context.Context, topic string, partition int32, offse
 		select {
 		case <-ch:
 		case <-ctx.Done():
-			return Batch{}, ctx.Err()
+			return event.Batch{}, ctx.Err()
 		}
 	}
 }
@@ -136,7 +138,7 @@ type recSink struct {
 	fail    error         // returned by the next Deliver
 }
 
-func (s *recSink) Deliver(ctx context.Context, events []Event) error {
+func (s *recSink) Deliver(ctx context.Context, events []event.Record) error {
 	s.mu.Lock()
 	gate, fail := s.gate, s.fail
 	s.mu.Unlock()
@@ -220,7 +222,7 @@ type liveSink struct {
 	refuse           func(n int64) bool // of the offer count; nil takes all
 }
 
-func (s *liveSink) Offer(events []Event) bool {
+func (s *liveSink) Offer(events []event.Record) bool {
 	n := s.offered.Add(1)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -247,7 +249,7 @@ type notice struct {
 	after    int // events delivered before the notice
 }
 
-func (s *unreadableSink) Unreadable(ctx context.Context, err *UnreadableError) error {
+func (s *unreadableSink) Unreadable(ctx context.Context, err *event.UnreadableError) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.notices = append(s.notices, notice{err.From, err.To, len(s.offsets)})

@@ -9,6 +9,8 @@ import (
 	"math"
 	"sync"
 	"time"
+
+	"github.com/runnel-dev/runnel/gateway/event"
 )
 
 // Special start offsets for Subscribe.
@@ -36,7 +38,7 @@ type Sink interface {
 	// log afterwards. ctx is done when the subscription ends; Deliver
 	// should then return promptly. A non-nil error ends the subscription
 	// with that error.
-	Deliver(ctx context.Context, events []Event) error
+	Deliver(ctx context.Context, events []event.Record) error
 }
 
 // EndSink is a Sink told when its subscription has ended, whatever ended
@@ -62,7 +64,7 @@ type LiveSink interface {
 	// sink may keep the slice until it has sent the events: the hub never
 	// modifies it. After false the subscriber is paused and gets the
 	// events through Deliver, from the log, when there is room again.
-	Offer(events []Event) bool
+	Offer(events []event.Record) bool
 }
 
 // Options tune a Hub. The zero value uses the defaults.
@@ -166,8 +168,8 @@ func NewHub(src Source, opts Options) (*Hub, error) {
 //
 // Subscribe blocks while it asks the source for the partition's bounds. An
 // offset outside [log start, high watermark] fails with an
-// *OffsetOutOfRangeError. A subscriber starting behind the shared tail reads
-// from the log on its own until it reaches it.
+// *event.OffsetOutOfRangeError. A subscriber starting behind the shared
+// tail reads from the log on its own until it reaches it.
 func (h *Hub) Subscribe(ctx context.Context, topic string, partition int32, from int64, sink Sink) (*Subscription, error) {
 	if sink == nil {
 		return nil, errors.New("fanout: nil Sink")
@@ -187,7 +189,7 @@ func (h *Hub) Subscribe(ctx context.Context, topic string, partition int32, from
 		start = logStart
 	default:
 		if from < logStart || from > hwm {
-			return nil, &OffsetOutOfRangeError{Topic: topic, Partition: partition, Offset: from, LogStartOffset: logStart, HighWatermark: hwm}
+			return nil, &event.OffsetOutOfRangeError{Topic: topic, Partition: partition, Offset: from, LogStartOffset: logStart, HighWatermark: hwm}
 		}
 	}
 
@@ -237,8 +239,8 @@ func noWatch() bool { return false }
 
 // bounds learns a partition's log start offset and high watermark: from the
 // Source's Bounds when it has one, else by asking for an offset no log
-// reaches, which the Source contract answers with an *OffsetOutOfRangeError
-// at once.
+// reaches, which the Source contract answers with an
+// *event.OffsetOutOfRangeError at once.
 func (h *Hub) bounds(ctx context.Context, topic string, partition int32) (logStart, hwm int64, err error) {
 	if b, ok := h.src.(Bounder); ok {
 		if logStart, hwm, err = b.Bounds(ctx, topic, partition); err != nil {
@@ -247,7 +249,7 @@ func (h *Hub) bounds(ctx context.Context, topic string, partition int32) (logSta
 		return logStart, hwm, nil
 	}
 	_, err = h.src.Fetch(ctx, topic, partition, math.MaxInt64, 1)
-	var oor *OffsetOutOfRangeError
+	var oor *event.OffsetOutOfRangeError
 	if errors.As(err, &oor) {
 		return oor.LogStartOffset, oor.HighWatermark, nil
 	}

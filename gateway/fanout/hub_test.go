@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runnel-dev/runnel/gateway/event"
 	"github.com/runnel-dev/runnel/internal/testwait"
 )
 
@@ -184,9 +185,9 @@ func TestSubscribeOutOfRange(t *testing.T) {
 	h := newTestHub(t, log, Options{})
 	for _, from := range []int64{0, 49, 101, 1 << 40} {
 		_, err := h.Subscribe(t.Context(), "t", 0, from, &recSink{})
-		var oor *OffsetOutOfRangeError
-		if !errors.As(err, &oor) || !errors.Is(err, ErrOffsetOutOfRange) {
-			t.Fatalf("from %d: err = %v, want an *OffsetOutOfRangeError", from, err)
+		var oor *event.OffsetOutOfRangeError
+		if !errors.As(err, &oor) || !errors.Is(err, event.ErrOffsetOutOfRange) {
+			t.Fatalf("from %d: err = %v, want an *event.OffsetOutOfRangeError", from, err)
 		}
 		if oor.Offset != from || oor.LogStartOffset != 50 || oor.HighWatermark != 100 {
 			t.Fatalf("from %d: error %+v, want bounds [50, 100]", from, oor)
@@ -228,7 +229,7 @@ func TestRetentionPassingAPausedSubscriberEndsIt(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("subscription did not end")
 	}
-	if !errors.Is(s.Err(), ErrOffsetOutOfRange) {
+	if !errors.Is(s.Err(), event.ErrOffsetOutOfRange) {
 		t.Fatalf("Err() = %v, want out of range", s.Err())
 	}
 	// What it did get has no gap.

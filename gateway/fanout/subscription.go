@@ -5,6 +5,8 @@ import (
 	"errors"
 	"sync"
 	"sync/atomic"
+
+	"github.com/runnel-dev/runnel/gateway/event"
 )
 
 // Subscription is one subscriber of a partition. Its goroutine delivers
@@ -40,7 +42,7 @@ type Subscription struct {
 	next int64
 	// queue holds events handed over by the tail, not yet taken by the
 	// goroutine; queued and queuedBytes also count those being delivered.
-	queue       []Event
+	queue       []event.Record
 	queued      int
 	queuedBytes int
 }
@@ -64,9 +66,9 @@ func (s *Subscription) stop() {
 func (s *Subscription) Done() <-chan struct{} { return s.done }
 
 // Err says why the subscription ended, once Done is closed: the Sink's
-// error, an *OffsetOutOfRangeError when the log no longer holds the
-// subscriber's position (retention passed it), an *UnreadableError when
-// data at its position cannot be read and the Sink is not an
+// error, an *event.OffsetOutOfRangeError when the log no longer holds the
+// subscriber's position (retention passed it), an *event.UnreadableError
+// when data at its position cannot be read and the Sink is not an
 // UnreadableSink, or the error of the context given to Subscribe. It is nil
 // after Unsubscribe or Hub.Close.
 func (s *Subscription) Err() error {
@@ -113,7 +115,7 @@ func (s *Subscription) run() {
 			err := s.deliver(evs)
 			bytes := 0
 			for i := range evs {
-				bytes += evs[i].size()
+				bytes += size(&evs[i])
 			}
 			s.mu.Lock()
 			s.queued -= len(evs)
@@ -175,7 +177,7 @@ func (s *Subscription) finish(err error) {
 
 // deliver hands evs to the sink. An error caused by the end of the
 // subscription is not the sink's failure and returns nil.
-func (s *Subscription) deliver(evs []Event) error {
+func (s *Subscription) deliver(evs []event.Record) error {
 	if err := s.sink.Deliver(s.ctx, evs); err != nil {
 		if s.ctx.Err() != nil {
 			return nil
@@ -202,10 +204,10 @@ func (s *Subscription) catchUp() error {
 		return nil
 	}
 	if err != nil {
-		if errors.Is(err, ErrOffsetOutOfRange) {
+		if errors.Is(err, event.ErrOffsetOutOfRange) {
 			return err
 		}
-		var ue *UnreadableError
+		var ue *event.UnreadableError
 		if errors.As(err, &ue) && ue.To > next {
 			return s.skip(ue)
 		}
@@ -213,8 +215,8 @@ func (s *Subscription) catchUp() error {
 		sleep(s.ctx, h.opts.RetryBackoff)
 		return nil
 	}
-	if len(b.Events) > 0 {
-		if err := s.deliver(b.Events); err != nil {
+	if len(b.Records) > 0 {
+		if err := s.deliver(b.Records); err != nil {
 			return err
 		}
 	}
@@ -227,7 +229,7 @@ func (s *Subscription) catchUp() error {
 // skip tells the sink that the events in [ue.From, ue.To) cannot be read
 // and moves the subscriber past them; a sink that cannot be told ends the
 // subscription with ue.
-func (s *Subscription) skip(ue *UnreadableError) error {
+func (s *Subscription) skip(ue *event.UnreadableError) error {
 	us, ok := s.sink.(UnreadableSink)
 	if !ok {
 		return ue

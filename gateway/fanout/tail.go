@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"sync"
+
+	"github.com/runnel-dev/runnel/gateway/event"
 )
 
 // partition is the shared state of one (topic, partition): the tail reader
@@ -53,7 +55,7 @@ func (p *partition) runTail(ctx context.Context) {
 			return
 		}
 		if err != nil {
-			var oor *OffsetOutOfRangeError
+			var oor *event.OffsetOutOfRangeError
 			if errors.As(err, &oor) && oor.LogStartOffset > next {
 				// Retention removed events the tail has not read. Live
 				// subscribers must not silently skip them: send them to
@@ -65,7 +67,7 @@ func (p *partition) runTail(ctx context.Context) {
 				h.opts.Logger.Warn("fanout: tail fell below the log start", "topic", p.key.topic, "partition", p.key.partition, "offset", next, "log_start_offset", oor.LogStartOffset)
 				continue
 			}
-			var ue *UnreadableError
+			var ue *event.UnreadableError
 			if errors.As(err, &ue) && ue.To > next {
 				// Live subscribers must be told what they lose: send
 				// them to catch-up, where each meets the damage at its
@@ -81,7 +83,7 @@ func (p *partition) runTail(ctx context.Context) {
 			sleep(ctx, h.opts.RetryBackoff)
 			continue
 		}
-		if len(b.Events) == 0 && b.NextOffset <= next {
+		if len(b.Records) == 0 && b.NextOffset <= next {
 			continue // long poll expired
 		}
 		p.mu.Lock()
@@ -94,12 +96,12 @@ func (p *partition) runTail(ctx context.Context) {
 // live subscriber. A subscriber whose queue cannot take them all gets the
 // prefix that fits and is paused: it leaves the live set and will read the
 // rest from the log itself. Nothing here blocks.
-func (p *partition) fanOutLocked(from int64, b Batch) {
+func (p *partition) fanOutLocked(from int64, b event.Batch) {
 	opts := &p.hub.opts
 	end := max(b.NextOffset, from)
 	for s := range p.live {
 		s.mu.Lock()
-		evs := b.Events
+		evs := b.Records
 		// A subscriber may have joined ahead of the tail; skip what it
 		// already has.
 		i := 0
@@ -114,7 +116,7 @@ func (p *partition) fanOutLocked(from int64, b Batch) {
 		}
 		n, bytes := 0, 0
 		for ; n < len(evs); n++ {
-			sz := evs[n].size()
+			sz := size(&evs[n])
 			if s.queued+n >= opts.MaxQueueEvents || (s.queued+n > 0 && s.queuedBytes+bytes+sz > opts.MaxQueueBytes) {
 				break
 			}
@@ -144,7 +146,7 @@ func (p *partition) fanOutLocked(from int64, b Batch) {
 // offerLocked hands evs straight to the LiveSink of s, whose lock is held,
 // or pauses s when the sink cannot take them. A subscription being ended
 // is skipped: its goroutine is about to leave the live set.
-func (p *partition) offerLocked(s *Subscription, evs []Event, end int64) {
+func (p *partition) offerLocked(s *Subscription, evs []event.Record, end int64) {
 	switch {
 	case len(evs) == 0 || s.ctx.Err() != nil:
 	case s.offer.Offer(evs):

@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runnel-dev/runnel/gateway/event"
 	"github.com/runnel-dev/runnel/internal/testwait"
 )
 
@@ -53,7 +54,7 @@ func TestUnreadableRangeIsToldAndSkipped(t *testing.T) {
 
 // TestUnreadableEndsASubscriptionThatCannotBeTold: a Sink that is not an
 // UnreadableSink is not skipped past the damage silently; its subscription
-// ends with the *UnreadableError after the events before it.
+// ends with the *event.UnreadableError after the events before it.
 func TestUnreadableEndsASubscriptionThatCannotBeTold(t *testing.T) {
 	log := newMemLog()
 	log.damage(3, 6)
@@ -69,9 +70,9 @@ func TestUnreadableEndsASubscriptionThatCannotBeTold(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("subscription did not end")
 	}
-	var ue *UnreadableError
-	if !errors.As(s.Err(), &ue) || !errors.Is(s.Err(), ErrUnreadable) || ue.From != 3 || ue.To != 6 {
-		t.Fatalf("Err() = %v, want an *UnreadableError for [3, 6)", s.Err())
+	var ue *event.UnreadableError
+	if !errors.As(s.Err(), &ue) || !errors.Is(s.Err(), event.ErrUnreadable) || ue.From != 3 || ue.To != 6 {
+		t.Fatalf("Err() = %v, want an *event.UnreadableError for [3, 6)", s.Err())
 	}
 	if err := sink.check(0, 3); err != nil {
 		t.Fatal(err)

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/runnel-dev/runnel/gateway/backend"
+	"github.com/runnel-dev/runnel/gateway/event"
 )
 
 // Backend is what the REST API needs of the cluster; *backend.Backend
@@ -13,10 +14,10 @@ type Backend interface {
 	// each went. idempotencyKey, when not empty, makes a retry with the
 	// same key return the first answer and write nothing new, across
 	// gateways and restarts.
-	Produce(ctx context.Context, topic string, acks backend.Acks, events []backend.Event, idempotencyKey string) ([]backend.Result, error)
+	Produce(ctx context.Context, topic string, acks backend.Acks, events []event.Event, idempotencyKey string) ([]backend.Result, error)
 	// Fetch reads a partition from offset on, long-polling up to
 	// opts.Wait when offset is at the high watermark.
-	Fetch(ctx context.Context, topic string, partition int32, offset int64, opts backend.FetchOptions) (backend.FetchResult, error)
+	Fetch(ctx context.Context, topic string, partition int32, offset int64, opts backend.FetchOptions) (event.Batch, error)
 	// Offsets lists every partition's bounds and, when timestamp is not
 	// nil, the first offset at or after it.
 	Offsets(ctx context.Context, topic string, timestamp *int64) ([]backend.PartitionOffsets, error)

@@ -14,6 +14,7 @@ import (
 
 	"github.com/runnel-dev/runnel/gateway/auth"
 	"github.com/runnel-dev/runnel/gateway/backend"
+	"github.com/runnel-dev/runnel/gateway/event"
 )
 
 // nullBackend accepts every produce at once, so that benchmarks measure
@@ -23,7 +24,7 @@ type nullBackend struct {
 	offset atomic.Int64
 }
 
-func (n *nullBackend) Produce(_ context.Context, _ string, _ backend.Acks, events []backend.Event, _ string) ([]backend.Result, error) {
+func (n *nullBackend) Produce(_ context.Context, _ string, _ backend.Acks, events []event.Event, _ string) ([]backend.Result, error) {
 	res := make([]backend.Result, len(events))
 	base := n.offset.Add(int64(len(events))) - int64(len(events))
 	for i := range res {

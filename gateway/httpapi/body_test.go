@@ -17,6 +17,7 @@ import (
 
 	"github.com/runnel-dev/runnel/gateway/auth"
 	"github.com/runnel-dev/runnel/gateway/backend"
+	"github.com/runnel-dev/runnel/gateway/event"
 	"github.com/runnel-dev/runnel/internal/testwait"
 )
 
@@ -459,10 +460,10 @@ func TestConcurrentStreamedBodies(t *testing.T) {
 type lockedKeepingBackend struct {
 	*fakeBackend
 	keptMu sync.Mutex
-	kept   []backend.Event
+	kept   []event.Event
 }
 
-func (k *lockedKeepingBackend) Produce(ctx context.Context, topic string, acks backend.Acks, events []backend.Event, idem string) ([]backend.Result, error) {
+func (k *lockedKeepingBackend) Produce(ctx context.Context, topic string, acks backend.Acks, events []event.Event, idem string) ([]backend.Result, error) {
 	k.keptMu.Lock()
 	k.kept = append(k.kept, events...)
 	k.keptMu.Unlock()

@@ -10,16 +10,17 @@ import (
 	"github.com/runnel-dev/runnel/gateway/apierr"
 	"github.com/runnel-dev/runnel/gateway/auth"
 	"github.com/runnel-dev/runnel/gateway/backend"
+	"github.com/runnel-dev/runnel/gateway/event"
 )
 
 // failingBackend answers every call with err.
 type failingBackend struct{ err error }
 
-func (f failingBackend) Produce(context.Context, string, backend.Acks, []backend.Event, string) ([]backend.Result, error) {
+func (f failingBackend) Produce(context.Context, string, backend.Acks, []event.Event, string) ([]backend.Result, error) {
 	return nil, f.err
 }
-func (f failingBackend) Fetch(context.Context, string, int32, int64, backend.FetchOptions) (backend.FetchResult, error) {
-	return backend.FetchResult{}, f.err
+func (f failingBackend) Fetch(context.Context, string, int32, int64, backend.FetchOptions) (event.Batch, error) {
+	return event.Batch{}, f.err
 }
 func (f failingBackend) Offsets(context.Context, string, *int64) ([]backend.PartitionOffsets, error) {
 	return nil, f.err

@@ -13,6 +13,7 @@ import (
 
 	"github.com/runnel-dev/runnel/gateway/apierr"
 	"github.com/runnel-dev/runnel/gateway/backend"
+	"github.com/runnel-dev/runnel/gateway/event"
 )
 
 // fakeBackend is an in-memory cluster for the handlers' unit tests. It
@@ -42,7 +43,7 @@ type fakeTopic struct {
 
 type fakePartition struct {
 	logStart int64
-	records  []backend.Record // records[i] has offset logStart+i
+	records  []event.Record // records[i] has offset logStart+i
 }
 
 func newFakeBackend() *fakeBackend {
@@ -61,7 +62,7 @@ func (f *fakeBackend) topicLocked(name string) (*fakeTopic, error) {
 	return t, nil
 }
 
-func (f *fakeBackend) Produce(ctx context.Context, topic string, acks backend.Acks, events []backend.Event, idempotencyKey string) ([]backend.Result, error) {
+func (f *fakeBackend) Produce(ctx context.Context, topic string, acks backend.Acks, events []event.Event, idempotencyKey string) ([]backend.Result, error) {
 	switch topic {
 	case "panic":
 		panic("fake backend asked to panic")
@@ -108,11 +109,11 @@ func (f *fakeBackend) Produce(ctx context.Context, topic string, acks backend.Ac
 		}
 		part := t.parts[p]
 		off := part.logStart + int64(len(part.records))
-		hs := make([]backend.Header, len(ev.Headers))
+		hs := make([]event.Header, len(ev.Headers))
 		for j, h := range ev.Headers {
-			hs[j] = backend.Header{Key: h.Key, Value: append([]byte(nil), h.Value...)}
+			hs[j] = event.Header{Key: h.Key, Value: append([]byte(nil), h.Value...)}
 		}
-		part.records = append(part.records, backend.Record{
+		part.records = append(part.records, event.Record{
 			Partition: p, Offset: off, Timestamp: ts, Headers: hs,
 			Key: cloneBytes(ev.Key), Value: cloneBytes(ev.Value),
 		})
@@ -137,17 +138,17 @@ func cloneBytes(b []byte) []byte {
 	return append([]byte{}, b...)
 }
 
-func (f *fakeBackend) Fetch(ctx context.Context, topic string, partition int32, offset int64, opts backend.FetchOptions) (backend.FetchResult, error) {
+func (f *fakeBackend) Fetch(ctx context.Context, topic string, partition int32, offset int64, opts backend.FetchOptions) (event.Batch, error) {
 	for {
 		f.mu.Lock()
 		t, err := f.topicLocked(topic)
 		if err != nil {
 			f.mu.Unlock()
-			return backend.FetchResult{}, err
+			return event.Batch{}, err
 		}
 		if partition >= int32(len(t.parts)) {
 			f.mu.Unlock()
-			return backend.FetchResult{}, apierr.New(http.StatusNotFound, apierr.CodePartitionNotFound,
+			return event.Batch{}, apierr.New(http.StatusNotFound, apierr.CodePartitionNotFound,
 				"topic %q has %d partitions; there is no partition %d", topic, len(t.parts), partition)
 		}
 		p := t.parts[partition]
@@ -157,14 +158,14 @@ func (f *fakeBackend) Fetch(ctx context.Context, topic string, partition int32, 
 			e := apierr.New(http.StatusRequestedRangeNotSatisfiable, apierr.CodeOffsetOutOfRange,
 				"offset %d is outside the log, %d to %d", offset, p.logStart, hw)
 			e.Extra = map[string]any{"log_start_offset": p.logStart, "high_watermark": hw}
-			return backend.FetchResult{}, e
+			return event.Batch{}, e
 		}
 		if offset < hw || opts.Wait == 0 {
 			recs := p.records[offset-p.logStart:]
 			if len(recs) > opts.Limit {
 				recs = recs[:opts.Limit]
 			}
-			res := backend.FetchResult{Records: append([]backend.Record(nil), recs...), NextOffset: offset + int64(len(recs)),
+			res := event.Batch{Records: append([]event.Record(nil), recs...), NextOffset: offset + int64(len(recs)),
 				HighWatermark: hw, LogStartOffset: p.logStart}
 			f.mu.Unlock()
 			return res, nil
@@ -186,7 +187,7 @@ func (f *fakeBackend) Fetch(ctx context.Context, topic string, partition int32, 
 		f.waiting--
 		f.mu.Unlock()
 		if ctxErr != nil {
-			return backend.FetchResult{}, ctxErr
+			return event.Batch{}, ctxErr
 		}
 	}
 }

@@ -75,11 +75,11 @@ func (s *Server) fetch(c *fiber.Ctx, p *auth.Principal) error {
 
 	bp := s.getBuf()
 	b := append((*bp)[:0], `{"events":[`...)
-	for i, r := range res.Records {
+	for i := range res.Records {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = eventjson.AppendEvent(b, r.Partition, r.Offset, r.Timestamp, r.Key, r.Value, r.Headers)
+		b = eventjson.AppendRecord(b, &res.Records[i])
 	}
 	b = append(b, `],"next_offset":`...)
 	b = strconv.AppendInt(b, res.NextOffset, 10)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/runnel-dev/runnel/gateway/auth"
 	"github.com/runnel-dev/runnel/gateway/backend"
+	"github.com/runnel-dev/runnel/gateway/event"
 )
 
 type produceResults struct {
@@ -237,10 +238,10 @@ func TestProduceBodyIsCopied(t *testing.T) {
 // producer would.
 type keepingBackend struct {
 	*fakeBackend
-	kept []backend.Event
+	kept []event.Event
 }
 
-func (k *keepingBackend) Produce(ctx context.Context, topic string, acks backend.Acks, events []backend.Event, idem string) ([]backend.Result, error) {
+func (k *keepingBackend) Produce(ctx context.Context, topic string, acks backend.Acks, events []event.Event, idem string) ([]backend.Result, error) {
 	k.kept = append(k.kept, events...)
 	return k.fakeBackend.Produce(ctx, topic, acks, events, idem)
 }

@@ -17,7 +17,7 @@ import (
 
 	"github.com/runnel-dev/runnel/gateway/apierr"
 	"github.com/runnel-dev/runnel/gateway/auth"
-	"github.com/runnel-dev/runnel/gateway/backend"
+	"github.com/runnel-dev/runnel/gateway/event"
 	"github.com/runnel-dev/runnel/gateway/openapispec"
 	"github.com/runnel-dev/runnel/gateway/origin"
 )
@@ -53,7 +53,7 @@ type Server struct {
 	// lingering counts connections being drained before their close.
 	lingering lingerSet
 
-	events sync.Pool // *[]backend.Event
+	events sync.Pool // *[]event.Event
 	bufs   sync.Pool // *[]byte, response bodies being built
 }
 
@@ -306,17 +306,17 @@ func (s *Server) Shutdown(ctx context.Context) error {
 }
 
 // getEvents returns a pooled event slice.
-func (s *Server) getEvents() *[]backend.Event {
-	if p, ok := s.events.Get().(*[]backend.Event); ok {
+func (s *Server) getEvents() *[]event.Event {
+	if p, ok := s.events.Get().(*[]event.Event); ok {
 		return p
 	}
-	evs := make([]backend.Event, 0, 16)
+	evs := make([]event.Event, 0, 16)
 	return &evs
 }
 
 // putEvents clears the slice, so the pool keeps no bodies alive, and
 // pools it.
-func (s *Server) putEvents(p *[]backend.Event) {
+func (s *Server) putEvents(p *[]event.Event) {
 	clear((*p)[:cap(*p)])
 	*p = (*p)[:0]
 	s.events.Put(p)

@@ -107,7 +107,7 @@ type envOptions struct {
 func newEnv(t *testing.T, o envOptions) *env {
 	t.Helper()
 	c := brokertest.Start(t, 1, brokertest.Options{})
-	src := fanout.NewKafkaSource(c.Client())
+	src := backend.NewKafkaSource(c.Client())
 	src.MaxWait = 200 * time.Millisecond
 	hub, err := fanout.NewHub(src, o.hub)
 	if err != nil {

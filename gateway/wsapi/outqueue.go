@@ -6,7 +6,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/runnel-dev/runnel/gateway/fanout"
+	"github.com/runnel-dev/runnel/gateway/event"
 )
 
 // errSocketClosing is returned by outQueue.push once the socket is
@@ -26,7 +26,7 @@ type outFrame struct {
 	sub *subscription
 	// events and part, when part is set, are events still to encode, one
 	// message each, for partition part of sub.
-	events []fanout.Event
+	events []event.Record
 	part   *partSub
 	// size is what the frame counts against the queue's bound: len(data),
 	// or an estimate of the events' encoded size.

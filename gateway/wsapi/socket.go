@@ -14,8 +14,8 @@ import (
 
 	"github.com/runnel-dev/runnel/gateway/apierr"
 	"github.com/runnel-dev/runnel/gateway/auth"
+	"github.com/runnel-dev/runnel/gateway/event"
 	"github.com/runnel-dev/runnel/gateway/eventjson"
-	"github.com/runnel-dev/runnel/gateway/fanout"
 )
 
 // closeGrace is how long a socket waits for the client's answer to its
@@ -468,12 +468,12 @@ func (s *socket) gatherFrame(buf []byte, f outFrame) ([]byte, error) {
 
 // gatherEvents encodes events of ps as event frames onto buf, writing buf
 // out whenever it reaches maxCoalescedBytes.
-func (s *socket) gatherEvents(buf []byte, ps *partSub, events []fanout.Event) ([]byte, error) {
+func (s *socket) gatherEvents(buf []byte, ps *partSub, events []event.Record) ([]byte, error) {
 	msg := s.encodeBuf[:0]
 	for i := range events {
 		e := &events[i]
 		msg = append(msg[:0], ps.sub.prefix...)
-		msg = eventjson.AppendEventFields(msg, ps.partition, e.Offset, e.Timestamp, e.Key, e.Value, e.Headers)
+		msg = eventjson.AppendRecordFields(msg, e)
 		msg = append(msg, '}')
 		buf = appendTextFrame(buf, msg)
 		if len(buf) >= maxCoalescedBytes {

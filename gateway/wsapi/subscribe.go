@@ -12,6 +12,7 @@ import (
 
 	"github.com/runnel-dev/runnel/gateway/apierr"
 	"github.com/runnel-dev/runnel/gateway/backend"
+	"github.com/runnel-dev/runnel/gateway/event"
 	"github.com/runnel-dev/runnel/gateway/eventjson"
 	"github.com/runnel-dev/runnel/gateway/fanout"
 )
@@ -166,7 +167,7 @@ func (s *socket) hubSubscribe(ctx context.Context, topic string, partition int32
 	for attempt := 1; ; attempt++ {
 		fs, err := s.h.cfg.Hub.Subscribe(context.Background(), topic, partition, from, ps)
 		if err == nil || attempt == subscribeAttempts ||
-			errors.Is(err, fanout.ErrOffsetOutOfRange) || errors.Is(err, fanout.ErrClosed) {
+			errors.Is(err, event.ErrOffsetOutOfRange) || errors.Is(err, fanout.ErrClosed) {
 			return fs, err
 		}
 		s.logger().Debug("wsapi: subscribe failed; retrying", "topic", topic, "partition", partition, "err", err)
@@ -235,7 +236,7 @@ func (s *socket) startOffsets(ctx context.Context, f *clientFrame, parts []int32
 
 // subscribeError turns a fan-out Subscribe error into the client's.
 func subscribeError(topic string, partition int32, err error) *apierr.Error {
-	var oor *fanout.OffsetOutOfRangeError
+	var oor *event.OffsetOutOfRangeError
 	switch {
 	case errors.As(err, &oor):
 		e := apierr.New(http.StatusRequestedRangeNotSatisfiable, apierr.CodeOffsetOutOfRange,
@@ -338,7 +339,7 @@ func (ps *partSub) Ended(err error) {
 // endedWhy is what the client is told when the fan-out subscription of ps
 // ended with err on its own.
 func (ps *partSub) endedWhy(err error) *apierr.Error {
-	var oor *fanout.OffsetOutOfRangeError
+	var oor *event.OffsetOutOfRangeError
 	switch {
 	case errors.As(err, &oor):
 		why := apierr.New(http.StatusRequestedRangeNotSatisfiable, apierr.CodeOffsetOutOfRange,
@@ -377,7 +378,7 @@ func putFrameBuf(b []byte) {
 // chunk: the buffer is allocated once per Deliver, and most calls carry one
 // small event, so a fixed chunk-sized buffer would make the garbage
 // collector the gateway's main cost.
-func frameSizeHint(events []fanout.Event, prefix, chunk int) int {
+func frameSizeHint(events []event.Record, prefix, chunk int) int {
 	n := 0
 	for i := range events {
 		if n += eventFrameSize(&events[i], prefix); n >= chunk {
@@ -390,7 +391,7 @@ func frameSizeHint(events []fanout.Event, prefix, chunk int) int {
 // eventFrameSize guesses the bytes of e's event frame: the fields, quotes
 // and escapes of a typical event, and base64's growth when the value is
 // not JSON.
-func eventFrameSize(e *fanout.Event, prefix int) int {
+func eventFrameSize(e *event.Record, prefix int) int {
 	n := prefix + 128 + len(e.Key) + len(e.Value)*4/3
 	for _, h := range e.Headers {
 		n += len(h.Key) + len(h.Value)*4/3 + 8
@@ -401,7 +402,7 @@ func eventFrameSize(e *fanout.Event, prefix int) int {
 // Offer implements fanout.LiveSink: it queues the events for the writer,
 // which encodes them, when the socket's queue has room for them now.
 // Nothing is taken before the subscribed frame is queued.
-func (ps *partSub) Offer(events []fanout.Event) bool {
+func (ps *partSub) Offer(events []event.Record) bool {
 	sub := ps.sub
 	select {
 	case <-sub.ready:
@@ -419,7 +420,7 @@ func (ps *partSub) Offer(events []fanout.Event) bool {
 // naming the events of this partition that cannot be read, in order with
 // the events around them, waiting while the socket's queue is full. The
 // subscription goes on after them.
-func (ps *partSub) Unreadable(ctx context.Context, ue *fanout.UnreadableError) error {
+func (ps *partSub) Unreadable(ctx context.Context, ue *event.UnreadableError) error {
 	sub := ps.sub
 	select {
 	case <-sub.ready:
@@ -436,7 +437,7 @@ func (ps *partSub) Unreadable(ctx context.Context, ue *fanout.UnreadableError) e
 // Deliver implements fanout.Sink: it encodes the events and queues them
 // for the writer, waiting while the socket's queue is full. That wait is
 // what pauses a slow client's subscription.
-func (ps *partSub) Deliver(ctx context.Context, events []fanout.Event) error {
+func (ps *partSub) Deliver(ctx context.Context, events []event.Record) error {
 	sub := ps.sub
 	select {
 	case <-sub.ready:
@@ -452,7 +453,7 @@ func (ps *partSub) Deliver(ctx context.Context, events []fanout.Event) error {
 			buf = getFrameBuf(frameSizeHint(events[i:], len(sub.prefix), chunk))
 		}
 		buf = append(buf, sub.prefix...)
-		buf = eventjson.AppendEventFields(buf, ps.partition, e.Offset, e.Timestamp, e.Key, e.Value, e.Headers)
+		buf = eventjson.AppendRecordFields(buf, e)
 		buf = append(buf, '}')
 		ends = append(ends, len(buf))
 		if len(buf) >= chunk || i == len(events)-1 {

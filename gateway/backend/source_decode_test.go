@@ -1,4 +1,4 @@
-package fanout
+package backend
 
 import (
 	"bytes"
@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/runnel-dev/runnel/broker/recordbatch"
+	"github.com/runnel-dev/runnel/gateway/event"
 )
 
 func TestDecodeIntoSkipsControlAndEarlierRecords(t *testing.T) {
@@ -39,12 +40,12 @@ func TestDecodeIntoSkipsControlAndEarlierRecords(t *testing.T) {
 	}
 	raw = raw[:full+20]
 
-	b := Batch{NextOffset: 11, HighWatermark: 17}
-	if err := decodeInto(&b, 11, raw); err != nil {
+	b := event.Batch{NextOffset: 11, HighWatermark: 17}
+	if err := decodeInto(&b, 0, 11, raw); err != nil {
 		t.Fatal(err)
 	}
 	var got []int64
-	for _, e := range b.Events {
+	for _, e := range b.Records {
 		got = append(got, e.Offset)
 		if len(e.Headers) != 1 || string(e.Headers[0].Value) != string(e.Value) || e.Timestamp != 1000 {
 			t.Fatalf("event %+v", e)
@@ -62,9 +63,9 @@ func TestDecodeIntoSkipsControlAndEarlierRecords(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b = Batch{NextOffset: 13, HighWatermark: 14}
-	if err := decodeInto(&b, 13, onlyCtrl); err != nil || len(b.Events) != 0 || b.NextOffset != 14 {
-		t.Fatalf("control batch: err %v, events %v, next %d; want none and 14", err, b.Events, b.NextOffset)
+	b = event.Batch{NextOffset: 13, HighWatermark: 14}
+	if err := decodeInto(&b, 0, 13, onlyCtrl); err != nil || len(b.Records) != 0 || b.NextOffset != 14 {
+		t.Fatalf("control batch: err %v, events %v, next %d; want none and 14", err, b.Records, b.NextOffset)
 	}
 
 }
@@ -120,19 +121,19 @@ func TestDecodeIntoStopsAtADamagedBatch(t *testing.T) {
 		{name: "a cut header", offset: 13, hwm: 20, raw: crcBad[:30], from: 13, to: 14},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			b := Batch{NextOffset: tc.offset, HighWatermark: tc.hwm}
-			d := decodeInto(&b, tc.offset, tc.raw)
+			b := event.Batch{NextOffset: tc.offset, HighWatermark: tc.hwm}
+			d := decodeInto(&b, 0, tc.offset, tc.raw)
 			if tc.to == 0 {
-				if d != nil || len(b.Events) != tc.events || b.NextOffset != tc.next {
-					t.Fatalf("damage %v, %d events, next %d; want none, %d events, next %d", d, len(b.Events), b.NextOffset, tc.events, tc.next)
+				if d != nil || len(b.Records) != tc.events || b.NextOffset != tc.next {
+					t.Fatalf("damage %v, %d events, next %d; want none, %d events, next %d", d, len(b.Records), b.NextOffset, tc.events, tc.next)
 				}
 				return
 			}
 			if d == nil || d.from != tc.from || d.to != tc.to || d.cause == nil {
 				t.Fatalf("damage %+v, want [%d, %d) with a cause", d, tc.from, tc.to)
 			}
-			if len(b.Events) != 0 {
-				t.Fatalf("%d events returned with the damage", len(b.Events))
+			if len(b.Records) != 0 {
+				t.Fatalf("%d events returned with the damage", len(b.Records))
 			}
 		})
 	}

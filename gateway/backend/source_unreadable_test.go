@@ -1,4 +1,4 @@
-package fanout
+package backend
 
 import (
 	"context"
@@ -15,6 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/runnel-dev/runnel/broker/kafkaext"
+	"github.com/runnel-dev/runnel/gateway/event"
 	"github.com/runnel-dev/runnel/internal/testlog"
 )
 
@@ -94,12 +95,12 @@ func TestKafkaSourceReadsTheBrokersUnreadableRange(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
 	defer cancel()
 
-	fetch := func(offset int64) (Batch, error) {
+	fetch := func(offset int64) (event.Batch, error) {
 		t.Helper()
 		return src.FetchWait(ctx, "t", 0, offset, 1<<20, 0)
 	}
-	if got, err := fetch(0); err != nil || len(got.Events) != 10 {
-		t.Fatalf("fetch at 0: %d events, %v; want 10", len(got.Events), err)
+	if got, err := fetch(0); err != nil || len(got.Records) != 10 {
+		t.Fatalf("fetch at 0: %d events, %v; want 10", len(got.Records), err)
 	}
 	for _, tc := range []struct {
 		name     string
@@ -118,9 +119,9 @@ func TestKafkaSourceReadsTheBrokersUnreadableRange(t *testing.T) {
 		b.setTag(tc.tag)
 		before := logs.Count("cannot be read")
 		_, err := fetch(tc.offset)
-		var ue *UnreadableError
-		if !errors.As(err, &ue) || !errors.Is(err, ErrUnreadable) {
-			t.Fatalf("%s: err %v, want an *UnreadableError", tc.name, err)
+		var ue *event.UnreadableError
+		if !errors.As(err, &ue) || !errors.Is(err, event.ErrUnreadable) {
+			t.Fatalf("%s: err %v, want an *event.UnreadableError", tc.name, err)
 		}
 		if ue.Topic != "t" || ue.Partition != 0 || ue.From != tc.from || ue.To != tc.to || ue.Cause == nil {
 			t.Fatalf("%s: %+v, want [%d, %d) of t/0 with a cause", tc.name, ue, tc.from, tc.to)
@@ -134,7 +135,7 @@ func TestKafkaSourceReadsTheBrokersUnreadableRange(t *testing.T) {
 		}
 	}
 	// Readable data after the range reads on.
-	if got, err := fetch(6); err != nil || len(got.Events) != 4 || got.Events[0].Offset != 6 {
-		t.Fatalf("fetch at 6: %+v, %v; want offsets 6 to 9", got.Events, err)
+	if got, err := fetch(6); err != nil || len(got.Records) != 4 || got.Records[0].Offset != 6 {
+		t.Fatalf("fetch at 6: %+v, %v; want offsets 6 to 9", got.Records, err)
 	}
 }

@@ -1,31 +1,32 @@
-package fanout
+package backend
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math"
 	"sync"
 	"time"
 
-	"github.com/runnel-dev/runnel/broker/kafkaext"
-	"github.com/runnel-dev/runnel/broker/recordbatch"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/runnel-dev/runnel/gateway/event"
+	"github.com/runnel-dev/runnel/gateway/fanout"
 )
 
 // DefaultMaxWait is how long a KafkaSource fetch waits at the high
 // watermark for new events.
 const DefaultMaxWait = 500 * time.Millisecond
 
-// KafkaSource is a Source that sends Fetch requests over the Kafka protocol
-// straight to each partition's leader, using a franz-go client only as a
-// connection pool; it keeps no consumer state, so one client serves every
-// partition and reader.
+// KafkaSource is a fanout.Source (and fanout.Bounder) that sends Fetch
+// requests over the Kafka protocol straight to each partition's leader,
+// using franz-go clients only as connection pools; it keeps no consumer
+// state, so one client serves every partition and reader. Backend.Fetch,
+// the idempotent produce's read-back and the WebSocket hub all read through
+// the Backend's one KafkaSource.
 type KafkaSource struct {
 	cl *kgo.Client
 	// MaxWait is the long-poll limit of a fetch at the high watermark;
@@ -60,12 +61,24 @@ type fetchLane struct {
 	known map[int32]bool
 }
 
+// The interfaces KafkaSource serves.
+var (
+	_ fanout.Source  = (*KafkaSource)(nil)
+	_ fanout.Bounder = (*KafkaSource)(nil)
+)
+
+// partKey names one partition.
+type partKey struct {
+	topic     string
+	partition int32
+}
+
 type leader struct {
 	id      int32
 	topicID [16]byte
 }
 
-// NewKafkaSource returns a Source reading through cl. Fetches go through
+// NewKafkaSource returns a KafkaSource reading through cl. Fetches go through
 // the fetch clients, when given, each partition sticking to the least used
 // one (see fetchLane); without them, through cl. The clients stay the
 // caller's to close.
@@ -101,14 +114,14 @@ func (s *KafkaSource) fetchClient(ctx context.Context, key partKey, leader int32
 	// Broker(id) needs the client to have seen the broker in metadata.
 	kresp, err := lane.cl.Request(ctx, kmsg.NewPtrMetadataRequest())
 	if err != nil {
-		return nil, fmt.Errorf("fanout: load metadata for a fetch client: %w", err)
+		return nil, fmt.Errorf("backend: load metadata for a fetch client: %w", err)
 	}
 	lane.known = map[int32]bool{}
 	for _, b := range kresp.(*kmsg.MetadataResponse).Brokers {
 		lane.known[b.NodeID] = true
 	}
 	if !lane.known[leader] {
-		return nil, fmt.Errorf("fanout: broker %d is not in the cluster's metadata yet: %w", leader, kerr.LeaderNotAvailable)
+		return nil, fmt.Errorf("backend: broker %d is not in the cluster's metadata yet: %w", leader, kerr.LeaderNotAvailable)
 	}
 	return lane, nil
 }
@@ -121,25 +134,25 @@ func (l *fetchLane) forgetBrokers() {
 	l.mu.Unlock()
 }
 
-// Fetch implements Source. It skips control batches and records below
+// Fetch implements fanout.Source. It skips control batches and records below
 // offset (a batch is fetched whole), verifies each batch's CRC, and returns
 // the partition's error as a kerr error; leadership errors also drop the
 // cached leader, so that the caller's retry asks for metadata again. Data
 // that cannot be read (the broker says CORRUPT_MESSAGE, or a batch does not
-// decode) is an *UnreadableError at once when it is the first thing at
+// decode) is an *event.UnreadableError at once when it is the first thing at
 // offset; events before it are returned first.
-func (s *KafkaSource) Fetch(ctx context.Context, topic string, partition int32, offset int64, maxBytes int32) (Batch, error) {
+func (s *KafkaSource) Fetch(ctx context.Context, topic string, partition int32, offset int64, maxBytes int32) (event.Batch, error) {
 	return s.FetchWait(ctx, topic, partition, offset, maxBytes, s.MaxWait)
 }
 
 // FetchWait is Fetch with this call's own long-poll limit instead of
 // MaxWait: at the high watermark it waits up to wait for new events (0
 // answers at once).
-func (s *KafkaSource) FetchWait(ctx context.Context, topic string, partition int32, offset int64, maxBytes int32, wait time.Duration) (Batch, error) {
+func (s *KafkaSource) FetchWait(ctx context.Context, topic string, partition int32, offset int64, maxBytes int32, wait time.Duration) (event.Batch, error) {
 	key := partKey{topic, partition}
 	ld, err := s.leader(ctx, key)
 	if err != nil {
-		return Batch{}, err
+		return event.Batch{}, err
 	}
 	req := kmsg.NewPtrFetchRequest()
 	req.ReplicaID = -1
@@ -161,7 +174,7 @@ func (s *KafkaSource) FetchWait(ctx context.Context, topic string, partition int
 	var lane *fetchLane
 	if len(s.lanes) > 0 {
 		if lane, err = s.fetchClient(ctx, key, ld.id); err != nil {
-			return Batch{}, err
+			return event.Batch{}, err
 		}
 		cl = lane.cl
 	}
@@ -175,178 +188,33 @@ func (s *KafkaSource) FetchWait(ctx context.Context, topic string, partition int
 			}
 			s.forget(key)
 		}
-		return Batch{}, fmt.Errorf("fanout: fetch %s/%d from broker %d: %w", topic, partition, ld.id, err)
+		return event.Batch{}, fmt.Errorf("backend: fetch %s/%d from broker %d: %w", topic, partition, ld.id, err)
 	}
 	resp := kresp.(*kmsg.FetchResponse)
 	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
-		return Batch{}, fmt.Errorf("fanout: fetch %s/%d: %w", topic, partition, err)
+		return event.Batch{}, fmt.Errorf("backend: fetch %s/%d: %w", topic, partition, err)
 	}
 	if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
-		return Batch{}, fmt.Errorf("fanout: fetch %s/%d: response names %d topics, not the one asked for", topic, partition, len(resp.Topics))
+		return event.Batch{}, fmt.Errorf("backend: fetch %s/%d: response names %d topics, not the one asked for", topic, partition, len(resp.Topics))
 	}
 	p := &resp.Topics[0].Partitions[0]
 	if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
 		if errors.Is(err, kerr.OffsetOutOfRange) {
-			return Batch{}, &OffsetOutOfRangeError{Topic: topic, Partition: partition, Offset: offset, LogStartOffset: p.LogStartOffset, HighWatermark: p.HighWatermark}
+			return event.Batch{}, &event.OffsetOutOfRangeError{Topic: topic, Partition: partition, Offset: offset, LogStartOffset: p.LogStartOffset, HighWatermark: p.HighWatermark}
 		}
 		if errors.Is(err, kerr.CorruptMessage) {
-			return Batch{}, s.unreadable(topic, partition, offset, brokerDamage(p, offset))
+			return event.Batch{}, s.unreadable(topic, partition, offset, brokerDamage(p, offset))
 		}
-		if isLeadershipError(err) {
+		if leadershipMoved(err) {
 			s.forget(key)
 		}
-		return Batch{}, fmt.Errorf("fanout: fetch %s/%d: %w", topic, partition, err)
+		return event.Batch{}, fmt.Errorf("backend: fetch %s/%d: %w", topic, partition, err)
 	}
-	b := Batch{NextOffset: offset, HighWatermark: p.HighWatermark, LogStartOffset: p.LogStartOffset}
-	if d := decodeInto(&b, offset, p.RecordBatches); d != nil {
-		return Batch{}, s.unreadable(topic, partition, offset, *d)
+	b := event.Batch{NextOffset: offset, HighWatermark: p.HighWatermark, LogStartOffset: p.LogStartOffset}
+	if d := decodeInto(&b, partition, offset, p.RecordBatches); d != nil {
+		return event.Batch{}, s.unreadable(topic, partition, offset, *d)
 	}
 	return b, nil
-}
-
-// damage is a range of a partition that cannot be read, [from, to), and
-// why.
-type damage struct {
-	from, to int64
-	cause    error
-}
-
-// brokerDamage reads the range a broker that answered CORRUPT_MESSAGE for
-// offset names in Runnel's tagged field. The bytes come from the network:
-// a value that does not parse, or a range that does not hold offset, is
-// not believed, and without one only offset itself is known to be lost.
-func brokerDamage(p *kmsg.FetchResponseTopicPartition, offset int64) damage {
-	d := damage{from: offset, to: offset + 1, cause: fmt.Errorf("the broker answered %w", kerr.CorruptMessage)}
-	p.UnknownTags.Each(func(tag uint32, v []byte) {
-		if tag != kafkaext.UnreadableRangeTag {
-			return
-		}
-		r, err := kafkaext.ParseUnreadableRange(v)
-		switch {
-		case err != nil:
-			d.cause = fmt.Errorf("%w; its unreadable range is not believed: %w", d.cause, err)
-		case offset < r.From || offset >= r.To:
-			d.cause = fmt.Errorf("%w; its unreadable range [%d, %d) is not believed: it does not hold the fetch offset", d.cause, r.From, r.To)
-		default:
-			d.from, d.to = r.From, r.To
-		}
-	})
-	return d
-}
-
-// unreadable logs damage once per range and returns what the reader at
-// offset lost.
-func (s *KafkaSource) unreadable(topic string, partition int32, offset int64, d damage) *UnreadableError {
-	if s.Logger != nil && s.reported.first(damageKey{topic, partition, d.from, d.to}) {
-		s.Logger.Error("stored events cannot be read; readers are told and skip them",
-			"topic", topic, "partition", partition, "offsets", offsetsText(d.from, d.to), "resume_at", d.to, "err", d.cause)
-	}
-	return &UnreadableError{Topic: topic, Partition: partition, From: offset, To: d.to, Cause: d.cause}
-}
-
-// decodeInto appends the records at or after offset of the record batches in
-// raw to b. A partial batch at the end (the broker cut the answer at
-// maxBytes) is dropped: the next fetch starts at it.
-//
-// A batch that does not decode ends the walk. When b has moved on by then,
-// decodeInto returns nil and b ends at the bad batch, where the next fetch
-// meets it; otherwise it returns the damage, as far as the batch's header
-// tells (see damagedBatch).
-func decodeInto(b *Batch, offset int64, raw []byte) *damage {
-	// Events outlive this call and are shared; keep them off any buffer the
-	// client might reuse.
-	buf := bytes.Clone(raw)
-	for {
-		batch, rest, err := recordbatch.Next(buf)
-		if err == io.EOF {
-			return nil
-		}
-		if errors.Is(err, recordbatch.ErrTruncated) && b.NextOffset > offset {
-			return nil
-		}
-		// A first batch is never cut (a broker always answers it whole):
-		// cut, it is damaged.
-		var h recordbatch.Header
-		if err == nil {
-			h, err = recordbatch.Validate(batch, 0)
-		}
-		if err == nil && !h.IsControl() {
-			err = appendRecords(b, offset, batch)
-		}
-		if err != nil {
-			if b.NextOffset > offset {
-				return nil
-			}
-			d := damagedBatch(buf, offset, b.HighWatermark, err)
-			return &d
-		}
-		buf = rest
-		b.NextOffset = max(b.NextOffset, h.NextOffset())
-	}
-}
-
-// appendRecords appends the records at or after offset of batch to b, all
-// or none.
-func appendRecords(b *Batch, offset int64, batch []byte) error {
-	it, err := recordbatch.Records(batch, recordbatch.DecodeOptions{})
-	if err != nil {
-		return err
-	}
-	n := len(b.Events)
-	for {
-		r, err := it.Next()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			clear(b.Events[n:])
-			b.Events = b.Events[:n]
-			return err
-		}
-		if r.Offset < offset {
-			continue
-		}
-		ev := Event{Offset: r.Offset, Timestamp: r.Timestamp, Key: r.Key, Value: r.Value}
-		if len(r.Headers) > 0 {
-			ev.Headers = make([]Header, len(r.Headers))
-			for i, rh := range r.Headers {
-				ev.Headers[i] = Header{Key: rh.Key, Value: rh.Value}
-			}
-		}
-		b.Events = append(b.Events, ev)
-	}
-}
-
-// damagedBatch is the damage of the batch at the start of buf, which a
-// fetch at offset could not decode. Its header, when it parses, says which
-// offsets the batch holds; but a damaged header may lie, and believing a
-// flipped bit in lastOffsetDelta would skip readable events. So its range
-// is believed only when the record count agrees with lastOffsetDelta (the
-// CRC covers both; one damaged field breaks the agreement), and the range
-// runs from at most offset to past offset and ends at or below the high
-// watermark, where every served batch ends. Otherwise only offset is known
-// to be lost.
-func damagedBatch(buf []byte, offset, hwm int64, cause error) damage {
-	d := damage{from: offset, to: offset + 1, cause: cause}
-	h, err := recordbatch.ParseHeader(buf)
-	if err != nil || h.LastOffsetDelta < 0 || int64(h.NumRecords) != int64(h.LastOffsetDelta)+1 ||
-		h.BaseOffset < 0 || h.BaseOffset > offset {
-		return d
-	}
-	if next := h.NextOffset(); next > offset && next <= hwm {
-		d.from, d.to = h.BaseOffset, next
-	}
-	return d
-}
-
-func isLeadershipError(err error) bool {
-	return errors.Is(err, kerr.NotLeaderForPartition) ||
-		errors.Is(err, kerr.LeaderNotAvailable) ||
-		errors.Is(err, kerr.FencedLeaderEpoch) ||
-		errors.Is(err, kerr.UnknownLeaderEpoch) ||
-		errors.Is(err, kerr.UnknownTopicOrPartition) ||
-		errors.Is(err, kerr.UnknownTopicID) ||
-		errors.Is(err, kerr.ReplicaNotAvailable)
 }
 
 func (s *KafkaSource) forget(key partKey) {
@@ -371,24 +239,24 @@ func (s *KafkaSource) leader(ctx context.Context, key partKey) (leader, error) {
 	req.Topics = append(req.Topics, rt)
 	resp, err := req.RequestWith(ctx, s.cl)
 	if err != nil {
-		return leader{}, fmt.Errorf("fanout: metadata for %s: %w", key.topic, err)
+		return leader{}, fmt.Errorf("backend: metadata for %s: %w", key.topic, err)
 	}
 	for _, t := range resp.Topics {
 		if t.Topic == nil || *t.Topic != key.topic {
 			continue
 		}
 		if err := kerr.ErrorForCode(t.ErrorCode); err != nil {
-			return leader{}, fmt.Errorf("fanout: metadata for %s: %w", key.topic, err)
+			return leader{}, fmt.Errorf("backend: metadata for %s: %w", key.topic, err)
 		}
 		for _, p := range t.Partitions {
 			if p.Partition != key.partition {
 				continue
 			}
 			if err := kerr.ErrorForCode(p.ErrorCode); err != nil && !errors.Is(err, kerr.ReplicaNotAvailable) {
-				return leader{}, fmt.Errorf("fanout: metadata for %s/%d: %w", key.topic, key.partition, err)
+				return leader{}, fmt.Errorf("backend: metadata for %s/%d: %w", key.topic, key.partition, err)
 			}
 			if p.Leader < 0 {
-				return leader{}, fmt.Errorf("fanout: metadata for %s/%d: %w", key.topic, key.partition, kerr.LeaderNotAvailable)
+				return leader{}, fmt.Errorf("backend: metadata for %s/%d: %w", key.topic, key.partition, kerr.LeaderNotAvailable)
 			}
 			ld = leader{id: p.Leader, topicID: t.TopicID}
 			s.mu.Lock()
@@ -396,9 +264,9 @@ func (s *KafkaSource) leader(ctx context.Context, key partKey) (leader, error) {
 			s.mu.Unlock()
 			return ld, nil
 		}
-		return leader{}, fmt.Errorf("fanout: metadata for %s/%d: %w", key.topic, key.partition, kerr.UnknownTopicOrPartition)
+		return leader{}, fmt.Errorf("backend: metadata for %s/%d: %w", key.topic, key.partition, kerr.UnknownTopicOrPartition)
 	}
-	return leader{}, fmt.Errorf("fanout: metadata for %s: %w", key.topic, kerr.UnknownTopicOrPartition)
+	return leader{}, fmt.Errorf("backend: metadata for %s: %w", key.topic, kerr.UnknownTopicOrPartition)
 }
 
 // requestSlack is how long past a fetch's own wait its request may take
@@ -431,7 +299,7 @@ func (s *KafkaSource) request(ctx context.Context, cl *kgo.Client, id int32, req
 	}
 }
 
-// Bounds implements Bounder with two ListOffsets requests (earliest and
+// Bounds implements fanout.Bounder with two ListOffsets requests (earliest and
 // latest) to the partition's leader.
 func (s *KafkaSource) Bounds(ctx context.Context, topic string, partition int32) (logStart, hwm int64, err error) {
 	key := partKey{topic, partition}
@@ -462,7 +330,7 @@ func (s *KafkaSource) Bounds(ctx context.Context, topic string, partition int32)
 		}
 		p := &resp.Topics[0].Partitions[0]
 		if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
-			if isLeadershipError(err) {
+			if leadershipMoved(err) {
 				s.forget(key)
 			}
 			return 0, 0, fmt.Errorf("list offsets of %s/%d: %w", topic, partition, err)
