@@ -14,7 +14,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/runnel-dev/runnel/broker/commitlog"
-	"github.com/runnel-dev/runnel/raftmeta"
 	"github.com/runnel-dev/runnel/raftmeta/controller"
 	"github.com/runnel-dev/runnel/raftmeta/metadata"
 )
@@ -27,7 +26,7 @@ import (
 // its files left untouched (ErrPartitionRefused).
 type Broker struct {
 	cfg    Config
-	member *raftmeta.Member
+	member Member
 	store  *commitlog.Store
 	log    *slog.Logger
 	pids   producerIDs
@@ -298,7 +297,10 @@ func (b *Broker) partitionFor(topic string, index int32) (*partition, error) {
 // producerIDs hands out idempotent producer ids from blocks the controller
 // allocates, unique across the cluster.
 type producerIDs struct {
-	member   *raftmeta.Member
+	member interface {
+		ControllerClient
+		BrokerEpoch() uint64
+	}
 	brokerID int32
 	mu       sync.Mutex
 	next     int64
