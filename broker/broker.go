@@ -336,10 +336,11 @@ func contains(s []int32, v int32) bool {
 // tests).
 func (b *Broker) Log(tp commitlog.TopicPartition) (*commitlog.Log, bool) {
 	b.mu.RLock()
-	defer b.mu.RUnlock()
-	p, ok := b.parts[tp]
-	if !ok {
+	p := b.parts[tp]
+	b.mu.RUnlock()
+	if p == nil {
 		return nil, false
 	}
-	return p.log, true
+	l, ok := p.log.(*commitlog.Log)
+	return l, ok
 }

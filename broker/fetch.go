@@ -39,7 +39,7 @@ func (b *Broker) handleFetch(ctx context.Context, r *kafkaserver.Request) (*kafk
 
 // fetchWait is a partition whose high watermark a long poll waits on.
 type fetchWait struct {
-	log    *commitlog.Log
+	log    partitionLog
 	offset int64
 }
 

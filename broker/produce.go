@@ -22,10 +22,10 @@ func (b *Broker) handleProduce(ctx context.Context, r *kafkaserver.Request) (*ka
 
 // produceTarget is one partition of one produce request.
 type produceTarget struct {
-	req     int // index in the batch of requests
-	topic   string
-	rp      *kmsg.ProduceResponseTopicPartition
-	records []byte
+	req   int // index in the batch of requests
+	topic string
+	rp    *kmsg.ProduceResponseTopicPartition
+	batch producedBatch
 }
 
 // partitionTargets are the targets of one partition, in request order.
@@ -83,7 +83,8 @@ func (b *Broker) handleProduces(ctx context.Context, reqs []*kafkaserver.Request
 					b.setProduceError(rp, t.Topic, err)
 					continue
 				}
-				if err := p.validateProduced(tp.Records, req.Version, now); err != nil {
+				batch, err := p.validateProduced(tp.Records, req.Version, now)
+				if err != nil {
 					b.setProduceError(rp, t.Topic, err)
 					continue
 				}
@@ -97,7 +98,7 @@ func (b *Broker) handleProduces(ctx context.Context, reqs []*kafkaserver.Request
 					groups = append(groups, partitionTargets{p: p})
 				}
 				groups[g].targets = append(groups[g].targets, len(targets))
-				targets = append(targets, produceTarget{req: i, topic: t.Topic, rp: rp, records: tp.Records})
+				targets = append(targets, produceTarget{req: i, topic: t.Topic, rp: rp, batch: batch})
 			}
 		}
 		resps[i] = resp
@@ -105,17 +106,17 @@ func (b *Broker) handleProduces(ctx context.Context, reqs []*kafkaserver.Request
 
 	var (
 		waits    [][]produceWait // by request
-		sets     [][]byte
+		batches  []producedBatch
 		outcomes []appendOutcome
 	)
 	for _, g := range groups {
-		sets, outcomes = sets[:0], outcomes[:0]
+		batches, outcomes = batches[:0], outcomes[:0]
 		for _, ti := range g.targets {
-			sets = append(sets, targets[ti].records)
+			batches = append(batches, targets[ti].batch)
 			outcomes = append(outcomes, appendOutcome{})
 		}
-		logAppendTime := g.p.appendEach(sets, outcomes)
-		logStart := g.p.log.LogStartOffset()
+		logAppendTime := g.p.appendEach(batches, outcomes)
+		logStart := g.p.log.Offsets().LogStart
 		for k, ti := range g.targets {
 			t, o := &targets[ti], outcomes[k]
 			if o.err != nil {
@@ -131,7 +132,7 @@ func (b *Broker) handleProduces(ctx context.Context, reqs []*kafkaserver.Request
 				}
 				continue
 			}
-			t.rp.BaseOffset, t.rp.LogAppendTime, t.rp.LogStartOffset = o.res.firstOffset, -1, logStart
+			t.rp.BaseOffset, t.rp.LogAppendTime, t.rp.LogStartOffset = o.firstOffset, -1, logStart
 			if !o.dup {
 				t.rp.LogAppendTime = logAppendTime
 			}
@@ -139,7 +140,7 @@ func (b *Broker) handleProduces(ctx context.Context, reqs []*kafkaserver.Request
 				if waits == nil {
 					waits = make([][]produceWait, len(reqs))
 				}
-				waits[t.req] = append(waits[t.req], produceWait{g.p, o.res.lastOffset, t.rp})
+				waits[t.req] = append(waits[t.req], produceWait{g.p, o.lastOffset, t.rp})
 			}
 		}
 	}

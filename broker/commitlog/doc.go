@@ -26,10 +26,13 @@
 //
 // # Durability and recovery
 //
-// Appends are written with one pwrite into the page cache; AppendEach writes
-// several record sets (the produce requests a client pipelined) with one
-// pwritev, rolling between them where appending them one by one would, which
-// costs less per byte than a pwrite each. By default nothing
+// Appends are written with one pwrite into the page cache. Append and
+// AppendReplica validate what they are given (framing, size, CRC-32C);
+// AppendBatches takes batches its caller validated, with their parsed
+// headers (the broker checks every produced batch fully before it appends
+// it), and writes several of them (the produce requests a client pipelined)
+// with one pwritev, rolling between them where appending them one by one
+// would, which costs less per byte than a pwrite each. By default nothing
 // is fsynced on the append path (flush.messages and flush.ms change that), as
 // in Kafka, where replication carries durability. A Store owns a data
 // directory: it checkpoints recovery points, high watermarks and log start
