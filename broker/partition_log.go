@@ -37,3 +37,19 @@ type partitionLog interface {
 }
 
 var _ partitionLog = (*commitlog.Log)(nil)
+
+// logStore is the broker's data directory: the partition logs and the
+// checkpoints across them. *commitlog.Store implements it.
+type logStore interface {
+	Dir() string
+	// Open opens (creating) a partition's log; it may read and check the
+	// whole log, so the broker never calls it under its lock.
+	Open(tp commitlog.TopicPartition, opts commitlog.Options) (*commitlog.Log, error)
+	// Delete closes a partition's log and renames its directory aside.
+	Delete(tp commitlog.TopicPartition) (string, error)
+	Checkpoint() error
+	ApplyRetention() (int, error)
+	Close() error
+}
+
+var _ logStore = (*commitlog.Store)(nil)
