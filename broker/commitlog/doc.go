@@ -20,8 +20,14 @@
 // Read does not read record bytes: it returns FileSlices — file, position,
 // length of whole batches — so that a broker can hand them to sendfile(2) at
 // an explicit offset. An offset is found by a binary search of the index and a
-// short walk over batch headers, read with pread. Reader decodes records for
-// tools and gateways. Waiters for new data (long-poll fetch) park on a channel
+// short walk over batch headers, read with pread. Each segment's file is
+// reference-counted: the log holds one reference while the segment is part
+// of it, and a read result one per slice until it is released (so does any
+// scan that runs without the log's lock). Retention, DeleteRecords and Close
+// take segments out of the log and unlink their files at once, but a file
+// closes only with its last reference, so a fetch response still being sent
+// from a deleted segment sends exactly the bytes it was given. Reader
+// decodes records for tools and gateways. Waiters for new data (long-poll fetch) park on a channel
 // that the next append or high-watermark move closes.
 //
 // # Durability and recovery
