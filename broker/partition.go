@@ -178,11 +178,11 @@ func (p *partition) appendLocked(batches []producedBatch, out []appendOutcome, l
 	run := p.run[:0]
 	for i := range batches {
 		b := &batches[i]
-		if (b.keyed || b.Header.ProducerID >= 0) && repeatsRun(batches, run, b) {
+		if (b.keyed() || b.Header.ProducerID >= 0) && repeatsRun(batches, run, b) {
 			p.writeRunLocked(batches, run, out, leaderEpoch)
 			run = run[:0]
 		}
-		if b.keyed {
+		if b.keyed() {
 			p.loadIdemLocked()
 			if e, ok := p.idem.Check(b.key); ok {
 				out[i] = appendOutcome{firstOffset: e.BaseOffset, lastOffset: e.LastOffset, segmentBase: -1, dup: true}
@@ -210,7 +210,7 @@ func repeatsRun(batches []producedBatch, run []int, b *producedBatch) bool {
 	for _, j := range run {
 		o := &batches[j]
 		if b.Header.ProducerID >= 0 && o.Header.ProducerID == b.Header.ProducerID ||
-			b.keyed && o.keyed && bytes.Equal(o.key, b.key) {
+			b.keyed() && o.keyed() && bytes.Equal(o.key, b.key) {
 			return true
 		}
 	}
@@ -236,7 +236,7 @@ func (p *partition) writeRunLocked(batches []producedBatch, run []int, out []app
 		}
 		info, h := &p.infos[k], &p.valid[k].Header // h has the offset the log gave it
 		p.producers.Update(*h, h.BaseOffset)
-		if b := &batches[i]; b.keyed {
+		if b := &batches[i]; b.keyed() {
 			p.idem.Record(b.key, info.FirstOffset, info.LastOffset)
 		}
 		out[i] = appendOutcome{firstOffset: info.FirstOffset, lastOffset: info.LastOffset, segmentBase: info.SegmentBase}

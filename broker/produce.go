@@ -43,13 +43,19 @@ type produceWait struct {
 
 // handleProduces serves produce requests that a client pipelined on one
 // connection, in order, as handleProduce would one after another, and fills
-// out. The records of the requests for one partition are appended together,
-// plain producers' with one write; acks=-1 requests wait after all appends.
+// out. The batches of the requests for one partition are appended together
+// (partition.appendEach); acks=-1 requests wait after all appends.
 func (b *Broker) handleProduces(ctx context.Context, reqs []*kafkaserver.Request, out []kafkaserver.Result) {
 	resps := make([]*kmsg.ProduceResponse, len(reqs))
 	now := time.Now()
+	n := 0
+	for _, r := range reqs {
+		for _, t := range r.Msg.(*kmsg.ProduceRequest).Topics {
+			n += len(t.Partitions)
+		}
+	}
 	var (
-		targets []produceTarget
+		targets = make([]produceTarget, 0, n)
 		groups  []partitionTargets
 		byPart  map[*partition]int // index in groups
 	)
@@ -106,8 +112,8 @@ func (b *Broker) handleProduces(ctx context.Context, reqs []*kafkaserver.Request
 
 	var (
 		waits    [][]produceWait // by request
-		batches  []producedBatch
-		outcomes []appendOutcome
+		batches  = make([]producedBatch, 0, len(targets))
+		outcomes = make([]appendOutcome, 0, len(targets))
 	)
 	for _, g := range groups {
 		batches, outcomes = batches[:0], outcomes[:0]

@@ -18,9 +18,11 @@ import (
 // first record.
 type producedBatch struct {
 	commitlog.ValidBatch
-	key   []byte // aliases the batch
-	keyed bool
+	key []byte // nil when the batch carries no key; aliases the batch
 }
+
+// keyed reports whether the batch carries an Idempotency-Key.
+func (b *producedBatch) keyed() bool { return b.key != nil }
 
 // validateProduced checks the records of one partition of a produce request
 // before anything of the request is appended, as Kafka does
@@ -65,7 +67,9 @@ func (p *partition) validateProduced(records []byte, version int16, now time.Tim
 	if !rules.LogAppendTime && pr.MaxTimestamp != pr.Header.MaxTimestamp {
 		recordbatch.SetMaxTimestamp(batch, &out.Header, recordbatch.TimestampCreate, pr.MaxTimestamp)
 	}
-	out.key, out.keyed = idemwindow.KeyIn(batch, &out.Header)
+	if key, ok := idemwindow.KeyIn(batch, &out.Header); ok {
+		out.key = key // a slice of the batch: non-nil, even when empty
+	}
 	return out, nil
 }
 

@@ -3,6 +3,7 @@ package brokertest
 import (
 	"errors"
 	"net"
+	"sync"
 	"testing"
 	"time"
 
@@ -30,6 +31,7 @@ type Broker struct {
 	t      testing.TB
 	ln     net.Listener
 	served chan error
+	closed sync.Once
 }
 
 // StartBroker starts broker 1 over in-memory metadata with opts
@@ -64,19 +66,22 @@ func StartBroker(t testing.TB, opts Options) *Broker {
 	b.Start()
 	tb := &Broker{Broker: b, Member: m, Server: srv, Metrics: reg, t: t, ln: ln, served: make(chan error, 1)}
 	go func() { tb.served <- srv.Serve(ln) }()
-	t.Cleanup(tb.close)
+	t.Cleanup(tb.Close)
 	return tb
 }
 
-// close stops serving and closes the broker's logs.
-func (b *Broker) close() {
-	err := b.Server.Close()
-	if serr := <-b.served; serr != nil && !errors.Is(serr, net.ErrClosed) && !errors.Is(serr, kafkaserver.ErrServerClosed) {
-		err = errors.Join(err, serr)
-	}
-	if err = errors.Join(err, b.Broker.Close()); err != nil {
-		b.t.Errorf("close broker: %v", err)
-	}
+// Close stops serving and closes the broker's logs cleanly; the test's
+// cleanup calls it too, so calling it earlier is optional.
+func (b *Broker) Close() {
+	b.closed.Do(func() {
+		err := b.Server.Close()
+		if serr := <-b.served; serr != nil && !errors.Is(serr, net.ErrClosed) && !errors.Is(serr, kafkaserver.ErrServerClosed) {
+			err = errors.Join(err, serr)
+		}
+		if err = errors.Join(err, b.Broker.Close()); err != nil {
+			b.t.Errorf("close broker: %v", err)
+		}
+	})
 }
 
 // Addr returns the address of the Kafka listener.

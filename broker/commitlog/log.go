@@ -181,10 +181,10 @@ func (l *Log) AppendBatches(batches []ValidBatch, leaderEpoch int32, infos []App
 		hdrs = append(hdrs, b.Header)
 	}
 	for i := range batches {
-		sets = append(sets, recordSet{buf: batches[i].Bytes, hdrs: hdrs[i : i+1], nr: int64(hdrs[i].NumRecords)})
+		sets = append(sets, recordSet{buf: batches[i].Bytes, nb: 1, nr: int64(hdrs[i].NumRecords)})
 	}
 	l.mu.Lock()
-	n, ch, err := l.appendLocked(sets, infos, leaderEpoch, true)
+	n, ch, err := l.appendLocked(sets, hdrs, infos, leaderEpoch, true)
 	l.mu.Unlock()
 	if ch != nil {
 		close(ch)
@@ -227,11 +227,13 @@ func (l *Log) validateBatches(buf []byte, dense bool, hdrs []recordbatch.Header)
 }
 
 // recordSet is the bytes of one append (Append, AppendReplica, or one batch
-// of AppendBatches) with the headers of its batches, in order.
+// of AppendBatches). The headers of its batches come with it, in a slice of
+// their own (so that the caller's stack can hold them: the log keeps the
+// sets' buffers for its vectored write, which makes them escape).
 type recordSet struct {
-	buf  []byte
-	hdrs []recordbatch.Header
-	nr   int64 // records in all the batches
+	buf []byte
+	nb  int   // batches: the next nb of the headers passed along
+	nr  int64 // records in all the batches
 }
 
 func (l *Log) append(buf []byte, leaderEpoch int32, assign bool) (AppendInfo, error) {
@@ -240,10 +242,10 @@ func (l *Log) append(buf []byte, leaderEpoch int32, assign bool) (AppendInfo, er
 	if err != nil {
 		return AppendInfo{}, err
 	}
-	sets := [1]recordSet{{buf, hdrs, nr}}
+	sets := [1]recordSet{{buf, len(hdrs), nr}}
 	var infos [1]AppendInfo
 	l.mu.Lock()
-	_, ch, err := l.appendLocked(sets[:], infos[:], leaderEpoch, assign)
+	_, ch, err := l.appendLocked(sets[:], hdrs, infos[:], leaderEpoch, assign)
 	l.mu.Unlock()
 	if ch != nil {
 		close(ch)
@@ -253,9 +255,10 @@ func (l *Log) append(buf []byte, leaderEpoch int32, assign bool) (AppendInfo, er
 
 // appendLocked writes sets in order, as many as fit in the active segment
 // with one write, rolling between them as appending them one by one would.
-// It fills infos for the sets written and returns how many were written
-// (all of them unless err is set) and the log-end waiters to wake.
-func (l *Log) appendLocked(sets []recordSet, infos []AppendInfo, leaderEpoch int32, assign bool) (done int, ch chan struct{}, err error) {
+// hdrs holds the headers of the sets' batches, in order. It fills infos for
+// the sets written and returns how many were written (all of them unless
+// err is set) and the log-end waiters to wake.
+func (l *Log) appendLocked(sets []recordSet, hdrs []recordbatch.Header, infos []AppendInfo, leaderEpoch int32, assign bool) (done int, ch chan struct{}, err error) {
 	if err := l.writableLocked(); err != nil {
 		return 0, nil, err
 	}
@@ -268,7 +271,7 @@ func (l *Log) appendLocked(sets []recordSet, infos []AppendInfo, leaderEpoch int
 	for done < len(sets) {
 		s := l.activeLocked()
 		first := &sets[done]
-		if base := first.hdrs[0].BaseOffset; !assign && base != s.next {
+		if base := hdrs[0].BaseOffset; !assign && base != s.next {
 			return done, nil, fmt.Errorf("%w: first batch has offset %d, log end is %d", ErrBadOffset, base, s.next)
 		}
 		now := o.Now()
@@ -278,15 +281,17 @@ func (l *Log) appendLocked(sets []recordSet, infos []AppendInfo, leaderEpoch int
 			}
 		}
 		// The sets after the first join its write while they fit.
-		end, nr, size := done+1, first.nr, int64(len(first.buf))
+		end, nr, size, nb := done+1, first.nr, int64(len(first.buf)), first.nb
 		for assign && end < len(sets) && s.fitsAfter(nr, size, sets[end].nr, int64(len(sets[end].buf)), o) {
 			nr += sets[end].nr
 			size += int64(len(sets[end].buf))
+			nb += sets[end].nb
 			end++
 		}
-		if err := l.writeSetsLocked(s, sets[done:end], infos[done:end], leaderEpoch, assign, now); err != nil {
+		if err := l.writeSetsLocked(s, sets[done:end], hdrs[:nb], infos[done:end], leaderEpoch, assign, now); err != nil {
 			return done, nil, err
 		}
+		hdrs = hdrs[nb:]
 		if l.unflushed == 0 {
 			l.firstUnflush = now
 		}
@@ -302,23 +307,24 @@ func (l *Log) appendLocked(sets []recordSet, infos []AppendInfo, leaderEpoch int
 }
 
 // writeSetsLocked assigns offsets to sets (with assign), writes them to s at
-// its end with one write, and indexes their batches.
-func (l *Log) writeSetsLocked(s *segment, sets []recordSet, infos []AppendInfo, leaderEpoch int32, assign bool, now time.Time) error {
+// its end with one write, and indexes their batches, whose headers hdrs
+// holds.
+func (l *Log) writeSetsLocked(s *segment, sets []recordSet, hdrs []recordbatch.Header, infos []AppendInfo, leaderEpoch int32, assign bool, now time.Time) error {
 	o := l.opts
 	next := s.next
-	batches := 0
-	for i := range sets {
+	for i, hi := 0, 0; i < len(sets); i++ {
 		set := &sets[i]
-		batches += len(set.hdrs)
-		infos[i] = AppendInfo{FirstOffset: next, NumBatches: len(set.hdrs), NumRecords: set.nr, MaxTimestamp: -1, OffsetOfMaxTimestamp: -1,
+		setHdrs := hdrs[hi : hi+set.nb]
+		hi += set.nb
+		infos[i] = AppendInfo{FirstOffset: next, NumBatches: set.nb, NumRecords: set.nr, MaxTimestamp: -1, OffsetOfMaxTimestamp: -1,
 			LogStartOffset: l.logStart, SegmentBase: s.base}
 		if !assign {
-			infos[i].FirstOffset = set.hdrs[0].BaseOffset
+			infos[i].FirstOffset = setHdrs[0].BaseOffset
 			continue
 		}
 		rest := set.buf
-		for j := range set.hdrs {
-			h := &set.hdrs[j]
+		for j := range setHdrs {
+			h := &setHdrs[j]
 			recordbatch.SetBaseOffset(rest, next)
 			recordbatch.SetPartitionLeaderEpoch(rest, leaderEpoch)
 			h.BaseOffset, h.PartitionLeaderEpoch = next, leaderEpoch
@@ -326,6 +332,7 @@ func (l *Log) writeSetsLocked(s *segment, sets []recordSet, infos []AppendInfo, 
 			rest = rest[h.Size():]
 		}
 	}
+	batches := len(hdrs)
 	// Room for every index entry the batches may add (and the one sealing
 	// adds) is reserved before a byte is written: an index store into a
 	// hole of a full disk would kill the process.
@@ -344,10 +351,10 @@ func (l *Log) writeSetsLocked(s *segment, sets []recordSet, infos []AppendInfo, 
 		return l.failLocked(fmt.Errorf("write segment %d: %w", s.base, err))
 	}
 	pos := s.size
-	for i := range sets {
+	for i, hi := 0, 0; i < len(sets); i++ {
 		info := &infos[i]
-		for j := range sets[i].hdrs {
-			h := &sets[i].hdrs[j]
+		for j := hi; j < hi+sets[i].nb; j++ {
+			h := &hdrs[j]
 			if !assign && h.PartitionLeaderEpoch >= 0 {
 				l.epochs.observe(h.PartitionLeaderEpoch, h.BaseOffset)
 			}
@@ -360,6 +367,7 @@ func (l *Log) writeSetsLocked(s *segment, sets []recordSet, infos []AppendInfo, 
 			s.next = h.NextOffset()
 			pos += int64(h.Size())
 		}
+		hi += sets[i].nb
 		info.LastOffset = s.next - 1
 	}
 	s.size = pos
