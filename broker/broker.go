@@ -14,7 +14,6 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/runnel-dev/runnel/broker/commitlog"
-	"github.com/runnel-dev/runnel/raftmeta"
 	"github.com/runnel-dev/runnel/raftmeta/controller"
 	"github.com/runnel-dev/runnel/raftmeta/metadata"
 )
@@ -27,13 +26,17 @@ import (
 // its files left untouched (ErrPartitionRefused).
 type Broker struct {
 	cfg    Config
-	member *raftmeta.Member
-	store  *commitlog.Store
+	member Member
+	store  logStore
 	log    *slog.Logger
 	pids   producerIDs
 
-	mu    sync.RWMutex // guards parts and refused
-	parts map[commitlog.TopicPartition]*partition
+	// reconcileMu serializes reconcile, the only writer of parts and
+	// refused. It is held while partitions open, mu only while the maps
+	// change: lock order reconcileMu, then mu.
+	reconcileMu sync.Mutex
+	mu          sync.RWMutex // guards parts and refused
+	parts       map[commitlog.TopicPartition]*partition
 	// refused are partitions the image gives this broker whose directory
 	// holds data without a valid identity (ErrPartitionRefused).
 	refused      map[commitlog.TopicPartition]error
@@ -95,11 +98,9 @@ func (b *Broker) Start() {
 func (b *Broker) Close() error {
 	close(b.stop)
 	b.wg.Wait()
-	b.mu.Lock()
-	for _, p := range b.parts {
+	for _, p := range b.partitionsSorted() {
 		p.snapshotProducers()
 	}
-	b.mu.Unlock()
 	if b.cfg.Metrics != nil {
 		b.cfg.Metrics.Unregister(b.refusedGauge)
 	}
@@ -154,46 +155,99 @@ func (b *Broker) runHousekeeping() {
 // once the member has caught up (Member.CaughtUp): before that the image may
 // be the older of the two. So a broker that starts before its image has
 // caught up never removes data it has not seen go.
+//
+// Nothing that touches the disk runs under mu: under it reconcile only takes
+// partitions that go out of parts (so no request finds them any more) and,
+// at the end, puts the opened ones in. Closing logs, renaming directories,
+// opening logs (recovery, producer state) and applying the image to the
+// partitions kept happen between, while requests for every other partition
+// go on. reconcileMu keeps reconciles from overlapping.
 func (b *Broker) reconcile(img *metadata.Image) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	want := map[commitlog.TopicPartition]bool{}
+	b.reconcileMu.Lock()
+	defer b.reconcileMu.Unlock()
+	type wanted struct {
+		t  *metadata.Topic
+		mp metadata.Partition
+	}
+	var want []wanted
 	for _, t := range img.Topics() {
 		for _, mp := range t.Partitions {
-			if !contains(mp.Replicas, b.cfg.BrokerID) {
-				continue
+			if contains(mp.Replicas, b.cfg.BrokerID) {
+				want = append(want, wanted{t, mp})
 			}
-			tp := commitlog.TopicPartition{Topic: t.Name, Partition: mp.Index}
-			want[tp] = true
-			p := b.parts[tp]
-			if p != nil && p.topicID != t.ID {
-				b.removeLocked(p, "topic recreated")
-				p = nil
-			}
-			if p == nil {
-				var err error
-				if p, err = b.openPartition(tp, t); err != nil {
-					b.noteOpenFailureLocked(tp, err)
-					continue
-				}
-				delete(b.refused, tp)
-				b.parts[tp] = p
-			} else if !maps.Equal(p.state.Load().config, t.Config) {
-				if err := p.log.SetOptions(logOptions(t.Config)); err != nil {
-					b.log.Error("apply topic config", "partition", tp.String(), "error", err)
-				}
-			}
-			p.setState(b.cfg.BrokerID, t.Config, mp)
+		}
+	}
+	type removal struct {
+		p   *partition
+		why string
+	}
+	type keep struct {
+		wanted
+		p *partition
+	}
+	var (
+		gone []removal
+		kept []keep   // open already, for the same topic id
+		open []wanted // to open
+	)
+	b.mu.Lock()
+	wantSet := make(map[commitlog.TopicPartition]bool, len(want))
+	for _, w := range want {
+		tp := commitlog.TopicPartition{Topic: w.t.Name, Partition: w.mp.Index}
+		wantSet[tp] = true
+		switch p := b.parts[tp]; {
+		case p == nil:
+			open = append(open, w)
+		case p.topicID != w.t.ID:
+			delete(b.parts, tp)
+			gone = append(gone, removal{p, "topic recreated"})
+			open = append(open, w)
+		default:
+			kept = append(kept, keep{w, p})
 		}
 	}
 	for tp, p := range b.parts {
-		if !want[tp] {
-			b.removeLocked(p, "topic deleted or partition moved away")
+		if !wantSet[tp] {
+			delete(b.parts, tp)
+			gone = append(gone, removal{p, "topic deleted or partition moved away"})
 		}
+	}
+	b.mu.Unlock()
+
+	for _, r := range gone {
+		b.remove(r.p, r.why)
+	}
+	for _, k := range kept {
+		if !maps.Equal(k.p.state.Load().config, k.t.Config) {
+			if err := k.p.log.SetOptions(logOptions(k.t.Config)); err != nil {
+				b.log.Error("apply topic config", "partition", k.p.tp.String(), "error", err)
+			}
+		}
+		k.p.setState(b.cfg.BrokerID, k.t.Config, k.mp)
+	}
+	opened := make([]*partition, len(open))
+	errs := make([]error, len(open))
+	for i, w := range open {
+		tp := commitlog.TopicPartition{Topic: w.t.Name, Partition: w.mp.Index}
+		if opened[i], errs[i] = b.openPartition(tp, w.t); errs[i] == nil {
+			opened[i].setState(b.cfg.BrokerID, w.t.Config, w.mp)
+		}
+	}
+
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for i, p := range opened {
+		tp := commitlog.TopicPartition{Topic: open[i].t.Name, Partition: open[i].mp.Index}
+		if errs[i] != nil {
+			b.noteOpenFailureLocked(tp, errs[i])
+			continue
+		}
+		delete(b.refused, tp)
+		b.parts[tp] = p
 	}
 	for tp := range b.refused {
 		// A refused partition was never opened: its files stay as they are.
-		if !want[tp] {
+		if !wantSet[tp] {
 			delete(b.refused, tp)
 		}
 	}
@@ -217,10 +271,10 @@ func (b *Broker) noteOpenFailureLocked(tp commitlog.TopicPartition, err error) {
 	}
 }
 
-// removeLocked stops serving a partition this broker saw go and renames its
-// directory aside; the store removes it after the file delete delay.
-func (b *Broker) removeLocked(p *partition, why string) {
-	delete(b.parts, p.tp)
+// remove renames the directory of a partition this broker saw go aside,
+// after reconcile took it out of parts; the store closes its log and
+// removes the directory after the file delete delay.
+func (b *Broker) remove(p *partition, why string) {
 	name, err := b.store.Delete(p.tp)
 	if err != nil {
 		b.log.Error("delete partition", "partition", p.tp.String(), "error", err)
@@ -298,7 +352,10 @@ func (b *Broker) partitionFor(topic string, index int32) (*partition, error) {
 // producerIDs hands out idempotent producer ids from blocks the controller
 // allocates, unique across the cluster.
 type producerIDs struct {
-	member   *raftmeta.Member
+	member interface {
+		ControllerClient
+		BrokerEpoch() uint64
+	}
 	brokerID int32
 	mu       sync.Mutex
 	next     int64
@@ -334,10 +391,11 @@ func contains(s []int32, v int32) bool {
 // tests).
 func (b *Broker) Log(tp commitlog.TopicPartition) (*commitlog.Log, bool) {
 	b.mu.RLock()
-	defer b.mu.RUnlock()
-	p, ok := b.parts[tp]
-	if !ok {
+	p := b.parts[tp]
+	b.mu.RUnlock()
+	if p == nil {
 		return nil, false
 	}
-	return p.log, true
+	l, ok := p.log.(*commitlog.Log)
+	return l, ok
 }

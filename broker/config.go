@@ -8,7 +8,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/runnel-dev/runnel/broker/commitlog"
-	"github.com/runnel-dev/runnel/raftmeta"
 )
 
 // Config describes one broker. Zero values are filled by Validate.
@@ -17,9 +16,9 @@ type Config struct {
 	BrokerID int32
 	// DataDir holds the partition logs (one directory per partition).
 	DataDir string
-	// Member is this broker's raftmeta member: the cluster metadata image and
-	// the way to the controller.
-	Member *raftmeta.Member
+	// Member is this broker's metadata member (a *raftmeta.Member): the
+	// cluster metadata image and the way to the controller.
+	Member Member
 	// ClusterID is the cluster id Metadata and DescribeCluster report.
 	ClusterID string
 	// AutoCreateTopics creates a topic a Metadata request names when it does not

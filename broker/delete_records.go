@@ -69,7 +69,7 @@ func (b *Broker) handleDeleteRecords(ctx context.Context, r *kafkaserver.Request
 
 // deleteRecordsBefore moves l's log start up to offset and returns the new
 // start and whether it moved.
-func deleteRecordsBefore(l *commitlog.Log, offset int64) (int64, bool, error) {
+func deleteRecordsBefore(l partitionLog, offset int64) (int64, bool, error) {
 	o := l.Offsets()
 	if offset == deleteToHighWatermark {
 		offset = o.HighWatermark

@@ -59,7 +59,7 @@ func TestProduceConsumeFranzGo(t *testing.T) {
 // server's sendfile counter grew by exactly the record bytes returned: the
 // batches went from the segment file to the socket without a user-space copy.
 func TestFetchUsesSendfile(t *testing.T) {
-	c := brokertest.Start(t, 1, brokertest.Options{AutoCreateTopics: true})
+	c := brokertest.StartBroker(t, brokertest.Options{AutoCreateTopics: true})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	cl := c.Client(kgo.DefaultProduceTopic("zc"), kgo.AllowAutoTopicCreation())
@@ -68,12 +68,12 @@ func TestFetchUsesSendfile(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	srv := c.Nodes[0].Server
+	srv := c.Server
 	before := srv.SendfileBytes()
 	req := kmsg.NewPtrFetchRequest()
 	req.ReplicaID, req.MaxWaitMillis, req.MaxBytes = -1, 100, 1<<20
 	ft := kmsg.NewFetchRequestTopic()
-	topic, _ := c.Nodes[0].Member.Image().Topic("zc")
+	topic, _ := c.Member.Image().Topic("zc")
 	ft.Topic, ft.TopicID = "zc", topic.ID // the client picks the version: name or id
 	fp := kmsg.NewFetchRequestTopicPartition()
 	fp.Partition, fp.FetchOffset, fp.PartitionMaxBytes, fp.CurrentLeaderEpoch = 0, 0, 1<<20, -1

@@ -27,6 +27,7 @@ func (b *Broker) handleFetch(ctx context.Context, r *kafkaserver.Request) (*kafk
 		if size >= int64(req.MinBytes) || len(waits) == 0 || !time.Now().Before(deadline) {
 			return resp, nil
 		}
+		releaseResponse(resp) // not sent: a newer read replaces it
 		wctx, cancel := context.WithDeadline(ctx, deadline)
 		waitAny(wctx, waits)
 		cancel()
@@ -37,9 +38,17 @@ func (b *Broker) handleFetch(ctx context.Context, r *kafkaserver.Request) (*kafk
 	}
 }
 
+// releaseResponse lets go of what a response's splices hold, for a response
+// that is not handed to the server (which otherwise calls Release).
+func releaseResponse(r *kafkaserver.Response) {
+	if r.Release != nil {
+		r.Release()
+	}
+}
+
 // fetchWait is a partition whose high watermark a long poll waits on.
 type fetchWait struct {
-	log    *commitlog.Log
+	log    partitionLog
 	offset int64
 }
 
@@ -61,8 +70,22 @@ func waitAny(ctx context.Context, waits []fetchWait) {
 	}
 }
 
+// fetchOnce reads every partition of req once. The response holds the
+// reads' references to the segment files it splices until the server is
+// done with it (Response.Release), so that retention deleting a segment
+// meanwhile does not close a file the response is sent from.
 func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (*kafkaserver.Response, int64, []fetchWait) {
 	out := &kafkaserver.Response{}
+	var held []commitlog.ReadResult // the reads spliced into out
+	defer func() {
+		if len(held) > 0 {
+			out.Release = func() {
+				for i := range held {
+					held[i].Release()
+				}
+			}
+		}
+	}()
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
 	out.Msg = resp
 	img := b.member.Image()
@@ -107,15 +130,14 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (*kafkaserver.Response, int64
 				rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = res.HighWatermark, res.HighWatermark, res.LogStartOffset
 				if err == nil && (total == 0 || res.Size() <= budget-total) {
 					if n := res.Size(); n > 0 {
-						regions := make([]kafkaserver.FileRegion, len(res.Slices))
-						for i, s := range res.Slices {
-							regions[i] = kafkaserver.FileRegion{File: s.File, Offset: s.Position, Size: s.Size}
-						}
-						rp.RecordBatches = out.Splice(regions)
+						rp.RecordBatches = out.Splice(res.Slices)
+						held = append(held, res)
 						total += n
 					} else {
 						waits = append(waits, fetchWait{p.log, fp.FetchOffset})
 					}
+				} else {
+					res.Release() // over the response's budget: not sent
 				}
 				var oor *commitlog.OffsetOutOfRangeError
 				if errors.As(err, &oor) {

@@ -53,7 +53,7 @@ func (b *Broker) handleListOffsets(ctx context.Context, r *kafkaserver.Request) 
 }
 
 // listOffset resolves one ListOffsets timestamp to an offset (and timestamp).
-func listOffset(l *commitlog.Log, ts int64, bound commitlog.Bound) (int64, int64, error) {
+func listOffset(l partitionLog, ts int64, bound commitlog.Bound) (int64, int64, error) {
 	o := l.Offsets()
 	end := o.HighWatermark
 	if bound == commitlog.ToLogEnd {

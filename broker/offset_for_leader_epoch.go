@@ -50,7 +50,7 @@ func (b *Broker) handleOffsetForLeaderEpoch(ctx context.Context, r *kafkaserver.
 // over; the log here records an epoch with its first append, so until then
 // the current epoch is answered as if it were recorded, starting at the log
 // end (nothing was appended in it yet).
-func endOffsetForEpoch(l *commitlog.Log, current, requested int32) (int32, int64) {
+func endOffsetForEpoch(l partitionLog, current, requested int32) (int32, int64) {
 	if requested < 0 || requested > current {
 		return commitlog.UndefinedEpoch, commitlog.UndefinedOffset
 	}
@@ -60,7 +60,7 @@ func endOffsetForEpoch(l *commitlog.Log, current, requested int32) (int32, int64
 	}
 	// latest <= requested <= current, and the current epoch has no entry yet:
 	// the epoch after the requested one began at the log end.
-	end := l.LogEndOffset()
+	end := l.Offsets().LogEnd
 	if requested == current || latest == commitlog.UndefinedEpoch {
 		return requested, end
 	}

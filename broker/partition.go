@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/runnel-dev/runnel/broker/commitlog"
 	"github.com/runnel-dev/runnel/broker/idemwindow"
+	"github.com/runnel-dev/runnel/broker/producerstate"
 	"github.com/runnel-dev/runnel/broker/recordbatch"
 	"github.com/runnel-dev/runnel/raftmeta/metadata"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -23,18 +25,21 @@ import (
 type partition struct {
 	tp      commitlog.TopicPartition
 	topicID uuid.UUID
-	log     *commitlog.Log
+	log     partitionLog
 	logger  *slog.Logger
 
-	appendMu   sync.Mutex // serializes appends with the producer state
-	producers  *producerTracker
-	activeBase int64 // guarded by appendMu: the segment the last append went to
-	// idem remembers recent HTTP Idempotency-Keys; Check, the append and
-	// Record run under appendMu. It is rebuilt from the log tail on the
-	// first keyed append (idemLoaded), so that opening a broker with many
-	// partitions does not read every partition's tail.
+	appendMu   sync.Mutex // serializes appends with the producer state; guards the fields below
+	producers  *producerstate.Manager
+	activeBase int64 // the segment the last append went to
+	// idem remembers recent HTTP Idempotency-Keys. It is rebuilt from the
+	// log tail on the first keyed append (idemLoaded), so that opening a
+	// broker with many partitions does not read every partition's tail.
 	idem       *idemwindow.Index
 	idemLoaded bool
+	// run, valid and infos are appendLocked's scratch space.
+	run   []int
+	valid []commitlog.ValidBatch
+	infos []commitlog.AppendInfo
 
 	state atomic.Pointer[partitionState]
 }
@@ -50,13 +55,13 @@ type partitionState struct {
 	rules       recordbatch.ProduceRules // what produced batches must follow, but the clock
 }
 
-func newPartition(tp commitlog.TopicPartition, topicID uuid.UUID, l *commitlog.Log, logger *slog.Logger) (*partition, error) {
+func newPartition(tp commitlog.TopicPartition, topicID uuid.UUID, l partitionLog, logger *slog.Logger) (*partition, error) {
 	p := &partition{tp: tp, topicID: topicID, log: l, logger: logger.With("partition", tp.String())}
-	pt, err := newProducerTracker(l, p.logger)
+	m, err := loadProducers(l, p.logger)
 	if err != nil {
 		return nil, fmt.Errorf("partition %s: %w", tp, err)
 	}
-	p.producers = pt
+	p.producers = m
 	p.activeBase = l.ActiveSegmentBase()
 	if p.idem, err = idemwindow.New(idemwindow.Options{}); err != nil {
 		return nil, fmt.Errorf("partition %s: %w", tp, err)
@@ -84,7 +89,7 @@ func (p *partition) setState(self int32, config map[string]string, mp metadata.P
 // this is where the ISR's fetch positions join when replication lands.
 func (p *partition) advanceHighWatermark(st *partitionState) {
 	if len(st.isr) == 1 && st.isr[0] == st.leader {
-		p.log.SetHighWatermark(p.log.LogEndOffset())
+		p.log.SetHighWatermark(p.log.Offsets().LogEnd)
 	}
 }
 
@@ -104,13 +109,20 @@ func (p *partition) leaderState(clientEpoch int32) (*partitionState, error) {
 	return st, nil
 }
 
-// appendEach writes the records of several produce requests as leader, in
-// order, as one append each would, and fills out with a result or an error
-// per set. Sets of plain (non-idempotent) producers that arrived together are
-// written to the log at once. Waiting for acks=-1 is the caller's (commit).
-// On a LogAppendTime topic it returns the broker time stamped into the
-// batches, otherwise -1.
-func (p *partition) appendEach(sets [][]byte, out []appendOutcome) (logAppendTime int64) {
+// appendOutcome is where one produced batch went, or why it did not.
+type appendOutcome struct {
+	firstOffset, lastOffset int64
+	segmentBase             int64 // the segment written to; -1 for a duplicate
+	dup                     bool  // a retry answered with the original's offsets, nothing written
+	err                     error
+}
+
+// appendEach writes the batches of several produce requests for this
+// partition (one each, in arrival order) as leader, as appending them one
+// after another would, and fills out with an outcome per batch. Waiting for
+// acks=-1 is the caller's (commit). On a LogAppendTime topic it returns the
+// broker time stamped into the batches, otherwise -1.
+func (p *partition) appendEach(batches []producedBatch, out []appendOutcome) (logAppendTime int64) {
 	st, err := p.leaderState(-1)
 	if err != nil {
 		for i := range out {
@@ -124,26 +136,25 @@ func (p *partition) appendEach(sets [][]byte, out []appendOutcome) (logAppendTim
 		// The broker's clock, read under the append lock as Kafka does,
 		// stands for every record's timestamp.
 		logAppendTime = time.Now().UnixMilli()
-		for _, set := range sets {
-			recordbatch.SetMaxTimestamp(set, recordbatch.TimestampLogAppend, logAppendTime)
+		for i := range batches {
+			b := &batches[i]
+			recordbatch.SetMaxTimestamp(b.Bytes, &b.Header, recordbatch.TimestampLogAppend, logAppendTime)
 		}
 	}
-	p.appendKeyedLocked(sets, out, st.leaderEpoch)
+	p.appendLocked(batches, out, st.leaderEpoch)
 	wrote, rolled := false, false
 	for _, o := range out {
 		if o.err == nil && !o.dup {
 			wrote = true
-			if o.res.segmentBase != p.activeBase {
-				p.activeBase, rolled = o.res.segmentBase, true
+			if o.segmentBase != p.activeBase {
+				p.activeBase, rolled = o.segmentBase, true
 			}
 		}
 	}
 	if rolled {
 		// The log rolled: snapshot the producer state, as Kafka does, so a
 		// crash replays at most about one segment of batch headers.
-		if serr := p.producers.snapshot(p.log); serr != nil {
-			p.logger.Warn("producer state snapshot", "error", serr)
-		}
+		p.snapshotProducersLocked()
 	}
 	p.appendMu.Unlock()
 	if wrote {
@@ -152,42 +163,97 @@ func (p *partition) appendEach(sets [][]byte, out []appendOutcome) (logAppendTim
 	return logAppendTime
 }
 
-// appendKeyedLocked is producers.appendEach with HTTP Idempotency-Keys: a
-// set whose first batch carries a key already in the window is answered with
-// the original offsets as a duplicate and not written; a keyed set that is
-// written is remembered. Runs of unkeyed sets go to appendEach together.
-func (p *partition) appendKeyedLocked(sets [][]byte, out []appendOutcome, leaderEpoch int32) {
-	for i := 0; i < len(sets); {
-		key, keyed := idemwindow.FirstKey(sets[i])
-		if !keyed {
-			j := i + 1
-			for j < len(sets) {
-				if _, ok := idemwindow.FirstKey(sets[j]); ok {
-					break
-				}
-				j++
+// appendLocked is where the produce path decides what is written together.
+// Each batch is first checked against what was written before it: a retry
+// of an idempotent producer's batch (same sequence and epoch) or of an HTTP
+// produce (same Idempotency-Key) is answered with the original's offsets and
+// not written, and a batch its producer's state refuses (a sequence gap, a
+// stale epoch) gets the refusal. The batches that pass go to the log in
+// runs, each one vectored write (the log splits it where a segment rolls).
+// A run holds at most one batch per idempotent producer and per key: a
+// batch repeating one of the run ends the run before it, so that it is
+// checked against the written run, exactly as if every batch were appended
+// alone. The caller holds appendMu.
+func (p *partition) appendLocked(batches []producedBatch, out []appendOutcome, leaderEpoch int32) {
+	run := p.run[:0]
+	for i := range batches {
+		b := &batches[i]
+		if (b.keyed() || b.Header.ProducerID >= 0) && repeatsRun(batches, run, b) {
+			p.writeRunLocked(batches, run, out, leaderEpoch)
+			run = run[:0]
+		}
+		if b.keyed() {
+			p.loadIdemLocked()
+			if e, ok := p.idem.Check(b.key); ok {
+				out[i] = appendOutcome{firstOffset: e.BaseOffset, lastOffset: e.LastOffset, segmentBase: -1, dup: true}
+				continue
 			}
-			p.producers.appendEach(p.log, sets[i:j], leaderEpoch, out[i:j])
-			i = j
+		}
+		d, err := p.producers.Check(b.Header)
+		switch {
+		case err != nil:
+			out[i] = appendOutcome{err: err}
+			continue
+		case d.Duplicate:
+			out[i] = appendOutcome{firstOffset: d.Original.FirstOffset, lastOffset: d.Original.LastOffset, segmentBase: -1, dup: true}
 			continue
 		}
-		if !p.idemLoaded {
-			p.idemLoaded = true
-			if n, err := p.idem.Rebuild(p.log); err != nil {
-				// Keys found so far are kept; older retries may be
-				// written again.
-				p.logger.Warn("idempotency keys: rebuild from the log tail", "keys", n, "error", err)
-			}
+		run = append(run, i)
+	}
+	p.writeRunLocked(batches, run, out, leaderEpoch)
+	p.run = run[:0]
+}
+
+// repeatsRun reports whether b has the producer id or the Idempotency-Key
+// of a batch in run.
+func repeatsRun(batches []producedBatch, run []int, b *producedBatch) bool {
+	for _, j := range run {
+		o := &batches[j]
+		if b.Header.ProducerID >= 0 && o.Header.ProducerID == b.Header.ProducerID ||
+			b.keyed() && o.keyed() && bytes.Equal(o.key, b.key) {
+			return true
 		}
-		if e, ok := p.idem.Check(key); ok {
-			out[i] = appendOutcome{res: appended{e.BaseOffset, e.LastOffset, -1}, dup: true}
-		} else {
-			p.producers.appendEach(p.log, sets[i:i+1], leaderEpoch, out[i:i+1])
-			if o := out[i]; o.err == nil && !o.dup {
-				p.idem.Record(key, o.res.firstOffset, o.res.lastOffset)
-			}
+	}
+	return false
+}
+
+// writeRunLocked appends the batches of run with one call to the log and
+// records what was written in the producer state and the key window.
+func (p *partition) writeRunLocked(batches []producedBatch, run []int, out []appendOutcome, leaderEpoch int32) {
+	if len(run) == 0 {
+		return
+	}
+	p.valid = p.valid[:0]
+	for _, i := range run {
+		p.valid = append(p.valid, batches[i].ValidBatch)
+	}
+	p.infos = slices.Grow(p.infos[:0], len(run))[:len(run)]
+	n, err := p.log.AppendBatches(p.valid, leaderEpoch, p.infos)
+	for k, i := range run {
+		if k >= n {
+			out[i] = appendOutcome{err: err}
+			continue
 		}
-		i++
+		info, h := &p.infos[k], &p.valid[k].Header // h has the offset the log gave it
+		p.producers.Update(*h, h.BaseOffset)
+		if b := &batches[i]; b.keyed() {
+			p.idem.Record(b.key, info.FirstOffset, info.LastOffset)
+		}
+		out[i] = appendOutcome{firstOffset: info.FirstOffset, lastOffset: info.LastOffset, segmentBase: info.SegmentBase}
+	}
+	clear(p.valid) // keep no request's bytes alive
+}
+
+// loadIdemLocked rebuilds the Idempotency-Key window from the log tail
+// before its first use.
+func (p *partition) loadIdemLocked() {
+	if p.idemLoaded {
+		return
+	}
+	p.idemLoaded = true
+	if n, err := p.idem.Rebuild(p.log); err != nil {
+		// Keys found so far are kept; older retries may be written again.
+		p.logger.Warn("idempotency keys: rebuild from the log tail", "keys", n, "error", err)
 	}
 }
 
@@ -205,7 +271,12 @@ func (p *partition) commit(ctx context.Context, lastOffset int64) error {
 func (p *partition) snapshotProducers() {
 	p.appendMu.Lock()
 	defer p.appendMu.Unlock()
-	if err := p.producers.snapshot(p.log); err != nil {
+	p.snapshotProducersLocked()
+}
+
+// snapshotProducersLocked writes the producer state at the log end.
+func (p *partition) snapshotProducersLocked() {
+	if err := p.producers.TakeSnapshot(p.log.Offsets().LogEnd); err != nil {
 		p.logger.Warn("producer state snapshot", "error", err)
 	}
 }

@@ -22,10 +22,10 @@ func (b *Broker) handleProduce(ctx context.Context, r *kafkaserver.Request) (*ka
 
 // produceTarget is one partition of one produce request.
 type produceTarget struct {
-	req     int // index in the batch of requests
-	topic   string
-	rp      *kmsg.ProduceResponseTopicPartition
-	records []byte
+	req   int // index in the batch of requests
+	topic string
+	rp    *kmsg.ProduceResponseTopicPartition
+	batch producedBatch
 }
 
 // partitionTargets are the targets of one partition, in request order.
@@ -43,13 +43,19 @@ type produceWait struct {
 
 // handleProduces serves produce requests that a client pipelined on one
 // connection, in order, as handleProduce would one after another, and fills
-// out. The records of the requests for one partition are appended together,
-// plain producers' with one write; acks=-1 requests wait after all appends.
+// out. The batches of the requests for one partition are appended together
+// (partition.appendEach); acks=-1 requests wait after all appends.
 func (b *Broker) handleProduces(ctx context.Context, reqs []*kafkaserver.Request, out []kafkaserver.Result) {
 	resps := make([]*kmsg.ProduceResponse, len(reqs))
 	now := time.Now()
+	n := 0
+	for _, r := range reqs {
+		for _, t := range r.Msg.(*kmsg.ProduceRequest).Topics {
+			n += len(t.Partitions)
+		}
+	}
 	var (
-		targets []produceTarget
+		targets = make([]produceTarget, 0, n)
 		groups  []partitionTargets
 		byPart  map[*partition]int // index in groups
 	)
@@ -83,7 +89,8 @@ func (b *Broker) handleProduces(ctx context.Context, reqs []*kafkaserver.Request
 					b.setProduceError(rp, t.Topic, err)
 					continue
 				}
-				if err := p.validateProduced(tp.Records, req.Version, now); err != nil {
+				batch, err := p.validateProduced(tp.Records, req.Version, now)
+				if err != nil {
 					b.setProduceError(rp, t.Topic, err)
 					continue
 				}
@@ -97,7 +104,7 @@ func (b *Broker) handleProduces(ctx context.Context, reqs []*kafkaserver.Request
 					groups = append(groups, partitionTargets{p: p})
 				}
 				groups[g].targets = append(groups[g].targets, len(targets))
-				targets = append(targets, produceTarget{req: i, topic: t.Topic, rp: rp, records: tp.Records})
+				targets = append(targets, produceTarget{req: i, topic: t.Topic, rp: rp, batch: batch})
 			}
 		}
 		resps[i] = resp
@@ -105,17 +112,17 @@ func (b *Broker) handleProduces(ctx context.Context, reqs []*kafkaserver.Request
 
 	var (
 		waits    [][]produceWait // by request
-		sets     [][]byte
-		outcomes []appendOutcome
+		batches  = make([]producedBatch, 0, len(targets))
+		outcomes = make([]appendOutcome, 0, len(targets))
 	)
 	for _, g := range groups {
-		sets, outcomes = sets[:0], outcomes[:0]
+		batches, outcomes = batches[:0], outcomes[:0]
 		for _, ti := range g.targets {
-			sets = append(sets, targets[ti].records)
+			batches = append(batches, targets[ti].batch)
 			outcomes = append(outcomes, appendOutcome{})
 		}
-		logAppendTime := g.p.appendEach(sets, outcomes)
-		logStart := g.p.log.LogStartOffset()
+		logAppendTime := g.p.appendEach(batches, outcomes)
+		logStart := g.p.log.Offsets().LogStart
 		for k, ti := range g.targets {
 			t, o := &targets[ti], outcomes[k]
 			if o.err != nil {
@@ -131,7 +138,7 @@ func (b *Broker) handleProduces(ctx context.Context, reqs []*kafkaserver.Request
 				}
 				continue
 			}
-			t.rp.BaseOffset, t.rp.LogAppendTime, t.rp.LogStartOffset = o.res.firstOffset, -1, logStart
+			t.rp.BaseOffset, t.rp.LogAppendTime, t.rp.LogStartOffset = o.firstOffset, -1, logStart
 			if !o.dup {
 				t.rp.LogAppendTime = logAppendTime
 			}
@@ -139,7 +146,7 @@ func (b *Broker) handleProduces(ctx context.Context, reqs []*kafkaserver.Request
 				if waits == nil {
 					waits = make([][]produceWait, len(reqs))
 				}
-				waits[t.req] = append(waits[t.req], produceWait{g.p, o.res.lastOffset, t.rp})
+				waits[t.req] = append(waits[t.req], produceWait{g.p, o.lastOffset, t.rp})
 			}
 		}
 	}

@@ -106,16 +106,16 @@ func FuzzProduceHandler(f *testing.F) {
 	for _, s := range produceSeeds(f) {
 		f.Add(s.header, s.body, s.compress, s.raw)
 	}
-	c := brokertest.Start(f, 1, brokertest.Options{})
+	c := brokertest.StartBroker(f, brokertest.Options{})
 	c.CreateTopic("fuzz", 1, nil)
 	raw := newRawKafka(c)
 	raw.client(9) // created here: the fuzz function may not register cleanups
 	f.Fuzz(func(t *testing.T, header, body []byte, compress uint8, rawFraming bool) {
 		batch := fuzzBatch(header, body, compress, rawFraming)
 		sent := bytes.Clone(batch)
-		before := logEnd(t, c, "fuzz", 0)
+		before := logEnd(t, c.Broker, "fuzz", 0)
 		rp := raw.produce(t, 9, "fuzz", 0, batch)
-		after := logEnd(t, c, "fuzz", 0)
+		after := logEnd(t, c.Broker, "fuzz", 0)
 		if rp.ErrorCode != 0 {
 			if rp.ErrorCode == kerr.UnknownServerError.Code {
 				t.Fatalf("UNKNOWN_SERVER_ERROR: %s", msgOf(rp.ErrorMessage))

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/runnel-dev/runnel/broker/brokertest"
+	"github.com/runnel-dev/runnel/broker"
 	"github.com/runnel-dev/runnel/broker/commitlog"
 	"github.com/runnel-dev/runnel/broker/recordbatch"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -59,11 +59,17 @@ func buildBatch(t testing.TB, opts recordbatch.BuildOptions, ts int64, values ..
 // franz-go clients pinned to them (franz-go otherwise picks the highest
 // version both sides know).
 type rawKafka struct {
-	c       *brokertest.Cluster
+	c       clientMaker
 	clients map[int16]*kgo.Client // by Produce version; Fetch is v11
 }
 
-func newRawKafka(c *brokertest.Cluster) *rawKafka {
+// clientMaker is a test cluster or broker (brokertest.Cluster,
+// brokertest.Broker): it makes franz-go clients seeded with its brokers.
+type clientMaker interface {
+	Client(opts ...kgo.Opt) *kgo.Client
+}
+
+func newRawKafka(c clientMaker) *rawKafka {
 	return &rawKafka{c: c, clients: map[int16]*kgo.Client{}}
 }
 
@@ -136,10 +142,10 @@ func (r *rawKafka) fetch(t testing.TB, topic string, partition int32, offset int
 	return p
 }
 
-// logEnd returns the log end offset of a partition led by node 0.
-func logEnd(t testing.TB, c *brokertest.Cluster, topic string, partition int32) int64 {
+// logEnd returns the log end offset of a partition b holds.
+func logEnd(t testing.TB, b *broker.Broker, topic string, partition int32) int64 {
 	t.Helper()
-	l, ok := c.Nodes[0].Broker.Log(commitlog.TopicPartition{Topic: topic, Partition: partition})
+	l, ok := b.Log(commitlog.TopicPartition{Topic: topic, Partition: partition})
 	if !ok {
 		t.Fatalf("no log for %s-%d", topic, partition)
 	}

@@ -23,7 +23,7 @@ import (
 // refused as Kafka refuses them, acks=-1 waits for the commit, acks=0 gets no
 // answer, and the logs hold exactly the accepted records, in request order.
 func TestHandleBatchProduce(t *testing.T) {
-	c := brokertest.Start(t, 1, brokertest.Options{})
+	c := brokertest.StartBroker(t, brokertest.Options{})
 	c.CreateTopic("pipelined", 2, nil)
 	batch := func(value string, n int, producer *recordbatch.Producer) []byte {
 		recs := make([]recordbatch.Record, n)
@@ -72,7 +72,7 @@ func TestHandleBatchProduce(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	out := c.Nodes[0].Broker.HandleBatch(ctx, batchReqs)
+	out := c.HandleBatch(ctx, batchReqs)
 	if len(out) != len(reqs) {
 		t.Fatalf("%d results for %d requests", len(out), len(reqs))
 	}
@@ -112,7 +112,7 @@ func TestHandleBatchProduce(t *testing.T) {
 		}
 	}
 	for partition, values := range map[int32]string{0: "AAADDFFH", 1: "BEEI"} {
-		l, ok := c.Nodes[0].Broker.Log(commitlog.TopicPartition{Topic: "pipelined", Partition: partition})
+		l, ok := c.Log(commitlog.TopicPartition{Topic: "pipelined", Partition: partition})
 		if !ok {
 			t.Fatalf("no log for partition %d", partition)
 		}

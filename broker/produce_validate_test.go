@@ -37,7 +37,7 @@ func record(tsDelta, offDelta int64, v string) []byte {
 // fault from produce v8), nothing of it is stored, and the partition stays
 // readable by franz-go: a good batch afterwards lands at offset 0.
 func TestProducePoisonBatchesRefused(t *testing.T) {
-	c := brokertest.Start(t, 1, brokertest.Options{})
+	c := brokertest.StartBroker(t, brokertest.Options{})
 	c.CreateTopic("poison", 1, nil)
 	raw := newRawKafka(c)
 	now := time.Now().UnixMilli()
@@ -101,7 +101,7 @@ func TestProducePoisonBatchesRefused(t *testing.T) {
 			if !slices.Equal(got, tc.indexes) {
 				t.Errorf("records at fault %v, want %v", got, tc.indexes)
 			}
-			if end := logEnd(t, c, "poison", 0); end != 0 {
+			if end := logEnd(t, c.Broker, "poison", 0); end != 0 {
 				t.Fatalf("log end %d after a refused batch, want 0", end)
 			}
 		})
@@ -133,7 +133,7 @@ func TestProducePoisonBatchesRefused(t *testing.T) {
 // max, as Kafka's LogValidator does, so time lookups and retention see the
 // truth.
 func TestProduceMaxTimestampStamped(t *testing.T) {
-	c := brokertest.Start(t, 1, brokertest.Options{})
+	c := brokertest.StartBroker(t, brokertest.Options{})
 	c.CreateTopic("stamped", 1, nil)
 	raw := newRawKafka(c)
 	now := time.Now().UnixMilli()
@@ -171,7 +171,7 @@ func TestProduceMaxTimestampStamped(t *testing.T) {
 // clock into the batch (and answers it), whatever the producer's timestamps;
 // message.timestamp.before.max.ms refuses records older than it allows.
 func TestProduceTimestampTopicConfigs(t *testing.T) {
-	c := brokertest.Start(t, 1, brokertest.Options{})
+	c := brokertest.StartBroker(t, brokertest.Options{})
 	lat, minute := "LogAppendTime", "60000"
 	c.CreateTopic("appended", 1, map[string]*string{"message.timestamp.type": &lat})
 	c.CreateTopic("recent", 1, map[string]*string{"message.timestamp.before.max.ms": &minute})

@@ -38,7 +38,7 @@ func initProducerID(t *testing.T, cl *kgo.Client) (int64, int16) {
 // writes nothing. Then sequences must follow, and a retry is answered with
 // the original offset.
 func TestIdempotentProducerSequenceRules(t *testing.T) {
-	c := brokertest.Start(t, 1, brokertest.Options{})
+	c := brokertest.StartBroker(t, brokertest.Options{})
 	c.CreateTopic("idem", 1, nil)
 	raw := newRawKafka(c)
 	pid, epoch := initProducerID(t, raw.client(9))
@@ -55,7 +55,7 @@ func TestIdempotentProducerSequenceRules(t *testing.T) {
 	if rp := raw.produce(t, 4, "idem", 0, batch(1000, "late")); rp.ErrorCode != kerr.OutOfOrderSequenceNumber.Code {
 		t.Fatalf("first batch at sequence 1000 (v4): %v, want OUT_OF_ORDER_SEQUENCE_NUMBER", kerr.ErrorForCode(rp.ErrorCode))
 	}
-	if end := logEnd(t, c, "idem", 0); end != 0 {
+	if end := logEnd(t, c.Broker, "idem", 0); end != 0 {
 		t.Fatalf("log end %d after refused first batches", end)
 	}
 
@@ -81,7 +81,7 @@ func TestIdempotentProducerSequenceRules(t *testing.T) {
 			t.Fatalf("step %d (sequence %d): %v at %d, want %v at %d", i, s.seq, kerr.ErrorForCode(rp.ErrorCode), rp.BaseOffset, s.code, s.base)
 		}
 	}
-	if end := logEnd(t, c, "idem", 0); end != 4 {
+	if end := logEnd(t, c.Broker, "idem", 0); end != 4 {
 		t.Fatalf("log end %d, want 4", end)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"sort"
 	"strings"
 
@@ -49,7 +50,9 @@ func (b *Broker) Ready(ctx context.Context) error {
 	}
 	var refused, leaderless, notLeading, failing []string
 	b.mu.RLock()
-	for tp, p := range b.parts {
+	parts, refusedParts := maps.Clone(b.parts), maps.Clone(b.refused)
+	b.mu.RUnlock()
+	for tp, p := range parts {
 		if p.log.StorageError() != nil {
 			failing = append(failing, tp.String())
 		}
@@ -58,10 +61,10 @@ func (b *Broker) Ready(ctx context.Context) error {
 		for _, mp := range t.Partitions {
 			tp := commitlog.TopicPartition{Topic: t.Name, Partition: mp.Index}
 			switch {
-			case b.refused[tp] != nil:
+			case refusedParts[tp] != nil:
 				refused = append(refused, tp.String())
 			case mp.Leader == self:
-				p := b.parts[tp]
+				p := parts[tp]
 				if p == nil || p.topicID != t.ID {
 					notLeading = append(notLeading, tp.String())
 				} else if st := p.state.Load(); !st.isLeader || st.leaderEpoch != mp.LeaderEpoch {
@@ -72,7 +75,6 @@ func (b *Broker) Ready(ctx context.Context) error {
 			}
 		}
 	}
-	b.mu.RUnlock()
 	var reasons []string
 	if len(refused) > 0 {
 		reasons = append(reasons, "partitions refused (partition.metadata missing or damaged beside their data, files kept): "+nameList(refused))

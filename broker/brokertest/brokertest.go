@@ -6,7 +6,6 @@ package brokertest
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -23,6 +22,7 @@ import (
 	"github.com/runnel-dev/runnel/broker"
 	"github.com/runnel-dev/runnel/broker/commitlog"
 	"github.com/runnel-dev/runnel/internal/testwait"
+	"github.com/runnel-dev/runnel/raftmeta/metadata"
 )
 
 // Cluster is a set of in-process broker nodes.
@@ -56,50 +56,76 @@ func Start(t testing.TB, n int, opts Options) *Cluster {
 	if opts.SessionTimeout == 0 {
 		opts.SessionTimeout = 3 * time.Second
 	}
-	c := &Cluster{t: t, raft: map[uint64]string{}, opts: opts, logger: slog.New(slog.NewTextHandler(io.Discard, nil))}
-	if opts.Verbose || os.Getenv("RUNNEL_TEST_VERBOSE") != "" {
-		c.logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
-	for i := 1; i <= n; i++ {
-		c.raft[uint64(i)] = freeAddr(t)
-		c.kafka = append(c.kafka, freeAddr(t))
-		c.dirs = append(c.dirs, filepath.Join(t.TempDir(), "node"+strconv.Itoa(i)))
+	c := &Cluster{t: t, raft: map[uint64]string{}, opts: opts, logger: testLogger(opts.Verbose)}
+	// Every node's listeners are bound before the first node starts: each
+	// node needs the raft addresses of all the voters.
+	kafkaLns := make([]net.Listener, n)
+	raftLns := make([]net.Listener, n)
+	for i := range n {
+		kafkaLns[i], raftLns[i] = listen(t), listen(t)
+		c.raft[uint64(i+1)] = raftLns[i].Addr().String()
+		c.kafka = append(c.kafka, kafkaLns[i].Addr().String())
+		c.dirs = append(c.dirs, filepath.Join(t.TempDir(), "node"+strconv.Itoa(i+1)))
 	}
 	c.Nodes = make([]*broker.Node, n)
 	c.regs = make([]*prometheus.Registry, n)
-	for i := range n {
-		c.startNode(i)
-	}
 	t.Cleanup(c.Close)
+	for i := range n {
+		node, err := c.startNodeWith(i, kafkaLns[i], raftLns[i])
+		if err != nil {
+			for _, ln := range append(kafkaLns[i+1:], raftLns[i+1:]...) {
+				ln.Close()
+			}
+			t.Fatalf("start node %d: %v", i+1, err)
+		}
+		c.Nodes[i] = node
+	}
 	c.WaitForBrokers(n)
 	return c
 }
 
-func freeAddr(t testing.TB) string {
+// testLogger discards logs unless verbose or RUNNEL_TEST_VERBOSE asks for
+// them on stderr.
+func testLogger(verbose bool) *slog.Logger {
+	if verbose || os.Getenv("RUNNEL_TEST_VERBOSE") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// listen binds a loopback port the kernel picks.
+func listen(t testing.TB) net.Listener {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
+	return ln
 }
 
+// startNodeWith starts node i on the given listeners, or, when they are
+// nil, on its fixed addresses.
+func (c *Cluster) startNodeWith(i int, kafkaLn, raftLn net.Listener) (*broker.Node, error) {
+	c.regs[i] = prometheus.NewRegistry()
+	return broker.StartNode(broker.NodeConfig{
+		ID: int32(i + 1), DataDir: c.dirs[i], KafkaListen: c.kafka[i], KafkaListener: kafkaLn,
+		RaftListen: c.raft[uint64(i+1)], RaftListener: raftLn,
+		Voters: c.raft, ClusterID: 7, AutoCreateTopics: c.opts.AutoCreateTopics,
+		SessionTimeout: c.opts.SessionTimeout, FileDeleteDelay: c.opts.FileDeleteDelay,
+		Logger: c.logger.With("node", i+1), Metrics: c.regs[i],
+	})
+}
+
+// startNode starts node i again on its fixed addresses, which it had
+// before it stopped.
 func (c *Cluster) startNode(i int) {
 	c.t.Helper()
 	var node *broker.Node
 	var err error
-	// The fixed ports were free when picked; retry briefly if another
-	// process grabbed one in between.
+	// The addresses were free when the node stopped; retry briefly if
+	// another process grabbed one since.
 	for attempt := 0; attempt < 50; attempt++ {
-		c.regs[i] = prometheus.NewRegistry()
-		node, err = broker.StartNode(broker.NodeConfig{
-			ID: int32(i + 1), DataDir: c.dirs[i], KafkaListen: c.kafka[i], RaftListen: c.raft[uint64(i+1)],
-			Voters: c.raft, ClusterID: 7, AutoCreateTopics: c.opts.AutoCreateTopics,
-			SessionTimeout: c.opts.SessionTimeout, FileDeleteDelay: c.opts.FileDeleteDelay,
-			Logger: c.logger.With("node", i+1), Metrics: c.regs[i],
-		})
-		if err == nil {
+		if node, err = c.startNodeWith(i, nil, nil); err == nil {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -155,13 +181,17 @@ func (c *Cluster) Addrs() []string {
 
 // Client returns a franz-go client bootstrapped from the cluster, closed at
 // the end of the test.
-func (c *Cluster) Client(opts ...kgo.Opt) *kgo.Client {
-	c.t.Helper()
-	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(c.Addrs()...)}, opts...)...)
+func (c *Cluster) Client(opts ...kgo.Opt) *kgo.Client { return newClient(c.t, c.Addrs(), opts) }
+
+// newClient returns a franz-go client seeded with addrs, closed at the end
+// of the test.
+func newClient(t testing.TB, addrs []string, opts []kgo.Opt) *kgo.Client {
+	t.Helper()
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addrs...)}, opts...)...)
 	if err != nil {
-		c.t.Fatal(err)
+		t.Fatal(err)
 	}
-	c.t.Cleanup(cl.Close)
+	t.Cleanup(cl.Close)
 	return cl
 }
 
@@ -195,35 +225,50 @@ func (c *Cluster) WaitForBrokers(n int) {
 // partition has a leader serving it.
 func (c *Cluster) CreateTopic(name string, partitions int32, configs map[string]*string) {
 	c.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	resp, err := c.Admin().CreateTopic(ctx, partitions, 1, configs, name)
-	if err != nil || resp.Err != nil {
-		c.t.Fatalf("create topic %s: %v %v", name, err, resp.Err)
-	}
+	createTopic(c.t, c.Admin(), name, partitions, configs)
 	testwait.For(c.t, 30*time.Second, 20*time.Millisecond, func() error {
 		for i, node := range c.Nodes {
 			if node == nil {
 				continue
 			}
-			t, ok := node.Member.Image().Topic(name)
-			if !ok || len(t.Partitions) != int(partitions) {
-				return fmt.Errorf("node %d does not see topic %s with %d partitions", i+1, name, partitions)
-			}
-			for _, p := range t.Partitions {
-				if p.Leader < 0 {
-					return fmt.Errorf("node %d: %s partition %d has no leader", i+1, name, p.Index)
-				}
-				// The broker applies the image after the member has it:
-				// until it opened the partition it answers
-				// NOT_LEADER_OR_FOLLOWER.
-				if slices.Contains(p.Replicas, int32(i+1)) {
-					if _, ok := node.Broker.Log(commitlog.TopicPartition{Topic: name, Partition: p.Index}); !ok {
-						return fmt.Errorf("node %d has not opened %s partition %d yet", i+1, name, p.Index)
-					}
-				}
+			if err := served(node.Member.Image(), node.Broker, int32(i+1), name, partitions); err != nil {
+				return fmt.Errorf("node %d: %w", i+1, err)
 			}
 		}
 		return nil
 	})
+}
+
+// createTopic creates a topic with replication factor 1 through the Kafka
+// protocol.
+func createTopic(t testing.TB, adm *kadm.Client, name string, partitions int32, configs map[string]*string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	resp, err := adm.CreateTopic(ctx, partitions, 1, configs, name)
+	if err != nil || resp.Err != nil {
+		t.Fatalf("create topic %s: %v %v", name, err, resp.Err)
+	}
+}
+
+// served says why broker self (b, whose member has img) does not serve
+// every partition of topic name yet, or nil once it does.
+func served(img *metadata.Image, b *broker.Broker, self int32, name string, partitions int32) error {
+	t, ok := img.Topic(name)
+	if !ok || len(t.Partitions) != int(partitions) {
+		return fmt.Errorf("topic %s with %d partitions not in the metadata", name, partitions)
+	}
+	for _, p := range t.Partitions {
+		if p.Leader < 0 {
+			return fmt.Errorf("%s partition %d has no leader", name, p.Index)
+		}
+		// The broker applies the image after the member has it: until it
+		// opened the partition it answers NOT_LEADER_OR_FOLLOWER.
+		if slices.Contains(p.Replicas, self) {
+			if _, ok := b.Log(commitlog.TopicPartition{Topic: name, Partition: p.Index}); !ok {
+				return fmt.Errorf("%s partition %d not opened yet", name, p.Index)
+			}
+		}
+	}
+	return nil
 }

@@ -20,16 +20,25 @@
 // Read does not read record bytes: it returns FileSlices — file, position,
 // length of whole batches — so that a broker can hand them to sendfile(2) at
 // an explicit offset. An offset is found by a binary search of the index and a
-// short walk over batch headers, read with pread. Reader decodes records for
-// tools and gateways. Waiters for new data (long-poll fetch) park on a channel
+// short walk over batch headers, read with pread. Each segment's file is
+// reference-counted: the log holds one reference while the segment is part
+// of it, and a read result one per slice until it is released (so does any
+// scan that runs without the log's lock). Retention, DeleteRecords and Close
+// take segments out of the log and unlink their files at once, but a file
+// closes only with its last reference, so a fetch response still being sent
+// from a deleted segment sends exactly the bytes it was given. Reader
+// decodes records for tools and gateways. Waiters for new data (long-poll fetch) park on a channel
 // that the next append or high-watermark move closes.
 //
 // # Durability and recovery
 //
-// Appends are written with one pwrite into the page cache; AppendEach writes
-// several record sets (the produce requests a client pipelined) with one
-// pwritev, rolling between them where appending them one by one would, which
-// costs less per byte than a pwrite each. By default nothing
+// Appends are written with one pwrite into the page cache. Append and
+// AppendReplica validate what they are given (framing, size, CRC-32C);
+// AppendBatches takes batches its caller validated, with their parsed
+// headers (the broker checks every produced batch fully before it appends
+// it), and writes several of them (the produce requests a client pipelined)
+// with one pwritev, rolling between them where appending them one by one
+// would, which costs less per byte than a pwrite each. By default nothing
 // is fsynced on the append path (flush.messages and flush.ms change that), as
 // in Kafka, where replication carries durability. A Store owns a data
 // directory: it checkpoints recovery points, high watermarks and log start

@@ -134,103 +134,118 @@ func (l *Log) AppendReplica(batches []byte) (AppendInfo, error) {
 	return l.append(batches, -1, false)
 }
 
-// validateBatches checks every batch of buf and counts batches and records.
-// With dense set (replica appends, which keep their offsets), each batch must
-// start where the one before it ends; the first is checked against the log end
-// under the lock.
-func (l *Log) validateBatches(buf []byte, dense bool) (nb int, nr int64, first recordbatch.Header, err error) {
+// ValidBatch is one record batch that its caller validated whole against
+// the log's limits (recordbatch.Validate or recordbatch.ValidateProduced:
+// framing, size within Options.MaxMessageBytes, CRC-32C, record count), with
+// the header it parsed. AppendBatches takes such batches, so that a produce
+// path that checked them does not have the log parse and checksum them
+// again.
+type ValidBatch struct {
+	// Bytes is the whole batch. AppendBatches stamps its base offset and
+	// partition leader epoch, in place.
+	Bytes []byte
+	// Header is the batch's header as parsed; AppendBatches stamps the same
+	// two fields into it.
+	Header recordbatch.Header
+}
+
+// AppendBatches appends batches in order, each as an Append of it alone
+// would: offsets from the log end, leaderEpoch stamped into each batch (and
+// its Header). It trusts the caller's validation and checks only that each
+// Header matches its batch's length: a mismatch refuses the call with
+// ErrInvalidRequest before anything is written. The batches that fit in the
+// active segment go to it with one vectored write: the broker appends the
+// produce requests a client pipelines on a connection together, which costs
+// less per byte than a write each.
+//
+// It fills infos[i] (len(infos) >= len(batches)) for each batch written and
+// returns how many were, in order: all of them unless err says why the rest
+// were not (the log is closed or a write failed).
+func (l *Log) AppendBatches(batches []ValidBatch, leaderEpoch int32, infos []AppendInfo) (int, error) {
+	if len(batches) == 0 {
+		return 0, nil
+	}
+	if len(infos) < len(batches) {
+		return 0, fmt.Errorf("%w: %d append infos for %d batches", ErrInvalidRequest, len(infos), len(batches))
+	}
+	var (
+		localSets [16]recordSet
+		localHdrs [16]recordbatch.Header
+	)
+	sets, hdrs := localSets[:0], localHdrs[:0]
+	for i := range batches {
+		b := &batches[i]
+		if len(b.Bytes) < recordbatch.HeaderSize || len(b.Bytes) != b.Header.Size() {
+			return 0, fmt.Errorf("%w: batch %d is %d bytes, its header says %d", ErrInvalidRequest, i, len(b.Bytes), b.Header.Size())
+		}
+		hdrs = append(hdrs, b.Header)
+	}
+	for i := range batches {
+		sets = append(sets, recordSet{buf: batches[i].Bytes, nb: 1, nr: int64(hdrs[i].NumRecords)})
+	}
+	l.mu.Lock()
+	n, ch, err := l.appendLocked(sets, hdrs, infos, leaderEpoch, true)
+	l.mu.Unlock()
+	if ch != nil {
+		close(ch)
+	}
+	for i := range n {
+		batches[i].Header = hdrs[i] // with the offset and epoch stamped
+	}
+	return n, err
+}
+
+// validateBatches checks every batch of buf, appends their headers to hdrs
+// and counts their records. With dense set (replica appends, which keep
+// their offsets), each batch must start where the one before it ends; the
+// first is checked against the log end under the lock.
+func (l *Log) validateBatches(buf []byte, dense bool, hdrs []recordbatch.Header) ([]recordbatch.Header, int64, error) {
 	if len(buf) == 0 {
-		return 0, 0, first, ErrEmptyAppend
+		return hdrs, 0, ErrEmptyAppend
 	}
 	rest, pos := buf, 0
-	var prevNext int64
-	for len(rest) > 0 {
+	var nr, prevNext int64
+	for nb := 0; len(rest) > 0; nb++ {
 		b, r, err := recordbatch.Next(rest)
 		var h recordbatch.Header
 		if err == nil {
 			h, err = recordbatch.Validate(b, int(l.maxBatch.Load()))
 		}
 		if err != nil {
-			return 0, 0, first, &InvalidBatchError{Index: nb, Position: pos, Err: err}
+			return hdrs, 0, &InvalidBatchError{Index: nb, Position: pos, Err: err}
 		}
-		if nb == 0 {
-			first = h
-		} else if dense && h.BaseOffset != prevNext {
-			return 0, 0, first, fmt.Errorf("%w: batch %d has offset %d, the batch before it ends at %d", ErrBadOffset, nb, h.BaseOffset, prevNext)
+		if nb > 0 && dense && h.BaseOffset != prevNext {
+			return hdrs, 0, fmt.Errorf("%w: batch %d has offset %d, the batch before it ends at %d", ErrBadOffset, nb, h.BaseOffset, prevNext)
 		}
+		hdrs = append(hdrs, h)
 		prevNext = h.NextOffset()
-		nb++
 		nr += int64(h.NumRecords)
 		pos += len(b)
 		rest = r
 	}
-	return nb, nr, first, nil
+	return hdrs, nr, nil
 }
 
-// AppendResult is the outcome of one record set of AppendEach.
-type AppendResult struct {
-	Info AppendInfo
-	Err  error
-}
-
-// AppendEach appends several record sets (each one or more concatenated
-// batches, as in one produce request) as one Append call each would, in
-// order, and returns a result per set. A set that fails validation gets its
-// error and is not written; the sets after it still are. A failure of the log
-// itself (closed, a failed write) is the error of every set not yet written.
-// The sets that fit in the active segment go to it with one vectored write:
-// the broker writes the produce requests a client pipelines on a connection
-// together, which costs less per byte than a write each.
-func (l *Log) AppendEach(sets [][]byte, leaderEpoch int32) []AppendResult {
-	res := make([]AppendResult, len(sets))
-	valid := make([]recordSet, 0, len(sets))
-	idx := make([]int, 0, len(sets)) // index in sets of each valid set
-	for i, buf := range sets {
-		nb, nr, first, err := l.validateBatches(buf, false)
-		if err != nil {
-			res[i].Err = err
-			continue
-		}
-		valid = append(valid, recordSet{buf, nb, nr, first})
-		idx = append(idx, i)
-	}
-	if len(valid) == 0 {
-		return res
-	}
-	infos := make([]AppendInfo, len(valid))
-	l.mu.Lock()
-	n, ch, err := l.appendLocked(valid, infos, leaderEpoch, true)
-	l.mu.Unlock()
-	if ch != nil {
-		close(ch)
-	}
-	for j, i := range idx {
-		if j < n {
-			res[i].Info = infos[j]
-		} else {
-			res[i].Err = err
-		}
-	}
-	return res
-}
-
-// recordSet is one validated argument of Append or AppendEach.
+// recordSet is the bytes of one append (Append, AppendReplica, or one batch
+// of AppendBatches). The headers of its batches come with it, in a slice of
+// their own (so that the caller's stack can hold them: the log keeps the
+// sets' buffers for its vectored write, which makes them escape).
 type recordSet struct {
-	buf   []byte
-	nb    int
-	nr    int64
-	first recordbatch.Header
+	buf []byte
+	nb  int   // batches: the next nb of the headers passed along
+	nr  int64 // records in all the batches
 }
 
 func (l *Log) append(buf []byte, leaderEpoch int32, assign bool) (AppendInfo, error) {
-	nb, nr, first, err := l.validateBatches(buf, !assign)
+	var one [1]recordbatch.Header // a produce request's one batch needs no allocation
+	hdrs, nr, err := l.validateBatches(buf, !assign, one[:0])
 	if err != nil {
 		return AppendInfo{}, err
 	}
-	sets := [1]recordSet{{buf, nb, nr, first}}
+	sets := [1]recordSet{{buf, len(hdrs), nr}}
 	var infos [1]AppendInfo
 	l.mu.Lock()
-	_, ch, err := l.appendLocked(sets[:], infos[:], leaderEpoch, assign)
+	_, ch, err := l.appendLocked(sets[:], hdrs, infos[:], leaderEpoch, assign)
 	l.mu.Unlock()
 	if ch != nil {
 		close(ch)
@@ -240,9 +255,10 @@ func (l *Log) append(buf []byte, leaderEpoch int32, assign bool) (AppendInfo, er
 
 // appendLocked writes sets in order, as many as fit in the active segment
 // with one write, rolling between them as appending them one by one would.
-// It fills infos for the sets written and returns how many were written
-// (all of them unless err is set) and the log-end waiters to wake.
-func (l *Log) appendLocked(sets []recordSet, infos []AppendInfo, leaderEpoch int32, assign bool) (done int, ch chan struct{}, err error) {
+// hdrs holds the headers of the sets' batches, in order. It fills infos for
+// the sets written and returns how many were written (all of them unless
+// err is set) and the log-end waiters to wake.
+func (l *Log) appendLocked(sets []recordSet, hdrs []recordbatch.Header, infos []AppendInfo, leaderEpoch int32, assign bool) (done int, ch chan struct{}, err error) {
 	if err := l.writableLocked(); err != nil {
 		return 0, nil, err
 	}
@@ -255,8 +271,8 @@ func (l *Log) appendLocked(sets []recordSet, infos []AppendInfo, leaderEpoch int
 	for done < len(sets) {
 		s := l.activeLocked()
 		first := &sets[done]
-		if !assign && first.first.BaseOffset != s.next {
-			return done, nil, fmt.Errorf("%w: first batch has offset %d, log end is %d", ErrBadOffset, first.first.BaseOffset, s.next)
+		if base := hdrs[0].BaseOffset; !assign && base != s.next {
+			return done, nil, fmt.Errorf("%w: first batch has offset %d, log end is %d", ErrBadOffset, base, s.next)
 		}
 		now := o.Now()
 		if s.size > 0 && (!s.fits(first.nr, int64(len(first.buf)), o) || now.Sub(s.rollStart) >= o.SegmentTime) {
@@ -265,15 +281,17 @@ func (l *Log) appendLocked(sets []recordSet, infos []AppendInfo, leaderEpoch int
 			}
 		}
 		// The sets after the first join its write while they fit.
-		end, nr, size := done+1, first.nr, int64(len(first.buf))
+		end, nr, size, nb := done+1, first.nr, int64(len(first.buf)), first.nb
 		for assign && end < len(sets) && s.fitsAfter(nr, size, sets[end].nr, int64(len(sets[end].buf)), o) {
 			nr += sets[end].nr
 			size += int64(len(sets[end].buf))
+			nb += sets[end].nb
 			end++
 		}
-		if err := l.writeSetsLocked(s, sets[done:end], infos[done:end], leaderEpoch, assign, now); err != nil {
+		if err := l.writeSetsLocked(s, sets[done:end], hdrs[:nb], infos[done:end], leaderEpoch, assign, now); err != nil {
 			return done, nil, err
 		}
+		hdrs = hdrs[nb:]
 		if l.unflushed == 0 {
 			l.firstUnflush = now
 		}
@@ -289,30 +307,32 @@ func (l *Log) appendLocked(sets []recordSet, infos []AppendInfo, leaderEpoch int
 }
 
 // writeSetsLocked assigns offsets to sets (with assign), writes them to s at
-// its end with one write, and indexes their batches.
-func (l *Log) writeSetsLocked(s *segment, sets []recordSet, infos []AppendInfo, leaderEpoch int32, assign bool, now time.Time) error {
+// its end with one write, and indexes their batches, whose headers hdrs
+// holds.
+func (l *Log) writeSetsLocked(s *segment, sets []recordSet, hdrs []recordbatch.Header, infos []AppendInfo, leaderEpoch int32, assign bool, now time.Time) error {
 	o := l.opts
 	next := s.next
-	for i := range sets {
+	for i, hi := 0, 0; i < len(sets); i++ {
 		set := &sets[i]
+		setHdrs := hdrs[hi : hi+set.nb]
+		hi += set.nb
 		infos[i] = AppendInfo{FirstOffset: next, NumBatches: set.nb, NumRecords: set.nr, MaxTimestamp: -1, OffsetOfMaxTimestamp: -1,
 			LogStartOffset: l.logStart, SegmentBase: s.base}
 		if !assign {
-			infos[i].FirstOffset = set.first.BaseOffset
+			infos[i].FirstOffset = setHdrs[0].BaseOffset
 			continue
 		}
-		for rest := set.buf; len(rest) > 0; {
-			h, _ := recordbatch.ParseHeader(rest)
+		rest := set.buf
+		for j := range setHdrs {
+			h := &setHdrs[j]
 			recordbatch.SetBaseOffset(rest, next)
 			recordbatch.SetPartitionLeaderEpoch(rest, leaderEpoch)
-			next += int64(h.LastOffsetDelta) + 1
+			h.BaseOffset, h.PartitionLeaderEpoch = next, leaderEpoch
+			next = h.NextOffset()
 			rest = rest[h.Size():]
 		}
 	}
-	batches := 0
-	for i := range sets {
-		batches += sets[i].nb
-	}
+	batches := len(hdrs)
 	// Room for every index entry the batches may add (and the one sealing
 	// adds) is reserved before a byte is written: an index store into a
 	// hole of a full disk would kill the process.
@@ -331,14 +351,14 @@ func (l *Log) writeSetsLocked(s *segment, sets []recordSet, infos []AppendInfo, 
 		return l.failLocked(fmt.Errorf("write segment %d: %w", s.base, err))
 	}
 	pos := s.size
-	for i := range sets {
+	for i, hi := 0, 0; i < len(sets); i++ {
 		info := &infos[i]
-		for rest := sets[i].buf; len(rest) > 0; {
-			h, _ := recordbatch.ParseHeader(rest)
+		for j := hi; j < hi+sets[i].nb; j++ {
+			h := &hdrs[j]
 			if !assign && h.PartitionLeaderEpoch >= 0 {
 				l.epochs.observe(h.PartitionLeaderEpoch, h.BaseOffset)
 			}
-			if err := s.noteBatch(&h, pos, o); err != nil {
+			if err := s.noteBatch(h, pos, o); err != nil {
 				return l.failLocked(err) // cannot happen: reserved above
 			}
 			if h.MaxTimestamp > info.MaxTimestamp {
@@ -346,8 +366,8 @@ func (l *Log) writeSetsLocked(s *segment, sets []recordSet, infos []AppendInfo, 
 			}
 			s.next = h.NextOffset()
 			pos += int64(h.Size())
-			rest = rest[h.Size():]
 		}
+		hi += sets[i].nb
 		info.LastOffset = s.next - 1
 	}
 	s.size = pos

@@ -148,6 +148,8 @@ func (l *Log) inspect(s *segment) (bool, error) {
 	if i+1 < len(l.segments) {
 		limit = l.segments[i+1].base // fixed while s is in the log
 	}
+	s.acquire()
+	defer s.releaseRead()
 	l.mu.RUnlock()
 
 	verifySlots <- struct{}{}

@@ -20,10 +20,15 @@ const (
 	ToLogEnd
 )
 
-// FileSlice is a run of whole batches in one segment file: what a broker hands
-// to sendfile(2). File stays valid until retention or truncation closes it; use
-// it through SyscallConn or ReadAt (never its shared file position), and treat
-// os.ErrClosed as the data having been deleted.
+// FileSlice is a region of a file: Size bytes at Position. The log's reads
+// return runs of whole batches in one segment file as FileSlices, and the
+// Kafka server sends them with sendfile(2) (kafkaserver.Response.Splice).
+// Use File through SyscallConn or ReadAt at the explicit position, never
+// its shared file position, so that one file backs many slices and
+// connections at once. A slice of a ReadResult stays readable, bytes
+// unchanged, until the result is released, whatever retention,
+// DeleteRecords or Close do meanwhile; only truncation (a follower cutting
+// its divergent tail) shortens a file under a reader.
 type FileSlice struct {
 	File        *os.File
 	Position    int64 // byte position of the first batch in File
@@ -33,13 +38,27 @@ type FileSlice struct {
 }
 
 // ReadResult is where the batches of a read are, with the log's offsets at the
-// time of the read.
+// time of the read. It holds a reference to the file of each slice: call
+// Release when the slices are sent or dropped.
 type ReadResult struct {
 	Slices         []FileSlice
 	NextOffset     int64 // offset after the last returned batch; the start when nothing was returned
 	LogStartOffset int64
 	LogEndOffset   int64
 	HighWatermark  int64
+
+	held []*segment // the segments whose files the slices keep open
+}
+
+// Release drops the result's references to the slices' files; a file whose
+// segment left the log meanwhile is closed by the last of them. The slices
+// must not be used afterwards. It is safe to call on a result without
+// slices and more than once on the same result, never on two copies of one.
+func (r *ReadResult) Release() {
+	for _, s := range r.held {
+		s.releaseRead()
+	}
+	r.held = nil
 }
 
 // Size returns the bytes in all slices.
@@ -60,13 +79,20 @@ func (r *ReadResult) Size() int64 {
 // *UnreadableRangeError. The first read of a segment an open trusted after
 // a quick check re-reads it whole first, and a read that runs into damage no
 // check found (bytes changed on disk since) re-reads its segment: damage
-// found either way is quarantined before anything of it is served.
+// found either way is quarantined before anything of it is served. The
+// result holds references that keep the slices' files open (see FileSlice):
+// Release it. A result with an error has no slices.
 func (l *Log) Read(offset int64, maxBytes int64, bound Bound) (ReadResult, error) {
 	for tries := 0; ; tries++ {
 		res, check, err := l.read(offset, maxBytes, bound)
+		if err != nil {
+			res.Release()
+			res.Slices = nil
+		}
 		if check == nil || tries == 2 {
 			return res, err
 		}
+		res.Release()
 		if _, ierr := l.inspect(check); ierr != nil {
 			l.logger.Error("cannot re-read a segment to check it", "segment", check.prefix+logSuffix, "error", ierr)
 			if err == nil {
@@ -156,6 +182,8 @@ func (l *Log) read(offset int64, maxBytes int64, bound Bound) (res ReadResult, c
 				}
 			}
 		}
+		s.acquire()
+		res.held = append(res.held, s)
 		res.Slices = append(res.Slices, FileSlice{File: s.log, Position: start, Size: end - start, FirstOffset: first, NextOffset: next})
 		budget -= end - start
 		offset, res.NextOffset = next, next
@@ -174,21 +202,18 @@ func (l *Log) segmentForLocked(offset int64) int {
 }
 
 // ReadBatches copies the batches of a Read into memory: for tools, tests and
-// readers that need the bytes rather than a sendfile.
+// readers that need the bytes rather than a sendfile. The result's slices are released (its files may be closed) by the time it
+// returns.
 func (l *Log) ReadBatches(offset int64, maxBytes int64, bound Bound) ([]byte, ReadResult, error) {
 	res, err := l.Read(offset, maxBytes, bound)
 	if err != nil {
 		return nil, res, err
 	}
+	defer res.Release()
 	buf := make([]byte, res.Size())
 	n := 0
 	for _, s := range res.Slices {
 		if _, err := s.File.ReadAt(buf[n:n+int(s.Size)], s.Position); err != nil {
-			if errors.Is(err, os.ErrClosed) {
-				// Deleted under us by retention: report the new bounds.
-				o := l.Offsets()
-				return nil, res, &OffsetOutOfRangeError{Offset: offset, LogStartOffset: o.LogStart, LogEndOffset: o.LogEnd}
-			}
 			return nil, res, fmt.Errorf("read batches at offset %d: %w", offset, err)
 		}
 		n += int(s.Size)
@@ -335,10 +360,12 @@ func (l *Log) OffsetForTimestamp(ts int64, bound Bound) (offset, timestamp int64
 		from := max(s.base+int64(s.tindex.lookup(ts)), start)
 		pos, _, err := s.translate(from)
 		f, end, wasQuarantined := s.log, s.size, s.damage != nil
+		s.acquire()
 		l.mu.RUnlock()
 		if err == nil {
 			offset, timestamp, found, err = offsetForTimestampIn(f, pos, end, ts, start, limit)
 		}
+		s.releaseRead()
 		if err != nil {
 			if isIOError(err) || wasQuarantined || !l.quarantined(s) {
 				return 0, 0, false, fmt.Errorf("offset for timestamp: %w", err)
@@ -427,6 +454,11 @@ func (l *Log) ScanHeaders(offset int64, fn func(h recordbatch.Header) error) err
 		pos, end int64
 	}
 	var regions []region
+	defer func() {
+		for _, r := range regions {
+			r.s.releaseRead()
+		}
+	}()
 	for i := l.segmentForLocked(offset); i < len(l.segments); i++ {
 		s := l.segments[i]
 		start := int64(0)
@@ -442,6 +474,7 @@ func (l *Log) ScanHeaders(offset int64, fn func(h recordbatch.Header) error) err
 			}
 			start = p
 		}
+		s.acquire() // retention may take s out of the log while it is scanned
 		regions = append(regions, region{s, s.log, start, s.size})
 	}
 	l.mu.RUnlock()

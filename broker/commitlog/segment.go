@@ -59,6 +59,12 @@ type segment struct {
 	verifyMu sync.Mutex
 
 	deleted atomic.Bool // set when retention or truncation removed the segment
+
+	// refs counts the references to the log file: the log's own, dropped
+	// when the segment is closed or removed, and one per reader that uses
+	// the file without the log's lock (acquire). The last closes it.
+	refs   atomic.Int32
+	closed atomic.Bool // close ran: the log's own reference is gone
 }
 
 // createSegment makes a new empty active segment at base.
@@ -69,6 +75,7 @@ func createSegment(dir string, base int64, o Options) (*segment, error) {
 		return nil, fmt.Errorf("create segment %d: %w", base, err)
 	}
 	s := &segment{base: base, prefix: prefix, log: f, fs: o.FS, next: base, maxTimestamp: -1, offsetOfMaxTimestamp: -1, verified: true}
+	s.refs.Store(1)
 	for _, suf := range []string{indexSuffix, timeIndexSuffix} {
 		if err := os.Remove(prefix + suf); err != nil && !errors.Is(err, os.ErrNotExist) {
 			f.Close()
@@ -97,6 +104,7 @@ func openSegment(dir string, base int64, active bool, o Options) (s *segment, in
 		return nil, false, fmt.Errorf("stat segment %d: %w", base, err)
 	}
 	s = &segment{base: base, prefix: prefix, log: f, fs: o.FS, size: st.Size(), next: -1, maxTimestamp: -1, offsetOfMaxTimestamp: -1}
+	s.refs.Store(1)
 	// A log closed cleanly or recovered was fsynced; one that was not is
 	// re-read and fsynced by recovery before it counts.
 	s.synced = s.size
@@ -459,18 +467,46 @@ func (s *segment) truncateTo(offset int64) error {
 	return nil
 }
 
+// close closes the indexes and drops the log's own reference to the log
+// file, which closes once no reader holds one. It runs once; later calls do
+// nothing.
 func (s *segment) close() error {
-	if s.log == nil {
-		return nil // placeholder left by a failed TruncateFullyAndStartAt
+	if s.log == nil || s.closed.Swap(true) {
+		return nil // a placeholder left by a failed TruncateFullyAndStartAt, or closed
 	}
 	err := s.index.close()
 	if e := s.tindex.close(); err == nil {
 		err = e
 	}
-	if e := s.log.Close(); err == nil && e != nil {
-		err = fmt.Errorf("close segment %d: %w", s.base, e)
+	if e := s.release(); err == nil {
+		err = e
 	}
 	return err
+}
+
+// acquire takes a reference to the log file for a reader that goes on
+// without the log's lock: a fetch response that sendfile sends later, a
+// scan. Call it under the log's lock while s is part of the log. Retention,
+// DeleteRecords, truncation and Close take segments out of the log under
+// the lock, then close them, so the file of a segment a reader still holds
+// stays open, its bytes readable (the file is unlinked at once and its
+// blocks freed when the last reference goes).
+func (s *segment) acquire() { s.refs.Add(1) }
+
+// releaseRead drops a reader's reference. Should it be the last, a failure
+// to close the file is not the reader's to report: the segment left the log
+// by then, and its bytes were written while it was part of it.
+func (s *segment) releaseRead() { _ = s.release() }
+
+// release drops a reference: the last one closes the log file.
+func (s *segment) release() error {
+	if s.refs.Add(-1) != 0 {
+		return nil
+	}
+	if err := s.log.Close(); err != nil {
+		return fmt.Errorf("close segment %d: %w", s.base, err)
+	}
+	return nil
 }
 
 // remove closes and deletes the segment's files.

@@ -88,6 +88,7 @@ type Store struct {
 
 	mu      sync.Mutex
 	logs    map[TopicPartition]*Log
+	opening map[TopicPartition]chan struct{}    // closed when the open ends
 	points  map[string]map[TopicPartition]int64 // checkpoint file → values read at open
 	pending map[string]time.Time                // renamed-aside directory → when to remove it
 	closed  bool
@@ -120,7 +121,7 @@ func OpenStoreWith(dir string, opts StoreOptions) (*Store, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	st := &Store{dir: dir, logger: logger, logs: map[TopicPartition]*Log{}, points: map[string]map[TopicPartition]int64{}, clean: map[string]bool{},
+	st := &Store{dir: dir, logger: logger, logs: map[TopicPartition]*Log{}, opening: map[TopicPartition]chan struct{}{}, points: map[string]map[TopicPartition]int64{}, clean: map[string]bool{},
 		delay: opts.FileDeleteDelay, pending: map[string]time.Time{}, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	// The checkpoints are read before anything is changed: a damaged one
 	// that refuses the open leaves the directory as it was, clean-shutdown
@@ -251,17 +252,22 @@ func parsePartitionDir(name string) (TopicPartition, bool) {
 
 // Open opens (creating) the log of tp with opts; the store fills in the
 // recovery point, clean-shutdown flag, log start offset and high watermark from
-// its checkpoints. Opening an open partition returns the same Log.
+// its checkpoints. Opening an open partition returns the same Log. The open
+// itself (recovery may read the whole log) runs outside the store's lock:
+// checkpoints and other partitions do not wait for it, and a second Open of
+// the same partition meanwhile waits for the first.
 func (st *Store) Open(tp TopicPartition, opts Options) (*Log, error) {
 	if err := tp.Validate(); err != nil {
 		return nil, err
 	}
 	st.mu.Lock()
-	defer st.mu.Unlock()
+	st.waitOpenLocked(tp)
 	if st.closed {
+		st.mu.Unlock()
 		return nil, ErrClosed
 	}
 	if l, ok := st.logs[tp]; ok {
+		st.mu.Unlock()
 		return l, nil
 	}
 	opts.RecoveryPoint = st.points[recoveryPointFile][tp]
@@ -272,12 +278,38 @@ func (st *Store) Open(tp TopicPartition, opts Options) (*Log, error) {
 	if opts.Logger == nil {
 		opts.Logger = st.logger.With("partition", tp.String())
 	}
+	done := make(chan struct{})
+	st.opening[tp] = done
+	st.mu.Unlock()
+
 	l, err := Open(filepath.Join(st.dir, tp.String()), opts)
+
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	delete(st.opening, tp)
+	close(done)
 	if err != nil {
 		return nil, err
 	}
+	if st.closed {
+		// Closed meanwhile: the log was not among those Close closed.
+		if cerr := l.Close(); cerr != nil {
+			st.logger.Warn("closing a log opened while the store closed", "partition", tp.String(), "error", cerr)
+		}
+		return nil, ErrClosed
+	}
 	st.logs[tp] = l
 	return l, nil
+}
+
+// waitOpenLocked returns once no Open of tp is under way, releasing st.mu
+// while it waits.
+func (st *Store) waitOpenLocked(tp TopicPartition) {
+	for ch, ok := st.opening[tp]; ok; ch, ok = st.opening[tp] {
+		st.mu.Unlock()
+		<-ch
+		st.mu.Lock()
+	}
 }
 
 // Log returns the open log of tp, if any.
@@ -322,6 +354,7 @@ func (st *Store) moveAside(tp TopicPartition, suffix string) (string, error) {
 		return "", err
 	}
 	st.mu.Lock()
+	st.waitOpenLocked(tp) // its directory is not renamed under an open
 	l := st.logs[tp]
 	delete(st.logs, tp)
 	for _, m := range st.points {

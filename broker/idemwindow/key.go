@@ -28,7 +28,16 @@ func KeyOf(batch []byte) ([]byte, bool) {
 		return nil, false
 	}
 	h, err := recordbatch.ParseHeader(batch)
-	if err != nil || h.Codec() != recordbatch.CodecNone || h.IsControl() || h.NumRecords < 1 {
+	if err != nil {
+		return nil, false
+	}
+	return KeyIn(batch, &h)
+}
+
+// KeyIn is KeyOf for a batch whose header h was parsed already (a produced
+// batch the broker validated).
+func KeyIn(batch []byte, h *recordbatch.Header) ([]byte, bool) {
+	if h.Codec() != recordbatch.CodecNone || h.IsControl() || h.NumRecords < 1 {
 		return nil, false
 	}
 	end := min(len(batch), h.Size())

@@ -43,12 +43,23 @@ func (x *Index) RecordBatches(batches []byte) (int, error) {
 	return n, nil
 }
 
+// Log is the part of a partition log Rebuild reads; *commitlog.Log
+// implements it.
+type Log interface {
+	Dir() string
+	Offsets() commitlog.Offsets
+	Segments() []commitlog.SegmentInfo
+	ReadBatches(offset, maxBytes int64, bound commitlog.Bound) ([]byte, commitlog.ReadResult, error)
+}
+
+var _ Log = (*commitlog.Log)(nil)
+
 // Rebuild indexes the keys in the tail of l: from the newest segment back to
 // the first one wholly older than the window, or until RebuildBytes are
 // covered (within a segment the starting offset is interpolated, so the
 // bound is approximate). Call it once when the partition opens, before any
 // append. It returns the number of keys indexed.
-func (x *Index) Rebuild(l *commitlog.Log) (int, error) {
+func (x *Index) Rebuild(l Log) (int, error) {
 	from := x.rebuildStart(l)
 	n := 0
 	for {
@@ -77,7 +88,7 @@ func (x *Index) Rebuild(l *commitlog.Log) (int, error) {
 }
 
 // rebuildStart picks the offset Rebuild reads from.
-func (x *Index) rebuildStart(l *commitlog.Log) int64 {
+func (x *Index) rebuildStart(l Log) int64 {
 	segs := l.Segments()
 	o := l.Offsets()
 	cutoff := x.opts.Now().UnixMilli() - x.window

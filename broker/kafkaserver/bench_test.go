@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runnel-dev/runnel/broker/commitlog"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -105,7 +106,7 @@ func BenchmarkSendfileVsCopy(b *testing.B) {
 			p.RecordBatches = buf
 			resp.Release = func() { bufs.Put(buf) }
 		} else {
-			p.RecordBatches = resp.Splice([]FileRegion{{File: f, Offset: 0, Size: size}})
+			p.RecordBatches = resp.Splice([]commitlog.FileSlice{{File: f, Position: 0, Size: size}})
 		}
 		t := kmsg.NewFetchResponseTopic()
 		t.Topic = "bench"

@@ -1,7 +1,7 @@
 // Package kafkaserver is the Kafka wire-protocol server of a Runnel broker:
 // it accepts TCP connections, decodes request frames with franz-go's kmsg,
 // hands each request to a Handler and writes the responses back. It has no
-// business logic; the broker plugs its Produce, Fetch, Metadata, group and
+// business logic; the broker plugs its Produce, Fetch, Metadata, admin and
 // other handlers in through one Handler and a table of supported versions.
 //
 // # Frames
@@ -52,7 +52,8 @@
 // # Zero copy
 //
 // Record batches stay in segment files. A handler calls Response.Splice
-// with file regions and assigns the returned placeholder (a per-process
+// with file regions (commitlog.FileSlice, what the log's reads return) and
+// assigns the returned placeholder (a per-process
 // random 16-byte prefix plus a sequence number, so it cannot collide with
 // topic names or data) to a bytes field such as a Fetch partition's
 // RecordBatches. After encoding, the server finds each placeholder,
@@ -66,5 +67,8 @@
 // under the server or shorter than its region closes the connection; the
 // client retries. Connections that are not TCP (unix sockets in tests) get
 // a ReadAt and Write copy instead, not counted by Server.SendfileBytes.
-// Response.Release tells the handler when the files may be let go.
+// Response.Release tells the handler when the files may be let go: the
+// broker holds a reference to each segment file it splices until then, so
+// retention or DeleteRecords removing the segment meanwhile does not close
+// the file under the sendfile.
 package kafkaserver

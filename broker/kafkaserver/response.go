@@ -7,20 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"os"
 	"sync/atomic"
 
+	"github.com/runnel-dev/runnel/broker/commitlog"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
-
-// FileRegion is a region of a file to send with sendfile(2). The server
-// reads it at the explicit offset and never moves the file's own position,
-// so one *os.File may back many regions and connections at once.
-type FileRegion struct {
-	File   *os.File
-	Offset int64
-	Size   int64
-}
 
 // Response is what a handler returns.
 type Response struct {
@@ -31,7 +22,7 @@ type Response struct {
 	// Release, if set, is called exactly once when the server is done with
 	// the response: after it was written, or when it was dropped because
 	// the connection closed. Use it to release references that keep the
-	// spliced files open.
+	// spliced files open (commitlog.ReadResult.Release).
 	Release func()
 
 	splices []splice
@@ -39,7 +30,7 @@ type Response struct {
 
 type splice struct {
 	seq     uint64
-	regions []FileRegion
+	regions []commitlog.FileSlice
 	size    int64
 }
 
@@ -59,7 +50,8 @@ var (
 	placeholderSeq atomic.Uint64
 )
 
-// Splice registers file regions to be sent with sendfile in place of a bytes
+// Splice registers file regions (the slices of a commitlog read; only File,
+// Position and Size count) to be sent with sendfile in place of a bytes
 // field and returns the placeholder to assign to that field, typically a
 // FetchResponse partition's RecordBatches. When the response is written, the
 // field's value becomes the regions' bytes, concatenated in order, with the
@@ -68,7 +60,7 @@ var (
 // one field of this response's Msg; otherwise the response fails and the
 // connection is closed. Splice is not safe for concurrent use on one
 // Response.
-func (r *Response) Splice(files []FileRegion) []byte {
+func (r *Response) Splice(files []commitlog.FileSlice) []byte {
 	s := splice{seq: placeholderSeq.Add(1), regions: files}
 	for _, f := range files {
 		s.size += f.Size
@@ -83,7 +75,7 @@ func (r *Response) Splice(files []FileRegion) []byte {
 // part is one piece of an encoded response: bytes, or a file region.
 type part struct {
 	bytes  []byte
-	region FileRegion
+	region commitlog.FileSlice
 }
 
 // encodeResponse encodes msg as a complete response frame for a request
@@ -163,8 +155,8 @@ func spliceParts(buf []byte, flexible bool, splices []splice) ([]part, error) {
 		parts = append(parts, part{bytes: prefix})
 		total += int64(len(prefix))
 		for _, r := range s.regions {
-			if r.Size < 0 || r.Offset < 0 || r.File == nil {
-				return nil, fmt.Errorf("bad file region (file set %v, offset %d, size %d)", r.File != nil, r.Offset, r.Size)
+			if r.Size < 0 || r.Position < 0 || r.File == nil {
+				return nil, fmt.Errorf("bad file region (file set %v, position %d, size %d)", r.File != nil, r.Position, r.Size)
 			}
 			if r.Size > 0 {
 				parts = append(parts, part{region: r})

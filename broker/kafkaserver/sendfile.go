@@ -8,6 +8,7 @@ import (
 	"os"
 	"syscall"
 
+	"github.com/runnel-dev/runnel/broker/commitlog"
 	"golang.org/x/sys/unix"
 )
 
@@ -19,13 +20,13 @@ var errShortFile = errors.New("file region extends past the end of the file")
 const maxSendfileChunk = 4 << 20
 
 // sendfileTCP sends r to the socket behind sock with sendfile(2) at r's
-// explicit offset, looping until all of it is sent. It returns the bytes
+// explicit position, looping until all of it is sent. It returns the bytes
 // sent. The file's descriptor is used inside File.SyscallConn().Control,
 // which holds a reference so a concurrent Close cannot free (and the
 // process reuse) the descriptor mid-call; the socket is used inside
 // RawConn.Write, so EAGAIN parks on the netpoller and write deadlines and
 // Close of the connection apply.
-func sendfileTCP(sock syscall.RawConn, r FileRegion) (int64, error) {
+func sendfileTCP(sock syscall.RawConn, r commitlog.FileSlice) (int64, error) {
 	fconn, err := r.File.SyscallConn()
 	if err != nil {
 		return 0, fmt.Errorf("file %s: %w", r.File.Name(), err)
@@ -37,7 +38,7 @@ func sendfileTCP(sock syscall.RawConn, r FileRegion) (int64, error) {
 	ctlErr := fconn.Control(func(ffd uintptr) {
 		writeErr := sock.Write(func(sfd uintptr) bool {
 			for sent < r.Size {
-				off := r.Offset + sent
+				off := r.Position + sent
 				n, err := unix.Sendfile(int(sfd), int(ffd), &off, int(min(r.Size-sent, maxSendfileChunk)))
 				if n > 0 {
 					sent += int64(n)
@@ -66,23 +67,23 @@ func sendfileTCP(sock syscall.RawConn, r FileRegion) (int64, error) {
 		return sent, fmt.Errorf("file %s: %w (%v)", r.File.Name(), os.ErrClosed, ctlErr)
 	}
 	if sendErr != nil {
-		return sent, fmt.Errorf("sendfile %s [%d,+%d): %w", r.File.Name(), r.Offset, r.Size, sendErr)
+		return sent, fmt.Errorf("sendfile %s [%d,+%d): %w", r.File.Name(), r.Position, r.Size, sendErr)
 	}
 	return sent, nil
 }
 
 // copyRegion is the fallback for connections without a TCP socket
 // underneath: it reads r with ReadAt into buf and writes it to w.
-func copyRegion(w io.Writer, r FileRegion, buf []byte) (int64, error) {
+func copyRegion(w io.Writer, r commitlog.FileSlice, buf []byte) (int64, error) {
 	var sent int64
 	for sent < r.Size {
 		chunk := buf[:min(int64(len(buf)), r.Size-sent)]
-		n, err := r.File.ReadAt(chunk, r.Offset+sent)
+		n, err := r.File.ReadAt(chunk, r.Position+sent)
 		if n < len(chunk) {
 			if err == nil || errors.Is(err, io.EOF) {
 				err = errShortFile
 			}
-			return sent, fmt.Errorf("read %s [%d,+%d): %w", r.File.Name(), r.Offset, r.Size, err)
+			return sent, fmt.Errorf("read %s [%d,+%d): %w", r.File.Name(), r.Position, r.Size, err)
 		}
 		if _, err := w.Write(chunk); err != nil {
 			return sent, err

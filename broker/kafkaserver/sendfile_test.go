@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/runnel-dev/runnel/broker/commitlog"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -52,10 +53,10 @@ func (fx *fetchFixture) handle(ctx context.Context, req *Request) (*Response, er
 	resp := &Response{}
 	msg := kmsg.NewPtrFetchResponse()
 	resp.Msg = msg
-	for ti, regions := range [][][]FileRegion{
+	for ti, regions := range [][][]commitlog.FileSlice{
 		{
-			{{File: fx.a, Offset: 100, Size: 200_000}},
-			{{File: fx.b, Offset: 10, Size: 4_000}, {File: fx.a, Offset: 0, Size: 50}},
+			{{File: fx.a, Position: 100, Size: 200_000}},
+			{{File: fx.b, Position: 10, Size: 4_000}, {File: fx.a, Position: 0, Size: 50}},
 		},
 		{{}, nil},
 	} {
@@ -169,21 +170,21 @@ func TestSpliceFailures(t *testing.T) {
 	for name, tc := range map[string]func(resp *Response, p *kmsg.FetchResponseTopicPartition){
 		"file closed": func(resp *Response, p *kmsg.FetchResponseTopicPartition) {
 			f := tempFile(t, dir, data)
-			p.RecordBatches = resp.Splice([]FileRegion{{File: f, Size: 1000}})
+			p.RecordBatches = resp.Splice([]commitlog.FileSlice{{File: f, Size: 1000}})
 			f.Close()
 		},
 		"short file": func(resp *Response, p *kmsg.FetchResponseTopicPartition) {
-			p.RecordBatches = resp.Splice([]FileRegion{{File: tempFile(t, dir, data), Offset: 500, Size: 1000}})
+			p.RecordBatches = resp.Splice([]commitlog.FileSlice{{File: tempFile(t, dir, data), Position: 500, Size: 1000}})
 		},
 		"placeholder unused": func(resp *Response, p *kmsg.FetchResponseTopicPartition) {
-			resp.Splice([]FileRegion{{File: tempFile(t, dir, data), Size: 10}})
+			resp.Splice([]commitlog.FileSlice{{File: tempFile(t, dir, data), Size: 10}})
 		},
 		"placeholder in a string": func(resp *Response, p *kmsg.FetchResponseTopicPartition) {
 			p.AbortedTransactions = nil
-			resp.Msg.(*kmsg.FetchResponse).Topics[0].Topic = string(resp.Splice([]FileRegion{{File: tempFile(t, dir, data), Size: 10}}))
+			resp.Msg.(*kmsg.FetchResponse).Topics[0].Topic = string(resp.Splice([]commitlog.FileSlice{{File: tempFile(t, dir, data), Size: 10}}))
 		},
 		"placeholder twice": func(resp *Response, p *kmsg.FetchResponseTopicPartition) {
-			p.RecordBatches = resp.Splice([]FileRegion{{File: tempFile(t, dir, data), Size: 10}})
+			p.RecordBatches = resp.Splice([]commitlog.FileSlice{{File: tempFile(t, dir, data), Size: 10}})
 			q := *p
 			resp.Msg.(*kmsg.FetchResponse).Topics[0].Partitions = append(resp.Msg.(*kmsg.FetchResponse).Topics[0].Partitions, q)
 		},
@@ -222,7 +223,7 @@ func TestSpliceParts(t *testing.T) {
 			msg.SetVersion(11)
 		}
 		p := kmsg.NewFetchResponseTopicPartition()
-		p.RecordBatches = resp.Splice([]FileRegion{{File: f, Offset: 2, Size: 5}})
+		p.RecordBatches = resp.Splice([]commitlog.FileSlice{{File: f, Position: 2, Size: 5}})
 		topic := kmsg.NewFetchResponseTopic()
 		topic.Partitions = append(topic.Partitions, p)
 		msg.Topics = append(msg.Topics, topic)
@@ -233,7 +234,7 @@ func TestSpliceParts(t *testing.T) {
 		var frame []byte
 		for _, part := range parts {
 			if part.region.File != nil {
-				frame = append(frame, pattern(10, 0)[part.region.Offset:part.region.Offset+part.region.Size]...)
+				frame = append(frame, pattern(10, 0)[part.region.Position:part.region.Position+part.region.Size]...)
 			} else {
 				frame = append(frame, part.bytes...)
 			}

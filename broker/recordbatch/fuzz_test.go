@@ -210,11 +210,12 @@ func checkProduced(t *testing.T, b []byte) {
 	// The broker stamps the max timestamp and offsets; the batch stays
 	// acceptable and franz-go's consumer reads exactly these records.
 	stamped := bytes.Clone(b)
-	SetMaxTimestamp(stamped, TimestampCreate, p.MaxTimestamp)
-	SetBaseOffset(stamped, 1000)
-	if again, err := ValidateProduced(stamped, rules); err != nil || again.Header.MaxTimestamp != p.MaxTimestamp {
-		t.Fatalf("after stamping: %+v, %v", again.Header, err)
+	sh := p.Header
+	SetMaxTimestamp(stamped, &sh, TimestampCreate, p.MaxTimestamp)
+	if again, err := ValidateProduced(stamped, rules); err != nil || again.Header.MaxTimestamp != p.MaxTimestamp || again.Header != sh {
+		t.Fatalf("after stamping: %+v (the stamped header says %+v), %v", again.Header, sh, err)
 	}
+	SetBaseOffset(stamped, 1000)
 	got, err := recordbatchtest.FranzGoDecode(stamped, 1000)
 	if err != nil || len(got) != len(recs) {
 		t.Fatalf("franz-go decodes %d of %d records: %v", len(got), len(recs), err)

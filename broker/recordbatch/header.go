@@ -139,6 +139,14 @@ func (h *Header) TimestampType() TimestampType {
 	return TimestampCreate
 }
 
+// CodecOf returns the codec named by the attributes of the batch at the
+// start of b, which must hold a header's worth of bytes with magic 2 (a
+// batch Next returned), without parsing the rest: for the request-level
+// check Kafka makes before a batch is validated (zstd needs produce v7).
+func CodecOf(b []byte) Codec {
+	return Codec(int16(binary.BigEndian.Uint16(b[offAttributes:])) & AttrCodecMask)
+}
+
 // Size returns the size in bytes of the whole batch, header included.
 func (h *Header) Size() int { return lengthPrefix + int(h.BatchLength) }
 

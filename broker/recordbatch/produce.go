@@ -245,13 +245,13 @@ func (e *timestampErrors) err(n int32, w *timestampWindow) error {
 }
 
 // SetMaxTimestamp stores the timestamp type t and the max timestamp ts in
-// the batch b, one whole batch, as the broker does before appending a
-// produced batch: Kafka keeps the largest timestamp the records really hold
-// (Produced.MaxTimestamp), or with LogAppendTime the broker's clock, which
-// then stands for every record's timestamp. Both fields are covered by the
-// CRC, which is recomputed when either changes. It reports whether b
-// changed.
-func SetMaxTimestamp(b []byte, t TimestampType, ts int64) bool {
+// the batch b, one whole batch, and in h, its header as parsed, as the
+// broker does before appending a produced batch: Kafka keeps the largest
+// timestamp the records really hold (Produced.MaxTimestamp), or with
+// LogAppendTime the broker's clock, which then stands for every record's
+// timestamp. Both fields are covered by the CRC, which is recomputed (in b
+// and h) when either changes. It reports whether b changed.
+func SetMaxTimestamp(b []byte, h *Header, t TimestampType, ts int64) bool {
 	attrs := int16(binary.BigEndian.Uint16(b[offAttributes:]))
 	want := attrs &^ AttrLogAppendTime
 	if t == TimestampLogAppend {
@@ -263,5 +263,6 @@ func SetMaxTimestamp(b []byte, t TimestampType, ts int64) bool {
 	binary.BigEndian.PutUint16(b[offAttributes:], uint16(want))
 	binary.BigEndian.PutUint64(b[offMaxTimestamp:], uint64(ts))
 	putCRC(b)
+	h.Attributes, h.MaxTimestamp, h.CRC = want, ts, binary.BigEndian.Uint32(b[offCRC:])
 	return true
 }

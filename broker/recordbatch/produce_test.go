@@ -264,19 +264,23 @@ func TestValidateProducedNamesAtMostMaxRecordErrors(t *testing.T) {
 
 func TestSetMaxTimestamp(t *testing.T) {
 	b := mustBuild(t, BuildOptions{}, []Record{{Timestamp: 100, Value: []byte("a")}, {Timestamp: 300, Value: []byte("b")}})
-	if SetMaxTimestamp(b, TimestampCreate, 300) {
+	sh, err := ParseHeader(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if SetMaxTimestamp(b, &sh, TimestampCreate, 300) {
 		t.Fatal("SetMaxTimestamp changed a batch that already had the values")
 	}
 	// A producer's wrong max timestamp is replaced by the records' own.
-	if !SetMaxTimestamp(b, TimestampCreate, 250) {
+	if !SetMaxTimestamp(b, &sh, TimestampCreate, 250) {
 		t.Fatal("no change reported")
 	}
 	h, err := Validate(b, 0)
-	if err != nil || h.MaxTimestamp != 250 || h.TimestampType() != TimestampCreate {
-		t.Fatalf("after CreateTime stamp: %+v, %v", h, err)
+	if err != nil || h.MaxTimestamp != 250 || h.TimestampType() != TimestampCreate || sh != h {
+		t.Fatalf("after CreateTime stamp: %+v (stamped header %+v), %v", h, sh, err)
 	}
 	// LogAppendTime: the broker's clock stands for every record.
-	if !SetMaxTimestamp(b, TimestampLogAppend, 999) {
+	if !SetMaxTimestamp(b, &sh, TimestampLogAppend, 999) {
 		t.Fatal("no change reported")
 	}
 	recs, err := DecodeRecords(nil, b, DecodeOptions{})
@@ -288,7 +292,7 @@ func TestSetMaxTimestamp(t *testing.T) {
 			t.Fatalf("record timestamp %d after LogAppendTime stamp, want 999", r.Timestamp)
 		}
 	}
-	if h, err := Validate(b, 0); err != nil || h.TimestampType() != TimestampLogAppend || h.Codec() != CodecNone {
-		t.Fatalf("after LogAppendTime stamp: %+v, %v", h, err)
+	if h, err := Validate(b, 0); err != nil || h.TimestampType() != TimestampLogAppend || h.Codec() != CodecNone || sh != h {
+		t.Fatalf("after LogAppendTime stamp: %+v (stamped header %+v), %v", h, sh, err)
 	}
 }

@@ -23,3 +23,21 @@ func For(t testing.TB, timeout, interval time.Duration, f func() error) {
 		time.Sleep(interval)
 	}
 }
+
+// Returns calls f and fails the test unless f returns within timeout: for a
+// call that must not wait behind work the test keeps busy elsewhere. f runs
+// on its own goroutine, which is left behind when it does not return; the
+// test should release what f waits on in a cleanup.
+func Returns(t testing.TB, timeout time.Duration, what string, f func()) {
+	t.Helper()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		f()
+	}()
+	select {
+	case <-done:
+	case <-time.After(timeout):
+		t.Fatalf("%s did not return within %v", what, timeout)
+	}
+}
