@@ -79,7 +79,8 @@ func TestAppendEachMatchesAppend(t *testing.T) {
 // TestAppendEachManySets writes more sets than one pwritev takes (IOV_MAX).
 func TestAppendEachManySets(t *testing.T) {
 	l := openTestLog(t, t.TempDir(), Options{})
-	sets := make([][]byte, maxIovecs+300)
+	const iovMax = 1024 // Linux's IOV_MAX
+	sets := make([][]byte, iovMax+300)
 	for i := range sets {
 		sets[i] = simpleBatch(t, 1, i%50, int64(i))
 	}

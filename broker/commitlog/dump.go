@@ -366,7 +366,7 @@ func (d *dumper) dumpEpochCheckpoint(dir, rel string, pf partitionFiles) []epoch
 		d.printf("%s: none\n", leaderEpochFile)
 		return nil
 	}
-	c, err := loadEpochCache(dir)
+	c, err := loadEpochCache(nil, dir)
 	if err != nil {
 		d.printf("%s: unreadable\n", leaderEpochFile)
 		if d.opts.Verify {

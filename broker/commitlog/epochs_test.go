@@ -4,6 +4,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/runnel-dev/runnel/internal/diskfs"
 )
 
 // TestDamagedEpochCheckpointIsRebuilt replaces the leader-epoch-checkpoint
@@ -56,7 +58,7 @@ func TestDamagedEpochCheckpointIsRebuilt(t *testing.T) {
 			}
 			// The rebuilt cache is on disk: a reopen reads it.
 			l.Close()
-			c, err := loadEpochCache(dir)
+			c, err := loadEpochCache(diskfs.OS{}, dir)
 			if err != nil || len(c.entries) != 4 {
 				t.Fatalf("rebuilt checkpoint: %+v %v", c, err)
 			}

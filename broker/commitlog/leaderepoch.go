@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+
+	"github.com/runnel-dev/runnel/internal/diskfs"
 )
 
 const leaderEpochFile = "leader-epoch-checkpoint"
@@ -26,13 +28,14 @@ type epochEntry struct {
 // LeaderEpochFileCache. It is guarded by the Log's mutex; every change is
 // written to disk before it returns.
 type epochCache struct {
+	fs      diskfs.FS
 	path    string
 	entries []epochEntry // ascending by epoch and by start offset
 	dirty   bool         // entries changed since the file was written
 }
 
-func loadEpochCache(dir string) (*epochCache, error) {
-	c := &epochCache{path: filepath.Join(dir, leaderEpochFile)}
+func loadEpochCache(fs diskfs.FS, dir string) (*epochCache, error) {
+	c := &epochCache{fs: fs, path: filepath.Join(dir, leaderEpochFile)}
 	rows, err := readCheckpoint(c.path, 2)
 	if err != nil {
 		return nil, err
@@ -144,7 +147,7 @@ func (c *epochCache) flush() error {
 	for i, e := range c.entries {
 		rows[i] = []string{strconv.Itoa(int(e.Epoch)), strconv.FormatInt(e.StartOffset, 10)}
 	}
-	if err := writeCheckpoint(c.path, rows); err != nil {
+	if err := writeCheckpoint(c.fs, c.path, rows); err != nil {
 		c.dirty = true
 		return fmt.Errorf("leader epoch checkpoint: %w", err)
 	}

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/runnel-dev/runnel/broker/recordbatch"
+	"github.com/runnel-dev/runnel/internal/diskfs"
 )
 
 // load opens the segments of the log's directory. Every segment gets a quick
@@ -34,7 +35,7 @@ func (l *Log) load() error {
 		return err
 	}
 	l.epochs = epochs
-	bases, err := listSegments(l.dir, l.logger)
+	bases, err := listSegments(l.fs, l.dir, l.logger)
 	if err != nil {
 		return err
 	}
@@ -45,7 +46,7 @@ func (l *Log) load() error {
 		}
 		l.segments = []*segment{s}
 		l.logStart, l.hw, l.recoveryPoint = o.LogStartOffset, o.LogStartOffset, o.LogStartOffset
-		return syncDir(l.dir)
+		return l.fs.SyncDir(l.dir)
 	}
 	hints := l.loadQuarantineHints()
 	// The first segment to re-read after an unclean shutdown: the last one whose
@@ -129,7 +130,7 @@ func (l *Log) load() error {
 				return err
 			}
 		}
-		if err := syncDir(l.dir); err != nil {
+		if err := l.fs.SyncDir(l.dir); err != nil {
 			return err
 		}
 	}
@@ -255,20 +256,20 @@ const tornTailMessage = "cutting torn tail of the active segment"
 func (l *Log) loadEpochs() (c *epochCache, rebuild bool, err error) {
 	path := filepath.Join(l.dir, leaderEpochFile)
 	_, statErr := os.Stat(path)
-	c, err = loadEpochCache(l.dir)
+	c, err = loadEpochCache(l.fs, l.dir)
 	if err == nil {
 		return c, errors.Is(statErr, fs.ErrNotExist), nil
 	}
 	if !errors.Is(err, errCorruptCheckpoint) {
 		return nil, false, err
 	}
-	aside, merr := moveAside(path)
+	aside, merr := moveAside(l.fs, path)
 	if merr != nil {
 		return nil, false, fmt.Errorf("%w (%v)", err, merr)
 	}
 	l.logger.Error("leader epoch checkpoint is damaged: moved aside, rebuilding it from the leader epochs in the batch headers",
 		"file", path, "moved_to", aside, "error", err)
-	return &epochCache{path: path}, true, nil
+	return &epochCache{fs: l.fs, path: path}, true, nil
 }
 
 // rebuildEpochsLocked rebuilds the leader epoch cache from the partition
@@ -300,12 +301,12 @@ func (l *Log) rebuildEpochsLocked() error {
 }
 
 // ownTempFiles are the files a log directory holds that are written through
-// a temporary <name>.tmp (WriteFileAtomic): a leftover .tmp of one of them is
-// an interrupted write of ours.
+// a temporary <name>.tmp (diskfs.WriteFileAtomic): a leftover .tmp of one of
+// them is an interrupted write of ours.
 var ownTempFiles = map[string]bool{
-	leaderEpochFile + ".tmp":      true,
-	quarantineFile + ".tmp":       true,
-	"partition.metadata" + ".tmp": true,
+	leaderEpochFile + diskfs.TempSuffix:      true,
+	quarantineFile + diskfs.TempSuffix:       true,
+	"partition.metadata" + diskfs.TempSuffix: true,
 }
 
 // listSegments returns the base offsets of the segment logs in dir. It
@@ -313,8 +314,8 @@ var ownTempFiles = map[string]bool{
 // temporary file of an atomic write, and index files whose log is gone
 // (retention removes the log first). Everything else it does not know is
 // kept, and logged.
-func listSegments(dir string, logger *slog.Logger) ([]int64, error) {
-	ents, err := os.ReadDir(dir)
+func listSegments(fsys diskfs.FS, dir string, logger *slog.Logger) ([]int64, error) {
+	ents, err := fsys.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("list segments: %w", err)
 	}
@@ -343,7 +344,7 @@ func listSegments(dir string, logger *slog.Logger) ([]int64, error) {
 	}
 	for _, name := range leftovers {
 		logger.Info("removing a leftover of interrupted work", "file", filepath.Join(dir, name))
-		if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := fsys.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("remove leftover %s: %w", name, err)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/runnel-dev/runnel/broker/recordbatch"
+	"github.com/runnel-dev/runnel/internal/diskfs"
 )
 
 // A failed write or fsync (a full disk, a failing device) makes the log
@@ -104,7 +105,7 @@ func (l *Log) repairLocked() error {
 			return err
 		}
 		l.segments[len(l.segments)-1], s = ns, ns
-		if err := syncDir(l.dir); err != nil {
+		if err := l.fs.SyncDir(l.dir); err != nil {
 			return err
 		}
 	}
@@ -118,7 +119,7 @@ func (l *Log) repairLocked() error {
 	if err := s.checkTail(); err != nil {
 		return err
 	}
-	if err := s.fs.Allocate(s.log, s.size, resumeReserveBytes); err != nil && !errors.Is(err, ErrNoAllocate) {
+	if err := s.fs.Allocate(s.log, s.size, resumeReserveBytes); err != nil && !errors.Is(err, diskfs.ErrNoAllocate) {
 		return err
 	}
 	if err := s.reserveIndexes(1); err != nil {

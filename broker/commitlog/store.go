@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/runnel-dev/runnel/internal/diskfs"
 )
 
 // Files of a data directory shared by all its partition logs.
@@ -70,6 +72,9 @@ type StoreOptions struct {
 	// DefaultFileDeleteDelay). Directories left renamed by an earlier run are
 	// removed this long after the store opens.
 	FileDeleteDelay time.Duration
+	// FS changes the data directory's files: its checkpoints and, unless
+	// their Options name another, the partition logs' (diskfs.OS if nil).
+	FS diskfs.FS
 }
 
 // Store is a broker's data directory: one Log per partition directory, and the
@@ -82,6 +87,7 @@ type StoreOptions struct {
 // is still waiting is removed after the next open's delay).
 type Store struct {
 	dir    string
+	fs     diskfs.FS
 	logger *slog.Logger
 	clean  map[string]bool // partition directories the previous run closed cleanly
 	delay  time.Duration
@@ -117,10 +123,13 @@ func OpenStoreWith(dir string, opts StoreOptions) (*Store, error) {
 	if opts.FileDeleteDelay == 0 {
 		opts.FileDeleteDelay = DefaultFileDeleteDelay
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if opts.FS == nil {
+		opts.FS = diskfs.OS{}
+	}
+	if err := opts.FS.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	st := &Store{dir: dir, logger: logger, logs: map[TopicPartition]*Log{}, points: map[string]map[TopicPartition]int64{}, clean: map[string]bool{},
+	st := &Store{dir: dir, fs: opts.FS, logger: logger, logs: map[TopicPartition]*Log{}, points: map[string]map[TopicPartition]int64{}, clean: map[string]bool{},
 		delay: opts.FileDeleteDelay, pending: map[string]time.Time{}, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	// The checkpoints are read before anything is changed: a damaged one
 	// that refuses the open leaves the directory as it was, clean-shutdown
@@ -133,10 +142,10 @@ func OpenStoreWith(dir string, opts StoreOptions) (*Store, error) {
 		for _, name := range strings.Fields(string(data)) {
 			st.clean[name] = true
 		}
-		if err := os.Remove(marker); err != nil {
+		if err := st.fs.Remove(marker); err != nil {
 			return nil, fmt.Errorf("open store: %w", err)
 		}
-		if err := syncDir(dir); err != nil {
+		if err := st.fs.SyncDir(dir); err != nil {
 			return nil, err
 		}
 	} else if !errors.Is(err, fs.ErrNotExist) {
@@ -145,7 +154,7 @@ func OpenStoreWith(dir string, opts StoreOptions) (*Store, error) {
 	if _, err := os.Stat(marker); err != nil && len(st.clean) == 0 {
 		logger.Info("no clean shutdown recorded; logs past their recovery points will be checked", "dir", dir)
 	}
-	ents, err := os.ReadDir(dir)
+	ents, err := st.fs.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
@@ -188,7 +197,7 @@ func (st *Store) readAllPoints() error {
 	}
 	for name, err := range damaged {
 		path := filepath.Join(st.dir, name)
-		aside, merr := moveAside(path)
+		aside, merr := moveAside(st.fs, path)
 		if merr != nil {
 			return fmt.Errorf("%w (%v)", err, merr)
 		}
@@ -272,6 +281,9 @@ func (st *Store) Open(tp TopicPartition, opts Options) (*Log, error) {
 	if opts.Logger == nil {
 		opts.Logger = st.logger.With("partition", tp.String())
 	}
+	if opts.FS == nil {
+		opts.FS = st.fs
+	}
 	l, err := Open(filepath.Join(st.dir, tp.String()), opts)
 	if err != nil {
 		return nil, err
@@ -338,12 +350,12 @@ func (st *Store) moveAside(tp TopicPartition, suffix string) (string, error) {
 		return "", fmt.Errorf("move partition %s aside: %w", tp, err)
 	}
 	name := tp.String() + "." + hex.EncodeToString(id[:]) + suffix
-	if err := os.Rename(filepath.Join(st.dir, tp.String()), filepath.Join(st.dir, name)); err != nil {
+	if err := st.fs.Rename(filepath.Join(st.dir, tp.String()), filepath.Join(st.dir, name)); err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {
 			return "", fmt.Errorf("move partition %s aside: %w", tp, err)
 		}
 		name = ""
-	} else if err := syncDir(st.dir); err != nil {
+	} else if err := st.fs.SyncDir(st.dir); err != nil {
 		return "", err
 	}
 	return name, st.Checkpoint()
@@ -383,7 +395,7 @@ func (st *Store) removeDue(now time.Time) time.Time {
 	}
 	st.mu.Unlock()
 	for _, name := range due {
-		if err := os.RemoveAll(filepath.Join(st.dir, name)); err != nil {
+		if err := st.fs.RemoveAll(filepath.Join(st.dir, name)); err != nil {
 			st.logger.Error("remove deleted partition directory; trying again later", "dir", name, "error", err)
 			st.mu.Lock()
 			st.pending[name] = now.Add(st.delay)
@@ -393,7 +405,7 @@ func (st *Store) removeDue(now time.Time) time.Time {
 		st.logger.Info("removed deleted partition directory", "dir", name)
 	}
 	if len(due) > 0 {
-		if err := syncDir(st.dir); err != nil {
+		if err := st.fs.SyncDir(st.dir); err != nil {
 			st.logger.Warn("sync data directory after removals", "error", err)
 		}
 	}
@@ -450,7 +462,7 @@ func (st *Store) checkpointLocked() error {
 		st.points[logStartFile][tp] = o.LogStart
 	}
 	for name, m := range st.points {
-		if err := writeOffsetCheckpoint(filepath.Join(st.dir, name), m); err != nil {
+		if err := writeOffsetCheckpoint(st.fs, filepath.Join(st.dir, name), m); err != nil {
 			return err
 		}
 	}
@@ -509,7 +521,7 @@ func (st *Store) Close() error {
 		// whatever state an earlier run left.
 		sort.Strings(cleanNames)
 		data := []byte(strings.Join(cleanNames, "\n") + "\n")
-		if err := WriteFileAtomic(filepath.Join(st.dir, cleanShutdownFile), data); err != nil {
+		if err := diskfs.WriteFileAtomic(st.fs, filepath.Join(st.dir, cleanShutdownFile), data, 0o644); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -533,7 +545,7 @@ func readOffsetCheckpoint(path string) (map[TopicPartition]int64, error) {
 	return m, nil
 }
 
-func writeOffsetCheckpoint(path string, m map[TopicPartition]int64) error {
+func writeOffsetCheckpoint(fsys diskfs.FS, path string, m map[TopicPartition]int64) error {
 	rows := make([][]string, 0, len(m))
 	for tp, o := range m {
 		rows = append(rows, []string{tp.Topic, strconv.Itoa(int(tp.Partition)), strconv.FormatInt(o, 10)})
@@ -544,5 +556,5 @@ func writeOffsetCheckpoint(path string, m map[TopicPartition]int64) error {
 		}
 		return rows[i][1] < rows[j][1]
 	})
-	return writeCheckpoint(path, rows)
+	return writeCheckpoint(fsys, path, rows)
 }

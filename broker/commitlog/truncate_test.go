@@ -3,6 +3,7 @@ package commitlog
 import (
 	"errors"
 	"github.com/runnel-dev/runnel/broker/recordbatch"
+	"github.com/runnel-dev/runnel/internal/diskfs"
 	"testing"
 )
 
@@ -91,7 +92,7 @@ func TestAppendReplica(t *testing.T) {
 }
 
 func TestEpochCacheRules(t *testing.T) {
-	c, err := loadEpochCache(t.TempDir())
+	c, err := loadEpochCache(diskfs.OS{}, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +119,7 @@ func TestEpochCacheRules(t *testing.T) {
 			t.Errorf("%s: endOffsetFor(%d) = %d, %d; want %d, %d", k.comment, k.req, e, o, k.epoch, k.offset)
 		}
 	}
-	reloaded, err := loadEpochCache(filepathDir(c.path))
+	reloaded, err := loadEpochCache(diskfs.OS{}, filepathDir(c.path))
 	if err != nil || len(reloaded.entries) != 3 {
 		t.Fatalf("reload: %v %+v", err, reloaded)
 	}
