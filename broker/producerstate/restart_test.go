@@ -22,7 +22,8 @@ type partition struct {
 	dir string
 	log *commitlog.Log
 	ps  *Manager
-	ts  int64 // timestamp of the next record
+	ts  int64     // timestamp of the next record
+	fs  diskfs.FS // the producer state's, diskfs.OS when nil
 }
 
 func logOptions() commitlog.Options {
@@ -44,7 +45,9 @@ func (p *partition) open() {
 	}
 	p.t.Cleanup(func() { l.Close() })
 	p.log = l
-	ps, err := Load(context.Background(), p.dir, l, testOptions())
+	opts := testOptions()
+	opts.FS = p.fs
+	ps, err := Load(context.Background(), p.dir, l, opts)
 	if err != nil {
 		p.t.Fatalf("load producer state: %v", err)
 	}
