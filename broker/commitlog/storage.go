@@ -3,6 +3,7 @@ package commitlog
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/runnel-dev/runnel/broker/recordbatch"
@@ -90,6 +91,14 @@ func (l *Log) resumeLocked() {
 // repairLocked brings the files back to the last acknowledged write and
 // checks that the disk takes writes.
 func (l *Log) repairLocked() error {
+	// The failed fsync may have been the directory's, after a roll: the
+	// entries it holds are made durable before any segment counts as
+	// synced again and the recovery point passes it.
+	if slices.ContainsFunc(l.segments, func(s *segment) bool { return s.syncFailed }) {
+		if err := l.fs.SyncDir(l.dir); err != nil {
+			return err
+		}
+	}
 	for _, s := range l.segments {
 		if s.syncFailed {
 			if err := l.resyncLocked(s); err != nil {
