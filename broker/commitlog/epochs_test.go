@@ -24,7 +24,7 @@ func TestDamagedEpochCheckpointIsRebuilt(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			wantEntries := append([]epochEntry(nil), l.epochs.entries...)
+			wantEntries := append([]EpochEntry(nil), l.epochs.entries...)
 			if err := l.Close(); err != nil {
 				t.Fatal(err)
 			}

@@ -196,10 +196,7 @@ func (ix *indexFile) close() error {
 // offsetIndex maps relative offsets to log positions.
 type offsetIndex struct{ *indexFile }
 
-func (x offsetIndex) at(i int) (rel uint32, pos uint32) {
-	e := x.entry(i)
-	return binary.BigEndian.Uint32(e), binary.BigEndian.Uint32(e[4:])
-}
+func (x offsetIndex) at(i int) (rel uint32, pos uint32) { return DecodeOffsetIndexEntry(x.entry(i)) }
 
 // append adds an entry; the caller keeps entries increasing and checks full.
 func (x offsetIndex) append(rel, pos uint32) {
@@ -258,10 +255,7 @@ func (x offsetIndex) check(logSize int64, nextRel int64) error {
 // timeIndex maps the largest timestamp so far to a relative offset.
 type timeIndex struct{ *indexFile }
 
-func (x timeIndex) at(i int) (ts int64, rel uint32) {
-	e := x.entry(i)
-	return int64(binary.BigEndian.Uint64(e)), binary.BigEndian.Uint32(e[8:])
-}
+func (x timeIndex) at(i int) (ts int64, rel uint32) { return DecodeTimeIndexEntry(x.entry(i)) }
 
 // last returns the newest entry; ok is false when the index is empty.
 func (x timeIndex) last() (ts int64, rel uint32, ok bool) {

@@ -327,7 +327,7 @@ func listSegments(fsys diskfs.FS, dir string, logger *slog.Logger) ([]int64, err
 			leftovers = append(leftovers, name)
 			continue
 		}
-		base, ext, ok := parseSegmentFileName(name)
+		base, ext, ok := ParseSegmentFileName(name)
 		switch {
 		case ok && ext == logSuffix:
 			logs[base] = true
@@ -338,7 +338,7 @@ func listSegments(fsys diskfs.FS, dir string, logger *slog.Logger) ([]int64, err
 		}
 	}
 	for _, e := range ents {
-		if base, ext, ok := parseSegmentFileName(e.Name()); ok && ext != logSuffix && !logs[base] {
+		if base, ext, ok := ParseSegmentFileName(e.Name()); ok && ext != logSuffix && !logs[base] {
 			leftovers = append(leftovers, e.Name())
 		}
 	}

@@ -223,7 +223,7 @@ func ListPartitions(dir string) ([]TopicPartition, error) {
 	}
 	var out []TopicPartition
 	for _, e := range ents {
-		if tp, ok := parsePartitionDir(e.Name()); ok && e.IsDir() {
+		if tp, ok := ParsePartitionDir(e.Name()); ok && e.IsDir() {
 			out = append(out, tp)
 		}
 	}
@@ -236,10 +236,10 @@ func ListPartitions(dir string) ([]TopicPartition, error) {
 	return out, nil
 }
 
-// parsePartitionDir reads <topic>-<partition>. A directory renamed aside
-// (<topic>-<partition>.<hex>-delete or -stray) does not parse: its name does
-// not end in a partition number.
-func parsePartitionDir(name string) (TopicPartition, bool) {
+// ParsePartitionDir reads a partition directory's name, <topic>-<partition>.
+// A directory renamed aside (<topic>-<partition>.<hex>-delete or -stray) does
+// not parse: its name does not end in a partition number.
+func ParsePartitionDir(name string) (TopicPartition, bool) {
 	if strings.HasSuffix(name, deleteDirSuffix) || strings.HasSuffix(name, strayDirSuffix) {
 		return TopicPartition{}, false
 	}

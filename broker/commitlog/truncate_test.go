@@ -96,7 +96,7 @@ func TestEpochCacheRules(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, e := range []epochEntry{{1, 0}, {3, 10}, {4, 25}} {
+	for _, e := range []EpochEntry{{1, 0}, {3, 10}, {4, 25}} {
 		c.assign(e.Epoch, e.StartOffset)
 	}
 	c.assign(2, 30) // older epoch: ignored
@@ -124,7 +124,7 @@ func TestEpochCacheRules(t *testing.T) {
 		t.Fatalf("reload: %v %+v", err, reloaded)
 	}
 	c.truncateFromStart(12)
-	if c.entries[0] != (epochEntry{3, 12}) {
+	if c.entries[0] != (EpochEntry{3, 12}) {
 		t.Fatalf("truncate from start: %+v", c.entries)
 	}
 }
