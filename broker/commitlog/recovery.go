@@ -29,7 +29,6 @@ import (
 // segment's base are reported unreadable, and nothing of it is cut or
 // deleted. Indexes are derived data and are rebuilt for what was re-read.
 func (l *Log) load() error {
-	o := l.opts
 	epochs, rebuildEpochs, err := l.loadEpochs()
 	if err != nil {
 		return err
@@ -40,77 +39,119 @@ func (l *Log) load() error {
 		return err
 	}
 	if len(bases) == 0 {
-		s, err := createSegment(l.dir, o.LogStartOffset, o)
-		if err != nil {
-			return err
-		}
-		l.segments = []*segment{s}
-		l.logStart, l.hw, l.recoveryPoint = o.LogStartOffset, o.LogStartOffset, o.LogStartOffset
-		return l.fs.SyncDir(l.dir)
+		return l.startEmpty()
 	}
 	hints := l.loadQuarantineHints()
-	// The first segment to re-read after an unclean shutdown: the last one whose
-	// base is at or below the recovery point.
-	recoverFrom := len(bases)
-	if !o.CleanShutdown {
-		recoverFrom = 0
-		for i, b := range bases {
-			if b <= o.RecoveryPoint {
-				recoverFrom = i
-			}
-		}
+	recoverFrom := l.firstToRecover(bases)
+	if err := l.openSegments(bases, recoverFrom, hints, rebuildEpochs); err != nil {
+		return err
 	}
-	for i, base := range bases {
-		active := i == len(bases)-1
-		s, indexesOK, err := openSegment(l.dir, base, active, o)
-		if err != nil {
-			return err
-		}
-		l.segments = append(l.segments, s)
-		limit := int64(-1)
-		if !active {
-			limit = bases[i+1]
-		}
-		var why string
-		switch {
-		case i >= recoverFrom:
-		case hints[base]:
-			why = "it was quarantined before"
-		default:
-			why = s.quickCheck(limit, indexesOK)
-		}
-		if i < recoverFrom && why == "" {
-			continue
-		}
-		if why != "" {
-			l.logger.Warn("re-reading segment", "segment", s.prefix+logSuffix, "reason", why)
-		}
-		observe := l.epochs
-		if rebuildEpochs {
-			observe = nil // rebuilt from every segment below
-		}
-		if active {
-			err = l.recoverActive(s, observe)
-		} else {
-			err = l.verifySealed(s, limit, observe)
-		}
-		if err != nil {
+	if err := l.settleOffsets(); err != nil {
+		return err
+	}
+	if !l.opts.CleanShutdown {
+		if err := l.syncRecovered(recoverFrom); err != nil {
 			return err
 		}
 	}
-	if a := l.activeLocked(); a.size > 0 {
-		a.rollStart = o.Now()
+	l.recoveryPoint = l.activeLocked().next
+	if len(hints) > 0 || slices.ContainsFunc(l.segments, func(s *segment) bool { return s.damage != nil }) {
+		l.saveQuarantineLocked()
+	}
+	return nil
+}
+
+// startEmpty creates the first segment of a new log, at the checkpointed
+// log start offset.
+func (l *Log) startEmpty() error {
+	o := l.opts
+	s, err := createSegment(l.dir, o.LogStartOffset, o)
+	if err != nil {
+		return err
+	}
+	l.segments = []*segment{s}
+	l.logStart, l.hw, l.recoveryPoint = o.LogStartOffset, o.LogStartOffset, o.LogStartOffset
+	return l.fs.SyncDir(l.dir)
+}
+
+// firstToRecover returns the index in bases of the first segment to re-read
+// after an unclean shutdown, the last one whose base is at or below the
+// recovery point; len(bases), none, after a clean one.
+func (l *Log) firstToRecover(bases []int64) int {
+	if l.opts.CleanShutdown {
+		return len(bases)
+	}
+	from := 0
+	for i, b := range bases {
+		if b <= l.opts.RecoveryPoint {
+			from = i
+		}
+	}
+	return from
+}
+
+// openSegments opens the segments at bases, re-reading from recoverFrom
+// on and those hints names, and rebuilds the leader epochs from every
+// segment when rebuildEpochs is set (the checkpoint was damaged or missing).
+func (l *Log) openSegments(bases []int64, recoverFrom int, hints map[int64]bool, rebuildEpochs bool) error {
+	observe := l.epochs
+	if rebuildEpochs {
+		observe = nil // rebuilt from every segment below
+	}
+	for i := range bases {
+		if err := l.openAndCheck(bases, i, i >= recoverFrom, hints[bases[i]], observe); err != nil {
+			return err
+		}
 	}
 	if rebuildEpochs {
-		if err := l.rebuildEpochsLocked(); err != nil {
-			return err
+		return l.rebuildEpochsLocked()
+	}
+	return nil
+}
+
+// openAndCheck opens the segment at bases[i] and re-reads it whole when
+// recover is set (it lies past the recovery point after a crash), when it
+// was quarantined before (hinted), or when its quick check fails; otherwise
+// it is trusted. The leader epochs of what is re-read go to observe, when
+// set.
+func (l *Log) openAndCheck(bases []int64, i int, recover, hinted bool, observe *epochCache) error {
+	active := i == len(bases)-1
+	s, indexesOK, err := openSegment(l.dir, bases[i], active, l.opts)
+	if err != nil {
+		return err
+	}
+	l.segments = append(l.segments, s)
+	limit := int64(-1) // the next segment's base
+	if !active {
+		limit = bases[i+1]
+	}
+	if !recover {
+		why := "it was quarantined before"
+		if !hinted {
+			why = s.quickCheck(limit, indexesOK)
 		}
+		if why == "" {
+			return nil
+		}
+		l.logger.Warn("re-reading segment", "segment", s.prefix+logSuffix, "reason", why)
 	}
-	leo := l.activeLocked().next
-	l.logStart = max(o.LogStartOffset, l.segments[0].base)
-	if l.logStart > leo {
-		l.logStart = leo
+	if active {
+		return l.recoverActive(s, observe)
 	}
+	return l.verifySealed(s, limit, observe)
+}
+
+// settleOffsets sets the log start offset, the leader epochs and the high
+// watermark from the segments found and the checkpointed values, and starts
+// the active segment's segment.ms clock.
+func (l *Log) settleOffsets() error {
+	o := l.opts
+	a := l.activeLocked()
+	if a.size > 0 {
+		a.rollStart = o.Now()
+	}
+	leo := a.next
+	l.logStart = min(max(o.LogStartOffset, l.segments[0].base), leo)
 	if err := l.epochs.truncateFromEnd(leo); err != nil {
 		return err
 	}
@@ -123,26 +164,18 @@ func (l *Log) load() error {
 		}
 	}
 	l.hw = min(max(o.HighWatermark, l.logStart), leo)
-	if !o.CleanShutdown {
-		// What recovery kept is made durable before it counts as recovered.
-		for _, s := range l.segments[min(recoverFrom, len(l.segments)-1):] {
-			if err := s.sync(); err != nil {
-				return err
-			}
-		}
-		if err := l.fs.SyncDir(l.dir); err != nil {
+	return nil
+}
+
+// syncRecovered makes what recovery kept durable before it counts as
+// recovered: the segments from the first one re-read on, and the directory.
+func (l *Log) syncRecovered(recoverFrom int) error {
+	for _, s := range l.segments[min(recoverFrom, len(l.segments)-1):] {
+		if err := s.sync(); err != nil {
 			return err
 		}
 	}
-	l.recoveryPoint = leo
-	quarantined := false
-	for _, s := range l.segments {
-		quarantined = quarantined || s.damage != nil
-	}
-	if quarantined || len(hints) > 0 {
-		l.saveQuarantineLocked()
-	}
-	return nil
+	return l.fs.SyncDir(l.dir)
 }
 
 // quickCheck is what an open trusts a segment with: index files of whole
