@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/runnel-dev/runnel/broker/commitlog"
+	"github.com/runnel-dev/runnel/internal/diskfs"
 	"github.com/runnel-dev/runnel/raftmeta/controller"
 	"github.com/runnel-dev/runnel/raftmeta/metadata"
 )
@@ -317,7 +318,7 @@ func (b *Broker) openPartition(tp commitlog.TopicPartition, t *metadata.Topic) (
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return nil, fmt.Errorf("create partition directory: %w", err)
 		}
-		if err := commitlog.WriteFileAtomic(filepath.Join(dir, partitionMetadataFile), encodePartitionMetadata(t.ID)); err != nil {
+		if err := diskfs.WriteFileAtomic(diskfs.OS{}, filepath.Join(dir, partitionMetadataFile), encodePartitionMetadata(t.ID), 0o644); err != nil {
 			return nil, err
 		}
 	}

@@ -70,6 +70,9 @@ type tcluster struct {
 	dirs   map[uint64]string
 	config func(id uint64) Config // extra settings per member
 	hist   map[uint64]*history
+	// reserved holds each member's listener from newTCluster until its
+	// first start (restarts listen on the address again).
+	reserved map[uint64]net.Listener
 
 	mu      sync.Mutex
 	members map[uint64]*Member
@@ -85,7 +88,7 @@ func quietLogger() *slog.Logger {
 func newTCluster(t testing.TB, n int, config func(id uint64) Config) *tcluster {
 	t.Helper()
 	c := &tcluster{t: t, net: raftnodetest.NewNetwork(), voters: map[uint64]string{}, dirs: map[uint64]string{},
-		config: config, hist: map[uint64]*history{}, members: map[uint64]*Member{}}
+		config: config, hist: map[uint64]*history{}, members: map[uint64]*Member{}, reserved: map[uint64]net.Listener{}}
 	root := t.TempDir()
 	for id := uint64(1); id <= uint64(n); id++ {
 		ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -93,13 +96,20 @@ func newTCluster(t testing.TB, n int, config func(id uint64) Config) *tcluster {
 			t.Fatal(err)
 		}
 		addr := ln.Addr().String()
-		ln.Close()
+		c.reserved[id] = ln // the first start takes it; no other socket can get the port meanwhile
 		c.voters[id] = addr
 		c.dirs[id] = filepath.Join(root, fmt.Sprintf("node%d", id), "meta")
 		c.net.Register(id, addr)
 		c.hist[id] = &history{t: t, id: id, m: map[uint64]entry{}}
 	}
-	t.Cleanup(c.stopAll)
+	t.Cleanup(func() {
+		c.stopAll()
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		for _, ln := range c.reserved {
+			ln.Close()
+		}
+	})
 	for id := range c.voters {
 		c.start(id)
 	}
@@ -116,7 +126,11 @@ func (c *tcluster) start(id uint64) *Member {
 	cfg.NodeID, cfg.ClusterID, cfg.Dir, cfg.Listen = id, raftnodetest.ClusterID, c.dirs[id], c.voters[id]
 	cfg.Voters = c.voters
 	cfg.TickInterval, cfg.ElectionTicks, cfg.HeartbeatTicks = 20*time.Millisecond, 10, 1
-	cfg.Dialer = c.net.Dialer(id)
+	cfg.Dialer, cfg.SendHook = c.net.Dialer(id), c.net.SendHook()
+	c.mu.Lock()
+	cfg.Listener = c.reserved[id]
+	delete(c.reserved, id)
+	c.mu.Unlock()
 	if cfg.Logger == nil {
 		cfg.Logger = quietLogger()
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.etcd.io/raft/v3/raftpb"
 
 	"github.com/runnel-dev/runnel/raftmeta/controller"
 	"github.com/runnel-dev/runnel/raftmeta/metadata"
@@ -73,9 +74,11 @@ type Config struct {
 	HeartbeatTicks  int
 	SnapshotEntries uint64
 
-	// Dialer and Listener are fault-injection seams passed to raftnode.
+	// Dialer, Listener and SendHook are fault-injection seams passed to
+	// raftnode (see raftnode.Config).
 	Dialer   func(ctx context.Context, addr string) (net.Conn, error)
 	Listener net.Listener
+	SendHook func(m *raftpb.Message) bool
 	// Logger (default slog.Default()).
 	Logger *slog.Logger
 	// Metrics, if set, receives the raft node's and the member's collectors.

@@ -82,7 +82,7 @@ func Open(cfg Config) (*Member, error) {
 		TickInterval: cfg.TickInterval, ElectionTicks: cfg.ElectionTicks, HeartbeatTicks: cfg.HeartbeatTicks,
 		SnapshotEntries: cfg.SnapshotEntries,
 		Handler:         m.handle,
-		Dialer:          cfg.Dialer, Listener: cfg.Listener, Logger: m.log, Metrics: cfg.Metrics,
+		Dialer:          cfg.Dialer, Listener: cfg.Listener, SendHook: cfg.SendHook, Logger: m.log, Metrics: cfg.Metrics,
 	}, m.sm)
 	if err != nil {
 		if m.reg != nil {

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/runnel-dev/runnel/broker/recordbatch"
+	"github.com/runnel-dev/runnel/internal/diskfs"
 )
 
 // TestAppendBatchesMatchesAppend appends the same batches, some of them
@@ -85,7 +86,7 @@ func TestAppendBatchesMatchesAppend(t *testing.T) {
 // (IOV_MAX).
 func TestAppendBatchesManySets(t *testing.T) {
 	l := openTestLog(t, t.TempDir(), Options{})
-	batches := make([]ValidBatch, maxIovecs+300)
+	batches := make([]ValidBatch, diskfs.MaxIovecs+300)
 	for i := range batches {
 		batches[i] = validBatch(t, simpleBatch(t, 1, i%50, int64(i)))
 	}

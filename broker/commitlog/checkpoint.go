@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+
+	"github.com/runnel-dev/runnel/internal/diskfs"
 )
 
 // Checkpoint files use Kafka's text layout: a version line ("0"), a count line,
@@ -21,8 +23,9 @@ import (
 // would then delete the segments below it. A file without the line (written
 // by an earlier version) is still read. Any other line after the entries
 // makes the file damaged, as Kafka refuses more entries than the count.
-// Files are written whole (temp file, fsync, rename, fsync of the
-// directory), so a crash leaves either the old file or the new one.
+// Files are written whole (diskfs.WriteFileAtomic: temp file, fsync, rename,
+// fsync of the directory), so a crash leaves either the old file or the new
+// one.
 
 const checkpointVersion = 0
 
@@ -41,17 +44,17 @@ const corruptSuffix = ".corrupt"
 
 // moveAside renames a damaged file to <path>.corrupt (replacing an older one
 // of that name) and syncs the directory.
-func moveAside(path string) (string, error) {
+func moveAside(fs diskfs.FS, path string) (string, error) {
 	aside := path + corruptSuffix
-	if err := os.Rename(path, aside); err != nil {
+	if err := fs.Rename(path, aside); err != nil {
 		return "", fmt.Errorf("move %s aside: %w", path, err)
 	}
-	return aside, syncDir(filepath.Dir(path))
+	return aside, fs.SyncDir(filepath.Dir(path))
 }
 
 // writeCheckpoint atomically replaces path with the given entries.
-func writeCheckpoint(path string, entries [][]string) error {
-	return WriteFileAtomic(path, encodeCheckpoint(entries))
+func writeCheckpoint(fs diskfs.FS, path string, entries [][]string) error {
+	return diskfs.WriteFileAtomic(fs, path, encodeCheckpoint(entries), 0o644)
 }
 
 // encodeCheckpoint lays out a checkpoint file, checksum line included.
@@ -145,44 +148,4 @@ func checkpointBody(data []byte) ([]byte, error) {
 		return nil, fmt.Errorf("checksum mismatch: the file's bytes sum to %08x, its last line says %08x", got, want)
 	}
 	return data[:start], nil
-}
-
-// WriteFileAtomic writes data to path through a synced temporary file and a
-// rename, then syncs the directory so the rename itself survives a crash: after
-// a crash the file holds either its old contents or data, whole.
-func WriteFileAtomic(path string, data []byte) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return fmt.Errorf("sync %s: %w", path, err)
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("close %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("rename %s: %w", path, err)
-	}
-	return syncDir(filepath.Dir(path))
-}
-
-// syncDir fsyncs a directory so that file creations, renames and removals in it
-// are durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync dir %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync dir %s: %w", dir, err)
-	}
-	return nil
 }

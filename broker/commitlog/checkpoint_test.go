@@ -6,6 +6,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/runnel-dev/runnel/internal/diskfs"
 )
 
 // TestCheckpointDamageIsFound flips every bit of an offset checkpoint and
@@ -15,7 +17,7 @@ import (
 func TestCheckpointDamageIsFound(t *testing.T) {
 	path := filepath.Join(t.TempDir(), logStartFile)
 	want := map[TopicPartition]int64{{"orders", 0}: 0, {"orders", 1}: 20, {"payments.eu", 7}: 1234567}
-	if err := writeOffsetCheckpoint(path, want); err != nil {
+	if err := writeOffsetCheckpoint(diskfs.OS{}, path, want); err != nil {
 		t.Fatal(err)
 	}
 	good, err := os.ReadFile(path)

@@ -82,8 +82,9 @@
 // StorageError says whether it still refuses. Index files are memory-mapped,
 // and a store into a hole of a file on a full disk kills a process with
 // SIGBUS, so their blocks are reserved (fallocate) before an append writes a
-// byte. Writes, truncations, fsyncs and reservations go through the FS seam;
-// FaultFS fails chosen ones in tests.
+// byte. Every change to a file or directory (creation, write, truncation,
+// fsync, reservation, rename, removal) goes through the diskfs.FS seam
+// (Options.FS, StoreOptions.FS); faultfs fails chosen ones in tests.
 //
 // # Retention
 //

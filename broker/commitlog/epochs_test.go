@@ -4,6 +4,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/runnel-dev/runnel/internal/diskfs"
 )
 
 // TestDamagedEpochCheckpointIsRebuilt replaces the leader-epoch-checkpoint
@@ -22,7 +24,7 @@ func TestDamagedEpochCheckpointIsRebuilt(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			wantEntries := append([]epochEntry(nil), l.epochs.entries...)
+			wantEntries := append([]EpochEntry(nil), l.epochs.entries...)
 			if err := l.Close(); err != nil {
 				t.Fatal(err)
 			}
@@ -56,7 +58,7 @@ func TestDamagedEpochCheckpointIsRebuilt(t *testing.T) {
 			}
 			// The rebuilt cache is on disk: a reopen reads it.
 			l.Close()
-			c, err := loadEpochCache(dir)
+			c, err := loadEpochCache(diskfs.OS{}, dir)
 			if err != nil || len(c.entries) != 4 {
 				t.Fatalf("rebuilt checkpoint: %+v %v", c, err)
 			}

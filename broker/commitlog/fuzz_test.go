@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/runnel-dev/runnel/broker/recordbatch"
+	"github.com/runnel-dev/runnel/internal/diskfs"
 )
 
 // FuzzOpenSegment writes arbitrary bytes as a segment's log and index files and
@@ -93,7 +94,7 @@ func FuzzCheckpoint(f *testing.F) {
 		dir := t.TempDir()
 		os.WriteFile(filepath.Join(dir, leaderEpochFile), data, 0o644)
 		os.WriteFile(filepath.Join(dir, recoveryPointFile), data, 0o644)
-		if c, err := loadEpochCache(dir); err == nil {
+		if c, err := loadEpochCache(diskfs.OS{}, dir); err == nil {
 			c.endOffsetFor(3, 1000)
 		}
 		readOffsetCheckpoint(filepath.Join(dir, recoveryPointFile))

@@ -8,6 +8,8 @@ import (
 	"sort"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/runnel-dev/runnel/internal/diskfs"
 )
 
 // Index files are arrays of fixed-size big-endian entries, as in Kafka:
@@ -28,7 +30,7 @@ const (
 type indexFile struct {
 	path      string
 	f         *os.File
-	fs        FS
+	fs        diskfs.FS
 	data      []byte // the mapping; nil when nothing is mapped
 	entrySize int
 	n         int // valid entries
@@ -48,8 +50,8 @@ const indexReserveChunk = 16 << 10
 // to maxBytes and mapped read-write; a read-only one is mapped at its own size.
 // The number of entries is taken from the file size; valid reports whether that
 // size is a whole number of entries.
-func openIndexFile(fs FS, path string, entrySize int, writable bool, maxBytes int) (ix *indexFile, valid bool, err error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+func openIndexFile(fs diskfs.FS, path string, entrySize int, writable bool, maxBytes int) (ix *indexFile, valid bool, err error) {
+	f, err := fs.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, false, fmt.Errorf("open index: %w", err)
 	}
@@ -120,7 +122,7 @@ func (ix *indexFile) reserve(n int) error {
 		return fmt.Errorf("index %s: %d entries do not fit", ix.path, n)
 	}
 	err := ix.fs.Allocate(ix.f, ix.reserved, to-ix.reserved)
-	if errors.Is(err, ErrNoAllocate) {
+	if errors.Is(err, diskfs.ErrNoAllocate) {
 		ix.noReserve = true
 		return nil
 	}
@@ -194,10 +196,7 @@ func (ix *indexFile) close() error {
 // offsetIndex maps relative offsets to log positions.
 type offsetIndex struct{ *indexFile }
 
-func (x offsetIndex) at(i int) (rel uint32, pos uint32) {
-	e := x.entry(i)
-	return binary.BigEndian.Uint32(e), binary.BigEndian.Uint32(e[4:])
-}
+func (x offsetIndex) at(i int) (rel uint32, pos uint32) { return DecodeOffsetIndexEntry(x.entry(i)) }
 
 // append adds an entry; the caller keeps entries increasing and checks full.
 func (x offsetIndex) append(rel, pos uint32) {
@@ -256,10 +255,7 @@ func (x offsetIndex) check(logSize int64, nextRel int64) error {
 // timeIndex maps the largest timestamp so far to a relative offset.
 type timeIndex struct{ *indexFile }
 
-func (x timeIndex) at(i int) (ts int64, rel uint32) {
-	e := x.entry(i)
-	return int64(binary.BigEndian.Uint64(e)), binary.BigEndian.Uint32(e[8:])
-}
+func (x timeIndex) at(i int) (ts int64, rel uint32) { return DecodeTimeIndexEntry(x.entry(i)) }
 
 // last returns the newest entry; ok is false when the index is empty.
 func (x timeIndex) last() (ts int64, rel uint32, ok bool) {

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"sort"
 	"strconv"
+
+	"github.com/runnel-dev/runnel/internal/diskfs"
 )
 
 const leaderEpochFile = "leader-epoch-checkpoint"
@@ -16,8 +18,9 @@ const (
 	UndefinedOffset int64 = -1
 )
 
-// epochEntry says that leader epoch Epoch started writing at StartOffset.
-type epochEntry struct {
+// EpochEntry is one line of a leader-epoch-checkpoint: leader epoch Epoch
+// started writing at StartOffset.
+type EpochEntry struct {
 	Epoch       int32
 	StartOffset int64
 }
@@ -26,13 +29,14 @@ type epochEntry struct {
 // LeaderEpochFileCache. It is guarded by the Log's mutex; every change is
 // written to disk before it returns.
 type epochCache struct {
+	fs      diskfs.FS
 	path    string
-	entries []epochEntry // ascending by epoch and by start offset
+	entries []EpochEntry // ascending by epoch and by start offset
 	dirty   bool         // entries changed since the file was written
 }
 
-func loadEpochCache(dir string) (*epochCache, error) {
-	c := &epochCache{path: filepath.Join(dir, leaderEpochFile)}
+func loadEpochCache(fs diskfs.FS, dir string) (*epochCache, error) {
+	c := &epochCache{fs: fs, path: filepath.Join(dir, leaderEpochFile)}
 	rows, err := readCheckpoint(c.path, 2)
 	if err != nil {
 		return nil, err
@@ -43,7 +47,7 @@ func loadEpochCache(dir string) (*epochCache, error) {
 		if err1 != nil || err2 != nil || e < 0 || o < 0 {
 			return nil, fmt.Errorf("%w: leader epoch checkpoint %s: bad entry %q", errCorruptCheckpoint, c.path, r)
 		}
-		c.entries = append(c.entries, epochEntry{int32(e), o})
+		c.entries = append(c.entries, EpochEntry{int32(e), o})
 	}
 	if !sort.SliceIsSorted(c.entries, func(i, j int) bool {
 		return c.entries[i].Epoch < c.entries[j].Epoch
@@ -53,9 +57,21 @@ func loadEpochCache(dir string) (*epochCache, error) {
 	return c, nil
 }
 
-func (c *epochCache) latest() (epochEntry, bool) {
+// ReadLeaderEpochCheckpoint reads the leader-epoch-checkpoint of the
+// partition directory dir, ascending by epoch, for tools (the log reads its
+// own at Open); a missing file has no entries. A damaged file's error wraps
+// the cause and names the file.
+func ReadLeaderEpochCheckpoint(dir string) ([]EpochEntry, error) {
+	c, err := loadEpochCache(nil, dir)
+	if err != nil {
+		return nil, err
+	}
+	return c.entries, nil
+}
+
+func (c *epochCache) latest() (EpochEntry, bool) {
 	if len(c.entries) == 0 {
-		return epochEntry{}, false
+		return EpochEntry{}, false
 	}
 	return c.entries[len(c.entries)-1], true
 }
@@ -85,7 +101,7 @@ func (c *epochCache) observe(epoch int32, offset int64) bool {
 	for len(c.entries) > 0 && c.entries[len(c.entries)-1].StartOffset >= offset {
 		c.entries = c.entries[:len(c.entries)-1]
 	}
-	c.entries = append(c.entries, epochEntry{epoch, offset})
+	c.entries = append(c.entries, EpochEntry{epoch, offset})
 	c.dirty = true
 	return true
 }
@@ -115,7 +131,7 @@ func (c *epochCache) truncateFromStart(startOffset int64) error {
 		return nil
 	}
 	kept[0].StartOffset = startOffset
-	c.entries = append([]epochEntry(nil), kept...)
+	c.entries = append([]EpochEntry(nil), kept...)
 	return c.flush()
 }
 
@@ -144,7 +160,7 @@ func (c *epochCache) flush() error {
 	for i, e := range c.entries {
 		rows[i] = []string{strconv.Itoa(int(e.Epoch)), strconv.FormatInt(e.StartOffset, 10)}
 	}
-	if err := writeCheckpoint(c.path, rows); err != nil {
+	if err := writeCheckpoint(c.fs, c.path, rows); err != nil {
 		c.dirty = true
 		return fmt.Errorf("leader epoch checkpoint: %w", err)
 	}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/runnel-dev/runnel/broker/recordbatch"
+	"github.com/runnel-dev/runnel/internal/diskfs"
 )
 
 // Log is one partition's append-only log in its own directory. It is safe for
@@ -22,6 +23,7 @@ type Log struct {
 	opts     Options      // guarded by mu
 	maxBatch atomic.Int32 // opts.MaxMessageBytes, read without the lock on append
 	logger   *slog.Logger
+	fs       diskfs.FS // opts.FS, fixed at Open
 
 	mu            sync.RWMutex
 	segments      []*segment // ascending by base; the last one is active
@@ -64,10 +66,10 @@ func Open(dir string, opts Options) (*Log, error) {
 		return nil, fmt.Errorf("open log %s: %w", dir, err)
 	}
 	o := opts.withDefaults()
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := o.FS.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("open log: %w", err)
 	}
-	l := &Log{dir: dir, opts: o, rolled: make(chan *segment, 64), stop: make(chan struct{})}
+	l := &Log{dir: dir, opts: o, fs: o.FS, rolled: make(chan *segment, 64), stop: make(chan struct{})}
 	l.maxBatch.Store(o.MaxMessageBytes)
 	l.logger = o.Logger
 	if err := l.load(); err != nil {
@@ -92,7 +94,7 @@ func (l *Log) SetOptions(opts Options) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	o.RecoveryPoint, o.CleanShutdown, o.LogStartOffset, o.HighWatermark = l.opts.RecoveryPoint, l.opts.CleanShutdown, l.opts.LogStartOffset, l.opts.HighWatermark
-	o.Now, o.Logger, o.FS = l.opts.Now, l.logger, l.opts.FS
+	o.Now, o.Logger, o.FS = l.opts.Now, l.logger, l.fs
 	if o.MaxIndexBytes != l.opts.MaxIndexBytes {
 		o.MaxIndexBytes = l.opts.MaxIndexBytes // index files are sized when a segment is created
 	}
@@ -405,7 +407,7 @@ func (l *Log) rollLocked() (*segment, error) {
 		// The flusher is behind: sync here rather than queue without bound.
 		err := old.sync()
 		if err == nil {
-			err = syncDir(l.dir)
+			err = l.fs.SyncDir(l.dir)
 		}
 		old.markSynced(old.size, err)
 		if err != nil {
@@ -439,7 +441,7 @@ func (l *Log) syncRolled(s *segment) error {
 	}
 	err := s.sync()
 	if err == nil {
-		err = syncDir(l.dir)
+		err = l.fs.SyncDir(l.dir)
 	}
 	if err != nil && (s.deleted.Load() || errors.Is(err, os.ErrClosed)) {
 		return nil

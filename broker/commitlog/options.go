@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/runnel-dev/runnel/internal/diskfs"
 )
 
 // Defaults for Options, matching Kafka's broker defaults.
@@ -65,9 +67,10 @@ type Options struct {
 
 	// Now is the clock used for segment.ms, retention and flush.ms (time.Now if nil).
 	Now func() time.Time
-	// FS writes, truncates and fsyncs the log's files (OSFS if nil); tests
-	// pass a FaultFS to fill the disk or fail the device.
-	FS FS
+	// FS creates, writes, truncates, fsyncs, renames and removes the log's
+	// files (diskfs.OS if nil); tests pass a faultfs.FS to fill the disk or
+	// fail the device.
+	FS diskfs.FS
 	// Logger receives recovery and retention events (slog.Default if nil).
 	Logger *slog.Logger
 }
@@ -99,7 +102,7 @@ func (o Options) withDefaults() Options {
 		o.Now = time.Now
 	}
 	if o.FS == nil {
-		o.FS = OSFS{}
+		o.FS = diskfs.OS{}
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"strconv"
 
@@ -33,7 +32,7 @@ func (l *Log) loadQuarantineHints() map[int64]bool {
 	rows, err := readCheckpoint(path, 3)
 	if err != nil {
 		if errors.Is(err, errCorruptCheckpoint) {
-			if aside, merr := moveAside(path); merr == nil {
+			if aside, merr := moveAside(l.fs, path); merr == nil {
 				l.logger.Error("quarantine checkpoint is damaged: moved aside; segments damaged before are re-read only if a quick check finds them damaged again",
 					"file", path, "moved_to", aside, "error", err)
 				return nil
@@ -64,11 +63,11 @@ func (l *Log) saveQuarantineLocked() {
 	}
 	var err error
 	if len(rows) == 0 {
-		if err = os.Remove(path); errors.Is(err, fs.ErrNotExist) {
+		if err = l.fs.Remove(path); errors.Is(err, fs.ErrNotExist) {
 			return
 		}
 	} else {
-		err = writeCheckpoint(path, rows)
+		err = writeCheckpoint(l.fs, path, rows)
 	}
 	if err != nil {
 		l.logger.Error("cannot write the quarantine checkpoint", "file", path, "error", err)

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/runnel-dev/runnel/broker/recordbatch"
+	"github.com/runnel-dev/runnel/internal/testfs"
 )
 
 // dirState is every file of a directory with its size: what a test compares
@@ -101,7 +102,7 @@ func batchStarts(t testing.TB, path string) []int64 {
 
 func baseOf(t testing.TB, path string) int64 {
 	t.Helper()
-	base, _, ok := parseSegmentFileName(filepath.Base(path))
+	base, _, ok := ParseSegmentFileName(filepath.Base(path))
 	if !ok {
 		t.Fatalf("not a segment file: %s", path)
 	}
@@ -217,7 +218,7 @@ func TestDamagedSealedSegmentIsQuarantined(t *testing.T) {
 			return nextBase
 		}},
 		{name: "flipped bit in a record", apply: func(t *testing.T, seg string, starts []int64, base, _ int64) int64 {
-			flipByte(t, seg, starts[2]+recordbatch.HeaderSize+5)
+			testfs.FlipByte(t, seg, starts[2]+recordbatch.HeaderSize+5)
 			return base + 6 // batches of 3 records
 		}},
 		{name: "garbage over a header", apply: func(t *testing.T, seg string, starts []int64, base, _ int64) int64 {
@@ -409,7 +410,7 @@ func TestOffsetForTimestampPassesOverDamage(t *testing.T) {
 	want, _ := buildLog(t, dir, opts, 60)
 	logs := segmentLogs(t, dir)
 	base, nextBase := baseOf(t, logs[1]), baseOf(t, logs[2])
-	flipByte(t, logs[1], batchStarts(t, logs[1])[1]+recordbatch.HeaderSize+1)
+	testfs.FlipByte(t, logs[1], batchStarts(t, logs[1])[1]+recordbatch.HeaderSize+1)
 	l := openTestLog(t, dir, opts)
 	// Timestamps equal offsets in buildLog.
 	off, ts, found, err := l.OffsetForTimestamp(base+4, ToLogEnd)

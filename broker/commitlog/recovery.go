@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/runnel-dev/runnel/broker/recordbatch"
+	"github.com/runnel-dev/runnel/internal/diskfs"
 )
 
 // load opens the segments of the log's directory. Every segment gets a quick
@@ -28,88 +29,129 @@ import (
 // segment's base are reported unreadable, and nothing of it is cut or
 // deleted. Indexes are derived data and are rebuilt for what was re-read.
 func (l *Log) load() error {
-	o := l.opts
 	epochs, rebuildEpochs, err := l.loadEpochs()
 	if err != nil {
 		return err
 	}
 	l.epochs = epochs
-	bases, err := listSegments(l.dir, l.logger)
+	bases, err := listSegments(l.fs, l.dir, l.logger)
 	if err != nil {
 		return err
 	}
 	if len(bases) == 0 {
-		s, err := createSegment(l.dir, o.LogStartOffset, o)
-		if err != nil {
-			return err
-		}
-		l.segments = []*segment{s}
-		l.logStart, l.hw, l.recoveryPoint = o.LogStartOffset, o.LogStartOffset, o.LogStartOffset
-		return syncDir(l.dir)
+		return l.startEmpty()
 	}
 	hints := l.loadQuarantineHints()
-	// The first segment to re-read after an unclean shutdown: the last one whose
-	// base is at or below the recovery point.
-	recoverFrom := len(bases)
-	if !o.CleanShutdown {
-		recoverFrom = 0
-		for i, b := range bases {
-			if b <= o.RecoveryPoint {
-				recoverFrom = i
-			}
-		}
+	recoverFrom := l.firstToRecover(bases)
+	if err := l.openSegments(bases, recoverFrom, hints, rebuildEpochs); err != nil {
+		return err
 	}
-	for i, base := range bases {
-		active := i == len(bases)-1
-		s, indexesOK, err := openSegment(l.dir, base, active, o)
-		if err != nil {
-			return err
-		}
-		l.segments = append(l.segments, s)
-		limit := int64(-1)
-		if !active {
-			limit = bases[i+1]
-		}
-		var why string
-		switch {
-		case i >= recoverFrom:
-		case hints[base]:
-			why = "it was quarantined before"
-		default:
-			why = s.quickCheck(limit, indexesOK)
-		}
-		if i < recoverFrom && why == "" {
-			continue
-		}
-		if why != "" {
-			l.logger.Warn("re-reading segment", "segment", s.prefix+logSuffix, "reason", why)
-		}
-		observe := l.epochs
-		if rebuildEpochs {
-			observe = nil // rebuilt from every segment below
-		}
-		if active {
-			err = l.recoverActive(s, observe)
-		} else {
-			err = l.verifySealed(s, limit, observe)
-		}
-		if err != nil {
+	if err := l.settleOffsets(); err != nil {
+		return err
+	}
+	if !l.opts.CleanShutdown {
+		if err := l.syncRecovered(recoverFrom); err != nil {
 			return err
 		}
 	}
-	if a := l.activeLocked(); a.size > 0 {
-		a.rollStart = o.Now()
+	l.recoveryPoint = l.activeLocked().next
+	if len(hints) > 0 || slices.ContainsFunc(l.segments, func(s *segment) bool { return s.damage != nil }) {
+		l.saveQuarantineLocked()
+	}
+	return nil
+}
+
+// startEmpty creates the first segment of a new log, at the checkpointed
+// log start offset.
+func (l *Log) startEmpty() error {
+	o := l.opts
+	s, err := createSegment(l.dir, o.LogStartOffset, o)
+	if err != nil {
+		return err
+	}
+	l.segments = []*segment{s}
+	l.logStart, l.hw, l.recoveryPoint = o.LogStartOffset, o.LogStartOffset, o.LogStartOffset
+	return l.fs.SyncDir(l.dir)
+}
+
+// firstToRecover returns the index in bases of the first segment to re-read
+// after an unclean shutdown, the last one whose base is at or below the
+// recovery point; len(bases), none, after a clean one.
+func (l *Log) firstToRecover(bases []int64) int {
+	if l.opts.CleanShutdown {
+		return len(bases)
+	}
+	from := 0
+	for i, b := range bases {
+		if b <= l.opts.RecoveryPoint {
+			from = i
+		}
+	}
+	return from
+}
+
+// openSegments opens the segments at bases, re-reading from recoverFrom
+// on and those hints names, and rebuilds the leader epochs from every
+// segment when rebuildEpochs is set (the checkpoint was damaged or missing).
+func (l *Log) openSegments(bases []int64, recoverFrom int, hints map[int64]bool, rebuildEpochs bool) error {
+	observe := l.epochs
+	if rebuildEpochs {
+		observe = nil // rebuilt from every segment below
+	}
+	for i := range bases {
+		if err := l.openAndCheck(bases, i, i >= recoverFrom, hints[bases[i]], observe); err != nil {
+			return err
+		}
 	}
 	if rebuildEpochs {
-		if err := l.rebuildEpochsLocked(); err != nil {
-			return err
+		return l.rebuildEpochsLocked()
+	}
+	return nil
+}
+
+// openAndCheck opens the segment at bases[i] and re-reads it whole when
+// recover is set (it lies past the recovery point after a crash), when it
+// was quarantined before (hinted), or when its quick check fails; otherwise
+// it is trusted. The leader epochs of what is re-read go to observe, when
+// set.
+func (l *Log) openAndCheck(bases []int64, i int, recover, hinted bool, observe *epochCache) error {
+	active := i == len(bases)-1
+	s, indexesOK, err := openSegment(l.dir, bases[i], active, l.opts)
+	if err != nil {
+		return err
+	}
+	l.segments = append(l.segments, s)
+	limit := int64(-1) // the next segment's base
+	if !active {
+		limit = bases[i+1]
+	}
+	if !recover {
+		why := "it was quarantined before"
+		if !hinted {
+			why = s.quickCheck(limit, indexesOK)
 		}
+		if why == "" {
+			return nil
+		}
+		l.logger.Warn("re-reading segment", "segment", s.prefix+logSuffix, "reason", why)
 	}
-	leo := l.activeLocked().next
-	l.logStart = max(o.LogStartOffset, l.segments[0].base)
-	if l.logStart > leo {
-		l.logStart = leo
+	if active {
+		return l.recoverActive(s, observe)
 	}
+	return l.verifySealed(s, limit, observe)
+}
+
+// settleOffsets sets the log start offset, the leader epochs and the high
+// watermark from the segments found and the checkpointed values, and starts
+// the active segment's segment.ms clock.
+func (l *Log) settleOffsets() error {
+	o := l.opts
+	a := l.activeLocked()
+	if a.size > 0 {
+		a.rollStart = o.Now()
+	}
+	leo := a.next
+	l.logStart = min(max(o.LogStartOffset, l.segments[0].base), leo)
 	if err := l.epochs.truncateFromEnd(leo); err != nil {
 		return err
 	}
@@ -122,26 +164,18 @@ func (l *Log) load() error {
 		}
 	}
 	l.hw = min(max(o.HighWatermark, l.logStart), leo)
-	if !o.CleanShutdown {
-		// What recovery kept is made durable before it counts as recovered.
-		for _, s := range l.segments[min(recoverFrom, len(l.segments)-1):] {
-			if err := s.sync(); err != nil {
-				return err
-			}
-		}
-		if err := syncDir(l.dir); err != nil {
+	return nil
+}
+
+// syncRecovered makes what recovery kept durable before it counts as
+// recovered: the segments from the first one re-read on, and the directory.
+func (l *Log) syncRecovered(recoverFrom int) error {
+	for _, s := range l.segments[min(recoverFrom, len(l.segments)-1):] {
+		if err := s.sync(); err != nil {
 			return err
 		}
 	}
-	l.recoveryPoint = leo
-	quarantined := false
-	for _, s := range l.segments {
-		quarantined = quarantined || s.damage != nil
-	}
-	if quarantined || len(hints) > 0 {
-		l.saveQuarantineLocked()
-	}
-	return nil
+	return l.fs.SyncDir(l.dir)
 }
 
 // quickCheck is what an open trusts a segment with: index files of whole
@@ -255,20 +289,20 @@ const tornTailMessage = "cutting torn tail of the active segment"
 func (l *Log) loadEpochs() (c *epochCache, rebuild bool, err error) {
 	path := filepath.Join(l.dir, leaderEpochFile)
 	_, statErr := os.Stat(path)
-	c, err = loadEpochCache(l.dir)
+	c, err = loadEpochCache(l.fs, l.dir)
 	if err == nil {
 		return c, errors.Is(statErr, fs.ErrNotExist), nil
 	}
 	if !errors.Is(err, errCorruptCheckpoint) {
 		return nil, false, err
 	}
-	aside, merr := moveAside(path)
+	aside, merr := moveAside(l.fs, path)
 	if merr != nil {
 		return nil, false, fmt.Errorf("%w (%v)", err, merr)
 	}
 	l.logger.Error("leader epoch checkpoint is damaged: moved aside, rebuilding it from the leader epochs in the batch headers",
 		"file", path, "moved_to", aside, "error", err)
-	return &epochCache{path: path}, true, nil
+	return &epochCache{fs: l.fs, path: path}, true, nil
 }
 
 // rebuildEpochsLocked rebuilds the leader epoch cache from the partition
@@ -300,12 +334,12 @@ func (l *Log) rebuildEpochsLocked() error {
 }
 
 // ownTempFiles are the files a log directory holds that are written through
-// a temporary <name>.tmp (WriteFileAtomic): a leftover .tmp of one of them is
-// an interrupted write of ours.
+// a temporary <name>.tmp (diskfs.WriteFileAtomic): a leftover .tmp of one of
+// them is an interrupted write of ours.
 var ownTempFiles = map[string]bool{
-	leaderEpochFile + ".tmp":      true,
-	quarantineFile + ".tmp":       true,
-	"partition.metadata" + ".tmp": true,
+	leaderEpochFile + diskfs.TempSuffix:      true,
+	quarantineFile + diskfs.TempSuffix:       true,
+	"partition.metadata" + diskfs.TempSuffix: true,
 }
 
 // listSegments returns the base offsets of the segment logs in dir. It
@@ -313,8 +347,8 @@ var ownTempFiles = map[string]bool{
 // temporary file of an atomic write, and index files whose log is gone
 // (retention removes the log first). Everything else it does not know is
 // kept, and logged.
-func listSegments(dir string, logger *slog.Logger) ([]int64, error) {
-	ents, err := os.ReadDir(dir)
+func listSegments(fsys diskfs.FS, dir string, logger *slog.Logger) ([]int64, error) {
+	ents, err := fsys.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("list segments: %w", err)
 	}
@@ -326,7 +360,7 @@ func listSegments(dir string, logger *slog.Logger) ([]int64, error) {
 			leftovers = append(leftovers, name)
 			continue
 		}
-		base, ext, ok := parseSegmentFileName(name)
+		base, ext, ok := ParseSegmentFileName(name)
 		switch {
 		case ok && ext == logSuffix:
 			logs[base] = true
@@ -337,13 +371,13 @@ func listSegments(dir string, logger *slog.Logger) ([]int64, error) {
 		}
 	}
 	for _, e := range ents {
-		if base, ext, ok := parseSegmentFileName(e.Name()); ok && ext != logSuffix && !logs[base] {
+		if base, ext, ok := ParseSegmentFileName(e.Name()); ok && ext != logSuffix && !logs[base] {
 			leftovers = append(leftovers, e.Name())
 		}
 	}
 	for _, name := range leftovers {
 		logger.Info("removing a leftover of interrupted work", "file", filepath.Join(dir, name))
-		if err := os.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := fsys.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return nil, fmt.Errorf("remove leftover %s: %w", name, err)
 		}
 	}

@@ -109,7 +109,7 @@ func (l *Log) removeSegments(gone []*segment) error {
 		}
 	}
 	if len(gone) > 0 {
-		return syncDir(l.dir)
+		return l.fs.SyncDir(l.dir)
 	}
 	return nil
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/runnel-dev/runnel/broker/recordbatch"
+	"github.com/runnel-dev/runnel/internal/diskfs"
 )
 
 // File name suffixes of a segment's files.
@@ -31,7 +32,7 @@ type segment struct {
 	base   int64
 	prefix string // path without suffix
 	log    *os.File
-	fs     FS
+	fs     diskfs.FS
 	index  offsetIndex
 	tindex timeIndex
 
@@ -70,14 +71,14 @@ type segment struct {
 // createSegment makes a new empty active segment at base.
 func createSegment(dir string, base int64, o Options) (*segment, error) {
 	prefix := filepath.Join(dir, segmentName(base))
-	f, err := os.OpenFile(prefix+logSuffix, os.O_CREATE|os.O_RDWR|os.O_TRUNC, 0o644)
+	f, err := o.FS.OpenFile(prefix+logSuffix, os.O_CREATE|os.O_RDWR|os.O_TRUNC, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("create segment %d: %w", base, err)
 	}
 	s := &segment{base: base, prefix: prefix, log: f, fs: o.FS, next: base, maxTimestamp: -1, offsetOfMaxTimestamp: -1, verified: true}
 	s.refs.Store(1)
 	for _, suf := range []string{indexSuffix, timeIndexSuffix} {
-		if err := os.Remove(prefix + suf); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := o.FS.Remove(prefix + suf); err != nil && !errors.Is(err, os.ErrNotExist) {
 			f.Close()
 			return nil, fmt.Errorf("create segment %d: %w", base, err)
 		}
@@ -94,7 +95,7 @@ func createSegment(dir string, base int64, o Options) (*segment, error) {
 // when an index file is not a whole number of entries.
 func openSegment(dir string, base int64, active bool, o Options) (s *segment, indexesOK bool, err error) {
 	prefix := filepath.Join(dir, segmentName(base))
-	f, err := os.OpenFile(prefix+logSuffix, os.O_RDWR, 0o644)
+	f, err := o.FS.OpenFile(prefix+logSuffix, os.O_RDWR, 0o644)
 	if err != nil {
 		return nil, false, fmt.Errorf("open segment %d: %w", base, err)
 	}
@@ -513,7 +514,7 @@ func (s *segment) release() error {
 func (s *segment) remove() error {
 	s.deleted.Store(true)
 	err := s.close()
-	if e := removeSegmentFiles(s.prefix); err == nil {
+	if e := removeSegmentFiles(s.fs, s.prefix); err == nil {
 		err = e
 	}
 	return err
@@ -521,9 +522,9 @@ func (s *segment) remove() error {
 
 // removeSegmentFiles deletes the files of the segment at prefix (path without
 // suffix); missing files are not an error.
-func removeSegmentFiles(prefix string) error {
+func removeSegmentFiles(fs diskfs.FS, prefix string) error {
 	for _, suf := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
-		if err := os.Remove(prefix + suf); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := fs.Remove(prefix + suf); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("remove %s: %w", prefix+suf, err)
 		}
 	}

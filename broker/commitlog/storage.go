@@ -3,9 +3,11 @@ package commitlog
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/runnel-dev/runnel/broker/recordbatch"
+	"github.com/runnel-dev/runnel/internal/diskfs"
 )
 
 // A failed write or fsync (a full disk, a failing device) makes the log
@@ -89,6 +91,14 @@ func (l *Log) resumeLocked() {
 // repairLocked brings the files back to the last acknowledged write and
 // checks that the disk takes writes.
 func (l *Log) repairLocked() error {
+	// The failed fsync may have been the directory's, after a roll: the
+	// entries it holds are made durable before any segment counts as
+	// synced again and the recovery point passes it.
+	if slices.ContainsFunc(l.segments, func(s *segment) bool { return s.syncFailed }) {
+		if err := l.fs.SyncDir(l.dir); err != nil {
+			return err
+		}
+	}
 	for _, s := range l.segments {
 		if s.syncFailed {
 			if err := l.resyncLocked(s); err != nil {
@@ -104,7 +114,7 @@ func (l *Log) repairLocked() error {
 			return err
 		}
 		l.segments[len(l.segments)-1], s = ns, ns
-		if err := syncDir(l.dir); err != nil {
+		if err := l.fs.SyncDir(l.dir); err != nil {
 			return err
 		}
 	}
@@ -118,7 +128,7 @@ func (l *Log) repairLocked() error {
 	if err := s.checkTail(); err != nil {
 		return err
 	}
-	if err := s.fs.Allocate(s.log, s.size, resumeReserveBytes); err != nil && !errors.Is(err, ErrNoAllocate) {
+	if err := s.fs.Allocate(s.log, s.size, resumeReserveBytes); err != nil && !errors.Is(err, diskfs.ErrNoAllocate) {
 		return err
 	}
 	if err := s.reserveIndexes(1); err != nil {

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runnel-dev/runnel/internal/diskfs/faultfs"
 	"github.com/runnel-dev/runnel/internal/testfs"
 	"github.com/runnel-dev/runnel/internal/testwait"
 )
@@ -49,12 +50,12 @@ func checkDense(t testing.TB, l *Log, end int64) {
 // lost, nothing half-written is served, now or after a reopen.
 func TestFullDiskWriteResumesWhenSpaceIsBack(t *testing.T) {
 	dir := t.TempDir()
-	ffs := &FaultFS{}
+	ffs := &faultfs.FS{}
 	opts := quiet(Options{FS: ffs, IndexIntervalBytes: 256})
 	l := openTestLog(t, dir, opts)
 	appendN(t, l, 10)
 	seg := l.Segments()[0]
-	ffs.Set(Fault{Op: OpWrite, PathSuffix: logSuffix, Err: syscall.ENOSPC, Partial: true})
+	ffs.Set(faultfs.Fault{Op: faultfs.OpWrite, Name: "*" + logSuffix, Err: syscall.ENOSPC, Partial: true})
 	_, err := l.Append(simpleBatch(t, 2, 100, 0), 1)
 	if !errors.Is(err, ErrLogFailed) || !errors.Is(err, syscall.ENOSPC) {
 		t.Fatalf("append on a full disk: %v", err)
@@ -100,11 +101,11 @@ func TestFullDiskWriteResumesWhenSpaceIsBack(t *testing.T) {
 // following: the log's own retry clears the storage error, so readiness and
 // metrics see it recover.
 func TestFullDiskIsRetriedInTheBackground(t *testing.T) {
-	ffs := &FaultFS{}
+	ffs := &faultfs.FS{}
 	l := openTestLog(t, t.TempDir(), quiet(Options{FS: ffs}))
 	appendN(t, l, 2)
 	// A full disk fails writes and reservations alike.
-	ffs.Set(Fault{Op: OpWrite, Err: syscall.ENOSPC}, Fault{Op: OpAllocate, Err: syscall.ENOSPC})
+	ffs.Set(faultfs.Fault{Op: faultfs.OpWrite, Err: syscall.ENOSPC}, faultfs.Fault{Op: faultfs.OpAllocate, Err: syscall.ENOSPC})
 	if _, err := l.Append(simpleBatch(t, 2, 100, 0), 1); !errors.Is(err, ErrLogFailed) {
 		t.Fatalf("append on a full disk: %v", err)
 	}
@@ -129,13 +130,13 @@ func TestFullDiskIsRetriedInTheBackground(t *testing.T) {
 // a memory-mapped index can ever find the disk full (which would kill the
 // process with SIGBUS).
 func TestFullDiskIndexReservation(t *testing.T) {
-	ffs := &FaultFS{}
+	ffs := &faultfs.FS{}
 	opts := quiet(Options{FS: ffs, IndexIntervalBytes: 1})
 	l := openTestLog(t, t.TempDir(), opts)
 	// Past the first reserved chunk of the time index.
 	for i := 0; i < indexReserveChunk/timeIndexEntrySize+10; i++ {
 		if i == indexReserveChunk/timeIndexEntrySize-5 {
-			ffs.Set(Fault{Op: OpAllocate, PathSuffix: timeIndexSuffix, Err: syscall.ENOSPC})
+			ffs.Set(faultfs.Fault{Op: faultfs.OpAllocate, Name: "*" + timeIndexSuffix, Err: syscall.ENOSPC})
 		}
 		if _, err := l.Append(simpleBatch(t, 1, 1, int64(i)), 1); err != nil {
 			if !errors.Is(err, syscall.ENOSPC) {
@@ -158,14 +159,14 @@ func TestFullDiskIndexReservation(t *testing.T) {
 // dropped them from the page cache's dirty set. The recovery point never
 // passes data whose fsync failed.
 func TestFailedFsyncIsWrittenAgain(t *testing.T) {
-	ffs := &FaultFS{}
+	ffs := &faultfs.FS{}
 	dir := t.TempDir()
 	l := openTestLog(t, dir, quiet(Options{FS: ffs, FlushMessages: 1}))
 	appendN(t, l, 3)
 	if rp := l.Offsets().RecoveryPoint; rp != 6 {
 		t.Fatalf("recovery point %d, want 6", rp)
 	}
-	ffs.Set(Fault{Op: OpSync, PathSuffix: logSuffix, Err: syscall.EIO})
+	ffs.Set(faultfs.Fault{Op: faultfs.OpSync, Name: "*" + logSuffix, Err: syscall.EIO})
 	if _, err := l.Append(simpleBatch(t, 2, 100, 0), 1); !errors.Is(err, syscall.EIO) {
 		t.Fatalf("append with a failing fsync: %v", err)
 	}
@@ -173,7 +174,7 @@ func TestFailedFsyncIsWrittenAgain(t *testing.T) {
 		t.Fatalf("recovery point moved to %d past a failed fsync", rp)
 	}
 	// The retry writes the unsynced bytes again: a failing write fails it.
-	ffs.Set(Fault{Op: OpWrite, PathSuffix: logSuffix, Err: syscall.EIO})
+	ffs.Set(faultfs.Fault{Op: faultfs.OpWrite, Name: "*" + logSuffix, Err: syscall.EIO})
 	testwait.For(t, 10*time.Second, 20*time.Millisecond, func() error {
 		if err := l.Flush(); !errors.Is(err, syscall.EIO) || ffs.Hits() < 2 {
 			return fmt.Errorf("flush: %v after %d failed operations, want the rewrite to fail", err, ffs.Hits())

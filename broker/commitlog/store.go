@@ -15,6 +15,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/runnel-dev/runnel/internal/diskfs"
 )
 
 // Files of a data directory shared by all its partition logs.
@@ -70,6 +72,9 @@ type StoreOptions struct {
 	// DefaultFileDeleteDelay). Directories left renamed by an earlier run are
 	// removed this long after the store opens.
 	FileDeleteDelay time.Duration
+	// FS changes the data directory's files: its checkpoints and, unless
+	// their Options name another, the partition logs' (diskfs.OS if nil).
+	FS diskfs.FS
 }
 
 // Store is a broker's data directory: one Log per partition directory, and the
@@ -82,6 +87,7 @@ type StoreOptions struct {
 // is still waiting is removed after the next open's delay).
 type Store struct {
 	dir    string
+	fs     diskfs.FS
 	logger *slog.Logger
 	clean  map[string]bool // partition directories the previous run closed cleanly
 	delay  time.Duration
@@ -118,10 +124,13 @@ func OpenStoreWith(dir string, opts StoreOptions) (*Store, error) {
 	if opts.FileDeleteDelay == 0 {
 		opts.FileDeleteDelay = DefaultFileDeleteDelay
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if opts.FS == nil {
+		opts.FS = diskfs.OS{}
+	}
+	if err := opts.FS.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	st := &Store{dir: dir, logger: logger, logs: map[TopicPartition]*Log{}, opening: map[TopicPartition]chan struct{}{}, points: map[string]map[TopicPartition]int64{}, clean: map[string]bool{},
+	st := &Store{dir: dir, fs: opts.FS, logger: logger, logs: map[TopicPartition]*Log{}, opening: map[TopicPartition]chan struct{}{}, points: map[string]map[TopicPartition]int64{}, clean: map[string]bool{},
 		delay: opts.FileDeleteDelay, pending: map[string]time.Time{}, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
 	// The checkpoints are read before anything is changed: a damaged one
 	// that refuses the open leaves the directory as it was, clean-shutdown
@@ -134,10 +143,10 @@ func OpenStoreWith(dir string, opts StoreOptions) (*Store, error) {
 		for _, name := range strings.Fields(string(data)) {
 			st.clean[name] = true
 		}
-		if err := os.Remove(marker); err != nil {
+		if err := st.fs.Remove(marker); err != nil {
 			return nil, fmt.Errorf("open store: %w", err)
 		}
-		if err := syncDir(dir); err != nil {
+		if err := st.fs.SyncDir(dir); err != nil {
 			return nil, err
 		}
 	} else if !errors.Is(err, fs.ErrNotExist) {
@@ -146,7 +155,7 @@ func OpenStoreWith(dir string, opts StoreOptions) (*Store, error) {
 	if _, err := os.Stat(marker); err != nil && len(st.clean) == 0 {
 		logger.Info("no clean shutdown recorded; logs past their recovery points will be checked", "dir", dir)
 	}
-	ents, err := os.ReadDir(dir)
+	ents, err := st.fs.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
@@ -189,7 +198,7 @@ func (st *Store) readAllPoints() error {
 	}
 	for name, err := range damaged {
 		path := filepath.Join(st.dir, name)
-		aside, merr := moveAside(path)
+		aside, merr := moveAside(st.fs, path)
 		if merr != nil {
 			return fmt.Errorf("%w (%v)", err, merr)
 		}
@@ -215,7 +224,7 @@ func ListPartitions(dir string) ([]TopicPartition, error) {
 	}
 	var out []TopicPartition
 	for _, e := range ents {
-		if tp, ok := parsePartitionDir(e.Name()); ok && e.IsDir() {
+		if tp, ok := ParsePartitionDir(e.Name()); ok && e.IsDir() {
 			out = append(out, tp)
 		}
 	}
@@ -228,10 +237,10 @@ func ListPartitions(dir string) ([]TopicPartition, error) {
 	return out, nil
 }
 
-// parsePartitionDir reads <topic>-<partition>. A directory renamed aside
-// (<topic>-<partition>.<hex>-delete or -stray) does not parse: its name does
-// not end in a partition number.
-func parsePartitionDir(name string) (TopicPartition, bool) {
+// ParsePartitionDir reads a partition directory's name, <topic>-<partition>.
+// A directory renamed aside (<topic>-<partition>.<hex>-delete or -stray) does
+// not parse: its name does not end in a partition number.
+func ParsePartitionDir(name string) (TopicPartition, bool) {
 	if strings.HasSuffix(name, deleteDirSuffix) || strings.HasSuffix(name, strayDirSuffix) {
 		return TopicPartition{}, false
 	}
@@ -277,6 +286,9 @@ func (st *Store) Open(tp TopicPartition, opts Options) (*Log, error) {
 	opts.HighWatermark = st.points[replicationFile][tp]
 	if opts.Logger == nil {
 		opts.Logger = st.logger.With("partition", tp.String())
+	}
+	if opts.FS == nil {
+		opts.FS = st.fs
 	}
 	done := make(chan struct{})
 	st.opening[tp] = done
@@ -371,12 +383,12 @@ func (st *Store) moveAside(tp TopicPartition, suffix string) (string, error) {
 		return "", fmt.Errorf("move partition %s aside: %w", tp, err)
 	}
 	name := tp.String() + "." + hex.EncodeToString(id[:]) + suffix
-	if err := os.Rename(filepath.Join(st.dir, tp.String()), filepath.Join(st.dir, name)); err != nil {
+	if err := st.fs.Rename(filepath.Join(st.dir, tp.String()), filepath.Join(st.dir, name)); err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {
 			return "", fmt.Errorf("move partition %s aside: %w", tp, err)
 		}
 		name = ""
-	} else if err := syncDir(st.dir); err != nil {
+	} else if err := st.fs.SyncDir(st.dir); err != nil {
 		return "", err
 	}
 	return name, st.Checkpoint()
@@ -416,7 +428,7 @@ func (st *Store) removeDue(now time.Time) time.Time {
 	}
 	st.mu.Unlock()
 	for _, name := range due {
-		if err := os.RemoveAll(filepath.Join(st.dir, name)); err != nil {
+		if err := st.fs.RemoveAll(filepath.Join(st.dir, name)); err != nil {
 			st.logger.Error("remove deleted partition directory; trying again later", "dir", name, "error", err)
 			st.mu.Lock()
 			st.pending[name] = now.Add(st.delay)
@@ -426,7 +438,7 @@ func (st *Store) removeDue(now time.Time) time.Time {
 		st.logger.Info("removed deleted partition directory", "dir", name)
 	}
 	if len(due) > 0 {
-		if err := syncDir(st.dir); err != nil {
+		if err := st.fs.SyncDir(st.dir); err != nil {
 			st.logger.Warn("sync data directory after removals", "error", err)
 		}
 	}
@@ -483,7 +495,7 @@ func (st *Store) checkpointLocked() error {
 		st.points[logStartFile][tp] = o.LogStart
 	}
 	for name, m := range st.points {
-		if err := writeOffsetCheckpoint(filepath.Join(st.dir, name), m); err != nil {
+		if err := writeOffsetCheckpoint(st.fs, filepath.Join(st.dir, name), m); err != nil {
 			return err
 		}
 	}
@@ -542,7 +554,7 @@ func (st *Store) Close() error {
 		// whatever state an earlier run left.
 		sort.Strings(cleanNames)
 		data := []byte(strings.Join(cleanNames, "\n") + "\n")
-		if err := WriteFileAtomic(filepath.Join(st.dir, cleanShutdownFile), data); err != nil {
+		if err := diskfs.WriteFileAtomic(st.fs, filepath.Join(st.dir, cleanShutdownFile), data, 0o644); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -566,7 +578,7 @@ func readOffsetCheckpoint(path string) (map[TopicPartition]int64, error) {
 	return m, nil
 }
 
-func writeOffsetCheckpoint(path string, m map[TopicPartition]int64) error {
+func writeOffsetCheckpoint(fsys diskfs.FS, path string, m map[TopicPartition]int64) error {
 	rows := make([][]string, 0, len(m))
 	for tp, o := range m {
 		rows = append(rows, []string{tp.Topic, strconv.Itoa(int(tp.Partition)), strconv.FormatInt(o, 10)})
@@ -577,5 +589,5 @@ func writeOffsetCheckpoint(path string, m map[TopicPartition]int64) error {
 		}
 		return rows[i][1] < rows[j][1]
 	})
-	return writeCheckpoint(path, rows)
+	return writeCheckpoint(fsys, path, rows)
 }

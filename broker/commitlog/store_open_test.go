@@ -8,15 +8,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runnel-dev/runnel/internal/diskfs"
 	"github.com/runnel-dev/runnel/internal/testwait"
 )
 
-// stallFS is OSFS but for the truncations of files whose path contains
+// stallFS is diskfs.OS but for the truncations of files whose path contains
 // match (opening a log sizes its active segment's indexes with one): the
 // first of them reports on entered and waits until release is closed, as a
 // slow disk or a long recovery would keep an open busy.
 type stallFS struct {
-	OSFS
+	diskfs.OS
 	match   string
 	entered chan struct{}
 	release chan struct{}
@@ -38,7 +39,7 @@ func (fs *stallFS) Truncate(f *os.File, size int64) error {
 			<-fs.release
 		})
 	}
-	return fs.OSFS.Truncate(f, size)
+	return fs.OS.Truncate(f, size)
 }
 
 // TestStoreOpenOutsideLock keeps one partition's open busy and checks that

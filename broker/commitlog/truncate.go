@@ -103,7 +103,7 @@ func (l *Log) TruncateFullyAndStartAt(offset int64) error {
 	if err != nil {
 		return fmt.Errorf("truncate fully to %d: %w", offset, err)
 	}
-	return syncDir(l.dir)
+	return l.fs.SyncDir(l.dir)
 }
 
 // reactivateLocked makes a sealed segment appendable again (its indexes mapped

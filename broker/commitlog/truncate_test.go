@@ -3,6 +3,7 @@ package commitlog
 import (
 	"errors"
 	"github.com/runnel-dev/runnel/broker/recordbatch"
+	"github.com/runnel-dev/runnel/internal/diskfs"
 	"testing"
 )
 
@@ -91,11 +92,11 @@ func TestAppendReplica(t *testing.T) {
 }
 
 func TestEpochCacheRules(t *testing.T) {
-	c, err := loadEpochCache(t.TempDir())
+	c, err := loadEpochCache(diskfs.OS{}, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, e := range []epochEntry{{1, 0}, {3, 10}, {4, 25}} {
+	for _, e := range []EpochEntry{{1, 0}, {3, 10}, {4, 25}} {
 		c.assign(e.Epoch, e.StartOffset)
 	}
 	c.assign(2, 30) // older epoch: ignored
@@ -118,12 +119,12 @@ func TestEpochCacheRules(t *testing.T) {
 			t.Errorf("%s: endOffsetFor(%d) = %d, %d; want %d, %d", k.comment, k.req, e, o, k.epoch, k.offset)
 		}
 	}
-	reloaded, err := loadEpochCache(filepathDir(c.path))
+	reloaded, err := loadEpochCache(diskfs.OS{}, filepathDir(c.path))
 	if err != nil || len(reloaded.entries) != 3 {
 		t.Fatalf("reload: %v %+v", err, reloaded)
 	}
 	c.truncateFromStart(12)
-	if c.entries[0] != (epochEntry{3, 12}) {
+	if c.entries[0] != (EpochEntry{3, 12}) {
 		t.Fatalf("truncate from start: %+v", c.entries)
 	}
 }

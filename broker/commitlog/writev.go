@@ -1,15 +1,10 @@
 package commitlog
 
 import (
-	"fmt"
-	"io"
 	"os"
 
-	"golang.org/x/sys/unix"
+	"github.com/runnel-dev/runnel/internal/diskfs"
 )
-
-// maxIovecs is Linux's IOV_MAX, the most buffers one pwritev(2) takes.
-const maxIovecs = 1024
 
 // writeSets writes the sets' bytes back to back at off through fs, using
 // *iov (kept by the caller between calls) for the buffer list. One set is
@@ -17,7 +12,7 @@ const maxIovecs = 1024
 // pwrite each (one entry into the kernel, one inode lock and timestamp
 // update). It returns the bytes written, which are fewer than the total only
 // with an error.
-func writeSets(fs FS, f *os.File, sets []recordSet, off int64, iov *[][]byte) (int64, error) {
+func writeSets(fs diskfs.FS, f *os.File, sets []recordSet, off int64, iov *[][]byte) (int64, error) {
 	bufs := (*iov)[:0]
 	for i := range sets {
 		bufs = append(bufs, sets[i].buf)
@@ -26,51 +21,4 @@ func writeSets(fs FS, f *os.File, sets []recordSet, off int64, iov *[][]byte) (i
 	clear(bufs) // keep no producer's bytes alive
 	*iov = bufs[:0]
 	return n, err
-}
-
-// pwritev writes bufs back to back at off with as few pwritev(2) calls as
-// they need; it returns the bytes written, fewer than the total only with an
-// error. It reslices the elements of bufs as it goes.
-func pwritev(f *os.File, bufs [][]byte, off int64) (int64, error) {
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return 0, fmt.Errorf("pwritev %s: %w", f.Name(), err)
-	}
-	var (
-		written int64
-		werr    error
-	)
-	// A regular file is not pollable, so Write calls the function once; it
-	// holds a reference to the descriptor, which a concurrent Close cannot
-	// free meanwhile.
-	cerr := rc.Write(func(fd uintptr) bool {
-		for len(bufs) > 0 {
-			n, err := unix.Pwritev(int(fd), bufs[:min(len(bufs), maxIovecs)], off+written)
-			if n > 0 {
-				written += int64(n)
-				for rest := n; rest > 0; {
-					if rest < len(bufs[0]) {
-						bufs[0] = bufs[0][rest:]
-						break
-					}
-					rest -= len(bufs[0])
-					bufs = bufs[1:]
-				}
-			}
-			switch {
-			case err == unix.EINTR:
-			case err != nil:
-				werr = &os.PathError{Op: "pwritev", Path: f.Name(), Err: err}
-				return true
-			case n == 0 && len(bufs) > 0:
-				werr = &os.PathError{Op: "pwritev", Path: f.Name(), Err: io.ErrShortWrite}
-				return true
-			}
-		}
-		return true
-	})
-	if werr == nil && cerr != nil {
-		werr = fmt.Errorf("pwritev %s: %w", f.Name(), cerr)
-	}
-	return written, werr
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/runnel-dev/runnel/broker/recordbatch"
+	"github.com/runnel-dev/runnel/internal/diskfs"
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
@@ -343,7 +344,7 @@ func TestTruncateWithoutRebuild(t *testing.T) {
 		t.Fatal(err)
 	}
 	sameState(t, m.Producers(), want)
-	if offs, err := listSnapshots(m.dir); err != nil || len(offs) != 0 {
+	if offs, err := listSnapshots(diskfs.OS{}, m.dir); err != nil || len(offs) != 0 {
 		t.Fatalf("snapshots above the truncation point: %v, %v", offs, err)
 	}
 }

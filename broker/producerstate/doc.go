@@ -33,7 +33,8 @@
 // replaying headers (without reading records). Snapshots bound that replay.
 // TakeSnapshot, called when a segment rolls and on clean shutdown, writes
 // <log end offset, 20 digits>.snapshot into the partition directory, whole
-// (temporary file, fsync, rename, fsync of the directory), versioned and
+// (diskfs.WriteFileAtomic: temporary file, fsync, rename, fsync of the
+// directory; Options.FS is the seam tests fail), versioned and
 // protected by a CRC-32C; the newest two are kept. Load reads the newest
 // snapshot at or below the log end offset, falling back to older ones (and
 // moving damaged ones aside as <name>.corrupt) and finally to the log start,

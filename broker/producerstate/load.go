@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/runnel-dev/runnel/broker/recordbatch"
@@ -50,7 +49,7 @@ func (m *Manager) rebuild(ctx context.Context, limit int64) error {
 	start := time.Now()
 	offs := m.log.Offsets()
 	limit = min(limit, offs.LogEnd)
-	snaps, err := listSnapshots(m.dir)
+	snaps, err := listSnapshots(m.opts.FS, m.dir)
 	if err != nil {
 		return err
 	}
@@ -71,18 +70,18 @@ func (m *Manager) rebuild(ctx context.Context, limit int64) error {
 			// Derived data: rebuilt from the log; the file is kept aside
 			// for inspection.
 			path := snapshotPath(m.dir, off)
-			if err := os.Rename(path, path+corruptSuffix); err != nil {
+			if err := m.opts.FS.Rename(path, path+corruptSuffix); err != nil {
 				return fmt.Errorf("move damaged producer snapshot aside: %w", err)
 			}
 			m.opts.Logger.Warn("damaged producer snapshot moved aside; the state is rebuilt from the log", "file", path,
 				"moved_to", path+corruptSuffix, "error", err)
-		} else if err := removeFile(snapshotPath(m.dir, off)); err != nil {
+		} else if err := removeFile(m.opts.FS, snapshotPath(m.dir, off)); err != nil {
 			return err // above the log end: it describes batches the log no longer holds
 		}
 		removed = true
 	}
 	if removed {
-		if err := syncDir(m.dir); err != nil {
+		if err := m.opts.FS.SyncDir(m.dir); err != nil {
 			return err
 		}
 	}

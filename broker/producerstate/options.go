@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"log/slog"
 	"time"
+
+	"github.com/runnel-dev/runnel/internal/diskfs"
 )
 
 // DefaultExpiration is Kafka's default producer.id.expiration.ms: a producer
@@ -30,6 +32,9 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives snapshot and recovery events (slog.Default if nil).
 	Logger *slog.Logger
+	// FS writes, renames and removes the snapshot files (diskfs.OS if nil);
+	// tests pass a faultfs.FS to fail the disk.
+	FS diskfs.FS
 }
 
 // withDefaults returns o with zero values replaced by the defaults.
@@ -42,6 +47,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.FS == nil {
+		o.FS = diskfs.OS{}
 	}
 	return o
 }

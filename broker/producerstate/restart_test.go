@@ -12,6 +12,7 @@ import (
 
 	"github.com/runnel-dev/runnel/broker/commitlog"
 	"github.com/runnel-dev/runnel/broker/recordbatch"
+	"github.com/runnel-dev/runnel/internal/diskfs"
 )
 
 // partition is a real commitlog.Log with its producer state, driven as the
@@ -21,7 +22,8 @@ type partition struct {
 	dir string
 	log *commitlog.Log
 	ps  *Manager
-	ts  int64 // timestamp of the next record
+	ts  int64     // timestamp of the next record
+	fs  diskfs.FS // the producer state's, diskfs.OS when nil
 }
 
 func logOptions() commitlog.Options {
@@ -43,7 +45,9 @@ func (p *partition) open() {
 	}
 	p.t.Cleanup(func() { l.Close() })
 	p.log = l
-	ps, err := Load(context.Background(), p.dir, l, testOptions())
+	opts := testOptions()
+	opts.FS = p.fs
+	ps, err := Load(context.Background(), p.dir, l, opts)
 	if err != nil {
 		p.t.Fatalf("load producer state: %v", err)
 	}
@@ -104,7 +108,7 @@ func (p *partition) snapshot() int64 {
 
 func (p *partition) snapshots() []int64 {
 	p.t.Helper()
-	offs, err := listSnapshots(p.dir)
+	offs, err := listSnapshots(diskfs.OS{}, p.dir)
 	if err != nil {
 		p.t.Fatal(err)
 	}
@@ -215,7 +219,7 @@ func TestRestart(t *testing.T) {
 			must(t, os.Rename(snapshotPath(dir, snaps[0]), snapshotPath(dir, snaps[1])))
 		}, nil},
 		{"leftover temporary file", func(t *testing.T, dir string, snaps []int64) {
-			must(t, os.WriteFile(snapshotPath(dir, snaps[1]+5)+tmpSuffix, []byte("torn"), 0o644))
+			must(t, os.WriteFile(snapshotPath(dir, snaps[1]+5)+diskfs.TempSuffix, []byte("torn"), 0o644))
 		}, []int{0, 1}},
 	}
 	for _, tc := range cases {
@@ -246,7 +250,7 @@ func TestRestart(t *testing.T) {
 			if got := p.snapshots(); !slices.Equal(got, wantSnaps) {
 				t.Fatalf("snapshots after restart %v, want %v", got, wantSnaps)
 			}
-			if _, err := os.Stat(snapshotPath(p.dir, snaps[1]+5) + tmpSuffix); !os.IsNotExist(err) {
+			if _, err := os.Stat(snapshotPath(p.dir, snaps[1]+5) + diskfs.TempSuffix); !os.IsNotExist(err) {
 				t.Fatalf("temporary file left: %v", err)
 			}
 			if strings.Contains(tc.name, "corrupt") {

@@ -13,6 +13,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/runnel-dev/runnel/internal/diskfs"
 )
 
 // Snapshot file layout, version 1, big-endian (Kafka's producer snapshot
@@ -37,7 +39,6 @@ import (
 const (
 	snapshotVersion   = 1
 	snapshotSuffix    = ".snapshot"
-	tmpSuffix         = ".tmp"
 	crcStart          = 6 // the CRC covers the bytes from here
 	snapshotHeaderLen = 18
 	producerLen       = 27
@@ -204,9 +205,9 @@ func checkBatch(m BatchMetadata, e *entry, j int) error {
 // endOffset is the log end offset: the state must hold exactly the log's
 // batches below it. The broker calls it under the append lock when a segment
 // rolls and on clean shutdown, so that loading replays at most a segment. The
-// file is written whole (temporary file, fsync, rename, fsync of the
-// directory). Only the newest two snapshots are kept; any above endOffset
-// are stale and deleted.
+// file is written whole (diskfs.WriteFileAtomic: temporary file, fsync,
+// rename, fsync of the directory). Only the newest two snapshots are kept;
+// any above endOffset are stale and deleted.
 func (m *Manager) TakeSnapshot(endOffset int64) error {
 	m.mu.RLock()
 	if endOffset < m.mapEnd {
@@ -219,10 +220,10 @@ func (m *Manager) TakeSnapshot(endOffset int64) error {
 	m.mu.RUnlock()
 
 	path := snapshotPath(m.dir, endOffset)
-	if err := writeFileAtomic(path, data); err != nil {
+	if err := diskfs.WriteFileAtomic(m.opts.FS, path, data, 0o644); err != nil {
 		return fmt.Errorf("take producer snapshot: %w", err)
 	}
-	snaps, err := listSnapshots(m.dir)
+	snaps, err := listSnapshots(m.opts.FS, m.dir)
 	if err != nil {
 		return fmt.Errorf("take producer snapshot: %w", err)
 	}
@@ -232,12 +233,12 @@ func (m *Manager) TakeSnapshot(endOffset int64) error {
 	n, _ := slices.BinarySearch(snaps, endOffset+1) // snaps[:n] are at or below endOffset
 	gone := slices.Concat(snaps[:max(0, n-keptSnapshots)], snaps[n:])
 	for _, off := range gone {
-		if err := removeFile(snapshotPath(m.dir, off)); err != nil {
+		if err := removeFile(m.opts.FS, snapshotPath(m.dir, off)); err != nil {
 			return fmt.Errorf("take producer snapshot: %w", err)
 		}
 	}
 	if len(gone) > 0 {
-		if err := syncDir(m.dir); err != nil {
+		if err := m.opts.FS.SyncDir(m.dir); err != nil {
 			return fmt.Errorf("take producer snapshot: %w", err)
 		}
 	}
@@ -247,21 +248,21 @@ func (m *Manager) TakeSnapshot(endOffset int64) error {
 
 // removeSnapshotsAbove deletes the snapshots of offsets above offset.
 func (m *Manager) removeSnapshotsAbove(offset int64) error {
-	snaps, err := listSnapshots(m.dir)
+	snaps, err := listSnapshots(m.opts.FS, m.dir)
 	if err != nil {
 		return err
 	}
 	removed := false
 	for _, off := range snaps {
 		if off > offset {
-			if err := removeFile(snapshotPath(m.dir, off)); err != nil {
+			if err := removeFile(m.opts.FS, snapshotPath(m.dir, off)); err != nil {
 				return err
 			}
 			removed = true
 		}
 	}
 	if removed {
-		return syncDir(m.dir)
+		return m.opts.FS.SyncDir(m.dir)
 	}
 	return nil
 }
@@ -290,16 +291,16 @@ func snapshotPath(dir string, offset int64) string {
 
 // listSnapshots returns the offsets of the snapshots in dir, ascending, and
 // removes temporary files left by a crash during TakeSnapshot.
-func listSnapshots(dir string) ([]int64, error) {
-	ents, err := os.ReadDir(dir)
+func listSnapshots(fsys diskfs.FS, dir string) ([]int64, error) {
+	ents, err := fsys.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("list producer snapshots: %w", err)
 	}
 	var offs []int64
 	for _, e := range ents {
 		name := e.Name()
-		if strings.HasSuffix(name, snapshotSuffix+tmpSuffix) {
-			if err := removeFile(filepath.Join(dir, name)); err != nil {
+		if strings.HasSuffix(name, snapshotSuffix+diskfs.TempSuffix) {
+			if err := removeFile(fsys, filepath.Join(dir, name)); err != nil {
 				return nil, err
 			}
 			continue
@@ -318,49 +319,9 @@ func listSnapshots(dir string) ([]int64, error) {
 	return offs, nil
 }
 
-// writeFileAtomic writes data to path through a synced temporary file and a
-// rename, then syncs the directory so that the rename survives a crash: a
-// reader finds the old file or the whole new one.
-func writeFileAtomic(path string, data []byte) error {
-	tmp := path + tmpSuffix
-	f, err := os.OpenFile(tmp, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o644)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return syncDir(filepath.Dir(path))
-}
-
-func removeFile(path string) error {
-	if err := os.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
+func removeFile(fsys diskfs.FS, path string) error {
+	if err := fsys.Remove(path); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("remove %s: %w", path, err)
-	}
-	return nil
-}
-
-// syncDir fsyncs a directory so that creations, renames and removals in it
-// are durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync dir %s: %w", dir, err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync dir %s: %w", dir, err)
 	}
 	return nil
 }

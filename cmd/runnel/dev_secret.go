@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/runnel-dev/runnel/gateway/auth"
+	"github.com/runnel-dev/runnel/internal/diskfs"
 )
 
 // devSecretFile is the file in the data directory that holds the HS256
@@ -41,11 +42,9 @@ func loadOrCreateDevSecret(dataDir string) ([]byte, error) {
 		return nil, fmt.Errorf("make a dev secret: %w", err)
 	}
 	secret := []byte(hex.EncodeToString(raw))
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, append(secret, '\n'), 0o600); err != nil {
-		return nil, fmt.Errorf("write the dev secret: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
+	// Written whole and synced: a crash must not leave a torn secret that
+	// refuses the next start, nor lose one whose tokens were handed out.
+	if err := diskfs.WriteFileAtomic(diskfs.OS{}, path, append(secret, '\n'), 0o600); err != nil {
 		return nil, fmt.Errorf("write the dev secret: %w", err)
 	}
 	return secret, nil

@@ -6,12 +6,12 @@ import (
 	"flag"
 	"fmt"
 
-	"github.com/runnel-dev/runnel/broker/commitlog"
+	"github.com/runnel-dev/runnel/broker/commitlog/logdump"
 )
 
 // logDumpCommand is "runnel log dump": kafka-dump-log for Runnel's logs.
 func logDumpCommand() *command {
-	var opts commitlog.DumpOptions
+	var opts logdump.Options
 	return &command{
 		name:    "dump",
 		summary: "print and check the segments of a partition log",
@@ -39,14 +39,14 @@ or torn tail is found even without --verify) or cannot be read, 2 for bad usage.
 			fs.BoolVar(&opts.Records, "records", false, "print every record: offset, timestamp, key, value, headers")
 			fs.BoolVar(&opts.Verify, "verify", false, "check offsets, records, leader epochs and indexes too; exit 1 on any problem")
 			fs.BoolVar(&opts.Indexes, "indexes", false, "print the entries of the .index and .timeindex files")
-			fs.IntVar(&opts.MaxBatchBytes, "max-batch-bytes", commitlog.DefaultDumpMaxBatchBytes, "report batches larger than `N` bytes instead of reading them")
+			fs.IntVar(&opts.MaxBatchBytes, "max-batch-bytes", logdump.DefaultMaxBatchBytes, "report batches larger than `N` bytes instead of reading them")
 		},
 		run: func(ctx context.Context, inv *invocation) error {
 			if opts.MaxBatchBytes <= 0 {
 				return usagef("--max-batch-bytes must be positive")
 			}
 			out := bufio.NewWriterSize(inv.stdout, 64<<10)
-			rep, err := commitlog.Dump(ctx, out, inv.args[0], opts)
+			rep, err := logdump.Dump(ctx, out, inv.args[0], opts)
 			if ferr := out.Flush(); err == nil {
 				err = ferr
 			}

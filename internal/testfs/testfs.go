@@ -1,6 +1,6 @@
 // Package testfs gives tests real file systems with chosen limits: a tmpfs
 // of a few MiB fills up for real, so disk-full handling is tested against
-// the kernel rather than an imitation.
+// the kernel rather than an imitation. FlipByte damages a file in place.
 package testfs
 
 import (
@@ -27,4 +27,22 @@ func MountTmpfs(t testing.TB, dir, size string) {
 			t.Errorf("unmount %s: %v", dir, err)
 		}
 	})
+}
+
+// FlipByte inverts the bits of the byte at pos in the file at path.
+func FlipByte(t testing.TB, path string, pos int64) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b := make([]byte, 1)
+	if _, err := f.ReadAt(b, pos); err != nil {
+		t.Fatal(err)
+	}
+	b[0] ^= 0xff
+	if _, err := f.WriteAt(b, pos); err != nil {
+		t.Fatal(err)
+	}
 }

@@ -80,6 +80,26 @@ func TestSingleNodeProposeCommit(t *testing.T) {
 	}
 }
 
+// TestProposeReturnsAfterAppliedIndex proposes many entries one after the
+// other: when Propose returns, AppliedIndex already counts the entry (the
+// proposer was answered before the index moved, now and then).
+func TestProposeReturnsAfterAppliedIndex(t *testing.T) {
+	c := raftnodetest.NewCluster(t, raftnodetest.Options{Voters: 1})
+	c.WaitLeader(waitTimeout)
+	n := c.Node(1)
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	for i := 0; i < 100; i++ {
+		idx, err := n.Propose(ctx, fmt.Appendf(nil, "k%d=v", i))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := n.AppliedIndex(); got < idx {
+			t.Fatalf("proposal %d: Propose returned index %d, AppliedIndex is %d", i, idx, got)
+		}
+	}
+}
+
 func TestThreeNodesProposeOnEveryNode(t *testing.T) {
 	c := raftnodetest.NewCluster(t, raftnodetest.Options{Voters: 3})
 	leader := c.WaitLeader(waitTimeout)

@@ -9,6 +9,9 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	pb "go.etcd.io/raft/v3/raftpb"
+
+	"github.com/runnel-dev/runnel/internal/diskfs"
 )
 
 // Defaults used by Config.Validate for zero fields.
@@ -105,6 +108,15 @@ type Config struct {
 	// is net.Listen("tcp", Listen). The Node owns it: it is closed on Stop, or by
 	// Start if Start fails.
 	Listener net.Listener
+	// SendHook, if set, sees every raft message on the goroutine that sends
+	// it to its peer, just before it is written (fault injection in tests,
+	// as etcd's rafttest network): it may sleep to delay the message, and
+	// returning false drops it silently, as a lossy network would (raft
+	// notices and retries). Calls and handshakes do not pass through it.
+	SendHook func(m *pb.Message) bool
+	// FS creates, writes, syncs, renames and removes the WAL and snapshot
+	// files (optional, for fault injection); the default is diskfs.OS.
+	FS diskfs.FS
 	// Logger receives the node's and raft's logs (default slog.Default()).
 	Logger *slog.Logger
 	// Metrics, if set, receives the node's Prometheus collectors, labelled with
@@ -190,6 +202,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.FS == nil {
+		c.FS = diskfs.OS{}
 	}
 	if len(errs) > 0 {
 		return fmt.Errorf("raftnode: invalid config: %w", errors.Join(errs...))

@@ -22,8 +22,10 @@
 // # Storage
 //
 // Dir/wal holds segment files of CRC-32C framed records (entries, HardState,
-// snapshot markers); Dir/snap holds snapshot files written temp, fsync, rename,
-// fsync dir, and checked by CRC when loaded. On open the newest whole snapshot is
+// snapshot markers); Dir/snap holds snapshot files written whole
+// (diskfs.WriteFileAtomic: temp, fsync, rename, fsync dir), and checked by CRC
+// when loaded. Every change to these files goes through Config.FS, the seam
+// tests fail (faultfs); a failed write or sync stops the node (Err). On open the newest whole snapshot is
 // restored into the StateMachine and the WAL after it is replayed. Only a write
 // torn by a crash at the very end of the log is cut (the file is truncated at the
 // last good record and the cut bytes are kept in a .broken file); what counts as

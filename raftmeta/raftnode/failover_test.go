@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	pb "go.etcd.io/raft/v3/raftpb"
 
 	"github.com/runnel-dev/runnel/internal/testwait"
 	"github.com/runnel-dev/runnel/raftmeta/raftnode"
@@ -136,4 +139,50 @@ func TestProposeContextEnds(t *testing.T) {
 		t.Fatalf("Propose outlived its deadline by far: %v", time.Since(start))
 	}
 	c.Net.Heal()
+}
+
+// TestSendHookDropsMessages drops every raft message to one follower through
+// Config.SendHook: the other two commit without it and it applies nothing
+// of it; once messages flow again it catches up.
+func TestSendHookDropsMessages(t *testing.T) {
+	var victim atomic.Uint64
+	var dropped atomic.Int64
+	c := raftnodetest.NewCluster(t, raftnodetest.Options{Voters: 3, Configure: func(cfg *raftnode.Config) {
+		cfg.SendHook = func(m *pb.Message) bool {
+			if m.GetTo() == victim.Load() {
+				dropped.Add(1)
+				return false
+			}
+			return true
+		}
+	}})
+	leader := c.WaitLeader(waitTimeout)
+	var others []uint64
+	for _, id := range c.IDs() {
+		if id != leader {
+			others = append(others, id)
+		}
+	}
+	cut := others[0]
+	idx, err := proposeRetry(c.Node(leader), []byte("before=1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.WaitApplied(idx, waitTimeout)
+	victim.Store(cut)
+	for i := 0; i < 10; i++ {
+		if idx, err = proposeRetry(c.Node(leader), fmt.Appendf(nil, "k%d=v", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.WaitApplied(idx, waitTimeout, leader, others[1])
+	if got := c.Node(cut).AppliedIndex(); got >= idx {
+		t.Fatalf("node %d applied %d although every message to it was dropped", cut, got)
+	}
+	if dropped.Load() == 0 {
+		t.Fatal("the hook dropped nothing")
+	}
+	victim.Store(0)
+	c.WaitApplied(idx, waitTimeout)
+	checkSameState(t, c, idx)
 }

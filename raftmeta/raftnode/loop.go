@@ -239,52 +239,62 @@ func (n *Node) updateSoftState(ss *raft.SoftState) {
 }
 
 // apply hands committed entries to the StateMachine and raft, and answers local
-// proposers.
+// proposers once AppliedIndex counts their entry.
 func (n *Node) apply(ents []*pb.Entry) error {
 	for _, e := range ents {
 		idx := e.GetIndex()
 		if idx <= n.applied {
 			continue
 		}
+		var ans answer
 		switch e.GetType() {
 		case pb.EntryNormal:
-			n.applyNormal(idx, e.GetData())
+			ans = n.applyNormal(idx, e.GetData())
 		case pb.EntryConfChange:
 			cc := &pb.ConfChange{}
 			if err := proto.Unmarshal(e.GetData(), cc); err != nil {
 				return fmt.Errorf("decode committed conf change at %d: %w", idx, err)
 			}
-			n.applyConfChange(idx, cc.AsV2())
+			ans = n.applyConfChange(idx, cc.AsV2())
 		case pb.EntryConfChangeV2:
 			cc := &pb.ConfChangeV2{}
 			if err := proto.Unmarshal(e.GetData(), cc); err != nil {
 				return fmt.Errorf("decode committed conf change at %d: %w", idx, err)
 			}
-			n.applyConfChange(idx, cc)
+			ans = n.applyConfChange(idx, cc)
 		}
 		n.applied = idx
 		n.appliedIdx.Store(idx)
 		n.metrics.applied.Inc()
+		if ans.local {
+			n.resolve(ans.seq, ans.res)
+		}
 	}
 	return nil
 }
 
-func (n *Node) applyNormal(idx uint64, data []byte) {
+// answer is the result an applied entry owes its local proposer, if it has
+// one here (local).
+type answer struct {
+	local bool
+	seq   uint64
+	res   result
+}
+
+func (n *Node) applyNormal(idx uint64, data []byte) answer {
 	if len(data) == 0 {
-		return // the empty entry a new leader appends
+		return answer{} // the empty entry a new leader appends
 	}
 	env, payload, ok := parseEnvelope(data)
 	if !ok {
 		n.logger.Error("raftnode: skipping committed entry without envelope", "index", idx, "bytes", len(data))
-		return
+		return answer{}
 	}
 	err := n.sm.Apply(idx, payload)
-	if env.node == n.id && env.epoch == n.epoch {
-		n.resolve(env.seq, result{index: idx, err: err})
-	}
+	return answer{local: env.node == n.id && env.epoch == n.epoch, seq: env.seq, res: result{index: idx, err: err}}
 }
 
-func (n *Node) applyConfChange(idx uint64, cc *pb.ConfChangeV2) {
+func (n *Node) applyConfChange(idx uint64, cc *pb.ConfChangeV2) answer {
 	env, userCtx, local := parseEnvelope(cc.GetContext())
 	local = local && env.node == n.id && env.epoch == n.epoch
 	if _, _, ok := parseEnvelope(cc.GetContext()); ok {
@@ -319,9 +329,7 @@ func (n *Node) applyConfChange(idx uint64, cc *pb.ConfChangeV2) {
 			n.logger.Warn("raftnode: this node was removed from the cluster", "index", idx)
 		}
 	}
-	if local {
-		n.resolve(env.seq, result{index: idx, err: err})
-	}
+	return answer{local: local, seq: env.seq, res: result{index: idx, err: err}}
 }
 
 func isMember(cs *pb.ConfState, id uint64) bool {

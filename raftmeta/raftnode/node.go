@@ -192,6 +192,7 @@ func Start(cfg Config, sm StateMachine) (*Node, error) {
 		logger:            logger,
 		ln:                ln,
 		dial:              dial,
+		sendHook:          cfg.SendHook,
 		maxFrame:          cfg.MaxMessageBytes + frameOverhead,
 		queueLen:          cfg.SendQueueLength,
 		handler:           cfg.Handler,

@@ -13,6 +13,8 @@ import (
 
 	pb "go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/runnel-dev/runnel/internal/diskfs"
 )
 
 // Snapshot file layout, little endian: magic "RNLSNAP1", crc32c uint32 of the
@@ -27,24 +29,25 @@ var errCorruptSnapshot = errors.New("corrupt snapshot file")
 
 // snapStore keeps snapshot files <term>-<index>.snap in one directory.
 type snapStore struct {
+	fs     diskfs.FS
 	dir    string
 	logger *slog.Logger
 }
 
 func snapName(term, index uint64) string { return fmt.Sprintf("%016x-%016x.snap", term, index) }
 
-func newSnapStore(dir string, logger *slog.Logger) (*snapStore, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+func newSnapStore(fsys diskfs.FS, dir string, logger *slog.Logger) (*snapStore, error) {
+	if err := fsys.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("snap: create dir: %w", err)
 	}
-	s := &snapStore{dir: dir, logger: logger}
-	des, err := os.ReadDir(dir)
+	s := &snapStore{fs: fsys, dir: dir, logger: logger}
+	des, err := fsys.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("snap: list dir: %w", err)
 	}
 	for _, de := range des {
-		if strings.HasSuffix(de.Name(), ".tmp") {
-			_ = os.Remove(filepath.Join(dir, de.Name()))
+		if strings.HasSuffix(de.Name(), diskfs.TempSuffix) {
+			_ = fsys.Remove(filepath.Join(dir, de.Name()))
 		}
 	}
 	return s, nil
@@ -83,21 +86,13 @@ func decodeSnapshotFile(b []byte) (*pb.Snapshot, int64, error) {
 	return snap, 0, nil
 }
 
-// save writes snap whole: temp file, fsync, rename, fsync dir. Older files beyond
-// the newest snapKeep are deleted afterwards.
+// save writes snap whole (diskfs.WriteFileAtomic: temp file, fsync, rename,
+// fsync dir). Older files beyond the newest snapKeep are deleted afterwards.
 func (s *snapStore) save(snap *pb.Snapshot) error {
 	md := snap.GetMetadata()
 	path := filepath.Join(s.dir, snapName(md.GetTerm(), md.GetIndex()))
-	tmp := path + ".tmp"
-	if err := writeFileSync(tmp, encodeSnapshotFile(snap)); err != nil {
-		_ = os.Remove(tmp)
-		return fmt.Errorf("snap: write: %w", err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("snap: rename: %w", err)
-	}
-	if err := syncDir(s.dir); err != nil {
-		return err
+	if err := diskfs.WriteFileAtomic(s.fs, path, encodeSnapshotFile(snap), 0o644); err != nil {
+		return fmt.Errorf("snap: %w", err)
 	}
 	s.purge()
 	return nil
@@ -105,7 +100,7 @@ func (s *snapStore) save(snap *pb.Snapshot) error {
 
 // names returns the snapshot file names, newest (highest index) first.
 func (s *snapStore) names() ([]string, error) {
-	des, err := os.ReadDir(s.dir)
+	des, err := s.fs.ReadDir(s.dir)
 	if err != nil {
 		return nil, fmt.Errorf("snap: list dir: %w", err)
 	}
@@ -173,7 +168,7 @@ func (s *snapStore) loadNewest() (*pb.Snapshot, []damagedSnapshot, error) {
 func (s *snapStore) setAside(damaged []damagedSnapshot) {
 	for _, d := range damaged {
 		s.logger.Error("snap: damaged snapshot file set aside; an older snapshot and the WAL hold its state", "file", d.path, "offset", d.offset, "err", d.err)
-		if err := os.Rename(d.path, d.path+".broken"); err != nil {
+		if err := s.fs.Rename(d.path, d.path+".broken"); err != nil {
 			s.logger.Warn("snap: set aside damaged snapshot", "file", d.path, "err", err)
 		}
 	}
@@ -186,7 +181,7 @@ func (s *snapStore) purge() {
 		return
 	}
 	for i := snapKeep; i < len(names); i++ {
-		if err := os.Remove(filepath.Join(s.dir, names[i])); err != nil {
+		if err := s.fs.Remove(filepath.Join(s.dir, names[i])); err != nil {
 			s.logger.Warn("snap: delete old snapshot", "file", names[i], "err", err)
 		}
 	}

@@ -11,6 +11,8 @@ import (
 	pb "go.etcd.io/raft/v3/raftpb"
 	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/runnel-dev/runnel/internal/diskfs"
 )
 
 // diskStorage is raft's MemoryStorage made durable by the WAL and snapshot files.
@@ -33,7 +35,7 @@ type loadedState struct {
 
 func openDiskStorage(cfg *Config) (_ *diskStorage, _ *loadedState, err error) {
 	logger := cfg.Logger
-	lock, err := lockDir(cfg.Dir)
+	lock, err := lockDir(cfg.FS, cfg.Dir)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -42,7 +44,7 @@ func openDiskStorage(cfg *Config) (_ *diskStorage, _ *loadedState, err error) {
 			_ = lock.Close()
 		}
 	}()
-	snaps, err := newSnapStore(filepath.Join(cfg.Dir, "snap"), logger)
+	snaps, err := newSnapStore(cfg.FS, filepath.Join(cfg.Dir, "snap"), logger)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -50,7 +52,7 @@ func openDiskStorage(cfg *Config) (_ *diskStorage, _ *loadedState, err error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	w, st, err := openWAL(filepath.Join(cfg.Dir, "wal"), cfg.WALSegmentBytes, cfg.MaxMessageBytes+frameOverhead, logger)
+	w, st, err := openWAL(cfg.FS, filepath.Join(cfg.Dir, "wal"), cfg.WALSegmentBytes, cfg.MaxMessageBytes+frameOverhead, logger)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -66,11 +68,11 @@ func openDiskStorage(cfg *Config) (_ *diskStorage, _ *loadedState, err error) {
 
 // lockDir takes an exclusive flock on dir/LOCK, so that two Nodes (or processes)
 // never write the same WAL. The kernel drops it when the process dies.
-func lockDir(dir string) (*os.File, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+func lockDir(fsys diskfs.FS, dir string) (*os.File, error) {
+	if err := fsys.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("storage: create dir: %w", err)
 	}
-	f, err := os.OpenFile(filepath.Join(dir, "LOCK"), os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := fsys.OpenFile(filepath.Join(dir, "LOCK"), os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("storage: open lock file: %w", err)
 	}

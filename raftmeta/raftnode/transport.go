@@ -45,6 +45,7 @@ type transport struct {
 	logger        *slog.Logger
 	ln            net.Listener
 	dial          func(ctx context.Context, addr string) (net.Conn, error)
+	sendHook      func(m *pb.Message) bool // Config.SendHook; nil sends everything
 	maxFrame      int
 	queueLen      int
 	handler       func(ctx context.Context, from uint64, req []byte) ([]byte, error)
@@ -663,6 +664,9 @@ func (p *peer) serve(conn net.Conn) {
 		for _, it := range batch {
 			if it.call != nil && !p.markSent(it.call.id, gen) {
 				continue // the caller gave up
+			}
+			if it.m != nil && t.sendHook != nil && !t.sendHook(it.m) {
+				continue // lost on the way, as far as the sender can tell
 			}
 			if scratch, err = p.writeItem(bw, it, scratch[:0]); err != nil {
 				break

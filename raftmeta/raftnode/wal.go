@@ -12,8 +12,9 @@ import (
 	"time"
 
 	pb "go.etcd.io/raft/v3/raftpb"
-	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/runnel-dev/runnel/internal/diskfs"
 )
 
 // wal is the write-ahead log: a directory of segment files named
@@ -28,6 +29,7 @@ import (
 // After a failed write or sync the wal refuses all further writes (sticky err):
 // the file's tail is unknown until the next open cuts it.
 type wal struct {
+	fs        diskfs.FS
 	dir       string
 	segBytes  int64
 	maxRecord int
@@ -38,6 +40,7 @@ type wal struct {
 	size int64        // bytes in the active segment
 
 	buf       []byte
+	iov       [1][]byte // buf as the buffer list of a write, without an allocation
 	err       error
 	lastIndex uint64               // index of the last entry written
 	hs        *pb.HardState        // last HardState written
@@ -76,20 +79,20 @@ func parseSegmentName(name string) (seq, first uint64, ok bool) {
 // the last segment (see tornTail) and opens the last segment for appending.
 // Any other damage is a *CorruptError naming the file and offset: the node must
 // not start on a log that lost records it may have acknowledged.
-func openWAL(dir string, segBytes int64, maxRecord int, logger *slog.Logger) (*wal, *walState, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+func openWAL(fsys diskfs.FS, dir string, segBytes int64, maxRecord int, logger *slog.Logger) (*wal, *walState, error) {
+	if err := fsys.MkdirAll(dir, 0o755); err != nil {
 		return nil, nil, fmt.Errorf("wal: create dir: %w", err)
 	}
-	w := &wal{dir: dir, segBytes: segBytes, maxRecord: maxRecord, logger: logger}
-	des, err := os.ReadDir(dir)
+	w := &wal{fs: fsys, dir: dir, segBytes: segBytes, maxRecord: maxRecord, logger: logger}
+	des, err := fsys.ReadDir(dir)
 	if err != nil {
 		return nil, nil, fmt.Errorf("wal: list dir: %w", err)
 	}
 	for _, de := range des {
 		if seq, first, ok := parseSegmentName(de.Name()); ok {
 			w.segs = append(w.segs, walSegment{seq: seq, first: first, name: de.Name()})
-		} else if strings.HasSuffix(de.Name(), ".tmp") {
-			_ = os.Remove(filepath.Join(dir, de.Name()))
+		} else if strings.HasSuffix(de.Name(), diskfs.TempSuffix) {
+			_ = fsys.Remove(filepath.Join(dir, de.Name()))
 		}
 	}
 	sort.Slice(w.segs, func(i, j int) bool { return w.segs[i].seq < w.segs[j].seq })
@@ -124,10 +127,10 @@ func openWAL(dir string, segBytes int64, maxRecord int, logger *slog.Logger) (*w
 		}
 		kept := fmt.Sprintf("%s.tail-%d.broken", path, off)
 		logger.Warn("wal: cutting a write torn by a crash at the end of the log; its bytes are kept", "segment", seg.name, "offset", off, "bytes", len(data)-off, "kept_in", kept, "err", cause)
-		if err := keepCopy(kept, data[off:]); err != nil {
-			return nil, nil, err
+		if err := diskfs.WriteFileAtomic(fsys, kept, data[off:], 0o644); err != nil {
+			return nil, nil, fmt.Errorf("wal: keep the cut tail: %w", err)
 		}
-		if err := cutFile(path, int64(off)); err != nil {
+		if err := cutFile(fsys, path, int64(off)); err != nil {
 			return nil, nil, err
 		}
 	}
@@ -144,7 +147,7 @@ func openWAL(dir string, segBytes int64, maxRecord int, logger *slog.Logger) (*w
 		}
 	} else {
 		seg := w.segs[len(w.segs)-1]
-		f, err := os.OpenFile(filepath.Join(dir, seg.name), os.O_WRONLY|os.O_APPEND, 0o644)
+		f, err := fsys.OpenFile(filepath.Join(dir, seg.name), os.O_WRONLY, 0o644)
 		if err != nil {
 			return nil, nil, fmt.Errorf("wal: open segment: %w", err)
 		}
@@ -242,33 +245,6 @@ func allZero(b []byte) bool {
 	return true
 }
 
-// keepCopy writes the bytes about to be cut to path, synced, so that nothing
-// is lost by the cut even if the classification was wrong.
-func keepCopy(path string, data []byte) error {
-	if err := writeFileSync(path, data); err != nil {
-		return fmt.Errorf("wal: keep the cut tail: %w", err)
-	}
-	return syncDir(filepath.Dir(path))
-}
-
-// writeFileSync creates (or truncates) path holding data and fsyncs it. Files
-// that must appear whole are written to a temp name, then renamed.
-func writeFileSync(path string, data []byte) error {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
-	if err != nil {
-		return err
-	}
-	if _, err := f.Write(data); err != nil {
-		_ = f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		_ = f.Close()
-		return err
-	}
-	return f.Close()
-}
-
 // apply folds one decoded record into the replay state with raft's log semantics:
 // an entry at index i replaces everything from i on.
 func (st *walState) apply(typ byte, payload []byte) error {
@@ -313,23 +289,24 @@ func (st *walState) apply(typ byte, payload []byte) error {
 }
 
 // cutFile truncates path to size and syncs it.
-func cutFile(path string, size int64) error {
-	f, err := os.OpenFile(path, os.O_WRONLY, 0o644)
+func cutFile(fsys diskfs.FS, path string, size int64) error {
+	f, err := fsys.OpenFile(path, os.O_WRONLY, 0o644)
 	if err != nil {
 		return fmt.Errorf("wal: open for cut: %w", err)
 	}
 	defer f.Close()
-	if err := f.Truncate(size); err != nil {
+	if err := fsys.Truncate(f, size); err != nil {
 		return fmt.Errorf("wal: cut tail: %w", err)
 	}
-	if err := f.Sync(); err != nil {
+	if err := fsys.Sync(f); err != nil {
 		return fmt.Errorf("wal: sync after cut: %w", err)
 	}
 	return nil
 }
 
 // createSegment writes a new segment holding the current snapshot marker and
-// HardState (temp file, fsync, rename, fsync dir) and makes it the active one.
+// HardState (diskfs.WriteFileAtomic: temp file, fsync, rename, fsync dir) and
+// makes it the active one.
 func (w *wal) createSegment(seq, first uint64) error {
 	var hdr []byte
 	if w.snap != nil {
@@ -340,17 +317,10 @@ func (w *wal) createSegment(seq, first uint64) error {
 	}
 	name := segmentName(seq, first)
 	path := filepath.Join(w.dir, name)
-	tmp := path + ".tmp"
-	if err := writeFileSync(tmp, hdr); err != nil {
+	if err := diskfs.WriteFileAtomic(w.fs, path, hdr, 0o644); err != nil {
 		return fmt.Errorf("wal: create segment: %w", err)
 	}
-	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("wal: rename new segment: %w", err)
-	}
-	if err := syncDir(w.dir); err != nil {
-		return err
-	}
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0o644)
+	f, err := w.fs.OpenFile(path, os.O_WRONLY, 0o644)
 	if err != nil {
 		return fmt.Errorf("wal: open new segment: %w", err)
 	}
@@ -402,8 +372,10 @@ func (w *wal) flush(sync bool) error {
 		return w.err
 	}
 	if len(w.buf) > 0 {
-		n, err := w.f.Write(w.buf)
-		w.size += int64(n)
+		w.iov[0] = w.buf
+		n, err := w.fs.WriteAt(w.f, w.iov[:], w.size)
+		w.iov[0] = nil
+		w.size += n
 		if err != nil {
 			w.err = fmt.Errorf("wal: write: %w", err)
 			return w.err
@@ -412,7 +384,7 @@ func (w *wal) flush(sync bool) error {
 	}
 	if sync {
 		start := time.Now()
-		if err := unix.Fdatasync(int(w.f.Fd())); err != nil {
+		if err := w.fs.Datasync(w.f); err != nil {
 			w.err = fmt.Errorf("wal: fdatasync: %w", err)
 			return w.err
 		}
@@ -421,7 +393,7 @@ func (w *wal) flush(sync bool) error {
 		}
 	}
 	if w.size >= w.segBytes {
-		if err := w.f.Sync(); err != nil {
+		if err := w.fs.Sync(w.f); err != nil {
 			w.err = fmt.Errorf("wal: sync full segment: %w", err)
 			return w.err
 		}
@@ -445,12 +417,12 @@ func (w *wal) releaseTo(index uint64) error {
 		return nil
 	}
 	for _, seg := range w.segs[:n] {
-		if err := os.Remove(filepath.Join(w.dir, seg.name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		if err := w.fs.Remove(filepath.Join(w.dir, seg.name)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("wal: delete old segment: %w", err)
 		}
 	}
 	w.segs = append(w.segs[:0], w.segs[n:]...)
-	return syncDir(w.dir)
+	return w.fs.SyncDir(w.dir)
 }
 
 func (w *wal) close() error {
@@ -466,18 +438,4 @@ func (w *wal) close() error {
 	}
 	w.f = nil
 	return err
-}
-
-// syncDir fsyncs a directory so that renames, creations and deletions in it are
-// durable.
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return fmt.Errorf("sync dir: %w", err)
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("sync dir %s: %w", dir, err)
-	}
-	return nil
 }

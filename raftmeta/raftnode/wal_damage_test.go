@@ -10,6 +10,8 @@ import (
 	"testing"
 
 	pb "go.etcd.io/raft/v3/raftpb"
+
+	"github.com/runnel-dev/runnel/internal/diskfs"
 )
 
 // writeTestWAL writes n entries, each with a HardState committing it, into one
@@ -51,7 +53,7 @@ func damageFile(t *testing.T, path string, f func([]byte) []byte) []byte {
 // *CorruptError naming path and offset, leaving the file as it was.
 func wantRefusal(t *testing.T, dir, path string, offset int64, content []byte) {
 	t.Helper()
-	_, _, err := openWAL(dir, 1<<20, 1<<20, discard)
+	_, _, err := openWAL(diskfs.OS{}, dir, 1<<20, 1<<20, discard)
 	var ce *CorruptError
 	if !errors.As(err, &ce) || !errors.Is(err, ErrCorrupt) {
 		t.Fatalf("damaged WAL opened: %v", err)
@@ -155,7 +157,7 @@ func TestWALTornTails(t *testing.T) {
 			path, offs := writeTestWAL(t, dir, 5)
 			orig, _ := os.ReadFile(path)
 			b := damageFile(t, path, func(b []byte) []byte { return tc.damage(b, offs) })
-			w, st, err := openWAL(dir, 1<<20, 1<<20, discard)
+			w, st, err := openWAL(diskfs.OS{}, dir, 1<<20, 1<<20, discard)
 			if err != nil {
 				t.Fatalf("torn tail refused: %v", err)
 			}

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	pb "go.etcd.io/raft/v3/raftpb"
+
+	"github.com/runnel-dev/runnel/internal/diskfs"
 )
 
 var discard = slog.New(slog.DiscardHandler)
@@ -22,7 +24,7 @@ func hardState(term, vote, commit uint64) *pb.HardState {
 
 func openTestWAL(t *testing.T, dir string, segBytes int64) (*wal, *walState) {
 	t.Helper()
-	w, st, err := openWAL(dir, segBytes, 1<<20, discard)
+	w, st, err := openWAL(diskfs.OS{}, dir, segBytes, 1<<20, discard)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +169,7 @@ func TestWALDamageInOlderSegmentIsAnError(t *testing.T) {
 	b[len(b)-3] ^= 0xff
 	_ = os.WriteFile(first, b, 0o644)
 	var ce *CorruptError
-	if _, _, err := openWAL(dir, 256, 1<<20, discard); !errors.As(err, &ce) || !errors.Is(err, ErrCorrupt) || ce.File != first {
+	if _, _, err := openWAL(diskfs.OS{}, dir, 256, 1<<20, discard); !errors.As(err, &ce) || !errors.Is(err, ErrCorrupt) || ce.File != first {
 		t.Fatalf("damage in the middle of the log: %v", err)
 	}
 }
@@ -188,7 +190,7 @@ func TestWALStickyError(t *testing.T) {
 
 func TestSnapshotFiles(t *testing.T) {
 	dir := t.TempDir()
-	s, err := newSnapStore(dir, discard)
+	s, err := newSnapStore(diskfs.OS{}, dir, discard)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,6 +24,7 @@ type childConfig struct {
 	ID              uint64            `json:"id"`
 	Dir             string            `json:"dir"`
 	Listen          string            `json:"listen"`
+	ListenerFD      bool              `json:"listener_fd"` // the raft listener is fd 3, on Listen's address
 	Voters          map[uint64]string `json:"voters"`
 	SnapshotEntries uint64            `json:"snapshot_entries"`
 	CtrlFile        string            `json:"ctrl_file"` // where the child writes its control address
@@ -67,6 +68,16 @@ func runChild(raw string) error {
 		return fmt.Errorf("decode %s: %w", ChildEnv, err)
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	var raftLn net.Listener
+	if cc.ListenerFD {
+		f := os.NewFile(3, "raft-listener")
+		ln, err := net.FileListener(f)
+		_ = f.Close()
+		if err != nil {
+			return fmt.Errorf("raft listener from the parent: %w", err)
+		}
+		raftLn = ln
+	}
 	kv := NewKV()
 	var node *raftnode.Node
 	var err error
@@ -77,6 +88,7 @@ func runChild(raw string) error {
 			ClusterID:       ClusterID,
 			Dir:             cc.Dir,
 			Listen:          cc.Listen,
+			Listener:        raftLn,
 			Voters:          cc.Voters,
 			TickInterval:    20 * time.Millisecond,
 			SnapshotEntries: cc.SnapshotEntries,

@@ -196,6 +196,7 @@ func (c *Cluster) Config(id uint64) raftnode.Config {
 		ElectionTicks:  10,
 		HeartbeatTicks: 1,
 		Dialer:         c.Net.Dialer(id),
+		SendHook:       c.Net.SendHook(),
 		Logger:         c.opts.Logger.With("test", c.T.Name()),
 	}
 	if c.opts.Configure != nil {

@@ -2,12 +2,13 @@ package raftnodetest
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"math/rand/v2"
 	"net"
 	"sync"
 	"time"
+
+	pb "go.etcd.io/raft/v3/raftpb"
 )
 
 // ErrPartitioned is returned by a Network dialer (and by writes on connections it
@@ -15,13 +16,14 @@ import (
 var ErrPartitioned = errors.New("raftnodetest: nodes are partitioned")
 
 // Network is a fault layer for raftnode transports in one process, in the spirit
-// of etcd's rafttest network: every node dials through Network.Dialer, and the
-// Network can drop raft messages with a probability, delay writes, and partition
-// sets of nodes (cutting their connections and refusing new ones) until Heal.
+// of etcd's rafttest network: every node dials through Network.Dialer and sends
+// its raft messages through Network.SendHook, and the Network can drop raft
+// messages with a probability, delay writes, and partition sets of nodes
+// (cutting their connections and refusing new ones) until Heal.
 //
-// Dropping works on whole frames of raftnode's transport format (little-endian
-// uint32 length, uint32 CRC, kind byte; kind 3 is a raft message), so streams stay
-// well-formed; handshakes and calls are never dropped.
+// Messages are dropped whole by the transport's send hook, before they are
+// framed, so the Network never sees raftnode's wire format; handshakes and
+// calls are never dropped.
 type Network struct {
 	mu      sync.Mutex
 	addrs   map[string]uint64 // listen address -> node id
@@ -130,6 +132,15 @@ func (n *Network) roll(p float64) bool {
 	return n.rng.Float64() < p
 }
 
+// SendHook returns a raftnode.Config.SendHook that drops each raft message
+// with the probability SetDrop gave.
+func (n *Network) SendHook() func(m *pb.Message) bool {
+	return func(*pb.Message) bool {
+		drop, _ := n.faults()
+		return drop == 0 || !n.roll(drop)
+	}
+}
+
 // Dialer returns the raftnode.Config.Dialer for node `from`.
 func (n *Network) Dialer(from uint64) func(ctx context.Context, addr string) (net.Conn, error) {
 	var d net.Dialer
@@ -155,14 +166,12 @@ func (n *Network) Dialer(from uint64) func(ctx context.Context, addr string) (ne
 	}
 }
 
-// faultConn applies the Network's faults to the writes of one dialed connection.
+// faultConn applies the Network's partitions and delays to the writes of one
+// dialed connection.
 type faultConn struct {
 	net.Conn
 	net      *Network
 	from, to uint64
-
-	wmu     sync.Mutex
-	pending []byte // bytes of an incomplete frame
 }
 
 func (c *faultConn) Close() error {
@@ -177,40 +186,8 @@ func (c *faultConn) Write(p []byte) (int, error) {
 		_ = c.Conn.Close()
 		return 0, ErrPartitioned
 	}
-	drop, delay := c.net.faults()
-	if delay > 0 {
+	if _, delay := c.net.faults(); delay > 0 {
 		time.Sleep(delay)
 	}
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	if drop == 0 && len(c.pending) == 0 {
-		if _, err := c.Conn.Write(p); err != nil {
-			return 0, err
-		}
-		return len(p), nil
-	}
-	c.pending = append(c.pending, p...)
-	var out []byte
-	for {
-		const hdr = 9
-		if len(c.pending) < hdr {
-			break
-		}
-		size := 8 + int(binary.LittleEndian.Uint32(c.pending[0:4]))
-		if len(c.pending) < size {
-			break
-		}
-		frame := c.pending[:size]
-		if !(frame[8] == 3 && drop > 0 && c.net.roll(drop)) {
-			out = append(out, frame...)
-		}
-		c.pending = c.pending[size:]
-	}
-	c.pending = append([]byte(nil), c.pending...)
-	if len(out) > 0 {
-		if _, err := c.Conn.Write(out); err != nil {
-			return 0, err
-		}
-	}
-	return len(p), nil
+	return c.Conn.Write(p)
 }

@@ -34,6 +34,10 @@ type ProcessCluster struct {
 
 	mu    sync.Mutex
 	procs map[uint64]*childProc
+	// reserved holds each node's raft listener from NewProcessCluster until
+	// its first start hands it to the child: a port released and listened
+	// on again could be taken in between by any socket on the machine.
+	reserved map[uint64]*net.TCPListener
 }
 
 type childProc struct {
@@ -57,21 +61,29 @@ func NewProcessCluster(t testing.TB, opts ProcessOptions) *ProcessCluster {
 	}
 	voters := opts.Voters
 	pc := &ProcessCluster{
-		t:      t,
-		opts:   opts,
-		root:   t.TempDir(),
-		voters: make(map[uint64]string),
-		client: &http.Client{Timeout: 10 * time.Second},
-		procs:  make(map[uint64]*childProc),
+		t:        t,
+		opts:     opts,
+		root:     t.TempDir(),
+		voters:   make(map[uint64]string),
+		client:   &http.Client{Timeout: 10 * time.Second},
+		procs:    make(map[uint64]*childProc),
+		reserved: make(map[uint64]*net.TCPListener),
 	}
-	t.Cleanup(pc.KillAll)
+	t.Cleanup(func() {
+		pc.KillAll()
+		pc.mu.Lock()
+		defer pc.mu.Unlock()
+		for _, ln := range pc.reserved {
+			_ = ln.Close()
+		}
+	})
 	for id := uint64(1); id <= uint64(voters); id++ {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		ln, err := net.ListenTCP("tcp", &net.TCPAddr{IP: net.IPv4(127, 0, 0, 1)})
 		if err != nil {
 			t.Fatalf("raftnodetest: reserve port: %v", err)
 		}
 		pc.voters[id] = ln.Addr().String()
-		_ = ln.Close()
+		pc.reserved[id] = ln
 	}
 	for id := uint64(1); id <= uint64(voters); id++ {
 		pc.Start(id)
@@ -108,8 +120,24 @@ func (pc *ProcessCluster) Start(id uint64) {
 	}
 	ctrlFile := filepath.Join(dir, "ctrl.addr")
 	_ = os.Remove(ctrlFile)
+	// The first start hands the child the reserved listener as fd 3; a
+	// restart listens on the address again.
+	pc.mu.Lock()
+	ln := pc.reserved[id]
+	delete(pc.reserved, id)
+	pc.mu.Unlock()
+	var lnFile *os.File
+	if ln != nil {
+		f, err := ln.File()
+		_ = ln.Close()
+		if err != nil {
+			pc.t.Fatalf("raftnodetest: pass node %d its listener: %v", id, err)
+		}
+		lnFile = f
+		defer lnFile.Close()
+	}
 	cfg, err := json.Marshal(childConfig{
-		ID: id, Dir: filepath.Join(dir, "meta"), Listen: pc.voters[id], Voters: pc.voters,
+		ID: id, Dir: filepath.Join(dir, "meta"), Listen: pc.voters[id], ListenerFD: lnFile != nil, Voters: pc.voters,
 		SnapshotEntries: pc.opts.SnapshotEntries, CtrlFile: ctrlFile, ParentPID: os.Getpid(),
 	})
 	if err != nil {
@@ -122,6 +150,9 @@ func (pc *ProcessCluster) Start(id uint64) {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), ChildEnv+"="+string(cfg))
 	cmd.Stdout, cmd.Stderr = logf, logf
+	if lnFile != nil {
+		cmd.ExtraFiles = []*os.File{lnFile} // fd 3 in the child
+	}
 	if err := cmd.Start(); err != nil {
 		_ = logf.Close()
 		pc.t.Fatalf("raftnodetest: start node %d: %v", id, err)

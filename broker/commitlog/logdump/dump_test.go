@@ -1,4 +1,4 @@
-package commitlog
+package logdump
 
 import (
 	"bytes"
@@ -17,7 +17,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/runnel-dev/runnel/broker/commitlog"
 	"github.com/runnel-dev/runnel/broker/recordbatch"
+	"github.com/runnel-dev/runnel/internal/testfs"
 )
 
 const (
@@ -32,7 +34,7 @@ const (
 func dumpTestLog(t *testing.T) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "orders-0")
-	l, err := Open(dir, Options{SegmentBytes: 1200, IndexIntervalBytes: 150, Logger: slog.New(slog.DiscardHandler)})
+	l, err := commitlog.Open(dir, commitlog.Options{SegmentBytes: 1200, IndexIntervalBytes: 150, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -109,7 +111,7 @@ func dumpBatchPositions(t *testing.T, path string) ([]int64, []recordbatch.Heade
 	return pos, hs
 }
 
-func runDump(t *testing.T, path string, opts DumpOptions) (string, DumpReport) {
+func runDump(t *testing.T, path string, opts Options) (string, Report) {
 	t.Helper()
 	var out bytes.Buffer
 	rep, err := Dump(context.Background(), &out, path, opts)
@@ -129,7 +131,7 @@ func copyDumpDir(t *testing.T, src string) string {
 	return dst
 }
 
-func problemsOf(rep DumpReport, kind ProblemKind) []Problem {
+func problemsOf(rep Report, kind ProblemKind) []Problem {
 	var out []Problem
 	for _, p := range rep.Problems {
 		if p.Kind == kind {
@@ -141,7 +143,7 @@ func problemsOf(rep DumpReport, kind ProblemKind) []Problem {
 
 func TestDumpCleanLog(t *testing.T) {
 	dir := dumpTestLog(t)
-	out, rep := runDump(t, dir, DumpOptions{Records: true, Verify: true, Indexes: true})
+	out, rep := runDump(t, dir, Options{Records: true, Verify: true, Indexes: true})
 	if rep.Damaged() {
 		t.Fatalf("clean log reported damaged: %v\n%s", rep.Problems, out)
 	}
@@ -180,7 +182,7 @@ func TestDumpCleanLog(t *testing.T) {
 
 func TestDumpWithoutOptionsPrintsBatchesOnly(t *testing.T) {
 	dir := dumpTestLog(t)
-	out, rep := runDump(t, dir, DumpOptions{})
+	out, rep := runDump(t, dir, Options{})
 	if rep.Damaged() || strings.Contains(out, "| offset:") || strings.Contains(out, "index:") || strings.Contains(out, "verify:") {
 		t.Fatalf("unexpected output without options:\n%s", out)
 	}
@@ -195,9 +197,9 @@ func TestDumpVerifyFlippedByte(t *testing.T) {
 	pos, hs := dumpBatchPositions(t, seg)
 	// The last byte of the second batch is record data, covered by the CRC.
 	at := pos[1] + int64(hs[1].Size()) - 1
-	flipByte(t, seg, at)
+	testfs.FlipByte(t, seg, at)
 
-	out, rep := runDump(t, dir, DumpOptions{Verify: true})
+	out, rep := runDump(t, dir, Options{Verify: true})
 	bad := problemsOf(rep, ProblemCorruptBatch)
 	if len(bad) != 1 || len(rep.Problems) != 1 {
 		t.Fatalf("want one corrupt-batch problem, got %v\n%s", rep.Problems, out)
@@ -223,7 +225,7 @@ func TestDumpVerifyTornTail(t *testing.T) {
 	if err := os.Truncate(last, lastPos+int64(hs[len(hs)-1].Size())-5); err != nil {
 		t.Fatal(err)
 	}
-	out, rep := runDump(t, dir, DumpOptions{Verify: true})
+	out, rep := runDump(t, dir, Options{Verify: true})
 	torn := problemsOf(rep, ProblemTornTail)
 	if len(torn) != 1 || torn[0].Position != lastPos || torn[0].File != filepath.Base(last) {
 		t.Fatalf("want a torn tail at %d in %s, got %v\n%s", lastPos, filepath.Base(last), rep.Problems, out)
@@ -254,7 +256,7 @@ func TestDumpVerifyTornHeader(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
-	_, rep := runDump(t, dir, DumpOptions{Verify: true})
+	_, rep := runDump(t, dir, Options{Verify: true})
 	if torn := problemsOf(rep, ProblemTornTail); len(torn) != 1 || torn[0].Position != st.Size() || len(rep.Problems) != 1 {
 		t.Fatalf("want only a torn tail at %d, got %v", st.Size(), rep.Problems)
 	}
@@ -267,42 +269,42 @@ func TestDumpVerifyCorruptIndexEntry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(data) < 3*offsetIndexEntrySize {
+	if len(data) < 3*commitlog.OffsetIndexEntrySize {
 		t.Fatalf("index has %d bytes, want at least 3 entries", len(data))
 	}
 	// Entry 1 points one byte into its batch.
-	p := binary.BigEndian.Uint32(data[offsetIndexEntrySize+4:])
-	binary.BigEndian.PutUint32(data[offsetIndexEntrySize+4:], p+1)
+	p := binary.BigEndian.Uint32(data[commitlog.OffsetIndexEntrySize+4:])
+	binary.BigEndian.PutUint32(data[commitlog.OffsetIndexEntrySize+4:], p+1)
 	if err := os.WriteFile(idx, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, rep := runDump(t, dir, DumpOptions{Verify: true})
+	out, rep := runDump(t, dir, Options{Verify: true})
 	bad := problemsOf(rep, ProblemIndex)
-	if len(bad) != 1 || len(rep.Problems) != 1 || bad[0].File != filepath.Base(idx) || bad[0].Position != offsetIndexEntrySize ||
+	if len(bad) != 1 || len(rep.Problems) != 1 || bad[0].File != filepath.Base(idx) || bad[0].Position != commitlog.OffsetIndexEntrySize ||
 		!strings.Contains(bad[0].Message, "does not point at the start of a batch") {
 		t.Fatalf("want one index problem at entry 1, got %v\n%s", rep.Problems, out)
 	}
 
 	// An entry naming the wrong offset for a real batch start.
-	binary.BigEndian.PutUint32(data[offsetIndexEntrySize+4:], p)
-	r := binary.BigEndian.Uint32(data[offsetIndexEntrySize:])
-	binary.BigEndian.PutUint32(data[offsetIndexEntrySize:], r+1)
+	binary.BigEndian.PutUint32(data[commitlog.OffsetIndexEntrySize+4:], p)
+	r := binary.BigEndian.Uint32(data[commitlog.OffsetIndexEntrySize:])
+	binary.BigEndian.PutUint32(data[commitlog.OffsetIndexEntrySize:], r+1)
 	if err := os.WriteFile(idx, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, rep = runDump(t, dir, DumpOptions{Verify: true})
+	_, rep = runDump(t, dir, Options{Verify: true})
 	if bad := problemsOf(rep, ProblemIndex); len(bad) != 1 || !strings.Contains(bad[0].Message, "points at the batch with base offset") {
 		t.Fatalf("want one index problem about the offset, got %v", rep.Problems)
 	}
 
 	// Entries out of order.
-	binary.BigEndian.PutUint32(data[offsetIndexEntrySize:], r)
-	copy(data[2*offsetIndexEntrySize:3*offsetIndexEntrySize], data[offsetIndexEntrySize:2*offsetIndexEntrySize])
+	binary.BigEndian.PutUint32(data[commitlog.OffsetIndexEntrySize:], r)
+	copy(data[2*commitlog.OffsetIndexEntrySize:3*commitlog.OffsetIndexEntrySize], data[commitlog.OffsetIndexEntrySize:2*commitlog.OffsetIndexEntrySize])
 	if err := os.WriteFile(idx, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, rep = runDump(t, dir, DumpOptions{Verify: true})
-	if bad := problemsOf(rep, ProblemIndex); len(bad) != 1 || bad[0].Position != 2*offsetIndexEntrySize || !strings.Contains(bad[0].Message, "does not follow") {
+	_, rep = runDump(t, dir, Options{Verify: true})
+	if bad := problemsOf(rep, ProblemIndex); len(bad) != 1 || bad[0].Position != 2*commitlog.OffsetIndexEntrySize || !strings.Contains(bad[0].Message, "does not follow") {
 		t.Fatalf("want one problem for the repeated entry, got %v", rep.Problems)
 	}
 }
@@ -314,7 +316,7 @@ func TestDumpVerifyCorruptTimeIndexEntry(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(data) < 2*timeIndexEntrySize {
+	if len(data) < 2*commitlog.TimeIndexEntrySize {
 		t.Fatalf("time index has %d bytes, want at least 2 entries", len(data))
 	}
 	// Lower the first entry's timestamp below its batch's: a lookup by time
@@ -324,7 +326,7 @@ func TestDumpVerifyCorruptTimeIndexEntry(t *testing.T) {
 	if err := os.WriteFile(tix, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, rep := runDump(t, dir, DumpOptions{Verify: true})
+	out, rep := runDump(t, dir, Options{Verify: true})
 	bad := problemsOf(rep, ProblemTimeIndex)
 	if len(bad) != 1 || len(rep.Problems) != 1 || bad[0].Position != 0 || bad[0].File != filepath.Base(tix) {
 		t.Fatalf("want one time-index problem at entry 0, got %v\n%s", rep.Problems, out)
@@ -332,12 +334,12 @@ func TestDumpVerifyCorruptTimeIndexEntry(t *testing.T) {
 
 	// An entry pointing past the segment.
 	binary.BigEndian.PutUint64(data, ts)
-	n := len(data) / timeIndexEntrySize
-	binary.BigEndian.PutUint32(data[(n-1)*timeIndexEntrySize+8:], 1<<20)
+	n := len(data) / commitlog.TimeIndexEntrySize
+	binary.BigEndian.PutUint32(data[(n-1)*commitlog.TimeIndexEntrySize+8:], 1<<20)
 	if err := os.WriteFile(tix, data, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, rep = runDump(t, dir, DumpOptions{Verify: true})
+	_, rep = runDump(t, dir, Options{Verify: true})
 	if bad := problemsOf(rep, ProblemTimeIndex); len(bad) != 1 || !strings.Contains(bad[0].Message, "points past") {
 		t.Fatalf("want one time-index problem for the last entry, got %v", rep.Problems)
 	}
@@ -352,7 +354,7 @@ func TestDumpVerifyMissingIndexAndGap(t *testing.T) {
 	if err := os.Remove(segs[1]); err != nil {
 		t.Fatal(err)
 	}
-	out, rep := runDump(t, dir, DumpOptions{Verify: true})
+	out, rep := runDump(t, dir, Options{Verify: true})
 	missing := problemsOf(rep, ProblemMissingFile)
 	// The first segment's time index, and segment 1's two orphaned indexes.
 	if len(missing) != 3 {
@@ -379,7 +381,7 @@ func TestDumpVerifyPreallocatedIndexes(t *testing.T) {
 		}
 		f.Close()
 	}
-	out, rep := runDump(t, dir, DumpOptions{Verify: true})
+	out, rep := runDump(t, dir, Options{Verify: true})
 	if rep.Damaged() {
 		t.Fatalf("preallocated indexes reported as damage: %v\n%s", rep.Problems, out)
 	}
@@ -395,13 +397,13 @@ func TestDumpVerifyOverlappingSegments(t *testing.T) {
 	// segment overlaps the one before, and its batches are not where its
 	// name says.
 	_, hs := dumpBatchPositions(t, segs[1])
-	newPrefix := filepath.Join(dir, segmentName(hs[0].BaseOffset-1))
+	newPrefix := filepath.Join(dir, commitlog.SegmentName(hs[0].BaseOffset-1))
 	for _, suf := range []string{".log", ".index", ".timeindex"} {
 		if err := os.Rename(strings.TrimSuffix(segs[1], ".log")+suf, newPrefix+suf); err != nil {
 			t.Fatal(err)
 		}
 	}
-	_, rep := runDump(t, dir, DumpOptions{Verify: true})
+	_, rep := runDump(t, dir, Options{Verify: true})
 	off := problemsOf(rep, ProblemOffsets)
 	if len(off) < 2 {
 		t.Fatalf("want the overlap and the misnamed first batch reported, got %v", rep.Problems)
@@ -421,15 +423,15 @@ func TestDumpVerifyLeaderEpochs(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
-	_, rep := runDump(t, dir, DumpOptions{Verify: true})
+	_, rep := runDump(t, dir, Options{Verify: true})
 	if ep := problemsOf(rep, ProblemLeaderEpoch); len(ep) == 0 {
 		t.Errorf("epoch going back from 9 to 1 not reported: %v", rep.Problems)
 	}
 
-	if err := os.WriteFile(filepath.Join(dir, leaderEpochFile), []byte("0\n2\n1 0\n"), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, commitlog.LeaderEpochCheckpointFile), []byte("0\n2\n1 0\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, rep = runDump(t, dir, DumpOptions{Verify: true})
+	_, rep = runDump(t, dir, Options{Verify: true})
 	if ep := problemsOf(rep, ProblemLeaderEpoch); len(ep) < 2 {
 		t.Errorf("truncated leader-epoch-checkpoint not reported: %v", rep.Problems)
 	}
@@ -440,31 +442,31 @@ func TestDumpSingleFiles(t *testing.T) {
 	seg := dumpSegments(t, dir)[0]
 	pos, hs := dumpBatchPositions(t, seg)
 
-	out, rep := runDump(t, seg, DumpOptions{Verify: true, Records: true})
+	out, rep := runDump(t, seg, Options{Verify: true, Records: true})
 	if rep.Damaged() || rep.Segments != 1 || rep.Batches != len(hs) || strings.Contains(out, "index:") {
 		t.Fatalf("dump of %s: %+v\n%s", seg, rep, out)
 	}
 
 	idx := strings.TrimSuffix(seg, ".log") + ".index"
-	out, rep = runDump(t, idx, DumpOptions{Verify: true})
+	out, rep = runDump(t, idx, Options{Verify: true})
 	if rep.Damaged() || rep.Segments != 0 || !strings.Contains(out, "offset: 0 position: 0\n") || strings.Contains(out, "baseOffset:") {
 		t.Fatalf("dump of %s: %+v\n%s", idx, rep, out)
 	}
-	out, rep = runDump(t, strings.TrimSuffix(seg, ".log")+".timeindex", DumpOptions{Verify: true})
+	out, rep = runDump(t, strings.TrimSuffix(seg, ".log")+".timeindex", Options{Verify: true})
 	if rep.Damaged() || !strings.Contains(out, fmt.Sprintf("timestamp: %d offset: %d\n", hs[0].MaxTimestamp, hs[0].LastOffset())) {
 		t.Fatalf("time index dump: %+v\n%s", rep, out)
 	}
 
 	// An index file is checked against the log beside it.
-	flipByte(t, seg, pos[0]) // the base offset's top byte: outside the CRC
-	_, rep = runDump(t, idx, DumpOptions{Verify: true})
+	testfs.FlipByte(t, seg, pos[0]) // the base offset's top byte: outside the CRC
+	_, rep = runDump(t, idx, Options{Verify: true})
 	if len(problemsOf(rep, ProblemIndex)) == 0 {
 		t.Errorf("index entry for a batch with a damaged base offset not reported: %v", rep.Problems)
 	}
 	if err := os.Remove(seg); err != nil {
 		t.Fatal(err)
 	}
-	_, rep = runDump(t, idx, DumpOptions{Verify: true})
+	_, rep = runDump(t, idx, Options{Verify: true})
 	if len(problemsOf(rep, ProblemMissingFile)) != 1 {
 		t.Errorf("missing log beside the index not reported: %v", rep.Problems)
 	}
@@ -473,10 +475,10 @@ func TestDumpSingleFiles(t *testing.T) {
 	if err := os.WriteFile(other, []byte("x"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Dump(context.Background(), io.Discard, other, DumpOptions{}); err == nil {
+	if _, err := Dump(context.Background(), io.Discard, other, Options{}); err == nil {
 		t.Error("dump of a .txt file succeeded")
 	}
-	if _, err := Dump(context.Background(), io.Discard, filepath.Join(dir, "nope"), DumpOptions{}); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := Dump(context.Background(), io.Discard, filepath.Join(dir, "nope"), Options{}); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("dump of a missing path: %v", err)
 	}
 }
@@ -488,22 +490,22 @@ func TestDumpDataDirectory(t *testing.T) {
 	if err := os.CopyFS(second, os.DirFS(part)); err != nil {
 		t.Fatal(err)
 	}
-	flipByte(t, dumpSegments(t, second)[0], 70)
-	out, rep := runDump(t, data, DumpOptions{Verify: true})
+	testfs.FlipByte(t, dumpSegments(t, second)[0], 70)
+	out, rep := runDump(t, data, Options{Verify: true})
 	if !strings.Contains(out, "Dumping "+part+"\n") || !strings.Contains(out, "Dumping "+second+"\n") {
 		t.Errorf("output does not name both partitions:\n%s", out)
 	}
 	if rep.Batches != 2*dumpBatches || len(rep.Problems) != 1 || rep.Problems[0].File != filepath.Join("payments-3", "00000000000000000000.log") {
 		t.Errorf("report %+v", rep)
 	}
-	if _, err := Dump(context.Background(), io.Discard, t.TempDir(), DumpOptions{}); err == nil {
+	if _, err := Dump(context.Background(), io.Discard, t.TempDir(), Options{}); err == nil {
 		t.Error("dump of an empty directory succeeded")
 	}
 }
 
 func TestDumpRecordFormatting(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "t-0")
-	l, err := Open(dir, Options{Logger: slog.New(slog.DiscardHandler)})
+	l, err := commitlog.Open(dir, commitlog.Options{Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -525,7 +527,7 @@ func TestDumpRecordFormatting(t *testing.T) {
 	if err := l.Close(); err != nil {
 		t.Fatal(err)
 	}
-	out, rep := runDump(t, dir, DumpOptions{Records: true, Verify: true})
+	out, rep := runDump(t, dir, Options{Records: true, Verify: true})
 	if rep.Damaged() {
 		t.Fatalf("problems: %v\n%s", rep.Problems, out)
 	}
@@ -540,7 +542,7 @@ func TestDumpRecordFormatting(t *testing.T) {
 
 func TestDumpOversizedBatch(t *testing.T) {
 	dir := dumpTestLog(t)
-	out, rep := runDump(t, dir, DumpOptions{Verify: true, MaxBatchBytes: 100})
+	out, rep := runDump(t, dir, Options{Verify: true, MaxBatchBytes: 100})
 	if len(problemsOf(rep, ProblemCorruptBatch)) != dumpBatches || rep.Batches != dumpBatches {
 		t.Fatalf("want every batch reported as over the limit, got %d problems, %d batches", len(rep.Problems), rep.Batches)
 	}
@@ -562,10 +564,10 @@ func TestDumpIsReadOnly(t *testing.T) {
 	if err := os.Truncate(last, st.Size()-3); err != nil {
 		t.Fatal(err)
 	}
-	flipByte(t, segs[0], 80)
+	testfs.FlipByte(t, segs[0], 80)
 	old := time.Now().Add(-time.Hour).Truncate(time.Second)
 	before := snapshotDir(t, dir, old)
-	runDump(t, dir, DumpOptions{Records: true, Verify: true, Indexes: true})
+	runDump(t, dir, Options{Records: true, Verify: true, Indexes: true})
 	if after := snapshotDir(t, dir, time.Time{}); !maps.Equal(before, after) {
 		t.Fatalf("Dump changed the directory:\nbefore %v\nafter  %v", before, after)
 	}
@@ -603,12 +605,12 @@ func snapshotDir(t *testing.T, dir string, mtime time.Time) map[string]string {
 func TestDumpStopsOnWriteErrorAndCancel(t *testing.T) {
 	dir := dumpTestLog(t)
 	werr := errors.New("disk full")
-	if _, err := Dump(context.Background(), failingWriter{werr}, dir, DumpOptions{Verify: true}); !errors.Is(err, werr) {
+	if _, err := Dump(context.Background(), failingWriter{werr}, dir, Options{Verify: true}); !errors.Is(err, werr) {
 		t.Errorf("Dump to a failing writer: %v, want %v", err, werr)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := Dump(ctx, io.Discard, dir, DumpOptions{}); !errors.Is(err, context.Canceled) {
+	if _, err := Dump(ctx, io.Discard, dir, Options{}); !errors.Is(err, context.Canceled) {
 		t.Errorf("Dump with a cancelled context: %v", err)
 	}
 }
@@ -616,24 +618,6 @@ func TestDumpStopsOnWriteErrorAndCancel(t *testing.T) {
 type failingWriter struct{ err error }
 
 func (w failingWriter) Write([]byte) (int, error) { return 0, w.err }
-
-// flipByte inverts the bits of the byte at pos in the file at path.
-func flipByte(t *testing.T, path string, pos int64) {
-	t.Helper()
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	b := make([]byte, 1)
-	if _, err := f.ReadAt(b, pos); err != nil {
-		t.Fatal(err)
-	}
-	b[0] ^= 0xff
-	if _, err := f.WriteAt(b, pos); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // FuzzDump feeds arbitrary segment and index files to Dump: whatever the bytes,
 // it must report problems, never fail or panic.
@@ -665,7 +649,7 @@ func FuzzDump(f *testing.F) {
 				t.Fatal(err)
 			}
 		}
-		rep, err := Dump(context.Background(), io.Discard, dir, DumpOptions{Records: true, Verify: true, Indexes: true})
+		rep, err := Dump(context.Background(), io.Discard, dir, Options{Records: true, Verify: true, Indexes: true})
 		if err != nil {
 			t.Fatalf("Dump: %v", err)
 		}
@@ -675,7 +659,7 @@ func FuzzDump(f *testing.F) {
 			}
 		}
 		for _, name := range []string{"00000000000000000000.index", "00000000000000000000.timeindex"} {
-			if _, err := Dump(context.Background(), io.Discard, filepath.Join(dir, name), DumpOptions{Verify: true}); err != nil {
+			if _, err := Dump(context.Background(), io.Discard, filepath.Join(dir, name), Options{Verify: true}); err != nil {
 				t.Fatalf("Dump %s: %v", name, err)
 			}
 		}

@@ -1,4 +1,10 @@
-package commitlog
+// Package logdump prints and checks partition logs on disk as Kafka's
+// kafka-dump-log does: "runnel log dump" and its --verify. It only reads: it
+// opens no file for writing and recovers nothing, so it is safe on the log of
+// a running broker, and on one a broker refuses to open. It frames batches
+// itself, tolerating any damage, and takes the names of segment files, the
+// layout of index entries and the leader-epoch-checkpoint from commitlog.
+package logdump
 
 import (
 	"bufio"
@@ -18,17 +24,18 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/runnel-dev/runnel/broker/commitlog"
 	"github.com/runnel-dev/runnel/broker/recordbatch"
 )
 
-// DefaultDumpMaxBatchBytes is the largest batch Dump reads into memory when
-// DumpOptions.MaxBatchBytes is zero: far above any max.message.bytes in use,
+// DefaultMaxBatchBytes is the largest batch Dump reads into memory when
+// Options.MaxBatchBytes is zero: far above any max.message.bytes in use,
 // yet it keeps a corrupt length field from costing gigabytes of memory.
-const DefaultDumpMaxBatchBytes = 256 << 20
+const DefaultMaxBatchBytes = 256 << 20
 
-// DumpOptions choose what Dump prints and checks. The zero value prints one
+// Options choose what Dump prints and checks. The zero value prints one
 // line per segment and per batch and checks each batch's framing and CRC.
-type DumpOptions struct {
+type Options struct {
 	// Records prints every record: offset, timestamp, key, value and headers.
 	// Keys and values that are printable UTF-8 are quoted; others are shown
 	// as "b64:" and their base64 encoding, and a null one as "null".
@@ -41,7 +48,7 @@ type DumpOptions struct {
 	// Indexes prints the entries of the .index and .timeindex files.
 	Indexes bool
 	// MaxBatchBytes is the largest batch read into memory; a larger one is
-	// reported as a problem and skipped. Zero means DefaultDumpMaxBatchBytes.
+	// reported as a problem and skipped. Zero means DefaultMaxBatchBytes.
 	MaxBatchBytes int
 }
 
@@ -115,8 +122,8 @@ func (p Problem) String() string {
 	return fmt.Sprintf("PROBLEM [%s] %s position %d: %s", p.Kind, p.File, p.Position, p.Message)
 }
 
-// DumpReport sums up what Dump read and lists the problems it found.
-type DumpReport struct {
+// Report sums up what Dump read and lists the problems it found.
+type Report struct {
 	Segments int   // .log files read
 	Batches  int   // batches framed, valid or not
 	Records  int64 // records counted from batch headers
@@ -125,7 +132,7 @@ type DumpReport struct {
 }
 
 // Damaged reports whether any problem was found.
-func (r *DumpReport) Damaged() bool { return len(r.Problems) > 0 }
+func (r *Report) Damaged() bool { return len(r.Problems) > 0 }
 
 // Dump prints the partition log at path to w in the style of Kafka's
 // kafka-dump-log, one line per segment, batch and (with opts.Records)
@@ -140,9 +147,9 @@ func (r *DumpReport) Damaged() bool { return len(r.Problems) > 0 }
 // batch). Each problem is printed as a line starting with "PROBLEM" where it
 // is found and returned in the report; Dump's error is for failures to read
 // or write at all, and for ctx being done.
-func Dump(ctx context.Context, w io.Writer, path string, opts DumpOptions) (DumpReport, error) {
+func Dump(ctx context.Context, w io.Writer, path string, opts Options) (Report, error) {
 	if opts.MaxBatchBytes <= 0 {
-		opts.MaxBatchBytes = DefaultDumpMaxBatchBytes
+		opts.MaxBatchBytes = DefaultMaxBatchBytes
 	}
 	d := &dumper{ctx: ctx, w: &errWriter{w: w}, opts: opts}
 	err := d.dump(path)
@@ -181,8 +188,8 @@ func (e *errWriter) Write(p []byte) (int, error) {
 type dumper struct {
 	ctx  context.Context
 	w    *errWriter
-	opts DumpOptions
-	rep  DumpReport
+	opts Options
+	rep  Report
 	buf  []byte // batch buffer, reused
 	// quiet suppresses output and problems, for the scan of the log an
 	// index file is checked against.
@@ -225,7 +232,7 @@ func (d *dumper) dump(path string) error {
 	}
 	found := false
 	for _, e := range ents {
-		if _, ok := parsePartitionDir(e.Name()); !ok || !e.IsDir() {
+		if _, ok := commitlog.ParsePartitionDir(e.Name()); !ok || !e.IsDir() {
 			continue
 		}
 		sub := filepath.Join(path, e.Name())
@@ -260,20 +267,20 @@ func listPartitionFiles(dir string) (partitionFiles, error) {
 	seen := map[int64]bool{}
 	for _, e := range ents {
 		name := e.Name()
-		if name == leaderEpochFile {
+		if name == commitlog.LeaderEpochCheckpointFile {
 			pf.epochCheckpointExists = true
 			continue
 		}
-		base, ext, ok := parseSegmentFileName(name)
+		base, ext, ok := commitlog.ParseSegmentFileName(name)
 		if !ok || e.IsDir() {
 			continue
 		}
 		switch ext {
-		case logSuffix:
+		case commitlog.LogFileSuffix:
 			pf.log[base] = true
-		case indexSuffix:
+		case commitlog.IndexFileSuffix:
 			pf.index[base] = true
-		case timeIndexSuffix:
+		case commitlog.TimeIndexFileSuffix:
 			pf.timeIndex[base] = true
 		}
 		if !seen[base] {
@@ -283,24 +290,6 @@ func listPartitionFiles(dir string) (partitionFiles, error) {
 	}
 	slices.Sort(pf.bases)
 	return pf, nil
-}
-
-// parseSegmentFileName splits "%020d.log" (or .index, .timeindex) into its base
-// offset and suffix.
-func parseSegmentFileName(name string) (base int64, ext string, ok bool) {
-	ext = filepath.Ext(name)
-	if ext != logSuffix && ext != indexSuffix && ext != timeIndexSuffix {
-		return 0, "", false
-	}
-	digits := strings.TrimSuffix(name, ext)
-	if len(digits) != 20 {
-		return 0, "", false
-	}
-	base, err := strconv.ParseInt(digits, 10, 64)
-	if err != nil || base < 0 {
-		return 0, "", false
-	}
-	return base, ext, true
 }
 
 // logState carries what the checks of one partition need from segment to segment.
@@ -316,23 +305,23 @@ func (d *dumper) dumpPartition(dir, rel string, pf partitionFiles) error {
 	state := logState{next: -1, lastEpoch: -1}
 	var last *segmentScan
 	for _, base := range pf.bases {
-		prefix := filepath.Join(dir, segmentName(base))
-		relPrefix := filepath.Join(rel, segmentName(base))
+		prefix := filepath.Join(dir, commitlog.SegmentName(base))
+		relPrefix := filepath.Join(rel, commitlog.SegmentName(base))
 		if !pf.log[base] {
 			if d.opts.Verify {
 				if pf.index[base] {
-					d.problem(ProblemMissingFile, relPrefix+indexSuffix, -1, "index file without its segment %s (left over from an interrupted deletion)", segmentName(base)+logSuffix)
+					d.problem(ProblemMissingFile, relPrefix+commitlog.IndexFileSuffix, -1, "index file without its segment %s (left over from an interrupted deletion)", commitlog.SegmentName(base)+commitlog.LogFileSuffix)
 				}
 				if pf.timeIndex[base] {
-					d.problem(ProblemMissingFile, relPrefix+timeIndexSuffix, -1, "index file without its segment %s (left over from an interrupted deletion)", segmentName(base)+logSuffix)
+					d.problem(ProblemMissingFile, relPrefix+commitlog.TimeIndexFileSuffix, -1, "index file without its segment %s (left over from an interrupted deletion)", commitlog.SegmentName(base)+commitlog.LogFileSuffix)
 				}
 			}
 			continue
 		}
 		if d.opts.Verify && state.next >= 0 && base != state.next {
-			d.problem(ProblemOffsets, relPrefix+logSuffix, -1, "segment starts at offset %d but the previous segment ends at offset %d (%s)", base, state.next, gapOrOverlap(base, state.next))
+			d.problem(ProblemOffsets, relPrefix+commitlog.LogFileSuffix, -1, "segment starts at offset %d but the previous segment ends at offset %d (%s)", base, state.next, gapOrOverlap(base, state.next))
 		}
-		scan, err := d.scanSegment(prefix+logSuffix, relPrefix+logSuffix, base, &state)
+		scan, err := d.scanSegment(prefix+commitlog.LogFileSuffix, relPrefix+commitlog.LogFileSuffix, base, &state)
 		if err != nil {
 			return err
 		}
@@ -361,46 +350,46 @@ func gapOrOverlap(got, want int64) string {
 }
 
 // dumpEpochCheckpoint prints the leader-epoch-checkpoint and returns its entries.
-func (d *dumper) dumpEpochCheckpoint(dir, rel string, pf partitionFiles) []epochEntry {
+func (d *dumper) dumpEpochCheckpoint(dir, rel string, pf partitionFiles) []commitlog.EpochEntry {
 	if !pf.epochCheckpointExists {
-		d.printf("%s: none\n", leaderEpochFile)
+		d.printf("%s: none\n", commitlog.LeaderEpochCheckpointFile)
 		return nil
 	}
-	c, err := loadEpochCache(dir)
+	entries, err := commitlog.ReadLeaderEpochCheckpoint(dir)
 	if err != nil {
-		d.printf("%s: unreadable\n", leaderEpochFile)
+		d.printf("%s: unreadable\n", commitlog.LeaderEpochCheckpointFile)
 		if d.opts.Verify {
-			d.problem(ProblemLeaderEpoch, filepath.Join(rel, leaderEpochFile), -1, "%v", err)
+			d.problem(ProblemLeaderEpoch, filepath.Join(rel, commitlog.LeaderEpochCheckpointFile), -1, "%v", err)
 		}
 		return nil
 	}
 	var b strings.Builder
-	for i, e := range c.entries {
+	for i, e := range entries {
 		if i > 0 {
 			b.WriteString(", ")
 		}
 		fmt.Fprintf(&b, "epoch %d from offset %d", e.Epoch, e.StartOffset)
 	}
-	if len(c.entries) == 0 {
+	if len(entries) == 0 {
 		b.WriteString("no entries")
 	}
-	d.printf("%s: %s\n", leaderEpochFile, b.String())
+	d.printf("%s: %s\n", commitlog.LeaderEpochCheckpointFile, b.String())
 	if d.opts.Verify {
-		for i := 1; i < len(c.entries); i++ {
-			if c.entries[i].StartOffset <= c.entries[i-1].StartOffset {
-				d.problem(ProblemLeaderEpoch, filepath.Join(rel, leaderEpochFile), -1, "epoch %d starts at offset %d, not after epoch %d's start %d",
-					c.entries[i].Epoch, c.entries[i].StartOffset, c.entries[i-1].Epoch, c.entries[i-1].StartOffset)
+		for i := 1; i < len(entries); i++ {
+			if entries[i].StartOffset <= entries[i-1].StartOffset {
+				d.problem(ProblemLeaderEpoch, filepath.Join(rel, commitlog.LeaderEpochCheckpointFile), -1, "epoch %d starts at offset %d, not after epoch %d's start %d",
+					entries[i].Epoch, entries[i].StartOffset, entries[i-1].Epoch, entries[i-1].StartOffset)
 			}
 		}
 	}
-	return c.entries
+	return entries
 }
 
 // checkEpochsAgainstLog reports checkpoint epochs that start past the log end.
-func (d *dumper) checkEpochsAgainstLog(rel string, entries []epochEntry, logEnd int64) {
+func (d *dumper) checkEpochsAgainstLog(rel string, entries []commitlog.EpochEntry, logEnd int64) {
 	for _, e := range entries {
 		if e.StartOffset > logEnd {
-			d.problem(ProblemLeaderEpoch, filepath.Join(rel, leaderEpochFile), -1, "epoch %d starts at offset %d, past the log end offset %d", e.Epoch, e.StartOffset, logEnd)
+			d.problem(ProblemLeaderEpoch, filepath.Join(rel, commitlog.LeaderEpochCheckpointFile), -1, "epoch %d starts at offset %d, past the log end offset %d", e.Epoch, e.StartOffset, logEnd)
 		}
 	}
 }
@@ -695,10 +684,12 @@ func readIndexFile(path string, entrySize int, keepFirst bool) (entries []indexE
 	entries = make([]indexEntry, 0, n)
 	for i := 0; i < n; i++ {
 		e := data[i*entrySize : (i+1)*entrySize]
-		if entrySize == offsetIndexEntrySize {
-			entries = append(entries, indexEntry{int64(binary.BigEndian.Uint32(e)), int64(binary.BigEndian.Uint32(e[4:]))})
+		if entrySize == commitlog.OffsetIndexEntrySize {
+			rel, pos := commitlog.DecodeOffsetIndexEntry(e)
+			entries = append(entries, indexEntry{int64(rel), int64(pos)})
 		} else {
-			entries = append(entries, indexEntry{int64(binary.BigEndian.Uint64(e)), int64(binary.BigEndian.Uint32(e[8:]))})
+			ts, rel := commitlog.DecodeTimeIndexEntry(e)
+			entries = append(entries, indexEntry{ts, int64(rel)})
 		}
 	}
 	keep := len(entries)
@@ -715,18 +706,18 @@ func (d *dumper) dumpIndexes(prefix, relPrefix string, scan *segmentScan, hasInd
 		return nil
 	}
 	if hasIndex {
-		if err := d.dumpOffsetIndex(prefix+indexSuffix, relPrefix+indexSuffix, scan, d.opts.Indexes); err != nil {
+		if err := d.dumpOffsetIndex(prefix+commitlog.IndexFileSuffix, relPrefix+commitlog.IndexFileSuffix, scan, d.opts.Indexes); err != nil {
 			return err
 		}
 	} else if d.opts.Verify {
-		d.problem(ProblemMissingFile, relPrefix+indexSuffix, -1, "offset index is missing (Open rebuilds it from the log)")
+		d.problem(ProblemMissingFile, relPrefix+commitlog.IndexFileSuffix, -1, "offset index is missing (Open rebuilds it from the log)")
 	}
 	if hasTimeIndex {
-		if err := d.dumpTimeIndex(prefix+timeIndexSuffix, relPrefix+timeIndexSuffix, scan, d.opts.Indexes); err != nil {
+		if err := d.dumpTimeIndex(prefix+commitlog.TimeIndexFileSuffix, relPrefix+commitlog.TimeIndexFileSuffix, scan, d.opts.Indexes); err != nil {
 			return err
 		}
 	} else if d.opts.Verify {
-		d.problem(ProblemMissingFile, relPrefix+timeIndexSuffix, -1, "time index is missing (Open rebuilds it from the log)")
+		d.problem(ProblemMissingFile, relPrefix+commitlog.TimeIndexFileSuffix, -1, "time index is missing (Open rebuilds it from the log)")
 	}
 	return d.w.err
 }
@@ -737,7 +728,7 @@ func indexBase(path string, scan *segmentScan) int64 {
 	if scan != nil {
 		return scan.base
 	}
-	if b, _, ok := parseSegmentFileName(filepath.Base(path)); ok {
+	if b, _, ok := commitlog.ParseSegmentFileName(filepath.Base(path)); ok {
 		return b
 	}
 	return 0
@@ -747,7 +738,7 @@ func indexBase(path string, scan *segmentScan) int64 {
 // file; scan is its segment's log, or nil when there is none to check against.
 func (d *dumper) dumpOffsetIndex(path, rel string, scan *segmentScan, printEntries bool) error {
 	keepFirst := scan == nil || scan.size > 0
-	entries, size, prealloc, err := readIndexFile(path, offsetIndexEntrySize, keepFirst)
+	entries, size, prealloc, err := readIndexFile(path, commitlog.OffsetIndexEntrySize, keepFirst)
 	if err != nil {
 		return err
 	}
@@ -761,8 +752,8 @@ func (d *dumper) dumpOffsetIndex(path, rel string, scan *segmentScan, printEntri
 	if !d.opts.Verify {
 		return d.w.err
 	}
-	if size%offsetIndexEntrySize != 0 {
-		d.problem(ProblemIndex, rel, size-size%offsetIndexEntrySize, "file size %d is not a multiple of %d: the last entry is partial", size, offsetIndexEntrySize)
+	if size%commitlog.OffsetIndexEntrySize != 0 {
+		d.problem(ProblemIndex, rel, size-size%commitlog.OffsetIndexEntrySize, "file size %d is not a multiple of %d: the last entry is partial", size, commitlog.OffsetIndexEntrySize)
 	}
 	if scan == nil {
 		return d.w.err
@@ -774,7 +765,7 @@ func (d *dumper) dumpOffsetIndex(path, rel string, scan *segmentScan, printEntri
 		d.problem(ProblemIndex, rel, 0, "entry 0 (offset %d → position %d) is not the segment start (offset %d → position 0)", base+entries[0].key, entries[0].val, base)
 	}
 	for i, e := range entries {
-		at := int64(i * offsetIndexEntrySize)
+		at := int64(i * commitlog.OffsetIndexEntrySize)
 		off := base + e.key
 		if i > 0 && (e.key <= entries[i-1].key || e.val <= entries[i-1].val) {
 			d.problem(ProblemIndex, rel, at, "entry %d (offset %d → position %d) does not follow entry %d (offset %d → position %d)",
@@ -798,7 +789,7 @@ func (d *dumper) dumpOffsetIndex(path, rel string, scan *segmentScan, printEntri
 // dumpTimeIndex prints (with printEntries, entry by entry) and checks a .timeindex
 // file; scan is its segment's log, or nil when there is none to check against.
 func (d *dumper) dumpTimeIndex(path, rel string, scan *segmentScan, printEntries bool) error {
-	entries, size, prealloc, err := readIndexFile(path, timeIndexEntrySize, false)
+	entries, size, prealloc, err := readIndexFile(path, commitlog.TimeIndexEntrySize, false)
 	if err != nil {
 		return err
 	}
@@ -812,8 +803,8 @@ func (d *dumper) dumpTimeIndex(path, rel string, scan *segmentScan, printEntries
 	if !d.opts.Verify {
 		return d.w.err
 	}
-	if size%timeIndexEntrySize != 0 {
-		d.problem(ProblemTimeIndex, rel, size-size%timeIndexEntrySize, "file size %d is not a multiple of %d: the last entry is partial", size, timeIndexEntrySize)
+	if size%commitlog.TimeIndexEntrySize != 0 {
+		d.problem(ProblemTimeIndex, rel, size-size%commitlog.TimeIndexEntrySize, "file size %d is not a multiple of %d: the last entry is partial", size, commitlog.TimeIndexEntrySize)
 	}
 	if scan == nil {
 		return d.w.err
@@ -828,7 +819,7 @@ func (d *dumper) dumpTimeIndex(path, rel string, scan *segmentScan, printEntries
 		}
 	}
 	for i, e := range entries {
-		at := int64(i * timeIndexEntrySize)
+		at := int64(i * commitlog.TimeIndexEntrySize)
 		off := base + e.val
 		if i > 0 && (e.key < entries[i-1].key || e.val < entries[i-1].val) {
 			d.problem(ProblemTimeIndex, rel, at, "entry %d (timestamp %d → offset %d) goes back from entry %d (timestamp %d → offset %d)",
@@ -861,29 +852,29 @@ func (d *dumper) dumpFile(path string) error {
 	name := filepath.Base(path)
 	ext := filepath.Ext(name)
 	base := int64(-1)
-	if b, _, ok := parseSegmentFileName(name); ok {
+	if b, _, ok := commitlog.ParseSegmentFileName(name); ok {
 		base = b
 	}
 	switch ext {
-	case logSuffix:
+	case commitlog.LogFileSuffix:
 		state := logState{next: -1, lastEpoch: -1}
 		if _, err := d.scanSegment(path, name, base, &state); err != nil {
 			return err
 		}
 		d.printf("summary: segments: %d batches: %d records: %d bytes: %d\n", d.rep.Segments, d.rep.Batches, d.rep.Records, d.rep.Bytes)
 		return d.w.err
-	case indexSuffix, timeIndexSuffix:
+	case commitlog.IndexFileSuffix, commitlog.TimeIndexFileSuffix:
 		var scan *segmentScan
 		if d.opts.Verify {
 			var err error
-			if scan, err = d.scanQuietly(strings.TrimSuffix(path, ext)+logSuffix, base); err != nil {
+			if scan, err = d.scanQuietly(strings.TrimSuffix(path, ext)+commitlog.LogFileSuffix, base); err != nil {
 				if !errors.Is(err, fs.ErrNotExist) {
 					return err
 				}
-				d.problem(ProblemMissingFile, strings.TrimSuffix(name, ext)+logSuffix, -1, "no segment log beside %s to check it against", name)
+				d.problem(ProblemMissingFile, strings.TrimSuffix(name, ext)+commitlog.LogFileSuffix, -1, "no segment log beside %s to check it against", name)
 			}
 		}
-		if ext == indexSuffix {
+		if ext == commitlog.IndexFileSuffix {
 			return d.dumpOffsetIndex(path, name, scan, true)
 		}
 		return d.dumpTimeIndex(path, name, scan, true)
@@ -894,7 +885,7 @@ func (d *dumper) dumpFile(path string) error {
 // scanQuietly frames the log at path without printing or reporting anything, for
 // checking an index file against it.
 func (d *dumper) scanQuietly(path string, base int64) (*segmentScan, error) {
-	q := &dumper{ctx: d.ctx, w: d.w, opts: DumpOptions{MaxBatchBytes: d.opts.MaxBatchBytes}, quiet: true}
+	q := &dumper{ctx: d.ctx, w: d.w, opts: Options{MaxBatchBytes: d.opts.MaxBatchBytes}, quiet: true}
 	state := logState{next: -1, lastEpoch: -1}
 	return q.scanSegment(path, "", base, &state)
 }
