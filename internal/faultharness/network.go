@@ -145,6 +145,15 @@ func (nw *Network) Slow(id int, s Shaping) {
 	})
 }
 
+// CutLink cuts the connections broker "from" opens to broker "to" for
+// traffic tr, both directions: with Kafka, "from" (a follower) cannot fetch
+// from "to" (its leader) while raft goes on.
+func (nw *Network) CutLink(tr Traffic, from, to int) {
+	p := nw.Proxy(tr, from, to)
+	p.Shape(Forward, Shaping{Cut: true})
+	p.Shape(Backward, Shaping{Cut: true})
+}
+
 // Refuse closes and refuses every connection between broker id and the
 // others, both ways.
 func (nw *Network) Refuse(id int) {
