@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -43,6 +44,7 @@ type Cluster struct {
 	Brokers []*Broker // Brokers[id-1]
 	Gateway *Gateway  // nil without ClusterOptions.Gateway
 	admin   *kadm.Client
+	bin     string
 }
 
 // listenTimeout bounds the wait for a started process to listen.
@@ -68,7 +70,7 @@ func StartCluster(t testing.TB, o ClusterOptions) *Cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &Cluster{t: t, Net: nw}
+	c := &Cluster{t: t, Net: nw, bin: bin}
 	t.Cleanup(c.stop)
 	for i := range o.Brokers {
 		id := i + 1
@@ -292,6 +294,18 @@ func (c *Cluster) WaitInSync(topic string, partitions int32, timeout time.Durati
 		}
 		return nil
 	})
+}
+
+// DumpLog runs "runnel log dump --records --verify" on broker id's copy of a
+// partition (safe while it runs: the files are only read) and returns what
+// it printed; an error when the dump fails or finds damage.
+func (c *Cluster) DumpLog(id int, topic string, partition int32) (string, error) {
+	dir := filepath.Join(c.Broker(id).DataDir, fmt.Sprintf("%s-%d", topic, partition))
+	out, err := exec.Command(c.bin, "log", "dump", "--records", "--verify", dir).CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("runnel log dump %s: %w\n%s", dir, err, out)
+	}
+	return string(out), nil
 }
 
 // Leader returns the broker leading a partition, per Metadata.
