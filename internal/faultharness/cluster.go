@@ -62,11 +62,25 @@ func StartCluster(t testing.TB, o ClusterOptions) *Cluster {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
+	// The brokers' ports stay reserved while the proxies take theirs, so
+	// that no proxy lands on a broker's port.
+	var held []net.Listener
+	reserve := func() string {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, ln)
+		return ln.Addr().String()
+	}
 	raft, kafka := make([]string, o.Brokers), make([]string, o.Brokers)
 	for i := range o.Brokers {
-		raft[i], kafka[i] = FreeAddr(t), FreeAddr(t)
+		raft[i], kafka[i] = reserve(), reserve()
 	}
 	nw, err := NewNetwork(raft, kafka)
+	for _, ln := range held {
+		ln.Close()
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
