@@ -24,6 +24,10 @@ type WorkloadOptions struct {
 	Rate int
 	// RESTBatch is events per REST request (default 3).
 	RESTBatch int
+	// RESTTimeout is how long a REST producer waits for an answer before
+	// it retries with the same Idempotency-Key (default 3 s: shorter than
+	// the gateway's produce timeout, so retries race the first attempt).
+	RESTTimeout time.Duration
 }
 
 // Workload is producers and consumers running against a topic, recording
@@ -46,6 +50,9 @@ func (c *Cluster) StartWorkload(ctx context.Context, topic string, o WorkloadOpt
 	}
 	if o.Rate <= 0 {
 		o.Rate = 2000
+	}
+	if o.RESTTimeout <= 0 {
+		o.RESTTimeout = 3 * time.Second
 	}
 	if o.RESTBatch <= 0 {
 		o.RESTBatch = 3
@@ -77,7 +84,7 @@ func (c *Cluster) StartWorkload(ctx context.Context, topic string, o WorkloadOpt
 	}
 	for i := range o.RESTProducers {
 		p := &RESTProducer{Name: fmt.Sprintf("rest%d", i), URL: c.Gateway.URL, Token: c.Gateway.Token, Topic: topic,
-			Batch: o.RESTBatch, History: w.History, Client: &http.Client{Timeout: 10 * time.Second}}
+			Batch: o.RESTBatch, History: w.History, Client: &http.Client{Timeout: o.RESTTimeout}}
 		w.rest = append(w.rest, p)
 		run(func() (string, error) {
 			n, err := p.Run(ctx, w.stop)
