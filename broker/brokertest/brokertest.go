@@ -47,6 +47,8 @@ type Options struct {
 	Verbose bool
 	// FileDeleteDelay is file.delete.delay.ms (default 60 s).
 	FileDeleteDelay time.Duration
+	// ReplicaLagTimeMax is replica.lag.time.max.ms (default 30 s).
+	ReplicaLagTimeMax time.Duration
 }
 
 // Start starts n nodes, all raft voters, and waits until every broker is
@@ -112,7 +114,8 @@ func (c *Cluster) startNodeWith(i int, kafkaLn, raftLn net.Listener) (*broker.No
 		RaftListen: c.raft[uint64(i+1)], RaftListener: raftLn,
 		Voters: c.raft, ClusterID: 7, AutoCreateTopics: c.opts.AutoCreateTopics,
 		SessionTimeout: c.opts.SessionTimeout, FileDeleteDelay: c.opts.FileDeleteDelay,
-		Logger: c.logger.With("node", i+1), Metrics: c.regs[i],
+		ReplicaLagTimeMax: c.opts.ReplicaLagTimeMax,
+		Logger:            c.logger.With("node", i+1), Metrics: c.regs[i],
 	})
 }
 
@@ -225,7 +228,15 @@ func (c *Cluster) WaitForBrokers(n int) {
 // partition has a leader serving it.
 func (c *Cluster) CreateTopic(name string, partitions int32, configs map[string]*string) {
 	c.t.Helper()
-	createTopic(c.t, c.Admin(), name, partitions, configs)
+	c.CreateReplicatedTopic(name, partitions, 1, configs)
+}
+
+// CreateReplicatedTopic creates a topic with replication factor rf through
+// the Kafka protocol and waits until every partition has a leader serving
+// it and every replica opened it.
+func (c *Cluster) CreateReplicatedTopic(name string, partitions int32, rf int16, configs map[string]*string) {
+	c.t.Helper()
+	createTopic(c.t, c.Admin(), name, partitions, rf, configs)
 	testwait.For(c.t, 30*time.Second, 20*time.Millisecond, func() error {
 		for i, node := range c.Nodes {
 			if node == nil {
@@ -239,13 +250,13 @@ func (c *Cluster) CreateTopic(name string, partitions int32, configs map[string]
 	})
 }
 
-// createTopic creates a topic with replication factor 1 through the Kafka
+// createTopic creates a topic with replication factor rf through the Kafka
 // protocol.
-func createTopic(t testing.TB, adm *kadm.Client, name string, partitions int32, configs map[string]*string) {
+func createTopic(t testing.TB, adm *kadm.Client, name string, partitions int32, rf int16, configs map[string]*string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	resp, err := adm.CreateTopic(ctx, partitions, 1, configs, name)
+	resp, err := adm.CreateTopic(ctx, partitions, rf, configs, name)
 	if err != nil || resp.Err != nil {
 		t.Fatalf("create topic %s: %v %v", name, err, resp.Err)
 	}
