@@ -176,6 +176,9 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (*kafkaserver.Response, int64
 				setUnreadableRange(&rp, req.Version, err)
 			}
 			rp.ErrorCode = errorCode(err)
+			if rp.ErrorCode == kerr.UnknownServerError.Code {
+				b.log.Error("fetch", "topic", name, "partition", fp.Partition, "error", err)
+			}
 			if err != nil {
 				failed = true // errors are answered at once, without a long poll
 			}

@@ -99,7 +99,6 @@ func (p *partition) setState(self int32, config map[string]string, mp metadata.P
 		rules: produceRules(config), minISR: minInsyncReplicas(config), lagMax: replicaLagTimeMax(config, p.lagMax),
 		changed: make(chan struct{}),
 	}
-	p.self = self
 	old := p.state.Swap(st)
 	close(old.changed)
 	switch {

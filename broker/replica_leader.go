@@ -23,7 +23,9 @@ func (b *Broker) fetchingReplica(img *metadata.Image, req *kmsg.FetchRequest) (i
 	if req.Version >= 15 {
 		id, epoch = req.ReplicaState.ID, req.ReplicaState.Epoch
 	}
-	if id < 0 {
+	if id <= 0 {
+		// Runnel broker ids are positive. Consumers leave ReplicaState, a
+		// tagged field, out; decoded into a zero struct it reads as 0.
 		return -1, nil
 	}
 	br, ok := img.Broker(id)
