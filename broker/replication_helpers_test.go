@@ -13,6 +13,7 @@ import (
 	"github.com/runnel-dev/runnel/internal/testwait"
 	"github.com/runnel-dev/runnel/raftmeta/metadata"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // partitionOf returns the image's view of a partition, from a running node.
@@ -72,7 +73,10 @@ func waitReplicated(t *testing.T, c *brokertest.Cluster, topic string, index int
 		if mp.Leader < 1 || c.Nodes[mp.Leader-1] == nil {
 			return fmt.Errorf("no running leader: %d", mp.Leader)
 		}
-		leader := logOf(t, c, int(mp.Leader-1), topic, index)
+		leader, ok := c.Nodes[mp.Leader-1].Broker.Log(commitlog.TopicPartition{Topic: topic, Partition: index})
+		if !ok {
+			return fmt.Errorf("leader %d has not opened the partition", mp.Leader)
+		}
 		lo := leader.Offsets()
 		if lo.LogEnd < minEnd {
 			return fmt.Errorf("leader log end %d < %d", lo.LogEnd, minEnd)
@@ -82,7 +86,10 @@ func waitReplicated(t *testing.T, c *brokertest.Cluster, topic string, index int
 			if c.Nodes[r-1] == nil || r == mp.Leader {
 				continue
 			}
-			l := logOf(t, c, int(r-1), topic, index)
+			l, ok := c.Nodes[r-1].Broker.Log(commitlog.TopicPartition{Topic: topic, Partition: index})
+			if !ok {
+				return fmt.Errorf("replica %d has not opened the partition", r)
+			}
 			if got := l.Offsets().LogEnd; got != lo.LogEnd {
 				return fmt.Errorf("replica %d log end %d, leader %d", r, got, lo.LogEnd)
 			}
@@ -139,4 +146,61 @@ func nextOffsetAfter(b []byte) (int64, error) {
 		rest = r
 	}
 	return next, nil
+}
+
+// acksClient returns a client of c whose produce requests carry acks
+// (franz-go rewrites a raw request's acks to its own setting).
+func acksClient(c *brokertest.Cluster, acks int16) *kgo.Client {
+	if acks == -1 {
+		return c.Client()
+	}
+	return c.Client(kgo.RequiredAcks(kgo.LeaderAck()), kgo.DisableIdempotentWrite())
+}
+
+// produceRaw sends one produce request for partition 0 of topic with the
+// given acks (cl's, from acksClient) and timeout to the partition's leader
+// in the metadata of c, and returns the partition's answer.
+func produceRaw(t *testing.T, c *brokertest.Cluster, cl *kgo.Client, topic string, acks int16, timeout time.Duration, records []byte) kmsg.ProduceResponseTopicPartition {
+	t.Helper()
+	req := kmsg.NewPtrProduceRequest()
+	req.Acks, req.TimeoutMillis = acks, int32(timeout/time.Millisecond)
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Partition, rp.Records = 0, records
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout+15*time.Second)
+	defer cancel()
+	leader := partitionOf(t, c, topic, 0).Leader
+	kr, err := cl.Broker(int(leader)).Request(ctx, req)
+	if err != nil {
+		t.Fatalf("produce to broker %d: %v", leader, err)
+	}
+	resp := kr.(*kmsg.ProduceResponse)
+	if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+		t.Fatalf("produce answered %d topics", len(resp.Topics))
+	}
+	return resp.Topics[0].Partitions[0]
+}
+
+// valuesOf decodes the record values of every batch in b.
+func valuesOf(t *testing.T, b []byte) []string {
+	t.Helper()
+	var out []string
+	for rest := b; len(rest) > 0; {
+		batch, r, err := recordbatch.Next(rest)
+		if err != nil {
+			t.Fatal(err)
+		}
+		recs, err := recordbatch.DecodeRecords(nil, batch, recordbatch.DecodeOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, rec := range recs {
+			out = append(out, string(rec.Value))
+		}
+		rest = r
+	}
+	return out
 }
