@@ -1,6 +1,7 @@
 package broker_test
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -8,10 +9,12 @@ import (
 	"time"
 
 	"github.com/runnel-dev/runnel/broker/brokertest"
+	"github.com/runnel-dev/runnel/broker/kafkaext"
 	"github.com/runnel-dev/runnel/broker/recordbatch"
 	"github.com/runnel-dev/runnel/internal/testwait"
 	"github.com/runnel-dev/runnel/raftmeta/metadata"
 	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // TestDivergentTailTruncatedAfterLeaderChange cuts a leader off from its
@@ -75,5 +78,73 @@ func TestDivergentTailTruncatedAfterLeaderChange(t *testing.T) {
 		if strings.HasPrefix(v, "divergent") {
 			t.Fatalf("divergent record %q kept", v)
 		}
+	}
+}
+
+// TestIdempotenceSurvivesLeaderChange writes an idempotent producer's batch
+// and an Idempotency-Keyed batch through the leader, stops the leader, and
+// sends both again to the new leader: it answers each with the first
+// write's offset and writes nothing, because it learned the producer's
+// sequence and the key from the replicated log.
+func TestIdempotenceSurvivesLeaderChange(t *testing.T) {
+	c := brokertest.Start(t, 3, brokertest.Options{SessionTimeout: 2 * time.Second})
+	c.CreateReplicatedTopic("idem", 1, 3, nil)
+	cl := acksClient(c, -1)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ipid := kmsg.NewPtrInitProducerIDRequest()
+	ipid.TransactionTimeoutMillis = 60000
+	presp, err := ipid.RequestWith(ctx, cl)
+	if err != nil || presp.ErrorCode != 0 {
+		t.Fatalf("init producer id: %v %v", err, kerr.ErrorForCode(presp.ErrorCode))
+	}
+	prod := func(seq int32, v string) []byte {
+		b, err := recordbatch.Build(recordbatch.BuildOptions{Producer: &recordbatch.Producer{ID: presp.ProducerID, Epoch: presp.ProducerEpoch, BaseSequence: seq}},
+			[]recordbatch.Record{{Value: []byte(v), Timestamp: time.Now().UnixMilli()}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	keyed := func(v string) []byte {
+		b, err := recordbatch.Build(recordbatch.BuildOptions{}, []recordbatch.Record{{Value: []byte(v), Timestamp: time.Now().UnixMilli(),
+			Headers: []recordbatch.RecordHeader{{Key: kafkaext.IdempotencyKeyHeader, Value: []byte("key-1")}}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	first := produceRaw(t, c, cl, "idem", -1, 10*time.Second, prod(0, "p0"))
+	firstKeyed := produceRaw(t, c, cl, "idem", -1, 10*time.Second, keyed("k0"))
+	if first.ErrorCode != 0 || firstKeyed.ErrorCode != 0 {
+		t.Fatalf("first writes: %v, %v", kerr.ErrorForCode(first.ErrorCode), kerr.ErrorForCode(firstKeyed.ErrorCode))
+	}
+	waitReplicated(t, c, "idem", 0, 2)
+	old := partitionOf(t, c, "idem", 0)
+	c.Stop(int(old.Leader - 1))
+	testwait.For(t, 30*time.Second, 20*time.Millisecond, func() error {
+		now := partitionOf(t, c, "idem", 0)
+		if now.Leader == old.Leader || now.Leader < 0 {
+			return fmt.Errorf("leader %d", now.Leader)
+		}
+		// Wait until the new leader answers as leader.
+		rp := produceRaw(t, c, cl, "idem", -1, 10*time.Second, prod(0, "p0"))
+		if err := kerr.ErrorForCode(rp.ErrorCode); err != nil {
+			return err
+		}
+		if rp.BaseOffset != first.BaseOffset {
+			t.Fatalf("retried idempotent batch answered at offset %d, first written at %d", rp.BaseOffset, first.BaseOffset)
+		}
+		return nil
+	})
+	if rp := produceRaw(t, c, cl, "idem", -1, 10*time.Second, keyed("k0")); rp.ErrorCode != 0 || rp.BaseOffset != firstKeyed.BaseOffset {
+		t.Fatalf("retried keyed batch: %v at offset %d, first written at %d", kerr.ErrorForCode(rp.ErrorCode), rp.BaseOffset, firstKeyed.BaseOffset)
+	}
+	if rp := produceRaw(t, c, cl, "idem", -1, 10*time.Second, prod(1, "p1")); rp.ErrorCode != 0 || rp.BaseOffset != 2 {
+		t.Fatalf("next idempotent batch: %v at offset %d, want 2", kerr.ErrorForCode(rp.ErrorCode), rp.BaseOffset)
+	}
+	now := partitionOf(t, c, "idem", 0)
+	if vals := valuesOf(t, logBytes(t, logOf(t, c, int(now.Leader-1), "idem", 0))); !slices.Equal(vals, []string{"p0", "k0", "p1"}) {
+		t.Fatalf("new leader's log %q, want p0 k0 p1", vals)
 	}
 }
