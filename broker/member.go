@@ -51,6 +51,8 @@ type ControllerClient interface {
 	CreatePartitions(ctx context.Context, req controller.CreatePartitionsRequest) (*metadata.Topic, error)
 	AlterConfigs(ctx context.Context, req controller.AlterConfigsRequest) error
 	AllocateProducerIDs(ctx context.Context, req controller.AllocateProducerIDsRequest) (controller.ProducerIDBlock, error)
+	// AlterPartition changes the ISR of a partition this broker leads.
+	AlterPartition(ctx context.Context, req controller.AlterPartitionRequest) (metadata.Partition, error)
 }
 
 // Quorum is the metadata group's membership (KIP-853's AddRaftVoter and
