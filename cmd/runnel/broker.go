@@ -51,6 +51,7 @@ func brokerCommand() *command {
 	var raft, voters, rack, peers string
 	var clusterID uint64
 	var lagMax time.Duration
+	var metricsAddr string
 	return &command{
 		name:    "broker",
 		summary: "run one broker node of a cluster",
@@ -68,6 +69,7 @@ any other node joins as a learner. Data survives restarts.`,
 				"addresses the peers registered (a fault harness routes replication through proxies with it)")
 			fs.DurationVar(&lagMax, "replica-lag-time-max", broker.DefaultReplicaLagTimeMax, "replica.lag.time.max.ms: a follower that has not caught up "+
 				"to its leader for this `duration` leaves the ISR (a topic's replica.lag.time.max.ms overrides it)")
+			fs.StringVar(&metricsAddr, "metrics", "", "serve Prometheus metrics at http://`address`/metrics (default: not served)")
 		},
 		run: func(ctx context.Context, inv *invocation) error {
 			if id <= 0 || id > 1<<31-1 {
@@ -88,12 +90,22 @@ any other node joins as a learner. Data survives restarts.`,
 			if err != nil {
 				return err
 			}
-			return runNode(ctx, inv, broker.NodeConfig{
+			cfg := broker.NodeConfig{
 				ID: int32(id), DataDir: bf.dataDir, KafkaListen: bf.kafka, Advertise: bf.advertise,
 				RaftListen: raft, Voters: vm, ClusterID: clusterID, Rack: rack,
 				AutoCreateTopics: bf.autoCreate, StartFreshMetadata: bf.startFresh, Logger: log,
 				PeerKafkaAddrs: pm, ReplicaLagTimeMax: lagMax,
-			})
+			}
+			if metricsAddr != "" {
+				reg := newMetricsRegistry()
+				stop, err := serveMetrics(metricsAddr, reg, log)
+				if err != nil {
+					return err
+				}
+				defer stop()
+				cfg.Metrics = reg
+			}
+			return runNode(ctx, inv, cfg)
 		},
 	}
 }

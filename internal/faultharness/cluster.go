@@ -32,6 +32,7 @@ type Broker struct {
 	*Process
 	ID          int
 	Kafka, Raft string // listen addresses; clients use Kafka directly
+	Metrics     string // its --metrics address
 	DataDir     string
 }
 
@@ -73,9 +74,9 @@ func StartCluster(t testing.TB, o ClusterOptions) *Cluster {
 		held = append(held, ln)
 		return ln.Addr().String()
 	}
-	raft, kafka := make([]string, o.Brokers), make([]string, o.Brokers)
+	raft, kafka, metrics := make([]string, o.Brokers), make([]string, o.Brokers), make([]string, o.Brokers)
 	for i := range o.Brokers {
-		raft[i], kafka[i] = reserve(), reserve()
+		raft[i], kafka[i], metrics[i] = reserve(), reserve(), reserve()
 	}
 	nw, err := NewNetwork(raft, kafka)
 	for _, ln := range held {
@@ -88,10 +89,10 @@ func StartCluster(t testing.TB, o ClusterOptions) *Cluster {
 	t.Cleanup(c.stop)
 	for i := range o.Brokers {
 		id := i + 1
-		b := &Broker{ID: id, Kafka: kafka[i], Raft: raft[i], DataDir: filepath.Join(dir, fmt.Sprintf("broker-%d", id))}
+		b := &Broker{ID: id, Kafka: kafka[i], Raft: raft[i], Metrics: metrics[i], DataDir: filepath.Join(dir, fmt.Sprintf("broker-%d", id))}
 		args := append([]string{"broker", "--id", fmt.Sprint(id), "--kafka", b.Kafka, "--raft", b.Raft,
 			"--voters", nw.Voters(id), "--peer-kafka-addrs", nw.PeerKafkaAddrs(id), "--data-dir", b.DataDir,
-			"--log-level", "info"}, o.BrokerArgs...)
+			"--metrics", b.Metrics, "--log-level", "info"}, o.BrokerArgs...)
 		b.Process = NewProcess(fmt.Sprintf("broker-%d", id), bin, filepath.Join(dir, fmt.Sprintf("broker-%d.log", id)), args...)
 		c.Brokers = append(c.Brokers, b)
 	}
