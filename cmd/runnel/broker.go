@@ -19,6 +19,7 @@ type brokerFlags struct {
 	autoCreate bool
 	logLevel   string
 	startFresh bool
+	metrics    string // "runnel broker --metrics"
 }
 
 func (f *brokerFlags) register(fs *flag.FlagSet, dataDir, kafka string, autoCreate bool) {
@@ -51,7 +52,6 @@ func brokerCommand() *command {
 	var raft, voters, rack, peers string
 	var clusterID uint64
 	var lagMax time.Duration
-	var metricsAddr string
 	return &command{
 		name:    "broker",
 		summary: "run one broker node of a cluster",
@@ -60,6 +60,7 @@ the raft group that holds the cluster metadata. Nodes listed in --voters vote;
 any other node joins as a learner. Data survives restarts.`,
 		flags: func(fs *flag.FlagSet) {
 			bf.register(fs, "./runnel-data", "127.0.0.1:9092", false)
+			bf.registerMetrics(fs)
 			fs.IntVar(&id, "id", 0, "broker and raft node `id` (> 0), unique in the cluster")
 			fs.StringVar(&raft, "raft", "127.0.0.1:9093", "raft listen `address`")
 			fs.StringVar(&voters, "voters", "", "raft voters as `id@host:port,...` (required)")
@@ -69,7 +70,6 @@ any other node joins as a learner. Data survives restarts.`,
 				"addresses the peers registered (a fault harness routes replication through proxies with it)")
 			fs.DurationVar(&lagMax, "replica-lag-time-max", broker.DefaultReplicaLagTimeMax, "replica.lag.time.max.ms: a follower that has not caught up "+
 				"to its leader for this `duration` leaves the ISR (a topic's replica.lag.time.max.ms overrides it)")
-			fs.StringVar(&metricsAddr, "metrics", "", "serve Prometheus metrics at http://`address`/metrics (default: not served)")
 		},
 		run: func(ctx context.Context, inv *invocation) error {
 			if id <= 0 || id > 1<<31-1 {
@@ -90,22 +90,12 @@ any other node joins as a learner. Data survives restarts.`,
 			if err != nil {
 				return err
 			}
-			cfg := broker.NodeConfig{
+			return bf.runNode(ctx, inv, broker.NodeConfig{
 				ID: int32(id), DataDir: bf.dataDir, KafkaListen: bf.kafka, Advertise: bf.advertise,
 				RaftListen: raft, Voters: vm, ClusterID: clusterID, Rack: rack,
 				AutoCreateTopics: bf.autoCreate, StartFreshMetadata: bf.startFresh, Logger: log,
 				PeerKafkaAddrs: pm, ReplicaLagTimeMax: lagMax,
-			}
-			if metricsAddr != "" {
-				reg := newMetricsRegistry()
-				stop, err := serveMetrics(metricsAddr, reg, log)
-				if err != nil {
-					return err
-				}
-				defer stop()
-				cfg.Metrics = reg
-			}
-			return runNode(ctx, inv, cfg)
+			})
 		},
 	}
 }
@@ -150,8 +140,18 @@ func parsePeerAddrs(s string) (map[int32]string, error) {
 	return out, nil
 }
 
-// runNode starts a node and serves until ctx is cancelled, then closes it.
-func runNode(ctx context.Context, inv *invocation, cfg broker.NodeConfig) error {
+// runNode starts a node (serving its metrics when --metrics asks) and
+// serves until ctx is cancelled, then closes it.
+func (f *brokerFlags) runNode(ctx context.Context, inv *invocation, cfg broker.NodeConfig) error {
+	if f.metrics != "" {
+		reg := newMetricsRegistry()
+		stop, err := serveMetrics(f.metrics, reg, cfg.Logger)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		cfg.Metrics = reg
+	}
 	node, err := broker.StartNode(cfg)
 	if err != nil {
 		return err

@@ -2,6 +2,7 @@ package main
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -12,6 +13,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
+
+// registerMetrics adds --metrics ("runnel broker" only: "runnel dev"
+// serves its metrics through its gateway).
+func (f *brokerFlags) registerMetrics(fs *flag.FlagSet) {
+	fs.StringVar(&f.metrics, "metrics", "", "serve Prometheus metrics at http://`address`/metrics (default: not served)")
+}
 
 // newMetricsRegistry returns a registry holding the Go runtime and process
 // collectors, for a node's metrics.
