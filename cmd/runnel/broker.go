@@ -90,7 +90,7 @@ any other node joins as a learner. Data survives restarts.`,
 			if err != nil {
 				return err
 			}
-			return bf.runNode(ctx, inv, broker.NodeConfig{
+			return bf.withMetrics(ctx, inv, runNode, broker.NodeConfig{
 				ID: int32(id), DataDir: bf.dataDir, KafkaListen: bf.kafka, Advertise: bf.advertise,
 				RaftListen: raft, Voters: vm, ClusterID: clusterID, Rack: rack,
 				AutoCreateTopics: bf.autoCreate, StartFreshMetadata: bf.startFresh, Logger: log,
@@ -140,18 +140,8 @@ func parsePeerAddrs(s string) (map[int32]string, error) {
 	return out, nil
 }
 
-// runNode starts a node (serving its metrics when --metrics asks) and
-// serves until ctx is cancelled, then closes it.
-func (f *brokerFlags) runNode(ctx context.Context, inv *invocation, cfg broker.NodeConfig) error {
-	if f.metrics != "" {
-		reg := newMetricsRegistry()
-		stop, err := serveMetrics(f.metrics, reg, cfg.Logger)
-		if err != nil {
-			return err
-		}
-		defer stop()
-		cfg.Metrics = reg
-	}
+// runNode starts a node and serves until ctx is cancelled, then closes it.
+func runNode(ctx context.Context, inv *invocation, cfg broker.NodeConfig) error {
 	node, err := broker.StartNode(cfg)
 	if err != nil {
 		return err

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -12,12 +13,29 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/runnel-dev/runnel/broker"
 )
 
 // registerMetrics adds --metrics ("runnel broker" only: "runnel dev"
 // serves its metrics through its gateway).
 func (f *brokerFlags) registerMetrics(fs *flag.FlagSet) {
 	fs.StringVar(&f.metrics, "metrics", "", "serve Prometheus metrics at http://`address`/metrics (default: not served)")
+}
+
+// withMetrics runs the node with run, first serving its metrics when
+// --metrics asks, until run returns.
+func (f *brokerFlags) withMetrics(ctx context.Context, inv *invocation, run func(context.Context, *invocation, broker.NodeConfig) error, cfg broker.NodeConfig) error {
+	if f.metrics == "" {
+		return run(ctx, inv, cfg)
+	}
+	reg := newMetricsRegistry()
+	stop, err := serveMetrics(f.metrics, reg, cfg.Logger)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	cfg.Metrics = reg
+	return run(ctx, inv, cfg)
 }
 
 // newMetricsRegistry returns a registry holding the Go runtime and process
