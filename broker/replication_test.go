@@ -3,10 +3,14 @@ package broker_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/runnel-dev/runnel/broker/brokertest"
+	"github.com/runnel-dev/runnel/broker/commitlog"
 	"github.com/runnel-dev/runnel/internal/testwait"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -22,6 +26,36 @@ func TestReplicationReplicatesAndConsumes(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cl := c.Client(kgo.DefaultProduceTopic("rep"), kgo.RequiredAcks(kgo.AllISRAcks()))
+	// While records go in, the leader's high watermark never passes a
+	// follower's log end: read the high watermark first, then the log
+	// ends, which only grow here.
+	mp := partitionOf(t, c, "rep", 0)
+	var logs []*commitlog.Log
+	for _, r := range mp.Replicas {
+		logs = append(logs, logOf(t, c, int(r-1), "rep", 0))
+	}
+	leaderLog := logOf(t, c, int(mp.Leader-1), "rep", 0)
+	sampled := make(chan int)
+	stop := make(chan struct{})
+	go func() {
+		samples := 0
+		defer func() { sampled <- samples }()
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			hw := leaderLog.Offsets().HighWatermark
+			for i, l := range logs {
+				if end := l.Offsets().LogEnd; hw > end {
+					t.Errorf("leader high watermark %d past replica %d's log end %d", hw, mp.Replicas[i], end)
+				}
+			}
+			samples++
+			time.Sleep(time.Millisecond)
+		}
+	}()
 	const n = 500
 	for i := range n {
 		cl.Produce(ctx, &kgo.Record{Value: []byte(fmt.Sprintf("v%04d", i))}, func(_ *kgo.Record, err error) {
@@ -32,6 +66,10 @@ func TestReplicationReplicatesAndConsumes(t *testing.T) {
 	}
 	if err := cl.Flush(ctx); err != nil {
 		t.Fatal(err)
+	}
+	close(stop)
+	if samples := <-sampled; samples == 0 {
+		t.Error("the high watermark was never sampled")
 	}
 	waitReplicated(t, c, "rep", 0, n)
 
@@ -49,7 +87,6 @@ func TestReplicationReplicatesAndConsumes(t *testing.T) {
 		})
 	}
 
-	mp := partitionOf(t, c, "rep", 0)
 	size := logOf(t, c, int(mp.Leader-1), "rep", 0).Size()
 	testwait.For(t, 10*time.Second, 20*time.Millisecond, func() error {
 		var sent, appended float64
@@ -62,9 +99,27 @@ func TestReplicationReplicatesAndConsumes(t *testing.T) {
 		}
 		return nil
 	})
-	for i := range 3 {
-		if hw := logOf(t, c, i, "rep", 0).Offsets().HighWatermark; hw != n && int32(i+1) == mp.Leader {
-			t.Errorf("leader high watermark %d, want %d", hw, n)
+	if hw := leaderLog.Offsets().HighWatermark; hw != n {
+		t.Errorf("leader high watermark %d, want %d", hw, n)
+	}
+	// Followers learn the high watermark from their next fetch, and
+	// checkpoint it in replication-offset-checkpoint.
+	fi := int(mp.Replicas[0] - 1)
+	if mp.Replicas[0] == mp.Leader {
+		fi = int(mp.Replicas[1] - 1)
+	}
+	testwait.For(t, 10*time.Second, 20*time.Millisecond, func() error {
+		if hw := logOf(t, c, fi, "rep", 0).Offsets().HighWatermark; hw != n {
+			return fmt.Errorf("follower %d high watermark %d, want %d", fi+1, hw, n)
 		}
+		return nil
+	})
+	c.Stop(fi)
+	data, err := os.ReadFile(filepath.Join(c.DataDir(fi), "replication-offset-checkpoint"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(data), fmt.Sprintf("\nrep 0 %d\n", n)) {
+		t.Errorf("follower's replication-offset-checkpoint lacks rep 0 %d:\n%s", n, data)
 	}
 }
