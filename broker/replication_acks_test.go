@@ -89,6 +89,13 @@ func TestISRShrinkNotEnoughReplicasExpand(t *testing.T) {
 	if rp := produceRaw(t, c, one, "mis", 1, 10*time.Second, batchOf(t, "b")); rp.ErrorCode != 0 {
 		t.Fatalf("acks=1 with one in-sync replica: %v", kerr.ErrorForCode(rp.ErrorCode))
 	}
+	// Each cut-off follower lacks the record just written.
+	if v := gaugeValue(t, c.Metrics(li), "runnel_broker_follower_lag_messages"); v < 2 {
+		t.Errorf("follower lag %v messages in all, want at least 1 per follower", v)
+	}
+	if v := gaugeValue(t, c.Metrics(li), "runnel_broker_follower_lag_seconds"); v < 2*lag.Seconds() {
+		t.Errorf("follower lag %v seconds in all, want at least %v per follower", v, lag.Seconds())
+	}
 	c.Proxy(li).Unblock()
 	waitISR(t, c, "mis", 0, 3, 30*time.Second)
 	if v := gaugeValue(t, c.Metrics(li), "runnel_broker_isr_expands_total"); v < 1 {
