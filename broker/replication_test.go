@@ -12,7 +12,9 @@ import (
 	"github.com/runnel-dev/runnel/broker/brokertest"
 	"github.com/runnel-dev/runnel/broker/commitlog"
 	"github.com/runnel-dev/runnel/internal/testwait"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 // TestReplicationReplicatesAndConsumes produces with acks=all to a topic
@@ -122,4 +124,40 @@ func TestReplicationReplicatesAndConsumes(t *testing.T) {
 	if !strings.Contains(string(data), fmt.Sprintf("\nrep 0 %d\n", n)) {
 		t.Errorf("follower's replication-offset-checkpoint lacks rep 0 %d:\n%s", n, data)
 	}
+}
+
+// TestFollowersFollowDeleteRecords deletes records on the leader of a
+// replicated partition and checks that the followers move their log start
+// to the leader's.
+func TestFollowersFollowDeleteRecords(t *testing.T) {
+	c := brokertest.Start(t, 3, brokertest.Options{})
+	c.CreateReplicatedTopic("del", 1, 3, nil)
+	cl := acksClient(c, -1)
+	for i := range 3 {
+		if rp := produceRaw(t, c, cl, "del", -1, 10*time.Second, batchOf(t, fmt.Sprintf("r%d", i))); rp.ErrorCode != 0 {
+			t.Fatalf("produce: %v", kerr.ErrorForCode(rp.ErrorCode))
+		}
+	}
+	waitReplicated(t, c, "del", 0, 3)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	req := kmsg.NewPtrDeleteRecordsRequest()
+	dt := kmsg.NewDeleteRecordsRequestTopic()
+	dt.Topic = "del"
+	dp := kmsg.NewDeleteRecordsRequestTopicPartition()
+	dp.Partition, dp.Offset = 0, 2
+	dt.Partitions = append(dt.Partitions, dp)
+	req.Topics = append(req.Topics, dt)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil || resp.Topics[0].Partitions[0].ErrorCode != 0 {
+		t.Fatalf("delete records: %v %v", err, kerr.ErrorForCode(resp.Topics[0].Partitions[0].ErrorCode))
+	}
+	testwait.For(t, 10*time.Second, 20*time.Millisecond, func() error {
+		for i := range 3 {
+			if start := logOf(t, c, i, "del", 0).Offsets().LogStart; start != 2 {
+				return fmt.Errorf("broker %d log start %d, want 2", i+1, start)
+			}
+		}
+		return nil
+	})
 }
