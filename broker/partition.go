@@ -343,8 +343,13 @@ func (p *partition) loadIdemLocked() {
 
 // checkMinISR refuses an acks=-1 produce before anything is appended when
 // the ISR is smaller than min.insync.replicas (NOT_ENOUGH_REPLICAS).
+//
+// A leader whose epoch the controller refused is no leader for acks=-1.
 func (p *partition) checkMinISR() error {
 	st := p.state.Load()
+	if st.isLeader && p.repl.isFenced() {
+		return fmt.Errorf("%w: the controller refused leader epoch %d of %s", errNotLeader, st.leaderEpoch, p.tp)
+	}
 	if st.isLeader && len(st.isr) < st.minISR {
 		return fmt.Errorf("%w: partition %s has %d in-sync replicas %v; min.insync.replicas is %d", kerr.NotEnoughReplicas, p.tp, len(st.isr), st.isr, st.minISR)
 	}
