@@ -60,6 +60,8 @@ func Open(cfg Config) (*Member, error) {
 		SessionTimeout:      cfg.SessionTimeout,
 		ProducerIDBlockSize: cfg.ProducerIDBlockSize,
 		NewTopicID:          cfg.NewTopicID,
+		PeerConnected:       m.peerConnected,
+		NodeOf:              m.nodeOf,
 		Logger:              m.log,
 	}, m.sm.Image, proposer{m})
 	if err != nil {
@@ -122,6 +124,30 @@ func (p proposer) Propose(ctx context.Context, data []byte) (uint64, error) {
 		return 0, controller.ErrNotActive
 	}
 	return n.Propose(ctx, data)
+}
+
+// peerConnected reports whether raft node id has a connection open to this
+// member's node; this member's own node always counts (its broker's calls
+// to its own controller do not go through the transport).
+func (m *Member) peerConnected(id uint64) bool {
+	if id == m.cfg.NodeID {
+		return true
+	}
+	n := m.node.Load()
+	return n != nil && n.PeerConnected(id)
+}
+
+// nodeOf guesses the raft node of broker id: the node of the same id, if
+// the raft group has it (brokers started by runnel use one id for both).
+func (m *Member) nodeOf(id int32) uint64 {
+	n := m.node.Load()
+	if n == nil || id <= 0 {
+		return 0
+	}
+	if _, ok := n.Status().Progress[uint64(id)]; ok {
+		return uint64(id)
+	}
+	return 0
 }
 
 // Image returns the current metadata image of this member. It reflects
@@ -257,7 +283,7 @@ func (m *Member) handle(ctx context.Context, from uint64, data []byte) ([]byte, 
 	}
 	ctx, cancel := context.WithTimeout(ctx, m.cfg.RequestTimeout)
 	defer cancel()
-	out, err := m.dispatch(ctx, req)
+	out, err := m.dispatch(ctx, from, req)
 	if errors.Is(err, raftnode.ErrProposalDropped) {
 		// Nothing was appended (say, leadership is moving): the caller
 		// retries, like for an inactive controller.
@@ -273,14 +299,21 @@ func (m *Member) handle(ctx context.Context, from uint64, data []byte) ([]byte, 
 	return json.Marshal(response{Body: body, Index: m.sm.Image().Version()})
 }
 
-// dispatch decodes the body of req and runs it on the local controller.
-func (m *Member) dispatch(ctx context.Context, req request) (any, error) {
+// dispatch decodes the body of req, sent by raft node from, and runs it on
+// the local controller.
+func (m *Member) dispatch(ctx context.Context, from uint64, req request) (any, error) {
 	c := m.ctrl
 	switch req.Op {
 	case opRegisterBroker:
-		return run(ctx, req.Body, c.RegisterBroker)
+		return run(ctx, req.Body, func(ctx context.Context, r controller.RegisterBrokerRequest) (controller.RegisterBrokerResponse, error) {
+			r.Node = from
+			return c.RegisterBroker(ctx, r)
+		})
 	case opHeartbeat:
-		return run(ctx, req.Body, c.Heartbeat)
+		return run(ctx, req.Body, func(ctx context.Context, r controller.HeartbeatRequest) (controller.HeartbeatResponse, error) {
+			r.Node = from
+			return c.Heartbeat(ctx, r)
+		})
 	case opCreateTopic:
 		return run(ctx, req.Body, c.CreateTopic)
 	case opDeleteTopic:

@@ -68,7 +68,10 @@ type transport struct {
 	addrs   map[uint64]string
 	peers   map[uint64]*peer
 	inbound map[net.Conn]struct{}
-	closed  bool
+	// from counts the open inbound connections per peer that passed the
+	// handshake: a peer whose process died has none (PeerConnected).
+	from   map[uint64]int
+	closed bool
 
 	callSeq atomic.Uint64
 }
@@ -77,6 +80,7 @@ func (t *transport) start() {
 	t.ctx, t.cancel = context.WithCancel(context.Background())
 	t.peers = make(map[uint64]*peer)
 	t.inbound = make(map[net.Conn]struct{})
+	t.from = make(map[uint64]int)
 	t.wg.Add(1)
 	go func() {
 		defer t.wg.Done()
@@ -299,6 +303,8 @@ func (t *transport) serveInbound(c net.Conn) {
 	if h.addr != "" {
 		t.learnAddress(h.from, h.addr)
 	}
+	t.countInbound(h.from, 1)
+	defer t.countInbound(h.from, -1)
 
 	ctx, cancel := context.WithCancel(t.ctx)
 	var wmu sync.Mutex // serialises call responses
@@ -363,6 +369,23 @@ func (t *transport) serveInbound(c net.Conn) {
 			return
 		}
 	}
+}
+
+// countInbound adds d to the open inbound connections from peer id.
+func (t *transport) countInbound(id uint64, d int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.from[id] += d
+	if t.from[id] <= 0 {
+		delete(t.from, id)
+	}
+}
+
+// inboundFrom reports whether peer id has an open inbound connection.
+func (t *transport) inboundFrom(id uint64) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.from[id] > 0
 }
 
 // serveCall runs the Handler and returns the encoded response frame.
