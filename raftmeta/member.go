@@ -60,7 +60,7 @@ func Open(cfg Config) (*Member, error) {
 		SessionTimeout:      cfg.SessionTimeout,
 		ProducerIDBlockSize: cfg.ProducerIDBlockSize,
 		NewTopicID:          cfg.NewTopicID,
-		PeerConnected:       m.peerConnected,
+		PeerDisconnectedFor: m.peerDisconnectedFor,
 		NodeOf:              m.nodeOf,
 		Logger:              m.log,
 	}, m.sm.Image, proposer{m})
@@ -126,15 +126,15 @@ func (p proposer) Propose(ctx context.Context, data []byte) (uint64, error) {
 	return n.Propose(ctx, data)
 }
 
-// peerConnected reports whether raft node id has a connection open to this
-// member's node; this member's own node always counts (its broker's calls
-// to its own controller do not go through the transport).
-func (m *Member) peerConnected(id uint64) bool {
-	if id == m.cfg.NodeID {
-		return true
-	}
+// peerDisconnectedFor is how long raft node id has had no connection to
+// this member's node; 0 for this member's own node (its broker's calls to
+// its own controller do not go through the transport).
+func (m *Member) peerDisconnectedFor(id uint64) time.Duration {
 	n := m.node.Load()
-	return n != nil && n.PeerConnected(id)
+	if id == m.cfg.NodeID || n == nil {
+		return 0
+	}
+	return n.PeerDisconnectedFor(id)
 }
 
 // nodeOf guesses the raft node of broker id: the node of the same id, if

@@ -40,14 +40,14 @@ type Config struct {
 	// connections (default the smaller of SessionTimeout/10 and
 	// ConnLostGrace/5).
 	CheckInterval time.Duration
-	// PeerConnected, if set, reports whether raft node id has a connection
-	// open to this controller's node (raftnode.Node.PeerConnected; true for
-	// the controller's own node). A broker whose node, having heartbeated
-	// from it, stays without one for ConnLostGrace is fenced then, without
+	// PeerDisconnectedFor, if set, returns how long raft node id, which had
+	// a connection open to this controller's node, has had none (0 while
+	// it has one: raftnode.Node.PeerDisconnectedFor). A broker whose node
+	// has been without one for ConnLostGrace is fenced then, without
 	// waiting for its session to expire: its process is gone, its kernel
 	// closed its sockets. A slow broker keeps its connection and is fenced
 	// only by the session timeout.
-	PeerConnected func(node uint64) bool
+	PeerDisconnectedFor func(node uint64) time.Duration
 	// NodeOf, if set, names the raft node broker id is expected to run on
 	// (0 if none): on activation the controller watches that node's
 	// connection until the broker's first heartbeat names its node, so a

@@ -8,9 +8,8 @@ import (
 
 // session is what the active controller knows of one broker's liveness.
 type session struct {
-	last   time.Time // last heartbeat (or registration, or activation)
-	node   uint64    // raft node the heartbeats came from; 0 until one did
-	lostAt time.Time // when the node was first seen without a connection; zero while connected
+	last time.Time // last heartbeat (or registration, or activation)
+	node uint64    // raft node the heartbeats came from (or NodeOf's guess); 0 if unknown
 }
 
 // touch records a heartbeat from broker id, sent from raft node `node` (0 if
@@ -30,7 +29,6 @@ func (c *Controller) touch(id int32, node uint64) {
 	if node != 0 {
 		s.node = node
 	}
-	s.lostAt = time.Time{}
 }
 
 // fenceReason says why broker id should be fenced now, or "" if it should
@@ -44,27 +42,24 @@ func (c *Controller) fenceReason(id int32, now time.Time) string {
 		s = &session{last: now}
 		c.sessions[id] = s
 	}
+	var last time.Time
+	var node uint64
+	if s != nil {
+		last, node = s.last, s.node
+	}
 	c.smu.Unlock()
 	if s == nil {
 		return ""
 	}
-	if silent := now.Sub(s.last); silent > c.cfg.SessionTimeout {
+	if silent := now.Sub(last); silent > c.cfg.SessionTimeout {
 		return fmt.Sprintf("session expired: silent for %v", silent)
 	}
-	if s.node == 0 || c.cfg.PeerConnected == nil {
+	if node == 0 || c.cfg.PeerDisconnectedFor == nil {
 		return ""
 	}
 	// Ask the transport outside smu: it has its own lock.
-	connected := c.cfg.PeerConnected(s.node)
-	c.smu.Lock()
-	defer c.smu.Unlock()
-	switch {
-	case connected:
-		s.lostAt = time.Time{}
-	case s.lostAt.IsZero():
-		s.lostAt = now
-	case now.Sub(s.lostAt) >= c.cfg.ConnLostGrace:
-		return fmt.Sprintf("connection lost: node %d without a connection for %v", s.node, now.Sub(s.lostAt))
+	if lost := c.cfg.PeerDisconnectedFor(node); lost >= c.cfg.ConnLostGrace {
+		return fmt.Sprintf("connection lost: node %d without a connection for %v", node, lost)
 	}
 	return ""
 }

@@ -69,8 +69,10 @@ type transport struct {
 	peers   map[uint64]*peer
 	inbound map[net.Conn]struct{}
 	// from counts the open inbound connections per peer that passed the
-	// handshake: a peer whose process died has none (PeerConnected).
+	// handshake; lostAt is when a peer that had some was left with none
+	// (PeerDisconnectedFor): a peer whose process died has none.
 	from   map[uint64]int
+	lostAt map[uint64]time.Time
 	closed bool
 
 	callSeq atomic.Uint64
@@ -81,6 +83,7 @@ func (t *transport) start() {
 	t.peers = make(map[uint64]*peer)
 	t.inbound = make(map[net.Conn]struct{})
 	t.from = make(map[uint64]int)
+	t.lostAt = make(map[uint64]time.Time)
 	t.wg.Add(1)
 	go func() {
 		defer t.wg.Done()
@@ -376,16 +379,24 @@ func (t *transport) countInbound(id uint64, d int) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	t.from[id] += d
-	if t.from[id] <= 0 {
-		delete(t.from, id)
+	if t.from[id] > 0 {
+		delete(t.lostAt, id)
+		return
 	}
+	delete(t.from, id)
+	t.lostAt[id] = time.Now()
 }
 
-// inboundFrom reports whether peer id has an open inbound connection.
-func (t *transport) inboundFrom(id uint64) bool {
+// inboundLostFor returns how long peer id has had no inbound connection
+// after having had one; 0 while it has one or if it never had one.
+func (t *transport) inboundLostFor(id uint64) time.Duration {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.from[id] > 0
+	at, ok := t.lostAt[id]
+	if !ok {
+		return 0
+	}
+	return time.Since(at)
 }
 
 // serveCall runs the Handler and returns the encoded response frame.
