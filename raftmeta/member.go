@@ -73,10 +73,8 @@ func Open(cfg Config) (*Member, error) {
 		Help:        "1 while this member's controller is active.",
 		ConstLabels: prometheus.Labels{"node_id": fmt.Sprint(cfg.NodeID)},
 	})
-	if m.reg != nil {
-		if err := m.reg.Register(m.active); err != nil {
-			return nil, fmt.Errorf("raftmeta: register metrics: %w", err)
-		}
+	if err := m.registerMetrics(); err != nil {
+		return nil, err
 	}
 	node, err := raftnode.Start(raftnode.Config{
 		ID: cfg.NodeID, ClusterID: cfg.ClusterID, Dir: cfg.Dir, Listen: cfg.Listen,
@@ -87,9 +85,7 @@ func Open(cfg Config) (*Member, error) {
 		Dialer:          cfg.Dialer, Listener: cfg.Listener, SendHook: cfg.SendHook, Logger: m.log, Metrics: cfg.Metrics,
 	}, m.sm)
 	if err != nil {
-		if m.reg != nil {
-			m.reg.Unregister(m.active)
-		}
+		m.unregisterMetrics()
 		return nil, err
 	}
 	m.node.Store(node)
@@ -107,11 +103,50 @@ func (m *Member) Close() error {
 		m.cancel()
 		m.wg.Wait()
 		m.node.Load().Stop()
-		if m.reg != nil {
-			m.reg.Unregister(m.active)
-		}
+		m.unregisterMetrics()
 	})
 	return m.node.Load().Err()
+}
+
+// registered pairs each of the member's and its controller's collectors
+// with the registerer it goes to: the controller's get the member's node_id
+// label, as the active gauge has.
+func (m *Member) registered() ([]prometheus.Collector, []prometheus.Registerer) {
+	cs := append([]prometheus.Collector{m.active}, m.ctrl.Collectors()...)
+	rs := []prometheus.Registerer{m.reg}
+	wrapped := prometheus.WrapRegistererWith(prometheus.Labels{"node_id": fmt.Sprint(m.cfg.NodeID)}, m.reg)
+	for range m.ctrl.Collectors() {
+		rs = append(rs, wrapped)
+	}
+	return cs, rs
+}
+
+// registerMetrics registers the collectors with Config.Metrics, if set.
+func (m *Member) registerMetrics() error {
+	if m.reg == nil {
+		return nil
+	}
+	cs, rs := m.registered()
+	for i, c := range cs {
+		if err := rs[i].Register(c); err != nil {
+			for j := range i {
+				rs[j].Unregister(cs[j])
+			}
+			return fmt.Errorf("raftmeta: register metrics: %w", err)
+		}
+	}
+	return nil
+}
+
+// unregisterMetrics undoes registerMetrics.
+func (m *Member) unregisterMetrics() {
+	if m.reg == nil {
+		return
+	}
+	cs, rs := m.registered()
+	for i, c := range cs {
+		rs[i].Unregister(c)
+	}
 }
 
 // proposer adapts the member's raft node to controller.Proposer.

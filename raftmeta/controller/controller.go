@@ -122,10 +122,11 @@ func (c *Config) Validate() error {
 // reads the image, proposes, and waits for the entry to apply before the next
 // one reads the image.
 type Controller struct {
-	cfg   Config
-	log   *slog.Logger
-	prop  Proposer
-	image func() *metadata.Image
+	cfg     Config
+	log     *slog.Logger
+	prop    Proposer
+	image   func() *metadata.Image
+	metrics *metrics
 
 	// Lock order: mu before smu.
 	mu sync.Mutex // held for the whole of a decision: read image, propose, wait
@@ -141,7 +142,9 @@ func New(cfg Config, image func() *metadata.Image, p Proposer) (*Controller, err
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Controller{cfg: cfg, log: cfg.Logger, prop: p, image: image}, nil
+	c := &Controller{cfg: cfg, log: cfg.Logger, prop: p, image: image}
+	c.metrics = newMetrics(c)
+	return c, nil
 }
 
 // Activate makes the controller active. Call it when this node becomes the
@@ -249,5 +252,11 @@ func (c *Controller) proposeLocked(ctx context.Context, recs ...metadata.Record)
 	if err != nil {
 		return 0, err
 	}
-	return c.prop.Propose(ctx, data)
+	els := elections(img, recs)
+	idx, err := c.prop.Propose(ctx, data)
+	if err != nil {
+		return 0, err
+	}
+	c.noteElections(els)
+	return idx, nil
 }

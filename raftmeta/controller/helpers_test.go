@@ -81,6 +81,23 @@ func (e *env) newController() *Controller {
 	return c
 }
 
+// replaceController deactivates the env's controller and activates, in its
+// place, one with the env's settings changed by mutate.
+func (e *env) replaceController(mutate func(*Config)) {
+	e.t.Helper()
+	cfg := Config{SessionTimeout: testTimeout, Now: e.clock.Now, NewTopicID: e.newTopicID, Logger: quiet}
+	mutate(&cfg)
+	c, err := New(cfg, e.prop.sm.Image, e.prop)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.c.Deactivate()
+	e.c = c
+	if err := c.Activate(e.ctx); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
 func (e *env) newTopicID() uuid.UUID {
 	e.ids++
 	return uuid.UUID{0: byte(e.ids >> 8), 1: byte(e.ids), 6: 0x40, 8: 0x80}

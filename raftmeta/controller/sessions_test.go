@@ -30,16 +30,7 @@ func newConnEnv(t *testing.T) (*env, *peers) {
 	t.Helper()
 	e := newEnv(t)
 	p := &peers{lost: map[uint64]time.Duration{}}
-	c, err := New(Config{SessionTimeout: testTimeout, Now: e.clock.Now, NewTopicID: e.newTopicID, Logger: quiet,
-		PeerDisconnectedFor: p.disconnectedFor}, e.prop.sm.Image, e.prop)
-	if err != nil {
-		t.Fatal(err)
-	}
-	e.c.Deactivate()
-	e.c = c
-	if err := c.Activate(e.ctx); err != nil {
-		t.Fatal(err)
-	}
+	e.replaceController(func(c *Config) { c.PeerDisconnectedFor = p.disconnectedFor })
 	return e, p
 }
 
