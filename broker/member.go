@@ -51,6 +51,7 @@ type ControllerClient interface {
 	CreatePartitions(ctx context.Context, req controller.CreatePartitionsRequest) (*metadata.Topic, error)
 	AlterConfigs(ctx context.Context, req controller.AlterConfigsRequest) error
 	AllocateProducerIDs(ctx context.Context, req controller.AllocateProducerIDsRequest) (controller.ProducerIDBlock, error)
+	ElectLeaders(ctx context.Context, req controller.ElectLeadersRequest) ([]controller.ElectionResult, error)
 }
 
 // Quorum is the metadata group's membership (KIP-853's AddRaftVoter and

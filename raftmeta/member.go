@@ -365,6 +365,8 @@ func (m *Member) dispatch(ctx context.Context, from uint64, req request) (any, e
 		return run(ctx, req.Body, c.AllocateProducerIDs)
 	case opAlterPartition:
 		return run(ctx, req.Body, c.AlterPartition)
+	case opElectLeaders:
+		return run(ctx, req.Body, c.ElectLeaders)
 	case opAddRemoteSegment:
 		return run(ctx, req.Body, func(ctx context.Context, r controller.RemoteSegmentRequest) (struct{}, error) {
 			return struct{}{}, c.AddRemoteSegment(ctx, r)
@@ -520,6 +522,13 @@ func (m *Member) AlterPartition(ctx context.Context, req controller.AlterPartiti
 	var p metadata.Partition
 	err := m.call(ctx, opAlterPartition, req, &p)
 	return p, err
+}
+
+// ElectLeaders runs leader elections; see controller.Controller.ElectLeaders.
+func (m *Member) ElectLeaders(ctx context.Context, req controller.ElectLeadersRequest) ([]controller.ElectionResult, error) {
+	var out []controller.ElectionResult
+	err := m.call(ctx, opElectLeaders, req, &out)
+	return out, err
 }
 
 // AddRemoteSegment records a remote segment.

@@ -42,10 +42,7 @@ func TestElectionsCountedAndUncleanLogged(t *testing.T) {
 				continue
 			}
 			vp[name] = p.Index
-			if _, err := e.c.AlterPartition(e.ctx, AlterPartitionRequest{BrokerID: victim, BrokerEpoch: e.epoch[victim], TopicID: top.ID,
-				Partition: p.Index, LeaderEpoch: p.LeaderEpoch, PartitionEpoch: p.PartitionEpoch, ISR: []int32{victim}}); err != nil {
-				t.Fatal(err)
-			}
+			e.shrinkISR(name, p.Index, []int32{victim})
 			break
 		}
 		if vp[name] < 0 {
