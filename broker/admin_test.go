@@ -619,22 +619,17 @@ func testDescribeCluster(t *testing.T, c *brokertest.Cluster, cl *kgo.Client) {
 }
 
 // TestCreateTopicsReplicationFactor checks on two brokers that a replication
-// factor the cluster could place is still refused while followers do not
-// replicate, and that DescribeCluster lists both brokers.
+// factor up to the live brokers is accepted and a larger one refused, and
+// that DescribeCluster lists both brokers.
 func TestCreateTopicsReplicationFactor(t *testing.T) {
 	c := brokertest.Start(t, 2, brokertest.Options{})
 	cl := c.Client()
-	for _, tc := range []struct {
-		rf  int16
-		msg string
-	}{
-		{2, "replication factor above 1 needs follower replication, which this broker does not run yet"},
-		{3, "replication factor 3 is larger than the 2 available brokers"},
-	} {
-		rt := createOneTopic(t, cl, false, topicSpec("replicated", 1, tc.rf))
-		if rt.ErrorCode != kerr.InvalidReplicationFactor.Code || msgOf(rt.ErrorMessage) != tc.msg {
-			t.Errorf("rf %d: %v %q, want INVALID_REPLICATION_FACTOR %q", tc.rf, kerr.ErrorForCode(rt.ErrorCode), msgOf(rt.ErrorMessage), tc.msg)
-		}
+	if rt := createOneTopic(t, cl, false, topicSpec("replicated", 1, 3)); rt.ErrorCode != kerr.InvalidReplicationFactor.Code ||
+		msgOf(rt.ErrorMessage) != "replication factor 3 is larger than the 2 available brokers" {
+		t.Errorf("rf 3: %v %q, want INVALID_REPLICATION_FACTOR", kerr.ErrorForCode(rt.ErrorCode), msgOf(rt.ErrorMessage))
+	}
+	if rt := createOneTopic(t, cl, false, topicSpec("replicated", 1, 2)); rt.ErrorCode != 0 || rt.ReplicationFactor != 2 {
+		t.Errorf("rf 2: %v %q, replication factor %d", kerr.ErrorForCode(rt.ErrorCode), msgOf(rt.ErrorMessage), rt.ReplicationFactor)
 	}
 	resp, err := kmsg.NewPtrDescribeClusterRequest().RequestWith(adminCtx(t), cl)
 	if err != nil {

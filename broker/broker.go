@@ -43,6 +43,12 @@ type Broker struct {
 	refused      map[commitlog.TopicPartition]error
 	refusedGauge prometheus.Gauge
 
+	// replicas fetches the partitions this broker follows; repMetrics
+	// counts replication; isrWake asks runISRChecks to look now.
+	replicas   *replicaManager
+	repMetrics *replicationMetrics
+	isrWake    chan struct{}
+
 	stop chan struct{}
 	wg   sync.WaitGroup
 }
@@ -56,6 +62,7 @@ func New(cfg Config) (*Broker, error) {
 		Namespace: "runnel", Subsystem: "broker", Name: "partitions_refused",
 		Help: "Partitions not opened because their directory holds data without a valid partition.metadata; their files are kept.",
 	})
+	repMetrics := newReplicationMetrics()
 	if cfg.Metrics != nil {
 		if err := cfg.Metrics.Register(refusedGauge); err != nil {
 			return nil, fmt.Errorf("broker metrics: %w", err)
@@ -72,14 +79,18 @@ func New(cfg Config) (*Broker, error) {
 		cfg: cfg, member: cfg.Member, store: store, log: cfg.Logger,
 		parts:   map[commitlog.TopicPartition]*partition{},
 		refused: map[commitlog.TopicPartition]error{}, refusedGauge: refusedGauge,
+		repMetrics: repMetrics, isrWake: make(chan struct{}, 1),
 		stop: make(chan struct{}),
 	}
+	b.replicas = newReplicaManager(b)
 	b.pids.member = cfg.Member
 	b.pids.brokerID = cfg.BrokerID
 	if cfg.Metrics != nil {
-		if err := cfg.Metrics.Register(newStorageCollector(b)); err != nil {
-			store.Close()
-			return nil, fmt.Errorf("broker metrics: %w", err)
+		for _, c := range append(repMetrics.collectors(), newStorageCollector(b), replicationCollector{b}) {
+			if err := cfg.Metrics.Register(c); err != nil {
+				store.Close()
+				return nil, fmt.Errorf("broker metrics: %w", err)
+			}
 		}
 	}
 	return b, nil
@@ -90,15 +101,17 @@ func New(cfg Config) (*Broker, error) {
 func (b *Broker) Start() {
 	img, _ := b.member.Watch()
 	b.reconcile(img)
-	b.wg.Add(2)
+	b.wg.Add(3)
 	go b.followMetadata()
 	go b.runHousekeeping()
+	go b.runISRChecks()
 }
 
 // Close stops the background work and closes every log cleanly.
 func (b *Broker) Close() error {
 	close(b.stop)
 	b.wg.Wait()
+	b.replicas.close()
 	for _, p := range b.partitionsSorted() {
 		p.snapshotProducers()
 	}
@@ -276,6 +289,7 @@ func (b *Broker) noteOpenFailureLocked(tp commitlog.TopicPartition, err error) {
 // after reconcile took it out of parts; the store closes its log and
 // removes the directory after the file delete delay.
 func (b *Broker) remove(p *partition, why string) {
+	b.replicas.unfollow(p)
 	name, err := b.store.Delete(p.tp)
 	if err != nil {
 		b.log.Error("delete partition", "partition", p.tp.String(), "error", err)
@@ -326,7 +340,12 @@ func (b *Broker) openPartition(tp commitlog.TopicPartition, t *metadata.Topic) (
 	if err != nil {
 		return nil, err
 	}
-	return newPartition(tp, t.ID, l, b.log)
+	p, err := newPartition(tp, t.ID, l, b.log)
+	if err != nil {
+		return nil, err
+	}
+	p.self, p.lagMax, p.replicas = b.cfg.BrokerID, b.cfg.ReplicaLagTimeMax, b.replicas
+	return p, nil
 }
 
 // partitionFor returns the local partition, or an error saying why there is

@@ -36,6 +36,15 @@ type Config struct {
 	// removed partition stays renamed aside before it is deleted (default
 	// 60 s).
 	FileDeleteDelay time.Duration
+	// ReplicaLagTimeMax is replica.lag.time.max.ms (default 30 s): a
+	// follower that has not caught up to its leader's log end for this long
+	// leaves the ISR. A topic's replica.lag.time.max.ms overrides it.
+	ReplicaLagTimeMax time.Duration
+	// PeerKafkaAddrs overrides, by broker id, the Kafka address this broker
+	// fetches from as a follower (default: the address each broker
+	// registered). A fault harness routes replication through proxies with
+	// it.
+	PeerKafkaAddrs map[int32]string
 	// Logger (default slog.Default()).
 	Logger *slog.Logger
 	// Metrics receives the broker's collectors when set.
@@ -74,6 +83,17 @@ func (c *Config) Validate() error {
 	}
 	if c.FileDeleteDelay < 0 {
 		errs = append(errs, fmt.Errorf("file delete delay %v must not be negative", c.FileDeleteDelay))
+	}
+	if c.ReplicaLagTimeMax == 0 {
+		c.ReplicaLagTimeMax = DefaultReplicaLagTimeMax
+	}
+	if c.ReplicaLagTimeMax < 0 {
+		errs = append(errs, fmt.Errorf("replica lag time max %v must be positive", c.ReplicaLagTimeMax))
+	}
+	for id, addr := range c.PeerKafkaAddrs {
+		if id <= 0 || addr == "" {
+			errs = append(errs, fmt.Errorf("peer Kafka address %d=%q: want a positive broker id and an address", id, addr))
+		}
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

@@ -101,8 +101,8 @@ func checkTopicConfig(key string, value *string) error {
 // broker default (num.partitions) and replication factor -1 means 1. Every
 // input is checked here before the controller sees it, so validate_only gives
 // the same answer a real creation would, and nothing absurd (a billion
-// partitions) is ever attempted. Replication factors above 1 are refused:
-// followers do not replicate yet. From v5 the answer carries the partition
+// partitions) is ever attempted. The replication factor may be up to the
+// live (unfenced) brokers. From v5 the answer carries the partition
 // count, replication factor and every config of the topic with its source.
 func (b *Broker) handleCreateTopics(ctx context.Context, r *kafkaserver.Request) (*kafkaserver.Response, error) {
 	req := r.Msg.(*kmsg.CreateTopicsRequest)
@@ -247,8 +247,6 @@ func (b *Broker) checkCreateTopic(c *topicCheck, t *kmsg.CreateTopicsRequestTopi
 		return spec, refuse(kerr.InvalidReplicationFactor, "replication factor %d: want at least 1, or -1 for the default (1)", spec.ReplicationFactor)
 	case int(spec.ReplicationFactor) > live:
 		return spec, refuse(kerr.InvalidReplicationFactor, "replication factor %d is larger than the %d available brokers", spec.ReplicationFactor, live)
-	case spec.ReplicationFactor > 1:
-		return spec, refuse(kerr.InvalidReplicationFactor, "replication factor above 1 needs follower replication, which this broker does not run yet")
 	}
 	if len(t.Configs) > 0 {
 		spec.Config = make(map[string]string, len(t.Configs))

@@ -49,6 +49,7 @@ var topicConfigInfo = map[string]struct {
 	"index.interval.bytes":            {kmsg.ConfigTypeInt, "log.index.interval.bytes", "bytes of records between two offset index entries"},
 	"max.message.bytes":               {kmsg.ConfigTypeInt, "message.max.bytes", "the largest record batch a producer may send"},
 	"min.insync.replicas":             {kmsg.ConfigTypeInt, "min.insync.replicas", "in-sync replicas needed to accept a produce with acks=all"},
+	"replica.lag.time.max.ms":         {kmsg.ConfigTypeLong, "replica.lag.time.max.ms", "how long a follower may go without catching up to its leader before it leaves the ISR"},
 	"unclean.leader.election.enable":  {kmsg.ConfigTypeBoolean, "unclean.leader.election.enable", "whether a replica outside the ISR may become leader, losing data"},
 	"flush.messages":                  {kmsg.ConfigTypeLong, "log.flush.interval.messages", "records appended between two fsyncs"},
 	"flush.ms":                        {kmsg.ConfigTypeLong, "log.flush.interval.ms", "the longest time between two fsyncs"},

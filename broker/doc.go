@@ -22,10 +22,36 @@
 // the produce rules derived from it) in an atomic pointer that handlers read
 // without a lock. Requests are answered as leader only; a client's leader
 // epoch is checked against the image's (FENCED_LEADER_EPOCH,
-// UNKNOWN_LEADER_EPOCH). The high watermark moves when every ISR member has
-// the records; while followers do not replicate, that is a leader alone in
-// its ISR.
+// UNKNOWN_LEADER_EPOCH).
 //
+// # Replication
+//
+// Followers pull (replica_manager.go, replica_fetcher.go): one fetcher
+// goroutine per leader broker, over one connection (peer_client.go, franz-go's
+// kmsg framing), batches every partition this broker follows from that
+// leader into one Fetch v15 carrying its broker id and epoch (ReplicaState).
+// A partition that follows a new leader or epoch first asks OffsetForLeaderEpoch
+// for its latest epoch and truncates its divergent tail (KIP-101, KIP-279);
+// fetched batches are appended with their offsets and epochs unchanged, CRC
+// checked (commitlog.Log.AppendReplica), and the producer state learns each
+// one, so that a follower that takes over deduplicates retries. The address
+// of a leader is the one it registered, unless Config.PeerKafkaAddrs names
+// another (the fault harness routes replication through proxies).
+//
+// A leader serves follower fetches past the high watermark up to its log
+// end, with sendfile like consumer fetches (counted apart:
+// runnel_broker_replica_fetch_sendfile_bytes_total), and records each
+// follower's fetch offset as its log end (replica_state.go). The high
+// watermark is the least log end of the ISR and never moves back; a
+// follower takes min(leader's, its own log end). runISRChecks drops from the
+// ISR followers not caught up for replica.lag.time.max.ms and adds back
+// those that reached the high watermark and the start of the leader's epoch,
+// through the controller's AlterPartition; a refusal because the leader's
+// epoch moved fences the partition's leader state, so that its waiting
+// acks=all produces fail rather than ever being acknowledged. A broker that
+// becomes leader records its epoch's start in the leader-epoch checkpoint
+// and rebuilds its Idempotency-Key window from the log on first use.
+
 // # Produce
 //
 // The server hands the produce requests a client pipelined on a connection
@@ -40,7 +66,12 @@
 // the log in runs of one vectored write (commitlog.Log.AppendBatches, which
 // trusts that validation and does not checksum again). acks=0 is not
 // answered, acks=1 after the append, acks=-1 once the high watermark passes
-// the records.
+// the records: refused before the append with NOT_ENOUGH_REPLICAS when the
+// ISR is smaller than min.insync.replicas, and answered
+// NOT_ENOUGH_REPLICAS_AFTER_APPEND when it shrank below it meanwhile. A
+// build with the runnel_unsafe_acks tag answers acks=-1 at the append
+// (acks_unsafe.go): the fault harness uses it to show that its checker
+// catches lost records.
 //
 // # Fetch
 //

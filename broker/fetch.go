@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/google/uuid"
@@ -46,10 +47,12 @@ func releaseResponse(r *kafkaserver.Response) {
 	}
 }
 
-// fetchWait is a partition whose high watermark a long poll waits on.
+// fetchWait is a partition whose high watermark (a consumer's long poll)
+// or log end (a follower's) a long poll waits on.
 type fetchWait struct {
 	log    partitionLog
 	offset int64
+	end    bool
 }
 
 // waitAny returns when one of the high watermarks passes its offset or ctx ends.
@@ -59,7 +62,11 @@ func waitAny(ctx context.Context, waits []fetchWait) {
 	done := make(chan struct{}, len(waits))
 	for _, w := range waits {
 		go func() {
-			w.log.WaitForHighWatermark(ctx, w.offset)
+			if w.end {
+				w.log.WaitForEnd(ctx, w.offset)
+			} else {
+				w.log.WaitForHighWatermark(ctx, w.offset)
+			}
 			done <- struct{}{}
 		}()
 	}
@@ -89,6 +96,18 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (*kafkaserver.Response, int64
 	resp := req.ResponseKind().(*kmsg.FetchResponse)
 	out.Msg = resp
 	img := b.member.Image()
+	replica, err := b.fetchingReplica(img, req)
+	if err != nil {
+		resp.ErrorCode = errorCode(err)
+		return out, 0, nil
+	}
+	bound := commitlog.ToHighWatermark
+	if replica >= 0 {
+		// A follower reads up to the log end, and its bytes are counted
+		// apart from consumers'.
+		bound = commitlog.ToLogEnd
+		out.Sent = b.repMetrics.countReplicaSendfile
+	}
 	budget := int64(req.MaxBytes)
 	if budget <= 0 {
 		budget = 52428800
@@ -117,8 +136,12 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (*kafkaserver.Response, int64
 			if err == nil {
 				p, err = b.partitionFor(name, fp.Partition)
 			}
+			var st *partitionState
 			if err == nil {
-				_, err = p.leaderState(fp.CurrentLeaderEpoch)
+				st, err = p.leaderState(fp.CurrentLeaderEpoch)
+			}
+			if err == nil && replica >= 0 && !contains(st.replicas, replica) {
+				err = fmt.Errorf("%w: broker %d is not a replica of %s", errNotLeader, replica, p.tp)
 			}
 			if err == nil {
 				limit := min(int64(fp.PartitionMaxBytes), budget-total)
@@ -126,15 +149,22 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (*kafkaserver.Response, int64
 					limit = 0
 				}
 				var res commitlog.ReadResult
-				res, err = p.log.Read(fp.FetchOffset, limit, commitlog.ToHighWatermark)
+				res, err = p.log.Read(fp.FetchOffset, limit, bound)
 				rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = res.HighWatermark, res.HighWatermark, res.LogStartOffset
+				if replica >= 0 && err == nil {
+					// The fetch offset is the follower's log end: the high
+					// watermark may move, and the follower may rejoin the ISR.
+					if hw := b.followerFetched(p, st, replica, fp.FetchOffset); hw >= 0 {
+						rp.HighWatermark, rp.LastStableOffset = hw, hw
+					}
+				}
 				if err == nil && (total == 0 || res.Size() <= budget-total) {
 					if n := res.Size(); n > 0 {
 						rp.RecordBatches = out.Splice(res.Slices)
 						held = append(held, res)
 						total += n
 					} else {
-						waits = append(waits, fetchWait{p.log, fp.FetchOffset})
+						waits = append(waits, fetchWait{p.log, fp.FetchOffset, replica >= 0})
 					}
 				} else {
 					res.Release() // over the response's budget: not sent
@@ -146,6 +176,9 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (*kafkaserver.Response, int64
 				setUnreadableRange(&rp, req.Version, err)
 			}
 			rp.ErrorCode = errorCode(err)
+			if rp.ErrorCode == kerr.UnknownServerError.Code {
+				b.log.Error("fetch", "topic", name, "partition", fp.Partition, "error", err)
+			}
 			if err != nil {
 				failed = true // errors are answered at once, without a long poll
 			}

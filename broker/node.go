@@ -61,8 +61,16 @@ type NodeConfig struct {
 	// between raft snapshots (default: raftmeta's, 10000); tests lower it to
 	// get snapshot files from a short run.
 	MetadataSnapshotEntries uint64
-	Logger                  *slog.Logger
-	Metrics                 prometheus.Registerer
+	// ReplicaLagTimeMax is replica.lag.time.max.ms (default 30 s): see
+	// Config.ReplicaLagTimeMax.
+	ReplicaLagTimeMax time.Duration
+	// PeerKafkaAddrs overrides, by broker id, the Kafka address this broker
+	// fetches from as a follower (default: the address the peer
+	// registered); the fault harness routes replication through proxies
+	// with it.
+	PeerKafkaAddrs map[int32]string
+	Logger         *slog.Logger
+	Metrics        prometheus.Registerer
 }
 
 // Node is a running broker: metadata member, broker and Kafka server.
@@ -113,6 +121,7 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 	b, err := New(Config{
 		BrokerID: cfg.ID, DataDir: cfg.DataDir, Member: member, ClusterID: strconv.FormatUint(cfg.ClusterID, 10),
 		AutoCreateTopics: cfg.AutoCreateTopics, FileDeleteDelay: cfg.FileDeleteDelay,
+		ReplicaLagTimeMax: cfg.ReplicaLagTimeMax, PeerKafkaAddrs: cfg.PeerKafkaAddrs,
 		Logger: cfg.Logger.With("component", "broker"), Metrics: cfg.Metrics,
 	})
 	if err != nil {

@@ -42,6 +42,11 @@ type partition struct {
 	infos []commitlog.AppendInfo
 
 	state atomic.Pointer[partitionState]
+
+	self     int32         // this broker's id
+	lagMax   time.Duration // the broker's replica.lag.time.max.ms, unless the topic sets it
+	repl     leaderReplicas
+	replicas *replicaManager // where a follower's partition is fetched; nil in handler tests without peers
 }
 
 // partitionState is what the metadata image says of the partition.
@@ -49,14 +54,23 @@ type partitionState struct {
 	isLeader    bool
 	leader      int32
 	leaderEpoch int32
-	replicas    []int32
-	isr         []int32
-	config      map[string]string
-	rules       recordbatch.ProduceRules // what produced batches must follow, but the clock
+	// partitionEpoch is the image's partition epoch, quoted in
+	// AlterPartition.
+	partitionEpoch int32
+	replicas       []int32
+	isr            []int32
+	config         map[string]string
+	rules          recordbatch.ProduceRules // what produced batches must follow, but the clock
+	minISR         int                      // min.insync.replicas
+	lagMax         time.Duration            // replica.lag.time.max.ms
+	// changed is closed when this state is replaced: acks=all waiters
+	// wake to see whether they still lead.
+	changed chan struct{}
 }
 
 func newPartition(tp commitlog.TopicPartition, topicID uuid.UUID, l partitionLog, logger *slog.Logger) (*partition, error) {
-	p := &partition{tp: tp, topicID: topicID, log: l, logger: logger.With("partition", tp.String())}
+	p := &partition{tp: tp, topicID: topicID, log: l, logger: logger.With("partition", tp.String()), self: -1, lagMax: DefaultReplicaLagTimeMax}
+	p.repl.epoch = -1
 	m, err := loadProducers(l, p.logger)
 	if err != nil {
 		return nil, fmt.Errorf("partition %s: %w", tp, err)
@@ -66,30 +80,88 @@ func newPartition(tp commitlog.TopicPartition, topicID uuid.UUID, l partitionLog
 	if p.idem, err = idemwindow.New(idemwindow.Options{}); err != nil {
 		return nil, fmt.Errorf("partition %s: %w", tp, err)
 	}
-	p.state.Store(&partitionState{leader: -1, leaderEpoch: -1})
+	p.state.Store(&partitionState{leader: -1, leaderEpoch: -1, changed: make(chan struct{})})
 	return p, nil
 }
 
-// setState applies the image's view of the partition. When this broker
-// becomes leader with a single-replica ISR, everything it has is committed.
+// setState applies the image's view of the partition. A broker that
+// becomes leader (or leads in a new epoch) records the epoch's start in the
+// leader-epoch checkpoint, forgets what it knew of its followers, and
+// rebuilds its Idempotency-Key window from the log on first use (a follower
+// replicated keyed batches it never indexed); one that becomes or stays a
+// follower hands the partition to the fetcher of its leader. The high
+// watermark of a leader starts where it was (checkpointed, or learned as a
+// follower) and moves as its ISR fetches.
 func (p *partition) setState(self int32, config map[string]string, mp metadata.Partition) {
 	st := &partitionState{
-		isLeader: mp.Leader == self, leader: mp.Leader, leaderEpoch: mp.LeaderEpoch,
+		isLeader: mp.Leader == self, leader: mp.Leader, leaderEpoch: mp.LeaderEpoch, partitionEpoch: mp.PartitionEpoch,
 		replicas: slices.Clone(mp.Replicas), isr: slices.Clone(mp.ISR), config: config,
-		rules: produceRules(config),
+		rules: produceRules(config), minISR: minInsyncReplicas(config), lagMax: replicaLagTimeMax(config, p.lagMax),
+		changed: make(chan struct{}),
 	}
-	p.state.Store(st)
+	old := p.state.Swap(st)
+	close(old.changed)
+	switch {
+	case st.isLeader && (!old.isLeader || old.leaderEpoch != st.leaderEpoch):
+		p.becomeLeader(st)
+	case !st.isLeader && old.isLeader:
+		p.repl.clear()
+	}
+	if p.replicas != nil {
+		if !st.isLeader && st.leader >= 0 {
+			p.replicas.follow(p, st.leader, st.leaderEpoch)
+		} else {
+			p.replicas.unfollow(p)
+		}
+	}
 	if st.isLeader {
-		p.advanceHighWatermark(st)
+		p.maybeAdvanceHighWatermark()
 	}
 }
 
-// advanceHighWatermark moves the high watermark to what every ISR member has.
-// Followers do not replicate yet, so only a leader alone in the ISR commits;
-// this is where the ISR's fetch positions join when replication lands.
-func (p *partition) advanceHighWatermark(st *partitionState) {
-	if len(st.isr) == 1 && st.isr[0] == st.leader {
-		p.log.SetHighWatermark(p.log.Offsets().LogEnd)
+// becomeLeader starts leader epoch st.leaderEpoch on this broker.
+func (p *partition) becomeLeader(st *partitionState) {
+	if p.replicas != nil {
+		p.replicas.unfollow(p)
+	}
+	// No replica append of the old epoch runs past this point: they hold
+	// appendMu and check the state under it.
+	p.appendMu.Lock()
+	if err := p.log.AssignLeaderEpoch(st.leaderEpoch); err != nil {
+		p.logger.Error("record leader epoch start", "epoch", st.leaderEpoch, "error", err)
+	}
+	if idem, err := idemwindow.New(idemwindow.Options{}); err == nil {
+		p.idem, p.idemLoaded = idem, false
+	}
+	leo := p.log.Offsets().LogEnd
+	p.appendMu.Unlock()
+	p.repl.reset(st.leaderEpoch, p.self, st.replicas, st.isr, leo, time.Now())
+	p.logger.Info("leading partition", "leader_epoch", st.leaderEpoch, "isr", st.isr, "log_end", leo, "high_watermark", p.log.Offsets().HighWatermark)
+}
+
+// maybeAdvanceHighWatermark moves the high watermark of a leader to what
+// every ISR member has; it never moves back.
+func (p *partition) maybeAdvanceHighWatermark() {
+	st := p.state.Load()
+	if !st.isLeader {
+		return
+	}
+	if hw := p.repl.highWatermark(p.self, st.isr, p.log.Offsets().LogEnd); hw >= 0 {
+		p.log.AdvanceHighWatermark(hw)
+	}
+}
+
+// notifyWaiters wakes the acks=all waiters of the partition without a
+// change of the image's state (the controller refused this leader's epoch).
+func (p *partition) notifyWaiters() {
+	for {
+		st := p.state.Load()
+		cp := *st
+		cp.changed = make(chan struct{})
+		if p.state.CompareAndSwap(st, &cp) {
+			close(st.changed)
+			return
+		}
 	}
 }
 
@@ -131,6 +203,14 @@ func (p *partition) appendEach(batches []producedBatch, out []appendOutcome) (lo
 		return -1
 	}
 	p.appendMu.Lock()
+	if cur := p.state.Load(); !cur.isLeader || cur.leaderEpoch != st.leaderEpoch {
+		// Leadership moved while this waited for the lock.
+		p.appendMu.Unlock()
+		for i := range out {
+			out[i] = appendOutcome{err: errNotLeader}
+		}
+		return -1
+	}
 	logAppendTime = -1
 	if st.rules.LogAppendTime {
 		// The broker's clock, read under the append lock as Kafka does,
@@ -158,7 +238,7 @@ func (p *partition) appendEach(batches []producedBatch, out []appendOutcome) (lo
 	}
 	p.appendMu.Unlock()
 	if wrote {
-		p.advanceHighWatermark(st)
+		p.maybeAdvanceHighWatermark()
 	}
 	return logAppendTime
 }
@@ -257,13 +337,45 @@ func (p *partition) loadIdemLocked() {
 	}
 }
 
-// commit waits, for acks=-1, until the high watermark passes lastOffset: every
-// in-sync replica has the records.
-func (p *partition) commit(ctx context.Context, lastOffset int64) error {
-	if err := p.log.WaitForHighWatermark(ctx, lastOffset); err != nil {
-		return fmt.Errorf("wait for in-sync replicas: %w", err)
+// checkMinISR refuses an acks=-1 produce before anything is appended when
+// the ISR is smaller than min.insync.replicas (NOT_ENOUGH_REPLICAS).
+func (p *partition) checkMinISR() error {
+	st := p.state.Load()
+	if st.isLeader && len(st.isr) < st.minISR {
+		return fmt.Errorf("%w: partition %s has %d in-sync replicas %v; min.insync.replicas is %d", kerr.NotEnoughReplicas, p.tp, len(st.isr), st.isr, st.minISR)
 	}
 	return nil
+}
+
+// commit waits, for acks=-1, until the high watermark passes lastOffset:
+// every in-sync replica has the records. It fails when this broker stops
+// leading, when the controller refused its epoch (a leader cut off from
+// its followers must never acknowledge), and with
+// NOT_ENOUGH_REPLICAS_AFTER_APPEND when the ISR shrank below
+// min.insync.replicas meanwhile.
+func (p *partition) commit(ctx context.Context, lastOffset int64) error {
+	for {
+		st := p.state.Load()
+		if !st.isLeader || p.repl.isFenced() {
+			return fmt.Errorf("wait for in-sync replicas: %w", errNotLeader)
+		}
+		hw, moved, err := p.log.WatchHighWatermark()
+		if err != nil {
+			return fmt.Errorf("wait for in-sync replicas: %w", err)
+		}
+		if hw > lastOffset {
+			if len(st.isr) < st.minISR {
+				return fmt.Errorf("%w: the ISR %v shrank below min.insync.replicas %d", kerr.NotEnoughReplicasAfterAppend, st.isr, st.minISR)
+			}
+			return nil
+		}
+		select {
+		case <-moved:
+		case <-st.changed:
+		case <-ctx.Done():
+			return fmt.Errorf("wait for in-sync replicas: %w", ctx.Err())
+		}
+	}
 }
 
 // snapshotProducers saves the producer state before a clean shutdown; the

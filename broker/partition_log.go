@@ -9,8 +9,8 @@ import (
 )
 
 // partitionLog is what a partition and the handlers need of its log:
-// *commitlog.Log implements it. Replication adds the follower's side
-// (AppendReplica, TruncateTo) here.
+// *commitlog.Log implements it, the follower's side of replication
+// included.
 type partitionLog interface {
 	producerstate.HeaderScanner // the producer state is rebuilt from the log
 	idemwindow.Log              // and so are the recent Idempotency-Keys
@@ -27,7 +27,17 @@ type partitionLog interface {
 	LatestEpoch() int32
 
 	SetHighWatermark(hw int64)
+	AdvanceHighWatermark(hw int64) bool
+	WatchHighWatermark() (int64, <-chan struct{}, error)
 	WaitForHighWatermark(ctx context.Context, offset int64) error
+	WaitForEnd(ctx context.Context, offset int64) error
+
+	// The follower's side: batches as the leader wrote them, and the cuts
+	// that match the log to the leader's.
+	AppendReplica(batches []byte) (commitlog.AppendInfo, error)
+	TruncateTo(offset int64) error
+	TruncateFullyAndStartAt(offset int64) error
+	AssignLeaderEpoch(epoch int32) error
 	DeleteRecordsBefore(offset int64) (int64, error)
 	SetOptions(opts commitlog.Options) error
 

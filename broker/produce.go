@@ -90,6 +90,9 @@ func (b *Broker) handleProduces(ctx context.Context, reqs []*kafkaserver.Request
 					continue
 				}
 				batch, err := p.validateProduced(tp.Records, req.Version, now)
+				if err == nil && req.Acks == -1 {
+					err = p.checkMinISR()
+				}
 				if err != nil {
 					b.setProduceError(rp, t.Topic, err)
 					continue
@@ -142,7 +145,7 @@ func (b *Broker) handleProduces(ctx context.Context, reqs []*kafkaserver.Request
 			if !o.dup {
 				t.rp.LogAppendTime = logAppendTime
 			}
-			if reqs[t.req].Msg.(*kmsg.ProduceRequest).Acks == -1 {
+			if reqs[t.req].Msg.(*kmsg.ProduceRequest).Acks == -1 && !unsafeAcksAtAppend {
 				if waits == nil {
 					waits = make([][]produceWait, len(reqs))
 				}

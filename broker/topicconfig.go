@@ -21,6 +21,7 @@ var topicConfigDefaults = map[string]string{
 	"index.interval.bytes":            strconv.Itoa(commitlog.DefaultIndexIntervalBytes),
 	"max.message.bytes":               strconv.Itoa(commitlog.DefaultMaxMessageBytes),
 	"min.insync.replicas":             "1",
+	"replica.lag.time.max.ms":         strconv.FormatInt(DefaultReplicaLagTimeMax.Milliseconds(), 10),
 	"unclean.leader.election.enable":  "false",
 	"flush.messages":                  "9223372036854775807",
 	"flush.ms":                        "9223372036854775807",

@@ -100,7 +100,7 @@ func (b *Broker) Admin() *kadm.Client { return kadm.NewClient(b.Client()) }
 // broker serves every partition.
 func (b *Broker) CreateTopic(name string, partitions int32, configs map[string]*string) {
 	b.t.Helper()
-	createTopic(b.t, b.Admin(), name, partitions, configs)
+	createTopic(b.t, b.Admin(), name, partitions, 1, configs)
 	testwait.For(b.t, 10*time.Second, 5*time.Millisecond, func() error {
 		return served(b.Member.Image(), b.Broker, 1, name, partitions)
 	})

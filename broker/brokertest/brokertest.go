@@ -33,6 +33,8 @@ type Cluster struct {
 	kafka  []string // fixed Kafka addresses, kept across restarts
 	raft   map[uint64]string
 	regs   []*prometheus.Registry // each running node's metrics
+	peers  map[int32]string       // replication proxies' addresses, by broker id
+	prox   []*Proxy
 	opts   Options
 	logger *slog.Logger
 }
@@ -47,6 +49,13 @@ type Options struct {
 	Verbose bool
 	// FileDeleteDelay is file.delete.delay.ms (default 60 s).
 	FileDeleteDelay time.Duration
+	// ReplicaLagTimeMax is replica.lag.time.max.ms (default 30 s).
+	ReplicaLagTimeMax time.Duration
+	// ReplicationProxies puts a Proxy in front of each broker's Kafka
+	// listener for the fetches of its followers (NodeConfig.PeerKafkaAddrs):
+	// Cluster.Proxy(i).Block cuts broker i off from its followers while
+	// clients still reach it.
+	ReplicationProxies bool
 }
 
 // Start starts n nodes, all raft voters, and waits until every broker is
@@ -66,6 +75,14 @@ func Start(t testing.TB, n int, opts Options) *Cluster {
 		c.raft[uint64(i+1)] = raftLns[i].Addr().String()
 		c.kafka = append(c.kafka, kafkaLns[i].Addr().String())
 		c.dirs = append(c.dirs, filepath.Join(t.TempDir(), "node"+strconv.Itoa(i+1)))
+	}
+	if opts.ReplicationProxies {
+		c.peers = map[int32]string{}
+		for i := range n {
+			px := NewProxy(t, c.kafka[i])
+			c.prox = append(c.prox, px)
+			c.peers[int32(i+1)] = px.Addr()
+		}
 	}
 	c.Nodes = make([]*broker.Node, n)
 	c.regs = make([]*prometheus.Registry, n)
@@ -112,6 +129,7 @@ func (c *Cluster) startNodeWith(i int, kafkaLn, raftLn net.Listener) (*broker.No
 		RaftListen: c.raft[uint64(i+1)], RaftListener: raftLn,
 		Voters: c.raft, ClusterID: 7, AutoCreateTopics: c.opts.AutoCreateTopics,
 		SessionTimeout: c.opts.SessionTimeout, FileDeleteDelay: c.opts.FileDeleteDelay,
+		ReplicaLagTimeMax: c.opts.ReplicaLagTimeMax, PeerKafkaAddrs: c.peers,
 		Logger: c.logger.With("node", i+1), Metrics: c.regs[i],
 	})
 }
@@ -150,6 +168,10 @@ func (c *Cluster) Stop(i int) {
 // DataDir returns the data directory of node i (from 0), kept across
 // restarts.
 func (c *Cluster) DataDir(i int) string { return c.dirs[i] }
+
+// Proxy returns the replication proxy in front of node i (from 0); the
+// cluster must have started with Options.ReplicationProxies.
+func (c *Cluster) Proxy(i int) *Proxy { return c.prox[i] }
 
 // Metrics returns the metrics registry of node i (from 0); a restart gives
 // the node a new one.
@@ -225,7 +247,15 @@ func (c *Cluster) WaitForBrokers(n int) {
 // partition has a leader serving it.
 func (c *Cluster) CreateTopic(name string, partitions int32, configs map[string]*string) {
 	c.t.Helper()
-	createTopic(c.t, c.Admin(), name, partitions, configs)
+	c.CreateReplicatedTopic(name, partitions, 1, configs)
+}
+
+// CreateReplicatedTopic creates a topic with replication factor rf through
+// the Kafka protocol and waits until every partition has a leader serving
+// it and every replica opened it.
+func (c *Cluster) CreateReplicatedTopic(name string, partitions int32, rf int16, configs map[string]*string) {
+	c.t.Helper()
+	createTopic(c.t, c.Admin(), name, partitions, rf, configs)
 	testwait.For(c.t, 30*time.Second, 20*time.Millisecond, func() error {
 		for i, node := range c.Nodes {
 			if node == nil {
@@ -239,13 +269,13 @@ func (c *Cluster) CreateTopic(name string, partitions int32, configs map[string]
 	})
 }
 
-// createTopic creates a topic with replication factor 1 through the Kafka
+// createTopic creates a topic with replication factor rf through the Kafka
 // protocol.
-func createTopic(t testing.TB, adm *kadm.Client, name string, partitions int32, configs map[string]*string) {
+func createTopic(t testing.TB, adm *kadm.Client, name string, partitions int32, rf int16, configs map[string]*string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	resp, err := adm.CreateTopic(ctx, partitions, 1, configs, name)
+	resp, err := adm.CreateTopic(ctx, partitions, rf, configs, name)
 	if err != nil || resp.Err != nil {
 		t.Fatalf("create topic %s: %v %v", name, err, resp.Err)
 	}

@@ -167,3 +167,21 @@ func (c *epochCache) flush() error {
 	c.dirty = false
 	return nil
 }
+
+// AssignLeaderEpoch records that leader epoch epoch starts at the log end,
+// as a broker does when it becomes the partition's leader (Kafka's
+// maybeAssignEpochStartOffset): followers that ask OffsetForLeaderEpoch
+// then learn where the previous epoch ended before anything is appended in
+// the new one. An epoch at or below the latest recorded one changes
+// nothing. The checkpoint is written before it returns.
+func (l *Log) AssignLeaderEpoch(epoch int32) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return ErrClosed
+	}
+	if err := l.epochs.assign(epoch, l.activeLocked().next); err != nil {
+		return fmt.Errorf("assign leader epoch %d: %w", epoch, err)
+	}
+	return nil
+}

@@ -547,6 +547,26 @@ func (l *Log) SetHighWatermark(hw int64) {
 	}
 }
 
+// AdvanceHighWatermark moves the high watermark up to hw (clamped to the
+// log end) and never down: a leader moves it as its in-sync followers
+// fetch, a follower as its leader's answers tell it. It reports whether it
+// moved.
+func (l *Log) AdvanceHighWatermark(hw int64) bool {
+	l.mu.Lock()
+	hw = min(hw, l.activeLocked().next)
+	var ch chan struct{}
+	moved := hw > l.hw
+	if moved {
+		l.hw = hw
+		ch, l.hwWaiters = l.hwWaiters, nil
+	}
+	l.mu.Unlock()
+	if ch != nil {
+		close(ch)
+	}
+	return moved
+}
+
 // WaitForEnd blocks until the log end offset passes offset (a record at offset
 // exists), ctx is done, or the log closes.
 func (l *Log) WaitForEnd(ctx context.Context, offset int64) error {
@@ -561,6 +581,22 @@ func (l *Log) WaitForHighWatermark(ctx context.Context, offset int64) error {
 	return l.wait(ctx, func() (bool, *chan struct{}) {
 		return l.hw > offset, &l.hwWaiters
 	})
+}
+
+// WatchHighWatermark returns the high watermark and a channel closed when
+// it next changes or the log closes, for a waiter that also waits on other
+// events (a produce with acks=all waits on its partition's leadership too).
+// A closed log returns ErrClosed.
+func (l *Log) WatchHighWatermark() (int64, <-chan struct{}, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.closed {
+		return l.hw, nil, ErrClosed
+	}
+	if l.hwWaiters == nil {
+		l.hwWaiters = make(chan struct{})
+	}
+	return l.hw, l.hwWaiters, nil
 }
 
 // wait parks on a channel closed by the next change instead of polling.

@@ -444,7 +444,11 @@ func (c *conn) writeLoop() {
 			c.finish(sl)
 			continue
 		}
-		if err := c.writeParts(sl.parts); err != nil {
+		var sent func(int64)
+		if sl.resp != nil {
+			sent = sl.resp.Sent
+		}
+		if err := c.writeParts(sl.parts, sent); err != nil {
 			switch {
 			case errors.Is(err, errShortFile), errors.Is(err, os.ErrClosed):
 				fail(sl, slog.LevelWarn, err) // the client retries elsewhere or later
@@ -493,8 +497,9 @@ func (c *conn) finish(sl *slot) {
 }
 
 // writeParts queues byte parts and sends file regions, flushing queued
-// bytes before each region.
-func (c *conn) writeParts(parts []part) error {
+// bytes before each region; sent, if set, gets the bytes of each region
+// sent with sendfile.
+func (c *conn) writeParts(parts []part, sent func(int64)) error {
 	for _, p := range parts {
 		if p.region.File == nil {
 			if len(p.bytes) > 0 {
@@ -514,6 +519,9 @@ func (c *conn) writeParts(parts []part) error {
 			n, err = sendfileTCP(c.raw, p.region)
 			c.s.sendfileBytes.Add(n)
 			c.s.m.sendfileBytes.Add(float64(n))
+			if sent != nil {
+				sent(n)
+			}
 		} else {
 			if c.copyBuf == nil {
 				c.copyBuf = make([]byte, copyBufferSize)

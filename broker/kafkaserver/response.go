@@ -25,6 +25,11 @@ type Response struct {
 	// spliced files open (commitlog.ReadResult.Release).
 	Release func()
 
+	// Sent, if set, is called with the bytes of each file region the
+	// server sent with sendfile(2) for this response: the broker counts
+	// follower fetches apart from consumer fetches with it.
+	Sent func(n int64)
+
 	splices []splice
 }
 

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/runnel-dev/runnel/broker"
 )
@@ -47,8 +48,9 @@ func parseLogger(inv *invocation, logLevel string) (*slog.Logger, error) {
 func brokerCommand() *command {
 	var bf brokerFlags
 	var id int
-	var raft, voters, rack string
+	var raft, voters, rack, peers string
 	var clusterID uint64
+	var lagMax time.Duration
 	return &command{
 		name:    "broker",
 		summary: "run one broker node of a cluster",
@@ -62,6 +64,10 @@ any other node joins as a learner. Data survives restarts.`,
 			fs.StringVar(&voters, "voters", "", "raft voters as `id@host:port,...` (required)")
 			fs.StringVar(&rack, "rack", "", "rack of this broker, for replica placement")
 			fs.Uint64Var(&clusterID, "cluster-id", 1, "cluster `id`; nodes of other clusters are refused")
+			fs.StringVar(&peers, "peer-kafka-addrs", "", "Kafka addresses to fetch from as a follower, as `id=host:port,...`, overriding the "+
+				"addresses the peers registered (a fault harness routes replication through proxies with it)")
+			fs.DurationVar(&lagMax, "replica-lag-time-max", broker.DefaultReplicaLagTimeMax, "replica.lag.time.max.ms: a follower that has not caught up "+
+				"to its leader for this `duration` leaves the ISR (a topic's replica.lag.time.max.ms overrides it)")
 		},
 		run: func(ctx context.Context, inv *invocation) error {
 			if id <= 0 || id > 1<<31-1 {
@@ -71,6 +77,13 @@ any other node joins as a learner. Data survives restarts.`,
 			if err != nil {
 				return err
 			}
+			pm, err := parsePeerAddrs(peers)
+			if err != nil {
+				return err
+			}
+			if lagMax <= 0 {
+				return usagef("--replica-lag-time-max must be positive")
+			}
 			log, err := bf.logger(inv)
 			if err != nil {
 				return err
@@ -79,6 +92,7 @@ any other node joins as a learner. Data survives restarts.`,
 				ID: int32(id), DataDir: bf.dataDir, KafkaListen: bf.kafka, Advertise: bf.advertise,
 				RaftListen: raft, Voters: vm, ClusterID: clusterID, Rack: rack,
 				AutoCreateTopics: bf.autoCreate, StartFreshMetadata: bf.startFresh, Logger: log,
+				PeerKafkaAddrs: pm, ReplicaLagTimeMax: lagMax,
 			})
 		},
 	}
@@ -100,6 +114,26 @@ func parseVoters(s string) (map[uint64]string, error) {
 			return nil, usagef("--voters names id %d twice", id)
 		}
 		out[id] = addr
+	}
+	return out, nil
+}
+
+// parsePeerAddrs reads "2=host:port,3=host:port" (empty: none).
+func parsePeerAddrs(s string) (map[int32]string, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, nil
+	}
+	out := map[int32]string{}
+	for _, v := range strings.Split(s, ",") {
+		idStr, addr, ok := strings.Cut(strings.TrimSpace(v), "=")
+		id, err := strconv.ParseInt(idStr, 10, 32)
+		if !ok || err != nil || id <= 0 || addr == "" || !strings.Contains(addr, ":") {
+			return nil, usagef("--peer-kafka-addrs entry %q: want id=host:port", v)
+		}
+		if _, dup := out[int32(id)]; dup {
+			return nil, usagef("--peer-kafka-addrs names id %d twice", id)
+		}
+		out[int32(id)] = addr
 	}
 	return out, nil
 }

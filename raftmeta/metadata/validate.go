@@ -26,19 +26,23 @@ const (
 const (
 	ConfigUncleanLeaderElection = "unclean.leader.election.enable"
 	ConfigMinInsyncReplicas     = "min.insync.replicas"
-	ConfigRetentionMs           = "retention.ms"
-	ConfigRetentionBytes        = "retention.bytes"
-	ConfigSegmentBytes          = "segment.bytes"
-	ConfigCleanupPolicy         = "cleanup.policy"
-	ConfigRemoteStorageEnable   = "remote.storage.enable"
-	ConfigSegmentMs             = "segment.ms"
-	ConfigMaxMessageBytes       = "max.message.bytes"
-	ConfigSegmentIndexBytes     = "segment.index.bytes"
-	ConfigIndexIntervalBytes    = "index.interval.bytes"
-	ConfigFlushMessages         = "flush.messages"
-	ConfigFlushMs               = "flush.ms"
-	ConfigLocalRetentionMs      = "local.retention.ms"
-	ConfigLocalRetentionBytes   = "local.retention.bytes"
+	// ConfigReplicaLagTimeMaxMs is how long a follower may go without
+	// catching up to its leader before it leaves the ISR (Kafka has it as
+	// a broker setting only; Runnel lets a topic set it too).
+	ConfigReplicaLagTimeMaxMs = "replica.lag.time.max.ms"
+	ConfigRetentionMs         = "retention.ms"
+	ConfigRetentionBytes      = "retention.bytes"
+	ConfigSegmentBytes        = "segment.bytes"
+	ConfigCleanupPolicy       = "cleanup.policy"
+	ConfigRemoteStorageEnable = "remote.storage.enable"
+	ConfigSegmentMs           = "segment.ms"
+	ConfigMaxMessageBytes     = "max.message.bytes"
+	ConfigSegmentIndexBytes   = "segment.index.bytes"
+	ConfigIndexIntervalBytes  = "index.interval.bytes"
+	ConfigFlushMessages       = "flush.messages"
+	ConfigFlushMs             = "flush.ms"
+	ConfigLocalRetentionMs    = "local.retention.ms"
+	ConfigLocalRetentionBytes = "local.retention.bytes"
 	// ConfigMessageTimestampType is CreateTime (the producer's clock) or
 	// LogAppendTime (the broker's, stamped on append).
 	ConfigMessageTimestampType = "message.timestamp.type"
@@ -53,7 +57,7 @@ const (
 // The controller refuses other keys in admin requests.
 func KnownConfig(key string) bool {
 	switch key {
-	case ConfigUncleanLeaderElection, ConfigMinInsyncReplicas, ConfigRetentionMs,
+	case ConfigUncleanLeaderElection, ConfigMinInsyncReplicas, ConfigReplicaLagTimeMaxMs, ConfigRetentionMs,
 		ConfigRetentionBytes, ConfigSegmentBytes, ConfigCleanupPolicy, ConfigRemoteStorageEnable,
 		ConfigSegmentMs, ConfigMaxMessageBytes, ConfigSegmentIndexBytes, ConfigIndexIntervalBytes,
 		ConfigFlushMessages, ConfigFlushMs, ConfigLocalRetentionMs, ConfigLocalRetentionBytes,
@@ -135,7 +139,7 @@ func ValidateConfigValue(key, value string) error {
 		if value != "true" && value != "false" {
 			return rejectf(ErrInvalidConfig, "%s=%q: want true or false", key, value)
 		}
-	case ConfigMinInsyncReplicas:
+	case ConfigMinInsyncReplicas, ConfigReplicaLagTimeMaxMs:
 		return intAtLeast(1)
 	case ConfigRetentionMs, ConfigRetentionBytes:
 		return intAtLeast(-1)
