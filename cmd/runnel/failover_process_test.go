@@ -3,18 +3,16 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
-	"net"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/runnel-dev/runnel/raftmeta"
 	"github.com/runnel-dev/runnel/raftmeta/controller"
 )
 
@@ -46,10 +44,7 @@ func startCluster3(t *testing.T) *cluster3 {
 		}
 	})
 	cl, err := kgo.NewClient(kgo.SeedBrokers(c.kafka...),
-		// acks=1 until follower replication lands: with no follower
-		// fetching, the high watermark of an ISR of three never moves
-		// and acks=all is never answered.
-		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.DisableIdempotentWrite(), kgo.RequiredAcks(kgo.LeaderAck()),
+		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.RecordRetries(1<<30), kgo.RequestRetries(1<<30), kgo.RecordDeliveryTimeout(30*time.Second),
 		kgo.MetadataMinAge(100*time.Millisecond),
 		kgo.RetryBackoffFn(func(int) time.Duration { return 50 * time.Millisecond }))
@@ -79,44 +74,16 @@ func (c *cluster3) metadata() (*kmsg.MetadataResponse, error) {
 	return kmsg.NewPtrMetadataRequest().RequestWith(ctx, c.cl)
 }
 
-// createRF3ThroughController creates a topic with replication factor 3 by
-// asking the controller directly: the Kafka CreateTopics of this broker
-// still refuses replication factors above 1 until follower replication
-// lands. The test process joins the raft group as a fourth voter (Kafka's
-// AddRaftVoter), creates the topic, and leaves again (RemoveRaftVoter).
-func (c *cluster3) createRF3ThroughController(t *testing.T, name string, partitions int32) {
+// createRF3 creates a topic with replication factor 3 and
+// min.insync.replicas 2 through Kafka's CreateTopics.
+func (c *cluster3) createRF3(t *testing.T, name string, partitions int32) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	voters := map[uint64]string{}
-	for i, r := range c.raft {
-		voters[uint64(i+1)] = r
-	}
-	m, err := raftmeta.Open(raftmeta.Config{NodeID: 99, ClusterID: 1, Dir: filepath.Join(t.TempDir(), "meta99"),
-		Listen: "127.0.0.1:0", Voters: voters, Learner: true, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	host, port, _ := net.SplitHostPort(m.Addr())
-	p, _ := strconv.Atoi(port)
-	add := kmsg.NewPtrAddRaftVoterRequest()
-	add.VoterID, add.TimeoutMillis = 99, 30000
-	l := kmsg.NewAddRaftVoterRequestListener()
-	l.Name, l.Host, l.Port = "CONTROLLER", host, uint16(p)
-	add.Listeners = append(add.Listeners, l)
-	if resp, err := add.RequestWith(ctx, c.cl.Broker(1)); err != nil || resp.ErrorCode != 0 {
-		t.Fatalf("add the test process as voter: %v %+v", err, resp)
-	}
-	if _, err := m.CreateTopic(ctx, controller.CreateTopicRequest{Name: name, Partitions: partitions, ReplicationFactor: 3}); err != nil {
-		t.Fatalf("create %s: %v", name, err)
-	}
-	rm := kmsg.NewPtrRemoveRaftVoterRequest()
-	rm.VoterID = 99
-	if resp, err := rm.RequestWith(ctx, c.cl.Broker(1)); err != nil || resp.ErrorCode != 0 {
-		t.Fatalf("remove the test process as voter: %v %+v", err, resp)
-	}
-	if err := m.Close(); err != nil {
-		t.Logf("closing the test member: %v", err)
+	two := "2"
+	resp, err := kadm.NewClient(c.cl).CreateTopic(ctx, partitions, 3, map[string]*string{"min.insync.replicas": &two}, name)
+	if err != nil || resp.Err != nil {
+		t.Fatalf("create %s: %v %v", name, err, resp.Err)
 	}
 }
 
@@ -150,7 +117,7 @@ func (c *cluster3) leaders(t *testing.T, topic string, partitions int) (map[int3
 	}
 }
 
-// produceOne produces one record to partition p, retrying until it
+// produceOne produces one acks=all record to partition p, retrying until it
 // is acknowledged or the timeout passes.
 func (c *cluster3) produceOne(t *testing.T, topic string, p int32, timeout time.Duration) error {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
@@ -159,21 +126,18 @@ func (c *cluster3) produceOne(t *testing.T, topic string, p int32, timeout time.
 }
 
 // TestFailoverAfterLeaderKill measures the time from SIGKILL of a partition
-// leader to the first acknowledged produce on that partition, on
+// leader to the first acknowledged acks=all produce on that partition, on
 // three broker processes with the default 9 s session timeout, both when
 // the dead leader was a plain broker and when it also ran the controller.
 //
-// The topic has replication factor 3, created through the controller (see
-// createRF3ThroughController). Until follower replication lands the
-// followers hold no copy of the data and acks=all cannot be answered, so
-// this measures the control plane with acks=1: the dead broker fenced, a
-// new leader elected from the ISR, the brokers and the client told, the
-// client answered by the new leader.
+// The topic has replication factor 3 and min.insync.replicas 2: the new
+// leader, elected from the ISR, answers acks=all once the other survivor
+// has fetched the record.
 func TestFailoverAfterLeaderKill(t *testing.T) {
 	for _, victimIsController := range []bool{false, true} {
 		t.Run(fmt.Sprintf("controller=%v", victimIsController), func(t *testing.T) {
 			c := startCluster3(t)
-			c.createRF3ThroughController(t, "failover", 3)
+			c.createRF3(t, "failover", 3)
 			leaders, ctrl := c.leaders(t, "failover", 3)
 			part := int32(-1)
 			for p, l := range leaders {
@@ -195,7 +159,7 @@ func TestFailoverAfterLeaderKill(t *testing.T) {
 			}
 			took := time.Since(start)
 			after, _ := c.leaders(t, "failover", 3)
-			t.Logf("partition %d: leader %d (controller: %v) killed; first produce acknowledged by broker %d after %v (session timeout 9s)",
+			t.Logf("partition %d: leader %d (controller: %v) killed; first acks=all produce acknowledged by broker %d after %v (session timeout 9s)",
 				part, victim, victimIsController, after[part], took.Round(time.Millisecond))
 			if after[part] == victim {
 				t.Fatalf("partition %d still led by the killed broker %d", part, victim)
