@@ -19,15 +19,6 @@ func checkBrokerEpoch(img *metadata.Image, id int32, epoch uint64) error {
 	return nil
 }
 
-// touch records a heartbeat from broker id now.
-func (c *Controller) touch(id int32) {
-	c.smu.Lock()
-	defer c.smu.Unlock()
-	if c.sessions != nil {
-		c.sessions[id] = c.cfg.Now()
-	}
-}
-
 // RegisterBroker registers a broker process and makes it eligible, in two
 // commits. The first records the registration; for a new incarnation of a
 // known broker it also takes the old incarnation out of every ISR and
@@ -69,7 +60,7 @@ func (c *Controller) RegisterBroker(ctx context.Context, req RegisterBrokerReque
 		// is the earlier one.
 		epoch = b.Epoch
 	}
-	c.touch(req.ID)
+	c.touch(req.ID, req.Node)
 	if err := c.unfenceLocked(ctx, req.ID, epoch); err != nil {
 		return RegisterBrokerResponse{}, err
 	}
@@ -111,7 +102,7 @@ func (c *Controller) Heartbeat(ctx context.Context, req HeartbeatRequest) (Heart
 	if err := checkBrokerEpoch(img, req.ID, req.Epoch); err != nil {
 		return HeartbeatResponse{}, err
 	}
-	c.touch(req.ID)
+	c.touch(req.ID, req.Node)
 	if b, _ := img.Broker(req.ID); !b.Fenced {
 		return HeartbeatResponse{}, nil
 	}
@@ -125,41 +116,6 @@ func (c *Controller) Heartbeat(ctx context.Context, req HeartbeatRequest) (Heart
 		return HeartbeatResponse{Fenced: true}, err
 	}
 	return HeartbeatResponse{}, nil
-}
-
-// ExpireSessions fences every unfenced broker whose last heartbeat is older
-// than the session timeout, one commit per broker: the fencing and the
-// leader elections and ISR shrinks it causes. Run calls it periodically;
-// tests call it after moving a fake clock.
-func (c *Controller) ExpireSessions(ctx context.Context) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if err := c.checkActive(); err != nil {
-		return err
-	}
-	now := c.cfg.Now()
-	for _, b := range c.image().Brokers() {
-		if b.Fenced {
-			continue
-		}
-		c.smu.Lock()
-		last, ok := c.sessions[b.ID]
-		if !ok && c.sessions != nil {
-			// Registered through another controller since activation: start
-			// its session now.
-			c.sessions[b.ID] = now
-			last = now
-		}
-		c.smu.Unlock()
-		if now.Sub(last) <= c.cfg.SessionTimeout {
-			continue
-		}
-		if err := c.fenceLocked(ctx, b.ID, b.Epoch); err != nil {
-			return fmt.Errorf("controller: fencing broker %d: %w", b.ID, err)
-		}
-		c.log.Info("broker fenced: session expired", "broker", b.ID, "silent", now.Sub(last))
-	}
-	return nil
 }
 
 // fenceLocked fences broker id with the elections that follow. c.mu must be

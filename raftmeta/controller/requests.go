@@ -14,6 +14,10 @@ type RegisterBrokerRequest struct {
 	Addr        string    `json:"addr"`
 	Rack        string    `json:"rack,omitempty"`
 	Incarnation uuid.UUID `json:"incarnation"`
+	// Node is the raft node the request came from, set by the member that
+	// received it (never taken from the wire): the controller watches that
+	// node's connection to notice the broker's death early.
+	Node uint64 `json:"-"`
 }
 
 // RegisterBrokerResponse carries the broker epoch to quote in heartbeats
@@ -26,6 +30,8 @@ type RegisterBrokerResponse struct {
 type HeartbeatRequest struct {
 	ID    int32  `json:"id"`
 	Epoch uint64 `json:"epoch"`
+	// Node: see RegisterBrokerRequest.Node.
+	Node uint64 `json:"-"`
 }
 
 // HeartbeatResponse tells the broker whether it is fenced after the
