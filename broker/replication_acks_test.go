@@ -110,3 +110,27 @@ func TestISRShrinkNotEnoughReplicasExpand(t *testing.T) {
 		t.Fatalf("log %q, want a b c", vals)
 	}
 }
+
+// TestNotEnoughReplicasAfterAppend: an acks=all produce accepted with a
+// full ISR waits while the followers are cut off; the leader drops them
+// from the ISR, which commits the records on the leader alone, and the
+// produce is answered NOT_ENOUGH_REPLICAS_AFTER_APPEND
+// (min.insync.replicas=3), not as a success.
+func TestNotEnoughReplicasAfterAppend(t *testing.T) {
+	c := brokertest.Start(t, 3, brokertest.Options{ReplicationProxies: true, ReplicaLagTimeMax: time.Second})
+	three := "3"
+	c.CreateReplicatedTopic("after", 1, 3, map[string]*string{"min.insync.replicas": &three})
+	all := acksClient(c, -1)
+	if rp := produceRaw(t, c, all, "after", -1, 10*time.Second, batchOf(t, "a")); rp.ErrorCode != 0 {
+		t.Fatalf("acks=all with a full ISR: %v", kerr.ErrorForCode(rp.ErrorCode))
+	}
+	li := int(partitionOf(t, c, "after", 0).Leader - 1)
+	c.Proxy(li).Block()
+	rp := produceRaw(t, c, all, "after", -1, 20*time.Second, batchOf(t, "b"))
+	if err := kerr.ErrorForCode(rp.ErrorCode); !errors.Is(err, kerr.NotEnoughReplicasAfterAppend) {
+		t.Fatalf("acks=all while the ISR shrank below min.insync.replicas: %v, want NOT_ENOUGH_REPLICAS_AFTER_APPEND", err)
+	}
+	if isr := partitionOf(t, c, "after", 0).ISR; len(isr) != 1 {
+		t.Fatalf("ISR %v, want the leader alone", isr)
+	}
+}

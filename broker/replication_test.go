@@ -161,3 +161,45 @@ func TestFollowersFollowDeleteRecords(t *testing.T) {
 		return nil
 	})
 }
+
+// TestFollowerCatchesUpAcrossSegments stops a follower, writes several
+// segments' worth of records with acks=all (the ISR shrinks once it is
+// fenced), and restarts it: it fetches everything, rejoins the ISR and ends
+// with the leader's log byte for byte. (A follower rolls its own segments,
+// by the same limits, but appends each fetched chunk whole, as Kafka's
+// followers do: its segment boundaries may differ from the leader's.)
+func TestFollowerCatchesUpAcrossSegments(t *testing.T) {
+	c := brokertest.Start(t, 3, brokertest.Options{SessionTimeout: 2 * time.Second})
+	seg := "20000"
+	c.CreateReplicatedTopic("catch", 1, 3, map[string]*string{"segment.bytes": &seg})
+	mp := partitionOf(t, c, "catch", 0)
+	var fi int
+	for _, r := range mp.Replicas {
+		if r != mp.Leader {
+			fi = int(r - 1)
+		}
+	}
+	c.Stop(fi)
+	waitISR(t, c, "catch", 0, 2, 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cl := c.Client(kgo.DefaultProduceTopic("catch"), kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerBatchMaxBytes(4000),
+		kgo.ProducerBatchCompression(kgo.NoCompression()))
+	const n = 3000
+	for i := range n {
+		cl.Produce(ctx, &kgo.Record{Value: []byte(fmt.Sprintf("value-%06d-%s", i, strings.Repeat("x", 40)))}, func(_ *kgo.Record, err error) {
+			if err != nil {
+				t.Errorf("produce: %v", err)
+			}
+		})
+	}
+	if err := cl.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if segs := len(logOf(t, c, int(mp.Leader-1), "catch", 0).Segments()); segs < 5 {
+		t.Fatalf("leader has %d segments, want several", segs)
+	}
+	c.Restart(fi)
+	waitReplicated(t, c, "catch", 0, n)
+	waitISR(t, c, "catch", 0, 3, 30*time.Second)
+}
