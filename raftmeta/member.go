@@ -59,6 +59,7 @@ func Open(cfg Config) (*Member, error) {
 	ctrl, err := controller.New(controller.Config{
 		SessionTimeout:      cfg.SessionTimeout,
 		ProducerIDBlockSize: cfg.ProducerIDBlockSize,
+		Rebalance:           cfg.Rebalance,
 		NewTopicID:          cfg.NewTopicID,
 		PeerDisconnectedFor: m.peerDisconnectedFor,
 		NodeOf:              m.nodeOf,
