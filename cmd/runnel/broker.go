@@ -150,7 +150,15 @@ func parsePeerAddrs(s string) (map[int32]string, error) {
 	return out, nil
 }
 
-// runNode starts a node and serves until ctx is cancelled, then closes it.
+// controlledShutdownTimeout bounds how long a stopping broker waits for
+// the controller to move its leaderships away.
+const controlledShutdownTimeout = 10 * time.Second
+
+// runNode starts a node and serves until ctx is cancelled (SIGTERM,
+// SIGINT). It then shuts down in a controlled way: the controller moves its
+// leaderships to other replicas and takes it out of the ISRs, so that
+// producers see only NOT_LEADER_OR_FOLLOWER and follow the new leaders;
+// then it closes.
 func runNode(ctx context.Context, inv *invocation, cfg broker.NodeConfig) error {
 	node, err := broker.StartNode(cfg)
 	if err != nil {
@@ -158,6 +166,15 @@ func runNode(ctx context.Context, inv *invocation, cfg broker.NodeConfig) error 
 	}
 	cfg.Logger.Info("broker started", "id", cfg.ID, "kafka", node.KafkaAddr(), "raft", node.Member.Addr())
 	<-ctx.Done()
-	cfg.Logger.Info("shutting down")
+	cfg.Logger.Info("shutting down: moving leaderships away")
+	start := time.Now()
+	sctx, cancel := context.WithTimeout(context.Background(), controlledShutdownTimeout)
+	err = node.Member.ControlledShutdown(sctx)
+	cancel()
+	if err != nil {
+		cfg.Logger.Warn("controlled shutdown incomplete; closing anyway", "err", err)
+	} else {
+		cfg.Logger.Info("controlled shutdown done: this broker leads nothing", "took", time.Since(start))
+	}
 	return node.Close()
 }

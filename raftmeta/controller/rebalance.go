@@ -74,7 +74,7 @@ func (c *Controller) RebalanceLeaders(ctx context.Context) (int, error) {
 	}
 	var recs []metadata.Record
 	for _, b := range slices.Sorted(maps.Keys(notLed)) {
-		if len(notLed[b])*100 <= c.cfg.Rebalance.ImbalancePercentage*preferred[b] || !eligible(img, b) {
+		if len(notLed[b])*100 <= c.cfg.Rebalance.ImbalancePercentage*preferred[b] || !c.eligible(img, b) {
 			continue
 		}
 		for _, x := range notLed[b] {
