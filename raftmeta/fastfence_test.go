@@ -24,16 +24,7 @@ func testDeadBrokerFenced(t *testing.T, victimIsController bool) {
 	c := newTCluster(t, 3, func(id uint64) Config {
 		return Config{AdvertisedAddr: fmt.Sprintf("127.0.0.1:%d", 9090+id)}
 	})
-	ctrl := c.waitController(10 * time.Second)
-	m := c.member(ctrl)
-	testwait.For(t, 10*time.Second, 20*time.Millisecond, func() error {
-		for _, id := range c.running() {
-			if b, ok := m.Image().Broker(int32(id)); !ok || b.Fenced {
-				return fmt.Errorf("broker %d not registered and unfenced", id)
-			}
-		}
-		return nil
-	})
+	ctrl, m := c.waitBrokers(10 * time.Second)
 	// Every broker's heartbeat has reached the controller from its node.
 	time.Sleep(2*DefaultHeartbeatInterval + 200*time.Millisecond)
 	ctx := testCtx(t, 30*time.Second)

@@ -34,6 +34,7 @@ type Member struct {
 	node        atomic.Pointer[raftnode.Node] // set once Start returns
 	incarnation uuid.UUID
 	brokerEpoch atomic.Uint64 // 0 until registered
+	leaving     atomic.Bool   // ControlledShutdown called: heartbeats ask to shut down
 	caughtUp    chan struct{} // closed at the first registration
 	caughtOnce  sync.Once
 	active      prometheus.Gauge
@@ -59,6 +60,7 @@ func Open(cfg Config) (*Member, error) {
 	ctrl, err := controller.New(controller.Config{
 		SessionTimeout:      cfg.SessionTimeout,
 		ProducerIDBlockSize: cfg.ProducerIDBlockSize,
+		Rebalance:           cfg.Rebalance,
 		NewTopicID:          cfg.NewTopicID,
 		PeerDisconnectedFor: m.peerDisconnectedFor,
 		NodeOf:              m.nodeOf,
@@ -291,7 +293,7 @@ func (m *Member) runHeartbeats() {
 				m.log.Debug("broker registration failed", "err", err)
 			}
 		} else {
-			_, err := m.Heartbeat(ctx, controller.HeartbeatRequest{ID: m.cfg.BrokerID, Epoch: epoch})
+			_, err := m.Heartbeat(ctx, controller.HeartbeatRequest{ID: m.cfg.BrokerID, Epoch: epoch, WantShutDown: m.leaving.Load()})
 			if errors.Is(err, metadata.ErrStaleBrokerEpoch) || errors.Is(err, metadata.ErrUnknownBroker) {
 				m.log.Warn("broker must register again", "err", err)
 				m.brokerEpoch.CompareAndSwap(epoch, 0)

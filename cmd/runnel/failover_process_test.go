@@ -17,7 +17,7 @@ import (
 )
 
 // cluster3 is three "runnel broker" processes, every one a raft voter,
-// with the default broker session timeout.
+// with the default broker session timeout, logging at info level.
 type cluster3 struct {
 	kafka, raft []string
 	procs       []*brokerProc
@@ -33,7 +33,7 @@ func startCluster3(t *testing.T) *cluster3 {
 		voters = append(voters, fmt.Sprintf("%d@%s", i+1, c.raft[i]))
 	}
 	for i := range 3 {
-		c.procs = append(c.procs, startBroker(t, c.kafka[i], "--id", strconv.Itoa(i+1), "--raft", c.raft[i],
+		c.procs = append(c.procs, startBroker(t, c.kafka[i], "--log-level", "info", "--id", strconv.Itoa(i+1), "--raft", c.raft[i],
 			"--voters", strings.Join(voters, ","), "--data-dir", filepath.Join(t.TempDir(), "n"+strconv.Itoa(i+1))))
 	}
 	t.Cleanup(func() {

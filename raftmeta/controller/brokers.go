@@ -42,7 +42,7 @@ func (c *Controller) RegisterBroker(ctx context.Context, req RegisterBrokerReque
 	}
 	recs := []metadata.Record{reg}
 	if old, ok := img.Broker(req.ID); ok && old.Incarnation != req.Incarnation {
-		recs = append(recs, fenceChanges(after, req.ID)...)
+		recs = append(recs, c.fenceChanges(after, req.ID)...)
 	}
 	epoch, err := c.proposeLocked(ctx, recs...)
 	if err != nil {
@@ -61,6 +61,7 @@ func (c *Controller) RegisterBroker(ctx context.Context, req RegisterBrokerReque
 		epoch = b.Epoch
 	}
 	c.touch(req.ID, req.Node)
+	c.setShuttingDown(req.ID, false) // a new process, or the same one again: eligible
 	if err := c.unfenceLocked(ctx, req.ID, epoch); err != nil {
 		return RegisterBrokerResponse{}, err
 	}
@@ -83,7 +84,7 @@ func (c *Controller) unfenceLocked(ctx context.Context, id int32, epoch uint64) 
 	if err != nil {
 		return err
 	}
-	recs := append([]metadata.Record{rec}, unfenceChanges(after, id)...)
+	recs := append([]metadata.Record{rec}, c.unfenceChanges(after, id)...)
 	if _, err := c.proposeLocked(ctx, recs...); err != nil {
 		return err
 	}
@@ -103,6 +104,9 @@ func (c *Controller) Heartbeat(ctx context.Context, req HeartbeatRequest) (Heart
 		return HeartbeatResponse{}, err
 	}
 	c.touch(req.ID, req.Node)
+	if req.WantShutDown {
+		return c.controlledShutdown(ctx, req)
+	}
 	if b, _ := img.Broker(req.ID); !b.Fenced {
 		return HeartbeatResponse{}, nil
 	}
@@ -127,6 +131,6 @@ func (c *Controller) fenceLocked(ctx context.Context, id int32, epoch uint64) er
 	if err != nil {
 		return err
 	}
-	_, err = c.proposeLocked(ctx, append([]metadata.Record{rec}, fenceChanges(after, id)...)...)
+	_, err = c.proposeLocked(ctx, append([]metadata.Record{rec}, c.fenceChanges(after, id)...)...)
 	return err
 }

@@ -19,6 +19,12 @@ const (
 	// DefaultConnLostGrace is how long a broker's node may stay without a
 	// connection to the controller's node before it is fenced.
 	DefaultConnLostGrace = time.Second
+	// DefaultLeaderImbalanceCheckInterval is Kafka's
+	// leader.imbalance.check.interval.seconds.
+	DefaultLeaderImbalanceCheckInterval = 300 * time.Second
+	// DefaultLeaderImbalancePercentage is Kafka's
+	// leader.imbalance.per.broker.percentage.
+	DefaultLeaderImbalancePercentage = 10
 	// DefaultProducerIDBlockSize is the size of one producer id block.
 	DefaultProducerIDBlockSize = 1000
 )
@@ -58,6 +64,8 @@ type Config struct {
 	// ConnLostGrace is how long a lost connection is tolerated before the
 	// broker is fenced (default 1s): a live peer dials again within it.
 	ConnLostGrace time.Duration
+	// Rebalance tunes the preferred-leader rebalance.
+	Rebalance Rebalance
 	// ProducerIDBlockSize is the number of ids handed out per
 	// AllocateProducerIDs (default 1000).
 	ProducerIDBlockSize int32
@@ -91,6 +99,9 @@ func (c *Config) Validate() error {
 	}
 	if c.CheckInterval <= 0 || c.CheckInterval > c.SessionTimeout {
 		return fmt.Errorf("controller: CheckInterval %v must be in (0, SessionTimeout]", c.CheckInterval)
+	}
+	if err := c.Rebalance.Validate(); err != nil {
+		return err
 	}
 	if c.ProducerIDBlockSize == 0 {
 		c.ProducerIDBlockSize = DefaultProducerIDBlockSize
@@ -194,7 +205,8 @@ func (c *Controller) Active() bool {
 }
 
 // Run activates the controller, retrying until ctx ends, then checks broker
-// sessions every CheckInterval until ctx ends, and deactivates it. Start it
+// sessions every CheckInterval and, unless disabled, rebalances leaders
+// every Rebalance.Interval until ctx ends, and deactivates it. Start it
 // in a goroutine when the node becomes raft leader and cancel ctx when it
 // stops being leader.
 func (c *Controller) Run(ctx context.Context) error {
@@ -217,10 +229,23 @@ func (c *Controller) Run(ctx context.Context) error {
 	defer c.Deactivate()
 	t := time.NewTicker(c.cfg.CheckInterval)
 	defer t.Stop()
+	var rebalance <-chan time.Time
+	if !c.cfg.Rebalance.Disabled {
+		rt := time.NewTicker(c.cfg.Rebalance.Interval)
+		defer rt.Stop()
+		rebalance = rt.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-rebalance:
+			rctx, cancel := context.WithTimeout(ctx, c.cfg.SessionTimeout)
+			_, err := c.RebalanceLeaders(rctx)
+			cancel()
+			if err != nil && ctx.Err() == nil {
+				c.log.Warn("controller: preferred-leader rebalance failed", "err", err)
+			}
 		case <-t.C:
 			ectx, cancel := context.WithTimeout(ctx, c.cfg.SessionTimeout)
 			err := c.ExpireSessions(ectx)

@@ -66,7 +66,7 @@ func (c *Controller) ElectLeaders(ctx context.Context, req ElectLeadersRequest) 
 	var out []ElectionResult
 	var recs []metadata.Record
 	try := func(t *metadata.Topic, p metadata.Partition) {
-		rec, code, msg := electOne(img, t, p, req.Type)
+		rec, code, msg := c.electOne(img, t, p, req.Type)
 		if rec != nil {
 			recs = append(recs, *rec)
 		}
@@ -107,13 +107,13 @@ func (c *Controller) ElectLeaders(ctx context.Context, req ElectLeadersRequest) 
 
 // electOne decides one partition's election: the record to propose (nil if
 // none) and, when it cannot or need not elect, the outcome code and why.
-func electOne(img *metadata.Image, t *metadata.Topic, p metadata.Partition, typ ElectionType) (*metadata.Record, string, string) {
+func (c *Controller) electOne(img *metadata.Image, t *metadata.Topic, p metadata.Partition, typ ElectionType) (*metadata.Record, string, string) {
 	if typ == ElectPreferred {
 		pref := p.Replicas[0]
 		switch {
 		case p.Leader == pref:
 			return nil, ElectionNotNeeded, fmt.Sprintf("preferred replica %d already leads", pref)
-		case !slices.Contains(p.ISR, pref) || !eligible(img, pref):
+		case !slices.Contains(p.ISR, pref) || !c.eligible(img, pref):
 			return nil, PreferredLeaderNotAvailable, fmt.Sprintf("preferred replica %d is not an eligible ISR member (ISR %v)", pref, p.ISR)
 		}
 		rec := change(t, p, pref, p.ISR)
@@ -122,7 +122,7 @@ func electOne(img *metadata.Image, t *metadata.Topic, p metadata.Partition, typ 
 	if p.Leader != metadata.NoLeader {
 		return nil, ElectionNotNeeded, fmt.Sprintf("partition has leader %d", p.Leader)
 	}
-	live := slices.DeleteFunc(slices.Clone(p.ISR), func(b int32) bool { return !eligible(img, b) })
+	live := c.liveISR(img, p.ISR)
 	for _, r := range p.Replicas {
 		if slices.Contains(live, r) {
 			rec := change(t, p, r, live)
@@ -130,7 +130,7 @@ func electOne(img *metadata.Image, t *metadata.Topic, p metadata.Partition, typ 
 		}
 	}
 	for _, r := range p.Replicas {
-		if eligible(img, r) {
+		if c.eligible(img, r) {
 			rec := change(t, p, r, []int32{r})
 			return &rec, "", ""
 		}

@@ -30,6 +30,11 @@ type RegisterBrokerResponse struct {
 type HeartbeatRequest struct {
 	ID    int32  `json:"id"`
 	Epoch uint64 `json:"epoch"`
+	// WantShutDown asks for a controlled shutdown (Kafka's BrokerHeartbeat
+	// WantShutDown): the broker leaves every ISR it can leave, its
+	// leaderships move to other ISR members, and it is elected nowhere
+	// until it registers again.
+	WantShutDown bool `json:"want_shutdown,omitempty"`
 	// Node: see RegisterBrokerRequest.Node.
 	Node uint64 `json:"-"`
 }
@@ -38,6 +43,14 @@ type HeartbeatRequest struct {
 // heartbeat (it is unfenced by the heartbeat itself unless that failed).
 type HeartbeatResponse struct {
 	Fenced bool `json:"fenced"`
+	// ShouldShutDown answers WantShutDown: the broker leads no partition
+	// any more and may exit.
+	ShouldShutDown bool `json:"should_shutdown,omitempty"`
+	// Leaderships counts the partitions the broker still leads, while
+	// WantShutDown is set (those whose ISR has no other eligible member
+	// are left leaderless, so this reaches zero at once unless a commit
+	// fails).
+	Leaderships int `json:"leaderships,omitempty"`
 }
 
 // CreateTopicRequest asks for a new topic.

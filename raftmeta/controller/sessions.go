@@ -10,6 +10,41 @@ import (
 type session struct {
 	last time.Time // last heartbeat (or registration, or activation)
 	node uint64    // raft node the heartbeats came from (or NodeOf's guess); 0 if unknown
+	// shuttingDown is set by a heartbeat asking for a controlled shutdown
+	// and cleared by a new registration: the broker is never elected nor
+	// added to an ISR meanwhile.
+	shuttingDown bool
+}
+
+// shuttingDown reports whether broker id asked for a controlled shutdown.
+func (c *Controller) shuttingDown(id int32) bool {
+	c.smu.Lock()
+	defer c.smu.Unlock()
+	s := c.sessions[id]
+	return s != nil && s.shuttingDown
+}
+
+// sessionLocked returns broker id's session, starting one now if it has
+// none, or nil while the controller is inactive. c.smu must be held.
+func (c *Controller) sessionLocked(id int32) *session {
+	if c.sessions == nil {
+		return nil
+	}
+	s := c.sessions[id]
+	if s == nil {
+		s = &session{last: c.cfg.Now()}
+		c.sessions[id] = s
+	}
+	return s
+}
+
+// setShuttingDown records whether broker id is shutting down.
+func (c *Controller) setShuttingDown(id int32, down bool) {
+	c.smu.Lock()
+	defer c.smu.Unlock()
+	if s := c.sessionLocked(id); s != nil {
+		s.shuttingDown = down
+	}
 }
 
 // touch records a heartbeat from broker id, sent from raft node `node` (0 if
@@ -17,13 +52,9 @@ type session struct {
 func (c *Controller) touch(id int32, node uint64) {
 	c.smu.Lock()
 	defer c.smu.Unlock()
-	if c.sessions == nil {
-		return
-	}
-	s := c.sessions[id]
+	s := c.sessionLocked(id)
 	if s == nil {
-		s = &session{}
-		c.sessions[id] = s
+		return
 	}
 	s.last = c.cfg.Now()
 	if node != 0 {
@@ -37,11 +68,7 @@ func (c *Controller) touch(id int32, node uint64) {
 // controller since activation starts its session now.
 func (c *Controller) fenceReason(id int32, now time.Time) string {
 	c.smu.Lock()
-	s := c.sessions[id]
-	if s == nil && c.sessions != nil {
-		s = &session{last: now}
-		c.sessions[id] = s
-	}
+	s := c.sessionLocked(id)
 	var last time.Time
 	var node uint64
 	if s != nil {

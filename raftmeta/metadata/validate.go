@@ -203,6 +203,32 @@ func checkReplicas(img *Image, replicas []int32) error {
 	return nil
 }
 
+// checkReassignment checks a replica set with its reassignment: valid
+// replicas of registered brokers; adding and removing replicas disjoint,
+// without duplicates, each one of the replicas; at least one replica
+// neither removing (the target is never empty).
+func checkReassignment(img *Image, r *Reassignment) error {
+	if err := checkReplicas(img, r.Replicas); err != nil {
+		return err
+	}
+	for _, set := range [][]int32{r.Adding, r.Removing} {
+		for i, b := range set {
+			if !slices.Contains(r.Replicas, b) || slices.Contains(set[:i], b) {
+				return rejectf(ErrInvalidReplicas, "adding %v and removing %v must be distinct members of replicas %v", r.Adding, r.Removing, r.Replicas)
+			}
+		}
+	}
+	for _, b := range r.Adding {
+		if slices.Contains(r.Removing, b) {
+			return rejectf(ErrInvalidReplicas, "broker %d both adding and removing", b)
+		}
+	}
+	if len(r.Removing) >= len(r.Replicas) {
+		return rejectf(ErrInvalidReplicas, "removing %v leaves no target replica of %v", r.Removing, r.Replicas)
+	}
+	return nil
+}
+
 // checkISR checks an ISR against its replica list and leader: non-empty,
 // no duplicates, members are replicas, the leader (unless NoLeader) a
 // member.
