@@ -53,6 +53,8 @@ type ControllerClient interface {
 	AllocateProducerIDs(ctx context.Context, req controller.AllocateProducerIDsRequest) (controller.ProducerIDBlock, error)
 	// AlterPartition changes the ISR of a partition this broker leads.
 	AlterPartition(ctx context.Context, req controller.AlterPartitionRequest) (metadata.Partition, error)
+	// ElectLeaders runs preferred or unclean leader elections.
+	ElectLeaders(ctx context.Context, req controller.ElectLeadersRequest) ([]controller.ElectionResult, error)
 }
 
 // Quorum is the metadata group's membership (KIP-853's AddRaftVoter and

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/runnel-dev/runnel/broker/kafkaserver"
 	"github.com/runnel-dev/runnel/raftmeta"
+	"github.com/runnel-dev/runnel/raftmeta/controller"
 )
 
 // NodeConfig describes one broker process: its metadata member, its logs and
@@ -61,6 +62,9 @@ type NodeConfig struct {
 	// between raft snapshots (default: raftmeta's, 10000); tests lower it to
 	// get snapshot files from a short run.
 	MetadataSnapshotEntries uint64
+	// LeaderRebalance tunes the preferred-leader rebalance its controller
+	// runs (auto.leader.rebalance.enable and companions).
+	LeaderRebalance controller.Rebalance
 	// ReplicaLagTimeMax is replica.lag.time.max.ms (default 30 s): see
 	// Config.ReplicaLagTimeMax.
 	ReplicaLagTimeMax time.Duration
@@ -111,8 +115,8 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 		Listen: cfg.RaftListen, Listener: cfg.RaftListener, Voters: cfg.Voters, Learner: !voter,
 		BrokerID: cfg.ID, AdvertisedAddr: advertise, Rack: cfg.Rack, SessionTimeout: cfg.SessionTimeout,
 		OnBootstrap:     freshMetadataGuard(cfg.DataDir, cfg.StartFreshMetadata, cfg.Logger.With("component", "broker")),
-		SnapshotEntries: cfg.MetadataSnapshotEntries,
-		Logger:          cfg.Logger.With("component", "raftmeta"), Metrics: cfg.Metrics,
+		SnapshotEntries: cfg.MetadataSnapshotEntries, Rebalance: cfg.LeaderRebalance,
+		Logger: cfg.Logger.With("component", "raftmeta"), Metrics: cfg.Metrics,
 	})
 	if err != nil {
 		ln.Close()

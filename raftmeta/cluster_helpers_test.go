@@ -224,6 +224,25 @@ func (c *tcluster) waitController(timeout time.Duration, ids ...uint64) uint64 {
 	return leader
 }
 
+// waitBrokers waits until the controller's member knows every running
+// member's broker as registered and unfenced, and every one knows its
+// epoch. It returns the controller's node and member.
+func (c *tcluster) waitBrokers(timeout time.Duration) (uint64, *Member) {
+	c.t.Helper()
+	ctrl := c.waitController(timeout)
+	m := c.member(ctrl)
+	testwait.For(c.t, timeout, 20*time.Millisecond, func() error {
+		for _, id := range c.running() {
+			b, ok := m.Image().Broker(int32(id))
+			if !ok || b.Fenced || c.member(id).BrokerEpoch() == 0 {
+				return fmt.Errorf("broker %d not registered and unfenced: %+v", id, b)
+			}
+		}
+		return nil
+	})
+	return ctrl, m
+}
+
 // waitConverged waits until every running member applied the same index and
 // has the same image hash, and returns that hash.
 func (c *tcluster) waitConverged(timeout time.Duration) string {

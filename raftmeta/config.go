@@ -67,6 +67,9 @@ type Config struct {
 	// SessionTimeout, ProducerIDBlockSize: see controller.Config.
 	SessionTimeout      time.Duration
 	ProducerIDBlockSize int32
+	// Rebalance tunes the controller's preferred-leader rebalance (see
+	// controller.Rebalance).
+	Rebalance controller.Rebalance
 
 	// Raft tuning: see raftnode.Config. Zero means the raftnode default.
 	TickInterval    time.Duration

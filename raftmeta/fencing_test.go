@@ -36,17 +36,7 @@ func testBrokerFenced(t *testing.T, victimIsController bool) {
 			HeartbeatInterval: 200 * time.Millisecond,
 		}
 	})
-	ctrl := c.waitController(10 * time.Second)
-	m := c.member(ctrl)
-	testwait.For(t, 10*time.Second, 20*time.Millisecond, func() error {
-		for _, id := range c.running() {
-			b, ok := m.Image().Broker(int32(id))
-			if !ok || b.Fenced || c.member(id).BrokerEpoch() == 0 {
-				return fmt.Errorf("broker %d not registered and unfenced: %+v", id, b)
-			}
-		}
-		return nil
-	})
+	ctrl, m := c.waitBrokers(10 * time.Second)
 	ctx := testCtx(t, 30*time.Second)
 	rf3, err := m.CreateTopic(ctx, controller.CreateTopicRequest{Name: "rf3", Partitions: 3, ReplicationFactor: 3})
 	if err != nil {

@@ -34,6 +34,7 @@ type Member struct {
 	node        atomic.Pointer[raftnode.Node] // set once Start returns
 	incarnation uuid.UUID
 	brokerEpoch atomic.Uint64 // 0 until registered
+	leaving     atomic.Bool   // ControlledShutdown called: heartbeats ask to shut down
 	caughtUp    chan struct{} // closed at the first registration
 	caughtOnce  sync.Once
 	active      prometheus.Gauge
@@ -59,7 +60,10 @@ func Open(cfg Config) (*Member, error) {
 	ctrl, err := controller.New(controller.Config{
 		SessionTimeout:      cfg.SessionTimeout,
 		ProducerIDBlockSize: cfg.ProducerIDBlockSize,
+		Rebalance:           cfg.Rebalance,
 		NewTopicID:          cfg.NewTopicID,
+		PeerDisconnectedFor: m.peerDisconnectedFor,
+		NodeOf:              m.nodeOf,
 		Logger:              m.log,
 	}, m.sm.Image, proposer{m})
 	if err != nil {
@@ -71,10 +75,8 @@ func Open(cfg Config) (*Member, error) {
 		Help:        "1 while this member's controller is active.",
 		ConstLabels: prometheus.Labels{"node_id": fmt.Sprint(cfg.NodeID)},
 	})
-	if m.reg != nil {
-		if err := m.reg.Register(m.active); err != nil {
-			return nil, fmt.Errorf("raftmeta: register metrics: %w", err)
-		}
+	if err := m.registerMetrics(); err != nil {
+		return nil, err
 	}
 	node, err := raftnode.Start(raftnode.Config{
 		ID: cfg.NodeID, ClusterID: cfg.ClusterID, Dir: cfg.Dir, Listen: cfg.Listen,
@@ -85,9 +87,7 @@ func Open(cfg Config) (*Member, error) {
 		Dialer:          cfg.Dialer, Listener: cfg.Listener, SendHook: cfg.SendHook, Logger: m.log, Metrics: cfg.Metrics,
 	}, m.sm)
 	if err != nil {
-		if m.reg != nil {
-			m.reg.Unregister(m.active)
-		}
+		m.unregisterMetrics()
 		return nil, err
 	}
 	m.node.Store(node)
@@ -105,11 +105,50 @@ func (m *Member) Close() error {
 		m.cancel()
 		m.wg.Wait()
 		m.node.Load().Stop()
-		if m.reg != nil {
-			m.reg.Unregister(m.active)
-		}
+		m.unregisterMetrics()
 	})
 	return m.node.Load().Err()
+}
+
+// registered pairs each of the member's and its controller's collectors
+// with the registerer it goes to: the controller's get the member's node_id
+// label, as the active gauge has.
+func (m *Member) registered() ([]prometheus.Collector, []prometheus.Registerer) {
+	cs := append([]prometheus.Collector{m.active}, m.ctrl.Collectors()...)
+	rs := []prometheus.Registerer{m.reg}
+	wrapped := prometheus.WrapRegistererWith(prometheus.Labels{"node_id": fmt.Sprint(m.cfg.NodeID)}, m.reg)
+	for range m.ctrl.Collectors() {
+		rs = append(rs, wrapped)
+	}
+	return cs, rs
+}
+
+// registerMetrics registers the collectors with Config.Metrics, if set.
+func (m *Member) registerMetrics() error {
+	if m.reg == nil {
+		return nil
+	}
+	cs, rs := m.registered()
+	for i, c := range cs {
+		if err := rs[i].Register(c); err != nil {
+			for j := range i {
+				rs[j].Unregister(cs[j])
+			}
+			return fmt.Errorf("raftmeta: register metrics: %w", err)
+		}
+	}
+	return nil
+}
+
+// unregisterMetrics undoes registerMetrics.
+func (m *Member) unregisterMetrics() {
+	if m.reg == nil {
+		return
+	}
+	cs, rs := m.registered()
+	for i, c := range cs {
+		rs[i].Unregister(c)
+	}
 }
 
 // proposer adapts the member's raft node to controller.Proposer.
@@ -122,6 +161,30 @@ func (p proposer) Propose(ctx context.Context, data []byte) (uint64, error) {
 		return 0, controller.ErrNotActive
 	}
 	return n.Propose(ctx, data)
+}
+
+// peerDisconnectedFor is how long raft node id has had no connection to
+// this member's node; 0 for this member's own node (its broker's calls to
+// its own controller do not go through the transport).
+func (m *Member) peerDisconnectedFor(id uint64) time.Duration {
+	n := m.node.Load()
+	if id == m.cfg.NodeID || n == nil {
+		return 0
+	}
+	return n.PeerDisconnectedFor(id)
+}
+
+// nodeOf guesses the raft node of broker id: the node of the same id, if
+// the raft group has it (brokers started by runnel use one id for both).
+func (m *Member) nodeOf(id int32) uint64 {
+	n := m.node.Load()
+	if n == nil || id <= 0 {
+		return 0
+	}
+	if _, ok := n.Status().Progress[uint64(id)]; ok {
+		return uint64(id)
+	}
+	return 0
 }
 
 // Image returns the current metadata image of this member. It reflects
@@ -230,7 +293,7 @@ func (m *Member) runHeartbeats() {
 				m.log.Debug("broker registration failed", "err", err)
 			}
 		} else {
-			_, err := m.Heartbeat(ctx, controller.HeartbeatRequest{ID: m.cfg.BrokerID, Epoch: epoch})
+			_, err := m.Heartbeat(ctx, controller.HeartbeatRequest{ID: m.cfg.BrokerID, Epoch: epoch, WantShutDown: m.leaving.Load()})
 			if errors.Is(err, metadata.ErrStaleBrokerEpoch) || errors.Is(err, metadata.ErrUnknownBroker) {
 				m.log.Warn("broker must register again", "err", err)
 				m.brokerEpoch.CompareAndSwap(epoch, 0)
@@ -257,7 +320,7 @@ func (m *Member) handle(ctx context.Context, from uint64, data []byte) ([]byte, 
 	}
 	ctx, cancel := context.WithTimeout(ctx, m.cfg.RequestTimeout)
 	defer cancel()
-	out, err := m.dispatch(ctx, req)
+	out, err := m.dispatch(ctx, from, req)
 	if errors.Is(err, raftnode.ErrProposalDropped) {
 		// Nothing was appended (say, leadership is moving): the caller
 		// retries, like for an inactive controller.
@@ -273,14 +336,21 @@ func (m *Member) handle(ctx context.Context, from uint64, data []byte) ([]byte, 
 	return json.Marshal(response{Body: body, Index: m.sm.Image().Version()})
 }
 
-// dispatch decodes the body of req and runs it on the local controller.
-func (m *Member) dispatch(ctx context.Context, req request) (any, error) {
+// dispatch decodes the body of req, sent by raft node from, and runs it on
+// the local controller.
+func (m *Member) dispatch(ctx context.Context, from uint64, req request) (any, error) {
 	c := m.ctrl
 	switch req.Op {
 	case opRegisterBroker:
-		return run(ctx, req.Body, c.RegisterBroker)
+		return run(ctx, req.Body, func(ctx context.Context, r controller.RegisterBrokerRequest) (controller.RegisterBrokerResponse, error) {
+			r.Node = from
+			return c.RegisterBroker(ctx, r)
+		})
 	case opHeartbeat:
-		return run(ctx, req.Body, c.Heartbeat)
+		return run(ctx, req.Body, func(ctx context.Context, r controller.HeartbeatRequest) (controller.HeartbeatResponse, error) {
+			r.Node = from
+			return c.Heartbeat(ctx, r)
+		})
 	case opCreateTopic:
 		return run(ctx, req.Body, c.CreateTopic)
 	case opDeleteTopic:
@@ -297,6 +367,8 @@ func (m *Member) dispatch(ctx context.Context, req request) (any, error) {
 		return run(ctx, req.Body, c.AllocateProducerIDs)
 	case opAlterPartition:
 		return run(ctx, req.Body, c.AlterPartition)
+	case opElectLeaders:
+		return run(ctx, req.Body, c.ElectLeaders)
 	case opAddRemoteSegment:
 		return run(ctx, req.Body, func(ctx context.Context, r controller.RemoteSegmentRequest) (struct{}, error) {
 			return struct{}{}, c.AddRemoteSegment(ctx, r)
@@ -452,6 +524,13 @@ func (m *Member) AlterPartition(ctx context.Context, req controller.AlterPartiti
 	var p metadata.Partition
 	err := m.call(ctx, opAlterPartition, req, &p)
 	return p, err
+}
+
+// ElectLeaders runs leader elections; see controller.Controller.ElectLeaders.
+func (m *Member) ElectLeaders(ctx context.Context, req controller.ElectLeadersRequest) ([]controller.ElectionResult, error) {
+	var out []controller.ElectionResult
+	err := m.call(ctx, opElectLeaders, req, &out)
+	return out, err
 }
 
 // AddRemoteSegment records a remote segment.

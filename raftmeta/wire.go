@@ -26,6 +26,7 @@ const (
 	opAlterPartition      op = "alter_partition"
 	opAddRemoteSegment    op = "add_remote_segment"
 	opRemoveRemoteSegment op = "remove_remote_segment"
+	opElectLeaders        op = "elect_leaders"
 )
 
 // request is the envelope of a forwarded request.

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/runnel-dev/runnel/broker"
+	"github.com/runnel-dev/runnel/raftmeta/controller"
 )
 
 // brokerFlags are the settings shared by "runnel broker" and "runnel dev".
@@ -52,6 +53,8 @@ func brokerCommand() *command {
 	var raft, voters, rack, peers string
 	var clusterID uint64
 	var lagMax time.Duration
+	var rebalance controller.Rebalance
+	var autoRebalance bool
 	return &command{
 		name:    "broker",
 		summary: "run one broker node of a cluster",
@@ -70,6 +73,11 @@ any other node joins as a learner. Data survives restarts.`,
 				"addresses the peers registered (a fault harness routes replication through proxies with it)")
 			fs.DurationVar(&lagMax, "replica-lag-time-max", broker.DefaultReplicaLagTimeMax, "replica.lag.time.max.ms: a follower that has not caught up "+
 				"to its leader for this `duration` leaves the ISR (a topic's replica.lag.time.max.ms overrides it)")
+			fs.BoolVar(&autoRebalance, "auto-leader-rebalance", true, "auto.leader.rebalance.enable: the controller moves leadership back to preferred replicas")
+			fs.DurationVar(&rebalance.Interval, "leader-imbalance-check-interval", controller.DefaultLeaderImbalanceCheckInterval,
+				"leader.imbalance.check.interval.seconds: how often the controller looks for leaders to move back (`duration`)")
+			fs.IntVar(&rebalance.ImbalancePercentage, "leader-imbalance-per-broker-percentage", controller.DefaultLeaderImbalancePercentage,
+				"leader.imbalance.per.broker.percentage: share (1..100) of a broker's preferred partitions led elsewhere before they move back")
 		},
 		run: func(ctx context.Context, inv *invocation) error {
 			if id <= 0 || id > 1<<31-1 {
@@ -86,6 +94,10 @@ any other node joins as a learner. Data survives restarts.`,
 			if lagMax <= 0 {
 				return usagef("--replica-lag-time-max must be positive")
 			}
+			rebalance.Disabled = !autoRebalance
+			if rebalance.Interval <= 0 || rebalance.ImbalancePercentage < 1 || rebalance.ImbalancePercentage > 100 {
+				return usagef("--leader-imbalance-check-interval must be positive and --leader-imbalance-per-broker-percentage in 1..100")
+			}
 			log, err := bf.logger(inv)
 			if err != nil {
 				return err
@@ -94,7 +106,7 @@ any other node joins as a learner. Data survives restarts.`,
 				ID: int32(id), DataDir: bf.dataDir, KafkaListen: bf.kafka, Advertise: bf.advertise,
 				RaftListen: raft, Voters: vm, ClusterID: clusterID, Rack: rack,
 				AutoCreateTopics: bf.autoCreate, StartFreshMetadata: bf.startFresh, Logger: log,
-				PeerKafkaAddrs: pm, ReplicaLagTimeMax: lagMax,
+				PeerKafkaAddrs: pm, ReplicaLagTimeMax: lagMax, LeaderRebalance: rebalance,
 			})
 		},
 	}
@@ -140,7 +152,15 @@ func parsePeerAddrs(s string) (map[int32]string, error) {
 	return out, nil
 }
 
-// runNode starts a node and serves until ctx is cancelled, then closes it.
+// controlledShutdownTimeout bounds how long a stopping broker waits for
+// the controller to move its leaderships away.
+const controlledShutdownTimeout = 10 * time.Second
+
+// runNode starts a node and serves until ctx is cancelled (SIGTERM,
+// SIGINT). It then shuts down in a controlled way: the controller moves its
+// leaderships to other replicas and takes it out of the ISRs, so that
+// producers see only NOT_LEADER_OR_FOLLOWER and follow the new leaders;
+// then it closes.
 func runNode(ctx context.Context, inv *invocation, cfg broker.NodeConfig) error {
 	node, err := broker.StartNode(cfg)
 	if err != nil {
@@ -148,6 +168,15 @@ func runNode(ctx context.Context, inv *invocation, cfg broker.NodeConfig) error 
 	}
 	cfg.Logger.Info("broker started", "id", cfg.ID, "kafka", node.KafkaAddr(), "raft", node.Member.Addr())
 	<-ctx.Done()
-	cfg.Logger.Info("shutting down")
+	cfg.Logger.Info("shutting down: moving leaderships away")
+	start := time.Now()
+	sctx, cancel := context.WithTimeout(context.Background(), controlledShutdownTimeout)
+	err = node.Member.ControlledShutdown(sctx)
+	cancel()
+	if err != nil {
+		cfg.Logger.Warn("controlled shutdown incomplete; closing anyway", "err", err)
+	} else {
+		cfg.Logger.Info("controlled shutdown done: this broker leads nothing", "took", time.Since(start))
+	}
 	return node.Close()
 }

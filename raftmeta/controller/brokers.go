@@ -19,15 +19,6 @@ func checkBrokerEpoch(img *metadata.Image, id int32, epoch uint64) error {
 	return nil
 }
 
-// touch records a heartbeat from broker id now.
-func (c *Controller) touch(id int32) {
-	c.smu.Lock()
-	defer c.smu.Unlock()
-	if c.sessions != nil {
-		c.sessions[id] = c.cfg.Now()
-	}
-}
-
 // RegisterBroker registers a broker process and makes it eligible, in two
 // commits. The first records the registration; for a new incarnation of a
 // known broker it also takes the old incarnation out of every ISR and
@@ -51,7 +42,7 @@ func (c *Controller) RegisterBroker(ctx context.Context, req RegisterBrokerReque
 	}
 	recs := []metadata.Record{reg}
 	if old, ok := img.Broker(req.ID); ok && old.Incarnation != req.Incarnation {
-		recs = append(recs, fenceChanges(after, req.ID)...)
+		recs = append(recs, c.fenceChanges(after, req.ID)...)
 	}
 	epoch, err := c.proposeLocked(ctx, recs...)
 	if err != nil {
@@ -69,7 +60,8 @@ func (c *Controller) RegisterBroker(ctx context.Context, req RegisterBrokerReque
 		// is the earlier one.
 		epoch = b.Epoch
 	}
-	c.touch(req.ID)
+	c.touch(req.ID, req.Node)
+	c.setShuttingDown(req.ID, false) // a new process, or the same one again: eligible
 	if err := c.unfenceLocked(ctx, req.ID, epoch); err != nil {
 		return RegisterBrokerResponse{}, err
 	}
@@ -92,7 +84,7 @@ func (c *Controller) unfenceLocked(ctx context.Context, id int32, epoch uint64) 
 	if err != nil {
 		return err
 	}
-	recs := append([]metadata.Record{rec}, unfenceChanges(after, id)...)
+	recs := append([]metadata.Record{rec}, c.unfenceChanges(after, id)...)
 	if _, err := c.proposeLocked(ctx, recs...); err != nil {
 		return err
 	}
@@ -111,7 +103,10 @@ func (c *Controller) Heartbeat(ctx context.Context, req HeartbeatRequest) (Heart
 	if err := checkBrokerEpoch(img, req.ID, req.Epoch); err != nil {
 		return HeartbeatResponse{}, err
 	}
-	c.touch(req.ID)
+	c.touch(req.ID, req.Node)
+	if req.WantShutDown {
+		return c.controlledShutdown(ctx, req)
+	}
 	if b, _ := img.Broker(req.ID); !b.Fenced {
 		return HeartbeatResponse{}, nil
 	}
@@ -127,41 +122,6 @@ func (c *Controller) Heartbeat(ctx context.Context, req HeartbeatRequest) (Heart
 	return HeartbeatResponse{}, nil
 }
 
-// ExpireSessions fences every unfenced broker whose last heartbeat is older
-// than the session timeout, one commit per broker: the fencing and the
-// leader elections and ISR shrinks it causes. Run calls it periodically;
-// tests call it after moving a fake clock.
-func (c *Controller) ExpireSessions(ctx context.Context) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if err := c.checkActive(); err != nil {
-		return err
-	}
-	now := c.cfg.Now()
-	for _, b := range c.image().Brokers() {
-		if b.Fenced {
-			continue
-		}
-		c.smu.Lock()
-		last, ok := c.sessions[b.ID]
-		if !ok && c.sessions != nil {
-			// Registered through another controller since activation: start
-			// its session now.
-			c.sessions[b.ID] = now
-			last = now
-		}
-		c.smu.Unlock()
-		if now.Sub(last) <= c.cfg.SessionTimeout {
-			continue
-		}
-		if err := c.fenceLocked(ctx, b.ID, b.Epoch); err != nil {
-			return fmt.Errorf("controller: fencing broker %d: %w", b.ID, err)
-		}
-		c.log.Info("broker fenced: session expired", "broker", b.ID, "silent", now.Sub(last))
-	}
-	return nil
-}
-
 // fenceLocked fences broker id with the elections that follow. c.mu must be
 // held.
 func (c *Controller) fenceLocked(ctx context.Context, id int32, epoch uint64) error {
@@ -171,6 +131,6 @@ func (c *Controller) fenceLocked(ctx context.Context, id int32, epoch uint64) er
 	if err != nil {
 		return err
 	}
-	_, err = c.proposeLocked(ctx, append([]metadata.Record{rec}, fenceChanges(after, id)...)...)
+	_, err = c.proposeLocked(ctx, append([]metadata.Record{rec}, c.fenceChanges(after, id)...)...)
 	return err
 }

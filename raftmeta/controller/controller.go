@@ -16,6 +16,15 @@ import (
 const (
 	// DefaultSessionTimeout is Kafka's broker.session.timeout.ms.
 	DefaultSessionTimeout = 9 * time.Second
+	// DefaultConnLostGrace is how long a broker's node may stay without a
+	// connection to the controller's node before it is fenced.
+	DefaultConnLostGrace = time.Second
+	// DefaultLeaderImbalanceCheckInterval is Kafka's
+	// leader.imbalance.check.interval.seconds.
+	DefaultLeaderImbalanceCheckInterval = 300 * time.Second
+	// DefaultLeaderImbalancePercentage is Kafka's
+	// leader.imbalance.per.broker.percentage.
+	DefaultLeaderImbalancePercentage = 10
 	// DefaultProducerIDBlockSize is the size of one producer id block.
 	DefaultProducerIDBlockSize = 1000
 )
@@ -33,9 +42,30 @@ type Config struct {
 	// SessionTimeout is how long a broker may go without a heartbeat before
 	// it is fenced (Kafka's broker.session.timeout.ms, default 9s).
 	SessionTimeout time.Duration
-	// CheckInterval is how often Run looks for expired sessions (default
-	// SessionTimeout/10).
+	// CheckInterval is how often Run looks for expired sessions and lost
+	// connections (default the smaller of SessionTimeout/10 and
+	// ConnLostGrace/5).
 	CheckInterval time.Duration
+	// PeerDisconnectedFor, if set, returns how long raft node id, which had
+	// a connection open to this controller's node, has had none (0 while
+	// it has one: raftnode.Node.PeerDisconnectedFor). A broker whose node
+	// has been without one for ConnLostGrace is fenced then, without
+	// waiting for its session to expire: its process is gone, its kernel
+	// closed its sockets. A slow broker keeps its connection and is fenced
+	// only by the session timeout.
+	PeerDisconnectedFor func(node uint64) time.Duration
+	// NodeOf, if set, names the raft node broker id is expected to run on
+	// (0 if none): on activation the controller watches that node's
+	// connection until the broker's first heartbeat names its node, so a
+	// broker that died with the old controller is fenced as soon as one
+	// that dies later. A wrong guess costs at most one fencing, undone by
+	// the broker's next heartbeat.
+	NodeOf func(broker int32) uint64
+	// ConnLostGrace is how long a lost connection is tolerated before the
+	// broker is fenced (default 1s): a live peer dials again within it.
+	ConnLostGrace time.Duration
+	// Rebalance tunes the preferred-leader rebalance.
+	Rebalance Rebalance
 	// ProducerIDBlockSize is the number of ids handed out per
 	// AllocateProducerIDs (default 1000).
 	ProducerIDBlockSize int32
@@ -58,11 +88,20 @@ func (c *Config) Validate() error {
 	if c.SessionTimeout < 0 {
 		return fmt.Errorf("controller: SessionTimeout %v is negative", c.SessionTimeout)
 	}
+	if c.ConnLostGrace == 0 {
+		c.ConnLostGrace = DefaultConnLostGrace
+	}
+	if c.ConnLostGrace < 0 {
+		return fmt.Errorf("controller: ConnLostGrace %v is negative", c.ConnLostGrace)
+	}
 	if c.CheckInterval == 0 {
-		c.CheckInterval = c.SessionTimeout / 10
+		c.CheckInterval = min(c.SessionTimeout/10, c.ConnLostGrace/5)
 	}
 	if c.CheckInterval <= 0 || c.CheckInterval > c.SessionTimeout {
 		return fmt.Errorf("controller: CheckInterval %v must be in (0, SessionTimeout]", c.CheckInterval)
+	}
+	if err := c.Rebalance.Validate(); err != nil {
+		return err
 	}
 	if c.ProducerIDBlockSize == 0 {
 		c.ProducerIDBlockSize = DefaultProducerIDBlockSize
@@ -94,17 +133,18 @@ func (c *Config) Validate() error {
 // reads the image, proposes, and waits for the entry to apply before the next
 // one reads the image.
 type Controller struct {
-	cfg   Config
-	log   *slog.Logger
-	prop  Proposer
-	image func() *metadata.Image
+	cfg     Config
+	log     *slog.Logger
+	prop    Proposer
+	image   func() *metadata.Image
+	metrics *metrics
 
 	// Lock order: mu before smu.
 	mu sync.Mutex // held for the whole of a decision: read image, propose, wait
 
-	smu      sync.Mutex          // guards active and sessions
-	active   bool                // Activate succeeded and Deactivate not called since
-	sessions map[int32]time.Time // broker id -> last heartbeat, while active
+	smu      sync.Mutex         // guards active and sessions
+	active   bool               // Activate succeeded and Deactivate not called since
+	sessions map[int32]*session // broker id -> its session, while active
 }
 
 // New returns an inactive controller that reads the image from image and
@@ -113,7 +153,9 @@ func New(cfg Config, image func() *metadata.Image, p Proposer) (*Controller, err
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Controller{cfg: cfg, log: cfg.Logger, prop: p, image: image}, nil
+	c := &Controller{cfg: cfg, log: cfg.Logger, prop: p, image: image}
+	c.metrics = newMetrics(c)
+	return c, nil
 }
 
 // Activate makes the controller active. Call it when this node becomes the
@@ -128,9 +170,13 @@ func (c *Controller) Activate(ctx context.Context) error {
 		return fmt.Errorf("controller: activation barrier: %w", err)
 	}
 	now := c.cfg.Now()
-	sessions := map[int32]time.Time{}
+	sessions := map[int32]*session{}
 	for _, b := range c.image().Brokers() {
-		sessions[b.ID] = now
+		s := &session{last: now}
+		if c.cfg.NodeOf != nil {
+			s.node = c.cfg.NodeOf(b.ID)
+		}
+		sessions[b.ID] = s
 	}
 	n := len(sessions)
 	c.smu.Lock()
@@ -159,7 +205,8 @@ func (c *Controller) Active() bool {
 }
 
 // Run activates the controller, retrying until ctx ends, then checks broker
-// sessions every CheckInterval until ctx ends, and deactivates it. Start it
+// sessions every CheckInterval and, unless disabled, rebalances leaders
+// every Rebalance.Interval until ctx ends, and deactivates it. Start it
 // in a goroutine when the node becomes raft leader and cancel ctx when it
 // stops being leader.
 func (c *Controller) Run(ctx context.Context) error {
@@ -182,10 +229,23 @@ func (c *Controller) Run(ctx context.Context) error {
 	defer c.Deactivate()
 	t := time.NewTicker(c.cfg.CheckInterval)
 	defer t.Stop()
+	var rebalance <-chan time.Time
+	if !c.cfg.Rebalance.Disabled {
+		rt := time.NewTicker(c.cfg.Rebalance.Interval)
+		defer rt.Stop()
+		rebalance = rt.C
+	}
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-rebalance:
+			rctx, cancel := context.WithTimeout(ctx, c.cfg.SessionTimeout)
+			_, err := c.RebalanceLeaders(rctx)
+			cancel()
+			if err != nil && ctx.Err() == nil {
+				c.log.Warn("controller: preferred-leader rebalance failed", "err", err)
+			}
 		case <-t.C:
 			ectx, cancel := context.WithTimeout(ctx, c.cfg.SessionTimeout)
 			err := c.ExpireSessions(ectx)
@@ -217,5 +277,11 @@ func (c *Controller) proposeLocked(ctx context.Context, recs ...metadata.Record)
 	if err != nil {
 		return 0, err
 	}
-	return c.prop.Propose(ctx, data)
+	els := elections(img, recs)
+	idx, err := c.prop.Propose(ctx, data)
+	if err != nil {
+		return 0, err
+	}
+	c.noteElections(els)
+	return idx, nil
 }

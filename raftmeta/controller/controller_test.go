@@ -211,25 +211,11 @@ func TestAlterConfigsUncleanElects(t *testing.T) {
 	e := newEnv(t)
 	e.register(1, "a")
 	e.register(2, "b")
-	top := e.createTopic("t", 1, 2, nil)
-	p := top.Partitions[0]
-	leader := p.Leader
-	if _, err := e.c.AlterPartition(e.ctx, AlterPartitionRequest{BrokerID: leader, BrokerEpoch: e.epoch[leader], TopicID: top.ID,
-		LeaderEpoch: p.LeaderEpoch, PartitionEpoch: p.PartitionEpoch, ISR: []int32{leader}}); err != nil {
-		t.Fatal(err)
-	}
-	e.clock.Advance(testTimeout + time.Millisecond)
-	e.heartbeat(3 - leader)
-	if err := e.c.ExpireSessions(e.ctx); err != nil {
-		t.Fatal(err)
-	}
-	if e.partition("t", 0).Leader != metadata.NoLeader {
-		t.Fatal("expected leaderless")
-	}
+	_, other := e.strandOne("t")
 	if err := e.c.AlterConfigs(e.ctx, AlterConfigsRequest{Name: "t", Set: map[string]string{metadata.ConfigUncleanLeaderElection: "true"}}); err != nil {
 		t.Fatal(err)
 	}
-	if p := e.partition("t", 0); p.Leader != 3-leader {
+	if p := e.partition("t", 0); p.Leader != other {
 		t.Fatalf("after enabling unclean election: %+v", p)
 	}
 }

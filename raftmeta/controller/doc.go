@@ -18,8 +18,13 @@
 // state, say by a controller that lost leadership mid-way, is rejected
 // instead of applied.
 //
-// Broker liveness follows Kafka. A broker that has not heartbeated for the
-// session timeout is fenced in one commit together with its consequences:
+// Broker liveness follows Kafka, with one addition for fast failover. A
+// broker that has not heartbeated for the session timeout is fenced; so is
+// one whose raft node has had no connection to the controller's node for
+// ConnLostGrace (1 s): a dead process's kernel closes its sockets, while a
+// live one keeps a connection and dials again at once, and a slow or paused
+// one keeps it too, so it is fenced by its session only and does not flap.
+// Either way it is fenced in one commit together with its consequences:
 // it leaves every ISR, and every partition it led gets a new leader, the
 // first replica in replica order that is in the ISR and unfenced. If the ISR
 // has no such member, a topic with unclean.leader.election.enable=true takes

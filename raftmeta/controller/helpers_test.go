@@ -81,6 +81,23 @@ func (e *env) newController() *Controller {
 	return c
 }
 
+// replaceController deactivates the env's controller and activates, in its
+// place, one with the env's settings changed by mutate.
+func (e *env) replaceController(mutate func(*Config)) {
+	e.t.Helper()
+	cfg := Config{SessionTimeout: testTimeout, Now: e.clock.Now, NewTopicID: e.newTopicID, Logger: quiet}
+	mutate(&cfg)
+	c, err := New(cfg, e.prop.sm.Image, e.prop)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.c.Deactivate()
+	e.c = c
+	if err := c.Activate(e.ctx); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
 func (e *env) newTopicID() uuid.UUID {
 	e.ids++
 	return uuid.UUID{0: byte(e.ids >> 8), 1: byte(e.ids), 6: 0x40, 8: 0x80}
@@ -133,3 +150,34 @@ func (e *env) broker(id int32) metadata.Broker {
 
 // quiet discards controller logs in tests.
 var quiet = slog.New(slog.DiscardHandler)
+
+// shrinkISR has partition i of top's leader set its ISR to isr.
+func (e *env) shrinkISR(topic string, i int32, isr []int32) {
+	e.t.Helper()
+	top, _ := e.img().Topic(topic)
+	p := top.Partitions[i]
+	if _, err := e.c.AlterPartition(e.ctx, AlterPartitionRequest{BrokerID: p.Leader, BrokerEpoch: e.epoch[p.Leader], TopicID: top.ID,
+		Partition: i, LeaderEpoch: p.LeaderEpoch, PartitionEpoch: p.PartitionEpoch, ISR: isr}); err != nil {
+		e.t.Fatalf("shrink ISR of %s/%d to %v: %v", topic, i, isr, err)
+	}
+}
+
+// strandOne creates topic name with one partition on brokers 1 and 2
+// (the only ones registered), shrinks its ISR to its leader, and fences the leader:
+// the partition is left leaderless. It returns the old leader and the
+// other broker.
+func (e *env) strandOne(name string) (leader, other int32) {
+	e.t.Helper()
+	leader = e.createTopic(name, 1, 2, nil).Partitions[0].Leader
+	other = 3 - leader
+	e.shrinkISR(name, 0, []int32{leader})
+	e.clock.Advance(testTimeout + time.Millisecond)
+	e.heartbeat(other)
+	if err := e.c.ExpireSessions(e.ctx); err != nil {
+		e.t.Fatal(err)
+	}
+	if p := e.partition(name, 0); p.Leader != metadata.NoLeader {
+		e.t.Fatalf("expected %s/0 leaderless: %+v", name, p)
+	}
+	return leader, other
+}

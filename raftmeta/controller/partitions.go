@@ -8,10 +8,16 @@ import (
 	"github.com/runnel-dev/runnel/raftmeta/metadata"
 )
 
-// eligible reports whether broker id may lead or join an ISR in img.
-func eligible(img *metadata.Image, id int32) bool {
+// eligible reports whether broker id may lead or join an ISR in img: it
+// is registered, unfenced and not shutting down.
+func (c *Controller) eligible(img *metadata.Image, id int32) bool {
 	b, ok := img.Broker(id)
-	return ok && !b.Fenced
+	return ok && !b.Fenced && !c.shuttingDown(id)
+}
+
+// liveISR returns the eligible members of isr.
+func (c *Controller) liveISR(img *metadata.Image, isr []int32) []int32 {
+	return slices.DeleteFunc(slices.Clone(isr), func(b int32) bool { return !c.eligible(img, b) })
 }
 
 // fenceChanges returns the partition changes that follow from broker id
@@ -22,7 +28,7 @@ func eligible(img *metadata.Image, id int32) bool {
 // unfenced. With no such replica, a topic that allows unclean election takes
 // the first unfenced replica with an ISR of just that replica; any other
 // topic's partition goes leaderless.
-func fenceChanges(img *metadata.Image, id int32) []metadata.Record {
+func (c *Controller) fenceChanges(img *metadata.Image, id int32) []metadata.Record {
 	var recs []metadata.Record
 	for _, t := range img.Topics() {
 		for _, p := range t.Partitions {
@@ -32,7 +38,7 @@ func fenceChanges(img *metadata.Image, id int32) []metadata.Record {
 			isr := slices.DeleteFunc(slices.Clone(p.ISR), func(b int32) bool { return b == id })
 			leader := p.Leader
 			if leader == id {
-				leader, isr = elect(img, t, p.Replicas, isr)
+				leader, isr = c.elect(img, t, p.Replicas, isr)
 			}
 			if len(isr) == 0 {
 				isr = []int32{id}
@@ -45,15 +51,15 @@ func fenceChanges(img *metadata.Image, id int32) []metadata.Record {
 
 // elect picks a leader among replicas for a partition whose ISR is isr. It
 // returns the leader (or NoLeader) and the ISR to go with it.
-func elect(img *metadata.Image, t *metadata.Topic, replicas, isr []int32) (int32, []int32) {
+func (c *Controller) elect(img *metadata.Image, t *metadata.Topic, replicas, isr []int32) (int32, []int32) {
 	for _, r := range replicas {
-		if slices.Contains(isr, r) && eligible(img, r) {
+		if slices.Contains(isr, r) && c.eligible(img, r) {
 			return r, isr
 		}
 	}
 	if t.UncleanLeaderElection() {
 		for _, r := range replicas {
-			if eligible(img, r) {
+			if c.eligible(img, r) {
 				return r, []int32{r}
 			}
 		}
@@ -66,15 +72,14 @@ func elect(img *metadata.Image, t *metadata.Topic, replicas, isr []int32) (int32
 // leader does so (from its ISR, or with unclean election where the topic
 // allows it). Fenced members are dropped from the ISR of a partition that
 // gets a leader.
-func unfenceChanges(img *metadata.Image, id int32) []metadata.Record {
+func (c *Controller) unfenceChanges(img *metadata.Image, id int32) []metadata.Record {
 	var recs []metadata.Record
 	for _, t := range img.Topics() {
 		for _, p := range t.Partitions {
 			if p.Leader != metadata.NoLeader || !slices.Contains(p.Replicas, id) {
 				continue
 			}
-			live := slices.DeleteFunc(slices.Clone(p.ISR), func(b int32) bool { return !eligible(img, b) })
-			leader, isr := elect(img, t, p.Replicas, live)
+			leader, isr := c.elect(img, t, p.Replicas, c.liveISR(img, p.ISR))
 			if leader == metadata.NoLeader {
 				continue
 			}
@@ -132,7 +137,7 @@ func (c *Controller) AlterPartition(ctx context.Context, req AlterPartitionReque
 		if !slices.Contains(p.Replicas, b) || slices.Contains(req.ISR[:i], b) {
 			return metadata.Partition{}, fmt.Errorf("%w: ISR %v for replicas %v", metadata.ErrInvalidISR, req.ISR, p.Replicas)
 		}
-		if !slices.Contains(p.ISR, b) && !eligible(img, b) {
+		if !slices.Contains(p.ISR, b) && !c.eligible(img, b) {
 			return metadata.Partition{}, fmt.Errorf("%w: broker %d is fenced", metadata.ErrIneligibleReplica, b)
 		}
 	}

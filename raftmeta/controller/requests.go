@@ -14,6 +14,10 @@ type RegisterBrokerRequest struct {
 	Addr        string    `json:"addr"`
 	Rack        string    `json:"rack,omitempty"`
 	Incarnation uuid.UUID `json:"incarnation"`
+	// Node is the raft node the request came from, set by the member that
+	// received it (never taken from the wire): the controller watches that
+	// node's connection to notice the broker's death early.
+	Node uint64 `json:"-"`
 }
 
 // RegisterBrokerResponse carries the broker epoch to quote in heartbeats
@@ -26,12 +30,27 @@ type RegisterBrokerResponse struct {
 type HeartbeatRequest struct {
 	ID    int32  `json:"id"`
 	Epoch uint64 `json:"epoch"`
+	// WantShutDown asks for a controlled shutdown (Kafka's BrokerHeartbeat
+	// WantShutDown): the broker leaves every ISR it can leave, its
+	// leaderships move to other ISR members, and it is elected nowhere
+	// until it registers again.
+	WantShutDown bool `json:"want_shutdown,omitempty"`
+	// Node: see RegisterBrokerRequest.Node.
+	Node uint64 `json:"-"`
 }
 
 // HeartbeatResponse tells the broker whether it is fenced after the
 // heartbeat (it is unfenced by the heartbeat itself unless that failed).
 type HeartbeatResponse struct {
 	Fenced bool `json:"fenced"`
+	// ShouldShutDown answers WantShutDown: the broker leads no partition
+	// any more and may exit.
+	ShouldShutDown bool `json:"should_shutdown,omitempty"`
+	// Leaderships counts the partitions the broker still leads, while
+	// WantShutDown is set (those whose ISR has no other eligible member
+	// are left leaderless, so this reaches zero at once unless a commit
+	// fails).
+	Leaderships int `json:"leaderships,omitempty"`
 }
 
 // CreateTopicRequest asks for a new topic.

@@ -136,18 +136,13 @@ func (c *Controller) AlterConfigs(ctx context.Context, req AlterConfigsRequest) 
 			if p.Leader != metadata.NoLeader {
 				continue
 			}
-			if leader, isr := elect(after, at, p.Replicas, liveISR(after, p.ISR)); leader != metadata.NoLeader {
+			if leader, isr := c.elect(after, at, p.Replicas, c.liveISR(after, p.ISR)); leader != metadata.NoLeader {
 				recs = append(recs, change(at, p, leader, isr))
 			}
 		}
 	}
 	_, err = c.proposeLocked(ctx, recs...)
 	return err
-}
-
-// liveISR returns the unfenced members of isr.
-func liveISR(img *metadata.Image, isr []int32) []int32 {
-	return slices.DeleteFunc(slices.Clone(isr), func(b int32) bool { return !eligible(img, b) })
 }
 
 // AllocateProducerIDs hands a broker the next block of producer ids. Blocks

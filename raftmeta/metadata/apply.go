@@ -278,7 +278,14 @@ func (w *writer) partitionChanged(r *PartitionChanged) error {
 	if p.PartitionEpoch != r.PartitionEpoch {
 		return rejectf(ErrStalePartitionEpoch, "topic %q partition %d is at epoch %d, change computed at %d", t.Name, r.Partition, p.PartitionEpoch, r.PartitionEpoch)
 	}
-	if err := checkISR(p.Replicas, r.ISR, r.Leader); err != nil {
+	replicas := p.Replicas
+	if r.Reassign != nil {
+		if err := checkReassignment(w.img, r.Reassign); err != nil {
+			return err
+		}
+		replicas = r.Reassign.Replicas
+	}
+	if err := checkISR(replicas, r.ISR, r.Leader); err != nil {
 		return err
 	}
 	if r.Leader != NoLeader && w.img.brokers[r.Leader].Fenced {
@@ -292,12 +299,17 @@ func (w *writer) partitionChanged(r *PartitionChanged) error {
 	if p.PartitionEpoch == math.MaxInt32 || p.LeaderEpoch == math.MaxInt32 {
 		return rejectf(ErrInvalidPartitions, "topic %q partition %d epochs exhausted", t.Name, r.Partition)
 	}
-	if r.Leader != p.Leader {
+	if r.Leader != p.Leader || (r.Reassign != nil && !slices.Equal(r.Reassign.Replicas, p.Replicas)) {
 		p.LeaderEpoch++
 	}
 	p.PartitionEpoch++
 	p.Leader = r.Leader
 	p.ISR = slices.Clone(r.ISR)
+	if r.Reassign != nil {
+		p.Replicas = slices.Clone(r.Reassign.Replicas)
+		p.AddingReplicas = slices.Clone(r.Reassign.Adding)
+		p.RemovingReplicas = slices.Clone(r.Reassign.Removing)
+	}
 	w.putTopic(t)
 	return nil
 }

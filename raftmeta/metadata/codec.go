@@ -8,11 +8,23 @@ import (
 	"io"
 )
 
-// FormatVersion is the version of the batch encoding written by Encode. It
-// covers the schema of every record type: a change to any record's fields
-// gets a new version, and Decode refuses versions it does not know, so a node
-// never half-understands an entry.
-const FormatVersion = 1
+// FormatVersion is the newest version of the batch encoding. It covers the
+// schema of every record type: a change to any record's fields gets a new
+// version, and Decode refuses versions it does not know, so a node never
+// half-understands an entry. Encode writes the oldest version that can
+// express a batch, so entries that need nothing new stay readable by older
+// nodes. Version 2 adds PartitionChanged.Reassign.
+const FormatVersion = 2
+
+// formatVersion returns the oldest version that can express b.
+func formatVersion(b Batch) int {
+	for _, r := range b.Records {
+		if r.PartitionChanged != nil && r.PartitionChanged.Reassign != nil {
+			return 2
+		}
+	}
+	return 1
+}
 
 // MaxBatchSize bounds an encoded batch. Decode refuses larger input before
 // parsing it.
@@ -36,7 +48,7 @@ func Encode(b Batch) ([]byte, error) {
 	if recs == nil {
 		recs = []Record{}
 	}
-	out, err := json.Marshal(wireBatch{V: FormatVersion, Records: recs})
+	out, err := json.Marshal(wireBatch{V: formatVersion(b), Records: recs})
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidRecord, err)
 	}
@@ -73,8 +85,8 @@ func Decode(data []byte) (Batch, error) {
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return Batch{}, fmt.Errorf("%w: trailing data after batch", ErrInvalidRecord)
 	}
-	if w.V != FormatVersion {
-		return Batch{}, fmt.Errorf("%w: format version %d, want %d", ErrInvalidRecord, w.V, FormatVersion)
+	if w.V < 1 || w.V > FormatVersion {
+		return Batch{}, fmt.Errorf("%w: format version %d, want 1..%d", ErrInvalidRecord, w.V, FormatVersion)
 	}
 	if w.Records == nil {
 		return Batch{}, fmt.Errorf("%w: missing records", ErrInvalidRecord)
@@ -84,5 +96,9 @@ func Decode(data []byte) (Batch, error) {
 			return Batch{}, fmt.Errorf("%w: record %d does not have exactly one field set", ErrInvalidRecord, i)
 		}
 	}
-	return Batch{Records: w.Records}, nil
+	b := Batch{Records: w.Records}
+	if need := formatVersion(b); w.V < need {
+		return Batch{}, fmt.Errorf("%w: format version %d batch uses version %d fields", ErrInvalidRecord, w.V, need)
+	}
+	return b, nil
 }

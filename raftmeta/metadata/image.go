@@ -36,6 +36,29 @@ type Partition struct {
 	PartitionEpoch int32 `json:"partition_epoch"`
 	// RemoteSegments are sorted by base offset, then object key.
 	RemoteSegments []RemoteSegment `json:"remote_segments,omitempty"`
+	// AddingReplicas and RemovingReplicas describe a replica reassignment
+	// in progress (KIP-455): Replicas holds the target replicas followed by
+	// RemovingReplicas; AddingReplicas are target replicas that were not
+	// replicas before. Both empty when none is in progress.
+	AddingReplicas   []int32 `json:"adding_replicas,omitempty"`
+	RemovingReplicas []int32 `json:"removing_replicas,omitempty"`
+}
+
+// Reassigning reports whether a replica reassignment is in progress.
+func (p Partition) Reassigning() bool {
+	return len(p.AddingReplicas) > 0 || len(p.RemovingReplicas) > 0
+}
+
+// TargetReplicas are the replicas the partition will have once its
+// reassignment completes: Replicas without RemovingReplicas.
+func (p Partition) TargetReplicas() []int32 {
+	out := make([]int32, 0, len(p.Replicas))
+	for _, r := range p.Replicas {
+		if !slices.Contains(p.RemovingReplicas, r) {
+			out = append(out, r)
+		}
+	}
+	return out
 }
 
 // Topic is one topic. Like everything reachable from an Image it is
@@ -52,7 +75,7 @@ func (t *Topic) ReplicationFactor() int {
 	if len(t.Partitions) == 0 {
 		return 0
 	}
-	return len(t.Partitions[0].Replicas)
+	return len(t.Partitions[0].TargetReplicas())
 }
 
 // Image is one immutable version of the cluster metadata: what every node

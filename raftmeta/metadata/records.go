@@ -89,16 +89,31 @@ type PartitionsCreated struct {
 	Partitions []PartitionState `json:"partitions"`
 }
 
-// PartitionChanged sets the leader and ISR of a partition. PartitionEpoch is
-// the epoch the change was computed against; the change applies only if it is
-// still current. Applying bumps the partition epoch, and the leader epoch too
-// when the leader changes (Kafka's rules).
+// PartitionChanged sets the leader and ISR of a partition, and with
+// Reassign its replica set. PartitionEpoch is the epoch the change was
+// computed against; the change applies only if it is still current.
+// Applying bumps the partition epoch, and the leader epoch too when the
+// leader or the replica set changes (Kafka's rules).
 type PartitionChanged struct {
 	ID             uuid.UUID `json:"id"`
 	Partition      int32     `json:"partition"`
 	PartitionEpoch int32     `json:"partition_epoch"`
 	Leader         int32     `json:"leader"`
 	ISR            []int32   `json:"isr"`
+	// Reassign, if set, replaces the replica set and the reassignment in
+	// progress (format version 2).
+	Reassign *Reassignment `json:"reassign,omitempty"`
+}
+
+// Reassignment is a partition's replica set during and after a replica
+// reassignment (KIP-455): Replicas is the target replicas followed by the
+// ones being removed; Adding are target replicas not yet in the ISR's
+// company when it started, Removing the old replicas not in the target.
+// Both empty means no reassignment is in progress.
+type Reassignment struct {
+	Replicas []int32 `json:"replicas"`
+	Adding   []int32 `json:"adding,omitempty"`
+	Removing []int32 `json:"removing,omitempty"`
 }
 
 // ProducerIDsAllocated hands the block [First, First+Count) of producer ids

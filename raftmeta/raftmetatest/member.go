@@ -204,6 +204,11 @@ func (m *Member) AlterPartition(ctx context.Context, req controller.AlterPartiti
 	return m.ctrl.AlterPartition(ctx, req)
 }
 
+// ElectLeaders runs leader elections through the controller.
+func (m *Member) ElectLeaders(ctx context.Context, req controller.ElectLeadersRequest) ([]controller.ElectionResult, error) {
+	return m.ctrl.ElectLeaders(ctx, req)
+}
+
 // Leader is this member's node: its controller is the active one.
 func (m *Member) Leader() uint64 { return uint64(m.brokerID) }
 

@@ -11,6 +11,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
@@ -424,6 +425,16 @@ func (n *Node) Call(ctx context.Context, to uint64, req []byte) ([]byte, error) 
 	}
 	return n.tr.call(ctx, to, req)
 }
+
+// PeerDisconnectedFor returns how long node id, which had a connection open
+// to this node (one that passed the handshake), has had none; 0 while it
+// has one, or if it never connected. Every live peer keeps one, to send
+// raft messages and calls, and dials again at once when it breaks; a peer
+// whose process died has none, because its kernel closed its sockets. A
+// peer that is merely slow, or cut off without its connections being
+// closed, still counts as connected: use this to notice death sooner than
+// timeouts do, not as the only sign of it.
+func (n *Node) PeerDisconnectedFor(id uint64) time.Duration { return n.tr.inboundLostFor(id) }
 
 // ID returns this node's raft id.
 func (n *Node) ID() uint64 { return n.id }

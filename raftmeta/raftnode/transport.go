@@ -68,7 +68,12 @@ type transport struct {
 	addrs   map[uint64]string
 	peers   map[uint64]*peer
 	inbound map[net.Conn]struct{}
-	closed  bool
+	// from counts the open inbound connections per peer that passed the
+	// handshake; lostAt is when a peer that had some was left with none
+	// (PeerDisconnectedFor): a peer whose process died has none.
+	from   map[uint64]int
+	lostAt map[uint64]time.Time
+	closed bool
 
 	callSeq atomic.Uint64
 }
@@ -77,6 +82,8 @@ func (t *transport) start() {
 	t.ctx, t.cancel = context.WithCancel(context.Background())
 	t.peers = make(map[uint64]*peer)
 	t.inbound = make(map[net.Conn]struct{})
+	t.from = make(map[uint64]int)
+	t.lostAt = make(map[uint64]time.Time)
 	t.wg.Add(1)
 	go func() {
 		defer t.wg.Done()
@@ -299,6 +306,8 @@ func (t *transport) serveInbound(c net.Conn) {
 	if h.addr != "" {
 		t.learnAddress(h.from, h.addr)
 	}
+	t.countInbound(h.from, 1)
+	defer t.countInbound(h.from, -1)
 
 	ctx, cancel := context.WithCancel(t.ctx)
 	var wmu sync.Mutex // serialises call responses
@@ -363,6 +372,31 @@ func (t *transport) serveInbound(c net.Conn) {
 			return
 		}
 	}
+}
+
+// countInbound adds d to the open inbound connections from peer id.
+func (t *transport) countInbound(id uint64, d int) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.from[id] += d
+	if t.from[id] > 0 {
+		delete(t.lostAt, id)
+		return
+	}
+	delete(t.from, id)
+	t.lostAt[id] = time.Now()
+}
+
+// inboundLostFor returns how long peer id has had no inbound connection
+// after having had one; 0 while it has one or if it never had one.
+func (t *transport) inboundLostFor(id uint64) time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	at, ok := t.lostAt[id]
+	if !ok {
+		return 0
+	}
+	return time.Since(at)
 }
 
 // serveCall runs the Handler and returns the encoded response frame.
