@@ -30,7 +30,8 @@ func (r chaosRun) run(t *testing.T) {
 	t.Log(s)
 	ctx, cancel := context.WithTimeout(context.Background(), r.duration+5*time.Minute)
 	defer cancel()
-	w := c.StartWorkload(ctx, topic, WorkloadOptions{KafkaProducers: 2, RESTProducers: 2, Consumers: 2})
+	w := c.StartWorkload(ctx, topic, WorkloadOptions{KafkaProducers: 2, RESTProducers: 2, Consumers: 2,
+		RESTConsumers: 1, Partitions: r.partitions})
 	start := time.Now()
 	if err := c.RunSchedule(ctx, s, topic, t.Logf); err != nil {
 		t.Error(err)
