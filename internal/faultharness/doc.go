@@ -20,10 +20,11 @@
 //     of build tags, every inter-broker link through the Network, clients
 //     connecting directly; kill -9, SIGSTOP/SIGCONT, SIGTERM and restart; a
 //     "runnel gateway" in front; each broker's --metrics.
-//   - Workloads (workload.go, rest.go, chaos.go): idempotent acks=all
-//     franz-go producers, REST producers retrying with the same
-//     Idempotency-Key, and plain consumers, each recording what was
-//     acknowledged or read into a History (history.go).
+//   - Workloads (workload.go, rest.go, restconsume.go, chaos.go):
+//     idempotent acks=all franz-go producers, REST producers retrying with
+//     the same Idempotency-Key, plain Kafka consumers and REST long-poll
+//     consumers, each recording what was acknowledged or read into a History
+//     (history.go).
 //   - Checker (checker.go, readback.go): reads every partition from its log
 //     start to its high watermark and proves each acknowledged record is
 //     there exactly once, at the offset it was acknowledged at, in producer
