@@ -57,23 +57,24 @@ func (c *Controller) ElectLeaders(ctx context.Context, req ElectLeadersRequest) 
 	if req.Type != ElectPreferred && req.Type != ElectUnclean {
 		return nil, fmt.Errorf("%w: election type %d, want 0 (preferred) or 1 (unclean)", ErrInvalidRequest, req.Type)
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if err := c.checkActive(); err != nil {
-		return nil, err
-	}
-	img := c.image()
-	var out []ElectionResult
-	var recs []metadata.Record
+	return c.perPartitionLocked(ctx, func(img *metadata.Image) (out []ElectionResult, recs []metadata.Record) {
+		c.electAll(img, req, &out, &recs)
+		return out, recs
+	})
+}
+
+// electAll decides the elections req asks for against img, appending each
+// outcome to out and each record to recs.
+func (c *Controller) electAll(img *metadata.Image, req ElectLeadersRequest, out *[]ElectionResult, recs *[]metadata.Record) {
 	try := func(t *metadata.Topic, p metadata.Partition) {
 		rec, code, msg := c.electOne(img, t, p, req.Type)
 		if rec != nil {
-			recs = append(recs, *rec)
+			*recs = append(*recs, *rec)
 		}
 		if req.All && code == ElectionNotNeeded {
 			return
 		}
-		out = append(out, ElectionResult{Topic: t.Name, Partition: p.Index, Error: code, Message: msg})
+		*out = append(*out, ElectionResult{Topic: t.Name, Partition: p.Index, Error: code, Message: msg})
 	}
 	if req.All {
 		for _, t := range img.Topics() {
@@ -89,7 +90,7 @@ func (c *Controller) ElectLeaders(ctx context.Context, req ElectLeadersRequest) 
 			t, ok := img.Topic(name)
 			for _, i := range parts {
 				if !ok || i < 0 || int(i) >= len(t.Partitions) {
-					out = append(out, ElectionResult{Topic: name, Partition: i, Error: UnknownTopicOrPartition,
+					*out = append(*out, ElectionResult{Topic: name, Partition: i, Error: UnknownTopicOrPartition,
 						Message: fmt.Sprintf("topic %q has no partition %d", name, i)})
 					continue
 				}
@@ -97,6 +98,18 @@ func (c *Controller) ElectLeaders(ctx context.Context, req ElectLeadersRequest) 
 			}
 		}
 	}
+}
+
+// perPartitionLocked runs decide against the current image, under c.mu,
+// and proposes the records it returns in one commit; it returns decide's
+// per-partition outcomes once they are committed.
+func (c *Controller) perPartitionLocked(ctx context.Context, decide func(img *metadata.Image) ([]ElectionResult, []metadata.Record)) ([]ElectionResult, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.checkActive(); err != nil {
+		return nil, err
+	}
+	out, recs := decide(c.image())
 	if len(recs) > 0 {
 		if _, err := c.proposeLocked(ctx, recs...); err != nil {
 			return nil, err

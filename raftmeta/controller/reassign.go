@@ -41,12 +41,13 @@ type ReassignRequest struct {
 // commit as the ISR change that completes it. A target that changes
 // nothing, or whose replicas are all in the ISR already, completes at once.
 func (c *Controller) ReassignPartitions(ctx context.Context, req ReassignRequest) ([]ElectionResult, error) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if err := c.checkActive(); err != nil {
-		return nil, err
-	}
-	img := c.image()
+	return c.perPartitionLocked(ctx, func(img *metadata.Image) ([]ElectionResult, []metadata.Record) {
+		return c.reassignAll(img, req)
+	})
+}
+
+// reassignAll decides every reassignment of req against img.
+func (c *Controller) reassignAll(img *metadata.Image, req ReassignRequest) ([]ElectionResult, []metadata.Record) {
 	var out []ElectionResult
 	var recs []metadata.Record
 	seen := map[string]bool{}
@@ -71,19 +72,13 @@ func (c *Controller) ReassignPartitions(ctx context.Context, req ReassignRequest
 			out = append(out, res)
 		}
 	}
-	if len(recs) > 0 {
-		if _, err := c.proposeLocked(ctx, recs...); err != nil {
-			return nil, err
-		}
-		c.log.Info("partition reassignments changed", "partitions", len(recs))
-	}
 	slices.SortStableFunc(out, func(a, b ElectionResult) int {
 		if a.Topic != b.Topic {
 			return cmp.Compare(a.Topic, b.Topic)
 		}
 		return cmp.Compare(a.Partition, b.Partition)
 	})
-	return out, nil
+	return out, recs
 }
 
 // original returns p's replicas from before its reassignment in progress.
