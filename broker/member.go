@@ -55,6 +55,8 @@ type ControllerClient interface {
 	AlterPartition(ctx context.Context, req controller.AlterPartitionRequest) (metadata.Partition, error)
 	// ElectLeaders runs preferred or unclean leader elections.
 	ElectLeaders(ctx context.Context, req controller.ElectLeadersRequest) ([]controller.ElectionResult, error)
+	// ReassignPartitions starts or cancels replica reassignments.
+	ReassignPartitions(ctx context.Context, req controller.ReassignRequest) ([]controller.ElectionResult, error)
 }
 
 // Quorum is the metadata group's membership (KIP-853's AddRaftVoter and

@@ -369,6 +369,8 @@ func (m *Member) dispatch(ctx context.Context, from uint64, req request) (any, e
 		return run(ctx, req.Body, c.AlterPartition)
 	case opElectLeaders:
 		return run(ctx, req.Body, c.ElectLeaders)
+	case opReassignPartitions:
+		return run(ctx, req.Body, c.ReassignPartitions)
 	case opAddRemoteSegment:
 		return run(ctx, req.Body, func(ctx context.Context, r controller.RemoteSegmentRequest) (struct{}, error) {
 			return struct{}{}, c.AddRemoteSegment(ctx, r)
@@ -530,6 +532,14 @@ func (m *Member) AlterPartition(ctx context.Context, req controller.AlterPartiti
 func (m *Member) ElectLeaders(ctx context.Context, req controller.ElectLeadersRequest) ([]controller.ElectionResult, error) {
 	var out []controller.ElectionResult
 	err := m.call(ctx, opElectLeaders, req, &out)
+	return out, err
+}
+
+// ReassignPartitions starts or cancels replica reassignments; see
+// controller.Controller.ReassignPartitions.
+func (m *Member) ReassignPartitions(ctx context.Context, req controller.ReassignRequest) ([]controller.ElectionResult, error) {
+	var out []controller.ElectionResult
+	err := m.call(ctx, opReassignPartitions, req, &out)
 	return out, err
 }
 

@@ -209,6 +209,11 @@ func (m *Member) ElectLeaders(ctx context.Context, req controller.ElectLeadersRe
 	return m.ctrl.ElectLeaders(ctx, req)
 }
 
+// ReassignPartitions starts or cancels reassignments through the controller.
+func (m *Member) ReassignPartitions(ctx context.Context, req controller.ReassignRequest) ([]controller.ElectionResult, error) {
+	return m.ctrl.ReassignPartitions(ctx, req)
+}
+
 // Leader is this member's node: its controller is the active one.
 func (m *Member) Leader() uint64 { return uint64(m.brokerID) }
 
