@@ -22,8 +22,9 @@ const deleteToHighWatermark = -1
 // offset past the high watermark is refused with OFFSET_OUT_OF_RANGE; one
 // below the log start changes nothing. The answer's low watermark is the new
 // log start. The store is checkpointed before answering, so the new start
-// survives a crash. Kafka's timeout_ms bounds the wait for followers to move
-// their log start too; with no follower replication there is no such wait.
+// survives a crash. Followers move their log start to the leader's as they
+// fetch (up to their high watermark); unlike Kafka, whose timeout_ms bounds
+// a wait for that, the answer does not wait for them.
 func (b *Broker) handleDeleteRecords(ctx context.Context, r *kafkaserver.Request) (*kafkaserver.Response, error) {
 	req := r.Msg.(*kmsg.DeleteRecordsRequest)
 	resp := req.ResponseKind().(*kmsg.DeleteRecordsResponse)

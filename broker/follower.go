@@ -79,11 +79,11 @@ func (p *partition) truncateReplica(offset int64, epoch int32) error {
 		return errStaleFollow
 	}
 	end := p.log.Offsets().LogEnd
-	if offset >= end {
-		return nil
-	}
 	if err := p.log.TruncateTo(offset); err != nil {
 		return err
+	}
+	if offset >= end {
+		return nil // no records went; at most epochs without records
 	}
 	if err := p.producers.TruncateTo(context.Background(), offset); err != nil {
 		return fmt.Errorf("truncate producer state to %d: %w", offset, err)

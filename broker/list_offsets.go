@@ -39,7 +39,7 @@ func (b *Broker) handleListOffsets(ctx context.Context, r *kafkaserver.Request) 
 			if err == nil {
 				rp.LeaderEpoch = st.leaderEpoch
 				bound := commitlog.ToHighWatermark
-				if req.ReplicaID >= 0 {
+				if req.ReplicaID > 0 { // a broker (ids are positive): Kafka's followers look past the HW
 					bound = commitlog.ToLogEnd
 				}
 				rp.Offset, rp.Timestamp, err = listOffset(p.log, lp.Timestamp, bound)

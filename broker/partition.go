@@ -186,6 +186,7 @@ type appendOutcome struct {
 	firstOffset, lastOffset int64
 	segmentBase             int64 // the segment written to; -1 for a duplicate
 	dup                     bool  // a retry answered with the original's offsets, nothing written
+	leaderEpoch             int32 // the epoch this broker led in when it answered
 	err                     error
 }
 
@@ -222,6 +223,9 @@ func (p *partition) appendEach(batches []producedBatch, out []appendOutcome) (lo
 		}
 	}
 	p.appendLocked(batches, out, st.leaderEpoch)
+	for i := range out {
+		out[i].leaderEpoch = st.leaderEpoch
+	}
 	wrote, rolled := false, false
 	for _, o := range out {
 		if o.err == nil && !o.dup {
@@ -339,8 +343,13 @@ func (p *partition) loadIdemLocked() {
 
 // checkMinISR refuses an acks=-1 produce before anything is appended when
 // the ISR is smaller than min.insync.replicas (NOT_ENOUGH_REPLICAS).
+//
+// A leader whose epoch the controller refused is no leader for acks=-1.
 func (p *partition) checkMinISR() error {
 	st := p.state.Load()
+	if st.isLeader && p.repl.isFenced() {
+		return fmt.Errorf("%w: the controller refused leader epoch %d of %s", errNotLeader, st.leaderEpoch, p.tp)
+	}
 	if st.isLeader && len(st.isr) < st.minISR {
 		return fmt.Errorf("%w: partition %s has %d in-sync replicas %v; min.insync.replicas is %d", kerr.NotEnoughReplicas, p.tp, len(st.isr), st.isr, st.minISR)
 	}
@@ -353,10 +362,15 @@ func (p *partition) checkMinISR() error {
 // its followers must never acknowledge), and with
 // NOT_ENOUGH_REPLICAS_AFTER_APPEND when the ISR shrank below
 // min.insync.replicas meanwhile.
-func (p *partition) commit(ctx context.Context, lastOffset int64) error {
+//
+// The records were appended (or found) in leaderEpoch: should this broker
+// have lost and regained the leadership meanwhile, its log may hold other
+// records at those offsets now, so the wait fails unless it still leads in
+// that epoch.
+func (p *partition) commit(ctx context.Context, lastOffset int64, leaderEpoch int32) error {
 	for {
 		st := p.state.Load()
-		if !st.isLeader || p.repl.isFenced() {
+		if !st.isLeader || st.leaderEpoch != leaderEpoch || p.repl.isFenced() {
 			return fmt.Errorf("wait for in-sync replicas: %w", errNotLeader)
 		}
 		hw, moved, err := p.log.WatchHighWatermark()

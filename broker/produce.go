@@ -36,9 +36,10 @@ type partitionTargets struct {
 
 // produceWait is an acks=-1 target waiting for its records to commit.
 type produceWait struct {
-	p          *partition
-	lastOffset int64
-	rp         *kmsg.ProduceResponseTopicPartition
+	p           *partition
+	lastOffset  int64
+	leaderEpoch int32
+	rp          *kmsg.ProduceResponseTopicPartition
 }
 
 // handleProduces serves produce requests that a client pipelined on one
@@ -149,7 +150,7 @@ func (b *Broker) handleProduces(ctx context.Context, reqs []*kafkaserver.Request
 				if waits == nil {
 					waits = make([][]produceWait, len(reqs))
 				}
-				waits[t.req] = append(waits[t.req], produceWait{g.p, o.lastOffset, t.rp})
+				waits[t.req] = append(waits[t.req], produceWait{g.p, o.lastOffset, o.leaderEpoch, t.rp})
 			}
 		}
 	}
@@ -178,7 +179,7 @@ func (b *Broker) awaitCommit(ctx context.Context, timeoutMillis int32, waits []p
 	wctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	for _, w := range waits {
-		if err := w.p.commit(wctx, w.lastOffset); err != nil {
+		if err := w.p.commit(wctx, w.lastOffset, w.leaderEpoch); err != nil {
 			w.rp.BaseOffset, w.rp.LogAppendTime, w.rp.LogStartOffset = -1, -1, -1
 			b.setProduceError(w.rp, w.p.tp.Topic, err)
 		}

@@ -411,4 +411,13 @@ func (f *replicaFetcher) handleFetched(fp followed, rp *kmsg.FetchResponseTopicP
 	if rp.HighWatermark >= 0 {
 		fp.p.log.AdvanceHighWatermark(rp.HighWatermark)
 	}
+	// The leader's log start moved (DeleteRecords, retention): follow it
+	// as far as this log is committed, so that records deleted there are
+	// not served again should this broker lead (Kafka's
+	// maybeIncrementLogStartOffset).
+	if o := fp.p.log.Offsets(); rp.LogStartOffset > o.LogStart {
+		if _, err := fp.p.log.DeleteRecordsBefore(min(rp.LogStartOffset, o.HighWatermark)); err != nil {
+			f.b.log.Warn("follow the leader's log start", "partition", fp.p.tp.String(), "leader_log_start", rp.LogStartOffset, "error", err)
+		}
+	}
 }

@@ -75,6 +75,16 @@ func (b *Broker) runISRChecks() {
 	defer b.wg.Done()
 	t := time.NewTicker(isrCheckInterval(b.cfg.ReplicaLagTimeMax))
 	defer t.Stop()
+	// A request to the controller in flight ends when the broker closes.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-b.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	for {
 		select {
 		case <-b.stop:
@@ -88,7 +98,7 @@ func (b *Broker) runISRChecks() {
 				return
 			default:
 			}
-			b.checkISR(p)
+			b.checkISR(ctx, p)
 		}
 	}
 }
@@ -100,7 +110,7 @@ func (b *Broker) runISRChecks() {
 // this broker no longer leads in its epoch fences the partition's leader
 // state: the acks=all produces waiting on it fail instead of ever being
 // acknowledged.
-func (b *Broker) checkISR(p *partition) {
+func (b *Broker) checkISR(ctx context.Context, p *partition) {
 	st := p.state.Load()
 	if !st.isLeader || p.repl.isFenced() {
 		return
@@ -124,7 +134,7 @@ func (b *Broker) checkISR(p *partition) {
 		isr = append(slices.Clone(st.isr), in...)
 		kind = "expand"
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	_, err := b.member.AlterPartition(ctx, controller.AlterPartitionRequest{
 		BrokerID: b.cfg.BrokerID, BrokerEpoch: b.member.BrokerEpoch(), TopicID: p.topicID, Partition: p.tp.Partition,

@@ -89,6 +89,13 @@ func TestISRShrinkNotEnoughReplicasExpand(t *testing.T) {
 	if rp := produceRaw(t, c, one, "mis", 1, 10*time.Second, batchOf(t, "b")); rp.ErrorCode != 0 {
 		t.Fatalf("acks=1 with one in-sync replica: %v", kerr.ErrorForCode(rp.ErrorCode))
 	}
+	// Each cut-off follower lacks the record just written.
+	if v := gaugeValue(t, c.Metrics(li), "runnel_broker_follower_lag_messages"); v < 2 {
+		t.Errorf("follower lag %v messages in all, want at least 1 per follower", v)
+	}
+	if v := gaugeValue(t, c.Metrics(li), "runnel_broker_follower_lag_seconds"); v < 2*lag.Seconds() {
+		t.Errorf("follower lag %v seconds in all, want at least %v per follower", v, lag.Seconds())
+	}
 	c.Proxy(li).Unblock()
 	waitISR(t, c, "mis", 0, 3, 30*time.Second)
 	if v := gaugeValue(t, c.Metrics(li), "runnel_broker_isr_expands_total"); v < 1 {
@@ -101,5 +108,29 @@ func TestISRShrinkNotEnoughReplicasExpand(t *testing.T) {
 	waitReplicated(t, c, "mis", 0, 3)
 	if vals := valuesOf(t, logBytes(t, l)); !slices.Equal(vals, []string{"a", "b", "c"}) {
 		t.Fatalf("log %q, want a b c", vals)
+	}
+}
+
+// TestNotEnoughReplicasAfterAppend: an acks=all produce accepted with a
+// full ISR waits while the followers are cut off; the leader drops them
+// from the ISR, which commits the records on the leader alone, and the
+// produce is answered NOT_ENOUGH_REPLICAS_AFTER_APPEND
+// (min.insync.replicas=3), not as a success.
+func TestNotEnoughReplicasAfterAppend(t *testing.T) {
+	c := brokertest.Start(t, 3, brokertest.Options{ReplicationProxies: true, ReplicaLagTimeMax: time.Second})
+	three := "3"
+	c.CreateReplicatedTopic("after", 1, 3, map[string]*string{"min.insync.replicas": &three})
+	all := acksClient(c, -1)
+	if rp := produceRaw(t, c, all, "after", -1, 10*time.Second, batchOf(t, "a")); rp.ErrorCode != 0 {
+		t.Fatalf("acks=all with a full ISR: %v", kerr.ErrorForCode(rp.ErrorCode))
+	}
+	li := int(partitionOf(t, c, "after", 0).Leader - 1)
+	c.Proxy(li).Block()
+	rp := produceRaw(t, c, all, "after", -1, 20*time.Second, batchOf(t, "b"))
+	if err := kerr.ErrorForCode(rp.ErrorCode); !errors.Is(err, kerr.NotEnoughReplicasAfterAppend) {
+		t.Fatalf("acks=all while the ISR shrank below min.insync.replicas: %v, want NOT_ENOUGH_REPLICAS_AFTER_APPEND", err)
+	}
+	if isr := partitionOf(t, c, "after", 0).ISR; len(isr) != 1 {
+		t.Fatalf("ISR %v, want the leader alone", isr)
 	}
 }

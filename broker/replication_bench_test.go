@@ -3,6 +3,7 @@ package broker_test
 import (
 	"context"
 	"crypto/rand"
+	"slices"
 	"testing"
 	"time"
 
@@ -54,9 +55,36 @@ func BenchmarkReplicatedProduce(b *testing.B) {
 	}
 	b.StopTimer()
 	n := float64(b.N * replBenchRecords)
+	p99 := pacedP99(b, all, value, n/t3.Seconds()/2)
 	b.ReportMetric(n/t1.Seconds(), "rf1-acks1-records/s")
 	b.ReportMetric(n*1024/t1.Seconds()/1e6, "rf1-acks1-MB/s")
 	b.ReportMetric(n/t3.Seconds(), "rf3-acksall-records/s")
 	b.ReportMetric(n*1024/t3.Seconds()/1e6, "rf3-acksall-MB/s")
 	b.ReportMetric(t1.Seconds()/t3.Seconds(), "rf3/rf1")
+	b.ReportMetric(float64(p99.Microseconds())/1000, "rf3-acksall-p99-ms@half-rate")
+}
+
+// pacedP99 produces replBenchRecords records with cl at rate records/s, in
+// steps of a millisecond, and returns the 99th percentile of the time from
+// Produce to acknowledgement.
+func pacedP99(b *testing.B, cl *kgo.Client, value []byte, rate float64) time.Duration {
+	lat := make([]time.Duration, replBenchRecords)
+	start := time.Now()
+	for i := range replBenchRecords {
+		if due := start.Add(time.Duration(float64(i) / rate * float64(time.Second))); time.Until(due) > time.Millisecond {
+			time.Sleep(time.Until(due))
+		}
+		sent := time.Now()
+		cl.Produce(context.Background(), &kgo.Record{Value: value}, func(_ *kgo.Record, err error) {
+			if err != nil {
+				b.Error(err)
+			}
+			lat[i] = time.Since(sent)
+		})
+	}
+	if err := cl.Flush(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	slices.Sort(lat)
+	return lat[len(lat)*99/100]
 }

@@ -47,9 +47,14 @@ func StartBroker(t testing.TB, opts Options) *Broker {
 		t.Fatal(err)
 	}
 	reg := prometheus.NewRegistry()
+	var member broker.Member = m
+	if opts.WrapMember != nil {
+		member = opts.WrapMember(m)
+	}
 	b, err := broker.New(broker.Config{
-		BrokerID: 1, DataDir: t.TempDir(), Member: m, AutoCreateTopics: opts.AutoCreateTopics,
-		FileDeleteDelay: opts.FileDeleteDelay, Logger: logger.With("component", "broker"), Metrics: reg,
+		BrokerID: 1, DataDir: t.TempDir(), Member: member, AutoCreateTopics: opts.AutoCreateTopics,
+		FileDeleteDelay: opts.FileDeleteDelay, ReplicaLagTimeMax: opts.ReplicaLagTimeMax,
+		Logger: logger.With("component", "broker"), Metrics: reg,
 	})
 	if err != nil {
 		ln.Close()

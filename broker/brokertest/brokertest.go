@@ -56,6 +56,10 @@ type Options struct {
 	// Cluster.Proxy(i).Block cuts broker i off from its followers while
 	// clients still reach it.
 	ReplicationProxies bool
+	// WrapMember, for StartBroker only, wraps the in-memory metadata member
+	// the broker uses: a test puts a controller that answers otherwise
+	// between them.
+	WrapMember func(broker.Member) broker.Member
 }
 
 // Start starts n nodes, all raft voters, and waits until every broker is

@@ -7,7 +7,8 @@ import (
 // TruncateTo removes every batch at or after offset, as a follower does to match
 // its leader. A batch that holds offset goes whole, so the new log end offset is
 // at most offset. The high watermark and recovery point follow it down; leader
-// epochs that start at or after it are forgotten.
+// epochs that start at or after it are forgotten, also when offset is the log
+// end.
 func (l *Log) TruncateTo(offset int64) error {
 	l.mu.Lock()
 	if err := l.writableLocked(); err != nil {
@@ -15,7 +16,13 @@ func (l *Log) TruncateTo(offset int64) error {
 		return err
 	}
 	if offset >= l.activeLocked().next {
+		// Nothing to cut but epochs this broker led without writing in
+		// them (recorded at the log end when it became leader).
+		err := l.epochs.truncateFromEnd(offset)
 		l.mu.Unlock()
+		if err != nil {
+			return fmt.Errorf("truncate to %d: %w", offset, err)
+		}
 		return nil
 	}
 	if offset < l.logStart {

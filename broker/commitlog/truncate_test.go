@@ -148,3 +148,28 @@ func TestAppendReplicaRefusesGap(t *testing.T) {
 		t.Fatalf("log not writable after a refused append: %v", err)
 	}
 }
+
+// TestTruncateToLogEndForgetsEmptyEpochs: an epoch recorded at the log end
+// (a leader that wrote nothing in it) goes when a follower truncates to the
+// log end, so that its next OffsetForLeaderEpoch asks about an older epoch.
+func TestTruncateToLogEndForgetsEmptyEpochs(t *testing.T) {
+	l := openTestLog(t, t.TempDir(), Options{})
+	if _, err := l.Append(simpleBatch(t, 2, 10, 1000), 3); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.AssignLeaderEpoch(5); err != nil {
+		t.Fatal(err)
+	}
+	if e := l.LatestEpoch(); e != 5 {
+		t.Fatalf("latest epoch %d after assigning 5", e)
+	}
+	if err := l.TruncateTo(2); err != nil {
+		t.Fatal(err)
+	}
+	if e := l.LatestEpoch(); e != 3 {
+		t.Fatalf("latest epoch %d after truncating to the log end, want 3", e)
+	}
+	if end := l.LogEndOffset(); end != 2 {
+		t.Fatalf("log end %d, want 2", end)
+	}
+}

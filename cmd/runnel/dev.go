@@ -7,9 +7,6 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-
 	"github.com/runnel-dev/runnel/broker"
 	"github.com/runnel-dev/runnel/gateway"
 	"github.com/runnel-dev/runnel/gateway/auth"
@@ -48,8 +45,7 @@ token printed at start is valid for 30 days. Mint others with
 			if err != nil {
 				return err
 			}
-			reg := prometheus.NewRegistry()
-			reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+			reg := newMetricsRegistry()
 			node, err := broker.StartNode(broker.NodeConfig{
 				ID: 1, DataDir: bf.dataDir, KafkaListen: bf.kafka, Advertise: bf.advertise,
 				RaftListen: "127.0.0.1:0", Voters: map[uint64]string{1: "127.0.0.1:0"},

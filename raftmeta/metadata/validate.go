@@ -26,23 +26,19 @@ const (
 const (
 	ConfigUncleanLeaderElection = "unclean.leader.election.enable"
 	ConfigMinInsyncReplicas     = "min.insync.replicas"
-	// ConfigReplicaLagTimeMaxMs is how long a follower may go without
-	// catching up to its leader before it leaves the ISR (Kafka has it as
-	// a broker setting only; Runnel lets a topic set it too).
-	ConfigReplicaLagTimeMaxMs = "replica.lag.time.max.ms"
-	ConfigRetentionMs         = "retention.ms"
-	ConfigRetentionBytes      = "retention.bytes"
-	ConfigSegmentBytes        = "segment.bytes"
-	ConfigCleanupPolicy       = "cleanup.policy"
-	ConfigRemoteStorageEnable = "remote.storage.enable"
-	ConfigSegmentMs           = "segment.ms"
-	ConfigMaxMessageBytes     = "max.message.bytes"
-	ConfigSegmentIndexBytes   = "segment.index.bytes"
-	ConfigIndexIntervalBytes  = "index.interval.bytes"
-	ConfigFlushMessages       = "flush.messages"
-	ConfigFlushMs             = "flush.ms"
-	ConfigLocalRetentionMs    = "local.retention.ms"
-	ConfigLocalRetentionBytes = "local.retention.bytes"
+	ConfigRetentionMs           = "retention.ms"
+	ConfigRetentionBytes        = "retention.bytes"
+	ConfigSegmentBytes          = "segment.bytes"
+	ConfigCleanupPolicy         = "cleanup.policy"
+	ConfigRemoteStorageEnable   = "remote.storage.enable"
+	ConfigSegmentMs             = "segment.ms"
+	ConfigMaxMessageBytes       = "max.message.bytes"
+	ConfigSegmentIndexBytes     = "segment.index.bytes"
+	ConfigIndexIntervalBytes    = "index.interval.bytes"
+	ConfigFlushMessages         = "flush.messages"
+	ConfigFlushMs               = "flush.ms"
+	ConfigLocalRetentionMs      = "local.retention.ms"
+	ConfigLocalRetentionBytes   = "local.retention.bytes"
 	// ConfigMessageTimestampType is CreateTime (the producer's clock) or
 	// LogAppendTime (the broker's, stamped on append).
 	ConfigMessageTimestampType = "message.timestamp.type"
@@ -51,17 +47,22 @@ const (
 	// may be (KIP-937).
 	ConfigMessageTimestampBeforeMaxMs = "message.timestamp.before.max.ms"
 	ConfigMessageTimestampAfterMaxMs  = "message.timestamp.after.max.ms"
+	// ConfigReplicaLagTimeMaxMs is how long a follower may go without
+	// catching up to its leader before it leaves the ISR (a broker setting
+	// in Kafka; Runnel lets a topic set it too).
+	ConfigReplicaLagTimeMaxMs = "replica.lag.time.max.ms"
 )
 
 // KnownConfig reports whether key is a topic config key Runnel understands.
 // The controller refuses other keys in admin requests.
 func KnownConfig(key string) bool {
 	switch key {
-	case ConfigUncleanLeaderElection, ConfigMinInsyncReplicas, ConfigReplicaLagTimeMaxMs, ConfigRetentionMs,
+	case ConfigUncleanLeaderElection, ConfigMinInsyncReplicas, ConfigRetentionMs,
 		ConfigRetentionBytes, ConfigSegmentBytes, ConfigCleanupPolicy, ConfigRemoteStorageEnable,
 		ConfigSegmentMs, ConfigMaxMessageBytes, ConfigSegmentIndexBytes, ConfigIndexIntervalBytes,
 		ConfigFlushMessages, ConfigFlushMs, ConfigLocalRetentionMs, ConfigLocalRetentionBytes,
-		ConfigMessageTimestampType, ConfigMessageTimestampBeforeMaxMs, ConfigMessageTimestampAfterMaxMs:
+		ConfigMessageTimestampType, ConfigMessageTimestampBeforeMaxMs, ConfigMessageTimestampAfterMaxMs,
+		ConfigReplicaLagTimeMaxMs:
 		return true
 	}
 	return false

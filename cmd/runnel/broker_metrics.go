@@ -1,0 +1,69 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/runnel-dev/runnel/broker"
+)
+
+// registerMetrics adds --metrics ("runnel broker" only: "runnel dev"
+// serves its metrics through its gateway).
+func (f *brokerFlags) registerMetrics(fs *flag.FlagSet) {
+	fs.StringVar(&f.metrics, "metrics", "", "serve Prometheus metrics at http://`address`/metrics (default: not served)")
+}
+
+// withMetrics runs the node with run, first serving its metrics when
+// --metrics asks, until run returns.
+func (f *brokerFlags) withMetrics(ctx context.Context, inv *invocation, run func(context.Context, *invocation, broker.NodeConfig) error, cfg broker.NodeConfig) error {
+	if f.metrics == "" {
+		return run(ctx, inv, cfg)
+	}
+	reg := newMetricsRegistry()
+	stop, err := serveMetrics(f.metrics, reg, cfg.Logger)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	cfg.Metrics = reg
+	return run(ctx, inv, cfg)
+}
+
+// newMetricsRegistry returns a registry holding the Go runtime and process
+// collectors, for a node's metrics.
+func newMetricsRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return reg
+}
+
+// serveMetrics serves reg at http://addr/metrics (Prometheus text) until
+// the returned function closes it.
+func serveMetrics(addr string, reg *prometheus.Registry, log *slog.Logger) (func() error, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--metrics %s: %w", addr, err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	log.Info("serving metrics", "url", "http://"+ln.Addr().String()+"/metrics")
+	return func() error {
+		err := srv.Close()
+		if serr := <-done; !errors.Is(serr, http.ErrServerClosed) {
+			err = errors.Join(err, serr)
+		}
+		return err
+	}, nil
+}

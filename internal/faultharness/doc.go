@@ -1,0 +1,27 @@
+// Package faultharness runs real Runnel clusters under faults and checks
+// that no acknowledged record is lost, duplicated, moved or reordered.
+//
+// The pieces, one per file:
+//
+//   - Proxy (proxy.go): a TCP proxy between two brokers whose two directions
+//     can each pass, be cut (bytes held, the connections reset on heal, as a
+//     long network partition ends), be refused (connections closed, new ones
+//     refused), be delayed or be throttled.
+//   - Network (network.go): one proxy per ordered pair of brokers for raft
+//     traffic and one for Kafka replication traffic, with the faults a test
+//     names: a two-way partition of a broker, a one-way one (it can send but
+//     not receive, or the reverse), a slow broker, heal.
+//   - Schedule (schedule.go): a seeded plan of faults, healed between and at
+//     the end; RUNNEL_SEED replays one.
+//   - Cluster (cluster.go, process.go): N "runnel broker" processes of a
+//     binary built once per test run, every inter-broker link through the
+//     Network, clients connecting directly; kill -9, SIGSTOP/SIGCONT,
+//     SIGTERM and restart; a "runnel gateway" in front.
+//   - Workloads (workload.go, rest.go, consume.go): idempotent franz-go
+//     producers, REST producers with Idempotency-Keys, and plain consumers,
+//     each recording what was acknowledged or read into a History.
+//   - Checker (checker.go, readback.go): reads every partition from its log
+//     start to its high watermark and proves each acknowledged record is
+//     there exactly once, at the offset it was acknowledged at, in producer
+//     order, and that no consumer read a record that is gone.
+package faultharness
