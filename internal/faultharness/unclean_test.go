@@ -80,6 +80,9 @@ func TestUncleanElection(t *testing.T) {
 			}
 			time.Sleep(200 * time.Millisecond)
 		}
+		if n, err := c.MetricSum(ctx, "runnel_controller_unclean_leader_elections_total"); err != nil || n != 0 {
+			t.Fatalf("unclean elections counted with unclean election off: %v %v", n, err)
+		}
 		c.Restart(leader)
 		report, err := c.Verify(ctx, 0, "clean", 1, h)
 		if err != nil {
@@ -105,6 +108,9 @@ func TestUncleanElection(t *testing.T) {
 			return err
 		})
 		t.Logf("broker %d, out of the ISR, elected after the death of leader %d", elected, leader)
+		if n, err := c.MetricSum(ctx, "runnel_controller_unclean_leader_elections_total"); err != nil || n != 1 {
+			t.Fatalf("unclean elections counted: %v %v, want 1", n, err)
+		}
 		c.Restart(leader)
 		report, err := c.Verify(ctx, 0, "unclean", 1, h)
 		if err != nil {
