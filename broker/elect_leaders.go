@@ -67,7 +67,7 @@ func (b *Broker) handleElectLeaders(ctx context.Context, r *kafkaserver.Request)
 		rt := kmsg.NewElectLeadersResponseTopic()
 		rt.Topic = topic
 		resp.Topics = append(resp.Topics, rt)
-	}, func(res controller.ElectionResult, code int16, msg *string) {
+	}, func(res controller.PartitionResult, code int16, msg *string) {
 		rp := kmsg.NewElectLeadersResponseTopicPartition()
 		rp.Partition, rp.ErrorCode, rp.ErrorMessage = res.Partition, code, msg
 		rt := &resp.Topics[len(resp.Topics)-1]
@@ -80,7 +80,7 @@ func (b *Broker) handleElectLeaders(ctx context.Context, r *kafkaserver.Request)
 // newTopic is called at the first result of each topic, then add with the
 // result's Kafka error code (outcomeErrors; UNKNOWN_SERVER_ERROR for
 // others) and message, both zero on success.
-func eachResult(results []controller.ElectionResult, newTopic func(topic string), add func(res controller.ElectionResult, code int16, msg *string)) {
+func eachResult(results []controller.PartitionResult, newTopic func(topic string), add func(res controller.PartitionResult, code int16, msg *string)) {
 	for i, res := range results {
 		if i == 0 || results[i-1].Topic != res.Topic {
 			newTopic(res.Topic)

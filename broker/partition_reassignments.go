@@ -35,14 +35,14 @@ func (b *Broker) handleAlterPartitionReassignments(ctx context.Context, r *kafka
 	defer cancel()
 	img := b.member.Image()
 	creq := controller.ReassignRequest{Topics: map[string][]controller.PartitionReassignment{}}
-	var refused []controller.ElectionResult
+	var refused []controller.PartitionResult
 	for _, t := range req.Topics {
 		mt, exists := img.Topic(t.Topic)
 		for _, p := range t.Partitions {
 			pr := controller.PartitionReassignment{Partition: p.Partition, Replicas: p.Replicas, Cancel: p.Replicas == nil}
 			if req.Version >= 1 && !req.AllowReplicationFactorChange && !pr.Cancel && exists &&
 				p.Partition >= 0 && int(p.Partition) < len(mt.Partitions) && len(p.Replicas) != len(mt.Partitions[p.Partition].TargetReplicas()) {
-				refused = append(refused, controller.ElectionResult{Topic: t.Topic, Partition: p.Partition, Error: replicationFactorChange,
+				refused = append(refused, controller.PartitionResult{Topic: t.Topic, Partition: p.Partition, Error: replicationFactorChange,
 					Message: "the target changes the replication factor and the request does not allow it"})
 				continue
 			}
@@ -56,14 +56,14 @@ func (b *Broker) handleAlterPartitionReassignments(ctx context.Context, r *kafka
 		return &kafkaserver.Response{Msg: resp}, nil
 	}
 	results = append(results, refused...)
-	slices.SortStableFunc(results, func(a, b controller.ElectionResult) int {
+	slices.SortStableFunc(results, func(a, b controller.PartitionResult) int {
 		return cmp.Or(cmp.Compare(a.Topic, b.Topic), cmp.Compare(a.Partition, b.Partition))
 	})
 	eachResult(results, func(topic string) {
 		rt := kmsg.NewAlterPartitionAssignmentsResponseTopic()
 		rt.Topic = topic
 		resp.Topics = append(resp.Topics, rt)
-	}, func(res controller.ElectionResult, code int16, msg *string) {
+	}, func(res controller.PartitionResult, code int16, msg *string) {
 		rp := kmsg.NewAlterPartitionAssignmentsResponseTopicPartition()
 		rp.Partition, rp.ErrorCode, rp.ErrorMessage = res.Partition, code, msg
 		rt := &resp.Topics[len(resp.Topics)-1]

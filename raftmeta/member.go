@@ -529,16 +529,16 @@ func (m *Member) AlterPartition(ctx context.Context, req controller.AlterPartiti
 }
 
 // ElectLeaders runs leader elections; see controller.Controller.ElectLeaders.
-func (m *Member) ElectLeaders(ctx context.Context, req controller.ElectLeadersRequest) ([]controller.ElectionResult, error) {
-	var out []controller.ElectionResult
+func (m *Member) ElectLeaders(ctx context.Context, req controller.ElectLeadersRequest) ([]controller.PartitionResult, error) {
+	var out []controller.PartitionResult
 	err := m.call(ctx, opElectLeaders, req, &out)
 	return out, err
 }
 
 // ReassignPartitions starts or cancels replica reassignments; see
 // controller.Controller.ReassignPartitions.
-func (m *Member) ReassignPartitions(ctx context.Context, req controller.ReassignRequest) ([]controller.ElectionResult, error) {
-	var out []controller.ElectionResult
+func (m *Member) ReassignPartitions(ctx context.Context, req controller.ReassignRequest) ([]controller.PartitionResult, error) {
+	var out []controller.PartitionResult
 	err := m.call(ctx, opReassignPartitions, req, &out)
 	return out, err
 }

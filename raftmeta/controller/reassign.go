@@ -34,27 +34,27 @@ type ReassignRequest struct {
 
 // ReassignPartitions starts or cancels replica reassignments, in one
 // commit, and returns each partition's outcome in topic then partition
-// order (Error empty on success; see ElectionResult). A reassignment makes
-// the replica set the target followed by the old replicas not in it; the
-// new ones catch up, and once every target replica is in the ISR the
-// controller drops the others (see completeReassignment), in the same
-// commit as the ISR change that completes it. A target that changes
+// order (see PartitionResult). A reassignment makes the replica set the
+// target followed by the old replicas not in it; the new ones catch up,
+// and once every target replica is in the ISR the controller drops the
+// others (see completeReassignment), in the same commit as the ISR change
+// that completes it. A target that changes
 // nothing, or whose replicas are all in the ISR already, completes at once.
-func (c *Controller) ReassignPartitions(ctx context.Context, req ReassignRequest) ([]ElectionResult, error) {
-	return c.perPartitionLocked(ctx, func(img *metadata.Image) ([]ElectionResult, []metadata.Record) {
+func (c *Controller) ReassignPartitions(ctx context.Context, req ReassignRequest) ([]PartitionResult, error) {
+	return c.perPartitionLocked(ctx, func(img *metadata.Image) ([]PartitionResult, []metadata.Record) {
 		return c.reassignAll(img, req)
 	})
 }
 
 // reassignAll decides every reassignment of req against img.
-func (c *Controller) reassignAll(img *metadata.Image, req ReassignRequest) ([]ElectionResult, []metadata.Record) {
-	var out []ElectionResult
+func (c *Controller) reassignAll(img *metadata.Image, req ReassignRequest) ([]PartitionResult, []metadata.Record) {
+	var out []PartitionResult
 	var recs []metadata.Record
 	seen := map[string]bool{}
 	for _, name := range slices.Sorted(maps.Keys(req.Topics)) {
 		t, ok := img.Topic(name)
 		for _, r := range req.Topics[name] {
-			res := ElectionResult{Topic: name, Partition: r.Partition}
+			res := PartitionResult{Topic: name, Partition: r.Partition}
 			key := fmt.Sprintf("%s/%d", name, r.Partition)
 			switch {
 			case seen[key]:
@@ -72,7 +72,7 @@ func (c *Controller) reassignAll(img *metadata.Image, req ReassignRequest) ([]El
 			out = append(out, res)
 		}
 	}
-	slices.SortStableFunc(out, func(a, b ElectionResult) int {
+	slices.SortStableFunc(out, func(a, b PartitionResult) int {
 		if a.Topic != b.Topic {
 			return cmp.Compare(a.Topic, b.Topic)
 		}

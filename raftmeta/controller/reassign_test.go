@@ -8,7 +8,7 @@ import (
 )
 
 // reassign runs one partition reassignment request and returns its result.
-func (e *env) reassign(topic string, r PartitionReassignment) ElectionResult {
+func (e *env) reassign(topic string, r PartitionReassignment) PartitionResult {
 	e.t.Helper()
 	res, err := e.c.ReassignPartitions(e.ctx, ReassignRequest{Topics: map[string][]PartitionReassignment{topic: {r}}})
 	if err != nil || len(res) != 1 {
