@@ -344,7 +344,7 @@ func (b *Broker) openPartition(tp commitlog.TopicPartition, t *metadata.Topic) (
 	if err != nil {
 		return nil, err
 	}
-	p.self, p.lagMax, p.replicas = b.cfg.BrokerID, b.cfg.ReplicaLagTimeMax, b.replicas
+	p.self, p.lagMax, p.minISRDefault, p.replicas = b.cfg.BrokerID, b.cfg.ReplicaLagTimeMax, b.cfg.MinInsyncReplicas, b.replicas
 	return p, nil
 }
 

@@ -40,6 +40,10 @@ type Config struct {
 	// follower that has not caught up to its leader's log end for this long
 	// leaves the ISR. A topic's replica.lag.time.max.ms overrides it.
 	ReplicaLagTimeMax time.Duration
+	// MinInsyncReplicas is the broker's min.insync.replicas (default 1):
+	// the in-sync replicas an acks=all produce needs on a topic that does
+	// not set its own.
+	MinInsyncReplicas int
 	// PeerKafkaAddrs overrides, by broker id, the Kafka address this broker
 	// fetches from as a follower (default: the address each broker
 	// registered). A fault harness routes replication through proxies with
@@ -89,6 +93,12 @@ func (c *Config) Validate() error {
 	}
 	if c.ReplicaLagTimeMax < 0 {
 		errs = append(errs, fmt.Errorf("replica lag time max %v must be positive", c.ReplicaLagTimeMax))
+	}
+	if c.MinInsyncReplicas == 0 {
+		c.MinInsyncReplicas = defaultMinInsyncReplicas
+	}
+	if c.MinInsyncReplicas < 0 {
+		errs = append(errs, fmt.Errorf("min.insync.replicas %d must be at least 1", c.MinInsyncReplicas))
 	}
 	for id, addr := range c.PeerKafkaAddrs {
 		if id <= 0 || addr == "" {

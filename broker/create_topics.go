@@ -155,7 +155,7 @@ func (b *Broker) handleCreateTopics(ctx context.Context, r *kafkaserver.Request)
 			check.created(created.Name)
 		}
 		if req.Version >= 5 {
-			for _, e := range topicConfigEntries(cfg) {
+			for _, e := range topicConfigEntries(cfg, b.topicDefaults()) {
 				rc := kmsg.NewCreateTopicsResponseTopicConfig()
 				rc.Name, rc.Value, rc.Source = e.name, e.value, int8(e.source)
 				rt.Configs = append(rt.Configs, rc)

@@ -62,15 +62,15 @@ var topicConfigInfo = map[string]struct {
 }
 
 // topicConfigEntries lists every config of a topic with the overrides in
-// cfg: all keys of topicConfigDefaults, plus any other key cfg holds, sorted
-// by name.
-func topicConfigEntries(cfg map[string]string) []configEntry {
-	names := make([]string, 0, len(topicConfigDefaults)+len(cfg))
-	for k := range topicConfigDefaults {
+// cfg: all keys of defaults (Broker.topicDefaults), plus any other key cfg
+// holds, sorted by name.
+func topicConfigEntries(cfg, defaults map[string]string) []configEntry {
+	names := make([]string, 0, len(defaults)+len(cfg))
+	for k := range defaults {
 		names = append(names, k)
 	}
 	for k := range cfg {
-		if _, ok := topicConfigDefaults[k]; !ok {
+		if _, ok := defaults[k]; !ok {
 			names = append(names, k)
 		}
 	}
@@ -86,7 +86,7 @@ func topicConfigEntries(cfg map[string]string) []configEntry {
 			e.value, e.source = &v, kmsg.ConfigSourceDynamicTopicConfig
 			e.synonyms = append(e.synonyms, configSynonym{name, e.value, e.source})
 		}
-		if def, ok := topicConfigDefaults[name]; ok {
+		if def, ok := defaults[name]; ok {
 			if e.value == nil {
 				e.value = &def
 			}
@@ -133,8 +133,9 @@ func (b *Broker) brokerConfigEntries() []configEntry {
 			synonyms: []configSynonym{{name, &v, kmsg.ConfigSourceDefaultConfig}}}
 	}
 	out = append(out, def("default.replication.factor", "1", kmsg.ConfigTypeShort, "replication factor of auto-created topics and of CreateTopics with -1"))
+	defaults := b.topicDefaults()
 	for topicKey, info := range topicConfigInfo {
-		out = append(out, def(info.broker, topicConfigDefaults[topicKey], info.typ, "default of the topic config "+topicKey+": "+info.doc))
+		out = append(out, def(info.broker, defaults[topicKey], info.typ, "default of the topic config "+topicKey+": "+info.doc))
 	}
 	slices.SortFunc(out, func(a, b configEntry) int {
 		switch {
@@ -212,7 +213,7 @@ func (b *Broker) describeResource(img *metadata.Image, res kmsg.DescribeConfigsR
 		if !ok {
 			return nil, refuse(kerr.UnknownTopicOrPartition, "topic %q does not exist", res.ResourceName)
 		}
-		return topicConfigEntries(t.Config), nil
+		return topicConfigEntries(t.Config, b.topicDefaults()), nil
 	case kmsg.ConfigResourceTypeBroker:
 		switch res.ResourceName {
 		case "":

@@ -68,6 +68,9 @@ type NodeConfig struct {
 	// ReplicaLagTimeMax is replica.lag.time.max.ms (default 30 s): see
 	// Config.ReplicaLagTimeMax.
 	ReplicaLagTimeMax time.Duration
+	// MinInsyncReplicas is the broker's min.insync.replicas (default 1): see
+	// Config.MinInsyncReplicas.
+	MinInsyncReplicas int
 	// PeerKafkaAddrs overrides, by broker id, the Kafka address this broker
 	// fetches from as a follower (default: the address the peer
 	// registered); the fault harness routes replication through proxies
@@ -125,7 +128,7 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 	b, err := New(Config{
 		BrokerID: cfg.ID, DataDir: cfg.DataDir, Member: member, ClusterID: strconv.FormatUint(cfg.ClusterID, 10),
 		AutoCreateTopics: cfg.AutoCreateTopics, FileDeleteDelay: cfg.FileDeleteDelay,
-		ReplicaLagTimeMax: cfg.ReplicaLagTimeMax, PeerKafkaAddrs: cfg.PeerKafkaAddrs,
+		ReplicaLagTimeMax: cfg.ReplicaLagTimeMax, MinInsyncReplicas: cfg.MinInsyncReplicas, PeerKafkaAddrs: cfg.PeerKafkaAddrs,
 		Logger: cfg.Logger.With("component", "broker"), Metrics: cfg.Metrics,
 	})
 	if err != nil {

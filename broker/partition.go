@@ -43,10 +43,11 @@ type partition struct {
 
 	state atomic.Pointer[partitionState]
 
-	self     int32         // this broker's id
-	lagMax   time.Duration // the broker's replica.lag.time.max.ms, unless the topic sets it
-	repl     leaderReplicas
-	replicas *replicaManager // where a follower's partition is fetched; nil in handler tests without peers
+	self          int32         // this broker's id
+	lagMax        time.Duration // the broker's replica.lag.time.max.ms, unless the topic sets it
+	minISRDefault int           // the broker's min.insync.replicas, unless the topic sets it
+	repl          leaderReplicas
+	replicas      *replicaManager // where a follower's partition is fetched; nil in handler tests without peers
 }
 
 // partitionState is what the metadata image says of the partition.
@@ -69,7 +70,7 @@ type partitionState struct {
 }
 
 func newPartition(tp commitlog.TopicPartition, topicID uuid.UUID, l partitionLog, logger *slog.Logger) (*partition, error) {
-	p := &partition{tp: tp, topicID: topicID, log: l, logger: logger.With("partition", tp.String()), self: -1, lagMax: DefaultReplicaLagTimeMax}
+	p := &partition{tp: tp, topicID: topicID, log: l, logger: logger.With("partition", tp.String()), self: -1, lagMax: DefaultReplicaLagTimeMax, minISRDefault: defaultMinInsyncReplicas}
 	p.repl.epoch = -1
 	m, err := loadProducers(l, p.logger)
 	if err != nil {
@@ -96,7 +97,7 @@ func (p *partition) setState(self int32, config map[string]string, mp metadata.P
 	st := &partitionState{
 		isLeader: mp.Leader == self, leader: mp.Leader, leaderEpoch: mp.LeaderEpoch, partitionEpoch: mp.PartitionEpoch,
 		replicas: slices.Clone(mp.Replicas), isr: slices.Clone(mp.ISR), config: config,
-		rules: produceRules(config), minISR: minInsyncReplicas(config), lagMax: replicaLagTimeMax(config, p.lagMax),
+		rules: produceRules(config), minISR: minInsyncReplicas(config, p.minISRDefault), lagMax: replicaLagTimeMax(config, p.lagMax),
 		changed: make(chan struct{}),
 	}
 	old := p.state.Swap(st)

@@ -134,3 +134,41 @@ func TestNotEnoughReplicasAfterAppend(t *testing.T) {
 		t.Fatalf("ISR %v, want the leader alone", isr)
 	}
 }
+
+// TestBrokerMinInsyncReplicasDefault: the broker's min.insync.replicas
+// applies to topics that do not set their own (Kafka's broker default),
+// DescribeConfigs reports it as the default, and a topic's own value wins.
+func TestBrokerMinInsyncReplicasDefault(t *testing.T) {
+	c := brokertest.Start(t, 1, brokertest.Options{MinInsyncReplicas: 2})
+	one := "1"
+	c.CreateTopic("inherits", 1, nil)
+	c.CreateTopic("own", 1, map[string]*string{"min.insync.replicas": &one})
+	all := acksClient(c, -1)
+	rp := produceRaw(t, c, all, "inherits", -1, 10*time.Second, batchOf(t, "refused"))
+	if err := kerr.ErrorForCode(rp.ErrorCode); !errors.Is(err, kerr.NotEnoughReplicas) {
+		t.Fatalf("acks=all on RF=1 with the broker's min.insync.replicas=2: %v, want NOT_ENOUGH_REPLICAS", err)
+	}
+	if end := logOf(t, c, 0, "inherits", 0).Offsets().LogEnd; end != 0 {
+		t.Fatalf("log end %d after a refused produce, want 0", end)
+	}
+	if rp := produceRaw(t, c, all, "own", -1, 10*time.Second, batchOf(t, "a")); rp.ErrorCode != 0 {
+		t.Fatalf("acks=all on a topic with min.insync.replicas=1: %v", kerr.ErrorForCode(rp.ErrorCode))
+	}
+	rc, err := c.Admin().DescribeTopicConfigs(t.Context(), "inherits")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := rc.On("inherits", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range cfg.Configs {
+		if e.Key == "min.insync.replicas" {
+			if e.MaybeValue() != "2" {
+				t.Fatalf("DescribeConfigs min.insync.replicas = %q, want the broker's 2", e.MaybeValue())
+			}
+			return
+		}
+	}
+	t.Fatal("DescribeConfigs left out min.insync.replicas")
+}

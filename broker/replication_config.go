@@ -15,13 +15,14 @@ const DefaultReplicaLagTimeMax = 30 * time.Second
 // defaultMinInsyncReplicas is the broker default of min.insync.replicas.
 const defaultMinInsyncReplicas = 1
 
-// minInsyncReplicas returns the topic's min.insync.replicas (the controller
-// validated it; an unparsable value keeps the default).
-func minInsyncReplicas(cfg map[string]string) int {
+// minInsyncReplicas returns the topic's min.insync.replicas, or the
+// broker's def (the controller validated the value; an unparsable one keeps
+// def).
+func minInsyncReplicas(cfg map[string]string, def int) int {
 	if n, ok := configInt(cfg, metadata.ConfigMinInsyncReplicas); ok && n >= 1 {
 		return int(min(n, math.MaxInt32))
 	}
-	return defaultMinInsyncReplicas
+	return def
 }
 
 // replicaLagTimeMax returns the topic's replica.lag.time.max.ms, or the

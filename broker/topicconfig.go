@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"maps"
 	"strconv"
 	"time"
 
@@ -31,6 +32,16 @@ var topicConfigDefaults = map[string]string{
 	"message.timestamp.type":          "CreateTime",
 	"message.timestamp.before.max.ms": strconv.FormatInt(recordbatch.NoTimestampLimit, 10),
 	"message.timestamp.after.max.ms":  strconv.FormatInt(recordbatch.DefaultTimestampAfterMax.Milliseconds(), 10),
+}
+
+// topicDefaults returns the defaults of the topic configs on this broker:
+// topicConfigDefaults with the broker's own settings of the keys it has
+// flags for.
+func (b *Broker) topicDefaults() map[string]string {
+	d := maps.Clone(topicConfigDefaults)
+	d["min.insync.replicas"] = strconv.Itoa(b.cfg.MinInsyncReplicas)
+	d["replica.lag.time.max.ms"] = strconv.FormatInt(b.cfg.ReplicaLagTimeMax.Milliseconds(), 10)
+	return d
 }
 
 // configInt returns the integer value of key in cfg, if it is set and parses.

@@ -51,6 +51,8 @@ type Options struct {
 	FileDeleteDelay time.Duration
 	// ReplicaLagTimeMax is replica.lag.time.max.ms (default 30 s).
 	ReplicaLagTimeMax time.Duration
+	// MinInsyncReplicas is the brokers' min.insync.replicas (default 1).
+	MinInsyncReplicas int
 	// ReplicationProxies puts a Proxy in front of each broker's Kafka
 	// listener for the fetches of its followers (NodeConfig.PeerKafkaAddrs):
 	// Cluster.Proxy(i).Block cuts broker i off from its followers while
@@ -133,7 +135,7 @@ func (c *Cluster) startNodeWith(i int, kafkaLn, raftLn net.Listener) (*broker.No
 		RaftListen: c.raft[uint64(i+1)], RaftListener: raftLn,
 		Voters: c.raft, ClusterID: 7, AutoCreateTopics: c.opts.AutoCreateTopics,
 		SessionTimeout: c.opts.SessionTimeout, FileDeleteDelay: c.opts.FileDeleteDelay,
-		ReplicaLagTimeMax: c.opts.ReplicaLagTimeMax, PeerKafkaAddrs: c.peers,
+		ReplicaLagTimeMax: c.opts.ReplicaLagTimeMax, MinInsyncReplicas: c.opts.MinInsyncReplicas, PeerKafkaAddrs: c.peers,
 		Logger: c.logger.With("node", i+1), Metrics: c.regs[i],
 	})
 }

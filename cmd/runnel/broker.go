@@ -53,6 +53,7 @@ func brokerCommand() *command {
 	var raft, voters, rack, peers string
 	var clusterID uint64
 	var lagMax time.Duration
+	var minISR int
 	var rebalance controller.Rebalance
 	var autoRebalance bool
 	return &command{
@@ -73,6 +74,7 @@ any other node joins as a learner. Data survives restarts.`,
 				"addresses the peers registered (a fault harness routes replication through proxies with it)")
 			fs.DurationVar(&lagMax, "replica-lag-time-max", broker.DefaultReplicaLagTimeMax, "replica.lag.time.max.ms: a follower that has not caught up "+
 				"to its leader for this `duration` leaves the ISR (a topic's replica.lag.time.max.ms overrides it)")
+			fs.IntVar(&minISR, "min-insync-replicas", 1, "min.insync.replicas: in-sync replicas an acks=all produce needs, for topics that do not set it (`n` >= 1)")
 			fs.BoolVar(&autoRebalance, "auto-leader-rebalance", true, "auto.leader.rebalance.enable: the controller moves leadership back to preferred replicas")
 			fs.DurationVar(&rebalance.Interval, "leader-imbalance-check-interval", controller.DefaultLeaderImbalanceCheckInterval,
 				"leader.imbalance.check.interval.seconds: how often the controller looks for leaders to move back (`duration`)")
@@ -94,6 +96,9 @@ any other node joins as a learner. Data survives restarts.`,
 			if lagMax <= 0 {
 				return usagef("--replica-lag-time-max must be positive")
 			}
+			if minISR < 1 {
+				return usagef("--min-insync-replicas must be at least 1")
+			}
 			rebalance.Disabled = !autoRebalance
 			if rebalance.Interval <= 0 || rebalance.ImbalancePercentage < 1 || rebalance.ImbalancePercentage > 100 {
 				return usagef("--leader-imbalance-check-interval must be positive and --leader-imbalance-per-broker-percentage in 1..100")
@@ -106,7 +111,7 @@ any other node joins as a learner. Data survives restarts.`,
 				ID: int32(id), DataDir: bf.dataDir, KafkaListen: bf.kafka, Advertise: bf.advertise,
 				RaftListen: raft, Voters: vm, ClusterID: clusterID, Rack: rack,
 				AutoCreateTopics: bf.autoCreate, StartFreshMetadata: bf.startFresh, Logger: log,
-				PeerKafkaAddrs: pm, ReplicaLagTimeMax: lagMax, LeaderRebalance: rebalance,
+				PeerKafkaAddrs: pm, ReplicaLagTimeMax: lagMax, MinInsyncReplicas: minISR, LeaderRebalance: rebalance,
 			})
 		},
 	}

@@ -30,6 +30,7 @@ var topicConfigRules = map[string]*regexp.Regexp{
 	"max.message.bytes":              regexp.MustCompile(`^[0-9]{1,10}$`),
 	"cleanup.policy":                 regexp.MustCompile(`^(delete|compact|compact,delete|delete,compact)$`),
 	"unclean.leader.election.enable": regexp.MustCompile(`^(true|false)$`),
+	"replica.lag.time.max.ms":        regexp.MustCompile(`^[0-9]{1,19}$`),
 	"local.retention.ms":             regexp.MustCompile(`^-?[0-9]{1,19}$`),
 	"local.retention.bytes":          regexp.MustCompile(`^-?[0-9]{1,19}$`),
 	"remote.storage.enable":          regexp.MustCompile(`^(true|false)$`),
