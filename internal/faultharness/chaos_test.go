@@ -2,6 +2,7 @@ package faultharness
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -47,6 +48,11 @@ func (r chaosRun) run(t *testing.T) {
 		t.Fatalf("seed %d: %v", seed, err)
 	}
 	t.Log(report)
+	for _, re := range refusals(stopErr) {
+		for _, id := range re.IDs {
+			t.Logf("refused request %s: %s is at %v in the final log", re.Key, id, report.Find(id))
+		}
+	}
 	if len(report.Violations) > 0 {
 		t.Errorf("seed %d broke the guarantees of acks=all:\n%s", seed, report)
 	}
@@ -58,6 +64,20 @@ func (r chaosRun) run(t *testing.T) {
 			t.Errorf("seed %d: only %d records acknowledged to %s producers", seed, n, who)
 		}
 	}
+}
+
+// refusals lists the RefusedErrors in err (one, or joined).
+func refusals(err error) []*RefusedError {
+	var out []*RefusedError
+	var re *RefusedError
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			out = append(out, refusals(e)...)
+		}
+	} else if errors.As(err, &re) {
+		out = append(out, re)
+	}
+	return out
 }
 
 func ackedBy(h *History, prefix string) int {
