@@ -21,6 +21,7 @@ type brokerFlags struct {
 	logLevel   string
 	startFresh bool
 	metrics    string // "runnel broker --metrics"
+	pprof      bool   // "runnel broker --pprof"
 }
 
 func (f *brokerFlags) register(fs *flag.FlagSet, dataDir, kafka string, autoCreate bool) {

@@ -20,16 +20,20 @@ import (
 // serves its metrics through its gateway).
 func (f *brokerFlags) registerMetrics(fs *flag.FlagSet) {
 	fs.StringVar(&f.metrics, "metrics", "", "serve Prometheus metrics at http://`address`/metrics (default: not served)")
+	fs.BoolVar(&f.pprof, "pprof", false, "also serve the Go runtime profiles (net/http/pprof) at /debug/pprof/ on the --metrics address")
 }
 
 // withMetrics runs the node with run, first serving its metrics when
 // --metrics asks, until run returns.
 func (f *brokerFlags) withMetrics(ctx context.Context, inv *invocation, run func(context.Context, *invocation, broker.NodeConfig) error, cfg broker.NodeConfig) error {
 	if f.metrics == "" {
+		if f.pprof {
+			return usagef("--pprof serves on the --metrics address: give --metrics too")
+		}
 		return run(ctx, inv, cfg)
 	}
 	reg := newMetricsRegistry()
-	stop, err := serveMetrics(f.metrics, reg, cfg.Logger)
+	stop, err := serveMetrics(f.metrics, reg, f.pprof, cfg.Logger)
 	if err != nil {
 		return err
 	}
@@ -47,14 +51,18 @@ func newMetricsRegistry() *prometheus.Registry {
 }
 
 // serveMetrics serves reg at http://addr/metrics (Prometheus text) until
-// the returned function closes it.
-func serveMetrics(addr string, reg *prometheus.Registry, log *slog.Logger) (func() error, error) {
+// the returned function closes it; with withPprof, the runtime profiles
+// too (servePprof).
+func serveMetrics(addr string, reg *prometheus.Registry, withPprof bool, log *slog.Logger) (func() error, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("--metrics %s: %w", addr, err)
 	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	if withPprof {
+		servePprof(mux)
+	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()

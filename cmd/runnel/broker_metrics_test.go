@@ -30,3 +30,27 @@ func TestBrokerServesMetrics(t *testing.T) {
 		}
 	}
 }
+
+// "runnel broker --metrics ADDR --pprof" serves the runtime profiles at
+// /debug/pprof/ next to the metrics; without --pprof they are not served.
+func TestBrokerServesPprof(t *testing.T) {
+	for _, on := range []bool{true, false} {
+		kafka, raft, metrics := freePort(t), freePort(t), freePort(t)
+		args := []string{"--id", "1", "--raft", raft, "--voters", "1@" + raft,
+			"--data-dir", filepath.Join(t.TempDir(), "data"), "--metrics", metrics}
+		if on {
+			args = append(args, "--pprof")
+		}
+		startBroker(t, kafka, args...)
+		resp, err := http.Get("http://" + metrics + "/debug/pprof/goroutine?debug=1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		served := resp.StatusCode == http.StatusOK && strings.Contains(string(body), "goroutine profile:")
+		if served != on {
+			t.Errorf("--pprof %v: GET /debug/pprof/goroutine answered %d %.200q", on, resp.StatusCode, body)
+		}
+	}
+}

@@ -85,6 +85,9 @@ func TestUncleanElection(t *testing.T) {
 			}
 			time.Sleep(200 * time.Millisecond)
 		}
+		if n, err := c.MetricSum(ctx, "runnel_controller_unclean_leader_elections_total"); err != nil || n != 0 {
+			t.Fatalf("unclean elections counted with unclean election off: %v %v", n, err)
+		}
 		c.Restart(leader)
 		report, err := c.Verify(ctx, 0, "clean", 1, h)
 		if err != nil {
