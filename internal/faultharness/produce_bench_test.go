@@ -19,11 +19,14 @@ import (
 
 // Sizes of BenchmarkReplicatedProduceProcesses: each phase produces
 // perfRecords records of perfValueBytes to a topic of perfPartitions
-// partitions (one led by each broker).
+// partitions (one led by each broker), the latency run perfPacedRecords,
+// with at most perfBuffered records buffered in the client.
 const (
-	perfRecords    = 30000
-	perfValueBytes = 1024
-	perfPartitions = 3
+	perfRecords      = 200000
+	perfPacedRecords = 50000
+	perfBuffered     = 20000
+	perfValueBytes   = 1024
+	perfPartitions   = 3
 	// perfProfileSeconds is how long each broker's CPU is profiled when
 	// RUNNEL_BENCH_PROFILE_DIR asks for profiles.
 	perfProfileSeconds = 6
@@ -55,7 +58,7 @@ func BenchmarkReplicatedProduceProcesses(b *testing.B) {
 	const rf1, rf3 = "perf-rf1", "perf-rf3"
 	c.CreateTopic(rf1, perfPartitions, 1, nil)
 	c.CreateTopic(rf3, perfPartitions, 3, map[string]string{"min.insync.replicas": "2"})
-	common := []kgo.Opt{kgo.MaxBufferedRecords(2 * perfRecords), kgo.ProducerLinger(0),
+	common := []kgo.Opt{kgo.MaxBufferedRecords(perfBuffered), kgo.ProducerLinger(0),
 		kgo.ProducerBatchCompression(kgo.NoCompression()), kgo.ProduceRequestTimeout(30 * time.Second)}
 	one := c.Client(append(common, kgo.DefaultProduceTopic(rf1), kgo.RequiredAcks(kgo.LeaderAck()),
 		kgo.DisableIdempotentWrite(), kgo.MaxProduceRequestsInflightPerBroker(5))...)
@@ -71,8 +74,8 @@ func BenchmarkReplicatedProduceProcesses(b *testing.B) {
 		}
 		return took
 	}
-	phase(one, perfRecords/10) // warm up connections, metadata, producer ids
-	phase(all, perfRecords/10)
+	phase(one, perfBuffered) // warm up connections, metadata, producer ids
+	phase(all, perfBuffered)
 	var t1, t3 time.Duration
 	b.ResetTimer()
 	for range b.N {
@@ -81,7 +84,7 @@ func BenchmarkReplicatedProduceProcesses(b *testing.B) {
 	}
 	b.StopTimer()
 	n := float64(b.N * perfRecords)
-	p99, err := producebench.PacedP99(ctx, all, perfRecords, value, n/t3.Seconds()/2)
+	lat, err := producebench.Paced(ctx, all, perfPacedRecords, value, n/t3.Seconds()/2)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -91,7 +94,9 @@ func BenchmarkReplicatedProduceProcesses(b *testing.B) {
 	b.ReportMetric(n/t3.Seconds(), "rf3-acksall-records/s")
 	b.ReportMetric(n*perfValueBytes/t3.Seconds()/1e6, "rf3-acksall-MB/s")
 	b.ReportMetric(t1.Seconds()/t3.Seconds(), "rf3/rf1")
-	b.ReportMetric(float64(p99.Microseconds())/1000, "rf3-acksall-p99-ms@half-rate")
+	b.ReportMetric(float64(lat.P50.Microseconds())/1000, "rf3-acksall-p50-ms@half-rate")
+	b.ReportMetric(float64(lat.P99.Microseconds())/1000, "rf3-acksall-p99-ms@half-rate")
+	b.ReportMetric(float64(lat.Max.Microseconds())/1000, "rf3-acksall-max-ms@half-rate")
 	b.ReportMetric(sent/1e6, "replica-sendfile-MB")
 	b.ReportMetric(appended/1e6, "replica-appended-MB")
 	b.ReportMetric(0, "ns/op")
