@@ -104,6 +104,7 @@ func BenchmarkReplicatedProduceProcesses(b *testing.B) {
 	b.ReportMetric(float64(lat.Max.Microseconds())/1000, "rf3-acksall-max-ms@half-rate")
 	b.ReportMetric(sent/1e6, "replica-sendfile-MB")
 	b.ReportMetric(appended/1e6, "replica-appended-MB")
+	b.ReportMetric(sent-appended, "replica-sendfile-minus-appended-bytes")
 	b.ReportMetric(0, "ns/op")
 	b.Logf("load average at end: %s", loadAverage())
 	if profDir != "" {
