@@ -42,10 +42,20 @@ func (b *Broker) Handle(ctx context.Context, req *kafkaserver.Request) (*kafkase
 }
 
 // HandleBatch serves requests that a client pipelined on one connection, in
-// order (kafkaserver.BatchHandler). Produce requests are served together, so
-// that the records of all of them for one partition go to its log with one
-// write; any other requests one by one.
+// order (kafkaserver.BatchHandler): HandleBatchPipelined, then the waits it
+// left to Finish, in order.
 func (b *Broker) HandleBatch(ctx context.Context, reqs []*kafkaserver.Request) []kafkaserver.Result {
+	out := b.HandleBatchPipelined(ctx, reqs)
+	finishResults(ctx, out)
+	return out
+}
+
+// HandleBatchPipelined serves requests that a client pipelined on one
+// connection, in order (kafkaserver.PipelinedBatchHandler). Produce
+// requests are served together, so that the records of all of them for one
+// partition go to its log with one write, and an acks=-1 request's wait for
+// its replicas is left to its Finish; any other requests one by one.
+func (b *Broker) HandleBatchPipelined(ctx context.Context, reqs []*kafkaserver.Request) []kafkaserver.Result {
 	out := make([]kafkaserver.Result, len(reqs))
 	produce := true
 	for _, r := range reqs {

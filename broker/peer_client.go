@@ -19,6 +19,11 @@ import (
 // response is bounded by the request's max_bytes, plus framing.
 const maxPeerResponseBytes = 256 << 20
 
+// maxKeptResponseBuffer is the largest response buffer a peerConn keeps
+// for the next call: a replica fetch response is at most
+// replicaFetchResponseBytes plus framing.
+const maxKeptResponseBuffer = replicaFetchResponseBytes + 1<<20
+
 // peerConn is one Kafka protocol connection to another broker, used by a
 // replica fetcher: one request at a time, answered in order. It is not safe
 // for concurrent use; its owner (one fetcher goroutine) serializes calls.
@@ -28,6 +33,12 @@ type peerConn struct {
 	format *kmsg.RequestFormatter
 	corr   int32
 	buf    []byte
+	// body holds the last response read. The response's byte fields (a
+	// fetch's record batches) alias it until the next call reads into
+	// it: a caller is done with a response before it calls again (the
+	// fetcher appends the batches, which copies them to the log), so a
+	// follower does not allocate a buffer of a fetch's size per fetch.
+	body []byte
 }
 
 // dialPeer connects to the Kafka listener of a peer broker.
@@ -48,6 +59,7 @@ func (c *peerConn) close() error { return c.nc.Close() }
 
 // call sends req and reads its response into resp (of the same key; its
 // version is set to req's). The deadline bounds the write and the read.
+// resp's byte fields are valid until the next call.
 func (c *peerConn) call(deadline time.Time, req kmsg.Request, resp kmsg.Response) error {
 	if err := c.nc.SetDeadline(deadline); err != nil {
 		return fmt.Errorf("peer %s: %w", c.nc.RemoteAddr(), err)
@@ -65,9 +77,14 @@ func (c *peerConn) call(deadline time.Time, req kmsg.Request, resp kmsg.Response
 	if n < 4 || n > maxPeerResponseBytes {
 		return fmt.Errorf("peer %s: %s response of %d bytes", c.nc.RemoteAddr(), kmsg.NameForKey(req.Key()), n)
 	}
-	// A new buffer each time: the response's byte fields (record batches)
-	// alias it, and the caller keeps them after the next call.
-	body := make([]byte, n)
+	body := c.body
+	if int(n) > cap(body) {
+		body = make([]byte, n)
+		if n <= maxKeptResponseBuffer {
+			c.body = body
+		}
+	}
+	body = body[:n]
 	if _, err := io.ReadFull(c.r, body); err != nil {
 		return fmt.Errorf("peer %s: read %s response: %w", c.nc.RemoteAddr(), kmsg.NameForKey(req.Key()), err)
 	}

@@ -17,6 +17,7 @@ func init() { register(kmsg.Produce, 3, 11, (*Broker).handleProduce) }
 func (b *Broker) handleProduce(ctx context.Context, r *kafkaserver.Request) (*kafkaserver.Response, error) {
 	var out [1]kafkaserver.Result
 	b.handleProduces(ctx, []*kafkaserver.Request{r}, out[:])
+	finishResults(ctx, out[:])
 	return out[0].Response, out[0].Err
 }
 
@@ -45,7 +46,8 @@ type produceWait struct {
 // handleProduces serves produce requests that a client pipelined on one
 // connection, in order, as handleProduce would one after another, and fills
 // out. The batches of the requests for one partition are appended together
-// (partition.appendEach); acks=-1 requests wait after all appends.
+// (partition.appendEach); an acks=-1 request's wait for its records to
+// commit is left to its Finish (finishResults calls them in order).
 func (b *Broker) handleProduces(ctx context.Context, reqs []*kafkaserver.Request, out []kafkaserver.Result) {
 	resps := make([]*kmsg.ProduceResponse, len(reqs))
 	now := time.Now()
@@ -161,7 +163,15 @@ func (b *Broker) handleProduces(ctx context.Context, reqs []*kafkaserver.Request
 		}
 		req := reqs[i].Msg.(*kmsg.ProduceRequest)
 		if waits != nil && len(waits[i]) > 0 {
-			b.awaitCommit(ctx, req.TimeoutMillis, waits[i])
+			// The wait for the replicas is the request's Finish: the
+			// connection's next requests are appended meanwhile. The
+			// timeout counts from the append, as Kafka's purgatory does.
+			w, deadline := waits[i], now.Add(commitTimeout(req.TimeoutMillis))
+			out[i].Finish = func(ctx context.Context) (*kafkaserver.Response, error) {
+				b.awaitCommit(ctx, deadline, w)
+				return &kafkaserver.Response{Msg: resp}, nil
+			}
+			continue
 		}
 		if req.Acks != 0 {
 			out[i].Response = &kafkaserver.Response{Msg: resp}
@@ -169,14 +179,30 @@ func (b *Broker) handleProduces(ctx context.Context, reqs []*kafkaserver.Request
 	}
 }
 
-// awaitCommit waits, bounded by the request's timeout_ms, until each wait's
-// records are committed; a partition whose records are not gets the error.
-func (b *Broker) awaitCommit(ctx context.Context, timeoutMillis int32, waits []produceWait) {
-	timeout := time.Duration(timeoutMillis) * time.Millisecond
-	if timeout <= 0 {
-		timeout = 30 * time.Second
+// commitTimeout is how long an acks=-1 request waits for its records to
+// commit: its timeout_ms, 30 s when it gives none.
+func commitTimeout(timeoutMillis int32) time.Duration {
+	if timeoutMillis <= 0 {
+		return 30 * time.Second
 	}
-	wctx, cancel := context.WithTimeout(ctx, timeout)
+	return time.Duration(timeoutMillis) * time.Millisecond
+}
+
+// finishResults answers, in order, the requests of out that
+// handleProduces left to their Finish.
+func finishResults(ctx context.Context, out []kafkaserver.Result) {
+	for i := range out {
+		if f := out[i].Finish; f != nil {
+			out[i].Response, out[i].Err = f(ctx)
+			out[i].Finish = nil
+		}
+	}
+}
+
+// awaitCommit waits, until deadline, until each wait's records are
+// committed; a partition whose records are not gets the error.
+func (b *Broker) awaitCommit(ctx context.Context, deadline time.Time, waits []produceWait) {
+	wctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	for _, w := range waits {
 		if err := w.p.commit(wctx, w.lastOffset, w.leaderEpoch); err != nil {

@@ -56,6 +56,7 @@ type conn struct {
 	ordered    chan orderedReq // reader → ordered handler; nil until the first
 	handlers   sync.WaitGroup  // handler goroutines and the ordered handler
 	batch      []*Request      // ordered handler only: HandleBatch argument
+	finishing  chan finishing  // ordered handler → finishLoop; nil without a PipelinedBatchHandler
 	group      []orderedReq    // ordered handler only: the requests at hand
 
 	// Writer state.
@@ -267,8 +268,15 @@ func (s *Server) apiVersions(version, errCode int16) kmsg.Response {
 // until the reader closes c.ordered. The requests queued when it turns to
 // them are handled together: one HandleBatch call per run of one API key
 // when the handler is a BatchHandler. Under a pipelining producer that is
-// the requests read while the previous ones were appended.
+// the requests read while the previous ones were appended. With a
+// PipelinedBatchHandler every run goes to it, and the requests it leaves
+// to finish go to finishLoop.
 func (c *conn) orderedLoop() {
+	if c.s.pipelined != nil {
+		c.finishing = make(chan finishing, cap(c.inflight))
+		c.handlers.Go(c.finishLoop)
+		defer close(c.finishing)
+	}
 	for first := range c.ordered {
 		c.group = append(c.group[:0], first)
 	drain:
@@ -288,7 +296,7 @@ func (c *conn) orderedLoop() {
 			for n < len(run) && run[n].req.Key == run[0].req.Key {
 				n++
 			}
-			if c.s.batch != nil && n > 1 {
+			if c.s.pipelined != nil || (c.s.batch != nil && n > 1) {
 				c.handleBatch(run[:n])
 			} else {
 				for _, o := range run[:n] {
@@ -306,6 +314,10 @@ func (c *conn) orderedLoop() {
 func (c *conn) handleBatch(run []orderedReq) {
 	results, err := c.callBatch(run)
 	for i, o := range run {
+		if err == nil && results[i].Finish != nil && c.finishing != nil {
+			c.finishing <- finishing{o.sl, o.req, results[i].Finish} // never blocks: a place per inflight slot
+			continue
+		}
 		func() {
 			defer c.handlers.Done()
 			defer close(o.sl.done)
@@ -335,7 +347,11 @@ func (c *conn) callBatch(run []orderedReq) (results []Result, err error) {
 	for _, o := range run {
 		c.batch = append(c.batch, o.req)
 	}
-	results = c.s.batch.HandleBatch(c.ctx, c.batch)
+	if c.s.pipelined != nil {
+		results = c.s.pipelined.HandleBatchPipelined(c.ctx, c.batch)
+	} else {
+		results = c.s.batch.HandleBatch(c.ctx, c.batch)
+	}
 	if len(results) != len(run) {
 		return nil, fmt.Errorf("handler: HandleBatch returned %d results for %d requests", len(results), len(run))
 	}

@@ -44,7 +44,10 @@
 // takes every ordered request queued when it is free, and a handler that is
 // a BatchHandler gets them in one call: under a pipelining producer, the
 // requests read while the previous ones were appended are written to each
-// partition's log together. A handler error or panic (recovered) closes
+// partition's log together. A PipelinedBatchHandler may leave a request's
+// wait (acks=all for its replicas) to a Finish that a second goroutine per
+// connection calls in request order, so that the next requests are
+// appended meanwhile. A handler error or panic (recovered) closes
 // that connection only, after the responses to earlier requests. Every
 // goroutine is owned: Server.Close cancels the contexts, closes listeners
 // and sockets, and waits for all of them, handlers included.

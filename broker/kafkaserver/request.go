@@ -50,6 +50,9 @@ type BatchHandler interface {
 type Result struct {
 	Response *Response
 	Err      error
+	// Finish, set only by PipelinedBatchHandler.HandleBatchPipelined,
+	// answers the request later in place of Response and Err.
+	Finish func(ctx context.Context) (*Response, error)
 }
 
 // ConnInfo describes the connection a request arrived on.

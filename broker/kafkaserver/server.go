@@ -19,9 +19,11 @@ var ErrServerClosed = errors.New("kafkaserver: server closed")
 type Server struct {
 	cfg   Config
 	batch BatchHandler // cfg.Handler, if it implements BatchHandler
-	apis  *apiTable
-	log   *slog.Logger
-	m     *metrics
+	// pipelined is cfg.Handler, if it implements PipelinedBatchHandler.
+	pipelined PipelinedBatchHandler
+	apis      *apiTable
+	log       *slog.Logger
+	m         *metrics
 
 	ctx    context.Context // cancelled by Close
 	cancel context.CancelFunc
@@ -49,9 +51,11 @@ func New(cfg Config) (*Server, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	batch, _ := cfg.Handler.(BatchHandler)
+	pipelined, _ := cfg.Handler.(PipelinedBatchHandler)
 	return &Server{
 		cfg:       cfg,
 		batch:     batch,
+		pipelined: pipelined,
 		apis:      newAPITable(cfg.APIs, cfg.OrderedAPIs),
 		log:       cfg.Logger,
 		m:         m,

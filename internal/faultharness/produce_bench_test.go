@@ -19,11 +19,14 @@ import (
 
 // Sizes of BenchmarkReplicatedProduceProcesses: each phase produces
 // perfRecords records of perfValueBytes to a topic of perfPartitions
-// partitions (one led by each broker).
+// partitions (one led by each broker), the latency run perfPacedRecords,
+// with at most perfBuffered records buffered in the client.
 const (
-	perfRecords    = 30000
-	perfValueBytes = 1024
-	perfPartitions = 3
+	perfRecords      = 300000
+	perfPacedRecords = 100000
+	perfBuffered     = 20000
+	perfValueBytes   = 1024
+	perfPartitions   = 3
 	// perfProfileSeconds is how long each broker's CPU is profiled when
 	// RUNNEL_BENCH_PROFILE_DIR asks for profiles.
 	perfProfileSeconds = 6
@@ -34,9 +37,10 @@ const (
 // between them), alternating in each iteration between a topic with
 // replication factor 1 produced with acks=1 and one with replication
 // factor 3 and min.insync.replicas=2 produced with acks=all (idempotent),
-// both with up to 5 requests in flight per broker. It reports both
-// throughputs, their ratio, the p99 latency of acks=all produces paced at
-// half the acks=all rate, and the replicated bytes two ways: what
+// in the order rf1, rf3, rf3, rf1, half the records each time, both with
+// up to 5 requests in flight per broker. It reports both throughputs,
+// their ratio, the p50, p99 and maximum latency of acks=all produces paced
+// at half the acks=all rate, and the replicated bytes two ways: what
 // followers appended and what leaders sent them with sendfile.
 //
 //	go test -run '^$' -bench BenchmarkReplicatedProduceProcesses -benchtime 1x ./internal/faultharness
@@ -55,7 +59,7 @@ func BenchmarkReplicatedProduceProcesses(b *testing.B) {
 	const rf1, rf3 = "perf-rf1", "perf-rf3"
 	c.CreateTopic(rf1, perfPartitions, 1, nil)
 	c.CreateTopic(rf3, perfPartitions, 3, map[string]string{"min.insync.replicas": "2"})
-	common := []kgo.Opt{kgo.MaxBufferedRecords(2 * perfRecords), kgo.ProducerLinger(0),
+	common := []kgo.Opt{kgo.MaxBufferedRecords(perfBuffered), kgo.ProducerLinger(0),
 		kgo.ProducerBatchCompression(kgo.NoCompression()), kgo.ProduceRequestTimeout(30 * time.Second)}
 	one := c.Client(append(common, kgo.DefaultProduceTopic(rf1), kgo.RequiredAcks(kgo.LeaderAck()),
 		kgo.DisableIdempotentWrite(), kgo.MaxProduceRequestsInflightPerBroker(5))...)
@@ -71,17 +75,21 @@ func BenchmarkReplicatedProduceProcesses(b *testing.B) {
 		}
 		return took
 	}
-	phase(one, perfRecords/10) // warm up connections, metadata, producer ids
-	phase(all, perfRecords/10)
+	phase(one, perfBuffered) // warm up connections, metadata, producer ids
+	phase(all, perfBuffered)
 	var t1, t3 time.Duration
 	b.ResetTimer()
 	for range b.N {
-		t1 += phase(one, perfRecords)
-		t3 += phase(all, perfRecords)
+		// A-B-B-A, so that a drift of the machine (page cache filling,
+		// writeback starting) weighs on both alike.
+		t1 += phase(one, perfRecords/2)
+		t3 += phase(all, perfRecords/2)
+		t3 += phase(all, perfRecords/2)
+		t1 += phase(one, perfRecords/2)
 	}
 	b.StopTimer()
 	n := float64(b.N * perfRecords)
-	p99, err := producebench.PacedP99(ctx, all, perfRecords, value, n/t3.Seconds()/2)
+	lat, err := producebench.Paced(ctx, all, perfPacedRecords, value, n/t3.Seconds()/2)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -91,9 +99,12 @@ func BenchmarkReplicatedProduceProcesses(b *testing.B) {
 	b.ReportMetric(n/t3.Seconds(), "rf3-acksall-records/s")
 	b.ReportMetric(n*perfValueBytes/t3.Seconds()/1e6, "rf3-acksall-MB/s")
 	b.ReportMetric(t1.Seconds()/t3.Seconds(), "rf3/rf1")
-	b.ReportMetric(float64(p99.Microseconds())/1000, "rf3-acksall-p99-ms@half-rate")
+	b.ReportMetric(float64(lat.P50.Microseconds())/1000, "rf3-acksall-p50-ms@half-rate")
+	b.ReportMetric(float64(lat.P99.Microseconds())/1000, "rf3-acksall-p99-ms@half-rate")
+	b.ReportMetric(float64(lat.Max.Microseconds())/1000, "rf3-acksall-max-ms@half-rate")
 	b.ReportMetric(sent/1e6, "replica-sendfile-MB")
 	b.ReportMetric(appended/1e6, "replica-appended-MB")
+	b.ReportMetric(sent-appended, "replica-sendfile-minus-appended-bytes")
 	b.ReportMetric(0, "ns/op")
 	b.Logf("load average at end: %s", loadAverage())
 	if profDir != "" {

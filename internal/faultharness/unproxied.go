@@ -2,6 +2,7 @@ package faultharness
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,15 +16,19 @@ import (
 // would add its copies to every replicated byte. Its Net has no proxies, so
 // no network fault can be injected; kill, stop and restart work as in any
 // Cluster. Followers fetch from the addresses their leaders registered.
-// args are extra flags given to every broker.
+// args are extra flags given to every broker. RUNNEL_BENCH_BIN names a
+// runnel binary to run instead of this module's (to compare two builds).
 func StartUnproxiedCluster(t testing.TB, n int, args ...string) *Cluster {
 	t.Helper()
 	if n < 1 {
 		t.Fatalf("cluster of %d brokers", n)
 	}
-	bin, err := BuildRunnel()
-	if err != nil {
-		t.Fatal(err)
+	bin := os.Getenv("RUNNEL_BENCH_BIN")
+	if bin == "" {
+		var err error
+		if bin, err = BuildRunnel(); err != nil {
+			t.Fatal(err)
+		}
 	}
 	dir := t.TempDir()
 	c := &Cluster{t: t, Net: &Network{}, bin: bin}

@@ -26,12 +26,18 @@ func Flood(ctx context.Context, cl *kgo.Client, n int, value []byte) (time.Durat
 	return time.Since(start), first.get()
 }
 
-// PacedP99 produces n records of value with cl at rate records/s, in steps
-// of at least a millisecond, and returns the 99th percentile of the time
-// from Produce to acknowledgement, or the first error.
-func PacedP99(ctx context.Context, cl *kgo.Client, n int, value []byte, rate float64) (time.Duration, error) {
+// Latency is the distribution of the time from Produce to acknowledgement
+// of a paced run.
+type Latency struct {
+	P50, P99, Max time.Duration
+}
+
+// Paced produces n records of value with cl at rate records/s, in steps of
+// at least a millisecond, and returns the distribution of the time from
+// Produce to acknowledgement, or the first error.
+func Paced(ctx context.Context, cl *kgo.Client, n int, value []byte, rate float64) (Latency, error) {
 	if n <= 0 || rate <= 0 {
-		return 0, fmt.Errorf("paced produce of %d records at %v/s", n, rate)
+		return Latency{}, fmt.Errorf("paced produce of %d records at %v/s", n, rate)
 	}
 	lat := make([]time.Duration, n)
 	var first firstError
@@ -47,13 +53,13 @@ func PacedP99(ctx context.Context, cl *kgo.Client, n int, value []byte, rate flo
 		})
 	}
 	if err := cl.Flush(ctx); err != nil {
-		return 0, fmt.Errorf("flush: %w", err)
+		return Latency{}, fmt.Errorf("flush: %w", err)
 	}
 	if err := first.get(); err != nil {
-		return 0, err
+		return Latency{}, err
 	}
 	slices.Sort(lat)
-	return lat[len(lat)*99/100], nil
+	return Latency{P50: lat[len(lat)/2], P99: lat[len(lat)*99/100], Max: lat[len(lat)-1]}, nil
 }
 
 // firstError keeps the first non-nil error the produce callbacks report.

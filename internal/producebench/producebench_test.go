@@ -22,10 +22,10 @@ func TestLoopsReportErrors(t *testing.T) {
 	if _, err := Flood(ctx, cl, 3, []byte("x")); err == nil {
 		t.Error("Flood: no error without a broker")
 	}
-	if _, err := PacedP99(ctx, cl, 3, []byte("x"), 1000); err == nil {
-		t.Error("PacedP99: no error without a broker")
+	if _, err := Paced(ctx, cl, 3, []byte("x"), 1000); err == nil {
+		t.Error("Paced: no error without a broker")
 	}
-	if _, err := PacedP99(ctx, cl, 0, []byte("x"), 1000); err == nil {
-		t.Error("PacedP99: no error for 0 records")
+	if _, err := Paced(ctx, cl, 0, []byte("x"), 1000); err == nil {
+		t.Error("Paced: no error for 0 records")
 	}
 }
