@@ -224,14 +224,17 @@ func unreachable(err error) bool {
 // as it is, within the same request: the broker did not take it, or takes a
 // retry as a duplicate. A broker whose storage failed (KAFKA_STORAGE_ERROR,
 // retriable to Kafka clients) will not take it again for some time: the
-// request answers 507 at once instead.
+// request answers 507 at once instead. Too few in-sync replicas
+// (NOT_ENOUGH_REPLICAS[_AFTER_APPEND]) last until a replica catches up or
+// the ISR changes, which takes seconds: the request answers 503 with
+// Retry-After at once rather than spend the client's whole timeout.
 func retriable(err error) bool {
 	if errors.Is(err, event.ErrUnreadable) {
 		return false // stored data that is damaged stays damaged
 	}
 	var ke *kerr.Error
 	if errors.As(err, &ke) {
-		return ke.Retriable && ke != kerr.KafkaStorageError
+		return ke.Retriable && ke != kerr.KafkaStorageError && ke != kerr.NotEnoughReplicas && ke != kerr.NotEnoughReplicasAfterAppend
 	}
 	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
 		errors.Is(err, kgo.ErrClientClosed) || errors.Is(err, ErrClosed) {

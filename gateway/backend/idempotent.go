@@ -61,6 +61,7 @@ type idemPart struct {
 	indexes []int // the events' places in the request
 	batch   []byte
 	base    int64   // assigned by the leader
+	leader  int32   // the broker that assigned base
 	stamps  []int64 // timestamps as sent, then as stored
 	err     error   // of the last attempt
 }
@@ -245,7 +246,7 @@ func (b *Backend) produceTo(ctx context.Context, cl *kgo.Client, leader int32, t
 		case rp.ErrorCode != 0:
 			part.err = withMessage(kerr.ErrorForCode(rp.ErrorCode), rp.ErrorMessage)
 		default:
-			part.base = rp.BaseOffset
+			part.base, part.leader = rp.BaseOffset, leader
 		}
 	}
 }
@@ -276,6 +277,13 @@ func (b *Backend) readBack(ctx context.Context, topic string, acks Acks, parts [
 }
 
 func (b *Backend) readBackPart(ctx context.Context, topic string, acks Acks, part *idemPart, events []event.Event, tag []byte) error {
+	// Read from the broker that took the write: the source's cached leader
+	// may be an old one cut off from the cluster, which still serves what
+	// it had below its stuck high watermark and would make the events look
+	// missing (a false conflict).
+	if err := b.src.UseLeader(ctx, topic, part.id, part.leader); err != nil {
+		return fmt.Errorf("backend: read back %s/%d: %w", topic, part.id, err)
+	}
 	want := len(part.indexes)
 	var got []event.Record
 	offset := part.base

@@ -217,6 +217,24 @@ func (s *KafkaSource) FetchWait(ctx context.Context, topic string, partition int
 	return b, nil
 }
 
+// UseLeader makes id the broker the source reads topic's partition from,
+// until a fetch from it fails: a caller that just wrote to the partition
+// knows its leader better than the cached metadata may.
+func (s *KafkaSource) UseLeader(ctx context.Context, topic string, partition int32, id int32) error {
+	key := partKey{topic, partition}
+	ld, err := s.leader(ctx, key)
+	if err != nil {
+		return err
+	}
+	if ld.id != id {
+		ld.id = id
+		s.mu.Lock()
+		s.leaders[key] = ld
+		s.mu.Unlock()
+	}
+	return nil
+}
+
 func (s *KafkaSource) forget(key partKey) {
 	s.mu.Lock()
 	delete(s.leaders, key)
