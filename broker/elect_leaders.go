@@ -11,13 +11,16 @@ import (
 
 func init() { register(kmsg.ElectLeaders, 0, 2, (*Broker).handleElectLeaders) }
 
-// electionErrors maps the controller's per-partition election outcomes to
-// Kafka errors.
-var electionErrors = map[string]*kerr.Error{
+// outcomeErrors maps the per-partition outcomes of elections and
+// reassignments to Kafka errors.
+var outcomeErrors = map[string]*kerr.Error{
 	controller.ElectionNotNeeded:           kerr.ElectionNotNeeded,
 	controller.PreferredLeaderNotAvailable: kerr.PreferredLeaderNotAvailable,
 	controller.EligibleLeadersNotAvailable: kerr.EligibleLeadersNotAvailable,
 	controller.UnknownTopicOrPartition:     kerr.UnknownTopicOrPartition,
+	controller.InvalidReplicaAssignment:    kerr.InvalidReplicaAssignment,
+	controller.NoReassignmentInProgress:    kerr.NoReassignmentInProgress,
+	replicationFactorChange:                kerr.InvalidReplicationFactor,
 }
 
 // handleElectLeaders runs preferred (type 0; the only type of v0) or
@@ -60,24 +63,37 @@ func (b *Broker) handleElectLeaders(ctx context.Context, r *kafkaserver.Request)
 		}
 		return &kafkaserver.Response{Msg: resp}, nil
 	}
-	for _, res := range results {
-		if n := len(resp.Topics); n == 0 || resp.Topics[n-1].Topic != res.Topic {
-			rt := kmsg.NewElectLeadersResponseTopic()
-			rt.Topic = res.Topic
-			resp.Topics = append(resp.Topics, rt)
-		}
-		rt := &resp.Topics[len(resp.Topics)-1]
+	eachResult(results, func(topic string) {
+		rt := kmsg.NewElectLeadersResponseTopic()
+		rt.Topic = topic
+		resp.Topics = append(resp.Topics, rt)
+	}, func(res controller.PartitionResult, code int16, msg *string) {
 		rp := kmsg.NewElectLeadersResponseTopicPartition()
-		rp.Partition = res.Partition
-		if res.Error != "" {
-			code := kerr.UnknownServerError
-			if e, ok := electionErrors[res.Error]; ok {
-				code = e
-			}
-			msg := res.Message
-			rp.ErrorCode, rp.ErrorMessage = code.Code, &msg
-		}
+		rp.Partition, rp.ErrorCode, rp.ErrorMessage = res.Partition, code, msg
+		rt := &resp.Topics[len(resp.Topics)-1]
 		rt.Partitions = append(rt.Partitions, rp)
-	}
+	})
 	return &kafkaserver.Response{Msg: resp}, nil
+}
+
+// eachResult walks per-partition controller outcomes sorted by topic:
+// newTopic is called at the first result of each topic, then add with the
+// result's Kafka error code (outcomeErrors; UNKNOWN_SERVER_ERROR for
+// others) and message, both zero on success.
+func eachResult(results []controller.PartitionResult, newTopic func(topic string), add func(res controller.PartitionResult, code int16, msg *string)) {
+	for i, res := range results {
+		if i == 0 || results[i-1].Topic != res.Topic {
+			newTopic(res.Topic)
+		}
+		if res.Error == "" {
+			add(res, 0, nil)
+			continue
+		}
+		code := kerr.UnknownServerError
+		if e, ok := outcomeErrors[res.Error]; ok {
+			code = e
+		}
+		msg := res.Message
+		add(res, code.Code, &msg)
+	}
 }

@@ -54,7 +54,9 @@ type ControllerClient interface {
 	// AlterPartition changes the ISR of a partition this broker leads.
 	AlterPartition(ctx context.Context, req controller.AlterPartitionRequest) (metadata.Partition, error)
 	// ElectLeaders runs preferred or unclean leader elections.
-	ElectLeaders(ctx context.Context, req controller.ElectLeadersRequest) ([]controller.ElectionResult, error)
+	ElectLeaders(ctx context.Context, req controller.ElectLeadersRequest) ([]controller.PartitionResult, error)
+	// ReassignPartitions starts or cancels replica reassignments.
+	ReassignPartitions(ctx context.Context, req controller.ReassignRequest) ([]controller.PartitionResult, error)
 }
 
 // Quorum is the metadata group's membership (KIP-853's AddRaftVoter and

@@ -123,7 +123,7 @@ func (b *Broker) checkISR(ctx context.Context, p *partition) {
 	} else {
 		img := b.member.Image()
 		var in []int32
-		for _, id := range p.repl.caughtUp(st.isr, p.log.Offsets().HighWatermark) {
+		for _, id := range p.repl.caughtUp(st.isr, p.log.Offsets().HighWatermark, st.lagMax, now) {
 			if br, ok := img.Broker(id); ok && !br.Fenced {
 				in = append(in, id)
 			}

@@ -130,13 +130,16 @@ func (r *leaderReplicas) lagging(self int32, isr []int32, lagMax time.Duration, 
 }
 
 // caughtUp returns the followers outside isr whose log end reached both hw
-// and the start of this leader epoch: they may rejoin the ISR.
-func (r *leaderReplicas) caughtUp(isr []int32, hw int64) []int32 {
+// and the start of this leader epoch and that were caught up with the
+// leader's log end within lagMax (Kafka's isCaughtUp): they may rejoin the
+// ISR. The last condition keeps out a follower that stopped fetching: its
+// last log end may still equal an idle partition's high watermark.
+func (r *leaderReplicas) caughtUp(isr []int32, hw int64, lagMax time.Duration, now time.Time) []int32 {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	var out []int32
 	for id, f := range r.followers {
-		if !slices.Contains(isr, id) && f.logEnd >= 0 && f.logEnd >= hw && f.logEnd >= r.epochStart {
+		if !slices.Contains(isr, id) && f.logEnd >= 0 && f.logEnd >= hw && f.logEnd >= r.epochStart && now.Sub(f.lastCaughtUp) <= lagMax {
 			out = append(out, id)
 		}
 	}

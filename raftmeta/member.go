@@ -369,6 +369,8 @@ func (m *Member) dispatch(ctx context.Context, from uint64, req request) (any, e
 		return run(ctx, req.Body, c.AlterPartition)
 	case opElectLeaders:
 		return run(ctx, req.Body, c.ElectLeaders)
+	case opReassignPartitions:
+		return run(ctx, req.Body, c.ReassignPartitions)
 	case opAddRemoteSegment:
 		return run(ctx, req.Body, func(ctx context.Context, r controller.RemoteSegmentRequest) (struct{}, error) {
 			return struct{}{}, c.AddRemoteSegment(ctx, r)
@@ -527,9 +529,17 @@ func (m *Member) AlterPartition(ctx context.Context, req controller.AlterPartiti
 }
 
 // ElectLeaders runs leader elections; see controller.Controller.ElectLeaders.
-func (m *Member) ElectLeaders(ctx context.Context, req controller.ElectLeadersRequest) ([]controller.ElectionResult, error) {
-	var out []controller.ElectionResult
+func (m *Member) ElectLeaders(ctx context.Context, req controller.ElectLeadersRequest) ([]controller.PartitionResult, error) {
+	var out []controller.PartitionResult
 	err := m.call(ctx, opElectLeaders, req, &out)
+	return out, err
+}
+
+// ReassignPartitions starts or cancels replica reassignments; see
+// controller.Controller.ReassignPartitions.
+func (m *Member) ReassignPartitions(ctx context.Context, req controller.ReassignRequest) ([]controller.PartitionResult, error) {
+	var out []controller.PartitionResult
+	err := m.call(ctx, opReassignPartitions, req, &out)
 	return out, err
 }
 

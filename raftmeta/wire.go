@@ -27,6 +27,7 @@ const (
 	opAddRemoteSegment    op = "add_remote_segment"
 	opRemoveRemoteSegment op = "remove_remote_segment"
 	opElectLeaders        op = "elect_leaders"
+	opReassignPartitions  op = "reassign_partitions"
 )
 
 // request is the envelope of a forwarded request.

@@ -18,6 +18,10 @@ type WorkloadOptions struct {
 	KafkaProducers int // idempotent franz-go producers, acks=all
 	RESTProducers  int // through the cluster's gateway, acks=all, Idempotency-Key
 	Consumers      int // plain franz-go consumers from the start
+	// RESTConsumers long-poll every partition (Partitions of them) through
+	// the gateway from offset 0.
+	RESTConsumers int
+	Partitions    int32
 	// InFlight bounds each Kafka producer's outstanding records (default 200).
 	InFlight int
 	// Rate is each Kafka producer's records per second (default 2000).
@@ -57,8 +61,11 @@ func (c *Cluster) StartWorkload(ctx context.Context, topic string, o WorkloadOpt
 	if o.RESTBatch <= 0 {
 		o.RESTBatch = 3
 	}
-	if o.RESTProducers > 0 && c.Gateway == nil {
-		c.t.Fatal("REST producers need a cluster started with a gateway")
+	if (o.RESTProducers > 0 || o.RESTConsumers > 0) && c.Gateway == nil {
+		c.t.Fatal("REST clients need a cluster started with a gateway")
+	}
+	if o.RESTConsumers > 0 && o.Partitions <= 0 {
+		c.t.Fatal("REST consumers need the topic's partition count")
 	}
 	w := &Workload{History: NewHistory(), stop: make(chan struct{})}
 	run := func(f func() (string, error)) {
@@ -97,6 +104,15 @@ func (c *Cluster) StartWorkload(ctx context.Context, topic string, o WorkloadOpt
 		run(func() (string, error) {
 			return fmt.Sprintf("%s read %d", name, Consume(ctx, cl, name, w.History, w.stop)), nil
 		})
+	}
+	for i := range o.RESTConsumers {
+		for p := range o.Partitions {
+			name := fmt.Sprintf("rest-consumer%d", i)
+			run(func() (string, error) {
+				n, err := ConsumeREST(ctx, c.Gateway, topic, p, name, w.History, w.stop)
+				return fmt.Sprintf("%s/p%d read %d", name, p, n), err
+			})
+		}
 	}
 	return w
 }

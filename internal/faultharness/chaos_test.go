@@ -2,6 +2,7 @@ package faultharness
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -29,7 +30,8 @@ func (r chaosRun) run(t *testing.T) {
 	t.Log(s)
 	ctx, cancel := context.WithTimeout(context.Background(), r.duration+5*time.Minute)
 	defer cancel()
-	w := c.StartWorkload(ctx, topic, WorkloadOptions{KafkaProducers: 2, RESTProducers: 2, Consumers: 2})
+	w := c.StartWorkload(ctx, topic, WorkloadOptions{KafkaProducers: 2, RESTProducers: 2, Consumers: 2,
+		RESTConsumers: 1, Partitions: r.partitions})
 	start := time.Now()
 	if err := c.RunSchedule(ctx, s, topic, t.Logf); err != nil {
 		t.Error(err)
@@ -47,6 +49,11 @@ func (r chaosRun) run(t *testing.T) {
 		t.Fatalf("seed %d: %v", seed, err)
 	}
 	t.Log(report)
+	for _, re := range refusals(stopErr) {
+		for _, id := range re.IDs {
+			t.Logf("refused request %s: %s is at %v in the final log", re.Key, id, report.Find(id))
+		}
+	}
 	if len(report.Violations) > 0 {
 		t.Errorf("seed %d broke the guarantees of acks=all:\n%s", seed, report)
 	}
@@ -58,6 +65,20 @@ func (r chaosRun) run(t *testing.T) {
 			t.Errorf("seed %d: only %d records acknowledged to %s producers", seed, n, who)
 		}
 	}
+}
+
+// refusals lists the RefusedErrors in err (one, or joined).
+func refusals(err error) []*RefusedError {
+	var out []*RefusedError
+	var re *RefusedError
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range j.Unwrap() {
+			out = append(out, refusals(e)...)
+		}
+	} else if errors.As(err, &re) {
+		out = append(out, re)
+	}
+	return out
 }
 
 func ackedBy(h *History, prefix string) int {

@@ -53,6 +53,17 @@ type Report struct {
 	Read       int
 	Records    int // in the final log
 	Violations []Violation
+	where      map[RecordID][]place
+}
+
+// Find says where record id is in the final log ("partition P offset O"
+// for each copy; none when absent).
+func (r *Report) Find(id RecordID) []string {
+	var out []string
+	for _, pl := range r.where[id] {
+		out = append(out, fmt.Sprintf("partition %d offset %d", pl.partition, pl.offset))
+	}
+	return out
 }
 
 // Count returns how many violations are of kind k.
@@ -100,6 +111,7 @@ func Check(seed uint64, h *History, log map[int32][]LogRecord) *Report {
 	add := func(v Violation) { r.Violations = append(r.Violations, v) }
 
 	where := map[RecordID][]place{}
+	r.where = where
 	at := map[place]RecordID{}
 	partitions := make([]int32, 0, len(log))
 	for p := range log {

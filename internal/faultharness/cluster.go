@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -162,13 +163,29 @@ func (c *Cluster) stop() {
 		b.Kill()
 	}
 	c.Net.Close()
-	if c.t.Failed() {
-		for _, b := range c.Brokers {
-			c.t.Logf("=== last output of %s:\n%s", b.Name, b.Output(6000))
+	if !c.t.Failed() {
+		return
+	}
+	procs := []*Process{}
+	for _, b := range c.Brokers {
+		procs = append(procs, b.Process)
+	}
+	if c.Gateway != nil {
+		procs = append(procs, c.Gateway.Process)
+	}
+	// The test's temporary directory goes; the whole logs are kept for the
+	// post-mortem.
+	keep, err := os.MkdirTemp("", "runnel-faultharness-logs-")
+	for _, p := range procs {
+		c.t.Logf("=== last output of %s:\n%s", p.Name, p.Output(4000))
+		if err == nil {
+			if b, rerr := os.ReadFile(p.log); rerr == nil {
+				os.WriteFile(filepath.Join(keep, filepath.Base(p.log)), b, 0o644)
+			}
 		}
-		if c.Gateway != nil {
-			c.t.Logf("=== last output of the gateway:\n%s", c.Gateway.Output(3000))
-		}
+	}
+	if err == nil {
+		c.t.Logf("whole logs of every process kept in %s", keep)
 	}
 }
 

@@ -38,6 +38,8 @@ func (c *Cluster) Inject(kind FaultKind, id int, shaping Shaping) (heal func() e
 		c.Net.CutOutbound(id)
 	case Slow:
 		c.Net.Slow(id, shaping)
+	case Refuse:
+		c.Net.Refuse(id)
 	default:
 		return nil, fmt.Errorf("inject: unknown fault %v", kind)
 	}

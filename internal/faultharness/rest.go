@@ -70,6 +70,11 @@ func (p *RESTProducer) Run(ctx context.Context, stop <-chan struct{}) (int, erro
 // returned as an error).
 func (p *RESTProducer) produce(ctx context.Context, key string, ids []RecordID) error {
 	body := p.body(ids)
+	start := time.Now()
+	var attempts []string
+	note := func(what string) {
+		attempts = append(attempts, fmt.Sprintf("%s +%v: %s", start.UTC().Format("15:04:05.000"), time.Since(start).Round(time.Millisecond), what))
+	}
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
 			p.Retries++
@@ -82,6 +87,7 @@ func (p *RESTProducer) produce(ctx context.Context, key string, ids []RecordID) 
 		status, answer, err := p.post(ctx, key, body)
 		switch {
 		case err != nil:
+			note(err.Error())
 			p.History.Failed(fmt.Errorf("rest produce: %w", err))
 			continue
 		case status == http.StatusOK:
@@ -96,12 +102,30 @@ func (p *RESTProducer) produce(ctx context.Context, key string, ids []RecordID) 
 			}
 			return nil
 		case status >= 500 || status == http.StatusRequestTimeout || status == http.StatusTooManyRequests:
+			note(fmt.Sprintf("%d %s", status, errorCode(answer)))
 			p.History.Failed(fmt.Errorf("rest produce: %d %s", status, errorCode(answer)))
 			continue
 		default:
-			return fmt.Errorf("%s: request %s refused: %d %s", p.Name, key, status, answer)
+			note(fmt.Sprintf("%d %s", status, answer))
+			return &RefusedError{Producer: p.Name, Key: key, IDs: ids, Status: status, Attempts: attempts}
 		}
 	}
+}
+
+// RefusedError is a REST produce refused for good (a 4xx other than 408
+// and 429), with the events it carried and every attempt, so that a test
+// can look for the events in the log.
+type RefusedError struct {
+	Producer string
+	Key      string
+	IDs      []RecordID
+	Status   int
+	Attempts []string // "start +elapsed: outcome"
+}
+
+func (e *RefusedError) Error() string {
+	return fmt.Sprintf("%s: request %s (events %s..%s) refused with %d after attempts:\n    %s",
+		e.Producer, e.Key, e.IDs[0], e.IDs[len(e.IDs)-1], e.Status, strings.Join(e.Attempts, "\n    "))
 }
 
 func (p *RESTProducer) body(ids []RecordID) []byte {

@@ -30,10 +30,14 @@ const (
 	// Restart stops the broker with SIGTERM (controlled shutdown) and starts
 	// it again when the fault ends.
 	Restart
+	// Refuse closes the broker's connections to and from the other brokers
+	// and refuses new ones (a fast-failing partition, where Isolate is a
+	// silent one).
+	Refuse
 	numFaultKinds
 )
 
-var faultNames = [numFaultKinds]string{"kill", "pause", "isolate", "cut-inbound", "cut-outbound", "slow", "restart"}
+var faultNames = [numFaultKinds]string{"kill", "pause", "isolate", "cut-inbound", "cut-outbound", "slow", "restart", "refuse"}
 
 func (k FaultKind) String() string {
 	if k < 0 || k >= numFaultKinds {

@@ -10,6 +10,9 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
+// uncleanMetric counts the controller's unclean leader elections.
+const uncleanMetric = "runnel_controller_unclean_leader_elections_total"
+
 // uncleanRun lets both followers of a partition fall out of the ISR (their
 // fetches cut), writes with acks=all while the leader is alone in the ISR
 // (min.insync.replicas=1), then kills the leader and heals the network.
@@ -58,7 +61,9 @@ func uncleanRun(t *testing.T, ctx context.Context, topic string, unclean bool) (
 // not elected) and loses nothing: when the old leader returns it leads
 // again with every acknowledged record. With it true, an out-of-sync
 // replica is elected and the records acknowledged while the leader was
-// alone in the ISR are lost: the documented loss, and the only one.
+// alone in the ISR are lost: the documented loss, and the only one. The
+// controller counts the unclean election in
+// runnel_controller_unclean_leader_elections_total, and only that one.
 func TestUncleanElection(t *testing.T) {
 	t.Run("off", func(t *testing.T) {
 		t.Parallel()
@@ -80,6 +85,9 @@ func TestUncleanElection(t *testing.T) {
 			}
 			time.Sleep(200 * time.Millisecond)
 		}
+		if n, err := c.MetricSum(ctx, "runnel_controller_unclean_leader_elections_total"); err != nil || n != 0 {
+			t.Fatalf("unclean elections counted with unclean election off: %v %v", n, err)
+		}
 		c.Restart(leader)
 		report, err := c.Verify(ctx, 0, "clean", 1, h)
 		if err != nil {
@@ -88,6 +96,9 @@ func TestUncleanElection(t *testing.T) {
 		t.Log(report)
 		if len(report.Violations) > 0 {
 			t.Fatalf("unclean election off lost records:\n%s", report)
+		}
+		if n, err := c.MetricSum(ctx, uncleanMetric); err != nil || n != 0 {
+			t.Errorf("%s = %v (%v) with unclean election off", uncleanMetric, n, err)
 		}
 	})
 	t.Run("on", func(t *testing.T) {
@@ -105,6 +116,13 @@ func TestUncleanElection(t *testing.T) {
 			return err
 		})
 		t.Logf("broker %d, out of the ISR, elected after the death of leader %d", elected, leader)
+		c.waitFor(30*time.Second, func(ctx context.Context) error {
+			n, err := c.MetricSum(ctx, uncleanMetric)
+			if err == nil && n != 1 {
+				err = fmt.Errorf("%s = %v over the live brokers, want 1", uncleanMetric, n)
+			}
+			return err
+		})
 		c.Restart(leader)
 		report, err := c.Verify(ctx, 0, "unclean", 1, h)
 		if err != nil {

@@ -40,6 +40,23 @@
 // the new controller: no broker is fenced for heartbeats that went to the old
 // one, and decisions already in the log are neither lost nor repeated.
 //
+// Leadership also moves on request and on schedule. ElectLeaders runs
+// preferred or unclean elections (KIP-460). RebalanceLeaders, run every
+// Rebalance.Interval, hands partitions back to their preferred replica when
+// a broker's share led by others passes Rebalance.ImbalancePercentage
+// (Kafka's auto.leader.rebalance.enable). A heartbeat with WantShutDown
+// starts a controlled shutdown: the broker leaves the ISRs and its
+// leaderships move, and it is never elected nor added to an ISR until it
+// registers again; this state lives in the active controller's memory
+// (every heartbeat of a stopping broker asks again, so a new controller
+// learns it within one heartbeat). ReassignPartitions moves replicas
+// (KIP-455): the replica set becomes the target followed by the replicas
+// being removed, and the AlterPartition that puts every target replica in
+// the ISR also drops the others.
+//
+// Every committed leader change is counted, apart for unclean ones (a
+// leader outside the old ISR), which are also logged as warnings.
+//
 // Placement stripes replicas across racks like Kafka's StripedReplicaPlacer
 // (see placer). Nothing here reads a clock except through Config.Now, so the
 // package is tested with a fake clock and an in-memory Proposer.

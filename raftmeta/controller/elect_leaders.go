@@ -42,9 +42,10 @@ type ElectLeadersRequest struct {
 	Partitions map[string][]int32 `json:"partitions,omitempty"`
 }
 
-// ElectionResult is the outcome for one partition: Error is empty on
-// success, else one of the outcome constants, explained by Message.
-type ElectionResult struct {
+// PartitionResult is the outcome of an election or a reassignment for one
+// partition: Error is empty on success, else one of the outcome constants
+// (ElectionNotNeeded, InvalidReplicaAssignment, ...), explained by Message.
+type PartitionResult struct {
 	Topic     string `json:"topic"`
 	Partition int32  `json:"partition"`
 	Error     string `json:"error,omitempty"`
@@ -53,27 +54,28 @@ type ElectionResult struct {
 
 // ElectLeaders runs the requested elections in one commit and returns
 // each partition's outcome, in topic then partition order.
-func (c *Controller) ElectLeaders(ctx context.Context, req ElectLeadersRequest) ([]ElectionResult, error) {
+func (c *Controller) ElectLeaders(ctx context.Context, req ElectLeadersRequest) ([]PartitionResult, error) {
 	if req.Type != ElectPreferred && req.Type != ElectUnclean {
 		return nil, fmt.Errorf("%w: election type %d, want 0 (preferred) or 1 (unclean)", ErrInvalidRequest, req.Type)
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if err := c.checkActive(); err != nil {
-		return nil, err
-	}
-	img := c.image()
-	var out []ElectionResult
-	var recs []metadata.Record
+	return c.perPartitionLocked(ctx, func(img *metadata.Image) (out []PartitionResult, recs []metadata.Record) {
+		c.electAll(img, req, &out, &recs)
+		return out, recs
+	})
+}
+
+// electAll decides the elections req asks for against img, appending each
+// outcome to out and each record to recs.
+func (c *Controller) electAll(img *metadata.Image, req ElectLeadersRequest, out *[]PartitionResult, recs *[]metadata.Record) {
 	try := func(t *metadata.Topic, p metadata.Partition) {
 		rec, code, msg := c.electOne(img, t, p, req.Type)
 		if rec != nil {
-			recs = append(recs, *rec)
+			*recs = append(*recs, *rec)
 		}
 		if req.All && code == ElectionNotNeeded {
 			return
 		}
-		out = append(out, ElectionResult{Topic: t.Name, Partition: p.Index, Error: code, Message: msg})
+		*out = append(*out, PartitionResult{Topic: t.Name, Partition: p.Index, Error: code, Message: msg})
 	}
 	if req.All {
 		for _, t := range img.Topics() {
@@ -89,7 +91,7 @@ func (c *Controller) ElectLeaders(ctx context.Context, req ElectLeadersRequest) 
 			t, ok := img.Topic(name)
 			for _, i := range parts {
 				if !ok || i < 0 || int(i) >= len(t.Partitions) {
-					out = append(out, ElectionResult{Topic: name, Partition: i, Error: UnknownTopicOrPartition,
+					*out = append(*out, PartitionResult{Topic: name, Partition: i, Error: UnknownTopicOrPartition,
 						Message: fmt.Sprintf("topic %q has no partition %d", name, i)})
 					continue
 				}
@@ -97,6 +99,18 @@ func (c *Controller) ElectLeaders(ctx context.Context, req ElectLeadersRequest) 
 			}
 		}
 	}
+}
+
+// perPartitionLocked runs decide against the current image, under c.mu,
+// and proposes the records it returns in one commit; it returns decide's
+// per-partition outcomes once they are committed.
+func (c *Controller) perPartitionLocked(ctx context.Context, decide func(img *metadata.Image) ([]PartitionResult, []metadata.Record)) ([]PartitionResult, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.checkActive(); err != nil {
+		return nil, err
+	}
+	out, recs := decide(c.image())
 	if len(recs) > 0 {
 		if _, err := c.proposeLocked(ctx, recs...); err != nil {
 			return nil, err

@@ -21,7 +21,7 @@ func TestElectLeadersPreferred(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []ElectionResult{{Topic: "nope", Partition: 0, Error: UnknownTopicOrPartition}, {Topic: "t", Partition: 0, Error: ElectionNotNeeded}}
+	want := []PartitionResult{{Topic: "nope", Partition: 0, Error: UnknownTopicOrPartition}, {Topic: "t", Partition: 0, Error: ElectionNotNeeded}}
 	checkResults(t, res, want)
 	// The preferred replica is fenced: its partition moves away, and while
 	// it is fenced a preferred election is refused.
@@ -41,11 +41,11 @@ func TestElectLeadersPreferred(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkResults(t, res, []ElectionResult{{Topic: "t", Partition: 0, Error: PreferredLeaderNotAvailable}})
+	checkResults(t, res, []PartitionResult{{Topic: "t", Partition: 0, Error: PreferredLeaderNotAvailable}})
 	// Back, unfenced, but not in the ISR until its leader adds it.
 	e.heartbeat(pref)
 	res, _ = e.c.ElectLeaders(e.ctx, ElectLeadersRequest{Type: ElectPreferred, Partitions: map[string][]int32{"t": {0}}})
-	checkResults(t, res, []ElectionResult{{Topic: "t", Partition: 0, Error: PreferredLeaderNotAvailable}})
+	checkResults(t, res, []PartitionResult{{Topic: "t", Partition: 0, Error: PreferredLeaderNotAvailable}})
 	p := e.partition("t", 0)
 	e.shrinkISR("t", 0, append(p.ISR, pref))
 	// All partitions: only those that needed an election are answered.
@@ -53,7 +53,7 @@ func TestElectLeadersPreferred(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkResults(t, res, []ElectionResult{{Topic: "t", Partition: 0}})
+	checkResults(t, res, []PartitionResult{{Topic: "t", Partition: 0}})
 	if got := e.partition("t", 0); got.Leader != pref || got.LeaderEpoch <= p.LeaderEpoch {
 		t.Fatalf("after preferred election: %+v (before %+v)", got, p)
 	}
@@ -72,13 +72,13 @@ func TestElectLeadersUnclean(t *testing.T) {
 	e.register(2, "b")
 	e.createTopic("led", 1, 2, nil)
 	res, _ := e.c.ElectLeaders(e.ctx, ElectLeadersRequest{Type: ElectUnclean, Partitions: map[string][]int32{"led": {0}}})
-	checkResults(t, res, []ElectionResult{{Topic: "led", Partition: 0, Error: ElectionNotNeeded}})
+	checkResults(t, res, []PartitionResult{{Topic: "led", Partition: 0, Error: ElectionNotNeeded}})
 	_, other := e.strandOne("t")
 	res, err := e.c.ElectLeaders(e.ctx, ElectLeadersRequest{Type: ElectUnclean, All: true})
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkResults(t, res, []ElectionResult{{Topic: "t", Partition: 0}})
+	checkResults(t, res, []PartitionResult{{Topic: "t", Partition: 0}})
 	if got := e.partition("t", 0); got.Leader != other {
 		t.Fatalf("unclean election: %+v", got)
 	}
@@ -91,11 +91,11 @@ func TestElectLeadersUnclean(t *testing.T) {
 		t.Fatal(err)
 	}
 	res, _ = e.c.ElectLeaders(e.ctx, ElectLeadersRequest{Type: ElectUnclean, Partitions: map[string][]int32{"t": {0}}})
-	checkResults(t, res, []ElectionResult{{Topic: "t", Partition: 0, Error: EligibleLeadersNotAvailable}})
+	checkResults(t, res, []PartitionResult{{Topic: "t", Partition: 0, Error: EligibleLeadersNotAvailable}})
 }
 
 // checkResults compares outcomes, ignoring messages.
-func checkResults(t *testing.T, got, want []ElectionResult) {
+func checkResults(t *testing.T, got, want []PartitionResult) {
 	t.Helper()
 	if len(got) != len(want) {
 		t.Fatalf("results %+v, want %+v", got, want)

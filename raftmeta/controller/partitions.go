@@ -100,9 +100,10 @@ func change(t *metadata.Topic, p metadata.Partition, leader int32, isr []int32) 
 // following Kafka's rules: the request must come from the current leader,
 // quoting its current broker epoch, the current leader epoch and the current
 // partition epoch; the new ISR must contain the leader, name only replicas,
-// and add only unfenced brokers. It returns the partition as committed. A
-// request for the ISR the partition already has succeeds without a
-// proposal.
+// and add only eligible brokers. An ISR that holds every target replica of
+// a reassignment in progress completes it in the same commit. It returns
+// the partition as committed. A request for the ISR the partition already
+// has succeeds without a proposal.
 func (c *Controller) AlterPartition(ctx context.Context, req AlterPartitionRequest) (metadata.Partition, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -144,7 +145,13 @@ func (c *Controller) AlterPartition(ctx context.Context, req AlterPartitionReque
 	if sameSet(p.ISR, req.ISR) {
 		return p, nil
 	}
-	if _, err := c.proposeLocked(ctx, change(t, p, p.Leader, slices.Clone(req.ISR))); err != nil {
+	rec := change(t, p, p.Leader, slices.Clone(req.ISR))
+	next := p
+	next.ISR = req.ISR
+	if done := c.completeReassignment(img, t, p, next); done != nil {
+		rec = *done
+	}
+	if _, err := c.proposeLocked(ctx, rec); err != nil {
 		return metadata.Partition{}, err
 	}
 	p, ok = c.image().Partition(req.TopicID, req.Partition)

@@ -205,8 +205,13 @@ func (m *Member) AlterPartition(ctx context.Context, req controller.AlterPartiti
 }
 
 // ElectLeaders runs leader elections through the controller.
-func (m *Member) ElectLeaders(ctx context.Context, req controller.ElectLeadersRequest) ([]controller.ElectionResult, error) {
+func (m *Member) ElectLeaders(ctx context.Context, req controller.ElectLeadersRequest) ([]controller.PartitionResult, error) {
 	return m.ctrl.ElectLeaders(ctx, req)
+}
+
+// ReassignPartitions starts or cancels reassignments through the controller.
+func (m *Member) ReassignPartitions(ctx context.Context, req controller.ReassignRequest) ([]controller.PartitionResult, error) {
+	return m.ctrl.ReassignPartitions(ctx, req)
 }
 
 // Leader is this member's node: its controller is the active one.
