@@ -39,8 +39,9 @@ type Coordinator struct {
 	parts  map[int32]*offsetsPartition // partitions led here
 	groups map[string]*group
 
-	stop chan struct{}
-	wg   sync.WaitGroup
+	stop      chan struct{}
+	closeOnce sync.Once
+	wg        sync.WaitGroup
 }
 
 // offsetsPartition is a partition of __consumer_offsets this broker leads:
@@ -76,8 +77,10 @@ func New(cfg Config, store Log) (*Coordinator, error) {
 func (c *Coordinator) Config() Config { return c.cfg }
 
 // Close stops the coordinator: every group is unloaded and waiting
-// requests are answered NOT_COORDINATOR.
-func (c *Coordinator) Close() {
+// requests are answered NOT_COORDINATOR. Calls after the first do nothing.
+func (c *Coordinator) Close() { c.closeOnce.Do(c.close) }
+
+func (c *Coordinator) close() {
 	close(c.stop)
 	c.mu.Lock()
 	for p := range c.parts {

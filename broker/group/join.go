@@ -242,6 +242,7 @@ func (g *group) prepareRebalanceLocked(why string) {
 		wait = min(g.c.cfg.InitialRebalanceDelay, wait)
 	}
 	g.armJoinTimerLocked(wait)
+	g.maybeCompleteJoinLocked()
 }
 
 func (g *group) armJoinTimerLocked(d time.Duration) {
