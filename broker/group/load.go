@@ -58,8 +58,9 @@ func (l *loader) apply(offset int64, r Record) {
 		return
 	}
 	if r.Value == nil {
+		// As in Kafka, a group's tombstone removes its metadata only:
+		// its offsets go by their own tombstones.
 		g.meta, g.metaOffset = nil, offset
-		g.offsets = map[topicPartition]Offset{} // a deleted group's offsets went with it
 		return
 	}
 	v, err := decodeGroupValue(r.Value)
