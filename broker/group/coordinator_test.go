@@ -185,3 +185,36 @@ func TestNotCoordinator(t *testing.T) {
 		t.Fatalf("heartbeat after unload: %v", kerr.ErrorForCode(h.ErrorCode))
 	}
 }
+
+// TestListGroupsFilters lists by state (v4) and type (v5).
+func TestListGroupsFilters(t *testing.T) {
+	c := newTestCoordinator(t, &memLog{}, Config{InitialRebalanceDelay: -1})
+	ctx := context.Background()
+	commit := kmsg.NewPtrOffsetCommitRequest()
+	commit.Group = "empty"
+	commit.Topics = []kmsg.OffsetCommitRequestTopic{{Topic: "t", Partitions: []kmsg.OffsetCommitRequestTopicPartition{{Partition: 0, Offset: 1}}}}
+	c.OffsetCommit(commit)
+	j := joinReq("busy", "")
+	j.Version = 3 // no MEMBER_ID_REQUIRED before v4
+	if r := c.JoinGroup(ctx, j, "c", "/h"); r.ErrorCode != 0 {
+		t.Fatalf("join: %v", kerr.ErrorForCode(r.ErrorCode))
+	}
+	list := func(states, types []string) []string {
+		req := kmsg.NewPtrListGroupsRequest()
+		req.Version, req.StatesFilter, req.TypesFilter = 5, states, types
+		var out []string
+		for _, g := range c.ListGroups(req).Groups {
+			out = append(out, g.Group+"="+g.GroupState)
+		}
+		return out
+	}
+	if got := list(nil, nil); len(got) != 2 || got[0] != "busy=CompletingRebalance" || got[1] != "empty=Empty" {
+		t.Fatalf("all groups: %v", got)
+	}
+	if got := list([]string{"empty"}, nil); len(got) != 1 || got[0] != "empty=Empty" {
+		t.Fatalf("Empty groups: %v", got)
+	}
+	if got := list(nil, []string{"consumer"}); len(got) != 0 {
+		t.Fatalf("consumer-type (KIP-848) groups: %v, want none", got)
+	}
+}
