@@ -139,10 +139,20 @@ func (b *Broker) findCoordinator(ctx context.Context, keyType int8, key string) 
 	return 0, "", 0, fmt.Errorf("%w: partition %d of %s has no live leader", kerr.CoordinatorNotAvailable, mp.Index, metadata.TopicConsumerOffsets)
 }
 
+// offsetsTopicConfigs are the configurations __consumer_offsets is created
+// with, in order of preference: compacted as Kafka's (the last record of
+// every key kept), or, on a broker whose controller refuses compaction,
+// kept whole forever, so no committed offset is ever lost to retention.
+var offsetsTopicConfigs = []map[string]string{
+	{"cleanup.policy": "compact"},
+	{"cleanup.policy": "delete", "retention.ms": "-1", "retention.bytes": "-1"},
+}
+
 // offsetsTopic returns __consumer_offsets, creating it on first use with
 // the configured partitions and min(offsets.topic.replication.factor, live
-// brokers) replicas. Until log compaction is available the topic keeps
-// its records forever (retention.ms=-1), so no committed offset is lost.
+// brokers) replicas (Kafka refuses to create it with fewer live brokers
+// than the factor; Runnel takes what there is, so a one-broker cluster
+// has groups).
 func (b *Broker) offsetsTopic(ctx context.Context) (*metadata.Topic, error) {
 	if t, ok := b.member.Image().Topic(metadata.TopicConsumerOffsets); ok {
 		return t, nil
@@ -158,15 +168,20 @@ func (b *Broker) offsetsTopic(ctx context.Context) (*metadata.Topic, error) {
 	if rf < 1 {
 		return nil, fmt.Errorf("%w: no live brokers to host %s", kerr.CoordinatorNotAvailable, metadata.TopicConsumerOffsets)
 	}
-	t, err := b.createInternalTopic(ctx, metadata.TopicConsumerOffsets, cfg.NumPartitions, int16(rf), map[string]string{"retention.ms": "-1"})
-	if errors.Is(err, metadata.ErrTopicExists) {
-		if t, ok := b.member.Image().Topic(metadata.TopicConsumerOffsets); ok {
+	var err error
+	for _, config := range offsetsTopicConfigs {
+		var t *metadata.Topic
+		t, err = b.createInternalTopic(ctx, metadata.TopicConsumerOffsets, cfg.NumPartitions, int16(rf), config)
+		if err == nil {
 			return t, nil
 		}
+		if errors.Is(err, metadata.ErrTopicExists) {
+			if t, ok := b.member.Image().Topic(metadata.TopicConsumerOffsets); ok {
+				return t, nil
+			}
+			break
+		}
+		b.log.Warn("create offsets topic", "config", config, "error", err)
 	}
-	if err != nil {
-		b.log.Warn("create offsets topic", "error", err)
-		return nil, fmt.Errorf("%w: %s is being created", kerr.CoordinatorNotAvailable, metadata.TopicConsumerOffsets)
-	}
-	return t, nil
+	return nil, fmt.Errorf("%w: %s is being created (%v)", kerr.CoordinatorNotAvailable, metadata.TopicConsumerOffsets, err)
 }

@@ -59,6 +59,19 @@ func TestCoordinatorFailover(t *testing.T) {
 			t.Fatalf("__consumer_offsets partition %d has replicas %v, want 3", p.Partition, p.Replicas)
 		}
 	}
+	// Compacted as Kafka's, or, where compaction is refused, kept whole.
+	rcs, err := adm.DescribeTopicConfigs(ctx, "__consumer_offsets")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conf := map[string]string{}
+	for _, cf := range rcs[0].Configs {
+		conf[cf.Key] = cf.MaybeValue()
+	}
+	if conf["cleanup.policy"] != "compact" && conf["retention.ms"] != "-1" {
+		t.Fatalf("__consumer_offsets neither compacted nor kept whole: cleanup.policy %q retention.ms %q", conf["cleanup.policy"], conf["retention.ms"])
+	}
+	t.Logf("__consumer_offsets: cleanup.policy=%s retention.ms=%s", conf["cleanup.policy"], conf["retention.ms"])
 	before := coordinatorOf(t, ctx, c.Client(), "fo")
 	c.Stop(int(before) - 1)
 	// The controller moves the partition's leadership once it fences the
