@@ -218,3 +218,37 @@ func TestListGroupsFilters(t *testing.T) {
 		t.Fatalf("consumer-type (KIP-848) groups: %v, want none", got)
 	}
 }
+
+// TestStaticMemberFenced replaces a static member by a new instance with
+// the same group.instance.id: the old member id is fenced, the new one
+// keeps the generation (no rebalance of a Stable group).
+func TestStaticMemberFenced(t *testing.T) {
+	c := newTestCoordinator(t, &memLog{}, Config{InitialRebalanceDelay: -1})
+	ctx := context.Background()
+	inst := "instance-1"
+	j := joinReq("s", "")
+	j.InstanceID = &inst
+	first := c.JoinGroup(ctx, j, "c", "/h")
+	if first.ErrorCode != 0 {
+		t.Fatalf("static join: %v", kerr.ErrorForCode(first.ErrorCode))
+	}
+	sync := kmsg.NewPtrSyncGroupRequest()
+	sync.Group, sync.MemberID, sync.Generation, sync.InstanceID = "s", first.MemberID, first.Generation, &inst
+	sync.GroupAssignment = []kmsg.SyncGroupRequestGroupAssignment{{MemberID: first.MemberID, MemberAssignment: []byte("p0")}}
+	if s := c.SyncGroup(ctx, sync); s.ErrorCode != 0 {
+		t.Fatalf("sync: %v", kerr.ErrorForCode(s.ErrorCode))
+	}
+	second := c.JoinGroup(ctx, j, "c", "/h")
+	if second.ErrorCode != 0 || second.MemberID == first.MemberID || second.Generation != first.Generation {
+		t.Fatalf("rejoin: %v member %q generation %d (first %q %d)", kerr.ErrorForCode(second.ErrorCode), second.MemberID, second.Generation, first.MemberID, first.Generation)
+	}
+	hb := kmsg.NewPtrHeartbeatRequest()
+	hb.Group, hb.MemberID, hb.Generation, hb.InstanceID = "s", first.MemberID, first.Generation, &inst
+	if h := c.Heartbeat(hb); h.ErrorCode != kerr.FencedInstanceID.Code {
+		t.Fatalf("old instance's heartbeat: %v, want FENCED_INSTANCE_ID", kerr.ErrorForCode(h.ErrorCode))
+	}
+	sync.MemberID, sync.GroupAssignment = second.MemberID, nil
+	if s := c.SyncGroup(ctx, sync); s.ErrorCode != 0 || string(s.MemberAssignment) != "p0" {
+		t.Fatalf("new instance's sync: %v %q, want its old assignment", kerr.ErrorForCode(s.ErrorCode), s.MemberAssignment)
+	}
+}
