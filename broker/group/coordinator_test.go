@@ -252,3 +252,22 @@ func TestStaticMemberFenced(t *testing.T) {
 		t.Fatalf("new instance's sync: %v %q, want its old assignment", kerr.ErrorForCode(s.ErrorCode), s.MemberAssignment)
 	}
 }
+
+// TestCommitRetentionTime: an OffsetCommit v2-v4 retention time expires
+// the offset on its own, before offsets.retention.minutes.
+func TestCommitRetentionTime(t *testing.T) {
+	l := &memLog{}
+	c := newTestCoordinator(t, l, Config{OffsetsRetention: time.Hour})
+	commit := kmsg.NewPtrOffsetCommitRequest()
+	commit.Version, commit.Group, commit.RetentionTimeMillis = 2, "old-client", 1000
+	commit.Topics = []kmsg.OffsetCommitRequestTopic{{Topic: "t", Partitions: []kmsg.OffsetCommitRequestTopicPartition{{Partition: 0, Offset: 3}}}}
+	if p := c.OffsetCommit(commit).Topics[0].Partitions[0]; p.ErrorCode != 0 {
+		t.Fatalf("commit: %v", kerr.ErrorForCode(p.ErrorCode))
+	}
+	if n := c.ExpireOffsets(time.Now()); n != 0 {
+		t.Fatalf("expired %d offsets at once", n)
+	}
+	if n := c.ExpireOffsets(time.Now().Add(2 * time.Second)); n != 1 {
+		t.Fatalf("expired %d offsets after their 1 s retention, want 1", n)
+	}
+}

@@ -61,6 +61,11 @@ func (c *Coordinator) OffsetCommit(req *kmsg.OffsetCommitRequest) *kmsg.OffsetCo
 			if req.Version < 6 {
 				o.LeaderEpoch = -1
 			}
+			if req.Version >= 2 && req.Version <= 4 && req.RetentionTimeMillis > 0 {
+				// An explicit retention (v2-v4) sets the offset's own
+				// expiry, written as Kafka does in OffsetCommitValue v1.
+				o.ExpireTime = now + req.RetentionTimeMillis
+			}
 			if p.Metadata != nil {
 				o.Metadata = *p.Metadata
 			}

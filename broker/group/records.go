@@ -43,11 +43,15 @@ func offsetKey(group, topic string, partition int32) []byte {
 	return k.AppendTo(nil)
 }
 
-// offsetValue encodes a committed offset.
+// offsetValue encodes a committed offset: v3, or v1 when the commit set an
+// expiry (OffsetCommit v2-v4 with a retention time).
 func offsetValue(o Offset) []byte {
 	v := kmsg.NewOffsetCommitValue()
 	v.Version = offsetValueVersion
-	v.Offset, v.LeaderEpoch, v.Metadata, v.CommitTimestamp = o.Offset, o.LeaderEpoch, o.Metadata, o.CommitTime
+	if o.ExpireTime > 0 {
+		v.Version = 1 // the only version with an expire timestamp
+	}
+	v.Offset, v.LeaderEpoch, v.Metadata, v.CommitTimestamp, v.ExpireTimestamp = o.Offset, o.LeaderEpoch, o.Metadata, o.CommitTime, o.ExpireTime
 	return v.AppendTo(nil)
 }
 

@@ -57,6 +57,13 @@ func TestRecordsRoundTrip(t *testing.T) {
 	if b := offsetValue(o); !bytes.Equal(b, want) {
 		t.Fatalf("offset value bytes % x, want % x", b, want)
 	}
+	// An explicit expiry is written as v1, the only version that has it.
+	exp := Offset{Offset: 42, LeaderEpoch: -1, Metadata: "m", CommitTime: 1000, ExpireTime: 5000}
+	if b := offsetValue(exp); b[1] != 1 {
+		t.Fatalf("offset value with an expiry written as v%d, want v1", b[1])
+	} else if got, err := decodeOffsetValue(b); err != nil || got != exp {
+		t.Fatalf("offset value v1: %+v %v, want %+v", got, err, exp)
+	}
 	gk, err := decodeKey(groupKey("grp"))
 	if err != nil || gk.isOffset || gk.group != "grp" {
 		t.Fatalf("group key: %+v %v", gk, err)
