@@ -14,6 +14,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/runnel-dev/runnel/broker/commitlog"
+	"github.com/runnel-dev/runnel/broker/group"
 	"github.com/runnel-dev/runnel/internal/diskfs"
 	"github.com/runnel-dev/runnel/raftmeta/controller"
 	"github.com/runnel-dev/runnel/raftmeta/metadata"
@@ -49,6 +50,10 @@ type Broker struct {
 	repMetrics *replicationMetrics
 	isrWake    chan struct{}
 
+	// groups is the group coordinator of the __consumer_offsets
+	// partitions this broker leads.
+	groups *group.Coordinator
+
 	stop chan struct{}
 	wg   sync.WaitGroup
 }
@@ -83,11 +88,18 @@ func New(cfg Config) (*Broker, error) {
 		stop: make(chan struct{}),
 	}
 	b.replicas = newReplicaManager(b)
+	gcfg := cfg.Groups
+	gcfg.LogEnd = b.groupLogEnd
+	if b.groups, err = group.New(gcfg, groupLog{b}); err != nil {
+		store.Close()
+		return nil, err
+	}
 	b.pids.member = cfg.Member
 	b.pids.brokerID = cfg.BrokerID
 	if cfg.Metrics != nil {
 		for _, c := range append(repMetrics.collectors(), newStorageCollector(b), replicationCollector{b}) {
 			if err := cfg.Metrics.Register(c); err != nil {
+				b.groups.Close()
 				store.Close()
 				return nil, fmt.Errorf("broker metrics: %w", err)
 			}
@@ -101,6 +113,7 @@ func New(cfg Config) (*Broker, error) {
 func (b *Broker) Start() {
 	img, _ := b.member.Watch()
 	b.reconcile(img)
+	b.syncGroups(img)
 	b.wg.Add(3)
 	go b.followMetadata()
 	go b.runHousekeeping()
@@ -111,6 +124,7 @@ func (b *Broker) Start() {
 func (b *Broker) Close() error {
 	close(b.stop)
 	b.wg.Wait()
+	b.groups.Close()
 	b.replicas.close()
 	for _, p := range b.partitionsSorted() {
 		p.snapshotProducers()
@@ -127,6 +141,7 @@ func (b *Broker) followMetadata() {
 	for {
 		img, changed := b.member.Watch()
 		b.reconcile(img)
+		b.syncGroups(img)
 		select {
 		case <-changed:
 		case <-caughtUp:

@@ -8,6 +8,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/runnel-dev/runnel/broker/commitlog"
+	"github.com/runnel-dev/runnel/broker/group"
 )
 
 // Config describes one broker. Zero values are filled by Validate.
@@ -49,6 +50,10 @@ type Config struct {
 	// registered). A fault harness routes replication through proxies with
 	// it.
 	PeerKafkaAddrs map[int32]string
+	// Groups configures the group coordinator (offsets.topic.*, group.*
+	// and offsets.retention.* settings); its Logger and Metrics are the
+	// broker's.
+	Groups group.Config
 	// Logger (default slog.Default()).
 	Logger *slog.Logger
 	// Metrics receives the broker's collectors when set.
@@ -107,6 +112,15 @@ func (c *Config) Validate() error {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.Groups.Logger == nil {
+		c.Groups.Logger = c.Logger
+	}
+	if c.Groups.Metrics == nil {
+		c.Groups.Metrics = c.Metrics
+	}
+	if err := c.Groups.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

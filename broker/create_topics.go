@@ -283,11 +283,11 @@ func checkClientTopicName(name string) error {
 // the path a coordinator takes to create its topic (the group coordinator's
 // __consumer_offsets) on first use. Config is checked by the controller; an
 // existing topic is metadata.ErrTopicExists.
-func (b *Broker) createInternalTopic(ctx context.Context, name string, partitions int32, config map[string]string) (*metadata.Topic, error) {
+func (b *Broker) createInternalTopic(ctx context.Context, name string, partitions int32, replicationFactor int16, config map[string]string) (*metadata.Topic, error) {
 	if !metadata.InternalTopic(name) {
 		return nil, fmt.Errorf("create internal topic %q: %w", name, metadata.ErrInvalidTopicName)
 	}
-	t, err := b.member.CreateTopic(ctx, controller.CreateTopicRequest{Name: name, Partitions: partitions, ReplicationFactor: 1, Config: config})
+	t, err := b.member.CreateTopic(ctx, controller.CreateTopicRequest{Name: name, Partitions: partitions, ReplicationFactor: replicationFactor, Config: config})
 	if err != nil {
 		return nil, fmt.Errorf("create internal topic %s: %w", name, err)
 	}

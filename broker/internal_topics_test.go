@@ -62,7 +62,7 @@ func TestInternalTopicNamesReserved(t *testing.T) {
 
 	// The broker's own path creates it; then it exists for clients too.
 	b := c.Nodes[0].Broker
-	created, err := broker.CreateInternalTopic(b, ctx, "__consumer_offsets", 3, map[string]string{"retention.ms": "-1"})
+	created, err := broker.CreateInternalTopic(b, ctx, "__consumer_offsets", 3, 1, map[string]string{"retention.ms": "-1"})
 	if err != nil || len(created.Partitions) != 3 || created.Config["retention.ms"] != "-1" {
 		t.Fatalf("internal creation: %+v, %v", created, err)
 	}
@@ -71,10 +71,10 @@ func TestInternalTopicNamesReserved(t *testing.T) {
 	}
 	rt = createOneTopic(t, cl, false, topicSpec("__consumer_offsets", 1, 1))
 	wantKafkaErr(t, "existing internal topic", rt.ErrorCode, rt.ErrorMessage, kerr.TopicAlreadyExists, "already exists")
-	if _, err := broker.CreateInternalTopic(b, ctx, "__consumer_offsets", 3, nil); !errors.Is(err, metadata.ErrTopicExists) {
+	if _, err := broker.CreateInternalTopic(b, ctx, "__consumer_offsets", 3, 1, nil); !errors.Is(err, metadata.ErrTopicExists) {
 		t.Errorf("second internal creation: %v, want ErrTopicExists", err)
 	}
-	if _, err := broker.CreateInternalTopic(b, ctx, "orders", 1, nil); !errors.Is(err, metadata.ErrInvalidTopicName) || topicInImage(c, "orders") {
+	if _, err := broker.CreateInternalTopic(b, ctx, "orders", 1, 1, nil); !errors.Is(err, metadata.ErrInvalidTopicName) || topicInImage(c, "orders") {
 		t.Errorf("internal creation of an ordinary name: %v", err)
 	}
 }

@@ -108,6 +108,8 @@ func (b *Broker) metadataTopic(img *metadata.Image, t *metadata.Topic) kmsg.Meta
 	mt := kmsg.NewMetadataResponseTopic()
 	name := t.Name
 	mt.Topic, mt.TopicID = &name, t.ID
+	// Clients leave internal topics out of regex subscriptions.
+	mt.IsInternal = metadata.InternalTopic(name)
 	for _, p := range t.Partitions {
 		mp := kmsg.NewMetadataResponseTopicPartition()
 		mp.Partition, mp.Leader, mp.LeaderEpoch = p.Index, p.Leader, p.LeaderEpoch

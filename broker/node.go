@@ -3,6 +3,7 @@ package broker
 import (
 	"errors"
 	"fmt"
+	"github.com/runnel-dev/runnel/broker/group"
 	"log/slog"
 	"net"
 	"path/filepath"
@@ -71,6 +72,8 @@ type NodeConfig struct {
 	// MinInsyncReplicas is the broker's min.insync.replicas (default 1): see
 	// Config.MinInsyncReplicas.
 	MinInsyncReplicas int
+	// Groups configures the group coordinator: see Config.Groups.
+	Groups group.Config
 	// PeerKafkaAddrs overrides, by broker id, the Kafka address this broker
 	// fetches from as a follower (default: the address the peer
 	// registered); the fault harness routes replication through proxies
@@ -128,7 +131,7 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 	b, err := New(Config{
 		BrokerID: cfg.ID, DataDir: cfg.DataDir, Member: member, ClusterID: strconv.FormatUint(cfg.ClusterID, 10),
 		AutoCreateTopics: cfg.AutoCreateTopics, FileDeleteDelay: cfg.FileDeleteDelay,
-		ReplicaLagTimeMax: cfg.ReplicaLagTimeMax, MinInsyncReplicas: cfg.MinInsyncReplicas, PeerKafkaAddrs: cfg.PeerKafkaAddrs,
+		ReplicaLagTimeMax: cfg.ReplicaLagTimeMax, MinInsyncReplicas: cfg.MinInsyncReplicas, PeerKafkaAddrs: cfg.PeerKafkaAddrs, Groups: cfg.Groups,
 		Logger: cfg.Logger.With("component", "broker"), Metrics: cfg.Metrics,
 	})
 	if err != nil {

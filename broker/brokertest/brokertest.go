@@ -21,6 +21,7 @@ import (
 
 	"github.com/runnel-dev/runnel/broker"
 	"github.com/runnel-dev/runnel/broker/commitlog"
+	"github.com/runnel-dev/runnel/broker/group"
 	"github.com/runnel-dev/runnel/internal/testwait"
 	"github.com/runnel-dev/runnel/raftmeta/metadata"
 )
@@ -62,6 +63,8 @@ type Options struct {
 	// the broker uses: a test puts a controller that answers otherwise
 	// between them.
 	WrapMember func(broker.Member) broker.Member
+	// Groups configures the brokers' group coordinators.
+	Groups group.Config
 }
 
 // Start starts n nodes, all raft voters, and waits until every broker is
@@ -135,7 +138,7 @@ func (c *Cluster) startNodeWith(i int, kafkaLn, raftLn net.Listener) (*broker.No
 		RaftListen: c.raft[uint64(i+1)], RaftListener: raftLn,
 		Voters: c.raft, ClusterID: 7, AutoCreateTopics: c.opts.AutoCreateTopics,
 		SessionTimeout: c.opts.SessionTimeout, FileDeleteDelay: c.opts.FileDeleteDelay,
-		ReplicaLagTimeMax: c.opts.ReplicaLagTimeMax, MinInsyncReplicas: c.opts.MinInsyncReplicas, PeerKafkaAddrs: c.peers,
+		ReplicaLagTimeMax: c.opts.ReplicaLagTimeMax, MinInsyncReplicas: c.opts.MinInsyncReplicas, PeerKafkaAddrs: c.peers, Groups: c.opts.Groups,
 		Logger: c.logger.With("node", i+1), Metrics: c.regs[i],
 	})
 }

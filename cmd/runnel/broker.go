@@ -50,6 +50,7 @@ func parseLogger(inv *invocation, logLevel string) (*slog.Logger, error) {
 // brokerCommand is "runnel broker": one broker node of a cluster.
 func brokerCommand() *command {
 	var bf brokerFlags
+	var gf groupFlags
 	var id int
 	var raft, voters, rack, peers string
 	var clusterID uint64
@@ -66,6 +67,7 @@ any other node joins as a learner. Data survives restarts.`,
 		flags: func(fs *flag.FlagSet) {
 			bf.register(fs, "./runnel-data", "127.0.0.1:9092", false)
 			bf.registerMetrics(fs)
+			gf.register(fs)
 			fs.IntVar(&id, "id", 0, "broker and raft node `id` (> 0), unique in the cluster")
 			fs.StringVar(&raft, "raft", "127.0.0.1:9093", "raft listen `address`")
 			fs.StringVar(&voters, "voters", "", "raft voters as `id@host:port,...` (required)")
@@ -104,6 +106,10 @@ any other node joins as a learner. Data survives restarts.`,
 			if rebalance.Interval <= 0 || rebalance.ImbalancePercentage < 1 || rebalance.ImbalancePercentage > 100 {
 				return usagef("--leader-imbalance-check-interval must be positive and --leader-imbalance-per-broker-percentage in 1..100")
 			}
+			groups, err := gf.config()
+			if err != nil {
+				return err
+			}
 			log, err := bf.logger(inv)
 			if err != nil {
 				return err
@@ -112,7 +118,7 @@ any other node joins as a learner. Data survives restarts.`,
 				ID: int32(id), DataDir: bf.dataDir, KafkaListen: bf.kafka, Advertise: bf.advertise,
 				RaftListen: raft, Voters: vm, ClusterID: clusterID, Rack: rack,
 				AutoCreateTopics: bf.autoCreate, StartFreshMetadata: bf.startFresh, Logger: log,
-				PeerKafkaAddrs: pm, ReplicaLagTimeMax: lagMax, MinInsyncReplicas: minISR, LeaderRebalance: rebalance,
+				PeerKafkaAddrs: pm, ReplicaLagTimeMax: lagMax, MinInsyncReplicas: minISR, LeaderRebalance: rebalance, Groups: groups,
 			})
 		},
 	}

@@ -19,6 +19,7 @@ const devTokenTTL = 30 * 24 * time.Hour
 func devCommand() *command {
 	var bf brokerFlags
 	var gf gatewayFlags
+	var grf groupFlags
 	return &command{
 		name:    "dev",
 		summary: "run everything in one process, for development",
@@ -35,8 +36,13 @@ token printed at start is valid for 30 days. Mint others with
 		flags: func(fs *flag.FlagSet) {
 			bf.register(fs, "./runnel-data", "127.0.0.1:9092", true)
 			gf.register(fs, "127.0.0.1:8080")
+			grf.register(fs)
 		},
 		run: func(ctx context.Context, inv *invocation) error {
+			groups, err := grf.config()
+			if err != nil {
+				return err
+			}
 			log, err := bf.logger(inv)
 			if err != nil {
 				return err
@@ -49,7 +55,7 @@ token printed at start is valid for 30 days. Mint others with
 			node, err := broker.StartNode(broker.NodeConfig{
 				ID: 1, DataDir: bf.dataDir, KafkaListen: bf.kafka, Advertise: bf.advertise,
 				RaftListen: "127.0.0.1:0", Voters: map[uint64]string{1: "127.0.0.1:0"},
-				AutoCreateTopics: bf.autoCreate, StartFreshMetadata: bf.startFresh, Logger: log, Metrics: reg,
+				AutoCreateTopics: bf.autoCreate, StartFreshMetadata: bf.startFresh, Logger: log, Metrics: reg, Groups: groups,
 			})
 			if err != nil {
 				return err

@@ -1,0 +1,157 @@
+package broker_test
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/runnel-dev/runnel/broker/brokertest"
+	"github.com/runnel-dev/runnel/broker/group"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// BenchmarkOffsetCommit commits the offsets of 100 partitions per request
+// (counted as 100 commits) to one coordinator, from 8 concurrent
+// committers of different groups, and reports commits/s.
+func BenchmarkOffsetCommit(b *testing.B) {
+	c := brokertest.Start(b, 1, brokertest.Options{Groups: group.Config{NumPartitions: 8}})
+	ctx := context.Background()
+	cl := c.Client()
+	const perRequest = 100
+	newReq := func(g string, off int64) *kmsg.OffsetCommitRequest {
+		req := kmsg.NewPtrOffsetCommitRequest()
+		req.Group, req.Generation = g, -1
+		rt := kmsg.NewOffsetCommitRequestTopic()
+		rt.Topic = "bench"
+		for p := range perRequest {
+			rp := kmsg.NewOffsetCommitRequestTopicPartition()
+			rp.Partition, rp.Offset = int32(p), off
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		req.Topics = append(req.Topics, rt)
+		return req
+	}
+	var gid atomic.Int64
+	commit := func(g string, off int64) error {
+		resp, err := newReq(g, off).RequestWith(ctx, cl)
+		if err != nil {
+			return err
+		}
+		for _, t := range resp.Topics {
+			for _, p := range t.Partitions {
+				if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	// Warm up: __consumer_offsets exists and each group's coordinator is
+	// loaded.
+	for i := range 8 {
+		for {
+			findReq := kmsg.NewPtrFindCoordinatorRequest()
+			findReq.CoordinatorKey = fmt.Sprint("bench-", i)
+			if r, err := findReq.RequestWith(ctx, cl); err == nil && r.ErrorCode == 0 && commit(findReq.CoordinatorKey, 0) == nil {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	b.SetParallelism(8)
+	b.ResetTimer()
+	start := time.Now()
+	b.RunParallel(func(pb *testing.PB) {
+		g := fmt.Sprint("bench-", gid.Add(1)%8)
+		var off int64
+		for pb.Next() {
+			off++
+			if err := commit(g, off); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
+	b.ReportMetric(float64(b.N*perRequest)/time.Since(start).Seconds(), "commits/s")
+}
+
+// BenchmarkRebalanceAfterLeave runs a 10-member group over 20 partitions
+// (cooperative-sticky), lets one member leave, and reports the time from
+// its LeaveGroup until every remaining member has its partitions again.
+func BenchmarkRebalanceAfterLeave(b *testing.B) {
+	c := brokertest.Start(b, 1, brokertest.Options{Groups: group.Config{NumPartitions: 1, InitialRebalanceDelay: 100 * time.Millisecond}})
+	c.CreateTopic("rb", 20, nil)
+	var total time.Duration
+	for i := 0; i < b.N; i++ {
+		total += rebalanceOnce(b, c, fmt.Sprint("rb-", i))
+	}
+	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms/rebalance")
+}
+
+func rebalanceOnce(b *testing.B, c *brokertest.Cluster, g string) time.Duration {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var mu sync.Mutex
+	owned := map[int]map[int32]bool{} // member → partitions
+	clients := make([]*kgo.Client, 10)
+	for m := range clients {
+		owned[m] = map[int32]bool{}
+		clients[m] = c.Client(kgo.ConsumerGroup(g), kgo.ConsumeTopics("rb"),
+			kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, a map[string][]int32) {
+				mu.Lock()
+				defer mu.Unlock()
+				for _, p := range a["rb"] {
+					owned[m][p] = true
+				}
+			}),
+			kgo.OnPartitionsRevoked(func(_ context.Context, _ *kgo.Client, r map[string][]int32) {
+				mu.Lock()
+				defer mu.Unlock()
+				for _, p := range r["rb"] {
+					delete(owned[m], p)
+				}
+			}),
+			kgo.OnPartitionsLost(func(_ context.Context, _ *kgo.Client, r map[string][]int32) {
+				mu.Lock()
+				defer mu.Unlock()
+				for _, p := range r["rb"] {
+					delete(owned[m], p)
+				}
+			}))
+		go func(cl *kgo.Client) {
+			for ctx.Err() == nil {
+				cl.PollFetches(ctx)
+			}
+		}(clients[m])
+	}
+	covered := func(members []int) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		all := map[int32]bool{}
+		for _, m := range members {
+			for p := range owned[m] {
+				all[p] = true
+			}
+		}
+		return len(all) == 20
+	}
+	all := []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}
+	for !covered(all) {
+		time.Sleep(5 * time.Millisecond)
+	}
+	start := time.Now()
+	clients[9].LeaveGroup()
+	for !covered(all[:9]) {
+		time.Sleep(time.Millisecond)
+	}
+	took := time.Since(start)
+	for _, cl := range clients[:9] {
+		cl.Close()
+	}
+	return took
+}
