@@ -23,19 +23,20 @@ func (c *Coordinator) ListGroups(req *kmsg.ListGroupsRequest) *kmsg.ListGroupsRe
 	wantState := func(s State) bool {
 		return len(req.StatesFilter) == 0 || slices.ContainsFunc(req.StatesFilter, func(f string) bool { return strings.EqualFold(f, string(s)) })
 	}
-	wantType := len(req.TypesFilter) == 0 || slices.ContainsFunc(req.TypesFilter, func(f string) bool { return strings.EqualFold(f, "classic") })
-	ids := make([]string, 0, len(c.groups))
-	for id := range c.groups {
-		ids = append(ids, id)
+	wantType := func(t string) bool {
+		return len(req.TypesFilter) == 0 || slices.ContainsFunc(req.TypesFilter, func(f string) bool { return strings.EqualFold(f, t) })
 	}
-	slices.Sort(ids)
-	for _, id := range ids {
+	for _, id := range sortedKeys(c.groups) {
 		g := c.groups[id]
-		if g.state == Dead || !wantState(g.state) || !wantType {
+		typ, state, ptype := "classic", g.state, g.protocolType
+		if g.consumer != nil {
+			typ, state, ptype = "consumer", State(g.consumer.stateLocked()), "consumer"
+		}
+		if g.state == Dead || !wantState(state) || !wantType(typ) {
 			continue
 		}
 		lg := kmsg.NewListGroupsResponseGroup()
-		lg.Group, lg.ProtocolType, lg.GroupState, lg.GroupType = id, g.protocolType, string(g.state), "classic"
+		lg.Group, lg.ProtocolType, lg.GroupState, lg.GroupType = id, ptype, string(state), typ
 		resp.Groups = append(resp.Groups, lg)
 	}
 	return resp
@@ -61,16 +62,18 @@ func (c *Coordinator) DescribeGroups(req *kmsg.DescribeGroupsRequest) *kmsg.Desc
 			resp.Groups = append(resp.Groups, dg)
 			continue
 		}
+		if g.consumer != nil {
+			// Not a classic group: Kafka answers GROUP_ID_NOT_FOUND;
+			// ConsumerGroupDescribe describes it.
+			dg.ErrorCode = kerr.GroupIDNotFound.Code
+			resp.Groups = append(resp.Groups, dg)
+			continue
+		}
 		dg.State, dg.ProtocolType = string(g.state), g.protocolType
 		if g.state == Stable {
 			dg.Protocol = g.protocol
 		}
-		ids := make([]string, 0, len(g.members))
-		for mid := range g.members {
-			ids = append(ids, mid)
-		}
-		slices.Sort(ids)
-		for _, mid := range ids {
+		for _, mid := range sortedKeys(g.members) {
 			m := g.members[mid]
 			dm := kmsg.NewDescribeGroupsResponseGroupMember()
 			dm.MemberID, dm.InstanceID, dm.ClientID, dm.ClientHost = m.id, m.instanceID, m.clientID, m.clientHost

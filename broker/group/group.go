@@ -2,6 +2,7 @@ package group
 
 import (
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -51,6 +52,8 @@ type group struct {
 	pending      map[string]*time.Timer
 	offsets      map[topicPartition]Offset
 	metaOffset   int64 // log offset of the last group metadata written or loaded
+
+	consumer *consumerGroup // set for a KIP-848 group (type "consumer")
 
 	joinTimer    *time.Timer
 	joinDeadline time.Time // the initial delay's end (rebalance timeout bound)
@@ -185,6 +188,16 @@ func codeOf(err error) int16 {
 	return kerr.UnknownServerError.Code
 }
 
+// sortedKeys is m's keys in order.
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
 func contains(s []string, v string) bool {
 	for _, x := range s {
 		if x == v {
@@ -202,6 +215,9 @@ func (g *group) shutdownLocked(err error) {
 	}
 	for _, t := range g.pending {
 		t.Stop()
+	}
+	if g.consumer != nil {
+		g.consumer.shutdownLocked()
 	}
 	for _, m := range g.members {
 		if m.timer != nil {
