@@ -116,14 +116,16 @@ func hashTopics(topics map[string]TopicInfo) [32]byte {
 }
 
 // refreshTargetLocked bumps the group epoch when the subscribed topics
-// changed and recomputes the target assignment when it is older than the
-// group epoch.
-func (c *Coordinator) refreshTargetLocked(cg *consumerGroup) {
+// changed since before (the epoch the group had when the current request
+// began: all its changes make one bump, as in Kafka) and recomputes the
+// target assignment when it is older than the group epoch.
+func (c *Coordinator) refreshTargetLocked(cg *consumerGroup, before int32) {
 	topics := c.subscribedTopicsLocked(cg)
 	if h := hashTopics(topics); h != cg.topicsHash {
 		cg.topicsHash = h
 		cg.epoch++
 	}
+	cg.epoch = min(cg.epoch, before+1)
 	if cg.assignEpoch == cg.epoch {
 		return
 	}
@@ -262,7 +264,7 @@ func (g *group) removeConsumerMemberLocked(m *cmember) {
 		delete(cg.static, *m.instanceID)
 	}
 	cg.epoch++
-	g.c.refreshTargetLocked(cg)
+	g.c.refreshTargetLocked(cg, cg.epoch-1)
 	if len(cg.members) == 0 {
 		g.transitionLocked(Empty)
 	}

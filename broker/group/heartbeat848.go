@@ -67,6 +67,7 @@ func (c *Coordinator) heartbeat848Locked(req *kmsg.ConsumerGroupHeartbeatRequest
 		g.consumer = newConsumerGroup()
 	}
 	cg := g.consumer
+	before := cg.epoch
 	m, err := c.memberFor848Locked(g, req, memberID, clientID, clientHost)
 	if err != nil {
 		return err
@@ -93,7 +94,7 @@ func (c *Coordinator) heartbeat848Locked(req *kmsg.ConsumerGroupHeartbeatRequest
 		}
 	}
 	g.transitionLocked(Stable)
-	c.refreshTargetLocked(cg)
+	c.refreshTargetLocked(cg, before)
 	changed := c.reconcileLocked(g, m)
 	resp.MemberID = &m.id
 	resp.MemberEpoch = m.epoch
