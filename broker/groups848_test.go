@@ -230,3 +230,36 @@ func TestConsumerGroup848Handover(t *testing.T) {
 		}
 	}
 }
+
+// TestConsumerGroup848Failover stops the coordinator of a KIP-848 group
+// on a three-broker cluster (RF=3 __consumer_offsets) while its members
+// run: the group's state is in memory, so the members rejoin the new
+// coordinator (UNKNOWN_MEMBER_ID, then epoch 0) and go on from the
+// committed offsets; nothing is skipped.
+func TestConsumerGroup848Failover(t *testing.T) {
+	c := brokertest.Start(t, 3, options848())
+	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
+	defer cancel()
+	topic, g := "events-848", "g848-failover"
+	c.CreateReplicatedTopic(topic, 6, 3, nil)
+	produceN(t, ctx, c.Client(), topic, 0, 900)
+	o := newOwnership(t)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	cctx, stop := context.WithCancel(ctx)
+	defer stop()
+	for _, name := range []string{"a", "b"} {
+		cl := o.member(c, cctx, &wg, g, topic, name, kgo.CooperativeStickyBalancer())
+		defer cl.Close()
+	}
+	waitFor(t, "900 records consumed", func() bool { return o.distinct() == 900 })
+	adm := kadm.NewClient(c.Client())
+	before := coordinatorOf(t, ctx, c.Client(), g)
+	c.Stop(int(before) - 1)
+	waitFor(t, "a new coordinator", func() bool { return coordinatorOf(t, ctx, c.Client(), g) != before })
+	produceN(t, ctx, c.Client(), topic, 900, 300)
+	waitFor(t, "all 1200 records consumed after failover", func() bool { return o.distinct() == 1200 })
+	if counts := describe848(t, ctx, adm, g, 2); counts["a"]+counts["b"] != 6 {
+		t.Fatalf("after failover the members hold %v, want all six partitions", counts)
+	}
+}
