@@ -31,6 +31,18 @@
 // older instance being fenced (FENCED_INSTANCE_ID). Offsets of a group
 // that stayed Empty for offsets.retention.minutes are tombstoned.
 //
+// KIP-848 consumer groups (ConsumerGroupHeartbeat, ConsumerGroupDescribe)
+// live beside classic ones (consumer.go, heartbeat848.go): members
+// heartbeat with their owned partitions, the coordinator keeps a group
+// epoch (bumped once per request that changes members, subscriptions or
+// subscribed topics), computes the target assignment with the uniform or
+// range assignor (assignors.go), and moves each member toward it: revoked
+// partitions first, at the member's old epoch (so it can commit them), and
+// a partition goes to its new owner only after the old one reported it
+// released; a member that does not release within its rebalance timeout
+// is fenced. This state is in memory only: a new coordinator does not know
+// the members, which rejoin (UNKNOWN_MEMBER_ID, then epoch 0).
+//
 // One mutex guards every group; it is never held across a write or a
 // wait. Timers (sessions, rebalances, pending member ids) take it when
 // they fire and check that what they were armed for still holds.
