@@ -281,3 +281,31 @@ func partitionsOf(s tpSet) []int32 {
 	}
 	return out
 }
+
+// TestConsumerGroupOffsetDelete: offsets of a topic a consumer group's
+// members subscribe to cannot be deleted; others can.
+func TestConsumerGroupOffsetDelete(t *testing.T) {
+	c := newTestCoordinator(t, &memLog{}, config848())
+	e, _ := beat(t, c, hb848("a", 0), nil)
+	commit := kmsg.NewPtrOffsetCommitRequest()
+	commit.Version, commit.Group, commit.MemberID, commit.Generation = 9, "g", "a", e
+	commit.Topics = []kmsg.OffsetCommitRequestTopic{
+		{Topic: "t", Partitions: []kmsg.OffsetCommitRequestTopicPartition{{Partition: 0, Offset: 5}}},
+		{Topic: "old", Partitions: []kmsg.OffsetCommitRequestTopicPartition{{Partition: 0, Offset: 7}}},
+	}
+	for _, rt := range c.OffsetCommit(commit).Topics {
+		if code := rt.Partitions[0].ErrorCode; code != 0 {
+			t.Fatalf("commit %s: %v", rt.Topic, kerr.ErrorForCode(code))
+		}
+	}
+	del := kmsg.NewPtrOffsetDeleteRequest()
+	del.Group = "g"
+	del.Topics = []kmsg.OffsetDeleteRequestTopic{{Topic: "t", Partitions: []kmsg.OffsetDeleteRequestTopicPartition{{Partition: 0}}}, {Topic: "old", Partitions: []kmsg.OffsetDeleteRequestTopicPartition{{Partition: 0}}}}
+	r := c.OffsetDelete(del)
+	if got := r.Topics[0].Partitions[0].ErrorCode; got != kerr.GroupSubscribedToTopic.Code {
+		t.Fatalf("deleting a subscribed topic's offset: %v", kerr.ErrorForCode(got))
+	}
+	if got := r.Topics[1].Partitions[0].ErrorCode; got != 0 {
+		t.Fatalf("deleting an unsubscribed topic's offset: %v", kerr.ErrorForCode(got))
+	}
+}

@@ -349,6 +349,13 @@ func (c *Coordinator) OffsetDelete(req *kmsg.OffsetDeleteRequest) *kmsg.OffsetDe
 // subscribe to; nil when the group's protocol is not the consumer
 // protocol (its subscriptions cannot be read).
 func (g *group) subscribedTopicsLocked() map[string]bool {
+	if g.consumer != nil {
+		out := map[string]bool{}
+		for name := range g.c.subscribedTopicsLocked(g.consumer) {
+			out[name] = true
+		}
+		return out
+	}
 	if len(g.members) == 0 {
 		return map[string]bool{}
 	}
