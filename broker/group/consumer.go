@@ -49,6 +49,7 @@ type cmember struct {
 	assignor                 string
 	assigned                 tpSet // what the member was told it owns
 	revoking                 tpSet // what it was told to release and has not yet
+	since                    map[tp848]int32 // the member epoch each owned partition was given at (KIP-1251)
 	left                     bool  // a static member that left (epoch -2): its assignment waits for its return
 	timer, revokeTimer       *time.Timer
 	seq, revokeSeq           uint64
@@ -212,6 +213,7 @@ func (c *Coordinator) reconcileLocked(g *group, m *cmember) bool {
 			continue // unreleased: given once its owner lets it go
 		}
 		m.assigned[tp] = struct{}{}
+		m.since[tp] = m.epoch
 		changed = true
 	}
 	return changed
@@ -306,12 +308,38 @@ func assignmentTopics(s tpSet) []kmsg.ConsumerGroupHeartbeatResponseAssignmentTo
 
 // validateCommitLocked checks an OffsetCommit's member and epoch (its
 // generation field), as Kafka's ConsumerGroup.validateOffsetCommit: a
-// commit from outside the group (epoch < 0) only while it is empty.
-func (cg *consumerGroup) validateCommitLocked(memberID string, epoch int32) error {
+// commit from outside the group (epoch < 0) only while it is empty. As
+// KIP-1251 allows, an epoch older than the member's is accepted when the
+// member still owns every partition committed and was given each at that
+// epoch or before (a commit sent while a heartbeat moved the member on).
+func (c *Coordinator) validateCommitLocked(cg *consumerGroup, memberID string, epoch int32, topics []kmsg.OffsetCommitRequestTopic) error {
 	if epoch < 0 && len(cg.members) == 0 {
 		return nil
 	}
-	return cg.validateMemberLocked(memberID, epoch)
+	err := cg.validateMemberLocked(memberID, epoch)
+	m := cg.members[memberID]
+	if err != kerr.StaleMemberEpoch || epoch < 0 || epoch > m.epoch {
+		return err
+	}
+	ids := map[string][16]byte{}
+	for _, t := range c.cfg.Topics() {
+		ids[t.Name] = t.ID
+	}
+	for _, t := range topics {
+		id, ok := ids[t.Topic]
+		if !ok {
+			return err
+		}
+		for _, p := range t.Partitions {
+			tp := tp848{id, p.Partition}
+			_, owned := m.assigned[tp]
+			_, revoking := m.revoking[tp]
+			if since, ok := m.since[tp]; !ok || since > epoch || (!owned && !revoking) {
+				return err
+			}
+		}
+	}
+	return nil
 }
 
 // validateFetchLocked checks an OffsetFetch's member and epoch, as

@@ -62,22 +62,23 @@ func TestConsumerGroupReconcile(t *testing.T) {
 	}
 	// a is told to keep three, at its old epoch.
 	ea2, keep := beat(t, c, hb848("a", ea, 0, 1, 2, 3, 4, 5), nil)
-	if ea2 != ea || len(keep) != 3 {
-		t.Fatalf("a during revocation: epoch %d partitions %v, want epoch %d and three", ea2, keep, ea)
+	if ea2 != ea || !slices.Equal(keep, []int32{0, 1, 2}) {
+		t.Fatalf("a during revocation: epoch %d partitions %v, want epoch %d and 0-2", ea2, keep, ea)
 	}
 	// b still gets nothing: a has not released.
 	if _, got := beat(t, c, hb848("b", eb), nil); len(got) != 0 {
 		t.Fatalf("b got %v before a released them", got)
 	}
 	// A commit at a's epoch works while it revokes; a stale one does not.
-	commit := func(member string, epoch int32) int16 {
+	commitPartition := func(member string, epoch, partition int32) int16 {
 		req := kmsg.NewPtrOffsetCommitRequest()
 		req.Version, req.Group, req.MemberID, req.Generation = 9, "g", member, epoch
-		req.Topics = []kmsg.OffsetCommitRequestTopic{{Topic: "t", Partitions: []kmsg.OffsetCommitRequestTopicPartition{{Partition: 0, Offset: 5}}}}
+		req.Topics = []kmsg.OffsetCommitRequestTopic{{Topic: "t", Partitions: []kmsg.OffsetCommitRequestTopicPartition{{Partition: partition, Offset: 5}}}}
 		return c.OffsetCommit(req).Topics[0].Partitions[0].ErrorCode
 	}
-	if code := commit("a", ea); code != 0 {
-		t.Fatalf("commit at a's epoch: %v", kerr.ErrorForCode(code))
+	commit := func(member string, epoch int32) int16 { return commitPartition(member, epoch, keep[0]) }
+	if code := commitPartition("a", ea, 5); code != 0 {
+		t.Fatalf("commit of a partition being revoked at a's epoch: %v", kerr.ErrorForCode(code))
 	}
 	if code := commit("a", ea+5); code != kerr.StaleMemberEpoch.Code {
 		t.Fatalf("commit at a wrong epoch: %v, want STALE_MEMBER_EPOCH", kerr.ErrorForCode(code))
@@ -89,6 +90,14 @@ func TestConsumerGroupReconcile(t *testing.T) {
 	ea3, _ := beat(t, c, hb848("a", ea, keep...), nil)
 	if ea3 != 2 {
 		t.Fatalf("a after releasing: epoch %d, want 2", ea3)
+	}
+	// KIP-1251: a commit at a's previous epoch is accepted for a partition
+	// it still owns and refused for one it released.
+	if code := commit("a", ea); code != 0 {
+		t.Fatalf("commit of an owned partition at a's previous epoch: %v", kerr.ErrorForCode(code))
+	}
+	if code := commitPartition("a", ea, 5); code != kerr.StaleMemberEpoch.Code {
+		t.Fatalf("commit of a released partition at a's previous epoch: %v, want STALE_MEMBER_EPOCH", kerr.ErrorForCode(code))
 	}
 	_, gotB := beat(t, c, hb848("b", eb), nil)
 	if len(gotB) != 3 || slices.ContainsFunc(gotB, func(p int32) bool { return slices.Contains(keep, p) }) {

@@ -163,7 +163,7 @@ func (c *Coordinator) memberFor848Locked(g *group, req *kmsg.ConsumerGroupHeartb
 			if old != nil {
 				old.stopTimers()
 				delete(cg.members, prev)
-				m = &cmember{epoch: old.epoch, prevEpoch: old.prevEpoch, assigned: old.assigned, revoking: old.revoking,
+				m = &cmember{epoch: old.epoch, prevEpoch: old.prevEpoch, assigned: old.assigned, revoking: old.revoking, since: old.since,
 					topics: old.topics, regex: old.regex, re: old.re, assignor: old.assignor}
 				cg.target[memberID] = cg.target[prev]
 				delete(cg.target, prev)
@@ -171,12 +171,12 @@ func (c *Coordinator) memberFor848Locked(g *group, req *kmsg.ConsumerGroupHeartb
 		}
 	}
 	if m == nil {
-		m = &cmember{assigned: tpSet{}, revoking: tpSet{}}
+		m = &cmember{assigned: tpSet{}, revoking: tpSet{}, since: map[tp848]int32{}}
 		cg.epoch++ // a new member
 	} else if cg.members[memberID] == m {
 		// Rejoin at epoch 0 under the same id: the member abandoned
 		// what it owned.
-		m.assigned, m.revoking = tpSet{}, tpSet{}
+		m.assigned, m.revoking, m.since = tpSet{}, tpSet{}, map[tp848]int32{}
 		m.prevEpoch, m.epoch = m.epoch, 0
 	}
 	m.id, m.clientID, m.clientHost, m.left = memberID, clientID, clientHost, false

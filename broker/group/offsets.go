@@ -134,7 +134,7 @@ func (c *Coordinator) commitTargetLocked(req *kmsg.OffsetCommitRequest) (*group,
 		return c.groupLocked(req.Group, true), nil
 	}
 	if g.consumer != nil {
-		return g, g.consumer.validateCommitLocked(req.MemberID, req.Generation)
+		return g, c.validateCommitLocked(g.consumer, req.MemberID, req.Generation, req.Topics)
 	}
 	switch {
 	case g.state == Dead:
