@@ -47,10 +47,10 @@ type cmember struct {
 	regex                    *string
 	re                       *regexp.Regexp
 	assignor                 string
-	assigned                 tpSet // what the member was told it owns
-	revoking                 tpSet // what it was told to release and has not yet
+	assigned                 tpSet           // what the member was told it owns
+	revoking                 tpSet           // what it was told to release and has not yet
 	since                    map[tp848]int32 // the member epoch each owned partition was given at (KIP-1251)
-	left                     bool  // a static member that left (epoch -2): its assignment waits for its return
+	left                     bool            // a static member that left (epoch -2): its assignment waits for its return
 	timer, revokeTimer       *time.Timer
 	seq, revokeSeq           uint64
 }
