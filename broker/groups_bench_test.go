@@ -93,7 +93,21 @@ func BenchmarkRebalanceAfterLeave(b *testing.B) {
 	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms/rebalance")
 }
 
-func rebalanceOnce(b *testing.B, c *brokertest.Cluster, g string) time.Duration {
+// BenchmarkRebalanceAfterLeave848 is BenchmarkRebalanceAfterLeave for a
+// KIP-848 group (server-side uniform assignor) with a 1 s
+// group.consumer.heartbeat.interval.ms: members learn of their new
+// partitions at their next heartbeat, so the interval bounds the time.
+func BenchmarkRebalanceAfterLeave848(b *testing.B) {
+	c := brokertest.Start(b, 1, brokertest.Options{Groups: group.Config{NumPartitions: 1, ConsumerHeartbeatInterval: time.Second}})
+	c.CreateTopic("rb", 20, nil)
+	var total time.Duration
+	for i := 0; i < b.N; i++ {
+		total += rebalanceOnce(b, c, fmt.Sprint("rb848-", i), kgo.ServerSideBalancer())
+	}
+	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms/rebalance")
+}
+
+func rebalanceOnce(b *testing.B, c *brokertest.Cluster, g string, opts ...kgo.Opt) time.Duration {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var mu sync.Mutex
@@ -101,7 +115,7 @@ func rebalanceOnce(b *testing.B, c *brokertest.Cluster, g string) time.Duration 
 	clients := make([]*kgo.Client, 10)
 	for m := range clients {
 		owned[m] = map[int32]bool{}
-		clients[m] = c.Client(kgo.ConsumerGroup(g), kgo.ConsumeTopics("rb"),
+		clients[m] = c.Client(append([]kgo.Opt{kgo.ConsumerGroup(g), kgo.ConsumeTopics("rb"),
 			kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, a map[string][]int32) {
 				mu.Lock()
 				defer mu.Unlock()
@@ -122,7 +136,7 @@ func rebalanceOnce(b *testing.B, c *brokertest.Cluster, g string) time.Duration 
 				for _, p := range r["rb"] {
 					delete(owned[m], p)
 				}
-			}))
+			})}, opts...)...)
 		go func(cl *kgo.Client) {
 			for ctx.Err() == nil {
 				cl.PollFetches(ctx)
