@@ -57,15 +57,10 @@ func (c *Coordinator) DescribeGroups(req *kmsg.DescribeGroupsRequest) *kmsg.Desc
 			continue
 		}
 		g := c.groupLocked(id, false)
-		if g == nil {
+		if g == nil || g.consumer != nil {
+			// A consumer group is not a classic group: Kafka describes
+			// it as Dead here (v0-v5); ConsumerGroupDescribe describes it.
 			dg.State = string(Dead)
-			resp.Groups = append(resp.Groups, dg)
-			continue
-		}
-		if g.consumer != nil {
-			// Not a classic group: Kafka answers GROUP_ID_NOT_FOUND;
-			// ConsumerGroupDescribe describes it.
-			dg.ErrorCode = kerr.GroupIDNotFound.Code
 			resp.Groups = append(resp.Groups, dg)
 			continue
 		}

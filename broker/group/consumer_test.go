@@ -2,6 +2,7 @@ package group
 
 import (
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -220,8 +221,8 @@ func TestGroupTypesCollide(t *testing.T) {
 	if r := c.JoinGroup(t.Context(), joinReq("g", ""), "c", "/h"); r.ErrorCode != kerr.InconsistentGroupProtocol.Code {
 		t.Fatalf("classic join of a consumer group: %v", kerr.ErrorForCode(r.ErrorCode))
 	}
-	if d := c.DescribeGroups(&kmsg.DescribeGroupsRequest{Groups: []string{"g"}}).Groups[0]; d.ErrorCode != kerr.GroupIDNotFound.Code {
-		t.Fatalf("DescribeGroups of a consumer group: %v", kerr.ErrorForCode(d.ErrorCode))
+	if d := c.DescribeGroups(&kmsg.DescribeGroupsRequest{Groups: []string{"g"}}).Groups[0]; d.ErrorCode != 0 || d.State != string(Dead) {
+		t.Fatalf("DescribeGroups of a consumer group: %v %s, want Dead as Kafka before v6", kerr.ErrorForCode(d.ErrorCode), d.State)
 	}
 	// A classic group with a member refuses consumer heartbeats.
 	req := joinReq("classic", "m")
@@ -316,5 +317,36 @@ func TestConsumerGroupOffsetDelete(t *testing.T) {
 	}
 	if got := r.Topics[1].Partitions[0].ErrorCode; got != 0 {
 		t.Fatalf("deleting an unsubscribed topic's offset: %v", kerr.ErrorForCode(got))
+	}
+}
+
+// TestConsumerGroupTopicsChange: a regex subscription takes topics as
+// they appear, and a topic's new partitions are assigned.
+func TestConsumerGroupTopicsChange(t *testing.T) {
+	cfg := config848()
+	var mu sync.Mutex
+	topics := []TopicInfo{{Name: "t", ID: testTopicID, Partitions: 2}}
+	cfg.Topics = func() []TopicInfo {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(topics)
+	}
+	c := newTestCoordinator(t, &memLog{}, cfg)
+	req := hb848("a", 0)
+	re := "t|u.*"
+	req.SubscribedTopicNames, req.SubscribedTopicRegex = nil, &re
+	e, got := beat(t, c, req, nil)
+	if len(got) != 2 {
+		t.Fatalf("regex member holds %v, want t's two partitions", got)
+	}
+	mu.Lock()
+	topics[0].Partitions = 3
+	topics = append(topics, TopicInfo{Name: "u1", ID: [16]byte{9}, Partitions: 2}, TopicInfo{Name: "x", ID: [16]byte{8}, Partitions: 4})
+	mu.Unlock()
+	again := hb848("a", e, got...)
+	again.SubscribedTopicNames = nil // unchanged subscription
+	e2, got := beat(t, c, again, nil)
+	if e2 != e+1 || len(got) != 5 {
+		t.Fatalf("after t grew and u1 appeared: epoch %d partitions %v, want %d and five", e2, got, e+1)
 	}
 }
