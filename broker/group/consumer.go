@@ -204,6 +204,9 @@ func (c *Coordinator) reconcileLocked(g *group, m *cmember) bool {
 		m.prevEpoch, m.epoch = m.epoch, cg.assignEpoch
 		changed = true
 	}
+	if time.Now().Before(g.handoverUntil) {
+		return changed // members of the previous coordinator may still own partitions
+	}
 	held := cg.heldByOthersLocked(m)
 	for tp := range target {
 		if _, ok := m.assigned[tp]; ok {

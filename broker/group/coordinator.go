@@ -161,6 +161,7 @@ func (c *Coordinator) load(ctx context.Context, p int32, op *offsetsPartition) {
 		return
 	}
 	for _, g := range l.build(c, p) {
+		g.handoverUntil = time.Now().Add(c.cfg.ConsumerSessionTimeout)
 		c.groups[g.id] = g
 	}
 	op.loaded = true

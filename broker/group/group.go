@@ -54,6 +54,11 @@ type group struct {
 	metaOffset   int64 // log offset of the last group metadata written or loaded
 
 	consumer *consumerGroup // set for a KIP-848 group (type "consumer")
+	// handoverUntil: a group loaded from the log may have KIP-848 members
+	// of the previous coordinator still owning partitions (their state is
+	// not in the log); no partition is handed out before this time, one
+	// consumer session timeout after the load.
+	handoverUntil time.Time
 
 	joinTimer    *time.Timer
 	joinDeadline time.Time // the initial delay's end (rebalance timeout bound)
