@@ -41,7 +41,10 @@
 // a partition goes to its new owner only after the old one reported it
 // released; a member that does not release within its rebalance timeout
 // is fenced. This state is in memory only: a new coordinator does not know
-// the members, which rejoin (UNKNOWN_MEMBER_ID, then epoch 0).
+// the members, which rejoin (UNKNOWN_MEMBER_ID, then epoch 0); so that a
+// member of the old coordinator that has not yet heard of the change does
+// not share its partitions, a group loaded from the log hands out none for
+// one consumer session timeout after the load.
 //
 // One mutex guards every group; it is never held across a write or a
 // wait. Timers (sessions, rebalances, pending member ids) take it when
