@@ -247,7 +247,13 @@ func TestConsumerGroup848Handover(t *testing.T) {
 // member while another still owns it (the new coordinator hands out
 // nothing for a session timeout after loading the group).
 func TestConsumerGroup848Failover(t *testing.T) {
-	c := brokertest.Start(t, 3, options848())
+	// A member keeps retrying the stopped coordinator until the
+	// controller fences it; the session timeout (the new coordinator's
+	// hold) must cover that, as in Kafka, where a member silent for a
+	// session timeout is removed and its partitions handed on.
+	opts := options848()
+	opts.Groups.ConsumerSessionTimeout = 20 * time.Second
+	c := brokertest.Start(t, 3, opts)
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	topic, g := "events-848", "g848-failover"
