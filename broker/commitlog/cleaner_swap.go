@@ -1,0 +1,392 @@
+package commitlog
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/runnel-dev/runnel/broker/recordbatch"
+	"github.com/runnel-dev/runnel/internal/diskfs"
+)
+
+// A cleaned segment is written beside the one it replaces and swapped in
+// with renames, as Kafka does, so that a crash at any point leaves either
+// the old segment or the new one, whole:
+//
+//  1. <base>.log.cleaned, .index.cleaned and .timeindex.cleaned are
+//     written and fsynced.
+//  2. The two indexes are renamed to .swap, then the log (the commit
+//     point), and the directory is fsynced.
+//  3. The indexes' .swap files are renamed over the old indexes, then the
+//     log's over the old log (a rename replaces its target atomically),
+//     and the directory is fsynced.
+//
+// An open (completeSwaps) removes every .cleaned file (step 1 did not
+// finish: the old segment is whole), and removes index .swap files that
+// have no log .swap beside them (step 2 did not finish); a log .swap
+// means step 2 finished, and the open finishes step 3. The old files are
+// replaced by rename rather than renamed to .deleted first: readers hold
+// the old file open (reference-counted), so their bytes stay readable.
+const (
+	cleanedSuffix = ".cleaned"
+	swapSuffix    = ".swap"
+)
+
+// cleanResult is what rewriting one segment did.
+type cleanResult struct {
+	written bool // a cleaned segment was swapped in
+	size    int64
+	removed int64
+	horizon int64 // the earliest delete horizon of the tombstones kept, -1 for none
+}
+
+// cleanSegment rewrites s without the records the map supersedes and the
+// tombstones past their horizon, and swaps the result in. A segment with
+// nothing to change is left alone.
+func (c *Cleaner) cleanSegment(l *Log, s *segment, m *offsetMap, p *cleanPlan) (cleanResult, error) {
+	w, err := newCleanedWriter(l.fs, s.prefix, s.base, int64(p.opts.IndexIntervalBytes), c.opts.IOBufferSize)
+	if err != nil {
+		return cleanResult{}, err
+	}
+	res, changed, err := filterSegment(s, m, p, w)
+	if err == nil && !changed {
+		return res, w.discard()
+	}
+	if err == nil {
+		err = w.finish()
+	}
+	if err != nil {
+		if derr := w.discard(); derr != nil {
+			l.logger.Error("cannot remove cleaned segment", "segment", s.prefix+logSuffix, "error", derr)
+		}
+		return res, err
+	}
+	res.size = w.pos
+	ok, err := l.swapCleaned(s)
+	if err != nil || !ok {
+		return res, err
+	}
+	res.written = true
+	return res, nil
+}
+
+// filterSegment writes the batches of s to w, each without the records the
+// cleaner drops, and reports whether anything changed.
+func filterSegment(s *segment, m *offsetMap, p *cleanPlan, w *cleanedWriter) (cleanResult, bool, error) {
+	var (
+		res     = cleanResult{horizon: -1}
+		changed bool
+		recs    []recordbatch.Record
+		kept    []recordbatch.Record
+		out     []byte
+	)
+	now := p.now.UnixMilli()
+	horizon := p.now.Add(p.opts.DeleteRetention).UnixMilli()
+	rd := newSeqBatchReader(s.log, 0, s.size)
+	for {
+		h, batch, pos, err := rd.next()
+		if err == io.EOF {
+			return res, changed, nil
+		}
+		if err == nil {
+			_, err = recordbatch.ValidateStored(batch, 0)
+		}
+		if err == nil && !h.IsControl() {
+			recs, err = recordbatch.DecodeRecords(recs[:0], batch, recordbatch.DecodeOptions{})
+		}
+		if err != nil {
+			return res, changed, fmt.Errorf("segment %d byte %d: %w", s.base, pos, err)
+		}
+		if h.IsControl() {
+			if err := w.add(&h, batch); err != nil {
+				return res, changed, err
+			}
+			continue
+		}
+		kept = kept[:0]
+		tombstones := false
+		for i := range recs {
+			if retain(m, &h, &recs[i], now) {
+				kept = append(kept, recs[i])
+				tombstones = tombstones || recs[i].Value == nil
+			}
+		}
+		stamp := tombstones && !h.HasDeleteHorizon()
+		if tombstones {
+			dh := h.BaseTimestamp
+			if stamp {
+				dh = horizon
+			}
+			if res.horizon < 0 || dh < res.horizon {
+				res.horizon = dh
+			}
+		}
+		if len(kept) == len(recs) && !stamp {
+			if err := w.add(&h, batch); err != nil {
+				return res, changed, err
+			}
+			continue
+		}
+		changed = true
+		res.removed += int64(len(recs) - len(kept))
+		dh := int64(-1)
+		if stamp {
+			dh = horizon
+		}
+		if out, err = recordbatch.AppendRewritten(out[:0], h, kept, dh); err != nil {
+			return res, changed, fmt.Errorf("segment %d byte %d: rewrite: %w", s.base, pos, err)
+		}
+		nh, err := recordbatch.ParseHeader(out)
+		if err != nil {
+			return res, changed, err
+		}
+		if err := w.add(&nh, out); err != nil {
+			return res, changed, err
+		}
+	}
+}
+
+// cleanedWriter writes a segment's .cleaned files, building its indexes as
+// an append would (an entry at the start and after every
+// index.interval.bytes, and the time index's seal entry at the end).
+type cleanedWriter struct {
+	fs        diskfs.FS
+	prefix    string
+	base      int64
+	interval  int64
+	f         *os.File
+	w         *bufio.Writer
+	pos       int64
+	since     int64
+	index     []byte
+	tindex    []byte
+	maxTS     int64
+	offMaxTS  int64
+	lastTS    int64
+	lastTSRel int64
+}
+
+func newCleanedWriter(fsys diskfs.FS, prefix string, base, interval int64, bufSize int) (*cleanedWriter, error) {
+	f, err := fsys.OpenFile(prefix+logSuffix+cleanedSuffix, os.O_CREATE|os.O_RDWR|os.O_TRUNC, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("create cleaned segment %d: %w", base, err)
+	}
+	return &cleanedWriter{fs: fsys, prefix: prefix, base: base, interval: interval, f: f, w: bufio.NewWriterSize(&fsWriter{fs: fsys, f: f}, bufSize),
+		maxTS: -1, offMaxTS: -1, lastTS: -1 << 63, lastTSRel: -1}, nil
+}
+
+// fsWriter writes sequentially through a diskfs.FS.
+type fsWriter struct {
+	fs  diskfs.FS
+	f   *os.File
+	off int64
+}
+
+func (w *fsWriter) Write(b []byte) (int, error) {
+	n, err := w.fs.WriteAt(w.f, [][]byte{b}, w.off)
+	w.off += n
+	if err == nil && int(n) < len(b) {
+		err = io.ErrShortWrite
+	}
+	return int(n), err
+}
+
+// add writes one batch (h its header) and notes it in the indexes.
+func (w *cleanedWriter) add(h *recordbatch.Header, batch []byte) error {
+	if h.MaxTimestamp > w.maxTS {
+		w.maxTS, w.offMaxTS = h.MaxTimestamp, h.LastOffset()
+	}
+	if w.since > w.interval || w.pos == 0 {
+		w.index = binary.BigEndian.AppendUint32(w.index, uint32(h.BaseOffset-w.base))
+		w.index = binary.BigEndian.AppendUint32(w.index, uint32(w.pos))
+		w.noteTime()
+		w.since = 0
+	}
+	w.since += int64(len(batch))
+	if _, err := w.w.Write(batch); err != nil {
+		return fmt.Errorf("write cleaned segment %d: %w", w.base, err)
+	}
+	w.pos += int64(len(batch))
+	return nil
+}
+
+// noteTime adds a time index entry when the largest timestamp grew.
+func (w *cleanedWriter) noteTime() {
+	if w.maxTS < 0 || w.offMaxTS < w.base {
+		return
+	}
+	rel := w.offMaxTS - w.base
+	if w.maxTS <= w.lastTS || rel < w.lastTSRel {
+		return
+	}
+	w.tindex = binary.BigEndian.AppendUint64(w.tindex, uint64(w.maxTS))
+	w.tindex = binary.BigEndian.AppendUint32(w.tindex, uint32(rel))
+	w.lastTS, w.lastTSRel = w.maxTS, rel
+}
+
+// finish flushes and fsyncs the three .cleaned files.
+func (w *cleanedWriter) finish() error {
+	w.noteTime()
+	if err := w.w.Flush(); err != nil {
+		return fmt.Errorf("write cleaned segment %d: %w", w.base, err)
+	}
+	if err := w.fs.Sync(w.f); err != nil {
+		return fmt.Errorf("sync cleaned segment %d: %w", w.base, err)
+	}
+	if err := w.f.Close(); err != nil {
+		return fmt.Errorf("close cleaned segment %d: %w", w.base, err)
+	}
+	w.f = nil
+	for _, ix := range []struct {
+		suffix string
+		data   []byte
+	}{{indexSuffix, w.index}, {timeIndexSuffix, w.tindex}} {
+		f, err := w.fs.OpenFile(w.prefix+ix.suffix+cleanedSuffix, os.O_CREATE|os.O_RDWR|os.O_TRUNC, 0o644)
+		if err != nil {
+			return fmt.Errorf("create cleaned index: %w", err)
+		}
+		_, err = w.fs.WriteAt(f, [][]byte{ix.data}, 0)
+		if err == nil {
+			err = w.fs.Sync(f)
+		}
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("write cleaned index %s: %w", w.prefix+ix.suffix+cleanedSuffix, err)
+		}
+	}
+	return nil
+}
+
+// discard removes the .cleaned files.
+func (w *cleanedWriter) discard() error {
+	if w.f != nil {
+		w.f.Close()
+		w.f = nil
+	}
+	var errs []error
+	for _, suf := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
+		if err := w.fs.Remove(w.prefix + suf + cleanedSuffix); err != nil && !errors.Is(err, os.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// swapCleaned swaps the fsynced .cleaned files of s in for it (steps 2 and
+// 3 above) and replaces s in the log by the new segment. It reports false,
+// removing the cleaned files, when s left the log meanwhile (retention,
+// truncation, close).
+func (l *Log) swapCleaned(s *segment) (bool, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	i := -1
+	for j, t := range l.segments[:len(l.segments)-1] {
+		if t == s {
+			i = j
+		}
+	}
+	if l.closed || i < 0 {
+		var errs []error
+		for _, suf := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
+			if err := l.fs.Remove(s.prefix + suf + cleanedSuffix); err != nil && !errors.Is(err, os.ErrNotExist) {
+				errs = append(errs, err)
+			}
+		}
+		return false, errors.Join(errs...)
+	}
+	for _, suf := range []string{indexSuffix, timeIndexSuffix, logSuffix} {
+		if err := l.fs.Rename(s.prefix+suf+cleanedSuffix, s.prefix+suf+swapSuffix); err != nil {
+			return false, fmt.Errorf("swap cleaned segment %d: %w", s.base, err)
+		}
+	}
+	if err := l.fs.SyncDir(l.dir); err != nil {
+		return false, fmt.Errorf("swap cleaned segment %d: %w", s.base, err)
+	}
+	if err := finishSwap(l.fs, s.prefix); err != nil {
+		return false, err
+	}
+	if err := l.fs.SyncDir(l.dir); err != nil {
+		return false, fmt.Errorf("swap cleaned segment %d: %w", s.base, err)
+	}
+	ns, indexesOK, err := openSegment(l.dir, s.base, false, l.opts)
+	if err != nil {
+		return false, err
+	}
+	if err := ns.loadTail(); err != nil || !indexesOK || ns.next != s.next {
+		ns.close()
+		return false, fmt.Errorf("cleaned segment %d does not end at offset %d (ends at %d): %v", s.base, s.next, ns.next, err)
+	}
+	ns.verified = true
+	l.segments[i] = ns
+	s.deleted.Store(true)
+	if err := s.close(); err != nil {
+		l.logger.Warn("closing the segment a cleaned one replaced", "segment", s.prefix+logSuffix, "error", err)
+	}
+	return true, nil
+}
+
+// finishSwap renames the .swap files of the segment at prefix over its
+// files, the log last.
+func finishSwap(fsys diskfs.FS, prefix string) error {
+	for _, suf := range []string{indexSuffix, timeIndexSuffix, logSuffix} {
+		err := fsys.Rename(prefix+suf+swapSuffix, prefix+suf)
+		if err != nil && !(suf != logSuffix && errors.Is(err, os.ErrNotExist)) {
+			return fmt.Errorf("swap cleaned segment %s: %w", prefix+suf, err)
+		}
+	}
+	return nil
+}
+
+// completeSwaps finishes or rolls back the swaps a crash interrupted in
+// dir (see the steps above): .cleaned files go, a log .swap is renamed in
+// with its indexes, index .swap files without one go.
+func completeSwaps(fsys diskfs.FS, dir string, logger *slog.Logger) error {
+	ents, err := fsys.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("list segments: %w", err)
+	}
+	names := map[string]bool{}
+	for _, e := range ents {
+		names[e.Name()] = true
+	}
+	changed := false
+	for name := range names {
+		stem, ok := strings.CutSuffix(name, cleanedSuffix)
+		if !ok {
+			if stem, ok = strings.CutSuffix(name, swapSuffix); !ok {
+				continue
+			}
+		}
+		base, suf, ok := ParseSegmentFileName(stem)
+		if !ok {
+			continue
+		}
+		prefix := dir + string(os.PathSeparator) + segmentName(base)
+		switch {
+		case strings.HasSuffix(name, swapSuffix) && suf == logSuffix:
+			logger.Warn("finishing the swap of a cleaned segment a crash interrupted", "segment", prefix+logSuffix)
+			if err := finishSwap(fsys, prefix); err != nil {
+				return err
+			}
+		case strings.HasSuffix(name, swapSuffix) && names[segmentName(base)+logSuffix+swapSuffix]:
+			// Renamed with its log, above.
+		default:
+			logger.Info("removing a cleaned segment file a crash left before its swap", "file", dir+string(os.PathSeparator)+name)
+			if err := fsys.Remove(dir + string(os.PathSeparator) + name); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return fmt.Errorf("remove %s: %w", name, err)
+			}
+		}
+		changed = true
+	}
+	if changed {
+		return fsys.SyncDir(dir)
+	}
+	return nil
+}
