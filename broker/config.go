@@ -49,6 +49,8 @@ type Config struct {
 	// registered). A fault harness routes replication through proxies with
 	// it.
 	PeerKafkaAddrs map[int32]string
+	// Cleaner configures log compaction (log.cleaner.*).
+	Cleaner CleanerConfig
 	// Logger (default slog.Default()).
 	Logger *slog.Logger
 	// Metrics receives the broker's collectors when set.
@@ -104,6 +106,15 @@ func (c *Config) Validate() error {
 		if id <= 0 || addr == "" {
 			errs = append(errs, fmt.Errorf("peer Kafka address %d=%q: want a positive broker id and an address", id, addr))
 		}
+	}
+	if c.Cleaner.Backoff == 0 {
+		c.Cleaner.Backoff = DefaultCleanerBackoff
+	}
+	if c.Cleaner.Backoff < 0 {
+		errs = append(errs, fmt.Errorf("log.cleaner.backoff.ms %v must be positive", c.Cleaner.Backoff))
+	}
+	if err := c.Cleaner.Options.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

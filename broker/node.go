@@ -71,6 +71,8 @@ type NodeConfig struct {
 	// MinInsyncReplicas is the broker's min.insync.replicas (default 1): see
 	// Config.MinInsyncReplicas.
 	MinInsyncReplicas int
+	// Cleaner configures log compaction: see Config.Cleaner.
+	Cleaner CleanerConfig
 	// PeerKafkaAddrs overrides, by broker id, the Kafka address this broker
 	// fetches from as a follower (default: the address the peer
 	// registered); the fault harness routes replication through proxies
@@ -129,7 +131,8 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 		BrokerID: cfg.ID, DataDir: cfg.DataDir, Member: member, ClusterID: strconv.FormatUint(cfg.ClusterID, 10),
 		AutoCreateTopics: cfg.AutoCreateTopics, FileDeleteDelay: cfg.FileDeleteDelay,
 		ReplicaLagTimeMax: cfg.ReplicaLagTimeMax, MinInsyncReplicas: cfg.MinInsyncReplicas, PeerKafkaAddrs: cfg.PeerKafkaAddrs,
-		Logger: cfg.Logger.With("component", "broker"), Metrics: cfg.Metrics,
+		Cleaner: cfg.Cleaner,
+		Logger:  cfg.Logger.With("component", "broker"), Metrics: cfg.Metrics,
 	})
 	if err != nil {
 		member.Close()
