@@ -58,6 +58,13 @@ func crashOptions() Options {
 
 // TestMain lets the test binary act as the appending child of TestCrashRecovery.
 func TestMain(m *testing.M) {
+	if dir := os.Getenv(cleanCrashChildEnv); dir != "" {
+		if err := runCleanCrashChild(dir); err != nil {
+			fmt.Fprintln(os.Stderr, "crash child:", err)
+			os.Exit(3)
+		}
+		os.Exit(0)
+	}
 	if dir := os.Getenv(crashChildEnv); dir != "" {
 		if err := runCrashChild(dir); err != nil {
 			fmt.Fprintln(os.Stderr, "crash child:", err)
