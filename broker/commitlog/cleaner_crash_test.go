@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -120,17 +119,7 @@ func TestCleanCrash(t *testing.T) {
 	for trial := range trials {
 		dir := filepath.Join(t.TempDir(), fmt.Sprint(trial))
 		copyDir(t, pristine, dir)
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), cleanCrashChildEnv+"="+dir)
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
+		cmd, stdout, stderr := startTestChild(t, cleanCrashChildEnv, dir)
 		if _, err := bufio.NewReader(stdout).ReadString('\n'); err != nil {
 			cmd.Process.Kill()
 			cmd.Wait()
@@ -220,4 +209,3 @@ func dirSize(t *testing.T, dir string) int64 {
 	}
 	return n
 }
-
