@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"sort"
 	"testing"
 	"time"
 
@@ -171,4 +172,100 @@ func TestCleanKeepsLastValuePerKey(t *testing.T) {
 			checkCompacted(t, l2, model, false)
 		})
 	}
+}
+
+// TestCleanedLogReads reads a compacted log at every offset, removed ones
+// included: a reader from a removed offset gets the next record kept (the
+// batch holding the offset, emptied or not, is served, so a consumer moves
+// past the gap); OffsetForTimestamp, the leader epochs and the log's bounds
+// are unchanged; and a new follower copies the compacted batches as they
+// are (AppendReplica) and reads the same records.
+func TestCleanedLogReads(t *testing.T) {
+	rng := rand.New(rand.NewPCG(11, 12))
+	clock := &fakeClock{now: time.Unix(1_700_000_000, 0)}
+	l := openTestLog(t, t.TempDir(), compactOptions(clock))
+	model := compactModel{}
+	for i := range 5 {
+		appendRandom(t, l, rng, model, 60, 40, clock.now.UnixMilli()+int64(i)*1000)
+	}
+	l.SetHighWatermark(1 << 62)
+	end := l.LogEndOffset()
+	if err := l.Roll(); err != nil {
+		t.Fatal(err)
+	}
+	waitSynced(t, l, end)
+	epochBefore, endBefore := l.EndOffsetForEpoch(1)
+	st := mustClean(t, newTestCleaner(t), l)
+	if st.RecordsRemoved == 0 {
+		t.Fatal("nothing removed")
+	}
+	kept := readAll(t, l, 0)
+	if len(kept) >= int(end) {
+		t.Fatalf("%d records kept of %d", len(kept), end)
+	}
+	for off := int64(0); off < end; off++ {
+		r := l.NewReader(off, ToHighWatermark)
+		rec, err := r.Next()
+		i := sortSearchOffset(kept, off)
+		if i == len(kept) {
+			if err != io.EOF {
+				t.Fatalf("read from %d past the last kept record: %v %v", off, rec.Offset, err)
+			}
+			continue
+		}
+		if err != nil || rec.Offset != kept[i].Offset {
+			t.Fatalf("read from %d: offset %d (%v), want %d", off, rec.Offset, err, kept[i].Offset)
+		}
+		res, err := l.Read(off, 1, ToHighWatermark)
+		if err != nil || len(res.Slices) == 0 {
+			t.Fatalf("fetch at %d: %v %+v", off, err, res)
+		}
+		res.Release()
+	}
+	if e, o := l.EndOffsetForEpoch(1); e != epochBefore || o != endBefore {
+		t.Fatalf("EndOffsetForEpoch(1) = %d %d after cleaning, %d %d before", e, o, epochBefore, endBefore)
+	}
+	if off, _, found, err := l.OffsetForTimestamp(clock.now.UnixMilli()+2500, ToHighWatermark); err != nil || !found || off < kept[0].Offset {
+		t.Fatalf("OffsetForTimestamp: %d %v %v", off, found, err)
+	}
+
+	follower := openTestLog(t, t.TempDir(), compactOptions(clock))
+	for off := int64(0); off < end; {
+		buf, _, err := l.ReadBatches(off, 4096, ToHighWatermark)
+		if err != nil {
+			t.Fatal(err)
+		}
+		info, err := follower.AppendReplica(buf)
+		if err != nil {
+			t.Fatalf("follower append at %d: %v", off, err)
+		}
+		off = info.LastOffset + 1
+	}
+	if follower.LogEndOffset() != end {
+		t.Fatalf("follower ends at %d, leader at %d", follower.LogEndOffset(), end)
+	}
+	got := readAll(t, follower, 0)
+	if len(got) != len(kept) {
+		t.Fatalf("follower reads %d records, leader %d", len(got), len(kept))
+	}
+	for i := range got {
+		if got[i].Offset != kept[i].Offset || !bytes.Equal(got[i].Value, kept[i].Value) {
+			t.Fatalf("follower record %d: offset %d, leader's %d", i, got[i].Offset, kept[i].Offset)
+		}
+	}
+}
+
+// newTestCleaner is a cleaner with the default options.
+func newTestCleaner(t *testing.T) *Cleaner {
+	t.Helper()
+	cl, err := NewCleaner(CleanerOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cl
+}
+
+// sortSearchOffset returns the index of the first record at or after off.
+func sortSearchOffset(recs []recordbatch.Record, off int64) int {
+	return sort.Search(len(recs), func(i int) bool { return recs[i].Offset >= off })
 }
