@@ -84,14 +84,38 @@ func filterSegment(s *segment, m *offsetMap, p *cleanPlan, w *cleanedWriter) (cl
 		recs    []recordbatch.Record
 		kept    []recordbatch.Record
 		out     []byte
+		// pend is an empty batch not written yet: the empty batches that
+		// follow it merge into it while they can (recordbatch.MergeEmpty).
+		pend    recordbatch.Header
+		pending bool
 	)
+	// emit writes the batch whose header is h holding recs (after
+	// stamping the delete horizon dh, when not -1).
+	emit := func(h recordbatch.Header, recs []recordbatch.Record, dh int64) error {
+		var err error
+		if out, err = recordbatch.AppendRewritten(out[:0], h, recs, dh); err != nil {
+			return fmt.Errorf("segment %d offset %d: rewrite: %w", s.base, h.BaseOffset, err)
+		}
+		nh, err := recordbatch.ParseHeader(out)
+		if err != nil {
+			return err
+		}
+		return w.add(&nh, out)
+	}
+	flushPending := func() error {
+		if !pending {
+			return nil
+		}
+		pending = false
+		return emit(pend, nil, -1)
+	}
 	now := p.now.UnixMilli()
 	horizon := p.now.Add(p.opts.DeleteRetention).UnixMilli()
 	rd := newSeqBatchReader(s.log, 0, s.size)
 	for {
 		h, batch, pos, err := rd.next()
 		if err == io.EOF {
-			return res, changed, nil
+			return res, changed, flushPending()
 		}
 		if err == nil {
 			_, err = recordbatch.ValidateStored(batch, 0)
@@ -103,6 +127,9 @@ func filterSegment(s *segment, m *offsetMap, p *cleanPlan, w *cleanedWriter) (cl
 			return res, changed, fmt.Errorf("segment %d byte %d: %w", s.base, pos, err)
 		}
 		if h.IsControl() {
+			if err := flushPending(); err != nil {
+				return res, changed, err
+			}
 			if err := w.add(&h, batch); err != nil {
 				return res, changed, err
 			}
@@ -115,6 +142,26 @@ func filterSegment(s *segment, m *offsetMap, p *cleanPlan, w *cleanedWriter) (cl
 				kept = append(kept, recs[i])
 				tombstones = tombstones || recs[i].Value == nil
 			}
+		}
+		res.removed += int64(len(recs) - len(kept))
+		if len(kept) == 0 {
+			// Emptied, or empty already: its header stays for its offsets
+			// and producer state, merged with the empty ones around it.
+			changed = changed || len(recs) > 0
+			e := h
+			e.NumRecords, e.Attributes = 0, h.Attributes&^recordbatch.AttrCodecMask
+			if merged, ok := recordbatch.MergeEmpty(pend, e); pending && ok {
+				pend, changed = merged, true
+				continue
+			}
+			if err := flushPending(); err != nil {
+				return res, changed, err
+			}
+			pend, pending = e, true
+			continue
+		}
+		if err := flushPending(); err != nil {
+			return res, changed, err
 		}
 		stamp := tombstones && !h.HasDeleteHorizon()
 		if tombstones {
@@ -133,19 +180,11 @@ func filterSegment(s *segment, m *offsetMap, p *cleanPlan, w *cleanedWriter) (cl
 			continue
 		}
 		changed = true
-		res.removed += int64(len(recs) - len(kept))
 		dh := int64(-1)
 		if stamp {
 			dh = horizon
 		}
-		if out, err = recordbatch.AppendRewritten(out[:0], h, kept, dh); err != nil {
-			return res, changed, fmt.Errorf("segment %d byte %d: rewrite: %w", s.base, pos, err)
-		}
-		nh, err := recordbatch.ParseHeader(out)
-		if err != nil {
-			return res, changed, err
-		}
-		if err := w.add(&nh, out); err != nil {
+		if err := emit(h, kept, dh); err != nil {
 			return res, changed, err
 		}
 	}

@@ -1,5 +1,7 @@
 package recordbatch
 
+import "math"
+
 // AttrDeleteHorizon marks a batch that log compaction rewrote while it held
 // tombstones (KIP-534): its BaseTimestamp field then holds the delete
 // horizon, the time after which the cleaner drops its tombstones, and the
@@ -70,4 +72,29 @@ func AppendRewritten(dst []byte, h Header, records []Record, deleteHorizon int64
 	hdr.BatchLength, hdr.Attributes, hdr.BaseTimestamp, hdr.NumRecords = int32(batchLength), attrs, base, int32(len(records))
 	putHeader(out[start:], &hdr)
 	return out, nil
+}
+
+// MergeEmpty returns the empty batch header that spans the empty batches
+// a and b, where b directly follows a (b.BaseOffset == a.NextOffset()),
+// when one batch can stand for both without changing what a reader, the
+// leader epochs or the producer state see: the same partition leader epoch
+// and attributes, and either no producer on both or the same producer and
+// epoch with b's sequence numbers continuing a's. ok is false otherwise.
+func MergeEmpty(a, b Header) (Header, bool) {
+	if a.NumRecords != 0 || b.NumRecords != 0 || b.BaseOffset != a.NextOffset() ||
+		a.PartitionLeaderEpoch != b.PartitionLeaderEpoch || a.Attributes != b.Attributes ||
+		a.ProducerID != b.ProducerID || a.ProducerEpoch != b.ProducerEpoch ||
+		b.LastOffset()-a.BaseOffset > math.MaxInt32 {
+		return a, false
+	}
+	if a.ProducerID != NoProducerID {
+		next := int64(a.BaseSequence) + int64(a.LastOffsetDelta) + 1
+		if a.BaseSequence < 0 || int64(b.BaseSequence) != next || next+int64(b.LastOffsetDelta) > math.MaxInt32 {
+			return a, false
+		}
+	}
+	m := a
+	m.LastOffsetDelta = int32(b.LastOffset() - a.BaseOffset)
+	m.MaxTimestamp = max(a.MaxTimestamp, b.MaxTimestamp)
+	return m, true
 }

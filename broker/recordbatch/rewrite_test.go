@@ -71,3 +71,36 @@ func TestAppendRewrittenKeepsOffsetsAndTimestamps(t *testing.T) {
 		}
 	}
 }
+
+func TestMergeEmpty(t *testing.T) {
+	empty := func(base int64, delta int32, pid int64, seq int32, epoch int32) Header {
+		return Header{BaseOffset: base, LastOffsetDelta: delta, PartitionLeaderEpoch: epoch, ProducerID: pid, ProducerEpoch: 0, BaseSequence: seq, MaxTimestamp: base}
+	}
+	for _, tc := range []struct {
+		name string
+		a, b Header
+		ok   bool
+	}{
+		{"no producer", empty(10, 2, -1, -1, 1), empty(13, 4, -1, -1, 1), true},
+		{"same producer, sequences continue", empty(10, 2, 7, 100, 1), empty(13, 4, 7, 103, 1), true},
+		{"sequence gap", empty(10, 2, 7, 100, 1), empty(13, 4, 7, 104, 1), false},
+		{"other producer", empty(10, 2, 7, 100, 1), empty(13, 4, 8, 103, 1), false},
+		{"producer after none", empty(10, 2, -1, -1, 1), empty(13, 4, 7, 0, 1), false},
+		{"leader epoch changes", empty(10, 2, -1, -1, 1), empty(13, 4, -1, -1, 2), false},
+		{"offset gap", empty(10, 2, -1, -1, 1), empty(14, 4, -1, -1, 1), false},
+	} {
+		m, ok := MergeEmpty(tc.a, tc.b)
+		if ok != tc.ok {
+			t.Fatalf("%s: ok %v", tc.name, ok)
+		}
+		if !ok {
+			continue
+		}
+		if m.BaseOffset != tc.a.BaseOffset || m.LastOffset() != tc.b.LastOffset() || m.MaxTimestamp != tc.b.MaxTimestamp {
+			t.Fatalf("%s: merged %+v", tc.name, m)
+		}
+		if tc.a.ProducerID >= 0 && int64(m.BaseSequence)+int64(m.LastOffsetDelta) != int64(tc.b.BaseSequence)+int64(tc.b.LastOffsetDelta) {
+			t.Fatalf("%s: last sequence %d, want %d", tc.name, int64(m.BaseSequence)+int64(m.LastOffsetDelta), int64(tc.b.BaseSequence)+int64(tc.b.LastOffsetDelta))
+		}
+	}
+}
