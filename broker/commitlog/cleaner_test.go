@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"sort"
+	"sync"
 	"testing"
 	"time"
 
@@ -268,4 +269,77 @@ func newTestCleaner(t *testing.T) *Cleaner {
 // sortSearchOffset returns the index of the first record at or after off.
 func sortSearchOffset(recs []recordbatch.Record, off int64) int {
 	return sort.Search(len(recs), func(i int) bool { return recs[i].Offset >= off })
+}
+
+// TestCleanWhileAppendingAndReading runs the cleaner over and over while
+// records are appended (rolling often) and readers read the log from its
+// start: no read fails or goes backwards, and at the end the log holds the
+// last value of every key.
+func TestCleanWhileAppendingAndReading(t *testing.T) {
+	l := openTestLog(t, t.TempDir(), compactOptions(nil))
+	model := compactModel{}
+	done := make(chan struct{})
+	errs := make(chan error, 4)
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		cl, _ := NewCleaner(CleanerOptions{})
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			if _, err := cl.Clean(context.Background(), l, true); err != nil {
+				errs <- err
+				return
+			}
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-done:
+				return
+			default:
+			}
+			r := l.NewReader(0, ToHighWatermark)
+			prev := int64(-1)
+			for {
+				rec, err := r.Next()
+				if err == io.EOF {
+					break
+				}
+				if err != nil {
+					errs <- fmt.Errorf("read at %d: %w", r.Offset(), err)
+					return
+				}
+				if rec.Offset <= prev {
+					errs <- fmt.Errorf("offset %d after %d", rec.Offset, prev)
+					return
+				}
+				prev = rec.Offset
+			}
+		}
+	}()
+	rng := rand.New(rand.NewPCG(21, 22))
+	for range 40 {
+		appendRandom(t, l, rng, model, 20, 50, time.Now().UnixMilli())
+		l.SetHighWatermark(l.LogEndOffset())
+		if rng.IntN(3) == 0 {
+			if err := l.Roll(); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	close(done)
+	wg.Wait()
+	select {
+	case err := <-errs:
+		t.Fatal(err)
+	default:
+	}
+	checkLastValues(t, l, model)
 }
