@@ -110,7 +110,7 @@ type CleanStats struct {
 // cleanPlan is the part of a log one run may clean: its first closed
 // segments, from the log start, held by a reference each.
 type cleanPlan struct {
-	segs       []*segment
+	segs       []plannedSegment
 	firstDirty int64
 	end        int64 // the first uncleanable offset
 	dirtyBytes int64
@@ -140,9 +140,17 @@ func (p *cleanPlan) ratio() float64 {
 }
 
 func (p *cleanPlan) release() {
-	for _, s := range p.segs {
-		s.releaseRead()
+	for _, ps := range p.segs {
+		ps.s.releaseRead()
 	}
+}
+
+// plannedSegment is a segment a run may clean with its size and next
+// offset when planned: the run reads no further, and a truncation since
+// (which changes them) voids its cleaning.
+type plannedSegment struct {
+	s          *segment
+	size, next int64
 }
 
 // planClean picks the segments a run may clean and takes a reference to
@@ -176,10 +184,8 @@ func (l *Log) planClean(hold bool) (cleanPlan, bool) {
 		}
 		if hold {
 			s.acquire()
+			p.segs = append(p.segs, plannedSegment{s, s.size, s.next})
 		}
-	}
-	if hold {
-		p.segs = append(p.segs, l.segments[:k]...)
 	}
 	return p, true
 }
@@ -217,15 +223,15 @@ func (c *Cleaner) Clean(ctx context.Context, l *Log, force bool) (CleanStats, er
 	}
 	st.EndOffset, st.Keys = end, m.used
 	horizon := int64(-1)
-	for _, s := range p.segs {
-		if s.base >= end {
+	for _, ps := range p.segs {
+		if ps.s.base >= end {
 			break
 		}
 		if err := ctx.Err(); err != nil {
 			return st, err
 		}
-		res, err := c.cleanSegment(l, s, m, &p)
-		st.BytesRead += s.size
+		res, err := c.cleanSegment(l, ps, m, &p)
+		st.BytesRead += ps.size
 		if err != nil {
 			return st, fmt.Errorf("clean %s: %w", l.dir, err)
 		}
@@ -249,17 +255,18 @@ func (c *Cleaner) Clean(ctx context.Context, l *Log, force bool) (CleanStats, er
 // buildOffsetMap maps the keys of the batches from firstDirty up to end,
 // stopping at a batch boundary when the map is full. It returns where
 // mapping stopped and the bytes it read.
-func buildOffsetMap(ctx context.Context, m *offsetMap, segs []*segment, firstDirty, end int64) (int64, int64, error) {
+func buildOffsetMap(ctx context.Context, m *offsetMap, segs []plannedSegment, firstDirty, end int64) (int64, int64, error) {
 	var read int64
 	var recs []recordbatch.Record
-	for _, s := range segs {
-		if s.next <= firstDirty {
+	for _, ps := range segs {
+		s := ps.s
+		if ps.next <= firstDirty {
 			continue
 		}
 		if err := ctx.Err(); err != nil {
 			return 0, read, err
 		}
-		rd := newSeqBatchReader(s.log, 0, s.size)
+		rd := newSeqBatchReader(s.log, 0, ps.size)
 		for {
 			h, batch, pos, err := rd.next()
 			if err == io.EOF {

@@ -48,12 +48,13 @@ type cleanResult struct {
 // cleanSegment rewrites s without the records the map supersedes and the
 // tombstones past their horizon, and swaps the result in. A segment with
 // nothing to change is left alone.
-func (c *Cleaner) cleanSegment(l *Log, s *segment, m *offsetMap, p *cleanPlan) (cleanResult, error) {
+func (c *Cleaner) cleanSegment(l *Log, ps plannedSegment, m *offsetMap, p *cleanPlan) (cleanResult, error) {
+	s := ps.s
 	w, err := newCleanedWriter(l.fs, s.prefix, s.base, int64(p.opts.IndexIntervalBytes), c.opts.IOBufferSize)
 	if err != nil {
 		return cleanResult{}, err
 	}
-	res, changed, err := filterSegment(s, m, p, w)
+	res, changed, err := filterSegment(ps, m, p, w)
 	if err == nil && !changed {
 		return res, w.discard()
 	}
@@ -67,7 +68,7 @@ func (c *Cleaner) cleanSegment(l *Log, s *segment, m *offsetMap, p *cleanPlan) (
 		return res, err
 	}
 	res.size = w.pos
-	ok, err := l.swapCleaned(s)
+	ok, err := l.swapCleaned(ps)
 	if err != nil || !ok {
 		return res, err
 	}
@@ -77,7 +78,8 @@ func (c *Cleaner) cleanSegment(l *Log, s *segment, m *offsetMap, p *cleanPlan) (
 
 // filterSegment writes the batches of s to w, each without the records the
 // cleaner drops, and reports whether anything changed.
-func filterSegment(s *segment, m *offsetMap, p *cleanPlan, w *cleanedWriter) (cleanResult, bool, error) {
+func filterSegment(ps plannedSegment, m *offsetMap, p *cleanPlan, w *cleanedWriter) (cleanResult, bool, error) {
+	s := ps.s
 	var (
 		res     = cleanResult{horizon: -1}
 		changed bool
@@ -111,7 +113,7 @@ func filterSegment(s *segment, m *offsetMap, p *cleanPlan, w *cleanedWriter) (cl
 	}
 	now := p.now.UnixMilli()
 	horizon := p.now.Add(p.opts.DeleteRetention).UnixMilli()
-	rd := newSeqBatchReader(s.log, 0, s.size)
+	rd := newSeqBatchReader(s.log, 0, ps.size)
 	for {
 		h, batch, pos, err := rd.next()
 		if err == io.EOF {
@@ -321,8 +323,10 @@ func (w *cleanedWriter) discard() error {
 // swapCleaned swaps the fsynced .cleaned files of s in for it (steps 2 and
 // 3 above) and replaces s in the log by the new segment. It reports false,
 // removing the cleaned files, when s left the log meanwhile (retention,
-// truncation, close).
-func (l *Log) swapCleaned(s *segment) (bool, error) {
+// truncation, close) or no longer holds the size bytes it was cleaned from
+// (a follower's truncation).
+func (l *Log) swapCleaned(ps plannedSegment) (bool, error) {
+	s := ps.s
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	i := -1
@@ -331,7 +335,7 @@ func (l *Log) swapCleaned(s *segment) (bool, error) {
 			i = j
 		}
 	}
-	if l.closed || i < 0 {
+	if l.closed || i < 0 || s.size != ps.size || s.next != ps.next {
 		var errs []error
 		for _, suf := range []string{logSuffix, indexSuffix, timeIndexSuffix} {
 			if err := l.fs.Remove(s.prefix + suf + cleanedSuffix); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -358,9 +362,9 @@ func (l *Log) swapCleaned(s *segment) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if err := ns.loadTail(); err != nil || !indexesOK || ns.next != s.next {
+	if err := ns.loadTail(); err != nil || !indexesOK || ns.next != ps.next {
 		ns.close()
-		return false, fmt.Errorf("cleaned segment %d does not end at offset %d (ends at %d): %v", s.base, s.next, ns.next, err)
+		return false, fmt.Errorf("cleaned segment %d does not end at offset %d (ends at %d): %v", s.base, ps.next, ns.next, err)
 	}
 	ns.verified = true
 	l.segments[i] = ns
