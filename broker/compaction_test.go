@@ -14,6 +14,7 @@ import (
 	"github.com/runnel-dev/runnel/broker/brokertest"
 	"github.com/runnel-dev/runnel/broker/commitlog"
 	"github.com/runnel-dev/runnel/internal/testwait"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 )
@@ -140,6 +141,17 @@ func TestCompactedTopicKafkaClients(t *testing.T) {
 		})
 	}
 	check("franz-go", recs)
+
+	// DeleteRecords is refused on a compact-only topic, as Kafka refuses it.
+	var offs kadm.Offsets
+	offs.AddOffset("compacted", 0, 5, -1)
+	dr, err := b.Admin().DeleteRecords(ctx, offs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, _ := dr.Lookup("compacted", 0); !errors.Is(r.Err, kerr.PolicyViolation) {
+		t.Fatalf("DeleteRecords on a compacted topic: %v, want POLICY_VIOLATION", r.Err)
+	}
 
 	out := kcat(t, nil, "-b", b.Addr(), "-C", "-t", "compacted", "-e", "-q", "-f", "%o\t%k\t%s\n")
 	recs = recs[:0]
