@@ -30,7 +30,7 @@ func FuzzClean(f *testing.F) {
 		}
 		dir := t.TempDir()
 		o := compactOptions(nil)
-		o.SegmentBytes = 1024
+		o.SegmentBytes = 3000
 		o.MaxIndexBytes = 4096
 		o.FS = noSyncFS{}
 		l, err := Open(dir, o)
