@@ -7,6 +7,7 @@ import (
 	"io"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/runnel-dev/runnel/broker/recordbatch"
@@ -74,12 +75,16 @@ func (o CleanerOptions) Validate() error {
 }
 
 // Cleaner compacts logs: it keeps the last record of every key and drops
-// tombstones past their delete horizon. It holds no state between runs but
-// its options; its memory during a run is bounded by DedupeBufferSize plus
-// the write buffer and one batch. Clean may be called from one goroutine
-// at a time per Cleaner (the broker runs one).
+// tombstones past their delete horizon. Its memory is bounded by
+// DedupeBufferSize (the offset map, kept from run to run once allocated)
+// plus the write buffer and one batch. Calls to Clean on one Cleaner run
+// one at a time.
 type Cleaner struct {
 	opts CleanerOptions
+	// mu serializes runs, which share m. Lock order: Cleaner.mu, then
+	// Log.cleanMu, then Log.mu.
+	mu sync.Mutex
+	m  *offsetMap // the last run's map, whose slots the next run reuses
 }
 
 // NewCleaner returns a Cleaner with opts.
@@ -202,6 +207,8 @@ func (l *Log) planClean(hold bool) (cleanPlan, bool) {
 // segment, segments past the high watermark or not yet fsynced, and
 // damaged segments are never touched.
 func (c *Cleaner) Clean(ctx context.Context, l *Log, force bool) (CleanStats, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	l.cleanMu.Lock()
 	defer l.cleanMu.Unlock()
 	p, ok := l.planClean(true)
@@ -214,7 +221,8 @@ func (c *Cleaner) Clean(ctx context.Context, l *Log, force bool) (CleanStats, er
 		return st, nil
 	}
 	st.Cleaned = true
-	m := newOffsetMap(c.opts.DedupeBufferSize, c.opts.LoadFactor, p.end-p.firstDirty)
+	m := newOffsetMap(c.m, c.opts.DedupeBufferSize, c.opts.LoadFactor, p.end-p.firstDirty)
+	c.m = m
 	st.MapBytes = m.bytes()
 	end, read, err := buildOffsetMap(ctx, m, p.segs, p.firstDirty, p.end)
 	st.BytesRead += read

@@ -30,8 +30,10 @@ type offsetMapSlot struct {
 }
 
 // newOffsetMap makes a map of at most maxBytes holding at most loadFactor
-// of its slots, sized for want keys when that takes less.
-func newOffsetMap(maxBytes int64, loadFactor float64, want int64) *offsetMap {
+// of its slots, sized for want keys when that takes less. It reuses the
+// slots of old (a map of an earlier run) when they are enough, so that a
+// cleaner does not allocate its map again for every log.
+func newOffsetMap(old *offsetMap, maxBytes int64, loadFactor float64, want int64) *offsetMap {
 	limit := maxBytes / offsetMapSlotBytes
 	n := int64(1024)
 	if need := int64(float64(want)/loadFactor) + 1; need > n {
@@ -40,7 +42,13 @@ func newOffsetMap(maxBytes int64, loadFactor float64, want int64) *offsetMap {
 	for n > limit && n > 1 {
 		n >>= 1
 	}
-	m := &offsetMap{slots: make([]offsetMapSlot, n), seed1: maphash.MakeSeed(), seed2: maphash.MakeSeed()}
+	m := &offsetMap{seed1: maphash.MakeSeed(), seed2: maphash.MakeSeed()}
+	if old != nil && int64(cap(old.slots)) >= n {
+		m.slots = old.slots[:n]
+		clear(m.slots)
+	} else {
+		m.slots = make([]offsetMapSlot, n)
+	}
 	m.maxUsed = max(1, int(float64(n)*loadFactor))
 	return m
 }
