@@ -14,6 +14,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/runnel-dev/runnel/broker/brokertest"
+	"github.com/runnel-dev/runnel/gateway/openapitest"
 	"github.com/runnel-dev/runnel/internal/testwait"
 )
 
@@ -29,8 +30,33 @@ type groupSocket struct {
 	parts    []int32
 	events   map[int32][]int64 // offsets per partition, in arrival order
 	frames   chan map[string]any
-	stranger string // an event of a partition not assigned, if any
+	stranger string   // an event of a partition not assigned, if any
+	control  [][]byte // every frame but events, to check against the spec
 	closed   bool
+}
+
+// send sends a client frame, checked against the spec.
+func (s *groupSocket) send(v any) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	openapitest.CheckClientFrame(s.t, data)
+	if err := s.ws.WriteMessage(websocket.TextMessage, data); err != nil {
+		s.t.Fatal(err)
+	}
+}
+
+// checkFrames checks the frames other than events against the spec.
+func (s *groupSocket) checkFrames() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, f := range s.control {
+		openapitest.CheckServerFrame(s.t, f)
+	}
+	if len(s.control) == 0 {
+		s.t.Errorf("%s got no subscribed frame", s.name)
+	}
 }
 
 func dialGroup(t *testing.T, name string, g *Gateway, tok, group, topic string) *groupSocket {
@@ -41,7 +67,7 @@ func dialGroup(t *testing.T, name string, g *Gateway, tok, group, topic string) 
 	}
 	s := &groupSocket{t: t, name: name, ws: ws, events: map[int32][]int64{}, frames: make(chan map[string]any, 64)}
 	t.Cleanup(func() { ws.Close() })
-	ws.WriteJSON(map[string]any{"type": "subscribe", "id": "s", "topic": topic, "group": group, "from": "earliest"})
+	s.send(map[string]any{"type": "subscribe", "id": "s", "topic": topic, "group": group, "from": "earliest"})
 	go s.read()
 	return s
 }
@@ -49,13 +75,20 @@ func dialGroup(t *testing.T, name string, g *Gateway, tok, group, topic string) 
 func (s *groupSocket) read() {
 	for {
 		var f map[string]any
-		if err := s.ws.ReadJSON(&f); err != nil {
+		_, data, err := s.ws.ReadMessage()
+		if err == nil {
+			err = json.Unmarshal(data, &f)
+		}
+		if err != nil {
 			s.mu.Lock()
 			s.closed = true
 			s.mu.Unlock()
 			return
 		}
 		s.mu.Lock()
+		if f["type"] != "event" {
+			s.control = append(s.control, data)
+		}
 		switch f["type"] {
 		case "subscribed":
 			s.parts = s.parts[:0]
@@ -229,7 +262,7 @@ func TestWebSocketGroupWithKafkaClient(t *testing.T) {
 	for _, p := range aParts {
 		commit[strconv.Itoa(int(p))] = 10
 	}
-	a.ws.WriteJSON(map[string]any{"type": "commit", "id": "s", "offsets": commit})
+	a.send(map[string]any{"type": "commit", "id": "s", "offsets": commit})
 	select {
 	case f := <-a.frames:
 		if f["type"] != "committed" {
@@ -276,6 +309,8 @@ func TestWebSocketGroupWithKafkaClient(t *testing.T) {
 		t.Error(b.stranger)
 	}
 	b.mu.Unlock()
+	a.checkFrames()
+	b.checkFrames()
 }
 
 func jsonMap(b []byte) map[string]any {
@@ -307,7 +342,7 @@ func TestWebSocketGroupResumesAfterCommit(t *testing.T) {
 		}
 		return nil
 	})
-	s.ws.WriteJSON(map[string]any{"type": "commit", "id": "s", "offsets": map[string]int64{"0": 6}})
+	s.send(map[string]any{"type": "commit", "id": "s", "offsets": map[string]int64{"0": 6}})
 	select {
 	case f := <-s.frames:
 		if f["type"] != "committed" {
@@ -317,7 +352,7 @@ func TestWebSocketGroupResumesAfterCommit(t *testing.T) {
 		t.Fatal("no answer to the commit")
 	}
 	// A commit of a partition the socket does not own is refused.
-	s.ws.WriteJSON(map[string]any{"type": "commit", "id": "s", "offsets": map[string]int64{"3": 1}})
+	s.send(map[string]any{"type": "commit", "id": "s", "offsets": map[string]int64{"3": 1}})
 	if f := <-s.frames; f["type"] != "error" || f["code"] != "conflict" {
 		t.Fatalf("commit of an unassigned partition answered %v", f)
 	}
@@ -335,4 +370,6 @@ func TestWebSocketGroupResumesAfterCommit(t *testing.T) {
 		}
 		return nil
 	})
+	s.checkFrames()
+	again.checkFrames()
 }
