@@ -276,9 +276,9 @@ func TestWebSocketGroupWithKafkaClient(t *testing.T) {
 	}
 	a.ws.NetConn().Close()
 	died := time.Now()
-	// kgo's default session timeout; the socket leaves at once, so this
-	// is far more than it takes.
-	testwait.For(t, 45*time.Second, 50*time.Millisecond, func() error { return split("b", "k") })
+	// Well within the gateway members' session timeout (kgo's default,
+	// 45 s): the dead socket's member leaves the group at once.
+	testwait.For(t, 20*time.Second, 50*time.Millisecond, func() error { return split("b", "k") })
 	t.Logf("socket a's partitions %v handed over %v after it died", aParts, time.Since(died))
 
 	// The new owners read a's partitions from its commit: offsets 10 on,
@@ -357,6 +357,19 @@ func TestWebSocketGroupResumesAfterCommit(t *testing.T) {
 		t.Fatalf("commit of an unassigned partition answered %v", f)
 	}
 	s.ws.Close()
+	// The closed socket's member left at once, long before the session
+	// timeout (45 s) would have dropped it.
+	adm := c.Admin()
+	testwait.For(t, 20*time.Second, 50*time.Millisecond, func() error {
+		gs, err := adm.DescribeGroups(context.Background(), "solo")
+		if err != nil {
+			return err
+		}
+		if n := len(gs["solo"].Members); n != 0 {
+			return fmt.Errorf("group solo still has %d members", n)
+		}
+		return nil
+	})
 
 	again := dialGroup(t, "again", g, tok, "solo", "log")
 	testwait.For(t, 60*time.Second, 50*time.Millisecond, func() error {
