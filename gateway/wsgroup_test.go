@@ -386,3 +386,51 @@ func TestWebSocketGroupResumesAfterCommit(t *testing.T) {
 	s.checkFrames()
 	again.checkFrames()
 }
+
+// TestWebSocketGroupRefusedAssignor: a group whose Kafka members offer only
+// the range assignor refuses the socket's member (cooperative-sticky); the
+// socket gets a conflict error frame that ends the subscription.
+func TestWebSocketGroupRefusedAssignor(t *testing.T) {
+	c := brokertest.Start(t, 1, brokertest.Options{})
+	c.CreateTopic("ranged", 2, nil)
+	g := startGateway(t, c)
+	assigned := make(chan struct{}, 1)
+	kcl := c.Client(kgo.ConsumerGroup("ranged"), kgo.ConsumeTopics("ranged"), kgo.Balancers(kgo.RangeBalancer()),
+		kgo.OnPartitionsAssigned(func(context.Context, *kgo.Client, map[string][]int32) {
+			select {
+			case assigned <- struct{}{}:
+			default:
+			}
+		}))
+	defer kcl.Close()
+	pollCtx, stopPoll := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for pollCtx.Err() == nil {
+			kcl.PollFetches(pollCtx)
+		}
+	}()
+	defer func() { stopPoll(); <-done }()
+	select {
+	case <-assigned:
+	case <-time.After(60 * time.Second):
+		t.Fatal("the Kafka consumer never joined")
+	}
+	s := dialGroup(t, "refused", g, adminToken(t), "ranged", "ranged")
+	select {
+	case f := <-s.frames:
+		if f["type"] != "error" || f["code"] != "conflict" || f["id"] != "s" {
+			t.Fatalf("want a conflict error frame, got %v", f)
+		}
+		t.Logf("refused: %v", f["message"])
+	case <-time.After(60 * time.Second):
+		t.Fatal("no error frame")
+	}
+	// The subscription is gone: its id is free again.
+	s.send(map[string]any{"type": "unsubscribe", "id": "s"})
+	if f := <-s.frames; f["type"] != "error" || f["code"] != "subscription_not_found" {
+		t.Fatalf("unsubscribe after the refusal answered %v", f)
+	}
+	s.checkFrames()
+}

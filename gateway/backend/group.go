@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
+	"github.com/runnel-dev/runnel/gateway/apierr"
 	"github.com/runnel-dev/runnel/gateway/event"
 )
 
@@ -114,9 +116,16 @@ func (b *Backend) JoinGroup(cfg GroupMemberConfig) (*GroupMember, error) {
 	return &GroupMember{cl: cl, topic: cfg.Topic}, nil
 }
 
+// groupRefusals are the group errors that keep a member out for good:
+// retrying cannot help.
+var groupRefusals = []error{kerr.InconsistentGroupProtocol, kerr.GroupAuthorizationFailed,
+	kerr.InvalidGroupID, kerr.GroupMaxSizeReached, kerr.TopicAuthorizationFailed}
+
 // Poll waits for records of the member's partitions, at most max. It
-// returns an error only once ctx ends or the member is closed; passing
-// fetch errors are retried by the client and skipped here.
+// returns an error once ctx ends, the member is closed, or the group
+// refuses the member for good (a 409 *apierr.Error: for one, its Kafka
+// members offer no assignor in common with cooperative-sticky); passing
+// errors are retried by the client and skipped here.
 func (m *GroupMember) Poll(ctx context.Context, max int) ([]event.Record, error) {
 	for {
 		fs := m.cl.PollRecords(ctx, max)
@@ -125,6 +134,22 @@ func (m *GroupMember) Poll(ctx context.Context, max int) ([]event.Record, error)
 		}
 		if err := ctx.Err(); err != nil {
 			return nil, err
+		}
+		for _, fe := range fs.Errors() {
+			var gse *kgo.ErrGroupSession
+			if !errors.As(fe.Err, &gse) {
+				continue
+			}
+			for _, r := range groupRefusals {
+				if !errors.Is(gse.Err, r) {
+					continue
+				}
+				msg := fmt.Sprintf("the group refused this member: %v", gse.Err)
+				if r == kerr.InconsistentGroupProtocol {
+					msg += "; its members offer no assignor in common with this gateway's " + GroupBalancer
+				}
+				return nil, &apierr.Error{Status: http.StatusConflict, Code: apierr.CodeConflict, Message: msg, Err: gse.Err}
+			}
 		}
 		var out []event.Record
 		fs.EachRecord(func(r *kgo.Record) {

@@ -132,6 +132,10 @@ func (gs *groupSub) pollLoop() {
 	for {
 		recs, err := gs.member.Poll(gs.ctx, pollMax)
 		if err != nil {
+			var refused *apierr.Error
+			if errors.As(err, &refused) {
+				gs.endApart(refused)
+			}
 			return
 		}
 		for len(recs) > 0 {
@@ -145,6 +149,23 @@ func (gs *groupSub) pollLoop() {
 			recs = recs[n:]
 		}
 	}
+}
+
+// endApart ends the subscription on a goroutine of its own, since ending
+// it waits for the poll loop, and tells the client why.
+func (gs *groupSub) endApart(why *apierr.Error) {
+	s := gs.sub.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.tornDown || gs.sub.closed.Load() {
+		return // teardown's Wait may have begun
+	}
+	why.Message += "; the subscription has ended"
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		s.endSubscription(gs.sub, why)
+	}()
 }
 
 // deliver queues events of one partition in chunks, while the partition
