@@ -150,7 +150,9 @@ func TestGroupsOverRESTWithAKafkaConsumer(t *testing.T) {
 	if g.TotalLag != total {
 		t.Fatalf("total lag %d, want %d", g.TotalLag, total)
 	}
-	var list struct{ Groups []struct{ Name, State string } }
+	var list struct {
+		Groups []struct{ Name, State string }
+	}
 	api.want(200, "GET", "/v1/groups", "", &list)
 	if len(list.Groups) != 1 || list.Groups[0].Name != "billing" {
 		t.Fatalf("list %+v", list)
