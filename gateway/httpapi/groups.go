@@ -232,11 +232,11 @@ func (s *Server) commitGroupOffsets(c *fiber.Ctx, p *auth.Principal) error {
 		}
 		results = []backend.CommittedOffset{r}
 	case hasTo:
-		to, err := decodeResetTo(raw)
-		if err != nil {
+		if err := needAdmin(p, "resetting a group's offsets"); err != nil {
 			return err
 		}
-		if err := needAdmin(p, "resetting a group's offsets"); err != nil {
+		to, err := decodeResetTo(raw)
+		if err != nil {
 			return err
 		}
 		if results, err = s.be.ResetGroupOffsets(context.Background(), name, topic, partition, to); err != nil {
@@ -283,11 +283,11 @@ func decodeResetTo(raw json.RawMessage) (backend.ResetTo, error) {
 
 // deleteGroup is DELETE /v1/groups/{group}.
 func (s *Server) deleteGroup(c *fiber.Ctx, p *auth.Principal) error {
-	name, err := groupParam(c)
-	if err != nil {
+	if err := needAdmin(p, "deleting a group"); err != nil {
 		return err
 	}
-	if err := needAdmin(p, "deleting a group"); err != nil {
+	name, err := groupParam(c)
+	if err != nil {
 		return err
 	}
 	if err := s.be.DeleteGroup(context.Background(), name); err != nil {
