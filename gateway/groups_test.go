@@ -150,6 +150,27 @@ func TestGroupsOverRESTWithAKafkaConsumer(t *testing.T) {
 	if g.TotalLag != total {
 		t.Fatalf("total lag %d, want %d", g.TotalLag, total)
 	}
+	// Errors from the cluster, as documented.
+	for _, tc := range []struct {
+		method, path, body string
+		status             int
+		code               string
+	}{
+		{"GET", "/v1/groups/nobody", "", 404, "group_not_found"},
+		{"DELETE", "/v1/groups/nobody", "", 404, "group_not_found"},
+		{"GET", "/v1/groups/bad*id", "", 400, "invalid_request"},
+		{"POST", "/v1/groups/other/offsets", `{"topic":"nope","partition":0,"offset":0}`, 404, "topic_not_found"},
+		{"POST", "/v1/groups/other/offsets", `{"topic":"nope","to":"latest"}`, 404, "topic_not_found"},
+		{"POST", "/v1/groups/other/offsets", `{"topic":"orders","partition":9,"offset":0}`, 404, "partition_not_found"},
+		{"POST", "/v1/groups/other/offsets", `{"topic":"orders","partition":9,"to":"earliest"}`, 404, "partition_not_found"},
+		{"POST", "/v1/groups/other/offsets", `{"topic":"orders","partition":0,"offset":11}`, 416, "offset_out_of_range"},
+		{"GET", "/v1/topics/orders/partitions/9/events?group=other&from=committed", "", 404, "partition_not_found"},
+	} {
+		if b := api.want(tc.status, tc.method, tc.path, tc.body, nil); !strings.Contains(b, `"`+tc.code+`"`) {
+			t.Fatalf("%s %s %s: %s, want code %s", tc.method, tc.path, tc.body, b, tc.code)
+		}
+	}
+
 	var list struct {
 		Groups []struct{ Name, State string }
 	}
