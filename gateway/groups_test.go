@@ -76,6 +76,8 @@ type groupView struct {
 		LogEnd    int64  `json:"log_end_offset"`
 		Lag       int64
 		MemberID  *string `json:"member_id"`
+		CommitTS  *int64  `json:"commit_timestamp"`
+		AgeMS     *int64  `json:"commit_age_ms"`
 	}
 	TotalLag int64 `json:"total_lag"`
 }
@@ -121,9 +123,11 @@ func TestGroupsOverRESTWithAKafkaConsumer(t *testing.T) {
 			}
 		})
 	}
+	before := time.Now().UnixMilli()
 	if err := cl.CommitRecords(ctx, toCommit...); err != nil {
 		t.Fatal(err)
 	}
+	after := time.Now().UnixMilli()
 	committed := [2]int64{4, 5}
 
 	var g groupView
@@ -146,6 +150,9 @@ func TestGroupsOverRESTWithAKafkaConsumer(t *testing.T) {
 			t.Fatalf("partition %d: %+v, want committed %d, end %d, lag %d", o.Partition, o, committed[o.Partition], produced[o.Partition], want)
 		}
 		total += want
+		if o.CommitTS == nil || *o.CommitTS < before-1000 || *o.CommitTS > after+1000 || o.AgeMS == nil || *o.AgeMS < 0 {
+			t.Fatalf("partition %d: commit time %v (age %v), want between %d and %d", o.Partition, o.CommitTS, o.AgeMS, before, after)
+		}
 	}
 	if g.TotalLag != total {
 		t.Fatalf("total lag %d, want %d", g.TotalLag, total)

@@ -70,6 +70,11 @@ type GroupPartition struct {
 	Lag int64
 	// MemberID is the member it is assigned to, empty when none.
 	MemberID string
+	// CommitTime is when the committed offset was committed, in
+	// milliseconds since the Unix epoch; -1 when not known (nothing
+	// committed, or the commit lies beyond what is searched: see
+	// commitTimes).
+	CommitTime int64
 }
 
 // groupError maps the group calls' Kafka errors to the API's.
@@ -155,8 +160,24 @@ func (b *Backend) DescribeGroup(ctx context.Context, group string) (GroupInfo, e
 		}
 		info.Members = append(info.Members, gm)
 	}
+	want := map[topicPartition]bool{}
 	for _, pl := range l.Lag.Sorted() {
-		info.Partitions = append(info.Partitions, groupPartition(pl))
+		gp := groupPartition(pl)
+		if gp.Committed >= 0 {
+			want[topicPartition{gp.Topic, gp.Partition}] = true
+		}
+		info.Partitions = append(info.Partitions, gp)
+	}
+	times, err := b.commitTimes(ctx, group, want)
+	if err != nil {
+		// The offsets and lag stand without their times.
+		b.log.Warn("commit times of group not read", "group", group, "error", err)
+	}
+	for i := range info.Partitions {
+		gp := &info.Partitions[i]
+		if at, ok := times[topicPartition{gp.Topic, gp.Partition}]; ok {
+			gp.CommitTime = at
+		}
 	}
 	return info, nil
 }
@@ -164,7 +185,7 @@ func (b *Backend) DescribeGroup(ctx context.Context, group string) (GroupInfo, e
 // groupPartition is one partition's lag as GroupPartition.
 func groupPartition(pl kadm.GroupMemberLag) GroupPartition {
 	gp := GroupPartition{Topic: pl.Topic, Partition: pl.Partition, Committed: pl.Commit.At,
-		LogStart: pl.Start.Offset, LogEnd: pl.End.Offset, Lag: -1}
+		LogStart: pl.Start.Offset, LogEnd: pl.End.Offset, Lag: -1, CommitTime: -1}
 	if gp.Committed < 0 {
 		gp.Committed = -1
 	}

@@ -47,10 +47,10 @@ func TestGroupPartitionLag(t *testing.T) {
 		member             *kadm.DescribedGroupMember
 		want               GroupPartition
 	}{
-		{commit: 4, start: 0, end: 10, member: member, want: GroupPartition{Committed: 4, LogStart: 0, LogEnd: 10, Lag: 6, MemberID: "m"}},
-		{commit: -1, start: 3, end: 10, want: GroupPartition{Committed: -1, LogStart: 3, LogEnd: 10, Lag: 7}},
-		{commit: 12, start: 0, end: 10, want: GroupPartition{Committed: 12, LogStart: 0, LogEnd: 10, Lag: 0}},
-		{commit: 4, listErr: kerr.NotLeaderForPartition, want: GroupPartition{Committed: 4, LogStart: -1, LogEnd: -1, Lag: -1}},
+		{commit: 4, start: 0, end: 10, member: member, want: GroupPartition{CommitTime: -1, Committed: 4, LogStart: 0, LogEnd: 10, Lag: 6, MemberID: "m"}},
+		{commit: -1, start: 3, end: 10, want: GroupPartition{CommitTime: -1, Committed: -1, LogStart: 3, LogEnd: 10, Lag: 7}},
+		{commit: 12, start: 0, end: 10, want: GroupPartition{CommitTime: -1, Committed: 12, LogStart: 0, LogEnd: 10, Lag: 0}},
+		{commit: 4, listErr: kerr.NotLeaderForPartition, want: GroupPartition{CommitTime: -1, Committed: 4, LogStart: -1, LogEnd: -1, Lag: -1}},
 	} {
 		pl := kadm.GroupMemberLag{Member: tc.member, Topic: "t", Partition: 1,
 			Commit: kadm.Offset{At: tc.commit},

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"sort"
+	"time"
 
 	"github.com/runnel-dev/runnel/gateway/apierr"
 	"github.com/runnel-dev/runnel/gateway/backend"
@@ -14,6 +15,8 @@ import (
 type fakeGroup struct {
 	members   []backend.GroupMember
 	committed map[string]map[int32]int64
+	// at is when each offset was committed through the fake (ms).
+	at map[string]map[int32]int64
 }
 
 // addGroup adds a group with members and committed offsets.
@@ -108,7 +111,10 @@ func (f *fakeBackend) DescribeGroup(ctx context.Context, name string) (backend.G
 				continue
 			}
 			end := p.logStart + int64(len(p.records))
-			gp := backend.GroupPartition{Topic: t, Partition: int32(i), Committed: -1, LogStart: p.logStart, LogEnd: end, MemberID: member}
+			gp := backend.GroupPartition{Topic: t, Partition: int32(i), Committed: -1, LogStart: p.logStart, LogEnd: end, MemberID: member, CommitTime: -1}
+			if at, ok := g.at[t][int32(i)]; ok {
+				gp.CommitTime = at
+			}
 			from := p.logStart
 			if committed {
 				gp.Committed, from = c, c
@@ -149,6 +155,13 @@ func (g *fakeGroup) commit(topic string, p int32, off int64) {
 		g.committed[topic] = map[int32]int64{}
 	}
 	g.committed[topic][p] = off
+	if g.at == nil {
+		g.at = map[string]map[int32]int64{}
+	}
+	if g.at[topic] == nil {
+		g.at[topic] = map[int32]int64{}
+	}
+	g.at[topic][p] = time.Now().UnixMilli()
 }
 
 func (f *fakeBackend) CommitGroupOffset(ctx context.Context, group, topic string, partition int32, offset int64) (backend.CommittedOffset, error) {

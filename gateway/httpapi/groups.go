@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -116,6 +117,8 @@ type groupOffsetJSON struct {
 	LogEndOffset    int64   `json:"log_end_offset"`
 	Lag             int64   `json:"lag"`
 	MemberID        *string `json:"member_id"`
+	CommitTimestamp *int64  `json:"commit_timestamp"`
+	CommitAgeMS     *int64  `json:"commit_age_ms"`
 }
 
 // describeGroup is GET /v1/groups/{group}.
@@ -130,6 +133,7 @@ func (s *Server) describeGroup(c *fiber.Ctx, p *auth.Principal) error {
 	}
 	out := groupJSON{Name: g.Name, State: g.State, ProtocolType: g.ProtocolType, Protocol: g.Protocol,
 		Members: make([]memberJSON, 0, len(g.Members)), Offsets: make([]groupOffsetJSON, 0, len(g.Partitions))}
+	now := time.Now().UnixMilli()
 	var topics []string
 	for _, m := range g.Members {
 		mj := memberJSON{MemberID: m.MemberID, ClientID: m.ClientID, ClientHost: m.ClientHost, Assignment: []assignmentJSON{}}
@@ -150,6 +154,10 @@ func (s *Server) describeGroup(c *fiber.Ctx, p *auth.Principal) error {
 		}
 		if gp.MemberID != "" {
 			o.MemberID = &gp.MemberID
+		}
+		if gp.CommitTime >= 0 {
+			age := max(now-gp.CommitTime, 0)
+			o.CommitTimestamp, o.CommitAgeMS = &gp.CommitTime, &age
 		}
 		if gp.Lag > 0 {
 			out.TotalLag += gp.Lag

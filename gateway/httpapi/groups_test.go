@@ -48,6 +48,9 @@ func TestGroupLagAndOffsets(t *testing.T) {
 	if o := g.Offsets[0]; *o.CommittedOffset != 7 || o.LogEndOffset != 10 || o.Lag != 3 || o.MemberID != nil {
 		t.Fatalf("partition 0: %+v, want committed 7, end 10, lag 3", o)
 	}
+	if o := g.Offsets[0]; o.CommitTimestamp == nil || o.CommitAgeMS == nil || *o.CommitAgeMS < 0 || *o.CommitAgeMS > 60_000 {
+		t.Fatalf("partition 0: commit time %v age %v, want a commit just made", o.CommitTimestamp, o.CommitAgeMS)
+	}
 
 	// Reset to earliest: every partition; lag is then everything.
 	r = h.do(req{method: "POST", path: "/v1/groups/http-readers/offsets", token: admin, body: `{"topic":"orders","to":"earliest"}`})
@@ -93,6 +96,9 @@ func TestGroupLagAndOffsets(t *testing.T) {
 	if g.State != "Stable" || len(g.Members) != 1 || g.Members[0].ClientHost != "/127.0.0.1" ||
 		len(g.Members[0].Assignment) != 1 || len(g.Members[0].Assignment[0].Partitions) != 2 || len(g.Offsets) != 2 {
 		t.Fatalf("billing %+v", g)
+	}
+	if g.Offsets[1].CommitTimestamp != nil || g.Offsets[1].CommitAgeMS != nil {
+		t.Fatalf("a partition without a commit has a commit time: %+v", g.Offsets[1])
 	}
 	if g.Offsets[0].Lag != 1 || g.Offsets[1].CommittedOffset != nil || g.Offsets[1].Lag != 4 || g.TotalLag != 5 || *g.Offsets[1].MemberID != "m-1" {
 		t.Fatalf("billing offsets %+v", g.Offsets)
