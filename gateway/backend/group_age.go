@@ -16,14 +16,14 @@ import (
 // offsetsTopic is Kafka's internal topic of group offsets.
 const offsetsTopic = "__consumer_offsets"
 
-// Bounds of the search for commit times.
-const (
+// Bounds of the search for commit times (variables for tests).
+var (
 	// commitScanWindow is how many offsets of __consumer_offsets are read
 	// at a time, from the tail backwards: recent commits are near the tail.
-	commitScanWindow = 5000
+	commitScanWindow int64 = 5000
 	// commitScanMax bounds the offsets one describe reads; commits older
 	// than that have no known time.
-	commitScanMax = 200_000
+	commitScanMax int64 = 200_000
 )
 
 // topicPartition names a partition of a topic.
@@ -84,7 +84,7 @@ func (b *Backend) commitTimes(ctx context.Context, groupID string, want map[topi
 func (b *Backend) scanCommits(ctx context.Context, partition int32, from, to int64, groupID string) (map[topicPartition]int64, error) {
 	found := map[topicPartition]int64{}
 	for off := from; off < to; {
-		batch, err := b.Fetch(ctx, offsetsTopic, partition, off, FetchOptions{Limit: commitScanWindow})
+		batch, err := b.Fetch(ctx, offsetsTopic, partition, off, FetchOptions{Limit: int(commitScanWindow)})
 		if err != nil {
 			return nil, fmt.Errorf("backend: read %s/%d at %d: %w", offsetsTopic, partition, off, err)
 		}
