@@ -15,7 +15,7 @@ import (
 	"github.com/runnel-dev/runnel/gateway/event"
 )
 
-// GroupBalancer is the partition assignor a GroupMember offers in
+// GroupBalancer is the partition assignor a GroupConsumer offers in
 // JoinGroup: Kafka's cooperative-sticky, the one franz-go's consumers use
 // by default and Java's CooperativeStickyAssignor shares. Members of one
 // group must offer a common assignor, as in Kafka.
@@ -25,11 +25,11 @@ const GroupBalancer = "cooperative-sticky"
 const (
 	GroupStartLatest   = iota // the log end
 	GroupStartEarliest        // the log start
-	GroupStartOffset          // GroupMemberConfig.StartValue, clamped to the log
+	GroupStartOffset          // GroupConsumerConfig.StartValue, clamped to the log
 	GroupStartTime            // the first offset at or after StartValue ms
 )
 
-// GroupHandler follows a GroupMember's assignment. Its methods run on the
+// GroupHandler follows a GroupConsumer's assignment. Its methods run on the
 // member's group goroutine, one at a time.
 type GroupHandler interface {
 	// Assigned gives the partitions added to the member's assignment.
@@ -40,8 +40,8 @@ type GroupHandler interface {
 	Revoked(partitions []int32)
 }
 
-// GroupMemberConfig is one member of a consumer group on one topic.
-type GroupMemberConfig struct {
+// GroupConsumerConfig is one member of a consumer group on one topic.
+type GroupConsumerConfig struct {
 	Group   string
 	Topic   string
 	Handler GroupHandler
@@ -54,18 +54,18 @@ type GroupMemberConfig struct {
 	SessionTimeout time.Duration
 }
 
-// GroupMember is a member of a Kafka consumer group, joined through the
+// GroupConsumer is a member of a Kafka consumer group, joined through the
 // group's coordinator with the classic protocol (JoinGroup, SyncGroup,
 // Heartbeat, LeaveGroup), so the group's Kafka clients see it and share
 // the topic's partitions with it. It commits nothing by itself.
-type GroupMember struct {
+type GroupConsumer struct {
 	cl    *kgo.Client
 	topic string
 }
 
 // JoinGroup starts a member of cfg.Group consuming cfg.Topic; it joins in
 // the background, and cfg.Handler hears of each assignment.
-func (b *Backend) JoinGroup(cfg GroupMemberConfig) (*GroupMember, error) {
+func (b *Backend) JoinGroup(cfg GroupConsumerConfig) (*GroupConsumer, error) {
 	if err := b.live(); err != nil {
 		return nil, err
 	}
@@ -113,7 +113,7 @@ func (b *Backend) JoinGroup(cfg GroupMemberConfig) (*GroupMember, error) {
 	if err != nil {
 		return nil, fmt.Errorf("backend: group member of %q: %w", cfg.Group, err)
 	}
-	return &GroupMember{cl: cl, topic: cfg.Topic}, nil
+	return &GroupConsumer{cl: cl, topic: cfg.Topic}, nil
 }
 
 // groupRefusals are the group errors that keep a member out for good:
@@ -126,7 +126,7 @@ var groupRefusals = []error{kerr.InconsistentGroupProtocol, kerr.GroupAuthorizat
 // refuses the member for good (a 409 *apierr.Error: for one, its Kafka
 // members offer no assignor in common with cooperative-sticky); passing
 // errors are retried by the client and skipped here.
-func (m *GroupMember) Poll(ctx context.Context, max int) ([]event.Record, error) {
+func (m *GroupConsumer) Poll(ctx context.Context, max int) ([]event.Record, error) {
 	for {
 		fs := m.cl.PollRecords(ctx, max)
 		if fs.IsClientClosed() {
@@ -168,7 +168,7 @@ func (m *GroupMember) Poll(ctx context.Context, max int) ([]event.Record, error)
 // Commit commits offsets (the next offset to read, per partition) for the
 // member's current generation. A member that the group has fenced or that
 // no longer owns a partition gets the coordinator's error.
-func (m *GroupMember) Commit(ctx context.Context, offsets map[int32]int64) error {
+func (m *GroupConsumer) Commit(ctx context.Context, offsets map[int32]int64) error {
 	eo := make(map[int32]kgo.EpochOffset, len(offsets))
 	for p, o := range offsets {
 		eo[p] = kgo.EpochOffset{Epoch: -1, Offset: o}
@@ -197,4 +197,4 @@ func (m *GroupMember) Commit(ctx context.Context, offsets map[int32]int64) error
 // Close leaves the group at once (LeaveGroup), so that the group
 // rebalances without waiting for the session timeout, and closes the
 // member's connections.
-func (m *GroupMember) Close() { m.cl.Close() }
+func (m *GroupConsumer) Close() { m.cl.Close() }

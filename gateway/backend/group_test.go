@@ -20,7 +20,7 @@ func TestGroupMemberConfig(t *testing.T) {
 	c := brokertest.Start(t, 1, brokertest.Options{})
 	b := newBackend(t, c)
 	h := &recordingHandler{}
-	for _, cfg := range []GroupMemberConfig{
+	for _, cfg := range []GroupConsumerConfig{
 		{Topic: "t", Handler: h},
 		{Group: "g", Handler: h},
 		{Group: "g", Topic: "t"},
@@ -45,7 +45,7 @@ func TestGroupMemberPollAndCommit(t *testing.T) {
 	}
 	read := func(start int) []event.Record {
 		h := &recordingHandler{assigned: make(chan []int32, 4)}
-		m, err := b.JoinGroup(GroupMemberConfig{Group: "gm", Topic: "gm", Handler: h, StartKind: start})
+		m, err := b.JoinGroup(GroupConsumerConfig{Group: "gm", Topic: "gm", Handler: h, StartKind: start})
 		if err != nil {
 			t.Fatal(err)
 		}

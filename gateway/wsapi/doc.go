@@ -13,7 +13,7 @@
 // # Consumer groups
 //
 // A subscribe frame with "group" starts a member of that Kafka consumer
-// group (Config.Groups, a backend.GroupMember: its own franz-go client,
+// group (Config.Groups, a backend.GroupConsumer: its own franz-go client,
 // classic protocol, cooperative-sticky assignor), reading from the
 // committed offsets ("from" where none) with its own fetches rather than
 // the fan-out hub. The first subscribed frame has no partitions; each

@@ -18,7 +18,7 @@ import (
 // Groups joins Kafka consumer groups; the gateway's *backend.Backend
 // implements it. Without it, group subscriptions are refused.
 type Groups interface {
-	JoinGroup(cfg backend.GroupMemberConfig) (*backend.GroupMember, error)
+	JoinGroup(cfg backend.GroupConsumerConfig) (*backend.GroupConsumer, error)
 }
 
 // commitTimeout bounds one commit frame's OffsetCommit.
@@ -38,7 +38,7 @@ const offerRetry = 5 * time.Millisecond
 type groupSub struct {
 	sub    *subscription
 	group  string
-	member *backend.GroupMember
+	member *backend.GroupConsumer
 	ctx    context.Context // ends when the subscription ends
 	cancel context.CancelFunc
 	done   chan struct{} // closed when the poll loop returns
@@ -67,7 +67,7 @@ func (s *socket) subscribeGroup(f *clientFrame) *apierr.Error {
 	gs := &groupSub{sub: sub, group: f.group, owned: map[int32]*partSub{}, done: make(chan struct{})}
 	gs.ctx, gs.cancel = context.WithCancel(context.Background())
 	sub.group = gs
-	cfg := backend.GroupMemberConfig{Group: f.group, Topic: f.topic, Handler: gs, StartValue: f.from.value}
+	cfg := backend.GroupConsumerConfig{Group: f.group, Topic: f.topic, Handler: gs, StartValue: f.from.value}
 	switch f.from.kind {
 	case fromEarliest:
 		cfg.StartKind = backend.GroupStartEarliest
