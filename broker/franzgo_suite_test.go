@@ -63,7 +63,7 @@ func TestFranzGoSuite(t *testing.T) {
 			skippedClassic = append(skippedClassic, m[3])
 		}
 	}
-	t.Logf("franz-go pkg/kgo -run %q against Runnel: %d passed, %d failed %v, %d skipped", run, counts["PASS"], counts["FAIL"], failed, counts["SKIP"])
+	t.Logf("franz-go pkg/kgo -run %q against Runnel: %d passed, %d failed %v, %d skipped (go test: %v)", run, counts["PASS"], counts["FAIL"], failed, counts["SKIP"], runErr)
 	t.Logf("%s", strings.Join(timings, "; "))
 	if run != franzGoGroupTests {
 		return
