@@ -48,7 +48,10 @@ func (c *Coordinator) sync(req *kmsg.SyncGroupRequest, resp *kmsg.SyncGroupRespo
 	if (req.ProtocolType != nil && *req.ProtocolType != g.protocolType) || (req.Protocol != nil && *req.Protocol != g.protocol) {
 		return nil, kerr.InconsistentGroupProtocol
 	}
-	resp.ProtocolType, resp.Protocol = &g.protocolType, &g.protocol
+	// Copies: the response is encoded after the lock is released, while
+	// a rebalance may change the group's protocol.
+	ptype, proto := g.protocolType, g.protocol
+	resp.ProtocolType, resp.Protocol = &ptype, &proto
 	switch g.state {
 	case PreparingRebalance:
 		return nil, kerr.RebalanceInProgress
