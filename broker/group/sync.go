@@ -1,6 +1,7 @@
 package group
 
 import (
+	"bytes"
 	"context"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -70,7 +71,7 @@ func (c *Coordinator) sync(req *kmsg.SyncGroupRequest, resp *kmsg.SyncGroupRespo
 	if m.id == g.leader {
 		for _, a := range req.GroupAssignment {
 			if o := g.members[a.MemberID]; o != nil {
-				o.assignment = a.MemberAssignment
+				o.assignment = bytes.Clone(a.MemberAssignment) // the request's bytes share the connection's buffer
 			}
 		}
 		g.storeAssignmentLocked()
