@@ -190,14 +190,7 @@ func (s *Server) commitGroupOffsets(c *fiber.Ctx, p *auth.Principal) error {
 	if err != nil {
 		return err
 	}
-	if _, err := requestMediaType(c, false); err != nil {
-		return err
-	}
-	body, err := s.body(c)
-	if err != nil {
-		return err
-	}
-	m, err := decodeObject(body, "topic", "partition", "offset", "to")
+	m, err := s.jsonObject(c, "topic", "partition", "offset", "to")
 	if err != nil {
 		return err
 	}

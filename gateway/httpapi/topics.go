@@ -102,14 +102,7 @@ func decodeConfig(raw json.RawMessage, nullable bool) (map[string]*string, error
 }
 
 func (s *Server) createTopic(c *fiber.Ctx, _ *auth.Principal) error {
-	if _, err := requestMediaType(c, false); err != nil {
-		return err
-	}
-	body, err := s.body(c)
-	if err != nil {
-		return err
-	}
-	m, err := decodeObject(body, "name", "partitions", "replication_factor", "config")
+	m, err := s.jsonObject(c, "name", "partitions", "replication_factor", "config")
 	if err != nil {
 		return err
 	}
@@ -200,14 +193,7 @@ func (s *Server) alterTopic(c *fiber.Ctx, _ *auth.Principal) error {
 	if err != nil {
 		return err
 	}
-	if _, err := requestMediaType(c, false); err != nil {
-		return err
-	}
-	body, err := s.body(c)
-	if err != nil {
-		return err
-	}
-	m, err := decodeObject(body, "partitions", "config")
+	m, err := s.jsonObject(c, "partitions", "config")
 	if err != nil {
 		return err
 	}
