@@ -201,7 +201,8 @@ func testCreateTopics(t *testing.T, c *brokertest.Cluster, cl *kgo.Client, adm *
 			{"retention.ms", "soon"},
 			{"segment.bytes", "1"},
 			{"cleanup.policy", "never"},
-			{"cleanup.policy", "compact"}, // compaction is not supported
+			{"cleanup.policy", "compact,never"},
+			{"min.cleanable.dirty.ratio", "1.5"},
 			{"message.timestamp.type", "ServerTime"},
 			{"message.timestamp.after.max.ms", "-1"},
 		} {

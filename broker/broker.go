@@ -53,6 +53,8 @@ type Broker struct {
 	// groups is the group coordinator of the __consumer_offsets
 	// partitions this broker leads.
 	groups *group.Coordinator
+	// cleaner compacts the logs of compacted topics (runCleaner, CleanLogs).
+	cleaner *logCleaner
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -68,6 +70,10 @@ func New(cfg Config) (*Broker, error) {
 		Help: "Partitions not opened because their directory holds data without a valid partition.metadata; their files are kept.",
 	})
 	repMetrics := newReplicationMetrics()
+	cleaner, err := newLogCleaner(cfg.Cleaner)
+	if err != nil {
+		return nil, fmt.Errorf("broker config: %w", err)
+	}
 	if cfg.Metrics != nil {
 		if err := cfg.Metrics.Register(refusedGauge); err != nil {
 			return nil, fmt.Errorf("broker metrics: %w", err)
@@ -84,7 +90,7 @@ func New(cfg Config) (*Broker, error) {
 		cfg: cfg, member: cfg.Member, store: store, log: cfg.Logger,
 		parts:   map[commitlog.TopicPartition]*partition{},
 		refused: map[commitlog.TopicPartition]error{}, refusedGauge: refusedGauge,
-		repMetrics: repMetrics, isrWake: make(chan struct{}, 1),
+		repMetrics: repMetrics, isrWake: make(chan struct{}, 1), cleaner: cleaner,
 		stop: make(chan struct{}),
 	}
 	b.replicas = newReplicaManager(b)
@@ -98,7 +104,7 @@ func New(cfg Config) (*Broker, error) {
 	b.pids.member = cfg.Member
 	b.pids.brokerID = cfg.BrokerID
 	if cfg.Metrics != nil {
-		for _, c := range append(repMetrics.collectors(), newStorageCollector(b), replicationCollector{b}) {
+		for _, c := range append(append(repMetrics.collectors(), cleaner.collectors()...), newStorageCollector(b), replicationCollector{b}) {
 			if err := cfg.Metrics.Register(c); err != nil {
 				b.groups.Close()
 				store.Close()
@@ -119,6 +125,10 @@ func (b *Broker) Start() {
 	go b.followMetadata()
 	go b.runHousekeeping()
 	go b.runISRChecks()
+	if !b.cfg.Cleaner.Disabled {
+		b.wg.Add(1)
+		go b.runCleaner()
+	}
 }
 
 // Close stops the background work and closes every log cleanly.

@@ -54,6 +54,8 @@ type Config struct {
 	// and offsets.retention.* settings); its Logger and Metrics are the
 	// broker's.
 	Groups group.Config
+	// Cleaner configures log compaction (log.cleaner.*).
+	Cleaner CleanerConfig
 	// Logger (default slog.Default()).
 	Logger *slog.Logger
 	// Metrics receives the broker's collectors when set.
@@ -109,6 +111,15 @@ func (c *Config) Validate() error {
 		if id <= 0 || addr == "" {
 			errs = append(errs, fmt.Errorf("peer Kafka address %d=%q: want a positive broker id and an address", id, addr))
 		}
+	}
+	if c.Cleaner.Backoff == 0 {
+		c.Cleaner.Backoff = DefaultCleanerBackoff
+	}
+	if c.Cleaner.Backoff < 0 {
+		errs = append(errs, fmt.Errorf("log.cleaner.backoff.ms %v must be positive", c.Cleaner.Backoff))
+	}
+	if err := c.Cleaner.Options.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

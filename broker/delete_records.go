@@ -6,6 +6,7 @@ import (
 
 	"github.com/runnel-dev/runnel/broker/commitlog"
 	"github.com/runnel-dev/runnel/broker/kafkaserver"
+	"github.com/runnel-dev/runnel/raftmeta/metadata"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -23,7 +24,8 @@ const deleteToHighWatermark = -1
 // below the log start changes nothing. The answer's low watermark is the new
 // log start. The store is checkpointed before answering, so the new start
 // survives a crash. Followers move their log start to the leader's as they
-// fetch (up to their high watermark); unlike Kafka, whose timeout_ms bounds
+// fetch (up to their high watermark); a topic with cleanup.policy=compact
+// alone refuses with POLICY_VIOLATION, as Kafka does. Unlike Kafka, whose timeout_ms bounds
 // a wait for that, the answer does not wait for them.
 func (b *Broker) handleDeleteRecords(ctx context.Context, r *kafkaserver.Request) (*kafkaserver.Response, error) {
 	req := r.Msg.(*kmsg.DeleteRecordsRequest)
@@ -39,6 +41,9 @@ func (b *Broker) handleDeleteRecords(ctx context.Context, r *kafkaserver.Request
 			p, err := b.partitionFor(t.Topic, dp.Partition)
 			if err == nil {
 				_, err = p.leaderState(-1)
+			}
+			if err == nil {
+				err = deletesAllowed(p.state.Load().config, t.Topic)
 			}
 			var changed bool
 			if err == nil {
@@ -66,6 +71,19 @@ func (b *Broker) handleDeleteRecords(ctx context.Context, r *kafkaserver.Request
 		}
 	}
 	return &kafkaserver.Response{Msg: resp}, nil
+}
+
+// deletesAllowed refuses DeleteRecords on a topic whose cleanup.policy is
+// compact alone, with POLICY_VIOLATION, as Kafka does.
+func deletesAllowed(cfg map[string]string, topic string) error {
+	policy, ok := cfg[metadata.ConfigCleanupPolicy]
+	if !ok {
+		return nil
+	}
+	if deletes, _, valid := metadata.CleanupPolicy(policy); valid && !deletes {
+		return refuse(kerr.PolicyViolation, "records of topic %s cannot be deleted: its cleanup.policy is %s", topic, policy)
+	}
+	return nil
 }
 
 // deleteRecordsBefore moves l's log start up to offset and returns the new

@@ -40,7 +40,10 @@ var topicConfigInfo = map[string]struct {
 	broker string
 	doc    string
 }{
-	"cleanup.policy":                  {kmsg.ConfigTypeList, "log.cleanup.policy", "how old records go: delete removes whole segments by retention.ms and retention.bytes (the only policy: Runnel does not compact logs)"},
+	"cleanup.policy":                  {kmsg.ConfigTypeList, "log.cleanup.policy", "how old records go: delete removes whole segments by retention.ms and retention.bytes; compact keeps the last record of every key; compact,delete does both"},
+	"delete.retention.ms":             {kmsg.ConfigTypeLong, "log.cleaner.delete.retention.ms", "how long a compacted topic keeps a tombstone after the cleaner first cleaned it"},
+	"min.compaction.lag.ms":           {kmsg.ConfigTypeLong, "log.cleaner.min.compaction.lag.ms", "records newer than this are not compacted"},
+	"min.cleanable.dirty.ratio":       {kmsg.ConfigTypeDouble, "log.cleaner.min.cleanable.ratio", "a compacted log is cleaned once this share of its closed bytes was not yet cleaned"},
 	"retention.ms":                    {kmsg.ConfigTypeLong, "log.retention.ms", "how long to keep a segment after its newest record; -1 keeps forever"},
 	"retention.bytes":                 {kmsg.ConfigTypeLong, "log.retention.bytes", "the most bytes a partition keeps before old segments go; -1 is unlimited"},
 	"segment.bytes":                   {kmsg.ConfigTypeInt, "log.segment.bytes", "a segment rolls when it reaches this size"},

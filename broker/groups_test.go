@@ -91,6 +91,20 @@ func consumeGroup(t *testing.T, ctx context.Context, c *brokertest.Cluster, g, t
 	}
 }
 
+// checkCommittedSum fails unless group g's committed offsets add up to want.
+func checkCommittedSum(t *testing.T, ctx context.Context, adm *kadm.Client, g string, want int64) {
+	t.Helper()
+	offs, err := adm.FetchOffsets(ctx, g)
+	if err != nil {
+		t.Fatalf("fetch the offsets of %s: %v", g, err)
+	}
+	var sum int64
+	offs.Each(func(o kadm.OffsetResponse) { sum += o.At })
+	if sum != want {
+		t.Fatalf("committed offsets of %s sum to %d, want %d", g, sum, want)
+	}
+}
+
 // TestConsumerGroupsResume runs three franz-go members of one group,
 // eager (range) and cooperative-sticky, over six partitions; every member
 // is stopped and new ones resume from the committed offsets: no record is
@@ -112,16 +126,7 @@ func TestConsumerGroupsResume(t *testing.T) {
 			consumeGroup(t, ctx, c, "g-"+tc.name, topic, tc.balancer, 3, 3000, seen)
 
 			// Committed offsets add up to what was produced.
-			adm := kadm.NewClient(c.Client())
-			offs, err := adm.FetchOffsets(ctx, "g-"+tc.name)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var sum int64
-			offs.Each(func(o kadm.OffsetResponse) { sum += o.At })
-			if sum != 3000 {
-				t.Fatalf("committed offsets sum to %d, want 3000", sum)
-			}
+			checkCommittedSum(t, ctx, kadm.NewClient(c.Client()), "g-"+tc.name, 3000)
 
 			produceN(t, ctx, prod, topic, 3000, 1500)
 			consumeGroup(t, ctx, c, "g-"+tc.name, topic, tc.balancer, 3, 4500, seen)

@@ -74,6 +74,8 @@ type NodeConfig struct {
 	MinInsyncReplicas int
 	// Groups configures the group coordinator: see Config.Groups.
 	Groups group.Config
+	// Cleaner configures log compaction: see Config.Cleaner.
+	Cleaner CleanerConfig
 	// PeerKafkaAddrs overrides, by broker id, the Kafka address this broker
 	// fetches from as a follower (default: the address the peer
 	// registered); the fault harness routes replication through proxies
@@ -131,7 +133,8 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 	b, err := New(Config{
 		BrokerID: cfg.ID, DataDir: cfg.DataDir, Member: member, ClusterID: strconv.FormatUint(cfg.ClusterID, 10),
 		AutoCreateTopics: cfg.AutoCreateTopics, FileDeleteDelay: cfg.FileDeleteDelay,
-		ReplicaLagTimeMax: cfg.ReplicaLagTimeMax, MinInsyncReplicas: cfg.MinInsyncReplicas, PeerKafkaAddrs: cfg.PeerKafkaAddrs, Groups: cfg.Groups,
+		ReplicaLagTimeMax: cfg.ReplicaLagTimeMax, MinInsyncReplicas: cfg.MinInsyncReplicas, PeerKafkaAddrs: cfg.PeerKafkaAddrs,
+		Groups: cfg.Groups, Cleaner: cfg.Cleaner,
 		Logger: cfg.Logger.With("component", "broker"), Metrics: cfg.Metrics,
 	})
 	if err != nil {

@@ -14,6 +14,9 @@ import (
 // understands, reported by DescribeConfigs as DEFAULT_CONFIG.
 var topicConfigDefaults = map[string]string{
 	"cleanup.policy":                  "delete",
+	"delete.retention.ms":             strconv.FormatInt(commitlog.DefaultDeleteRetention.Milliseconds(), 10),
+	"min.compaction.lag.ms":           "0",
+	"min.cleanable.dirty.ratio":       strconv.FormatFloat(commitlog.DefaultMinCleanableDirtyRatio, 'g', -1, 64),
 	"retention.ms":                    strconv.FormatInt(commitlog.DefaultRetentionTime.Milliseconds(), 10),
 	"retention.bytes":                 "-1",
 	"segment.bytes":                   strconv.Itoa(commitlog.DefaultSegmentBytes),
@@ -94,6 +97,21 @@ func logOptions(cfg map[string]string) commitlog.Options {
 	if n, ok := num("flush.ms"); ok && n > 0 && n < 1<<40 {
 		o.FlushInterval = time.Duration(n) * time.Millisecond
 	}
+	if deletes, compacts, ok := metadata.CleanupPolicy(cfg[metadata.ConfigCleanupPolicy]); ok && compacts {
+		o.Compact, o.CompactOnly = true, !deletes
+	}
+	if n, ok := num(metadata.ConfigDeleteRetentionMs); ok && n >= 0 && n < 1<<40 {
+		// Zero would take the default: one millisecond is as good as none.
+		o.DeleteRetention = max(time.Duration(n)*time.Millisecond, time.Millisecond)
+	}
+	if n, ok := num(metadata.ConfigMinCompactionLagMs); ok && n > 0 && n < 1<<40 {
+		o.MinCompactionLag = time.Duration(n) * time.Millisecond
+	}
+	if r, err := strconv.ParseFloat(cfg[metadata.ConfigMinCleanableDirtyRatio], 64); err == nil && r >= 0 && r <= 1 {
+		// Zero would take the default: the smallest ratio above it
+		// cleans a log with any dirty byte.
+		o.MinCleanableDirtyRatio = max(r, 1e-9)
+	}
 	return o
 }
 
@@ -107,6 +125,7 @@ func produceRules(cfg map[string]string) recordbatch.ProduceRules {
 		r.MaxBatchBytes = int(n)
 	}
 	r.LogAppendTime = cfg[metadata.ConfigMessageTimestampType] == "LogAppendTime"
+	r.RequireKeys = logOptions(cfg).Compact
 	if n, ok := configInt(cfg, metadata.ConfigMessageTimestampBeforeMaxMs); ok && n >= 0 {
 		r.TimestampBeforeMax = n
 	}

@@ -141,7 +141,7 @@ func Start(ctx context.Context, cfg Config) (*Gateway, error) {
 		return nil, err
 	}
 	if g.ws, err = wsapi.New(wsapi.Config{
-		Hub: g.hub, Verifier: verifier, Topics: g.backend, AllowedOrigins: cfg.AllowedOrigins,
+		Hub: g.hub, Verifier: verifier, Topics: g.backend, Groups: g.backend, AllowedOrigins: cfg.AllowedOrigins,
 		Registerer: reg, Logger: logger.With("part", "ws"), Limits: cfg.WebSocket,
 	}); err != nil {
 		return nil, err

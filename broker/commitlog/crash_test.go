@@ -58,6 +58,13 @@ func crashOptions() Options {
 
 // TestMain lets the test binary act as the appending child of TestCrashRecovery.
 func TestMain(m *testing.M) {
+	if dir := os.Getenv(cleanCrashChildEnv); dir != "" {
+		if err := runCleanCrashChild(dir); err != nil {
+			fmt.Fprintln(os.Stderr, "crash child:", err)
+			os.Exit(3)
+		}
+		os.Exit(0)
+	}
 	if dir := os.Getenv(crashChildEnv); dir != "" {
 		if err := runCrashChild(dir); err != nil {
 			fmt.Fprintln(os.Stderr, "crash child:", err)
@@ -116,17 +123,7 @@ func TestCrashRecovery(t *testing.T) {
 	cuts := 0
 	defer func() { t.Logf("%d of 50 reopens cut a torn tail; %d records acknowledged", cuts, acked+1) }()
 	for round := 0; round < 50; round++ {
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), crashChildEnv+"="+dir)
-		stdout, err := cmd.StdoutPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
+		cmd, stdout, stderr := startTestChild(t, crashChildEnv, dir)
 		lines := make(chan int64, 1024)
 		go func() {
 			defer close(lines)
@@ -168,6 +165,25 @@ func TestCrashRecovery(t *testing.T) {
 			t.Fatalf("round %d: log end %d lost acknowledged offset %d", round, end, acked)
 		}
 	}
+}
+
+// startTestChild starts this test binary as a child process with env set
+// to dir (TestMain runs the child's part) and returns its stdout and the
+// buffer its stderr goes to.
+func startTestChild(t *testing.T, env, dir string) (*exec.Cmd, io.ReadCloser, *bytes.Buffer) {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), env+"="+dir)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr := new(bytes.Buffer)
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd, stdout, stderr
 }
 
 // verifyCrashLog reopens the log (through the store on even rounds, directly

@@ -92,5 +92,35 @@
 // segment's largest timestamp against retention.ms) and by size
 // (retention.bytes); the active segment is never removed. DeleteRecordsBefore
 // moves the log start offset (Kafka's DeleteRecords). Reads below the log
-// start get an *OffsetOutOfRangeError carrying both bounds.
+// start get an *OffsetOutOfRangeError carrying both bounds. A compact-only
+// log (cleanup.policy=compact) applies no time or size retention.
+//
+// # Compaction
+//
+// A Cleaner compacts a log with Options.Compact (cleanup.policy compact or
+// compact,delete), keeping the last record of every key (cleaner.go). It
+// never touches the active segment, segments past the high watermark or
+// the recovery point (not committed or not fsynced), damaged ones, or
+// records newer than min.compaction.lag.ms; it runs when the dirty share of
+// the cleanable bytes reaches min.cleanable.dirty.ratio, or when a kept
+// tombstone's delete horizon passed. A run maps the 128-bit hash of every
+// key from the first dirty offset (the cleaner-offset-checkpoint) to the
+// offset of its last record, in a fixed-size open-addressing table of 24
+// bytes a key bounded by log.cleaner.dedupe.buffer.size (offsetmap.go);
+// when it fills, the run stops mapping at a batch boundary and the next run
+// goes on from there. It then rewrites, oldest first, every closed segment
+// from the log start: a record goes when a later record of its key is
+// mapped, when it has no key (as in Kafka), or when it is a tombstone past
+// its delete horizon. Batches keep their offsets, producer fields, leader
+// epoch and codec; a batch whose records all go stays as an empty batch
+// (its header alone), and runs of empty batches merge into one
+// (recordbatch.MergeEmpty), so offsets stay dense at the batch level and
+// every read, index and recovery check works as before: a reader at a
+// removed offset gets the batch holding it and moves on to the next record
+// kept. A tombstone's batch is stamped with a delete horizon (KIP-534:
+// attribute bit 6, the base timestamp) the first time it is cleaned; the
+// tombstone goes in the first run after it. Each cleaned segment is
+// written beside the old one (.cleaned), fsynced, and swapped in by
+// renames (cleaner_swap.go): a crash at any point leaves the old segment
+// or the new one, and the next open completes or rolls back the swap.
 package commitlog

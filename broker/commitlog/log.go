@@ -44,6 +44,15 @@ type Log struct {
 	endWaiters    chan struct{}
 	hwWaiters     chan struct{}
 
+	// firstDirty is the compaction checkpoint: the cleaner mapped every
+	// key below it. cleanMu keeps two cleaners off one log.
+	firstDirty int64
+	// horizonDue is the earliest delete horizon of a kept tombstone: a
+	// run is due then whatever the dirty ratio; -1 for none, 0 (check
+	// once) after an open.
+	horizonDue int64
+	cleanMu    sync.Mutex
+
 	rolled chan *segment // closed segments waiting for their fsync
 	stop   chan struct{}
 	wg     sync.WaitGroup
@@ -211,7 +220,13 @@ func (l *Log) validateBatches(buf []byte, dense bool, hdrs []recordbatch.Header)
 		b, r, err := recordbatch.Next(rest)
 		var h recordbatch.Header
 		if err == nil {
-			h, err = recordbatch.Validate(b, int(l.maxBatch.Load()))
+			if dense {
+				// A leader's compacted batches keep their offsets but
+				// may hold fewer records, or none.
+				h, err = recordbatch.ValidateStored(b, int(l.maxBatch.Load()))
+			} else {
+				h, err = recordbatch.Validate(b, int(l.maxBatch.Load()))
+			}
 		}
 		if err != nil {
 			return hdrs, 0, &InvalidBatchError{Index: nb, Position: pos, Err: err}

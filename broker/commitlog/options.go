@@ -17,6 +17,11 @@ const (
 	DefaultMaxIndexBytes      = 10 << 20
 	DefaultMaxMessageBytes    = 1048588
 	DefaultRetentionTime      = 7 * 24 * time.Hour
+	// DefaultDeleteRetention is delete.retention.ms: how long a cleaned
+	// tombstone stays readable.
+	DefaultDeleteRetention = 24 * time.Hour
+	// DefaultMinCleanableDirtyRatio is min.cleanable.dirty.ratio.
+	DefaultMinCleanableDirtyRatio = 0.5
 )
 
 // Unlimited turns off a size or time limit (retention.ms=-1, retention.bytes=-1).
@@ -45,6 +50,22 @@ type Options struct {
 	// RetentionBytes deletes the oldest closed segments while the log is larger than
 	// this (retention.bytes). Zero or Unlimited keeps them.
 	RetentionBytes int64
+	// Compact turns on log compaction (cleanup.policy compact or
+	// compact,delete): a Cleaner keeps the last record of every key.
+	Compact bool
+	// CompactOnly is cleanup.policy=compact alone: DeleteExpired applies
+	// no time or size retention. It needs Compact.
+	CompactOnly bool
+	// DeleteRetention keeps tombstones (records with a null value) this
+	// long after the cleaner first cleaned them (delete.retention.ms).
+	DeleteRetention time.Duration
+	// MinCompactionLag keeps records newer than this out of compaction
+	// (min.compaction.lag.ms); zero cleans every closed segment.
+	MinCompactionLag time.Duration
+	// MinCleanableDirtyRatio is the share of the log's cleanable bytes
+	// not yet cleaned above which the cleaner cleans it
+	// (min.cleanable.dirty.ratio, 0 to 1; zero takes the default 0.5).
+	MinCleanableDirtyRatio float64
 	// FlushMessages fsyncs the log after this many records (flush.messages). Zero
 	// never flushes by count: durability comes from the page cache and replication.
 	FlushMessages int64
@@ -98,6 +119,12 @@ func (o Options) withDefaults() Options {
 	if o.RetentionBytes == 0 {
 		o.RetentionBytes = Unlimited
 	}
+	if o.DeleteRetention == 0 {
+		o.DeleteRetention = DefaultDeleteRetention
+	}
+	if o.MinCleanableDirtyRatio == 0 {
+		o.MinCleanableDirtyRatio = DefaultMinCleanableDirtyRatio
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
@@ -134,6 +161,18 @@ func (o Options) Validate() error {
 	}
 	if o.RetentionBytes < 0 && o.RetentionBytes != Unlimited {
 		errs = append(errs, fmt.Errorf("retention.bytes %d must be positive or -1", o.RetentionBytes))
+	}
+	if o.CompactOnly && !o.Compact {
+		errs = append(errs, errors.New("compact-only cleanup needs compaction on"))
+	}
+	if o.DeleteRetention < 0 {
+		errs = append(errs, fmt.Errorf("delete.retention.ms %v must not be negative", o.DeleteRetention))
+	}
+	if o.MinCompactionLag < 0 {
+		errs = append(errs, fmt.Errorf("min.compaction.lag.ms %v must not be negative", o.MinCompactionLag))
+	}
+	if o.MinCleanableDirtyRatio < 0 || o.MinCleanableDirtyRatio > 1 {
+		errs = append(errs, fmt.Errorf("min.cleanable.dirty.ratio %v must be between 0 and 1", o.MinCleanableDirtyRatio))
 	}
 	if o.FlushMessages < 0 {
 		errs = append(errs, fmt.Errorf("flush.messages %d must not be negative", o.FlushMessages))

@@ -34,6 +34,15 @@ func (l *Log) load() error {
 		return err
 	}
 	l.epochs = epochs
+	if err := completeSwaps(l.fs, l.dir, l.logger); err != nil {
+		return err
+	}
+	if l.firstDirty, err = loadFirstDirty(l.dir); err != nil {
+		// Derived data: a lost checkpoint only makes the next run map
+		// the whole log again.
+		l.logger.Warn("cleaner checkpoint unreadable, cleaning from the log start", "dir", l.dir, "error", err)
+		l.firstDirty = 0
+	}
 	bases, err := listSegments(l.fs, l.dir, l.logger)
 	if err != nil {
 		return err
@@ -337,9 +346,10 @@ func (l *Log) rebuildEpochsLocked() error {
 // a temporary <name>.tmp (diskfs.WriteFileAtomic): a leftover .tmp of one of
 // them is an interrupted write of ours.
 var ownTempFiles = map[string]bool{
-	leaderEpochFile + diskfs.TempSuffix:      true,
-	quarantineFile + diskfs.TempSuffix:       true,
-	"partition.metadata" + diskfs.TempSuffix: true,
+	leaderEpochFile + diskfs.TempSuffix:       true,
+	quarantineFile + diskfs.TempSuffix:        true,
+	cleanerCheckpointFile + diskfs.TempSuffix: true,
+	"partition.metadata" + diskfs.TempSuffix:  true,
 }
 
 // listSegments returns the base offsets of the segment logs in dir. It

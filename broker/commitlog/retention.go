@@ -8,7 +8,8 @@ import (
 // closed segments whose largest timestamp is older than the retention time, and
 // then the oldest while the log is larger than the retention size. The active
 // segment is never deleted and segments go whole, oldest first; the log start
-// offset moves to the first remaining segment. It returns how many segments it
+// offset moves to the first remaining segment. A compact-only log
+// (cleanup.policy=compact) deletes nothing. It returns how many segments it
 // deleted.
 func (l *Log) DeleteExpired() (int, error) {
 	l.mu.Lock()
@@ -17,6 +18,10 @@ func (l *Log) DeleteExpired() (int, error) {
 		return 0, ErrClosed
 	}
 	o := l.opts
+	if o.CompactOnly {
+		l.mu.Unlock()
+		return 0, nil
+	}
 	var size int64
 	for _, s := range l.segments {
 		size += s.size

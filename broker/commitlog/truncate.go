@@ -130,6 +130,9 @@ func (l *Log) afterTruncateLocked() error {
 	leo := l.activeLocked().next
 	l.hw = min(l.hw, leo)
 	l.recoveryPoint = min(l.recoveryPoint, leo)
+	// What is appended again where the log was cut is dirty: the next
+	// cleaning maps it (the checkpoint follows at the end of that run).
+	l.firstDirty = min(l.firstDirty, leo)
 	if l.logStart > leo {
 		l.logStart = leo
 	}

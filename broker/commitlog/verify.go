@@ -21,7 +21,7 @@ type scanResult struct {
 
 // scanBatches reads f from position from (where a batch with offset next
 // must start) up to end, and checks every batch whole: framing, CRC, record
-// count, offsets continuing densely, relative offsets within a segment at
+// count (compaction may leave fewer records than offsets), offsets continuing densely, relative offsets within a segment at
 // base, and, with limit >= 0, offsets below limit (the next segment's base).
 // It calls fn, when set, with each good batch (the bytes valid until fn
 // returns) and its position, and stops at the first bad
@@ -58,7 +58,7 @@ func scanBatches(f *os.File, base, from, next, end, limit int64, fn func(h *reco
 // base, where offset next was expected: valid, at next, and within the
 // segment's offsets (below limit when limit >= 0).
 func checkStoredBatch(batch []byte, h *recordbatch.Header, pos, base, next, limit int64) error {
-	if _, err := recordbatch.Validate(batch, 0); err != nil {
+	if _, err := recordbatch.ValidateStored(batch, 0); err != nil {
 		return fmt.Errorf("batch at byte %d: %w", pos, err)
 	}
 	if h.BaseOffset != next {
@@ -113,7 +113,7 @@ func findBatch(f *os.File, base, from, end, minOffset int64) (pos int64, found b
 				}
 				continue
 			}
-			if _, err := recordbatch.Validate(batch, 0); err == nil {
+			if _, err := recordbatch.ValidateStored(batch, 0); err == nil {
 				return p, true, nil
 			}
 		}

@@ -95,8 +95,9 @@ func TestJoinSyncProtocolErrors(t *testing.T) {
 	sync := kmsg.NewPtrSyncGroupRequest()
 	sync.Group, sync.MemberID, sync.Generation = "g", id, 1
 	sync.GroupAssignment = []kmsg.SyncGroupRequestGroupAssignment{{MemberID: id, MemberAssignment: []byte("a")}}
-	if s := c.SyncGroup(ctx, sync); s.ErrorCode != 0 || string(s.MemberAssignment) != "a" {
-		t.Fatalf("sync: %v %q", kerr.ErrorForCode(s.ErrorCode), s.MemberAssignment)
+	synced := c.SyncGroup(ctx, sync)
+	if synced.ErrorCode != 0 || string(synced.MemberAssignment) != "a" || synced.Protocol == nil || *synced.Protocol != "range" {
+		t.Fatalf("sync: %v %q protocol %v", kerr.ErrorForCode(synced.ErrorCode), synced.MemberAssignment, synced.Protocol)
 	}
 	hb := kmsg.NewPtrHeartbeatRequest()
 	hb.Group, hb.MemberID, hb.Generation = "g", id, 0
@@ -123,6 +124,11 @@ func TestJoinSyncProtocolErrors(t *testing.T) {
 	d := c.DescribeGroups(&kmsg.DescribeGroupsRequest{Groups: []string{"g"}})
 	if d.Groups[0].State != string(Empty) {
 		t.Fatalf("after the last member left the group is %s", d.Groups[0].State)
+	}
+	// A response is encoded after the coordinator's lock is released: it
+	// shares nothing the group changes later.
+	if *synced.Protocol != "range" {
+		t.Fatalf("the sync answer's protocol changed to %q when the group emptied", *synced.Protocol)
 	}
 }
 

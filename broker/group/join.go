@@ -107,7 +107,7 @@ func (g *group) addPendingLocked(id string, session time.Duration) {
 func newMember(req *kmsg.JoinGroupRequest, id, clientID, clientHost string, session, rebalance time.Duration) *member {
 	return &member{
 		id: id, instanceID: req.InstanceID, clientID: clientID, clientHost: clientHost,
-		protocolType: req.ProtocolType, protocols: slices.Clone(req.Protocols),
+		protocolType: req.ProtocolType, protocols: cloneProtocols(req.Protocols),
 		sessionTimeout: session, rebalanceTimeout: rebalance, isNew: true,
 	}
 }
@@ -189,6 +189,17 @@ func (g *group) joinStaticLocked(req *kmsg.JoinGroupRequest, id, clientID, clien
 	}
 }
 
+// cloneProtocols copies a JoinGroup's protocols, metadata bytes included: a
+// decoded request's byte fields share the connection's read buffer, which
+// the next request overwrites.
+func cloneProtocols(ps []kmsg.JoinGroupRequestProtocol) []kmsg.JoinGroupRequestProtocol {
+	out := slices.Clone(ps)
+	for i := range out {
+		out[i].Metadata = bytes.Clone(out[i].Metadata)
+	}
+	return out
+}
+
 func sameProtocols(a, b []kmsg.JoinGroupRequestProtocol) bool {
 	return slices.EqualFunc(a, b, func(x, y kmsg.JoinGroupRequestProtocol) bool {
 		return x.Name == y.Name && bytes.Equal(x.Metadata, y.Metadata)
@@ -198,7 +209,7 @@ func sameProtocols(a, b []kmsg.JoinGroupRequestProtocol) bool {
 // rejoinLocked serves the join of a known member.
 func (g *group) rejoinLocked(m *member, req *kmsg.JoinGroupRequest, clientID, clientHost string, session, rebalance time.Duration) (<-chan *kmsg.JoinGroupResponse, *kmsg.JoinGroupResponse) {
 	changed := !sameProtocols(m.protocols, req.Protocols)
-	m.protocols, m.protocolType = slices.Clone(req.Protocols), req.ProtocolType
+	m.protocols, m.protocolType = cloneProtocols(req.Protocols), req.ProtocolType
 	m.sessionTimeout, m.rebalanceTimeout, m.clientID, m.clientHost = session, rebalance, clientID, clientHost
 	g.armSessionLocked(m)
 	if (g.state == Stable && m.id != g.leader && !changed) || (g.state == CompletingRebalance && !changed) {

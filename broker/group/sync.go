@@ -1,6 +1,7 @@
 package group
 
 import (
+	"bytes"
 	"context"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -48,7 +49,10 @@ func (c *Coordinator) sync(req *kmsg.SyncGroupRequest, resp *kmsg.SyncGroupRespo
 	if (req.ProtocolType != nil && *req.ProtocolType != g.protocolType) || (req.Protocol != nil && *req.Protocol != g.protocol) {
 		return nil, kerr.InconsistentGroupProtocol
 	}
-	resp.ProtocolType, resp.Protocol = &g.protocolType, &g.protocol
+	// Copies: the response is encoded after the lock is released, while
+	// a rebalance may change the group's protocol.
+	ptype, proto := g.protocolType, g.protocol
+	resp.ProtocolType, resp.Protocol = &ptype, &proto
 	switch g.state {
 	case PreparingRebalance:
 		return nil, kerr.RebalanceInProgress
@@ -67,7 +71,7 @@ func (c *Coordinator) sync(req *kmsg.SyncGroupRequest, resp *kmsg.SyncGroupRespo
 	if m.id == g.leader {
 		for _, a := range req.GroupAssignment {
 			if o := g.members[a.MemberID]; o != nil {
-				o.assignment = a.MemberAssignment
+				o.assignment = bytes.Clone(a.MemberAssignment) // the request's bytes share the connection's buffer
 			}
 		}
 		g.storeAssignmentLocked()

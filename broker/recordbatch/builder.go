@@ -79,25 +79,15 @@ func AppendBatch(dst []byte, opts BuildOptions, records []Record) ([]byte, error
 	}
 
 	start := len(dst)
-	out := append(dst, make([]byte, HeaderSize)...)
-	if opts.Codec == CodecNone {
-		out = appendRecords(out, records, base)
-	} else {
-		bufp := scratch.Get().(*[]byte)
-		raw := appendRecords((*bufp)[:0], records, base)
-		var err error
-		out, err = appendCompressed(out, opts.Codec, raw)
-		if cap(raw) <= maxPooledScratch {
-			*bufp = raw
-			scratch.Put(bufp)
-		}
-		if err != nil {
-			return dst, err
-		}
+	out, err := appendSection(append(dst, make([]byte, HeaderSize)...), opts.Codec, func(raw []byte) []byte {
+		return appendRecords(raw, records, base)
+	})
+	if err != nil {
+		return dst, err
 	}
-	batchLength := int64(len(out)-start) - lengthPrefix
-	if batchLength > math.MaxInt32 {
-		return dst, batchErr(ErrTooLarge, "batch of %d bytes does not fit the int32 length field", batchLength+lengthPrefix)
+	batchLength, err := batchLengthOf(out, start)
+	if err != nil {
+		return dst, err
 	}
 
 	attrs := int16(opts.Codec)
@@ -115,42 +105,78 @@ func AppendBatch(dst []byte, opts BuildOptions, records []Record) ([]byte, error
 		pid, epoch, seq = p.ID, p.Epoch, p.BaseSequence
 	}
 
-	h := out[start:]
-	be := binary.BigEndian
-	be.PutUint64(h[offBaseOffset:], uint64(opts.BaseOffset))
-	be.PutUint32(h[offBatchLength:], uint32(batchLength))
-	be.PutUint32(h[offPartitionLeaderEpoch:], uint32(opts.PartitionLeaderEpoch))
-	h[offMagic] = Magic
-	be.PutUint16(h[offAttributes:], uint16(attrs))
-	be.PutUint32(h[offLastOffsetDelta:], uint32(len(records)-1))
-	be.PutUint64(h[offBaseTimestamp:], uint64(base))
-	be.PutUint64(h[offMaxTimestamp:], uint64(maxTS))
-	be.PutUint64(h[offProducerID:], uint64(pid))
-	be.PutUint16(h[offProducerEpoch:], uint16(epoch))
-	be.PutUint32(h[offBaseSequence:], uint32(seq))
-	be.PutUint32(h[offRecordCount:], uint32(len(records)))
-	putCRC(h)
+	putHeader(out[start:], &Header{BaseOffset: opts.BaseOffset, BatchLength: int32(batchLength), PartitionLeaderEpoch: opts.PartitionLeaderEpoch,
+		Attributes: attrs, LastOffsetDelta: int32(len(records) - 1), BaseTimestamp: base, MaxTimestamp: maxTS,
+		ProducerID: pid, ProducerEpoch: epoch, BaseSequence: seq, NumRecords: int32(len(records))})
 	return out, nil
+}
+
+// appendSection appends the records section encode writes, compressed
+// with c.
+func appendSection(out []byte, c Codec, encode func(raw []byte) []byte) ([]byte, error) {
+	if c == CodecNone {
+		return encode(out), nil
+	}
+	bufp := scratch.Get().(*[]byte)
+	raw := encode((*bufp)[:0])
+	out, err := appendCompressed(out, c, raw)
+	if cap(raw) <= maxPooledScratch {
+		*bufp = raw
+		scratch.Put(bufp)
+	}
+	return out, err
+}
+
+// batchLengthOf returns the batchLength of the batch from start to the end
+// of out, refusing one too large for the field.
+func batchLengthOf(out []byte, start int) (int64, error) {
+	batchLength := int64(len(out)-start) - lengthPrefix
+	if batchLength > math.MaxInt32 {
+		return 0, batchErr(ErrTooLarge, "batch of %d bytes does not fit the int32 length field", batchLength+lengthPrefix)
+	}
+	return batchLength, nil
+}
+
+// putHeader writes h (magic 2, whatever h.Magic says) at the start of b, a
+// whole batch, and the CRC-32C of the batch.
+func putHeader(b []byte, h *Header) {
+	be := binary.BigEndian
+	be.PutUint64(b[offBaseOffset:], uint64(h.BaseOffset))
+	be.PutUint32(b[offBatchLength:], uint32(h.BatchLength))
+	be.PutUint32(b[offPartitionLeaderEpoch:], uint32(h.PartitionLeaderEpoch))
+	b[offMagic] = Magic
+	be.PutUint16(b[offAttributes:], uint16(h.Attributes))
+	be.PutUint32(b[offLastOffsetDelta:], uint32(h.LastOffsetDelta))
+	be.PutUint64(b[offBaseTimestamp:], uint64(h.BaseTimestamp))
+	be.PutUint64(b[offMaxTimestamp:], uint64(h.MaxTimestamp))
+	be.PutUint64(b[offProducerID:], uint64(h.ProducerID))
+	be.PutUint16(b[offProducerEpoch:], uint16(h.ProducerEpoch))
+	be.PutUint32(b[offBaseSequence:], uint32(h.BaseSequence))
+	be.PutUint32(b[offRecordCount:], uint32(h.NumRecords))
+	putCRC(b)
 }
 
 // appendRecords appends the uncompressed encoding of records.
 func appendRecords(dst []byte, records []Record, baseTimestamp int64) []byte {
 	for i := range records {
-		r := &records[i]
-		tsDelta := r.Timestamp - baseTimestamp
-		offDelta := int32(i)
-		dst = binary.AppendVarint(dst, int64(recordBodySize(r, tsDelta, offDelta)))
-		dst = append(dst, byte(r.Attributes))
-		dst = binary.AppendVarint(dst, tsDelta)
-		dst = binary.AppendVarint(dst, int64(offDelta))
-		dst = appendBytesField(dst, r.Key)
-		dst = appendBytesField(dst, r.Value)
-		dst = binary.AppendVarint(dst, int64(len(r.Headers)))
-		for _, h := range r.Headers {
-			dst = binary.AppendVarint(dst, int64(len(h.Key)))
-			dst = append(dst, h.Key...)
-			dst = appendBytesField(dst, h.Value)
-		}
+		dst = appendRecord(dst, &records[i], records[i].Timestamp-baseTimestamp, int32(i))
+	}
+	return dst
+}
+
+// appendRecord appends the encoding of r with the given deltas.
+func appendRecord(dst []byte, r *Record, tsDelta int64, offDelta int32) []byte {
+	dst = binary.AppendVarint(dst, int64(recordBodySize(r, tsDelta, offDelta)))
+	dst = append(dst, byte(r.Attributes))
+	dst = binary.AppendVarint(dst, tsDelta)
+	dst = binary.AppendVarint(dst, int64(offDelta))
+	dst = appendBytesField(dst, r.Key)
+	dst = appendBytesField(dst, r.Value)
+	dst = binary.AppendVarint(dst, int64(len(r.Headers)))
+	for _, h := range r.Headers {
+		dst = binary.AppendVarint(dst, int64(len(h.Key)))
+		dst = append(dst, h.Key...)
+		dst = appendBytesField(dst, h.Value)
 	}
 	return dst
 }

@@ -45,6 +45,10 @@ type ProduceRules struct {
 	// many milliseconds before and after Now a record's create time may be.
 	// NoTimestampLimit means any; negative values count as 0.
 	TimestampBeforeMax, TimestampAfterMax int64
+	// RequireKeys is set for a compacted topic (cleanup.policy has
+	// compact): a record without a key is refused (ErrInvalidRecord), as
+	// Kafka refuses it, since compaction keeps records by key.
+	RequireKeys bool
 }
 
 // DefaultProduceRules returns Kafka's defaults at the broker time now: no
@@ -82,6 +86,7 @@ type Produced struct {
 //     (0, 1, 2, ...), or records that do not fill the records section
 //     exactly or number other than the header says (ErrInvalidRecord,
 //     ErrInvalidRecordCount);
+//   - a record without a key when rules.RequireKeys (ErrInvalidRecord);
 //   - the log-append-time type, which only the broker sets, and, on a
 //     CreateTime topic, create times outside [Now - TimestampBeforeMax,
 //     Now + TimestampAfterMax] (ErrInvalidTimestamp).
@@ -133,6 +138,9 @@ func ValidateProduced(b []byte, rules ProduceRules) (Produced, error) {
 		off = next
 		if err := decodeRecord(&r, rec, i, ErrInvalidRecord, false); err != nil {
 			return Produced{}, atRecord(err, i)
+		}
+		if rules.RequireKeys && r.Key == nil {
+			return Produced{}, atRecord(batchErr(ErrInvalidRecord, "record %d: compacted topic cannot accept message without key", i), i)
 		}
 		if r.OffsetDelta != i {
 			return Produced{}, atRecord(batchErr(ErrInvalidRecord,

@@ -30,6 +30,22 @@ var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 // rewritten by compaction may have gaps, so a reader of compacted data
 // should use ParseHeader and VerifyCRC instead.
 func Validate(b []byte, maxBatchBytes int) (Header, error) {
+	h, err := validateFrame(b, maxBatchBytes)
+	if err != nil {
+		return Header{}, err
+	}
+	if h.NumRecords < 1 {
+		return Header{}, batchErr(ErrInvalidRecordCount, "record count %d is below 1", h.NumRecords)
+	}
+	if int64(h.NumRecords) != int64(h.LastOffsetDelta)+1 {
+		return Header{}, batchErr(ErrInvalidRecordCount, "record count %d does not match lastOffsetDelta %d", h.NumRecords, h.LastOffsetDelta)
+	}
+	return h, nil
+}
+
+// validateFrame is what Validate and ValidateStored share: the header,
+// framing, size, CRC-32C and codec.
+func validateFrame(b []byte, maxBatchBytes int) (Header, error) {
 	h, err := ParseHeader(b)
 	if err != nil {
 		return Header{}, err
@@ -45,12 +61,6 @@ func Validate(b []byte, maxBatchBytes int) (Header, error) {
 	}
 	if c := h.Codec(); !c.Valid() {
 		return Header{}, batchErr(ErrUnknownCodec, "attributes 0x%04x name codec %d", uint16(h.Attributes), int8(c))
-	}
-	if h.NumRecords < 1 {
-		return Header{}, batchErr(ErrInvalidRecordCount, "record count %d is below 1", h.NumRecords)
-	}
-	if int64(h.NumRecords) != int64(h.LastOffsetDelta)+1 {
-		return Header{}, batchErr(ErrInvalidRecordCount, "record count %d does not match lastOffsetDelta %d", h.NumRecords, h.LastOffsetDelta)
 	}
 	return h, nil
 }

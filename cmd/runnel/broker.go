@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/runnel-dev/runnel/broker"
+	"github.com/runnel-dev/runnel/broker/commitlog"
 	"github.com/runnel-dev/runnel/raftmeta/controller"
 )
 
@@ -58,6 +59,8 @@ func brokerCommand() *command {
 	var minISR int
 	var rebalance controller.Rebalance
 	var autoRebalance bool
+	var cleaner broker.CleanerConfig
+	var cleanerEnable bool
 	return &command{
 		name:    "broker",
 		summary: "run one broker node of a cluster",
@@ -81,6 +84,10 @@ any other node joins as a learner. Data survives restarts.`,
 			fs.BoolVar(&autoRebalance, "auto-leader-rebalance", true, "auto.leader.rebalance.enable: the controller moves leadership back to preferred replicas")
 			fs.DurationVar(&rebalance.Interval, "leader-imbalance-check-interval", controller.DefaultLeaderImbalanceCheckInterval,
 				"leader.imbalance.check.interval.seconds: how often the controller looks for leaders to move back (`duration`)")
+			fs.BoolVar(&cleanerEnable, "log-cleaner-enable", true, "log.cleaner.enable: compact the partitions of topics with cleanup.policy=compact in the background")
+			fs.DurationVar(&cleaner.Backoff, "log-cleaner-backoff", broker.DefaultCleanerBackoff, "log.cleaner.backoff.ms: how often the cleaner looks for logs to compact (`duration`)")
+			fs.Int64Var(&cleaner.Options.DedupeBufferSize, "log-cleaner-dedupe-buffer-size", commitlog.DefaultDedupeBufferSize,
+				"log.cleaner.dedupe.buffer.size: `bytes` of the cleaner's offset map (24 a key), the bound of its memory")
 			fs.IntVar(&rebalance.ImbalancePercentage, "leader-imbalance-per-broker-percentage", controller.DefaultLeaderImbalancePercentage,
 				"leader.imbalance.per.broker.percentage: share (1..100) of a broker's preferred partitions led elsewhere before they move back")
 		},
@@ -103,6 +110,13 @@ any other node joins as a learner. Data survives restarts.`,
 				return usagef("--min-insync-replicas must be at least 1")
 			}
 			rebalance.Disabled = !autoRebalance
+			cleaner.Disabled = !cleanerEnable
+			if cleaner.Backoff <= 0 {
+				return usagef("--log-cleaner-backoff must be positive")
+			}
+			if err := cleaner.Options.Validate(); err != nil {
+				return usagef("%v", err)
+			}
 			if rebalance.Interval <= 0 || rebalance.ImbalancePercentage < 1 || rebalance.ImbalancePercentage > 100 {
 				return usagef("--leader-imbalance-check-interval must be positive and --leader-imbalance-per-broker-percentage in 1..100")
 			}
@@ -119,6 +133,7 @@ any other node joins as a learner. Data survives restarts.`,
 				RaftListen: raft, Voters: vm, ClusterID: clusterID, Rack: rack,
 				AutoCreateTopics: bf.autoCreate, StartFreshMetadata: bf.startFresh, Logger: log,
 				PeerKafkaAddrs: pm, ReplicaLagTimeMax: lagMax, MinInsyncReplicas: minISR, LeaderRebalance: rebalance, Groups: groups,
+				Cleaner: cleaner,
 			})
 		},
 	}

@@ -208,41 +208,7 @@ func TestBrokerKilledUnderIdempotentProducer(t *testing.T) {
 		t.Fatalf("only %d records acknowledged", nAcked)
 	}
 
-	consumer, err := kgo.NewClient(kgo.SeedBrokers(kafka), kgo.ConsumeTopics("durable"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer consumer.Close()
-	seen := map[string]int{}
-	lastPerKey := map[string]string{}
-	total := 0
-	for total < nAcked {
-		pctx, pcancel := context.WithTimeout(ctx, 10*time.Second)
-		fs := consumer.PollFetches(pctx)
-		pcancel()
-		if pctx.Err() != nil && fs.NumRecords() == 0 {
-			break
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			v := string(r.Value)
-			seen[v]++
-			if prev, ok := lastPerKey[string(r.Key)]; ok && v <= prev {
-				t.Errorf("key %s: %s after %s: order within the partition lost", r.Key, v, prev)
-			}
-			lastPerKey[string(r.Key)] = v
-			total++
-		})
-	}
-	for v := range acked {
-		if seen[v] != 1 {
-			t.Errorf("acknowledged record %s read %d times", v, seen[v])
-		}
-	}
-	for v, n := range seen {
-		if n > 1 {
-			t.Errorf("record %s written %d times", v, n)
-		}
-	}
+	total := checkReadBackOnce(ctx, t, []string{kafka}, "durable", acked)
 	t.Logf("%d records acknowledged, %d read back, across 3 SIGKILLs", nAcked, total)
 }
 
@@ -361,4 +327,48 @@ func TestThreeBrokerProcesses(t *testing.T) {
 			t.Errorf("partition %d holds %q", p, vals)
 		}
 	}
+}
+
+// checkReadBackOnce reads topic from the start and checks that every
+// acknowledged value is there exactly once, no value twice, and the values
+// of each key in ascending order (order within the partition). It returns
+// how many records it read.
+func checkReadBackOnce(ctx context.Context, t *testing.T, seeds []string, topic string, acked map[string]bool) int {
+	t.Helper()
+	consumer, err := kgo.NewClient(kgo.SeedBrokers(seeds...), kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer consumer.Close()
+	seen := map[string]int{}
+	lastPerKey := map[string]string{}
+	total := 0
+	for total < len(acked) {
+		pctx, pcancel := context.WithTimeout(ctx, 10*time.Second)
+		fs := consumer.PollFetches(pctx)
+		pcancel()
+		if pctx.Err() != nil && fs.NumRecords() == 0 {
+			break
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			v := string(r.Value)
+			seen[v]++
+			if prev, ok := lastPerKey[string(r.Key)]; ok && v <= prev {
+				t.Errorf("key %s: %s after %s: order within the partition lost", r.Key, v, prev)
+			}
+			lastPerKey[string(r.Key)] = v
+			total++
+		})
+	}
+	for v := range acked {
+		if seen[v] != 1 {
+			t.Errorf("acknowledged record %s read %d times", v, seen[v])
+		}
+	}
+	for v, n := range seen {
+		if n > 1 {
+			t.Errorf("record %s written %d times", v, n)
+		}
+	}
+	return total
 }

@@ -125,35 +125,6 @@ func TestReplicatedLeaderKilled(t *testing.T) {
 	nAcked := len(acked)
 	mu.Unlock()
 
-	consumer, err := kgo.NewClient(kgo.SeedBrokers(kafka...), kgo.ConsumeTopics("replicated"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer consumer.Close()
-	seen := map[string]int{}
-	lastPerKey := map[string]string{}
-	total := 0
-	for total < nAcked {
-		pctx, pcancel := context.WithTimeout(ctx, 10*time.Second)
-		fs := consumer.PollFetches(pctx)
-		pcancel()
-		if pctx.Err() != nil && fs.NumRecords() == 0 {
-			break
-		}
-		fs.EachRecord(func(r *kgo.Record) {
-			v := string(r.Value)
-			seen[v]++
-			if prev, ok := lastPerKey[string(r.Key)]; ok && v <= prev {
-				t.Errorf("key %s: %s after %s: order lost", r.Key, v, prev)
-			}
-			lastPerKey[string(r.Key)] = v
-			total++
-		})
-	}
-	for v := range acked {
-		if seen[v] != 1 {
-			t.Errorf("acknowledged record %s read %d times", v, seen[v])
-		}
-	}
+	total := checkReadBackOnce(ctx, t, kafka, "replicated", acked)
 	t.Logf("%d records acknowledged, %d read back", nAcked, total)
 }

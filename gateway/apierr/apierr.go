@@ -94,3 +94,12 @@ func As(err error) *Error {
 	}
 	return &Error{Status: http.StatusInternalServerError, Code: CodeInternal, Message: "internal error; see the gateway's log", Err: err}
 }
+
+// Consumer group codes.
+const (
+	// CodeGroupNotFound (404): no consumer group has that name.
+	CodeGroupNotFound = "group_not_found"
+	// CodeGroupNotEmpty (409): the group has live members, so its offsets
+	// cannot be changed nor the group deleted.
+	CodeGroupNotEmpty = "group_not_empty"
+)

@@ -28,6 +28,23 @@ type Backend interface {
 	AlterTopic(ctx context.Context, name string, change backend.TopicChange) (backend.TopicInfo, error)
 	DeleteTopic(ctx context.Context, name string) error
 
+	// ListGroups lists the cluster's consumer groups by name.
+	ListGroups(ctx context.Context) ([]backend.GroupSummary, error)
+	// DescribeGroup describes a group: members, assignment, committed
+	// offsets and lag; 404 group_not_found for an unknown group.
+	DescribeGroup(ctx context.Context, group string) (backend.GroupInfo, error)
+	// CommitGroupOffset commits one offset for a group without live
+	// members (409 otherwise).
+	CommitGroupOffset(ctx context.Context, group, topic string, partition int32, offset int64) (backend.CommittedOffset, error)
+	// ResetGroupOffsets moves a group without live members (409
+	// otherwise) on a topic's partitions, or on one of them.
+	ResetGroupOffsets(ctx context.Context, group, topic string, partition *int32, to backend.ResetTo) ([]backend.CommittedOffset, error)
+	// CommittedOffsetOf is a group's committed offset on a partition, and
+	// whether it has one.
+	CommittedOffsetOf(ctx context.Context, group, topic string, partition int32) (int64, bool, error)
+	// DeleteGroup deletes a group without live members (409 otherwise).
+	DeleteGroup(ctx context.Context, group string) error
+
 	// Ready says whether metadata is loaded and a broker answers.
 	Ready(ctx context.Context) error
 }

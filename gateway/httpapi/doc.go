@@ -1,6 +1,6 @@
 // Package httpapi is the gateway's REST API (API.md; openapi.yaml is its
 // machine-readable form): topic administration, produce, long-poll fetch,
-// offsets, and the unauthenticated operations endpoints, served by fiber
+// offsets, consumer groups, and the unauthenticated operations endpoints, served by fiber
 // (fasthttp). It reaches the cluster only through the Backend interface.
 //
 // # Requests
@@ -29,8 +29,18 @@
 //     The Idempotency-Key is scoped by the token's subject: the Backend sees
 //     subject + "\x00" + key, so two clients cannot read each other's
 //     answers by guessing keys.
-//   - Fetch: "offset" is required (400 without it); "limit" (default 100)
+//   - Fetch: "offset" is required (400 without it) unless "group" and
+//     "from=committed" are given: reading then starts at the group's
+//     committed offset, asked of its coordinator at each call, or at the log
+//     start when it has none; reading never commits. "limit" (default 100)
 //     and "wait_ms" (default 0) outside their ranges are 400, not clamped.
+//   - Consumer groups (groups.go): listing, resets and deletion need admin;
+//     describing needs admin or consume on every topic the group reads,
+//     checked after the group is described (the topics are not known
+//     before); committing an explicit offset needs consume on its topic, so
+//     that a stateless HTTP consumer commits what it read. Commits and
+//     resets of a group with live members, and its deletion, are 409
+//     group_not_empty, as kafka-consumer-groups refuses them.
 //   - Rate limits are per token subject; tokens without "sub" share one
 //     bucket.
 //   - A request to an unknown path is 404 not_found; a known path with a

@@ -37,6 +37,22 @@ func (f failingBackend) AlterTopic(context.Context, string, backend.TopicChange)
 }
 func (f failingBackend) DeleteTopic(context.Context, string) error { return f.err }
 func (f failingBackend) Ready(context.Context) error               { return f.err }
+func (f failingBackend) ListGroups(context.Context) ([]backend.GroupSummary, error) {
+	return nil, f.err
+}
+func (f failingBackend) DescribeGroup(context.Context, string) (backend.GroupInfo, error) {
+	return backend.GroupInfo{}, f.err
+}
+func (f failingBackend) CommitGroupOffset(context.Context, string, string, int32, int64) (backend.CommittedOffset, error) {
+	return backend.CommittedOffset{}, f.err
+}
+func (f failingBackend) ResetGroupOffsets(context.Context, string, string, *int32, backend.ResetTo) ([]backend.CommittedOffset, error) {
+	return nil, f.err
+}
+func (f failingBackend) CommittedOffsetOf(context.Context, string, string, int32) (int64, bool, error) {
+	return 0, false, f.err
+}
+func (f failingBackend) DeleteGroup(context.Context, string) error { return f.err }
 
 // everyRoute is one good request per /v1 route of this package.
 var everyRoute = []req{
@@ -48,6 +64,12 @@ var everyRoute = []req{
 	{method: "POST", path: "/v1/topics/orders/events", body: `{"value":1}`},
 	{method: "GET", path: "/v1/topics/orders/partitions/0/events?offset=0"},
 	{method: "GET", path: "/v1/topics/orders/offsets"},
+	{method: "GET", path: "/v1/groups"},
+	{method: "GET", path: "/v1/groups/billing"},
+	{method: "DELETE", path: "/v1/groups/billing"},
+	{method: "POST", path: "/v1/groups/billing/offsets", body: `{"topic":"orders","partition":0,"offset":5}`},
+	{method: "POST", path: "/v1/groups/billing/offsets", body: `{"topic":"orders","to":"earliest"}`},
+	{method: "GET", path: "/v1/topics/orders/partitions/0/events?group=billing&from=committed"},
 }
 
 // TestEveryRouteErrors: on every route, the Backend's errors, a missing

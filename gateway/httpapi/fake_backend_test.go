@@ -33,6 +33,8 @@ type fakeBackend struct {
 	lastIdem string
 	// waiting counts fetches waiting for events.
 	waiting int
+	// groups are the consumer groups (fake_groups_test.go).
+	groups map[string]*fakeGroup
 }
 
 type fakeTopic struct {

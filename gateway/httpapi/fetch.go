@@ -41,11 +41,7 @@ func (s *Server) fetch(c *fiber.Ctx, p *auth.Principal) error {
 	if !ok {
 		return apierr.Invalid("partition: must be an integer from 0, got %q", ps)
 	}
-	args := c.Request().URI().QueryArgs()
-	if !args.Has("offset") {
-		return apierr.Invalid("offset: required; give the first offset to read (GET /v1/topics/%s/offsets lists each partition's earliest and latest)", topic)
-	}
-	offset, err := queryInt(c, "offset", 0, math.MaxInt64, 0, "an integer from 0")
+	offset, err := s.fetchOffset(c, topic, int32(partition))
 	if err != nil {
 		return err
 	}

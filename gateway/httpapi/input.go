@@ -70,6 +70,19 @@ func requestMediaType(c *fiber.Ctx, ndjson bool) (mediaType, error) {
 		"Content-Type %q is not accepted; use %s", ct, want)
 }
 
+// jsonObject reads a request's JSON object body (checking its media type
+// first) and decodes it with decodeObject.
+func (s *Server) jsonObject(c *fiber.Ctx, fields ...string) (map[string]json.RawMessage, error) {
+	if _, err := requestMediaType(c, false); err != nil {
+		return nil, err
+	}
+	body, err := s.body(c)
+	if err != nil {
+		return nil, err
+	}
+	return decodeObject(body, fields...)
+}
+
 // decodeObject parses a JSON object body whose members may only be
 // fields, none of them null. It returns the members' raw values.
 func decodeObject(body []byte, fields ...string) (map[string]json.RawMessage, error) {

@@ -177,6 +177,10 @@ func (s *Server) routes(extra []Route) {
 	s.v1(http.MethodPost, "/v1/topics/{topic}/events", false, s.produce)
 	s.v1(http.MethodGet, "/v1/topics/{topic}/partitions/{partition}/events", false, s.fetch)
 	s.v1(http.MethodGet, "/v1/topics/{topic}/offsets", false, s.offsets)
+	s.v1(http.MethodGet, "/v1/groups", false, s.listGroups)
+	s.v1(http.MethodGet, "/v1/groups/{group}", false, s.describeGroup)
+	s.v1(http.MethodDelete, "/v1/groups/{group}", false, s.deleteGroup)
+	s.v1(http.MethodPost, "/v1/groups/{group}/offsets", false, s.commitGroupOffsets)
 
 	for _, r := range extra {
 		// Extra handlers read the body with c.Body(), which would read a

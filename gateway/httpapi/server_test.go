@@ -242,25 +242,25 @@ func TestShutdownEndsLongPolls(t *testing.T) {
 
 func TestExtraRoutes(t *testing.T) {
 	h := newHarness(t, harnessOpts{routes: []Route{
-		{Method: "GET", Path: "/v1/groups/{group}", Handler: func(c *fiber.Ctx) error {
+		{Method: "GET", Path: "/v1/things/{thing}", Handler: func(c *fiber.Ctx) error {
 			p := PrincipalOf(c)
 			if !p.IsAdmin() {
 				return apierr.New(http.StatusForbidden, apierr.CodeForbidden, "admin only")
 			}
-			return c.JSON(map[string]string{"group": c.Params("group"), "by": p.Subject})
+			return c.JSON(map[string]string{"thing": c.Params("thing"), "by": p.Subject})
 		}},
 		{Method: "GET", Path: "/v1/ws", Public: true, Handler: func(c *fiber.Ctx) error { return c.SendString("public") }},
 	}})
-	r := h.do(req{method: "GET", path: "/v1/groups/g1", token: h.admin(), raw: true})
-	if r.status != 200 || string(r.body) != `{"by":"root","group":"g1"}` {
+	r := h.do(req{method: "GET", path: "/v1/things/g1", token: h.admin(), raw: true})
+	if r.status != 200 || string(r.body) != `{"by":"root","thing":"g1"}` {
 		t.Fatalf("extra route: %d %s", r.status, r.body)
 	}
-	wantError(t, h.do(req{method: "GET", path: "/v1/groups/g1", raw: true}), 401, "unauthenticated")
-	wantError(t, h.do(req{method: "GET", path: "/v1/groups/g1", token: h.token(auth.MintOptions{}), raw: true}), 403, "forbidden")
+	wantError(t, h.do(req{method: "GET", path: "/v1/things/g1", raw: true}), 401, "unauthenticated")
+	wantError(t, h.do(req{method: "GET", path: "/v1/things/g1", token: h.token(auth.MintOptions{}), raw: true}), 403, "forbidden")
 	if r := h.do(req{method: "GET", path: "/v1/ws", raw: true}); r.status != 200 {
 		t.Fatalf("public extra route: %d", r.status)
 	}
-	if v := h.metricValue("runnel_gateway_http_requests_total", map[string]string{"route": "/v1/groups/{group}", "status": "200"}); v != 1 {
+	if v := h.metricValue("runnel_gateway_http_requests_total", map[string]string{"route": "/v1/things/{thing}", "status": "200"}); v != 1 {
 		t.Fatalf("extra route metric %v", v)
 	}
 }

@@ -31,6 +31,9 @@ var topicConfigRules = map[string]*regexp.Regexp{
 	"cleanup.policy":                 regexp.MustCompile(`^(delete|compact|compact,delete|delete,compact)$`),
 	"unclean.leader.election.enable": regexp.MustCompile(`^(true|false)$`),
 	"replica.lag.time.max.ms":        regexp.MustCompile(`^[0-9]{1,19}$`),
+	"delete.retention.ms":            regexp.MustCompile(`^[0-9]{1,19}$`),
+	"min.compaction.lag.ms":          regexp.MustCompile(`^[0-9]{1,19}$`),
+	"min.cleanable.dirty.ratio":      regexp.MustCompile(`^(0(\.[0-9]{1,9})?|1(\.0{1,9})?)$`),
 	"local.retention.ms":             regexp.MustCompile(`^-?[0-9]{1,19}$`),
 	"local.retention.bytes":          regexp.MustCompile(`^-?[0-9]{1,19}$`),
 	"remote.storage.enable":          regexp.MustCompile(`^(true|false)$`),
@@ -41,6 +44,8 @@ func configValueHelp(key string) string {
 	switch key {
 	case "cleanup.policy":
 		return `"delete", "compact" or "compact,delete"`
+	case "min.cleanable.dirty.ratio":
+		return `a number from 0 to 1 in a string, such as "0.5"`
 	case "unclean.leader.election.enable", "remote.storage.enable":
 		return `"true" or "false"`
 	case "retention.ms", "retention.bytes", "local.retention.ms", "local.retention.bytes":
@@ -97,14 +102,7 @@ func decodeConfig(raw json.RawMessage, nullable bool) (map[string]*string, error
 }
 
 func (s *Server) createTopic(c *fiber.Ctx, _ *auth.Principal) error {
-	if _, err := requestMediaType(c, false); err != nil {
-		return err
-	}
-	body, err := s.body(c)
-	if err != nil {
-		return err
-	}
-	m, err := decodeObject(body, "name", "partitions", "replication_factor", "config")
+	m, err := s.jsonObject(c, "name", "partitions", "replication_factor", "config")
 	if err != nil {
 		return err
 	}
@@ -195,14 +193,7 @@ func (s *Server) alterTopic(c *fiber.Ctx, _ *auth.Principal) error {
 	if err != nil {
 		return err
 	}
-	if _, err := requestMediaType(c, false); err != nil {
-		return err
-	}
-	body, err := s.body(c)
-	if err != nil {
-		return err
-	}
-	m, err := decodeObject(body, "partitions", "config")
+	m, err := s.jsonObject(c, "partitions", "config")
 	if err != nil {
 		return err
 	}

@@ -164,7 +164,7 @@ func TestInvalidRequestAccepted(t *testing.T) {
 		{"bad topic name", produced, "POST", "/v1/topics/bad%20name/events", "application/json", `{"value":1}`, bearer, "topic"},
 		{"bad NDJSON line", produced, "POST", events, "application/x-ndjson", "{\"value\":1}\n{oops\n", bearer, "line 2"},
 		{"unknown media type", produced, "POST", events, "text/plain", "hello", bearer, "text/plain"},
-		{"fetch without offset", fetched, "GET", fetch, "", "", bearer, "offset"},
+		{"fetch from other than committed", fetched, "GET", fetch + "?group=g&from=latest", "", "", bearer, "from"},
 		{"limit above 1000", fetched, "GET", fetch + "?offset=0&limit=5000", "", "", bearer, "limit"},
 		{"wait_ms above 30000", fetched, "GET", fetch + "?offset=0&wait_ms=30001", "", "", bearer, "wait_ms"},
 		{"unknown config key", created, "POST", "/v1/topics", "application/json", `{"name":"x","config":{"bogus":"1"}}`, bearer, "bogus"},

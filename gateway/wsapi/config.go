@@ -42,6 +42,9 @@ type Config struct {
 	Verifier *auth.Verifier
 	// Topics resolves topic names and timestamps.
 	Topics Topics
+	// Groups joins consumer groups for subscriptions with "group"; nil
+	// refuses them.
+	Groups Groups
 	// AllowedOrigins are the browser origins allowed to open sockets, the
 	// list CORS uses: exact origins such as "https://app.example.com", or
 	// "*" for any. Requests without an Origin header (not from a browser)

@@ -8,8 +8,22 @@
 // server sends subscribed, event and error frames. A bad frame (not JSON,
 // unknown type, bad "from", unknown topic or partition, duplicate id, too
 // many subscriptions, too large) gets an error frame with a code, and the
-// socket lives on. Subscriptions with "group" and commit frames get the
-// error code "unsupported": consumer groups are not served here.
+// socket lives on.
+//
+// # Consumer groups
+//
+// A subscribe frame with "group" starts a member of that Kafka consumer
+// group (Config.Groups, a backend.GroupConsumer: its own franz-go client,
+// classic protocol, cooperative-sticky assignor), reading from the
+// committed offsets ("from" where none) with its own fetches rather than
+// the fan-out hub. The first subscribed frame has no partitions; each
+// assignment change sends another with the partitions held now. A revoked
+// partition is marked so that the writer drops its queued events, and no
+// more are queued once the revocation returns, before the member rejoins.
+// A commit frame commits through the member (partitions it does not hold
+// now are refused with "conflict") and is answered by a committed frame.
+// Unsubscribing or closing the socket leaves the group at once. Without
+// Config.Groups, group subscriptions get the code "unsupported".
 //
 // "from" is "latest" (default), "earliest", an offset (for every
 // partition), {"time": ms} (the first event at or after it, through

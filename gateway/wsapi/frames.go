@@ -70,9 +70,13 @@ type clientFrame struct {
 	token      string
 	topic      string
 	from       fromSpec
-	partitions []int32 // nil: all
-	group      bool    // a "group" was given
+	partitions []int32         // nil: all
+	group      string          // the consumer group; "" for none
+	offsets    map[int32]int64 // a commit frame's
 }
+
+// maxGroupBytes bounds a group id, as Kafka's tools do.
+const maxGroupBytes = 249
 
 // parseFrame parses a client text frame. On error it returns what it
 // parsed so far, so that the error frame can carry the id and metrics the
@@ -110,8 +114,12 @@ func parseFrame(data []byte) (*clientFrame, *apierr.Error) {
 			return f, apierr.Invalid("a subscribe frame needs an \"id\" naming the subscription")
 		}
 		if g, ok := fields["group"]; ok && !isNull(g) {
-			f.group = true
-			return f, nil
+			if json.Unmarshal(g, &f.group) != nil || f.group == "" || len(f.group) > maxGroupBytes {
+				return f, apierr.Invalid("\"group\" must be a string of 1 to %d bytes", maxGroupBytes)
+			}
+			if raw, ok := fields["partitions"]; ok && !isNull(raw) {
+				return f, apierr.Invalid("\"partitions\" may not be given with \"group\": the group assigns them")
+			}
 		}
 		if json.Unmarshal(fields["topic"], &f.topic) != nil || f.topic == "" {
 			return f, apierr.Invalid("a subscribe frame needs a \"topic\" string")
@@ -124,6 +132,9 @@ func parseFrame(data []byte) (*clientFrame, *apierr.Error) {
 			if f.partitions, err = parsePartitions(raw); err != nil {
 				return f, err
 			}
+		}
+		if f.group != "" && f.from.kind == fromOffsets {
+			return f, apierr.Invalid("with \"group\", \"from\" is \"latest\", \"earliest\", an offset or {\"time\": ms}: committed offsets say where each partition starts")
 		}
 		if f.from.kind == fromOffsets && f.partitions != nil {
 			for p := range f.from.offsets {
@@ -139,6 +150,14 @@ func parseFrame(data []byte) (*clientFrame, *apierr.Error) {
 		}
 	case string(kindCommit):
 		f.kind = kindCommit
+		if f.id == "" {
+			return f, apierr.Invalid("a commit frame needs the \"id\" of a group subscription")
+		}
+		spec, err := parseFrom(json.RawMessage(`{"offsets":` + string(bytes.TrimSpace(fields["offsets"])) + `}`))
+		if len(bytes.TrimSpace(fields["offsets"])) == 0 || err != nil || len(spec.offsets) == 0 {
+			return f, apierr.Invalid("a commit frame needs \"offsets\": {\"<partition>\": next offset}, at least one")
+		}
+		f.offsets = spec.offsets
 	default:
 		f.kind = kindUnknown
 		return f, apierr.Invalid("unknown frame type %q: want \"auth\", \"subscribe\" or \"unsubscribe\"", truncate(f.typ, 64))

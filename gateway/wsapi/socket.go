@@ -230,9 +230,10 @@ func (s *socket) handle(data []byte) {
 			s.sendError(f.id, err)
 		}
 	case kindSubscribe:
-		if f.group {
-			s.sendError(f.id, apierr.New(http.StatusBadRequest, codeUnsupported,
-				"consumer-group subscriptions are not available on this gateway; subscribe without \"group\""))
+		if f.group != "" {
+			if err := s.subscribeGroup(f); err != nil {
+				s.sendError(f.id, err)
+			}
 			return
 		}
 		if err := s.subscribe(f); err != nil {
@@ -243,8 +244,9 @@ func (s *socket) handle(data []byte) {
 			s.sendError(f.id, apierr.New(http.StatusNotFound, codeSubscriptionNotFound, "no subscription %q on this socket", f.id))
 		}
 	case kindCommit:
-		s.sendError(f.id, apierr.New(http.StatusBadRequest, codeUnsupported,
-			"commit is for consumer-group subscriptions, which are not available on this gateway"))
+		if err := s.commit(f); err != nil {
+			s.sendError(f.id, err)
+		}
 	}
 }
 
@@ -441,7 +443,7 @@ func (s *socket) gatherFrames(buf []byte, frames []outFrame) ([]byte, error) {
 // Once buf holds maxCoalescedBytes it is written out.
 func (s *socket) gatherFrame(buf []byte, f outFrame) ([]byte, error) {
 	defer s.out.release(f.size)
-	if f.sub != nil && f.sub.closed.Load() {
+	if f.sub != nil && f.sub.closed.Load() || f.part != nil && f.part.revoked.Load() {
 		return buf, nil
 	}
 	if f.part != nil {

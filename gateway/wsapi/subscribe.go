@@ -37,6 +37,20 @@ type subscription struct {
 	// closed is set when the subscription ends; the writer then drops its
 	// queued events, so that none arrives after an unsubscribe.
 	closed atomic.Bool
+	// group is set for a consumer-group subscription, whose partitions
+	// come and go with the group's rebalances (parts stays empty).
+	group *groupSub
+}
+
+// newSubscription returns subscription id of topic, not ready yet.
+func newSubscription(s *socket, id, topic, topicID string) *subscription {
+	sub := &subscription{s: s, id: id, topic: topic, topicID: topicID, ready: make(chan struct{})}
+	sub.prefix = append(sub.prefix, `{"type":"event","id":`...)
+	sub.prefix = eventjson.AppendString(sub.prefix, id)
+	sub.prefix = append(sub.prefix, `,"topic":`...)
+	sub.prefix = eventjson.AppendString(sub.prefix, topic)
+	sub.prefix = append(sub.prefix, ',')
+	return sub
 }
 
 // partSub is the subscription of one partition; it is the fan-out Sink.
@@ -46,23 +60,16 @@ type partSub struct {
 	start     int64 // first offset, as announced in the subscribed frame
 	fs        *fanout.Subscription
 	hwm       *hwmEntry
+	// revoked is set when the group took the partition away: the writer
+	// drops its queued events.
+	revoked atomic.Bool
 }
 
 // subscribe starts the subscription a subscribe frame asks for and queues
 // its subscribed frame. It runs on the reader goroutine.
 func (s *socket) subscribe(f *clientFrame) *apierr.Error {
-	s.mu.Lock()
-	p := s.principal
-	dup := s.subLocked(f.id) >= 0
-	n := len(s.subs)
-	s.mu.Unlock()
-	switch {
-	case dup:
-		return apierr.New(http.StatusConflict, codeSubscriptionExists, "this socket already has a subscription %q; unsubscribe it first or use another id", f.id)
-	case n >= s.lim.MaxSubscriptionsPerSocket:
-		return apierr.New(http.StatusTooManyRequests, codeTooManySubscriptions, "this socket has %d subscriptions, the most allowed; unsubscribe one or open another socket", n)
-	case !p.CanConsume(f.topic):
-		return apierr.New(http.StatusForbidden, apierr.CodeForbidden, "the token may not consume topic %q", f.topic)
+	if err := s.admit(f); err != nil {
+		return err
 	}
 
 	// Not derived from s.ctx: nothing cancels that while a frame is
@@ -97,18 +104,7 @@ func (s *socket) subscribe(f *clientFrame) *apierr.Error {
 		return aerr
 	}
 
-	sub := &subscription{
-		s:       s,
-		id:      f.id,
-		topic:   f.topic,
-		topicID: meta.ID,
-		ready:   make(chan struct{}),
-	}
-	sub.prefix = append(sub.prefix, `{"type":"event","id":`...)
-	sub.prefix = eventjson.AppendString(sub.prefix, f.id)
-	sub.prefix = append(sub.prefix, `,"topic":`...)
-	sub.prefix = eventjson.AppendString(sub.prefix, f.topic)
-	sub.prefix = append(sub.prefix, ',')
+	sub := newSubscription(s, f.id, f.topic, meta.ID)
 	for i, q := range parts {
 		ps := &partSub{sub: sub, partition: q, hwm: s.h.hwm.acquire(f.topic, q)}
 		sub.parts = append(sub.parts, ps)
@@ -293,6 +289,9 @@ func (s *socket) endSubscription(sub *subscription, why *apierr.Error) {
 func (sub *subscription) end() bool {
 	if !sub.closed.CompareAndSwap(false, true) {
 		return false
+	}
+	if sub.group != nil {
+		sub.group.end()
 	}
 	for _, ps := range sub.parts {
 		if ps.fs != nil {

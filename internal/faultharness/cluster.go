@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -64,25 +66,13 @@ func StartCluster(t testing.TB, o ClusterOptions) *Cluster {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	// The brokers' ports stay reserved while the proxies take theirs, so
-	// that no proxy lands on a broker's port.
-	var held []net.Listener
-	reserve := func() string {
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		held = append(held, ln)
-		return ln.Addr().String()
-	}
+	// The brokers' ports are outside the ephemeral range the proxies'
+	// port-0 listeners come from (FreeAddr), so no proxy lands on one.
 	raft, kafka, metrics := make([]string, o.Brokers), make([]string, o.Brokers), make([]string, o.Brokers)
 	for i := range o.Brokers {
-		raft[i], kafka[i], metrics[i] = reserve(), reserve(), reserve()
+		raft[i], kafka[i], metrics[i] = FreeAddr(t), FreeAddr(t), FreeAddr(t)
 	}
 	nw, err := NewNetwork(raft, kafka)
-	for _, ln := range held {
-		ln.Close()
-	}
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -113,15 +103,38 @@ func StartCluster(t testing.TB, o ClusterOptions) *Cluster {
 	return c
 }
 
-// FreeAddr returns a 127.0.0.1 address that was free a moment ago.
+// Ports FreeAddr picks from: below Linux's ephemeral range (32768-60999 by
+// default), where the kernel puts the source ports of outgoing connections
+// and the listeners on port 0. An address handed out for a process to bind
+// later stays free until then; one from the ephemeral range was at times
+// taken by a connection of a test running beside it ("address already in
+// use").
+const (
+	freeAddrLow  = 20000
+	freeAddrHigh = 32768
+)
+
+var handedOut sync.Map // ports FreeAddr gave out in this process
+
+// FreeAddr returns a 127.0.0.1 address that was free a moment ago, on a
+// port the kernel does not hand out by itself and this process has not
+// handed out before.
 func FreeAddr(t testing.TB) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	for range 1000 {
+		port := freeAddrLow + rand.IntN(freeAddrHigh-freeAddrLow)
+		if _, taken := handedOut.LoadOrStore(port, true); taken {
+			continue
+		}
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue
+		}
+		ln.Close()
+		return ln.Addr().String()
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	t.Fatalf("no free port in %d..%d after 1000 tries", freeAddrLow, freeAddrHigh-1)
+	return ""
 }
 
 // dialOnce connects to addr and hangs up.

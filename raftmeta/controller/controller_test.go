@@ -81,12 +81,17 @@ func TestCreatePartitionsAndAlterConfigs(t *testing.T) {
 	if top, _ := e.img().Topic("t"); top.Config[metadata.ConfigRetentionMs] != "60000" {
 		t.Fatalf("config %v", top.Config)
 	}
-	for _, bad := range []string{"shred", "compact"} { // compaction is not supported
+	for _, bad := range []string{"shred", "compact,shred", "compact,compact", ""} {
 		if err := e.c.AlterConfigs(e.ctx, AlterConfigsRequest{Name: "t", Set: map[string]string{metadata.ConfigCleanupPolicy: bad}}); !errors.Is(err, metadata.ErrInvalidConfig) {
 			t.Fatalf("cleanup.policy=%s: %v", bad, err)
 		}
 	}
-	if err := e.c.AlterConfigs(e.ctx, AlterConfigsRequest{Name: "t", Delete: []string{metadata.ConfigRetentionMs}}); err != nil {
+	for _, good := range []string{"compact", "compact,delete", "delete,compact", "delete"} {
+		if err := e.c.AlterConfigs(e.ctx, AlterConfigsRequest{Name: "t", Set: map[string]string{metadata.ConfigCleanupPolicy: good}}); err != nil {
+			t.Fatalf("cleanup.policy=%s: %v", good, err)
+		}
+	}
+	if err := e.c.AlterConfigs(e.ctx, AlterConfigsRequest{Name: "t", Delete: []string{metadata.ConfigRetentionMs, metadata.ConfigCleanupPolicy}}); err != nil {
 		t.Fatal(err)
 	}
 	if top, _ := e.img().Topic("t"); len(top.Config) != 0 {

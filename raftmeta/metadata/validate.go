@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 )
 
 // Limits enforced on records.
@@ -51,6 +52,13 @@ const (
 	// catching up to its leader before it leaves the ISR (a broker setting
 	// in Kafka; Runnel lets a topic set it too).
 	ConfigReplicaLagTimeMaxMs = "replica.lag.time.max.ms"
+	// ConfigDeleteRetentionMs, ConfigMinCompactionLagMs and
+	// ConfigMinCleanableDirtyRatio tune log compaction
+	// (cleanup.policy=compact): how long tombstones stay, how old a record
+	// must be to be compacted, and how dirty a log gets before it is.
+	ConfigDeleteRetentionMs      = "delete.retention.ms"
+	ConfigMinCompactionLagMs     = "min.compaction.lag.ms"
+	ConfigMinCleanableDirtyRatio = "min.cleanable.dirty.ratio"
 )
 
 // KnownConfig reports whether key is a topic config key Runnel understands.
@@ -62,7 +70,7 @@ func KnownConfig(key string) bool {
 		ConfigSegmentMs, ConfigMaxMessageBytes, ConfigSegmentIndexBytes, ConfigIndexIntervalBytes,
 		ConfigFlushMessages, ConfigFlushMs, ConfigLocalRetentionMs, ConfigLocalRetentionBytes,
 		ConfigMessageTimestampType, ConfigMessageTimestampBeforeMaxMs, ConfigMessageTimestampAfterMaxMs,
-		ConfigReplicaLagTimeMaxMs:
+		ConfigReplicaLagTimeMaxMs, ConfigDeleteRetentionMs, ConfigMinCompactionLagMs, ConfigMinCleanableDirtyRatio:
 		return true
 	}
 	return false
@@ -160,14 +168,40 @@ func ValidateConfigValue(key, value string) error {
 		return intBetween(48, 1<<31-1)
 	case ConfigLocalRetentionMs, ConfigLocalRetentionBytes:
 		return intAtLeast(-2)
+	case ConfigDeleteRetentionMs, ConfigMinCompactionLagMs:
+		return intAtLeast(0)
+	case ConfigMinCleanableDirtyRatio:
+		if r, err := strconv.ParseFloat(value, 64); err != nil || r < 0 || r > 1 {
+			return rejectf(ErrInvalidConfig, "%s=%q: want a number from 0 to 1", key, value)
+		}
 	case ConfigCleanupPolicy:
-		// Runnel deletes whole segments; it does not compact logs, so a
-		// compacted topic would silently keep every record.
-		if value != "delete" {
-			return rejectf(ErrInvalidConfig, "%s=%q: only delete is supported (log compaction is not)", key, value)
+		if _, _, ok := CleanupPolicy(value); !ok {
+			return rejectf(ErrInvalidConfig, "%s=%q: want delete, compact or compact,delete", key, value)
 		}
 	}
 	return nil
+}
+
+// CleanupPolicy parses a cleanup.policy value, a comma-separated list of
+// delete and compact, each at most once.
+func CleanupPolicy(value string) (deletes, compacts, ok bool) {
+	for p := range strings.SplitSeq(value, ",") {
+		switch strings.TrimSpace(p) {
+		case "delete":
+			if deletes {
+				return false, false, false
+			}
+			deletes = true
+		case "compact":
+			if compacts {
+				return false, false, false
+			}
+			compacts = true
+		default:
+			return false, false, false
+		}
+	}
+	return deletes, compacts, true
 }
 
 // validateConfig checks every entry of cfg in key order, so the error names

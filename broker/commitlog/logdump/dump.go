@@ -548,7 +548,7 @@ func (d *dumper) checkSequence(rel string, pos int64, h *recordbatch.Header, s *
 // opts.Records, its records; with opts.Verify it also decodes the records of a
 // valid batch to check them.
 func (d *dumper) checkBatch(rel string, pos int64, h *recordbatch.Header, batch []byte) {
-	_, verr := recordbatch.Validate(batch, 0)
+	_, verr := recordbatch.ValidateStored(batch, 0) // compacted batches may hold fewer records than offsets
 	valid := "true"
 	if verr != nil {
 		valid = "false"

@@ -1,0 +1,205 @@
+package backend
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sort"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/runnel-dev/runnel/gateway/apierr"
+)
+
+// Consumer groups, read through kadm from the groups' coordinators: the
+// gateway keeps nothing about a group in memory, so any gateway copy
+// answers the same.
+
+// Group states as the coordinator names them (Kafka's).
+const (
+	GroupEmpty = "Empty"
+	GroupDead  = "Dead"
+)
+
+// GroupSummary is one group of GET /v1/groups.
+type GroupSummary struct {
+	Name         string
+	State        string
+	ProtocolType string
+}
+
+// GroupInfo describes one group: its members and, per partition it has
+// committed offsets for or has assigned, where it is.
+type GroupInfo struct {
+	Name         string
+	State        string
+	ProtocolType string
+	// Protocol is the assignor the members agreed on ("range",
+	// "cooperative-sticky"...); empty when the group has no members.
+	Protocol   string
+	Members    []GroupMember
+	Partitions []GroupPartition // by topic, then partition
+}
+
+// GroupMember is a live member of a group.
+type GroupMember struct {
+	MemberID   string
+	InstanceID string // static membership's group.instance.id; empty if none
+	ClientID   string
+	ClientHost string
+	// Assignment is the partitions the member consumes, by topic; empty
+	// for a group whose protocol type is not "consumer".
+	Assignment map[string][]int32
+}
+
+// GroupPartition is where a group is on one partition.
+type GroupPartition struct {
+	Topic     string
+	Partition int32
+	// Committed is the committed offset, -1 when none.
+	Committed int64
+	// LogStart and LogEnd are the partition's log start offset and high
+	// watermark.
+	LogStart int64
+	LogEnd   int64
+	// Lag is LogEnd minus Committed, or LogEnd minus LogStart when nothing
+	// is committed (everything readable is still to consume); -1 when the
+	// partition's offsets could not be listed.
+	Lag int64
+	// MemberID is the member it is assigned to, empty when none.
+	MemberID string
+	// CommitTime is when the committed offset was committed, in
+	// milliseconds since the Unix epoch; -1 when not known (nothing
+	// committed, or the commit lies beyond what is searched: see
+	// commitTimes).
+	CommitTime int64
+}
+
+// groupError maps the group calls' Kafka errors to the API's.
+func groupError(err error, group string) error {
+	var ke *kerr.Error
+	if !errors.As(err, &ke) {
+		return apiError(err, scope{partition: -1})
+	}
+	switch ke {
+	case kerr.GroupIDNotFound:
+		return apierr.New(http.StatusNotFound, apierr.CodeGroupNotFound, "group %q does not exist", group)
+	case kerr.NonEmptyGroup, kerr.UnknownMemberID, kerr.IllegalGeneration, kerr.RebalanceInProgress:
+		return liveMembers(group, err)
+	case kerr.InvalidGroupID:
+		return apierr.Invalid("group %q is not a valid group id", group)
+	case kerr.GroupAuthorizationFailed:
+		return apierr.New(http.StatusForbidden, apierr.CodeForbidden, "the cluster refused access to group %q", group)
+	}
+	if ke.Retriable { // coordinator moving or loading
+		return unavailable(err, "the coordinator of group %q cannot answer now (%s)", group, ke.Message)
+	}
+	return apiError(err, scope{partition: -1})
+}
+
+// liveMembers is the 409 for changing the offsets of, or deleting, a group
+// that has live members, as kafka-consumer-groups refuses it.
+func liveMembers(group string, err error) error {
+	e := apierr.New(http.StatusConflict, apierr.CodeGroupNotEmpty,
+		"group %q has live members; stop its consumers first (its offsets change only while it is empty)", group)
+	e.Err = err
+	return e
+}
+
+// ListGroups lists every group of the cluster, by name.
+func (b *Backend) ListGroups(ctx context.Context) ([]GroupSummary, error) {
+	if err := b.live(); err != nil {
+		return nil, apiError(err, scope{partition: -1})
+	}
+	listed, err := b.adm.ListGroups(ctx)
+	if err != nil {
+		return nil, groupError(fmt.Errorf("backend: list groups: %w", err), "")
+	}
+	out := make([]GroupSummary, 0, len(listed))
+	for _, g := range listed.Sorted() {
+		out = append(out, GroupSummary{Name: g.Group, State: g.State, ProtocolType: g.ProtocolType})
+	}
+	return out, nil
+}
+
+// DescribeGroup describes a group with its lag. A group the coordinator does
+// not know (state Dead, nothing committed) is 404 group_not_found.
+func (b *Backend) DescribeGroup(ctx context.Context, group string) (GroupInfo, error) {
+	if err := b.live(); err != nil {
+		return GroupInfo{}, apiError(err, scope{partition: -1})
+	}
+	lags, err := b.adm.Lag(ctx, group)
+	if err != nil {
+		return GroupInfo{}, groupError(fmt.Errorf("backend: describe group %q: %w", group, err), group)
+	}
+	l, ok := lags[group]
+	if !ok {
+		return GroupInfo{}, groupError(kerr.GroupIDNotFound, group)
+	}
+	if err := l.Error(); err != nil {
+		return GroupInfo{}, groupError(fmt.Errorf("backend: describe group %q: %w", group, err), group)
+	}
+	if l.State == GroupDead && len(l.Lag) == 0 {
+		return GroupInfo{}, groupError(kerr.GroupIDNotFound, group)
+	}
+	info := GroupInfo{Name: group, State: l.State, ProtocolType: l.ProtocolType, Protocol: l.Protocol,
+		Members: make([]GroupMember, 0, len(l.Members)), Partitions: make([]GroupPartition, 0)}
+	for _, m := range l.Members {
+		gm := GroupMember{MemberID: m.MemberID, ClientID: m.ClientID, ClientHost: m.ClientHost, Assignment: map[string][]int32{}}
+		if m.InstanceID != nil {
+			gm.InstanceID = *m.InstanceID
+		}
+		if c, ok := m.Assigned.AsConsumer(); ok {
+			for _, t := range c.Topics {
+				ps := append([]int32(nil), t.Partitions...)
+				sort.Slice(ps, func(i, j int) bool { return ps[i] < ps[j] })
+				gm.Assignment[t.Topic] = append(gm.Assignment[t.Topic], ps...)
+			}
+		}
+		info.Members = append(info.Members, gm)
+	}
+	want := map[topicPartition]bool{}
+	for _, pl := range l.Lag.Sorted() {
+		gp := groupPartition(pl)
+		if gp.Committed >= 0 {
+			want[topicPartition{gp.Topic, gp.Partition}] = true
+		}
+		info.Partitions = append(info.Partitions, gp)
+	}
+	times, err := b.commitTimes(ctx, group, want)
+	if err != nil {
+		// The offsets and lag stand without their times.
+		b.log.Warn("commit times of group not read", "group", group, "error", err)
+	}
+	for i := range info.Partitions {
+		gp := &info.Partitions[i]
+		if at, ok := times[topicPartition{gp.Topic, gp.Partition}]; ok {
+			gp.CommitTime = at
+		}
+	}
+	return info, nil
+}
+
+// groupPartition is one partition's lag as GroupPartition.
+func groupPartition(pl kadm.GroupMemberLag) GroupPartition {
+	gp := GroupPartition{Topic: pl.Topic, Partition: pl.Partition, Committed: pl.Commit.At,
+		LogStart: pl.Start.Offset, LogEnd: pl.End.Offset, Lag: -1, CommitTime: -1}
+	if gp.Committed < 0 {
+		gp.Committed = -1
+	}
+	if pl.Member != nil {
+		gp.MemberID = pl.Member.MemberID
+	}
+	if pl.Start.Err != nil || pl.End.Err != nil {
+		gp.LogStart, gp.LogEnd = -1, -1
+		return gp
+	}
+	from := gp.Committed
+	if from < 0 {
+		from = gp.LogStart
+	}
+	gp.Lag = max(gp.LogEnd-from, 0)
+	return gp
+}
