@@ -110,10 +110,10 @@ func (c *Coordinator) deleteGroup(id string) error {
 		c.mu.Unlock()
 		return kerr.NonEmptyGroup
 	}
-	records := g.tombstonesLocked(sortedOffsets(g.offsets), true)
+	written := g.enqueueLocked(g.tombstonesLocked(sortedOffsets(g.offsets), true))
 	c.mu.Unlock()
-	if _, err := c.write(g.part, records); err != nil {
-		return kerr.ErrorForCode(commitWriteError(err))
+	if err := <-written; err != nil {
+		return writeError(err)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -124,8 +124,10 @@ func (c *Coordinator) deleteGroup(id string) error {
 	return nil
 }
 
-// tombstonesLocked is the records that delete offsets (and the group's
-// metadata when withGroup).
+// tombstonesLocked is the records that delete offsets (and, when
+// withGroup, the group's metadata and its KIP-848 records: the group is
+// gone from the log once compacted). They are written through the
+// group's queue, after the changes made before them.
 func (g *group) tombstonesLocked(tps []topicPartition, withGroup bool) []Record {
 	out := make([]Record, 0, len(tps)+1)
 	for _, tp := range tps {
@@ -133,6 +135,10 @@ func (g *group) tombstonesLocked(tps []topicPartition, withGroup bool) []Record 
 	}
 	if withGroup {
 		out = append(out, Record{Key: groupKey(g.id)})
+		cg := g.consumer
+		g.consumer = nil
+		out = append(out, g.changes848Locked()...)
+		g.consumer = cg
 	}
 	return out
 }

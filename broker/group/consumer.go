@@ -23,10 +23,11 @@ const (
 // consumerGroup is the KIP-848 state of a group of type "consumer": the
 // group epoch (bumped by every change of members, subscriptions or
 // subscribed topics), the target assignment computed at assignEpoch, and
-// the members each reconciling toward their target. It lives in memory
-// only: after a coordinator change members rejoin (the new coordinator
-// answers UNKNOWN_MEMBER_ID and Kafka's clients join again at epoch 0);
-// committed offsets are in __consumer_offsets as for every group.
+// the members each reconciling toward their target. Every change is
+// written to __consumer_offsets as Kafka's ConsumerGroup* records
+// (persist848.go) before it is answered, and a new coordinator rebuilds
+// the group from them (load848.go): members keep their ids, epochs and
+// partitions across a coordinator change.
 type consumerGroup struct {
 	epoch       int32
 	assignEpoch int32
@@ -34,7 +35,8 @@ type consumerGroup struct {
 	members     map[string]*cmember
 	static      map[string]string // instance id → member id
 	target      map[string]tpSet
-	topicsHash  [32]byte // of the subscribed topics at the last epoch bump
+	topicsHash  int64 // of the subscribed topics at the last epoch bump (the record's MetadataHash)
+	created     time.Time
 }
 
 // cmember is a KIP-848 member.
@@ -56,7 +58,7 @@ type cmember struct {
 }
 
 func newConsumerGroup() *consumerGroup {
-	return &consumerGroup{members: map[string]*cmember{}, static: map[string]string{}, target: map[string]tpSet{}}
+	return &consumerGroup{members: map[string]*cmember{}, static: map[string]string{}, target: map[string]tpSet{}, created: time.Now()}
 }
 
 // subscribes reports whether m subscribes to topic.
@@ -101,9 +103,10 @@ func (c *Coordinator) subscribedTopicsLocked(cg *consumerGroup) map[string]Topic
 	return out
 }
 
-// hashTopics fingerprints topics' names, ids and partition counts: a
-// change (a topic created, deleted or grown) bumps the group epoch.
-func hashTopics(topics map[string]TopicInfo) [32]byte {
+// hashTopics fingerprints topics' names, ids and partition counts (the
+// first 8 bytes of a SHA-256): a change (a topic created, deleted or
+// grown) bumps the group epoch.
+func hashTopics(topics map[string]TopicInfo) int64 {
 	h := sha256.New()
 	for _, n := range sortedKeys(topics) {
 		t := topics[n]
@@ -111,9 +114,7 @@ func hashTopics(topics map[string]TopicInfo) [32]byte {
 		h.Write(t.ID[:])
 		_ = binary.Write(h, binary.BigEndian, t.Partitions)
 	}
-	var out [32]byte
-	copy(out[:], h.Sum(nil))
-	return out
+	return int64(binary.BigEndian.Uint64(h.Sum(nil)))
 }
 
 // refreshTargetLocked bumps the group epoch when the subscribed topics
@@ -204,9 +205,6 @@ func (c *Coordinator) reconcileLocked(g *group, m *cmember) bool {
 		m.prevEpoch, m.epoch = m.epoch, cg.assignEpoch
 		changed = true
 	}
-	if time.Now().Before(g.handoverUntil) {
-		return changed // members of the previous coordinator may still own partitions
-	}
 	held := cg.heldByOthersLocked(m)
 	for tp := range target {
 		if _, ok := m.assigned[tp]; ok {
@@ -237,6 +235,7 @@ func (c *Coordinator) armSession848Locked(g *group, m *cmember) {
 		}
 		c.log.Info("consumer group member session expired", "group", g.id, "member", m.id, "session_timeout", c.cfg.ConsumerSessionTimeout)
 		g.removeConsumerMemberLocked(m)
+		g.persist848Locked()
 	})
 }
 
@@ -256,6 +255,7 @@ func (c *Coordinator) armRevokeLocked(g *group, m *cmember) {
 		}
 		c.log.Info("consumer group member did not release its partitions in time; fenced", "group", g.id, "member", m.id, "rebalance_timeout", m.rebalanceTimeout)
 		g.removeConsumerMemberLocked(m)
+		g.persist848Locked()
 	})
 }
 

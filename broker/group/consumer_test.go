@@ -350,36 +350,3 @@ func TestConsumerGroupTopicsChange(t *testing.T) {
 		t.Fatalf("after t grew and u1 appeared: epoch %d partitions %v, want %d and five", e2, got, e+1)
 	}
 }
-
-// TestConsumerGroupHandoverAfterLoad: a group loaded from the log (its
-// previous coordinator's members are unknown here and may still own
-// partitions) hands out no partition until a consumer session timeout
-// after the load.
-func TestConsumerGroupHandoverAfterLoad(t *testing.T) {
-	l := &memLog{}
-	l.Append(t.Context(), 0, []Record{{Key: offsetKey("g", "t", 0), Value: offsetValue(Offset{Offset: 1, LeaderEpoch: -1, ExpireTime: -1})}})
-	cfg := config848()
-	cfg.ConsumerSessionTimeout, cfg.ConsumerHeartbeatInterval = 500*time.Millisecond, 100*time.Millisecond
-	c := newTestCoordinator(t, l, cfg)
-	loaded := time.Now()
-	e, got := beat(t, c, hb848("a", 0), nil)
-	if len(got) != 0 {
-		t.Fatalf("right after the load a got %v", got)
-	}
-	for len(got) != 6 {
-		if time.Since(loaded) > 10*time.Second {
-			t.Fatalf("a holds %v long after the handover time", got)
-		}
-		time.Sleep(50 * time.Millisecond)
-		e, got = beat(t, c, hb848("a", e, got...), nil)
-	}
-	if took := time.Since(loaded); took < cfg.ConsumerSessionTimeout {
-		t.Fatalf("partitions handed out %v after the load, before the %v session timeout", took, cfg.ConsumerSessionTimeout)
-	}
-	// A new group (nothing in the log) is not held back.
-	req := hb848("n", 0)
-	req.Group = "fresh"
-	if _, got := beat(t, c, req, nil); len(got) != 6 {
-		t.Fatalf("a new group's first member got %v", got)
-	}
-}

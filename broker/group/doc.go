@@ -40,11 +40,15 @@
 // partitions first, at the member's old epoch (so it can commit them), and
 // a partition goes to its new owner only after the old one reported it
 // released; a member that does not release within its rebalance timeout
-// is fenced. This state is in memory only: a new coordinator does not know
-// the members, which rejoin (UNKNOWN_MEMBER_ID, then epoch 0); so that a
-// member of the old coordinator that has not yet heard of the change does
-// not share its partitions, a group loaded from the log hands out none for
-// one consumer session timeout after the load.
+// is fenced. Every change is written to __consumer_offsets as Kafka's
+// ConsumerGroup* records (records848.go: group epoch, member metadata,
+// target assignment, current assignment; tombstones when a member leaves
+// or the group is deleted) through the group's ordered write queue, and
+// the heartbeat is answered only once they have every in-sync replica. A
+// new coordinator replays them with the classic records and rebuilds each
+// consumer group, starting every member's session afresh: members go on
+// with their ids, epochs and partitions. A failed write reloads the
+// partition from the log, so a member is never told what the log lacks.
 //
 // One mutex guards every group; it is never held across a write or a
 // wait. Timers (sessions, rebalances, pending member ids) take it when

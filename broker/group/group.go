@@ -54,11 +54,13 @@ type group struct {
 	metaOffset   int64 // log offset of the last group metadata written or loaded
 
 	consumer *consumerGroup // set for a KIP-848 group (type "consumer")
-	// handoverUntil: a group loaded from the log may have KIP-848 members
-	// of the previous coordinator still owning partitions (their state is
-	// not in the log); no partition is handed out before this time, one
-	// consumer session timeout after the load.
-	handoverUntil time.Time
+	// written848 is the KIP-848 records last queued for writing, by key:
+	// what the log holds once the queue is written (persist848.go).
+	written848 map[string]written848
+	// dropClassic: the group was a classic group with metadata in the
+	// log; its next KIP-848 write tombstones that metadata.
+	dropClassic bool
+	queue       writeQueue // writes kept in the order their changes were made
 
 	joinTimer    *time.Timer
 	joinDeadline time.Time // the initial delay's end (rebalance timeout bound)

@@ -20,12 +20,25 @@ const (
 
 // ConsumerGroupHeartbeat serves ConsumerGroupHeartbeat v0-v1 (KIP-848):
 // joining (epoch 0), heartbeating with the owned partitions, and leaving
-// (epoch -1, or -2 for a static member that will return).
+// (epoch -1, or -2 for a static member that will return). As in Kafka, the
+// answer goes out once the records of the group's changes (and of every
+// change before them) are written with acks=all; a failed write answers
+// with the coordinator error Kafka maps it to.
 func (c *Coordinator) ConsumerGroupHeartbeat(req *kmsg.ConsumerGroupHeartbeatRequest, clientID, clientHost string) *kmsg.ConsumerGroupHeartbeatResponse {
 	resp := req.ResponseKind().(*kmsg.ConsumerGroupHeartbeatResponse)
 	c.mu.Lock()
-	defer c.mu.Unlock()
-	if err := c.heartbeat848Locked(req, resp, clientID, clientHost); err != nil {
+	g, err := c.heartbeat848Locked(req, resp, clientID, clientHost)
+	var written <-chan error
+	if g != nil {
+		written = g.persist848Locked()
+	}
+	c.mu.Unlock()
+	if written != nil {
+		if werr := <-written; werr != nil && err == nil {
+			err = fmt.Errorf("%w: consumer group records not written: %v", writeError(werr), werr)
+		}
+	}
+	if err != nil {
 		resp.ErrorCode = codeOf(err)
 		msg := err.Error()
 		resp.ErrorMessage = &msg
@@ -35,15 +48,17 @@ func (c *Coordinator) ConsumerGroupHeartbeat(req *kmsg.ConsumerGroupHeartbeatReq
 	return resp
 }
 
-func (c *Coordinator) heartbeat848Locked(req *kmsg.ConsumerGroupHeartbeatRequest, resp *kmsg.ConsumerGroupHeartbeatResponse, clientID, clientHost string) error {
+// heartbeat848Locked serves the heartbeat in memory and returns the group
+// it may have changed (nil when it reached none).
+func (c *Coordinator) heartbeat848Locked(req *kmsg.ConsumerGroupHeartbeatRequest, resp *kmsg.ConsumerGroupHeartbeatResponse, clientID, clientHost string) (*group, error) {
 	if err := validateHeartbeat848(req); err != nil {
-		return err
+		return nil, err
 	}
 	if err := c.checkLocked(req.Group); err != nil {
-		return err
+		return nil, err
 	}
 	if c.cfg.Topics == nil {
-		return fmt.Errorf("%w: this coordinator has no topic metadata for server-side assignment", kerr.UnsupportedVersion)
+		return nil, fmt.Errorf("%w: this coordinator has no topic metadata for server-side assignment", kerr.UnsupportedVersion)
 	}
 	memberID := req.MemberID
 	if memberID == "" { // v0: the coordinator names the member
@@ -52,16 +67,18 @@ func (c *Coordinator) heartbeat848Locked(req *kmsg.ConsumerGroupHeartbeatRequest
 	g := c.groupLocked(req.Group, false)
 	if g != nil && g.consumer == nil {
 		if len(g.members) > 0 || g.state != Empty {
-			return fmt.Errorf("%w: group %q is a classic group with members, not a consumer group", kerr.GroupIDNotFound, req.Group)
+			return nil, fmt.Errorf("%w: group %q is a classic group with members, not a consumer group", kerr.GroupIDNotFound, req.Group)
 		}
-		g.consumer = newConsumerGroup() // an empty classic group becomes a consumer group, as Kafka converts it
+		// An empty classic group becomes a consumer group, as Kafka
+		// converts it, and its classic metadata is tombstoned.
+		g.consumer, g.dropClassic = newConsumerGroup(), g.metaOffset >= 0
 	}
 	if req.MemberEpoch < 0 {
-		return c.leave848Locked(g, req, resp)
+		return g, c.leave848Locked(g, req, resp)
 	}
 	if g == nil {
 		if req.MemberEpoch != 0 {
-			return fmt.Errorf("%w: group %q has no member %q", kerr.UnknownMemberID, req.Group, memberID)
+			return nil, fmt.Errorf("%w: group %q has no member %q", kerr.UnknownMemberID, req.Group, memberID)
 		}
 		g = c.groupLocked(req.Group, true)
 		g.consumer = newConsumerGroup()
@@ -70,10 +87,10 @@ func (c *Coordinator) heartbeat848Locked(req *kmsg.ConsumerGroupHeartbeatRequest
 	before := cg.epoch
 	m, err := c.memberFor848Locked(g, req, memberID, clientID, clientHost)
 	if err != nil {
-		return err
+		return g, err
 	}
 	if err := c.updateMember848Locked(cg, m, req); err != nil {
-		return err
+		return g, err
 	}
 	c.armSession848Locked(g, m)
 	if req.Topics != nil {
@@ -104,7 +121,7 @@ func (c *Coordinator) heartbeat848Locked(req *kmsg.ConsumerGroupHeartbeatRequest
 		a.Topics = assignmentTopics(m.assigned)
 		resp.Assignment = &a
 	}
-	return nil
+	return g, nil
 }
 
 // validateHeartbeat848 checks what Kafka requires of a heartbeat.

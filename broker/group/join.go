@@ -51,7 +51,8 @@ func (c *Coordinator) join(req *kmsg.JoinGroupRequest, clientID, clientHost stri
 		if len(g.consumer.members) > 0 {
 			return nil, joinError(req.MemberID, kerr.InconsistentGroupProtocol)
 		}
-		g.consumer = nil // an empty consumer group becomes a classic group
+		g.consumer = nil     // an empty consumer group becomes a classic group
+		g.persist848Locked() // its records are tombstoned
 	}
 	if !g.supportsProtocols(req.ProtocolType, req.Protocols) {
 		if len(g.members) == 0 && g.state == Empty && len(g.offsets) == 0 {
