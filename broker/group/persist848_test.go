@@ -177,3 +177,29 @@ func TestConsumerGroup848DeleteTombstones(t *testing.T) {
 		t.Fatalf("deleted group described by a new coordinator: %v", kerr.ErrorForCode(code))
 	}
 }
+
+// TestConsumerGroup848Expiry: an empty consumer group without offsets is
+// deleted by the expiry pass, its records tombstoned; one with members
+// stays.
+func TestConsumerGroup848Expiry(t *testing.T) {
+	l := &memLog{}
+	c := newTestCoordinator(t, l, config848())
+	beat(t, c, hb848("a", 0), nil)
+	other := hb848("b", 0)
+	other.Group = "busy"
+	beat(t, c, other, nil)
+	beat(t, c, hb848("a", leaveEpoch), nil)
+	c.ExpireOffsets(time.Now())
+	for k, v := range lastValues(l) {
+		if key, err := decodeKey848([]byte(k)); err == nil && key.group == "g" && v != nil {
+			t.Errorf("record type %d of the expired group still has a value", key.typ)
+		}
+	}
+	d := kmsg.NewPtrConsumerGroupDescribeRequest()
+	d.Groups = []string{"g", "busy"}
+	r := c.ConsumerGroupDescribe(d)
+	if r.Groups[0].ErrorCode != kerr.GroupIDNotFound.Code || r.Groups[1].ErrorCode != 0 {
+		t.Fatalf("after expiry: g %v, busy %v; want g gone and busy kept",
+			kerr.ErrorForCode(r.Groups[0].ErrorCode), kerr.ErrorForCode(r.Groups[1].ErrorCode))
+	}
+}
