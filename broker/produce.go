@@ -9,7 +9,16 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func init() { register(kmsg.Produce, 3, 11, (*Broker).handleProduce) }
+// Produce is advertised from v0 although only v3 and later are served: librdkafka
+// decides from the lowest advertised Produce version whether the broker takes
+// gzip, snappy and lz4 batches, and without v0-v2 listed it sends them
+// uncompressed. Kafka 4.0 does the same (KAFKA-18659); v0-v2 requests, whose
+// message-set format predates record batches, get UNSUPPORTED_VERSION.
+func init() { register(kmsg.Produce, 0, 11, (*Broker).handleProduce) }
+
+// minProduceVersion is the lowest Produce version served: v3 brought record
+// batches (magic 2), the only format the logs hold.
+const minProduceVersion = 3
 
 // handleProduce appends each partition's records as leader. acks=0 gets no
 // answer; acks=1 is answered after the local append; acks=-1 after the high
@@ -64,6 +73,10 @@ func (b *Broker) handleProduces(ctx context.Context, reqs []*kafkaserver.Request
 	)
 	for i, r := range reqs {
 		req := r.Msg.(*kmsg.ProduceRequest)
+		if req.Version < minProduceVersion {
+			out[i].Response = produceError(req, kerr.UnsupportedVersion)
+			continue
+		}
 		if req.TransactionID != nil || hasTransactionalRecords(req) {
 			// Transactions need a transaction coordinator, which Runnel
 			// does not run: no transactional id is usable, and
