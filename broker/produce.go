@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/runnel-dev/runnel/broker/kafkaserver"
@@ -74,14 +75,14 @@ func (b *Broker) handleProduces(ctx context.Context, reqs []*kafkaserver.Request
 	for i, r := range reqs {
 		req := r.Msg.(*kmsg.ProduceRequest)
 		if req.Version < minProduceVersion {
-			out[i].Response = produceError(req, kerr.UnsupportedVersion)
+			out[i].Response = produceError(req, fmt.Errorf("%w: produce v%d is not served; v3 and later are", kerr.UnsupportedVersion, req.Version))
 			continue
 		}
 		if req.TransactionID != nil || hasTransactionalRecords(req) {
 			// Transactions need a transaction coordinator, which Runnel
 			// does not run: no transactional id is usable, and
 			// transactional batches need one.
-			out[i].Response = produceError(req, kerr.TransactionalIDAuthorizationFailed)
+			out[i].Response = produceError(req, errTransactionsUnsupported)
 			continue
 		}
 		if req.Acks != 0 && req.Acks != 1 && req.Acks != -1 {
@@ -235,14 +236,15 @@ func (b *Broker) setProduceError(rp *kmsg.ProduceResponseTopicPartition, topic s
 	}
 }
 
-func produceError(req *kmsg.ProduceRequest, err *kerr.Error) *kafkaserver.Response {
+// produceError answers every partition of req with err's code and message.
+func produceError(req *kmsg.ProduceRequest, err error) *kafkaserver.Response {
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
 	for _, t := range req.Topics {
 		rt := kmsg.NewProduceResponseTopic()
 		rt.Topic = t.Topic
 		for _, p := range t.Partitions {
 			rp := kmsg.NewProduceResponseTopicPartition()
-			rp.Partition, rp.ErrorCode = p.Partition, err.Code
+			rp.Partition, rp.ErrorCode, rp.ErrorMessage = p.Partition, errorCode(err), errorMessage(err)
 			rt.Partitions = append(rt.Partitions, rp)
 		}
 		resp.Topics = append(resp.Topics, rt)
