@@ -748,7 +748,7 @@ func testHostileInput(t *testing.T, c *brokertest.Cluster) {
 		requests = append(requests, req)
 	}
 
-	apis := broker.APIs()
+	apis := broker.AdminAPIs()
 	for _, req := range requests {
 		vr, ok := apis[req.Key()]
 		if !ok {

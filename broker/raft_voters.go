@@ -10,9 +10,12 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
+// The voter APIs change the metadata quorum: only the admin listener
+// (NodeConfig.AdminListen) serves them, as Kafka serves them on its
+// controller listener only.
 func init() {
-	register(kmsg.AddRaftVoter, 0, 0, (*Broker).handleAddRaftVoter)
-	register(kmsg.RemoveRaftVoter, 0, 0, (*Broker).handleRemoveRaftVoter)
+	registerAdmin(kmsg.AddRaftVoter, 0, 0, (*Broker).handleAddRaftVoter)
+	registerAdmin(kmsg.RemoveRaftVoter, 0, 0, (*Broker).handleRemoveRaftVoter)
 }
 
 // handleAddRaftVoter adds a node to the metadata raft group as a voter (KIP-853).

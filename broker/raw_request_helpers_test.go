@@ -15,6 +15,17 @@ import (
 // negotiation), and decodes the answer. A closed connection fails the test.
 func rawRequest(t *testing.T, addr string, req kmsg.Request) kmsg.Response {
 	t.Helper()
+	resp, err := rawExchange(t, addr, req)
+	if err != nil {
+		t.Fatalf("%s v%d: reading the answer: %v", kmsg.NameForKey(req.Key()), req.GetVersion(), err)
+	}
+	return resp
+}
+
+// rawExchange is rawRequest that returns the error reading the answer (the
+// server closed the connection: io.EOF or a reset).
+func rawExchange(t *testing.T, addr string, req kmsg.Request) (kmsg.Response, error) {
+	t.Helper()
 	conn, err := net.DialTimeout("tcp", addr, 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
@@ -37,7 +48,7 @@ func rawRequest(t *testing.T, addr string, req kmsg.Request) kmsg.Response {
 	}
 	var size [4]byte
 	if _, err := io.ReadFull(conn, size[:]); err != nil {
-		t.Fatalf("%s v%d: reading the answer: %v", kmsg.NameForKey(req.Key()), req.GetVersion(), err)
+		return nil, err
 	}
 	body := make([]byte, binary.BigEndian.Uint32(size[:]))
 	if _, err := io.ReadFull(conn, body); err != nil {
@@ -54,5 +65,5 @@ func rawRequest(t *testing.T, addr string, req kmsg.Request) kmsg.Response {
 	if err := resp.ReadFrom(body); err != nil {
 		t.Fatalf("decode %s v%d answer: %v", kmsg.NameForKey(req.Key()), req.GetVersion(), err)
 	}
-	return resp
+	return resp, nil
 }
