@@ -11,6 +11,7 @@ import (
 	"github.com/runnel-dev/runnel/broker"
 	"github.com/runnel-dev/runnel/broker/brokertest"
 	"github.com/runnel-dev/runnel/broker/kafkaserver"
+	"github.com/runnel-dev/runnel/raftmeta/metadata"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -596,7 +597,7 @@ func testDescribeCluster(t *testing.T, c *brokertest.Cluster, cl *kgo.Client) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if resp.ErrorCode != 0 || resp.ClusterID != "7" || resp.ControllerID != 1 || resp.EndpointType != 1 {
+	if resp.ErrorCode != 0 || metadata.ValidateClusterID(resp.ClusterID) != nil || resp.ControllerID != 1 || resp.EndpointType != 1 {
 		t.Errorf("error %v, cluster %q, controller %d, endpoint type %d", kerr.ErrorForCode(resp.ErrorCode), resp.ClusterID, resp.ControllerID, resp.EndpointType)
 	}
 	if resp.ClusterAuthorizedOperations <= 0 || resp.ClusterAuthorizedOperations&(1<<kmsg.ACLOperationIdempotentWrite) == 0 {

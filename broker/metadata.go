@@ -24,7 +24,9 @@ func (b *Broker) handleMetadata(ctx context.Context, r *kafkaserver.Request) (*k
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
 	img := b.member.Image()
 	resp.Brokers = metadataBrokers(img)
-	resp.ClusterID = &b.cfg.ClusterID
+	if id := img.ClusterID(); id != "" { // set by the first controller, before any broker registers
+		resp.ClusterID = &id
+	}
 	resp.ControllerID = b.controllerID()
 
 	var topics []*metadata.Topic

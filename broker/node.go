@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
-	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -45,8 +44,9 @@ type NodeConfig struct {
 	// Voters are the initial raft voters, id → raft address; a node not among
 	// them joins as a learner.
 	Voters map[uint64]string
-	// ClusterID identifies the cluster (raft messages of other clusters are
-	// refused; Kafka clients see it in Metadata).
+	// ClusterID guards the raft transport: raft messages of other clusters
+	// are refused. Kafka clients see another id, the random one the first
+	// controller stores in the metadata (metadata.NewClusterID).
 	ClusterID uint64
 	// Rack is this broker's rack, for replica placement.
 	Rack string
@@ -157,7 +157,7 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 		return nil, err
 	}
 	b, err := New(Config{
-		BrokerID: cfg.ID, DataDir: cfg.DataDir, Member: member, ClusterID: strconv.FormatUint(cfg.ClusterID, 10),
+		BrokerID: cfg.ID, DataDir: cfg.DataDir, Member: member,
 		AutoCreateTopics: cfg.AutoCreateTopics, FileDeleteDelay: cfg.FileDeleteDelay,
 		ReplicaLagTimeMax: cfg.ReplicaLagTimeMax, MinInsyncReplicas: cfg.MinInsyncReplicas, PeerKafkaAddrs: cfg.PeerKafkaAddrs,
 		Groups: cfg.Groups, Cleaner: cfg.Cleaner,

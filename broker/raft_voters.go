@@ -77,8 +77,8 @@ func (b *Broker) handleRemoveRaftVoter(ctx context.Context, r *kafkaserver.Reque
 
 // checkClusterID refuses a request meant for another cluster.
 func (b *Broker) checkClusterID(id *string) error {
-	if id != nil && *id != b.cfg.ClusterID {
-		return refuse(kerr.InconsistentClusterID, "cluster id %q is not this cluster's %q", *id, b.cfg.ClusterID)
+	if mine := b.member.Image().ClusterID(); id != nil && *id != mine {
+		return refuse(kerr.InconsistentClusterID, "cluster id %q is not this cluster's %q", *id, mine)
 	}
 	return nil
 }
