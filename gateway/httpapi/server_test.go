@@ -92,6 +92,10 @@ func TestRouting(t *testing.T) {
 	if v := h.metricValue("runnel_gateway_http_requests_total", map[string]string{"route": routeUnmatched, "status": "404"}); v != 1 {
 		t.Fatalf("unmatched 404s counted %v", v)
 	}
+	// GET /v1/ws without an upgrade (upgrades never reach this server):
+	// 400 invalid_request, as openapi.yaml says, with or without a token.
+	wantError(t, h.do(req{method: "GET", path: "/v1/ws"}), 400, "invalid_request", "WebSocket upgrade")
+	wantError(t, h.do(req{method: "GET", path: "/v1/ws?access_token=x", token: h.admin()}), 400, "invalid_request", "WebSocket upgrade")
 	// HEAD works where GET does, without a body.
 	r = h.do(req{method: "HEAD", path: "/healthz", raw: true})
 	if r.status != 200 || len(r.body) != 0 {
