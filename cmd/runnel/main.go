@@ -47,6 +47,7 @@ func rootCommand() *command {
 			gatewayCommand(),
 			tokenCommand(),
 			benchCommand(),
+			versionCommand(),
 			{
 				name:    "log",
 				summary: "inspect partition logs on disk",
