@@ -47,6 +47,7 @@ func rootCommand() *command {
 			gatewayCommand(),
 			tokenCommand(),
 			benchCommand(),
+			adminCommand(),
 			versionCommand(),
 			{
 				name:    "log",
