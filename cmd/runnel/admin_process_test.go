@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/uuid"
+
 	"github.com/runnel-dev/runnel/internal/testwait"
 )
 
@@ -69,6 +71,9 @@ func TestAdminTopicsAgainstDev(t *testing.T) {
 	}
 	var described []topicDescription
 	adminJSON(t, addr, &described, "topics", "describe", "orders")
+	if _, err := uuid.Parse(described[0].ID); err != nil {
+		t.Errorf("topic id %q is not a UUID, as the REST API writes it: %v", described[0].ID, err)
+	}
 	if len(described) != 1 || described[0].Partitions != 5 || len(described[0].PartitionDetails) != 5 ||
 		len(described[0].Configs) != 1 || described[0].Configs["retention.ms"] != "1000" || described[0].PartitionDetails[4].Leader != 1 {
 		t.Fatalf("describe --json after alter: %+v", described)

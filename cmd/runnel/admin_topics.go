@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/google/uuid"
+
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -52,7 +54,8 @@ func (l *nameList) Set(s string) error {
 	return nil
 }
 
-// topicSummary is one row of "runnel admin topics list".
+// topicSummary is one row of "runnel admin topics list". ID is written as
+// a UUID, as the REST API and partition.metadata write it.
 type topicSummary struct {
 	Name              string `json:"name"`
 	ID                string `json:"id"`
@@ -77,7 +80,7 @@ type partitionView struct {
 }
 
 func summarize(d kadm.TopicDetail) topicSummary {
-	s := topicSummary{Name: d.Topic, ID: d.ID.String(), Partitions: len(d.Partitions)}
+	s := topicSummary{Name: d.Topic, ID: uuid.UUID(d.ID).String(), Partitions: len(d.Partitions)}
 	for _, p := range d.Partitions {
 		s.ReplicationFactor = max(s.ReplicationFactor, len(p.Replicas))
 	}
@@ -159,7 +162,7 @@ calls it --config, which names the config file here).`,
 			if err != nil {
 				return topicError(s, what, err, resp.ErrMessage)
 			}
-			return af.emit(inv, topicSummary{Name: name, ID: resp.ID.String(), Partitions: int(resp.NumPartitions), ReplicationFactor: int(resp.ReplicationFactor)},
+			return af.emit(inv, topicSummary{Name: name, ID: uuid.UUID(resp.ID).String(), Partitions: int(resp.NumPartitions), ReplicationFactor: int(resp.ReplicationFactor)},
 				fmt.Sprintf("created topic %s: %d partitions, replication factor %d\n", name, resp.NumPartitions, resp.ReplicationFactor))
 		}),
 	}
