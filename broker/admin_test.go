@@ -180,7 +180,10 @@ func testCreateTopics(t *testing.T, c *brokertest.Cluster, cl *kgo.Client, adm *
 
 	t.Run("replication factors", func(t *testing.T) {
 		rt := createOneTopic(t, cl, false, topicSpec("rf", 1, 2))
-		wantKafkaErr(t, "rf 2 on one broker", rt.ErrorCode, rt.ErrorMessage, kerr.InvalidReplicationFactor, "larger than the 1 available brokers")
+		wantKafkaErr(t, "rf 2 on one broker", rt.ErrorCode, rt.ErrorMessage, kerr.InvalidReplicationFactor, "larger than the 1 available broker")
+		if m := msgOf(rt.ErrorMessage); strings.Contains(m, "1 available brokers") {
+			t.Errorf("rf 2 on one broker: %q counts one broker in the plural", m)
+		}
 		for _, rf := range []int16{0, -2, -32768} {
 			rt := createOneTopic(t, cl, false, topicSpec("rf", 1, rf))
 			wantKafkaErr(t, "rf "+strconv.Itoa(int(rf)), rt.ErrorCode, rt.ErrorMessage, kerr.InvalidReplicationFactor, "replication factor")
