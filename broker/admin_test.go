@@ -180,7 +180,10 @@ func testCreateTopics(t *testing.T, c *brokertest.Cluster, cl *kgo.Client, adm *
 
 	t.Run("replication factors", func(t *testing.T) {
 		rt := createOneTopic(t, cl, false, topicSpec("rf", 1, 2))
-		wantKafkaErr(t, "rf 2 on one broker", rt.ErrorCode, rt.ErrorMessage, kerr.InvalidReplicationFactor, "larger than the 1 available brokers")
+		wantKafkaErr(t, "rf 2 on one broker", rt.ErrorCode, rt.ErrorMessage, kerr.InvalidReplicationFactor, "larger than the 1 available broker")
+		if m := msgOf(rt.ErrorMessage); strings.Contains(m, "1 available brokers") {
+			t.Errorf("rf 2 on one broker: %q counts one broker in the plural", m)
+		}
 		for _, rf := range []int16{0, -2, -32768} {
 			rt := createOneTopic(t, cl, false, topicSpec("rf", 1, rf))
 			wantKafkaErr(t, "rf "+strconv.Itoa(int(rf)), rt.ErrorCode, rt.ErrorMessage, kerr.InvalidReplicationFactor, "replication factor")
@@ -206,6 +209,8 @@ func testCreateTopics(t *testing.T, c *brokertest.Cluster, cl *kgo.Client, adm *
 			{"min.cleanable.dirty.ratio", "1.5"},
 			{"message.timestamp.type", "ServerTime"},
 			{"message.timestamp.after.max.ms", "-1"},
+			{"remote.storage.enable", "true"}, // Runnel does not act on it
+			{"local.retention.bytes", "1000"},
 		} {
 			rt := createOneTopic(t, cl, false, topicSpec("configs", 1, 1, kv[0], kv[1]))
 			wantKafkaErr(t, kv[0]+"="+kv[1], rt.ErrorCode, rt.ErrorMessage, kerr.InvalidConfig, kv[0])
@@ -552,6 +557,7 @@ func testIncrementalAlterConfigs(t *testing.T, c *brokertest.Cluster, cl *kgo.Cl
 		{"bad value", "tuned", kadm.AlterConfig{Name: "retention.ms", Value: kmsg.StringPtr("-5")}, kerr.InvalidConfig, "retention.ms"},
 		{"null value", "tuned", kadm.AlterConfig{Name: "retention.ms"}, kerr.InvalidConfig, "null"},
 		{"delete unknown key", "tuned", kadm.AlterConfig{Op: kadm.DeleteConfig, Name: "no.such.config"}, kerr.InvalidConfig, "unknown topic config"},
+		{"not acted on", "tuned", kadm.AlterConfig{Name: "remote.storage.enable", Value: kmsg.StringPtr("true")}, kerr.InvalidConfig, "Runnel does not act on remote.storage.enable"},
 		{"unknown topic", "no-such-topic", kadm.AlterConfig{Name: "retention.ms", Value: kmsg.StringPtr("1")}, kerr.UnknownTopicOrPartition, "does not exist"},
 	} {
 		resp, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{tc.cfg}, tc.topic)

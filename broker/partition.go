@@ -17,6 +17,8 @@ import (
 	"github.com/runnel-dev/runnel/broker/recordbatch"
 	"github.com/runnel-dev/runnel/raftmeta/metadata"
 	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/runnel-dev/runnel/internal/plural"
 )
 
 // partition is one partition this broker holds a replica of.
@@ -355,7 +357,7 @@ func (p *partition) checkMinISR() error {
 		return fmt.Errorf("%w: the controller refused leader epoch %d of %s", errNotLeader, st.leaderEpoch, p.tp)
 	}
 	if st.isLeader && len(st.isr) < st.minISR {
-		return fmt.Errorf("%w: partition %s has %d in-sync replicas %v; min.insync.replicas is %d", kerr.NotEnoughReplicas, p.tp, len(st.isr), st.isr, st.minISR)
+		return fmt.Errorf("%w: partition %s has %s %v; min.insync.replicas is %d", kerr.NotEnoughReplicas, p.tp, plural.Noun(len(st.isr), "in-sync replica"), st.isr, st.minISR)
 	}
 	return nil
 }

@@ -83,17 +83,16 @@ func TestOneAddressRESTAndWebSocket(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ws.Close()
-	ws.WriteJSON(map[string]any{"type": "subscribe", "id": "s1", "topic": "chat", "from": "latest"})
-	var f map[string]any
-	ws.SetReadDeadline(time.Now().Add(10 * time.Second))
-	if err := ws.ReadJSON(&f); err != nil || f["type"] != "subscribed" {
-		t.Fatalf("subscribe: %v %v", f, err)
+	wsSend(t, ws, map[string]any{"type": "subscribe", "id": "s1", "topic": "chat", "from": "latest"})
+	read := func() map[string]any { t.Helper(); return wsNext(t, ws, 10*time.Second) }
+	if f := read(); f["type"] != "subscribed" {
+		t.Fatalf("subscribe: %v", f)
 	}
 	if code, body := post(t, g2.URL()+"/v1/topics/chat/events?acks=1", tok, "", `{"key":"k","value":{"hi":1}}`); code != 200 {
 		t.Fatalf("produce: %d %s", code, body)
 	}
-	if err := ws.ReadJSON(&f); err != nil || f["type"] != "event" || fmt.Sprint(f["value"]) != "map[hi:1]" {
-		t.Fatalf("event: %v %v", f, err)
+	if f := read(); f["type"] != "event" || fmt.Sprint(f["value"]) != "map[hi:1]" {
+		t.Fatalf("event: %v", f)
 	}
 	// And the REST API is on g1's address too.
 	resp, err := http.Get(g1.URL() + "/healthz")

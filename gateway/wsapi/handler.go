@@ -98,8 +98,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if !websocket.IsWebSocketUpgrade(r) {
-		w.Header().Set("Upgrade", "websocket")
-		writeError(w, apierr.New(http.StatusUpgradeRequired, "upgrade_required", "%s is a WebSocket endpoint: send an Upgrade: websocket request", r.URL.Path))
+		writeError(w, apierr.NotWebSocket(r.URL.Path))
 		return
 	}
 	var principal *auth.Principal
