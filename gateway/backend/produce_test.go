@@ -2,6 +2,7 @@ package backend
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -212,3 +213,54 @@ func TestProduceToNewPartition(t *testing.T) {
 }
 
 func ptr(s string) *string { return &s }
+
+// TestProduceWithoutLeaderFailsFast: a produce to a partition whose only
+// replica is down answers 503 with Retry-After, naming the partition, once
+// the partition has had no leader for Config.LeaderWait, not after the
+// whole ProduceTimeout (60 s here).
+func TestProduceWithoutLeaderFailsFast(t *testing.T) {
+	const produceTimeout = 60 * time.Second
+	c := brokertest.Start(t, 3, brokertest.Options{})
+	c.WaitForBrokers(3)
+	c.CreateReplicatedTopic("lonely", 3, 1, nil)
+	b := newBackend(t, c, func(cfg *Config) {
+		cfg.ProduceTimeout = produceTimeout
+		cfg.LeaderWait = time.Second
+	})
+	ctx := testCtx(t)
+
+	// A partition led by broker 3, which then stops: its only replica.
+	ts, err := b.topic(ctx, "lonely", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := int32(-1)
+	for p, ps := range ts.parts {
+		if ps.leader == 3 {
+			dead = int32(p)
+		}
+	}
+	if dead < 0 {
+		t.Fatalf("no partition of %+v is led by broker 3", ts.parts)
+	}
+	c.Stop(2)
+	testwait.For(t, 30*time.Second, 100*time.Millisecond, func() error {
+		_, err := b.Fetch(ctx, "lonely", dead, 0, FetchOptions{})
+		if err == nil {
+			return errors.New("partition still readable")
+		}
+		return nil
+	})
+
+	start := time.Now()
+	_, err = b.Produce(ctx, "lonely", AcksAll, []event.Event{{Partition: dead, Value: []byte("x")}}, "")
+	elapsed := time.Since(start)
+	e := wantAPIError(t, err, http.StatusServiceUnavailable, apierr.CodeUnavailable)
+	if !strings.Contains(e.Message, fmt.Sprintf("partition %d", dead)) || !strings.Contains(e.Message, "leader") || e.RetryAfter <= 0 {
+		t.Errorf("503 %q (Retry-After %v): want the partition named, no leader said, and a Retry-After", e.Message, e.RetryAfter)
+	}
+	if elapsed >= produceTimeout/2 {
+		t.Errorf("the produce failed after %v, near the produce timeout %v, not after the leader wait", elapsed, produceTimeout)
+	}
+	t.Logf("failed after %v: %s", elapsed, e.Message)
+}
