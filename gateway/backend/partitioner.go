@@ -66,7 +66,9 @@ func (tp *topicPartitioner) Partition(r *kgo.Record, n int) int {
 		return int(p)
 	default:
 		// franz-go offers keyless records only the partitions that have
-		// a leader.
+		// a leader, unless none has; a record it gives back is sent
+		// again with the partition it was put in (produceBatched), and
+		// is bound to it then.
 		tp.next = (tp.next + 1) % n
 		return tp.next
 	}

@@ -35,7 +35,7 @@ func (b *Backend) watchLeaders(ctx context.Context, cancel context.CancelCauseFu
 	w.timer = time.AfterFunc(wait, func() {
 		defer close(w.done)
 		for {
-			if e := b.leaderlessPartition(ctx, topic, call.boundParts(), wait); e != nil {
+			if e := b.leaderlessPartition(ctx, topic, call, wait); e != nil {
 				cancel(&noLeaderError{apiErr: e})
 				return
 			}
@@ -59,9 +59,10 @@ func (w *leaderWatch) stop() {
 	}
 }
 
-// leaderlessPartition returns the 503 for the first of parts that has no
-// leader in fresh metadata, or nil.
-func (b *Backend) leaderlessPartition(ctx context.Context, topic string, parts []int32, waited time.Duration) *apierr.Error {
+// leaderlessPartition returns the 503 for the first partition call's
+// records are bound to that has no leader in fresh metadata, or nil.
+func (b *Backend) leaderlessPartition(ctx context.Context, topic string, call *produceCall, waited time.Duration) *apierr.Error {
+	parts := call.boundParts()
 	if len(parts) == 0 {
 		return nil
 	}
