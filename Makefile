@@ -8,6 +8,11 @@
 GO        ?= go
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BIN       := bin/runnel
+# What `runnel version` prints: stamped here, since GOFLAGS may turn off Go's
+# own VCS stamping (-buildvcs=false).
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+COMMIT    ?= $(shell git rev-parse HEAD 2>/dev/null)$(shell git diff --quiet HEAD 2>/dev/null || echo +dirty)
+LDFLAGS   := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 FUZZTIME  ?= 10000x
 # Packages whose fuzz targets run briefly in `make test`, as package:Target.
 FUZZ_TARGETS := $(shell grep -rl --include='*_test.go' '^func Fuzz' . 2>/dev/null | \
@@ -19,7 +24,7 @@ FUZZ_TARGETS := $(shell grep -rl --include='*_test.go' '^func Fuzz' . 2>/dev/nul
 all: build
 
 build:
-	$(GO) build -o $(BIN) ./cmd/runnel
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/runnel
 
 run: build
 	./$(BIN) dev

@@ -61,6 +61,9 @@ type Config struct {
 	Registry *prometheus.Registry
 	// Logger receives request logs and errors; discarded when nil.
 	Logger *slog.Logger
+	// LogRequests logs every REST request at Info; they are at Debug
+	// otherwise.
+	LogRequests bool
 	// Ready, when set, is checked by /readyz after the gateway's own checks;
 	// "runnel dev" passes its broker's readiness.
 	Ready func(ctx context.Context) error
@@ -143,7 +146,7 @@ func Start(ctx context.Context, cfg Config) (*Gateway, error) {
 	if g.rest, err = httpapi.New(httpapi.Config{
 		Backend: g.backend, Verifier: verifier, AllowedOrigins: cfg.AllowedOrigins,
 		Registerer: reg, Gatherer: reg, Logger: logger.With("part", "http"), Limits: cfg.HTTP,
-		Ready: cfg.Ready,
+		Ready: cfg.Ready, LogRequests: cfg.LogRequests,
 	}); err != nil {
 		return nil, err
 	}

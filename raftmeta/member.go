@@ -597,3 +597,7 @@ func (m *Member) confChange(ctx context.Context, t pb.ConfChangeType, id uint64,
 	cc := &pb.ConfChangeV2{Changes: []*pb.ConfChangeSingle{{Type: &t, NodeId: &id}}, Context: []byte(addr)}
 	return node.ProposeConfChange(ctx, cc)
 }
+
+// QuorumState returns the metadata group's membership and log progress as
+// this member knows it (the leader knows every member's progress).
+func (m *Member) QuorumState() raftnode.QuorumState { return m.node.Load().Quorum() }

@@ -59,9 +59,9 @@ func (c *Coordinator) ExpireOffsets(now time.Time) int {
 	n := 0
 	for _, w := range todo {
 		c.mu.Lock()
-		records := w.g.tombstonesLocked(w.tps, w.deleted)
+		written := w.g.enqueueLocked(w.g.tombstonesLocked(w.tps, w.deleted))
 		c.mu.Unlock()
-		if _, err := c.write(w.g.part, records); err != nil {
+		if err := <-written; err != nil {
 			c.log.Warn("expire offsets", "group", w.g.id, "error", err)
 			continue
 		}

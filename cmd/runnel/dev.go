@@ -63,7 +63,7 @@ that list.`,
 			}
 			reg := newMetricsRegistry()
 			node, err := broker.StartNode(broker.NodeConfig{
-				ID: 1, DataDir: bf.dataDir, KafkaListen: bf.kafka, Advertise: bf.advertise,
+				ID: 1, DataDir: bf.dataDir, KafkaListen: bf.kafka, Advertise: bf.advertise, AdminListen: bf.admin,
 				RaftListen: "127.0.0.1:0", Voters: map[uint64]string{1: "127.0.0.1:0"},
 				AutoCreateTopics: bf.autoCreate, StartFreshMetadata: bf.startFresh, Logger: log, Metrics: reg, Groups: groups,
 			})

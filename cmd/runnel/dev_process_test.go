@@ -32,22 +32,23 @@ var (
 )
 
 // startDev runs the test binary as "runnel dev" on free ports and waits
-// until it prints its URL and token and /readyz answers 200.
-func startDev(t *testing.T, dataDir string) *devProc {
+// until it prints its URL and token and /readyz answers 200. extra flags
+// come last (so "--log-level", "info" overrides the default warn).
+func startDev(t *testing.T, dataDir string, extra ...string) *devProc {
 	t.Helper()
-	p := launchDev(t, dataDir)
+	p := launchDev(t, dataDir, extra...)
 	p.waitReady(p.url)
 	return p
 }
 
 // launchDev runs the test binary as "runnel dev" on free ports and waits
 // until it prints its URL and token (not for readiness).
-func launchDev(t *testing.T, dataDir string) *devProc {
+func launchDev(t *testing.T, dataDir string, extra ...string) *devProc {
 	t.Helper()
 	kafka := freePort(t)
-	p := &devProc{brokerProc: brokerProc{t: t, kafka: kafka, args: []string{
+	p := &devProc{brokerProc: brokerProc{t: t, kafka: kafka, args: append([]string{
 		"dev", "--data-dir", dataDir, "--kafka", kafka, "--http", freePort(t), "--log-level", "warn",
-	}}}
+	}, extra...)}}
 	p.cmd = exec.Command(os.Args[0], p.args...)
 	p.cmd.Env = append(os.Environ(), modeEnv+"=runnel")
 	p.stderr = &bytes.Buffer{}

@@ -28,15 +28,18 @@ type Backend struct {
 
 	meta metaCache
 
+	probe probe // the first contact with the cluster, in the background
+
 	mu        sync.Mutex
 	closed    bool
 	producers [3]*kgo.Client // by acksIndex; made on first use
 }
 
 // New returns a Backend for the cluster that cfg.Brokers bootstrap. It does
-// not need the cluster to be up: it tries one Metadata request within ctx
-// and only logs a warning when that fails, so that a gateway can start before
-// its brokers (Ready says when they answer).
+// not need the cluster to be up, so that a gateway can start before its
+// brokers (Ready says when they answer): it checks the cluster in the
+// background and warns only when it stays unreachable (see startProbe). ctx
+// is not kept.
 func New(ctx context.Context, cfg Config) (*Backend, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -64,9 +67,7 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 	}
 	b.src = NewKafkaSource(cl, b.fetchers...)
 	b.src.Logger = b.log
-	if err := b.Ready(ctx); err != nil {
-		b.log.Warn("cluster not reachable yet", "brokers", cfg.Brokers, "error", err)
-	}
+	b.startProbe()
 	return b, nil
 }
 
@@ -99,6 +100,7 @@ func (b *Backend) Close() {
 	b.closed = true
 	producers := b.producers
 	b.mu.Unlock()
+	b.stopProbe()
 	for _, p := range producers {
 		if p != nil {
 			p.Close()

@@ -120,6 +120,15 @@ func (b *Backend) checkEmpty(ctx context.Context, group string) error {
 	if d.State != GroupEmpty && d.State != GroupDead || len(d.Members) > 0 {
 		return liveMembers(group, nil)
 	}
+	if d.State == GroupDead { // not a classic group: maybe a consumer group
+		cg, found, err := b.describeConsumerGroup(ctx, group)
+		if err != nil {
+			return err
+		}
+		if found && len(cg.Members) > 0 {
+			return liveMembers(group, nil)
+		}
+	}
 	return nil
 }
 

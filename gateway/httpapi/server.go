@@ -33,6 +33,7 @@ type Server struct {
 	verifier *auth.Verifier
 	limits   Limits
 	log      *slog.Logger
+	logReqs  bool // Config.LogRequests
 	ready    func(context.Context) error
 	openapi  []byte
 	gatherer prometheus.Gatherer
@@ -67,6 +68,7 @@ func New(cfg Config) (*Server, error) {
 		verifier: cfg.Verifier,
 		limits:   cfg.Limits.withDefaults(),
 		log:      cfg.Logger,
+		logReqs:  cfg.LogRequests,
 		ready:    cfg.Ready,
 		openapi:  cfg.OpenAPI,
 		gatherer: cfg.Gatherer,

@@ -20,7 +20,7 @@ import (
 
 func TestOps(t *testing.T) {
 	var readyErr error
-	h := newHarness(t, harnessOpts{ready: func(context.Context) error { return readyErr }})
+	h := newHarness(t, harnessOpts{ready: func(context.Context) error { return readyErr }, logRequests: true})
 
 	r := h.do(req{method: "GET", path: "/healthz"})
 	wantStatus(t, r, 200)
@@ -64,6 +64,24 @@ func TestOps(t *testing.T) {
 	logs := h.logs.String()
 	if !strings.Contains(logs, `"level":"INFO","msg":"http request","method":"GET","route":"/v1/topics/{topic}","status":200`) ||
 		!strings.Contains(logs, `"subject":"root"`) || !strings.Contains(logs, `"level":"DEBUG","msg":"http request","method":"GET","route":"/healthz"`) {
+		t.Fatalf("request logs:\n%s", logs)
+	}
+}
+
+// TestRequestLogsOffByDefault: without LogRequests a request is logged at
+// Debug only, so a load does not flood the Info log; a /readyz 503 while
+// the cluster starts is not a warning either.
+func TestRequestLogsOffByDefault(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	h.be.mu.Lock()
+	h.be.notReady = errors.New("no broker answered at 127.0.0.1:9092")
+	h.be.mu.Unlock()
+	wantError(t, h.do(req{method: "GET", path: "/readyz"}), 503, "unavailable", "no broker answered")
+	h.createTopic("orders", 1)
+	wantStatus(t, h.do(req{method: "GET", path: "/v1/topics/orders", token: h.admin()}), 200)
+	logs := h.logs.String()
+	if strings.Contains(logs, `"level":"INFO","msg":"http request"`) || strings.Contains(logs, `"level":"WARN"`) ||
+		!strings.Contains(logs, `"level":"DEBUG","msg":"http request","method":"GET","route":"/v1/topics/{topic}","status":200`) {
 		t.Fatalf("request logs:\n%s", logs)
 	}
 }

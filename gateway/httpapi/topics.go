@@ -17,6 +17,8 @@ import (
 	"github.com/runnel-dev/runnel/gateway/auth"
 	"github.com/runnel-dev/runnel/gateway/backend"
 	"github.com/runnel-dev/runnel/raftmeta/metadata"
+
+	"github.com/runnel-dev/runnel/internal/plural"
 )
 
 // topicConfigRules are the config keys a topic may set (API.md, Kafka's
@@ -228,7 +230,7 @@ func (s *Server) alterTopic(c *fiber.Ctx, _ *auth.Principal) error {
 		switch want := *change.Partitions; {
 		case want < have:
 			return apierr.New(http.StatusConflict, apierr.CodeConflict,
-				"topic %q has %d partitions; the count can only grow, not become %d", name, have, want)
+				"topic %q has %s; the count can only grow, not become %d", name, plural.Noun(have, "partition"), want)
 		case want == have:
 			change.Partitions = nil
 			if len(change.Config) == 0 {
