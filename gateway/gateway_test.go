@@ -16,6 +16,7 @@ import (
 	"github.com/runnel-dev/runnel/broker/brokertest"
 	"github.com/runnel-dev/runnel/gateway/auth"
 	"github.com/runnel-dev/runnel/gateway/httpapi"
+	"github.com/runnel-dev/runnel/gateway/openapitest"
 	"github.com/runnel-dev/runnel/internal/testwait"
 )
 
@@ -100,6 +101,18 @@ func TestOneAddressRESTAndWebSocket(t *testing.T) {
 		t.Fatalf("healthz on the WebSocket's address: %v %v", resp, err)
 	}
 	resp.Body.Close()
+	// A plain GET of /v1/ws (no upgrade) goes to the REST side, which
+	// answers as openapi.yaml says.
+	client := &http.Client{Transport: openapitest.Transport(t, nil)}
+	resp, err = client.Get(g1.URL() + "/v1/ws")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), `"invalid_request"`) {
+		t.Fatalf("GET /v1/ws without an upgrade: %d %s, want 400 invalid_request", resp.StatusCode, body)
+	}
 }
 
 // TestIdempotencyKeyThroughTwoGatewaysAndBrokerRestart: the same request

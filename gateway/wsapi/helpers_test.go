@@ -103,13 +103,20 @@ type envOptions struct {
 	// sendBuffer, when set, is the server sockets' SO_SNDBUF, so that a
 	// client that stops reading fills the kernel's buffers quickly.
 	sendBuffer int
+	// maxWait is the source's long-poll limit; default 200 ms.
+	maxWait time.Duration
 }
 
 func newEnv(t *testing.T, o envOptions) *env {
 	t.Helper()
 	c := brokertest.Start(t, 1, brokertest.Options{})
-	src := backend.NewKafkaSource(c.Client())
+	// One fetch client besides the metadata client, as the gateway's
+	// backend has (it has a few).
+	src := backend.NewKafkaSource(c.Client(), c.Client())
 	src.MaxWait = 200 * time.Millisecond
+	if o.maxWait > 0 {
+		src.MaxWait = o.maxWait
+	}
 	hub, err := fanout.NewHub(src, o.hub)
 	if err != nil {
 		t.Fatal(err)
