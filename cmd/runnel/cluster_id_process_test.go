@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -17,16 +16,7 @@ import (
 // one cluster id, a random one as Kafka's (22 base64url characters), and
 // the same after one of them is killed with SIGKILL and started again.
 func TestClusterIDAcrossProcesses(t *testing.T) {
-	var kafka, raft []string
-	for range 3 {
-		kafka, raft = append(kafka, freePort(t)), append(raft, freePort(t))
-	}
-	voters := fmt.Sprintf("1@%s,2@%s,3@%s", raft[0], raft[1], raft[2])
-	var procs []*brokerProc
-	for i := range 3 {
-		procs = append(procs, startBroker(t, kafka[i], "--id", fmt.Sprint(i+1), "--raft", raft[i], "--voters", voters,
-			"--data-dir", filepath.Join(t.TempDir(), fmt.Sprint("n", i+1))))
-	}
+	kafka, procs := startThreeVoters(t)
 	clusterIDs := func() ([]string, error) {
 		var out []string
 		for _, addr := range kafka {
