@@ -10,8 +10,23 @@ import (
 // ConsumerGroupDescribe serves ConsumerGroupDescribe v0-v1: a consumer
 // group's epochs, assignor and members with their current and target
 // assignments. A classic group or an unknown one is GROUP_ID_NOT_FOUND.
+//
+// As Kafka describes a group's committed state, a group with writes in
+// flight is described once they are written: a description never shows
+// what a new coordinator would not load.
 func (c *Coordinator) ConsumerGroupDescribe(req *kmsg.ConsumerGroupDescribeRequest) *kmsg.ConsumerGroupDescribeResponse {
 	resp := req.ResponseKind().(*kmsg.ConsumerGroupDescribeResponse)
+	c.mu.Lock()
+	var inFlight []<-chan error
+	for _, id := range req.Groups {
+		if g := c.groups[id]; g != nil && g.queue.running {
+			inFlight = append(inFlight, g.enqueueLocked(nil))
+		}
+	}
+	c.mu.Unlock()
+	for _, w := range inFlight {
+		<-w // a failed write reloads the group; it is described as loaded
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	names := c.topicNamesLocked()
