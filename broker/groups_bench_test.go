@@ -176,8 +176,21 @@ func rebalanceOnce(b *testing.B, c *brokertest.Cluster, g string, heartbeat time
 		}
 		return len(all) == 20
 	}
+	// balanced: every member owns its two partitions. Covering all 20
+	// is not enough: a KIP-848 group covers them while its first members
+	// still hold more than their share, before it moves them on.
+	balanced := func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, ps := range owned {
+			if len(ps) != 2 {
+				return false
+			}
+		}
+		return true
+	}
 	all := []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}
-	for !covered(all) {
+	for !covered(all) || !balanced() {
 		time.Sleep(5 * time.Millisecond)
 	}
 	time.Sleep(settleTime + rand.N(heartbeat))

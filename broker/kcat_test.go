@@ -75,6 +75,7 @@ func TestKcatCodecs(t *testing.T) {
 			kcat(t, in.Bytes(), "-b", addr, "-P", "-t", topic, "-z", codec, "-K", "\t",
 				"-H", "origin=kcat", "-H", "codec="+codec, "-X", "linger.ms=20")
 			stored := storedCodecs(t, c.DataDir(0), topic, 3)
+			t.Logf("stored batches by codec: %v", stored)
 			if len(stored) != 1 || stored[codec] == 0 {
 				t.Fatalf("stored batches by codec %v, want all %s", stored, codec)
 			}

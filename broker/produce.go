@@ -74,19 +74,8 @@ func (b *Broker) handleProduces(ctx context.Context, reqs []*kafkaserver.Request
 	)
 	for i, r := range reqs {
 		req := r.Msg.(*kmsg.ProduceRequest)
-		if req.Version < minProduceVersion {
-			out[i].Response = produceError(req, fmt.Errorf("%w: produce v%d is not served; v3 and later are", kerr.UnsupportedVersion, req.Version))
-			continue
-		}
-		if req.TransactionID != nil || hasTransactionalRecords(req) {
-			// Transactions need a transaction coordinator, which Runnel
-			// does not run: no transactional id is usable, and
-			// transactional batches need one.
-			out[i].Response = produceError(req, errTransactionsUnsupported)
-			continue
-		}
-		if req.Acks != 0 && req.Acks != 1 && req.Acks != -1 {
-			out[i].Response = produceError(req, kerr.InvalidRequiredAcks)
+		if err := produceRefusal(req); err != nil {
+			out[i] = refusedProduce(req, err)
 			continue
 		}
 		resp := req.ResponseKind().(*kmsg.ProduceResponse)
@@ -234,6 +223,33 @@ func (b *Broker) setProduceError(rp *kmsg.ProduceResponseTopicPartition, topic s
 	if rp.ErrorCode == kerr.UnknownServerError.Code {
 		b.log.Error("produce", "topic", topic, "partition", rp.Partition, "error", err)
 	}
+}
+
+// produceRefusal returns why req is refused as a whole, or nil.
+func produceRefusal(req *kmsg.ProduceRequest) error {
+	switch {
+	case req.Version < minProduceVersion:
+		return fmt.Errorf("%w: produce v%d is not served; v3 and later are", kerr.UnsupportedVersion, req.Version)
+	case req.TransactionID != nil || hasTransactionalRecords(req):
+		// Transactions need a transaction coordinator, which Runnel does
+		// not run: no transactional id is usable, and transactional
+		// batches need one.
+		return errTransactionsUnsupported
+	case req.Acks != 0 && req.Acks != 1 && req.Acks != -1:
+		return kerr.InvalidRequiredAcks
+	}
+	return nil
+}
+
+// refusedProduce answers a request refused as a whole: every partition
+// gets err; with acks=0, which expects no answer, the connection closes
+// instead, as Kafka closes it when it cannot take an acks=0 request, so
+// that the client sees the failure.
+func refusedProduce(req *kmsg.ProduceRequest, err error) kafkaserver.Result {
+	if req.Acks == 0 {
+		return kafkaserver.Result{Err: fmt.Errorf("refused an acks=0 produce request, closing the connection: %w", err)}
+	}
+	return kafkaserver.Result{Response: produceError(req, err)}
 }
 
 // produceError answers every partition of req with err's code and message.

@@ -180,5 +180,12 @@ func TestProduceOldVersions(t *testing.T) {
 		if v == 3 && got.BaseOffset != 0 {
 			t.Fatalf("produce v3 after refused v0-v2: base offset %d, want 0 (nothing written before)", got.BaseOffset)
 		}
+		if v < 3 {
+			// acks=0 expects no answer: the refusal closes the connection.
+			req.Acks = 0
+			if resp, err := rawExchange(t, c.Addr(), req); err == nil {
+				t.Fatalf("produce v%d acks=0: answered %+v, want the connection closed", v, resp)
+			}
+		}
 	}
 }

@@ -57,6 +57,11 @@ type group struct {
 	// written848 is the KIP-848 records last queued for writing, by key:
 	// what the log holds once the queue is written (persist848.go).
 	written848 map[string]written848
+	// written848Epochs is the group and assignment epochs when records
+	// were last queued; full848 asks for a whole diff next time (a
+	// static member took another's place).
+	written848Epochs [2]int32
+	full848          bool
 	// dropClassic: the group was a classic group with metadata in the
 	// log; its next KIP-848 write tombstones that metadata.
 	dropClassic bool

@@ -29,7 +29,10 @@ func (c *Coordinator) ConsumerGroupHeartbeat(req *kmsg.ConsumerGroupHeartbeatReq
 	c.mu.Lock()
 	g, err := c.heartbeat848Locked(req, resp, clientID, clientHost)
 	var written <-chan error
-	if g != nil {
+	switch {
+	case g != nil && err == nil && resp.MemberID != nil:
+		written = g.persistMember848Locked(*resp.MemberID)
+	case g != nil:
 		written = g.persist848Locked()
 	}
 	c.mu.Unlock()
@@ -178,6 +181,7 @@ func (c *Coordinator) memberFor848Locked(g *group, req *kmsg.ConsumerGroupHeartb
 			// The static member returns under a new id: it takes over
 			// the old member's epoch and assignment.
 			if old != nil {
+				g.full848 = true // the old id's records go
 				old.stopTimers()
 				delete(cg.members, prev)
 				m = &cmember{epoch: old.epoch, prevEpoch: old.prevEpoch, assigned: old.assigned, revoking: old.revoking, since: old.since,

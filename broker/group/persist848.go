@@ -23,16 +23,16 @@ type record848 struct {
 	value []byte
 }
 
-// records848Locked is the consumer group's whole state as Kafka's records,
-// in the order Kafka writes a change: member metadata (5), the group epoch
-// (3), target members (7), the target's epoch (6), current assignments
-// (8). A group that is not a consumer group has none.
-func (g *group) records848Locked() []record848 {
+// records848Locked is the records of the consumer group's members ids
+// and of the group itself, in the order Kafka writes a change: member
+// metadata (5), the group epoch (3), target members (7), the target's
+// epoch (6), current assignments (8). A group that is not a consumer group
+// has none.
+func (g *group) records848Locked(ids []string) []record848 {
 	cg := g.consumer
 	if cg == nil {
 		return nil
 	}
-	ids := sortedKeys(cg.members)
 	out := make([]record848, 0, 3*len(ids)+2)
 	add := func(typ int16, member string, value []byte) {
 		out = append(out, record848{typ, key848{typ: typ, group: g.id, member: member}.encode(), value})
@@ -112,7 +112,39 @@ var tombstoneOrder = map[int16]int{cgCurrentAssignmentType: 0, cgTargetMemberTyp
 // the records that changed, then the group's own tombstones when it is no
 // longer a consumer group. It updates what was queued.
 func (g *group) changes848Locked() []Record {
-	want := g.records848Locked()
+	var ids []string
+	if g.consumer != nil {
+		ids = sortedKeys(g.consumer.members)
+	}
+	return g.diff848Locked(ids, true)
+}
+
+// memberChanges848Locked is changes848Locked when only member id (and
+// the group's own records) can have changed since the last write: the
+// group and assignment epochs are where they were (a member joining or
+// leaving, a subscription change and a new target all move them) and no
+// static member took another's place. Otherwise, or when nothing was
+// written yet, it is the whole diff. A steady group's heartbeat costs one
+// member's records, not the whole group's.
+func (g *group) memberChanges848Locked(id string) []Record {
+	cg := g.consumer
+	if cg == nil || g.written848 == nil || g.full848 || cg.members[id] == nil ||
+		cg.epoch != g.written848Epochs[0] || cg.assignEpoch != g.written848Epochs[1] {
+		return g.changes848Locked()
+	}
+	return g.diff848Locked([]string{id}, false)
+}
+
+// diff848Locked compares the records of members ids and the group with
+// what was queued; full also tombstones every queued key not among them.
+func (g *group) diff848Locked(ids []string, full bool) []Record {
+	want := g.records848Locked(ids)
+	if cg := g.consumer; cg != nil {
+		g.written848Epochs = [2]int32{cg.epoch, cg.assignEpoch}
+	}
+	if full {
+		g.full848 = false
+	}
 	if g.written848 == nil {
 		g.written848 = map[string]written848{}
 	}
@@ -133,7 +165,7 @@ func (g *group) changes848Locked() []Record {
 	}
 	var dead []string
 	for k := range g.written848 {
-		if !keep[k] {
+		if full && !keep[k] {
 			dead = append(dead, k)
 		}
 	}
@@ -158,6 +190,12 @@ func (g *group) changes848Locked() []Record {
 // it) and returns where the outcome of their write arrives.
 func (g *group) persist848Locked() <-chan error {
 	return g.enqueueLocked(g.changes848Locked())
+}
+
+// persistMember848Locked is persist848Locked after a heartbeat of member
+// id (see memberChanges848Locked).
+func (g *group) persistMember848Locked(id string) <-chan error {
+	return g.enqueueLocked(g.memberChanges848Locked(id))
 }
 
 // writeQueue orders a group's writes: changes are queued in the order

@@ -177,3 +177,81 @@ func TestConsumerGroup848DeleteTombstones(t *testing.T) {
 		t.Fatalf("deleted group described by a new coordinator: %v", kerr.ErrorForCode(code))
 	}
 }
+
+// TestConsumerGroup848Expiry: an empty consumer group without offsets is
+// deleted by the expiry pass, its records tombstoned; one with members
+// stays.
+func TestConsumerGroup848Expiry(t *testing.T) {
+	l := &memLog{}
+	c := newTestCoordinator(t, l, config848())
+	beat(t, c, hb848("a", 0), nil)
+	other := hb848("b", 0)
+	other.Group = "busy"
+	beat(t, c, other, nil)
+	beat(t, c, hb848("a", leaveEpoch), nil)
+	c.ExpireOffsets(time.Now())
+	for k, v := range lastValues(l) {
+		if key, err := decodeKey848([]byte(k)); err == nil && key.group == "g" && v != nil {
+			t.Errorf("record type %d of the expired group still has a value", key.typ)
+		}
+	}
+	d := kmsg.NewPtrConsumerGroupDescribeRequest()
+	d.Groups = []string{"g", "busy"}
+	r := c.ConsumerGroupDescribe(d)
+	if r.Groups[0].ErrorCode != kerr.GroupIDNotFound.Code || r.Groups[1].ErrorCode != 0 {
+		t.Fatalf("after expiry: g %v, busy %v; want g gone and busy kept",
+			kerr.ErrorForCode(r.Groups[0].ErrorCode), kerr.ErrorForCode(r.Groups[1].ErrorCode))
+	}
+}
+
+// checkLogCurrent fails when the log lacks a change of group: a whole
+// diff of its state against what was queued must find nothing (the
+// one-member diffs of heartbeats missed nothing).
+func checkLogCurrent(t *testing.T, c *Coordinator, group, step string) {
+	t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if recs := c.groups[group].changes848Locked(); len(recs) > 0 {
+		t.Fatalf("%s: %d records of the group's state were never queued", step, len(recs))
+	}
+}
+
+// TestConsumerGroup848MemberWrites: heartbeats write only their member's
+// records when the epochs stand still, and nothing is missed, through
+// joins, revocations, a static member leaving (epoch -2) and returning
+// under a new id; a new coordinator loads the same group.
+func TestConsumerGroup848MemberWrites(t *testing.T) {
+	l := &memLog{}
+	c := newTestCoordinator(t, l, config848())
+	static := func(member string, epoch int32, owned ...int32) *kmsg.ConsumerGroupHeartbeatRequest {
+		r := hb848(member, epoch, owned...)
+		inst := "inst"
+		r.InstanceID = &inst
+		return r
+	}
+	ea, _ := beat(t, c, hb848("a", 0), nil)
+	checkLogCurrent(t, c, "g", "a joined")
+	es, _ := beat(t, c, static("s", 0), nil)
+	checkLogCurrent(t, c, "g", "s joined")
+	beat(t, c, hb848("a", ea, 0, 1, 2, 3, 4, 5), nil)
+	checkLogCurrent(t, c, "g", "a told to revoke")
+	ea, _ = beat(t, c, hb848("a", ea, 0, 1, 2), nil)
+	checkLogCurrent(t, c, "g", "a released")
+	es, got := beat(t, c, static("s", es), nil)
+	checkLogCurrent(t, c, "g", "s assigned")
+	beat(t, c, static("s", leaveStaticEpoch, got...), nil)
+	checkLogCurrent(t, c, "g", "s left for a while")
+	es2, got2 := beat(t, c, static("s2", 0), nil)
+	checkLogCurrent(t, c, "g", "s back as s2")
+	if es2 != es || !slices.Equal(got2, got) {
+		t.Fatalf("returning static member: epoch %d partitions %v, want %d and %v", es2, got2, es, got)
+	}
+	beat(t, c, hb848("a", ea, 0, 1, 2), nil)
+	checkLogCurrent(t, c, "g", "a heartbeat")
+	before := describe848Text(t, c, "g")
+	c.Close()
+	c2 := newTestCoordinator(t, l, config848())
+	if after := describe848Text(t, c2, "g"); after != before {
+		t.Fatalf("loaded group differs:\n before %s\n after  %s", before, after)
+	}
+}

@@ -78,7 +78,8 @@ any other node joins as a learner. Data survives restarts.`,
 			fs.StringVar(&raft, "raft", "127.0.0.1:9093", "raft listen `address`")
 			fs.StringVar(&voters, "voters", "", "raft voters as `id@host:port,...` (required)")
 			fs.StringVar(&rack, "rack", "", "rack of this broker, for replica placement")
-			fs.Uint64Var(&clusterID, "cluster-id", 1, "cluster `id`; nodes of other clusters are refused")
+			fs.Uint64Var(&clusterID, "cluster-id", 1, "raft cluster `number`: raft peers of another number are refused (Kafka clients see another id, "+
+				"a random one the cluster's first controller makes and keeps in the metadata)")
 			fs.StringVar(&peers, "peer-kafka-addrs", "", "Kafka addresses to fetch from as a follower, as `id=host:port,...`, overriding the "+
 				"addresses the peers registered (a fault harness routes replication through proxies with it)")
 			fs.DurationVar(&lagMax, "replica-lag-time-max", broker.DefaultReplicaLagTimeMax, "replica.lag.time.max.ms: a follower that has not caught up "+

@@ -71,9 +71,9 @@ type Config struct {
 	ProducerIDBlockSize int32
 	// Now is the clock (default time.Now). Tests pass a fake.
 	Now func() time.Time
-	// NewTopicID makes topic ids (default uuid.New). The controller chooses
-	// ids and puts them in records, so the state machine stays
-	// deterministic.
+	// NewTopicID makes topic ids and the cluster id (default uuid.New). The
+	// controller chooses ids and puts them in records, so the state machine
+	// stays deterministic.
 	NewTopicID func() uuid.UUID
 	// Logger (default slog.Default()).
 	Logger *slog.Logger
@@ -197,7 +197,7 @@ func (c *Controller) setClusterIDLocked(ctx context.Context) error {
 	if img.ClusterID() != "" {
 		return nil
 	}
-	id := metadata.NewClusterID()
+	id := metadata.NewClusterIDFrom(c.cfg.NewTopicID)
 	if _, err := c.proposeLocked(ctx, metadata.Record{ClusterIDSet: &metadata.ClusterIDSet{ID: id}}); err != nil {
 		return fmt.Errorf("controller: set the cluster id: %w", err)
 	}

@@ -15,9 +15,13 @@ const clusterIDLength = 22
 // (Uuid.randomUuid().toString()): 16 random bytes in unpadded base64url,
 // 22 characters, never starting with "-" (which would read as a command-line
 // flag) and never the all-zero id.
-func NewClusterID() string {
+func NewClusterID() string { return NewClusterIDFrom(uuid.New) }
+
+// NewClusterIDFrom is NewClusterID with the random UUIDs from gen (a seeded
+// generator in tests that replay a history).
+func NewClusterIDFrom(gen func() uuid.UUID) string {
 	for {
-		u := uuid.New()
+		u := gen()
 		id := base64.RawURLEncoding.EncodeToString(u[:])
 		if !strings.HasPrefix(id, "-") && u != uuid.Nil {
 			return id
