@@ -23,7 +23,8 @@ type Backend struct {
 	src *KafkaSource
 	// fetchers carry the fetches, each partition on one of them, so that
 	// partitions' long polls do not wait behind each other on one
-	// connection (see NewKafkaSource).
+	// connection (see NewKafkaSource); the last storedLanes of them carry
+	// the fetches of stored events (see KafkaSource.SetStoredClients).
 	fetchers []*kgo.Client
 
 	meta metaCache
@@ -57,7 +58,7 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 	b.cl = cl
 	b.adm = kadm.NewClient(cl)
 	b.adm.SetTimeoutMillis(int32(cfg.AdminTimeout.Milliseconds()))
-	for range fetchLanes {
+	for range fetchLanes + storedLanes {
 		fc, err := kgo.NewClient(b.clientOpts()...)
 		if err != nil {
 			b.Close()
@@ -65,7 +66,8 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 		}
 		b.fetchers = append(b.fetchers, fc)
 	}
-	b.src = NewKafkaSource(cl, b.fetchers...)
+	b.src = NewKafkaSource(cl, b.fetchers[:fetchLanes]...)
+	b.src.SetStoredClients(b.fetchers[fetchLanes:]...)
 	b.src.Logger = b.log
 	b.startProbe()
 	return b, nil
@@ -116,6 +118,11 @@ func (b *Backend) Close() {
 // fetch connections from the gateway, and partitions share one only when
 // there are more partitions being read than lanes.
 const fetchLanes = 8
+
+// storedLanes is how many clients carry fetches of stored events, which
+// never wait at the high watermark: they are answered at once, so fewer
+// connections serve them.
+const storedLanes = 4
 
 // live returns ErrClosed after Close.
 func (b *Backend) live() error {

@@ -110,9 +110,10 @@ type envOptions struct {
 func newEnv(t *testing.T, o envOptions) *env {
 	t.Helper()
 	c := brokertest.Start(t, 1, brokertest.Options{})
-	// One fetch client besides the metadata client, as the gateway's
-	// backend has (it has a few).
+	// A fetch client and a stored-event client besides the metadata
+	// client, as the gateway's backend has (it has a few of each).
 	src := backend.NewKafkaSource(c.Client(), c.Client())
+	src.SetStoredClients(c.Client())
 	src.MaxWait = 200 * time.Millisecond
 	if o.maxWait > 0 {
 		src.MaxWait = o.maxWait
