@@ -259,7 +259,7 @@ func testCreateTopics(t *testing.T, c *brokertest.Cluster, cl *kgo.Client, adm *
 			t.Error("validate only created the topic")
 		}
 		rt := createOneTopic(t, cl, true, topicSpec("dry-run", 1, 3))
-		wantKafkaErr(t, "validate rf 3", rt.ErrorCode, rt.ErrorMessage, kerr.InvalidReplicationFactor, "available brokers")
+		wantKafkaErr(t, "validate rf 3", rt.ErrorCode, rt.ErrorMessage, kerr.InvalidReplicationFactor, "larger than the 1 available broker")
 	})
 }
 
