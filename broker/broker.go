@@ -96,6 +96,7 @@ func New(cfg Config) (*Broker, error) {
 	b.replicas = newReplicaManager(b)
 	gcfg := cfg.Groups
 	gcfg.LogEnd = b.groupLogEnd
+	gcfg.Topics = b.groupTopics
 	if b.groups, err = group.New(gcfg, groupLog{b}); err != nil {
 		store.Close()
 		return nil, err

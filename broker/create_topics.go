@@ -95,6 +95,9 @@ func checkTopicConfig(key string, value *string) error {
 	if err := metadata.ValidateConfigValue(key, *value); err != nil {
 		return refuse(kerr.InvalidConfig, "%s", strings.TrimPrefix(err.Error(), "metadata: "))
 	}
+	if err := metadata.CheckActedOn(key, *value); err != nil {
+		return refuse(kerr.InvalidConfig, "%s", strings.TrimPrefix(err.Error(), "metadata: "))
+	}
 	return nil
 }
 

@@ -123,3 +123,14 @@ func (b *Broker) groupLogEnd(topic string, part int32) (int64, bool) {
 	}
 	return p.log.Offsets().HighWatermark, true
 }
+
+// groupTopics is the cluster's topics for the coordinator's server-side
+// (KIP-848) assignors.
+func (b *Broker) groupTopics() []group.TopicInfo {
+	topics := b.member.Image().Topics()
+	out := make([]group.TopicInfo, 0, len(topics))
+	for _, t := range topics {
+		out = append(out, group.TopicInfo{Name: t.Name, ID: t.ID, Partitions: int32(len(t.Partitions))})
+	}
+	return out
+}

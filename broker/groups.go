@@ -46,6 +46,12 @@ func init() {
 	register(kmsg.DeleteGroups, 0, 2, func(b *Broker, _ context.Context, r *kafkaserver.Request) (*kafkaserver.Response, error) {
 		return respond(b.groups.DeleteGroups(r.Msg.(*kmsg.DeleteGroupsRequest)), r.Version)
 	})
+	register(kmsg.ConsumerGroupHeartbeat, 0, 1, func(b *Broker, _ context.Context, r *kafkaserver.Request) (*kafkaserver.Response, error) {
+		return respond(b.groups.ConsumerGroupHeartbeat(r.Msg.(*kmsg.ConsumerGroupHeartbeatRequest), clientID(r), clientHost(r)), r.Version)
+	})
+	register(kmsg.ConsumerGroupDescribe, 0, 1, func(b *Broker, _ context.Context, r *kafkaserver.Request) (*kafkaserver.Response, error) {
+		return respond(b.groups.ConsumerGroupDescribe(r.Msg.(*kmsg.ConsumerGroupDescribeRequest)), r.Version)
+	})
 	register(kmsg.OffsetDelete, 0, 0, func(b *Broker, _ context.Context, r *kafkaserver.Request) (*kafkaserver.Response, error) {
 		return respond(b.groups.OffsetDelete(r.Msg.(*kmsg.OffsetDeleteRequest)), r.Version)
 	})
@@ -112,7 +118,7 @@ func (b *Broker) findCoordinator(ctx context.Context, keyType int8, key string) 
 	switch keyType {
 	case coordinatorKeyGroup:
 	case coordinatorKeyTransaction:
-		return 0, "", 0, fmt.Errorf("%w: Runnel runs no transaction coordinator (transactions are not supported)", kerr.CoordinatorNotAvailable)
+		return 0, "", 0, errTransactionsUnsupported
 	default:
 		return 0, "", 0, fmt.Errorf("%w: unknown coordinator key type %d", kerr.InvalidRequest, keyType)
 	}

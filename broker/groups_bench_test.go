@@ -106,6 +106,20 @@ func BenchmarkRebalanceAfterLeave(b *testing.B) {
 	}
 }
 
+// BenchmarkRebalanceAfterLeave848 is BenchmarkRebalanceAfterLeave for a
+// KIP-848 group (server-side uniform assignor) with a 1 s
+// group.consumer.heartbeat.interval.ms: members learn of their new
+// partitions at their next heartbeat, so the interval bounds the time.
+func BenchmarkRebalanceAfterLeave848(b *testing.B) {
+	c := brokertest.Start(b, 1, brokertest.Options{Groups: group.Config{NumPartitions: 1, ConsumerHeartbeatInterval: time.Second}})
+	c.CreateTopic("rb", 20, nil)
+	var total time.Duration
+	for i := 0; i < b.N; i++ {
+		total += rebalanceOnce(b, c, fmt.Sprint("rb848-", i), time.Second, kgo.ServerSideBalancer())
+	}
+	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms/rebalance")
+}
+
 // settleTime is how long the group is left alone at least once every
 // partition is owned before a member leaves: past franz-go's check for a
 // second cooperative rebalance, one heartbeat 500 ms after each
@@ -115,7 +129,7 @@ func BenchmarkRebalanceAfterLeave(b *testing.B) {
 // random point of the members' heartbeat cycle.
 const settleTime = 1 * time.Second
 
-func rebalanceOnce(b *testing.B, c *brokertest.Cluster, g string, heartbeat time.Duration) time.Duration {
+func rebalanceOnce(b *testing.B, c *brokertest.Cluster, g string, heartbeat time.Duration, opts ...kgo.Opt) time.Duration {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var mu sync.Mutex
@@ -123,7 +137,7 @@ func rebalanceOnce(b *testing.B, c *brokertest.Cluster, g string, heartbeat time
 	clients := make([]*kgo.Client, 10)
 	for m := range clients {
 		owned[m] = map[int32]bool{}
-		clients[m] = c.Client(kgo.ConsumerGroup(g), kgo.ConsumeTopics("rb"), kgo.HeartbeatInterval(heartbeat),
+		clients[m] = c.Client(append([]kgo.Opt{kgo.ConsumerGroup(g), kgo.ConsumeTopics("rb"), kgo.HeartbeatInterval(heartbeat),
 			kgo.OnPartitionsAssigned(func(_ context.Context, _ *kgo.Client, a map[string][]int32) {
 				mu.Lock()
 				defer mu.Unlock()
@@ -144,7 +158,7 @@ func rebalanceOnce(b *testing.B, c *brokertest.Cluster, g string, heartbeat time
 				for _, p := range r["rb"] {
 					delete(owned[m], p)
 				}
-			}))
+			})}, opts...)...)
 		go func(cl *kgo.Client) {
 			for ctx.Err() == nil {
 				cl.PollFetches(ctx)
@@ -162,8 +176,21 @@ func rebalanceOnce(b *testing.B, c *brokertest.Cluster, g string, heartbeat time
 		}
 		return len(all) == 20
 	}
+	// balanced: every member owns its two partitions. Covering all 20
+	// is not enough: a KIP-848 group covers them while its first members
+	// still hold more than their share, before it moves them on.
+	balanced := func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, ps := range owned {
+			if len(ps) != 2 {
+				return false
+			}
+		}
+		return true
+	}
 	all := []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 9}
-	for !covered(all) {
+	for !covered(all) || !balanced() {
 		time.Sleep(5 * time.Millisecond)
 	}
 	time.Sleep(settleTime + rand.N(heartbeat))

@@ -44,6 +44,9 @@ type partition struct {
 	infos []commitlog.AppendInfo
 
 	state atomic.Pointer[partitionState]
+	// leaderHW is the high watermark the leader last reported to this
+	// follower (DescribeLogDirs' offset lag).
+	leaderHW atomic.Int64
 
 	self          int32         // this broker's id
 	lagMax        time.Duration // the broker's replica.lag.time.max.ms, unless the topic sets it

@@ -10,9 +10,12 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
+// The voter APIs change the metadata quorum: only the admin listener
+// (NodeConfig.AdminListen) serves them, as Kafka serves them on its
+// controller listener only.
 func init() {
-	register(kmsg.AddRaftVoter, 0, 0, (*Broker).handleAddRaftVoter)
-	register(kmsg.RemoveRaftVoter, 0, 0, (*Broker).handleRemoveRaftVoter)
+	registerAdmin(kmsg.AddRaftVoter, 0, 0, (*Broker).handleAddRaftVoter)
+	registerAdmin(kmsg.RemoveRaftVoter, 0, 0, (*Broker).handleRemoveRaftVoter)
 }
 
 // handleAddRaftVoter adds a node to the metadata raft group as a voter (KIP-853).
@@ -74,8 +77,8 @@ func (b *Broker) handleRemoveRaftVoter(ctx context.Context, r *kafkaserver.Reque
 
 // checkClusterID refuses a request meant for another cluster.
 func (b *Broker) checkClusterID(id *string) error {
-	if id != nil && *id != b.cfg.ClusterID {
-		return refuse(kerr.InconsistentClusterID, "cluster id %q is not this cluster's %q", *id, b.cfg.ClusterID)
+	if mine := b.member.Image().ClusterID(); id != nil && *id != mine {
+		return refuse(kerr.InconsistentClusterID, "cluster id %q is not this cluster's %q", *id, mine)
 	}
 	return nil
 }

@@ -51,6 +51,10 @@ type Config struct {
 	WebSocket wsapi.Limits
 	// Fanout tunes the shared partition readers.
 	Fanout fanout.Options
+	// ProduceLeaderWait bounds how long a produce waits for a partition
+	// without a leader before it answers 503 (backend.Config.LeaderWait;
+	// default backend.DefaultLeaderWait).
+	ProduceLeaderWait time.Duration
 	// Registry receives the gateway's metrics and is served at /metrics;
 	// a new one (with Go and process collectors) when nil. Pass the
 	// broker's registry in "runnel dev" to serve both.
@@ -82,6 +86,9 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Fanout.Validate(); err != nil {
 		errs = append(errs, err)
+	}
+	if c.ProduceLeaderWait < 0 {
+		errs = append(errs, fmt.Errorf("produce leader wait %v is negative", c.ProduceLeaderWait))
 	}
 	return errors.Join(errs...)
 }
@@ -126,7 +133,7 @@ func Start(ctx context.Context, cfg Config) (*Gateway, error) {
 			g.closeParts()
 		}
 	}()
-	if g.backend, err = backend.New(ctx, backend.Config{Brokers: cfg.Brokers, Logger: logger.With("part", "backend")}); err != nil {
+	if g.backend, err = backend.New(ctx, backend.Config{Brokers: cfg.Brokers, Logger: logger.With("part", "backend"), LeaderWait: cfg.ProduceLeaderWait}); err != nil {
 		return nil, err
 	}
 	fo := cfg.Fanout

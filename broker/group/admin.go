@@ -23,19 +23,20 @@ func (c *Coordinator) ListGroups(req *kmsg.ListGroupsRequest) *kmsg.ListGroupsRe
 	wantState := func(s State) bool {
 		return len(req.StatesFilter) == 0 || slices.ContainsFunc(req.StatesFilter, func(f string) bool { return strings.EqualFold(f, string(s)) })
 	}
-	wantType := len(req.TypesFilter) == 0 || slices.ContainsFunc(req.TypesFilter, func(f string) bool { return strings.EqualFold(f, "classic") })
-	ids := make([]string, 0, len(c.groups))
-	for id := range c.groups {
-		ids = append(ids, id)
+	wantType := func(t string) bool {
+		return len(req.TypesFilter) == 0 || slices.ContainsFunc(req.TypesFilter, func(f string) bool { return strings.EqualFold(f, t) })
 	}
-	slices.Sort(ids)
-	for _, id := range ids {
+	for _, id := range sortedKeys(c.groups) {
 		g := c.groups[id]
-		if g.state == Dead || !wantState(g.state) || !wantType {
+		typ, state, ptype := "classic", g.state, g.protocolType
+		if g.consumer != nil {
+			typ, state, ptype = "consumer", State(g.consumer.stateLocked()), "consumer"
+		}
+		if g.state == Dead || !wantState(state) || !wantType(typ) {
 			continue
 		}
 		lg := kmsg.NewListGroupsResponseGroup()
-		lg.Group, lg.ProtocolType, lg.GroupState, lg.GroupType = id, g.protocolType, string(g.state), "classic"
+		lg.Group, lg.ProtocolType, lg.GroupState, lg.GroupType = id, ptype, string(state), typ
 		resp.Groups = append(resp.Groups, lg)
 	}
 	return resp
@@ -56,7 +57,9 @@ func (c *Coordinator) DescribeGroups(req *kmsg.DescribeGroupsRequest) *kmsg.Desc
 			continue
 		}
 		g := c.groupLocked(id, false)
-		if g == nil {
+		if g == nil || g.consumer != nil {
+			// A consumer group is not a classic group: Kafka describes
+			// it as Dead here (v0-v5); ConsumerGroupDescribe describes it.
 			dg.State = string(Dead)
 			resp.Groups = append(resp.Groups, dg)
 			continue
@@ -65,12 +68,7 @@ func (c *Coordinator) DescribeGroups(req *kmsg.DescribeGroupsRequest) *kmsg.Desc
 		if g.state == Stable {
 			dg.Protocol = g.protocol
 		}
-		ids := make([]string, 0, len(g.members))
-		for mid := range g.members {
-			ids = append(ids, mid)
-		}
-		slices.Sort(ids)
-		for _, mid := range ids {
+		for _, mid := range sortedKeys(g.members) {
 			m := g.members[mid]
 			dm := kmsg.NewDescribeGroupsResponseGroupMember()
 			dm.MemberID, dm.InstanceID, dm.ClientID, dm.ClientHost = m.id, m.instanceID, m.clientID, m.clientHost
@@ -112,10 +110,10 @@ func (c *Coordinator) deleteGroup(id string) error {
 		c.mu.Unlock()
 		return kerr.NonEmptyGroup
 	}
-	records := g.tombstonesLocked(sortedOffsets(g.offsets), true)
+	written := g.enqueueLocked(g.tombstonesLocked(sortedOffsets(g.offsets), true))
 	c.mu.Unlock()
-	if _, err := c.write(g.part, records); err != nil {
-		return kerr.ErrorForCode(commitWriteError(err))
+	if err := <-written; err != nil {
+		return writeError(err)
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -126,8 +124,10 @@ func (c *Coordinator) deleteGroup(id string) error {
 	return nil
 }
 
-// tombstonesLocked is the records that delete offsets (and the group's
-// metadata when withGroup).
+// tombstonesLocked is the records that delete offsets (and, when
+// withGroup, the group's metadata and its KIP-848 records: the group is
+// gone from the log once compacted). They are written through the
+// group's queue, after the changes made before them.
 func (g *group) tombstonesLocked(tps []topicPartition, withGroup bool) []Record {
 	out := make([]Record, 0, len(tps)+1)
 	for _, tp := range tps {
@@ -135,6 +135,10 @@ func (g *group) tombstonesLocked(tps []topicPartition, withGroup bool) []Record 
 	}
 	if withGroup {
 		out = append(out, Record{Key: groupKey(g.id)})
+		cg := g.consumer
+		g.consumer = nil
+		out = append(out, g.changes848Locked()...)
+		g.consumer = cg
 	}
 	return out
 }

@@ -19,7 +19,18 @@ const (
 	DefaultOffsetsRetention       = 7 * 24 * time.Hour
 	DefaultRetentionCheckInterval = 10 * time.Minute
 	DefaultMaxMetadataSize        = 4096
+	// KIP-848 consumer groups: group.consumer.session.timeout.ms and
+	// group.consumer.heartbeat.interval.ms.
+	DefaultConsumerSessionTimeout    = 45 * time.Second
+	DefaultConsumerHeartbeatInterval = 5 * time.Second
 )
+
+// TopicInfo is what the server-side assignors need of a topic.
+type TopicInfo struct {
+	Name       string
+	ID         [16]byte
+	Partitions int32
+}
 
 // Config tunes the coordinator. Zero values are Kafka's defaults.
 type Config struct {
@@ -48,6 +59,16 @@ type Config struct {
 	// leads, for the lag metrics; lag is reported only where it returns
 	// true.
 	LogEnd func(topic string, partition int32) (int64, bool)
+	// ConsumerSessionTimeout is group.consumer.session.timeout.ms
+	// (default 45 s): a KIP-848 member not heard from for this long
+	// leaves its group.
+	ConsumerSessionTimeout time.Duration
+	// ConsumerHeartbeatInterval is group.consumer.heartbeat.interval.ms
+	// (default 5 s), told to KIP-848 members in every heartbeat answer.
+	ConsumerHeartbeatInterval time.Duration
+	// Topics returns the cluster's topics, for KIP-848 server-side
+	// assignment; without it consumer groups are refused.
+	Topics func() []TopicInfo
 	// Logger (default slog.Default()).
 	Logger *slog.Logger
 	// Metrics receives the coordinator's collectors when set.
@@ -95,6 +116,15 @@ func (c *Config) Validate() error {
 	}
 	if c.RetentionCheckInterval < 0 {
 		errs = append(errs, fmt.Errorf("offsets retention check interval %v must be positive", c.RetentionCheckInterval))
+	}
+	if c.ConsumerSessionTimeout == 0 {
+		c.ConsumerSessionTimeout = DefaultConsumerSessionTimeout
+	}
+	if c.ConsumerHeartbeatInterval == 0 {
+		c.ConsumerHeartbeatInterval = DefaultConsumerHeartbeatInterval
+	}
+	if c.ConsumerSessionTimeout < 0 || c.ConsumerHeartbeatInterval < 0 || c.ConsumerHeartbeatInterval >= c.ConsumerSessionTimeout {
+		errs = append(errs, fmt.Errorf("consumer heartbeat interval %v and session timeout %v: want 0 < interval < session", c.ConsumerHeartbeatInterval, c.ConsumerSessionTimeout))
 	}
 	if c.MaxMetadataSize == 0 {
 		c.MaxMetadataSize = DefaultMaxMetadataSize

@@ -113,15 +113,36 @@ func (c *Coordinator) Sync(numPartitions int32, led map[int32]int32) {
 		}
 	}
 	for p, epoch := range led {
-		if _, ok := c.parts[p]; ok {
-			continue
+		if _, ok := c.parts[p]; !ok {
+			c.startLoadLocked(p, epoch)
 		}
-		ctx, cancel := context.WithCancel(context.Background())
-		op := &offsetsPartition{epoch: epoch, cancel: cancel}
-		c.parts[p] = op
-		c.wg.Add(1)
-		go c.load(ctx, p, op)
 	}
+}
+
+// startLoadLocked loads partition p, led in epoch, in the background.
+func (c *Coordinator) startLoadLocked(p, epoch int32) {
+	ctx, cancel := context.WithCancel(context.Background())
+	op := &offsetsPartition{epoch: epoch, cancel: cancel}
+	c.parts[p] = op
+	c.wg.Add(1)
+	go c.load(ctx, p, op)
+}
+
+// reloadLocked unloads partition p and loads it again from the log: a
+// write failed after the groups' memory had moved on, and the log is what
+// a member may be told.
+func (c *Coordinator) reloadLocked(p int32) {
+	op := c.parts[p]
+	if op == nil {
+		return
+	}
+	select {
+	case <-c.stop:
+		return
+	default:
+	}
+	c.unloadLocked(p)
+	c.startLoadLocked(p, op.epoch)
 }
 
 // unloadLocked forgets the groups of partition p.
@@ -164,7 +185,7 @@ func (c *Coordinator) load(ctx context.Context, p int32, op *offsetsPartition) {
 		c.groups[g.id] = g
 	}
 	op.loaded = true
-	c.log.Info("loaded offsets partition", "partition", p, "epoch", op.epoch, "groups", len(l.groups), "skipped_records", l.skipped, "took", time.Since(start))
+	c.log.Info("loaded offsets partition", "partition", p, "epoch", op.epoch, "groups", len(l.groups), "skipped_records", l.skipped, "first_skipped", l.firstSkip, "took", time.Since(start))
 }
 
 // groupStatus is why a request for a group cannot be served here, or nil.

@@ -31,6 +31,25 @@
 // older instance being fenced (FENCED_INSTANCE_ID). Offsets of a group
 // that stayed Empty for offsets.retention.minutes are tombstoned.
 //
+// KIP-848 consumer groups (ConsumerGroupHeartbeat, ConsumerGroupDescribe)
+// live beside classic ones (consumer.go, heartbeat848.go): members
+// heartbeat with their owned partitions, the coordinator keeps a group
+// epoch (bumped once per request that changes members, subscriptions or
+// subscribed topics), computes the target assignment with the uniform or
+// range assignor (assignors.go), and moves each member toward it: revoked
+// partitions first, at the member's old epoch (so it can commit them), and
+// a partition goes to its new owner only after the old one reported it
+// released; a member that does not release within its rebalance timeout
+// is fenced. Every change is written to __consumer_offsets as Kafka's
+// ConsumerGroup* records (records848.go: group epoch, member metadata,
+// target assignment, current assignment; tombstones when a member leaves
+// or the group is deleted) through the group's ordered write queue, and
+// the heartbeat is answered only once they have every in-sync replica. A
+// new coordinator replays them with the classic records and rebuilds each
+// consumer group, starting every member's session afresh: members go on
+// with their ids, epochs and partitions. A failed write reloads the
+// partition from the log, so a member is never told what the log lacks.
+//
 // One mutex guards every group; it is never held across a write or a
 // wait. Timers (sessions, rebalances, pending member ids) take it when
 // they fire and check that what they were armed for still holds.

@@ -7,7 +7,8 @@ import (
 // runExpiry removes, every RetentionCheckInterval, the offsets of groups
 // that have been Empty for longer than OffsetsRetention (a group without
 // a protocol, which only commits, by each offset's commit time), writing
-// tombstones; a group left without offsets is deleted.
+// tombstones; a group left without offsets is deleted, and so is an empty
+// KIP-848 consumer group that has none.
 func (c *Coordinator) runExpiry() {
 	defer c.wg.Done()
 	t := time.NewTicker(c.cfg.RetentionCheckInterval)
@@ -51,17 +52,22 @@ func (c *Coordinator) ExpireOffsets(now time.Time) int {
 				tps = append(tps, tp)
 			}
 		}
-		if len(tps) > 0 {
+		switch {
+		case len(tps) > 0:
 			todo = append(todo, work{g: g, tps: tps, deleted: len(tps) == len(g.offsets)})
+		case g.consumer != nil && len(g.offsets) == 0:
+			// An empty consumer group with no offsets is deleted, as
+			// Kafka's expiry does: its records are tombstoned.
+			todo = append(todo, work{g: g, deleted: true})
 		}
 	}
 	c.mu.Unlock()
 	n := 0
 	for _, w := range todo {
 		c.mu.Lock()
-		records := w.g.tombstonesLocked(w.tps, w.deleted)
+		written := w.g.enqueueLocked(w.g.tombstonesLocked(w.tps, w.deleted))
 		c.mu.Unlock()
-		if _, err := c.write(w.g.part, records); err != nil {
+		if err := <-written; err != nil {
 			c.log.Warn("expire offsets", "group", w.g.id, "error", err)
 			continue
 		}

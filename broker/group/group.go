@@ -2,6 +2,7 @@ package group
 
 import (
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -51,6 +52,20 @@ type group struct {
 	pending      map[string]*time.Timer
 	offsets      map[topicPartition]Offset
 	metaOffset   int64 // log offset of the last group metadata written or loaded
+
+	consumer *consumerGroup // set for a KIP-848 group (type "consumer")
+	// written848 is the KIP-848 records last queued for writing, by key:
+	// what the log holds once the queue is written (persist848.go).
+	written848 map[string]written848
+	// written848Epochs is the group and assignment epochs when records
+	// were last queued; full848 asks for a whole diff next time (a
+	// static member took another's place).
+	written848Epochs [2]int32
+	full848          bool
+	// dropClassic: the group was a classic group with metadata in the
+	// log; its next KIP-848 write tombstones that metadata.
+	dropClassic bool
+	queue       writeQueue // writes kept in the order their changes were made
 
 	joinTimer    *time.Timer
 	joinDeadline time.Time // the initial delay's end (rebalance timeout bound)
@@ -185,6 +200,16 @@ func codeOf(err error) int16 {
 	return kerr.UnknownServerError.Code
 }
 
+// sortedKeys is m's keys in order.
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
 func contains(s []string, v string) bool {
 	for _, x := range s {
 		if x == v {
@@ -202,6 +227,9 @@ func (g *group) shutdownLocked(err error) {
 	}
 	for _, t := range g.pending {
 		t.Stop()
+	}
+	if g.consumer != nil {
+		g.consumer.shutdownLocked()
 	}
 	for _, m := range g.members {
 		if m.timer != nil {

@@ -47,6 +47,13 @@ func (c *Coordinator) join(req *kmsg.JoinGroupRequest, clientID, clientHost stri
 	if g.state == Dead {
 		return nil, joinError(req.MemberID, kerr.CoordinatorNotAvailable)
 	}
+	if g.consumer != nil {
+		if len(g.consumer.members) > 0 {
+			return nil, joinError(req.MemberID, kerr.InconsistentGroupProtocol)
+		}
+		g.consumer = nil     // an empty consumer group becomes a classic group
+		g.persist848Locked() // its records are tombstoned
+	}
 	if !g.supportsProtocols(req.ProtocolType, req.Protocols) {
 		if len(g.members) == 0 && g.state == Empty && len(g.offsets) == 0 {
 			delete(c.groups, g.id)
@@ -338,12 +345,7 @@ func (g *group) joinResponseLocked(m *member, version int16) *kmsg.JoinGroupResp
 	proto, ptype := g.protocol, g.protocolType
 	r.Protocol, r.ProtocolType = &proto, &ptype
 	if m.id == g.leader {
-		ids := make([]string, 0, len(g.members))
-		for id := range g.members {
-			ids = append(ids, id)
-		}
-		slices.Sort(ids)
-		for _, id := range ids {
+		for _, id := range sortedKeys(g.members) {
 			o := g.members[id]
 			jm := kmsg.NewJoinGroupResponseMember()
 			jm.MemberID, jm.InstanceID, jm.ProtocolMetadata = o.id, o.instanceID, o.metadata(g.protocol)

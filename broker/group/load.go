@@ -2,6 +2,7 @@ package group
 
 import (
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -10,14 +11,16 @@ import (
 // loader replays a partition of __consumer_offsets: the last record of
 // each key wins, a tombstone removes.
 type loader struct {
-	groups  map[string]*loadedGroup
-	skipped int
+	groups    map[string]*loadedGroup
+	skipped   int
+	firstSkip error // the first skipped record's problem, for the log
 }
 
 type loadedGroup struct {
 	meta       *kmsg.GroupMetadataValue
 	metaOffset int64
 	offsets    map[topicPartition]Offset
+	c848       *loaded848 // KIP-848 records, nil when none
 }
 
 func newLoader() *loader { return &loader{groups: map[string]*loadedGroup{}} }
@@ -31,13 +34,25 @@ func (l *loader) group(id string) *loadedGroup {
 	return g
 }
 
+// skip counts a record that does not decode.
+func (l *loader) skip(offset int64, err error) {
+	if l.skipped == 0 {
+		l.firstSkip = fmt.Errorf("offset %d: %w", offset, err)
+	}
+	l.skipped++
+}
+
 // apply takes one record; records that do not decode are counted and
 // skipped.
 func (l *loader) apply(offset int64, r Record) {
+	if is848Key(r.Key) {
+		l.apply848(offset, r)
+		return
+	}
 	k, err := decodeKey(r.Key)
 	if err != nil {
 		if !errors.Is(err, errUnknownKeyVersion) {
-			l.skipped++
+			l.skip(offset, err)
 		}
 		return
 	}
@@ -50,7 +65,7 @@ func (l *loader) apply(offset int64, r Record) {
 		}
 		o, err := decodeOffsetValue(r.Value)
 		if err != nil {
-			l.skipped++
+			l.skip(offset, err)
 			return
 		}
 		o.logOffset = offset
@@ -65,23 +80,33 @@ func (l *loader) apply(offset int64, r Record) {
 	}
 	v, err := decodeGroupValue(r.Value)
 	if err != nil {
-		l.skipped++
+		l.skip(offset, err)
 		return
 	}
 	g.meta, g.metaOffset = v, offset
 }
 
-// build turns what was loaded into groups: a group with members is
-// Stable in its last generation (its members keep their assignment and
-// must heartbeat within their session timeout), one without is Empty.
+// build turns what was loaded into groups: a classic group with members
+// is Stable in its last generation (its members keep their assignment and
+// must heartbeat within their session timeout), one without is Empty; a
+// consumer group is rebuilt from its KIP-848 records (load848.go).
 func (l *loader) build(c *Coordinator, part int32) []*group {
 	var out []*group
 	for id, lg := range l.groups {
-		if lg.meta == nil && len(lg.offsets) == 0 {
+		if lg.meta == nil && len(lg.offsets) == 0 && !lg.isConsumer() {
 			continue
 		}
 		g := newGroup(c, id, part)
 		g.offsets, g.metaOffset = lg.offsets, lg.metaOffset
+		if lg.isConsumer() {
+			g.dropClassic = lg.meta != nil
+			c.buildConsumerLocked(g, lg.c848)
+			out = append(out, g)
+			continue
+		}
+		if lg.c848 != nil {
+			g.written848 = lg.c848.written // stale records, tombstoned by the group's next KIP-848 write
+		}
 		if v := lg.meta; v != nil {
 			g.protocolType, g.generation = v.ProtocolType, v.Generation
 			if v.Protocol != nil {

@@ -133,6 +133,9 @@ func (c *Coordinator) commitTargetLocked(req *kmsg.OffsetCommitRequest) (*group,
 		}
 		return c.groupLocked(req.Group, true), nil
 	}
+	if g.consumer != nil {
+		return g, c.validateCommitLocked(g.consumer, req.MemberID, req.Generation, req.Topics)
+	}
 	switch {
 	case g.state == Dead:
 		return nil, kerr.CoordinatorNotAvailable
@@ -173,7 +176,7 @@ func (c *Coordinator) OffsetFetch(req *kmsg.OffsetFetchRequest) *kmsg.OffsetFetc
 			}
 			out := kmsg.NewOffsetFetchResponseGroup()
 			out.Group = rg.Group
-			fetched, err := c.fetchLocked(rg.Group, topics, req.Version)
+			fetched, err := c.fetchMemberLocked(rg.Group, rg.MemberID, rg.MemberEpoch, topics, req.Version)
 			out.ErrorCode = codeOf(err)
 			for _, t := range fetched {
 				ot := kmsg.NewOffsetFetchResponseGroupTopic()
@@ -212,6 +215,24 @@ func (c *Coordinator) OffsetFetch(req *kmsg.OffsetFetchRequest) *kmsg.OffsetFetc
 		}
 	}
 	return resp
+}
+
+// fetchMemberLocked is fetchLocked for a request naming a member (v9):
+// a consumer group's member must be in the group at that epoch.
+func (c *Coordinator) fetchMemberLocked(id string, memberID *string, memberEpoch int32, topics []kmsg.OffsetFetchRequestTopic, version int16) ([]kmsg.OffsetFetchResponseTopic, error) {
+	if err := c.checkLocked(id); err != nil {
+		return nil, err
+	}
+	if g := c.groupLocked(id, false); g != nil && g.consumer != nil && (memberID != nil || memberEpoch >= 0) {
+		mid := ""
+		if memberID != nil {
+			mid = *memberID
+		}
+		if err := g.consumer.validateFetchLocked(mid, memberEpoch); err != nil {
+			return nil, err
+		}
+	}
+	return c.fetchLocked(id, topics, version)
 }
 
 // fetchLocked returns a group's committed offsets for topics, or all of
@@ -328,6 +349,13 @@ func (c *Coordinator) OffsetDelete(req *kmsg.OffsetDeleteRequest) *kmsg.OffsetDe
 // subscribe to; nil when the group's protocol is not the consumer
 // protocol (its subscriptions cannot be read).
 func (g *group) subscribedTopicsLocked() map[string]bool {
+	if g.consumer != nil {
+		out := map[string]bool{}
+		for name := range g.c.subscribedTopicsLocked(g.consumer) {
+			out[name] = true
+		}
+		return out
+	}
 	if len(g.members) == 0 {
 		return map[string]bool{}
 	}

@@ -124,13 +124,13 @@ func TestAdminTopicsAgainstDev(t *testing.T) {
 // "runnel admin cluster" shows three voters caught up and three brokers,
 // and a topic with replication factor 3 can then be created.
 func TestAdminGrowsClusterToThreeVoters(t *testing.T) {
-	var kafka, raft []string
+	var kafka, raft, adminAddr []string
 	for range 3 {
-		kafka, raft = append(kafka, freePort(t)), append(raft, freePort(t))
+		kafka, raft, adminAddr = append(kafka, freePort(t)), append(raft, freePort(t)), append(adminAddr, freePort(t))
 	}
 	for i := range 3 {
 		startBroker(t, kafka[i], "--id", strconv.Itoa(i+1), "--raft", raft[i], "--voters", "1@"+raft[0],
-			"--data-dir", filepath.Join(t.TempDir(), "n"+strconv.Itoa(i+1)))
+			"--admin-addr", adminAddr[i], "--data-dir", filepath.Join(t.TempDir(), "n"+strconv.Itoa(i+1)))
 	}
 	var cluster clusterView
 	testwait.For(t, 30*time.Second, 100*time.Millisecond, func() error {
@@ -144,8 +144,10 @@ func TestAdminGrowsClusterToThreeVoters(t *testing.T) {
 	if len(cluster.Quorum.Voters) != 1 || len(cluster.Quorum.Observers) != 0 {
 		t.Fatalf("before: %+v", cluster.Quorum)
 	}
+	// The voter APIs are served on the admin listener only.
+	wantAdminError(t, admin(t, kafka[0], "voters", "add", "--id", "2", "--raft", raft[1]), 1, "is not an admin listener")
 	for _, id := range []int{2, 3} {
-		r := admin(t, kafka[0], "voters", "add", "--id", strconv.Itoa(id), "--raft", raft[id-1])
+		r := admin(t, adminAddr[0], "voters", "add", "--id", strconv.Itoa(id), "--raft", raft[id-1])
 		want := "added node " + strconv.Itoa(id) + " (raft " + raft[id-1] + ") as a voter\n"
 		if r.code != 0 || r.stdout != want {
 			t.Fatalf("voters add %d: exit %d %q %q", id, r.code, r.stdout, r.stderr)

@@ -30,8 +30,8 @@ func adminVotersAddCommand() *command {
 		help: `Add node --id, whose raft listener is --raft, to the metadata quorum as a
 voter (AddRaftVoter). The node must be running, started outside --voters so
 that it waits as a learner; it receives the metadata log, catches up and
-then votes. Any voter's broker can take the call: --bootstrap names it (its
-admin address when it has one).`,
+then votes. Only a broker's admin listener serves the call (runnel broker
+--admin-addr): --bootstrap names it; any node's will do.`,
 		flags: func(fs *flag.FlagSet) {
 			af.register(fs)
 			fs.IntVar(&id, "id", 0, "node `ID` of the new voter (its --id)")
@@ -51,8 +51,11 @@ admin address when it has one).`,
 			l := kmsg.NewAddRaftVoterRequestListener()
 			l.Name, l.Host, l.Port = raftListener, host, uint16(port)
 			req.Listeners = append(req.Listeners, l)
-			resp, err := req.RequestWith(s.ctx, s.cl.SeedBrokers()[0])
 			what := fmt.Sprintf("add voter %d", id)
+			if err := s.requireAdminListener(what, req.Key()); err != nil {
+				return err
+			}
+			resp, err := req.RequestWith(s.ctx, s.cl.SeedBrokers()[0])
 			if err != nil {
 				return s.wireError(what, err)
 			}
@@ -72,7 +75,8 @@ func adminVotersRemoveCommand() *command {
 		summary: "remove a voter or learner from the metadata quorum",
 		help: `Remove node --id from the metadata quorum (RemoveRaftVoter), a voter or a
 learner. Keep a majority of the remaining voters running. The removed node's
-broker stays registered until it is stopped.`,
+broker stays registered until it is stopped. Only a broker's admin listener
+serves the call (runnel broker --admin-addr): --bootstrap names it.`,
 		flags: func(fs *flag.FlagSet) {
 			af.register(fs)
 			fs.IntVar(&id, "id", 0, "node `ID` to remove")
@@ -83,8 +87,11 @@ broker stays registered until it is stopped.`,
 			}
 			req := kmsg.NewPtrRemoveRaftVoterRequest()
 			req.VoterID = int32(id)
-			resp, err := req.RequestWith(s.ctx, s.cl.SeedBrokers()[0])
 			what := fmt.Sprintf("remove voter %d", id)
+			if err := s.requireAdminListener(what, req.Key()); err != nil {
+				return err
+			}
+			resp, err := req.RequestWith(s.ctx, s.cl.SeedBrokers()[0])
 			if err != nil {
 				return s.wireError(what, err)
 			}
@@ -94,4 +101,21 @@ broker stays registered until it is stopped.`,
 			return af.emit(inv, voterChange{Action: "removed", ID: int32(id)}, fmt.Sprintf("removed node %d from the metadata quorum\n", id))
 		}),
 	}
+}
+
+// requireAdminListener refuses, with the way out, when the --bootstrap
+// address does not serve key: the voter APIs are served on a broker's admin
+// listener only, which the client listener does not even list.
+func (s *adminSession) requireAdminListener(what string, key int16) error {
+	av, err := kmsg.NewPtrApiVersionsRequest().RequestWith(s.ctx, s.cl.SeedBrokers()[0])
+	if err != nil {
+		return s.wireError(what, err)
+	}
+	for _, k := range av.ApiKeys {
+		if k.ApiKey == key {
+			return nil
+		}
+	}
+	return fmt.Errorf("%s: %s is not an admin listener (it does not serve %s): pass a broker's --admin-addr address as --bootstrap",
+		what, s.seed, kmsg.NameForKey(key))
 }

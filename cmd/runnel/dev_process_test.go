@@ -23,6 +23,7 @@ import (
 type devProc struct {
 	brokerProc
 	url, token string
+	banner     string // what it printed up to the token
 }
 
 var (
@@ -63,17 +64,21 @@ func launchDev(t *testing.T, dataDir string, extra ...string) *devProc {
 	p.done = make(chan struct{})
 	// One goroutine reads stdout to its end (so the process never blocks
 	// on a full pipe), handing over the banner's URL and token.
-	banner := make(chan [2]string, 1)
+	banner := make(chan [3]string, 1)
 	go func(cmd *exec.Cmd, done chan struct{}) {
 		var url, token string
+		var text strings.Builder
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
+			if token == "" {
+				text.WriteString(sc.Text() + "\n")
+			}
 			if m := devURLLine.FindStringSubmatch(sc.Text()); m != nil {
 				url = m[1]
 			}
 			if m := devTokenLine.FindStringSubmatch(sc.Text()); m != nil {
 				token = m[1]
-				banner <- [2]string{url, token}
+				banner <- [3]string{url, token, text.String()}
 			}
 		}
 		cmd.Wait()
@@ -81,7 +86,7 @@ func launchDev(t *testing.T, dataDir string, extra ...string) *devProc {
 	}(p.cmd, p.done)
 	select {
 	case b := <-banner:
-		p.url, p.token = b[0], b[1]
+		p.url, p.token, p.banner = b[0], b[1], b[2]
 	case <-p.done:
 		t.Fatalf("runnel dev exited: %s", p.stderr.String())
 	case <-time.After(60 * time.Second):

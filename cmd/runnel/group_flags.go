@@ -25,6 +25,10 @@ func (f *groupFlags) register(fs *flag.FlagSet) {
 	fs.DurationVar(&f.cfg.MaxSessionTimeout, "group-max-session-timeout", group.DefaultMaxSessionTimeout, "group.max.session.timeout.ms (`duration`)")
 	fs.DurationVar(&f.cfg.OffsetsRetention, "offsets-retention", group.DefaultOffsetsRetention,
 		"offsets.retention.minutes: committed offsets of a group empty this long are removed (`duration`)")
+	fs.DurationVar(&f.cfg.ConsumerSessionTimeout, "group-consumer-session-timeout", group.DefaultConsumerSessionTimeout,
+		"group.consumer.session.timeout.ms: a KIP-848 consumer group member not heard from this long leaves (`duration`)")
+	fs.DurationVar(&f.cfg.ConsumerHeartbeatInterval, "group-consumer-heartbeat-interval", group.DefaultConsumerHeartbeatInterval,
+		"group.consumer.heartbeat.interval.ms: how often KIP-848 members heartbeat (`duration`)")
 }
 
 // config returns the coordinator configuration, checked.

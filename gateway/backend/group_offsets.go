@@ -84,7 +84,10 @@ func (b *Backend) ResetGroupOffsets(ctx context.Context, group, topic string, pa
 		case to.Latest:
 			at = po.Latest
 		case to.Time != nil:
-			at = *po.ForTimestamp
+			at = po.Latest // no event that recent: the end, as kafka-consumer-groups --to-datetime
+			if *po.ForTimestamp >= 0 {
+				at = *po.ForTimestamp
+			}
 		}
 		out = append(out, CommittedOffset{Topic: topic, Partition: po.Partition, Offset: at})
 	}
@@ -116,6 +119,15 @@ func (b *Backend) checkEmpty(ctx context.Context, group string) error {
 	}
 	if d.State != GroupEmpty && d.State != GroupDead || len(d.Members) > 0 {
 		return liveMembers(group, nil)
+	}
+	if d.State == GroupDead { // not a classic group: maybe a consumer group
+		cg, found, err := b.describeConsumerGroup(ctx, group)
+		if err != nil {
+			return err
+		}
+		if found && len(cg.Members) > 0 {
+			return liveMembers(group, nil)
+		}
 	}
 	return nil
 }

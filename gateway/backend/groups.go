@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"sort"
 
 	"github.com/twmb/franz-go/pkg/kadm"
@@ -23,9 +24,18 @@ const (
 	GroupDead  = "Dead"
 )
 
+// Group types, as Kafka's ListGroups v5 names them: a classic group
+// (JoinGroup/SyncGroup, client-side assignors) or a consumer group of
+// KIP-848's protocol (ConsumerGroupHeartbeat, server-side assignors).
+const (
+	GroupTypeClassic  = "classic"
+	GroupTypeConsumer = "consumer"
+)
+
 // GroupSummary is one group of GET /v1/groups.
 type GroupSummary struct {
 	Name         string
+	Type         string // GroupTypeClassic or GroupTypeConsumer
 	State        string
 	ProtocolType string
 }
@@ -34,10 +44,12 @@ type GroupSummary struct {
 // committed offsets for or has assigned, where it is.
 type GroupInfo struct {
 	Name         string
+	Type         string // GroupTypeClassic or GroupTypeConsumer
 	State        string
 	ProtocolType string
 	// Protocol is the assignor the members agreed on ("range",
-	// "cooperative-sticky"...); empty when the group has no members.
+	// "cooperative-sticky"...; a consumer group's server-side assignor,
+	// "uniform" or "range"); empty when a classic group has no members.
 	Protocol   string
 	Members    []GroupMember
 	Partitions []GroupPartition // by topic, then partition
@@ -117,11 +129,60 @@ func (b *Backend) ListGroups(ctx context.Context) ([]GroupSummary, error) {
 	if err != nil {
 		return nil, groupError(fmt.Errorf("backend: list groups: %w", err), "")
 	}
+	// ListGroups v5 names each group's type only when asked to filter
+	// by it: the consumer groups are listed apart.
+	consumers, err := b.adm.ListGroupsByType(ctx, []string{GroupTypeConsumer})
+	if err != nil {
+		return nil, groupError(fmt.Errorf("backend: list consumer groups: %w", err), "")
+	}
 	out := make([]GroupSummary, 0, len(listed))
 	for _, g := range listed.Sorted() {
-		out = append(out, GroupSummary{Name: g.Group, State: g.State, ProtocolType: g.ProtocolType})
+		typ := GroupTypeClassic
+		if _, ok := consumers[g.Group]; ok {
+			typ = GroupTypeConsumer
+		}
+		out = append(out, GroupSummary{Name: g.Group, Type: typ, State: g.State, ProtocolType: g.ProtocolType})
 	}
 	return out, nil
+}
+
+// describeConsumerGroup describes group with ConsumerGroupDescribe;
+// found is false when it is not a consumer group (GROUP_ID_NOT_FOUND).
+func (b *Backend) describeConsumerGroup(ctx context.Context, group string) (d kadm.DescribedConsumerGroup, found bool, err error) {
+	described, err := b.adm.DescribeConsumerGroups(ctx, group)
+	if err != nil {
+		return d, false, groupError(fmt.Errorf("backend: describe consumer group %q: %w", group, err), group)
+	}
+	d, ok := described[group]
+	switch {
+	case !ok || errors.Is(d.Err, kerr.GroupIDNotFound):
+		return d, false, nil
+	case d.Err != nil:
+		return d, false, groupError(fmt.Errorf("backend: describe consumer group %q: %w", group, d.Err), group)
+	}
+	return d, true, nil
+}
+
+// consumerGroupMembers is a consumer group's members as GroupMembers, and
+// the member each assigned partition belongs to.
+func consumerGroupMembers(d kadm.DescribedConsumerGroup) ([]GroupMember, map[topicPartition]string) {
+	members := make([]GroupMember, 0, len(d.Members))
+	owners := map[topicPartition]string{}
+	for _, m := range d.Members {
+		gm := GroupMember{MemberID: m.MemberID, ClientID: m.ClientID, ClientHost: m.ClientHost, Assignment: map[string][]int32{}}
+		if m.InstanceID != nil {
+			gm.InstanceID = *m.InstanceID
+		}
+		m.Assignment.EachPartitions(func(t string, ps []int32) {
+			ps = slices.Sorted(slices.Values(ps))
+			gm.Assignment[t] = ps
+			for _, p := range ps {
+				owners[topicPartition{t, p}] = m.MemberID
+			}
+		})
+		members = append(members, gm)
+	}
+	return members, owners
 }
 
 // DescribeGroup describes a group with its lag. A group the coordinator does
@@ -141,11 +202,27 @@ func (b *Backend) DescribeGroup(ctx context.Context, group string) (GroupInfo, e
 	if err := l.Error(); err != nil {
 		return GroupInfo{}, groupError(fmt.Errorf("backend: describe group %q: %w", group, err), group)
 	}
-	if l.State == GroupDead && len(l.Lag) == 0 {
+	var consumer *kadm.DescribedConsumerGroup
+	if l.State == GroupDead {
+		// Not a classic group: a KIP-848 consumer group, or none.
+		d, found, err := b.describeConsumerGroup(ctx, group)
+		if err != nil {
+			return GroupInfo{}, err
+		}
+		if found {
+			consumer = &d
+		}
+	}
+	if l.State == GroupDead && len(l.Lag) == 0 && consumer == nil {
 		return GroupInfo{}, groupError(kerr.GroupIDNotFound, group)
 	}
-	info := GroupInfo{Name: group, State: l.State, ProtocolType: l.ProtocolType, Protocol: l.Protocol,
+	info := GroupInfo{Name: group, Type: GroupTypeClassic, State: l.State, ProtocolType: l.ProtocolType, Protocol: l.Protocol,
 		Members: make([]GroupMember, 0, len(l.Members)), Partitions: make([]GroupPartition, 0)}
+	var owners map[topicPartition]string
+	if consumer != nil {
+		info.Type, info.State, info.ProtocolType, info.Protocol = GroupTypeConsumer, consumer.State, GroupTypeConsumer, consumer.AssignorName
+		info.Members, owners = consumerGroupMembers(*consumer)
+	}
 	for _, m := range l.Members {
 		gm := GroupMember{MemberID: m.MemberID, ClientID: m.ClientID, ClientHost: m.ClientHost, Assignment: map[string][]int32{}}
 		if m.InstanceID != nil {
@@ -163,6 +240,9 @@ func (b *Backend) DescribeGroup(ctx context.Context, group string) (GroupInfo, e
 	want := map[topicPartition]bool{}
 	for _, pl := range l.Lag.Sorted() {
 		gp := groupPartition(pl)
+		if owner, ok := owners[topicPartition{gp.Topic, gp.Partition}]; ok {
+			gp.MemberID = owner
+		}
 		if gp.Committed >= 0 {
 			want[topicPartition{gp.Topic, gp.Partition}] = true
 		}

@@ -63,8 +63,9 @@ type fetchLane struct {
 
 // The interfaces KafkaSource serves.
 var (
-	_ fanout.Source  = (*KafkaSource)(nil)
-	_ fanout.Bounder = (*KafkaSource)(nil)
+	_ fanout.Source       = (*KafkaSource)(nil)
+	_ fanout.StoredSource = (*KafkaSource)(nil)
+	_ fanout.Bounder      = (*KafkaSource)(nil)
 )
 
 // partKey names one partition.
@@ -149,6 +150,21 @@ func (s *KafkaSource) Fetch(ctx context.Context, topic string, partition int32, 
 // MaxWait: at the high watermark it waits up to wait for new events (0
 // answers at once).
 func (s *KafkaSource) FetchWait(ctx context.Context, topic string, partition int32, offset int64, maxBytes int32, wait time.Duration) (event.Batch, error) {
+	return s.fetch(ctx, topic, partition, offset, maxBytes, wait, false)
+}
+
+// FetchStored implements fanout.StoredSource: a fetch that does not wait,
+// sent through the metadata client rather than the partition's fetch lane.
+// Long polls go only through the lanes, so the metadata client's fetch
+// connection has none for this fetch to wait behind. (Without fetch
+// clients, every fetch shares one connection and this one can wait behind
+// a long poll.)
+func (s *KafkaSource) FetchStored(ctx context.Context, topic string, partition int32, offset int64, maxBytes int32) (event.Batch, error) {
+	return s.fetch(ctx, topic, partition, offset, maxBytes, 0, true)
+}
+
+// fetch is FetchWait, through s.cl rather than a lane when prompt.
+func (s *KafkaSource) fetch(ctx context.Context, topic string, partition int32, offset int64, maxBytes int32, wait time.Duration, prompt bool) (event.Batch, error) {
 	key := partKey{topic, partition}
 	ld, err := s.leader(ctx, key)
 	if err != nil {
@@ -172,7 +188,7 @@ func (s *KafkaSource) FetchWait(ctx context.Context, topic string, partition int
 
 	cl := s.cl
 	var lane *fetchLane
-	if len(s.lanes) > 0 {
+	if len(s.lanes) > 0 && !prompt {
 		if lane, err = s.fetchClient(ctx, key, ld.id); err != nil {
 			return event.Batch{}, err
 		}

@@ -57,7 +57,7 @@ func (f *fakeBackend) ListGroups(ctx context.Context) ([]backend.GroupSummary, e
 	defer f.mu.Unlock()
 	out := []backend.GroupSummary{}
 	for name, g := range f.groups {
-		out = append(out, backend.GroupSummary{Name: name, State: g.state(), ProtocolType: "consumer"})
+		out = append(out, backend.GroupSummary{Name: name, Type: backend.GroupTypeClassic, State: g.state(), ProtocolType: "consumer"})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
@@ -77,7 +77,7 @@ func (f *fakeBackend) DescribeGroup(ctx context.Context, name string) (backend.G
 	if err != nil {
 		return backend.GroupInfo{}, err
 	}
-	info := backend.GroupInfo{Name: name, State: g.state(), ProtocolType: "consumer", Members: g.members}
+	info := backend.GroupInfo{Name: name, Type: backend.GroupTypeClassic, State: g.state(), ProtocolType: "consumer", Members: g.members}
 	if len(g.members) > 0 {
 		info.Protocol = "range"
 	}

@@ -63,6 +63,7 @@ func needAdmin(p *auth.Principal, what string) error {
 // groupSummaryJSON is openapi.yaml's GroupSummary.
 type groupSummaryJSON struct {
 	Name         string `json:"name"`
+	Type         string `json:"type"`
 	State        string `json:"state"`
 	ProtocolType string `json:"protocol_type"`
 }
@@ -80,7 +81,7 @@ func (s *Server) listGroups(c *fiber.Ctx, p *auth.Principal) error {
 		Groups []groupSummaryJSON `json:"groups"`
 	}{Groups: make([]groupSummaryJSON, 0, len(gs))}
 	for _, g := range gs {
-		out.Groups = append(out.Groups, groupSummaryJSON{Name: g.Name, State: g.State, ProtocolType: g.ProtocolType})
+		out.Groups = append(out.Groups, groupSummaryJSON{Name: g.Name, Type: g.Type, State: g.State, ProtocolType: g.ProtocolType})
 	}
 	return sendJSON(c, http.StatusOK, out)
 }
@@ -88,6 +89,7 @@ func (s *Server) listGroups(c *fiber.Ctx, p *auth.Principal) error {
 // groupJSON is openapi.yaml's Group.
 type groupJSON struct {
 	Name         string            `json:"name"`
+	Type         string            `json:"type"`
 	State        string            `json:"state"`
 	ProtocolType string            `json:"protocol_type"`
 	Protocol     string            `json:"protocol"`
@@ -131,7 +133,7 @@ func (s *Server) describeGroup(c *fiber.Ctx, p *auth.Principal) error {
 	if err != nil {
 		return err
 	}
-	out := groupJSON{Name: g.Name, State: g.State, ProtocolType: g.ProtocolType, Protocol: g.Protocol,
+	out := groupJSON{Name: g.Name, Type: g.Type, State: g.State, ProtocolType: g.ProtocolType, Protocol: g.Protocol,
 		Members: make([]memberJSON, 0, len(g.Members)), Offsets: make([]groupOffsetJSON, 0, len(g.Partitions))}
 	now := time.Now().UnixMilli()
 	var topics []string

@@ -110,6 +110,10 @@ func TestRouting(t *testing.T) {
 	if v := h.metricValue("runnel_gateway_http_requests_total", map[string]string{"route": routeUnmatched, "status": "404"}); v != 1 {
 		t.Fatalf("unmatched 404s counted %v", v)
 	}
+	// GET /v1/ws without an upgrade (upgrades never reach this server):
+	// 400 invalid_request, as openapi.yaml says, with or without a token.
+	wantError(t, h.do(req{method: "GET", path: "/v1/ws"}), 400, "invalid_request", "WebSocket upgrade")
+	wantError(t, h.do(req{method: "GET", path: "/v1/ws?access_token=x", token: h.admin()}), 400, "invalid_request", "WebSocket upgrade")
 	// HEAD works where GET does, without a body.
 	r = h.do(req{method: "HEAD", path: "/healthz", raw: true})
 	if r.status != 200 || len(r.body) != 0 {
@@ -267,7 +271,7 @@ func TestExtraRoutes(t *testing.T) {
 			}
 			return c.JSON(map[string]string{"thing": c.Params("thing"), "by": p.Subject})
 		}},
-		{Method: "GET", Path: "/v1/ws", Public: true, Handler: func(c *fiber.Ctx) error { return c.SendString("public") }},
+		{Method: "GET", Path: "/v1/public-thing", Public: true, Handler: func(c *fiber.Ctx) error { return c.SendString("public") }},
 	}})
 	r := h.do(req{method: "GET", path: "/v1/things/g1", token: h.admin(), raw: true})
 	if r.status != 200 || string(r.body) != `{"by":"root","thing":"g1"}` {
@@ -275,7 +279,7 @@ func TestExtraRoutes(t *testing.T) {
 	}
 	wantError(t, h.do(req{method: "GET", path: "/v1/things/g1", raw: true}), 401, "unauthenticated")
 	wantError(t, h.do(req{method: "GET", path: "/v1/things/g1", token: h.token(auth.MintOptions{}), raw: true}), 403, "forbidden")
-	if r := h.do(req{method: "GET", path: "/v1/ws", raw: true}); r.status != 200 {
+	if r := h.do(req{method: "GET", path: "/v1/public-thing", raw: true}); r.status != 200 {
 		t.Fatalf("public extra route: %d", r.status)
 	}
 	if v := h.metricValue("runnel_gateway_http_requests_total", map[string]string{"route": "/v1/things/{thing}", "status": "200"}); v != 1 {

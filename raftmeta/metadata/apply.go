@@ -130,6 +130,8 @@ func (w *writer) apply(r Record) error {
 		return w.remoteSegmentAdded(r.RemoteSegmentAdded)
 	case r.RemoteSegmentRemoved != nil:
 		return w.remoteSegmentRemoved(r.RemoteSegmentRemoved)
+	case r.ClusterIDSet != nil:
+		return w.clusterIDSet(r.ClusterIDSet)
 	}
 	return rejectf(ErrInvalidRecord, "record does not have exactly one field set")
 }
@@ -311,6 +313,18 @@ func (w *writer) partitionChanged(r *PartitionChanged) error {
 		p.RemovingReplicas = slices.Clone(r.Reassign.Removing)
 	}
 	w.putTopic(t)
+	return nil
+}
+
+// clusterIDSet applies a ClusterIDSet record.
+func (w *writer) clusterIDSet(r *ClusterIDSet) error {
+	if err := ValidateClusterID(r.ID); err != nil {
+		return err
+	}
+	if w.img.clusterID != "" {
+		return rejectf(ErrClusterIDSet, "the cluster id is %q already", w.img.clusterID)
+	}
+	w.img.clusterID = r.ID
 	return nil
 }
 
