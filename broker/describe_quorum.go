@@ -22,10 +22,10 @@ const raftListenerName = "CONTROLLER"
 // handleDescribeQuorum describes the metadata raft group (KIP-595, as
 // kafka-metadata-quorum's describe): its leader, term (the leader epoch),
 // commit index (the high watermark), voters and learners (observers) with
-// how far their logs reach, and (v2) their raft addresses. Any member
-// answers from what it knows; only the leader knows the other members' log
-// ends, -1 otherwise. Partition 0 of __cluster_metadata is the only one.
-func (b *Broker) handleDescribeQuorum(_ context.Context, r *kafkaserver.Request) (*kafkaserver.Response, error) {
+// how far their logs reach, and (v2) their raft addresses, as the raft
+// leader knows them (asked through the metadata member when this node does
+// not lead). Partition 0 of __cluster_metadata is the only one.
+func (b *Broker) handleDescribeQuorum(ctx context.Context, r *kafkaserver.Request) (*kafkaserver.Response, error) {
 	req := r.Msg.(*kmsg.DescribeQuorumRequest)
 	resp := req.ResponseKind().(*kmsg.DescribeQuorumResponse)
 	var q *raftnode.QuorumState
@@ -45,7 +45,18 @@ func (b *Broker) handleDescribeQuorum(_ context.Context, r *kafkaserver.Request)
 				continue
 			}
 			if q == nil {
-				s := b.member.QuorumState()
+				qctx, cancel := adminContext(ctx, 0)
+				s, err := b.member.QuorumState(qctx)
+				cancel()
+				if err != nil {
+					err = refuse(kerr.RequestTimedOut, "the metadata quorum's leader did not answer: %v", err)
+					sp.ErrorCode = errorCode(err)
+					if req.Version >= 2 {
+						sp.ErrorMessage = errorMessage(err)
+					}
+					st.Partitions = append(st.Partitions, sp)
+					continue
+				}
 				q = &s
 			}
 			sp.LeaderID, sp.LeaderEpoch, sp.HighWatermark = int32(q.Leader), int32(q.Term), int64(q.Commit)

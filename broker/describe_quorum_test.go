@@ -12,8 +12,8 @@ import (
 )
 
 // TestDescribeQuorum asks every broker of a three-voter cluster to describe
-// the metadata quorum: all name the same leader and the three voters; the
-// leader knows every voter's log end, up to its high watermark; the v2
+// the metadata quorum: all name the same leader and the three voters, with
+// every voter's log end as the leader knows it, up to its high watermark; the v2
 // nodes carry each voter's raft address; another topic is refused.
 func TestDescribeQuorum(t *testing.T) {
 	c := brokertest.Start(t, 3, brokertest.Options{})
@@ -44,6 +44,11 @@ func TestDescribeQuorum(t *testing.T) {
 		}
 		if leader != 0 && p.LeaderID != leader {
 			t.Fatalf("broker %d names leader %d, another named %d", id, p.LeaderID, leader)
+		}
+		for _, v := range p.CurrentVoters {
+			if v.LogEndOffset < 0 {
+				t.Errorf("broker %d does not give the leader's view of voter %d: %+v", id, v.ReplicaID, v)
+			}
 		}
 		leader = p.LeaderID
 	}

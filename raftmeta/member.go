@@ -371,6 +371,8 @@ func (m *Member) dispatch(ctx context.Context, from uint64, req request) (any, e
 		return run(ctx, req.Body, c.ElectLeaders)
 	case opReassignPartitions:
 		return run(ctx, req.Body, c.ReassignPartitions)
+	case opQuorumState:
+		return m.leaderQuorumState()
 	case opAddRemoteSegment:
 		return run(ctx, req.Body, func(ctx context.Context, r controller.RemoteSegmentRequest) (struct{}, error) {
 			return struct{}{}, c.AddRemoteSegment(ctx, r)
@@ -597,7 +599,3 @@ func (m *Member) confChange(ctx context.Context, t pb.ConfChangeType, id uint64,
 	cc := &pb.ConfChangeV2{Changes: []*pb.ConfChangeSingle{{Type: &t, NodeId: &id}}, Context: []byte(addr)}
 	return node.ProposeConfChange(ctx, cc)
 }
-
-// QuorumState returns the metadata group's membership and log progress as
-// this member knows it (the leader knows every member's progress).
-func (m *Member) QuorumState() raftnode.QuorumState { return m.node.Load().Quorum() }

@@ -64,7 +64,7 @@ type adminFlags struct {
 }
 
 func (f *adminFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.bootstrap, "bootstrap", defaultBootstrap, "Kafka `address`es of brokers to start from, comma-separated (for voters: the broker's admin address when it has one)")
+	fs.StringVar(&f.bootstrap, "bootstrap", defaultBootstrap, "Kafka `address`es of brokers to start from, comma-separated (for \"voters\": a broker's --admin-addr)")
 	fs.BoolVar(&f.json, "json", false, "print JSON instead of a table")
 	fs.DurationVar(&f.timeout, "timeout", 30*time.Second, "how long to wait for the cluster")
 }

@@ -82,28 +82,13 @@ func (s *adminSession) describeCluster() (clusterView, error) {
 		v.Brokers = append(v.Brokers, bv)
 	}
 	sort.Slice(v.Brokers, func(i, j int) bool { return v.Brokers[i].ID < v.Brokers[j].ID })
+	// Any broker answers with the raft leader's view.
 	q, err := s.describeQuorum(s.cl.SeedBrokers()[0])
 	if err != nil {
 		return v, err
 	}
-	// Only the leader knows every member's log end: ask it when the seed
-	// does not lead.
-	if q.LeaderID > 0 && !knowsLogEnds(q) {
-		if lq, err := s.describeQuorum(s.cl.Broker(int(q.LeaderID))); err == nil {
-			q = lq
-		}
-	}
 	v.Quorum = q
 	return v, nil
-}
-
-func knowsLogEnds(q quorumView) bool {
-	for _, n := range q.Voters {
-		if n.LogEndOffset >= 0 {
-			return true
-		}
-	}
-	return false
 }
 
 // describeQuorum sends DescribeQuorum to one broker.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -47,7 +48,9 @@ then votes. Only a broker's admin listener serves the call (runnel broker
 				return usagef("--raft %q: want the new voter's raft address, host:port", raftAddr)
 			}
 			req := kmsg.NewPtrAddRaftVoterRequest()
-			req.VoterID, req.TimeoutMillis = int32(id), int32(af.timeout.Milliseconds())
+			// The broker waits for the voter to catch up within this, and
+			// answers before the command's own timeout ends.
+			req.VoterID, req.TimeoutMillis = int32(id), int32(max(af.timeout*4/5, time.Second).Milliseconds())
 			l := kmsg.NewAddRaftVoterRequestListener()
 			l.Name, l.Host, l.Port = raftListener, host, uint16(port)
 			req.Listeners = append(req.Listeners, l)

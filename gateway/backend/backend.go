@@ -225,12 +225,23 @@ const recordRetries = 2
 // kgoLogger sends franz-go's warnings and errors to slog.
 type kgoLogger struct{ l *slog.Logger }
 
+// kgoRetryChatter are franz-go warnings it repeats on every retry while a
+// broker is down or still starting (a gateway started before its brokers
+// logs one per dial). They go to Debug: the Backend's own check of the
+// cluster warns when it stays unreachable, and requests answer 503.
+var kgoRetryChatter = map[string]bool{
+	"unable to open connection to broker": true,
+}
+
 func (kgoLogger) Level() kgo.LogLevel { return kgo.LogLevelWarn }
 
 func (k kgoLogger) Log(level kgo.LogLevel, msg string, keyvals ...any) {
 	lv := slog.LevelWarn
-	if level == kgo.LogLevelError {
+	switch {
+	case level == kgo.LogLevelError:
 		lv = slog.LevelError
+	case kgoRetryChatter[msg]:
+		lv = slog.LevelDebug
 	}
 	k.l.Log(context.Background(), lv, msg, keyvals...)
 }

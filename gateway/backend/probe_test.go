@@ -15,10 +15,11 @@ import (
 )
 
 // TestFirstContactWarnsOnlyWhenLong checks the log of a Backend's first
-// contact with its cluster: nothing above Debug for a cluster that answers,
-// or that has been down a short while (franz-go's own dial warnings aside), as on every start where gateway and
-// brokers start together; one warning once it stays down past
-// unreachableWarnAfter, and an Info line when it answers after that.
+// contact with its cluster: nothing above Debug (franz-go's dial failures
+// included) for a cluster that answers, or that has been down a short while,
+// as on every start where gateway and brokers start together; one warning
+// once it stays down past unreachableWarnAfter, and an Info line when it
+// answers after that.
 func TestFirstContactWarnsOnlyWhenLong(t *testing.T) {
 	ctx := context.Background()
 	t.Run("cluster up", func(t *testing.T) {
@@ -57,7 +58,7 @@ func TestFirstContactWarnsOnlyWhenLong(t *testing.T) {
 		defer b.Close()
 		time.Sleep(time.Second)
 		const warning = `level=WARN msg="cluster not reachable`
-		if n := buf.Count(warning); n != 0 {
+		if n := buf.Count("level=WARN"); n != 0 {
 			t.Fatalf("warned within a second:\n%s", buf.String())
 		}
 		testwait.For(t, 20*time.Second, 50*time.Millisecond, func() error {

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
+
+	"github.com/runnel-dev/runnel/internal/plural"
 )
 
 // Apply returns the image that results from applying b at raft index index,
@@ -256,7 +258,7 @@ func (w *writer) partitionsCreated(r *PartitionsCreated) error {
 		return err
 	}
 	if int(r.From) != len(t.Partitions) {
-		return rejectf(ErrInvalidPartitions, "topic %q has %d partitions, record adds from %d", t.Name, len(t.Partitions), r.From)
+		return rejectf(ErrInvalidPartitions, "topic %q has %s, record adds from %d", t.Name, plural.Noun(len(t.Partitions), "partition"), r.From)
 	}
 	if len(t.Partitions)+len(r.Partitions) > MaxPartitions {
 		return rejectf(ErrInvalidPartitions, "topic %q would have more than %d partitions", t.Name, MaxPartitions)

@@ -264,16 +264,16 @@ func (m *Member) Voters() []uint64 {
 }
 
 // QuorumState lists the recorded voters and learners; this member is the
-// leader, at term 1, and no member's log progress is known.
-func (m *Member) QuorumState() raftnode.QuorumState {
+// leader, at term 1, and the log is empty, so every member has caught up.
+func (m *Member) QuorumState(ctx context.Context) (raftnode.QuorumState, error) {
 	m.qmu.Lock()
 	defer m.qmu.Unlock()
 	q := raftnode.QuorumState{Leader: uint64(m.brokerID), Term: 1}
 	for _, id := range slices.Sorted(maps.Keys(m.voters)) {
-		q.Voters = append(q.Voters, raftnode.QuorumMember{ID: id, Addr: m.voters[id], Match: -1})
+		q.Voters = append(q.Voters, raftnode.QuorumMember{ID: id, Addr: m.voters[id]})
 	}
 	for _, id := range slices.Sorted(maps.Keys(m.learn)) {
-		q.Learners = append(q.Learners, raftnode.QuorumMember{ID: id, Addr: m.learn[id], Match: -1})
+		q.Learners = append(q.Learners, raftnode.QuorumMember{ID: id, Addr: m.learn[id]})
 	}
-	return q
+	return q, ctx.Err()
 }
