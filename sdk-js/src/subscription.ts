@@ -207,13 +207,15 @@ export class Subscription extends Emitter<SubscriptionEvents> {
     const before = this._partitions;
     this._partitions = f.partitions.slice();
     if (f.offsets) this.positions.started(f.offsets);
-    if (this.options.group !== undefined) {
+    if (this.options.group !== undefined && wasSubscribed) {
+      // A partition taken away may be read by another member, and its
+      // offsets reset, before it comes back: its position no longer says
+      // what this app has seen. After a reconnect positions are kept: the
+      // events below them were delivered to this app.
       const revoked = before.filter((p) => !f.partitions.includes(p));
       this.positions.forget(revoked);
-      if (wasSubscribed) {
-        this.emit("rebalance", { partitions: this._partitions, assigned: f.partitions.filter((p) => !before.includes(p)), revoked });
-        return;
-      }
+      this.emit("rebalance", { partitions: this._partitions, assigned: f.partitions.filter((p) => !before.includes(p)), revoked });
+      return;
     }
     this.attempt = 0;
     this.notFoundSince = undefined;
