@@ -173,6 +173,7 @@ export class Runnel extends Emitter<ClientEvents> {
   disconnect(): void {
     this.wanted = false;
     this.clearTimers();
+    if (this._state === "disconnected" && !this.ws) return;
     const ws = this.ws;
     this.ws = undefined;
     if (ws) {
