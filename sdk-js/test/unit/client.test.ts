@@ -160,6 +160,38 @@ describe("client over a scripted socket", () => {
     assert.deepEqual(w2.sent[0], { type: "auth", token: "tok2" });
   });
 
+  it("asks getToken once more when a token that worked is refused, then gives up", async () => {
+    let n = 0;
+    const c = newClient({ token: undefined, getToken: async () => `tok${++n}` });
+    const stopped = new Promise<any>((r) => c.on("disconnected", (d) => !d.reconnect && r(d)));
+    c.connect();
+    const w1 = await nextSocket(1);
+    w1.serverSends({ type: "subscribed", id: "zz", topic_id: "A", partitions: [] }); // tok1 worked
+    w1.serverSends({ type: "error", code: "unauthenticated", message: "revoked" });
+    w1.drop(4401, "unauthenticated");
+    const w2 = await nextSocket(2);
+    assert.deepEqual(w2.sent[0], { type: "auth", token: "tok2" });
+    w2.serverSends({ type: "error", code: "unauthenticated", message: "bad signature" });
+    w2.drop(4401, "unauthenticated");
+    const d = await stopped;
+    assert.equal(d.error?.status, 401);
+    await tick(30);
+    assert.equal(FakeWS.all.length, 2, "no third socket");
+    assert.equal(n, 2);
+  });
+
+  it("reports a refused refresh and keeps the socket", async () => {
+    const c = newClient();
+    const errors: any[] = [];
+    c.on("error", (e) => errors.push(e.error));
+    c.connect();
+    const ws = await nextSocket(1);
+    ws.serverSends({ type: "subscribed", id: "zz", topic_id: "A", partitions: [] });
+    ws.serverSends({ type: "error", code: "unauthenticated", message: "token refresh refused" });
+    assert.equal(errors[0]?.status, 401);
+    assert.equal(c.state, "connected");
+  });
+
   it("reports frames it cannot read without dropping the socket", async () => {
     const c = newClient();
     const errors: any[] = [];
