@@ -192,6 +192,28 @@ describe("client over a scripted socket", () => {
     assert.equal(c.state, "connected");
   });
 
+  it("carries many subscriptions on one socket and routes events by id", async () => {
+    const c = newClient();
+    const got: string[] = [];
+    const a = c.subscribe("t1", (e) => got.push(`a${e.offset}`));
+    const b = c.subscribe("t2", { partitions: [1] }, (e) => got.push(`b${e.offset}`));
+    const ws = await nextSocket(1);
+    const third = c.subscribe("t3");
+    assert.deepEqual(ws.sent.slice(1).map((f) => [f.id, f.topic]), [["s1", "t1"], ["s2", "t2"], ["s3", "t3"]]);
+    assert.deepEqual(ws.sent[2].partitions, [1]);
+    ws.serverSends({ type: "subscribed", id: "s1", topic_id: "A", partitions: [0], offsets: { "0": 0 } });
+    ws.serverSends({ type: "subscribed", id: "s2", topic_id: "B", partitions: [1], offsets: { "1": 4 } });
+    ws.serverSends({ ...ev(0, 0), id: "s1" });
+    ws.serverSends({ ...ev(1, 4), id: "s2" });
+    ws.serverSends({ ...ev(0, 9), id: "s9" }); // no such subscription: dropped
+    b.unsubscribe();
+    ws.serverSends({ ...ev(1, 5), id: "s2" }); // after unsubscribe: dropped
+    assert.deepEqual(got, ["a0", "b4"]);
+    assert.deepEqual(ws.sent.at(-1), { type: "unsubscribe", id: "s2" });
+    assert.deepEqual(c.subscriptions, [a, third]);
+    assert.equal(FakeWS.all.length, 1);
+  });
+
   it("reports frames it cannot read without dropping the socket", async () => {
     const c = newClient();
     const errors: any[] = [];
