@@ -113,7 +113,7 @@ export class Runnel extends Emitter<ClientEvents> {
     this.host = {
       send: (frame: ClientFrame) => this.send(frame),
       connected: () => this._state === "connected",
-      removed: (sub: Subscription) => {
+      removed: (sub: { readonly id: string }) => {
         if (this.subs.get(sub.id) === sub) this.subs.delete(sub.id);
       },
       reportError: (error: unknown) => this.emit("error", { error }),
@@ -149,14 +149,14 @@ export class Runnel extends Emitter<ClientEvents> {
    * partition, across reconnects; the subscription's events say how it is
    * doing.
    */
-  subscribe(topic: string, handler?: EventHandler): Subscription;
-  subscribe(topic: string, options: SubscribeOptions, handler?: EventHandler): Subscription;
-  subscribe(topic: string, a?: SubscribeOptions | EventHandler, b?: EventHandler): Subscription {
+  subscribe<T = unknown>(topic: string, handler?: EventHandler<T>): Subscription<T>;
+  subscribe<T = unknown>(topic: string, options: SubscribeOptions, handler?: EventHandler<T>): Subscription<T>;
+  subscribe<T = unknown>(topic: string, a?: SubscribeOptions | EventHandler<T>, b?: EventHandler<T>): Subscription<T> {
     const options = typeof a === "function" || a === undefined ? {} : a;
     const handler = typeof a === "function" ? a : b;
     if (typeof topic !== "string" || topic === "") throw new RunnelError("invalid_request", "subscribe needs a topic name", 400);
-    const sub = new Subscription(this.host, "s" + this.nextSubId++, topic, options, handler);
-    this.subs.set(sub.id, sub);
+    const sub = new Subscription<T>(this.host, "s" + this.nextSubId++, topic, options, handler);
+    this.subs.set(sub.id, sub as Subscription);
     if (this._state === "connected") sub._open();
     else if (this._state === "disconnected") this.connect();
     return sub;

@@ -227,3 +227,16 @@ describe("client over a scripted socket", () => {
     assert.equal(c.state, "connected");
   });
 });
+
+describe("types", () => {
+  it("types event values as the app says", async () => {
+    const c = newClient();
+    const texts: string[] = [];
+    const sub = c.subscribe<{ text: string }>("t", (e) => texts.push(e.value!.text));
+    const ws = await nextSocket(1);
+    ws.serverSends({ type: "subscribed", id: "s1", topic_id: "A", partitions: [0], offsets: { "0": 0 } });
+    ws.serverSends({ ...ev(0, 0), value: { text: "hi" } });
+    assert.deepEqual(texts, ["hi"]);
+    sub.unsubscribe();
+  });
+});
