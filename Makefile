@@ -8,6 +8,11 @@
 GO        ?= go
 SUDO      := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 BIN       := bin/runnel
+# What `runnel version` prints: stamped here, since GOFLAGS may turn off Go's
+# own VCS stamping (-buildvcs=false).
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+COMMIT    ?= $(shell git rev-parse HEAD 2>/dev/null)$(shell git diff --quiet HEAD 2>/dev/null || echo +dirty)
+LDFLAGS   := -X main.version=$(VERSION) -X main.commit=$(COMMIT)
 FUZZTIME  ?= 10000x
 # Packages whose fuzz targets run briefly in `make test`, as package:Target.
 FUZZ_TARGETS := $(shell grep -rl --include='*_test.go' '^func Fuzz' . 2>/dev/null | \
@@ -19,7 +24,7 @@ FUZZ_TARGETS := $(shell grep -rl --include='*_test.go' '^func Fuzz' . 2>/dev/nul
 all: build
 
 build:
-	$(GO) build -o $(BIN) ./cmd/runnel
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/runnel
 
 run: build
 	./$(BIN) dev
@@ -32,7 +37,7 @@ test-deps:
 		echo "installing kcat from Debian's packages"; \
 		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat >/dev/null; }
 
-test: test-deps lint lint-openapi unit fuzz
+test: test-deps lint lint-openapi unit fuzz sdk-test
 
 unit:
 	$(GO) test -race -count=1 -timeout 15m ./...
@@ -63,3 +68,10 @@ REDOCLY_CLI ?= @redocly/cli@2.77.0
 lint-openapi:
 	@command -v npx >/dev/null 2>&1 || { echo "lint-openapi needs Node.js >= 20.19 with npx"; exit 1; }
 	npx --yes $(REDOCLY_CLI) lint --config gateway/openapispec/redocly.yaml --format=stylish openapi.yaml
+
+## sdk-test: the TypeScript SDK (sdk-js): a clean npm ci, the build, unit tests
+## and integration tests against a real `runnel dev` (needs Node.js >= 20).
+.PHONY: sdk-test
+sdk-test:
+	@command -v npm >/dev/null 2>&1 || { echo "sdk-test needs Node.js >= 20 with npm"; exit 1; }
+	cd sdk-js && npm ci --no-audit --no-fund && npm test

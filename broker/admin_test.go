@@ -11,6 +11,7 @@ import (
 	"github.com/runnel-dev/runnel/broker"
 	"github.com/runnel-dev/runnel/broker/brokertest"
 	"github.com/runnel-dev/runnel/broker/kafkaserver"
+	"github.com/runnel-dev/runnel/raftmeta/metadata"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -179,7 +180,10 @@ func testCreateTopics(t *testing.T, c *brokertest.Cluster, cl *kgo.Client, adm *
 
 	t.Run("replication factors", func(t *testing.T) {
 		rt := createOneTopic(t, cl, false, topicSpec("rf", 1, 2))
-		wantKafkaErr(t, "rf 2 on one broker", rt.ErrorCode, rt.ErrorMessage, kerr.InvalidReplicationFactor, "larger than the 1 available brokers")
+		wantKafkaErr(t, "rf 2 on one broker", rt.ErrorCode, rt.ErrorMessage, kerr.InvalidReplicationFactor, "larger than the 1 available broker")
+		if m := msgOf(rt.ErrorMessage); strings.Contains(m, "1 available brokers") {
+			t.Errorf("rf 2 on one broker: %q counts one broker in the plural", m)
+		}
 		for _, rf := range []int16{0, -2, -32768} {
 			rt := createOneTopic(t, cl, false, topicSpec("rf", 1, rf))
 			wantKafkaErr(t, "rf "+strconv.Itoa(int(rf)), rt.ErrorCode, rt.ErrorMessage, kerr.InvalidReplicationFactor, "replication factor")
@@ -205,6 +209,8 @@ func testCreateTopics(t *testing.T, c *brokertest.Cluster, cl *kgo.Client, adm *
 			{"min.cleanable.dirty.ratio", "1.5"},
 			{"message.timestamp.type", "ServerTime"},
 			{"message.timestamp.after.max.ms", "-1"},
+			{"remote.storage.enable", "true"}, // Runnel does not act on it
+			{"local.retention.bytes", "1000"},
 		} {
 			rt := createOneTopic(t, cl, false, topicSpec("configs", 1, 1, kv[0], kv[1]))
 			wantKafkaErr(t, kv[0]+"="+kv[1], rt.ErrorCode, rt.ErrorMessage, kerr.InvalidConfig, kv[0])
@@ -256,7 +262,7 @@ func testCreateTopics(t *testing.T, c *brokertest.Cluster, cl *kgo.Client, adm *
 			t.Error("validate only created the topic")
 		}
 		rt := createOneTopic(t, cl, true, topicSpec("dry-run", 1, 3))
-		wantKafkaErr(t, "validate rf 3", rt.ErrorCode, rt.ErrorMessage, kerr.InvalidReplicationFactor, "available brokers")
+		wantKafkaErr(t, "validate rf 3", rt.ErrorCode, rt.ErrorMessage, kerr.InvalidReplicationFactor, "larger than the 1 available broker")
 	})
 }
 
@@ -551,6 +557,7 @@ func testIncrementalAlterConfigs(t *testing.T, c *brokertest.Cluster, cl *kgo.Cl
 		{"bad value", "tuned", kadm.AlterConfig{Name: "retention.ms", Value: kmsg.StringPtr("-5")}, kerr.InvalidConfig, "retention.ms"},
 		{"null value", "tuned", kadm.AlterConfig{Name: "retention.ms"}, kerr.InvalidConfig, "null"},
 		{"delete unknown key", "tuned", kadm.AlterConfig{Op: kadm.DeleteConfig, Name: "no.such.config"}, kerr.InvalidConfig, "unknown topic config"},
+		{"not acted on", "tuned", kadm.AlterConfig{Name: "remote.storage.enable", Value: kmsg.StringPtr("true")}, kerr.InvalidConfig, "Runnel does not act on remote.storage.enable"},
 		{"unknown topic", "no-such-topic", kadm.AlterConfig{Name: "retention.ms", Value: kmsg.StringPtr("1")}, kerr.UnknownTopicOrPartition, "does not exist"},
 	} {
 		resp, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{tc.cfg}, tc.topic)
@@ -596,7 +603,7 @@ func testDescribeCluster(t *testing.T, c *brokertest.Cluster, cl *kgo.Client) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if resp.ErrorCode != 0 || resp.ClusterID != "7" || resp.ControllerID != 1 || resp.EndpointType != 1 {
+	if resp.ErrorCode != 0 || metadata.ValidateClusterID(resp.ClusterID) != nil || resp.ControllerID != 1 || resp.EndpointType != 1 {
 		t.Errorf("error %v, cluster %q, controller %d, endpoint type %d", kerr.ErrorForCode(resp.ErrorCode), resp.ClusterID, resp.ControllerID, resp.EndpointType)
 	}
 	if resp.ClusterAuthorizedOperations <= 0 || resp.ClusterAuthorizedOperations&(1<<kmsg.ACLOperationIdempotentWrite) == 0 {
@@ -748,7 +755,7 @@ func testHostileInput(t *testing.T, c *brokertest.Cluster) {
 		requests = append(requests, req)
 	}
 
-	apis := broker.APIs()
+	apis := broker.AdminAPIs()
 	for _, req := range requests {
 		vr, ok := apis[req.Key()]
 		if !ok {

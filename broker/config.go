@@ -20,8 +20,6 @@ type Config struct {
 	// Member is this broker's metadata member (a *raftmeta.Member): the
 	// cluster metadata image and the way to the controller.
 	Member Member
-	// ClusterID is the cluster id Metadata and DescribeCluster report.
-	ClusterID string
 	// AutoCreateTopics creates a topic a Metadata request names when it does not
 	// exist (auto.create.topics.enable); off by default.
 	AutoCreateTopics bool
@@ -73,9 +71,6 @@ func (c *Config) Validate() error {
 	}
 	if c.Member == nil {
 		errs = append(errs, errors.New("a metadata member is required"))
-	}
-	if c.ClusterID == "" {
-		c.ClusterID = "runnel"
 	}
 	if c.DefaultPartitions == 0 {
 		c.DefaultPartitions = 1

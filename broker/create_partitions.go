@@ -7,6 +7,8 @@ import (
 	"github.com/runnel-dev/runnel/raftmeta/controller"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/runnel-dev/runnel/internal/plural"
 )
 
 func init() { register(kmsg.CreatePartitions, 0, 3, (*Broker).handleCreatePartitions) }
@@ -46,13 +48,13 @@ func (b *Broker) handleCreatePartitions(ctx context.Context, r *kafkaserver.Requ
 		case !exists:
 			err = refuse(kerr.UnknownTopicOrPartition, "topic %q does not exist", t.Topic)
 		case t.Count == int32(len(mt.Partitions)):
-			err = refuse(kerr.InvalidPartitions, "topic %q already has %d partitions", t.Topic, t.Count)
+			err = refuse(kerr.InvalidPartitions, "topic %q already has %s", t.Topic, plural.Noun(t.Count, "partition"))
 		case t.Count < int32(len(mt.Partitions)):
 			err = refuse(kerr.InvalidPartitions, "topic %q has %d partitions, more than the requested %d: partitions can only be added", t.Topic, len(mt.Partitions), t.Count)
 		case t.Count > maxTopicPartitions:
 			err = refuse(kerr.InvalidPartitions, "%d partitions: a topic may have at most %d", t.Count, maxTopicPartitions)
 		case mt.ReplicationFactor() > live:
-			err = refuse(kerr.InvalidReplicationFactor, "topic %q has replication factor %d, larger than the %d available brokers", t.Topic, mt.ReplicationFactor(), live)
+			err = refuse(kerr.InvalidReplicationFactor, "topic %q has replication factor %d, larger than the %s", t.Topic, mt.ReplicationFactor(), plural.Noun(live, "available broker"))
 		case !req.ValidateOnly:
 			_, err = b.member.CreatePartitions(ctx, controller.CreatePartitionsRequest{Name: t.Topic, Count: t.Count})
 		}

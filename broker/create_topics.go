@@ -12,6 +12,8 @@ import (
 	"github.com/runnel-dev/runnel/raftmeta/metadata"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/runnel-dev/runnel/internal/plural"
 )
 
 func init() { register(kmsg.CreateTopics, 2, 7, (*Broker).handleCreateTopics) }
@@ -91,6 +93,9 @@ func checkTopicConfig(key string, value *string) error {
 		return refuse(kerr.InvalidConfig, "topic config %q has a null value", key)
 	}
 	if err := metadata.ValidateConfigValue(key, *value); err != nil {
+		return refuse(kerr.InvalidConfig, "%s", strings.TrimPrefix(err.Error(), "metadata: "))
+	}
+	if err := metadata.CheckActedOn(key, *value); err != nil {
 		return refuse(kerr.InvalidConfig, "%s", strings.TrimPrefix(err.Error(), "metadata: "))
 	}
 	return nil
@@ -246,7 +251,7 @@ func (b *Broker) checkCreateTopic(c *topicCheck, t *kmsg.CreateTopicsRequestTopi
 	case spec.ReplicationFactor < 1:
 		return spec, refuse(kerr.InvalidReplicationFactor, "replication factor %d: want at least 1, or -1 for the default (1)", spec.ReplicationFactor)
 	case int(spec.ReplicationFactor) > live:
-		return spec, refuse(kerr.InvalidReplicationFactor, "replication factor %d is larger than the %d available brokers", spec.ReplicationFactor, live)
+		return spec, refuse(kerr.InvalidReplicationFactor, "replication factor %d is larger than the %s", spec.ReplicationFactor, plural.Noun(live, "available broker"))
 	}
 	if len(t.Configs) > 0 {
 		spec.Config = make(map[string]string, len(t.Configs))

@@ -38,7 +38,7 @@ func (b *Broker) handleDescribeCluster(ctx context.Context, r *kafkaserver.Reque
 		resp.ErrorCode, resp.ErrorMessage = errorCode(err), errorMessage(err)
 		return &kafkaserver.Response{Msg: resp}, nil
 	}
-	resp.ClusterID = b.cfg.ClusterID
+	resp.ClusterID = b.member.Image().ClusterID()
 	resp.ControllerID = b.controllerID()
 	for _, br := range b.member.Image().Brokers() {
 		if br.Fenced {

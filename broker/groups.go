@@ -118,7 +118,7 @@ func (b *Broker) findCoordinator(ctx context.Context, keyType int8, key string) 
 	switch keyType {
 	case coordinatorKeyGroup:
 	case coordinatorKeyTransaction:
-		return 0, "", 0, fmt.Errorf("%w: Runnel runs no transaction coordinator (transactions are not supported)", kerr.CoordinatorNotAvailable)
+		return 0, "", 0, errTransactionsUnsupported
 	default:
 		return 0, "", 0, fmt.Errorf("%w: unknown coordinator key type %d", kerr.InvalidRequest, keyType)
 	}

@@ -12,6 +12,9 @@ import (
 type apiHandler struct {
 	versions kafkaserver.VersionRange
 	serve    func(b *Broker, ctx context.Context, req *kafkaserver.Request) (*kafkaserver.Response, error)
+	// adminOnly APIs (Kafka's controller-only ones) are listed and served
+	// on the admin listener only: see AdminAPIs.
+	adminOnly bool
 }
 
 // apis lists every API the broker implements, with exactly the versions its
@@ -20,14 +23,30 @@ var apis = map[int16]apiHandler{}
 
 // register adds an API; called from the init function of each handler file.
 func register(key kmsg.Key, min, max int16, serve func(*Broker, context.Context, *kafkaserver.Request) (*kafkaserver.Response, error)) {
-	apis[int16(key)] = apiHandler{kafkaserver.VersionRange{Min: min, Max: max}, serve}
+	apis[int16(key)] = apiHandler{versions: kafkaserver.VersionRange{Min: min, Max: max}, serve: serve}
 }
 
-// APIs returns the API keys and versions to configure the Kafka server with.
-func APIs() map[int16]kafkaserver.VersionRange {
+// registerAdmin adds an API that only the admin listener serves.
+func registerAdmin(key kmsg.Key, min, max int16, serve func(*Broker, context.Context, *kafkaserver.Request) (*kafkaserver.Response, error)) {
+	apis[int16(key)] = apiHandler{versions: kafkaserver.VersionRange{Min: min, Max: max}, serve: serve, adminOnly: true}
+}
+
+// APIs returns the API keys and versions to configure the client Kafka
+// server with: every API but the admin-only ones, which that server neither
+// lists in ApiVersions nor serves (it closes a connection that sends one).
+func APIs() map[int16]kafkaserver.VersionRange { return apiTable(false) }
+
+// AdminAPIs returns the API keys and versions of the admin listener: every
+// API, the admin-only ones (AddRaftVoter, RemoveRaftVoter: Kafka's
+// controller-listener APIs) included.
+func AdminAPIs() map[int16]kafkaserver.VersionRange { return apiTable(true) }
+
+func apiTable(admin bool) map[int16]kafkaserver.VersionRange {
 	out := make(map[int16]kafkaserver.VersionRange, len(apis))
 	for k, h := range apis {
-		out[k] = h.versions
+		if !h.adminOnly || admin {
+			out[k] = h.versions
+		}
 	}
 	return out
 }

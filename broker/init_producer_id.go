@@ -20,7 +20,7 @@ const maxProducerEpoch = 32766
 // the next epoch, which restarts its sequences; at the last epoch, or with an
 // id this cluster never handed out, it gets a fresh id. Transactions need a
 // transaction coordinator, which Runnel does not run, so transactional ids are
-// refused.
+// refused (errTransactionsUnsupported; the response has no message field).
 func (b *Broker) handleInitProducerID(ctx context.Context, r *kafkaserver.Request) (*kafkaserver.Response, error) {
 	req := r.Msg.(*kmsg.InitProducerIDRequest)
 	resp := req.ResponseKind().(*kmsg.InitProducerIDResponse)
@@ -35,7 +35,7 @@ func (b *Broker) handleInitProducerID(ctx context.Context, r *kafkaserver.Reques
 		return &kafkaserver.Response{Msg: resp}, nil
 	case req.TransactionalID != nil:
 		b.log.Info("refused a transactional producer: transactions are not supported", "transactional_id", *req.TransactionalID, "client", clientID(r))
-		resp.ErrorCode = kerr.TransactionalIDAuthorizationFailed.Code
+		resp.ErrorCode = errorCode(errTransactionsUnsupported)
 		return &kafkaserver.Response{Msg: resp}, nil
 	case bump && (req.ProducerID < 0 || req.ProducerEpoch < 0):
 		// An id without an epoch, or the reverse: Kafka wants both or neither.

@@ -2,9 +2,13 @@ package broker
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io"
 
 	"github.com/runnel-dev/runnel/broker/commitlog"
 	"github.com/runnel-dev/runnel/broker/kafkaserver"
+	"github.com/runnel-dev/runnel/broker/recordbatch"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
@@ -65,9 +69,13 @@ func listOffset(l partitionLog, ts int64, bound commitlog.Bound) (int64, int64, 
 	case earliestTimestamp:
 		return o.LogStart, -1, nil
 	case maxTimestamp:
-		mts, off, ok := l.MaxTimestamp()
-		if !ok || off >= end {
+		mts, last, ok := l.MaxTimestamp()
+		if !ok || last >= end {
 			return -1, -1, nil
+		}
+		off, err := offsetOfMaxTimestamp(l, last, mts, bound)
+		if err != nil {
+			return -1, -1, err
 		}
 		return off, mts, nil
 	}
@@ -82,4 +90,35 @@ func listOffset(l partitionLog, ts int64, bound commitlog.Bound) (int64, int64, 
 		return -1, -1, nil
 	}
 	return off, found, nil
+}
+
+// offsetOfMaxTimestamp returns the offset of the first record of the batch
+// holding last whose timestamp is ts, the batch's max timestamp. The log
+// tracks the max timestamp per batch, with the batch's last offset, as
+// Kafka's time index does; ListOffsets answers the record (KAFKA-16310).
+func offsetOfMaxTimestamp(l partitionLog, last, ts int64, bound commitlog.Bound) (int64, error) {
+	buf, _, err := l.ReadBatches(last, 1, bound)
+	if err != nil {
+		return -1, fmt.Errorf("read the batch holding offset %d: %w", last, err)
+	}
+	batch, _, err := recordbatch.Next(buf)
+	if err != nil {
+		return -1, fmt.Errorf("read the batch holding offset %d: %w", last, err)
+	}
+	it, err := recordbatch.Records(batch, recordbatch.DecodeOptions{})
+	if err != nil {
+		return -1, fmt.Errorf("decode the batch holding offset %d: %w", last, err)
+	}
+	for {
+		r, err := it.Next()
+		if errors.Is(err, io.EOF) {
+			return last, nil // no record carries the header's max timestamp: the batch's last, as before
+		}
+		if err != nil {
+			return -1, fmt.Errorf("decode the batch holding offset %d: %w", last, err)
+		}
+		if r.Timestamp == ts {
+			return r.Offset, nil
+		}
+	}
 }

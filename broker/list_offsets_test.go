@@ -113,3 +113,53 @@ func TestListOffsetsFollowsLeadership(t *testing.T) {
 		t.Errorf("client at leader epoch 3: %v, want UNKNOWN_LEADER_EPOCH", kerr.ErrorForCode(p.ErrorCode))
 	}
 }
+
+// TestListOffsetsMaxTimestampRecord asks for timestamp -3 (max timestamp)
+// after batches whose records' timestamps go 0, +50, +10: the answer is the
+// record with the max timestamp (offset 1 in the first batch), not the
+// batch's last record, as Kafka 3.8+ answers (KAFKA-16310); the same in a
+// gzip batch and after a later batch with smaller timestamps.
+func TestListOffsetsMaxTimestampRecord(t *testing.T) {
+	b := brokertest.StartBroker(t, brokertest.Options{})
+	b.CreateTopic("maxts", 2, nil)
+	raw := newRawKafka(b)
+	base := time.Now().Add(-time.Hour).UnixMilli()
+	batch := func(codec recordbatch.Codec, deltas ...int64) []byte {
+		recs := make([]recordbatch.Record, len(deltas))
+		for i, d := range deltas {
+			recs[i] = recordbatch.Record{Value: []byte(fmt.Sprint(d)), Timestamp: base + d}
+		}
+		out, err := recordbatch.Build(recordbatch.BuildOptions{Codec: codec}, recs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	for p, codec := range []recordbatch.Codec{recordbatch.CodecNone, recordbatch.CodecGzip} {
+		for _, deltas := range [][]int64{{0, 50, 10}, {1, 2}} {
+			if rp := raw.produce(t, 9, "maxts", int32(p), batch(codec, deltas...)); rp.ErrorCode != 0 {
+				t.Fatalf("produce to partition %d: %v", p, kerr.ErrorForCode(rp.ErrorCode))
+			}
+		}
+	}
+	req := kmsg.NewPtrListOffsetsRequest()
+	req.Version, req.ReplicaID = 7, -1
+	rt := kmsg.NewListOffsetsRequestTopic()
+	rt.Topic = "maxts"
+	for p := int32(0); p < 2; p++ {
+		rp := kmsg.NewListOffsetsRequestTopicPartition()
+		rp.Partition, rp.Timestamp, rp.CurrentLeaderEpoch = p, -3, -1
+		rt.Partitions = append(rt.Partitions, rp)
+	}
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(context.Background(), b.Client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rp := range resp.Topics[0].Partitions {
+		if rp.ErrorCode != 0 || rp.Offset != 1 || rp.Timestamp != base+50 {
+			t.Errorf("partition %d: max timestamp %v offset %d timestamp %d, want offset 1 timestamp %d",
+				rp.Partition, kerr.ErrorForCode(rp.ErrorCode), rp.Offset, rp.Timestamp, base+50)
+		}
+	}
+}

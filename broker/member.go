@@ -6,6 +6,7 @@ import (
 	"github.com/runnel-dev/runnel/raftmeta"
 	"github.com/runnel-dev/runnel/raftmeta/controller"
 	"github.com/runnel-dev/runnel/raftmeta/metadata"
+	"github.com/runnel-dev/runnel/raftmeta/raftnode"
 )
 
 var _ Member = (*raftmeta.Member)(nil)
@@ -68,4 +69,8 @@ type Quorum interface {
 	AddLearner(ctx context.Context, id uint64, addr string) error
 	AddVoter(ctx context.Context, id uint64, addr string) error
 	RemoveVoter(ctx context.Context, id uint64) error
+	// QuorumState is the group's membership and every member's log
+	// progress as the raft leader knows it (DescribeQuorum; AddRaftVoter
+	// waits with it for a new voter to catch up).
+	QuorumState(ctx context.Context) (raftnode.QuorumState, error)
 }

@@ -12,21 +12,25 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func init() { register(kmsg.Metadata, 1, 12, (*Broker).handleMetadata) }
+// Metadata is served from v0, which Kafka 4.x still serves: kafka-python probes
+// a broker's version with ApiVersions v0 then Metadata v0.
+func init() { register(kmsg.Metadata, 0, 12, (*Broker).handleMetadata) }
 
 // handleMetadata lists the live brokers and the requested topics (all when
-// none are named) with their partitions' leaders, replicas and ISRs. With
+// the list is null, or at v0, where it cannot be null, empty) with their partitions' leaders, replicas and ISRs. With
 // auto-creation on, a named topic that does not exist is created.
 func (b *Broker) handleMetadata(ctx context.Context, r *kafkaserver.Request) (*kafkaserver.Response, error) {
 	req := r.Msg.(*kmsg.MetadataRequest)
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
 	img := b.member.Image()
 	resp.Brokers = metadataBrokers(img)
-	resp.ClusterID = &b.cfg.ClusterID
+	if id := img.ClusterID(); id != "" { // set by the first controller, before any broker registers
+		resp.ClusterID = &id
+	}
 	resp.ControllerID = b.controllerID()
 
 	var topics []*metadata.Topic
-	if req.Topics == nil {
+	if req.Topics == nil || (req.Version == 0 && len(req.Topics) == 0) {
 		topics = img.Topics()
 	}
 	for _, rt := range req.Topics {

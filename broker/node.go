@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
-	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -30,6 +29,14 @@ type NodeConfig struct {
 	// Advertise is the Kafka address clients are told (default: the listen
 	// address).
 	Advertise string
+	// AdminListen, if set, is the admin listener's address; AdminListener,
+	// if set, is used instead. The admin listener speaks the Kafka protocol
+	// with every API of the client listener plus the admin-only ones
+	// (AddRaftVoter, RemoveRaftVoter), which the client listener neither
+	// lists nor serves. It has no authentication: bind it to loopback or
+	// a private network. Without either there is no admin listener.
+	AdminListen   string
+	AdminListener net.Listener
 	// RaftListen is the raft listen address; RaftListener, if set, is used
 	// instead.
 	RaftListen   string
@@ -37,8 +44,9 @@ type NodeConfig struct {
 	// Voters are the initial raft voters, id → raft address; a node not among
 	// them joins as a learner.
 	Voters map[uint64]string
-	// ClusterID identifies the cluster (raft messages of other clusters are
-	// refused; Kafka clients see it in Metadata).
+	// ClusterID guards the raft transport: raft messages of other clusters
+	// are refused. Kafka clients see another id, the random one the first
+	// controller stores in the metadata (metadata.NewClusterID).
 	ClusterID uint64
 	// Rack is this broker's rack, for replica placement.
 	Rack string
@@ -92,6 +100,10 @@ type Node struct {
 	Server *kafkaserver.Server
 	ln     net.Listener
 	served chan error
+	// admin is the admin listener's server (nil without one).
+	admin       *kafkaserver.Server
+	adminLn     net.Listener
+	adminServed chan error
 }
 
 // StartNode opens the data directory, joins the metadata cluster and starts
@@ -113,6 +125,20 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 			return nil, fmt.Errorf("kafka listener: %w", err)
 		}
 	}
+	adminLn := cfg.AdminListener
+	if adminLn == nil && cfg.AdminListen != "" {
+		var err error
+		if adminLn, err = net.Listen("tcp", cfg.AdminListen); err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("admin listener: %w", err)
+		}
+	}
+	closeListeners := func() {
+		ln.Close()
+		if adminLn != nil {
+			adminLn.Close()
+		}
+	}
 	advertise := cfg.Advertise
 	if advertise == "" {
 		advertise = ln.Addr().String()
@@ -127,11 +153,11 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 		Logger: cfg.Logger.With("component", "raftmeta"), Metrics: cfg.Metrics,
 	})
 	if err != nil {
-		ln.Close()
+		closeListeners()
 		return nil, err
 	}
 	b, err := New(Config{
-		BrokerID: cfg.ID, DataDir: cfg.DataDir, Member: member, ClusterID: strconv.FormatUint(cfg.ClusterID, 10),
+		BrokerID: cfg.ID, DataDir: cfg.DataDir, Member: member,
 		AutoCreateTopics: cfg.AutoCreateTopics, FileDeleteDelay: cfg.FileDeleteDelay,
 		ReplicaLagTimeMax: cfg.ReplicaLagTimeMax, MinInsyncReplicas: cfg.MinInsyncReplicas, PeerKafkaAddrs: cfg.PeerKafkaAddrs,
 		Groups: cfg.Groups, Cleaner: cfg.Cleaner,
@@ -139,7 +165,7 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 	})
 	if err != nil {
 		member.Close()
-		ln.Close()
+		closeListeners()
 		return nil, err
 	}
 	srv, err := kafkaserver.New(kafkaserver.Config{
@@ -147,27 +173,59 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 		ConnectionsMaxIdle: cfg.ConnectionsMaxIdle,
 		Logger:             cfg.Logger.With("component", "kafka"), Metrics: cfg.Metrics,
 	})
+	var admin *kafkaserver.Server
+	if err == nil && adminLn != nil {
+		// No metrics: the client server's collectors have the same names.
+		admin, err = kafkaserver.New(kafkaserver.Config{
+			Handler: b, APIs: AdminAPIs(), MaxRequestBytes: cfg.MaxRequestBytes,
+			ConnectionsMaxIdle: cfg.ConnectionsMaxIdle,
+			Logger:             cfg.Logger.With("component", "kafka-admin"),
+		})
+	}
 	if err != nil {
 		b.Close()
 		member.Close()
-		ln.Close()
+		closeListeners()
 		return nil, err
 	}
 	b.Start()
-	n := &Node{Member: member, Broker: b, Server: srv, ln: ln, served: make(chan error, 1)}
+	n := &Node{Member: member, Broker: b, Server: srv, ln: ln, served: make(chan error, 1), admin: admin, adminLn: adminLn}
 	go func() { n.served <- srv.Serve(ln) }()
+	if admin != nil {
+		n.adminServed = make(chan error, 1)
+		go func() { n.adminServed <- admin.Serve(adminLn) }()
+	}
 	return n, nil
 }
 
 // KafkaAddr returns the address the Kafka listener is bound to.
 func (n *Node) KafkaAddr() string { return n.ln.Addr().String() }
 
+// AdminAddr returns the address the admin listener is bound to, "" when
+// there is none.
+func (n *Node) AdminAddr() string {
+	if n.adminLn == nil {
+		return ""
+	}
+	return n.adminLn.Addr().String()
+}
+
 // Close stops serving, closes the logs cleanly and leaves the metadata cluster.
 func (n *Node) Close() error {
-	err := n.Server.Close()
-	if serr := <-n.served; serr != nil && !errors.Is(serr, net.ErrClosed) && !errors.Is(serr, kafkaserver.ErrServerClosed) {
-		err = errors.Join(err, serr)
+	err := stopServer(n.Server, n.served)
+	if n.admin != nil {
+		err = errors.Join(err, stopServer(n.admin, n.adminServed))
 	}
 	err = errors.Join(err, n.Broker.Close(), n.Member.Close())
+	return err
+}
+
+// stopServer closes srv and returns what its Serve returned, but the
+// errors that closing causes.
+func stopServer(srv *kafkaserver.Server, served <-chan error) error {
+	err := srv.Close()
+	if serr := <-served; serr != nil && !errors.Is(serr, net.ErrClosed) && !errors.Is(serr, kafkaserver.ErrServerClosed) {
+		err = errors.Join(err, serr)
+	}
 	return err
 }

@@ -17,6 +17,8 @@ import (
 	"github.com/runnel-dev/runnel/broker/recordbatch"
 	"github.com/runnel-dev/runnel/raftmeta/metadata"
 	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/runnel-dev/runnel/internal/plural"
 )
 
 // partition is one partition this broker holds a replica of.
@@ -42,6 +44,9 @@ type partition struct {
 	infos []commitlog.AppendInfo
 
 	state atomic.Pointer[partitionState]
+	// leaderHW is the high watermark the leader last reported to this
+	// follower (DescribeLogDirs' offset lag).
+	leaderHW atomic.Int64
 
 	self          int32         // this broker's id
 	lagMax        time.Duration // the broker's replica.lag.time.max.ms, unless the topic sets it
@@ -352,7 +357,7 @@ func (p *partition) checkMinISR() error {
 		return fmt.Errorf("%w: the controller refused leader epoch %d of %s", errNotLeader, st.leaderEpoch, p.tp)
 	}
 	if st.isLeader && len(st.isr) < st.minISR {
-		return fmt.Errorf("%w: partition %s has %d in-sync replicas %v; min.insync.replicas is %d", kerr.NotEnoughReplicas, p.tp, len(st.isr), st.isr, st.minISR)
+		return fmt.Errorf("%w: partition %s has %s %v; min.insync.replicas is %d", kerr.NotEnoughReplicas, p.tp, plural.Noun(len(st.isr), "in-sync replica"), st.isr, st.minISR)
 	}
 	return nil
 }

@@ -92,8 +92,8 @@ func testInitProducerID(t *testing.T, c *brokertest.Cluster, cl *kgo.Client) {
 	if r := init(nil, first.ProducerID, -1); r.ErrorCode != kerr.InvalidRequest.Code {
 		t.Errorf("id without epoch: %v, want INVALID_REQUEST", kerr.ErrorForCode(r.ErrorCode))
 	}
-	if r := init(kmsg.StringPtr("payments"), -1, -1); r.ErrorCode != kerr.TransactionalIDAuthorizationFailed.Code || r.ProducerID != -1 {
-		t.Errorf("transactional: %v id %d, want TRANSACTIONAL_ID_AUTHORIZATION_FAILED", kerr.ErrorForCode(r.ErrorCode), r.ProducerID)
+	if r := init(kmsg.StringPtr("payments"), -1, -1); r.ErrorCode != kerr.UnsupportedVersion.Code || r.ProducerID != -1 {
+		t.Errorf("transactional: %v id %d, want UNSUPPORTED_VERSION (transactions are not supported)", kerr.ErrorForCode(r.ErrorCode), r.ProducerID)
 	}
 	if r := init(kmsg.StringPtr(""), -1, -1); r.ErrorCode != kerr.InvalidRequest.Code {
 		t.Errorf("empty transactional id: %v, want INVALID_REQUEST", kerr.ErrorForCode(r.ErrorCode))

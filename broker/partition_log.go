@@ -19,6 +19,8 @@ type partitionLog interface {
 	AppendBatches(batches []commitlog.ValidBatch, leaderEpoch int32, infos []commitlog.AppendInfo) (int, error)
 	// ActiveSegmentBase changes when the log rolls.
 	ActiveSegmentBase() int64
+	// Size is the bytes of all its segments (DescribeLogDirs).
+	Size() int64
 
 	Read(offset, maxBytes int64, bound commitlog.Bound) (commitlog.ReadResult, error)
 	MaxTimestamp() (ts, offset int64, found bool)

@@ -2,6 +2,7 @@ package broker
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/runnel-dev/runnel/broker/kafkaserver"
@@ -9,7 +10,16 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-func init() { register(kmsg.Produce, 3, 11, (*Broker).handleProduce) }
+// Produce is advertised from v0 although only v3 and later are served: librdkafka
+// decides from the lowest advertised Produce version whether the broker takes
+// gzip, snappy and lz4 batches, and without v0-v2 listed it sends them
+// uncompressed. Kafka 4.0 does the same (KAFKA-18659); v0-v2 requests, whose
+// message-set format predates record batches, get UNSUPPORTED_VERSION.
+func init() { register(kmsg.Produce, 0, 11, (*Broker).handleProduce) }
+
+// minProduceVersion is the lowest Produce version served: v3 brought record
+// batches (magic 2), the only format the logs hold.
+const minProduceVersion = 3
 
 // handleProduce appends each partition's records as leader. acks=0 gets no
 // answer; acks=1 is answered after the local append; acks=-1 after the high
@@ -64,15 +74,8 @@ func (b *Broker) handleProduces(ctx context.Context, reqs []*kafkaserver.Request
 	)
 	for i, r := range reqs {
 		req := r.Msg.(*kmsg.ProduceRequest)
-		if req.TransactionID != nil || hasTransactionalRecords(req) {
-			// Transactions need a transaction coordinator, which Runnel
-			// does not run: no transactional id is usable, and
-			// transactional batches need one.
-			out[i].Response = produceError(req, kerr.TransactionalIDAuthorizationFailed)
-			continue
-		}
-		if req.Acks != 0 && req.Acks != 1 && req.Acks != -1 {
-			out[i].Response = produceError(req, kerr.InvalidRequiredAcks)
+		if err := produceRefusal(req); err != nil {
+			out[i] = refusedProduce(req, err)
 			continue
 		}
 		resp := req.ResponseKind().(*kmsg.ProduceResponse)
@@ -222,14 +225,42 @@ func (b *Broker) setProduceError(rp *kmsg.ProduceResponseTopicPartition, topic s
 	}
 }
 
-func produceError(req *kmsg.ProduceRequest, err *kerr.Error) *kafkaserver.Response {
+// produceRefusal returns why req is refused as a whole, or nil.
+func produceRefusal(req *kmsg.ProduceRequest) error {
+	switch {
+	case req.Version < minProduceVersion:
+		return fmt.Errorf("%w: produce v%d is not served; v3 and later are", kerr.UnsupportedVersion, req.Version)
+	case req.TransactionID != nil || hasTransactionalRecords(req):
+		// Transactions need a transaction coordinator, which Runnel does
+		// not run: no transactional id is usable, and transactional
+		// batches need one.
+		return errTransactionsUnsupported
+	case req.Acks != 0 && req.Acks != 1 && req.Acks != -1:
+		return kerr.InvalidRequiredAcks
+	}
+	return nil
+}
+
+// refusedProduce answers a request refused as a whole: every partition
+// gets err; with acks=0, which expects no answer, the connection closes
+// instead, as Kafka closes it when it cannot take an acks=0 request, so
+// that the client sees the failure.
+func refusedProduce(req *kmsg.ProduceRequest, err error) kafkaserver.Result {
+	if req.Acks == 0 {
+		return kafkaserver.Result{Err: fmt.Errorf("refused an acks=0 produce request, closing the connection: %w", err)}
+	}
+	return kafkaserver.Result{Response: produceError(req, err)}
+}
+
+// produceError answers every partition of req with err's code and message.
+func produceError(req *kmsg.ProduceRequest, err error) *kafkaserver.Response {
 	resp := req.ResponseKind().(*kmsg.ProduceResponse)
 	for _, t := range req.Topics {
 		rt := kmsg.NewProduceResponseTopic()
 		rt.Topic = t.Topic
 		for _, p := range t.Partitions {
 			rp := kmsg.NewProduceResponseTopicPartition()
-			rp.Partition, rp.ErrorCode = p.Partition, err.Code
+			rp.Partition, rp.ErrorCode, rp.ErrorMessage = p.Partition, errorCode(err), errorMessage(err)
 			rt.Partitions = append(rt.Partitions, rp)
 		}
 		resp.Topics = append(resp.Topics, rt)

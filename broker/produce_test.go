@@ -136,3 +136,56 @@ func TestHandleBatchProduce(t *testing.T) {
 		}
 	}
 }
+
+// TestProduceOldVersions checks that Produce is advertised from v0, as
+// librdkafka needs to compress, and that v0-v2 requests are refused with
+// UNSUPPORTED_VERSION and write nothing, as Kafka 4.0 does (KAFKA-18659).
+func TestProduceOldVersions(t *testing.T) {
+	c := brokertest.StartBroker(t, brokertest.Options{})
+	c.CreateTopic("old", 1, nil)
+	av := kmsg.NewPtrApiVersionsRequest()
+	av.SetVersion(0)
+	keys := map[int16]kmsg.ApiVersionsResponseApiKey{}
+	for _, k := range rawRequest(t, c.Addr(), av).(*kmsg.ApiVersionsResponse).ApiKeys {
+		keys[k.ApiKey] = k
+	}
+	for _, key := range []kmsg.Key{kmsg.Produce, kmsg.FindCoordinator} {
+		if k, ok := keys[int16(key)]; !ok || k.MinVersion != 0 {
+			t.Fatalf("ApiVersions lists %s as %+v (listed: %v), want from v0", kmsg.NameForKey(int16(key)), k, ok)
+		}
+	}
+	for v := int16(0); v <= 3; v++ {
+		req := kmsg.NewPtrProduceRequest()
+		req.SetVersion(v)
+		req.Acks, req.TimeoutMillis = 1, 5000
+		rt := kmsg.NewProduceRequestTopic()
+		rt.Topic = "old"
+		rp := kmsg.NewProduceRequestTopicPartition()
+		b, err := recordbatch.Build(recordbatch.BuildOptions{}, []recordbatch.Record{{Value: []byte("v"), Timestamp: time.Now().UnixMilli()}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		rp.Records = b
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		resp := rawRequest(t, c.Addr(), req).(*kmsg.ProduceResponse)
+		got := resp.Topics[0].Partitions[0]
+		want := int16(0)
+		if v < 3 {
+			want = kerr.UnsupportedVersion.Code
+		}
+		if got.ErrorCode != want {
+			t.Fatalf("produce v%d: error %d, want %d", v, got.ErrorCode, want)
+		}
+		if v == 3 && got.BaseOffset != 0 {
+			t.Fatalf("produce v3 after refused v0-v2: base offset %d, want 0 (nothing written before)", got.BaseOffset)
+		}
+		if v < 3 {
+			// acks=0 expects no answer: the refusal closes the connection.
+			req.Acks = 0
+			if resp, err := rawExchange(t, c.Addr(), req); err == nil {
+				t.Fatalf("produce v%d acks=0: answered %+v, want the connection closed", v, resp)
+			}
+		}
+	}
+}

@@ -75,7 +75,8 @@ func (p *partition) validateProduced(records []byte, version int16, now time.Tim
 
 // hasTransactionalRecords reports whether any partition of req starts with a
 // transactional batch. Kafka refuses such a request as a whole when it names
-// no transactional id it may use (TRANSACTIONAL_ID_AUTHORIZATION_FAILED).
+// no transactional id it may use; Runnel refuses every one
+// (errTransactionsUnsupported).
 func hasTransactionalRecords(req *kmsg.ProduceRequest) bool {
 	for _, t := range req.Topics {
 		for _, p := range t.Partitions {

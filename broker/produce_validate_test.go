@@ -80,7 +80,7 @@ func TestProducePoisonBatchesRefused(t *testing.T) {
 		{"magic 1", 9, reframe(good, twoRecords, func(h []byte) { count(2)(h); h[hdrMagic] = 1 }), kerr.InvalidRecord, nil, "magic"},
 		{"zstd before produce v7", 6, zstd, kerr.UnsupportedCompressionType, nil, "v7"},
 		{"per-record errors need v8", 7, reframe(good, append(record(0, 0, "x"), record(0, 0, "y")...), count(2)), kerr.InvalidRecord, nil, ""},
-		{"transactional batch", 9, reframe(good, twoRecords, func(h []byte) { count(2)(h); setAttr(recordbatch.AttrTransactional)(h) }), kerr.TransactionalIDAuthorizationFailed, nil, ""},
+		{"transactional batch", 9, reframe(good, twoRecords, func(h []byte) { count(2)(h); setAttr(recordbatch.AttrTransactional)(h) }), kerr.UnsupportedVersion, nil, "transactions are not supported"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

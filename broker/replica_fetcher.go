@@ -409,6 +409,7 @@ func (f *replicaFetcher) handleFetched(fp followed, rp *kmsg.FetchResponseTopicP
 		f.b.repMetrics.appendedBytes.Add(float64(n))
 	}
 	if rp.HighWatermark >= 0 {
+		fp.p.leaderHW.Store(rp.HighWatermark)
 		fp.p.log.AdvanceHighWatermark(rp.HighWatermark)
 	}
 	// The leader's log start moved (DeleteRecords, retention): follow it

@@ -8,6 +8,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/runnel-dev/runnel/broker/commitlog"
+
+	"github.com/runnel-dev/runnel/internal/plural"
 )
 
 // ErrStorage is matched (errors.Is) by the error StorageError returns: some
@@ -30,7 +32,7 @@ func (b *Broker) StorageError() error {
 	if len(errs) == 0 {
 		return nil
 	}
-	return fmt.Errorf("%w: %d partitions: %w", ErrStorage, len(errs), errors.Join(errs...))
+	return fmt.Errorf("%w: %s: %w", ErrStorage, plural.Noun(len(errs), "partition"), errors.Join(errs...))
 }
 
 // PartitionUnreadable is a range of one partition's log that cannot be read:

@@ -51,12 +51,19 @@ type Config struct {
 	WebSocket wsapi.Limits
 	// Fanout tunes the shared partition readers.
 	Fanout fanout.Options
+	// ProduceLeaderWait bounds how long a produce waits for a partition
+	// without a leader before it answers 503 (backend.Config.LeaderWait;
+	// default backend.DefaultLeaderWait).
+	ProduceLeaderWait time.Duration
 	// Registry receives the gateway's metrics and is served at /metrics;
 	// a new one (with Go and process collectors) when nil. Pass the
 	// broker's registry in "runnel dev" to serve both.
 	Registry *prometheus.Registry
 	// Logger receives request logs and errors; discarded when nil.
 	Logger *slog.Logger
+	// LogRequests logs every REST request at Info; they are at Debug
+	// otherwise.
+	LogRequests bool
 	// Ready, when set, is checked by /readyz after the gateway's own checks;
 	// "runnel dev" passes its broker's readiness.
 	Ready func(ctx context.Context) error
@@ -79,6 +86,9 @@ func (c *Config) Validate() error {
 	}
 	if err := c.Fanout.Validate(); err != nil {
 		errs = append(errs, err)
+	}
+	if c.ProduceLeaderWait < 0 {
+		errs = append(errs, fmt.Errorf("produce leader wait %v is negative", c.ProduceLeaderWait))
 	}
 	return errors.Join(errs...)
 }
@@ -123,7 +133,7 @@ func Start(ctx context.Context, cfg Config) (*Gateway, error) {
 			g.closeParts()
 		}
 	}()
-	if g.backend, err = backend.New(ctx, backend.Config{Brokers: cfg.Brokers, Logger: logger.With("part", "backend")}); err != nil {
+	if g.backend, err = backend.New(ctx, backend.Config{Brokers: cfg.Brokers, Logger: logger.With("part", "backend"), LeaderWait: cfg.ProduceLeaderWait}); err != nil {
 		return nil, err
 	}
 	fo := cfg.Fanout
@@ -136,7 +146,7 @@ func Start(ctx context.Context, cfg Config) (*Gateway, error) {
 	if g.rest, err = httpapi.New(httpapi.Config{
 		Backend: g.backend, Verifier: verifier, AllowedOrigins: cfg.AllowedOrigins,
 		Registerer: reg, Gatherer: reg, Logger: logger.With("part", "http"), Limits: cfg.HTTP,
-		Ready: cfg.Ready,
+		Ready: cfg.Ready, LogRequests: cfg.LogRequests,
 	}); err != nil {
 		return nil, err
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/runnel-dev/runnel/broker/brokertest"
 	"github.com/runnel-dev/runnel/gateway/auth"
 	"github.com/runnel-dev/runnel/gateway/httpapi"
+	"github.com/runnel-dev/runnel/gateway/openapitest"
 	"github.com/runnel-dev/runnel/internal/testwait"
 )
 
@@ -83,17 +84,16 @@ func TestOneAddressRESTAndWebSocket(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ws.Close()
-	ws.WriteJSON(map[string]any{"type": "subscribe", "id": "s1", "topic": "chat", "from": "latest"})
-	var f map[string]any
-	ws.SetReadDeadline(time.Now().Add(10 * time.Second))
-	if err := ws.ReadJSON(&f); err != nil || f["type"] != "subscribed" {
-		t.Fatalf("subscribe: %v %v", f, err)
+	wsSend(t, ws, map[string]any{"type": "subscribe", "id": "s1", "topic": "chat", "from": "latest"})
+	read := func() map[string]any { t.Helper(); return wsNext(t, ws, 10*time.Second) }
+	if f := read(); f["type"] != "subscribed" {
+		t.Fatalf("subscribe: %v", f)
 	}
 	if code, body := post(t, g2.URL()+"/v1/topics/chat/events?acks=1", tok, "", `{"key":"k","value":{"hi":1}}`); code != 200 {
 		t.Fatalf("produce: %d %s", code, body)
 	}
-	if err := ws.ReadJSON(&f); err != nil || f["type"] != "event" || fmt.Sprint(f["value"]) != "map[hi:1]" {
-		t.Fatalf("event: %v %v", f, err)
+	if f := read(); f["type"] != "event" || fmt.Sprint(f["value"]) != "map[hi:1]" {
+		t.Fatalf("event: %v", f)
 	}
 	// And the REST API is on g1's address too.
 	resp, err := http.Get(g1.URL() + "/healthz")
@@ -101,6 +101,18 @@ func TestOneAddressRESTAndWebSocket(t *testing.T) {
 		t.Fatalf("healthz on the WebSocket's address: %v %v", resp, err)
 	}
 	resp.Body.Close()
+	// A plain GET of /v1/ws (no upgrade) goes to the REST side, which
+	// answers as openapi.yaml says.
+	client := &http.Client{Transport: openapitest.Transport(t, nil)}
+	resp, err = client.Get(g1.URL() + "/v1/ws")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), `"invalid_request"`) {
+		t.Fatalf("GET /v1/ws without an upgrade: %d %s, want 400 invalid_request", resp.StatusCode, body)
+	}
 }
 
 // TestIdempotencyKeyThroughTwoGatewaysAndBrokerRestart: the same request

@@ -157,23 +157,8 @@ func TestDamagedStoredBatchIsReportedAndSkipped(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ws.Close()
-	if err := ws.WriteJSON(map[string]any{"type": "subscribe", "id": "s", "topic": "damaged", "from": "earliest"}); err != nil {
-		t.Fatal(err)
-	}
-	next := func() map[string]any {
-		t.Helper()
-		ws.SetReadDeadline(time.Now().Add(30 * time.Second))
-		_, data, err := ws.ReadMessage()
-		if err != nil {
-			t.Fatal(err)
-		}
-		openapitest.CheckServerFrame(t, data)
-		var f map[string]any
-		if err := json.Unmarshal(data, &f); err != nil {
-			t.Fatal(err)
-		}
-		return f
-	}
+	wsSend(t, ws, map[string]any{"type": "subscribe", "id": "s", "topic": "damaged", "from": "earliest"})
+	next := func() map[string]any { t.Helper(); return wsNext(t, ws, 30*time.Second) }
 	if f := next(); f["type"] != "subscribed" {
 		t.Fatalf("first frame %v", f)
 	}

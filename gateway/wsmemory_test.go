@@ -19,6 +19,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/runnel-dev/runnel/broker/brokertest"
+	"github.com/runnel-dev/runnel/gateway/openapitest"
 )
 
 // Environment of the client process of TestIdleWebSocketMemory.
@@ -192,6 +193,7 @@ func TestIdleWebSocketClients(t *testing.T) {
 // subscribed frame.
 func openIdleClients(t testing.TB, url string, n int) []*websocket.Conn {
 	t.Helper()
+	openapitest.CheckClientFrame(t, []byte(idleSubscribe))
 	dialer := &websocket.Dialer{HandshakeTimeout: 30 * time.Second, ReadBufferSize: 512, WriteBufferSize: 512}
 	conns := make([]*websocket.Conn, n)
 	errs := make(chan error, n)
@@ -223,17 +225,23 @@ func openIdleClients(t testing.TB, url string, n int) []*websocket.Conn {
 	return conns
 }
 
+// idleSubscribe is the frame each idle socket sends.
+const idleSubscribe = `{"type":"subscribe","id":"s","topic":"idle"}`
+
 func openIdleClient(dialer *websocket.Dialer, url string) (*websocket.Conn, error) {
 	c, _, err := dialer.Dial(url, nil)
 	if err != nil {
 		return nil, err
 	}
-	if err := c.WriteJSON(map[string]any{"type": "subscribe", "id": "s", "topic": "idle"}); err != nil {
+	if err := c.WriteMessage(websocket.TextMessage, []byte(idleSubscribe)); err != nil {
 		c.Close()
 		return nil, err
 	}
 	c.SetReadDeadline(time.Now().Add(30 * time.Second))
 	_, data, err := c.ReadMessage()
+	if err == nil {
+		err = openapitest.ServerFrameError(data)
+	}
 	if err != nil {
 		c.Close()
 		return nil, err

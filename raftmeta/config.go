@@ -88,8 +88,8 @@ type Config struct {
 	Metrics prometheus.Registerer
 	// OnApply, if set, sees every applied entry (see metadata.Options).
 	OnApply func(metadata.Applied)
-	// NewTopicID makes topic ids when this member is controller (default
-	// uuid.New). Tests pass a seeded generator for reproducible histories.
+	// NewTopicID makes topic ids, and the cluster id, when this member is
+	// controller (default uuid.New). Tests pass a seeded generator for reproducible histories.
 	NewTopicID func() uuid.UUID
 }
 

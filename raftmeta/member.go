@@ -371,6 +371,8 @@ func (m *Member) dispatch(ctx context.Context, from uint64, req request) (any, e
 		return run(ctx, req.Body, c.ElectLeaders)
 	case opReassignPartitions:
 		return run(ctx, req.Body, c.ReassignPartitions)
+	case opQuorumState:
+		return m.leaderQuorumState()
 	case opAddRemoteSegment:
 		return run(ctx, req.Body, func(ctx context.Context, r controller.RemoteSegmentRequest) (struct{}, error) {
 			return struct{}{}, c.AddRemoteSegment(ctx, r)

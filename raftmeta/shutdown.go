@@ -8,6 +8,8 @@ import (
 
 	"github.com/runnel-dev/runnel/raftmeta/controller"
 	"github.com/runnel-dev/runnel/raftmeta/metadata"
+
+	"github.com/runnel-dev/runnel/internal/plural"
 )
 
 // shutdownPoll is how often ControlledShutdown asks the controller again.
@@ -37,7 +39,7 @@ func (m *Member) ControlledShutdown(ctx context.Context) error {
 			case resp.ShouldShutDown:
 				return m.waitFor(ctx, func(img *metadata.Image) bool { return controller.Leaderships(img, m.cfg.BrokerID) == 0 })
 			default:
-				last = fmt.Errorf("still leads %d partitions", resp.Leaderships)
+				last = fmt.Errorf("still leads %s", plural.Noun(resp.Leaderships, "partition"))
 			}
 		}
 		select {

@@ -28,6 +28,7 @@ const (
 	opRemoveRemoteSegment op = "remove_remote_segment"
 	opElectLeaders        op = "elect_leaders"
 	opReassignPartitions  op = "reassign_partitions"
+	opQuorumState         op = "quorum_state"
 )
 
 // request is the envelope of a forwarded request.

@@ -139,7 +139,9 @@ func OpenStoreWith(dir string, opts StoreOptions) (*Store, error) {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
 	marker := filepath.Join(dir, cleanShutdownFile)
+	markerFound := false
 	if data, err := os.ReadFile(marker); err == nil {
+		markerFound = true
 		for _, name := range strings.Fields(string(data)) {
 			st.clean[name] = true
 		}
@@ -152,8 +154,14 @@ func OpenStoreWith(dir string, opts StoreOptions) (*Store, error) {
 	} else if !errors.Is(err, fs.ErrNotExist) {
 		return nil, fmt.Errorf("open store: %w", err)
 	}
-	if _, err := os.Stat(marker); err != nil && len(st.clean) == 0 {
-		logger.Info("no clean shutdown recorded; logs past their recovery points will be checked", "dir", dir)
+	if !markerFound {
+		used, err := st.hasEarlierRun()
+		if err != nil {
+			return nil, fmt.Errorf("open store: %w", err)
+		}
+		if used {
+			logger.Info("no clean shutdown recorded; logs past their recovery points will be checked", "dir", dir)
+		}
 	}
 	ents, err := st.fs.ReadDir(dir)
 	if err != nil {
@@ -166,6 +174,21 @@ func OpenStoreWith(dir string, opts StoreOptions) (*Store, error) {
 	}
 	go st.runRemover()
 	return st, nil
+}
+
+// hasEarlierRun reports whether an earlier run left state in the directory:
+// a checkpoint or a partition directory. A brand-new directory has neither,
+// so its missing clean-shutdown marker says nothing about a crash.
+func (st *Store) hasEarlierRun() (bool, error) {
+	for _, name := range []string{recoveryPointFile, replicationFile, logStartFile} {
+		if _, err := os.Stat(filepath.Join(st.dir, name)); err == nil {
+			return true, nil
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return false, err
+		}
+	}
+	tps, err := ListPartitions(st.dir)
+	return len(tps) > 0, err
 }
 
 // rebuiltCheckpoints are the checkpoints a store rebuilds when they are

@@ -18,6 +18,7 @@ type brokerFlags struct {
 	dataDir    string
 	kafka      string
 	advertise  string
+	admin      string
 	autoCreate bool
 	logLevel   string
 	startFresh bool
@@ -29,6 +30,8 @@ func (f *brokerFlags) register(fs *flag.FlagSet, dataDir, kafka string, autoCrea
 	fs.StringVar(&f.dataDir, "data-dir", dataDir, "directory for partition logs and raft state")
 	fs.StringVar(&f.kafka, "kafka", kafka, "Kafka protocol listen `address`")
 	fs.StringVar(&f.advertise, "advertise", "", "Kafka `address` clients are told to use (default: the listen address)")
+	fs.StringVar(&f.admin, "admin-addr", "", "admin listener `address` (Kafka protocol, no authentication: bind it to 127.0.0.1): the only listener "+
+		"that serves AddRaftVoter and RemoveRaftVoter (runnel admin voters); default: none")
 	fs.BoolVar(&f.autoCreate, "auto-create-topics", autoCreate, "create topics that Metadata requests name (auto.create.topics.enable)")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.BoolVar(&f.startFresh, "start-fresh-metadata", false, "when the cluster metadata in DATA-DIR/meta is missing or empty but partition data exists, "+
@@ -75,7 +78,8 @@ any other node joins as a learner. Data survives restarts.`,
 			fs.StringVar(&raft, "raft", "127.0.0.1:9093", "raft listen `address`")
 			fs.StringVar(&voters, "voters", "", "raft voters as `id@host:port,...` (required)")
 			fs.StringVar(&rack, "rack", "", "rack of this broker, for replica placement")
-			fs.Uint64Var(&clusterID, "cluster-id", 1, "cluster `id`; nodes of other clusters are refused")
+			fs.Uint64Var(&clusterID, "cluster-id", 1, "raft cluster `number`: raft peers of another number are refused (Kafka clients see another id, "+
+				"a random one the cluster's first controller makes and keeps in the metadata)")
 			fs.StringVar(&peers, "peer-kafka-addrs", "", "Kafka addresses to fetch from as a follower, as `id=host:port,...`, overriding the "+
 				"addresses the peers registered (a fault harness routes replication through proxies with it)")
 			fs.DurationVar(&lagMax, "replica-lag-time-max", broker.DefaultReplicaLagTimeMax, "replica.lag.time.max.ms: a follower that has not caught up "+
@@ -129,7 +133,7 @@ any other node joins as a learner. Data survives restarts.`,
 				return err
 			}
 			return bf.withMetrics(ctx, inv, runNode, broker.NodeConfig{
-				ID: int32(id), DataDir: bf.dataDir, KafkaListen: bf.kafka, Advertise: bf.advertise,
+				ID: int32(id), DataDir: bf.dataDir, KafkaListen: bf.kafka, Advertise: bf.advertise, AdminListen: bf.admin,
 				RaftListen: raft, Voters: vm, ClusterID: clusterID, Rack: rack,
 				AutoCreateTopics: bf.autoCreate, StartFreshMetadata: bf.startFresh, Logger: log,
 				PeerKafkaAddrs: pm, ReplicaLagTimeMax: lagMax, MinInsyncReplicas: minISR, LeaderRebalance: rebalance, Groups: groups,
@@ -193,7 +197,11 @@ func runNode(ctx context.Context, inv *invocation, cfg broker.NodeConfig) error 
 	if err != nil {
 		return err
 	}
-	cfg.Logger.Info("broker started", "id", cfg.ID, "kafka", node.KafkaAddr(), "raft", node.Member.Addr())
+	attrs := []any{"id", cfg.ID, "kafka", node.KafkaAddr(), "raft", node.Member.Addr()}
+	if a := node.AdminAddr(); a != "" {
+		attrs = append(attrs, "admin", a)
+	}
+	cfg.Logger.Info("broker started", attrs...)
 	<-ctx.Done()
 	cfg.Logger.Info("shutting down: moving leaderships away")
 	start := time.Now()

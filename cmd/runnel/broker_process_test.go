@@ -45,6 +45,23 @@ func startBroker(t testing.TB, kafka string, args ...string) *brokerProc {
 	return p
 }
 
+// startThreeVoters runs brokers 1, 2 and 3, all voters, on fresh data
+// directories and returns their Kafka addresses and processes.
+func startThreeVoters(t *testing.T) ([]string, []*brokerProc) {
+	t.Helper()
+	var kafka, raft []string
+	for range 3 {
+		kafka, raft = append(kafka, freePort(t)), append(raft, freePort(t))
+	}
+	voters := fmt.Sprintf("1@%s,2@%s,3@%s", raft[0], raft[1], raft[2])
+	var procs []*brokerProc
+	for i := range 3 {
+		procs = append(procs, startBroker(t, kafka[i], "--id", fmt.Sprint(i+1), "--raft", raft[i], "--voters", voters,
+			"--data-dir", filepath.Join(t.TempDir(), fmt.Sprint("n", i+1))))
+	}
+	return kafka, procs
+}
+
 func (p *brokerProc) start() {
 	p.t.Helper()
 	p.spawn()

@@ -123,6 +123,9 @@ func resolve(root *command, args []string) (path []string, c *command, rest []st
 		switch {
 		case isHelpFlag(a):
 			return path, c, nil, flag.ErrHelp
+		case a == "--version" && c == root && c.sub("version") != nil:
+			// "runnel --version" is "runnel version".
+			return resolve(root, append([]string{"version"}, args[1:]...))
 		case a == "help" && c == root:
 			// "runnel help log dump" is "runnel log dump --help".
 			p, hc, _, err := resolve(root, append(args[1:len(args):len(args)], "--help"))

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/runnel-dev/runnel/broker"
@@ -14,6 +15,11 @@ import (
 
 // devTokenTTL is how long the admin token "runnel dev" prints stays valid.
 const devTokenTTL = 30 * 24 * time.Hour
+
+// devAllowedOrigins are the browser origins "runnel dev" allows unless
+// --allowed-origins says otherwise: apps served from this machine, on any
+// port (a dev server on http://localhost:3000 or :5173, say).
+var devAllowedOrigins = []string{"http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*", "https://localhost:*", "https://127.0.0.1:*"}
 
 // devCommand is "runnel dev": everything in one process.
 func devCommand() *command {
@@ -32,7 +38,11 @@ works.
 Tokens are signed with a secret kept in the data directory (dev-jwt-secret),
 made on first start, unless --jwt-secret or other keys are given; the admin
 token printed at start is valid for 30 days. Mint others with
-"runnel token --secret $(cat runnel-data/dev-jwt-secret) ...".`,
+"runnel token --secret $(cat runnel-data/dev-jwt-secret) ...".
+
+Browser apps served from this machine (http://localhost, 127.0.0.1 or [::1],
+any port) may call the API and open WebSockets; --allowed-origins replaces
+that list.`,
 		flags: func(fs *flag.FlagSet) {
 			bf.register(fs, "./runnel-data", "127.0.0.1:9092", true)
 			gf.register(fs, "127.0.0.1:8080")
@@ -53,12 +63,15 @@ token printed at start is valid for 30 days. Mint others with
 			}
 			reg := newMetricsRegistry()
 			node, err := broker.StartNode(broker.NodeConfig{
-				ID: 1, DataDir: bf.dataDir, KafkaListen: bf.kafka, Advertise: bf.advertise,
+				ID: 1, DataDir: bf.dataDir, KafkaListen: bf.kafka, Advertise: bf.advertise, AdminListen: bf.admin,
 				RaftListen: "127.0.0.1:0", Voters: map[uint64]string{1: "127.0.0.1:0"},
 				AutoCreateTopics: bf.autoCreate, StartFreshMetadata: bf.startFresh, Logger: log, Metrics: reg, Groups: groups,
 			})
 			if err != nil {
 				return err
+			}
+			if len(gf.allowedOrigins) == 0 {
+				gf.allowedOrigins = devAllowedOrigins
 			}
 			gcfg, err := gf.config(ctx, []string{node.KafkaAddr()}, secret)
 			if err != nil {
@@ -80,13 +93,14 @@ token printed at start is valid for 30 days. Mint others with
   HTTP + WebSocket: %s   (API: %s/openapi.yaml, WebSocket: %s/v1/ws)
   Kafka:            %s   (try: kcat -b %s -L)
   Data dir:         %s
+  Allowed origins:  %s   (browser apps; set with --allowed-origins)
   Admin token:      %s
 Try:
   export TOKEN=%s
   curl -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d '{"name": "demo", "partitions": 3}' %s/v1/topics
   curl -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d '{"value": {"hello": "world"}}' %s/v1/topics/demo/events
 Press Ctrl-C to stop.
-`, gw.URL(), gw.URL(), wsURLOf(gw.URL()), node.KafkaAddr(), node.KafkaAddr(), bf.dataDir, token, token, gw.URL(), gw.URL())
+`, gw.URL(), gw.URL(), wsURLOf(gw.URL()), node.KafkaAddr(), node.KafkaAddr(), bf.dataDir, strings.Join(gcfg.AllowedOrigins, ", "), token, token, gw.URL(), gw.URL())
 			<-ctx.Done()
 			log.Info("shutting down")
 			return errors.Join(gw.Close(), node.Close())

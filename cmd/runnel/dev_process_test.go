@@ -23,6 +23,7 @@ import (
 type devProc struct {
 	brokerProc
 	url, token string
+	banner     string // what it printed up to the token
 }
 
 var (
@@ -31,22 +32,23 @@ var (
 )
 
 // startDev runs the test binary as "runnel dev" on free ports and waits
-// until it prints its URL and token and /readyz answers 200.
-func startDev(t *testing.T, dataDir string) *devProc {
+// until it prints its URL and token and /readyz answers 200. extra flags
+// come last (so "--log-level", "info" overrides the default warn).
+func startDev(t *testing.T, dataDir string, extra ...string) *devProc {
 	t.Helper()
-	p := launchDev(t, dataDir)
+	p := launchDev(t, dataDir, extra...)
 	p.waitReady(p.url)
 	return p
 }
 
 // launchDev runs the test binary as "runnel dev" on free ports and waits
 // until it prints its URL and token (not for readiness).
-func launchDev(t *testing.T, dataDir string) *devProc {
+func launchDev(t *testing.T, dataDir string, extra ...string) *devProc {
 	t.Helper()
 	kafka := freePort(t)
-	p := &devProc{brokerProc: brokerProc{t: t, kafka: kafka, args: []string{
+	p := &devProc{brokerProc: brokerProc{t: t, kafka: kafka, args: append([]string{
 		"dev", "--data-dir", dataDir, "--kafka", kafka, "--http", freePort(t), "--log-level", "warn",
-	}}}
+	}, extra...)}}
 	p.cmd = exec.Command(os.Args[0], p.args...)
 	p.cmd.Env = append(os.Environ(), modeEnv+"=runnel")
 	p.stderr = &bytes.Buffer{}
@@ -62,17 +64,21 @@ func launchDev(t *testing.T, dataDir string) *devProc {
 	p.done = make(chan struct{})
 	// One goroutine reads stdout to its end (so the process never blocks
 	// on a full pipe), handing over the banner's URL and token.
-	banner := make(chan [2]string, 1)
+	banner := make(chan [3]string, 1)
 	go func(cmd *exec.Cmd, done chan struct{}) {
 		var url, token string
+		var text strings.Builder
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
+			if token == "" {
+				text.WriteString(sc.Text() + "\n")
+			}
 			if m := devURLLine.FindStringSubmatch(sc.Text()); m != nil {
 				url = m[1]
 			}
 			if m := devTokenLine.FindStringSubmatch(sc.Text()); m != nil {
 				token = m[1]
-				banner <- [2]string{url, token}
+				banner <- [3]string{url, token, text.String()}
 			}
 		}
 		cmd.Wait()
@@ -80,7 +86,7 @@ func launchDev(t *testing.T, dataDir string) *devProc {
 	}(p.cmd, p.done)
 	select {
 	case b := <-banner:
-		p.url, p.token = b[0], b[1]
+		p.url, p.token, p.banner = b[0], b[1], b[2]
 	case <-p.done:
 		t.Fatalf("runnel dev exited: %s", p.stderr.String())
 	case <-time.After(60 * time.Second):

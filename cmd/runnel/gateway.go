@@ -55,6 +55,8 @@ func (f *gatewayFlags) register(fs *flag.FlagSet, http string) {
 	fs.Float64Var(&f.cfg.HTTP.RatePerSecond, "rate-limit", 0, "requests per second allowed per token subject (0: unlimited)")
 	fs.IntVar(&f.cfg.HTTP.Burst, "rate-burst", 0, "requests a subject may send at once above --rate-limit (default: the rate)")
 	fs.IntVar(&f.cfg.WebSocket.MaxSubscriptionsPerSocket, "max-subscriptions", 0, "most subscriptions on one WebSocket (default 100)")
+	fs.DurationVar(&f.cfg.ProduceLeaderWait, "produce-leader-wait", 0, "how long a produce waits for a partition without a leader before it answers 503 with Retry-After (default 5s)")
+	fs.BoolVar(&f.cfg.LogRequests, "log-requests", false, "log every REST request at info (otherwise at debug)")
 	fs.DurationVar(&f.cfg.WebSocket.WriteDelay, "ws-write-delay", 0, "how long a WebSocket's writer waits to gather more events into one write (0: write at once)")
 }
 

@@ -47,6 +47,8 @@ func rootCommand() *command {
 			gatewayCommand(),
 			tokenCommand(),
 			benchCommand(),
+			adminCommand(),
+			versionCommand(),
 			{
 				name:    "log",
 				summary: "inspect partition logs on disk",

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -19,16 +18,7 @@ import (
 // order within its key; the time from the kill to the first acks=all write
 // acknowledged on that partition is logged.
 func TestReplicatedLeaderKilled(t *testing.T) {
-	var kafka, raft []string
-	for range 3 {
-		kafka, raft = append(kafka, freePort(t)), append(raft, freePort(t))
-	}
-	voters := fmt.Sprintf("1@%s,2@%s,3@%s", raft[0], raft[1], raft[2])
-	var procs []*brokerProc
-	for i := range 3 {
-		procs = append(procs, startBroker(t, kafka[i], "--id", fmt.Sprint(i+1), "--raft", raft[i], "--voters", voters,
-			"--data-dir", filepath.Join(t.TempDir(), fmt.Sprint("n", i+1))))
-	}
+	kafka, procs := startThreeVoters(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 120*time.Second)
 	defer cancel()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(kafka...), kgo.RecordRetries(1<<30), kgo.RequestRetries(1<<30),

@@ -103,3 +103,10 @@ const (
 	// cannot be changed nor the group deleted.
 	CodeGroupNotEmpty = "group_not_empty"
 )
+
+// NotWebSocket answers a request to the WebSocket endpoint at path that is
+// not a WebSocket upgrade: a 400 with CodeInvalidRequest, as openapi.yaml
+// says, from whichever server the request reached.
+func NotWebSocket(path string) *Error {
+	return Invalid("%s is a WebSocket endpoint: send a WebSocket upgrade (GET with Connection: Upgrade, Upgrade: websocket, Sec-WebSocket-Version: 13 and a Sec-WebSocket-Key)", path)
+}

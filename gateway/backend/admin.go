@@ -13,6 +13,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/runnel-dev/runnel/gateway/apierr"
+
+	"github.com/runnel-dev/runnel/internal/plural"
 )
 
 // Topic administration through kadm. Configs are validated by the brokers;
@@ -213,7 +215,7 @@ func (b *Backend) AlterTopic(ctx context.Context, name string, change TopicChang
 		switch {
 		case n < ts.meta.Partitions:
 			return TopicInfo{}, apierr.New(http.StatusConflict, apierr.CodeConflict,
-				"topic %q has %d partitions; partitions can be added but never removed", name, ts.meta.Partitions)
+				"topic %q has %s; partitions can be added but never removed", name, plural.Noun(ts.meta.Partitions, "partition"))
 		case n > ts.meta.Partitions:
 			grow = n
 			resps, err := b.adm.ValidateUpdatePartitions(ctx, int(n), name)

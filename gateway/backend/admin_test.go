@@ -156,18 +156,27 @@ func TestOffsets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(offs) != 2 || offs[0].ForTimestamp == nil || *offs[0].ForTimestamp != 4 || offs[1].ForTimestamp == nil || *offs[1].ForTimestamp != 0 {
+	if len(offs) != 2 || offs[0].ForTimestamp == nil || *offs[0].ForTimestamp != 4 || offs[1].ForTimestamp == nil || *offs[1].ForTimestamp != -1 { // partition 1 is empty
 		t.Fatalf("offsets for %d: %+v", at, offs)
 	}
 	future := time.Now().Add(time.Hour).UnixMilli()
-	if offs, err = b.Offsets(ctx, "t", &future); err != nil || *offs[0].ForTimestamp != 10 {
-		t.Fatalf("offsets for the future: %+v %v, want the high watermark 10", offs, err)
+	if offs, err = b.Offsets(ctx, "t", &future); err != nil || *offs[0].ForTimestamp != -1 {
+		t.Fatalf("offsets for the future: %+v %v, want -1 (no such event), as Kafka", offs, err)
 	}
 
 	for ms, want := range map[int64]int64{0: 0, base: 0, at: 4, base + 9000: 9, future: 10} {
 		got, err := b.OffsetForTime(ctx, "t", 0, ms)
 		if err != nil || got != want {
 			t.Fatalf("OffsetForTime(%d) = %d, %v; want %d", ms, got, err, want)
+		}
+	}
+	// A group reset to a time after every event goes to the end, as
+	// kafka-consumer-groups --to-datetime, not to -1.
+	for ms, want := range map[int64]int64{at: 4, future: 10} {
+		p0 := int32(0)
+		got, err := b.ResetGroupOffsets(ctx, "reset", "t", &p0, ResetTo{Time: &ms})
+		if err != nil || len(got) != 1 || got[0].Offset != want {
+			t.Fatalf("ResetGroupOffsets to %d = %+v, %v; want offset %d", ms, got, err, want)
 		}
 	}
 	_, err = b.Offsets(ctx, "nope", nil)

@@ -23,10 +23,13 @@ type Backend struct {
 	src *KafkaSource
 	// fetchers carry the fetches, each partition on one of them, so that
 	// partitions' long polls do not wait behind each other on one
-	// connection (see NewKafkaSource).
+	// connection (see NewKafkaSource); the last storedLanes of them carry
+	// the fetches of stored events (see KafkaSource.SetStoredClients).
 	fetchers []*kgo.Client
 
 	meta metaCache
+
+	probe probe // the first contact with the cluster, in the background
 
 	mu        sync.Mutex
 	closed    bool
@@ -34,9 +37,10 @@ type Backend struct {
 }
 
 // New returns a Backend for the cluster that cfg.Brokers bootstrap. It does
-// not need the cluster to be up: it tries one Metadata request within ctx
-// and only logs a warning when that fails, so that a gateway can start before
-// its brokers (Ready says when they answer).
+// not need the cluster to be up, so that a gateway can start before its
+// brokers (Ready says when they answer): it checks the cluster in the
+// background and warns only when it stays unreachable (see startProbe). ctx
+// is not kept.
 func New(ctx context.Context, cfg Config) (*Backend, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -54,7 +58,7 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 	b.cl = cl
 	b.adm = kadm.NewClient(cl)
 	b.adm.SetTimeoutMillis(int32(cfg.AdminTimeout.Milliseconds()))
-	for range fetchLanes {
+	for range fetchLanes + storedLanes {
 		fc, err := kgo.NewClient(b.clientOpts()...)
 		if err != nil {
 			b.Close()
@@ -62,11 +66,10 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 		}
 		b.fetchers = append(b.fetchers, fc)
 	}
-	b.src = NewKafkaSource(cl, b.fetchers...)
+	b.src = NewKafkaSource(cl, b.fetchers[:fetchLanes]...)
+	b.src.SetStoredClients(b.fetchers[fetchLanes:]...)
 	b.src.Logger = b.log
-	if err := b.Ready(ctx); err != nil {
-		b.log.Warn("cluster not reachable yet", "brokers", cfg.Brokers, "error", err)
-	}
+	b.startProbe()
 	return b, nil
 }
 
@@ -99,6 +102,7 @@ func (b *Backend) Close() {
 	b.closed = true
 	producers := b.producers
 	b.mu.Unlock()
+	b.stopProbe()
 	for _, p := range producers {
 		if p != nil {
 			p.Close()
@@ -114,6 +118,11 @@ func (b *Backend) Close() {
 // fetch connections from the gateway, and partitions share one only when
 // there are more partitions being read than lanes.
 const fetchLanes = 8
+
+// storedLanes is how many clients carry fetches of stored events, which
+// never wait at the high watermark: they are answered at once, so fewer
+// connections serve them.
+const storedLanes = 4
 
 // live returns ErrClosed after Close.
 func (b *Backend) live() error {
@@ -216,12 +225,23 @@ const recordRetries = 2
 // kgoLogger sends franz-go's warnings and errors to slog.
 type kgoLogger struct{ l *slog.Logger }
 
+// kgoRetryChatter are franz-go warnings it repeats on every retry while a
+// broker is down or still starting (a gateway started before its brokers
+// logs one per dial). They go to Debug: the Backend's own check of the
+// cluster warns when it stays unreachable, and requests answer 503.
+var kgoRetryChatter = map[string]bool{
+	"unable to open connection to broker": true,
+}
+
 func (kgoLogger) Level() kgo.LogLevel { return kgo.LogLevelWarn }
 
 func (k kgoLogger) Log(level kgo.LogLevel, msg string, keyvals ...any) {
 	lv := slog.LevelWarn
-	if level == kgo.LogLevelError {
+	switch {
+	case level == kgo.LogLevelError:
 		lv = slog.LevelError
+	case kgoRetryChatter[msg]:
+		lv = slog.LevelDebug
 	}
 	k.l.Log(context.Background(), lv, msg, keyvals...)
 }

@@ -15,7 +15,10 @@ const (
 	DefaultClientID       = "runnel-gateway"
 	DefaultMetadataMaxAge = 10 * time.Second
 	DefaultProduceTimeout = 30 * time.Second
-	DefaultAdminTimeout   = 30 * time.Second
+	// DefaultLeaderWait is how long a produce waits for a partition that
+	// has no leader before it fails.
+	DefaultLeaderWait   = 5 * time.Second
+	DefaultAdminTimeout = 30 * time.Second
 	// DefaultMaxBatchBytes matches the broker's default max.message.bytes
 	// (and franz-go's default batch bound).
 	DefaultMaxBatchBytes = 1_000_012
@@ -43,6 +46,13 @@ type Config struct {
 	// ProduceTimeout bounds a produce: the broker's wait for in-sync
 	// replicas and the client's retries.
 	ProduceTimeout time.Duration
+	// LeaderWait bounds how long a produce waits for a partition it must
+	// write to (named, or chosen by key) that has no leader, its replicas
+	// being down or out of the ISR: it then fails with 503 and
+	// Retry-After, naming the partition, rather than at ProduceTimeout.
+	// A leader moving to another replica does not leave a partition
+	// without one.
+	LeaderWait time.Duration
 	// AdminTimeout is the timeout admin requests carry to the controller.
 	AdminTimeout time.Duration
 	// MaxBatchBytes bounds a record batch the gateway builds; a single
@@ -69,6 +79,9 @@ func (c Config) withDefaults() Config {
 	if c.AdminTimeout == 0 {
 		c.AdminTimeout = DefaultAdminTimeout
 	}
+	if c.LeaderWait == 0 {
+		c.LeaderWait = DefaultLeaderWait
+	}
 	if c.MaxBatchBytes == 0 {
 		c.MaxBatchBytes = DefaultMaxBatchBytes
 	}
@@ -91,6 +104,9 @@ func (c Config) Validate() error {
 	}
 	if c.ProduceTimeout < 0 {
 		errs = append(errs, fmt.Errorf("backend: produce timeout %v is negative", c.ProduceTimeout))
+	}
+	if c.LeaderWait < 0 {
+		errs = append(errs, fmt.Errorf("backend: leader wait %v is negative", c.LeaderWait))
 	}
 	if c.AdminTimeout < 0 {
 		errs = append(errs, fmt.Errorf("backend: admin timeout %v is negative", c.AdminTimeout))

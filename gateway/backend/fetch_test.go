@@ -114,3 +114,44 @@ func TestFetchRefusals(t *testing.T) {
 		t.Fatalf("416 extra %v, want log_start_offset 0 and high_watermark 10", ae.Extra)
 	}
 }
+
+// TestFetchOfStoredEventsDoesNotWaitBehindLongPoll: reading stored events
+// of a partition whose long poll at the high watermark is in flight (a
+// WebSocket tail, another REST consumer) answers at once, not after the
+// poll's wait (10 s here): both would otherwise share the partition's fetch
+// connection, answered in order.
+func TestFetchOfStoredEventsDoesNotWaitBehindLongPoll(t *testing.T) {
+	const longPoll = 10 * time.Second
+	c := brokertest.Start(t, 1, brokertest.Options{})
+	c.CreateTopic("busy", 1, nil)
+	b := newBackend(t, c)
+	ctx := testCtx(t)
+	if _, err := b.Produce(ctx, "busy", AcksAll, values(5, 0, "v"), ""); err != nil {
+		t.Fatal(err)
+	}
+	first, err := b.Fetch(ctx, "busy", 0, 0, FetchOptions{})
+	if err != nil || len(first.Records) != 5 {
+		t.Fatalf("first read: %d events, %v", len(first.Records), err)
+	}
+
+	polled := make(chan error, 1)
+	go func() {
+		_, err := b.Fetch(ctx, "busy", 0, 5, FetchOptions{Wait: longPoll})
+		polled <- err
+	}()
+	// For a second after the long poll went out, every read of the
+	// stored events is answered well before the poll ends.
+	for start := time.Now(); time.Since(start) < time.Second; {
+		t0 := time.Now()
+		got, err := b.Fetch(ctx, "busy", 0, 0, FetchOptions{Wait: longPoll})
+		if err != nil || len(got.Records) != 5 {
+			t.Fatalf("read: %d events, %v", len(got.Records), err)
+		}
+		if d := time.Since(t0); d >= longPoll/2 {
+			t.Fatalf("a read of stored events took %v: it waited behind the long poll (%v)", d, longPoll)
+		}
+	}
+	if err := <-polled; err != nil {
+		t.Fatal(err)
+	}
+}

@@ -84,7 +84,10 @@ func (b *Backend) ResetGroupOffsets(ctx context.Context, group, topic string, pa
 		case to.Latest:
 			at = po.Latest
 		case to.Time != nil:
-			at = *po.ForTimestamp
+			at = po.Latest // no event that recent: the end, as kafka-consumer-groups --to-datetime
+			if *po.ForTimestamp >= 0 {
+				at = *po.ForTimestamp
+			}
 		}
 		out = append(out, CommittedOffset{Topic: topic, Partition: po.Partition, Offset: at})
 	}

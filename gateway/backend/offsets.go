@@ -13,9 +13,9 @@ import (
 
 // Offsets lists every partition's log start offset (Earliest) and high
 // watermark (Latest), in partition order. With a timestamp, ForTimestamp is
-// the first offset whose timestamp is at or after it, or the high watermark
-// when no event is that recent (where a reader would start to get events
-// from then on).
+// the first offset whose timestamp is at or after it, or -1 when no event is
+// that recent, as Kafka's ListOffsets answers (a reader starting "from that
+// time" starts at Latest then; OffsetForTime does that).
 func (b *Backend) Offsets(ctx context.Context, topic string, timestamp *int64) ([]PartitionOffsets, error) {
 	if timestamp != nil && *timestamp < 0 {
 		return nil, apierr.Invalid("timestamp %d is negative", *timestamp)
@@ -60,9 +60,13 @@ func (b *Backend) Offsets(ctx context.Context, topic string, timestamp *int64) (
 			if at.Err != nil {
 				return nil, apiError(at.Err, scope{topic, p})
 			}
+			// The broker answers -1 when no record is that recent; kadm then
+			// lists the end offset instead, whose timestamp is -1 (Kafka's,
+			// for "latest"), while a record found by time has its own,
+			// at or after the one asked for (not negative).
 			off := at.Offset
-			if off < 0 {
-				off = end.Offset
+			if at.Timestamp < 0 {
+				off = -1
 			}
 			po.ForTimestamp = &off
 		}

@@ -2,6 +2,8 @@ package backend
 
 import (
 	"context"
+	"slices"
+	"sync"
 	"sync/atomic"
 
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -47,17 +49,26 @@ func (tp *topicPartitioner) Partition(r *kgo.Record, n int) int {
 			// Backend checked the partition against fresher metadata
 			// than the client has: say so, so that Produce answers 503
 			// instead of a confusing failure.
-			if r.Context != nil {
-				if c, ok := r.Context.Value(produceCallKey{}).(*produceCall); ok {
-					c.stale.Store(true)
-				}
+			if c := callOf(r); c != nil {
+				c.stale.Store(true)
 			}
 			return -1
 		}
+		if c := callOf(r); c != nil {
+			c.bound(r.Partition)
+		}
 		return int(r.Partition)
 	case r.Key != nil:
-		return int(keyPartition(r.Key, int32(n)))
+		p := keyPartition(r.Key, int32(n))
+		if c := callOf(r); c != nil {
+			c.bound(p)
+		}
+		return int(p)
 	default:
+		// franz-go offers keyless records only the partitions that have
+		// a leader, unless none has; a record it gives back is sent
+		// again with the partition it was put in (produceBatched), and
+		// is bound to it then.
 		tp.next = (tp.next + 1) % n
 		return tp.next
 	}
@@ -67,9 +78,38 @@ func (tp *topicPartitioner) Partition(r *kgo.Record, n int) int {
 // through the records' context.
 type produceCall struct {
 	stale atomic.Bool // an explicit partition is unknown to the client's metadata
+
+	mu    sync.Mutex
+	parts []int32 // partitions records are bound to (explicit or by key)
+}
+
+// bound records that a record must go to partition p: it waits for p's
+// leader, however long p has none.
+func (c *produceCall) bound(p int32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !slices.Contains(c.parts, p) {
+		c.parts = append(c.parts, p)
+	}
+}
+
+// boundParts returns the partitions records are bound to so far.
+func (c *produceCall) boundParts() []int32 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return slices.Clone(c.parts)
 }
 
 type produceCallKey struct{}
+
+// callOf returns the produceCall of r, if it has one.
+func callOf(r *kgo.Record) *produceCall {
+	if r.Context == nil {
+		return nil
+	}
+	c, _ := r.Context.Value(produceCallKey{}).(*produceCall)
+	return c
+}
 
 func withProduceCall(ctx context.Context, c *produceCall) context.Context {
 	return context.WithValue(ctx, produceCallKey{}, c)

@@ -89,7 +89,10 @@ func (b *Backend) produceBatched(ctx context.Context, topic string, acks Acks, e
 	}
 	ctx, cancel := context.WithTimeout(ctx, b.cfg.ProduceTimeout)
 	defer cancel()
+	ctx, cancelCause := context.WithCancelCause(ctx)
 	call := &produceCall{}
+	watch := b.watchLeaders(ctx, cancelCause, topic, call)
+	defer watch.stop()
 	rctx := withProduceCall(ctx, call)
 	now := time.Now()
 	recs := make([]*kgo.Record, len(events))
@@ -148,6 +151,10 @@ func (b *Backend) produceBatched(ctx context.Context, topic string, acks Acks, e
 		// A record keeps the partition it was given, so a keyless event
 		// is not written to a second one.
 		pending = again
+	}
+	if e := leaderless(ctx); firstErr != nil && e != nil {
+		e.Err = firstErr
+		return nil, e
 	}
 	if call.stale.Load() {
 		cl.ForceMetadataRefresh()

@@ -2,6 +2,7 @@ package backend
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/http"
@@ -212,3 +213,87 @@ func TestProduceToNewPartition(t *testing.T) {
 }
 
 func ptr(s string) *string { return &s }
+
+// TestProduceWithoutLeaderFailsFast: a produce to a partition whose only
+// replica is down answers 503 with Retry-After, naming the partition, once
+// the partition has had no leader for Config.LeaderWait, not after the
+// whole ProduceTimeout (60 s here); so does a keyed or keyless one bound
+// to such a partition.
+func TestProduceWithoutLeaderFailsFast(t *testing.T) {
+	const produceTimeout = 60 * time.Second
+	c := brokertest.Start(t, 3, brokertest.Options{})
+	c.WaitForBrokers(3)
+	c.CreateReplicatedTopic("lonely", 3, 1, nil)
+	for _, name := range []string{"solo-a", "solo-b", "solo-c"} {
+		c.CreateReplicatedTopic(name, 1, 1, nil)
+	}
+	b := newBackend(t, c, func(cfg *Config) {
+		cfg.ProduceTimeout = produceTimeout
+		cfg.LeaderWait = time.Second
+	})
+	ctx := testCtx(t)
+
+	// Broker 3 stops: the only replica of a partition of "lonely" and of
+	// a one-partition topic.
+	ledBy3 := func(topic string) int32 {
+		ts, err := b.topic(ctx, topic, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for p, ps := range ts.parts {
+			if ps.leader == 3 {
+				return int32(p)
+			}
+		}
+		return -1
+	}
+	dead := ledBy3("lonely")
+	if dead < 0 {
+		t.Fatal("no partition of lonely is led by broker 3")
+	}
+	solo := ""
+	for _, name := range []string{"solo-a", "solo-b", "solo-c"} {
+		if ledBy3(name) == 0 {
+			solo = name
+		}
+	}
+	if solo == "" {
+		t.Fatal("no one-partition topic is led by broker 3")
+	}
+	var key []byte // a key of the dead partition
+	for i := 0; key == nil; i++ {
+		if k := fmt.Appendf(nil, "k%d", i); javaPartition(k, 3) == dead {
+			key = k
+		}
+	}
+	c.Stop(2)
+	testwait.For(t, 30*time.Second, 100*time.Millisecond, func() error {
+		if _, err := b.Fetch(ctx, "lonely", dead, 0, FetchOptions{}); err == nil {
+			return errors.New("partition still readable")
+		}
+		return nil
+	})
+
+	for _, tc := range []struct {
+		what, topic, mention string
+		ev                   event.Event
+	}{
+		{"named partition", "lonely", fmt.Sprintf("partition %d of topic \"lonely\" has no leader", dead), event.Event{Partition: dead, Value: []byte("x")}},
+		{"keyed", "lonely", fmt.Sprintf("partition %d of topic \"lonely\" has no leader", dead), event.Event{Partition: -1, Key: key, Value: []byte("x")}},
+		// Given back by franz-go and sent again to the partition it
+		// was put in: bound to it.
+		{"keyless", solo, fmt.Sprintf("partition 0 of topic %q has no leader", solo), event.Event{Partition: -1, Value: []byte("x")}},
+	} {
+		start := time.Now()
+		_, err := b.Produce(ctx, tc.topic, AcksAll, []event.Event{tc.ev}, "")
+		elapsed := time.Since(start)
+		e := wantAPIError(t, err, http.StatusServiceUnavailable, apierr.CodeUnavailable)
+		if !strings.Contains(e.Message, tc.mention) || e.RetryAfter <= 0 {
+			t.Errorf("%s: 503 %q (Retry-After %v): want %q and a Retry-After", tc.what, e.Message, e.RetryAfter, tc.mention)
+		}
+		if elapsed >= produceTimeout/2 {
+			t.Errorf("%s: the produce failed after %v, near the produce timeout %v, not after the leader wait", tc.what, elapsed, produceTimeout)
+		}
+		t.Logf("%s: failed after %v: %s", tc.what, elapsed, e.Message)
+	}
+}

@@ -41,8 +41,28 @@ type KafkaSource struct {
 
 	mu      sync.Mutex
 	leaders map[partKey]leader // cache; an entry goes on any leadership error
-	lanes   []*fetchLane
-	laneOf  map[partKey]*fetchLane // a partition's lane, assigned on first fetch
+	// polls carry the fetches that may wait at the high watermark; stored
+	// the ones that do not (FetchStored), so that those never queue
+	// behind a long poll.
+	polls, stored lanes
+	// hwms are the high watermarks the last fetches answered: below one
+	// there are stored events, which a fetch need not wait for.
+	hwms map[partKey]int64
+}
+
+// lanes are fetch lanes and the partitions assigned to them; guarded by
+// KafkaSource.mu.
+type lanes struct {
+	all    []*fetchLane
+	laneOf map[partKey]*fetchLane // a partition's lane, assigned on first fetch
+}
+
+func newLanes(clients []*kgo.Client) lanes {
+	l := lanes{laneOf: make(map[partKey]*fetchLane)}
+	for _, c := range clients {
+		l.all = append(l.all, &fetchLane{cl: c})
+	}
+	return l
 }
 
 // fetchLane is one client whose fetch connections carry some partitions'
@@ -63,8 +83,9 @@ type fetchLane struct {
 
 // The interfaces KafkaSource serves.
 var (
-	_ fanout.Source  = (*KafkaSource)(nil)
-	_ fanout.Bounder = (*KafkaSource)(nil)
+	_ fanout.Source       = (*KafkaSource)(nil)
+	_ fanout.StoredSource = (*KafkaSource)(nil)
+	_ fanout.Bounder      = (*KafkaSource)(nil)
 )
 
 // partKey names one partition.
@@ -83,27 +104,38 @@ type leader struct {
 // one (see fetchLane); without them, through cl. The clients stay the
 // caller's to close.
 func NewKafkaSource(cl *kgo.Client, fetchClients ...*kgo.Client) *KafkaSource {
-	s := &KafkaSource{cl: cl, MaxWait: DefaultMaxWait, leaders: make(map[partKey]leader), laneOf: make(map[partKey]*fetchLane)}
-	for _, fc := range fetchClients {
-		s.lanes = append(s.lanes, &fetchLane{cl: fc})
+	return &KafkaSource{
+		cl: cl, MaxWait: DefaultMaxWait, leaders: make(map[partKey]leader),
+		polls: newLanes(fetchClients), stored: newLanes(nil), hwms: make(map[partKey]int64),
 	}
-	return s
 }
 
-// fetchClient returns the lane that carries the fetches of key, its client
-// able to reach broker leader.
-func (s *KafkaSource) fetchClient(ctx context.Context, key partKey, leader int32) (*fetchLane, error) {
+// SetStoredClients gives the source clients of their own for fetches of
+// stored events (FetchStored, and FetchWait below a known high watermark),
+// laned as the fetch clients are; call it before the first Fetch. Without
+// them such fetches go through the metadata client: one connection per
+// broker for all of them, which no long poll blocks but which answers them
+// one at a time. The clients stay the caller's to close.
+func (s *KafkaSource) SetStoredClients(clients ...*kgo.Client) {
 	s.mu.Lock()
-	lane := s.laneOf[key]
+	defer s.mu.Unlock()
+	s.stored = newLanes(clients)
+}
+
+// fetchClient returns the lane of set that carries the fetches of key, its
+// client able to reach broker leader.
+func (s *KafkaSource) fetchClient(ctx context.Context, set *lanes, key partKey, leader int32) (*fetchLane, error) {
+	s.mu.Lock()
+	lane := set.laneOf[key]
 	if lane == nil {
-		lane = s.lanes[0]
-		for _, l := range s.lanes[1:] {
+		lane = set.all[0]
+		for _, l := range set.all[1:] {
 			if l.parts < lane.parts {
 				lane = l
 			}
 		}
 		lane.parts++
-		s.laneOf[key] = lane
+		set.laneOf[key] = lane
 	}
 	s.mu.Unlock()
 	lane.mu.Lock()
@@ -147,8 +179,32 @@ func (s *KafkaSource) Fetch(ctx context.Context, topic string, partition int32, 
 
 // FetchWait is Fetch with this call's own long-poll limit instead of
 // MaxWait: at the high watermark it waits up to wait for new events (0
-// answers at once).
+// answers at once). Below the high watermark a fetch answered last, events
+// are stored: it goes the way of FetchStored, so that it does not wait
+// behind another reader's long poll of the partition. (Should that high
+// watermark have gone down since, it answers no events at once rather
+// than waiting.)
 func (s *KafkaSource) FetchWait(ctx context.Context, topic string, partition int32, offset int64, maxBytes int32, wait time.Duration) (event.Batch, error) {
+	s.mu.Lock()
+	hwm, ok := s.hwms[partKey{topic, partition}]
+	s.mu.Unlock()
+	if ok && offset < hwm {
+		return s.fetch(ctx, topic, partition, offset, maxBytes, 0, true)
+	}
+	return s.fetch(ctx, topic, partition, offset, maxBytes, wait, false)
+}
+
+// FetchStored implements fanout.StoredSource: a fetch that does not wait,
+// sent through the stored-event clients (SetStoredClients), else the
+// metadata client, rather than the partition's fetch lane, so that it does
+// not queue behind a long poll there. (Without fetch clients, every fetch
+// shares one connection and this one can wait behind a long poll.)
+func (s *KafkaSource) FetchStored(ctx context.Context, topic string, partition int32, offset int64, maxBytes int32) (event.Batch, error) {
+	return s.fetch(ctx, topic, partition, offset, maxBytes, 0, true)
+}
+
+// fetch is FetchWait, through s.cl rather than a lane when prompt.
+func (s *KafkaSource) fetch(ctx context.Context, topic string, partition int32, offset int64, maxBytes int32, wait time.Duration, prompt bool) (event.Batch, error) {
 	key := partKey{topic, partition}
 	ld, err := s.leader(ctx, key)
 	if err != nil {
@@ -172,8 +228,12 @@ func (s *KafkaSource) FetchWait(ctx context.Context, topic string, partition int
 
 	cl := s.cl
 	var lane *fetchLane
-	if len(s.lanes) > 0 {
-		if lane, err = s.fetchClient(ctx, key, ld.id); err != nil {
+	set := &s.polls
+	if prompt {
+		set = &s.stored
+	}
+	if len(set.all) > 0 {
+		if lane, err = s.fetchClient(ctx, set, key, ld.id); err != nil {
 			return event.Batch{}, err
 		}
 		cl = lane.cl
@@ -210,6 +270,9 @@ func (s *KafkaSource) FetchWait(ctx context.Context, topic string, partition int
 		}
 		return event.Batch{}, fmt.Errorf("backend: fetch %s/%d: %w", topic, partition, err)
 	}
+	s.mu.Lock()
+	s.hwms[key] = p.HighWatermark
+	s.mu.Unlock()
 	b := event.Batch{NextOffset: offset, HighWatermark: p.HighWatermark, LogStartOffset: p.LogStartOffset}
 	if d := decodeInto(&b, partition, offset, p.RecordBatches); d != nil {
 		return event.Batch{}, s.unreadable(topic, partition, offset, *d)
@@ -238,6 +301,7 @@ func (s *KafkaSource) UseLeader(ctx context.Context, topic string, partition int
 func (s *KafkaSource) forget(key partKey) {
 	s.mu.Lock()
 	delete(s.leaders, key)
+	delete(s.hwms, key)
 	s.mu.Unlock()
 }
 

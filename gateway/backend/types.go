@@ -21,8 +21,8 @@ type Result struct {
 }
 
 // PartitionOffsets are a partition's bounds and, when a timestamp was asked
-// for, the first offset at or after it (the high watermark when no event is
-// that recent: where reading "from that time" starts).
+// for, the first offset at or after it (-1 when no event is that recent, as
+// Kafka answers; reading "from that time" then starts at Latest).
 type PartitionOffsets struct {
 	Partition int32
 	Earliest  int64

@@ -8,6 +8,8 @@ import (
 	"strconv"
 
 	"github.com/runnel-dev/runnel/gateway/event"
+
+	"github.com/runnel-dev/runnel/internal/plural"
 )
 
 // The event fields, as bits, to catch duplicates.
@@ -23,7 +25,7 @@ const (
 // decodeEvent decodes one event object at d.pos == '{' and appends it.
 func (d *decoder) decodeEvent() error {
 	if d.max > 0 && len(d.out) >= d.max {
-		return fmt.Errorf("more than %d events: %w", d.max, ErrTooManyEvents)
+		return fmt.Errorf("more than %s: %w", plural.Noun(d.max, "event"), ErrTooManyEvents)
 	}
 	d.event = len(d.out)
 	d.pos++

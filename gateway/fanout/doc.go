@@ -31,7 +31,9 @@
 // A paused subscriber, once its queue has drained, is in catch-up mode: its
 // goroutine fetches from the Source at its own offset and delivers each
 // batch directly, so it holds at most one fetch (Options.FetchMaxBytes)
-// beyond its queue. A subscriber that starts at an offset behind the tail
+// beyond its queue. It reads only below the tail's position, where events
+// are stored, so with a StoredSource it reads without waiting behind the
+// tail's long poll. A subscriber that starts at an offset behind the tail
 // (reconnect, Earliest) starts in this mode.
 //
 // # Handoff

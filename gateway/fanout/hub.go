@@ -137,6 +137,9 @@ type partKey struct {
 type Hub struct {
 	src  Source
 	opts Options
+	// fetchStored is the catch-up read: src's FetchStored when it is a
+	// StoredSource, else its Fetch.
+	fetchStored func(ctx context.Context, topic string, partition int32, offset int64, maxBytes int32) (event.Batch, error)
 
 	mu     sync.Mutex
 	closed bool
@@ -154,12 +157,17 @@ func NewHub(src Source, opts Options) (*Hub, error) {
 		return nil, err
 	}
 	opts.fill()
-	return &Hub{
-		src:   src,
-		opts:  opts,
-		parts: make(map[partKey]*partition),
-		subs:  make(map[*Subscription]struct{}),
-	}, nil
+	h := &Hub{
+		src:         src,
+		opts:        opts,
+		fetchStored: src.Fetch,
+		parts:       make(map[partKey]*partition),
+		subs:        make(map[*Subscription]struct{}),
+	}
+	if ss, ok := src.(StoredSource); ok {
+		h.fetchStored = ss.FetchStored
+	}
+	return h, nil
 }
 
 // Subscribe starts delivering the events of topic/partition to sink from

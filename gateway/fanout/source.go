@@ -25,6 +25,19 @@ type Source interface {
 	Fetch(ctx context.Context, topic string, partition int32, offset int64, maxBytes int32) (event.Batch, error)
 }
 
+// StoredSource is a Source that can also read events known to be stored
+// without waiting behind long polls. Catch-up reads use it when the Source
+// has it: they read below the tail's position, where there are events to
+// answer with at once, while a Kafka source's fetches to one broker share
+// one connection and are answered in order, so a catch-up fetch sent after
+// the tail's long poll at the high watermark would wait out the poll's
+// limit before the subscriber got its first stored event.
+type StoredSource interface {
+	// FetchStored is Fetch without the wait at the high watermark (there
+	// it returns an empty Batch at once), on a path no long poll blocks.
+	FetchStored(ctx context.Context, topic string, partition int32, offset int64, maxBytes int32) (event.Batch, error)
+}
+
 // Bounder is a Source that can tell a partition's bounds without a fetch.
 // The hub asks it on every Subscribe. A Kafka source implements it with
 // ListOffsets, which franz-go sends on a connection of its own: fetches to

@@ -199,7 +199,7 @@ func (s *Subscription) catchUp() error {
 	next := s.next
 	s.mu.Unlock()
 	h, p := s.hub, s.p
-	b, err := h.src.Fetch(s.ctx, p.key.topic, p.key.partition, next, h.opts.FetchMaxBytes)
+	b, err := h.fetchStored(s.ctx, p.key.topic, p.key.partition, next, h.opts.FetchMaxBytes)
 	if s.ctx.Err() != nil {
 		return nil
 	}

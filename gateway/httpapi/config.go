@@ -32,9 +32,12 @@ type Config struct {
 	// Gatherer is served at /metrics. When nil, Registerer must be a
 	// Gatherer too (a *prometheus.Registry is).
 	Gatherer prometheus.Gatherer
-	// Logger receives one line per request and the causes of 500s;
-	// discarded when nil.
+	// Logger receives the causes of 500s and one line per request, at
+	// Debug unless LogRequests; discarded when nil.
 	Logger *slog.Logger
+	// LogRequests logs each request at Info (probes and scrapes of
+	// /healthz, /readyz and /metrics stay at Debug).
+	LogRequests bool
 	// OpenAPI is served at /openapi.yaml; the embedded openapi.yaml
 	// (package openapispec) when empty.
 	OpenAPI []byte

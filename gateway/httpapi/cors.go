@@ -28,10 +28,10 @@ type corsPolicy struct {
 // requests itself (preflights and plain ones alike); it reports whether it
 // answered.
 func (p corsPolicy) handle(c *fiber.Ctx, table *routeTable) bool {
-	origin := c.Get(fiber.HeaderOrigin)
-	allowed := origin != "" && p.allow.Allows(origin)
+	from := c.Get(fiber.HeaderOrigin)
+	allowed := from != "" && p.allow.Allows(from)
 	if allowed {
-		c.Set(fiber.HeaderAccessControlAllowOrigin, origin)
+		c.Set(fiber.HeaderAccessControlAllowOrigin, from)
 		c.Set(fiber.HeaderAccessControlExposeHeaders, corsExposeHeaders)
 		c.Vary(fiber.HeaderOrigin)
 	}
@@ -45,11 +45,11 @@ func (p corsPolicy) handle(c *fiber.Ctx, table *routeTable) bool {
 		_ = c.Send(errorBody(apierr.New(http.StatusNotFound, apierr.CodeNotFound, "no route %s; the API is described at /openapi.yaml", c.Path())))
 		return true
 	}
-	preflight := origin != "" && c.Get(fiber.HeaderAccessControlRequestMethod) != ""
+	preflight := from != "" && c.Get(fiber.HeaderAccessControlRequestMethod) != ""
 	if preflight && !allowed {
 		c.Status(http.StatusForbidden)
 		c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
-		_ = c.Send(errorBody(apierr.New(http.StatusForbidden, apierr.CodeForbidden, "origin %q is not allowed; the gateway's allowed origins are configured by its operator", origin)))
+		_ = c.Send(errorBody(apierr.New(http.StatusForbidden, apierr.CodeForbidden, "%s", origin.Refusal(from))))
 		return true
 	}
 	c.Set(fiber.HeaderAllow, strings.Join(methods, ", "))

@@ -35,8 +35,11 @@ func (s *Server) writeError(c *fiber.Ctx, err error) *apierr.Error {
 	if e.Status >= 500 {
 		// The client gets the message; the cause is for operators.
 		level, msg := slog.LevelWarn, "request failed"
-		if e.Code == apierr.CodeInternal {
+		switch {
+		case e.Code == apierr.CodeInternal:
 			level, msg = slog.LevelError, "internal error"
+		case probeRoute(c.Path()):
+			level = slog.LevelDebug
 		}
 		s.log.LogAttrs(context.Background(), level, msg, slog.String("method", c.Method()), slog.String("path", c.Path()),
 			slog.String("code", e.Code), slog.String("message", e.Message), slog.Any("err", e.Err))

@@ -14,6 +14,8 @@ import (
 	"github.com/runnel-dev/runnel/gateway/apierr"
 	"github.com/runnel-dev/runnel/gateway/backend"
 	"github.com/runnel-dev/runnel/gateway/event"
+
+	"github.com/runnel-dev/runnel/internal/plural"
 )
 
 // fakeBackend is an in-memory cluster for the handlers' unit tests. It
@@ -96,7 +98,7 @@ func (f *fakeBackend) Produce(ctx context.Context, topic string, acks backend.Ac
 		switch {
 		case p >= int32(len(t.parts)):
 			return nil, apierr.New(http.StatusNotFound, apierr.CodePartitionNotFound,
-				"topic %q has %d partitions; there is no partition %d", topic, len(t.parts), p)
+				"topic %q has %s; there is no partition %d", topic, plural.Noun(len(t.parts), "partition"), p)
 		case p < 0 && ev.Key != nil:
 			h := fnv.New32a()
 			h.Write(ev.Key)
@@ -151,7 +153,7 @@ func (f *fakeBackend) Fetch(ctx context.Context, topic string, partition int32, 
 		if partition >= int32(len(t.parts)) {
 			f.mu.Unlock()
 			return event.Batch{}, apierr.New(http.StatusNotFound, apierr.CodePartitionNotFound,
-				"topic %q has %d partitions; there is no partition %d", topic, len(t.parts), partition)
+				"topic %q has %s; there is no partition %d", topic, plural.Noun(len(t.parts), "partition"), partition)
 		}
 		p := t.parts[partition]
 		hw := p.logStart + int64(len(p.records))

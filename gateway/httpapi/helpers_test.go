@@ -84,6 +84,8 @@ type harnessOpts struct {
 	backend Backend
 	// wrap, when set, wraps the listener the server is given.
 	wrap func(net.Listener) net.Listener
+	// logRequests is Config.LogRequests.
+	logRequests bool
 }
 
 func newHarness(t *testing.T, o harnessOpts) *harness {
@@ -111,6 +113,7 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 		Ready:          o.ready,
 		Limits:         o.limits,
 		Routes:         o.routes,
+		LogRequests:    o.logRequests,
 	})
 	if err != nil {
 		t.Fatalf("New: %v", err)

@@ -120,6 +120,12 @@ func TestWithBrokers(t *testing.T) {
 	if !strings.Contains(string(r.body), `{"partition":0,"earliest":0,"latest":3,"offset":0}`) {
 		t.Fatalf("offsets: %s", r.body)
 	}
+	// After every event: -1, no such event, as Kafka's ListOffsets answers.
+	r = h.do(req{method: "GET", path: fmt.Sprintf("/v1/topics/orders/offsets?timestamp=%d", time.Now().Add(time.Hour).UnixMilli()), token: tok})
+	wantStatus(t, r, 200)
+	if !strings.Contains(string(r.body), `{"partition":0,"earliest":0,"latest":3,"offset":-1}`) {
+		t.Fatalf("offsets for a future timestamp: %s, want offset -1", r.body)
+	}
 
 	// Admin: grow, refuse a decrease, change config, list, delete.
 	r = h.do(req{method: "PATCH", path: "/v1/topics/orders", token: admin, body: `{"partitions":3,"config":{"retention.ms":"86400000"}}`})

@@ -11,10 +11,21 @@ import (
 )
 
 // finish records a request once its answer is set: metrics, and one log
-// line (Debug for the endpoints that probes and scrapers poll, Info for
-// the rest).
+// line (Info with Config.LogRequests, except for the endpoints that probes
+// and scrapers poll; Debug otherwise).
 func (s *Server) finish(c *fiber.Ctx, route string, start time.Time, sent *apierr.Error) {
 	s.finishMethod(c, route, c.Method(), start, sent)
+}
+
+// probeRoute reports whether route is one that probes and scrapers poll:
+// its requests, and the 503s of a gateway that is not ready yet, are logged
+// at Debug only, since they come every few seconds and answer for themselves.
+func probeRoute(route string) bool {
+	switch route {
+	case "/healthz", "/readyz", "/metrics":
+		return true
+	}
+	return false
 }
 
 // methodUnknown labels requests fasthttp refused while reading them: it
@@ -32,10 +43,9 @@ func (s *Server) finishMethod(c *fiber.Ctx, route, method string, start time.Tim
 	}
 	s.metrics.observe(route, label, status, d)
 
-	level := slog.LevelInfo
-	switch route {
-	case "/healthz", "/readyz", "/metrics":
-		level = slog.LevelDebug
+	level := slog.LevelDebug
+	if s.logReqs && !probeRoute(route) {
+		level = slog.LevelInfo
 	}
 	ctx := context.Background()
 	if !s.log.Enabled(ctx, level) {

@@ -14,6 +14,8 @@ import (
 	"github.com/runnel-dev/runnel/gateway/auth"
 	"github.com/runnel-dev/runnel/gateway/backend"
 	"github.com/runnel-dev/runnel/gateway/eventjson"
+
+	"github.com/runnel-dev/runnel/internal/plural"
 )
 
 // maxIdempotencyKeyLen is openapi.yaml's bound on Idempotency-Key.
@@ -139,7 +141,7 @@ func idempotencyKey(c *fiber.Ctx, p *auth.Principal) (string, error) {
 func (s *Server) decodeError(err error) error {
 	if errors.Is(err, eventjson.ErrTooManyEvents) {
 		return apierr.New(http.StatusRequestEntityTooLarge, apierr.CodeTooLarge,
-			"the request has more than %d events; send at most %d per request", s.limits.MaxEventsPerRequest, s.limits.MaxEventsPerRequest)
+			"the request has more than %s; send at most %d per request", plural.Noun(s.limits.MaxEventsPerRequest, "event"), s.limits.MaxEventsPerRequest)
 	}
 	var de *eventjson.DecodeError
 	if !errors.As(err, &de) {

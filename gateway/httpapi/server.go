@@ -33,6 +33,7 @@ type Server struct {
 	verifier *auth.Verifier
 	limits   Limits
 	log      *slog.Logger
+	logReqs  bool // Config.LogRequests
 	ready    func(context.Context) error
 	openapi  []byte
 	gatherer prometheus.Gatherer
@@ -67,6 +68,7 @@ func New(cfg Config) (*Server, error) {
 		verifier: cfg.Verifier,
 		limits:   cfg.Limits.withDefaults(),
 		log:      cfg.Logger,
+		logReqs:  cfg.LogRequests,
 		ready:    cfg.Ready,
 		openapi:  cfg.OpenAPI,
 		gatherer: cfg.Gatherer,
@@ -168,6 +170,9 @@ func (s *Server) routes(extra []Route) {
 	s.public(http.MethodGet, "/readyz", s.readyz)
 	s.public(http.MethodGet, "/metrics", s.metricsHandler())
 	s.public(http.MethodGet, "/openapi.yaml", s.openAPI)
+	// Upgrades to /v1/ws go to package wsapi before they reach this
+	// server; what arrives here is a plain GET.
+	s.public(http.MethodGet, "/v1/ws", func(c *fiber.Ctx) error { return apierr.NotWebSocket(c.Path()) })
 
 	s.v1(http.MethodPost, "/v1/topics", true, s.createTopic)
 	s.v1(http.MethodGet, "/v1/topics", true, s.listTopics)

@@ -20,7 +20,7 @@ import (
 
 func TestOps(t *testing.T) {
 	var readyErr error
-	h := newHarness(t, harnessOpts{ready: func(context.Context) error { return readyErr }})
+	h := newHarness(t, harnessOpts{ready: func(context.Context) error { return readyErr }, logRequests: true})
 
 	r := h.do(req{method: "GET", path: "/healthz"})
 	wantStatus(t, r, 200)
@@ -68,6 +68,24 @@ func TestOps(t *testing.T) {
 	}
 }
 
+// TestRequestLogsOffByDefault: without LogRequests a request is logged at
+// Debug only, so a load does not flood the Info log; a /readyz 503 while
+// the cluster starts is not a warning either.
+func TestRequestLogsOffByDefault(t *testing.T) {
+	h := newHarness(t, harnessOpts{})
+	h.be.mu.Lock()
+	h.be.notReady = errors.New("no broker answered at 127.0.0.1:9092")
+	h.be.mu.Unlock()
+	wantError(t, h.do(req{method: "GET", path: "/readyz"}), 503, "unavailable", "no broker answered")
+	h.createTopic("orders", 1)
+	wantStatus(t, h.do(req{method: "GET", path: "/v1/topics/orders", token: h.admin()}), 200)
+	logs := h.logs.String()
+	if strings.Contains(logs, `"level":"INFO","msg":"http request"`) || strings.Contains(logs, `"level":"WARN"`) ||
+		!strings.Contains(logs, `"level":"DEBUG","msg":"http request","method":"GET","route":"/v1/topics/{topic}","status":200`) {
+		t.Fatalf("request logs:\n%s", logs)
+	}
+}
+
 // TestRouting: requests outside openapi.yaml still get JSON errors.
 func TestRouting(t *testing.T) {
 	h := newHarness(t, harnessOpts{})
@@ -92,6 +110,10 @@ func TestRouting(t *testing.T) {
 	if v := h.metricValue("runnel_gateway_http_requests_total", map[string]string{"route": routeUnmatched, "status": "404"}); v != 1 {
 		t.Fatalf("unmatched 404s counted %v", v)
 	}
+	// GET /v1/ws without an upgrade (upgrades never reach this server):
+	// 400 invalid_request, as openapi.yaml says, with or without a token.
+	wantError(t, h.do(req{method: "GET", path: "/v1/ws"}), 400, "invalid_request", "WebSocket upgrade")
+	wantError(t, h.do(req{method: "GET", path: "/v1/ws?access_token=x", token: h.admin()}), 400, "invalid_request", "WebSocket upgrade")
 	// HEAD works where GET does, without a body.
 	r = h.do(req{method: "HEAD", path: "/healthz", raw: true})
 	if r.status != 200 || len(r.body) != 0 {
@@ -249,7 +271,7 @@ func TestExtraRoutes(t *testing.T) {
 			}
 			return c.JSON(map[string]string{"thing": c.Params("thing"), "by": p.Subject})
 		}},
-		{Method: "GET", Path: "/v1/ws", Public: true, Handler: func(c *fiber.Ctx) error { return c.SendString("public") }},
+		{Method: "GET", Path: "/v1/public-thing", Public: true, Handler: func(c *fiber.Ctx) error { return c.SendString("public") }},
 	}})
 	r := h.do(req{method: "GET", path: "/v1/things/g1", token: h.admin(), raw: true})
 	if r.status != 200 || string(r.body) != `{"by":"root","thing":"g1"}` {
@@ -257,7 +279,7 @@ func TestExtraRoutes(t *testing.T) {
 	}
 	wantError(t, h.do(req{method: "GET", path: "/v1/things/g1", raw: true}), 401, "unauthenticated")
 	wantError(t, h.do(req{method: "GET", path: "/v1/things/g1", token: h.token(auth.MintOptions{}), raw: true}), 403, "forbidden")
-	if r := h.do(req{method: "GET", path: "/v1/ws", raw: true}); r.status != 200 {
+	if r := h.do(req{method: "GET", path: "/v1/public-thing", raw: true}); r.status != 200 {
 		t.Fatalf("public extra route: %d", r.status)
 	}
 	if v := h.metricValue("runnel_gateway_http_requests_total", map[string]string{"route": "/v1/things/{thing}", "status": "200"}); v != 1 {

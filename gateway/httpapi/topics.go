@@ -17,6 +17,8 @@ import (
 	"github.com/runnel-dev/runnel/gateway/auth"
 	"github.com/runnel-dev/runnel/gateway/backend"
 	"github.com/runnel-dev/runnel/raftmeta/metadata"
+
+	"github.com/runnel-dev/runnel/internal/plural"
 )
 
 // topicConfigRules are the config keys a topic may set (API.md, Kafka's
@@ -95,6 +97,9 @@ func decodeConfig(raw json.RawMessage, nullable bool) (map[string]*string, error
 		}
 		if !rule.MatchString(s) {
 			return nil, apierr.Invalid("config: %q is %q; want %s", k, s, configValueHelp(k))
+		}
+		if err := metadata.CheckActedOn(k, s); err != nil {
+			return nil, apierr.Invalid("config: %s", strings.TrimPrefix(err.Error(), "metadata: invalid config: "))
 		}
 		out[k] = &s
 	}
@@ -225,7 +230,7 @@ func (s *Server) alterTopic(c *fiber.Ctx, _ *auth.Principal) error {
 		switch want := *change.Partitions; {
 		case want < have:
 			return apierr.New(http.StatusConflict, apierr.CodeConflict,
-				"topic %q has %d partitions; the count can only grow, not become %d", name, have, want)
+				"topic %q has %s; the count can only grow, not become %d", name, plural.Noun(have, "partition"), want)
 		case want == have:
 			change.Partitions = nil
 			if len(change.Config) == 0 {

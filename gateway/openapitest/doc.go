@@ -45,5 +45,10 @@
 //
 // WebSocket frames do not pass through an http.RoundTripper; CheckClientFrame
 // and CheckServerFrame check them against the document's WsClientFrame and
-// WsServerFrame schemas.
+// WsServerFrame schemas. ClientFrameError and ServerFrameError return the
+// mismatch instead (wrapping ErrFrameMismatch): for frames a test sends bad
+// on purpose, which the document must refuse too, and for reader goroutines
+// that may not call t.Errorf once the test has ended. Every WebSocket test
+// (wsapi's test client, package gateway's wsSend and wsNext) checks every
+// frame it sends and receives.
 package openapitest

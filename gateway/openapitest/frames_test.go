@@ -30,6 +30,7 @@ func TestServerFrames(t *testing.T) {
 		`{"type":"event","id":"s1","topic":"chat","partition":0,"offset":42,"timestamp":1,"value":1,"headers":{}}`, // no key
 		`{"type":"event","id":"s1","topic":"chat","partition":0,"offset":42,"timestamp":1,"key":null,"value":1,"headers":{"h":1}}`,
 		`{"type":"error","message":"no code"}`,
+		`{"type":"error","code":"no_such_code","message":"a code the document does not list"}`,
 		`{"type":"error","id":"s1","code":"data_unreadable","message":"damaged","topic":"chat","partition":0,"unreadable_from":5}`, // no next_offset
 		`{"type":"error","id":"s1","code":"data_unreadable","message":"damaged","unreadable_from":5,"next_offset":8}`,              // no partition
 		`{"type":"welcome"}`,
@@ -67,8 +68,9 @@ func TestClientFrames(t *testing.T) {
 		`{"type":"subscribe","id":"s1","topic":"chat","from":"middle"}`,            // bad from
 		`{"type":"subscribe","id":"s1","topic":"chat","from":{"offsets":{"x":1}}}`, // bad partition key
 		`{"type":"commit","id":"s1"}`,                                              // no offsets
-		`{"type":"auth"}`,                                                          // no token
-		`{"type":"publish","id":"s1"}`,                                             // no such frame
+		`{"type":"commit","id":"s1","offsets":{}}`,                                 // no partition
+		`{"type":"auth"}`,              // no token
+		`{"type":"publish","id":"s1"}`, // no such frame
 	}
 	for _, f := range bad {
 		rec := &recordingTB{TB: t}

@@ -3,12 +3,12 @@ package origin
 import "testing"
 
 func TestValidate(t *testing.T) {
-	for _, o := range []string{"*", "https://app.example.com", "http://127.0.0.1:5173", "https://app.example.com/"} {
+	for _, o := range []string{"*", "https://app.example.com", "http://127.0.0.1:5173", "https://app.example.com/", "http://localhost:*", "http://[::1]:*"} {
 		if err := Validate(o); err != nil {
 			t.Errorf("Validate(%q) = %v, want nil", o, err)
 		}
 	}
-	for _, o := range []string{"", "app.example.com", "ftp://x", "https://x/path", "https://x?q=1", "https://u@x", "https://"} {
+	for _, o := range []string{"", "app.example.com", "ftp://x", "https://x/path", "https://x?q=1", "https://u@x", "https://", "http://localhost:3000:*", "http://:*", "localhost:*"} {
 		if err := Validate(o); err == nil {
 			t.Errorf("Validate(%q) = nil, want an error", o)
 		}
@@ -16,14 +16,24 @@ func TestValidate(t *testing.T) {
 }
 
 func TestAllowList(t *testing.T) {
-	l := NewAllowList([]string{"https://App.example.com/", "http://localhost:3000"})
+	l := NewAllowList([]string{"https://App.example.com/", "http://localhost:3000", "http://127.0.0.1:*", "http://[::1]:*", "http://dev.local:*"})
 	for origin, want := range map[string]bool{
-		"https://app.example.com": true,
-		"HTTPS://APP.EXAMPLE.COM": true,
-		"http://localhost:3000":   true,
-		"http://localhost:3001":   false,
-		"https://evil.example":    false,
-		"":                        false,
+		"http://127.0.0.1:8080":      true, // any port
+		"http://127.0.0.1":           true,
+		"http://[::1]:3000":          true,
+		"http://DEV.local:5173":      true,
+		"https://127.0.0.1:3000":     false, // another scheme
+		"http://127.0.0.1.evil:3000": false,
+		"http://evil.dev.local:3000": false,
+		"http://127.0.0.1:3000/x":    false,
+		"http://user@127.0.0.1:3000": false,
+		"null":                       false,
+		"https://app.example.com":    true,
+		"HTTPS://APP.EXAMPLE.COM":    true,
+		"http://localhost:3000":      true,
+		"http://localhost:3001":      false,
+		"https://evil.example":       false,
+		"":                           false,
 	} {
 		if got := l.Allows(origin); got != want {
 			t.Errorf("Allows(%q) = %v, want %v", origin, got, want)

@@ -86,20 +86,27 @@ func TestAuthFirstFrame(t *testing.T) {
 		}
 		return nil
 	})
-	for name, tc := range map[string]struct{ first, id string }{
-		"subscribe first": {`{"type": "subscribe", "id": "s", "topic": "t"}`, "s"},
-		"garbage token":   {`{"type": "auth", "token": "garbage"}`, ""},
-		"expired token":   {`{"type": "auth", "token": "` + expired + `"}`, ""},
-		"no token":        {`{"type": "auth"}`, ""},
-		"not JSON":        {`hello`, ""},
+	for name, tc := range map[string]struct {
+		first, id string
+		bad       bool // the document refuses it too
+	}{
+		"subscribe first": {`{"type": "subscribe", "id": "s", "topic": "t"}`, "s", false},
+		"garbage token":   {`{"type": "auth", "token": "garbage"}`, "", false},
+		"expired token":   {`{"type": "auth", "token": "` + expired + `"}`, "", false},
+		"no token":        {`{"type": "auth"}`, "", true},
+		"not JSON":        {`hello`, "", true},
 	} {
 		t.Run(name, func(t *testing.T) {
 			c := e.dial("", nil)
 			c.t = t
-			c.sendRaw(tc.first)
+			if tc.bad {
+				c.sendBad(tc.first)
+			} else {
+				c.sendRaw(tc.first)
+			}
 			c.expectError(tc.id, "unauthenticated")
-			if code, _ := c.closeCode(); code != closeUnauthenticated {
-				t.Fatalf("close code %d, want %d", code, closeUnauthenticated)
+			if code, _ := c.closeCode(); code != 4401 {
+				t.Fatalf("close code %d, want openapi.yaml's 4401 (not authenticated)", code)
 			}
 		})
 	}
@@ -108,8 +115,8 @@ func TestAuthFirstFrame(t *testing.T) {
 		c.t = t
 		start := time.Now()
 		c.expectError("", "unauthenticated")
-		if code, _ := c.closeCode(); code != closeUnauthenticated {
-			t.Fatalf("close code %d, want %d", code, closeUnauthenticated)
+		if code, _ := c.closeCode(); code != 4401 {
+			t.Fatalf("close code %d, want openapi.yaml's 4401 (not authenticated)", code)
 		}
 		if d := time.Since(start); d < 900*time.Millisecond {
 			t.Fatalf("closed after %v, before the auth timeout", d)
@@ -148,8 +155,8 @@ func TestTokenExpiryAndRefresh(t *testing.T) {
 	a.send(map[string]any{"type": "auth", "token": "garbage"})
 	a.expectError("", "unauthenticated")
 	code, text := a.closeCode()
-	if code != closeUnauthenticated {
-		t.Fatalf("close code %d (%s), want %d", code, text, closeUnauthenticated)
+	if code != 4001 {
+		t.Fatalf("close code %d (%s), want openapi.yaml's 4001 (token expired)", code, text)
 	}
 	if now := time.Now(); now.Before(p.ExpiresAt) {
 		t.Fatalf("closed at %v, before the token's exp %v", now, p.ExpiresAt)

@@ -4,8 +4,9 @@
 //
 // # Frames
 //
-// Client frames are JSON text: auth, subscribe, unsubscribe (API.md). The
-// server sends subscribed, event and error frames. A bad frame (not JSON,
+// Client frames are JSON text: auth, subscribe, unsubscribe, commit
+// (openapi.yaml's WsClientFrame). The server sends subscribed, event,
+// committed and error frames (WsServerFrame). A bad frame (not JSON,
 // unknown type, bad "from", unknown topic or partition, duplicate id, too
 // many subscriptions, too large) gets an error frame with a code, and the
 // socket lives on.
@@ -49,7 +50,8 @@
 // 401 before the upgrade. Without one, the first frame must be
 // {"type": "auth", "token": ...} within Limits.AuthTimeout. Failing that
 // (another frame first, a bad token, silence) the client gets an error
-// frame with code "unauthenticated" and the socket closes with code 4001.
+// frame with code "unauthenticated" and the socket closes with code 4401
+// (not authenticated; graphql-ws uses the same).
 // A later auth frame refreshes the token: the socket then lives until the
 // new token's exp; a refused refresh gets an error frame and the current
 // token stays in force. Subscriptions that a refreshed token may no longer

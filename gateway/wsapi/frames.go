@@ -21,10 +21,17 @@ const (
 	codeTooManySubscriptions = "too_many_subscriptions"
 )
 
-// Close codes. 4001 mirrors HTTP 401 (4000 + status), as the API names it
-// for an expired token; every authentication failure of an open socket
-// uses it.
-const closeUnauthenticated = 4001
+// Close codes beyond RFC 6455's, as openapi.yaml lists them.
+const (
+	// closeTokenExpired: the socket's token expired unrefreshed (4000 +
+	// HTTP 401, as the API names it).
+	closeTokenExpired = 4001
+	// closeNotAuthenticated: the socket never authenticated: a frame other
+	// than a good auth frame came first, or none in time. 4401 is what
+	// graphql-ws uses for the same; a client must not read it as an expired
+	// token it could refresh.
+	closeNotAuthenticated = 4401
+)
 
 // maxIDBytes bounds a subscription id.
 const maxIDBytes = 256

@@ -13,6 +13,8 @@ import (
 	"github.com/runnel-dev/runnel/gateway/backend"
 	"github.com/runnel-dev/runnel/gateway/event"
 	"github.com/runnel-dev/runnel/gateway/eventjson"
+
+	"github.com/runnel-dev/runnel/internal/plural"
 )
 
 // Groups joins Kafka consumer groups; the gateway's *backend.Backend
@@ -117,7 +119,7 @@ func (s *socket) admit(f *clientFrame) *apierr.Error {
 	case dup:
 		return apierr.New(http.StatusConflict, codeSubscriptionExists, "this socket already has a subscription %q; unsubscribe it first or use another id", f.id)
 	case n >= s.lim.MaxSubscriptionsPerSocket:
-		return apierr.New(http.StatusTooManyRequests, codeTooManySubscriptions, "this socket has %d subscriptions, the most allowed; unsubscribe one or open another socket", n)
+		return apierr.New(http.StatusTooManyRequests, codeTooManySubscriptions, "this socket has %s, the most allowed; unsubscribe one or open another socket", plural.Noun(n, "subscription"))
 	case !p.CanConsume(f.topic):
 		return apierr.New(http.StatusForbidden, apierr.CodeForbidden, "the token may not consume topic %q", f.topic)
 	}

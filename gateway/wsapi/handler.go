@@ -93,13 +93,12 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, apierr.New(http.StatusMethodNotAllowed, "method_not_allowed", "%s takes GET with a WebSocket upgrade", r.URL.Path))
 		return
 	}
-	if origin := r.Header.Get("Origin"); origin != "" && !h.origins.Allows(origin) {
-		writeError(w, apierr.New(http.StatusForbidden, apierr.CodeForbidden, "origin %q is not allowed to open WebSockets on this gateway", origin))
+	if o := r.Header.Get("Origin"); o != "" && !h.origins.Allows(o) {
+		writeError(w, apierr.New(http.StatusForbidden, apierr.CodeForbidden, "%s", origin.Refusal(o)))
 		return
 	}
 	if !websocket.IsWebSocketUpgrade(r) {
-		w.Header().Set("Upgrade", "websocket")
-		writeError(w, apierr.New(http.StatusUpgradeRequired, "upgrade_required", "%s is a WebSocket endpoint: send an Upgrade: websocket request", r.URL.Path))
+		writeError(w, apierr.NotWebSocket(r.URL.Path))
 		return
 	}
 	var principal *auth.Principal

@@ -25,6 +25,7 @@ import (
 	"github.com/runnel-dev/runnel/gateway/auth"
 	"github.com/runnel-dev/runnel/gateway/backend"
 	"github.com/runnel-dev/runnel/gateway/fanout"
+	"github.com/runnel-dev/runnel/gateway/openapitest"
 )
 
 // The gateway's backend is what the lead wires in as Topics.
@@ -102,13 +103,21 @@ type envOptions struct {
 	// sendBuffer, when set, is the server sockets' SO_SNDBUF, so that a
 	// client that stops reading fills the kernel's buffers quickly.
 	sendBuffer int
+	// maxWait is the source's long-poll limit; default 200 ms.
+	maxWait time.Duration
 }
 
 func newEnv(t *testing.T, o envOptions) *env {
 	t.Helper()
 	c := brokertest.Start(t, 1, brokertest.Options{})
-	src := backend.NewKafkaSource(c.Client())
+	// A fetch client and a stored-event client besides the metadata
+	// client, as the gateway's backend has (it has a few of each).
+	src := backend.NewKafkaSource(c.Client(), c.Client())
+	src.SetStoredClients(c.Client())
 	src.MaxWait = 200 * time.Millisecond
+	if o.maxWait > 0 {
+		src.MaxWait = o.maxWait
+	}
 	hub, err := fanout.NewHub(src, o.hub)
 	if err != nil {
 		t.Fatal(err)
@@ -249,7 +258,11 @@ type frame struct {
 	raw        string
 }
 
-// client is a gorilla WebSocket client.
+// client is a gorilla WebSocket client. Every frame it sends and receives
+// is checked against openapi.yaml's frame schemas: a frame the client sends
+// must be a WsClientFrame unless the test sends it as bad on purpose
+// (sendBad), and then the document must refuse it too; every frame the
+// server sends must be a WsServerFrame.
 type client struct {
 	t *testing.T
 	c *websocket.Conn
@@ -297,7 +310,25 @@ func (c *client) send(v any) {
 	c.sendRaw(string(b))
 }
 
+// sendRaw sends a text frame the document must accept.
 func (c *client) sendRaw(s string) {
+	c.t.Helper()
+	openapitest.CheckClientFrame(c.t, []byte(s))
+	c.write(s)
+}
+
+// sendBad sends a text frame the document must refuse, as the server does.
+func (c *client) sendBad(s string) {
+	c.t.Helper()
+	if err := openapitest.ClientFrameError([]byte(s)); err == nil {
+		c.t.Errorf("openapi.yaml accepts the bad frame %.200s", s)
+	} else if !errors.Is(err, openapitest.ErrFrameMismatch) {
+		c.t.Error(err)
+	}
+	c.write(s)
+}
+
+func (c *client) write(s string) {
 	c.t.Helper()
 	c.c.SetWriteDeadline(time.Now().Add(10 * time.Second))
 	if err := c.c.WriteMessage(websocket.TextMessage, []byte(s)); err != nil {
@@ -315,6 +346,7 @@ func (c *client) next(timeout time.Duration) (frame, error) {
 	if mt != websocket.TextMessage {
 		return frame{}, fmt.Errorf("message type %d, want text", mt)
 	}
+	openapitest.CheckServerFrame(c.t, b)
 	var f frame
 	if err := json.Unmarshal(b, &f); err != nil {
 		return frame{}, fmt.Errorf("frame %s: %w", b, err)

@@ -88,7 +88,7 @@ func newSocket(h *Handler, conn *websocket.Conn, p *auth.Principal) *socket {
 			s.mu.Unlock()
 			if !authed {
 				s.sendError("", apierr.New(http.StatusUnauthorized, apierr.CodeUnauthenticated, "no auth frame within %v of connecting", s.lim.AuthTimeout))
-				s.closeWith(closeUnauthenticated, "no auth frame in time", true)
+				s.closeWith(closeNotAuthenticated, "no auth frame in time", true)
 			}
 		})
 	}
@@ -216,7 +216,7 @@ func (s *socket) handle(data []byte) {
 				return
 			}
 		}
-		s.closeWith(closeUnauthenticated, "unauthenticated", true)
+		s.closeWith(closeNotAuthenticated, "unauthenticated", true)
 		return
 	}
 	if perr != nil {
@@ -292,7 +292,7 @@ func (s *socket) setPrincipalLocked(p *auth.Principal) {
 		current := s.authGen == gen
 		s.mu.Unlock()
 		if current {
-			s.closeWith(closeUnauthenticated, "token expired", false)
+			s.closeWith(closeTokenExpired, "token expired", false)
 		}
 	})
 }

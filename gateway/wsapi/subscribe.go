@@ -15,6 +15,8 @@ import (
 	"github.com/runnel-dev/runnel/gateway/event"
 	"github.com/runnel-dev/runnel/gateway/eventjson"
 	"github.com/runnel-dev/runnel/gateway/fanout"
+
+	"github.com/runnel-dev/runnel/internal/plural"
 )
 
 // chunkBytes is about how many encoded bytes of events a sink queues at
@@ -96,7 +98,7 @@ func (s *socket) subscribe(f *clientFrame) *apierr.Error {
 	}
 	for _, q := range check {
 		if q >= meta.Partitions {
-			return apierr.New(http.StatusNotFound, apierr.CodePartitionNotFound, "topic %q has %d partitions; there is no partition %d", f.topic, meta.Partitions, q)
+			return apierr.New(http.StatusNotFound, apierr.CodePartitionNotFound, "topic %q has %s; there is no partition %d", f.topic, plural.Noun(meta.Partitions, "partition"), q)
 		}
 	}
 	starts, aerr := s.startOffsets(ctx, f, parts)

@@ -244,46 +244,51 @@ func TestBadFramesKeepSocket(t *testing.T) {
 		frame string
 		id    string
 		code  string
+		bad   bool // the document refuses it too
 	}{
-		{`not json`, "", "invalid_json"},
-		{`[1, 2]`, "", "invalid_json"},
-		{`{"id": "x"}`, "x", "invalid_request"},
-		{`{"type": "dance", "id": "x"}`, "x", "invalid_request"},
-		{`{"type": "subscribe", "topic": "bad"}`, "", "invalid_request"},
-		{`{"type": "subscribe", "id": 7, "topic": "bad"}`, "", "invalid_request"},
-		{`{"type": "subscribe", "id": "x"}`, "x", "invalid_request"},
-		{`{"type": "subscribe", "id": "x", "topic": "bad", "from": "middle"}`, "x", "invalid_request"},
-		{`{"type": "subscribe", "id": "x", "topic": "bad", "from": -1}`, "x", "invalid_request"},
-		{`{"type": "subscribe", "id": "x", "topic": "bad", "from": 1.5}`, "x", "invalid_request"},
-		{`{"type": "subscribe", "id": "x", "topic": "bad", "from": {"time": -5}}`, "x", "invalid_request"},
-		{`{"type": "subscribe", "id": "x", "topic": "bad", "from": {"when": 5}}`, "x", "invalid_request"},
-		{`{"type": "subscribe", "id": "x", "topic": "bad", "from": {"offsets": {"zero": 1}}}`, "x", "invalid_request"},
-		{`{"type": "subscribe", "id": "x", "topic": "bad", "from": {"offsets": {"1": 1}}, "partitions": [0]}`, "x", "invalid_request"},
-		{`{"type": "subscribe", "id": "x", "topic": "bad", "partitions": []}`, "x", "invalid_request"},
-		{`{"type": "subscribe", "id": "x", "topic": "bad", "partitions": [0, 0]}`, "x", "invalid_request"},
-		{`{"type": "subscribe", "id": "x", "topic": "bad", "partitions": ["0"]}`, "x", "invalid_request"},
-		{`{"type": "subscribe", "id": "x", "topic": "nope"}`, "x", "topic_not_found"},
-		{`{"type": "subscribe", "id": "x", "topic": "bad", "partitions": [2]}`, "x", "partition_not_found"},
-		{`{"type": "subscribe", "id": "x", "topic": "bad", "from": {"offsets": {"5": 0}}}`, "x", "partition_not_found"},
-		{`{"type": "subscribe", "id": "ok", "topic": "bad"}`, "ok", "subscription_exists"},
-		{`{"type": "subscribe", "id": "x", "topic": "bad", "group": "g"}`, "x", "unsupported"},
-		{`{"type": "commit", "id": "x", "offsets": {"0": 1}}`, "x", "subscription_not_found"},
-		{`{"type": "commit", "id": "ok", "offsets": {"0": 1}}`, "ok", "invalid_request"},
-		{`{"type": "commit", "id": "ok", "offsets": {}}`, "ok", "invalid_request"},
-		{`{"type": "subscribe", "id": "x", "topic": "bad", "group": "g", "partitions": [0]}`, "x", "invalid_request"},
-		{`{"type": "subscribe", "id": "x", "topic": "bad", "group": ""}`, "x", "invalid_request"},
-		{`{"type": "subscribe", "id": "x", "topic": "bad", "group": "g", "from": {"offsets": {"0": 1}}}`, "x", "invalid_request"},
-		{`{"type": "subscribe", "id": "x", "topic": "bad", "group": 7}`, "x", "invalid_request"},
-		{`{"type": "commit", "id": "ok", "offsets": {"0": -1}}`, "ok", "invalid_request"},
-		{`{"type": "unsubscribe", "id": "x"}`, "x", "subscription_not_found"},
-		{`{"type": "unsubscribe"}`, "", "invalid_request"},
-		{`{"type": "auth"}`, "", "unauthenticated"},
-		{`{"type": "auth", "token": "garbage"}`, "", "unauthenticated"},
-		{`{"type": "subscribe", "id": "x", "topic": "bad", "from": 1000}`, "x", "offset_out_of_range"},
-		{`{"type": "subscribe", "id": "x", "topic": "bad", "from": "` + strings.Repeat("a", 40<<10) + `"}`, "", "payload_too_large"},
+		{`not json`, "", "invalid_json", true},
+		{`[1, 2]`, "", "invalid_json", true},
+		{`{"id": "x"}`, "x", "invalid_request", true},
+		{`{"type": "dance", "id": "x"}`, "x", "invalid_request", true},
+		{`{"type": "subscribe", "topic": "bad"}`, "", "invalid_request", true},
+		{`{"type": "subscribe", "id": 7, "topic": "bad"}`, "", "invalid_request", true},
+		{`{"type": "subscribe", "id": "x"}`, "x", "invalid_request", true},
+		{`{"type": "subscribe", "id": "x", "topic": "bad", "from": "middle"}`, "x", "invalid_request", true},
+		{`{"type": "subscribe", "id": "x", "topic": "bad", "from": -1}`, "x", "invalid_request", true},
+		{`{"type": "subscribe", "id": "x", "topic": "bad", "from": 1.5}`, "x", "invalid_request", true},
+		{`{"type": "subscribe", "id": "x", "topic": "bad", "from": {"time": -5}}`, "x", "invalid_request", true},
+		{`{"type": "subscribe", "id": "x", "topic": "bad", "from": {"when": 5}}`, "x", "invalid_request", true},
+		{`{"type": "subscribe", "id": "x", "topic": "bad", "from": {"offsets": {"zero": 1}}}`, "x", "invalid_request", true},
+		{`{"type": "subscribe", "id": "x", "topic": "bad", "from": {"offsets": {"1": 1}}, "partitions": [0]}`, "x", "invalid_request", false},
+		{`{"type": "subscribe", "id": "x", "topic": "bad", "partitions": []}`, "x", "invalid_request", true},
+		{`{"type": "subscribe", "id": "x", "topic": "bad", "partitions": [0, 0]}`, "x", "invalid_request", true},
+		{`{"type": "subscribe", "id": "x", "topic": "bad", "partitions": ["0"]}`, "x", "invalid_request", true},
+		{`{"type": "subscribe", "id": "x", "topic": "nope"}`, "x", "topic_not_found", false},
+		{`{"type": "subscribe", "id": "x", "topic": "bad", "partitions": [2]}`, "x", "partition_not_found", false},
+		{`{"type": "subscribe", "id": "x", "topic": "bad", "from": {"offsets": {"5": 0}}}`, "x", "partition_not_found", false},
+		{`{"type": "subscribe", "id": "ok", "topic": "bad"}`, "ok", "subscription_exists", false},
+		{`{"type": "subscribe", "id": "x", "topic": "bad", "group": "g"}`, "x", "unsupported", false},
+		{`{"type": "commit", "id": "x", "offsets": {"0": 1}}`, "x", "subscription_not_found", false},
+		{`{"type": "commit", "id": "ok", "offsets": {"0": 1}}`, "ok", "invalid_request", false},
+		{`{"type": "commit", "id": "ok", "offsets": {}}`, "ok", "invalid_request", true},
+		{`{"type": "subscribe", "id": "x", "topic": "bad", "group": "g", "partitions": [0]}`, "x", "invalid_request", false},
+		{`{"type": "subscribe", "id": "x", "topic": "bad", "group": ""}`, "x", "invalid_request", true},
+		{`{"type": "subscribe", "id": "x", "topic": "bad", "group": "g", "from": {"offsets": {"0": 1}}}`, "x", "invalid_request", false},
+		{`{"type": "subscribe", "id": "x", "topic": "bad", "group": 7}`, "x", "invalid_request", true},
+		{`{"type": "commit", "id": "ok", "offsets": {"0": -1}}`, "ok", "invalid_request", true},
+		{`{"type": "unsubscribe", "id": "x"}`, "x", "subscription_not_found", false},
+		{`{"type": "unsubscribe"}`, "", "invalid_request", true},
+		{`{"type": "auth"}`, "", "unauthenticated", true},
+		{`{"type": "auth", "token": "garbage"}`, "", "unauthenticated", false},
+		{`{"type": "subscribe", "id": "x", "topic": "bad", "from": 1000}`, "x", "offset_out_of_range", false},
+		{`{"type": "subscribe", "id": "x", "topic": "bad", "from": "` + strings.Repeat("a", 40<<10) + `"}`, "", "payload_too_large", true},
 	}
 	for _, tc := range tests {
-		c.sendRaw(tc.frame)
+		if tc.bad {
+			c.sendBad(tc.frame)
+		} else {
+			c.sendRaw(tc.frame)
+		}
 		f := c.expectError(tc.id, tc.code)
 		if tc.code == "offset_out_of_range" && (f.LogStart == nil || *f.LogStart != 0 || f.HWM == nil || *f.HWM != 0) {
 			t.Fatalf("offset_out_of_range without bounds: %s", f.raw)

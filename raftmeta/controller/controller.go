@@ -71,9 +71,9 @@ type Config struct {
 	ProducerIDBlockSize int32
 	// Now is the clock (default time.Now). Tests pass a fake.
 	Now func() time.Time
-	// NewTopicID makes topic ids (default uuid.New). The controller chooses
-	// ids and puts them in records, so the state machine stays
-	// deterministic.
+	// NewTopicID makes topic ids and the cluster id (default uuid.New). The
+	// controller chooses ids and puts them in records, so the state machine
+	// stays deterministic.
 	NewTopicID func() uuid.UUID
 	// Logger (default slog.Default()).
 	Logger *slog.Logger
@@ -169,6 +169,9 @@ func (c *Controller) Activate(ctx context.Context) error {
 	if _, err := c.prop.Propose(ctx, metadata.MustEncode(metadata.Batch{})); err != nil {
 		return fmt.Errorf("controller: activation barrier: %w", err)
 	}
+	if err := c.setClusterIDLocked(ctx); err != nil {
+		return err
+	}
 	now := c.cfg.Now()
 	sessions := map[int32]*session{}
 	for _, b := range c.image().Brokers() {
@@ -183,6 +186,26 @@ func (c *Controller) Activate(ctx context.Context) error {
 	c.active, c.sessions = true, sessions
 	c.smu.Unlock()
 	c.log.Info("controller active", "version", c.image().Version(), "brokers", n)
+	return nil
+}
+
+// setClusterIDLocked gives the cluster a random id (metadata.NewClusterID)
+// when the image has none: at cluster creation, by its first controller, or
+// once on metadata made before cluster ids. c.mu must be held.
+func (c *Controller) setClusterIDLocked(ctx context.Context) error {
+	img := c.image()
+	if img.ClusterID() != "" {
+		return nil
+	}
+	id := metadata.NewClusterIDFrom(c.cfg.NewTopicID)
+	if _, err := c.proposeLocked(ctx, metadata.Record{ClusterIDSet: &metadata.ClusterIDSet{ID: id}}); err != nil {
+		return fmt.Errorf("controller: set the cluster id: %w", err)
+	}
+	if len(img.Brokers()) == 0 && len(img.Topics()) == 0 {
+		c.log.Info("new cluster: generated its cluster id", "cluster_id", id)
+	} else {
+		c.log.Info("the cluster metadata had no cluster id (made before cluster ids): generated and stored one", "cluster_id", id)
+	}
 	return nil
 }
 

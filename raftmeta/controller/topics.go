@@ -7,6 +7,8 @@ import (
 	"slices"
 
 	"github.com/runnel-dev/runnel/raftmeta/metadata"
+
+	"github.com/runnel-dev/runnel/internal/plural"
 )
 
 // checkConfig refuses unknown keys and bad values of known ones.
@@ -91,7 +93,7 @@ func (c *Controller) CreatePartitions(ctx context.Context, req CreatePartitionsR
 	}
 	have := int32(len(t.Partitions))
 	if req.Count <= have || req.Count > metadata.MaxPartitions {
-		return nil, fmt.Errorf("%w: topic %q has %d partitions; the new count %d must be larger and at most %d", metadata.ErrInvalidPartitions, req.Name, have, req.Count, metadata.MaxPartitions)
+		return nil, fmt.Errorf("%w: topic %q has %s; the new count %d must be larger and at most %d", metadata.ErrInvalidPartitions, req.Name, plural.Noun(have, "partition"), req.Count, metadata.MaxPartitions)
 	}
 	parts, err := newPlacer(unfencedBrokers(img)).place(int(req.Count-have), t.ReplicationFactor(), partitionCount(img))
 	if err != nil {

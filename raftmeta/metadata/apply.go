@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/google/uuid"
+
+	"github.com/runnel-dev/runnel/internal/plural"
 )
 
 // Apply returns the image that results from applying b at raft index index,
@@ -130,6 +132,8 @@ func (w *writer) apply(r Record) error {
 		return w.remoteSegmentAdded(r.RemoteSegmentAdded)
 	case r.RemoteSegmentRemoved != nil:
 		return w.remoteSegmentRemoved(r.RemoteSegmentRemoved)
+	case r.ClusterIDSet != nil:
+		return w.clusterIDSet(r.ClusterIDSet)
 	}
 	return rejectf(ErrInvalidRecord, "record does not have exactly one field set")
 }
@@ -254,7 +258,7 @@ func (w *writer) partitionsCreated(r *PartitionsCreated) error {
 		return err
 	}
 	if int(r.From) != len(t.Partitions) {
-		return rejectf(ErrInvalidPartitions, "topic %q has %d partitions, record adds from %d", t.Name, len(t.Partitions), r.From)
+		return rejectf(ErrInvalidPartitions, "topic %q has %s, record adds from %d", t.Name, plural.Noun(len(t.Partitions), "partition"), r.From)
 	}
 	if len(t.Partitions)+len(r.Partitions) > MaxPartitions {
 		return rejectf(ErrInvalidPartitions, "topic %q would have more than %d partitions", t.Name, MaxPartitions)
@@ -311,6 +315,18 @@ func (w *writer) partitionChanged(r *PartitionChanged) error {
 		p.RemovingReplicas = slices.Clone(r.Reassign.Removing)
 	}
 	w.putTopic(t)
+	return nil
+}
+
+// clusterIDSet applies a ClusterIDSet record.
+func (w *writer) clusterIDSet(r *ClusterIDSet) error {
+	if err := ValidateClusterID(r.ID); err != nil {
+		return err
+	}
+	if w.img.clusterID != "" {
+		return rejectf(ErrClusterIDSet, "the cluster id is %q already", w.img.clusterID)
+	}
+	w.img.clusterID = r.ID
 	return nil
 }
 

@@ -11,6 +11,14 @@ import (
 // applied to. Callers match them with errors.Is; the error text carries the
 // details (which topic, which partition, which epoch).
 var (
+	// ErrClusterIDSet means the cluster has an id already: it is set once.
+	// Re-read the image.
+	ErrClusterIDSet = errors.New("metadata: cluster id already set")
+
+	// ErrInvalidClusterID means a cluster id is not 22 base64url characters
+	// (16 bytes, as Kafka's Uuid.toString). The proposer has a bug.
+	ErrInvalidClusterID = errors.New("metadata: invalid cluster id")
+
 	// ErrInvalidRecord means the bytes are not a well-formed batch of this
 	// format version. The proposer has a bug or a newer version; do not retry.
 	ErrInvalidRecord = errors.New("metadata: invalid record")

@@ -89,6 +89,7 @@ type Image struct {
 	topics         map[string]*Topic
 	topicNames     map[uuid.UUID]string
 	nextProducerID int64
+	clusterID      string // "" until a ClusterIDSet applies
 }
 
 // NewImage returns the empty image at version 0.
@@ -102,6 +103,10 @@ func NewImage() *Image {
 
 // Version is the raft index of the last entry applied to this image.
 func (img *Image) Version() uint64 { return img.version }
+
+// ClusterID is the cluster's id (see NewClusterID), "" until the first
+// controller has set it.
+func (img *Image) ClusterID() string { return img.clusterID }
 
 // NextProducerID is the first producer id of the next block to allocate.
 func (img *Image) NextProducerID() int64 { return img.nextProducerID }

@@ -24,6 +24,7 @@ const (
 	TypeProducerIDsAllocated RecordType = "producer_ids_allocated"
 	TypeRemoteSegmentAdded   RecordType = "remote_segment_added"
 	TypeRemoteSegmentRemoved RecordType = "remote_segment_removed"
+	TypeClusterIDSet         RecordType = "cluster_id_set"
 )
 
 // BrokerRegistered announces a broker, or a new incarnation of one. A new
@@ -125,6 +126,13 @@ type ProducerIDsAllocated struct {
 	Count    int32 `json:"count"`
 }
 
+// ClusterIDSet gives the cluster its id (see NewClusterID), once: the
+// controller proposes it when it finds the image without one, at cluster
+// creation or on metadata made before cluster ids. A second one is refused.
+type ClusterIDSet struct {
+	ID string `json:"id"`
+}
+
 // RemoteSegment describes one log segment stored in the object store.
 type RemoteSegment struct {
 	BaseOffset int64  `json:"base_offset"`
@@ -160,6 +168,7 @@ type Record struct {
 	ProducerIDsAllocated *ProducerIDsAllocated `json:"producer_ids_allocated,omitempty"`
 	RemoteSegmentAdded   *RemoteSegmentAdded   `json:"remote_segment_added,omitempty"`
 	RemoteSegmentRemoved *RemoteSegmentRemoved `json:"remote_segment_removed,omitempty"`
+	ClusterIDSet         *ClusterIDSet         `json:"cluster_id_set,omitempty"`
 }
 
 // Type returns the kind of the record, or "" when not exactly one field is
@@ -184,6 +193,7 @@ func (r Record) Type() RecordType {
 	set(r.ProducerIDsAllocated != nil, TypeProducerIDsAllocated)
 	set(r.RemoteSegmentAdded != nil, TypeRemoteSegmentAdded)
 	set(r.RemoteSegmentRemoved != nil, TypeRemoteSegmentRemoved)
+	set(r.ClusterIDSet != nil, TypeClusterIDSet)
 	if n != 1 {
 		return ""
 	}

@@ -23,6 +23,7 @@ type wireSnapshot struct {
 	V              int      `json:"v"`
 	Version        uint64   `json:"version"`
 	NextProducerID int64    `json:"next_producer_id"`
+	ClusterID      string   `json:"cluster_id,omitempty"`
 	Brokers        []Broker `json:"brokers"`
 	Topics         []*Topic `json:"topics"`
 }
@@ -33,6 +34,7 @@ func encodeSnapshot(img *Image, withVersion bool) ([]byte, error) {
 	w := wireSnapshot{
 		V:              snapshotVersion,
 		NextProducerID: img.nextProducerID,
+		ClusterID:      img.clusterID,
 		Brokers:        img.Brokers(),
 		Topics:         img.Topics(),
 	}
@@ -66,6 +68,12 @@ func UnmarshalImage(data []byte) (*Image, error) {
 		return nil, fmt.Errorf("%w: negative next producer id", ErrInvalidSnapshot)
 	}
 	img.nextProducerID = w.NextProducerID
+	if w.ClusterID != "" {
+		if err := ValidateClusterID(w.ClusterID); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrInvalidSnapshot, err)
+		}
+		img.clusterID = w.ClusterID
+	}
 	for i := range w.Brokers {
 		b := w.Brokers[i]
 		if _, dup := img.brokers[b.ID]; dup || b.ID < 0 {

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/runnel-dev/runnel/internal/plural"
 )
 
 // Limits enforced on records.
@@ -224,7 +226,7 @@ func validateConfig(cfg map[string]string) error {
 // every broker registered.
 func checkReplicas(img *Image, replicas []int32) error {
 	if len(replicas) == 0 || len(replicas) > MaxReplicationFactor {
-		return rejectf(ErrInvalidReplicationFactor, "%d replicas, want 1..%d", len(replicas), MaxReplicationFactor)
+		return rejectf(ErrInvalidReplicationFactor, "%s, want 1..%d", plural.Noun(len(replicas), "replica"), MaxReplicationFactor)
 	}
 	for i, r := range replicas {
 		if slices.Contains(replicas[:i], r) {
@@ -296,7 +298,7 @@ func checkPartitionStates(img *Image, parts []PartitionState, rf int) error {
 	}
 	for i, p := range parts {
 		if len(p.Replicas) != rf {
-			return rejectf(ErrInvalidReplicationFactor, "partition %d has %d replicas, want %d", i, len(p.Replicas), rf)
+			return rejectf(ErrInvalidReplicationFactor, "partition %d has %s, want %d", i, plural.Noun(len(p.Replicas), "replica"), rf)
 		}
 		if err := checkReplicas(img, p.Replicas); err != nil {
 			return fmt.Errorf("partition %d: %w", i, err)

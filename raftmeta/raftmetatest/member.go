@@ -22,6 +22,7 @@ import (
 
 	"github.com/runnel-dev/runnel/raftmeta/controller"
 	"github.com/runnel-dev/runnel/raftmeta/metadata"
+	"github.com/runnel-dev/runnel/raftmeta/raftnode"
 )
 
 // Options describe the broker a Member registers.
@@ -260,4 +261,19 @@ func (m *Member) Voters() []uint64 {
 	m.qmu.Lock()
 	defer m.qmu.Unlock()
 	return slices.Sorted(maps.Keys(m.voters))
+}
+
+// QuorumState lists the recorded voters and learners; this member is the
+// leader, at term 1, and the log is empty, so every member has caught up.
+func (m *Member) QuorumState(ctx context.Context) (raftnode.QuorumState, error) {
+	m.qmu.Lock()
+	defer m.qmu.Unlock()
+	q := raftnode.QuorumState{Leader: uint64(m.brokerID), Term: 1}
+	for _, id := range slices.Sorted(maps.Keys(m.voters)) {
+		q.Voters = append(q.Voters, raftnode.QuorumMember{ID: id, Addr: m.voters[id]})
+	}
+	for _, id := range slices.Sorted(maps.Keys(m.learn)) {
+		q.Learners = append(q.Learners, raftnode.QuorumMember{ID: id, Addr: m.learn[id]})
+	}
+	return q, ctx.Err()
 }

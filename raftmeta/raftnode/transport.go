@@ -139,7 +139,7 @@ func (t *transport) learnAddress(id uint64, addr string) {
 	}
 	t.mu.Unlock()
 	if !known {
-		t.logger.Info("transport: learned peer address from its handshake", "peer", id, "addr", addr)
+		t.logger.Debug("transport: learned peer address from its handshake", "peer", id, "addr", addr)
 	}
 }
 
@@ -522,20 +522,35 @@ func (p *peer) failItem(it outItem, neverSent bool, err error) {
 	p.finishCall(it.call.id, callResult{err: err})
 }
 
+// peerWarnAfter is how long a peer stays unreachable before the transport
+// warns about it (once per outage); shorter failures are logged at Debug. A
+// variable so that tests can shorten it.
+var peerWarnAfter = 10 * time.Second
+
+// errPeerRefused is a peer's refusal of our handshake (another cluster, an
+// unknown node): a configuration error, warned about at once.
+var errPeerRefused = errors.New("refused")
+
 // run keeps a connection to the peer and writes queued items to it.
 func (p *peer) run() {
 	t := p.t
 	backoff := minBackoff
 	warned := false
 	failures := 0
+	var since time.Time // when the current run of failed dials began
 	for t.ctx.Err() == nil {
 		conn, err := p.connect()
 		if err != nil {
 			if t.ctx.Err() != nil {
 				break
 			}
-			if !warned {
-				t.logger.Warn("transport: cannot reach peer; retrying", "peer", p.id, "err", err)
+			if failures == 0 {
+				since = time.Now()
+			}
+			// Peers of a cluster start one after another: only a peer
+			// that stays unreachable, or refuses us, is worth a warning.
+			if !warned && (time.Since(since) >= peerWarnAfter || errors.Is(err, errPeerRefused)) {
+				t.logger.Warn("transport: cannot reach peer; retrying", "peer", p.id, "for", time.Since(since).Round(time.Second), "err", err)
 				warned = true
 			} else {
 				t.logger.Debug("transport: cannot reach peer", "peer", p.id, "err", err)
@@ -556,6 +571,8 @@ func (p *peer) run() {
 		failures = 0
 		if warned {
 			t.logger.Info("transport: peer reachable again", "peer", p.id)
+		} else {
+			t.logger.Debug("transport: peer reachable", "peer", p.id)
 		}
 		warned = false
 		backoff = minBackoff
@@ -632,7 +649,7 @@ func (p *peer) connect() (net.Conn, error) {
 	}
 	if status != helloOK {
 		_ = conn.Close()
-		return nil, fmt.Errorf("handshake with %s: refused: %s", addr, msg)
+		return nil, fmt.Errorf("handshake with %s: %w: %s", addr, errPeerRefused, msg)
 	}
 	_ = conn.SetDeadline(time.Time{})
 	return conn, nil

@@ -26,6 +26,8 @@ import (
 
 	"github.com/runnel-dev/runnel/broker/commitlog"
 	"github.com/runnel-dev/runnel/broker/recordbatch"
+
+	"github.com/runnel-dev/runnel/internal/plural"
 )
 
 // DefaultMaxBatchBytes is the largest batch Dump reads into memory when
@@ -344,9 +346,9 @@ func (d *dumper) dumpPartition(dir, rel string, pf partitionFiles) error {
 
 func gapOrOverlap(got, want int64) string {
 	if got > want {
-		return fmt.Sprintf("%d offsets missing", got-want)
+		return plural.Noun(got-want, "offset") + " missing"
 	}
-	return fmt.Sprintf("%d offsets overlap", want-got)
+	return plural.Noun(want-got, "offset") + " overlap"
 }
 
 // dumpEpochCheckpoint prints the leader-epoch-checkpoint and returns its entries.
