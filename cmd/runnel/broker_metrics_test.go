@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // "runnel broker --metrics" serves the node's metrics (the broker's, the
@@ -15,14 +16,22 @@ func TestBrokerServesMetrics(t *testing.T) {
 	kafka, raft, metrics := freePort(t), freePort(t), freePort(t)
 	startBroker(t, kafka, "--id", "1", "--raft", raft, "--voters", "1@"+raft,
 		"--data-dir", filepath.Join(t.TempDir(), "data"), "--metrics", metrics)
-	resp, err := http.Get("http://" + metrics + "/metrics")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("GET /metrics: %d %s", resp.StatusCode, body)
+	// The endpoint is served from the start; the broker registers its
+	// collectors while it starts, which may end after the Kafka port opens.
+	var body []byte
+	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		resp, err := http.Get("http://" + metrics + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ = io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("GET /metrics: %d %s", resp.StatusCode, body)
+		}
+		if strings.Contains(string(body), "\nrunnel_broker_") || time.Now().After(deadline) {
+			break
+		}
 	}
 	for _, want := range []string{"\nrunnel_broker_", "\nprocess_cpu_seconds_total ", "\ngo_goroutines "} {
 		if !strings.Contains(string(body), want) {
