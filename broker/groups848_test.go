@@ -239,8 +239,9 @@ func TestConsumerGroup848Handover(t *testing.T) {
 	}
 }
 
-// TestConsumerGroup848Failover kills the coordinator of a KIP-848 group
-// of two franz-go members (RF=3 __consumer_offsets): the new coordinator
+// TestConsumerGroup848Failover stops the coordinator of a KIP-848 group
+// of two franz-go members (RF=3 __consumer_offsets), after a third came
+// and went (the group epoch passes what a rejoin would rebuild): the new coordinator
 // loads the group from its ConsumerGroup* records, and the members go on
 // heartbeating it with the same member ids and epochs (no rejoin, which
 // would give new epochs), keep their partitions (no partition owned twice
@@ -269,6 +270,13 @@ func TestConsumerGroup848Failover(t *testing.T) {
 	}
 	waitFor(t, "900 records consumed", func() bool { return o.distinct() == 900 })
 	adm := kadm.NewClient(c.Client())
+	// A third member comes and goes: the group epoch passes 2, which a
+	// group rebuilt by the two members rejoining would start over at.
+	third, thirdGone := context.WithCancel(cctx)
+	cl := o.member(c, third, &wg, g, topic, "c", kgo.CooperativeStickyBalancer())
+	describe848(t, ctx, adm, g, 3)
+	thirdGone()
+	cl.Close()
 	describe848(t, ctx, adm, g, 2)
 	epochs := func() (string, int32) {
 		dg, err := adm.DescribeConsumerGroups(ctx, g)
@@ -283,6 +291,9 @@ func TestConsumerGroup848Failover(t *testing.T) {
 		return s, d.Epoch
 	}
 	membersBefore, epochBefore := epochs()
+	if epochBefore <= 2 {
+		t.Fatalf("group epoch %d after three joins and a leave", epochBefore)
+	}
 	before := coordinatorOf(t, ctx, c.Client(), g)
 	c.Stop(int(before) - 1)
 	adm = kadm.NewClient(c.Client()) // the old one keeps dialing the stopped coordinator it cached

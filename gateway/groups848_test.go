@@ -20,15 +20,18 @@ import (
 // TestConsumerGroup848OverREST: a KIP-848 consumer group (franz-go with
 // the server-side balancer) is listed with type "consumer" and described
 // with its state, assignor, members and their partitions, committed
-// offsets and lag; a reset is refused while it has members.
+// offsets and lag (an assigned partition without a commit too); a reset
+// is refused while it has members.
 func TestConsumerGroup848OverREST(t *testing.T) {
 	c := brokertest.Start(t, 1, brokertest.Options{Groups: group.Config{ConsumerSessionTimeout: 6 * time.Second, ConsumerHeartbeatInterval: 200 * time.Millisecond}})
 	c.CreateTopic("parcels", 4, nil)
 	gw := startGateway(t, c)
 	api := &groupClient{t: t, base: gw.URL(), tok: adminToken(t), hc: &http.Client{Transport: openapitest.Transport(t, nil), Timeout: 30 * time.Second}}
-	events := make([]string, 8)
+	// Two events on each of partitions 0-2; partition 3 stays empty, so
+	// nothing is ever committed for it.
+	events := make([]string, 6)
 	for i := range events {
-		events[i] = fmt.Sprintf(`{"value":%d,"partition":%d}`, i, i%4)
+		events[i] = fmt.Sprintf(`{"value":%d,"partition":%d}`, i, i%3)
 	}
 	api.want(200, "POST", "/v1/topics/parcels/events", `{"events":[`+strings.Join(events, ",")+`]}`, nil)
 
@@ -83,9 +86,16 @@ func TestConsumerGroup848OverREST(t *testing.T) {
 	if !slices.Equal(names, []string{"ship-a", "ship-b"}) || len(parts) != 4 {
 		t.Fatalf("members %v own %v, want ship-a and ship-b owning all four partitions", names, parts)
 	}
-	for _, o := range g.Offsets {
-		if o.Committed == nil || *o.Committed != 2 || o.LogEnd != 2 || o.MemberID == nil {
-			t.Fatalf("partition %d: %+v, want committed 2 of 2, with its member", o.Partition, o)
+	for i, o := range g.Offsets {
+		switch {
+		case o.Partition != int32(i):
+			t.Fatalf("offsets %+v, want partitions 0-3 in order", g.Offsets)
+		case o.MemberID == nil:
+			t.Fatalf("partition %d has no member: %+v", o.Partition, o)
+		case i < 3 && (o.Committed == nil || *o.Committed != 2 || o.LogEnd != 2 || o.Lag != 0):
+			t.Fatalf("partition %d: %+v, want committed 2 of 2", o.Partition, o)
+		case i == 3 && (o.Committed != nil || o.LogEnd != 0 || o.Lag != 0):
+			t.Fatalf("partition 3 (assigned, nothing committed): %+v", o)
 		}
 	}
 

@@ -1,9 +1,11 @@
 package backend
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"slices"
 	"sort"
@@ -248,6 +250,18 @@ func (b *Backend) DescribeGroup(ctx context.Context, group string) (GroupInfo, e
 		}
 		info.Partitions = append(info.Partitions, gp)
 	}
+	if len(owners) > 0 {
+		// A consumer group's assigned partitions without a commit, which
+		// kadm's lag (from the classic description) does not know.
+		uncommitted, err := b.uncommittedPartitions(ctx, owners, info.Partitions)
+		if err != nil {
+			return GroupInfo{}, err
+		}
+		info.Partitions = append(info.Partitions, uncommitted...)
+		slices.SortFunc(info.Partitions, func(a, b GroupPartition) int {
+			return cmp.Or(cmp.Compare(a.Topic, b.Topic), cmp.Compare(a.Partition, b.Partition))
+		})
+	}
 	times, err := b.commitTimes(ctx, group, want)
 	if err != nil {
 		// The offsets and lag stand without their times.
@@ -260,6 +274,48 @@ func (b *Backend) DescribeGroup(ctx context.Context, group string) (GroupInfo, e
 		}
 	}
 	return info, nil
+}
+
+// uncommittedPartitions is where a group is on the partitions of owners
+// (partition → member) that have no entry in have: nothing committed,
+// lag from the log start.
+func (b *Backend) uncommittedPartitions(ctx context.Context, owners map[topicPartition]string, have []GroupPartition) ([]GroupPartition, error) {
+	missing := maps.Clone(owners)
+	for _, gp := range have {
+		delete(missing, topicPartition{gp.Topic, gp.Partition})
+	}
+	if len(missing) == 0 {
+		return nil, nil
+	}
+	var topics []string
+	for tp := range missing {
+		if !slices.Contains(topics, tp.topic) {
+			topics = append(topics, tp.topic)
+		}
+	}
+	starts, err := b.adm.ListStartOffsets(ctx, topics...)
+	if err != nil {
+		return nil, apiError(fmt.Errorf("backend: log start offsets of %v: %w", topics, err), scope{partition: -1})
+	}
+	ends, err := b.adm.ListEndOffsets(ctx, topics...)
+	if err != nil {
+		return nil, apiError(fmt.Errorf("backend: log end offsets of %v: %w", topics, err), scope{partition: -1})
+	}
+	listed := func(l kadm.ListedOffsets, tp topicPartition) kadm.ListedOffset {
+		o, ok := l.Lookup(tp.topic, tp.partition)
+		if !ok {
+			o.Err = fmt.Errorf("partition %s/%d missing from list offsets", tp.topic, tp.partition)
+		}
+		return o
+	}
+	out := make([]GroupPartition, 0, len(missing))
+	for tp, member := range missing {
+		gp := groupPartition(kadm.GroupMemberLag{Topic: tp.topic, Partition: tp.partition, Commit: kadm.Offset{At: -1},
+			Start: listed(starts, tp), End: listed(ends, tp)})
+		gp.MemberID = member
+		out = append(out, gp)
+	}
+	return out, nil
 }
 
 // groupPartition is one partition's lag as GroupPartition.
