@@ -42,7 +42,7 @@ func (l *memLog) Replay(_ context.Context, p int32, fn func(int64, Record)) erro
 
 // newTestCoordinator leads the only partition of a one-partition
 // __consumer_offsets and waits until it is loaded.
-func newTestCoordinator(t *testing.T, l *memLog, cfg Config) *Coordinator {
+func newTestCoordinator(t *testing.T, l Log, cfg Config) *Coordinator {
 	t.Helper()
 	c, err := New(cfg, l)
 	if err != nil {

@@ -74,34 +74,37 @@ func (c *Coordinator) OffsetCommit(req *kmsg.OffsetCommitRequest) *kmsg.OffsetCo
 			records = append(records, Record{Key: offsetKey(g.id, t.Topic, p.Partition), Value: offsetValue(o)})
 		}
 	}
-	part := g.part
-	c.mu.Unlock()
 	if len(records) == 0 {
+		c.mu.Unlock()
 		return resp
 	}
-
-	last, err := c.write(part, records)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if err != nil {
+	// The commit goes through the group's write queue, behind the
+	// group's changes made before it (a member's release of the
+	// partitions it committed) and ahead of those made after (their new
+	// owner's assignment), and the offsets are in memory before any
+	// later write is answered: a member answered with an assignment
+	// fetches the offsets committed before it, as Kafka's log order
+	// guarantees.
+	written := g.enqueueAppliedLocked(records, func(first int64) {
+		if c.groups[g.id] != g {
+			// Unloaded or deleted meanwhile: the records are in the
+			// log and the next load sees them.
+			return
+		}
+		for i, p := range todo {
+			p.off.logOffset = first + int64(i)
+			if cur, ok := g.offsets[p.tp]; !ok || cur.logOffset < p.off.logOffset {
+				g.offsets[p.tp] = p.off
+			}
+		}
+		c.m.commits.Add(float64(len(todo)))
+	})
+	c.mu.Unlock()
+	if err := <-written; err != nil {
 		for _, p := range todo {
 			p.rp.ErrorCode = commitWriteError(err)
 		}
-		return resp
 	}
-	if c.groups[g.id] != g {
-		// Unloaded or deleted meanwhile: the records are in the log and
-		// the next load sees them.
-		return resp
-	}
-	first := last - int64(len(records)) + 1
-	for i, p := range todo {
-		p.off.logOffset = first + int64(i)
-		if cur, ok := g.offsets[p.tp]; !ok || cur.logOffset < p.off.logOffset {
-			g.offsets[p.tp] = p.off
-		}
-	}
-	c.m.commits.Add(float64(len(todo)))
 	return resp
 }
 

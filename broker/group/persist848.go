@@ -209,13 +209,25 @@ type writeQueue struct {
 type queuedWrite struct {
 	records []Record
 	done    chan error
+	// applied, if set, runs under the coordinator's lock once the
+	// records are written, before any write of the batch is answered,
+	// with the log offset of the first record: what the write makes
+	// visible (committed offsets) is visible before anything queued
+	// after it is answered.
+	applied func(first int64)
 }
 
 // enqueueLocked queues records for g's partition; the returned channel
 // gets the write's outcome.
 func (g *group) enqueueLocked(records []Record) <-chan error {
+	return g.enqueueAppliedLocked(records, nil)
+}
+
+// enqueueAppliedLocked is enqueueLocked with a function applied once the
+// records are written (see queuedWrite.applied).
+func (g *group) enqueueAppliedLocked(records []Record, applied func(first int64)) <-chan error {
 	done := make(chan error, 1)
-	g.queue.pending = append(g.queue.pending, queuedWrite{records, done})
+	g.queue.pending = append(g.queue.pending, queuedWrite{records, done, applied})
 	if !g.queue.running {
 		g.queue.running = true
 		g.c.wg.Add(1)
@@ -241,14 +253,23 @@ func (g *group) flushQueue() {
 			records = append(records, w.records...)
 		}
 		var err error
+		var last int64
 		if len(records) > 0 {
 			c.mu.Unlock()
-			_, err = c.write(g.part, records)
+			last, err = c.write(g.part, records)
 			c.mu.Lock()
 		}
 		if err != nil {
 			batch = append(batch, g.queue.pending...)
 			g.queue.pending = nil
+		} else {
+			first := last - int64(len(records)) + 1
+			for _, w := range batch {
+				if w.applied != nil {
+					w.applied(first)
+				}
+				first += int64(len(w.records))
+			}
 		}
 		for _, w := range batch {
 			w.done <- err
