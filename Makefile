@@ -37,7 +37,7 @@ test-deps:
 		echo "installing kcat from Debian's packages"; \
 		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat >/dev/null; }
 
-test: test-deps lint lint-openapi unit fuzz
+test: test-deps lint lint-openapi unit fuzz sdk-test
 
 unit:
 	$(GO) test -race -count=1 -timeout 15m ./...
@@ -68,3 +68,10 @@ REDOCLY_CLI ?= @redocly/cli@2.77.0
 lint-openapi:
 	@command -v npx >/dev/null 2>&1 || { echo "lint-openapi needs Node.js >= 20.19 with npx"; exit 1; }
 	npx --yes $(REDOCLY_CLI) lint --config gateway/openapispec/redocly.yaml --format=stylish openapi.yaml
+
+## sdk-test: the TypeScript SDK (sdk-js): a clean npm ci, the build, unit tests
+## and integration tests against a real `runnel dev` (needs Node.js >= 20).
+.PHONY: sdk-test
+sdk-test:
+	@command -v npm >/dev/null 2>&1 || { echo "sdk-test needs Node.js >= 20 with npm"; exit 1; }
+	cd sdk-js && npm ci --no-audit --no-fund && npm test
