@@ -75,3 +75,13 @@ lint-openapi:
 sdk-test:
 	@command -v npm >/dev/null 2>&1 || { echo "sdk-test needs Node.js >= 20 with npm"; exit 1; }
 	cd sdk-js && npm ci --no-audit --no-fund && npm test
+
+## console-assets: rebuild the web console's copy of the SDK bundle
+## (gateway/console/assets, committed so that `go build` needs no Node.js) and
+## record the SDK sources it came from (TestBundleMatchesSDKSources checks it).
+.PHONY: console-assets
+console-assets:
+	cd sdk-js && npm ci --no-audit --no-fund && npm run build
+	cp sdk-js/build/runnel-client.min.js gateway/console/assets/runnel-client.js
+	find sdk-js/package.json sdk-js/package-lock.json sdk-js/tsconfig.json sdk-js/src -path sdk-js/src/generated -prune -o -type f -print | \
+		LC_ALL=C sort | xargs sha256sum > gateway/console/assets/SDK-SOURCES.sha256
