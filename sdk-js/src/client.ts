@@ -91,6 +91,7 @@ export class Runnel extends Emitter<ClientEvents> {
   private openTimer?: ReturnType<typeof setTimeout>;
   private refreshTimer?: ReturnType<typeof setTimeout>;
   private subs = new Map<string, Subscription>();
+  private authed = false; // the current socket's token was taken
   private nextSubId = 1;
   private readonly host: SubscriptionHost;
 
@@ -112,7 +113,7 @@ export class Runnel extends Emitter<ClientEvents> {
     this.host = {
       send: (frame: ClientFrame) => this.send(frame),
       connected: () => this._state === "connected",
-      removed: (sub: Subscription) => {
+      removed: (sub: { readonly id: string }) => {
         if (this.subs.get(sub.id) === sub) this.subs.delete(sub.id);
       },
       reportError: (error: unknown) => this.emit("error", { error }),
@@ -148,14 +149,14 @@ export class Runnel extends Emitter<ClientEvents> {
    * partition, across reconnects; the subscription's events say how it is
    * doing.
    */
-  subscribe(topic: string, handler?: EventHandler): Subscription;
-  subscribe(topic: string, options: SubscribeOptions, handler?: EventHandler): Subscription;
-  subscribe(topic: string, a?: SubscribeOptions | EventHandler, b?: EventHandler): Subscription {
+  subscribe<T = unknown>(topic: string, handler?: EventHandler<T>): Subscription<T>;
+  subscribe<T = unknown>(topic: string, options: SubscribeOptions, handler?: EventHandler<T>): Subscription<T>;
+  subscribe<T = unknown>(topic: string, a?: SubscribeOptions | EventHandler<T>, b?: EventHandler<T>): Subscription<T> {
     const options = typeof a === "function" || a === undefined ? {} : a;
     const handler = typeof a === "function" ? a : b;
     if (typeof topic !== "string" || topic === "") throw new RunnelError("invalid_request", "subscribe needs a topic name", 400);
-    const sub = new Subscription(this.host, "s" + this.nextSubId++, topic, options, handler);
-    this.subs.set(sub.id, sub);
+    const sub = new Subscription<T>(this.host, "s" + this.nextSubId++, topic, options, handler);
+    this.subs.set(sub.id, sub as Subscription);
     if (this._state === "connected") sub._open();
     else if (this._state === "disconnected") this.connect();
     return sub;
@@ -243,16 +244,9 @@ export class Runnel extends Emitter<ClientEvents> {
       this.scheduleRefresh();
       for (const sub of [...this.subs.values()]) sub._open();
     };
-    let heard = false;
+    this.authed = false;
     ws.onmessage = (ev) => {
-      if (this.ws !== ws) return;
-      if (!heard) {
-        // The gateway answers a refused token with an error frame and a
-        // close; anything else means it took the token.
-        heard = true;
-        if (!(typeof ev.data === "string" && ev.data.startsWith('{"type":"error"') && ev.data.includes('"unauthenticated"'))) this.tokens.accepted();
-      }
-      this.onFrame(ev.data);
+      if (this.ws === ws) this.onFrame(ev.data);
     };
     ws.onclose = (ev) => {
       if (this.ws !== ws) return;
@@ -276,6 +270,12 @@ export class Runnel extends Emitter<ClientEvents> {
       this.emit("error", { error: err });
       return;
     }
+    if (!this.authed && !(f.type === "error" && f.id === undefined && f.code === "unauthenticated")) {
+      // The gateway answers a refused token with an error frame and a
+      // close (4401); any other frame means it took the token.
+      this.authed = true;
+      this.tokens.accepted();
+    }
     switch (f.type) {
       case "event": {
         const sub = this.subs.get(f.id);
@@ -294,7 +294,14 @@ export class Runnel extends Emitter<ClientEvents> {
           return;
         }
         const err = errorFrom(f.code, f.message, undefined, errorDetails(f));
-        if (err instanceof AuthError) this.tokens.rejected();
+        if (err instanceof AuthError) {
+          // Before the socket took a token, the 4401 close that follows
+          // decides; after, this is a refused refresh: the socket lives
+          // until its current token expires, and the next refresh asks
+          // getToken again.
+          if (!this.authed) return;
+          this.tokens.rejected();
+        }
         this.emit("error", { error: err });
       }
     }

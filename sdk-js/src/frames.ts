@@ -9,8 +9,11 @@ import { Codes, RunnelError } from "./errors.js";
 /** Where a subscription starts (openapi.yaml WsFrom). */
 export type From = "earliest" | "latest" | number | { time: number } | { offsets: Record<string, number> };
 
-/** An event as delivered to a subscription (openapi.yaml WsEventFrame). */
-export interface RunnelEvent {
+/**
+ * An event as delivered to a subscription (openapi.yaml WsEventFrame). T
+ * is what the app says its JSON values are; the SDK does not check it.
+ */
+export interface RunnelEvent<T = unknown> {
   type: "event";
   /** The subscription's id on the socket. */
   id: string;
@@ -24,7 +27,7 @@ export interface RunnelEvent {
   /** The key when it is not valid UTF-8, base64. */
   key_b64?: string;
   /** The value when it is JSON; null for a tombstone. */
-  value?: unknown;
+  value?: T;
   /** The value when it is not JSON, base64. */
   value_b64?: string;
   headers: Record<string, string | null>;

@@ -24,10 +24,10 @@ export interface SubscribeOptions {
 }
 
 /** A handler of a subscription's events. */
-export type EventHandler = (event: RunnelEvent, sub: Subscription) => void;
+export type EventHandler<T = unknown> = (event: RunnelEvent<T>, sub: Subscription<T>) => void;
 
 /** The events a Subscription emits. */
-export interface SubscriptionEvents {
+export interface SubscriptionEvents<T = unknown> {
   /** Any state change. */
   state: { oldState: SubscriptionState; newState: SubscriptionState };
   /** (Re)subscribing: at start, and after a disconnect or a passing failure. */
@@ -38,7 +38,7 @@ export interface SubscriptionEvents {
    */
   subscribed: { topicId: string; partitions: number[]; offsets: Record<string, number>; resumed: boolean };
   /** An event, exactly once and in order per partition. */
-  event: RunnelEvent;
+  event: RunnelEvent<T>;
   /** A group subscription's partitions changed (every subscribed frame after the first). */
   rebalance: { partitions: number[]; assigned: number[]; revoked: number[] };
   /** The topic was deleted and created again: the subscription stopped instead of resuming (state "error", code topic_changed). */
@@ -55,7 +55,7 @@ export interface SubscriptionEvents {
 export interface SubscriptionHost {
   send(frame: ClientFrame): boolean;
   connected(): boolean;
-  removed(sub: Subscription): void;
+  removed(sub: { readonly id: string }): void;
   reportError(err: unknown): void;
   backoff: BackoffOptions;
 }
@@ -73,7 +73,7 @@ const commitCodes = new Set(["conflict", "timeout", "invalid_request", "subscrip
  * delivered before, and checks the topic id. Create it with
  * Runnel.subscribe.
  */
-export class Subscription extends Emitter<SubscriptionEvents> {
+export class Subscription<T = unknown> extends Emitter<SubscriptionEvents<T>> {
   /** The topic. */
   readonly topic: string;
   /** The options it was made with. */
@@ -84,7 +84,7 @@ export class Subscription extends Emitter<SubscriptionEvents> {
   private _topicId?: string;
   private _partitions: number[] = [];
   private readonly positions = new Positions();
-  private readonly handler?: EventHandler;
+  private readonly handler?: EventHandler<T>;
   private everSubscribed = false;
   private resumeTimer?: ReturnType<typeof setTimeout>;
   private attempt = 0;
@@ -99,7 +99,7 @@ export class Subscription extends Emitter<SubscriptionEvents> {
     id: string,
     topic: string,
     options: SubscribeOptions,
-    handler?: EventHandler,
+    handler?: EventHandler<T>,
   ) {
     super();
     this.id = id;
@@ -226,7 +226,7 @@ export class Subscription extends Emitter<SubscriptionEvents> {
   }
 
   /** @internal Hot path: one event frame. */
-  _onEvent(e: RunnelEvent): void {
+  _onEvent(e: RunnelEvent<T>): void {
     if (this._state !== "subscribed" || !this.positions.accept(e.partition, e.offset)) return;
     if (this.handler) {
       try {

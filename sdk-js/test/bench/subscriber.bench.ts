@@ -96,7 +96,47 @@ async function reconnect(rounds: number): Promise<void> {
   admin.disconnect();
 }
 
+/**
+ * sdkOnly measures the SDK's own cost per event: frames handed to the
+ * client by a socket that does nothing else (no network, no ws), through
+ * parsing, the exactly-once check and the handler call.
+ */
+async function sdkOnly(n: number): Promise<void> {
+  let deliver: ((data: string) => void) | undefined;
+  class Loop {
+    readyState = 0;
+    onopen: ((ev: unknown) => void) | null = null;
+    onclose: ((ev: { code: number; reason: string }) => void) | null = null;
+    onmessage: ((ev: { data: unknown }) => void) | null = null;
+    onerror: ((ev: unknown) => void) | null = null;
+    constructor() {
+      setTimeout(() => {
+        this.readyState = 1;
+        this.onopen?.({});
+        deliver = (data) => this.onmessage?.({ data });
+      }, 0);
+    }
+    send() {}
+    close() {}
+  }
+  const c = new Runnel({ url: "http://sdk.bench", token: "t", WebSocket: Loop, fetch: async () => new Response("{}") });
+  let got = 0;
+  c.subscribe("bench", { from: "earliest" }, () => {
+    got++;
+  });
+  await waitFor("socket", () => deliver !== undefined);
+  deliver!('{"type":"subscribed","id":"s1","topic":"bench","topic_id":"A","partitions":[0,1,2,3],"offsets":{"0":0,"1":0,"2":0,"3":0}}');
+  const frames = Array.from({ length: 1000 }, (_, i) =>
+    `{"type":"event","id":"s1","topic":"bench","partition":${i % 4},"offset":OFF,"timestamp":1796296994706,"key":null,"value":{"user":"u-123","action":"click","n":${i}},"headers":{}}`);
+  const t0 = performance.now();
+  for (let i = 0; i < n; i++) deliver!(frames[i % 1000].replace("OFF", String(Math.floor(i / 4))));
+  const ms = performance.now() - t0;
+  console.log(`sdk only: ${got} events in ${ms.toFixed(0)} ms = ${Math.round(got / (ms / 1000))} events/s on one core (${((ms * 1000) / got).toFixed(2)} µs per event, frame building included)`);
+  c.disconnect();
+}
+
 try {
+  await sdkOnly(1_000_000);
   await dev.start();
   await throughput();
   await reconnect(Number(process.env.BENCH_RESTARTS ?? 5));

@@ -160,6 +160,60 @@ describe("client over a scripted socket", () => {
     assert.deepEqual(w2.sent[0], { type: "auth", token: "tok2" });
   });
 
+  it("asks getToken once more when a token that worked is refused, then gives up", async () => {
+    let n = 0;
+    const c = newClient({ token: undefined, getToken: async () => `tok${++n}` });
+    const stopped = new Promise<any>((r) => c.on("disconnected", (d) => !d.reconnect && r(d)));
+    c.connect();
+    const w1 = await nextSocket(1);
+    w1.serverSends({ type: "subscribed", id: "zz", topic_id: "A", partitions: [] }); // tok1 worked
+    w1.serverSends({ type: "error", code: "unauthenticated", message: "revoked" });
+    w1.drop(4401, "unauthenticated");
+    const w2 = await nextSocket(2);
+    assert.deepEqual(w2.sent[0], { type: "auth", token: "tok2" });
+    w2.serverSends({ type: "error", code: "unauthenticated", message: "bad signature" });
+    w2.drop(4401, "unauthenticated");
+    const d = await stopped;
+    assert.equal(d.error?.status, 401);
+    await tick(30);
+    assert.equal(FakeWS.all.length, 2, "no third socket");
+    assert.equal(n, 2);
+  });
+
+  it("reports a refused refresh and keeps the socket", async () => {
+    const c = newClient();
+    const errors: any[] = [];
+    c.on("error", (e) => errors.push(e.error));
+    c.connect();
+    const ws = await nextSocket(1);
+    ws.serverSends({ type: "subscribed", id: "zz", topic_id: "A", partitions: [] });
+    ws.serverSends({ type: "error", code: "unauthenticated", message: "token refresh refused" });
+    assert.equal(errors[0]?.status, 401);
+    assert.equal(c.state, "connected");
+  });
+
+  it("carries many subscriptions on one socket and routes events by id", async () => {
+    const c = newClient();
+    const got: string[] = [];
+    const a = c.subscribe("t1", (e) => got.push(`a${e.offset}`));
+    const b = c.subscribe("t2", { partitions: [1] }, (e) => got.push(`b${e.offset}`));
+    const ws = await nextSocket(1);
+    const third = c.subscribe("t3");
+    assert.deepEqual(ws.sent.slice(1).map((f) => [f.id, f.topic]), [["s1", "t1"], ["s2", "t2"], ["s3", "t3"]]);
+    assert.deepEqual(ws.sent[2].partitions, [1]);
+    ws.serverSends({ type: "subscribed", id: "s1", topic_id: "A", partitions: [0], offsets: { "0": 0 } });
+    ws.serverSends({ type: "subscribed", id: "s2", topic_id: "B", partitions: [1], offsets: { "1": 4 } });
+    ws.serverSends({ ...ev(0, 0), id: "s1" });
+    ws.serverSends({ ...ev(1, 4), id: "s2" });
+    ws.serverSends({ ...ev(0, 9), id: "s9" }); // no such subscription: dropped
+    b.unsubscribe();
+    ws.serverSends({ ...ev(1, 5), id: "s2" }); // after unsubscribe: dropped
+    assert.deepEqual(got, ["a0", "b4"]);
+    assert.deepEqual(ws.sent.at(-1), { type: "unsubscribe", id: "s2" });
+    assert.deepEqual(c.subscriptions, [a, third]);
+    assert.equal(FakeWS.all.length, 1);
+  });
+
   it("reports frames it cannot read without dropping the socket", async () => {
     const c = newClient();
     const errors: any[] = [];
@@ -171,5 +225,18 @@ describe("client over a scripted socket", () => {
     assert.equal(errors.length, 2);
     assert.ok(errors.every((e) => e.code === "bad_response"));
     assert.equal(c.state, "connected");
+  });
+});
+
+describe("types", () => {
+  it("types event values as the app says", async () => {
+    const c = newClient();
+    const texts: string[] = [];
+    const sub = c.subscribe<{ text: string }>("t", (e) => texts.push(e.value!.text));
+    const ws = await nextSocket(1);
+    ws.serverSends({ type: "subscribed", id: "s1", topic_id: "A", partitions: [0], offsets: { "0": 0 } });
+    ws.serverSends({ ...ev(0, 0), value: { text: "hi" } });
+    assert.deepEqual(texts, ["hi"]);
+    sub.unsubscribe();
   });
 });

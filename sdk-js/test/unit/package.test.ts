@@ -14,7 +14,7 @@ const budget = 12 * 1024;
 
 describe("package", () => {
   it(`minified and gzipped, the bundle fits in ${budget} bytes`, () => {
-    const min = readFileSync(join(root, "build", "runnel-client.min.js"));
+    const min = readFileSync(join(root, "dist", "runnel-client.min.js"));
     const gz = gzipSync(min, { level: 9 }).length;
     console.log(`bundle: ${min.length} bytes minified, ${gz} bytes min+gz (budget ${budget})`);
     assert.ok(gz > 1000, "the bundle holds the SDK");
@@ -24,7 +24,7 @@ describe("package", () => {
   it("npm pack holds the built JS and its types, no tests or sources", () => {
     const out = execFileSync("npm", ["pack", "--dry-run", "--json", "--ignore-scripts"], { cwd: root, encoding: "utf8" });
     const files: string[] = JSON.parse(out)[0].files.map((f: { path: string }) => f.path);
-    for (const want of ["package.json", "README.md", "dist/index.js", "dist/index.d.ts", "dist/client.d.ts", "dist/generated/openapi.d.ts"]) {
+    for (const want of ["package.json", "README.md", "dist/index.js", "dist/index.d.ts", "dist/client.d.ts", "dist/generated/openapi.d.ts", "dist/runnel-client.min.js"]) {
       assert.ok(files.includes(want), `${want} is packed`);
     }
     for (const f of files) {
