@@ -6,7 +6,9 @@
 // bundle (inclusive: the JSON parsing and bookkeeping it calls; the app's
 // handler, one counter increment, too) over the samples that are not idle.
 // Runs RUNS times on the same data (a new page each) and prints each run
-// and the medians, with the load average before and after.
+// and the medians, with the load average before and after. Each run also
+// reads the topic with a bare WebSocket in the same page (no SDK: count
+// the event frames), the browser's and the machine's own ceiling.
 //
 //   make build && cd sdk-js/browser-test && RUNNEL_BIN=$PWD/../../bin/runnel npm run bench
 //   (EVENTS=300000 RUNS=3 PARTITIONS=4 by default)
@@ -74,6 +76,31 @@ function topFunctions(profile, n = 8) {
   return [...self].sort((a, b) => b[1] - a[1]).slice(0, n).map(([k, us]) => `${(us / 1000).toFixed(0)} ms ${k}`);
 }
 
+// rawRun reads the topic with the browser's WebSocket alone: the subscribe
+// frame, then counting event frames (a substring test, no parsing).
+function rawRun(page, dev) {
+  return page.evaluate(
+    ({ url, token, n }) =>
+      new Promise((resolve, reject) => {
+        const ws = new WebSocket(url.replace(/^http/, "ws") + "/v1/ws?access_token=" + token);
+        let count = 0;
+        let first = 0;
+        ws.onopen = () => ws.send(JSON.stringify({ type: "subscribe", id: "raw", topic: "bench", from: "earliest" }));
+        ws.onmessage = (m) => {
+          if (!m.data.startsWith('{"type":"event"')) return;
+          if (count++ === 0) first = performance.now();
+          if (count === n) {
+            ws.close();
+            resolve((n - 1) / ((performance.now() - first) / 1000));
+          }
+        };
+        ws.onerror = () => reject(new Error("raw WebSocket failed"));
+        setTimeout(() => reject(new Error(`raw: only ${count} of ${n} events in 300 s`)), 300_000);
+      }),
+    { url: dev.url, token: mintToken(), n: events },
+  );
+}
+
 async function run(context, dev, i) {
   const sdk = await sdkPage(context);
   const page = sdk.page;
@@ -112,9 +139,11 @@ async function run(context, dev, i) {
   const script = metric(after, "ScriptDuration") - metric(before, "ScriptDuration");
   const task = metric(after, "TaskDuration") - metric(before, "TaskDuration");
   await cdp.detach();
+  const rawPerSec = await rawRun(page, dev);
   await sdk.close();
   return {
     eventsPerSec: (r.count - 1) / (r.spanMs / 1000),
+    rawPerSec,
     firstMs: r.firstMs,
     spanMs: r.spanMs,
     sdk: sdkShare(profile),
@@ -136,12 +165,14 @@ try {
     console.log(
       `run ${i + 1}: ${Math.round(r.eventsPerSec)} events/s (${r.spanMs.toFixed(0)} ms first to last, first after ${r.firstMs.toFixed(0)} ms); ` +
         `SDK ${(r.sdk.share * 100).toFixed(1)}% of ${r.sdk.busyMs.toFixed(0)} ms sampled page CPU; ` +
-        `script ${(r.scriptShare * 100).toFixed(1)}% of ${r.taskSec.toFixed(2)} s renderer task time; load average ${loadavg()}`,
+        `script ${(r.scriptShare * 100).toFixed(1)}% of ${r.taskSec.toFixed(2)} s renderer task time; ` +
+        `bare WebSocket ${Math.round(r.rawPerSec)} events/s; load average ${loadavg()}`,
     );
   }
   console.log(
     `median of ${runs}: ${Math.round(median(results.map((r) => r.eventsPerSec)))} events/s, ` +
-      `SDK ${(median(results.map((r) => r.sdk.share)) * 100).toFixed(1)}% of page CPU; load average ${loadavg()}`,
+      `SDK ${(median(results.map((r) => r.sdk.share)) * 100).toFixed(1)}% of page CPU, ` +
+      `bare WebSocket ${Math.round(median(results.map((r) => r.rawPerSec)))} events/s; load average ${loadavg()}`,
   );
 } finally {
   await browser.close();
