@@ -53,7 +53,13 @@ function isAuthError(err) {
 
 async function login(token) {
   const c = new Runnel({ url: location.origin, token });
-  await c.topics.list(); // checks the token (401) and the admin permission (403)
+  try {
+    await c.topics.list(); // checks the token: a 401 refuses the login
+  } catch (err) {
+    // A token without the admin permission (403) may still publish and
+    // tail the topics it is allowed; the page says what it cannot list.
+    if (err?.status !== 403) throw err;
+  }
   client = c;
   sessionStorage.setItem(tokenKey, token);
   client.on("state", ({ newState }) => setState($("conn"), newState));
@@ -74,19 +80,26 @@ function logout() {
   client?.disconnect();
   client = null;
   setState($("conn"), "disconnected");
+  // Nothing read with this token stays on the page for the next one.
+  for (const id of ["topics", "groups", "tail", "topic-names"]) $(id).replaceChildren();
+  for (const id of ["error", "create-result", "publish-result", "tail-count"]) $(id).textContent = "";
   $("app-view").hidden = true;
   $("logout").hidden = true;
   $("login-view").hidden = false;
 }
 
 async function refresh() {
-  if (!client) return;
+  const c = client;
+  if (!c) return;
   try {
-    const topics = await client.topics.list();
+    const topics = await c.topics.list();
+    const groups = await groupsWithLag(c);
+    if (client !== c) return; // logged out meanwhile
     renderTopics(topics);
-    renderGroups(await groupsWithLag());
+    renderGroups(groups);
     showError(null);
   } catch (err) {
+    if (client !== c) return;
     if (isAuthError(err)) {
       logout();
       $("login-error").textContent = message(err);
@@ -125,9 +138,9 @@ function renderTopics(topics) {
 }
 
 // groupsWithLag describes each group (at most 50) for its lag.
-async function groupsWithLag() {
-  const list = (await client.groups.list()).slice(0, 50);
-  return Promise.all(list.map((g) => client.groups.get(g.name).catch((err) => ({ ...g, failed: err }))));
+async function groupsWithLag(c) {
+  const list = (await c.groups.list()).slice(0, 50);
+  return Promise.all(list.map((g) => c.groups.get(g.name).catch((err) => ({ ...g, failed: err }))));
 }
 
 function renderGroups(groups) {

@@ -91,5 +91,17 @@ it("logs in, lists topics and groups, creates, publishes and live-tails", async 
   assert.equal(await page.isVisible("#login-view"), true);
   assert.equal(await page.evaluate(() => sessionStorage.getItem("runnel.console.token")), null);
   assert.deepEqual(errors, []);
+
+  // A token without the admin permission logs in, is told it cannot list
+  // topics, and still tails the topic it may read.
+  await page.fill("#token", mintToken({ admin: false, consume: ["orders"] }));
+  await page.click("#login button[type=submit]");
+  await page.waitForFunction(() => document.getElementById("error").textContent.includes("admin"));
+  assert.equal(await page.$$eval("#topics tr, #groups tr, #tail tr", (rows) => rows.length), 0, "the admin's tables outlived the logout");
+  await page.fill("#tail-topic", "orders");
+  await page.selectOption("#tail-from", "earliest");
+  await page.click("#tail-start");
+  await page.waitForFunction(() => document.getElementById("tail-count").textContent === "11 events");
+  await screenshot(page, "console-consume-only");
   await page.close();
 });
