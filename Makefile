@@ -30,14 +30,18 @@ run: build
 	./$(BIN) dev
 
 ## test-deps: everything the tests need, installed idempotently: Go modules,
-## and kcat (a real librdkafka client) from Debian's packages.
+## kcat (a real librdkafka client) and chromium (browser tests) from Debian's
+## packages.
 test-deps:
 	$(GO) mod download
 	@command -v kcat >/dev/null 2>&1 || { \
 		echo "installing kcat from Debian's packages"; \
 		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat >/dev/null; }
+	@command -v chromium >/dev/null 2>&1 || { \
+		echo "installing chromium (for the browser tests) from Debian's packages"; \
+		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
 
-test: test-deps lint lint-openapi unit fuzz sdk-test
+test: test-deps lint lint-openapi unit fuzz sdk-test browser-test
 
 unit:
 	$(GO) test -race -count=1 -timeout 15m ./...
@@ -75,3 +79,22 @@ lint-openapi:
 sdk-test:
 	@command -v npm >/dev/null 2>&1 || { echo "sdk-test needs Node.js >= 20 with npm"; exit 1; }
 	cd sdk-js && npm ci --no-audit --no-fund && npm test
+
+## console-assets: rebuild the web console's copy of the SDK bundle
+## (gateway/console/assets, committed so that `go build` needs no Node.js) and
+## record the SDK sources it came from (TestBundleMatchesSDKSources checks it).
+.PHONY: console-assets
+console-assets:
+	cd sdk-js && npm ci --no-audit --no-fund && npm run build
+	cp sdk-js/build/runnel-client.min.js gateway/console/assets/runnel-client.js
+	find sdk-js/package.json sdk-js/package-lock.json sdk-js/tsconfig.json sdk-js/src -path sdk-js/src/generated -prune -o -type f -print | \
+		LC_ALL=C sort | xargs sha256sum > gateway/console/assets/SDK-SOURCES.sha256
+
+## browser-test: the SDK and the web console in Debian's Chromium, driven by
+## playwright-core (which downloads no browser), against a real `runnel dev`.
+## Screenshots go to sdk-js/browser-test/artifacts/.
+.PHONY: browser-test
+browser-test: build
+	@command -v chromium >/dev/null 2>&1 || { echo "browser-test needs chromium: run make test-deps"; exit 1; }
+	cd sdk-js && npm ci --no-audit --no-fund && npm run build && npm run build:test
+	cd sdk-js/browser-test && npm ci --no-audit --no-fund && RUNNEL_BIN=$(CURDIR)/$(BIN) npm test

@@ -25,6 +25,7 @@ import (
 
 	"github.com/runnel-dev/runnel/gateway/auth"
 	"github.com/runnel-dev/runnel/gateway/backend"
+	"github.com/runnel-dev/runnel/gateway/console"
 	"github.com/runnel-dev/runnel/gateway/fanout"
 	"github.com/runnel-dev/runnel/gateway/httpapi"
 	"github.com/runnel-dev/runnel/gateway/listen"
@@ -206,6 +207,10 @@ func (g *Gateway) Addr() net.Addr { return g.ln.Addr() }
 
 // URL is the gateway's base URL, such as http://127.0.0.1:8080.
 func (g *Gateway) URL() string { return "http://" + g.ln.Addr().String() }
+
+// ConsoleURL is the web console's address, such as
+// http://127.0.0.1:8080/console.
+func (g *Gateway) ConsoleURL() string { return g.URL() + console.PagePath }
 
 // Close stops accepting, closes every socket and request after a short
 // grace period, and disconnects from the brokers.

@@ -91,6 +91,7 @@ that list.`,
 			}
 			fmt.Fprintf(inv.stdout, `Runnel dev is running.
   HTTP + WebSocket: %s   (API: %s/openapi.yaml, WebSocket: %s/v1/ws)
+  Console:          %s   (log in with the admin token below)
   Kafka:            %s   (try: kcat -b %s -L)
   Data dir:         %s
   Allowed origins:  %s   (browser apps; set with --allowed-origins)
@@ -100,7 +101,7 @@ Try:
   curl -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d '{"name": "demo", "partitions": 3}' %s/v1/topics
   curl -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d '{"value": {"hello": "world"}}' %s/v1/topics/demo/events
 Press Ctrl-C to stop.
-`, gw.URL(), gw.URL(), wsURLOf(gw.URL()), node.KafkaAddr(), node.KafkaAddr(), bf.dataDir, strings.Join(gcfg.AllowedOrigins, ", "), token, token, gw.URL(), gw.URL())
+`, gw.URL(), gw.URL(), wsURLOf(gw.URL()), gw.ConsoleURL(), node.KafkaAddr(), node.KafkaAddr(), bf.dataDir, strings.Join(gcfg.AllowedOrigins, ", "), token, token, gw.URL(), gw.URL())
 			<-ctx.Done()
 			log.Info("shutting down")
 			return errors.Join(gw.Close(), node.Close())

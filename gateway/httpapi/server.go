@@ -17,6 +17,7 @@ import (
 
 	"github.com/runnel-dev/runnel/gateway/apierr"
 	"github.com/runnel-dev/runnel/gateway/auth"
+	"github.com/runnel-dev/runnel/gateway/console"
 	"github.com/runnel-dev/runnel/gateway/event"
 	"github.com/runnel-dev/runnel/gateway/openapispec"
 	"github.com/runnel-dev/runnel/gateway/origin"
@@ -170,6 +171,9 @@ func (s *Server) routes(extra []Route) {
 	s.public(http.MethodGet, "/readyz", s.readyz)
 	s.public(http.MethodGet, "/metrics", s.metricsHandler())
 	s.public(http.MethodGet, "/openapi.yaml", s.openAPI)
+	// The web console: static files; its API calls carry the user's token.
+	s.public(http.MethodGet, console.PagePath, console.Serve)
+	s.public(http.MethodGet, console.AssetPath, console.Serve)
 	// Upgrades to /v1/ws go to package wsapi before they reach this
 	// server; what arrives here is a plain GET.
 	s.public(http.MethodGet, "/v1/ws", func(c *fiber.Ctx) error { return apierr.NotWebSocket(c.Path()) })

@@ -26,6 +26,10 @@ func init() {
 	// it has none for NDJSON. The document describes an NDJSON body as the
 	// array of its lines' values, which is what this decoder returns.
 	openapi3filter.RegisterBodyDecoder(ndjsonType, decodeNDJSON)
+	// The web console's files are text the document describes as strings.
+	for _, ct := range []string{"text/html", "text/javascript", "text/css"} {
+		openapi3filter.RegisterBodyDecoder(ct, openapi3filter.PlainBodyDecoder)
+	}
 }
 
 // schemaOptions are added to every schema check: the document's formats

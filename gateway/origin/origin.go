@@ -79,3 +79,17 @@ func (l AllowList) Allows(origin string) bool {
 func Refusal(origin string) string {
 	return fmt.Sprintf("origin %q is not allowed: add it to the gateway's --allowed-origins (comma-separated origins, such as https://app.example.com or http://localhost:*)", origin)
 }
+
+// SameOrigin reports whether a request's Origin header value names the
+// host the request was sent to (its Host header): a page the gateway
+// served itself, such as the web console, which needs no allow-list entry.
+// The scheme is not compared: behind a TLS-terminating proxy the gateway
+// sees plain HTTP for an https origin.
+func SameOrigin(origin, host string) bool {
+	u, err := url.Parse(origin)
+	if err != nil || host == "" || u.Host == "" || u.Path != "" || u.RawQuery != "" || u.User != nil ||
+		(u.Scheme != "http" && u.Scheme != "https") {
+		return false
+	}
+	return strings.EqualFold(u.Host, host)
+}

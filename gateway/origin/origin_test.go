@@ -46,3 +46,25 @@ func TestAllowList(t *testing.T) {
 		t.Error("the zero AllowList allows an origin")
 	}
 }
+
+func TestSameOrigin(t *testing.T) {
+	for _, c := range []struct {
+		origin, host string
+		want         bool
+	}{
+		{"http://127.0.0.1:8080", "127.0.0.1:8080", true},
+		{"https://Runnel.example.com", "runnel.example.com", true}, // TLS ended by a proxy
+		{"http://127.0.0.1:8080", "127.0.0.1:8081", false},
+		{"http://127.0.0.1", "127.0.0.1:8080", false},
+		{"http://evil.example", "runnel.example.com", false},
+		{"http://127.0.0.1:8080/x", "127.0.0.1:8080", false},
+		{"http://u@127.0.0.1:8080", "127.0.0.1:8080", false},
+		{"ws://127.0.0.1:8080", "127.0.0.1:8080", false},
+		{"null", "null", false},
+		{"http://127.0.0.1:8080", "", false},
+	} {
+		if got := SameOrigin(c.origin, c.host); got != c.want {
+			t.Errorf("SameOrigin(%q, %q) = %v, want %v", c.origin, c.host, got, c.want)
+		}
+	}
+}

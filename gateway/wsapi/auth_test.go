@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -204,6 +205,15 @@ func TestOriginCheck(t *testing.T) {
 
 	any := newEnv(t, envOptions{origins: []string{"*"}})
 	any.dial("access_token="+any.token(time.Hour), http.Header{"Origin": {"https://anywhere.example"}})
+
+	// A page the gateway served itself (the web console) needs no entry:
+	// its origin is the host the socket is opened on.
+	none := newEnv(t, envOptions{})
+	self := "http://" + strings.TrimPrefix(strings.TrimSuffix(none.url, "/v1/ws"), "ws://")
+	none.dial("access_token="+none.token(time.Hour), http.Header{"Origin": {self}})
+	if _, resp, err := none.tryDial(websocket.DefaultDialer, "access_token="+none.token(time.Hour), http.Header{"Origin": {"https://app.example.com"}}); err == nil || resp == nil || resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("dial from another origin without an allow-list: %v, %v; want 403", err, resp)
+	}
 }
 
 func TestPingKeepsIdleSocketAlive(t *testing.T) {

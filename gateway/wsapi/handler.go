@@ -93,7 +93,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(w, apierr.New(http.StatusMethodNotAllowed, "method_not_allowed", "%s takes GET with a WebSocket upgrade", r.URL.Path))
 		return
 	}
-	if o := r.Header.Get("Origin"); o != "" && !h.origins.Allows(o) {
+	if o := r.Header.Get("Origin"); o != "" && !h.origins.Allows(o) && !origin.SameOrigin(o, r.Host) {
 		writeError(w, apierr.New(http.StatusForbidden, apierr.CodeForbidden, "%s", origin.Refusal(o)))
 		return
 	}

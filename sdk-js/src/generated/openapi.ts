@@ -133,8 +133,10 @@ export interface paths {
          *     names a partition the topic lacks), 413 `payload_too_large` (the body exceeds
          *     the gateway's limit or an event the topic's `max.message.bytes`),
          *     415 `unsupported_media_type` (also for a `Content-Encoding` other than
-         *     `identity`), 429 `rate_limited`, 503 `unavailable` (no leader, fewer
-         *     in-sync replicas than `min.insync.replicas` with `acks=all`, or the
+         *     `identity`), 429 `rate_limited`, 503 `unavailable` (a partition the events
+         *     must go to has had no leader for the gateway's `--produce-leader-wait`,
+         *     5 s by default, and the message names it; fewer
+         *     in-sync replicas than `min.insync.replicas` with `acks=all`; or the
          *     gateway's memory for request bodies is in use), 503 `timeout`,
          *     507 `insufficient_storage` (a partition's broker cannot store the events:
          *     its disk is full or failing; answered at once, not after a timeout),
@@ -487,6 +489,51 @@ export interface paths {
          * @description The OpenAPI document the gateway implements. No auth.
          */
         get: operations["openapi"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/console": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Web console
+         * @description The web console's page, served by the gateway itself (same origin, so it needs no
+         *     `--allowed-origins` entry): log in with a token, list topics and consumer groups
+         *     with their offsets and lag, create a topic, publish a test event, and live-tail a
+         *     topic over `/v1/ws`. The page needs no auth; every call it makes sends the token
+         *     the user gave it. Sent with a `Content-Security-Policy` that allows scripts,
+         *     styles and connections to the gateway's own origin only.
+         */
+        get: operations["consolePage"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/console/{file}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A web console file
+         * @description A script or stylesheet the console page loads. No auth.
+         */
+        get: operations["consoleFile"];
         put?: never;
         post?: never;
         delete?: never;
@@ -1529,6 +1576,11 @@ export interface components {
     requestBodies: never;
     headers: {
         /**
+         * @description What the console page may load and connect to; its own origin only.
+         * @example default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'
+         */
+        ContentSecurityPolicy: string;
+        /**
          * @description Whole seconds to wait before retrying.
          * @example 1
          */
@@ -2218,6 +2270,73 @@ export interface operations {
                         info: Record<string, never>;
                         paths: Record<string, never>;
                     };
+                };
+            };
+        };
+    };
+    consolePage: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The page. */
+            200: {
+                headers: {
+                    "Content-Security-Policy": components["headers"]["ContentSecurityPolicy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                };
+            };
+        };
+    };
+    consoleFile: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The file's name, such as `console.js`.
+                 * @example console.js
+                 */
+                file: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The file. */
+            200: {
+                headers: {
+                    "Content-Security-Policy": components["headers"]["ContentSecurityPolicy"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/html": string;
+                    "text/javascript": string;
+                    "text/css": string;
+                };
+            };
+            /** @description `not_found`: the console has no file of that name. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "error": {
+                     *         "code": "not_found",
+                     *         "message": "no console file \"nope.js\"; the console is at /console"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["Error"];
                 };
             };
         };
