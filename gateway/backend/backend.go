@@ -27,7 +27,8 @@ type Backend struct {
 	// the fetches of stored events (see KafkaSource.SetStoredClients).
 	fetchers []*kgo.Client
 
-	meta metaCache
+	meta   metaCache
+	purged purges // the producers' purges of deleted topics
 
 	probe probe // the first contact with the cluster, in the background
 
