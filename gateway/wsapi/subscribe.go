@@ -198,15 +198,16 @@ func (s *socket) startOffsets(ctx context.Context, f *clientFrame, parts []int32
 			starts[i] = f.from.value
 		}
 	case fromOffsets:
-		// A partition without an offset starts at the log start: a
-		// client resuming from saved offsets may not have saved every
-		// partition (one added since, or one that had no events), and
-		// starting it at the end would skip events.
+		// A partition without an offset starts at latest, as the spec
+		// says and as a Kafka consumer does by default for a partition
+		// without a position (auto.offset.reset=latest). A client
+		// resuming names every partition it has read: the subscribed
+		// frame gave it a start for each.
 		for i, q := range parts {
 			if off, ok := f.from.offsets[q]; ok {
 				starts[i] = off
 			} else {
-				starts[i] = fanout.Earliest
+				starts[i] = fanout.Latest
 			}
 		}
 	case fromTime:
