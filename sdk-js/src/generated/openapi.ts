@@ -133,8 +133,10 @@ export interface paths {
          *     names a partition the topic lacks), 413 `payload_too_large` (the body exceeds
          *     the gateway's limit or an event the topic's `max.message.bytes`),
          *     415 `unsupported_media_type` (also for a `Content-Encoding` other than
-         *     `identity`), 429 `rate_limited`, 503 `unavailable` (no leader, fewer
-         *     in-sync replicas than `min.insync.replicas` with `acks=all`, or the
+         *     `identity`), 429 `rate_limited`, 503 `unavailable` (a partition the events
+         *     must go to has had no leader for the gateway's `--produce-leader-wait`,
+         *     5 s by default, and the message names it; fewer
+         *     in-sync replicas than `min.insync.replicas` with `acks=all`; or the
          *     gateway's memory for request bodies is in use), 503 `timeout`,
          *     507 `insufficient_storage` (a partition's broker cannot store the events:
          *     its disk is full or failing; answered at once, not after a timeout),
