@@ -66,7 +66,10 @@ type Config struct {
 	// otherwise.
 	LogRequests bool
 	// Ready, when set, is checked by /readyz after the gateway's own checks;
-	// "runnel dev" passes its broker's readiness.
+	// "runnel dev" passes its broker's readiness. Until the checks have
+	// passed once, a topic the cluster does not list yet is 503
+	// unavailable (REST) or an unavailable error frame (WebSocket), not
+	// topic_not_found.
 	Ready func(ctx context.Context) error
 }
 
@@ -134,7 +137,7 @@ func Start(ctx context.Context, cfg Config) (*Gateway, error) {
 			g.closeParts()
 		}
 	}()
-	if g.backend, err = backend.New(ctx, backend.Config{Brokers: cfg.Brokers, Logger: logger.With("part", "backend"), LeaderWait: cfg.ProduceLeaderWait}); err != nil {
+	if g.backend, err = backend.New(ctx, backend.Config{Brokers: cfg.Brokers, Logger: logger.With("part", "backend"), LeaderWait: cfg.ProduceLeaderWait, Ready: cfg.Ready}); err != nil {
 		return nil, err
 	}
 	fo := cfg.Fanout
@@ -147,7 +150,7 @@ func Start(ctx context.Context, cfg Config) (*Gateway, error) {
 	if g.rest, err = httpapi.New(httpapi.Config{
 		Backend: g.backend, Verifier: verifier, AllowedOrigins: cfg.AllowedOrigins,
 		Registerer: reg, Gatherer: reg, Logger: logger.With("part", "http"), Limits: cfg.HTTP,
-		Ready: cfg.Ready, LogRequests: cfg.LogRequests,
+		LogRequests: cfg.LogRequests, // the Backend checks cfg.Ready
 	}); err != nil {
 		return nil, err
 	}

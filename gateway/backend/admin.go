@@ -150,13 +150,9 @@ func (b *Backend) describe(ctx context.Context, names []string, topics map[strin
 	if err != nil {
 		return nil, apiError(fmt.Errorf("backend: describe configs: %w", err), sc)
 	}
-	starts, err := b.adm.ListStartOffsets(ctx, names...)
+	starts, ends, err := b.listOffsets(ctx, names, topics)
 	if err != nil {
-		return nil, apiError(fmt.Errorf("backend: list start offsets: %w", err), sc)
-	}
-	ends, err := b.adm.ListEndOffsets(ctx, names...)
-	if err != nil {
-		return nil, apiError(fmt.Errorf("backend: list end offsets: %w", err), sc)
+		return nil, apiError(err, sc)
 	}
 	out := make(map[string]TopicInfo, len(names))
 	for _, rc := range configs {
@@ -178,7 +174,9 @@ func (b *Backend) describe(ctx context.Context, names []string, topics map[strin
 		}
 		info.Partitions = make([]PartitionInfo, len(ts.parts))
 		for i, p := range ts.parts {
-			pi := PartitionInfo{ID: int32(i), Leader: p.leader, Replicas: nonNil(p.replicas), ISR: nonNil(p.isr), LogStartOffset: -1, HighWatermark: -1}
+			// Offsets that cannot be listed (no leader) are 0, never
+			// -1: the API's offsets are never negative.
+			pi := PartitionInfo{ID: int32(i), Leader: p.leader, Replicas: nonNil(p.replicas), ISR: nonNil(p.isr)}
 			if o, ok := starts.Lookup(rc.Name, int32(i)); ok && o.Err == nil {
 				pi.LogStartOffset = o.Offset
 			}
@@ -190,6 +188,52 @@ func (b *Backend) describe(ctx context.Context, names []string, topics map[strin
 		out[rc.Name] = info
 	}
 	return out, nil
+}
+
+// offsetsSettle bounds how long describe waits for partitions that have a
+// leader but do not answer ListOffsets yet: a topic just created, whose
+// leaders are elected before every replica has opened its log.
+const offsetsSettle = 5 * time.Second
+
+// listOffsets lists the start and end offsets of the topics' partitions,
+// asking again (for up to offsetsSettle) while a partition with a leader
+// has not answered both.
+func (b *Backend) listOffsets(ctx context.Context, names []string, topics map[string]*topicState) (starts, ends kadm.ListedOffsets, err error) {
+	deadline := time.Now().Add(offsetsSettle)
+	for {
+		if starts, err = b.adm.ListStartOffsets(ctx, names...); err != nil {
+			return nil, nil, fmt.Errorf("backend: list start offsets: %w", err)
+		}
+		if ends, err = b.adm.ListEndOffsets(ctx, names...); err != nil {
+			return nil, nil, fmt.Errorf("backend: list end offsets: %w", err)
+		}
+		if !offsetsMissing(topics, starts, ends) || time.Now().After(deadline) {
+			return starts, ends, nil
+		}
+		select {
+		case <-ctx.Done():
+			return starts, ends, nil
+		case <-time.After(adminPoll):
+		}
+	}
+}
+
+// offsetsMissing says whether a partition with a leader lacks its start or
+// end offset.
+func offsetsMissing(topics map[string]*topicState, starts, ends kadm.ListedOffsets) bool {
+	for name, ts := range topics {
+		for i, p := range ts.parts {
+			if p.leader < 0 {
+				continue
+			}
+			for _, l := range []kadm.ListedOffsets{starts, ends} {
+				if o, ok := l.Lookup(name, int32(i)); !ok || o.Err != nil {
+					return true
+				}
+			}
+		}
+	}
+	return false
 }
 
 func nonNil(s []int32) []int32 {

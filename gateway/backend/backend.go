@@ -4,12 +4,16 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/runnel-dev/runnel/gateway/apierr"
 )
 
 // Backend is the gateway's client of the cluster. It is safe for concurrent
@@ -27,7 +31,9 @@ type Backend struct {
 	// the fetches of stored events (see KafkaSource.SetStoredClients).
 	fetchers []*kgo.Client
 
-	meta metaCache
+	meta   metaCache
+	warm   atomic.Bool // Ready has passed once: the cluster's metadata is known
+	purged purges      // the producers' purges of deleted topics
 
 	probe probe // the first contact with the cluster, in the background
 
@@ -135,7 +141,9 @@ func (b *Backend) live() error {
 }
 
 // Ready says whether a broker answers a Metadata request and names at least
-// one live broker.
+// one live broker, and whether Config.Ready passes. Until it has passed once,
+// topic lookups that find no topic answer 503 rather than 404 (see
+// loadTopics).
 func (b *Backend) Ready(ctx context.Context) error {
 	if err := b.live(); err != nil {
 		return apiError(err, scope{})
@@ -149,6 +157,14 @@ func (b *Backend) Ready(ctx context.Context) error {
 	if len(resp.Brokers) == 0 {
 		return unavailable(nil, "the cluster lists no live brokers")
 	}
+	if b.cfg.Ready != nil {
+		if err := b.cfg.Ready(ctx); err != nil {
+			e := apierr.New(http.StatusServiceUnavailable, apierr.CodeUnavailable, "%s", err.Error())
+			e.RetryAfter, e.Err = retryAfter, err
+			return e
+		}
+	}
+	b.warm.Store(true)
 	return nil
 }
 

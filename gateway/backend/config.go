@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -61,6 +62,10 @@ type Config struct {
 	// ClientOpts are added to every franz-go client the Backend makes
 	// (TLS, SASL, a dialer).
 	ClientOpts []kgo.Opt
+	// Ready, when set, is checked by Backend.Ready after its own check;
+	// "runnel dev" passes its broker's readiness (metadata applied, every
+	// partition led).
+	Ready func(ctx context.Context) error
 }
 
 func (c Config) withDefaults() Config {

@@ -114,6 +114,9 @@ func apiError(err error, sc scope) error {
 		return unreadable(ue)
 	}
 	var ke *kerr.Error
+	if errors.Is(err, event.ErrTopicGone) {
+		ke = kerr.UnknownTopicOrPartition
+	}
 	if errors.Is(err, event.ErrOffsetOutOfRange) {
 		ke = kerr.OffsetOutOfRange
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -116,9 +117,19 @@ func (b *Backend) partition(ctx context.Context, topic string, p int32) (*topicS
 // loadTopics asks for the named topics (all topics when names is nil) and
 // caches what it learns. Topics that do not exist are left out. It never asks
 // the broker to create a topic, whatever auto.create.topics.enable says.
+//
+// A topic missing from metadata that is not known yet is no proof that it
+// does not exist: until Ready has passed once (a gateway or broker just
+// started), and whenever the answering broker lists no live brokers (it has
+// not caught up with the cluster), it answers 503 not ready, never a 404.
 func (b *Backend) loadTopics(ctx context.Context, names []string) (map[string]*topicState, error) {
 	if err := b.live(); err != nil {
 		return nil, err
+	}
+	if !b.warm.Load() {
+		if err := b.Ready(ctx); err != nil {
+			return nil, notLearnt(err)
+		}
 	}
 	req := kmsg.NewPtrMetadataRequest()
 	req.AllowAutoTopicCreation = false
@@ -130,6 +141,9 @@ func (b *Backend) loadTopics(ctx context.Context, names []string) (map[string]*t
 	resp, err := req.RequestWith(ctx, b.cl)
 	if err != nil {
 		return nil, fmt.Errorf("backend: metadata: %w", err)
+	}
+	if len(resp.Brokers) == 0 {
+		return nil, notLearnt(errors.New("the broker that answered lists no live brokers"))
 	}
 	now := time.Now()
 	out := make(map[string]*topicState, len(resp.Topics))
@@ -184,4 +198,15 @@ func checkTopicName(name string) error {
 		}
 	}
 	return nil
+}
+
+// notLearnt is the 503 of a topic lookup before the cluster's metadata is
+// known; why says what is missing.
+func notLearnt(why error) *apierr.Error {
+	msg := why.Error()
+	var ae *apierr.Error
+	if errors.As(why, &ae) {
+		msg = strings.TrimSuffix(ae.Message, "; retry")
+	}
+	return unavailable(why, "the gateway has not learnt the cluster's metadata yet (%s)", msg)
 }

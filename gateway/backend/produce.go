@@ -120,17 +120,40 @@ func (b *Backend) produceBatched(ctx context.Context, topic string, acks Acks, e
 		}
 	}
 	pending := recs
+	relearnt := false // the topic was looked up again after an unknown-topic error
 	for attempt := 1; ; attempt++ {
-		var again []*kgo.Record
+		var again, unknown []*kgo.Record
 		var lastErr error
+		sent := time.Now()
 		for _, res := range cl.ProduceSync(ctx, pending...) {
 			switch {
 			case res.Err == nil:
+			case unknownTopic(res.Err) && !relearnt && ctx.Err() == nil:
+				unknown, lastErr = append(unknown, res.Record), res.Err
 			case retriable(res.Err) && ctx.Err() == nil && !call.stale.Load():
 				again, lastErr = append(again, res.Record), res.Err
 			default:
 				failed(res.Record, res.Err)
 			}
+		}
+		if len(unknown) > 0 && firstErr == nil {
+			// The topic was deleted, maybe created again, since the
+			// producer learnt it: it forgets the topic and the records
+			// go again once, as the request placed them (none was
+			// written to the old topic or the new one).
+			relearnt = true
+			n, err := b.relearnTopic(ctx, cl, topic, sent)
+			if err != nil {
+				return nil, err
+			}
+			for _, r := range unknown {
+				if p := events[index[r]].Partition; p >= n {
+					return nil, apiError(kerr.UnknownTopicOrPartition, scope{topic, p})
+				}
+				r.Partition = events[index[r]].Partition
+			}
+			pending = append(again, unknown...)
+			continue
 		}
 		if firstErr != nil || len(again) == 0 {
 			break

@@ -252,6 +252,9 @@ func (s *KafkaSource) fetch(ctx context.Context, topic string, partition int32, 
 	}
 	resp := kresp.(*kmsg.FetchResponse)
 	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
+		if unknownTopic(err) {
+			return event.Batch{}, s.gone(ctx, key, err)
+		}
 		return event.Batch{}, fmt.Errorf("backend: fetch %s/%d: %w", topic, partition, err)
 	}
 	if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
@@ -265,6 +268,9 @@ func (s *KafkaSource) fetch(ctx context.Context, topic string, partition int32, 
 		if errors.Is(err, kerr.CorruptMessage) {
 			return event.Batch{}, s.unreadable(topic, partition, offset, brokerDamage(p, offset))
 		}
+		if unknownTopic(err) {
+			return event.Batch{}, s.gone(ctx, key, err)
+		}
 		if leadershipMoved(err) {
 			s.forget(key)
 		}
@@ -273,11 +279,25 @@ func (s *KafkaSource) fetch(ctx context.Context, topic string, partition int32, 
 	s.mu.Lock()
 	s.hwms[key] = p.HighWatermark
 	s.mu.Unlock()
-	b := event.Batch{NextOffset: offset, HighWatermark: p.HighWatermark, LogStartOffset: p.LogStartOffset}
+	b := event.Batch{NextOffset: offset, HighWatermark: p.HighWatermark, LogStartOffset: p.LogStartOffset, TopicID: ld.topicID}
 	if d := decodeInto(&b, partition, offset, p.RecordBatches); d != nil {
 		return event.Batch{}, s.unreadable(topic, partition, offset, *d)
 	}
 	return b, nil
+}
+
+// gone checks what a fetch answered UNKNOWN_TOPIC_ID or
+// UNKNOWN_TOPIC_OR_PARTITION for, with fresh metadata: a topic that no longer
+// exists is an *event.TopicGoneError; anything else (a broker still
+// starting, a topic created again under a new ID) is the fetch's error, for
+// the caller to retry: the retry reads what the fresh metadata says, and
+// its Batch.TopicID tells a reader that the topic is a new one.
+func (s *KafkaSource) gone(ctx context.Context, key partKey, err error) error {
+	s.forget(key)
+	if _, lerr := s.leader(ctx, key); lerr != nil && errors.Is(lerr, kerr.UnknownTopicOrPartition) {
+		return &event.TopicGoneError{Topic: key.topic, Partition: key.partition}
+	}
+	return fmt.Errorf("backend: fetch %s/%d: %w", key.topic, key.partition, err)
 }
 
 // UseLeader makes id the broker the source reads topic's partition from,
@@ -322,6 +342,11 @@ func (s *KafkaSource) leader(ctx context.Context, key partKey) (leader, error) {
 	resp, err := req.RequestWith(ctx, s.cl)
 	if err != nil {
 		return leader{}, fmt.Errorf("backend: metadata for %s: %w", key.topic, err)
+	}
+	if len(resp.Brokers) == 0 {
+		// A broker that has not caught up with the cluster (just
+		// restarted) knows no topics: its answer proves nothing.
+		return leader{}, fmt.Errorf("backend: metadata for %s: the broker that answered lists no live brokers: %w", key.topic, kerr.LeaderNotAvailable)
 	}
 	for _, t := range resp.Topics {
 		if t.Topic == nil || *t.Topic != key.topic {

@@ -74,3 +74,26 @@ func Offsets(from, to int64) string {
 	}
 	return fmt.Sprintf("offsets %d to %d", from, to-1)
 }
+
+// ErrTopicGone is wrapped by every *TopicGoneError, for errors.Is. Readers
+// should stop: nothing more will be read from the topic they followed.
+var ErrTopicGone = errors.New("event: topic deleted")
+
+// TopicGoneError says that the topic a reader followed was deleted while it
+// read, and maybe created again under the same name (Recreated): a new
+// topic whose offsets have nothing to do with the old one's.
+type TopicGoneError struct {
+	Topic     string
+	Partition int32
+	Recreated bool
+}
+
+func (e *TopicGoneError) Error() string {
+	if e.Recreated {
+		return fmt.Sprintf("event: topic %s was deleted and created again while partition %d was read", e.Topic, e.Partition)
+	}
+	return fmt.Sprintf("event: topic %s was deleted while partition %d was read", e.Topic, e.Partition)
+}
+
+// Unwrap returns ErrTopicGone.
+func (e *TopicGoneError) Unwrap() error { return ErrTopicGone }

@@ -53,4 +53,8 @@ type Batch struct {
 	HighWatermark int64
 	// LogStartOffset is the first offset still in the log.
 	LogStartOffset int64
+	// TopicID is the ID of the topic the read was answered from (Kafka's
+	// topic ID: a topic deleted and created again under its name has a
+	// new one), or zero when the source does not say.
+	TopicID [16]byte
 }

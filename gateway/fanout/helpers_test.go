@@ -25,6 +25,29 @@ type memLog struct {
 	// before one, and a fetch in one fails with an *event.UnreadableError.
 	damaged        [][2]int64
 	unreadableHits int // fetches answered with an *event.UnreadableError
+	// id is the topic ID reads report; gone, when set, fails every read.
+	id   [16]byte
+	gone error
+}
+
+// recreate gives the log a new topic ID and no events, as a topic deleted
+// and created again, and wakes the readers.
+func (l *memLog) recreate(id byte) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.id = [16]byte{id}
+	l.start, l.events = 0, nil
+	close(l.notify)
+	l.notify = make(chan struct{})
+}
+
+// setGone makes reads fail with err (nil: read again) and wakes the readers.
+func (l *memLog) setGone(err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.gone = err
+	close(l.notify)
+	l.notify = make(chan struct{})
 }
 
 // damage makes [from, to) unreadable.
@@ -75,6 +98,11 @@ func (l *memLog) trim(off int64) {
 func (l *memLog) Fetch(ctx context.Context, topic string, partition int32, offset int64, maxBytes int32) (event.Batch, error) {
 	for {
 		l.mu.Lock()
+		if l.gone != nil {
+			err := l.gone
+			l.mu.Unlock()
+			return event.Batch{}, err
+		}
 		hwm := l.start + int64(len(l.events))
 		if offset < l.start || offset > hwm {
 			l.mu.Unlock()
@@ -101,7 +129,7 @@ func (l *memLog) Fetch(ctx context.Context, topic string, partition int32, offse
 			for _, e := range evs[:n] {
 				l.reads[e.Offset]++
 			}
-			b := event.Batch{Records: evs[:n:n], NextOffset: evs[n-1].Offset + 1, HighWatermark: hwm, LogStartOffset: l.start}
+			b := event.Batch{Records: evs[:n:n], NextOffset: evs[n-1].Offset + 1, HighWatermark: hwm, LogStartOffset: l.start, TopicID: l.id}
 			l.mu.Unlock()
 			return b, nil
 		}

@@ -276,7 +276,9 @@ func (h *Hub) release(s *Subscription) {
 	p.refs--
 	last := p.refs == 0
 	if last {
-		delete(h.parts, p.key)
+		if h.parts[p.key] == p { // a partition whose topic is gone has left already
+			delete(h.parts, p.key)
+		}
 		p.cancel()
 	}
 	h.mu.Unlock()

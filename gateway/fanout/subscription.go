@@ -67,7 +67,8 @@ func (s *Subscription) Done() <-chan struct{} { return s.done }
 
 // Err says why the subscription ended, once Done is closed: the Sink's
 // error, an *event.OffsetOutOfRangeError when the log no longer holds the
-// subscriber's position (retention passed it), an *event.UnreadableError
+// subscriber's position (retention passed it), an *event.TopicGoneError
+// when the topic was deleted, an *event.UnreadableError
 // when data at its position cannot be read and the Sink is not an
 // UnreadableSink, or the error of the context given to Subscribe. It is nil
 // after Unsubscribe or Hub.Close.
@@ -192,6 +193,9 @@ func (s *Subscription) deliver(evs []event.Record) error {
 // tail if this subscriber has reached it, else fetch and deliver one batch
 // from its own offset.
 func (s *Subscription) catchUp() error {
+	if err := s.p.goneErr(); err != nil {
+		return err
+	}
 	if s.tryJoin() {
 		return nil
 	}
@@ -204,7 +208,7 @@ func (s *Subscription) catchUp() error {
 		return nil
 	}
 	if err != nil {
-		if errors.Is(err, event.ErrOffsetOutOfRange) {
+		if errors.Is(err, event.ErrOffsetOutOfRange) || errors.Is(err, event.ErrTopicGone) {
 			return err
 		}
 		var ue *event.UnreadableError
@@ -214,6 +218,9 @@ func (s *Subscription) catchUp() error {
 		h.opts.Logger.Warn("fanout: catch-up fetch failed", "topic", p.key.topic, "partition", p.key.partition, "offset", next, "err", err)
 		sleep(s.ctx, h.opts.RetryBackoff)
 		return nil
+	}
+	if err := p.checkTopicID(b.TopicID); err != nil {
+		return err
 	}
 	if len(b.Records) > 0 {
 		if err := s.deliver(b.Records); err != nil {
@@ -257,7 +264,7 @@ func (s *Subscription) tryJoin() bool {
 	defer p.mu.Unlock()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.next < p.next {
+	if s.next < p.next || p.gone != nil {
 		return false
 	}
 	s.live = true

@@ -25,6 +25,14 @@ type partition struct {
 	// handoff exact.
 	next int64
 	live map[*Subscription]struct{}
+	// gone is set when the tail learnt that the topic was deleted (an
+	// event.ErrTopicGone): the tail has stopped, and every subscriber
+	// ends with it.
+	gone error
+	// topicID is the topic ID of the first read that named one: a read
+	// answered with another is of a topic created again under the
+	// name, which ends the partition as gone does.
+	topicID [16]byte
 }
 
 func newPartition(h *Hub, key partKey, start int64) *partition {
@@ -79,9 +87,17 @@ func (p *partition) runTail(ctx context.Context) {
 				p.mu.Unlock()
 				continue
 			}
+			if errors.Is(err, event.ErrTopicGone) {
+				p.topicGone(err)
+				return
+			}
 			h.opts.Logger.Warn("fanout: tail fetch failed", "topic", p.key.topic, "partition", p.key.partition, "offset", next, "err", err)
 			sleep(ctx, h.opts.RetryBackoff)
 			continue
+		}
+		if err := p.checkTopicID(b.TopicID); err != nil {
+			p.topicGone(err)
+			return
 		}
 		if len(b.Records) == 0 && b.NextOffset <= next {
 			continue // long poll expired
@@ -159,6 +175,48 @@ func (p *partition) offerLocked(s *Subscription, evs []event.Record, end int64) 
 		return
 	}
 	s.next = max(s.next, end)
+}
+
+// topicGone stops the partition for good: new subscribers get a new one
+// (of the topic created again, if it was), and every subscriber of this one
+// is sent to catch-up, where it ends with err.
+func (p *partition) topicGone(err error) {
+	h := p.hub
+	h.mu.Lock()
+	if h.parts[p.key] == p {
+		delete(h.parts, p.key)
+	}
+	h.mu.Unlock()
+	p.mu.Lock()
+	p.gone = err
+	p.pauseAllLocked()
+	p.mu.Unlock()
+	h.opts.Logger.Info("fanout: topic deleted; ending its subscriptions", "topic", p.key.topic, "partition", p.key.partition, "err", err)
+}
+
+// checkTopicID returns an *event.TopicGoneError when id, a read's topic ID,
+// is not the one the partition's reads have been answered from.
+func (p *partition) checkTopicID(id [16]byte) error {
+	if id == ([16]byte{}) {
+		return nil
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch p.topicID {
+	case [16]byte{}:
+		p.topicID = id
+	case id:
+	default:
+		return &event.TopicGoneError{Topic: p.key.topic, Partition: p.key.partition, Recreated: true}
+	}
+	return nil
+}
+
+// goneErr returns the partition's gone error, or nil.
+func (p *partition) goneErr() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.gone
 }
 
 // pauseAllLocked sends every live subscriber to catch-up mode at its own

@@ -198,15 +198,16 @@ func (s *socket) startOffsets(ctx context.Context, f *clientFrame, parts []int32
 			starts[i] = f.from.value
 		}
 	case fromOffsets:
-		// A partition without an offset starts at the log start: a
-		// client resuming from saved offsets may not have saved every
-		// partition (one added since, or one that had no events), and
-		// starting it at the end would skip events.
+		// A partition without an offset starts at latest, as the spec
+		// says and as a Kafka consumer does by default for a partition
+		// without a position (auto.offset.reset=latest). A client
+		// resuming names every partition it has read: the subscribed
+		// frame gave it a start for each.
 		for i, q := range parts {
 			if off, ok := f.from.offsets[q]; ok {
 				starts[i] = off
 			} else {
-				starts[i] = fanout.Earliest
+				starts[i] = fanout.Latest
 			}
 		}
 	case fromTime:
@@ -243,6 +244,8 @@ func subscribeError(topic string, partition int32, err error) *apierr.Error {
 		return e
 	case errors.Is(err, fanout.ErrClosed):
 		return apierr.New(http.StatusServiceUnavailable, apierr.CodeUnavailable, "the gateway is shutting down")
+	case errors.Is(err, event.ErrTopicGone):
+		return apierr.New(http.StatusNotFound, apierr.CodeTopicNotFound, "topic %q was deleted", topic)
 	}
 	return &apierr.Error{Status: http.StatusServiceUnavailable, Code: apierr.CodeUnavailable,
 		Message: fmt.Sprintf("cannot read partition %d of %q now; try again", partition, topic), Err: err}
@@ -341,7 +344,13 @@ func (ps *partSub) Ended(err error) {
 // ended with err on its own.
 func (ps *partSub) endedWhy(err error) *apierr.Error {
 	var oor *event.OffsetOutOfRangeError
+	var tg *event.TopicGoneError
 	switch {
+	case errors.As(err, &tg) && tg.Recreated:
+		return apierr.New(http.StatusNotFound, apierr.CodeTopicNotFound,
+			"topic %q was deleted and created again (it has a new topic_id); the subscription has ended: its offsets do not apply to the new topic", tg.Topic)
+	case errors.As(err, &tg):
+		return apierr.New(http.StatusNotFound, apierr.CodeTopicNotFound, "topic %q was deleted; the subscription has ended", tg.Topic)
 	case errors.As(err, &oor):
 		why := apierr.New(http.StatusRequestedRangeNotSatisfiable, apierr.CodeOffsetOutOfRange,
 			"retention removed events of partition %d before they were sent (next was offset %d, the log now starts at %d); the subscription has ended, subscribe again", ps.partition, oor.Offset, oor.LogStartOffset)
