@@ -59,7 +59,7 @@ func (b *Backend) CreateTopic(ctx context.Context, spec TopicSpec) (TopicInfo, e
 	if err := b.waitForLeaders(ctx, spec.Name, 1); err != nil {
 		return TopicInfo{}, err
 	}
-	return b.DescribeTopic(ctx, spec.Name)
+	return b.describeTopic(ctx, spec.Name, offsetsSettle)
 }
 
 // waitForLeaders waits until the topic has at least min partitions, each
@@ -122,21 +122,43 @@ func (b *Backend) ListTopics(ctx context.Context) ([]TopicInfo, error) {
 
 // DescribeTopic describes one topic: its ID, configs (see the comment above
 // CreateTopic) and partitions with leader, replicas, in-sync replicas, log
-// start offset and high watermark (-1 when the partition's leader cannot say).
+// start offset and high watermark (0 when the partition has no leader).
 func (b *Backend) DescribeTopic(ctx context.Context, name string) (TopicInfo, error) {
-	ts, err := b.topic(ctx, name, true)
-	if err != nil {
-		return TopicInfo{}, err
+	return b.describeTopic(ctx, name, 0)
+}
+
+// describeTopic is DescribeTopic asking again for up to settle while the
+// topic is not found: brokers apply a topic's creation one after another,
+// and one asked for its metadata, configs or offsets may not know it yet
+// while another already did.
+func (b *Backend) describeTopic(ctx context.Context, name string, settle time.Duration) (TopicInfo, error) {
+	deadline := time.Now().Add(settle)
+	for {
+		ts, err := b.topic(ctx, name, true)
+		var infos map[string]TopicInfo
+		if err == nil {
+			infos, err = b.describe(ctx, []string{name}, map[string]*topicState{name: ts})
+		}
+		var ae *apierr.Error
+		notFound := errors.Is(err, kerr.UnknownTopicOrPartition) || (errors.As(err, &ae) && ae.Status == http.StatusNotFound)
+		if err != nil && !notFound {
+			return TopicInfo{}, err
+		}
+		if info, ok := infos[name]; ok && err == nil {
+			return info, nil
+		}
+		if time.Now().After(deadline) {
+			if err == nil {
+				err = apiError(kerr.UnknownTopicOrPartition, topicScope(name))
+			}
+			return TopicInfo{}, err
+		}
+		select {
+		case <-ctx.Done():
+			return TopicInfo{}, apiError(ctx.Err(), topicScope(name))
+		case <-time.After(adminPoll):
+		}
 	}
-	infos, err := b.describe(ctx, []string{name}, map[string]*topicState{name: ts})
-	if err != nil {
-		return TopicInfo{}, err
-	}
-	info, ok := infos[name]
-	if !ok {
-		return TopicInfo{}, apiError(kerr.UnknownTopicOrPartition, topicScope(name))
-	}
-	return info, nil
 }
 
 // describe adds configs and offsets to the metadata of topics. Topics that
@@ -201,13 +223,16 @@ const offsetsSettle = 5 * time.Second
 func (b *Backend) listOffsets(ctx context.Context, names []string, topics map[string]*topicState) (starts, ends kadm.ListedOffsets, err error) {
 	deadline := time.Now().Add(offsetsSettle)
 	for {
-		if starts, err = b.adm.ListStartOffsets(ctx, names...); err != nil {
-			return nil, nil, fmt.Errorf("backend: list start offsets: %w", err)
+		starts, err = b.adm.ListStartOffsets(ctx, names...)
+		if err == nil {
+			ends, err = b.adm.ListEndOffsets(ctx, names...)
 		}
-		if ends, err = b.adm.ListEndOffsets(ctx, names...); err != nil {
-			return nil, nil, fmt.Errorf("backend: list end offsets: %w", err)
+		// The broker asked may not have applied the topic's creation yet:
+		// the topic is known (described from metadata), so ask again.
+		if err != nil && !(errors.Is(err, kerr.UnknownTopicOrPartition) && time.Now().Before(deadline)) {
+			return nil, nil, fmt.Errorf("backend: list offsets: %w", err)
 		}
-		if !offsetsMissing(topics, starts, ends) || time.Now().After(deadline) {
+		if err == nil && (!offsetsMissing(topics, starts, ends) || time.Now().After(deadline)) {
 			return starts, ends, nil
 		}
 		select {
@@ -300,7 +325,7 @@ func (b *Backend) AlterTopic(ctx context.Context, name string, change TopicChang
 			p.ForceMetadataRefresh()
 		}
 	}
-	return b.DescribeTopic(ctx, name)
+	return b.describeTopic(ctx, name, offsetsSettle)
 }
 
 func partitionsError(resps kadm.CreatePartitionsResponses, err error, name string) error {
