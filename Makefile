@@ -86,7 +86,7 @@ sdk-test:
 .PHONY: console-assets
 console-assets:
 	cd sdk-js && npm ci --no-audit --no-fund && npm run build
-	cp sdk-js/build/runnel-client.min.js gateway/console/assets/runnel-client.js
+	cp sdk-js/dist/runnel-client.min.js gateway/console/assets/runnel-client.js
 	find sdk-js/package.json sdk-js/package-lock.json sdk-js/tsconfig.json sdk-js/src -path sdk-js/src/generated -prune -o -type f -print | \
 		LC_ALL=C sort | xargs sha256sum > gateway/console/assets/SDK-SOURCES.sha256
 

@@ -66,11 +66,11 @@ export function pageErrors(page) {
 
 /**
  * serveSDK serves, on 127.0.0.1, a blank page at / and the SDK's freshly
- * built bundle (sdk-js/build/runnel-client.min.js) at /runnel-client.js: a
+ * built bundle (sdk-js/dist/runnel-client.min.js) at /runnel-client.js: a
  * web app on another origin than the gateway, as most are.
  */
 export async function serveSDK() {
-  const bundle = readFileSync(join(sdkRoot, "build", "runnel-client.min.js"));
+  const bundle = readFileSync(join(sdkRoot, "dist", "runnel-client.min.js"));
   const server = createServer((req, res) => {
     if (req.url === "/runnel-client.js") {
       res.writeHead(200, { "Content-Type": "text/javascript" });

@@ -9,7 +9,7 @@ import { it } from "node:test";
 import { repoRoot, sdkRoot } from "../lib/browser.mjs";
 
 it("the console's copy of the SDK bundle is the current build", () => {
-  const built = readFileSync(join(sdkRoot, "build", "runnel-client.min.js"));
+  const built = readFileSync(join(sdkRoot, "dist", "runnel-client.min.js"));
   const copy = readFileSync(join(repoRoot, "gateway", "console", "assets", "runnel-client.js"));
-  assert.ok(built.equals(copy), "gateway/console/assets/runnel-client.js differs from sdk-js/build/runnel-client.min.js: run make console-assets and commit gateway/console/assets");
+  assert.ok(built.equals(copy), "gateway/console/assets/runnel-client.js differs from sdk-js/dist/runnel-client.min.js: run make console-assets and commit gateway/console/assets");
 });
