@@ -55,13 +55,11 @@ then votes. Only a broker's admin listener serves the call (runnel broker
 			l.Name, l.Host, l.Port = raftListener, host, uint16(port)
 			req.Listeners = append(req.Listeners, l)
 			what := fmt.Sprintf("add voter %d", id)
-			if err := s.requireAdminListener(what, req.Key()); err != nil {
+			raw, err := s.adminRequest(what, req)
+			if err != nil {
 				return err
 			}
-			resp, err := req.RequestWith(s.ctx, s.cl.SeedBrokers()[0])
-			if err != nil {
-				return s.wireError(what, err)
-			}
+			resp := raw.(*kmsg.AddRaftVoterResponse)
 			if err := kafkaError(what, resp.ErrorCode, resp.ErrorMessage); err != nil {
 				return err
 			}
@@ -91,19 +89,31 @@ serves the call (runnel broker --admin-addr): --bootstrap names it.`,
 			req := kmsg.NewPtrRemoveRaftVoterRequest()
 			req.VoterID = int32(id)
 			what := fmt.Sprintf("remove voter %d", id)
-			if err := s.requireAdminListener(what, req.Key()); err != nil {
+			raw, err := s.adminRequest(what, req)
+			if err != nil {
 				return err
 			}
-			resp, err := req.RequestWith(s.ctx, s.cl.SeedBrokers()[0])
-			if err != nil {
-				return s.wireError(what, err)
-			}
+			resp := raw.(*kmsg.RemoveRaftVoterResponse)
 			if err := kafkaError(what, resp.ErrorCode, resp.ErrorMessage); err != nil {
 				return err
 			}
 			return af.emit(inv, voterChange{Action: "removed", ID: int32(id)}, fmt.Sprintf("removed node %d from the metadata quorum\n", id))
 		}),
 	}
+}
+
+// adminRequest sends an admin-listener-only request to the --bootstrap
+// broker: refused with the way out when that address is not an admin
+// listener, wire errors explained.
+func (s *adminSession) adminRequest(what string, req kmsg.Request) (kmsg.Response, error) {
+	if err := s.requireAdminListener(what, req.Key()); err != nil {
+		return nil, err
+	}
+	resp, err := s.cl.SeedBrokers()[0].Request(s.ctx, req)
+	if err != nil {
+		return nil, s.wireError(what, err)
+	}
+	return resp, nil
 }
 
 // requireAdminListener refuses, with the way out, when the --bootstrap
