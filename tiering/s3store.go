@@ -102,9 +102,9 @@ func (s *S3Store) retrier(op, key string, timeout time.Duration) retrier {
 	}
 }
 
-// Put implements Store. The object goes up in one request up to PartSize,
-// as a multipart upload above it (an aborted or failed multipart upload is
-// aborted by minio-go). Every request carries If-None-Match: *.
+// Put implements Store: one request up to PartSize, a multipart upload
+// above it (aborted when it fails); the request that creates the object
+// carries If-None-Match: *. See putOnce.
 func (s *S3Store) Put(ctx context.Context, key string, body io.ReaderAt, size int64) (ObjectInfo, error) {
 	info, err := s.put(ctx, key, body, size)
 	return info, opErr("put", key, err)
@@ -123,16 +123,8 @@ func (s *S3Store) put(ctx context.Context, key string, body io.ReaderAt, size in
 	}
 	var up minio.UploadInfo
 	err = s.retrier("put", key, s.opts.PutTimeout).do(ctx, func(ctx context.Context, attempt int) error {
-		opts := minio.PutObjectOptions{
-			UserMetadata: map[string]string{metaCRC: fmt.Sprintf("%08x", crc)},
-			ContentType:  "application/octet-stream",
-			PartSize:     s.opts.PartSize,
-			NumThreads:   s.opts.PartConcurrency,
-			AutoChecksum: minio.ChecksumFullObjectCRC32C,
-		}
-		opts.SetMatchETagExcept("*")
 		var err error
-		up, err = s.client.PutObject(ctx, s.opts.Bucket, key, io.NewSectionReader(body, 0, size), size, opts)
+		up, err = s.putOnce(ctx, key, body, size, crc)
 		if err == nil {
 			return nil
 		}
@@ -150,7 +142,7 @@ func (s *S3Store) put(ctx context.Context, key string, body io.ReaderAt, size in
 	if err != nil {
 		return ObjectInfo{}, err
 	}
-	if up.Size != size {
+	if up.Size != 0 && up.Size != size { // CompleteMultipartUpload reports no size
 		return ObjectInfo{}, fmt.Errorf("%w: server stored %d bytes of %d", ErrChecksum, up.Size, size)
 	}
 	if got, ok := serverCRC(up.ChecksumCRC32C); ok && got != crc {
