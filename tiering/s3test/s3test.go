@@ -56,6 +56,9 @@ type Server struct {
 // to install it.
 func Binary() (string, error) {
 	if p := os.Getenv(BinaryEnv); p != "" {
+		if !isExec(p) {
+			return "", fmt.Errorf("%s=%s is not an executable file; unset it and run `make test-deps`", BinaryEnv, p)
+		}
 		return p, nil
 	}
 	if p, err := exec.LookPath("versitygw"); err == nil {
