@@ -90,7 +90,7 @@ func retryable(err error) bool {
 	if errors.As(err, &ne) {
 		return true
 	}
-	resp := minio.ToErrorResponse(err)
+	resp := s3Response(err)
 	switch {
 	case resp.StatusCode >= 500, resp.StatusCode == http.StatusTooManyRequests, resp.StatusCode == http.StatusRequestTimeout:
 		return true
@@ -100,4 +100,14 @@ func retryable(err error) bool {
 		return true
 	}
 	return errors.Is(err, io.EOF) // connection closed before a response
+}
+
+// s3Response finds the S3 error response in err's chain (minio-go's
+// ToErrorResponse looks at err itself only, not at wrapped errors).
+func s3Response(err error) minio.ErrorResponse {
+	var resp minio.ErrorResponse
+	if errors.As(err, &resp) {
+		return resp
+	}
+	return minio.ErrorResponse{}
 }

@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
+	"github.com/minio/minio-go/v7"
 	"github.com/runnel-dev/runnel/tiering/s3test"
 )
 
@@ -107,5 +109,16 @@ func TestRetrierBacksOffAndStops(t *testing.T) {
 		if d := r.backoff(a); d < r.base/2 || d > r.max {
 			t.Fatalf("backoff(%d) = %v outside [%v, %v]", a, d, r.base/2, r.max)
 		}
+	}
+}
+
+func TestWrappedS3ErrorsKeepTheirMeaning(t *testing.T) {
+	busy := fmt.Errorf("part 3: %w", minio.ErrorResponse{StatusCode: 503, Code: "SlowDown"})
+	if !retryable(busy) {
+		t.Fatal("a wrapped 503 SlowDown is not retried")
+	}
+	taken := &uncertainInitiate{fmt.Errorf("x: %w", minio.ErrorResponse{StatusCode: 412, Code: "PreconditionFailed"})}
+	if err := mapS3Error(taken); !errors.Is(err, ErrExists) {
+		t.Fatalf("a wrapped 412 maps to %v, want ErrExists", err)
 	}
 }

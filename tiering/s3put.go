@@ -50,18 +50,48 @@ func (s *S3Store) putOnce(ctx context.Context, key string, body io.ReaderAt, siz
 	meta[hdrChecksumAlgo] = "CRC32C"
 	uploadID, err := s.core.NewMultipartUpload(ctx, s.opts.Bucket, key, minio.PutObjectOptions{UserMetadata: meta, ContentType: "application/octet-stream"})
 	if err != nil {
-		return minio.UploadInfo{}, err
+		// The server may have created the upload without the answer
+		// reaching us: mark it for sweepDoomedUploads.
+		return minio.UploadInfo{}, &uncertainInitiate{err}
 	}
 	info, err := s.uploadParts(ctx, key, uploadID, body, size)
 	if err != nil {
-		actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), abortTimeout)
-		if aerr := s.core.AbortMultipartUpload(actx, s.opts.Bucket, key, uploadID); aerr != nil {
-			s.log.Warn("tiering: could not abort a failed multipart upload; the bucket's lifecycle rules must reap it",
-				"key", key, "upload_id", uploadID, "err", aerr)
-		}
-		cancel()
+		s.abortUpload(ctx, key, uploadID)
 	}
 	return info, err
+}
+
+// abortUpload aborts a failed multipart upload, even when ctx is done. A
+// part still in flight on the server when the abort lands can bring the
+// upload back, so the store checks that it is gone and aborts again, a few
+// times over a few seconds (as S3's documentation advises). What survives
+// is logged; a bucket lifecycle rule (AbortIncompleteMultipartUpload) reaps
+// it, and it never becomes an object.
+func (s *S3Store) abortUpload(ctx context.Context, key, uploadID string) {
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), abortTimeout)
+	defer cancel()
+	wait := 100 * time.Millisecond
+	var err error
+	for range 5 {
+		err = s.core.AbortMultipartUpload(actx, s.opts.Bucket, key, uploadID)
+		if err != nil && s3Response(err).Code != "NoSuchUpload" {
+			break
+		}
+		if err = sleepCtx(actx, wait); err != nil {
+			break
+		}
+		wait *= 2
+		_, err = s.core.ListObjectParts(actx, s.opts.Bucket, key, uploadID, 0, 1)
+		if s3Response(err).Code == "NoSuchUpload" {
+			return
+		}
+		if err != nil {
+			break
+		}
+		err = errors.New("upload still present after abort")
+	}
+	s.log.Warn("tiering: could not abort a failed multipart upload; a bucket lifecycle rule must reap it",
+		"key", key, "upload_id", uploadID, "err", err)
 }
 
 // uploadParts sends the parts, PartConcurrency at a time, then completes
@@ -137,4 +167,33 @@ func (s *S3Store) uploadPart(ctx context.Context, key, uploadID string, body io.
 		return minio.CompletePart{}, errors.New("part size mismatch")
 	}
 	return minio.CompletePart{PartNumber: i + 1, ETag: op.ETag, ChecksumCRC32C: sum}, nil
+}
+
+// uncertainInitiate wraps a failed CreateMultipartUpload, which the server
+// may have carried out: an upload may exist that no one knows the id of.
+type uncertainInitiate struct{ err error }
+
+func (u *uncertainInitiate) Error() string { return u.err.Error() }
+func (u *uncertainInitiate) Unwrap() error { return u.err }
+
+// sweepDoomedUploads aborts the incomplete multipart uploads of key once
+// the key holds an object: with If-None-Match: * on completion none of
+// them can ever complete, whoever started them. It runs after a Put that
+// may have left an upload whose id it never learnt.
+func (s *S3Store) sweepDoomedUploads(ctx context.Context, key string) {
+	lctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), abortTimeout)
+	defer cancel()
+	var ids []string
+	for u := range s.client.ListIncompleteUploads(lctx, s.opts.Bucket, key, true) {
+		if u.Err != nil {
+			s.log.Warn("tiering: listing incomplete uploads to sweep", "key", key, "err", u.Err)
+			return
+		}
+		if u.Key == key {
+			ids = append(ids, u.UploadID)
+		}
+	}
+	for _, id := range ids {
+		s.abortUpload(ctx, key, id)
+	}
 }

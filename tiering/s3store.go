@@ -122,9 +122,14 @@ func (s *S3Store) put(ctx context.Context, key string, body io.ReaderAt, size in
 		return ObjectInfo{}, err
 	}
 	var up minio.UploadInfo
+	var uncertain bool
 	err = s.retrier("put", key, s.opts.PutTimeout).do(ctx, func(ctx context.Context, attempt int) error {
 		var err error
 		up, err = s.putOnce(ctx, key, body, size, crc)
+		var ui *uncertainInitiate
+		if errors.As(err, &ui) {
+			uncertain = true
+		}
 		if err == nil {
 			return nil
 		}
@@ -139,6 +144,9 @@ func (s *S3Store) put(ctx context.Context, key string, body io.ReaderAt, size in
 		}
 		return err
 	})
+	if uncertain && (err == nil || errors.Is(err, ErrExists)) {
+		s.sweepDoomedUploads(ctx, key)
+	}
 	if err != nil {
 		return ObjectInfo{}, err
 	}
@@ -383,7 +391,7 @@ func mapS3Error(err error) error {
 	if err == nil {
 		return nil
 	}
-	resp := minio.ToErrorResponse(err)
+	resp := s3Response(err)
 	var sentinel error
 	switch {
 	case resp.Code == "NoSuchBucket":
