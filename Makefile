@@ -31,9 +31,16 @@ run: build
 
 ## test-deps: everything the tests need, installed idempotently: Go modules,
 ## kcat (a real librdkafka client) and chromium (browser tests) from Debian's
-## packages.
+## packages, and versitygw (the S3 server of the tiering tests) built through
+## the Go module proxy into $(GOPATH)/bin, where tiering/s3test finds it
+## (about 3.5 min on 2 cores).
+VERSITYGW_VERSION ?= v1.8.0
+GOBIN_DIR := $(shell $(GO) env GOPATH)/bin
 test-deps:
 	$(GO) mod download
+	@$(GOBIN_DIR)/versitygw --version 2>/dev/null | grep -q 'Version *: $(VERSITYGW_VERSION)$$' || { \
+		echo "building versitygw $(VERSITYGW_VERSION) into $(GOBIN_DIR)"; \
+		GOBIN=$(GOBIN_DIR) $(GO) install -ldflags "-X main.Version=$(VERSITYGW_VERSION)" github.com/versity/versitygw/cmd/versitygw@$(VERSITYGW_VERSION); }
 	@command -v kcat >/dev/null 2>&1 || { \
 		echo "installing kcat from Debian's packages"; \
 		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat >/dev/null; }

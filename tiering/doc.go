@@ -1,0 +1,30 @@
+// Package tiering keeps closed log segments in object storage so a topic can
+// retain far more history than the broker's disk holds.
+//
+// The foundation is [Store], a deliberately small object-store interface:
+// create-only Put with a checksum, ranged Get, Stat, List by prefix and an
+// idempotent Delete. Two implementations pass one acceptance suite
+// (package tiering/storetest):
+//
+//   - [S3Store] speaks to any S3-compatible server through minio-go. Large
+//     objects go up as multipart uploads; every write carries
+//     `If-None-Match: *`, so an object, once written, can never be replaced
+//     (a deposed partition leader's late upload fails with [ErrExists]).
+//     Calls are retried with capped exponential backoff, each attempt under
+//     its own timeout.
+//   - [DirStore] keeps objects as files under a local directory (for
+//     `runnel dev --tier-dir`): written to a temporary file, fsynced, then
+//     hard-linked into place, which fails rather than overwrites.
+//
+// Integrity: Put computes the CRC-32C (Castagnoli) of the bytes before sending
+// them and stores it with the object (S3 user metadata
+// x-amz-meta-runnel-crc32c; a header in the local file). A Get of a whole
+// object recomputes it while the caller reads and fails the final Read with
+// [ErrChecksum] when they differ, so damage in the bucket is never passed on
+// silently. Ranged reads cannot be checked against a whole-object checksum;
+// segment data carries its own RecordBatch CRCs for that.
+//
+// Keys are slash-separated paths of printable segments; see [ValidateKey].
+// Uploading segments, recording them in raftmeta and reading them back are
+// built on top of Store.
+package tiering
