@@ -135,10 +135,19 @@ type ClusterIDSet struct {
 
 // RemoteSegment describes one log segment stored in the object store.
 type RemoteSegment struct {
-	BaseOffset int64  `json:"base_offset"`
-	EndOffset  int64  `json:"end_offset"`
-	ObjectKey  string `json:"object_key"`
-	Size       int64  `json:"size"`
+	// BaseOffset and EndOffset are the first and last offsets the segment
+	// holds (EndOffset inclusive).
+	BaseOffset int64 `json:"base_offset"`
+	EndOffset  int64 `json:"end_offset"`
+	// ObjectKey is the prefix of the segment's objects (tiering.SegmentKey).
+	ObjectKey string `json:"object_key"`
+	// Size is the size of the segment's .log object in bytes.
+	Size int64 `json:"size"`
+	// LeaderEpoch is the leader epoch of the broker that uploaded it.
+	LeaderEpoch int32 `json:"leader_epoch,omitempty"`
+	// MaxTimestamp is the largest record timestamp in the segment (-1 when
+	// it has none); time retention and offset-by-time lookups use it.
+	MaxTimestamp int64 `json:"max_timestamp,omitempty"`
 }
 
 // RemoteSegmentAdded records a segment uploaded by the tiering code.
