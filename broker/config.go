@@ -9,6 +9,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/runnel-dev/runnel/broker/commitlog"
 	"github.com/runnel-dev/runnel/broker/group"
+	"github.com/runnel-dev/runnel/tiering"
 )
 
 // Config describes one broker. Zero values are filled by Validate.
@@ -54,6 +55,8 @@ type Config struct {
 	Groups group.Config
 	// Cleaner configures log compaction (log.cleaner.*).
 	Cleaner CleanerConfig
+	// Tier configures tiered storage (remote.storage.enable topics).
+	Tier TierConfig
 	// Logger (default slog.Default()).
 	Logger *slog.Logger
 	// Metrics receives the broker's collectors when set.
@@ -129,4 +132,20 @@ func (c *Config) Validate() error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// TierConfig configures tiered storage: where closed segments of
+// remote.storage.enable topics are uploaded and read back from.
+type TierConfig struct {
+	// Store is the object store; nil turns tiering off (topics with
+	// remote.storage.enable=true are then refused).
+	Store tiering.Store
+	// Prefix is where this cluster's objects live in Store
+	// (tiering.SegmentKey.ClusterPrefix).
+	Prefix string
+	// CacheDir holds the chunks of remote segments read back, outside
+	// DataDir (a default is chosen when empty).
+	CacheDir string
+	// CacheBytes bounds CacheDir (--tier-cache-bytes).
+	CacheBytes int64
 }

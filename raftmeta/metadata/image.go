@@ -36,12 +36,25 @@ type Partition struct {
 	PartitionEpoch int32 `json:"partition_epoch"`
 	// RemoteSegments are sorted by base offset, then object key.
 	RemoteSegments []RemoteSegment `json:"remote_segments,omitempty"`
+	// RemoteLogStart is the partition's log start offset where it lies in
+	// its remote segments (DeleteRecords moved it there): records below it
+	// are gone for readers even while a remote segment still holds them.
+	RemoteLogStart int64 `json:"remote_log_start,omitempty"`
 	// AddingReplicas and RemovingReplicas describe a replica reassignment
 	// in progress (KIP-455): Replicas holds the target replicas followed by
 	// RemovingReplicas; AddingReplicas are target replicas that were not
 	// replicas before. Both empty when none is in progress.
 	AddingReplicas   []int32 `json:"adding_replicas,omitempty"`
 	RemovingReplicas []int32 `json:"removing_replicas,omitempty"`
+}
+
+// RemoteStart returns the first offset the partition's remote segments
+// still give readers, and false when it has none.
+func (p Partition) RemoteStart() (int64, bool) {
+	if len(p.RemoteSegments) == 0 {
+		return 0, false
+	}
+	return max(p.RemoteSegments[0].BaseOffset, p.RemoteLogStart), true
 }
 
 // Reassigning reports whether a replica reassignment is in progress.
