@@ -32,6 +32,7 @@ type groupSocket struct {
 	frames   chan map[string]any
 	stranger string // an event of a partition not assigned, if any
 	control  int    // frames but events
+	batches  int    // events frames (a subscription with "batch")
 	mismatch error  // the first frame openapi.yaml refuses
 	closed   bool
 }
@@ -52,7 +53,9 @@ func (s *groupSocket) checkFrames() {
 	}
 }
 
-func dialGroup(t *testing.T, name string, g *Gateway, tok, group, topic string) *groupSocket {
+// dialGroup opens a socket that subscribes to topic in group, with
+// "batch" when batch is set.
+func dialGroup(t *testing.T, name string, g *Gateway, tok, group, topic string, batch bool) *groupSocket {
 	t.Helper()
 	ws, _, err := websocket.DefaultDialer.Dial("ws://"+g.Addr().String()+"/v1/ws?access_token="+tok, nil)
 	if err != nil {
@@ -60,7 +63,7 @@ func dialGroup(t *testing.T, name string, g *Gateway, tok, group, topic string) 
 	}
 	s := &groupSocket{t: t, name: name, ws: ws, events: map[int32][]int64{}, frames: make(chan map[string]any, 64)}
 	t.Cleanup(func() { ws.Close() })
-	s.send(map[string]any{"type": "subscribe", "id": "s", "topic": topic, "group": group, "from": "earliest"})
+	s.send(map[string]any{"type": "subscribe", "id": "s", "topic": topic, "group": group, "from": "earliest", "batch": batch})
 	go s.read()
 	return s
 }
@@ -83,7 +86,7 @@ func (s *groupSocket) read() {
 		if mismatch != nil && s.mismatch == nil {
 			s.mismatch = mismatch
 		}
-		if f["type"] != "event" {
+		if f["type"] != "event" && f["type"] != "events" {
 			s.control++
 		}
 		switch f["type"] {
@@ -93,11 +96,12 @@ func (s *groupSocket) read() {
 				s.parts = append(s.parts, int32(p.(float64)))
 			}
 		case "event":
-			p, off := int32(f["partition"].(float64)), int64(f["offset"].(float64))
-			if !slices.Contains(s.parts, p) && s.stranger == "" {
-				s.stranger = fmt.Sprintf("%s got offset %d of partition %d while assigned %v", s.name, off, p, s.parts)
+			s.eventLocked(f)
+		case "events":
+			s.batches++
+			for _, e := range f["events"].([]any) {
+				s.eventLocked(e.(map[string]any))
 			}
-			s.events[p] = append(s.events[p], off)
 		default:
 			select {
 			case s.frames <- f:
@@ -150,6 +154,15 @@ func partitionsSplit(n int32, members map[string][]int32) error {
 // member at a time; a socket's commit holds, and when that socket dies
 // its partitions go to the others within the session timeout, from the
 // committed offsets.
+// eventLocked records an event (or an item of an events frame).
+func (s *groupSocket) eventLocked(f map[string]any) {
+	p, off := int32(f["partition"].(float64)), int64(f["offset"].(float64))
+	if !slices.Contains(s.parts, p) && s.stranger == "" {
+		s.stranger = fmt.Sprintf("%s got offset %d of partition %d while assigned %v", s.name, off, p, s.parts)
+	}
+	s.events[p] = append(s.events[p], off)
+}
+
 func TestWebSocketGroupWithKafkaClient(t *testing.T) {
 	const parts = 6
 	c := brokertest.Start(t, 1, brokertest.Options{})
@@ -157,8 +170,8 @@ func TestWebSocketGroupWithKafkaClient(t *testing.T) {
 	g1, g2 := startGateway(t, c), startGateway(t, c)
 	tok := adminToken(t)
 
-	a := dialGroup(t, "socket-a", g1, tok, "mix", "orders")
-	b := dialGroup(t, "socket-b", g2, tok, "mix", "orders")
+	a := dialGroup(t, "socket-a", g1, tok, "mix", "orders", false)
+	b := dialGroup(t, "socket-b", g2, tok, "mix", "orders", true) // batched: revocations drop its queued events alike
 	k := &kafkaMember{events: map[int32][]int64{}}
 	kcl := c.Client(
 		kgo.ConsumerGroup("mix"), kgo.ConsumeTopics("orders"),
@@ -330,7 +343,7 @@ func TestWebSocketGroupResumesAfterCommit(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	s := dialGroup(t, "first", g, tok, "solo", "log")
+	s := dialGroup(t, "first", g, tok, "solo", "log", true)
 	testwait.For(t, 60*time.Second, 50*time.Millisecond, func() error {
 		s.mu.Lock()
 		defer s.mu.Unlock()
@@ -339,6 +352,12 @@ func TestWebSocketGroupResumesAfterCommit(t *testing.T) {
 		}
 		return nil
 	})
+	s.mu.Lock()
+	batches := s.batches
+	s.mu.Unlock()
+	if batches == 0 {
+		t.Errorf("a batched group subscription catching up on 10 events got no events frame")
+	}
 	s.send(map[string]any{"type": "commit", "id": "s", "offsets": map[string]int64{"0": 6}})
 	select {
 	case f := <-s.frames:
@@ -350,8 +369,8 @@ func TestWebSocketGroupResumesAfterCommit(t *testing.T) {
 	}
 	// A commit of a partition the socket does not own is refused.
 	s.send(map[string]any{"type": "commit", "id": "s", "offsets": map[string]int64{"3": 1}})
-	if f := <-s.frames; f["type"] != "error" || f["code"] != "conflict" {
-		t.Fatalf("commit of an unassigned partition answered %v", f)
+	if f := <-s.frames; f["type"] != "error" || f["code"] != "conflict" || f["op"] != "commit" {
+		t.Fatalf("commit of an unassigned partition answered %v, want a conflict with op commit", f)
 	}
 	s.ws.Close()
 	// The closed socket's member left at once, long before the session
@@ -368,7 +387,7 @@ func TestWebSocketGroupResumesAfterCommit(t *testing.T) {
 		return nil
 	})
 
-	again := dialGroup(t, "again", g, tok, "solo", "log")
+	again := dialGroup(t, "again", g, tok, "solo", "log", false)
 	testwait.For(t, 60*time.Second, 50*time.Millisecond, func() error {
 		again.mu.Lock()
 		defer again.mu.Unlock()
@@ -414,7 +433,7 @@ func TestWebSocketGroupRefusedAssignor(t *testing.T) {
 	case <-time.After(60 * time.Second):
 		t.Fatal("the Kafka consumer never joined")
 	}
-	s := dialGroup(t, "refused", g, adminToken(t), "ranged", "ranged")
+	s := dialGroup(t, "refused", g, adminToken(t), "ranged", "ranged", false)
 	select {
 	case f := <-s.frames:
 		if f["type"] != "error" || f["code"] != "conflict" || f["id"] != "s" {

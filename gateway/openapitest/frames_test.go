@@ -15,6 +15,9 @@ func TestServerFrames(t *testing.T) {
 		`{"type":"error","code":"invalid_json","message":"frame is not JSON"}`,
 		`{"type":"error","id":"s1","code":"topic_not_found","message":"no topic chat"}`,
 		`{"type":"error","id":"s1","code":"data_unreadable","message":"damaged","topic":"chat","partition":0,"unreadable_from":5,"next_offset":8}`,
+		`{"type":"error","id":"s1","op":"commit","code":"conflict","message":"partition 2 moved","partition":2}`,
+		`{"type":"events","id":"s1","topic":"chat","events":[{"partition":0,"offset":42,"timestamp":1,"key":null,"value":null,"headers":{}},{"partition":1,"offset":7,"timestamp":1,"key_b64":"/w==","value_b64":"AA==","headers":{}}]}`,
+		`{"type":"authenticated","exp":1767229200}`,
 	}
 	for _, f := range good {
 		rec := &recordingTB{TB: t}
@@ -34,6 +37,12 @@ func TestServerFrames(t *testing.T) {
 		`{"type":"error","id":"s1","code":"data_unreadable","message":"damaged","topic":"chat","partition":0,"unreadable_from":5}`, // no next_offset
 		`{"type":"error","id":"s1","code":"data_unreadable","message":"damaged","unreadable_from":5,"next_offset":8}`,              // no partition
 		`{"type":"welcome"}`,
+		`{"type":"error","op":"publish","code":"invalid_request","message":"no such op"}`,
+		`{"type":"events","id":"s1","topic":"chat","events":[{"partition":0,"offset":42,"timestamp":1,"key":null,"value":null,"headers":{}}]}`,                                                                // one event: that is an event frame
+		`{"type":"events","id":"s1","topic":"chat","events":[{"partition":0,"offset":42,"timestamp":1,"key":null,"headers":{}},{"partition":0,"offset":43,"timestamp":1,"key":null,"value":1,"headers":{}}]}`, // an item without value
+		`{"type":"events","id":"s1","events":[]}`, // no topic, no events
+		`{"type":"authenticated"}`,                // no exp
+
 		`not json`,
 	}
 	for _, f := range bad {
@@ -55,6 +64,7 @@ func TestClientFrames(t *testing.T) {
 		`{"type":"subscribe","id":"s1","topic":"chat","from":{"offsets":{"0":120,"1":98}},"group":"g"}`,
 		`{"type":"unsubscribe","id":"s1"}`,
 		`{"type":"commit","id":"s1","offsets":{"0":121}}`,
+		`{"type":"subscribe","id":"s1","topic":"chat","batch":true}`,
 	}
 	for _, f := range good {
 		rec := &recordingTB{TB: t}
@@ -69,6 +79,7 @@ func TestClientFrames(t *testing.T) {
 		`{"type":"subscribe","id":"s1","topic":"chat","from":{"offsets":{"x":1}}}`, // bad partition key
 		`{"type":"commit","id":"s1"}`,                                              // no offsets
 		`{"type":"commit","id":"s1","offsets":{}}`,                                 // no partition
+		`{"type":"subscribe","id":"s1","topic":"chat","batch":"yes"}`,              // batch is a boolean
 		`{"type":"auth"}`,              // no token
 		`{"type":"publish","id":"s1"}`, // no such frame
 	}

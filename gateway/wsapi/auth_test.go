@@ -75,7 +75,9 @@ func TestAuthFirstFrame(t *testing.T) {
 	e.cluster.CreateTopic("t", 1, nil)
 
 	c := e.dial("", nil)
-	c.send(map[string]any{"type": "auth", "token": e.token(time.Hour, "t")})
+	tok := e.token(time.Hour, "t")
+	c.send(map[string]any{"type": "auth", "token": tok})
+	expectAuthenticated(t, e, c, tok)
 	c.subscribe("s", "t", nil)
 	e.produce("t", 0, 0, 1, 0)
 	c.expect("event", "s")
@@ -154,7 +156,9 @@ func TestTokenExpiryAndRefresh(t *testing.T) {
 	a := e.dial("access_token="+short, nil)
 	a.subscribe("s", "t", nil)
 	a.send(map[string]any{"type": "auth", "token": "garbage"})
-	a.expectError("", "unauthenticated")
+	if f := a.expectError("", "unauthenticated"); f.Op != "auth" {
+		t.Fatalf("a refused refresh: %s, want \"op\": \"auth\"", f.raw)
+	}
 	code, text := a.closeCode()
 	if code != 4001 {
 		t.Fatalf("close code %d (%s), want openapi.yaml's 4001 (token expired)", code, text)
@@ -172,10 +176,17 @@ func TestTokenExpiryAndRefresh(t *testing.T) {
 	}
 	b := e.dial("", nil)
 	b.send(map[string]any{"type": "auth", "token": short})
+	expectAuthenticated(t, e, b, short)
 	b.subscribe("t", "t", nil)
 	b.subscribe("u", "u", nil)
-	b.send(map[string]any{"type": "auth", "token": e.token(time.Hour, "t")})
-	b.expectError("u", "forbidden")
+	long := e.token(time.Hour, "t")
+	b.send(map[string]any{"type": "auth", "token": long})
+	// The subscription ended by the refresh is an error without "op": it
+	// answers no frame.
+	if f := b.expectError("u", "forbidden"); f.Op != "" {
+		t.Fatalf("a subscription ended by a refresh: %s, want no \"op\"", f.raw)
+	}
+	expectAuthenticated(t, e, b, long)
 	testwait.For(t, 10*time.Second, 50*time.Millisecond, func() error {
 		if time.Now().Before(p.ExpiresAt.Add(time.Second)) {
 			return errors.New("first token not expired for a second yet")
@@ -282,5 +293,19 @@ func TestHandlerClose(t *testing.T) {
 	_, resp, err := e.tryDial(websocket.DefaultDialer, "access_token="+e.token(time.Hour), nil)
 	if err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
 		t.Fatalf("dial after Close: %v %v, want 503", err, resp)
+	}
+}
+
+// expectAuthenticated reads the authenticated frame that answers an auth
+// frame with tok and checks that it carries tok's exp.
+func expectAuthenticated(t *testing.T, e *env, c *client, tok string) {
+	t.Helper()
+	p, err := e.h.cfg.Verifier.Verify(tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := c.expect("authenticated", "")
+	if f.Exp != p.ExpiresAt.Unix() {
+		t.Fatalf("%s, want exp %d", f.raw, p.ExpiresAt.Unix())
 	}
 }

@@ -6,10 +6,14 @@
 //
 // Client frames are JSON text: auth, subscribe, unsubscribe, commit
 // (openapi.yaml's WsClientFrame). The server sends subscribed, event,
-// committed and error frames (WsServerFrame). A bad frame (not JSON,
-// unknown type, bad "from", unknown topic or partition, duplicate id, too
-// many subscriptions, too large) gets an error frame with a code, and the
-// socket lives on.
+// events, committed, authenticated and error frames (WsServerFrame). A bad
+// frame (not JSON, unknown type, bad "from", unknown topic or partition,
+// duplicate id, too many subscriptions, too large) gets an error frame with
+// a code, and the socket lives on. An error frame that answers a client
+// frame names that frame's type in "op" ("unknown" when the server could
+// not tell it); one without "op" is about a subscription (it ended, or
+// events were lost) or the socket, so a refused commit is told apart from
+// the end of the subscription it names.
 //
 // # Consumer groups
 //
@@ -35,7 +39,13 @@
 // beyond the API's fields, "offsets": each partition's start, which a
 // client can save and pass back as {"offsets": ...}.
 //
-// Events are encoded with package eventjson, one event per frame. A
+// Events are encoded with package eventjson, one event per frame, unless
+// the subscribe frame asked for "batch": then the writer gathers the
+// subscription's events that are queued one after another into events
+// frames (eventBatch: at most maxBatchEvents or about maxBatchBytes). It
+// never waits for more: what is queued when it writes is sent, and a lone
+// event goes as an event frame. A browser spends about as much per
+// WebSocket message as on the event in it, which is what batching saves. A
 // subscription's events of one partition arrive in offset order without
 // gaps (package fanout guarantees that); after an unsubscribe no more of
 // its events are sent. The one exception is stored data that cannot be
@@ -52,6 +62,8 @@
 // (another frame first, a bad token, silence) the client gets an error
 // frame with code "unauthenticated" and the socket closes with code 4401
 // (not authenticated; graphql-ws uses the same).
+// An accepted auth frame, the first or a later one, is answered by an
+// authenticated frame carrying the token's exp.
 // A later auth frame refreshes the token: the socket then lives until the
 // new token's exp; a refused refresh gets an error frame and the current
 // token stays in force. Subscriptions that a refreshed token may no longer

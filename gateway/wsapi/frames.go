@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"slices"
 	"strconv"
+	"time"
 
 	"github.com/runnel-dev/runnel/gateway/apierr"
 	"github.com/runnel-dev/runnel/gateway/eventjson"
@@ -79,7 +80,17 @@ type clientFrame struct {
 	from       fromSpec
 	partitions []int32         // nil: all
 	group      string          // the consumer group; "" for none
+	batch      bool            // a subscribe frame asks for events frames
 	offsets    map[int32]int64 // a commit frame's
+}
+
+// kindOf is the kind of a frame with "type" typ.
+func kindOf(typ string) frameKind {
+	switch k := frameKind(typ); k {
+	case kindAuth, kindSubscribe, kindUnsubscribe, kindCommit:
+		return k
+	}
+	return kindUnknown
 }
 
 // maxGroupBytes bounds a group id, as Kafka's tools do.
@@ -97,6 +108,13 @@ func parseFrame(data []byte) (*clientFrame, *apierr.Error) {
 		}
 		return f, apierr.New(http.StatusBadRequest, apierr.CodeInvalidJSON, "frame is not valid JSON: %v", err)
 	}
+	// The kind first, so that an error about the id still says which
+	// frame it answers.
+	raw, ok := fields["type"]
+	typed := ok && json.Unmarshal(raw, &f.typ) == nil
+	if typed {
+		f.kind = kindOf(f.typ)
+	}
 	if raw, ok := fields["id"]; ok && !isNull(raw) {
 		if err := json.Unmarshal(raw, &f.id); err != nil {
 			return f, apierr.Invalid("\"id\" must be a string")
@@ -105,18 +123,15 @@ func parseFrame(data []byte) (*clientFrame, *apierr.Error) {
 			return f, apierr.Invalid("\"id\" must be 1 to %d bytes long", maxIDBytes)
 		}
 	}
-	raw, ok := fields["type"]
-	if !ok || json.Unmarshal(raw, &f.typ) != nil {
-		return f, apierr.Invalid("a frame needs a string \"type\": \"auth\", \"subscribe\" or \"unsubscribe\"")
+	if !typed {
+		return f, apierr.Invalid("a frame needs a string \"type\": \"auth\", \"subscribe\", \"unsubscribe\" or \"commit\"")
 	}
 	switch f.typ {
 	case string(kindAuth):
-		f.kind = kindAuth
 		if json.Unmarshal(fields["token"], &f.token) != nil || f.token == "" {
 			return f, apierr.New(http.StatusUnauthorized, apierr.CodeUnauthenticated, "an auth frame needs a \"token\" string holding a JWT")
 		}
 	case string(kindSubscribe):
-		f.kind = kindSubscribe
 		if f.id == "" {
 			return f, apierr.Invalid("a subscribe frame needs an \"id\" naming the subscription")
 		}
@@ -130,6 +145,9 @@ func parseFrame(data []byte) (*clientFrame, *apierr.Error) {
 		}
 		if json.Unmarshal(fields["topic"], &f.topic) != nil || f.topic == "" {
 			return f, apierr.Invalid("a subscribe frame needs a \"topic\" string")
+		}
+		if raw, ok := fields["batch"]; ok && json.Unmarshal(raw, &f.batch) != nil {
+			return f, apierr.Invalid("\"batch\" must be true or false")
 		}
 		var err *apierr.Error
 		if f.from, err = parseFrom(fields["from"]); err != nil {
@@ -151,12 +169,10 @@ func parseFrame(data []byte) (*clientFrame, *apierr.Error) {
 			}
 		}
 	case string(kindUnsubscribe):
-		f.kind = kindUnsubscribe
 		if f.id == "" {
 			return f, apierr.Invalid("an unsubscribe frame needs the \"id\" of the subscription")
 		}
 	case string(kindCommit):
-		f.kind = kindCommit
 		if f.id == "" {
 			return f, apierr.Invalid("a commit frame needs the \"id\" of a group subscription")
 		}
@@ -166,8 +182,7 @@ func parseFrame(data []byte) (*clientFrame, *apierr.Error) {
 		}
 		f.offsets = spec.offsets
 	default:
-		f.kind = kindUnknown
-		return f, apierr.Invalid("unknown frame type %q: want \"auth\", \"subscribe\" or \"unsubscribe\"", truncate(f.typ, 64))
+		return f, apierr.Invalid("unknown frame type %q: want \"auth\", \"subscribe\", \"unsubscribe\" or \"commit\"", truncate(f.typ, 64))
 	}
 	return f, nil
 }
@@ -270,12 +285,29 @@ func truncate(s string, n int) string {
 	return s[:n] + "..."
 }
 
-// errorFrame encodes {"type":"error","id"?,"code","message",...Extra}.
-func errorFrame(id string, e *apierr.Error) []byte {
+// opName is the "op" of an error frame that answers a client frame of
+// kind k: the frame's type, or "unknown" for a frame whose type the server
+// did not understand.
+func opName(k frameKind) string {
+	if k == kindInvalid {
+		return string(kindUnknown)
+	}
+	return string(k)
+}
+
+// errorFrame encodes {"type":"error","id"?,"op"?,"code","message",...Extra}.
+// op is opName of the client frame the error answers; "" for an error
+// that answers none (a subscription that ended, lost events, no auth in
+// time), which then has no "op".
+func errorFrame(id, op string, e *apierr.Error) []byte {
 	b := []byte(`{"type":"error"`)
 	if id != "" {
 		b = append(b, `,"id":`...)
 		b = eventjson.AppendString(b, id)
+	}
+	if op != "" {
+		b = append(b, `,"op":`...)
+		b = eventjson.AppendString(b, op)
 	}
 	b = append(b, `,"code":`...)
 	b = eventjson.AppendString(b, e.Code)
@@ -283,7 +315,7 @@ func errorFrame(id string, e *apierr.Error) []byte {
 	b = eventjson.AppendString(b, e.Message)
 	keys := make([]string, 0, len(e.Extra))
 	for k := range e.Extra {
-		if k != "type" && k != "id" && k != "code" && k != "message" {
+		if k != "type" && k != "id" && k != "op" && k != "code" && k != "message" {
 			keys = append(keys, k)
 		}
 	}
@@ -298,6 +330,14 @@ func errorFrame(id string, e *apierr.Error) []byte {
 		b = append(b, ':')
 		b = append(b, v...)
 	}
+	return append(b, '}')
+}
+
+// authenticatedFrame encodes {"type":"authenticated","exp":unix seconds},
+// the answer to an accepted auth frame: the socket now lives until exp.
+func authenticatedFrame(exp time.Time) []byte {
+	b := []byte(`{"type":"authenticated","exp":`)
+	b = strconv.AppendInt(b, exp.Unix(), 10)
 	return append(b, '}')
 }
 

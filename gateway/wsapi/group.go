@@ -65,7 +65,7 @@ func (s *socket) subscribeGroup(f *clientFrame) *apierr.Error {
 	if err != nil {
 		return apierr.As(err)
 	}
-	sub := newSubscription(s, f.id, f.topic, meta.ID)
+	sub := newSubscription(s, f, meta.ID)
 	gs := &groupSub{sub: sub, group: f.group, owned: map[int32]*partSub{}, done: make(chan struct{})}
 	gs.ctx, gs.cancel = context.WithCancel(context.Background())
 	sub.group = gs

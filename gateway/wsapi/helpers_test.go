@@ -251,6 +251,9 @@ type frame struct {
 	Key        *string           `json:"key"`
 	Value      json.RawMessage   `json:"value"`
 	Headers    map[string]string `json:"headers"`
+	Events     []frame           `json:"events"`
+	Op         string            `json:"op"`
+	Exp        int64             `json:"exp"`
 	Code       string            `json:"code"`
 	Message    string            `json:"message"`
 	LogStart   *int64            `json:"log_start_offset"`
@@ -359,9 +362,10 @@ func (c *client) next(timeout time.Duration) (frame, error) {
 	if err := json.Unmarshal(b, &f); err != nil {
 		return frame{}, fmt.Errorf("frame %s: %w", b, err)
 	}
-	if f.Type != "event" || c.eventsChecked < checkedEventsPerClient {
+	isEvents := f.Type == "event" || f.Type == "events"
+	if !isEvents || c.eventsChecked < checkedEventsPerClient {
 		openapitest.CheckServerFrame(c.t, b)
-		if f.Type == "event" {
+		if isEvents {
 			c.eventsChecked++
 		}
 	}

@@ -17,8 +17,20 @@ const maxCoalescedBytes = 256 << 10
 // net.Conn.Write, and a net.Conn never interleaves two Writes, so frames
 // stay whole.
 func appendTextFrame(dst, payload []byte) []byte {
+	return append(appendTextHeader(dst, len(payload)), payload...)
+}
+
+// appendTextFrame2 appends one text frame whose payload is a followed by
+// b.
+func appendTextFrame2(dst, a, b []byte) []byte {
+	dst = appendTextHeader(dst, len(a)+len(b))
+	return append(append(dst, a...), b...)
+}
+
+// appendTextHeader appends the header of an unfragmented, unmasked text
+// frame of n payload bytes.
+func appendTextHeader(dst []byte, n int) []byte {
 	const finText = 0x81
-	n := len(payload)
 	switch {
 	case n < 126:
 		dst = append(dst, finText, byte(n))
@@ -29,5 +41,5 @@ func appendTextFrame(dst, payload []byte) []byte {
 		dst = append(dst, finText, 127)
 		dst = binary.BigEndian.AppendUint64(dst, uint64(n))
 	}
-	return append(dst, payload...)
+	return dst
 }

@@ -44,6 +44,9 @@ type socket struct {
 	// deadline. Both are the writer's own.
 	encodeBuf     []byte
 	writeDeadline time.Time
+	// batch is the events frame the writer is filling (batched
+	// subscriptions); the writer's own.
+	batch eventBatch
 
 	closing       atomic.Bool  // a close was requested: client frames are ignored
 	closeDeadline atomic.Int64 // unix ns after the close frame was sent; 0 before
@@ -87,7 +90,7 @@ func newSocket(h *Handler, conn *websocket.Conn, p *auth.Principal) *socket {
 			authed := s.principal != nil
 			s.mu.Unlock()
 			if !authed {
-				s.sendError("", apierr.New(http.StatusUnauthorized, apierr.CodeUnauthenticated, "no auth frame within %v of connecting", s.lim.AuthTimeout))
+				s.sendError("", "", apierr.New(http.StatusUnauthorized, apierr.CodeUnauthenticated, "no auth frame within %v of connecting", s.lim.AuthTimeout))
 				s.closeWith(closeNotAuthenticated, "no auth frame in time", true)
 			}
 		})
@@ -158,12 +161,12 @@ func (s *socket) readLoop() error {
 				return err
 			}
 			s.h.metrics.frame(kindInvalid)
-			s.sendError("", apierr.New(http.StatusRequestEntityTooLarge, apierr.CodeTooLarge, "frame is larger than %d bytes", s.lim.MaxFrameBytes))
+			s.sendError("", opName(kindInvalid), apierr.New(http.StatusRequestEntityTooLarge, apierr.CodeTooLarge, "frame is larger than %d bytes", s.lim.MaxFrameBytes))
 			continue
 		}
 		if mt != websocket.TextMessage {
 			s.h.metrics.frame(kindInvalid)
-			s.sendError("", apierr.Invalid("frames are JSON text; binary frames are not understood"))
+			s.sendError("", opName(kindInvalid), apierr.Invalid("frames are JSON text; binary frames are not understood"))
 			continue
 		}
 		s.handleApart(data)
@@ -199,20 +202,22 @@ func (s *socket) extendRead() {
 func (s *socket) handle(data []byte) {
 	f, perr := parseFrame(data)
 	s.h.metrics.frame(f.kind)
+	op := opName(f.kind)
 	s.mu.Lock()
 	authed := s.principal != nil
 	s.mu.Unlock()
 	if !authed {
 		switch {
 		case perr != nil && f.kind == kindAuth:
-			s.sendError(f.id, perr)
+			s.sendError(f.id, op, perr)
 		case f.kind != kindAuth:
-			s.sendError(f.id, apierr.New(http.StatusUnauthorized, apierr.CodeUnauthenticated,
+			s.sendError(f.id, op, apierr.New(http.StatusUnauthorized, apierr.CodeUnauthenticated,
 				`authenticate first: the first frame must be {"type": "auth", "token": "<JWT>"}, or connect with ?access_token=<JWT>`))
 		default:
 			if err := s.authenticate(f.token); err != nil {
-				s.sendError(f.id, err)
+				s.sendError(f.id, op, err)
 			} else {
+				s.acknowledgeAuth()
 				return
 			}
 		}
@@ -220,32 +225,34 @@ func (s *socket) handle(data []byte) {
 		return
 	}
 	if perr != nil {
-		s.sendError(f.id, perr)
+		s.sendError(f.id, op, perr)
 		return
 	}
 	switch f.kind {
 	case kindAuth:
 		if err := s.authenticate(f.token); err != nil {
 			err.Message = "token refresh refused, the current token stays in force until it expires: " + err.Message
-			s.sendError(f.id, err)
+			s.sendError(f.id, op, err)
+		} else {
+			s.acknowledgeAuth()
 		}
 	case kindSubscribe:
 		if f.group != "" {
 			if err := s.subscribeGroup(f); err != nil {
-				s.sendError(f.id, err)
+				s.sendError(f.id, op, err)
 			}
 			return
 		}
 		if err := s.subscribe(f); err != nil {
-			s.sendError(f.id, err)
+			s.sendError(f.id, op, err)
 		}
 	case kindUnsubscribe:
 		if !s.unsubscribe(f.id) {
-			s.sendError(f.id, apierr.New(http.StatusNotFound, codeSubscriptionNotFound, "no subscription %q on this socket", f.id))
+			s.sendError(f.id, op, apierr.New(http.StatusNotFound, codeSubscriptionNotFound, "no subscription %q on this socket", f.id))
 		}
 	case kindCommit:
 		if err := s.commit(f); err != nil {
-			s.sendError(f.id, err)
+			s.sendError(f.id, op, err)
 		}
 	}
 }
@@ -276,6 +283,15 @@ func (s *socket) authenticate(token string) *apierr.Error {
 			"the refreshed token may not consume topic %q; the subscription has ended", sub.topic))
 	}
 	return nil
+}
+
+// acknowledgeAuth answers an accepted auth frame with an authenticated
+// frame carrying the token's exp.
+func (s *socket) acknowledgeAuth() {
+	s.mu.Lock()
+	exp := s.principal.ExpiresAt
+	s.mu.Unlock()
+	s.out.push(s.ctx, outFrame{data: authenticatedFrame(exp)})
 }
 
 // setPrincipalLocked installs p and arms its expiry, disarming the timer
@@ -311,12 +327,13 @@ func (s *socket) closeWith(code int, reason string, drain bool) {
 }
 
 // sendError queues an error frame, waiting for room; it gives up when the
-// socket closes. Internal errors are logged with their cause.
-func (s *socket) sendError(id string, e *apierr.Error) {
+// socket closes. op is opName of the client frame it answers, "" for none
+// (see errorFrame). Internal errors are logged with their cause.
+func (s *socket) sendError(id, op string, e *apierr.Error) {
 	if e.Status >= 500 && e.Err != nil {
 		s.logger().Warn("wsapi: internal error", "id", id, "code", e.Code, "err", e.Err)
 	}
-	s.out.push(s.ctx, outFrame{data: errorFrame(id, e)})
+	s.out.push(s.ctx, outFrame{data: errorFrame(id, op, e)})
 }
 
 // writeLoop is the only writer of data frames while it runs: it sends what
@@ -337,10 +354,13 @@ func (s *socket) writeLoop() {
 func (s *socket) writeAll() bool {
 	buf := getWriteBuf() // frames gathered for one write
 	s.encodeBuf = getWriteBuf()
+	s.batch.msg = getWriteBuf()
 	defer func() {
 		putWriteBuf(buf)
 		putWriteBuf(s.encodeBuf)
+		putWriteBuf(s.batch.msg)
 		s.encodeBuf = nil
+		s.resetBatch()
 	}()
 	var delay *time.Timer
 	defer func() {
@@ -384,6 +404,7 @@ func (s *socket) writeAll() bool {
 			}
 			cl = mcl
 		}
+		buf = s.endBatch(buf)
 		if buf, err = s.flushFrames(buf); err != nil {
 			s.fail(err)
 			return false
@@ -440,7 +461,9 @@ func (s *socket) gatherFrames(buf []byte, frames []outFrame) ([]byte, error) {
 
 // gatherFrame appends the messages of f to buf as WebSocket frames, unless
 // f belongs to a subscription that has ended, and gives its space back.
-// Once buf holds maxCoalescedBytes it is written out.
+// Events of a batched subscription go to the batch instead (see
+// eventBatch); anything else closes the batch first. Once buf holds
+// maxCoalescedBytes it is written out.
 func (s *socket) gatherFrame(buf []byte, f outFrame) ([]byte, error) {
 	defer s.out.release(f.size)
 	if f.sub != nil && f.sub.closed.Load() || f.part != nil && f.part.revoked.Load() {
@@ -449,6 +472,17 @@ func (s *socket) gatherFrame(buf []byte, f outFrame) ([]byte, error) {
 	if f.part != nil {
 		return s.gatherEvents(buf, f.part, f.events)
 	}
+	if f.sub != nil && f.ends != nil && f.sub.batched() { // items that Deliver encoded
+		start := 0
+		for _, end := range f.ends {
+			buf = s.addBatchItem(buf, f.sub, f.data[start:end])
+			start = end
+		}
+		s.h.metrics.eventsOut.Add(float64(len(f.ends)))
+		putFrameBuf(f.data)
+		return s.flushFull(buf)
+	}
+	buf = s.endBatch(buf)
 	start := 0
 	ends := f.ends
 	if ends == nil {
@@ -462,27 +496,43 @@ func (s *socket) gatherFrame(buf []byte, f outFrame) ([]byte, error) {
 		s.h.metrics.eventsOut.Add(float64(len(ends)))
 		putFrameBuf(f.data) // copied into buf: Deliver may have it back
 	}
+	return s.flushFull(buf)
+}
+
+// flushFull writes buf out once it holds maxCoalescedBytes.
+func (s *socket) flushFull(buf []byte) ([]byte, error) {
 	if len(buf) >= maxCoalescedBytes {
 		return s.flushFrames(buf)
 	}
 	return buf, nil
 }
 
-// gatherEvents encodes events of ps as event frames onto buf, writing buf
-// out whenever it reaches maxCoalescedBytes.
+// gatherEvents encodes events of ps as event frames onto buf, or items of
+// the batch for a batched subscription, writing buf out whenever it
+// reaches maxCoalescedBytes.
 func (s *socket) gatherEvents(buf []byte, ps *partSub, events []event.Record) ([]byte, error) {
 	msg := s.encodeBuf[:0]
+	batched := ps.sub.batched()
+	if !batched {
+		buf = s.endBatch(buf)
+	}
 	for i := range events {
 		e := &events[i]
-		msg = append(msg[:0], ps.sub.prefix...)
+		if batched {
+			msg = append(msg[:0], '{')
+		} else {
+			msg = append(msg[:0], ps.sub.prefix...)
+		}
 		msg = eventjson.AppendRecordFields(msg, e)
 		msg = append(msg, '}')
-		buf = appendTextFrame(buf, msg)
-		if len(buf) >= maxCoalescedBytes {
-			var err error
-			if buf, err = s.flushFrames(buf); err != nil {
-				return buf, err
-			}
+		if batched {
+			buf = s.addBatchItem(buf, ps.sub, msg)
+		} else {
+			buf = appendTextFrame(buf, msg)
+		}
+		var err error
+		if buf, err = s.flushFull(buf); err != nil {
+			return buf, err
 		}
 	}
 	if cap(msg) <= chunkBytes { // one odd large event does not stay pinned

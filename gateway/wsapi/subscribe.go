@@ -32,7 +32,10 @@ type subscription struct {
 	topic   string
 	topicID string
 	prefix  []byte // {"type":"event","id":...,"topic":...,
-	parts   []*partSub
+	// batchPrefix, set when the client asked for "batch", opens an events
+	// frame: {"type":"events","id":...,"topic":...,"events":[
+	batchPrefix []byte
+	parts       []*partSub
 	// ready is closed once the subscribed frame is queued; sinks wait for
 	// it, so that no event overtakes it.
 	ready chan struct{}
@@ -44,16 +47,31 @@ type subscription struct {
 	group *groupSub
 }
 
-// newSubscription returns subscription id of topic, not ready yet.
-func newSubscription(s *socket, id, topic, topicID string) *subscription {
-	sub := &subscription{s: s, id: id, topic: topic, topicID: topicID, ready: make(chan struct{})}
-	sub.prefix = append(sub.prefix, `{"type":"event","id":`...)
-	sub.prefix = eventjson.AppendString(sub.prefix, id)
-	sub.prefix = append(sub.prefix, `,"topic":`...)
-	sub.prefix = eventjson.AppendString(sub.prefix, topic)
+// newSubscription returns the subscription f asks for, of the topic with
+// id topicID, not ready yet.
+func newSubscription(s *socket, f *clientFrame, topicID string) *subscription {
+	sub := &subscription{s: s, id: f.id, topic: f.topic, topicID: topicID, ready: make(chan struct{})}
+	sub.prefix = appendFrameHead(nil, "event", f.id, f.topic)
 	sub.prefix = append(sub.prefix, ',')
+	if f.batch {
+		sub.batchPrefix = appendFrameHead(nil, "events", f.id, f.topic)
+		sub.batchPrefix = append(sub.batchPrefix, `,"events":[`...)
+	}
 	return sub
 }
+
+// appendFrameHead appends {"type":typ,"id":id,"topic":topic.
+func appendFrameHead(b []byte, typ, id, topic string) []byte {
+	b = append(b, `{"type":"`...)
+	b = append(b, typ...)
+	b = append(b, `","id":`...)
+	b = eventjson.AppendString(b, id)
+	b = append(b, `,"topic":`...)
+	return eventjson.AppendString(b, topic)
+}
+
+// batched reports whether the client asked for events frames.
+func (sub *subscription) batched() bool { return sub.batchPrefix != nil }
 
 // partSub is the subscription of one partition; it is the fan-out Sink.
 type partSub struct {
@@ -106,7 +124,7 @@ func (s *socket) subscribe(f *clientFrame) *apierr.Error {
 		return aerr
 	}
 
-	sub := newSubscription(s, f.id, f.topic, meta.ID)
+	sub := newSubscription(s, f, meta.ID)
 	for i, q := range parts {
 		ps := &partSub{sub: sub, partition: q, hwm: s.h.hwm.acquire(f.topic, q)}
 		sub.parts = append(sub.parts, ps)
@@ -284,7 +302,7 @@ func (s *socket) endSubscription(sub *subscription, why *apierr.Error) {
 	}
 	s.mu.Unlock()
 	if ok && sub.end() {
-		s.sendError(sub.id, why)
+		s.sendError(sub.id, "", why)
 	}
 }
 
@@ -441,12 +459,14 @@ func (ps *partSub) Unreadable(ctx context.Context, ue *event.UnreadableError) er
 		"%s of partition %d of %q cannot be read: the stored data is damaged; the subscription goes on at offset %d",
 		ue.Lost(), ps.partition, sub.topic, ue.To)
 	e.Extra = map[string]any{"topic": sub.topic, "partition": ps.partition, "unreadable_from": ue.From, "next_offset": ue.To}
-	return sub.s.out.push(ctx, outFrame{data: errorFrame(sub.id, e), sub: sub})
+	return sub.s.out.push(ctx, outFrame{data: errorFrame(sub.id, "", e), sub: sub})
 }
 
 // Deliver implements fanout.Sink: it encodes the events and queues them
 // for the writer, waiting while the socket's queue is full. That wait is
-// what pauses a slow client's subscription.
+// what pauses a slow client's subscription. Each event is encoded as an
+// event frame, or for a batched subscription as an item of an events
+// frame ({fields}), which the writer gathers into events frames.
 func (ps *partSub) Deliver(ctx context.Context, events []event.Record) error {
 	sub := ps.sub
 	select {
@@ -462,7 +482,11 @@ func (ps *partSub) Deliver(ctx context.Context, events []event.Record) error {
 		if buf == nil {
 			buf = getFrameBuf(frameSizeHint(events[i:], len(sub.prefix), chunk))
 		}
-		buf = append(buf, sub.prefix...)
+		if sub.batched() {
+			buf = append(buf, '{')
+		} else {
+			buf = append(buf, sub.prefix...)
+		}
 		buf = eventjson.AppendRecordFields(buf, e)
 		buf = append(buf, '}')
 		ends = append(ends, len(buf))

@@ -19,10 +19,11 @@ type received struct {
 	subscribed map[string]bool
 	next       map[string]map[int32]int64 // id -> partition -> next offset expected
 	count      map[string]map[int32]int
+	frames     map[string]int // "<id> <type>" -> frames read by until
 }
 
 func newReceived(t *testing.T, topic string) *received {
-	return &received{t: t, topic: topic, subscribed: map[string]bool{}, next: map[string]map[int32]int64{}, count: map[string]map[int32]int{}}
+	return &received{t: t, topic: topic, subscribed: map[string]bool{}, next: map[string]map[int32]int64{}, count: map[string]map[int32]int{}, frames: map[string]int{}}
 }
 
 // expectFrom sets where id's partition p must start.
@@ -63,7 +64,7 @@ func (r *received) add(f frame) {
 }
 
 // until reads frames of c into r until every expected partition has
-// reached its end offset.
+// reached its end offset; an events frame counts as its events.
 func (r *received) until(c *client, end map[string]map[int32]int64) {
 	r.t.Helper()
 	done := func() bool {
@@ -81,7 +82,14 @@ func (r *received) until(c *client, end map[string]map[int32]int64) {
 		if err != nil {
 			r.t.Fatalf("reading events: %v; got so far %v", err, r.next)
 		}
-		r.add(f)
+		r.frames[f.ID+" "+f.Type]++
+		if f.Type == "subscribed" {
+			r.add(f)
+			continue
+		}
+		for _, ev := range eventsOf(r.t, f) {
+			r.add(ev)
+		}
 	}
 }
 
@@ -266,6 +274,7 @@ func TestBadFramesKeepSocket(t *testing.T) {
 		{`{"type": "subscribe", "id": "x", "topic": "bad", "partitions": []}`, "x", "invalid_request", true},
 		{`{"type": "subscribe", "id": "x", "topic": "bad", "partitions": [0, 0]}`, "x", "invalid_request", true},
 		{`{"type": "subscribe", "id": "x", "topic": "bad", "partitions": ["0"]}`, "x", "invalid_request", true},
+		{`{"type": "subscribe", "id": "x", "topic": "bad", "batch": "yes"}`, "x", "invalid_request", true},
 		{`{"type": "subscribe", "id": "x", "topic": "nope"}`, "x", "topic_not_found", false},
 		{`{"type": "subscribe", "id": "x", "topic": "bad", "partitions": [2]}`, "x", "partition_not_found", false},
 		{`{"type": "subscribe", "id": "x", "topic": "bad", "from": {"offsets": {"5": 0}}}`, "x", "partition_not_found", false},
@@ -293,6 +302,13 @@ func TestBadFramesKeepSocket(t *testing.T) {
 			c.sendRaw(tc.frame)
 		}
 		f := c.expectError(tc.id, tc.code)
+		op := frameOp(tc.frame)
+		if tc.code == "payload_too_large" {
+			op = "unknown" // too large to be read
+		}
+		if f.Op != op {
+			t.Fatalf("%.100s got %s, want \"op\": %q", tc.frame, f.raw, op)
+		}
 		if tc.code == "offset_out_of_range" && (f.LogStart == nil || *f.LogStart != 0 || f.HWM == nil || *f.HWM != 0) {
 			t.Fatalf("offset_out_of_range without bounds: %s", f.raw)
 		}
@@ -301,12 +317,16 @@ func TestBadFramesKeepSocket(t *testing.T) {
 	if err := c.c.WriteMessage(websocket.BinaryMessage, []byte(`{"type":"subscribe"}`)); err != nil {
 		t.Fatal(err)
 	}
-	c.expectError("", "invalid_request")
+	if f := c.expectError("", "invalid_request"); f.Op != "unknown" {
+		t.Fatalf("a binary frame got %s, want \"op\": \"unknown\"", f.raw)
+	}
 
 	// Still alive: the limit of two subscriptions, and events flow.
 	c.subscribe("second", "bad", map[string]any{"partitions": []int{1}})
 	c.sendRaw(`{"type": "subscribe", "id": "third", "topic": "bad"}`)
-	c.expectError("third", codeTooManySubscriptions)
+	if f := c.expectError("third", codeTooManySubscriptions); f.Op != "subscribe" {
+		t.Fatalf("got %s, want \"op\": \"subscribe\"", f.raw)
+	}
 	e.produce("bad", 1, 0, 1, 0)
 	got := map[string]bool{}
 	for range 2 {
@@ -326,4 +346,17 @@ func TestBadFramesKeepSocket(t *testing.T) {
 	if want := float64(len(tests) + 4); counted != want {
 		t.Fatalf("frames_in_total counts %v frames, want %v", counted, want)
 	}
+}
+
+// frameOp is the "op" of the error frame that answers the client frame
+// text: its "type" when the server knows it, else "unknown".
+func frameOp(text string) string {
+	var f struct{ Type any }
+	if json.Unmarshal([]byte(text), &f) == nil {
+		switch f.Type {
+		case "auth", "subscribe", "unsubscribe", "commit":
+			return f.Type.(string)
+		}
+	}
+	return "unknown"
 }

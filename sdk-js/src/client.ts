@@ -49,7 +49,7 @@ export interface ClientEvents {
   state: { oldState: ClientState; newState: ClientState };
   /** Opening a socket: at connect(), and for each reconnect (attempt counts from 0, delay is the backoff waited). */
   connecting: { reason: string; attempt: number; delay: number };
-  /** The socket is open and authenticated (as far as the client can tell: the gateway answers a bad token by closing). */
+  /** The socket is open and, when the client has a token, the gateway has acknowledged it (the `authenticated` frame). */
   connected: Record<string, never>;
   /** The socket closed. reconnect: whether the client will open another; error: why it will not, for auth failures. */
   disconnected: { code: number; reason: string; reconnect: boolean; error?: RunnelError };
@@ -237,12 +237,20 @@ export class Runnel extends Emitter<ClientEvents> {
     ws.onopen = () => {
       if (this.ws !== ws) return;
       clearTimeout(this.openTimer);
-      if (token) ws.send(JSON.stringify({ type: "auth", token }));
-      this.attempt = 0;
-      this.setState("connected");
-      this.emit("connected", {});
-      this.scheduleRefresh();
-      for (const sub of [...this.subs.values()]) sub._open();
+      if (!token) {
+        this.ready();
+        return;
+      }
+      // Connected once the gateway acknowledges the token, within the
+      // connect timeout; a refused one is answered by a 4401 close.
+      ws.send(JSON.stringify({ type: "auth", token }));
+      this.openTimer = setTimeout(() => {
+        if (this.ws !== ws || this.authed) return;
+        detach(ws);
+        ws.close();
+        this.ws = undefined;
+        this.closed(1006, "no answer to the auth frame", true);
+      }, this.opts.connectTimeout ?? 10_000);
     };
     this.authed = false;
     ws.onmessage = (ev) => {
@@ -258,6 +266,16 @@ export class Runnel extends Emitter<ClientEvents> {
     };
   }
 
+  /** ready makes the open (and authenticated) socket the client's: connected, and every subscription (re)subscribes. */
+  private ready(): void {
+    clearTimeout(this.openTimer);
+    this.attempt = 0;
+    this.setState("connected");
+    this.emit("connected", {});
+    this.scheduleRefresh();
+    for (const sub of [...this.subs.values()]) sub._open();
+  }
+
   private onFrame(data: unknown): void {
     if (typeof data !== "string") {
       this.emit("error", { error: new RunnelError(Codes.badResponse, "the gateway sent a binary frame") });
@@ -270,18 +288,26 @@ export class Runnel extends Emitter<ClientEvents> {
       this.emit("error", { error: err });
       return;
     }
-    if (!this.authed && !(f.type === "error" && f.id === undefined && f.code === "unauthenticated")) {
-      // The gateway answers a refused token with an error frame and a
-      // close (4401); any other frame means it took the token.
-      this.authed = true;
-      this.tokens.accepted();
-    }
     switch (f.type) {
       case "event": {
         const sub = this.subs.get(f.id);
         if (sub) sub._onEvent(f);
         return;
       }
+      case "events": {
+        const sub = this.subs.get(f.id);
+        if (sub) sub._onEvents(f.events);
+        return;
+      }
+      case "authenticated":
+        // The answer to an auth frame: the first one makes the socket
+        // connected; a refresh's only confirms the new token.
+        this.tokens.accepted();
+        if (!this.authed) {
+          this.authed = true;
+          if (this._state !== "connected") this.ready();
+        }
+        return;
       case "subscribed":
         this.subs.get(baseId(f.id))?._onSubscribed(f);
         return;
@@ -296,11 +322,11 @@ export class Runnel extends Emitter<ClientEvents> {
         const err = errorFrom(f.code, f.message, undefined, errorDetails(f));
         if (err instanceof AuthError) {
           // Before the socket took a token, the 4401 close that follows
-          // decides; after, this is a refused refresh: the socket lives
-          // until its current token expires, and the next refresh asks
-          // getToken again.
+          // decides; after, this is a refused refresh (op "auth"): the
+          // socket lives until its current token expires, and the next
+          // refresh asks getToken again.
           if (!this.authed) return;
-          this.tokens.rejected();
+          if (f.op === "auth") this.tokens.rejected();
         }
         this.emit("error", { error: err });
       }

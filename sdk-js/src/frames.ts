@@ -47,10 +47,31 @@ export interface SubscribedFrame {
   offsets?: Record<string, number>;
 }
 
+/**
+ * `events`: several events of a subscription that asked for batching, in
+ * order. parseServerFrame gives each item the type, id and topic of an
+ * event frame, so they are RunnelEvents.
+ */
+export interface EventsFrame {
+  type: "events";
+  id: string;
+  topic: string;
+  events: RunnelEvent[];
+}
+
+/** `authenticated`: the gateway took the token of an auth frame. */
+export interface AuthenticatedFrame {
+  type: "authenticated";
+  /** The token's exp, seconds since the epoch. */
+  exp: number;
+}
+
 /** `error`: a frame or a subscription failed. */
 export interface ErrorFrame {
   type: "error";
   id?: string;
+  /** The type of the client frame this error answers; absent when it answers none (a subscription ended). */
+  op?: string;
   code: string;
   message: string;
   [extra: string]: unknown;
@@ -64,12 +85,12 @@ export interface CommittedFrame {
 }
 
 /** Any frame the server sends. */
-export type ServerFrame = SubscribedFrame | RunnelEvent | ErrorFrame | CommittedFrame;
+export type ServerFrame = SubscribedFrame | RunnelEvent | EventsFrame | ErrorFrame | CommittedFrame | AuthenticatedFrame;
 
 /** Frames the client sends. */
 export type ClientFrame =
   | { type: "auth"; token: string }
-  | { type: "subscribe"; id: string; topic: string; from?: From; partitions?: number[]; group?: string }
+  | { type: "subscribe"; id: string; topic: string; from?: From; partitions?: number[]; group?: string; batch?: boolean }
   | { type: "unsubscribe"; id: string }
   | { type: "commit"; id: string; offsets: Record<string, number> };
 
@@ -106,6 +127,26 @@ export function parseServerFrame(data: string): ServerFrame {
         throw bad("an event needs id, partition, offset and timestamp", data);
       }
       return f as unknown as RunnelEvent;
+    case "events": {
+      const { id, topic, events } = f;
+      if (typeof id !== "string" || typeof topic !== "string" || !Array.isArray(events) || events.length === 0) {
+        throw bad("events needs id, topic and a non-empty events array", data);
+      }
+      for (const e of events) {
+        if (!isObj(e) || !isInt(e.partition) || !isInt(e.offset) || typeof e.timestamp !== "number") {
+          throw bad("each of events needs partition, offset and timestamp", data);
+        }
+      }
+      for (const e of events) {
+        e.type = "event";
+        e.id = id;
+        e.topic = topic;
+      }
+      return f as unknown as EventsFrame;
+    }
+    case "authenticated":
+      if (typeof f.exp !== "number" || !Number.isInteger(f.exp)) throw bad("authenticated needs exp", data);
+      return f as unknown as AuthenticatedFrame;
     case "subscribed":
       if (typeof f.id !== "string" || typeof f.topic_id !== "string" || !Array.isArray(f.partitions) || !f.partitions.every(isInt)) {
         throw bad("subscribed needs id, topic_id and partitions", data);
@@ -113,7 +154,7 @@ export function parseServerFrame(data: string): ServerFrame {
       if (f.offsets !== undefined && !isOffsetMap(f.offsets)) throw bad("subscribed offsets must map partitions to offsets", data);
       return f as unknown as SubscribedFrame;
     case "error":
-      if (typeof f.code !== "string" || typeof f.message !== "string" || (f.id !== undefined && typeof f.id !== "string")) {
+      if (typeof f.code !== "string" || typeof f.message !== "string" || (f.id !== undefined && typeof f.id !== "string") || (f.op !== undefined && typeof f.op !== "string")) {
         throw bad("an error needs code and message", data);
       }
       return f as unknown as ErrorFrame;
@@ -128,7 +169,7 @@ export function parseServerFrame(data: string): ServerFrame {
 export function errorDetails(f: ErrorFrame): Record<string, unknown> {
   const d: Record<string, unknown> = {};
   for (const k in f) {
-    if (k !== "type" && k !== "id" && k !== "code" && k !== "message") d[k] = f[k];
+    if (k !== "type" && k !== "id" && k !== "op" && k !== "code" && k !== "message") d[k] = f[k];
   }
   return d;
 }

@@ -11,7 +11,7 @@ export { Runnel } from "./client.js";
 export type { ClientEvents, ClientState, RunnelOptions, WebSocketCtor, WebSocketLike } from "./client.js";
 export { Subscription } from "./subscription.js";
 export type { EventHandler, SubscribeOptions, SubscriptionEvents, SubscriptionState } from "./subscription.js";
-export type { From, RunnelEvent, SubscribedFrame, ErrorFrame, CommittedFrame, ServerFrame, ClientFrame } from "./frames.js";
+export type { From, RunnelEvent, SubscribedFrame, EventsFrame, AuthenticatedFrame, ErrorFrame, CommittedFrame, ServerFrame, ClientFrame } from "./frames.js";
 export { parseServerFrame } from "./frames.js";
 export type { EventIn, PublishOptions, PublishResult } from "./publish.js";
 export { newIdempotencyKey } from "./publish.js";

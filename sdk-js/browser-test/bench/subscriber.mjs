@@ -6,9 +6,12 @@
 // bundle (inclusive: the JSON parsing and bookkeeping it calls; the app's
 // handler, one counter increment, too) over the samples that are not idle.
 // Runs RUNS times on the same data (a new page each) and prints each run
-// and the medians, with the load average before and after. Each run also
-// reads the topic with a bare WebSocket in the same page (no SDK: count
-// the event frames), the browser's and the machine's own ceiling.
+// and the medians, with the load average before and after. Each run reads
+// the topic four times: with the SDK batched (its default: the gateway
+// sends several events per WebSocket message when more than one is ready)
+// and unbatched (`batch: false`, one event per message), and with a bare
+// WebSocket in the same page (no SDK: count the events without parsing),
+// batched and unbatched, the browser's and the machine's own ceiling.
 //
 //   make build && cd sdk-js/browser-test && RUNNEL_BIN=$PWD/../../bin/runnel npm run bench
 //   (EVENTS=300000 RUNS=3 PARTITIONS=4 by default)
@@ -77,19 +80,28 @@ function topFunctions(profile, n = 8) {
 }
 
 // rawRun reads the topic with the browser's WebSocket alone: the subscribe
-// frame, then counting event frames (a substring test, no parsing).
-function rawRun(page, dev) {
+// frame, then counting events without parsing (an event frame is one; in
+// an events frame, each "partition" key is one).
+function rawRun(page, dev, batch) {
   return page.evaluate(
-    ({ url, token, n }) =>
+    ({ url, token, n, batch }) =>
       new Promise((resolve, reject) => {
         const ws = new WebSocket(url.replace(/^http/, "ws") + "/v1/ws?access_token=" + token);
         let count = 0;
         let first = 0;
-        ws.onopen = () => ws.send(JSON.stringify({ type: "subscribe", id: "raw", topic: "bench", from: "earliest" }));
+        ws.onopen = () => ws.send(JSON.stringify({ type: "subscribe", id: "raw", topic: "bench", from: "earliest", batch }));
         ws.onmessage = (m) => {
-          if (!m.data.startsWith('{"type":"event"')) return;
-          if (count++ === 0) first = performance.now();
-          if (count === n) {
+          const d = m.data;
+          if (d.startsWith('{"type":"event"')) {
+            if (count === 0) first = performance.now();
+            count++;
+          } else if (d.startsWith('{"type":"events"')) {
+            if (count === 0) first = performance.now();
+            for (let i = d.indexOf('"partition":'); i >= 0; i = d.indexOf('"partition":', i + 12)) count++;
+          } else {
+            return;
+          }
+          if (count >= n) {
             ws.close();
             resolve((n - 1) / ((performance.now() - first) / 1000));
           }
@@ -97,11 +109,12 @@ function rawRun(page, dev) {
         ws.onerror = () => reject(new Error("raw WebSocket failed"));
         setTimeout(() => reject(new Error(`raw: only ${count} of ${n} events in 300 s`)), 300_000);
       }),
-    { url: dev.url, token: mintToken(), n: events },
+    { url: dev.url, token: mintToken(), n: events, batch },
   );
 }
 
-async function run(context, dev, i) {
+// sdkRun reads the topic with the SDK, batched or not, profiling the page.
+async function sdkRun(context, dev, i, batch) {
   const sdk = await sdkPage(context);
   const page = sdk.page;
   const cdp = await context.newCDPSession(page);
@@ -111,13 +124,13 @@ async function run(context, dev, i) {
   const before = await cdp.send("Performance.getMetrics");
   await cdp.send("Profiler.start");
   const r = await page.evaluate(
-    ({ url, token, n }) =>
+    ({ url, token, n, batch }) =>
       new Promise((resolve, reject) => {
         const c = new window.Runnel({ url, token });
         let count = 0;
         let first = 0;
         const start = performance.now();
-        const sub = c.subscribe("bench", { from: "earliest" }, () => {
+        const sub = c.subscribe("bench", { from: "earliest", batch }, () => {
           if (count++ === 0) first = performance.now();
           if (count === n) {
             const last = performance.now();
@@ -128,18 +141,18 @@ async function run(context, dev, i) {
         sub.on("error", ({ error, final }) => final && reject(new Error(error.message)));
         setTimeout(() => reject(new Error(`only ${count} of ${n} events in 300 s`)), 300_000);
       }),
-    { url: dev.url, token: mintToken(), n: events },
+    { url: dev.url, token: mintToken(), n: events, batch },
   );
   const { profile } = await cdp.send("Profiler.stop");
   mkdirSync(artifacts, { recursive: true });
-  writeFileSync(join(artifacts, `bench-run${i + 1}.cpuprofile`), JSON.stringify(profile)); // opens in DevTools' Performance panel
+  writeFileSync(join(artifacts, `bench-run${i + 1}-${batch ? "batched" : "unbatched"}.cpuprofile`), JSON.stringify(profile)); // opens in DevTools' Performance panel
   if (process.env.TOP) console.log(topFunctions(profile).join("\n"));
   const after = await cdp.send("Performance.getMetrics");
   const metric = (m, name) => m.metrics.find((x) => x.name === name)?.value ?? 0;
   const script = metric(after, "ScriptDuration") - metric(before, "ScriptDuration");
   const task = metric(after, "TaskDuration") - metric(before, "TaskDuration");
   await cdp.detach();
-  const rawPerSec = await rawRun(page, dev);
+  const rawPerSec = await rawRun(page, dev, batch);
   await sdk.close();
   return {
     eventsPerSec: (r.count - 1) / (r.spanMs / 1000),
@@ -158,22 +171,27 @@ const browser = await launch();
 try {
   const fill = await prefill(dev);
   console.log(`${events} events on ${partitions} partitions written in ${fill.toFixed(1)} s; load average ${loadavg()}`);
-  const results = [];
+  const results = { batched: [], unbatched: [] };
+  const line = (r) =>
+    `${Math.round(r.eventsPerSec)} events/s (${r.spanMs.toFixed(0)} ms first to last, first after ${r.firstMs.toFixed(0)} ms); ` +
+    `SDK ${(r.sdk.share * 100).toFixed(1)}% of ${r.sdk.busyMs.toFixed(0)} ms sampled page CPU; ` +
+    `script ${(r.scriptShare * 100).toFixed(1)}% of ${r.taskSec.toFixed(2)} s renderer task time; ` +
+    `bare WebSocket ${Math.round(r.rawPerSec)} events/s`;
   for (let i = 0; i < runs; i++) {
-    const r = await run(browser.context, dev, i);
-    results.push(r);
+    for (const mode of ["batched", "unbatched"]) {
+      const r = await sdkRun(browser.context, dev, i, mode === "batched");
+      results[mode].push(r);
+      console.log(`run ${i + 1} ${mode}: ${line(r)}; load average ${loadavg()}`);
+    }
+  }
+  for (const mode of ["batched", "unbatched"]) {
+    const rs = results[mode];
     console.log(
-      `run ${i + 1}: ${Math.round(r.eventsPerSec)} events/s (${r.spanMs.toFixed(0)} ms first to last, first after ${r.firstMs.toFixed(0)} ms); ` +
-        `SDK ${(r.sdk.share * 100).toFixed(1)}% of ${r.sdk.busyMs.toFixed(0)} ms sampled page CPU; ` +
-        `script ${(r.scriptShare * 100).toFixed(1)}% of ${r.taskSec.toFixed(2)} s renderer task time; ` +
-        `bare WebSocket ${Math.round(r.rawPerSec)} events/s; load average ${loadavg()}`,
+      `median of ${runs} ${mode}: ${Math.round(median(rs.map((r) => r.eventsPerSec)))} events/s, ` +
+        `SDK ${(median(rs.map((r) => r.sdk.share)) * 100).toFixed(1)}% of page CPU, ` +
+        `bare WebSocket ${Math.round(median(rs.map((r) => r.rawPerSec)))} events/s; load average ${loadavg()}`,
     );
   }
-  console.log(
-    `median of ${runs}: ${Math.round(median(results.map((r) => r.eventsPerSec)))} events/s, ` +
-      `SDK ${(median(results.map((r) => r.sdk.share)) * 100).toFixed(1)}% of page CPU, ` +
-      `bare WebSocket ${Math.round(median(results.map((r) => r.rawPerSec)))} events/s; load average ${loadavg()}`,
-  );
 } finally {
   await browser.close();
   await dev.stop();

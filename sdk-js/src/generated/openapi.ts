@@ -372,7 +372,10 @@ export interface paths {
          *     frames before it (or a refused token, or no frame within the auth timeout)
          *     get an error frame with code `unauthenticated`, and the socket is closed
          *     with code 4401. An `auth`
-         *     frame later replaces the token, to refresh it before it expires. A socket
+         *     frame later replaces the token, to refresh it before it expires. Every
+         *     accepted `auth` frame (the first and each refresh) is answered by an
+         *     `authenticated` frame with the token's `exp`; a refused one by an error
+         *     frame with `"op": "auth"`. A socket
          *     whose token expires unrefreshed is closed with code 4001. Subscribing needs
          *     `consume` on the topic; committing needs it too.
          *
@@ -382,6 +385,17 @@ export interface paths {
          *     **Delivery.** Events of one partition arrive in offset order. A client that
          *     falls behind is never sent a gap: it is paused and catches up from the log.
          *     The server pings idle sockets; clients answer with pongs, as browsers do.
+         *     A subscription with `"batch": true` gets an `events` frame carrying several
+         *     of its events whenever more than one is ready to send (at most 500 events
+         *     or about 64 KiB per frame; the server never waits for more to come, and a
+         *     lone event still goes as an `event` frame): for clients, such as browsers,
+         *     whose cost per WebSocket message limits how many events they can read.
+         *
+         *     **Answers.** An error frame that answers a client frame carries `op`, that
+         *     frame's `type` (`unknown` for a frame the server did not understand), so
+         *     that a failed `commit` or `unsubscribe` is told apart from the end of the
+         *     subscription with the same `id`; an error frame without `op` is about a
+         *     subscription (it ended, or lost events) or the socket.
          *
          *     **Errors.** A bad frame gets an error frame, not a dropped socket. Error frame
          *     codes (`WsErrorFrame`): `invalid_json`, `invalid_request`,
@@ -1007,7 +1021,7 @@ export interface components {
         /** @description A frame from the client on `/v1/ws`. */
         WsClientFrame: components["schemas"]["WsAuthFrame"] | components["schemas"]["WsSubscribeFrame"] | components["schemas"]["WsUnsubscribeFrame"] | components["schemas"]["WsCommitFrame"];
         /** @description A frame from the server on `/v1/ws`. */
-        WsServerFrame: components["schemas"]["WsSubscribedFrame"] | components["schemas"]["WsEventFrame"] | components["schemas"]["WsErrorFrame"] | components["schemas"]["WsCommittedFrame"];
+        WsServerFrame: components["schemas"]["WsSubscribedFrame"] | components["schemas"]["WsEventFrame"] | components["schemas"]["WsEventsFrame"] | components["schemas"]["WsErrorFrame"] | components["schemas"]["WsCommittedFrame"] | components["schemas"]["WsAuthenticatedFrame"];
         /**
          * @description The client's name for a subscription, unique on its socket.
          * @example s1
@@ -1055,12 +1069,20 @@ export interface components {
          *     committed unless the client sends `commit`. Unsubscribing or closing the
          *     socket leaves the group at once. A group that refuses the member for good
          *     (no assignor in common, group full, not authorized) ends the subscription
-         *     with a `conflict` error frame. Answered by `subscribed`, or an error frame.
+         *     with a `conflict` error frame. With `batch`, events may come several to a
+         *     frame (`WsEventsFrame`). Answered by `subscribed`, or an error frame.
          * @example {
          *       "type": "subscribe",
          *       "id": "s1",
          *       "topic": "chat",
          *       "from": "latest"
+         *     }
+         * @example {
+         *       "type": "subscribe",
+         *       "id": "s3",
+         *       "topic": "ticks",
+         *       "from": "earliest",
+         *       "batch": true
          *     }
          * @example {
          *       "type": "subscribe",
@@ -1090,6 +1112,16 @@ export interface components {
             partitions?: number[];
             /** @description A consumer group id, shared with Kafka clients. */
             group?: string;
+            /**
+             * @description Whenever more than one of the subscription's events is ready to send,
+             *     send them in one `events` frame (at most 500 events or about 64 KiB;
+             *     an event larger than that goes alone). The server does not wait for
+             *     events to fill a frame: a lone event goes at once, as an `event` frame.
+             *     Order per partition, resume offsets and every other guarantee are as
+             *     without it. Without `batch` (or `false`) every event is an `event` frame.
+             * @default false
+             */
+            batch: boolean;
         };
         /**
          * @description Where a subscription starts.
@@ -1253,16 +1285,103 @@ export interface components {
             type: "event";
         });
         /**
+         * @description Several events of one subscription that asked for `batch`, in the order
+         *     they would have come as `event` frames (offset order within a partition;
+         *     events of several partitions may share a frame). Each item has the fields
+         *     of an `event` frame but `type`, `id` and `topic`, which the frame carries once.
+         * @example {
+         *       "type": "events",
+         *       "id": "s3",
+         *       "topic": "ticks",
+         *       "events": [
+         *         {
+         *           "partition": 0,
+         *           "offset": 42,
+         *           "timestamp": 1767225600000,
+         *           "key": "eur-usd",
+         *           "value": 1.0831,
+         *           "headers": {}
+         *         },
+         *         {
+         *           "partition": 0,
+         *           "offset": 43,
+         *           "timestamp": 1767225600001,
+         *           "key": "eur-usd",
+         *           "value": 1.0832,
+         *           "headers": {}
+         *         }
+         *       ]
+         *     }
+         */
+        WsEventsFrame: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "events";
+            id: components["schemas"]["SubscriptionID"];
+            topic: components["schemas"]["TopicName"];
+            events: components["schemas"]["WsEventItem"][];
+        };
+        /** @description One event of an `events` frame; its fields as in `WsEventFrame`. */
+        WsEventItem: {
+            /** Format: int32 */
+            partition: number;
+            /** Format: int64 */
+            offset: number;
+            /** Format: int64 */
+            timestamp: number;
+            key?: string | null;
+            key_b64?: components["schemas"]["Base64"];
+            value?: components["schemas"]["JSONValue"];
+            value_b64?: components["schemas"]["Base64"];
+            headers: components["schemas"]["ReadHeaders"];
+            headers_b64?: components["schemas"]["ReadHeadersB64"];
+        } & (components["schemas"]["ReadKey"] & components["schemas"]["ReadValue"]);
+        /**
+         * @description The answer to an accepted `auth` frame, the first or a refresh: the socket
+         *     now lives until `exp`. A socket authenticated at the upgrade gets none
+         *     until it sends an `auth` frame.
+         * @example {
+         *       "type": "authenticated",
+         *       "exp": 1767229200
+         *     }
+         */
+        WsAuthenticatedFrame: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            type: "authenticated";
+            /**
+             * Format: int64
+             * @description The token's `exp`, seconds since the Unix epoch.
+             */
+            exp: number;
+        };
+        /**
          * @description A frame or a subscription failed. `id` names the subscription when there is
          *     one; a failed subscription has ended, except after `data_unreadable`: that
          *     frame names events lost to damaged storage (`topic`, `partition`,
          *     `[unreadable_from, next_offset)`), and the subscription goes on at
-         *     `next_offset`. Codes as in REST errors.
+         *     `next_offset`. `op` is set when the error answers a client frame: that
+         *     frame's `type`. So a `commit` or `unsubscribe` refused (`op` names it) is
+         *     told apart from a subscription that ended (no `op`), though both carry the
+         *     subscription's `id`. Codes as in REST errors.
          * @example {
          *       "type": "error",
          *       "id": "s1",
+         *       "op": "subscribe",
          *       "code": "topic_not_found",
          *       "message": "topic \"chat\" does not exist"
+         *     }
+         * @example {
+         *       "type": "error",
+         *       "id": "s1",
+         *       "op": "commit",
+         *       "code": "conflict",
+         *       "message": "partition 2 is not assigned to subscription \"s1\" now (the group rebalanced); its events go to another member",
+         *       "partition": 2
          *     }
          * @example {
          *       "type": "error",
@@ -1282,6 +1401,14 @@ export interface components {
              */
             type: "error";
             id?: components["schemas"]["SubscriptionID"];
+            /**
+             * @description The `type` of the client frame this error answers; `unknown` for a frame
+             *     whose type the server did not understand (not JSON, no or an unknown
+             *     `type`, too large, binary). Absent for errors that answer no frame: a
+             *     subscription ended or lost events, or no `auth` frame came in time.
+             * @enum {string}
+             */
+            op?: "auth" | "subscribe" | "unsubscribe" | "commit" | "unknown";
             /**
              * @description As listed in `openWebSocket`'s description.
              * @enum {string}

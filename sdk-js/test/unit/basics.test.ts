@@ -119,6 +119,15 @@ describe("parseServerFrame", () => {
     assert.equal(er.type === "error" && er.partition, 0);
     const cm = parseServerFrame('{"type":"committed","id":"s1","offsets":{"0":121}}');
     assert.equal(cm.type, "committed");
+    const au = parseServerFrame('{"type":"authenticated","exp":1767229200}');
+    assert.equal(au.type === "authenticated" && au.exp, 1767229200);
+    const op = parseServerFrame('{"type":"error","id":"s1","op":"commit","code":"conflict","message":"m"}');
+    assert.equal(op.type === "error" && op.op, "commit");
+  });
+  it("gives each item of an events frame the type, id and topic of an event frame", () => {
+    const f = parseServerFrame('{"type":"events","id":"s1","topic":"t","events":[{"partition":0,"offset":4,"timestamp":1,"key":null,"value":1,"headers":{}},{"partition":1,"offset":0,"timestamp":2,"key":"k","value_b64":"AA==","headers":{}}]}');
+    assert.ok(f.type === "events");
+    assert.deepEqual(f.events.map((e) => [e.type, e.id, e.topic, e.partition, e.offset]), [["event", "s1", "t", 0, 4], ["event", "s1", "t", 1, 0]]);
   });
   it("refuses frames without the fields the SDK uses", () => {
     for (const bad of [
@@ -131,6 +140,16 @@ describe("parseServerFrame", () => {
       '{"type":"error","message":"m"}',
       '{"type":"committed","id":"s1","offsets":{"0":-1}}',
       '{"type":"hello"}',
+      '{"type":"events","id":"s1","topic":"t"}',
+      '{"type":"events","id":"s1","topic":"t","events":[]}',
+      '{"type":"events","id":"s1","topic":"t","events":{"0":{}}}',
+      '{"type":"events","topic":"t","events":[{"partition":0,"offset":1,"timestamp":1}]}',
+      '{"type":"events","id":"s1","topic":"t","events":[{"partition":0,"offset":1,"timestamp":1},{"partition":0,"offset":-2,"timestamp":1}]}',
+      '{"type":"events","id":"s1","topic":"t","events":[{"partition":0,"offset":1,"timestamp":1},null]}',
+      '{"type":"events","id":"s1","topic":"t","events":[{"partition":0,"offset":1}]}',
+      '{"type":"authenticated"}',
+      '{"type":"authenticated","exp":"soon"}',
+      '{"type":"error","op":7,"code":"conflict","message":"m"}',
     ]) {
       assert.throws(() => parseServerFrame(bad), (e: RunnelError) => e.code === "bad_response", bad);
     }

@@ -6,6 +6,8 @@ import { Runnel, type RunnelEvent, type WebSocketLike } from "@runnel/client";
 
 class FakeWS implements WebSocketLike {
   static all: FakeWS[] = [];
+  /** Whether the "gateway" acknowledges auth frames (the authenticated frame), as it does a good token. */
+  static autoAck = true;
   readyState = 0;
   sent: any[] = [];
   onopen: ((ev: unknown) => void) | null = null;
@@ -20,7 +22,9 @@ class FakeWS implements WebSocketLike {
     }, 0);
   }
   send(data: string) {
-    this.sent.push(JSON.parse(data));
+    const f = JSON.parse(data);
+    this.sent.push(f);
+    if (f.type === "auth" && FakeWS.autoAck) setTimeout(() => this.serverSends({ type: "authenticated", exp: 2e9 }), 0);
   }
   close() {
     this.readyState = 3;
@@ -40,7 +44,8 @@ const tick = (ms = 5) => new Promise((r) => setTimeout(r, ms));
 const last = () => FakeWS.all[FakeWS.all.length - 1];
 async function nextSocket(n: number) {
   for (let i = 0; i < 200 && FakeWS.all.length < n; i++) await tick();
-  await tick();
+  await tick(); // open, send auth
+  await tick(); // the authenticated frame
   assert.equal(FakeWS.all.length, n, `socket ${n} opened`);
   return last();
 }
@@ -49,6 +54,7 @@ let client: Runnel | undefined;
 afterEach(() => {
   client?.disconnect();
   FakeWS.all = [];
+  FakeWS.autoAck = true;
 });
 
 function newClient(opts: object = {}) {
@@ -65,7 +71,7 @@ describe("client over a scripted socket", () => {
     const sub = c.subscribe("t", { from: "earliest" }, (e: RunnelEvent) => got.push(`${e.partition}:${e.offset}`));
     const ws1 = await nextSocket(1);
     assert.equal(ws1.url, "ws://gw.test:8080/v1/ws");
-    assert.deepEqual(ws1.sent, [{ type: "auth", token: "t0" }, { type: "subscribe", id: "s1", topic: "t", from: "earliest" }]);
+    assert.deepEqual(ws1.sent, [{ type: "auth", token: "t0" }, { type: "subscribe", id: "s1", topic: "t", from: "earliest", batch: true }]);
     ws1.serverSends({ type: "subscribed", id: "s1", topic: "t", topic_id: "A", partitions: [0, 1], offsets: { "0": 0, "1": 5 } });
     ws1.serverSends(ev(0, 0));
     ws1.serverSends(ev(0, 1));
@@ -74,7 +80,7 @@ describe("client over a scripted socket", () => {
     ws1.drop();
     assert.equal(sub.state, "subscribing");
     const ws2 = await nextSocket(2);
-    assert.deepEqual(ws2.sent[1], { type: "subscribe", id: "s1", topic: "t", from: { offsets: { "0": 2, "1": 6 } } });
+    assert.deepEqual(ws2.sent[1], { type: "subscribe", id: "s1", topic: "t", batch: true, from: { offsets: { "0": 2, "1": 6 } } });
     // A server that replays from earlier: the app sees nothing twice.
     ws2.serverSends({ type: "subscribed", id: "s1", topic: "t", topic_id: "A", partitions: [0, 1], offsets: { "0": 1, "1": 6 } });
     ws2.serverSends(ev(0, 1));
@@ -126,7 +132,7 @@ describe("client over a scripted socket", () => {
     ws.serverSends({ type: "error", id: "s1", code: "unavailable", message: "try again" });
     assert.equal(sub.state, "subscribing");
     for (let i = 0; i < 100 && ws.sent.length < 3; i++) await tick();
-    assert.deepEqual(ws.sent[2], { type: "subscribe", id: "s1", topic: "t" });
+    assert.deepEqual(ws.sent[2], { type: "subscribe", id: "s1", topic: "t", batch: true });
     ws.serverSends({ type: "subscribed", id: "s1", topic_id: "A", partitions: [0], offsets: { "0": 0 } });
     ws.serverSends({ type: "error", id: "s1", code: "data_unreadable", message: "m", topic: "t", partition: 0, unreadable_from: 0, next_offset: 10 });
     assert.equal(sub.state, "subscribed");
@@ -135,6 +141,7 @@ describe("client over a scripted socket", () => {
   });
 
   it("stops on 4401 with a static token, reconnects at once on 4001 with getToken", async () => {
+    FakeWS.autoAck = false;
     const c = newClient();
     const stopped = new Promise<any>((r) => c.on("disconnected", r));
     c.connect();
@@ -148,6 +155,7 @@ describe("client over a scripted socket", () => {
     assert.equal(FakeWS.all.length, 1);
     c.disconnect();
     FakeWS.all = [];
+    FakeWS.autoAck = true;
 
     let n = 0;
     const c2 = newClient({ token: undefined, getToken: async () => `tok${++n}` });
@@ -166,7 +174,9 @@ describe("client over a scripted socket", () => {
     const stopped = new Promise<any>((r) => c.on("disconnected", (d) => !d.reconnect && r(d)));
     c.connect();
     const w1 = await nextSocket(1);
-    w1.serverSends({ type: "subscribed", id: "zz", topic_id: "A", partitions: [] }); // tok1 worked
+    await tick(); // tok1 worked: acknowledged
+    assert.equal(c.state, "connected");
+    FakeWS.autoAck = false;
     w1.serverSends({ type: "error", code: "unauthenticated", message: "revoked" });
     w1.drop(4401, "unauthenticated");
     const w2 = await nextSocket(2);
@@ -186,8 +196,7 @@ describe("client over a scripted socket", () => {
     c.on("error", (e) => errors.push(e.error));
     c.connect();
     const ws = await nextSocket(1);
-    ws.serverSends({ type: "subscribed", id: "zz", topic_id: "A", partitions: [] });
-    ws.serverSends({ type: "error", code: "unauthenticated", message: "token refresh refused" });
+    ws.serverSends({ type: "error", op: "auth", code: "unauthenticated", message: "token refresh refused" });
     assert.equal(errors[0]?.status, 401);
     assert.equal(c.state, "connected");
   });
@@ -225,6 +234,75 @@ describe("client over a scripted socket", () => {
     assert.equal(errors.length, 2);
     assert.ok(errors.every((e) => e.code === "bad_response"));
     assert.equal(c.state, "connected");
+  });
+});
+
+describe("protocol additions", () => {
+  it("is connected only once the gateway acknowledges the auth frame, and subscribes then", async () => {
+    FakeWS.autoAck = false;
+    const c = newClient();
+    c.subscribe("t");
+    const ws = await nextSocket(1);
+    assert.deepEqual(ws.sent, [{ type: "auth", token: "t0" }]);
+    assert.equal(c.state, "connecting");
+    ws.serverSends({ type: "authenticated", exp: 2e9 });
+    assert.equal(c.state, "connected");
+    assert.deepEqual(ws.sent[1], { type: "subscribe", id: "s1", topic: "t", batch: true });
+    // A refresh's acknowledgement changes nothing.
+    ws.serverSends({ type: "authenticated", exp: 2e9 + 60 });
+    assert.equal(ws.sent.length, 2);
+  });
+
+  it("reconnects when the auth frame is not answered within the connect timeout", async () => {
+    FakeWS.autoAck = false;
+    const c = newClient({ connectTimeout: 50 });
+    c.connect();
+    for (let i = 0; i < 400 && FakeWS.all.length < 2; i++) await tick();
+    const [ws1, ws2] = FakeWS.all;
+    assert.ok(ws2, "a second socket opened");
+    assert.equal(ws1.readyState, 3, "the first socket was closed");
+    for (let i = 0; i < 100 && ws2.sent.length === 0; i++) await tick();
+    assert.deepEqual(ws2.sent[0], { type: "auth", token: "t0" });
+  });
+
+  it("asks for batching unless told not to, and delivers events frames in order, exactly once", async () => {
+    const c = newClient();
+    const got: string[] = [];
+    const sub = c.subscribe("t", (e: RunnelEvent) => got.push(`${e.id}/${e.topic}/${e.type}/${e.partition}:${e.offset}`));
+    const plain = c.subscribe("t", { batch: false });
+    const ws1 = await nextSocket(1);
+    assert.deepEqual(ws1.sent.slice(1), [{ type: "subscribe", id: "s1", topic: "t", batch: true }, { type: "subscribe", id: "s2", topic: "t" }]);
+    const item = (partition: number, offset: number) => ({ partition, offset, timestamp: 1, key: null, value: offset, headers: {} });
+    ws1.serverSends({ type: "subscribed", id: "s1", topic: "t", topic_id: "A", partitions: [0, 1], offsets: { "0": 0, "1": 0 } });
+    ws1.serverSends({ type: "events", id: "s1", topic: "t", events: [item(0, 0), item(1, 0), item(0, 1)] });
+    ws1.serverSends(ev(1, 1)); // a lone event: an event frame
+    ws1.drop();
+    const ws2 = await nextSocket(2);
+    assert.deepEqual(ws2.sent[1], { type: "subscribe", id: "s1", topic: "t", batch: true, from: { offsets: { "0": 2, "1": 2 } } });
+    // Replayed events in a batch are dropped one by one.
+    ws2.serverSends({ type: "subscribed", id: "s1", topic: "t", topic_id: "A", partitions: [0, 1], offsets: { "0": 1, "1": 2 } });
+    ws2.serverSends({ type: "events", id: "s1", topic: "t", events: [item(0, 1), item(0, 2), item(1, 2)] });
+    assert.deepEqual(got, ["s1/t/event/0:0", "s1/t/event/1:0", "s1/t/event/0:1", "s1/t/event/1:1", "s1/t/event/0:2", "s1/t/event/1:2"]);
+    assert.deepEqual(sub.offsets, { "0": 3, "1": 3 });
+    assert.equal(plain.state, "subscribing");
+  });
+
+  it("tells a refused commit from the end of its subscription by op", async () => {
+    const c = newClient();
+    const sub = c.subscribe("t", { group: "g" });
+    const ws = await nextSocket(1);
+    ws.serverSends({ type: "subscribed", id: "s1", topic: "t", topic_id: "A", group: "g", partitions: [] });
+    ws.serverSends({ type: "subscribed", id: "s1", topic: "t", topic_id: "A", group: "g", partitions: [0] });
+    const refused = sub.commit({ "0": 5 });
+    ws.serverSends({ type: "error", id: "s1", op: "commit", code: "conflict", message: "partition 0 is not assigned to subscription \"s1\" now" });
+    await assert.rejects(refused, (e: any) => e.code === "conflict");
+    assert.equal(sub.state, "subscribed");
+    // The same code without op ends the subscription, and a pending commit with it.
+    const pending = sub.commit({ "0": 5 });
+    ws.serverSends({ type: "error", id: "s1", code: "conflict", message: "the group refused the member" });
+    await assert.rejects(pending, (e: any) => e.code === "disconnected");
+    assert.equal(sub.state, "error");
+    assert.equal(sub.error?.code, "conflict");
   });
 });
 
