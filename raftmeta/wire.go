@@ -77,6 +77,8 @@ var errorCodes = map[string]error{
 	"invalid_remote_segment":     metadata.ErrInvalidRemoteSegment,
 	"remote_segment_exists":      metadata.ErrRemoteSegmentExists,
 	"unknown_remote_segment":     metadata.ErrUnknownRemoteSegment,
+	"fenced_remote_upload":       metadata.ErrFencedRemoteUpload,
+	"remote_segment_behind":      metadata.ErrRemoteSegmentBehind,
 	"not_active":                 controller.ErrNotActive,
 	"not_leader":                 controller.ErrNotLeader,
 	"fenced_leader_epoch":        controller.ErrFencedLeaderEpoch,

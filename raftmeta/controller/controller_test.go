@@ -416,7 +416,7 @@ func TestRemoteSegments(t *testing.T) {
 	e := newEnv(t)
 	e.register(1, "a")
 	top := e.createTopic("t", 1, 1, nil)
-	req := RemoteSegmentRequest{TopicID: top.ID, Segment: metadata.RemoteSegment{BaseOffset: 0, EndOffset: 9, ObjectKey: "t/0/0", Size: 100}}
+	req := RemoteSegmentRequest{TopicID: top.ID, BrokerID: 1, Segment: metadata.RemoteSegment{BaseOffset: 0, EndOffset: 9, ObjectKey: "t/0/0", Size: 100}}
 	if err := e.c.AddRemoteSegment(e.ctx, req); err != nil {
 		t.Fatal(err)
 	}

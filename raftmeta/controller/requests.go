@@ -101,9 +101,13 @@ type AlterPartitionRequest struct {
 }
 
 // RemoteSegmentRequest adds or removes a remote segment of a partition. For
-// removal only ObjectKey of Segment matters.
+// removal only ObjectKey of Segment matters. An addition names the broker
+// that uploaded the segment (BrokerID) and the leader epoch it led in
+// (Segment.LeaderEpoch): it is refused unless that broker still leads at
+// that epoch (metadata.ErrFencedRemoteUpload).
 type RemoteSegmentRequest struct {
 	TopicID   uuid.UUID              `json:"topic_id"`
 	Partition int32                  `json:"partition"`
 	Segment   metadata.RemoteSegment `json:"segment"`
+	BrokerID  int32                  `json:"broker_id,omitempty"`
 }

@@ -7,8 +7,11 @@ import (
 )
 
 // AddRemoteSegment records a segment uploaded to the object store. It fails
-// with metadata.ErrRemoteSegmentExists if the object key is already recorded
-// for the partition.
+// with metadata.ErrFencedRemoteUpload unless req.BrokerID leads the
+// partition at req.Segment.LeaderEpoch, with metadata.ErrRemoteSegmentExists
+// if the object key is already recorded for the partition, and with
+// metadata.ErrRemoteSegmentBehind if the segment does not end past the
+// partition's remote end offset.
 func (c *Controller) AddRemoteSegment(ctx context.Context, req RemoteSegmentRequest) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -16,7 +19,7 @@ func (c *Controller) AddRemoteSegment(ctx context.Context, req RemoteSegmentRequ
 		return err
 	}
 	_, err := c.proposeLocked(ctx, metadata.Record{RemoteSegmentAdded: &metadata.RemoteSegmentAdded{
-		ID: req.TopicID, Partition: req.Partition, Segment: req.Segment,
+		ID: req.TopicID, Partition: req.Partition, Segment: req.Segment, BrokerID: req.BrokerID,
 	}})
 	return err
 }

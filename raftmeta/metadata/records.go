@@ -150,11 +150,16 @@ type RemoteSegment struct {
 	MaxTimestamp int64 `json:"max_timestamp,omitempty"`
 }
 
-// RemoteSegmentAdded records a segment uploaded by the tiering code.
+// RemoteSegmentAdded records a segment uploaded by the tiering code. It
+// applies only while BrokerID leads the partition at Segment.LeaderEpoch
+// (ErrFencedRemoteUpload) and when the segment ends past the partition's
+// remote end offset (ErrRemoteSegmentBehind).
 type RemoteSegmentAdded struct {
 	ID        uuid.UUID     `json:"id"`
 	Partition int32         `json:"partition"`
 	Segment   RemoteSegment `json:"segment"`
+	// BrokerID is the broker that uploaded the segment.
+	BrokerID int32 `json:"broker_id"`
 }
 
 // RemoteSegmentRemoved forgets a remote segment (retention deleted it).
