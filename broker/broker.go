@@ -55,6 +55,10 @@ type Broker struct {
 	groups *group.Coordinator
 	// cleaner compacts the logs of compacted topics (runCleaner, CleanLogs).
 	cleaner *logCleaner
+	// tier uploads rolled segments of tiered topics; nil without an
+	// object store (Config.Tier).
+	tier        *tierUploader
+	tierMetrics *tierMetrics
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -101,6 +105,11 @@ func New(cfg Config) (*Broker, error) {
 		store.Close()
 		return nil, err
 	}
+	if err := b.initTier(); err != nil {
+		b.groups.Close()
+		store.Close()
+		return nil, fmt.Errorf("broker config: %w", err)
+	}
 	b.pids.member = cfg.Member
 	b.pids.brokerID = cfg.BrokerID
 	if cfg.Metrics != nil {
@@ -125,6 +134,7 @@ func (b *Broker) Start() {
 	go b.followMetadata()
 	go b.runHousekeeping()
 	go b.runISRChecks()
+	b.startTier()
 	if !b.cfg.Cleaner.Disabled {
 		b.wg.Add(1)
 		go b.runCleaner()
@@ -143,6 +153,7 @@ func (b *Broker) Close() error {
 	if b.cfg.Metrics != nil {
 		b.cfg.Metrics.Unregister(b.refusedGauge)
 	}
+	b.closeTier()
 	return b.store.Close()
 }
 
@@ -292,6 +303,7 @@ func (b *Broker) reconcile(img *metadata.Image) {
 		}
 	}
 	b.refusedGauge.Set(float64(len(b.refused)))
+	b.wakeTier()
 }
 
 // noteOpenFailureLocked records why a partition the image gives this broker
