@@ -3,6 +3,7 @@ package broker_test
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -186,4 +187,28 @@ func alterTopicConfig(b *brokertest.Broker, topic, key, value string) error {
 		}
 	}
 	return nil
+}
+
+// TestTierConfigs checks the topic configs of tiering on a broker with an
+// object store: remote.storage.enable is refused with compaction and
+// cannot be turned off once on; the local retention configs are taken.
+func TestTierConfigs(t *testing.T) {
+	b, _ := tieredBroker(t, brokertest.Options{})
+	ctx := context.Background()
+	adm := b.Admin()
+	resp, err := adm.CreateTopic(ctx, 1, 1, map[string]*string{"remote.storage.enable": kmsg.StringPtr("true"), "cleanup.policy": kmsg.StringPtr("compact")}, "compacted")
+	if !errors.Is(resp.Err, kerr.InvalidConfig) || !strings.Contains(resp.ErrMessage, "cleanup.policy=delete") {
+		t.Fatalf("tiered compacted topic: %v %v %q", err, resp.Err, resp.ErrMessage)
+	}
+	on, local := "true", "3600000"
+	b.CreateTopic("tiered", 1, map[string]*string{"remote.storage.enable": &on, "local.retention.ms": &local})
+	if err := alterTopicConfig(b, "tiered", "remote.storage.enable", "false"); !errors.Is(err, kerr.InvalidConfig) {
+		t.Fatalf("turning tiering off: %v", err)
+	}
+	if err := alterTopicConfig(b, "tiered", "cleanup.policy", "compact"); !errors.Is(err, kerr.InvalidConfig) {
+		t.Fatalf("compacting a tiered topic: %v", err)
+	}
+	if err := alterTopicConfig(b, "tiered", "local.retention.bytes", "100000"); err != nil {
+		t.Fatal(err)
+	}
 }
