@@ -49,7 +49,7 @@ type tierLog interface {
 // Lock order: mu only; no call into the partition or the store holds it.
 type tierUploader struct {
 	store    tiering.Store
-	prefix   string
+	prefix   func() string
 	brokerID int32
 	image    func() *metadata.Image
 	rec      remoteSegmentRecorder
@@ -73,7 +73,7 @@ type uploadTask struct {
 
 func newTierUploader(b *Broker, store tiering.Store, rec remoteSegmentRecorder, m *tierMetrics) *tierUploader {
 	return &tierUploader{
-		store: store, prefix: b.cfg.Tier.Prefix, brokerID: b.cfg.BrokerID, image: b.member.Image, rec: rec,
+		store: store, prefix: b.tierPrefix, brokerID: b.cfg.BrokerID, image: b.member.Image, rec: rec,
 		parts: b.partitionsSorted, log: b.log.With("component", "tier-upload"), metrics: m,
 		slots: make(chan struct{}, tierUploadConcurrency), kick: make(chan struct{}, 1),
 		tasks: map[*partition]*uploadTask{},

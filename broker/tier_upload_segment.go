@@ -29,7 +29,11 @@ func (u *tierUploader) uploadSegment(ctx context.Context, p *partition, tl tierL
 	if err != nil {
 		return err
 	}
-	key := tiering.NewSegmentKey(u.prefix, p.topicID, p.tp.Partition, seg.BaseOffset, epoch)
+	prefix := u.prefix()
+	if prefix == "" {
+		return errors.New("no object key prefix: the metadata has no cluster id yet")
+	}
+	key := tiering.NewSegmentKey(prefix, p.topicID, p.tp.Partition, seg.BaseOffset, epoch)
 	epochs := commitlog.EncodeLeaderEpochCheckpoint(seg.Epochs)
 	bodies := map[string]struct {
 		r    io.ReaderAt

@@ -26,6 +26,7 @@ func devCommand() *command {
 	var bf brokerFlags
 	var gf gatewayFlags
 	var grf groupFlags
+	var tf tierFlags
 	return &command{
 		name:    "dev",
 		summary: "run everything in one process, for development",
@@ -47,6 +48,7 @@ that list.`,
 			bf.register(fs, "./runnel-data", "127.0.0.1:9092", true)
 			gf.register(fs, "127.0.0.1:8080")
 			grf.register(fs)
+			tf.register(fs)
 		},
 		run: func(ctx context.Context, inv *invocation) error {
 			groups, err := grf.config()
@@ -54,6 +56,10 @@ that list.`,
 				return err
 			}
 			log, err := bf.logger(inv)
+			if err != nil {
+				return err
+			}
+			tier, err := tf.config(log)
 			if err != nil {
 				return err
 			}
@@ -66,6 +72,7 @@ that list.`,
 				ID: 1, DataDir: bf.dataDir, KafkaListen: bf.kafka, Advertise: bf.advertise, AdminListen: bf.admin,
 				RaftListen: "127.0.0.1:0", Voters: map[uint64]string{1: "127.0.0.1:0"},
 				AutoCreateTopics: bf.autoCreate, StartFreshMetadata: bf.startFresh, Logger: log, Metrics: reg, Groups: groups,
+				Tier: tier, RetentionCheckInterval: tf.retentionCheck,
 			})
 			if err != nil {
 				return err
