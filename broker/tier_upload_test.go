@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"testing"
 	"time"
@@ -22,6 +21,7 @@ import (
 	"github.com/runnel-dev/runnel/internal/testwait"
 	"github.com/runnel-dev/runnel/raftmeta/metadata"
 	"github.com/runnel-dev/runnel/tiering"
+	"github.com/runnel-dev/runnel/tiering/storetest"
 )
 
 // tieredBroker starts a broker whose tiered storage is a directory store,
@@ -64,21 +64,6 @@ func remoteOf(t *testing.T, b *brokertest.Broker, topic string) metadata.Partiti
 		t.Fatalf("no topic %s", topic)
 	}
 	return top.Partitions[0]
-}
-
-// readObject returns a whole object of the store.
-func readObject(t *testing.T, store tiering.Store, key string) []byte {
-	t.Helper()
-	rc, err := store.Get(context.Background(), key, 0, -1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
-	b, err := io.ReadAll(rc)
-	if err != nil {
-		t.Fatalf("read %s: %v", key, err)
-	}
-	return b
 }
 
 // TestTierUpload rolls many segments of a tiered topic and checks that
@@ -133,14 +118,14 @@ func TestTierUpload(t *testing.T) {
 				t.Fatalf("segment %d: %s: %v", i, f, err)
 			}
 		}
-		remote = append(remote, readObject(t, store, tiering.SegmentObject(rs.ObjectKey, tiering.SegmentLogFile))...)
-		if ix := readObject(t, store, tiering.SegmentObject(rs.ObjectKey, tiering.SegmentIndexFile)); len(ix) == 0 || len(ix)%8 != 0 {
+		remote = append(remote, storetest.ReadAll(t, store, tiering.SegmentObject(rs.ObjectKey, tiering.SegmentLogFile))...)
+		if ix := storetest.ReadAll(t, store, tiering.SegmentObject(rs.ObjectKey, tiering.SegmentIndexFile)); len(ix) == 0 || len(ix)%8 != 0 {
 			t.Fatalf("segment %d: index of %d bytes", i, len(ix))
 		}
-		if ep := readObject(t, store, tiering.SegmentObject(rs.ObjectKey, tiering.SegmentEpochsFile)); !strings.HasPrefix(string(ep), "0\n1\n0 0\n") {
+		if ep := storetest.ReadAll(t, store, tiering.SegmentObject(rs.ObjectKey, tiering.SegmentEpochsFile)); !strings.HasPrefix(string(ep), "0\n1\n0 0\n") {
 			t.Fatalf("segment %d: epochs %q", i, ep)
 		}
-		snap := readObject(t, store, tiering.SegmentObject(rs.ObjectKey, tiering.SegmentProducersFile))
+		snap := storetest.ReadAll(t, store, tiering.SegmentObject(rs.ObjectKey, tiering.SegmentProducersFile))
 		if off, _, err := producerstate.DecodeSnapshot(snap); err != nil || off <= rs.EndOffset {
 			t.Fatalf("segment %d: producer snapshot at %d (%v), want past %d", i, off, err, rs.EndOffset)
 		}

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"github.com/runnel-dev/runnel/broker/recordbatch"
 	"github.com/runnel-dev/runnel/internal/testwait"
 	"github.com/runnel-dev/runnel/tiering"
+	"github.com/runnel-dev/runnel/tiering/storetest"
 )
 
 // TestDevTiersToDir runs "runnel dev --tier-dir" with a tiered topic whose
@@ -112,7 +112,7 @@ func TestDevTiersToDir(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		data := readAllObject(t, store, logKey)
+		data := storetest.ReadAll(t, store, logKey)
 		if prev, ok := copies[k.BaseOffset]; ok {
 			orphans++
 			if string(prev) != string(data) {
@@ -198,20 +198,6 @@ func uploadedLogs(t *testing.T, store tiering.Store) map[string]string {
 		t.Fatal(err)
 	}
 	return out
-}
-
-func readAllObject(t *testing.T, store tiering.Store, key string) []byte {
-	t.Helper()
-	rc, err := store.Get(context.Background(), key, 0, -1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer rc.Close()
-	b, err := io.ReadAll(rc)
-	if err != nil {
-		t.Fatalf("read %s: %v", key, err)
-	}
-	return b
 }
 
 // localLogBytes sums the .log files of a partition directory.
