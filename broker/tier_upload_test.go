@@ -73,6 +73,31 @@ func remoteOf(t *testing.T, b *brokertest.Broker, topic string) metadata.Partiti
 // small, only uploaded segments go.
 func TestTierUpload(t *testing.T) {
 	b, store := tieredBroker(t, brokertest.Options{})
+	l := uploadAndCheck(t, b, store, "runnel/test")
+	// Local retention: a few segments' worth stays local, the rest goes,
+	// and only what is remote.
+	small := "40000"
+	if err := alterTopicConfig(b, "tiered", "local.retention.bytes", small); err != nil {
+		t.Fatal(err)
+	}
+	testwait.For(t, 30*time.Second, 20*time.Millisecond, func() error {
+		if l.Size() > 40000+16384 {
+			return fmt.Errorf("local log holds %d bytes", l.Size())
+		}
+		return nil
+	})
+	if start, end := l.LogStartOffset(), remoteOf(t, b, "tiered").RemoteEndOffset(); start == 0 || start > end+1 {
+		t.Fatalf("local log start %d with remote end %d", start, end)
+	}
+}
+
+// uploadAndCheck creates a tiered topic on b, rolls many segments and
+// checks that every rolled segment below the high watermark is uploaded
+// under prefix with all its files, its log byte for byte, and recorded in
+// the metadata at the leader's epoch, and that nothing was deleted locally
+// (local retention unlimited). It returns the topic's log.
+func uploadAndCheck(t *testing.T, b *brokertest.Broker, store tiering.Store, prefix string) *commitlog.Log {
+	t.Helper()
 	seg, on := "16384", "true"
 	b.CreateTopic("tiered", 1, map[string]*string{"segment.bytes": &seg, "remote.storage.enable": &on})
 	produceTiered(t, b, "tiered", 60) // ~250 KiB: about 15 segments
@@ -108,7 +133,7 @@ func TestTierUpload(t *testing.T) {
 		if rs.BaseOffset != segs[i].BaseOffset || rs.EndOffset != segs[i].NextOffset-1 || rs.Size != segs[i].Size || rs.LeaderEpoch != p.LeaderEpoch || rs.MaxTimestamp != segs[i].MaxTimestamp {
 			t.Fatalf("remote segment %d %+v, local %+v", i, rs, segs[i])
 		}
-		k, file, err := tiering.ParseSegmentKey("runnel/test", rs.ObjectKey)
+		k, file, err := tiering.ParseSegmentKey(prefix, rs.ObjectKey)
 		top, _ := b.Member.Image().Topic("tiered")
 		if err != nil || file != "" || k.TopicID != top.ID || k.BaseOffset != rs.BaseOffset || k.LeaderEpoch != p.LeaderEpoch {
 			t.Fatalf("object key %q: %+v %q %v", rs.ObjectKey, k, file, err)
@@ -143,21 +168,7 @@ func TestTierUpload(t *testing.T) {
 		t.Fatalf("upload lag %v after everything was uploaded", got)
 	}
 
-	// Local retention: a few segments' worth stays local, the rest goes,
-	// and only what is remote.
-	small := "40000"
-	if err := alterTopicConfig(b, "tiered", "local.retention.bytes", small); err != nil {
-		t.Fatal(err)
-	}
-	testwait.For(t, 30*time.Second, 20*time.Millisecond, func() error {
-		if l.Size() > 40000+16384 {
-			return fmt.Errorf("local log holds %d bytes", l.Size())
-		}
-		return nil
-	})
-	if start, end := l.LogStartOffset(), remoteOf(t, b, "tiered").RemoteEndOffset(); start == 0 || start > end+1 {
-		t.Fatalf("local log start %d with remote end %d", start, end)
-	}
+	return l
 }
 
 // alterTopicConfig sets one config of a topic with IncrementalAlterConfigs.
