@@ -57,7 +57,7 @@ func produceTiered(t *testing.T, b *brokertest.Broker, topic string, n int) {
 }
 
 // remoteOf returns the image's partition 0 of topic.
-func remoteOf(t *testing.T, b *brokertest.Broker, topic string) metadata.Partition {
+func remoteOf(t testing.TB, b *brokertest.Broker, topic string) metadata.Partition {
 	t.Helper()
 	top, ok := b.Member.Image().Topic(topic)
 	if !ok {
