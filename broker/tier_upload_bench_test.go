@@ -13,7 +13,6 @@ import (
 	"github.com/runnel-dev/runnel/broker"
 	"github.com/runnel-dev/runnel/broker/brokertest"
 	"github.com/runnel-dev/runnel/broker/commitlog"
-	"github.com/runnel-dev/runnel/broker/recordbatch"
 	"github.com/runnel-dev/runnel/tiering"
 )
 
@@ -53,18 +52,7 @@ func benchTierUpload(b *testing.B, newStore func(testing.TB) tiering.Store) {
 		br.CreateTopic(topic, 1, map[string]*string{"segment.bytes": &sb})
 		raw := newRawKafka(br)
 		for range total / (1 << 20) {
-			recs := make([]recordbatch.Record, 240) // under max.message.bytes
-			for j := range recs {
-				v := make([]byte, 4096)
-				for k := range v {
-					v[k] = byte(rng.Uint32())
-				}
-				recs[j] = recordbatch.Record{Value: v, Timestamp: time.Now().UnixMilli()}
-			}
-			batch, err := recordbatch.Build(recordbatch.BuildOptions{}, recs)
-			if err != nil {
-				b.Fatal(err)
-			}
+			batch := randomBatch(b, rng, 240, 4096) // under max.message.bytes
 			if rp := raw.produce(b, 9, topic, 0, batch); rp.ErrorCode != 0 {
 				b.Fatalf("produce: %v", kerr.ErrorForCode(rp.ErrorCode))
 			}
