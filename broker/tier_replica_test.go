@@ -12,7 +12,6 @@ import (
 	"github.com/runnel-dev/runnel/broker"
 	"github.com/runnel-dev/runnel/broker/brokertest"
 	"github.com/runnel-dev/runnel/internal/testwait"
-	"github.com/runnel-dev/runnel/tiering"
 )
 
 // TestTierReplicaRetention runs a tiered topic with two replicas while the
@@ -20,12 +19,7 @@ import (
 // although local.retention.bytes wants all but the last gone, because none
 // is uploaded. Once the store is back, both trim to what is remote.
 func TestTierReplicaRetention(t *testing.T) {
-	dir, err := tiering.OpenDir(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	store := &flakyStore{Store: dir}
-	store.failing.Store(true)
+	store := newFailingStore(t)
 	c := brokertest.Start(t, 2, brokertest.Options{Tier: broker.TierConfig{Store: store, Prefix: "runnel/test"}, RetentionCheckInterval: 20 * time.Millisecond})
 	seg, on, local := "16384", "true", "1"
 	c.CreateReplicatedTopic("tiered", 1, 2, map[string]*string{"segment.bytes": &seg, "remote.storage.enable": &on, "local.retention.bytes": &local})

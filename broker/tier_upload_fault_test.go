@@ -126,17 +126,25 @@ func (s *flakyStore) Put(ctx context.Context, key string, body io.ReaderAt, size
 	return s.Store.Put(ctx, key, body, size)
 }
 
+// newFailingStore returns a directory store that fails every Put until
+// failing is cleared.
+func newFailingStore(t *testing.T) *flakyStore {
+	t.Helper()
+	dir, err := tiering.OpenDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &flakyStore{Store: dir}
+	s.failing.Store(true)
+	return s
+}
+
 // TestTierUploadStoreDown keeps the store failing while segments roll: no
 // segment is recorded, none is deleted locally although local retention
 // wants them gone, the upload lag grows and the errors are counted; once
 // the store is back the uploads drain and local retention proceeds.
 func TestTierUploadStoreDown(t *testing.T) {
-	dir, err := tiering.OpenDir(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	store := &flakyStore{Store: dir}
-	store.failing.Store(true)
+	store := newFailingStore(t)
 	b := brokertest.StartBroker(t, brokertest.Options{Tier: broker.TierConfig{Store: store, Prefix: "runnel/test"}, RetentionCheckInterval: 20 * time.Millisecond})
 	seg, on, local := "16384", "true", "1"
 	b.CreateTopic("tiered", 1, map[string]*string{"segment.bytes": &seg, "remote.storage.enable": &on, "local.retention.bytes": &local})
