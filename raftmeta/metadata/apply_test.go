@@ -273,3 +273,20 @@ func TestCopyOnWrite(t *testing.T) {
 		t.Fatalf("versions %d %d", f.img.Version(), old.Version())
 	}
 }
+
+// TestRemoteEndOffset checks that the remote end offset is the largest end
+// of the remote segments, and never below the remote log start.
+func TestRemoteEndOffset(t *testing.T) {
+	p := Partition{}
+	if p.RemoteEndOffset() != -1 {
+		t.Fatalf("no segments: %d", p.RemoteEndOffset())
+	}
+	p.RemoteSegments = []RemoteSegment{{BaseOffset: 0, EndOffset: 99}, {BaseOffset: 50, EndOffset: 120}, {BaseOffset: 100, EndOffset: 110}}
+	if p.RemoteEndOffset() != 120 {
+		t.Fatalf("overlapping segments: %d", p.RemoteEndOffset())
+	}
+	p.RemoteSegments, p.RemoteLogStart = nil, 500
+	if p.RemoteEndOffset() != 499 {
+		t.Fatalf("every segment removed past the remote log start 500: %d", p.RemoteEndOffset())
+	}
+}

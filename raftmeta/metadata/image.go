@@ -58,10 +58,12 @@ func (p Partition) RemoteStart() (int64, bool) {
 }
 
 // RemoteEndOffset returns the last offset the partition's remote segments
-// hold, -1 when it has none. Local copies of segments ending at or below it
-// may go; an upload must end past it.
+// hold, -1 when it has none, and at least RemoteLogStart-1: offsets below
+// the remote log start are gone for readers, and need no upload even when
+// remote retention removed every segment. Local copies of segments ending
+// at or below it may go; an upload must end past it.
 func (p Partition) RemoteEndOffset() int64 {
-	end := int64(-1)
+	end := p.RemoteLogStart - 1
 	for _, s := range p.RemoteSegments {
 		end = max(end, s.EndOffset)
 	}
