@@ -111,6 +111,14 @@ func (b *Broker) checkTierConfig(cfg, old map[string]string) error {
 	if _, compacts, _ := metadata.CleanupPolicy(cfg[metadata.ConfigCleanupPolicy]); compacts {
 		return refuse(kerr.InvalidConfig, "%s=true needs %s=delete: compacted topics are not tiered", metadata.ConfigRemoteStorageEnable, metadata.ConfigCleanupPolicy)
 	}
+	// As Kafka: the local copy cannot be kept longer than the whole log.
+	for _, kv := range [][2]string{{metadata.ConfigLocalRetentionMs, metadata.ConfigRetentionMs}, {metadata.ConfigLocalRetentionBytes, metadata.ConfigRetentionBytes}} {
+		local, lok := configInt(cfg, kv[0])
+		total, tok := configInt(cfg, kv[1])
+		if lok && tok && total >= 0 && local != -2 && (local < 0 || local > total) {
+			return refuse(kerr.InvalidConfig, "%s=%d is more than %s=%d: the local copy cannot outlast the whole log", kv[0], local, kv[1], total)
+		}
+	}
 	return nil
 }
 

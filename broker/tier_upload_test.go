@@ -207,4 +207,10 @@ func TestTierConfigs(t *testing.T) {
 	if err := alterTopicConfig(b, "tiered", "local.retention.bytes", "100000"); err != nil {
 		t.Fatal(err)
 	}
+	if err := alterTopicConfig(b, "tiered", "retention.ms", "60000"); !errors.Is(err, kerr.InvalidConfig) {
+		t.Fatalf("retention.ms below local.retention.ms: %v", err)
+	}
+	if err := alterTopicConfig(b, "tiered", "retention.bytes", "200000"); err != nil {
+		t.Fatal(err)
+	}
 }
