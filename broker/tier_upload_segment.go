@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 
 	"github.com/runnel-dev/runnel/broker/commitlog"
 	"github.com/runnel-dev/runnel/broker/producerstate"
@@ -50,14 +51,28 @@ func (u *tierUploader) uploadSegment(ctx context.Context, p *partition, tl tierL
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	for _, file := range tiering.SegmentFiles {
-		b := bodies[file]
-		if err := u.put(ctx, key.Object(file), b.r, b.size); err != nil {
-			<-u.slots
-			return err
-		}
+	// The small files go at once, one request each in flight; the log
+	// only after all of them (tiering.SegmentFiles: a segment whose log
+	// exists is complete).
+	last := len(tiering.SegmentFiles) - 1
+	errs := make([]error, last)
+	var wg sync.WaitGroup
+	for i, file := range tiering.SegmentFiles[:last] {
+		wg.Go(func() {
+			b := bodies[file]
+			errs[i] = u.put(ctx, key.Object(file), b.r, b.size)
+		})
+	}
+	wg.Wait()
+	err = errors.Join(errs...)
+	if err == nil {
+		b := bodies[tiering.SegmentFiles[last]]
+		err = u.put(ctx, key.Object(tiering.SegmentFiles[last]), b.r, b.size)
 	}
 	<-u.slots
+	if err != nil {
+		return err
+	}
 	rs := metadata.RemoteSegment{
 		BaseOffset: seg.BaseOffset, EndOffset: seg.EndOffset, ObjectKey: key.String(), Size: seg.Size,
 		LeaderEpoch: epoch, MaxTimestamp: seg.MaxTimestamp,
