@@ -146,23 +146,3 @@ func newReader(t testing.TB, store tiering.Store, opts tiering.ReaderOptions) (*
 	t.Cleanup(func() { r.Close() })
 	return r, reg
 }
-
-// metric returns the value of the named runnel_tier_ collector in reg.
-func metric(t testing.TB, reg *prometheus.Registry, name string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			m := mf.GetMetric()[0]
-			if m.Counter != nil {
-				return m.Counter.GetValue()
-			}
-			return m.Gauge.GetValue()
-		}
-	}
-	t.Fatalf("no metric %s", name)
-	return 0
-}

@@ -14,6 +14,7 @@ import (
 	"github.com/runnel-dev/runnel/broker/recordbatch"
 	"github.com/runnel-dev/runnel/raftmeta/metadata"
 	"github.com/runnel-dev/runnel/tiering"
+	"github.com/runnel-dev/runnel/tiering/tiertest"
 )
 
 func openDirStore(t testing.TB) *tiering.DirStore {
@@ -116,23 +117,23 @@ func TestRemoteReadSequentialFetchesEachChunkOnce(t *testing.T) {
 	if gets, _ := store.count(tiering.SegmentIndexFile); gets != 1 {
 		t.Fatalf("index fetched %d times, want once", gets)
 	}
-	if got := metric(t, reg, "runnel_tier_cache_misses_total"); got != float64(chunks) {
+	if got := tiertest.Metric(t, reg, "runnel_tier_cache_misses_total"); got != float64(chunks) {
 		t.Fatalf("cache misses %v, want %d", got, chunks)
 	}
-	if got := metric(t, reg, "runnel_tier_remote_read_bytes_total"); got < float64(ts.seg.Size) {
+	if got := tiertest.Metric(t, reg, "runnel_tier_remote_read_bytes_total"); got < float64(ts.seg.Size) {
 		t.Fatalf("remote read bytes %v, want at least the log's %d", got, ts.seg.Size)
 	}
-	hitsBefore := metric(t, reg, "runnel_tier_cache_hits_total")
+	hitsBefore := tiertest.Metric(t, reg, "runnel_tier_cache_hits_total")
 	if got := readAll(); !reflect.DeepEqual(got, ts.records) {
 		t.Fatal("second pass differs")
 	}
 	if gets, _ := store.count(tiering.SegmentLogFile); gets != chunks {
 		t.Fatalf("second pass fetched from the store: %d gets, want still %d", gets, chunks)
 	}
-	if hits := metric(t, reg, "runnel_tier_cache_hits_total"); hits <= hitsBefore {
+	if hits := tiertest.Metric(t, reg, "runnel_tier_cache_hits_total"); hits <= hitsBefore {
 		t.Fatalf("second pass: cache hits %v, not above %v", hits, hitsBefore)
 	}
-	if cb := metric(t, reg, "runnel_tier_cache_bytes"); cb < float64(ts.seg.Size) {
+	if cb := tiertest.Metric(t, reg, "runnel_tier_cache_bytes"); cb < float64(ts.seg.Size) {
 		t.Fatalf("cache bytes %v, want at least %d", cb, ts.seg.Size)
 	}
 }
@@ -171,7 +172,7 @@ func TestRemoteReadDamagedCacheFile(t *testing.T) {
 	if gets, _ := store.count(tiering.SegmentLogFile); gets != 2 {
 		t.Fatalf("log fetched %d times, want 2 (once more after the damage)", gets)
 	}
-	if got := metric(t, reg, "runnel_tier_cache_damaged_total"); got != 1 {
+	if got := tiertest.Metric(t, reg, "runnel_tier_cache_damaged_total"); got != 1 {
 		t.Fatalf("damaged cache files counted %v, want 1", got)
 	}
 	// A truncated cache file too.
@@ -221,7 +222,7 @@ func TestRemoteReadCacheSurvivesReopen(t *testing.T) {
 			t.Fatal(err)
 		}
 		o = res.NextOffset
-		if cb := metric(t, reg, "runnel_tier_cache_bytes"); cb > float64(limit) {
+		if cb := tiertest.Metric(t, reg, "runnel_tier_cache_bytes"); cb > float64(limit) {
 			t.Fatalf("cache holds %v bytes, bound %d", cb, limit)
 		}
 	}
@@ -315,7 +316,7 @@ func TestRemoteReadDamagedObject(t *testing.T) {
 	if got := decode(t, res.Batches); got[0].offset > 37 || !reflect.DeepEqual(got, ts.records[got[0].offset:]) {
 		t.Fatal("read through a garbage index returned other records")
 	}
-	if metric(t, reg, "runnel_tier_remote_read_errors_total") == 0 {
+	if tiertest.Metric(t, reg, "runnel_tier_remote_read_errors_total") == 0 {
 		t.Fatal("no remote read errors counted")
 	}
 	// Metadata no segment can have.

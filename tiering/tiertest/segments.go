@@ -2,7 +2,8 @@
 // uploads the files of a real rolled commitlog segment under a
 // tiering.SegmentKey and records it through a metadata member, as the
 // upload path does. Tests keep to these helpers so that the record they
-// create changes in one place when the upload path's does.
+// create changes in one place when the upload path's does. Metric reads
+// the tier metrics they check.
 package tiertest
 
 import (
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/runnel-dev/runnel/broker/commitlog"
 	"github.com/runnel-dev/runnel/raftmeta/controller"
 	"github.com/runnel-dev/runnel/raftmeta/metadata"
@@ -77,4 +79,26 @@ func RecordSegment(tb testing.TB, m Recorder, topicID uuid.UUID, partition int32
 	if err := m.AddRemoteSegment(ctx, controller.RemoteSegmentRequest{TopicID: topicID, Partition: partition, Segment: seg}); err != nil {
 		tb.Fatalf("record remote segment %s: %v", seg.ObjectKey, err)
 	}
+}
+
+// Metric returns the value of the counter or gauge name (one series) in
+// reg, failing the test when reg has none.
+func Metric(tb testing.TB, reg prometheus.Gatherer, name string) float64 {
+	tb.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		m := mf.GetMetric()[0]
+		if m.Counter != nil {
+			return m.Counter.GetValue()
+		}
+		return m.Gauge.GetValue()
+	}
+	tb.Fatalf("no metric %s", name)
+	return 0
 }
