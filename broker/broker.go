@@ -18,6 +18,7 @@ import (
 	"github.com/runnel-dev/runnel/internal/diskfs"
 	"github.com/runnel-dev/runnel/raftmeta/controller"
 	"github.com/runnel-dev/runnel/raftmeta/metadata"
+	"github.com/runnel-dev/runnel/tiering"
 )
 
 // Broker serves the partitions this broker holds over the Kafka protocol. It
@@ -55,6 +56,8 @@ type Broker struct {
 	groups *group.Coordinator
 	// cleaner compacts the logs of compacted topics (runCleaner, CleanLogs).
 	cleaner *logCleaner
+	// remote reads remote segments (tier_read.go); nil when tiering is off.
+	remote *tiering.Reader
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -79,18 +82,26 @@ func New(cfg Config) (*Broker, error) {
 			return nil, fmt.Errorf("broker metrics: %w", err)
 		}
 	}
-	store, err := commitlog.OpenStoreWith(cfg.DataDir, commitlog.StoreOptions{Logger: cfg.Logger, FileDeleteDelay: cfg.FileDeleteDelay})
+	remote, err := newRemoteReader(cfg)
 	if err != nil {
 		if cfg.Metrics != nil {
 			cfg.Metrics.Unregister(refusedGauge)
 		}
 		return nil, err
 	}
+	store, err := commitlog.OpenStoreWith(cfg.DataDir, commitlog.StoreOptions{Logger: cfg.Logger, FileDeleteDelay: cfg.FileDeleteDelay})
+	if err != nil {
+		if cfg.Metrics != nil {
+			cfg.Metrics.Unregister(refusedGauge)
+		}
+		closeRemoteReader(remote)
+		return nil, err
+	}
 	b := &Broker{
 		cfg: cfg, member: cfg.Member, store: store, log: cfg.Logger,
 		parts:   map[commitlog.TopicPartition]*partition{},
 		refused: map[commitlog.TopicPartition]error{}, refusedGauge: refusedGauge,
-		repMetrics: repMetrics, isrWake: make(chan struct{}, 1), cleaner: cleaner,
+		repMetrics: repMetrics, isrWake: make(chan struct{}, 1), cleaner: cleaner, remote: remote,
 		stop: make(chan struct{}),
 	}
 	b.replicas = newReplicaManager(b)
@@ -99,6 +110,7 @@ func New(cfg Config) (*Broker, error) {
 	gcfg.Topics = b.groupTopics
 	if b.groups, err = group.New(gcfg, groupLog{b}); err != nil {
 		store.Close()
+		closeRemoteReader(remote)
 		return nil, err
 	}
 	b.pids.member = cfg.Member
@@ -108,6 +120,7 @@ func New(cfg Config) (*Broker, error) {
 			if err := cfg.Metrics.Register(c); err != nil {
 				b.groups.Close()
 				store.Close()
+				closeRemoteReader(remote)
 				return nil, fmt.Errorf("broker metrics: %w", err)
 			}
 		}
@@ -143,6 +156,7 @@ func (b *Broker) Close() error {
 	if b.cfg.Metrics != nil {
 		b.cfg.Metrics.Unregister(b.refusedGauge)
 	}
+	closeRemoteReader(b.remote)
 	return b.store.Close()
 }
 
