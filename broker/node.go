@@ -84,6 +84,8 @@ type NodeConfig struct {
 	Groups group.Config
 	// Cleaner configures log compaction: see Config.Cleaner.
 	Cleaner CleanerConfig
+	// Tier configures tiered storage: see Config.Tier.
+	Tier TierConfig
 	// PeerKafkaAddrs overrides, by broker id, the Kafka address this broker
 	// fetches from as a follower (default: the address the peer
 	// registered); the fault harness routes replication through proxies
@@ -160,7 +162,7 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 		BrokerID: cfg.ID, DataDir: cfg.DataDir, Member: member,
 		AutoCreateTopics: cfg.AutoCreateTopics, FileDeleteDelay: cfg.FileDeleteDelay,
 		ReplicaLagTimeMax: cfg.ReplicaLagTimeMax, MinInsyncReplicas: cfg.MinInsyncReplicas, PeerKafkaAddrs: cfg.PeerKafkaAddrs,
-		Groups: cfg.Groups, Cleaner: cfg.Cleaner,
+		Groups: cfg.Groups, Cleaner: cfg.Cleaner, Tier: cfg.Tier,
 		Logger: cfg.Logger.With("component", "broker"), Metrics: cfg.Metrics,
 	})
 	if err != nil {
