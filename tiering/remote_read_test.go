@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/runnel-dev/runnel/broker/commitlog"
@@ -361,5 +362,44 @@ func TestRemoteOffsetForTimestamp(t *testing.T) {
 	o, _, found, err := r.OffsetForTimestamp(ctx, ts.seg, 0, 42)
 	if err != nil || !found || o != 42 {
 		t.Fatalf("timestamp 0 from 42: %d %v %v", o, found, err)
+	}
+}
+
+// TestRemoteReadConcurrent: readers of one segment at once share each
+// chunk's fetch and all get the same records.
+func TestRemoteReadConcurrent(t *testing.T) {
+	ctx := context.Background()
+	base := openDirStore(t)
+	ts := makeSegment(t, base, 100, 1024)
+	store := newCountingStore(base)
+	r, _ := newReader(t, store, tiering.ReaderOptions{ChunkSize: 4096})
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var got []wantRecord
+			for o := int64(0); o <= ts.seg.EndOffset; {
+				res, err := r.Read(ctx, ts.seg, o, 5000)
+				if err != nil {
+					errs <- err
+					return
+				}
+				got = append(got, decode(t, res.Batches)...)
+				o = res.NextOffset
+			}
+			if !reflect.DeepEqual(got, ts.records) {
+				errs <- errors.New("records differ")
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	if _, perRange := store.count(tiering.SegmentLogFile); perRange != 1 {
+		t.Fatalf("a chunk was fetched %d times by concurrent readers, want once", perRange)
 	}
 }
