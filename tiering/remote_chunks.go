@@ -41,6 +41,18 @@ type chunkCache struct {
 	entries  map[string]*list.Element // by file name
 	bytes    int64                    // sum of the entries' file sizes
 	inflight map[string]*chunkFetch
+	// hot keeps the most recently used chunks' checked bytes in memory
+	// (hotLimit bytes), so that consecutive fetches of a consumer, which
+	// mostly share a chunk, read and checksum its file once.
+	hot      *list.List // of *hotChunk, most recent first
+	hotByKey map[string]*list.Element
+	hotBytes int64
+	hotLimit int64
+}
+
+type hotChunk struct {
+	name string
+	data []byte
 }
 
 type chunkEntry struct {
@@ -65,12 +77,13 @@ const (
 // openChunkCache opens dir as a chunk cache of at most limit bytes, adopting
 // the chunk files an earlier run left (oldest first in the LRU order) and
 // removing its leftover temporary files. Other files are left alone.
-func openChunkCache(dir string, limit int64, logger *slog.Logger, m *readMetrics) (*chunkCache, error) {
+func openChunkCache(dir string, limit, hotLimit int64, logger *slog.Logger, m *readMetrics) (*chunkCache, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("tier cache: %w", err)
 	}
 	c := &chunkCache{dir: dir, limit: limit, logger: logger, metrics: m, lru: list.New(),
-		entries: map[string]*list.Element{}, inflight: map[string]*chunkFetch{}}
+		entries: map[string]*list.Element{}, inflight: map[string]*chunkFetch{},
+		hot: list.New(), hotByKey: map[string]*list.Element{}, hotLimit: hotLimit}
 	des, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, fmt.Errorf("tier cache: %w", err)
@@ -121,12 +134,24 @@ func chunkName(key string, index int64) string {
 // copy, else from fetch (whose result it keeps). hit reports which.
 func (c *chunkCache) get(ctx context.Context, name string, fetch func(context.Context) ([]byte, error)) (data []byte, hit bool, err error) {
 	c.mu.Lock()
+	if el, ok := c.hotByKey[name]; ok {
+		c.hot.MoveToFront(el)
+		if fel, ok := c.entries[name]; ok {
+			c.lru.MoveToFront(fel)
+		}
+		c.mu.Unlock()
+		c.metrics.cacheHits.Inc()
+		return el.Value.(*hotChunk).data, true, nil
+	}
 	if el, ok := c.entries[name]; ok {
 		c.lru.MoveToFront(el)
 		c.mu.Unlock()
 		data, err := c.readFile(name)
 		if err == nil {
 			c.metrics.cacheHits.Inc()
+			c.mu.Lock()
+			c.keepHotLocked(name, data)
+			c.mu.Unlock()
 			return data, true, nil
 		}
 		if !errors.Is(err, fs.ErrNotExist) { // evicted meanwhile is a plain miss
@@ -167,6 +192,7 @@ func (c *chunkCache) get(ctx context.Context, name string, fetch func(context.Co
 			c.bytes += size
 			c.evictLocked()
 		}
+		c.keepHotLocked(name, f.data)
 		delete(c.inflight, name)
 		c.mu.Unlock()
 	} else {
@@ -185,6 +211,33 @@ func (c *chunkCache) drop(name string) {
 	if el, ok := c.entries[name]; ok {
 		c.removeLocked(el)
 	}
+	if el, ok := c.hotByKey[name]; ok {
+		c.dropHotLocked(el)
+	}
+}
+
+// keepHotLocked puts a chunk's checked bytes in the in-memory tier,
+// evicting the least recently used ones beyond hotLimit. The bytes are
+// shared with readers: nobody modifies them.
+func (c *chunkCache) keepHotLocked(name string, data []byte) {
+	if int64(len(data)) > c.hotLimit {
+		return
+	}
+	if el, ok := c.hotByKey[name]; ok {
+		c.dropHotLocked(el)
+	}
+	c.hotByKey[name] = c.hot.PushFront(&hotChunk{name, data})
+	c.hotBytes += int64(len(data))
+	for c.hotBytes > c.hotLimit {
+		c.dropHotLocked(c.hot.Back())
+	}
+}
+
+func (c *chunkCache) dropHotLocked(el *list.Element) {
+	h := el.Value.(*hotChunk)
+	c.hot.Remove(el)
+	delete(c.hotByKey, h.name)
+	c.hotBytes -= int64(len(h.data))
 }
 
 // removeLocked takes el out of the cache and unlinks its file.

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -136,6 +137,7 @@ func newReader(t testing.TB, store tiering.Store, opts tiering.ReaderOptions) (*
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	opts.Metrics = reg
+	opts.Logger = slog.New(slog.DiscardHandler)
 	if opts.CacheDir == "" {
 		opts.CacheDir = t.TempDir()
 	}

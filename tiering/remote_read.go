@@ -20,6 +20,10 @@ import (
 // that still holds it, or dropped.
 var ErrRemoteData = errors.New("remote segment data is damaged or inconsistent")
 
+// hotChunks is how many chunks a Reader keeps in memory besides its disk
+// cache by default.
+const hotChunks = 8
+
 // Reader defaults.
 const (
 	DefaultChunkSize  = 1 << 20
@@ -40,6 +44,10 @@ type ReaderOptions struct {
 	// IndexBytes bounds the segment indexes kept in memory (default
 	// DefaultIndexBytes).
 	IndexBytes int64
+	// HotBytes bounds the recently used chunks kept in memory besides the
+	// disk cache, so consecutive fetches that share a chunk read its file
+	// once (default 8 chunks; -1 keeps none).
+	HotBytes int64
 	// Logger (default slog.Default()).
 	Logger *slog.Logger
 	// Metrics receives the reader's collectors when set.
@@ -66,8 +74,8 @@ func NewReader(store Store, opts ReaderOptions) (*Reader, error) {
 	if store == nil {
 		return nil, errors.New("tiering reader: a store is required")
 	}
-	if opts.CacheBytes < 0 || opts.ChunkSize < 0 || opts.IndexBytes < 0 {
-		return nil, fmt.Errorf("tiering reader: cache bytes %d, chunk size %d and index bytes %d must not be negative", opts.CacheBytes, opts.ChunkSize, opts.IndexBytes)
+	if opts.CacheBytes < 0 || opts.ChunkSize < 0 || opts.IndexBytes < 0 || opts.HotBytes < -1 {
+		return nil, fmt.Errorf("tiering reader: cache bytes %d, chunk size %d, index bytes %d and hot bytes %d must not be negative", opts.CacheBytes, opts.ChunkSize, opts.IndexBytes, opts.HotBytes)
 	}
 	if opts.CacheBytes == 0 {
 		opts.CacheBytes = DefaultCacheBytes
@@ -77,6 +85,12 @@ func NewReader(store Store, opts ReaderOptions) (*Reader, error) {
 	}
 	if opts.IndexBytes == 0 {
 		opts.IndexBytes = DefaultIndexBytes
+	}
+	switch opts.HotBytes {
+	case 0:
+		opts.HotBytes = hotChunks * opts.ChunkSize
+	case -1:
+		opts.HotBytes = 0
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
@@ -89,7 +103,7 @@ func NewReader(store Store, opts ReaderOptions) (*Reader, error) {
 		}
 		opts.CacheDir, r.tempDir = dir, dir
 	}
-	cache, err := openChunkCache(opts.CacheDir, opts.CacheBytes, opts.Logger, r.metrics)
+	cache, err := openChunkCache(opts.CacheDir, opts.CacheBytes, opts.HotBytes, opts.Logger, r.metrics)
 	if err != nil {
 		r.Close()
 		return nil, err
@@ -159,7 +173,9 @@ func (r *Reader) read(ctx context.Context, seg metadata.RemoteSegment, offset, m
 	if err := sc.seek(ctx, ix.position(seg.BaseOffset, offset), offset); err != nil {
 		return ReadResult{}, err
 	}
-	res := ReadResult{NextOffset: seg.EndOffset + 1}
+	// Room for the budget up front: appending batch by batch to a growing
+	// slice would copy the bytes again and again.
+	res := ReadResult{NextOffset: seg.EndOffset + 1, Batches: make([]byte, 0, max(0, min(maxBytes, seg.Size-sc.pos)))}
 	for {
 		h, err := sc.next(ctx)
 		if errors.Is(err, io.EOF) {

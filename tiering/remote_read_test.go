@@ -147,7 +147,7 @@ func TestRemoteReadDamagedCacheFile(t *testing.T) {
 	ts := makeSegment(t, base, 60, 1024)
 	store := newCountingStore(base)
 	dir := t.TempDir()
-	r, reg := newReader(t, store, tiering.ReaderOptions{ChunkSize: 1 << 20, CacheDir: dir})
+	r, reg := newReader(t, store, tiering.ReaderOptions{ChunkSize: 1 << 20, CacheDir: dir, HotBytes: -1})
 	if _, err := r.Read(ctx, ts.seg, 0, 1<<30); err != nil {
 		t.Fatal(err)
 	}
