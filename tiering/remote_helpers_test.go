@@ -148,3 +148,18 @@ func newReader(t testing.TB, store tiering.Store, opts tiering.ReaderOptions) (*
 	t.Cleanup(func() { r.Close() })
 	return r, reg
 }
+
+// readSegment reads seg from its start to its end in fetches of maxBytes,
+// as a consumer does, and returns the records.
+func readSegment(t testing.TB, r *tiering.Reader, seg metadata.RemoteSegment, maxBytes int64) ([]wantRecord, error) {
+	var got []wantRecord
+	for o := seg.BaseOffset; o <= seg.EndOffset; {
+		res, err := r.Read(context.Background(), seg, o, maxBytes)
+		if err != nil {
+			return nil, err
+		}
+		got = append(got, decode(t, res.Batches)...)
+		o = res.NextOffset
+	}
+	return got, nil
+}

@@ -89,21 +89,15 @@ func offsetsOf(rs []wantRecord) []int64 {
 // from its start in small fetches gets every chunk of the log from the
 // store once and the index once; a second pass is served from the cache.
 func TestRemoteReadSequentialFetchesEachChunkOnce(t *testing.T) {
-	ctx := context.Background()
 	base := openDirStore(t)
 	ts := makeSegment(t, base, 150, 2048)
 	store := newCountingStore(base)
 	const chunk = 8192
 	r, reg := newReader(t, store, tiering.ReaderOptions{ChunkSize: chunk, CacheBytes: 8 << 20})
 	readAll := func() []wantRecord {
-		var got []wantRecord
-		for o := ts.seg.BaseOffset; o <= ts.seg.EndOffset; {
-			res, err := r.Read(ctx, ts.seg, o, 3000)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got = append(got, decode(t, res.Batches)...)
-			o = res.NextOffset
+		got, err := readSegment(t, r, ts.seg, 3000)
+		if err != nil {
+			t.Fatal(err)
 		}
 		return got
 	}
@@ -368,7 +362,6 @@ func TestRemoteOffsetForTimestamp(t *testing.T) {
 // TestRemoteReadConcurrent: readers of one segment at once share each
 // chunk's fetch and all get the same records.
 func TestRemoteReadConcurrent(t *testing.T) {
-	ctx := context.Background()
 	base := openDirStore(t)
 	ts := makeSegment(t, base, 100, 1024)
 	store := newCountingStore(base)
@@ -379,15 +372,10 @@ func TestRemoteReadConcurrent(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var got []wantRecord
-			for o := int64(0); o <= ts.seg.EndOffset; {
-				res, err := r.Read(ctx, ts.seg, o, 5000)
-				if err != nil {
-					errs <- err
-					return
-				}
-				got = append(got, decode(t, res.Batches)...)
-				o = res.NextOffset
+			got, err := readSegment(t, r, ts.seg, 5000)
+			if err != nil {
+				errs <- err
+				return
 			}
 			if !reflect.DeepEqual(got, ts.records) {
 				errs <- errors.New("records differ")

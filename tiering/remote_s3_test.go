@@ -20,14 +20,9 @@ func TestRemoteReadS3(t *testing.T) {
 	const chunk = 16 << 10
 	r, _ := newReader(t, store, tiering.ReaderOptions{ChunkSize: chunk})
 	ctx := context.Background()
-	var got []wantRecord
-	for o := ts.seg.BaseOffset; o <= ts.seg.EndOffset; {
-		res, err := r.Read(ctx, ts.seg, o, 4000)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got = append(got, decode(t, res.Batches)...)
-		o = res.NextOffset
+	got, err := readSegment(t, r, ts.seg, 4000)
+	if err != nil {
+		t.Fatal(err)
 	}
 	if !reflect.DeepEqual(got, ts.records) {
 		t.Fatalf("read %d records from S3, want %d as written", len(got), len(ts.records))
