@@ -83,24 +83,13 @@ func startTiered(t *testing.T, n int) *tieredCluster {
 	}
 	tc := &tieredCluster{c: c, store: store, topic: topic, n: n}
 	l := tc.log(t)
-	segs := l.Segments()
-	if len(segs) < 6 {
-		t.Fatalf("only %d segments: the test needs small segments", len(segs))
+	if len(l.Segments()) < 6 {
+		t.Fatalf("only %d segments: the test needs small segments", len(l.Segments()))
 	}
 	member := c.Nodes[0].Member
 	mt, _ := member.Image().Topic(topic)
-	for _, s := range segs[:len(segs)-3] {
-		rs := tiertest.UploadSegment(t, store, "test-cluster", mt.ID, 0, mt.Partitions[0].LeaderEpoch, s)
-		tiertest.RecordSegment(t, member, mt.ID, 0, rs)
-		tc.remote = append(tc.remote, rs)
-	}
-	tc.local = segs[len(segs)-3].BaseOffset
-	if _, err := l.DeleteRecordsBefore(tc.local); err != nil {
-		t.Fatal(err)
-	}
-	if got := l.LogStartOffset(); got != tc.local {
-		t.Fatalf("local log start %d, want %d", got, tc.local)
-	}
+	tc.remote = tiertest.TierLog(t, store, "test-cluster", member, l, mt.ID, 0, mt.Partitions[0].LeaderEpoch, 2)
+	tc.local = l.LogStartOffset()
 	return tc
 }
 

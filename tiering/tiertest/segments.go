@@ -81,6 +81,32 @@ func RecordSegment(tb testing.TB, m Recorder, topicID uuid.UUID, partition int32
 	}
 }
 
+// TierLog uploads every rolled segment of l but the last keep (and the
+// active one), records each through m, then moves l's log start past them,
+// as local retention of uploaded segments does. It returns the recorded
+// segments, oldest first.
+func TierLog(tb testing.TB, store tiering.Store, prefix string, m Recorder, l *commitlog.Log, topicID uuid.UUID, partition, leaderEpoch int32, keep int) []metadata.RemoteSegment {
+	tb.Helper()
+	segs := l.Segments()
+	n := len(segs) - 1 - keep
+	if n < 1 {
+		tb.Fatalf("the log has %d segments: nothing to tier keeping %d rolled ones", len(segs), keep)
+	}
+	var out []metadata.RemoteSegment
+	for _, s := range segs[:n] {
+		rs := UploadSegment(tb, store, prefix, topicID, partition, leaderEpoch, s)
+		RecordSegment(tb, m, topicID, partition, rs)
+		out = append(out, rs)
+	}
+	if _, err := l.DeleteRecordsBefore(segs[n].BaseOffset); err != nil {
+		tb.Fatalf("move the local log start to %d: %v", segs[n].BaseOffset, err)
+	}
+	if got := l.LogStartOffset(); got != segs[n].BaseOffset {
+		tb.Fatalf("local log start %d, want %d", got, segs[n].BaseOffset)
+	}
+	return out
+}
+
 // Metric returns the value of the counter or gauge name (one series) in
 // reg, failing the test when reg has none.
 func Metric(tb testing.TB, reg prometheus.Gatherer, name string) float64 {
