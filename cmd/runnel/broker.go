@@ -24,6 +24,7 @@ type brokerFlags struct {
 	startFresh bool
 	metrics    string // "runnel broker --metrics"
 	pprof      bool   // "runnel broker --pprof"
+	tierCache  tierCacheFlags
 }
 
 func (f *brokerFlags) register(fs *flag.FlagSet, dataDir, kafka string, autoCreate bool) {
@@ -36,6 +37,7 @@ func (f *brokerFlags) register(fs *flag.FlagSet, dataDir, kafka string, autoCrea
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.BoolVar(&f.startFresh, "start-fresh-metadata", false, "when the cluster metadata in DATA-DIR/meta is missing or empty but partition data exists, "+
 		"start new metadata anyway, renaming every partition directory <dir>.<hex>-stray (kept, never served or removed); without it the broker refuses to start")
+	f.tierCache.register(fs)
 }
 
 func (f *brokerFlags) logger(inv *invocation) (*slog.Logger, error) {
@@ -132,12 +134,16 @@ any other node joins as a learner. Data survives restarts.`,
 			if err != nil {
 				return err
 			}
+			tier, err := bf.tierCache.config()
+			if err != nil {
+				return err
+			}
 			return bf.withMetrics(ctx, inv, runNode, broker.NodeConfig{
 				ID: int32(id), DataDir: bf.dataDir, KafkaListen: bf.kafka, Advertise: bf.advertise, AdminListen: bf.admin,
 				RaftListen: raft, Voters: vm, ClusterID: clusterID, Rack: rack,
 				AutoCreateTopics: bf.autoCreate, StartFreshMetadata: bf.startFresh, Logger: log,
 				PeerKafkaAddrs: pm, ReplicaLagTimeMax: lagMax, MinInsyncReplicas: minISR, LeaderRebalance: rebalance, Groups: groups,
-				Cleaner: cleaner,
+				Cleaner: cleaner, Tier: tier,
 			})
 		},
 	}

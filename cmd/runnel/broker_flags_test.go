@@ -1,6 +1,7 @@
 package main
 
 import (
+	"flag"
 	"maps"
 	"testing"
 )
@@ -21,6 +22,29 @@ func TestParsePeerAddrs(t *testing.T) {
 	for _, bad := range []string{"2", "0=h:1", "-1=h:1", "x=h:1", "2=host", "2=h:1,2=h:2", "2="} {
 		if _, err := parsePeerAddrs(bad); err == nil {
 			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+// TestTierCacheFlags: --tier-cache-dir and --tier-cache-bytes reach the
+// broker's TierConfig; a size that is not positive is a usage error.
+func TestTierCacheFlags(t *testing.T) {
+	var f tierCacheFlags
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	f.register(fs)
+	if err := fs.Parse([]string{"--tier-cache-dir", "/tmp/x", "--tier-cache-bytes", "12345"}); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := f.config()
+	if err != nil || cfg.CacheDir != "/tmp/x" || cfg.CacheBytes != 12345 {
+		t.Fatalf("config %+v, %v", cfg, err)
+	}
+	for _, bad := range []string{"0", "-1"} {
+		if err := fs.Parse([]string{"--tier-cache-bytes", bad}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.config(); err == nil {
+			t.Errorf("--tier-cache-bytes %s accepted", bad)
 		}
 	}
 }

@@ -61,11 +61,15 @@ that list.`,
 			if err != nil {
 				return err
 			}
+			tier, err := bf.tierCache.config()
+			if err != nil {
+				return err
+			}
 			reg := newMetricsRegistry()
 			node, err := broker.StartNode(broker.NodeConfig{
 				ID: 1, DataDir: bf.dataDir, KafkaListen: bf.kafka, Advertise: bf.advertise, AdminListen: bf.admin,
 				RaftListen: "127.0.0.1:0", Voters: map[uint64]string{1: "127.0.0.1:0"},
-				AutoCreateTopics: bf.autoCreate, StartFreshMetadata: bf.startFresh, Logger: log, Metrics: reg, Groups: groups,
+				AutoCreateTopics: bf.autoCreate, StartFreshMetadata: bf.startFresh, Logger: log, Metrics: reg, Groups: groups, Tier: tier,
 			})
 			if err != nil {
 				return err
