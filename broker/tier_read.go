@@ -99,8 +99,11 @@ func (b *Broker) fetchRead(ctx context.Context, img *metadata.Image, p *partitio
 		res.LogStartOffset = logStartOffset(mp, res.LogStartOffset)
 		return res, nil, nil
 	}
-	if !errors.As(err, &oor) || offset >= oor.LogStartOffset {
+	if !errors.As(err, &oor) {
 		return res, nil, err
+	}
+	if offset >= oor.LogStartOffset { // past the end: the start reported is the remote one
+		return res, nil, &commitlog.OffsetOutOfRangeError{Offset: offset, LogStartOffset: logStartOffset(mp, oor.LogStartOffset), LogEndOffset: oor.LogEndOffset}
 	}
 	o := p.log.Offsets()
 	start := logStartOffset(mp, o.LogStart)

@@ -201,6 +201,11 @@ func TestTieredReadErrors(t *testing.T) {
 		t.Fatalf("fetch after the store recovered: %v, %d bytes", kerr.ErrorForCode(p.ErrorCode), len(p.RecordBatches))
 	}
 
+	// Past the end: OFFSET_OUT_OF_RANGE, the log start still the remote one.
+	if p := tierFetch(t, tc.c, tc.topic, int64(tc.n)+10, -1); p.ErrorCode != kerr.OffsetOutOfRange.Code || p.LogStartOffset != 0 {
+		t.Fatalf("fetch past the end: %v log start %d, want OFFSET_OUT_OF_RANGE and 0", kerr.ErrorForCode(p.ErrorCode), p.LogStartOffset)
+	}
+
 	// A follower below the leader's local start: OFFSET_OUT_OF_RANGE with
 	// the local start (it restarts its log there).
 	if p := tierFetch(t, tc.c, tc.topic, 3, 1); p.ErrorCode != kerr.OffsetOutOfRange.Code || p.LogStartOffset != tc.local {
