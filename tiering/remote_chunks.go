@@ -131,7 +131,9 @@ func chunkName(key string, index int64) string {
 }
 
 // get returns the chunk named name, from the cache when it holds a sound
-// copy, else from fetch (whose result it keeps). hit reports which.
+// copy, else from fetch (whose result it keeps); concurrent gets of one
+// name share one fetch. hit reports whether this call did without a fetch
+// of its own; the metrics count the same (misses are store fetches).
 func (c *chunkCache) get(ctx context.Context, name string, fetch func(context.Context) ([]byte, error)) (data []byte, hit bool, err error) {
 	c.mu.Lock()
 	if el, ok := c.hotByKey[name]; ok {
@@ -163,16 +165,21 @@ func (c *chunkCache) get(ctx context.Context, name string, fetch func(context.Co
 			c.removeLocked(el)
 		}
 	}
-	c.metrics.cacheMisses.Inc()
 	if f, ok := c.inflight[name]; ok {
+		// Another read (or the read-ahead) is fetching it: no fetch of
+		// our own, so it counts as a hit.
 		c.mu.Unlock()
 		select {
 		case <-f.done:
-			return f.data, false, f.err
+			if f.err == nil {
+				c.metrics.cacheHits.Inc()
+			}
+			return f.data, f.err == nil, f.err
 		case <-ctx.Done():
 			return nil, false, ctx.Err()
 		}
 	}
+	c.metrics.cacheMisses.Inc()
 	f := &chunkFetch{done: make(chan struct{})}
 	c.inflight[name] = f
 	c.mu.Unlock()

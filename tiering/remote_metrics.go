@@ -19,8 +19,8 @@ func newReadMetrics() *readMetrics {
 	}
 	return &readMetrics{
 		remoteBytes:  prometheus.NewCounter(opts("remote_read_bytes_total", "Bytes of remote segments read from the object store (cache misses and index objects).")),
-		cacheHits:    prometheus.NewCounter(opts("cache_hits_total", "Remote segment chunks served from the on-disk chunk cache.")),
-		cacheMisses:  prometheus.NewCounter(opts("cache_misses_total", "Remote segment chunks not in the chunk cache, fetched from the object store.")),
+		cacheHits:    prometheus.NewCounter(opts("cache_hits_total", "Remote segment chunk reads served without a fetch of their own (from the chunk cache, or joining a fetch under way such as the read-ahead).")),
+		cacheMisses:  prometheus.NewCounter(opts("cache_misses_total", "Remote segment chunks fetched from the object store (not in the chunk cache), read-ahead included.")),
 		cacheDamaged: prometheus.NewCounter(opts("cache_damaged_total", "Chunk cache files found damaged (bad header or checksum), dropped and fetched again.")),
 		errors:       prometheus.NewCounter(opts("remote_read_errors_total", "Reads of remote segments that failed (store errors, damaged or inconsistent remote data).")),
 		cacheBytes: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: "runnel", Subsystem: "tier", Name: "cache_bytes",

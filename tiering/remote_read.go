@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/runnel-dev/runnel/broker/recordbatch"
@@ -67,7 +68,18 @@ type Reader struct {
 	indexes *indexCache
 	metrics *readMetrics
 	tempDir string // removed by Close
+
+	// Read-ahead: after a read, the chunk that follows is fetched in the
+	// background (at most readAheads at once), so that a consumer going on
+	// finds it cached. Close cancels them and waits.
+	bg       context.Context
+	stopBg   context.CancelFunc
+	bgSlots  chan struct{}
+	bgActive sync.WaitGroup
 }
+
+// readAheads bounds the chunks fetched ahead at once by one Reader.
+const readAheads = 4
 
 // NewReader returns a Reader of store's remote segments.
 func NewReader(store Store, opts ReaderOptions) (*Reader, error) {
@@ -95,7 +107,9 @@ func NewReader(store Store, opts ReaderOptions) (*Reader, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	r := &Reader{store: store, opts: opts, indexes: newIndexCache(opts.IndexBytes), metrics: newReadMetrics()}
+	r := &Reader{store: store, opts: opts, indexes: newIndexCache(opts.IndexBytes), metrics: newReadMetrics(),
+		bgSlots: make(chan struct{}, readAheads)}
+	r.bg, r.stopBg = context.WithCancel(context.Background())
 	if opts.CacheDir == "" {
 		dir, err := os.MkdirTemp("", "runnel-tier-cache-")
 		if err != nil {
@@ -120,9 +134,11 @@ func NewReader(store Store, opts ReaderOptions) (*Reader, error) {
 	return r, nil
 }
 
-// Close unregisters the metrics and removes a cache directory NewReader
-// created. Reads must have finished.
+// Close stops the read-ahead, unregisters the metrics and removes a cache
+// directory NewReader created. Reads must have finished.
 func (r *Reader) Close() error {
+	r.stopBg()
+	r.bgActive.Wait()
 	if r.opts.Metrics != nil {
 		for _, c := range r.metrics.collectors() {
 			r.opts.Metrics.Unregister(c)
@@ -150,28 +166,50 @@ type ReadResult struct {
 // larger, so a consumer always progresses). offset must lie in
 // [seg.BaseOffset, seg.EndOffset].
 func (r *Reader) Read(ctx context.Context, seg metadata.RemoteSegment, offset, maxBytes int64) (ReadResult, error) {
-	res, err := r.read(ctx, seg, offset, maxBytes)
+	res, last, err := r.read(ctx, seg, offset, maxBytes)
 	if err != nil {
 		r.metrics.errors.Inc()
 		return ReadResult{}, fmt.Errorf("read remote segment %s at offset %d: %w", seg.ObjectKey, offset, err)
 	}
+	r.readAhead(seg, last+1)
 	return res, nil
 }
 
-func (r *Reader) read(ctx context.Context, seg metadata.RemoteSegment, offset, maxBytes int64) (ReadResult, error) {
+// readAhead fetches chunk idx of seg's log into the cache in the
+// background, unless it lies past the log's end or enough fetches are
+// running already. Its errors are left for the read that needs the chunk.
+func (r *Reader) readAhead(seg metadata.RemoteSegment, idx int64) {
+	if idx <= 0 || idx*r.opts.ChunkSize >= seg.Size {
+		return
+	}
+	select {
+	case r.bgSlots <- struct{}{}:
+	default:
+		return
+	}
+	r.bgActive.Add(1)
+	go func() {
+		defer r.bgActive.Done()
+		defer func() { <-r.bgSlots }()
+		r.scanner(seg).chunk(r.bg, idx)
+	}()
+}
+
+// read is Read; it also returns the index of the last chunk it read.
+func (r *Reader) read(ctx context.Context, seg metadata.RemoteSegment, offset, maxBytes int64) (ReadResult, int64, error) {
 	if err := checkSegment(seg); err != nil {
-		return ReadResult{}, err
+		return ReadResult{}, 0, err
 	}
 	if offset < seg.BaseOffset || offset > seg.EndOffset {
-		return ReadResult{}, fmt.Errorf("offset %d is outside the segment [%d, %d]", offset, seg.BaseOffset, seg.EndOffset)
+		return ReadResult{}, 0, fmt.Errorf("offset %d is outside the segment [%d, %d]", offset, seg.BaseOffset, seg.EndOffset)
 	}
 	ix, err := r.index(ctx, seg, false)
 	if err != nil {
-		return ReadResult{}, err
+		return ReadResult{}, 0, err
 	}
 	sc := r.scanner(seg)
 	if err := sc.seek(ctx, ix.position(seg.BaseOffset, offset), offset); err != nil {
-		return ReadResult{}, err
+		return ReadResult{}, 0, err
 	}
 	// Room for the budget up front: appending batch by batch to a growing
 	// slice would copy the bytes again and again.
@@ -179,19 +217,19 @@ func (r *Reader) read(ctx context.Context, seg metadata.RemoteSegment, offset, m
 	for {
 		h, err := sc.next(ctx)
 		if errors.Is(err, io.EOF) {
-			return res, nil
+			return res, sc.chunkIdx, nil
 		}
 		if err != nil {
-			return ReadResult{}, err
+			return ReadResult{}, 0, err
 		}
 		if h.LastOffset() < offset {
 			continue
 		}
 		if len(res.Batches) > 0 && int64(len(res.Batches))+int64(h.Size()) > maxBytes {
-			return res, nil
+			return res, sc.chunkIdx, nil
 		}
 		if res.Batches, err = sc.appendBatch(ctx, res.Batches, h); err != nil {
-			return ReadResult{}, err
+			return ReadResult{}, 0, err
 		}
 		res.NextOffset = h.NextOffset()
 	}
