@@ -128,6 +128,9 @@ func TestRemoteReadSequentialFetchesEachChunkOnce(t *testing.T) {
 	if hits := tiertest.Metric(t, reg, "runnel_tier_cache_hits_total"); hits <= hitsBefore {
 		t.Fatalf("second pass: cache hits %v, not above %v", hits, hitsBefore)
 	}
+	if n := tiertest.Metric(t, reg, "runnel_tier_remote_read_errors_total"); n != 0 {
+		t.Fatalf("%v remote read errors (an index not used counts one)", n)
+	}
 	if cb := tiertest.Metric(t, reg, "runnel_tier_cache_bytes"); cb < float64(ts.seg.Size) {
 		t.Fatalf("cache bytes %v, want at least %d", cb, ts.seg.Size)
 	}
