@@ -25,13 +25,25 @@ import (
 	"github.com/runnel-dev/runnel/tiering/tiertest"
 )
 
-// faultyStore fails every Get while fail is set.
+// faultyStore fails every Get while fail is set, and holds every Get
+// while hold is set, until release is closed.
 type faultyStore struct {
 	tiering.Store
-	fail atomic.Bool
+	fail    atomic.Bool
+	hold    atomic.Bool
+	held    chan struct{} // receives one value per Get held
+	release chan struct{}
 }
 
 func (s *faultyStore) Get(ctx context.Context, key string, off, length int64) (io.ReadCloser, error) {
+	if s.hold.Load() {
+		s.held <- struct{}{}
+		select {
+		case <-s.release:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
 	if s.fail.Load() {
 		return nil, &tiering.Error{Op: "get", Key: key, Err: errors.New("injected store failure")}
 	}
@@ -64,7 +76,7 @@ func startTiered(t *testing.T, n int) *tieredCluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store := &faultyStore{Store: dir}
+	store := &faultyStore{Store: dir, held: make(chan struct{}, 16), release: make(chan struct{})}
 	c := brokertest.Start(t, 1, brokertest.Options{Tier: broker.TierConfig{Store: store, Prefix: "test-cluster", CacheBytes: 64 << 20}})
 	topic := "tiered"
 	c.CreateTopic(topic, 1, map[string]*string{"segment.bytes": ptr("8192")})
@@ -227,6 +239,40 @@ func TestTieredReadErrors(t *testing.T) {
 	}
 	if p := tierFetch(t, tc.c, tc.topic, start, -1); p.ErrorCode != 0 || len(p.RecordBatches) == 0 || p.LogStartOffset != start {
 		t.Fatalf("fetch at the remote start: %v, %d bytes, log start %d", kerr.ErrorForCode(p.ErrorCode), len(p.RecordBatches), p.LogStartOffset)
+	}
+}
+
+// TestTieredReadDoesNotBlockOthers: while a consumer's fetch waits on the
+// bucket, fetches of the partition's local records are answered.
+func TestTieredReadDoesNotBlockOthers(t *testing.T) {
+	tc := startTiered(t, 1500)
+	tc.store.hold.Store(true)
+	remote := make(chan kmsg.FetchResponseTopicPartition, 1)
+	go func() { remote <- tierFetch(t, tc.c, tc.topic, 0, -1) }()
+	select {
+	case <-tc.store.held:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the remote fetch never reached the store")
+	}
+	for range 3 {
+		if p := tierFetch(t, tc.c, tc.topic, tc.local, -1); p.ErrorCode != 0 || len(p.RecordBatches) == 0 {
+			t.Fatalf("local fetch during a remote read: %v, %d bytes", kerr.ErrorForCode(p.ErrorCode), len(p.RecordBatches))
+		}
+	}
+	select {
+	case <-remote:
+		t.Fatal("the remote fetch finished while the store held it")
+	default:
+	}
+	tc.store.hold.Store(false)
+	close(tc.store.release)
+	select {
+	case p := <-remote:
+		if p.ErrorCode != 0 || len(p.RecordBatches) == 0 {
+			t.Fatalf("remote fetch: %v, %d bytes", kerr.ErrorForCode(p.ErrorCode), len(p.RecordBatches))
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("the remote fetch did not finish after the store let it go")
 	}
 }
 
