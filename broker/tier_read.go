@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"time"
 
 	"github.com/runnel-dev/runnel/broker/commitlog"
@@ -36,19 +37,31 @@ const remoteReadTimeout = 30 * time.Second
 // auxiliary state from the remote segments.
 
 // newRemoteReader returns the reader of remote segments, nil when tiering is
-// off.
+// off. Without a Tier.CacheDir the chunk cache lives beside the data
+// directory, in DataDir+"-tier-cache": on the broker's disk, kept across
+// restarts, and outside DataDir, whose size is the partitions' local data.
 func newRemoteReader(cfg Config) (*tiering.Reader, error) {
 	if cfg.Tier.Store == nil {
 		return nil, nil
 	}
+	dir := cfg.Tier.CacheDir
+	if dir == "" {
+		dir = DefaultTierCacheDir(cfg.DataDir)
+	}
 	r, err := tiering.NewReader(cfg.Tier.Store, tiering.ReaderOptions{
-		CacheDir: cfg.Tier.CacheDir, CacheBytes: cfg.Tier.CacheBytes,
+		CacheDir: dir, CacheBytes: cfg.Tier.CacheBytes,
 		Logger: cfg.Logger.With("component", "tier-read"), Metrics: cfg.Metrics,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("tiered storage: %w", err)
 	}
 	return r, nil
+}
+
+// DefaultTierCacheDir is where a broker whose data directory is dataDir
+// caches chunks of remote segments when TierConfig.CacheDir is empty.
+func DefaultTierCacheDir(dataDir string) string {
+	return filepath.Clean(dataDir) + "-tier-cache"
 }
 
 // closeRemoteReader closes r, if any (it removes a cache directory it made).

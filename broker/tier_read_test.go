@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -157,6 +158,10 @@ func TestTieredFetchReadsRemoteThenLocal(t *testing.T) {
 	reg := tc.c.Metrics(0)
 	if got := tiertest.Metric(t, reg, "runnel_tier_remote_read_bytes_total"); got < float64(tc.remote[0].Size) {
 		t.Fatalf("remote read bytes %v, want at least %d", got, tc.remote[0].Size)
+	}
+	// The chunks are cached beside the data directory, not in it.
+	if files, _ := filepath.Glob(filepath.Join(broker.DefaultTierCacheDir(tc.c.DataDir(0)), "*.chunk")); len(files) == 0 {
+		t.Fatalf("no chunk files in %s", broker.DefaultTierCacheDir(tc.c.DataDir(0)))
 	}
 	// A second pass is served by the chunk cache.
 	misses := tiertest.Metric(t, reg, "runnel_tier_cache_misses_total")

@@ -17,7 +17,7 @@ type tierCacheFlags struct {
 
 func (f *tierCacheFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.dir, "tier-cache-dir", "", "`directory` for the chunk cache of remote (tiered) segments read back, outside --data-dir "+
-		"(default: a temporary directory removed at exit)")
+		"(default: DATA-DIR-tier-cache, beside it)")
 	fs.Int64Var(&f.bytes, "tier-cache-bytes", tiering.DefaultCacheBytes, "disk `bytes` the chunk cache of remote segments may take (least recently used chunks go first)")
 }
 
