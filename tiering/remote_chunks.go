@@ -174,6 +174,11 @@ func (c *chunkCache) get(ctx context.Context, name string, fetch func(context.Co
 			if f.err == nil {
 				c.metrics.cacheHits.Inc()
 			}
+			if isContextErr(f.err) && ctx.Err() == nil {
+				// The fetch ended because its caller went away, not
+				// because of the store: fetch it for this caller.
+				return c.get(ctx, name, fetch)
+			}
 			return f.data, f.err == nil, f.err
 		case <-ctx.Done():
 			return nil, false, ctx.Err()
@@ -209,6 +214,10 @@ func (c *chunkCache) get(ctx context.Context, name string, fetch func(context.Co
 	}
 	close(f.done)
 	return f.data, false, f.err
+}
+
+func isContextErr(err error) bool {
+	return errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)
 }
 
 // drop forgets the chunk named name (its bytes turned out bad).
