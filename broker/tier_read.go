@@ -149,6 +149,9 @@ func (b *Broker) readRemote(ctx context.Context, mp metadata.Partition, offset, 
 		}
 		res, err := b.remote.Read(ctx, seg, max(offset, seg.BaseOffset), maxBytes)
 		if err != nil {
+			if !errors.Is(err, context.Canceled) {
+				b.log.Warn("read from tiered storage failed", "key", seg.ObjectKey, "offset", offset, "error", err)
+			}
 			return nil, remoteErr(err)
 		}
 		if len(res.Batches) > 0 {
