@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -13,6 +14,7 @@ import (
 	"github.com/runnel-dev/runnel/broker/brokertest"
 	"github.com/runnel-dev/runnel/broker/commitlog"
 	"github.com/runnel-dev/runnel/gateway/openapitest"
+	"github.com/runnel-dev/runnel/raftmeta/controller"
 	"github.com/runnel-dev/runnel/tiering"
 	"github.com/runnel-dev/runnel/tiering/tiertest"
 )
@@ -48,19 +50,26 @@ func TestTieredEventsOverRESTAndWebSocket(t *testing.T) {
 	g := startGateway(t, c)
 	tok := adminToken(t)
 	client := &http.Client{Transport: openapitest.Transport(t, nil)}
-	var got []string
-	for off := 0; off < n; {
+	fetch := func(off int) (int, map[string]any) {
+		t.Helper()
 		req, _ := http.NewRequest("GET", fmt.Sprintf("%s/v1/topics/tiered/partitions/0/events?offset=%d", g.URL(), off), nil)
 		req.Header.Set("Authorization", "Bearer "+tok)
 		resp, err := client.Do(req)
 		if err != nil {
 			t.Fatal(err)
 		}
+		defer resp.Body.Close()
 		var body map[string]any
-		err = json.NewDecoder(resp.Body).Decode(&body)
-		resp.Body.Close()
-		if err != nil || resp.StatusCode != http.StatusOK {
-			t.Fatalf("REST fetch at %d: %d %v %v", off, resp.StatusCode, body, err)
+		if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+			t.Fatalf("REST fetch at %d: %v", off, err)
+		}
+		return resp.StatusCode, body
+	}
+	var got []string
+	for off := 0; off < n; {
+		status, body := fetch(off)
+		if status != http.StatusOK {
+			t.Fatalf("REST fetch at %d: %d %v", off, status, body)
 		}
 		for _, e := range body["events"].([]any) {
 			ev := e.(map[string]any)
@@ -95,6 +104,21 @@ func TestTieredEventsOverRESTAndWebSocket(t *testing.T) {
 		got = append(got, fmt.Sprint(f["offset"]))
 	}
 	checkSequence(t, "WebSocket", got, n)
+
+	// Once the first remote segment is forgotten (remote retention), its
+	// offsets are out of range: 416 with the new log start.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := member.RemoveRemoteSegment(ctx, controller.RemoteSegmentRequest{TopicID: mt.ID, Partition: 0, Segment: remote[0]}); err != nil {
+		t.Fatal(err)
+	}
+	status, body := fetch(0)
+	if e, _ := body["error"].(map[string]any); status != http.StatusRequestedRangeNotSatisfiable || e["log_start_offset"] != float64(remote[1].BaseOffset) {
+		t.Fatalf("REST fetch below the remote start: %d %v, want 416 with log start %d", status, body, remote[1].BaseOffset)
+	}
+	if status, body := fetch(int(remote[1].BaseOffset)); status != http.StatusOK || len(body["events"].([]any)) == 0 {
+		t.Fatalf("REST fetch at the remote start: %d %v", status, body)
+	}
 }
 
 // checkSequence checks that got is the offsets 0 to n-1 in order.
