@@ -20,6 +20,7 @@ import (
 	"github.com/runnel-dev/runnel/broker"
 	"github.com/runnel-dev/runnel/broker/brokertest"
 	"github.com/runnel-dev/runnel/broker/commitlog"
+	"github.com/runnel-dev/runnel/internal/testwait"
 	"github.com/runnel-dev/runnel/raftmeta/controller"
 	"github.com/runnel-dev/runnel/raftmeta/metadata"
 	"github.com/runnel-dev/runnel/tiering"
@@ -81,19 +82,7 @@ func startTiered(t *testing.T, n int) *tieredCluster {
 	c := brokertest.Start(t, 1, brokertest.Options{Tier: broker.TierConfig{Store: store, Prefix: "test-cluster", CacheBytes: 64 << 20}})
 	topic := "tiered"
 	c.CreateTopic(topic, 1, map[string]*string{"segment.bytes": ptr("8192")})
-	cl := c.Client(kgo.ProducerLinger(0), kgo.ProducerBatchCompression(kgo.NoCompression()))
-	defer cl.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	for i := 0; i < n; i += 50 {
-		var rs []*kgo.Record
-		for j := i; j < min(i+50, n); j++ {
-			rs = append(rs, &kgo.Record{Topic: topic, Value: []byte(recordValue(j)), Timestamp: recordTS(j)})
-		}
-		if err := cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	produceRecords(t, c, topic, n)
 	tc := &tieredCluster{c: c, store: store, topic: topic, n: n}
 	l := tc.log(t)
 	if len(l.Segments()) < 6 {
@@ -107,6 +96,25 @@ func startTiered(t *testing.T, n int) *tieredCluster {
 }
 
 func ptr(s string) *string { return &s }
+
+// produceRecords produces records 0 to n-1 (recordValue, recordTS) to
+// partition 0 of topic, uncompressed, in batches of 50.
+func produceRecords(t *testing.T, c *brokertest.Cluster, topic string, n int) {
+	t.Helper()
+	cl := c.Client(kgo.ProducerLinger(0), kgo.ProducerBatchCompression(kgo.NoCompression()))
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for i := 0; i < n; i += 50 {
+		var rs []*kgo.Record
+		for j := i; j < min(i+50, n); j++ {
+			rs = append(rs, &kgo.Record{Topic: topic, Value: []byte(recordValue(j)), Timestamp: recordTS(j)})
+		}
+		if err := cl.ProduceSync(ctx, rs...).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
 
 func (tc *tieredCluster) log(t *testing.T) *commitlog.Log {
 	t.Helper()
@@ -322,5 +330,49 @@ func TestTieredKcat(t *testing.T) {
 		if want := strconv.Itoa(i) + " " + recordValue(i); line != want {
 			t.Fatalf("kcat record %d: %.40q, want %.40q", i, line, want)
 		}
+	}
+}
+
+// TestTieredReadAfterLeaderChange: with three replicas, the leader's old
+// segments tiered and gone from every replica's disk (followers follow the
+// leader's log start), the leader stops; the new leader serves the remote
+// records from the same bucket, and a consumer from the start reads every
+// record once in order.
+func TestTieredReadAfterLeaderChange(t *testing.T) {
+	dir, err := tiering.OpenDir(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := brokertest.Start(t, 3, brokertest.Options{Tier: broker.TierConfig{Store: dir, Prefix: "rf3"}})
+	const topic, n = "tiered3", 1500
+	c.CreateReplicatedTopic(topic, 1, 3, map[string]*string{"segment.bytes": ptr("8192")})
+	produceRecords(t, c, topic, n)
+	waitReplicated(t, c, topic, 0, n)
+	mp := partitionOf(t, c, topic, 0)
+	leader := int(mp.Leader - 1)
+	mt, _ := c.Nodes[leader].Member.Image().Topic(topic)
+	l := logOf(t, c, leader, topic, 0)
+	remote := tiertest.TierLog(t, dir, "rf3", c.Nodes[leader].Member, l, mt.ID, 0, mp.LeaderEpoch, 2)
+	localStart := l.LogStartOffset()
+	testwait.For(t, 30*time.Second, 20*time.Millisecond, func() error {
+		for i := range c.Nodes {
+			if got := logOf(t, c, i, topic, 0).LogStartOffset(); got != localStart {
+				return fmt.Errorf("node %d log start %d, want the leader's %d", i+1, got, localStart)
+			}
+		}
+		return nil
+	})
+	c.Stop(leader)
+	testwait.For(t, 30*time.Second, 50*time.Millisecond, func() error {
+		if p := partitionOf(t, c, topic, 0); p.Leader < 1 || int(p.Leader-1) == leader {
+			return fmt.Errorf("leader %d", p.Leader)
+		}
+		return nil
+	})
+	tc := &tieredCluster{c: c, topic: topic, n: n, remote: remote, local: localStart}
+	tc.consumeAll(t)
+	newLeader := int(partitionOf(t, c, topic, 0).Leader - 1)
+	if got := tiertest.Metric(t, c.Metrics(newLeader), "runnel_tier_remote_read_bytes_total"); got < float64(remote[0].Size) {
+		t.Fatalf("the new leader read %v bytes from the bucket, want at least %d", got, remote[0].Size)
 	}
 }
