@@ -18,6 +18,7 @@ import (
 	"github.com/runnel-dev/runnel/internal/diskfs"
 	"github.com/runnel-dev/runnel/raftmeta/controller"
 	"github.com/runnel-dev/runnel/raftmeta/metadata"
+	"github.com/runnel-dev/runnel/tiering"
 )
 
 // Broker serves the partitions this broker holds over the Kafka protocol. It
@@ -59,6 +60,8 @@ type Broker struct {
 	// object store (Config.Tier).
 	tier        *tierUploader
 	tierMetrics *tierMetrics
+	// remote reads remote segments (tier_read.go); nil when tiering is off.
+	remote *tiering.Reader
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -83,18 +86,26 @@ func New(cfg Config) (*Broker, error) {
 			return nil, fmt.Errorf("broker metrics: %w", err)
 		}
 	}
-	store, err := commitlog.OpenStoreWith(cfg.DataDir, commitlog.StoreOptions{Logger: cfg.Logger, FileDeleteDelay: cfg.FileDeleteDelay})
+	remote, err := newRemoteReader(cfg)
 	if err != nil {
 		if cfg.Metrics != nil {
 			cfg.Metrics.Unregister(refusedGauge)
 		}
 		return nil, err
 	}
+	store, err := commitlog.OpenStoreWith(cfg.DataDir, commitlog.StoreOptions{Logger: cfg.Logger, FileDeleteDelay: cfg.FileDeleteDelay})
+	if err != nil {
+		if cfg.Metrics != nil {
+			cfg.Metrics.Unregister(refusedGauge)
+		}
+		closeRemoteReader(remote)
+		return nil, err
+	}
 	b := &Broker{
 		cfg: cfg, member: cfg.Member, store: store, log: cfg.Logger,
 		parts:   map[commitlog.TopicPartition]*partition{},
 		refused: map[commitlog.TopicPartition]error{}, refusedGauge: refusedGauge,
-		repMetrics: repMetrics, isrWake: make(chan struct{}, 1), cleaner: cleaner,
+		repMetrics: repMetrics, isrWake: make(chan struct{}, 1), cleaner: cleaner, remote: remote,
 		stop: make(chan struct{}),
 	}
 	b.replicas = newReplicaManager(b)
@@ -103,6 +114,7 @@ func New(cfg Config) (*Broker, error) {
 	gcfg.Topics = b.groupTopics
 	if b.groups, err = group.New(gcfg, groupLog{b}); err != nil {
 		store.Close()
+		closeRemoteReader(remote)
 		return nil, err
 	}
 	if err := b.initTier(); err != nil {
@@ -117,6 +129,7 @@ func New(cfg Config) (*Broker, error) {
 			if err := cfg.Metrics.Register(c); err != nil {
 				b.groups.Close()
 				store.Close()
+				closeRemoteReader(remote)
 				return nil, fmt.Errorf("broker metrics: %w", err)
 			}
 		}
@@ -154,6 +167,7 @@ func (b *Broker) Close() error {
 		b.cfg.Metrics.Unregister(b.refusedGauge)
 	}
 	b.closeTier()
+	closeRemoteReader(b.remote)
 	return b.store.Close()
 }
 

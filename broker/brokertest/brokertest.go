@@ -65,7 +65,9 @@ type Options struct {
 	WrapMember func(broker.Member) broker.Member
 	// Groups configures the brokers' group coordinators.
 	Groups group.Config
-	// Tier configures the brokers' tiered storage (all share its store).
+	// Tier configures the brokers' tiered storage (one store shared by
+	// all, as a cluster shares its bucket). An empty CacheDir gives each
+	// broker its own temporary cache.
 	Tier broker.TierConfig
 	// RetentionCheckInterval is log.retention.check.interval.ms (default
 	// 5 min).

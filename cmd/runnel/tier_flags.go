@@ -9,10 +9,6 @@ import (
 	"github.com/runnel-dev/runnel/tiering"
 )
 
-// defaultTierCacheBytes bounds the read cache of remote segments unless
-// --tier-cache-bytes says otherwise.
-const defaultTierCacheBytes = 1 << 30
-
 // tierFlags are the tiered-storage settings of "runnel broker" and "runnel
 // dev": a local directory (--tier-dir) or an S3-compatible bucket (--s3-*)
 // for the rolled segments of remote.storage.enable topics. Like every
@@ -40,8 +36,8 @@ func (f *tierFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.s3.CAFile, "s3-ca-file", "", "PEM `file` of extra roots trusted for the S3 endpoint (needs --s3-tls)")
 	fs.BoolVar(&f.s3.PathStyle, "s3-path-style", true, "address the bucket as endpoint/bucket/key, as MinIO and other self-hosted servers need")
 	fs.StringVar(&f.prefix, "tier-prefix", "", "key `prefix` of this cluster's objects in the store (default runnel/<cluster id>)")
-	fs.StringVar(&f.cacheDir, "tier-cache-dir", "", "`directory` of the read cache of remote segments (default: the broker's choice, outside the partition directories)")
-	fs.Int64Var(&f.cacheBytes, "tier-cache-bytes", defaultTierCacheBytes, "`bytes` the read cache of remote segments may hold")
+	fs.StringVar(&f.cacheDir, "tier-cache-dir", "", "`directory` of the read cache of remote segments, outside --data-dir (default: DATA-DIR-tier-cache, beside it)")
+	fs.Int64Var(&f.cacheBytes, "tier-cache-bytes", tiering.DefaultCacheBytes, "`bytes` the read cache of remote segments may hold")
 	fs.DurationVar(&f.retentionCheck, "retention-check-interval", 5*time.Minute, "log.retention.check.interval.ms: how often retention, local retention of tiered topics included, runs (`duration`)")
 }
 
