@@ -5,13 +5,15 @@ import (
 	"io"
 	"log/slog"
 	"testing"
+
+	"github.com/runnel-dev/runnel/tiering"
 )
 
 // TestTierFlags checks the store the tier flags select and their refusals.
 func TestTierFlags(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	base := func() tierFlags {
-		return tierFlags{cacheBytes: defaultTierCacheBytes, retentionCheck: 1}
+		return tierFlags{cacheBytes: tiering.DefaultCacheBytes, retentionCheck: 1}
 	}
 	f := base()
 	if c, err := f.config(log); err != nil || c.Store != nil {
