@@ -128,7 +128,8 @@ func TestForwarding(t *testing.T) {
 		}
 	}
 
-	seg := controller.RemoteSegmentRequest{TopicID: top.ID, Partition: 0, Segment: metadata.RemoteSegment{EndOffset: 9, ObjectKey: "orders/0/0", Size: 1}}
+	p0, _ := follower.Image().Partition(top.ID, 0)
+	seg := controller.RemoteSegmentRequest{TopicID: top.ID, Partition: 0, Segment: metadata.RemoteSegment{EndOffset: 9, ObjectKey: "orders/0/0", Size: 1}, BrokerID: p0.Leader, LeaderEpoch: p0.LeaderEpoch}
 	if err := follower.AddRemoteSegment(ctx, seg); err != nil {
 		t.Fatal(err)
 	}
@@ -137,6 +138,12 @@ func TestForwarding(t *testing.T) {
 	}
 	if err := follower.RemoveRemoteSegment(ctx, seg); err != nil {
 		t.Fatal(err)
+	}
+	if err := follower.MoveRemoteLogStart(ctx, controller.RemoteLogStartRequest{TopicID: top.ID, Offset: 5, BrokerID: p0.Leader, LeaderEpoch: p0.LeaderEpoch}); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := follower.Image().Partition(top.ID, 0); p.RemoteLogStart != 5 {
+		t.Fatalf("remote log start %d after the move, want 5", p.RemoteLogStart)
 	}
 
 	if err := follower.DeleteTopic(ctx, "orders"); err != nil {
