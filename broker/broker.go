@@ -55,6 +55,8 @@ type Broker struct {
 	groups *group.Coordinator
 	// cleaner compacts the logs of compacted topics (runCleaner, CleanLogs).
 	cleaner *logCleaner
+	// tier deletes remote data no longer wanted; nil without tiering.
+	tier *tierMaint
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -112,6 +114,11 @@ func New(cfg Config) (*Broker, error) {
 			}
 		}
 	}
+	if err := b.startTierMaint(); err != nil {
+		b.groups.Close()
+		store.Close()
+		return nil, err
+	}
 	return b, nil
 }
 
@@ -128,6 +135,10 @@ func (b *Broker) Start() {
 	if !b.cfg.Cleaner.Disabled {
 		b.wg.Add(1)
 		go b.runCleaner()
+	}
+	if b.tier != nil {
+		b.wg.Add(1)
+		go b.tier.run()
 	}
 }
 

@@ -47,7 +47,7 @@ func (b *Broker) handleDeleteRecords(ctx context.Context, r *kafkaserver.Request
 			}
 			var changed bool
 			if err == nil {
-				rp.LowWatermark, changed, err = deleteRecordsBefore(p.log, dp.Offset)
+				rp.LowWatermark, changed, err = b.deleteRecords(ctx, p, dp.Offset)
 			}
 			rp.ErrorCode = errorCode(err)
 			if rp.ErrorCode == kerr.UnknownServerError.Code {
