@@ -55,8 +55,9 @@ type Broker struct {
 	groups *group.Coordinator
 	// cleaner compacts the logs of compacted topics (runCleaner, CleanLogs).
 	cleaner *logCleaner
-	// tier deletes remote data no longer wanted; nil without tiering.
-	tier *tierMaint
+	// tierMaint deletes remote data no longer wanted; nil without
+	// tiering.
+	tierMaint *tierMaint
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -136,9 +137,9 @@ func (b *Broker) Start() {
 		b.wg.Add(1)
 		go b.runCleaner()
 	}
-	if b.tier != nil {
+	if b.tierMaint != nil {
 		b.wg.Add(1)
-		go b.tier.run()
+		go b.tierMaint.run()
 	}
 }
 

@@ -42,7 +42,7 @@ func (b *Broker) deleteRecords(ctx context.Context, p *partition, offset int64) 
 	if err != nil {
 		return -1, false, fmt.Errorf("move the remote log start to %d: %w", offset, err)
 	}
-	b.tier.poke()
+	b.tierMaint.poke()
 	if _, _, err := deleteRecordsBefore(p.log, offset); err != nil {
 		return -1, false, err
 	}

@@ -149,12 +149,12 @@ func TestOrphanSweep(t *testing.T) {
 	ghost := tiering.NewSegmentKey(tierTestPrefix, uuid.New(), 3, 0, 1)
 	put(ghost.Object(tiering.SegmentLogFile))
 
-	e.b.tier.sweep(e.ctx)
+	e.b.tierMaint.sweep(e.ctx)
 	if n := len(e.objects(tierTestPrefix + "/")); n != len(tiering.SegmentFiles)+5 {
 		t.Fatalf("the sweep deleted objects younger than the grace period: %d left", n)
 	}
 	e.advance(2 * time.Hour)
-	e.b.tier.sweep(e.ctx)
+	e.b.tierMaint.sweep(e.ctx)
 	if n := e.segmentObjects(orphan.String()); n != 0 {
 		t.Fatalf("orphaned upload: %d objects left", n)
 	}

@@ -67,7 +67,7 @@ func newTierEnv(t *testing.T, wrap func(tiering.Store) tiering.Store) *tierEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.b.tier.now = func() time.Time { return time.UnixMilli(e.clock.Load()) }
+	e.b.tierMaint.now = func() time.Time { return time.UnixMilli(e.clock.Load()) }
 	e.b.Start()
 	t.Cleanup(func() { e.b.Close() })
 	return e

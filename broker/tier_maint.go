@@ -52,7 +52,7 @@ type tierMaint struct {
 	prefix  string
 	grace   time.Duration
 	log     *slog.Logger
-	metrics *tierMetrics
+	metrics *tierMaintMetrics
 	wake    chan struct{}
 	now     func() time.Time // time.Now; tests move it
 
@@ -65,7 +65,7 @@ type tierMaint struct {
 	gone map[uuid.UUID]string
 }
 
-func newTierMaint(b *Broker, metrics *tierMetrics) *tierMaint {
+func newTierMaint(b *Broker, metrics *tierMaintMetrics) *tierMaint {
 	return &tierMaint{
 		b: b, store: b.cfg.Tier.Store, prefix: b.cfg.Tier.Prefix, grace: b.cfg.Tier.OrphanGrace,
 		log: b.log.With("component", "tier"), metrics: metrics, wake: make(chan struct{}, 1),
@@ -174,7 +174,7 @@ func (b *Broker) startTierMaint() error {
 	if b.cfg.Tier.Store == nil {
 		return nil
 	}
-	m := newTierMetrics()
+	m := newTierMaintMetrics()
 	if b.cfg.Metrics != nil {
 		for _, c := range m.collectors(b) {
 			if err := b.cfg.Metrics.Register(c); err != nil {
@@ -182,6 +182,6 @@ func (b *Broker) startTierMaint() error {
 			}
 		}
 	}
-	b.tier = newTierMaint(b, m)
+	b.tierMaint = newTierMaint(b, m)
 	return nil
 }

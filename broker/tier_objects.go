@@ -35,7 +35,6 @@ func (t *tierMaint) deleteSegmentObjects(ctx context.Context, key, reason string
 func (t *tierMaint) deletePrefix(ctx context.Context, prefix, reason string) (int, error) {
 	objs, err := listObjects(ctx, t.store, prefix)
 	if err != nil {
-		t.metrics.deleteErrors.Inc()
 		return 0, err
 	}
 	keys := make([]string, len(objs))
@@ -62,7 +61,6 @@ func (t *tierMaint) deleteKeys(ctx context.Context, keys []string, reason string
 	var errs []error
 	for _, k := range keys {
 		if err := t.store.Delete(ctx, k); err != nil {
-			t.metrics.deleteErrors.Inc()
 			errs = append(errs, err)
 			if ctx.Err() != nil {
 				break

@@ -6,17 +6,18 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// tierMetrics count the remote data the housekeeping deleted; the remote
-// size of each partition is read from the image when scraped
-// (tierCollector).
-type tierMetrics struct {
+// tierMaintMetrics count the remote data the housekeeping deleted; the
+// remote size of each partition is read from the image when scraped
+// (tierRemoteCollector). Failed store calls are the uploader's
+// runnel_tier_remote_errors_total{op} (its counting store wraps
+// TierConfig.Store).
+type tierMaintMetrics struct {
 	segmentsDeleted *prometheus.CounterVec
 	objectsDeleted  *prometheus.CounterVec
-	deleteErrors    prometheus.Counter
 }
 
-func newTierMetrics() *tierMetrics {
-	return &tierMetrics{
+func newTierMaintMetrics() *tierMaintMetrics {
+	return &tierMaintMetrics{
 		segmentsDeleted: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "runnel", Subsystem: "tier", Name: "segments_deleted_total",
 			Help: "Remote segments this broker deleted (record, then objects), by reason: retention.ms, retention.bytes, log_start (DeleteRecords).",
@@ -25,15 +26,11 @@ func newTierMetrics() *tierMetrics {
 			Namespace: "runnel", Subsystem: "tier", Name: "objects_deleted_total",
 			Help: "Objects this broker deleted from the object store, by reason: retention.ms, retention.bytes, log_start, topic_deleted, orphan.",
 		}, []string{"reason"}),
-		deleteErrors: prometheus.NewCounter(prometheus.CounterOpts{
-			Namespace: "runnel", Subsystem: "tier", Name: "delete_errors_total",
-			Help: "Failed object store lists and deletes of the remote-data housekeeping (retried later).",
-		}),
 	}
 }
 
-func (m *tierMetrics) collectors(b *Broker) []prometheus.Collector {
-	return []prometheus.Collector{m.segmentsDeleted, m.objectsDeleted, m.deleteErrors, tierCollector{b}}
+func (m *tierMaintMetrics) collectors(b *Broker) []prometheus.Collector {
+	return []prometheus.Collector{m.segmentsDeleted, m.objectsDeleted, tierRemoteCollector{b}}
 }
 
 var (
@@ -43,16 +40,16 @@ var (
 		"Remote segments of each partition this broker leads, as recorded in the metadata.", []string{"topic", "partition"}, nil)
 )
 
-// tierCollector reports the remote size of the partitions this broker
+// tierRemoteCollector reports the remote size of the partitions this broker
 // leads (each partition once across the cluster: by its leader).
-type tierCollector struct{ b *Broker }
+type tierRemoteCollector struct{ b *Broker }
 
-func (c tierCollector) Describe(ch chan<- *prometheus.Desc) {
+func (c tierRemoteCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- tierRemoteBytesDesc
 	ch <- tierRemoteSegmentsDesc
 }
 
-func (c tierCollector) Collect(ch chan<- prometheus.Metric) {
+func (c tierRemoteCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, t := range c.b.member.Image().Topics() {
 		for _, p := range t.Partitions {
 			if p.Leader != c.b.cfg.BrokerID || len(p.RemoteSegments) == 0 {
