@@ -16,7 +16,8 @@ import (
 //	POST /v1/tier/verify[?topic=T]  read every recorded object back, list orphans (TierVerifyReport)
 //
 // Errors are {"error": {"code", "message"}}: 400 without a topic, 404 for
-// an unknown topic, 503 when this broker does not tier (verify) and 500
+// an unknown topic, 503 when this broker does not tier (verify) or does
+// not know the cluster id its store prefix is named after yet, and 500
 // when the store cannot be listed. There is no authentication: the
 // operator address belongs on loopback or a private network.
 func (b *Broker) TierHandler() http.Handler {
@@ -51,6 +52,8 @@ func writeTierErr(w http.ResponseWriter, err error) {
 		writeTierError(w, http.StatusNotFound, "unknown_topic", err.Error())
 	case errors.Is(err, ErrTieringOff):
 		writeTierError(w, http.StatusServiceUnavailable, "tiering_off", err.Error())
+	case errors.Is(err, errNoClusterID):
+		writeTierError(w, http.StatusServiceUnavailable, "starting", err.Error())
 	default:
 		writeTierError(w, http.StatusInternalServerError, "store_error", err.Error())
 	}

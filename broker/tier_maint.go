@@ -49,7 +49,7 @@ func (c *TierConfig) validate() error {
 type tierMaint struct {
 	b       *Broker
 	store   tiering.Store
-	prefix  string
+	prefix  func() string // the cluster's prefix in the store, "" until known
 	grace   time.Duration
 	log     *slog.Logger
 	metrics *tierMaintMetrics
@@ -67,7 +67,7 @@ type tierMaint struct {
 
 func newTierMaint(b *Broker, metrics *tierMaintMetrics) *tierMaint {
 	return &tierMaint{
-		b: b, store: b.cfg.Tier.Store, prefix: b.cfg.Tier.Prefix, grace: b.cfg.Tier.OrphanGrace,
+		b: b, store: b.cfg.Tier.Store, prefix: b.tierPrefix, grace: b.cfg.Tier.OrphanGrace,
 		log: b.log.With("component", "tier"), metrics: metrics, wake: make(chan struct{}, 1),
 		now: time.Now, led: map[uuid.UUID]string{}, gone: map[uuid.UUID]string{},
 	}
@@ -155,8 +155,12 @@ func (t *tierMaint) deleteGoneTopics(ctx context.Context) {
 		gone[id] = name
 	}
 	t.mu.Unlock()
+	prefix := t.prefix()
+	if prefix == "" {
+		return
+	}
 	for id, name := range gone {
-		n, err := t.deletePrefix(ctx, tiering.TopicPrefix(t.prefix, id), reasonTopicDeleted)
+		n, err := t.deletePrefix(ctx, tiering.TopicPrefix(prefix, id), reasonTopicDeleted)
 		if err != nil {
 			t.log.Warn("deleting a deleted topic's remote objects; will retry", "topic", name, "id", id, "deleted", n, "error", err)
 			continue

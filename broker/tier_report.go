@@ -15,6 +15,10 @@ import (
 // nil): ask a broker that tiers.
 var ErrTieringOff = errors.New("tiered storage is not configured on this broker")
 
+// errNoClusterID: the store prefix defaults to one named after the cluster
+// id, which the metadata does not have yet.
+var errNoClusterID = errors.New("the cluster has no id yet, so its object store prefix is unknown: try again")
+
 // TierSegment is one remote segment as the metadata records it.
 type TierSegment struct {
 	Partition    int32  `json:"partition"`
@@ -120,7 +124,10 @@ func (b *Broker) TierVerify(ctx context.Context, topic string) (TierVerifyReport
 	if store == nil {
 		return TierVerifyReport{}, ErrTieringOff
 	}
-	prefix := b.cfg.Tier.Prefix
+	prefix := b.tierPrefix()
+	if prefix == "" {
+		return TierVerifyReport{}, errNoClusterID
+	}
 	img := b.member.Image()
 	topics := img.Topics()
 	listPrefix := clusterListPrefix(prefix)

@@ -44,12 +44,16 @@ func (t *tierMaint) oldEnough(o tiering.ObjectInfo, now time.Time) bool {
 // listing, so a record committed before the listing is seen.
 func (t *tierMaint) sweep(ctx context.Context) {
 	now := t.now()
+	prefix := t.prefix()
+	if prefix == "" {
+		return // no cluster id yet
+	}
 	for _, top := range t.b.member.Image().Topics() {
 		for _, p := range top.Partitions {
 			if p.Leader != t.b.cfg.BrokerID {
 				continue
 			}
-			if n, err := t.sweepPartition(ctx, top.ID, p.Index, now); err != nil {
+			if n, err := t.sweepPartition(ctx, prefix, top.ID, p.Index, now); err != nil {
 				t.log.Warn("orphan sweep", "topic", top.Name, "partition", p.Index, "deleted", n, "error", err)
 			} else if n > 0 {
 				t.log.Info("orphan sweep deleted objects no record names", "topic", top.Name, "partition", p.Index, "objects", n)
@@ -59,7 +63,7 @@ func (t *tierMaint) sweep(ctx context.Context) {
 	if !t.sweepsCluster() {
 		return
 	}
-	if n, err := t.sweepDeletedTopics(ctx, now); err != nil {
+	if n, err := t.sweepDeletedTopics(ctx, prefix, now); err != nil {
 		t.log.Warn("orphan sweep of deleted topics", "deleted", n, "error", err)
 	} else if n > 0 {
 		t.log.Info("orphan sweep deleted objects of topics that no longer exist", "objects", n)
@@ -67,8 +71,8 @@ func (t *tierMaint) sweep(ctx context.Context) {
 }
 
 // sweepPartition deletes the orphans of one partition.
-func (t *tierMaint) sweepPartition(ctx context.Context, topicID uuid.UUID, partition int32, now time.Time) (int, error) {
-	objs, err := listObjects(ctx, t.store, tiering.PartitionPrefix(t.prefix, topicID, partition))
+func (t *tierMaint) sweepPartition(ctx context.Context, prefix string, topicID uuid.UUID, partition int32, now time.Time) (int, error) {
+	objs, err := listObjects(ctx, t.store, tiering.PartitionPrefix(prefix, topicID, partition))
 	if err != nil {
 		return 0, err
 	}
@@ -79,7 +83,7 @@ func (t *tierMaint) sweepPartition(ctx context.Context, topicID uuid.UUID, parti
 	named := recordedKeys(mp)
 	var orphans []string
 	for _, o := range objs {
-		if _, seg, ok := segmentPrefixOf(t.prefix, o.Key); ok && !named[seg] && t.oldEnough(o, now) {
+		if _, seg, ok := segmentPrefixOf(prefix, o.Key); ok && !named[seg] && t.oldEnough(o, now) {
 			orphans = append(orphans, o.Key)
 		}
 	}
@@ -106,15 +110,15 @@ func (t *tierMaint) sweepsCluster() bool {
 // sweepDeletedTopics deletes the objects, older than the grace period, of
 // topic ids the image does not have: deleted topics whose objects the
 // brokers that led them did not get to delete.
-func (t *tierMaint) sweepDeletedTopics(ctx context.Context, now time.Time) (int, error) {
-	objs, err := listObjects(ctx, t.store, clusterListPrefix(t.prefix))
+func (t *tierMaint) sweepDeletedTopics(ctx context.Context, prefix string, now time.Time) (int, error) {
+	objs, err := listObjects(ctx, t.store, clusterListPrefix(prefix))
 	if err != nil {
 		return 0, err
 	}
 	img := t.b.member.Image()
 	var orphans []string
 	for _, o := range objs {
-		k, _, ok := segmentPrefixOf(t.prefix, o.Key)
+		k, _, ok := segmentPrefixOf(prefix, o.Key)
 		if !ok || !t.oldEnough(o, now) {
 			continue
 		}
