@@ -34,14 +34,14 @@ stderr: exit 1 when something is wrong or the broker could not be reached,
 	}
 }
 
-// tierFlags are the flags of every "runnel tier" command.
-type tierFlags struct {
+// tierOpsFlags are the flags of every "runnel tier" command.
+type tierOpsFlags struct {
 	addr    string
 	json    bool
 	timeout time.Duration
 }
 
-func (f *tierFlags) register(fs *flag.FlagSet) {
+func (f *tierOpsFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.addr, "broker-http", "", "a broker's operator HTTP `address` (its --metrics address), host:port")
 	fs.BoolVar(&f.json, "json", false, "print JSON instead of a table")
 	fs.DurationVar(&f.timeout, "timeout", 5*time.Minute, "how long to wait for the answer (verify reads every object)")
@@ -49,7 +49,7 @@ func (f *tierFlags) register(fs *flag.FlagSet) {
 
 // call sends method path to the broker and decodes its JSON answer into
 // out; a refusal becomes the broker's error message, in one line.
-func (f *tierFlags) call(ctx context.Context, method, path string, query url.Values, out any) error {
+func (f *tierOpsFlags) call(ctx context.Context, method, path string, query url.Values, out any) error {
 	if f.addr == "" {
 		return usagef("give --broker-http, the --metrics address of a broker (runnel broker --metrics ADDR)")
 	}
@@ -96,7 +96,7 @@ func (f *tierFlags) call(ctx context.Context, method, path string, query url.Val
 }
 
 func tierLsCommand() *command {
-	var tf tierFlags
+	var tf tierOpsFlags
 	return &command{
 		name:    "ls",
 		args:    "TOPIC",
@@ -118,7 +118,7 @@ totals and first offset served remotely.`,
 			t := newTable(inv.stdout, "PARTITION", "BASE", "END", "SIZE", "MAX TIMESTAMP", "EPOCH", "KEY")
 			for _, s := range l.Segments {
 				t.row(strconv.Itoa(int(s.Partition)), strconv.FormatInt(s.BaseOffset, 10), strconv.FormatInt(s.EndOffset, 10),
-					strconv.FormatInt(s.Size, 10), timestamp(s.MaxTimestamp), strconv.Itoa(int(s.LeaderEpoch)), s.Key)
+					strconv.FormatInt(s.Size, 10), recordTime(s.MaxTimestamp), strconv.Itoa(int(s.LeaderEpoch)), s.Key)
 			}
 			if err := t.flush(); err != nil {
 				return err
@@ -143,7 +143,7 @@ totals and first offset served remotely.`,
 var errTierProblems = errors.New("the object store does not match the metadata")
 
 func tierVerifyCommand() *command {
-	var tf tierFlags
+	var tf tierOpsFlags
 	var topic string
 	return &command{
 		name:    "verify",
@@ -194,8 +194,8 @@ keys that are no segment's file. Exit 1 when anything is wrong.`,
 	}
 }
 
-// timestamp shows a record timestamp (Unix ms) in UTC, "-" for none.
-func timestamp(ms int64) string {
+// recordTime shows a record timestamp (Unix ms) in UTC, "-" for none.
+func recordTime(ms int64) string {
 	if ms < 0 {
 		return "-"
 	}
