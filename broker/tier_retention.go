@@ -15,6 +15,30 @@ type remoteExpiry struct {
 	reason string
 }
 
+// remoteRetention is what bounds a partition's whole log, remote part
+// included (KIP-405): retention.ms and retention.bytes, not the
+// local.retention.* that bound its local copy. A bound <= 0 is none.
+type remoteRetention struct {
+	ms, bytes int64
+	off       bool // cleanup.policy=compact alone: nothing is deleted
+}
+
+// remoteRetentionOf reads a topic's config as logOptions does (unset
+// retention.ms is the default, -1 none; unset or -1 retention.bytes none).
+func remoteRetentionOf(cfg map[string]string) remoteRetention {
+	r := remoteRetention{ms: commitlog.DefaultRetentionTime.Milliseconds()}
+	if n, ok := configInt(cfg, metadata.ConfigRetentionMs); ok && n != 0 {
+		r.ms = n
+	}
+	if n, ok := configInt(cfg, metadata.ConfigRetentionBytes); ok {
+		r.bytes = n
+	}
+	if deletes, _, ok := metadata.CleanupPolicy(cfg[metadata.ConfigCleanupPolicy]); ok && !deletes {
+		r.off = true
+	}
+	return r
+}
+
 // remoteRetentionPlan chooses the remote segments of mp to delete, whole
 // and oldest first, as Kafka's remote log manager does (KIP-405):
 //   - every segment wholly below the remote log start (DeleteRecords);
@@ -27,8 +51,8 @@ type remoteExpiry struct {
 // is past the last remote offset), so that a segment held both locally and
 // remotely counts once. It stops at the first segment that stays.
 // local lists the leader's local segments; nowMs is the clock.
-func remoteRetentionPlan(mp metadata.Partition, local []commitlog.SegmentInfo, o commitlog.Options, nowMs int64) []remoteExpiry {
-	if len(mp.RemoteSegments) == 0 || o.CompactOnly {
+func remoteRetentionPlan(mp metadata.Partition, local []commitlog.SegmentInfo, r remoteRetention, nowMs int64) []remoteExpiry {
+	if len(mp.RemoteSegments) == 0 || r.off {
 		return nil
 	}
 	var size, remoteEnd int64 = 0, -1
@@ -41,19 +65,15 @@ func remoteRetentionPlan(mp metadata.Partition, local []commitlog.SegmentInfo, o
 			size += s.Size
 		}
 	}
-	retentionTime := o.RetentionTime
-	if retentionTime == 0 {
-		retentionTime = commitlog.DefaultRetentionTime
-	}
 	var out []remoteExpiry
 	for _, s := range mp.RemoteSegments {
 		reason := ""
 		switch {
 		case s.EndOffset < mp.RemoteLogStart:
 			reason = reasonLogStart
-		case retentionTime > 0 && s.MaxTimestamp >= 0 && nowMs-s.MaxTimestamp > retentionTime.Milliseconds():
+		case r.ms > 0 && s.MaxTimestamp >= 0 && nowMs-s.MaxTimestamp > r.ms:
 			reason = reasonRetentionTime
-		case o.RetentionBytes > 0 && size-s.Size >= o.RetentionBytes:
+		case r.bytes > 0 && size-s.Size >= r.bytes:
 			reason = reasonRetentionBytes
 		default:
 			return out
@@ -78,7 +98,7 @@ func (t *tierMaint) applyRetention(ctx context.Context) {
 		if !ok || mp.Leader != t.b.cfg.BrokerID || len(mp.RemoteSegments) == 0 {
 			continue
 		}
-		plan := remoteRetentionPlan(mp, p.log.Segments(), logOptions(st.config), now)
+		plan := remoteRetentionPlan(mp, p.log.Segments(), remoteRetentionOf(st.config), now)
 		for _, e := range plan {
 			if err := t.removeSegment(ctx, p, mp, e); err != nil {
 				t.log.Warn("remote retention", "partition", p.tp.String(), "segment", e.seg.ObjectKey, "error", err)

@@ -23,33 +23,40 @@ func TestRemoteRetentionPlan(t *testing.T) {
 	// Local copies of the last uploaded segment and two not uploaded yet.
 	local := []commitlog.SegmentInfo{{BaseOffset: 20, NextOffset: 30, Size: 100}, {BaseOffset: 30, NextOffset: 40, Size: 100}, {BaseOffset: 40, NextOffset: 45, Size: 50, Active: true}}
 	mp := metadata.Partition{RemoteSegments: remote}
-	plan := func(mp metadata.Partition, o commitlog.Options) []string {
+	plan := func(mp metadata.Partition, cfg map[string]string) []string {
 		var out []string
-		for _, e := range remoteRetentionPlan(mp, local, o, now) {
+		for _, e := range remoteRetentionPlan(mp, local, remoteRetentionOf(cfg), now) {
 			out = append(out, keysOf([]metadata.RemoteSegment{e.seg})+" "+e.reason)
 		}
 		return out
 	}
+	// local.retention.* bound the local copy only: they never delete
+	// remote segments.
+	local1 := map[string]string{"retention.ms": "-1", "local.retention.ms": "1", "local.retention.bytes": "1", "remote.storage.enable": "true"}
 	for _, tc := range []struct {
 		name string
 		mp   metadata.Partition
-		o    commitlog.Options
+		cfg  map[string]string
 		want []string
 	}{
-		{"nothing expired", mp, commitlog.Options{RetentionTime: time.Hour, RetentionBytes: commitlog.Unlimited}, nil},
-		{"by time, oldest first, stops at the first kept", mp, commitlog.Options{RetentionTime: 4500 * time.Millisecond}, []string{"[0,9] retention.ms"}},
-		{"by time, all but the newest", mp, commitlog.Options{RetentionTime: 3500 * time.Millisecond}, []string{"[0,9] retention.ms", "[10,19] retention.ms"}},
+		{"nothing expired", mp, map[string]string{"retention.ms": "3600000"}, nil},
+		{"default retention.ms is 7 days", mp, nil, nil},
+		{"local retention does not apply remotely", mp, local1, nil},
+		{"by time, oldest first, stops at the first kept", mp, map[string]string{"retention.ms": "4500"}, []string{"[0,9] retention.ms"}},
+		{"by time, all but the newest", mp, map[string]string{"retention.ms": "3500"}, []string{"[0,9] retention.ms", "[10,19] retention.ms"}},
 		// Total = 300 remote + 150 local not uploaded (the local copy of
 		// [20,29] is not counted twice) = 450.
-		{"by size counts remote plus local not uploaded", mp, commitlog.Options{RetentionTime: commitlog.Unlimited, RetentionBytes: 350}, []string{"[0,9] retention.bytes"}},
-		{"by size, two", mp, commitlog.Options{RetentionTime: commitlog.Unlimited, RetentionBytes: 250}, []string{"[0,9] retention.bytes", "[10,19] retention.bytes"}},
-		{"by size, at the bound keeps", mp, commitlog.Options{RetentionTime: commitlog.Unlimited, RetentionBytes: 451}, nil},
-		{"below the remote log start first", metadata.Partition{RemoteSegments: remote, RemoteLogStart: 15}, commitlog.Options{RetentionTime: commitlog.Unlimited}, []string{"[0,9] log_start"}},
-		{"a segment holding the log start stays", metadata.Partition{RemoteSegments: remote, RemoteLogStart: 19}, commitlog.Options{RetentionTime: commitlog.Unlimited}, []string{"[0,9] log_start"}},
-		{"compact-only deletes nothing", mp, commitlog.Options{RetentionTime: time.Millisecond, CompactOnly: true}, nil},
-		{"no timestamps: size only", metadata.Partition{RemoteSegments: []metadata.RemoteSegment{seg(0, 9, 100, -1)}}, commitlog.Options{RetentionTime: time.Millisecond}, nil},
+		{"by size counts remote plus local not uploaded", mp, map[string]string{"retention.ms": "-1", "retention.bytes": "350"}, []string{"[0,9] retention.bytes"}},
+		{"by size, two", mp, map[string]string{"retention.ms": "-1", "retention.bytes": "250"}, []string{"[0,9] retention.bytes", "[10,19] retention.bytes"}},
+		{"by size, at the bound keeps", mp, map[string]string{"retention.ms": "-1", "retention.bytes": "451"}, nil},
+		{"retention.bytes -1 keeps", mp, map[string]string{"retention.ms": "-1", "retention.bytes": "-1"}, nil},
+		{"below the remote log start first", metadata.Partition{RemoteSegments: remote, RemoteLogStart: 15}, map[string]string{"retention.ms": "-1"}, []string{"[0,9] log_start"}},
+		{"a segment holding the log start stays", metadata.Partition{RemoteSegments: remote, RemoteLogStart: 19}, map[string]string{"retention.ms": "-1"}, []string{"[0,9] log_start"}},
+		{"compact-only deletes nothing", mp, map[string]string{"retention.ms": "1", "cleanup.policy": "compact"}, nil},
+		{"compact,delete deletes", mp, map[string]string{"retention.ms": "4500", "cleanup.policy": "compact,delete"}, []string{"[0,9] retention.ms"}},
+		{"no timestamps: size only", metadata.Partition{RemoteSegments: []metadata.RemoteSegment{seg(0, 9, 100, -1)}}, map[string]string{"retention.ms": "1"}, nil},
 	} {
-		if got := plan(tc.mp, tc.o); !slices.Equal(got, tc.want) {
+		if got := plan(tc.mp, tc.cfg); !slices.Equal(got, tc.want) {
 			t.Errorf("%s: plan %q, want %q", tc.name, got, tc.want)
 		}
 	}
