@@ -122,7 +122,8 @@ func (t *tierMaint) run() {
 
 // noteImage records the topics this broker leads a partition of in img,
 // and those it led that img no longer has (deleted); it reports whether
-// deleted topics' objects wait to be deleted.
+// it found such topics (those whose deletion failed before are retried at
+// the retention checks, not at every image).
 func (t *tierMaint) noteImage(img *metadata.Image) bool {
 	self := t.b.cfg.BrokerID
 	led := map[uuid.UUID]string{}
@@ -136,13 +137,15 @@ func (t *tierMaint) noteImage(img *metadata.Image) bool {
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	found := false
 	for id, name := range t.led {
 		if _, ok := img.TopicByID(id); !ok {
 			t.gone[id] = name
+			found = true
 		}
 	}
 	t.led = led
-	return len(t.gone) > 0
+	return found
 }
 
 // deleteGoneTopics deletes every object of the deleted topics noted; a
