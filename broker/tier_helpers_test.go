@@ -33,7 +33,8 @@ type tierEnv struct {
 	ctx    context.Context
 	b      *Broker
 	m      *raftmetatest.Member
-	store  *tiering.DirStore
+	store  tiering.Store     // the bucket, as tests put and list it
+	dir    *tiering.DirStore // the same, when it is a directory (nil on S3)
 	reg    *prometheus.Registry
 	prefix string
 	clock  atomic.Int64 // the housekeeping's clock, Unix ms
@@ -43,15 +44,23 @@ const tierTestPrefix = "runnel/test-cluster"
 
 func newTierEnv(t *testing.T, wrap func(tiering.Store) tiering.Store) *tierEnv {
 	t.Helper()
+	dir, err := tiering.OpenDir(filepath.Join(t.TempDir(), "bucket"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newTierEnvOn(t, dir, wrap)
+	e.dir = dir
+	return e
+}
+
+// newTierEnvOn is newTierEnv on the given store.
+func newTierEnvOn(t *testing.T, store tiering.Store, wrap func(tiering.Store) tiering.Store) *tierEnv {
+	t.Helper()
 	m, err := raftmetatest.New(raftmetatest.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := tiering.OpenDir(filepath.Join(t.TempDir(), "bucket"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var s tiering.Store = store
+	s := store
 	if wrap != nil {
 		s = wrap(store)
 	}

@@ -77,7 +77,7 @@ func TestTierListAndVerify(t *testing.T) {
 	// tiering/dirstore_format.go), delete another's index, leave an
 	// orphan and a key that is no segment's.
 	damaged := tiering.SegmentObject(segs[0].Key, tiering.SegmentLogFile)
-	path, err := e.store.Path(damaged)
+	path, err := e.dir.Path(damaged)
 	if err != nil {
 		t.Fatal(err)
 	}
