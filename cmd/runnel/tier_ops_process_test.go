@@ -277,3 +277,18 @@ func TestTierRemoteDataLifecycle(t *testing.T) {
 		}
 	}
 }
+
+// TestBrokerServesTierEndpoints: "runnel broker --metrics" serves the
+// tiering endpoints once its node has started (503 "starting" before).
+func TestBrokerServesTierEndpoints(t *testing.T) {
+	kafka, raft, ops := freePort(t), freePort(t), freePort(t)
+	startBroker(t, kafka, "--id", "1", "--raft", raft, "--voters", "1@"+raft,
+		"--data-dir", filepath.Join(t.TempDir(), "data"), "--metrics", ops)
+	testwait.For(t, 30*time.Second, 50*time.Millisecond, func() error {
+		r := runnel(t, nil, "tier", "ls", "nope", "--broker-http", ops)
+		if r.code != 1 || !strings.Contains(r.stderr, "(unknown_topic)") {
+			return fmt.Errorf("tier ls of an unknown topic: exit %d: %s", r.code, r.stderr)
+		}
+		return nil
+	})
+}
