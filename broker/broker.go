@@ -62,6 +62,9 @@ type Broker struct {
 	tierMetrics *tierMetrics
 	// remote reads remote segments (tier_read.go); nil when tiering is off.
 	remote *tiering.Reader
+	// tierMaint deletes remote data no longer wanted; nil without
+	// tiering.
+	tierMaint *tierMaint
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -134,6 +137,11 @@ func New(cfg Config) (*Broker, error) {
 			}
 		}
 	}
+	if err := b.startTierMaint(); err != nil {
+		b.groups.Close()
+		store.Close()
+		return nil, err
+	}
 	return b, nil
 }
 
@@ -151,6 +159,10 @@ func (b *Broker) Start() {
 	if !b.cfg.Cleaner.Disabled {
 		b.wg.Add(1)
 		go b.runCleaner()
+	}
+	if b.tierMaint != nil {
+		b.wg.Add(1)
+		go b.tierMaint.run()
 	}
 }
 

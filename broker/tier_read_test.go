@@ -21,7 +21,6 @@ import (
 	"github.com/runnel-dev/runnel/broker/brokertest"
 	"github.com/runnel-dev/runnel/broker/commitlog"
 	"github.com/runnel-dev/runnel/internal/testwait"
-	"github.com/runnel-dev/runnel/raftmeta/controller"
 	"github.com/runnel-dev/runnel/raftmeta/metadata"
 	"github.com/runnel-dev/runnel/tiering"
 	"github.com/runnel-dev/runnel/tiering/tiertest"
@@ -242,7 +241,7 @@ func TestTieredReadErrors(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	mt, _ := tc.c.Nodes[0].Member.Image().Topic(tc.topic)
-	if err := tc.c.Nodes[0].Member.RemoveRemoteSegment(ctx, controller.RemoteSegmentRequest{TopicID: mt.ID, Partition: 0, Segment: tc.remote[0]}); err != nil {
+	if err := tc.c.Nodes[0].Member.RemoveRemoteSegment(ctx, tiertest.LeaderRequest(t, tc.c.Nodes[0].Member.Image(), mt.ID, 0, tc.remote[0])); err != nil {
 		t.Fatal(err)
 	}
 	start := tc.remote[1].BaseOffset

@@ -14,7 +14,6 @@ import (
 	"github.com/runnel-dev/runnel/broker/brokertest"
 	"github.com/runnel-dev/runnel/broker/commitlog"
 	"github.com/runnel-dev/runnel/gateway/openapitest"
-	"github.com/runnel-dev/runnel/raftmeta/controller"
 	"github.com/runnel-dev/runnel/tiering"
 	"github.com/runnel-dev/runnel/tiering/tiertest"
 )
@@ -109,7 +108,7 @@ func TestTieredEventsOverRESTAndWebSocket(t *testing.T) {
 	// offsets are out of range: 416 with the new log start.
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := member.RemoveRemoteSegment(ctx, controller.RemoteSegmentRequest{TopicID: mt.ID, Partition: 0, Segment: remote[0]}); err != nil {
+	if err := member.RemoveRemoteSegment(ctx, tiertest.LeaderRequest(t, member.Image(), mt.ID, 0, remote[0])); err != nil {
 		t.Fatal(err)
 	}
 	status, body := fetch(0)

@@ -152,8 +152,15 @@ func TestForwarding(t *testing.T) {
 	if err := follower.AddRemoteSegment(ctx, seg); !errors.Is(err, metadata.ErrRemoteSegmentExists) {
 		t.Fatalf("duplicate segment: %v", err)
 	}
+	seg.LeaderEpoch = p0.LeaderEpoch
 	if err := follower.RemoveRemoteSegment(ctx, seg); err != nil {
 		t.Fatal(err)
+	}
+	if err := follower.MoveRemoteLogStart(ctx, controller.RemoteLogStartRequest{TopicID: top.ID, Offset: 5, BrokerID: p0.Leader, LeaderEpoch: p0.LeaderEpoch}); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := follower.Image().Partition(top.ID, 0); p.RemoteLogStart != 5 {
+		t.Fatalf("remote log start %d after the move, want 5", p.RemoteLogStart)
 	}
 
 	if err := follower.DeleteTopic(ctx, "orders"); err != nil {

@@ -198,10 +198,13 @@ const controlledShutdownTimeout = 10 * time.Second
 // leaderships to other replicas and takes it out of the ISRs, so that
 // producers see only NOT_LEADER_OR_FOLLOWER and follow the new leaders;
 // then it closes.
-func runNode(ctx context.Context, inv *invocation, cfg broker.NodeConfig) error {
+func runNode(ctx context.Context, inv *invocation, cfg broker.NodeConfig, started func(*broker.Node)) error {
 	node, err := broker.StartNode(cfg)
 	if err != nil {
 		return err
+	}
+	if started != nil {
+		started(node)
 	}
 	attrs := []any{"id", cfg.ID, "kafka", node.KafkaAddr(), "raft", node.Member.Addr()}
 	if a := node.AdminAddr(); a != "" {

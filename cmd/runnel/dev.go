@@ -46,6 +46,7 @@ any port) may call the API and open WebSockets; --allowed-origins replaces
 that list.`,
 		flags: func(fs *flag.FlagSet) {
 			bf.register(fs, "./runnel-data", "127.0.0.1:9092", true)
+			bf.registerMetrics(fs)
 			gf.register(fs, "127.0.0.1:8080")
 			grf.register(fs)
 			tf.register(fs)
@@ -63,6 +64,9 @@ that list.`,
 			if err != nil {
 				return err
 			}
+			if bf.pprof && bf.metrics == "" {
+				return usagef("--pprof serves on the --metrics address: give --metrics too")
+			}
 			secret, err := loadOrCreateDevSecret(bf.dataDir)
 			if err != nil {
 				return err
@@ -76,6 +80,13 @@ that list.`,
 			})
 			if err != nil {
 				return err
+			}
+			if bf.metrics != "" {
+				stop, err := serveMetrics(bf.metrics, reg, bf.pprof, node.Broker.TierHandler(), log)
+				if err != nil {
+					return errors.Join(err, node.Close())
+				}
+				defer stop()
 			}
 			if len(gf.allowedOrigins) == 0 {
 				gf.allowedOrigins = devAllowedOrigins

@@ -24,12 +24,16 @@ func (c *Controller) AddRemoteSegment(ctx context.Context, req RemoteSegmentRequ
 	return err
 }
 
-// RemoveRemoteSegment forgets a remote segment. It fails with
-// metadata.ErrUnknownRemoteSegment if the key is not recorded.
+// RemoveRemoteSegment forgets a remote segment, for the partition's leader
+// (checkPartitionLeader). It fails with metadata.ErrUnknownRemoteSegment if
+// the key is not recorded.
 func (c *Controller) RemoveRemoteSegment(ctx context.Context, req RemoteSegmentRequest) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if err := c.checkActive(); err != nil {
+		return err
+	}
+	if _, err := checkPartitionLeader(c.image(), req.TopicID, req.Partition, req.BrokerID, req.LeaderEpoch); err != nil {
 		return err
 	}
 	_, err := c.proposeLocked(ctx, metadata.Record{RemoteSegmentRemoved: &metadata.RemoteSegmentRemoved{

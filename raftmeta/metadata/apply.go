@@ -132,6 +132,8 @@ func (w *writer) apply(r Record) error {
 		return w.remoteSegmentAdded(r.RemoteSegmentAdded)
 	case r.RemoteSegmentRemoved != nil:
 		return w.remoteSegmentRemoved(r.RemoteSegmentRemoved)
+	case r.RemoteLogStartMoved != nil:
+		return w.remoteLogStartMoved(r.RemoteLogStartMoved)
 	case r.ClusterIDSet != nil:
 		return w.clusterIDSet(r.ClusterIDSet)
 	}

@@ -209,6 +209,16 @@ func TestRemoteSegments(t *testing.T) {
 	f.reject(ErrUnknownPartition, Record{RemoteSegmentAdded: &RemoteSegmentAdded{ID: topicID(1), Partition: 5, BrokerID: 1, Segment: RemoteSegment{ObjectKey: "x", Size: 1}}})
 	f.apply(Record{RemoteSegmentRemoved: &RemoteSegmentRemoved{ID: topicID(1), Partition: 0, ObjectKey: "a"}})
 	f.reject(ErrUnknownRemoteSegment, Record{RemoteSegmentRemoved: &RemoteSegmentRemoved{ID: topicID(1), Partition: 0, ObjectKey: "a"}})
+	move := func(off int64) Record {
+		return Record{RemoteLogStartMoved: &RemoteLogStartMoved{ID: topicID(1), Partition: 0, Offset: off}}
+	}
+	f.apply(move(40))
+	if p, _ := f.img.Partition(topicID(1), 0); p.RemoteLogStart != 40 {
+		t.Fatalf("remote log start %d, want 40", p.RemoteLogStart)
+	}
+	f.reject(ErrInvalidRemoteLogStart, move(40))
+	f.reject(ErrInvalidRemoteLogStart, move(39))
+	f.reject(ErrUnknownPartition, Record{RemoteLogStartMoved: &RemoteLogStartMoved{ID: topicID(1), Partition: 5, Offset: 1}})
 }
 
 // TestRemoteSegmentFencing checks that only the partition's leader, at its

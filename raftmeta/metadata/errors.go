@@ -112,6 +112,10 @@ var (
 	// ErrUnknownRemoteSegment means no remote segment with that object key is
 	// recorded for the partition.
 	ErrUnknownRemoteSegment = errors.New("metadata: unknown remote segment")
+
+	// ErrInvalidRemoteLogStart means a RemoteLogStartMoved would not move
+	// the partition's remote log start forward (it only moves forward).
+	ErrInvalidRemoteLogStart = errors.New("metadata: remote log start does not move forward")
 )
 
 // RecordError reports which record of a batch was rejected. It wraps one of

@@ -68,17 +68,30 @@ func UploadSegment(tb testing.TB, store tiering.Store, prefix string, topicID uu
 // Recorder is what records a remote segment: a *raftmeta.Member.
 type Recorder interface {
 	AddRemoteSegment(ctx context.Context, req controller.RemoteSegmentRequest) error
+	Image() *metadata.Image
 }
 
-// RecordSegment proposes RemoteSegmentAdded for seg through m and returns
-// once this member applied it.
+// RecordSegment proposes RemoteSegmentAdded for seg through m, as the
+// partition's current leader (the record is fenced on it), and returns once
+// this member applied it. seg.LeaderEpoch must be the current leader epoch.
 func RecordSegment(tb testing.TB, m Recorder, topicID uuid.UUID, partition int32, seg metadata.RemoteSegment) {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	if err := m.AddRemoteSegment(ctx, controller.RemoteSegmentRequest{TopicID: topicID, Partition: partition, Segment: seg}); err != nil {
+	if err := m.AddRemoteSegment(ctx, LeaderRequest(tb, m.Image(), topicID, partition, seg)); err != nil {
 		tb.Fatalf("record remote segment %s: %v", seg.ObjectKey, err)
 	}
+}
+
+// LeaderRequest is the request that adds or removes seg as the partition's
+// current leader in img.
+func LeaderRequest(tb testing.TB, img *metadata.Image, topicID uuid.UUID, partition int32, seg metadata.RemoteSegment) controller.RemoteSegmentRequest {
+	tb.Helper()
+	p, ok := img.Partition(topicID, partition)
+	if !ok {
+		tb.Fatalf("partition %s/%d not in the metadata image", topicID, partition)
+	}
+	return controller.RemoteSegmentRequest{TopicID: topicID, Partition: partition, Segment: seg, BrokerID: p.Leader, LeaderEpoch: p.LeaderEpoch}
 }
 
 // TierLog uploads every rolled segment of l but the last keep (and the
