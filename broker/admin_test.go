@@ -209,8 +209,7 @@ func testCreateTopics(t *testing.T, c *brokertest.Cluster, cl *kgo.Client, adm *
 			{"min.cleanable.dirty.ratio", "1.5"},
 			{"message.timestamp.type", "ServerTime"},
 			{"message.timestamp.after.max.ms", "-1"},
-			{"remote.storage.enable", "true"}, // Runnel does not act on it
-			{"local.retention.bytes", "1000"},
+			{"remote.storage.enable", "true"}, // this broker has no object store
 		} {
 			rt := createOneTopic(t, cl, false, topicSpec("configs", 1, 1, kv[0], kv[1]))
 			wantKafkaErr(t, kv[0]+"="+kv[1], rt.ErrorCode, rt.ErrorMessage, kerr.InvalidConfig, kv[0])
@@ -557,7 +556,7 @@ func testIncrementalAlterConfigs(t *testing.T, c *brokertest.Cluster, cl *kgo.Cl
 		{"bad value", "tuned", kadm.AlterConfig{Name: "retention.ms", Value: kmsg.StringPtr("-5")}, kerr.InvalidConfig, "retention.ms"},
 		{"null value", "tuned", kadm.AlterConfig{Name: "retention.ms"}, kerr.InvalidConfig, "null"},
 		{"delete unknown key", "tuned", kadm.AlterConfig{Op: kadm.DeleteConfig, Name: "no.such.config"}, kerr.InvalidConfig, "unknown topic config"},
-		{"not acted on", "tuned", kadm.AlterConfig{Name: "remote.storage.enable", Value: kmsg.StringPtr("true")}, kerr.InvalidConfig, "Runnel does not act on remote.storage.enable"},
+		{"tiering without a store", "tuned", kadm.AlterConfig{Name: "remote.storage.enable", Value: kmsg.StringPtr("true")}, kerr.InvalidConfig, "remote.storage.enable=true needs tiered storage"},
 		{"unknown topic", "no-such-topic", kadm.AlterConfig{Name: "retention.ms", Value: kmsg.StringPtr("1")}, kerr.UnknownTopicOrPartition, "does not exist"},
 	} {
 		resp, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{tc.cfg}, tc.topic)

@@ -89,7 +89,7 @@ func TestAlterConfigs(t *testing.T) {
 		{"unknown key", resource(topic, "legacy", s("no.such.config"), s("1")), kerr.InvalidConfig, "unknown topic config"},
 		{"bad value", resource(topic, "legacy", s("retention.ms"), s("-5")), kerr.InvalidConfig, "retention.ms"},
 		{"null value", resource(topic, "legacy", s("retention.ms"), nil), kerr.InvalidConfig, "null"},
-		{"not acted on", resource(topic, "legacy", s("remote.storage.enable"), s("true")), kerr.InvalidConfig, "Runnel does not act on remote.storage.enable"},
+		{"tiering without a store", resource(topic, "legacy", s("remote.storage.enable"), s("true")), kerr.InvalidConfig, "remote.storage.enable=true needs tiered storage"},
 		{"duplicate key", resource(topic, "legacy", s("retention.ms"), s("1000"), s("retention.ms"), s("2000")), kerr.InvalidRequest, "more than once"},
 		{"unknown topic", resource(topic, "no-such-topic", s("retention.ms"), s("1")), kerr.UnknownTopicOrPartition, "does not exist"},
 		{"invalid topic name", resource(topic, "bad/name", s("retention.ms"), s("1")), kerr.InvalidTopicException, "invalid topic name"},

@@ -18,6 +18,7 @@ import (
 	"github.com/runnel-dev/runnel/internal/diskfs"
 	"github.com/runnel-dev/runnel/raftmeta/controller"
 	"github.com/runnel-dev/runnel/raftmeta/metadata"
+	"github.com/runnel-dev/runnel/tiering"
 )
 
 // Broker serves the partitions this broker holds over the Kafka protocol. It
@@ -55,6 +56,15 @@ type Broker struct {
 	groups *group.Coordinator
 	// cleaner compacts the logs of compacted topics (runCleaner, CleanLogs).
 	cleaner *logCleaner
+	// tier uploads rolled segments of tiered topics; nil without an
+	// object store (Config.Tier).
+	tier        *tierUploader
+	tierMetrics *tierMetrics
+	// remote reads remote segments (tier_read.go); nil when tiering is off.
+	remote *tiering.Reader
+	// tierMaint deletes remote data no longer wanted; nil without
+	// tiering.
+	tierMaint *tierMaint
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -79,18 +89,26 @@ func New(cfg Config) (*Broker, error) {
 			return nil, fmt.Errorf("broker metrics: %w", err)
 		}
 	}
-	store, err := commitlog.OpenStoreWith(cfg.DataDir, commitlog.StoreOptions{Logger: cfg.Logger, FileDeleteDelay: cfg.FileDeleteDelay})
+	remote, err := newRemoteReader(cfg)
 	if err != nil {
 		if cfg.Metrics != nil {
 			cfg.Metrics.Unregister(refusedGauge)
 		}
 		return nil, err
 	}
+	store, err := commitlog.OpenStoreWith(cfg.DataDir, commitlog.StoreOptions{Logger: cfg.Logger, FileDeleteDelay: cfg.FileDeleteDelay})
+	if err != nil {
+		if cfg.Metrics != nil {
+			cfg.Metrics.Unregister(refusedGauge)
+		}
+		closeRemoteReader(remote)
+		return nil, err
+	}
 	b := &Broker{
 		cfg: cfg, member: cfg.Member, store: store, log: cfg.Logger,
 		parts:   map[commitlog.TopicPartition]*partition{},
 		refused: map[commitlog.TopicPartition]error{}, refusedGauge: refusedGauge,
-		repMetrics: repMetrics, isrWake: make(chan struct{}, 1), cleaner: cleaner,
+		repMetrics: repMetrics, isrWake: make(chan struct{}, 1), cleaner: cleaner, remote: remote,
 		stop: make(chan struct{}),
 	}
 	b.replicas = newReplicaManager(b)
@@ -99,7 +117,13 @@ func New(cfg Config) (*Broker, error) {
 	gcfg.Topics = b.groupTopics
 	if b.groups, err = group.New(gcfg, groupLog{b}); err != nil {
 		store.Close()
+		closeRemoteReader(remote)
 		return nil, err
+	}
+	if err := b.initTier(); err != nil {
+		b.groups.Close()
+		store.Close()
+		return nil, fmt.Errorf("broker config: %w", err)
 	}
 	b.pids.member = cfg.Member
 	b.pids.brokerID = cfg.BrokerID
@@ -108,9 +132,15 @@ func New(cfg Config) (*Broker, error) {
 			if err := cfg.Metrics.Register(c); err != nil {
 				b.groups.Close()
 				store.Close()
+				closeRemoteReader(remote)
 				return nil, fmt.Errorf("broker metrics: %w", err)
 			}
 		}
+	}
+	if err := b.startTierMaint(); err != nil {
+		b.groups.Close()
+		store.Close()
+		return nil, err
 	}
 	return b, nil
 }
@@ -125,9 +155,14 @@ func (b *Broker) Start() {
 	go b.followMetadata()
 	go b.runHousekeeping()
 	go b.runISRChecks()
+	b.startTier()
 	if !b.cfg.Cleaner.Disabled {
 		b.wg.Add(1)
 		go b.runCleaner()
+	}
+	if b.tierMaint != nil {
+		b.wg.Add(1)
+		go b.tierMaint.run()
 	}
 }
 
@@ -143,6 +178,8 @@ func (b *Broker) Close() error {
 	if b.cfg.Metrics != nil {
 		b.cfg.Metrics.Unregister(b.refusedGauge)
 	}
+	b.closeTier()
+	closeRemoteReader(b.remote)
 	return b.store.Close()
 }
 
@@ -292,6 +329,7 @@ func (b *Broker) reconcile(img *metadata.Image) {
 		}
 	}
 	b.refusedGauge.Set(float64(len(b.refused)))
+	b.wakeTier()
 }
 
 // noteOpenFailureLocked records why a partition the image gives this broker

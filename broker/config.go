@@ -119,6 +119,9 @@ func (c *Config) Validate() error {
 	if err := c.Cleaner.Options.Validate(); err != nil {
 		errs = append(errs, err)
 	}
+	if err := c.Tier.validate(); err != nil {
+		errs = append(errs, err)
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -148,4 +151,11 @@ type TierConfig struct {
 	CacheDir string
 	// CacheBytes bounds CacheDir (--tier-cache-bytes).
 	CacheBytes int64
+	// OrphanGrace is how old an object no metadata record names must be
+	// before the orphan sweep deletes it (default 1 h): younger ones may
+	// belong to an upload whose record is not committed yet.
+	OrphanGrace time.Duration
+	// SweepInterval is how often partition leaders look for orphaned
+	// objects (default 10 min).
+	SweepInterval time.Duration
 }

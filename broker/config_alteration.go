@@ -79,6 +79,9 @@ func (b *Broker) alterConfigResource(ctx context.Context, img *metadata.Image, a
 	if err != nil {
 		return err
 	}
+	if err := b.checkTierConfig(alteredConfig(t.Config, change), t.Config); err != nil {
+		return err
+	}
 	if validateOnly || (len(change.Set) == 0 && len(change.Delete) == 0) {
 		return nil
 	}

@@ -95,9 +95,6 @@ func checkTopicConfig(key string, value *string) error {
 	if err := metadata.ValidateConfigValue(key, *value); err != nil {
 		return refuse(kerr.InvalidConfig, "%s", strings.TrimPrefix(err.Error(), "metadata: "))
 	}
-	if err := metadata.CheckActedOn(key, *value); err != nil {
-		return refuse(kerr.InvalidConfig, "%s", strings.TrimPrefix(err.Error(), "metadata: "))
-	}
 	return nil
 }
 
@@ -264,6 +261,9 @@ func (b *Broker) checkCreateTopic(c *topicCheck, t *kmsg.CreateTopicsRequestTopi
 			return spec, err
 		}
 		spec.Config[kv.Name] = *kv.Value
+	}
+	if err := b.checkTierConfig(spec.Config, nil); err != nil {
+		return spec, err
 	}
 	return spec, nil
 }

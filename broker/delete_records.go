@@ -27,6 +27,9 @@ const deleteToHighWatermark = -1
 // fetch (up to their high watermark); a topic with cleanup.policy=compact
 // alone refuses with POLICY_VIOLATION, as Kafka does. Unlike Kafka, whose timeout_ms bounds
 // a wait for that, the answer does not wait for them.
+// On a partition with remote segments the start moves in the metadata
+// first (the remote log start) and the remote segments wholly below it are
+// deleted afterwards (deleteRecords).
 func (b *Broker) handleDeleteRecords(ctx context.Context, r *kafkaserver.Request) (*kafkaserver.Response, error) {
 	req := r.Msg.(*kmsg.DeleteRecordsRequest)
 	resp := req.ResponseKind().(*kmsg.DeleteRecordsResponse)
@@ -47,7 +50,7 @@ func (b *Broker) handleDeleteRecords(ctx context.Context, r *kafkaserver.Request
 			}
 			var changed bool
 			if err == nil {
-				rp.LowWatermark, changed, err = deleteRecordsBefore(p.log, dp.Offset)
+				rp.LowWatermark, changed, err = b.deleteRecords(ctx, p, dp.Offset)
 			}
 			rp.ErrorCode = errorCode(err)
 			if rp.ErrorCode == kerr.UnknownServerError.Code {

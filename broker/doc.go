@@ -99,6 +99,20 @@
 // only takes partitions out of the map and puts opened ones in, so requests
 // for other partitions never wait behind a log recovery.
 //
+// # Tiered storage
+//
+// With an object store (Config.Tier), the leader of each partition of a
+// remote.storage.enable topic uploads its rolled segments that lie wholly
+// below the high watermark, oldest first, past the partition's remote end
+// offset (tierUploader, one task per partition and leader epoch, at most
+// tierUploadConcurrency segments at once): the segment's files, held open
+// without the log's lock (commitlog.ClosedSegment), go create-only under a
+// fresh tiering.SegmentKey, the log last, and then a RemoteSegmentAdded
+// record, which the metadata refuses unless this broker still leads at
+// that epoch. Every replica learns the remote end offset from the image
+// (setRemoteEnd) and its retention, then local.retention.*, deletes only
+// segments that end at or below it.
+//
 // # Locks
 //
 // Lock order: Broker.reconcileMu (one reconcile at a time, held across

@@ -47,6 +47,7 @@ var kafkaErrorTable = []struct {
 	{metadata.ErrInvalidReplicationFactor, kerr.InvalidReplicationFactor},
 	{metadata.ErrInvalidReplicas, kerr.InvalidReplicaAssignment},
 	{metadata.ErrInvalidConfig, kerr.InvalidConfig},
+	{metadata.ErrFencedRemoteUpload, kerr.FencedLeaderEpoch},
 	{controller.ErrInvalidRequest, kerr.InvalidRequest},
 	{context.DeadlineExceeded, kerr.RequestTimedOut},
 	{context.Canceled, kerr.RequestTimedOut},

@@ -24,7 +24,7 @@ func (b *Broker) handleFetch(ctx context.Context, r *kafkaserver.Request) (*kafk
 	req := r.Msg.(*kmsg.FetchRequest)
 	deadline := time.Now().Add(time.Duration(max(req.MaxWaitMillis, 0)) * time.Millisecond)
 	for {
-		resp, size, waits := b.fetchOnce(req)
+		resp, size, waits := b.fetchOnce(ctx, req)
 		if size >= int64(req.MinBytes) || len(waits) == 0 || !time.Now().Before(deadline) {
 			return resp, nil
 		}
@@ -81,7 +81,7 @@ func waitAny(ctx context.Context, waits []fetchWait) {
 // reads' references to the segment files it splices until the server is
 // done with it (Response.Release), so that retention deleting a segment
 // meanwhile does not close a file the response is sent from.
-func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (*kafkaserver.Response, int64, []fetchWait) {
+func (b *Broker) fetchOnce(ctx context.Context, req *kmsg.FetchRequest) (*kafkaserver.Response, int64, []fetchWait) {
 	out := &kafkaserver.Response{}
 	var held []commitlog.ReadResult // the reads spliced into out
 	defer func() {
@@ -149,7 +149,8 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (*kafkaserver.Response, int64
 					limit = 0
 				}
 				var res commitlog.ReadResult
-				res, err = p.log.Read(fp.FetchOffset, limit, bound)
+				var remote []byte // batches read from remote segments
+				res, remote, err = b.fetchRead(ctx, img, p, fp.FetchOffset, limit, bound, replica < 0)
 				rp.HighWatermark, rp.LastStableOffset, rp.LogStartOffset = res.HighWatermark, res.HighWatermark, res.LogStartOffset
 				if replica >= 0 && err == nil {
 					// The fetch offset is the follower's log end: the high
@@ -158,12 +159,16 @@ func (b *Broker) fetchOnce(req *kmsg.FetchRequest) (*kafkaserver.Response, int64
 						rp.HighWatermark, rp.LastStableOffset = hw, hw
 					}
 				}
-				if err == nil && (total == 0 || res.Size() <= budget-total) {
-					if n := res.Size(); n > 0 {
+				if n := res.Size() + int64(len(remote)); err == nil && (total == 0 || n <= budget-total) {
+					switch {
+					case len(remote) > 0:
+						rp.RecordBatches = remote
+						total += n
+					case n > 0:
 						rp.RecordBatches = out.Splice(res.Slices)
 						held = append(held, res)
 						total += n
-					} else {
+					default:
 						waits = append(waits, fetchWait{p.log, fp.FetchOffset, replica >= 0})
 					}
 				} else {

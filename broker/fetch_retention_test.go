@@ -14,7 +14,6 @@ import (
 
 	"github.com/runnel-dev/runnel/broker/brokertest"
 	"github.com/runnel-dev/runnel/broker/commitlog"
-	"github.com/runnel-dev/runnel/broker/recordbatch"
 	"github.com/runnel-dev/runnel/internal/testwait"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -34,18 +33,7 @@ func TestRetentionDuringSlowFetch(t *testing.T) {
 	raw := newRawKafka(b)
 	rng := rand.New(rand.NewPCG(1, 2))
 	for i := 0; i < 64; i++ { // 16 MiB in batches of 256 KiB: about 20 segments
-		recs := make([]recordbatch.Record, 64)
-		for j := range recs {
-			v := make([]byte, 4096)
-			for k := range v {
-				v[k] = byte(rng.Uint32())
-			}
-			recs[j] = recordbatch.Record{Value: v, Timestamp: time.Now().UnixMilli()}
-		}
-		batch, err := recordbatch.Build(recordbatch.BuildOptions{}, recs)
-		if err != nil {
-			t.Fatal(err)
-		}
+		batch := randomBatch(t, rng, 64, 4096)
 		if rp := raw.produce(t, 9, "slow-reader", 0, batch); rp.ErrorCode != 0 {
 			t.Fatalf("produce %d: %v", i, kerr.ErrorForCode(rp.ErrorCode))
 		}

@@ -46,7 +46,7 @@ func (b *Broker) handleListOffsets(ctx context.Context, r *kafkaserver.Request) 
 				if req.ReplicaID > 0 { // a broker (ids are positive): Kafka's followers look past the HW
 					bound = commitlog.ToLogEnd
 				}
-				rp.Offset, rp.Timestamp, err = listOffset(p.log, lp.Timestamp, bound)
+				rp.Offset, rp.Timestamp, err = b.listOffsetTiered(ctx, p, lp.Timestamp, bound, req.ReplicaID > 0)
 			}
 			rp.ErrorCode = errorCode(err)
 			rt.Partitions = append(rt.Partitions, rp)

@@ -58,6 +58,12 @@ type ControllerClient interface {
 	ElectLeaders(ctx context.Context, req controller.ElectLeadersRequest) ([]controller.PartitionResult, error)
 	// ReassignPartitions starts or cancels replica reassignments.
 	ReassignPartitions(ctx context.Context, req controller.ReassignRequest) ([]controller.PartitionResult, error)
+	// RemoveRemoteSegment forgets a remote segment of a partition this
+	// broker leads (remote retention), before its objects are deleted.
+	RemoveRemoteSegment(ctx context.Context, req controller.RemoteSegmentRequest) error
+	// MoveRemoteLogStart moves the remote log start of a partition this
+	// broker leads forward (DeleteRecords).
+	MoveRemoteLogStart(ctx context.Context, req controller.RemoteLogStartRequest) error
 }
 
 // Quorum is the metadata group's membership (KIP-853's AddRaftVoter and

@@ -89,8 +89,13 @@ type NodeConfig struct {
 	// registered); the fault harness routes replication through proxies
 	// with it.
 	PeerKafkaAddrs map[int32]string
-	Logger         *slog.Logger
-	Metrics        prometheus.Registerer
+	// Tier configures tiered storage: see Config.Tier.
+	Tier TierConfig
+	// RetentionCheckInterval is log.retention.check.interval.ms: see
+	// Config.RetentionCheckInterval.
+	RetentionCheckInterval time.Duration
+	Logger                 *slog.Logger
+	Metrics                prometheus.Registerer
 }
 
 // Node is a running broker: metadata member, broker and Kafka server.
@@ -160,7 +165,7 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 		BrokerID: cfg.ID, DataDir: cfg.DataDir, Member: member,
 		AutoCreateTopics: cfg.AutoCreateTopics, FileDeleteDelay: cfg.FileDeleteDelay,
 		ReplicaLagTimeMax: cfg.ReplicaLagTimeMax, MinInsyncReplicas: cfg.MinInsyncReplicas, PeerKafkaAddrs: cfg.PeerKafkaAddrs,
-		Groups: cfg.Groups, Cleaner: cfg.Cleaner,
+		Groups: cfg.Groups, Cleaner: cfg.Cleaner, Tier: cfg.Tier, RetentionCheckInterval: cfg.RetentionCheckInterval,
 		Logger: cfg.Logger.With("component", "broker"), Metrics: cfg.Metrics,
 	})
 	if err != nil {

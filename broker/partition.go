@@ -105,6 +105,7 @@ func (p *partition) setState(self int32, config map[string]string, mp metadata.P
 		rules: produceRules(config), minISR: minInsyncReplicas(config, p.minISRDefault), lagMax: replicaLagTimeMax(config, p.lagMax),
 		changed: make(chan struct{}),
 	}
+	setRemoteEnd(p.log, mp)
 	old := p.state.Swap(st)
 	close(old.changed)
 	switch {

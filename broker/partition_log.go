@@ -21,6 +21,8 @@ type partitionLog interface {
 	ActiveSegmentBase() int64
 	// Size is the bytes of all its segments (DescribeLogDirs).
 	Size() int64
+	// Segments lists its segments, oldest first.
+	Segments() []commitlog.SegmentInfo
 
 	Read(offset, maxBytes int64, bound commitlog.Bound) (commitlog.ReadResult, error)
 	MaxTimestamp() (ts, offset int64, found bool)

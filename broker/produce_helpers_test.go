@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"hash/crc32"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -150,4 +151,23 @@ func logEnd(t testing.TB, b *broker.Broker, topic string, partition int32) int64
 		t.Fatalf("no log for %s-%d", topic, partition)
 	}
 	return l.LogEndOffset()
+}
+
+// randomBatch builds an uncompressed batch of n records of size random
+// bytes each, stamped now.
+func randomBatch(t testing.TB, rng *rand.Rand, n, size int) []byte {
+	t.Helper()
+	recs := make([]recordbatch.Record, n)
+	for j := range recs {
+		v := make([]byte, size)
+		for k := range v {
+			v[k] = byte(rng.Uint32())
+		}
+		recs[j] = recordbatch.Record{Value: v, Timestamp: time.Now().UnixMilli()}
+	}
+	batch, err := recordbatch.Build(recordbatch.BuildOptions{}, recs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return batch
 }

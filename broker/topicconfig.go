@@ -112,6 +112,7 @@ func logOptions(cfg map[string]string) commitlog.Options {
 		// cleans a log with any dirty byte.
 		o.MinCleanableDirtyRatio = max(r, 1e-9)
 	}
+	tierLogOptions(cfg, &o)
 	return o
 }
 

@@ -381,6 +381,10 @@ func (m *Member) dispatch(ctx context.Context, from uint64, req request) (any, e
 		return run(ctx, req.Body, func(ctx context.Context, r controller.RemoteSegmentRequest) (struct{}, error) {
 			return struct{}{}, c.RemoveRemoteSegment(ctx, r)
 		})
+	case opMoveRemoteLogStart:
+		return run(ctx, req.Body, func(ctx context.Context, r controller.RemoteLogStartRequest) (struct{}, error) {
+			return struct{}{}, c.MoveRemoteLogStart(ctx, r)
+		})
 	}
 	return nil, fmt.Errorf("%w: unknown op %q", controller.ErrInvalidRequest, req.Op)
 }
@@ -550,9 +554,15 @@ func (m *Member) AddRemoteSegment(ctx context.Context, req controller.RemoteSegm
 	return m.call(ctx, opAddRemoteSegment, req, nil)
 }
 
-// RemoveRemoteSegment forgets a remote segment.
+// RemoveRemoteSegment forgets a remote segment, for the partition's leader.
 func (m *Member) RemoveRemoteSegment(ctx context.Context, req controller.RemoteSegmentRequest) error {
 	return m.call(ctx, opRemoveRemoteSegment, req, nil)
+}
+
+// MoveRemoteLogStart moves a partition's remote log start forward, for its
+// leader.
+func (m *Member) MoveRemoteLogStart(ctx context.Context, req controller.RemoteLogStartRequest) error {
+	return m.call(ctx, opMoveRemoteLogStart, req, nil)
 }
 
 // waitFor waits until cond holds for this member's image.

@@ -128,15 +128,39 @@ func TestForwarding(t *testing.T) {
 		}
 	}
 
-	seg := controller.RemoteSegmentRequest{TopicID: top.ID, Partition: 0, Segment: metadata.RemoteSegment{EndOffset: 9, ObjectKey: "orders/0/0", Size: 1}}
+	// Only the partition's leader at its leader epoch records remote
+	// segments: a record from another replica (a deposed leader) is
+	// refused across the network.
+	p0 := follower.Image().Topics()[0].Partitions[0]
+	other := p0.Replicas[0]
+	if other == p0.Leader {
+		other = p0.Replicas[1]
+	}
+	seg := controller.RemoteSegmentRequest{TopicID: top.ID, Partition: 0, BrokerID: other, Segment: metadata.RemoteSegment{EndOffset: 9, ObjectKey: "orders/0/0", Size: 1, LeaderEpoch: p0.LeaderEpoch}}
+	if err := follower.AddRemoteSegment(ctx, seg); !errors.Is(err, metadata.ErrFencedRemoteUpload) {
+		t.Fatalf("segment from a replica that does not lead: %v", err)
+	}
+	seg.BrokerID = p0.Leader
+	seg.Segment.LeaderEpoch = p0.LeaderEpoch + 1
+	if err := follower.AddRemoteSegment(ctx, seg); !errors.Is(err, metadata.ErrFencedRemoteUpload) {
+		t.Fatalf("segment at another leader epoch: %v", err)
+	}
+	seg.Segment.LeaderEpoch = p0.LeaderEpoch
 	if err := follower.AddRemoteSegment(ctx, seg); err != nil {
 		t.Fatal(err)
 	}
 	if err := follower.AddRemoteSegment(ctx, seg); !errors.Is(err, metadata.ErrRemoteSegmentExists) {
 		t.Fatalf("duplicate segment: %v", err)
 	}
+	seg.LeaderEpoch = p0.LeaderEpoch
 	if err := follower.RemoveRemoteSegment(ctx, seg); err != nil {
 		t.Fatal(err)
+	}
+	if err := follower.MoveRemoteLogStart(ctx, controller.RemoteLogStartRequest{TopicID: top.ID, Offset: 5, BrokerID: p0.Leader, LeaderEpoch: p0.LeaderEpoch}); err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := follower.Image().Partition(top.ID, 0); p.RemoteLogStart != 5 {
+		t.Fatalf("remote log start %d after the move, want 5", p.RemoteLogStart)
 	}
 
 	if err := follower.DeleteTopic(ctx, "orders"); err != nil {

@@ -26,6 +26,7 @@ const (
 	opAlterPartition      op = "alter_partition"
 	opAddRemoteSegment    op = "add_remote_segment"
 	opRemoveRemoteSegment op = "remove_remote_segment"
+	opMoveRemoteLogStart  op = "move_remote_log_start"
 	opElectLeaders        op = "elect_leaders"
 	opReassignPartitions  op = "reassign_partitions"
 	opQuorumState         op = "quorum_state"
@@ -77,6 +78,9 @@ var errorCodes = map[string]error{
 	"invalid_remote_segment":     metadata.ErrInvalidRemoteSegment,
 	"remote_segment_exists":      metadata.ErrRemoteSegmentExists,
 	"unknown_remote_segment":     metadata.ErrUnknownRemoteSegment,
+	"fenced_remote_upload":       metadata.ErrFencedRemoteUpload,
+	"remote_segment_behind":      metadata.ErrRemoteSegmentBehind,
+	"invalid_remote_log_start":   metadata.ErrInvalidRemoteLogStart,
 	"not_active":                 controller.ErrNotActive,
 	"not_leader":                 controller.ErrNotLeader,
 	"fenced_leader_epoch":        controller.ErrFencedLeaderEpoch,

@@ -116,3 +116,11 @@ func (c *crcWriter) Write(p []byte) (int, error) {
 }
 
 func (c *crcWriter) sum() uint32 { return c.h.Sum32() }
+
+// Checksum returns the CRC-32C (Castagnoli) of the first size bytes of r,
+// as ObjectInfo.CRC32C gives it for a stored object: a caller that finds
+// its key taken (ErrExists) compares it with Stat's to tell its own earlier
+// write from another.
+func Checksum(ctx context.Context, r io.ReaderAt, size int64) (uint32, error) {
+	return checksumOf(ctx, r, size)
+}

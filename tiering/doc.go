@@ -27,4 +27,21 @@
 // Keys are slash-separated paths of printable segments; see [ValidateKey].
 // Uploading segments, recording them in raftmeta and reading them back are
 // built on top of Store.
+//
+// Reading back: a [Reader] serves record batches of a remote segment
+// (metadata.RemoteSegment) from any offset in it. It fetches the segment's
+// offset index once (whole, so its checksum is verified) and keeps it in
+// memory within a bound; it reads segment.log in aligned chunks (1 MiB by
+// default) with ranged Gets, through a bounded on-disk cache of chunk files
+// (least recently used evicted, each written to a temporary file and
+// renamed, each carrying the CRC-32C of its bytes: a damaged file is
+// dropped and fetched again, never served) and a few recent chunks in
+// memory. Concurrent reads of one chunk share one fetch and the chunk
+// after a read is fetched ahead in the background, so a consumer reading a
+// segment from its start fetches each chunk once. Ranged reads cannot be
+// checked against the object's checksum, so every batch is checked before
+// it is returned: its header, its offsets (inside the segment, never going
+// back) and its CRC-32C; anything else is [ErrRemoteData]. A missing or
+// inconsistent index is passed over (the log is scanned from its start):
+// indexes are derived data.
 package tiering

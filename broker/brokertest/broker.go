@@ -54,6 +54,7 @@ func StartBroker(t testing.TB, opts Options) *Broker {
 	b, err := broker.New(broker.Config{
 		BrokerID: 1, DataDir: t.TempDir(), Member: member, AutoCreateTopics: opts.AutoCreateTopics,
 		FileDeleteDelay: opts.FileDeleteDelay, ReplicaLagTimeMax: opts.ReplicaLagTimeMax,
+		Tier: opts.Tier, RetentionCheckInterval: opts.RetentionCheckInterval,
 		Logger: logger.With("component", "broker"), Metrics: reg,
 	})
 	if err != nil {

@@ -65,6 +65,13 @@ type Options struct {
 	WrapMember func(broker.Member) broker.Member
 	// Groups configures the brokers' group coordinators.
 	Groups group.Config
+	// Tier configures the brokers' tiered storage (one store shared by
+	// all, as a cluster shares its bucket). An empty CacheDir gives each
+	// broker its own temporary cache.
+	Tier broker.TierConfig
+	// RetentionCheckInterval is log.retention.check.interval.ms (default
+	// 5 min).
+	RetentionCheckInterval time.Duration
 }
 
 // Start starts n nodes, all raft voters, and waits until every broker is
@@ -139,6 +146,7 @@ func (c *Cluster) startNodeWith(i int, kafkaLn, raftLn net.Listener) (*broker.No
 		Voters: c.raft, ClusterID: 7, AutoCreateTopics: c.opts.AutoCreateTopics,
 		SessionTimeout: c.opts.SessionTimeout, FileDeleteDelay: c.opts.FileDeleteDelay,
 		ReplicaLagTimeMax: c.opts.ReplicaLagTimeMax, MinInsyncReplicas: c.opts.MinInsyncReplicas, PeerKafkaAddrs: c.peers, Groups: c.opts.Groups,
+		Tier: c.opts.Tier, RetentionCheckInterval: c.opts.RetentionCheckInterval,
 		Logger: c.logger.With("node", i+1), Metrics: c.regs[i],
 	})
 }

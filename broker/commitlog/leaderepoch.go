@@ -156,16 +156,21 @@ func (c *epochCache) endOffsetFor(epoch int32, logEnd int64) (int32, int64) {
 }
 
 func (c *epochCache) flush() error {
-	rows := make([][]string, len(c.entries))
-	for i, e := range c.entries {
-		rows[i] = []string{strconv.Itoa(int(e.Epoch)), strconv.FormatInt(e.StartOffset, 10)}
-	}
-	if err := writeCheckpoint(c.fs, c.path, rows); err != nil {
+	if err := writeCheckpoint(c.fs, c.path, epochRows(c.entries)); err != nil {
 		c.dirty = true
 		return fmt.Errorf("leader epoch checkpoint: %w", err)
 	}
 	c.dirty = false
 	return nil
+}
+
+// epochRows are the checkpoint lines of entries.
+func epochRows(entries []EpochEntry) [][]string {
+	rows := make([][]string, len(entries))
+	for i, e := range entries {
+		rows[i] = []string{strconv.Itoa(int(e.Epoch)), strconv.FormatInt(e.StartOffset, 10)}
+	}
+	return rows
 }
 
 // AssignLeaderEpoch records that leader epoch epoch starts at the log end,

@@ -53,6 +53,10 @@ type Log struct {
 	horizonDue int64
 	cleanMu    sync.Mutex
 
+	// remoteEnd is the last offset uploaded to remote storage, -1 for
+	// none (SetRemoteEnd): a Tiered log deletes no segment past it.
+	remoteEnd atomic.Int64
+
 	rolled chan *segment // closed segments waiting for their fsync
 	stop   chan struct{}
 	wg     sync.WaitGroup
@@ -80,6 +84,7 @@ func Open(dir string, opts Options) (*Log, error) {
 	}
 	l := &Log{dir: dir, opts: o, fs: o.FS, rolled: make(chan *segment, 64), stop: make(chan struct{})}
 	l.maxBatch.Store(o.MaxMessageBytes)
+	l.remoteEnd.Store(-1)
 	l.logger = o.Logger
 	if err := l.load(); err != nil {
 		for _, s := range l.segments {

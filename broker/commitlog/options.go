@@ -50,6 +50,10 @@ type Options struct {
 	// RetentionBytes deletes the oldest closed segments while the log is larger than
 	// this (retention.bytes). Zero or Unlimited keeps them.
 	RetentionBytes int64
+	// Tiered keeps every segment not uploaded to remote storage yet:
+	// retention (then local.retention.*) deletes only segments whose last
+	// offset is at or below the one SetRemoteEnd gave.
+	Tiered bool
 	// Compact turns on log compaction (cleanup.policy compact or
 	// compact,delete): a Cleaner keeps the last record of every key.
 	Compact bool

@@ -9,7 +9,8 @@ import (
 // then the oldest while the log is larger than the retention size. The active
 // segment is never deleted and segments go whole, oldest first; the log start
 // offset moves to the first remaining segment. A compact-only log
-// (cleanup.policy=compact) deletes nothing. It returns how many segments it
+// (cleanup.policy=compact) deletes nothing; a Tiered one only segments
+// uploaded already (SetRemoteEnd). It returns how many segments it
 // deleted.
 func (l *Log) DeleteExpired() (int, error) {
 	l.mu.Lock()
@@ -33,7 +34,7 @@ func (l *Log) DeleteExpired() (int, error) {
 		byTime := o.RetentionTime > 0 && s.maxTimestamp >= 0 && now-s.maxTimestamp > o.RetentionTime.Milliseconds()
 		// A segment with no timestamps (all -1) only goes by size.
 		bySize := o.RetentionBytes > 0 && size-s.size >= o.RetentionBytes
-		if !byTime && !bySize {
+		if !byTime && !bySize || o.Tiered && s.next-1 > l.remoteEnd.Load() {
 			break
 		}
 		size -= s.size

@@ -305,18 +305,22 @@ func listSnapshots(fsys diskfs.FS, dir string) ([]int64, error) {
 			}
 			continue
 		}
-		base, ok := strings.CutSuffix(name, snapshotSuffix)
-		if !ok || len(base) != 20 {
-			continue
+		if off, ok := snapshotOffset(name); ok {
+			offs = append(offs, off)
 		}
-		off, err := strconv.ParseInt(base, 10, 64)
-		if err != nil || off < 0 {
-			continue
-		}
-		offs = append(offs, off)
 	}
 	slices.Sort(offs)
 	return offs, nil
+}
+
+// snapshotOffset parses the name of a snapshot file, <offset, 20 digits>.snapshot.
+func snapshotOffset(name string) (int64, bool) {
+	base, ok := strings.CutSuffix(name, snapshotSuffix)
+	if !ok || len(base) != 20 {
+		return 0, false
+	}
+	off, err := strconv.ParseInt(base, 10, 64)
+	return off, err == nil && off >= 0
 }
 
 func removeFile(fsys diskfs.FS, path string) error {

@@ -55,6 +55,7 @@ func parseLogger(inv *invocation, logLevel string) (*slog.Logger, error) {
 func brokerCommand() *command {
 	var bf brokerFlags
 	var gf groupFlags
+	var tf tierFlags
 	var id int
 	var raft, voters, rack, peers string
 	var clusterID uint64
@@ -74,6 +75,7 @@ any other node joins as a learner. Data survives restarts.`,
 			bf.register(fs, "./runnel-data", "127.0.0.1:9092", false)
 			bf.registerMetrics(fs)
 			gf.register(fs)
+			tf.register(fs)
 			fs.IntVar(&id, "id", 0, "broker and raft node `id` (> 0), unique in the cluster")
 			fs.StringVar(&raft, "raft", "127.0.0.1:9093", "raft listen `address`")
 			fs.StringVar(&voters, "voters", "", "raft voters as `id@host:port,...` (required)")
@@ -132,12 +134,16 @@ any other node joins as a learner. Data survives restarts.`,
 			if err != nil {
 				return err
 			}
+			tier, err := tf.config(log)
+			if err != nil {
+				return err
+			}
 			return bf.withMetrics(ctx, inv, runNode, broker.NodeConfig{
 				ID: int32(id), DataDir: bf.dataDir, KafkaListen: bf.kafka, Advertise: bf.advertise, AdminListen: bf.admin,
 				RaftListen: raft, Voters: vm, ClusterID: clusterID, Rack: rack,
 				AutoCreateTopics: bf.autoCreate, StartFreshMetadata: bf.startFresh, Logger: log,
 				PeerKafkaAddrs: pm, ReplicaLagTimeMax: lagMax, MinInsyncReplicas: minISR, LeaderRebalance: rebalance, Groups: groups,
-				Cleaner: cleaner,
+				Cleaner: cleaner, Tier: tier, RetentionCheckInterval: tf.retentionCheck,
 			})
 		},
 	}
@@ -192,10 +198,13 @@ const controlledShutdownTimeout = 10 * time.Second
 // leaderships to other replicas and takes it out of the ISRs, so that
 // producers see only NOT_LEADER_OR_FOLLOWER and follow the new leaders;
 // then it closes.
-func runNode(ctx context.Context, inv *invocation, cfg broker.NodeConfig) error {
+func runNode(ctx context.Context, inv *invocation, cfg broker.NodeConfig, started func(*broker.Node)) error {
 	node, err := broker.StartNode(cfg)
 	if err != nil {
 		return err
+	}
+	if started != nil {
+		started(node)
 	}
 	attrs := []any{"id", cfg.ID, "kafka", node.KafkaAddr(), "raft", node.Member.Addr()}
 	if a := node.AdminAddr(); a != "" {

@@ -16,30 +16,34 @@ import (
 	"github.com/runnel-dev/runnel/broker"
 )
 
-// registerMetrics adds --metrics ("runnel broker" only: "runnel dev"
-// serves its metrics through its gateway).
+// registerMetrics adds --metrics, the operator HTTP address: Prometheus
+// metrics, the tiering endpoints "runnel tier" calls and, with --pprof,
+// the runtime profiles ("runnel dev" also serves its metrics through its
+// gateway).
 func (f *brokerFlags) registerMetrics(fs *flag.FlagSet) {
-	fs.StringVar(&f.metrics, "metrics", "", "serve Prometheus metrics at http://`address`/metrics (default: not served)")
+	fs.StringVar(&f.metrics, "metrics", "", "operator HTTP `address`: Prometheus metrics at /metrics, tiered storage at /v1/tier/ (\"runnel tier\"); default: not served")
 	fs.BoolVar(&f.pprof, "pprof", false, "also serve the Go runtime profiles (net/http/pprof) at /debug/pprof/ on the --metrics address")
 }
 
-// withMetrics runs the node with run, first serving its metrics when
-// --metrics asks, until run returns.
-func (f *brokerFlags) withMetrics(ctx context.Context, inv *invocation, run func(context.Context, *invocation, broker.NodeConfig) error, cfg broker.NodeConfig) error {
+// withMetrics runs the node with run, first serving its metrics (and the
+// operator endpoints, once run reports the node started) when --metrics
+// asks, until run returns.
+func (f *brokerFlags) withMetrics(ctx context.Context, inv *invocation, run func(context.Context, *invocation, broker.NodeConfig, func(*broker.Node)) error, cfg broker.NodeConfig) error {
 	if f.metrics == "" {
 		if f.pprof {
 			return usagef("--pprof serves on the --metrics address: give --metrics too")
 		}
-		return run(ctx, inv, cfg)
+		return run(ctx, inv, cfg, nil)
 	}
 	reg := newMetricsRegistry()
-	stop, err := serveMetrics(f.metrics, reg, f.pprof, cfg.Logger)
+	ops := &operatorAPI{}
+	stop, err := serveMetrics(f.metrics, reg, f.pprof, ops, cfg.Logger)
 	if err != nil {
 		return err
 	}
 	defer stop()
 	cfg.Metrics = reg
-	return run(ctx, inv, cfg)
+	return run(ctx, inv, cfg, ops.attach)
 }
 
 // newMetricsRegistry returns a registry holding the Go runtime and process
@@ -52,8 +56,8 @@ func newMetricsRegistry() *prometheus.Registry {
 
 // serveMetrics serves reg at http://addr/metrics (Prometheus text) until
 // the returned function closes it; with withPprof, the runtime profiles
-// too (servePprof).
-func serveMetrics(addr string, reg *prometheus.Registry, withPprof bool, log *slog.Logger) (func() error, error) {
+// too (servePprof); with ops, the operator endpoints under /v1/.
+func serveMetrics(addr string, reg *prometheus.Registry, withPprof bool, ops http.Handler, log *slog.Logger) (func() error, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("--metrics %s: %w", addr, err)
@@ -62,6 +66,9 @@ func serveMetrics(addr string, reg *prometheus.Registry, withPprof bool, log *sl
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	if withPprof {
 		servePprof(mux)
+	}
+	if ops != nil {
+		mux.Handle("/v1/", ops)
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	done := make(chan error, 1)

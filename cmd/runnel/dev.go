@@ -26,6 +26,7 @@ func devCommand() *command {
 	var bf brokerFlags
 	var gf gatewayFlags
 	var grf groupFlags
+	var tf tierFlags
 	return &command{
 		name:    "dev",
 		summary: "run everything in one process, for development",
@@ -45,8 +46,10 @@ any port) may call the API and open WebSockets; --allowed-origins replaces
 that list.`,
 		flags: func(fs *flag.FlagSet) {
 			bf.register(fs, "./runnel-data", "127.0.0.1:9092", true)
+			bf.registerMetrics(fs)
 			gf.register(fs, "127.0.0.1:8080")
 			grf.register(fs)
+			tf.register(fs)
 		},
 		run: func(ctx context.Context, inv *invocation) error {
 			groups, err := grf.config()
@@ -57,6 +60,13 @@ that list.`,
 			if err != nil {
 				return err
 			}
+			tier, err := tf.config(log)
+			if err != nil {
+				return err
+			}
+			if bf.pprof && bf.metrics == "" {
+				return usagef("--pprof serves on the --metrics address: give --metrics too")
+			}
 			secret, err := loadOrCreateDevSecret(bf.dataDir)
 			if err != nil {
 				return err
@@ -66,9 +76,17 @@ that list.`,
 				ID: 1, DataDir: bf.dataDir, KafkaListen: bf.kafka, Advertise: bf.advertise, AdminListen: bf.admin,
 				RaftListen: "127.0.0.1:0", Voters: map[uint64]string{1: "127.0.0.1:0"},
 				AutoCreateTopics: bf.autoCreate, StartFreshMetadata: bf.startFresh, Logger: log, Metrics: reg, Groups: groups,
+				Tier: tier, RetentionCheckInterval: tf.retentionCheck,
 			})
 			if err != nil {
 				return err
+			}
+			if bf.metrics != "" {
+				stop, err := serveMetrics(bf.metrics, reg, bf.pprof, node.Broker.TierHandler(), log)
+				if err != nil {
+					return errors.Join(err, node.Close())
+				}
+				defer stop()
 			}
 			if len(gf.allowedOrigins) == 0 {
 				gf.allowedOrigins = devAllowedOrigins

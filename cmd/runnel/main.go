@@ -48,6 +48,7 @@ func rootCommand() *command {
 			tokenCommand(),
 			benchCommand(),
 			adminCommand(),
+			tierCommand(),
 			versionCommand(),
 			{
 				name:    "log",

@@ -98,9 +98,6 @@ func decodeConfig(raw json.RawMessage, nullable bool) (map[string]*string, error
 		if !rule.MatchString(s) {
 			return nil, apierr.Invalid("config: %q is %q; want %s", k, s, configValueHelp(k))
 		}
-		if err := metadata.CheckActedOn(k, s); err != nil {
-			return nil, apierr.Invalid("config: %s", strings.TrimPrefix(err.Error(), "metadata: invalid config: "))
-		}
 		out[k] = &s
 	}
 	return out, nil

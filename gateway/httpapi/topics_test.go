@@ -106,8 +106,6 @@ func TestTopicBadInput(t *testing.T) {
 		{"patch bad json", "PATCH", "/v1/topics/orders", `{"partitions":`, "", 400, "invalid_json", []string{"line 1"}},
 		{"patch unknown key", "PATCH", "/v1/topics/orders", `{"name":"y"}`, "", 400, "invalid_request", []string{`unknown field "name"`}},
 		{"patch bad config", "PATCH", "/v1/topics/orders", `{"config":{"min.insync.replicas":"two"}}`, "", 400, "invalid_request", []string{"min.insync.replicas"}},
-		{"patch config not acted on", "PATCH", "/v1/topics/orders", `{"config":{"remote.storage.enable":"true"}}`, "", 400, "invalid_request", []string{"remote.storage.enable", "Runnel does not act on"}},
-		{"create config not acted on", "POST", "/v1/topics", `{"name":"x","config":{"local.retention.ms":"3600000"}}`, "", 400, "invalid_request", []string{"local.retention.ms", "Runnel does not act on"}},
 		{"patch media type", "PATCH", "/v1/topics/orders", `{"partitions":3}`, "text/csv", 415, "unsupported_media_type", nil},
 		{"patch decrease", "PATCH", "/v1/topics/orders", `{"partitions":1}`, "", 409, "conflict", []string{"only grow"}},
 		{"delete bad name", "DELETE", "/v1/topics/" + long, "", "", 400, "invalid_request", nil},

@@ -416,18 +416,66 @@ func TestRemoteSegments(t *testing.T) {
 	e := newEnv(t)
 	e.register(1, "a")
 	top := e.createTopic("t", 1, 1, nil)
-	req := RemoteSegmentRequest{TopicID: top.ID, Segment: metadata.RemoteSegment{BaseOffset: 0, EndOffset: 9, ObjectKey: "t/0/0", Size: 100}}
+	p := e.partition("t", 0)
+	req := RemoteSegmentRequest{TopicID: top.ID, Segment: metadata.RemoteSegment{BaseOffset: 0, EndOffset: 9, ObjectKey: "t/0/0", Size: 100}, BrokerID: p.Leader, LeaderEpoch: p.LeaderEpoch}
 	if err := e.c.AddRemoteSegment(e.ctx, req); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.c.AddRemoteSegment(e.ctx, req); !errors.Is(err, metadata.ErrRemoteSegmentExists) {
 		t.Fatalf("duplicate: %v", err)
 	}
+	stale := req
+	stale.LeaderEpoch--
+	if err := e.c.RemoveRemoteSegment(e.ctx, stale); !errors.Is(err, ErrFencedLeaderEpoch) {
+		t.Fatalf("removal in an old leader epoch: %v", err)
+	}
+	other := req
+	other.BrokerID++
+	if err := e.c.RemoveRemoteSegment(e.ctx, other); !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("removal by a broker that does not lead: %v", err)
+	}
 	if err := e.c.RemoveRemoteSegment(e.ctx, req); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.c.RemoveRemoteSegment(e.ctx, req); !errors.Is(err, metadata.ErrUnknownRemoteSegment) {
 		t.Fatalf("unknown: %v", err)
+	}
+}
+
+func TestMoveRemoteLogStart(t *testing.T) {
+	e := newEnv(t)
+	e.register(1, "a")
+	top := e.createTopic("t", 1, 1, nil)
+	p := e.partition("t", 0)
+	req := RemoteLogStartRequest{TopicID: top.ID, Offset: 50, BrokerID: p.Leader, LeaderEpoch: p.LeaderEpoch}
+	if err := e.c.MoveRemoteLogStart(e.ctx, req); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.partition("t", 0).RemoteLogStart; got != 50 {
+		t.Fatalf("remote log start %d, want 50", got)
+	}
+	back := req
+	back.Offset = 10
+	if err := e.c.MoveRemoteLogStart(e.ctx, back); err != nil {
+		t.Fatalf("an offset below the start is a no-op: %v", err)
+	}
+	if got := e.partition("t", 0).RemoteLogStart; got != 50 {
+		t.Fatalf("remote log start moved back to %d", got)
+	}
+	stale := req
+	stale.Offset, stale.LeaderEpoch = 60, p.LeaderEpoch-1
+	if err := e.c.MoveRemoteLogStart(e.ctx, stale); !errors.Is(err, ErrFencedLeaderEpoch) {
+		t.Fatalf("old leader epoch: %v", err)
+	}
+	other := req
+	other.Offset, other.BrokerID = 60, p.Leader+1
+	if err := e.c.MoveRemoteLogStart(e.ctx, other); !errors.Is(err, ErrNotLeader) {
+		t.Fatalf("not the leader: %v", err)
+	}
+	neg := req
+	neg.Offset = -1
+	if err := e.c.MoveRemoteLogStart(e.ctx, neg); !errors.Is(err, ErrInvalidRequest) {
+		t.Fatalf("negative offset: %v", err)
 	}
 }
 

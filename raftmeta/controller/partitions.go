@@ -114,20 +114,11 @@ func (c *Controller) AlterPartition(ctx context.Context, req AlterPartitionReque
 	if err := checkBrokerEpoch(img, req.BrokerID, req.BrokerEpoch); err != nil {
 		return metadata.Partition{}, err
 	}
-	t, ok := img.TopicByID(req.TopicID)
-	if !ok {
-		return metadata.Partition{}, fmt.Errorf("%w: id %s", metadata.ErrUnknownTopic, req.TopicID)
+	p, err := checkPartitionLeader(img, req.TopicID, req.Partition, req.BrokerID, req.LeaderEpoch)
+	if err != nil {
+		return metadata.Partition{}, err
 	}
-	p, ok := img.Partition(req.TopicID, req.Partition)
-	if !ok {
-		return metadata.Partition{}, fmt.Errorf("%w: topic %q partition %d", metadata.ErrUnknownPartition, t.Name, req.Partition)
-	}
-	if p.Leader != req.BrokerID {
-		return metadata.Partition{}, fmt.Errorf("%w: topic %q partition %d is led by %d, not %d", ErrNotLeader, t.Name, p.Index, p.Leader, req.BrokerID)
-	}
-	if p.LeaderEpoch != req.LeaderEpoch {
-		return metadata.Partition{}, fmt.Errorf("%w: topic %q partition %d is at leader epoch %d, request has %d", ErrFencedLeaderEpoch, t.Name, p.Index, p.LeaderEpoch, req.LeaderEpoch)
-	}
+	t, _ := img.TopicByID(req.TopicID)
 	if p.PartitionEpoch != req.PartitionEpoch {
 		return metadata.Partition{}, fmt.Errorf("%w: topic %q partition %d is at partition epoch %d, request has %d", metadata.ErrStalePartitionEpoch, t.Name, p.Index, p.PartitionEpoch, req.PartitionEpoch)
 	}
@@ -154,7 +145,7 @@ func (c *Controller) AlterPartition(ctx context.Context, req AlterPartitionReque
 	if _, err := c.proposeLocked(ctx, rec); err != nil {
 		return metadata.Partition{}, err
 	}
-	p, ok = c.image().Partition(req.TopicID, req.Partition)
+	p, ok := c.image().Partition(req.TopicID, req.Partition)
 	if !ok {
 		return metadata.Partition{}, fmt.Errorf("%w: topic %q deleted", metadata.ErrUnknownTopic, t.Name)
 	}

@@ -101,9 +101,24 @@ type AlterPartitionRequest struct {
 }
 
 // RemoteSegmentRequest adds or removes a remote segment of a partition. For
-// removal only ObjectKey of Segment matters.
+// removal only ObjectKey of Segment matters, and the request must come from
+// the partition's leader: BrokerID and LeaderEpoch, the remover's current
+// leader epoch, are checked against the image (ErrNotLeader,
+// ErrFencedLeaderEpoch).
 type RemoteSegmentRequest struct {
-	TopicID   uuid.UUID              `json:"topic_id"`
-	Partition int32                  `json:"partition"`
-	Segment   metadata.RemoteSegment `json:"segment"`
+	TopicID     uuid.UUID              `json:"topic_id"`
+	Partition   int32                  `json:"partition"`
+	Segment     metadata.RemoteSegment `json:"segment"`
+	BrokerID    int32                  `json:"broker_id,omitempty"`
+	LeaderEpoch int32                  `json:"leader_epoch,omitempty"`
+}
+
+// RemoteLogStartRequest moves a partition's remote log start forward to
+// Offset (DeleteRecords), asked by its leader in LeaderEpoch.
+type RemoteLogStartRequest struct {
+	TopicID     uuid.UUID `json:"topic_id"`
+	Partition   int32     `json:"partition"`
+	Offset      int64     `json:"offset"`
+	BrokerID    int32     `json:"broker_id"`
+	LeaderEpoch int32     `json:"leader_epoch"`
 }

@@ -132,6 +132,8 @@ func (w *writer) apply(r Record) error {
 		return w.remoteSegmentAdded(r.RemoteSegmentAdded)
 	case r.RemoteSegmentRemoved != nil:
 		return w.remoteSegmentRemoved(r.RemoteSegmentRemoved)
+	case r.RemoteLogStartMoved != nil:
+		return w.remoteLogStartMoved(r.RemoteLogStartMoved)
 	case r.ClusterIDSet != nil:
 		return w.clusterIDSet(r.ClusterIDSet)
 	}
@@ -351,15 +353,22 @@ func (w *writer) producerIDsAllocated(r *ProducerIDsAllocated) error {
 // remoteSegmentAdded applies a RemoteSegmentAdded record.
 func (w *writer) remoteSegmentAdded(r *RemoteSegmentAdded) error {
 	s := r.Segment
-	if s.ObjectKey == "" || len(s.ObjectKey) > maxStringLength || s.BaseOffset < 0 || s.EndOffset < s.BaseOffset || s.Size < 0 {
+	if s.ObjectKey == "" || len(s.ObjectKey) > maxStringLength || s.BaseOffset < 0 || s.EndOffset < s.BaseOffset || s.Size <= 0 || s.LeaderEpoch < 0 {
 		return rejectf(ErrInvalidRemoteSegment, "key %q offsets [%d,%d] size %d", s.ObjectKey, s.BaseOffset, s.EndOffset, s.Size)
 	}
 	t, p, err := w.partition(r.ID, r.Partition)
 	if err != nil {
 		return err
 	}
+	if p.Leader != r.BrokerID || p.LeaderEpoch != s.LeaderEpoch {
+		return rejectf(ErrFencedRemoteUpload, "topic %q partition %d: uploaded by broker %d at leader epoch %d, the leader is %d at epoch %d",
+			t.Name, r.Partition, r.BrokerID, s.LeaderEpoch, p.Leader, p.LeaderEpoch)
+	}
 	if slices.ContainsFunc(p.RemoteSegments, func(x RemoteSegment) bool { return x.ObjectKey == s.ObjectKey }) {
 		return rejectf(ErrRemoteSegmentExists, "topic %q partition %d key %q", t.Name, r.Partition, s.ObjectKey)
+	}
+	if end := p.RemoteEndOffset(); s.EndOffset <= end {
+		return rejectf(ErrRemoteSegmentBehind, "topic %q partition %d: segment [%d,%d] ends at or before the remote end offset %d", t.Name, r.Partition, s.BaseOffset, s.EndOffset, end)
 	}
 	segs := append(slices.Clone(p.RemoteSegments), s)
 	slices.SortFunc(segs, func(a, b RemoteSegment) int {

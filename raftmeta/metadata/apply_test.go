@@ -186,20 +186,70 @@ func TestRemoteSegments(t *testing.T) {
 	f.threeBrokers()
 	f.apply(createTopic("t", topicID(1), ps(1, []int32{1}, []int32{1})))
 	add := func(key string, base, end int64) Record {
-		return Record{RemoteSegmentAdded: &RemoteSegmentAdded{ID: topicID(1), Partition: 0, Segment: RemoteSegment{BaseOffset: base, EndOffset: end, ObjectKey: key, Size: 10}}}
+		return Record{RemoteSegmentAdded: &RemoteSegmentAdded{ID: topicID(1), Partition: 0, BrokerID: 1, Segment: RemoteSegment{BaseOffset: base, EndOffset: end, ObjectKey: key, Size: 10}}}
 	}
-	f.apply(add("b", 100, 199))
 	f.apply(add("a", 0, 99))
+	f.apply(add("b", 100, 199))
 	p, _ := f.img.Partition(topicID(1), 0)
-	if len(p.RemoteSegments) != 2 || p.RemoteSegments[0].ObjectKey != "a" {
+	if len(p.RemoteSegments) != 2 || p.RemoteSegments[0].ObjectKey != "a" || p.RemoteEndOffset() != 199 {
 		t.Fatalf("segments: %+v", p.RemoteSegments)
 	}
 	f.reject(ErrRemoteSegmentExists, add("a", 0, 99))
-	f.reject(ErrInvalidRemoteSegment, add("", 0, 99))
-	f.reject(ErrInvalidRemoteSegment, add("c", 10, 9))
-	f.reject(ErrUnknownPartition, Record{RemoteSegmentAdded: &RemoteSegmentAdded{ID: topicID(1), Partition: 5, Segment: RemoteSegment{ObjectKey: "x"}}})
+	f.reject(ErrInvalidRemoteSegment, add("", 200, 299))
+	f.reject(ErrInvalidRemoteSegment, add("c", 210, 209))
+	f.reject(ErrInvalidRemoteSegment, add("c", -1, 209))
+	empty := add("c", 200, 299)
+	empty.RemoteSegmentAdded.Segment.Size = 0
+	f.reject(ErrInvalidRemoteSegment, empty)
+	// A segment must extend the remote log: one ending at or before its
+	// end is refused, one overlapping it but ending past it is taken.
+	f.reject(ErrRemoteSegmentBehind, add("c", 150, 199))
+	f.reject(ErrRemoteSegmentBehind, add("c", 0, 50))
+	f.apply(add("c", 150, 250))
+	f.reject(ErrUnknownPartition, Record{RemoteSegmentAdded: &RemoteSegmentAdded{ID: topicID(1), Partition: 5, BrokerID: 1, Segment: RemoteSegment{ObjectKey: "x", Size: 1}}})
 	f.apply(Record{RemoteSegmentRemoved: &RemoteSegmentRemoved{ID: topicID(1), Partition: 0, ObjectKey: "a"}})
 	f.reject(ErrUnknownRemoteSegment, Record{RemoteSegmentRemoved: &RemoteSegmentRemoved{ID: topicID(1), Partition: 0, ObjectKey: "a"}})
+	move := func(off int64) Record {
+		return Record{RemoteLogStartMoved: &RemoteLogStartMoved{ID: topicID(1), Partition: 0, Offset: off}}
+	}
+	f.apply(move(40))
+	if p, _ := f.img.Partition(topicID(1), 0); p.RemoteLogStart != 40 {
+		t.Fatalf("remote log start %d, want 40", p.RemoteLogStart)
+	}
+	f.reject(ErrInvalidRemoteLogStart, move(40))
+	f.reject(ErrInvalidRemoteLogStart, move(39))
+	f.reject(ErrUnknownPartition, Record{RemoteLogStartMoved: &RemoteLogStartMoved{ID: topicID(1), Partition: 5, Offset: 1}})
+}
+
+// TestRemoteSegmentFencing checks that only the partition's leader, at its
+// current leader epoch, records remote segments: a deposed leader's late
+// record is refused.
+func TestRemoteSegmentFencing(t *testing.T) {
+	f := newFixture(t)
+	f.threeBrokers()
+	f.apply(createTopic("t", topicID(1), ps(1, []int32{1, 2}, []int32{1, 2})))
+	add := func(broker, epoch int32, key string, base, end int64) Record {
+		return Record{RemoteSegmentAdded: &RemoteSegmentAdded{ID: topicID(1), Partition: 0, BrokerID: broker,
+			Segment: RemoteSegment{BaseOffset: base, EndOffset: end, ObjectKey: key, Size: 10, LeaderEpoch: epoch}}}
+	}
+	f.reject(ErrFencedRemoteUpload, add(2, 0, "follower", 0, 9))
+	f.reject(ErrFencedRemoteUpload, add(1, 1, "future epoch", 0, 9))
+	f.apply(add(1, 0, "leader", 0, 9))
+	// Broker 2 takes over: epoch 1. Broker 1's upload of the next range,
+	// begun at epoch 0, is refused; broker 2's at epoch 1 is taken.
+	f.apply(Record{PartitionChanged: &PartitionChanged{ID: topicID(1), Partition: 0, PartitionEpoch: 0, Leader: 2, ISR: []int32{2}}})
+	p, _ := f.img.Partition(topicID(1), 0)
+	if p.Leader != 2 || p.LeaderEpoch != 1 {
+		t.Fatalf("after leader change: %+v", p)
+	}
+	f.reject(ErrFencedRemoteUpload, add(1, 0, "deposed", 10, 19))
+	f.reject(ErrFencedRemoteUpload, add(1, 1, "deposed, new epoch", 10, 19))
+	f.reject(ErrFencedRemoteUpload, add(2, 0, "new leader, old epoch", 10, 19))
+	f.apply(add(2, 1, "new leader", 10, 19))
+	p, _ = f.img.Partition(topicID(1), 0)
+	if len(p.RemoteSegments) != 2 || p.RemoteSegments[1].ObjectKey != "new leader" {
+		t.Fatalf("segments: %+v", p.RemoteSegments)
+	}
 }
 
 // TestBatchAtomic checks that one bad record rejects the whole batch.
@@ -231,5 +281,22 @@ func TestCopyOnWrite(t *testing.T) {
 	}
 	if f.img.Version() != f.index || old.Version() != f.index-1 {
 		t.Fatalf("versions %d %d", f.img.Version(), old.Version())
+	}
+}
+
+// TestRemoteEndOffset checks that the remote end offset is the largest end
+// of the remote segments, and never below the remote log start.
+func TestRemoteEndOffset(t *testing.T) {
+	p := Partition{}
+	if p.RemoteEndOffset() != -1 {
+		t.Fatalf("no segments: %d", p.RemoteEndOffset())
+	}
+	p.RemoteSegments = []RemoteSegment{{BaseOffset: 0, EndOffset: 99}, {BaseOffset: 50, EndOffset: 120}, {BaseOffset: 100, EndOffset: 110}}
+	if p.RemoteEndOffset() != 120 {
+		t.Fatalf("overlapping segments: %d", p.RemoteEndOffset())
+	}
+	p.RemoteSegments, p.RemoteLogStart = nil, 500
+	if p.RemoteEndOffset() != 499 {
+		t.Fatalf("every segment removed past the remote log start 500: %d", p.RemoteEndOffset())
 	}
 }

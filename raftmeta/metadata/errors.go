@@ -91,8 +91,19 @@ var (
 	ErrInvalidProducerIDBlock = errors.New("metadata: invalid producer id block")
 
 	// ErrInvalidRemoteSegment means the remote segment is malformed (empty
-	// key, end before base, negative size).
+	// key, negative base, end before base, no bytes, negative leader epoch).
 	ErrInvalidRemoteSegment = errors.New("metadata: invalid remote segment")
+
+	// ErrFencedRemoteUpload means the broker that uploaded the remote
+	// segment is not the partition's leader at the leader epoch it
+	// uploaded in: leadership moved on while it uploaded. The new leader
+	// uploads the range again; the deposed leader's objects are orphans.
+	ErrFencedRemoteUpload = errors.New("metadata: remote segment from a deposed leader")
+
+	// ErrRemoteSegmentBehind means the remote segment ends at or before the
+	// end of the partition's remote segments: its records are remote
+	// already. Upload the segments after the remote end offset.
+	ErrRemoteSegmentBehind = errors.New("metadata: remote segment does not extend the remote log")
 
 	// ErrRemoteSegmentExists means a remote segment with that object key is
 	// already recorded for the partition.
@@ -101,6 +112,10 @@ var (
 	// ErrUnknownRemoteSegment means no remote segment with that object key is
 	// recorded for the partition.
 	ErrUnknownRemoteSegment = errors.New("metadata: unknown remote segment")
+
+	// ErrInvalidRemoteLogStart means a RemoteLogStartMoved would not move
+	// the partition's remote log start forward (it only moves forward).
+	ErrInvalidRemoteLogStart = errors.New("metadata: remote log start does not move forward")
 )
 
 // RecordError reports which record of a batch was rejected. It wraps one of

@@ -57,6 +57,19 @@ func (p Partition) RemoteStart() (int64, bool) {
 	return max(p.RemoteSegments[0].BaseOffset, p.RemoteLogStart), true
 }
 
+// RemoteEndOffset returns the last offset the partition's remote segments
+// hold, -1 when it has none, and at least RemoteLogStart-1: offsets below
+// the remote log start are gone for readers, and need no upload even when
+// remote retention removed every segment. Local copies of segments ending
+// at or below it may go; an upload must end past it.
+func (p Partition) RemoteEndOffset() int64 {
+	end := p.RemoteLogStart - 1
+	for _, s := range p.RemoteSegments {
+		end = max(end, s.EndOffset)
+	}
+	return end
+}
+
 // Reassigning reports whether a replica reassignment is in progress.
 func (p Partition) Reassigning() bool {
 	return len(p.AddingReplicas) > 0 || len(p.RemovingReplicas) > 0

@@ -24,6 +24,7 @@ const (
 	TypeProducerIDsAllocated RecordType = "producer_ids_allocated"
 	TypeRemoteSegmentAdded   RecordType = "remote_segment_added"
 	TypeRemoteSegmentRemoved RecordType = "remote_segment_removed"
+	TypeRemoteLogStartMoved  RecordType = "remote_log_start_moved"
 	TypeClusterIDSet         RecordType = "cluster_id_set"
 )
 
@@ -150,11 +151,16 @@ type RemoteSegment struct {
 	MaxTimestamp int64 `json:"max_timestamp,omitempty"`
 }
 
-// RemoteSegmentAdded records a segment uploaded by the tiering code.
+// RemoteSegmentAdded records a segment uploaded by the tiering code. It
+// applies only while BrokerID leads the partition at Segment.LeaderEpoch
+// (ErrFencedRemoteUpload) and when the segment ends past the partition's
+// remote end offset (ErrRemoteSegmentBehind).
 type RemoteSegmentAdded struct {
 	ID        uuid.UUID     `json:"id"`
 	Partition int32         `json:"partition"`
 	Segment   RemoteSegment `json:"segment"`
+	// BrokerID is the broker that uploaded the segment.
+	BrokerID int32 `json:"broker_id"`
 }
 
 // RemoteSegmentRemoved forgets a remote segment (retention deleted it).
@@ -177,6 +183,7 @@ type Record struct {
 	ProducerIDsAllocated *ProducerIDsAllocated `json:"producer_ids_allocated,omitempty"`
 	RemoteSegmentAdded   *RemoteSegmentAdded   `json:"remote_segment_added,omitempty"`
 	RemoteSegmentRemoved *RemoteSegmentRemoved `json:"remote_segment_removed,omitempty"`
+	RemoteLogStartMoved  *RemoteLogStartMoved  `json:"remote_log_start_moved,omitempty"`
 	ClusterIDSet         *ClusterIDSet         `json:"cluster_id_set,omitempty"`
 }
 
@@ -202,6 +209,7 @@ func (r Record) Type() RecordType {
 	set(r.ProducerIDsAllocated != nil, TypeProducerIDsAllocated)
 	set(r.RemoteSegmentAdded != nil, TypeRemoteSegmentAdded)
 	set(r.RemoteSegmentRemoved != nil, TypeRemoteSegmentRemoved)
+	set(r.RemoteLogStartMoved != nil, TypeRemoteLogStartMoved)
 	set(r.ClusterIDSet != nil, TypeClusterIDSet)
 	if n != 1 {
 		return ""

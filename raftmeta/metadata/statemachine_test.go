@@ -17,7 +17,7 @@ func sampleImage(t testing.TB) *fixture {
 	f.apply(Record{PartitionsCreated: &PartitionsCreated{ID: topicID(1), From: 2, Partitions: []PartitionState{ps(3, []int32{3, 1}, []int32{3, 1})}}})
 	f.apply(Record{PartitionChanged: &PartitionChanged{ID: topicID(1), Partition: 0, Leader: 2, ISR: []int32{2}}})
 	f.apply(Record{ProducerIDsAllocated: &ProducerIDsAllocated{BrokerID: 2, First: 0, Count: 1000}})
-	f.apply(Record{RemoteSegmentAdded: &RemoteSegmentAdded{ID: topicID(1), Partition: 1, Segment: RemoteSegment{BaseOffset: 0, EndOffset: 9, ObjectKey: "k", Size: 1}}})
+	f.apply(Record{RemoteSegmentAdded: &RemoteSegmentAdded{ID: topicID(1), Partition: 1, BrokerID: 2, Segment: RemoteSegment{BaseOffset: 0, EndOffset: 9, ObjectKey: "k", Size: 1}}})
 	f.apply(Record{BrokerFenced: &BrokerFenced{ID: 3, Epoch: 3}})
 	return f
 }

@@ -215,6 +215,16 @@ func (m *Member) ReassignPartitions(ctx context.Context, req controller.Reassign
 	return m.ctrl.ReassignPartitions(ctx, req)
 }
 
+// AddRemoteSegment records a remote segment through the controller.
+func (m *Member) AddRemoteSegment(ctx context.Context, req controller.RemoteSegmentRequest) error {
+	return m.ctrl.AddRemoteSegment(ctx, req)
+}
+
+// RemoveRemoteSegment forgets a remote segment through the controller.
+func (m *Member) RemoveRemoteSegment(ctx context.Context, req controller.RemoteSegmentRequest) error {
+	return m.ctrl.RemoveRemoteSegment(ctx, req)
+}
+
 // Leader is this member's node: its controller is the active one.
 func (m *Member) Leader() uint64 { return uint64(m.brokerID) }
 
