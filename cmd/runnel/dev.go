@@ -78,6 +78,11 @@ that list.`,
 				return errors.Join(err, node.Close())
 			}
 			gcfg.Logger, gcfg.Registry = log, reg
+			stores, err := gf.openTLS(&gcfg, log)
+			if err != nil {
+				return errors.Join(err, node.Close())
+			}
+			defer reloadOnHUP(ctx, log, stores...)()
 			// /readyz is 503 until every partition this broker should lead
 			// is open and leading here, naming the ones that are not.
 			gcfg.Ready = node.Broker.Ready
