@@ -2,8 +2,6 @@ package broker
 
 import (
 	"context"
-	"net"
-	"strconv"
 
 	"github.com/runnel-dev/runnel/broker/kafkaserver"
 	"github.com/runnel-dev/runnel/raftmeta/controller"
@@ -23,7 +21,7 @@ func (b *Broker) handleMetadata(ctx context.Context, r *kafkaserver.Request) (*k
 	req := r.Msg.(*kmsg.MetadataRequest)
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
 	img := b.member.Image()
-	resp.Brokers = metadataBrokers(img)
+	resp.Brokers = metadataBrokers(img, r.Conn.Listener)
 	if id := img.ClusterID(); id != "" { // set by the first controller, before any broker registers
 		resp.ClusterID = &id
 	}
@@ -85,7 +83,9 @@ func (b *Broker) controllerID() int32 {
 	return -1
 }
 
-func metadataBrokers(img *metadata.Image) []kmsg.MetadataResponseBroker {
+// metadataBrokers lists the unfenced brokers with their addresses on the
+// listener named listener.
+func metadataBrokers(img *metadata.Image, listener string) []kmsg.MetadataResponseBroker {
 	var out []kmsg.MetadataResponseBroker
 	for _, br := range img.Brokers() {
 		if br.Fenced {
@@ -93,12 +93,11 @@ func metadataBrokers(img *metadata.Image) []kmsg.MetadataResponseBroker {
 		}
 		mb := kmsg.NewMetadataResponseBroker()
 		mb.NodeID = br.ID
-		host, port, err := net.SplitHostPort(br.Addr)
-		p, perr := strconv.ParseUint(port, 10, 16)
-		if err != nil || perr != nil {
-			continue // registration validates addresses; never advertise a broken one
+		host, port, ok := advertisedOn(br, listener)
+		if !ok {
+			continue
 		}
-		mb.Host, mb.Port = host, int32(p)
+		mb.Host, mb.Port = host, port
 		if br.Rack != "" {
 			rack := br.Rack
 			mb.Rack = &rack

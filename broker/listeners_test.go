@@ -1,0 +1,162 @@
+package broker_test
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/runnel-dev/runnel/broker"
+	"github.com/runnel-dev/runnel/internal/testwait"
+	"github.com/runnel-dev/runnel/internal/tlsconf/tlstest"
+)
+
+func listen(t *testing.T) net.Listener {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ln
+}
+
+func quietLogger() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// serverTLS is a server config with a certificate of ca, requiring client
+// certificates of ca when mutual.
+func serverTLS(t *testing.T, ca *tlstest.CA, name string, mutual bool) *tls.Config {
+	cfg := &tls.Config{Certificates: []tls.Certificate{ca.Issue(t, name).TLSCertificate(t)}}
+	if mutual {
+		cfg.ClientAuth, cfg.ClientCAs = tls.RequireAndVerifyClientCert, ca.Pool()
+	}
+	return cfg
+}
+
+// clientTLS trusts roots and presents a certificate of certCA, if set.
+func clientTLS(t *testing.T, roots, certCA *tlstest.CA, name string) *tls.Config {
+	cfg := &tls.Config{RootCAs: roots.Pool()}
+	if certCA != nil {
+		cfg.Certificates = []tls.Certificate{certCA.Issue(t, name).TLSCertificate(t)}
+	}
+	return cfg
+}
+
+// TestNamedListeners: a node with an INTERNAL PLAINTEXT and an EXTERNAL
+// SSL listener answers Metadata with the addresses of the listener asked
+// through, so a franz-go client on the SSL listener produces and consumes
+// in a group (FindCoordinator included) over TLS only.
+func TestNamedListeners(t *testing.T) {
+	ca := tlstest.NewCA(t, "listeners CA")
+	internal, external := listen(t), listen(t)
+	node, err := broker.StartNode(broker.NodeConfig{
+		ID: 1, DataDir: t.TempDir(), RaftListen: "127.0.0.1:0", Voters: map[uint64]string{1: "127.0.0.1:0"},
+		AutoCreateTopics: true, Logger: quietLogger(),
+		Listeners: []broker.ListenerConfig{
+			{Name: "INTERNAL", Protocol: broker.Plaintext, Listener: internal},
+			{Name: "EXTERNAL", Protocol: broker.SSL, Listener: external, TLS: serverTLS(t, ca, "broker-1", false)},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer node.Close()
+	if node.ListenerAddr("EXTERNAL") != external.Addr().String() || node.KafkaAddr() != internal.Addr().String() {
+		t.Fatalf("listener addresses %q %q", node.ListenerAddr("EXTERNAL"), node.KafkaAddr())
+	}
+	md := kmsg.NewPtrMetadataRequest()
+	md.SetVersion(12)
+	_, internalPort, _ := net.SplitHostPort(internal.Addr().String())
+	testwait.For(t, 20*time.Second, 20*time.Millisecond, func() error {
+		m := rawRequest(t, internal.Addr().String(), md).(*kmsg.MetadataResponse)
+		if len(m.Brokers) != 1 || strconv.Itoa(int(m.Brokers[0].Port)) != internalPort {
+			return fmt.Errorf("metadata on INTERNAL lists %+v, want port %s", m.Brokers, internalPort)
+		}
+		return nil
+	})
+
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	opts := []kgo.Opt{kgo.SeedBrokers(external.Addr().String()), kgo.DialTLSConfig(clientTLS(t, ca, nil, ""))}
+	cl, err := kgo.NewClient(append(opts, kgo.DefaultProduceTopic("tls-orders"), kgo.AllowAutoTopicCreation())...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	m, err := kmsg.NewPtrMetadataRequest().RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(m.Brokers) != 1 || net.JoinHostPort(m.Brokers[0].Host, strconv.Itoa(int(m.Brokers[0].Port))) != external.Addr().String() {
+		t.Fatalf("metadata on EXTERNAL lists %+v, want %s", m.Brokers, external.Addr())
+	}
+	for i := range 10 {
+		if err := cl.ProduceSync(ctx, kgo.StringRecord("event-"+strconv.Itoa(i))).FirstErr(); err != nil {
+			t.Fatalf("produce over TLS: %v", err)
+		}
+	}
+	consumer, err := kgo.NewClient(append(opts, kgo.ConsumeTopics("tls-orders"), kgo.ConsumerGroup("tls-group"),
+		kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer consumer.Close()
+	var got []string
+	for len(got) < 10 {
+		fs := consumer.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("consumed %v before the deadline", got)
+		}
+		fs.EachError(func(topic string, p int32, err error) { t.Logf("fetch %s/%d: %v", topic, p, err) })
+		fs.EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
+	}
+	if got[0] != "event-0" || got[9] != "event-9" {
+		t.Fatalf("consumed %v", got)
+	}
+	if err := consumer.CommitUncommittedOffsets(ctx); err != nil {
+		t.Fatalf("commit through the coordinator found over TLS: %v", err)
+	}
+}
+
+// TestListenerConfigErrors: bad listener settings are refused with a
+// message naming the problem, before anything is bound.
+func TestListenerConfigErrors(t *testing.T) {
+	ca := tlstest.NewCA(t, "errors CA")
+	for _, tc := range []struct {
+		name string
+		cfg  broker.NodeConfig
+		want string
+	}{
+		{"SSL without TLS", broker.NodeConfig{Listeners: []broker.ListenerConfig{{Name: "A", Protocol: broker.SSL, Listen: "127.0.0.1:0"}}}, "needs a TLS certificate"},
+		{"PLAINTEXT with TLS", broker.NodeConfig{Listeners: []broker.ListenerConfig{{Name: "A", Protocol: broker.Plaintext, Listen: "127.0.0.1:0", TLS: serverTLS(t, ca, "x", false)}}}, "does not use TLS"},
+		{"SASL", broker.NodeConfig{Listeners: []broker.ListenerConfig{{Name: "A", Protocol: broker.SASLSSL, Listen: "127.0.0.1:0", TLS: serverTLS(t, ca, "x", false)}}}, "needs SASL mechanisms"},
+		{"unknown protocol", broker.NodeConfig{Listeners: []broker.ListenerConfig{{Name: "A", Protocol: "TLS", Listen: "127.0.0.1:0"}}}, "unknown security protocol"},
+		{"bad name", broker.NodeConfig{Listeners: []broker.ListenerConfig{{Name: "A-B", Protocol: broker.Plaintext, Listen: "127.0.0.1:0"}}}, "letters, digits or underscores"},
+		{"twice", broker.NodeConfig{Listeners: []broker.ListenerConfig{{Name: "A", Protocol: broker.Plaintext, Listen: "127.0.0.1:0"}, {Name: "A", Protocol: broker.Plaintext, Listen: "127.0.0.1:0"}}}, "named twice"},
+		{"unknown inter-broker", broker.NodeConfig{InterBrokerListener: "B", Listeners: []broker.ListenerConfig{{Name: "A", Protocol: broker.Plaintext, Listen: "127.0.0.1:0"}}}, "inter-broker listener B"},
+		{"both forms", broker.NodeConfig{KafkaListen: "127.0.0.1:0", Listeners: []broker.ListenerConfig{{Name: "A", Protocol: broker.Plaintext, Listen: "127.0.0.1:0"}}}, "not both"},
+		{"TLS inter-broker without peer TLS", broker.NodeConfig{Listeners: []broker.ListenerConfig{{Name: "A", Protocol: broker.SSL, Listen: "127.0.0.1:0", TLS: serverTLS(t, ca, "x", false)}}}, "replica fetchers need the peer TLS"},
+		{"peer TLS without client auth", broker.NodeConfig{KafkaListen: "127.0.0.1:0", PeerTLS: &broker.PeerTLS{Server: serverTLS(t, ca, "x", false), Client: clientTLS(t, ca, ca, "y")}}, "must require client certificates"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.cfg.ID, tc.cfg.DataDir, tc.cfg.RaftListen, tc.cfg.Logger = 1, t.TempDir(), "127.0.0.1:0", quietLogger()
+			tc.cfg.Voters = map[uint64]string{1: "127.0.0.1:0"}
+			node, err := broker.StartNode(tc.cfg)
+			if err == nil {
+				node.Close()
+				t.Fatal("StartNode succeeded")
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %q, want it to mention %q", err, tc.want)
+			}
+		})
+	}
+}
