@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"flag"
 	"log/slog"
 	"strconv"
@@ -17,7 +18,9 @@ import (
 type brokerFlags struct {
 	dataDir    string
 	kafka      string
+	kafkaDef   string // --kafka's default
 	advertise  string
+	lf         listenerFlags
 	admin      string
 	autoCreate bool
 	logLevel   string
@@ -28,7 +31,9 @@ type brokerFlags struct {
 
 func (f *brokerFlags) register(fs *flag.FlagSet, dataDir, kafka string, autoCreate bool) {
 	fs.StringVar(&f.dataDir, "data-dir", dataDir, "directory for partition logs and raft state")
-	fs.StringVar(&f.kafka, "kafka", kafka, "Kafka protocol listen `address`")
+	f.kafkaDef = kafka
+	fs.StringVar(&f.kafka, "kafka", kafka, "Kafka protocol listen `address` (one PLAINTEXT listener; see --listeners for more)")
+	f.lf.register(fs)
 	fs.StringVar(&f.advertise, "advertise", "", "Kafka `address` clients are told to use (default: the listen address)")
 	fs.StringVar(&f.admin, "admin-addr", "", "admin listener `address` (Kafka protocol, no authentication: bind it to 127.0.0.1): the only listener "+
 		"that serves AddRaftVoter and RemoveRaftVoter (runnel admin voters); default: none")
@@ -36,6 +41,25 @@ func (f *brokerFlags) register(fs *flag.FlagSet, dataDir, kafka string, autoCrea
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.BoolVar(&f.startFresh, "start-fresh-metadata", false, "when the cluster metadata in DATA-DIR/meta is missing or empty but partition data exists, "+
 		"start new metadata anyway, renaming every partition directory <dir>.<hex>-stray (kept, never served or removed); without it the broker refuses to start")
+}
+
+// applyListeners sets cfg's Kafka listeners: those of --listeners (SSL
+// ones with tlsCfg), or the one PLAINTEXT listener of --kafka and
+// --advertise.
+func (f *brokerFlags) applyListeners(cfg *broker.NodeConfig, tlsCfg *tls.Config) error {
+	if !f.lf.set() {
+		cfg.KafkaListen, cfg.Advertise = f.kafka, f.advertise
+		return nil
+	}
+	if f.kafka != f.kafkaDef || f.advertise != "" {
+		return usagef("--listeners replaces --kafka and --advertise: give one form")
+	}
+	ls, err := f.lf.config(tlsCfg)
+	if err != nil {
+		return err
+	}
+	cfg.Listeners, cfg.InterBrokerListener = ls, strings.ToUpper(f.lf.interBroker)
+	return nil
 }
 
 func (f *brokerFlags) logger(inv *invocation) (*slog.Logger, error) {
@@ -64,6 +88,8 @@ func brokerCommand() *command {
 	var autoRebalance bool
 	var cleaner broker.CleanerConfig
 	var cleanerEnable bool
+	var serverTLS, peerTLS tlsFiles
+	var insecure bool
 	return &command{
 		name:    "broker",
 		summary: "run one broker node of a cluster",
@@ -74,6 +100,12 @@ any other node joins as a learner. Data survives restarts.`,
 			bf.register(fs, "./runnel-data", "127.0.0.1:9092", false)
 			bf.registerMetrics(fs)
 			gf.register(fs)
+			serverTLS.register(fs, "tls-", "tls-client-ca", "certificate of the SSL listeners",
+				"require client certificates signed by these CAs on the SSL listeners")
+			peerTLS.register(fs, "peer-tls-", "peer-ca", "this broker's certificate for mutual TLS with its peers (raft, and replica fetches "+
+				"when the inter-broker listener is SSL)", "the cluster CA: raft peers and replica fetchers must present certificates it signed")
+			fs.BoolVar(&insecure, "insecure", false, "serve a PLAINTEXT Kafka listener, the raft listener without --peer-ca, or the admin listener "+
+				"on a non-loopback address (anyone who reaches them has full access)")
 			fs.IntVar(&id, "id", 0, "broker and raft node `id` (> 0), unique in the cluster")
 			fs.StringVar(&raft, "raft", "127.0.0.1:9093", "raft listen `address`")
 			fs.StringVar(&voters, "voters", "", "raft voters as `id@host:port,...` (required)")
@@ -132,13 +164,29 @@ any other node joins as a learner. Data survives restarts.`,
 			if err != nil {
 				return err
 			}
-			return bf.withMetrics(ctx, inv, runNode, broker.NodeConfig{
-				ID: int32(id), DataDir: bf.dataDir, KafkaListen: bf.kafka, Advertise: bf.advertise, AdminListen: bf.admin,
+			ncfg := broker.NodeConfig{
+				ID: int32(id), DataDir: bf.dataDir, AdminListen: bf.admin,
 				RaftListen: raft, Voters: vm, ClusterID: clusterID, Rack: rack,
 				AutoCreateTopics: bf.autoCreate, StartFreshMetadata: bf.startFresh, Logger: log,
 				PeerKafkaAddrs: pm, ReplicaLagTimeMax: lagMax, MinInsyncReplicas: minISR, LeaderRebalance: rebalance, Groups: groups,
 				Cleaner: cleaner,
-			})
+			}
+			stls, sstore, err := serverTLS.serverConfig(log)
+			if err != nil {
+				return err
+			}
+			if err := bf.applyListeners(&ncfg, stls); err != nil {
+				return err
+			}
+			pstore, err := openPeerTLS(&ncfg, &peerTLS, log)
+			if err != nil {
+				return err
+			}
+			if err := checkExposure(ncfg, insecure); err != nil {
+				return err
+			}
+			defer reloadOnHUP(ctx, log, sstore, pstore)()
+			return bf.withMetrics(ctx, inv, runNode, ncfg)
 		},
 	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -36,8 +37,10 @@ type gatewayFlags struct {
 	issuer         string
 	audience       string
 	allowedOrigins stringList
-	tls            tlsFiles // the HTTP listener's
+	tls            tlsFiles // the HTTP listener's ("runnel dev": and its SSL listeners')
 	brokerTLS      tlsFiles // connections to the brokers
+	srvTLS         *tls.Config
+	srvStore       *tlsconf.Store // opened by serverTLS
 	cfg            gateway.Config
 }
 
@@ -105,10 +108,22 @@ func (f *gatewayFlags) config(ctx context.Context, brokers []string, defaultSecr
 	return cfg, nil
 }
 
+// serverTLS opens --tls-cert, --tls-key and --tls-client-ca once (nil
+// when not given).
+func (f *gatewayFlags) serverTLS(log *slog.Logger) (*tls.Config, error) {
+	if f.srvStore == nil && f.tls.set() {
+		var err error
+		if f.srvTLS, f.srvStore, err = f.tls.serverConfig(log); err != nil {
+			return nil, err
+		}
+	}
+	return f.srvTLS, nil
+}
+
 // openTLS reads the TLS files into cfg (TLS and BrokerTLS) and returns
 // the stores to reload on SIGHUP.
 func (f *gatewayFlags) openTLS(cfg *gateway.Config, log *slog.Logger) ([]*tlsconf.Store, error) {
-	srv, srvStore, err := f.tls.serverConfig(log)
+	srv, err := f.serverTLS(log)
 	if err != nil {
 		return nil, err
 	}
@@ -123,7 +138,7 @@ func (f *gatewayFlags) openTLS(cfg *gateway.Config, log *slog.Logger) ([]*tlscon
 	if bs != nil {
 		cfg.BrokerTLS = bs.ClientConfig("")
 	}
-	return []*tlsconf.Store{srvStore, bs}, nil
+	return []*tlsconf.Store{f.srvStore, bs}, nil
 }
 
 // gatewayCommand is "runnel gateway": one stateless gateway.

@@ -9,6 +9,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/runnel-dev/runnel/broker"
 	"github.com/runnel-dev/runnel/internal/tlsconf"
 )
 
@@ -99,4 +100,25 @@ func reloadOnHUP(ctx context.Context, log *slog.Logger, stores ...*tlsconf.Store
 		cancel()
 		<-done
 	}
+}
+
+// openPeerTLS reads --peer-tls-cert, --peer-tls-key and --peer-ca into
+// cfg.PeerTLS (all three or none) and returns the store to reload.
+func openPeerTLS(cfg *broker.NodeConfig, f *tlsFiles, log *slog.Logger) (*tlsconf.Store, error) {
+	if !f.set() {
+		return nil, nil
+	}
+	if f.cert == "" || f.key == "" || f.ca == "" {
+		return nil, usagef("--%s, --%s and --%s go together", f.certFlag, f.keyFlag, f.caFlag)
+	}
+	s, err := f.open(log, true)
+	if err != nil {
+		return nil, err
+	}
+	srv, err := s.ServerConfig()
+	if err != nil {
+		return nil, usagef("--%s: %v", f.certFlag, err)
+	}
+	cfg.PeerTLS = &broker.PeerTLS{Server: srv, Client: s.ClientConfig("")}
+	return s, nil
 }
