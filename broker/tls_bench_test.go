@@ -14,7 +14,6 @@ import (
 
 	"github.com/runnel-dev/runnel/broker"
 	"github.com/runnel-dev/runnel/broker/commitlog"
-	"github.com/runnel-dev/runnel/broker/recordbatch"
 	"github.com/runnel-dev/runnel/internal/tlsconf/tlstest"
 )
 
@@ -55,14 +54,7 @@ func BenchmarkBrokerTLS(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer node.Close()
-	recs := make([]recordbatch.Record, 16)
-	for i := range recs {
-		recs[i] = recordbatch.Record{Value: bytes.Repeat([]byte("x"), 1000), Timestamp: time.Now().UnixMilli()}
-	}
-	batch, err := recordbatch.Build(recordbatch.BuildOptions{}, recs)
-	if err != nil {
-		b.Fatal(err)
-	}
+	batch := rawBatch(b)
 	dial := func(addr string, secure bool) net.Conn {
 		if secure {
 			c, err := tls.Dial("tcp", addr, &tls.Config{RootCAs: ca.Pool()})
