@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strings"
@@ -13,8 +14,10 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/runnel-dev/runnel/broker"
 	"github.com/runnel-dev/runnel/broker/brokertest"
 	"github.com/runnel-dev/runnel/gateway/auth"
+	"github.com/runnel-dev/runnel/internal/testwait"
 	"github.com/runnel-dev/runnel/internal/tlsconf"
 	"github.com/runnel-dev/runnel/internal/tlsconf/tlstest"
 )
@@ -108,5 +111,63 @@ func TestHTTPSAndWSS(t *testing.T) {
 	produce(`{"hi":2}`)
 	if f := wsNext(t, ws, 10*time.Second); f["type"] != "event" || fmt.Sprint(f["value"]) != "map[hi:2]" {
 		t.Fatalf("event on the WebSocket opened before the rotation: %v", f)
+	}
+}
+
+// TestGatewayToBrokersOverTLS: with Config.BrokerTLS the gateway reaches a
+// broker whose only listener is SSL with client certificates required; a
+// gateway that trusts another CA cannot produce.
+func TestGatewayToBrokersOverTLS(t *testing.T) {
+	ca := tlstest.NewCA(t, "cluster CA")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	node, err := broker.StartNode(broker.NodeConfig{
+		ID: 1, DataDir: t.TempDir(), RaftListen: "127.0.0.1:0", Voters: map[uint64]string{1: "127.0.0.1:0"},
+		AutoCreateTopics: true, Logger: slog.New(slog.DiscardHandler),
+		Listeners: []broker.ListenerConfig{{Name: "SSL", Protocol: broker.SSL, Listener: ln, TLS: &tls.Config{
+			Certificates: []tls.Certificate{ca.Issue(t, "broker").TLSCertificate(t)},
+			ClientAuth:   tls.RequireAndVerifyClientCert, ClientCAs: ca.Pool(),
+		}}},
+		PeerTLS: &broker.PeerTLS{
+			Server: &tls.Config{Certificates: []tls.Certificate{ca.Issue(t, "peer").TLSCertificate(t)}, ClientAuth: tls.RequireAndVerifyClientCert, ClientCAs: ca.Pool()},
+			Client: &tls.Config{RootCAs: ca.Pool(), Certificates: []tls.Certificate{ca.Issue(t, "peer").TLSCertificate(t)}},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer node.Close()
+	tok := adminToken(t)
+	start := func(brokerTLS *tls.Config) (*Gateway, error) {
+		return Start(context.Background(), Config{
+			Listen: "127.0.0.1:0", Brokers: []string{ln.Addr().String()}, Auth: auth.Config{HS256Secret: testSecret}, BrokerTLS: brokerTLS,
+			ProduceLeaderWait: time.Second,
+		})
+	}
+	g, err := start(&tls.Config{RootCAs: ca.Pool(), Certificates: []tls.Certificate{ca.Issue(t, "gateway").TLSCertificate(t)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.Close()
+	testwait.For(t, 30*time.Second, 100*time.Millisecond, func() error {
+		if code, body := post(t, g.URL()+"/v1/topics", tok, "", `{"name":"secure","partitions":1}`); code != 201 && code != 409 {
+			return fmt.Errorf("create topic through TLS: %d %s", code, body)
+		}
+		if code, body := post(t, g.URL()+"/v1/topics/secure/events?acks=1", tok, "", `{"value":1}`); code != 200 {
+			return fmt.Errorf("produce through TLS: %d %s", code, body)
+		}
+		return nil
+	})
+
+	foreign := tlstest.NewCA(t, "foreign CA")
+	bad, err := start(&tls.Config{RootCAs: foreign.Pool(), Certificates: []tls.Certificate{ca.Issue(t, "gateway").TLSCertificate(t)}})
+	if err != nil {
+		return // refused at start: it could not reach the brokers
+	}
+	defer bad.Close()
+	if code, body := post(t, bad.URL()+"/v1/topics/secure/events?acks=1", tok, "", `{"value":2}`); code == 200 {
+		t.Fatalf("a gateway that does not trust the brokers' CA produced: %s", body)
 	}
 }
