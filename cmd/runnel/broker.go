@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"flag"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -177,6 +178,9 @@ any other node joins as a learner. Data survives restarts.`,
 			}
 			if err := bf.applyListeners(&ncfg, stls); err != nil {
 				return err
+			}
+			if stls != nil && !slices.ContainsFunc(ncfg.Listeners, func(l broker.ListenerConfig) bool { return l.Protocol.UsesTLS() }) {
+				return usagef("--tls-cert is for SSL listeners, and --listeners has none (e.g. --listeners SSL://host:port)")
 			}
 			pstore, err := openPeerTLS(&ncfg, &peerTLS, log)
 			if err != nil {

@@ -198,3 +198,28 @@ func TestDevSecurityBanner(t *testing.T) {
 		return nil
 	})
 }
+
+// TestBrokerTLSFlagErrors: TLS flags that cannot work are refused in one
+// line before anything starts.
+func TestBrokerTLSFlagErrors(t *testing.T) {
+	dir := t.TempDir()
+	ca := tlstest.NewCA(t, "flags CA")
+	caFile := ca.WriteCA(t, dir, "ca.pem")
+	certFile, keyFile := ca.Issue(t, "b").Write(t, dir, "b")
+	raft := freePort(t)
+	base := []string{"broker", "--id", "1", "--data-dir", t.TempDir(), "--voters", "1@" + raft, "--raft", raft}
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--tls-cert", certFile, "--tls-key", keyFile}, "--listeners has none"},
+		{[]string{"--listeners", "SSL://127.0.0.1:0"}, "give --tls-cert and --tls-key"},
+		{[]string{"--tls-cert", certFile}, "--tls-cert and --tls-key go together"},
+		{[]string{"--tls-client-ca", caFile}, "--tls-client-ca needs --tls-cert and --tls-key"},
+		{[]string{"--peer-ca", caFile}, "--peer-tls-cert, --peer-tls-key and --peer-ca go together"},
+		{[]string{"--listeners", "SSL://127.0.0.1:0", "--tls-cert", keyFile, "--tls-key", keyFile}, "--tls-cert/--tls-key/--tls-client-ca"},
+		{[]string{"--listeners", "SSL://127.0.0.1:0", "--kafka", "127.0.0.1:1"}, "--listeners replaces --kafka"},
+	} {
+		wantUsageError(t, runnel(t, nil, append(base, tc.args...)...), tc.want)
+	}
+}
