@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
@@ -159,4 +161,89 @@ func TestListenerConfigErrors(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestListenerNotFound: in a cluster where broker 2 has no EXTERNAL
+// listener, Metadata on broker 1's EXTERNAL listener lists broker 1 only,
+// and partitions broker 2 leads have no leader there, with
+// LISTENER_NOT_FOUND (v6 and later) as Kafka answers; on INTERNAL every
+// partition has its leader.
+func TestListenerNotFound(t *testing.T) {
+	raftLns := []net.Listener{listen(t), listen(t)}
+	voters := map[uint64]string{1: raftLns[0].Addr().String(), 2: raftLns[1].Addr().String()}
+	internal1, external1, internal2 := listen(t), listen(t), listen(t)
+	listeners := [][]broker.ListenerConfig{
+		{{Name: "INTERNAL", Protocol: broker.Plaintext, Listener: internal1}, {Name: "EXTERNAL", Protocol: broker.Plaintext, Listener: external1}},
+		{{Name: "INTERNAL", Protocol: broker.Plaintext, Listener: internal2}},
+	}
+	errs := make(chan error, 2)
+	nodes := make([]*broker.Node, 2)
+	for i := range nodes {
+		go func() {
+			var err error
+			nodes[i], err = broker.StartNode(broker.NodeConfig{
+				ID: int32(i + 1), DataDir: t.TempDir(), RaftListener: raftLns[i], Voters: voters, Logger: quietLogger(), Listeners: listeners[i],
+			})
+			errs <- err
+		}()
+	}
+	for range nodes {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, n := range nodes {
+		defer n.Close()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(internal1.Addr().String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	testwait.For(t, 30*time.Second, 50*time.Millisecond, func() error {
+		m := rawRequest(t, internal1.Addr().String(), kmsg.NewPtrMetadataRequest()).(*kmsg.MetadataResponse)
+		if len(m.Brokers) != 2 {
+			return fmt.Errorf("brokers on INTERNAL: %+v", m.Brokers)
+		}
+		return nil
+	})
+	if _, err := kadm.NewClient(cl).CreateTopic(ctx, 4, 1, nil, "spread"); err != nil {
+		t.Fatal(err)
+	}
+	md := kmsg.NewPtrMetadataRequest()
+	md.SetVersion(12)
+	rt := kmsg.NewMetadataRequestTopic()
+	rt.Topic = kmsg.StringPtr("spread")
+	md.Topics = append(md.Topics, rt)
+	testwait.For(t, 30*time.Second, 50*time.Millisecond, func() error {
+		in := rawRequest(t, internal1.Addr().String(), md).(*kmsg.MetadataResponse)
+		ex := rawRequest(t, external1.Addr().String(), md).(*kmsg.MetadataResponse)
+		if len(ex.Brokers) != 1 || ex.Brokers[0].NodeID != 1 {
+			return fmt.Errorf("brokers on EXTERNAL: %+v", ex.Brokers)
+		}
+		if len(in.Topics) != 1 || len(ex.Topics) != 1 || len(in.Topics[0].Partitions) != 4 {
+			return fmt.Errorf("topics: %+v / %+v", in.Topics, ex.Topics)
+		}
+		led2 := 0
+		for i, ip := range in.Topics[0].Partitions {
+			ep := ex.Topics[0].Partitions[i]
+			switch {
+			case ip.Leader < 0 || ip.ErrorCode != 0:
+				return fmt.Errorf("partition %d on INTERNAL: leader %d error %d", ip.Partition, ip.Leader, ip.ErrorCode)
+			case ip.Leader == 2:
+				led2++
+				if ep.Leader != -1 || ep.ErrorCode != kerr.ListenerNotFound.Code {
+					return fmt.Errorf("partition %d led by broker 2, on EXTERNAL: leader %d error %d", ep.Partition, ep.Leader, ep.ErrorCode)
+				}
+			case ep.Leader != 1 || ep.ErrorCode != 0:
+				return fmt.Errorf("partition %d led by broker 1, on EXTERNAL: leader %d error %d", ep.Partition, ep.Leader, ep.ErrorCode)
+			}
+		}
+		if led2 == 0 {
+			return fmt.Errorf("no partition led by broker 2: %+v", in.Topics[0].Partitions)
+		}
+		return nil
+	})
 }

@@ -55,7 +55,7 @@ func (b *Broker) handleMetadata(ctx context.Context, r *kafkaserver.Request) (*k
 		topics = append(topics, t)
 	}
 	for _, t := range topics {
-		resp.Topics = append(resp.Topics, b.metadataTopic(img, t))
+		resp.Topics = append(resp.Topics, b.metadataTopic(img, t, r.Conn.Listener, req.Version))
 	}
 	return &kafkaserver.Response{Msg: resp}, nil
 }
@@ -107,7 +107,11 @@ func metadataBrokers(img *metadata.Image, listener string) []kmsg.MetadataRespon
 	return out
 }
 
-func (b *Broker) metadataTopic(img *metadata.Image, t *metadata.Topic) kmsg.MetadataResponseTopic {
+// metadataTopic describes t to a client of the listener named listener: a
+// partition whose leader lacks that listener has no leader for it, with
+// LISTENER_NOT_FOUND from v6 on (LEADER_NOT_AVAILABLE before), as Kafka
+// answers.
+func (b *Broker) metadataTopic(img *metadata.Image, t *metadata.Topic, listener string, version int16) kmsg.MetadataResponseTopic {
 	mt := kmsg.NewMetadataResponseTopic()
 	name := t.Name
 	mt.Topic, mt.TopicID = &name, t.ID
@@ -124,6 +128,13 @@ func (b *Broker) metadataTopic(img *metadata.Image, t *metadata.Topic) kmsg.Meta
 		}
 		if p.Leader < 0 {
 			mp.ErrorCode = kerr.LeaderNotAvailable.Code
+		} else if br, ok := img.Broker(p.Leader); ok {
+			if _, on := br.ListenerAddr(listener); !on {
+				mp.Leader, mp.ErrorCode = -1, kerr.LeaderNotAvailable.Code
+				if version >= 6 {
+					mp.ErrorCode = kerr.ListenerNotFound.Code
+				}
+			}
 		}
 		mt.Partitions = append(mt.Partitions, mp)
 	}
