@@ -169,32 +169,11 @@ func TestListenerConfigErrors(t *testing.T) {
 // LISTENER_NOT_FOUND (v6 and later) as Kafka answers; on INTERNAL every
 // partition has its leader.
 func TestListenerNotFound(t *testing.T) {
-	raftLns := []net.Listener{listen(t), listen(t)}
-	voters := map[uint64]string{1: raftLns[0].Addr().String(), 2: raftLns[1].Addr().String()}
 	internal1, external1, internal2 := listen(t), listen(t), listen(t)
-	listeners := [][]broker.ListenerConfig{
-		{{Name: "INTERNAL", Protocol: broker.Plaintext, Listener: internal1}, {Name: "EXTERNAL", Protocol: broker.Plaintext, Listener: external1}},
-		{{Name: "INTERNAL", Protocol: broker.Plaintext, Listener: internal2}},
-	}
-	errs := make(chan error, 2)
-	nodes := make([]*broker.Node, 2)
-	for i := range nodes {
-		go func() {
-			var err error
-			nodes[i], err = broker.StartNode(broker.NodeConfig{
-				ID: int32(i + 1), DataDir: t.TempDir(), RaftListener: raftLns[i], Voters: voters, Logger: quietLogger(), Listeners: listeners[i],
-			})
-			errs <- err
-		}()
-	}
-	for range nodes {
-		if err := <-errs; err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, n := range nodes {
-		defer n.Close()
-	}
+	startVoters(t, []broker.NodeConfig{
+		{Listeners: []broker.ListenerConfig{{Name: "INTERNAL", Protocol: broker.Plaintext, Listener: internal1}, {Name: "EXTERNAL", Protocol: broker.Plaintext, Listener: external1}}},
+		{Listeners: []broker.ListenerConfig{{Name: "INTERNAL", Protocol: broker.Plaintext, Listener: internal2}}},
+	})
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	cl, err := kgo.NewClient(kgo.SeedBrokers(internal1.Addr().String()))
@@ -246,4 +225,42 @@ func TestListenerNotFound(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// startVoters starts one node per cfg, ids 1..n, all raft voters on
+// loopback, at once (each waits for the others' votes), filling ID,
+// DataDir, RaftListener, Voters and Logger. They are closed at cleanup.
+func startVoters(t *testing.T, cfgs []broker.NodeConfig) []*broker.Node {
+	t.Helper()
+	voters := map[uint64]string{}
+	for i := range cfgs {
+		ln := listen(t)
+		cfgs[i].ID, cfgs[i].DataDir, cfgs[i].RaftListener, cfgs[i].Logger = int32(i+1), t.TempDir(), ln, quietLogger()
+		voters[uint64(i+1)] = ln.Addr().String()
+	}
+	nodes := make([]*broker.Node, len(cfgs))
+	errs := make(chan error, len(cfgs))
+	for i := range cfgs {
+		cfgs[i].Voters = voters
+		go func() {
+			var err error
+			nodes[i], err = broker.StartNode(cfgs[i])
+			errs <- err
+		}()
+	}
+	var failed error
+	for range cfgs {
+		if err := <-errs; err != nil {
+			failed = err
+		}
+	}
+	for _, n := range nodes {
+		if n != nil {
+			t.Cleanup(func() { n.Close() })
+		}
+	}
+	if failed != nil {
+		t.Fatal(failed)
+	}
+	return nodes
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"net"
 	"strings"
 	"testing"
@@ -25,32 +26,18 @@ import (
 // byte.
 func TestPeerMutualTLS(t *testing.T) {
 	ca := tlstest.NewCA(t, "cluster CA")
-	raftLns := []net.Listener{listen(t), listen(t)}
 	kafkaLns := []net.Listener{listen(t), listen(t)}
-	voters := map[uint64]string{1: raftLns[0].Addr().String(), 2: raftLns[1].Addr().String()}
-	nodes := make([]*broker.Node, 2)
-	errs := make(chan error, 2)
-	for i := range nodes {
-		name := "broker-" + string(rune('1'+i))
-		go func() {
-			var err error
-			nodes[i], err = broker.StartNode(broker.NodeConfig{
-				ID: int32(i + 1), DataDir: t.TempDir(), RaftListener: raftLns[i], Voters: voters,
-				MinInsyncReplicas: 2, Logger: quietLogger(),
-				Listeners: []broker.ListenerConfig{{Name: "INTERNAL", Protocol: broker.SSL, Listener: kafkaLns[i], TLS: serverTLS(t, ca, name, true)}},
-				PeerTLS:   &broker.PeerTLS{Server: serverTLS(t, ca, name, true), Client: clientTLS(t, ca, ca, name)},
-			})
-			errs <- err
-		}()
+	var cfgs []broker.NodeConfig
+	for i, ln := range kafkaLns {
+		name := fmt.Sprintf("broker-%d", i+1)
+		cfgs = append(cfgs, broker.NodeConfig{
+			MinInsyncReplicas: 2,
+			Listeners:         []broker.ListenerConfig{{Name: "INTERNAL", Protocol: broker.SSL, Listener: ln, TLS: serverTLS(t, ca, name, true)}},
+			PeerTLS:           &broker.PeerTLS{Server: serverTLS(t, ca, name, true), Client: clientTLS(t, ca, ca, name)},
+		})
 	}
-	for range nodes {
-		if err := <-errs; err != nil {
-			t.Fatal(err)
-		}
-	}
-	for _, n := range nodes {
-		defer n.Close()
-	}
+	nodes := startVoters(t, cfgs)
+	raftAddr := nodes[0].Member.Addr()
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -79,7 +66,7 @@ func TestPeerMutualTLS(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := tls.Dialer{Config: tc.cfg}
-			c, err := d.DialContext(ctx, "tcp", voters[1])
+			c, err := d.DialContext(ctx, "tcp", raftAddr)
 			if err != nil {
 				if !isCertRefusal(err) {
 					t.Fatalf("dial: %v", err)
@@ -98,7 +85,7 @@ func TestPeerMutualTLS(t *testing.T) {
 		})
 	}
 	t.Run("plaintext", func(t *testing.T) {
-		c, err := net.DialTimeout("tcp", voters[1], 10*time.Second)
+		c, err := net.DialTimeout("tcp", raftAddr, 10*time.Second)
 		if err != nil {
 			t.Fatal(err)
 		}
