@@ -63,6 +63,20 @@ func (f *brokerFlags) applyListeners(cfg *broker.NodeConfig, tlsCfg *tls.Config)
 	return nil
 }
 
+// interBrokerListener is the listener of cfg other brokers fetch from
+// (the first, unless named).
+func interBrokerListener(cfg broker.NodeConfig) broker.ListenerConfig {
+	for _, l := range cfg.Listeners {
+		if l.Name == cfg.InterBrokerListener {
+			return l
+		}
+	}
+	if len(cfg.Listeners) > 0 {
+		return cfg.Listeners[0]
+	}
+	return broker.ListenerConfig{Protocol: broker.Plaintext}
+}
+
 func (f *brokerFlags) logger(inv *invocation) (*slog.Logger, error) {
 	return parseLogger(inv, f.logLevel)
 }
@@ -185,6 +199,10 @@ any other node joins as a learner. Data survives restarts.`,
 			pstore, err := openPeerTLS(&ncfg, &peerTLS, log)
 			if err != nil {
 				return err
+			}
+			if inter := interBrokerListener(ncfg); inter.Protocol.UsesTLS() && ncfg.PeerTLS == nil {
+				return usagef("the inter-broker listener %s is %s: replica fetchers need --peer-tls-cert, --peer-tls-key and --peer-ca "+
+					"(or name another listener in --inter-broker-listener-name)", inter.Name, inter.Protocol)
 			}
 			if err := checkExposure(ncfg, insecure); err != nil {
 				return err

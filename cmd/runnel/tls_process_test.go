@@ -219,7 +219,46 @@ func TestBrokerTLSFlagErrors(t *testing.T) {
 		{[]string{"--peer-ca", caFile}, "--peer-tls-cert, --peer-tls-key and --peer-ca go together"},
 		{[]string{"--listeners", "SSL://127.0.0.1:0", "--tls-cert", keyFile, "--tls-key", keyFile}, "--tls-cert/--tls-key/--tls-client-ca"},
 		{[]string{"--listeners", "SSL://127.0.0.1:0", "--kafka", "127.0.0.1:1"}, "--listeners replaces --kafka"},
+		{[]string{"--listeners", "SSL://127.0.0.1:0", "--tls-cert", certFile, "--tls-key", keyFile}, "replica fetchers need --peer-tls-cert"},
 	} {
 		wantUsageError(t, runnel(t, nil, append(base, tc.args...)...), tc.want)
+	}
+}
+
+// TestBrokerProcessClientCertificates: with --tls-client-ca the SSL
+// listener takes kcat with a client certificate the CA signed and refuses
+// kcat without one.
+func TestBrokerProcessClientCertificates(t *testing.T) {
+	dir := t.TempDir()
+	ca := tlstest.NewCA(t, "mtls CA")
+	caFile := ca.WriteCA(t, dir, "ca.pem")
+	certFile, keyFile := ca.Issue(t, "broker").Write(t, dir, "broker")
+	clientCert, clientKey := ca.Issue(t, "kcat").Write(t, dir, "kcat")
+	ssl, raft := freePort(t), freePort(t)
+	p := &brokerProc{t: t, kafka: ssl, args: []string{"broker", "--id", "1", "--log-level", "warn", "--data-dir", filepath.Join(dir, "data"),
+		"--listeners", "SSL://" + ssl, "--tls-cert", certFile, "--tls-key", keyFile, "--tls-client-ca", caFile,
+		"--peer-tls-cert", certFile, "--peer-tls-key", keyFile, "--peer-ca", caFile, "--raft", raft, "--voters", "1@" + raft}}
+	p.start()
+	t.Cleanup(p.kill)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	kcat, err := exec.LookPath("kcat")
+	if err != nil {
+		t.Fatalf("kcat not found (make test-deps installs it): %v", err)
+	}
+	list := func(extra ...string) (string, error) {
+		args := append([]string{"-L", "-b", ssl, "-m", "3", "-X", "security.protocol=ssl", "-X", "ssl.ca.location=" + caFile}, extra...)
+		out, err := exec.CommandContext(ctx, kcat, args...).CombinedOutput()
+		return string(out), err
+	}
+	// Retried until the broker has registered and lists itself.
+	testwait.For(t, 50*time.Second, 100*time.Millisecond, func() error {
+		if out, err := list("-X", "ssl.certificate.location="+clientCert, "-X", "ssl.key.location="+clientKey); err != nil || !strings.Contains(out, "1 brokers") {
+			return fmt.Errorf("kcat with a client certificate: %v\n%s", err, out)
+		}
+		return nil
+	})
+	if out, err := list(); err == nil {
+		t.Fatalf("kcat without a client certificate listed the cluster:\n%s", out)
 	}
 }
