@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
@@ -263,4 +264,42 @@ func startVoters(t *testing.T, cfgs []broker.NodeConfig) []*broker.Node {
 		t.Fatal(failed)
 	}
 	return nodes
+}
+
+// TestListenerMetrics: each named listener's Kafka server registers its
+// collectors with a listener label, so requests are counted per listener.
+func TestListenerMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	a, b := listen(t), listen(t)
+	node, err := broker.StartNode(broker.NodeConfig{
+		ID: 1, DataDir: t.TempDir(), RaftListen: "127.0.0.1:0", Voters: map[uint64]string{1: "127.0.0.1:0"}, Logger: quietLogger(), Metrics: reg,
+		Listeners: []broker.ListenerConfig{{Name: "A", Protocol: broker.Plaintext, Listener: a}, {Name: "B", Protocol: broker.Plaintext, Listener: b}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer node.Close()
+	rawRequest(t, b.Addr().String(), kmsg.NewPtrApiVersionsRequest())
+	rawRequest(t, b.Addr().String(), kmsg.NewPtrApiVersionsRequest())
+	rawRequest(t, a.Addr().String(), kmsg.NewPtrApiVersionsRequest())
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() != "runnel_kafka_requests_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if lp.GetName() == "listener" {
+					got[lp.GetValue()] += m.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	if got["A"] != 1 || got["B"] != 2 {
+		t.Fatalf("requests by listener %v, want A:1 B:2", got)
+	}
 }

@@ -207,18 +207,19 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 		closeListeners()
 		return nil, err
 	}
-	for i, l := range kls {
+	for _, l := range kls {
 		kcfg := kafkaserver.Config{
 			Handler: b, APIs: APIs(), MaxRequestBytes: cfg.MaxRequestBytes,
 			ConnectionsMaxIdle: cfg.ConnectionsMaxIdle, TLS: l.cfg.TLS, ListenerName: l.cfg.Name,
-			Logger: cfg.Logger.With("component", "kafka"),
-		}
-		if i == 0 {
-			// Only the first: the servers' collectors have the same names.
-			kcfg.Metrics = cfg.Metrics
+			Logger: cfg.Logger.With("component", "kafka"), Metrics: cfg.Metrics,
 		}
 		if l.cfg.Name != "" {
 			kcfg.Logger = kcfg.Logger.With("listener", l.cfg.Name)
+			// Named listeners' collectors share names: a listener label
+			// tells them apart.
+			if cfg.Metrics != nil {
+				kcfg.Metrics = prometheus.WrapRegistererWith(prometheus.Labels{"listener": l.cfg.Name}, cfg.Metrics)
+			}
 		}
 		if l.srv, err = kafkaserver.New(kcfg); err != nil {
 			break
