@@ -137,14 +137,7 @@ func (p *phase) cpuPerMiB() float64 {
 func BenchmarkBrokerRaw(b *testing.B) {
 	c := brokertest.Start(b, 1, brokertest.Options{})
 	addr := c.Addrs()[0]
-	recs := make([]recordbatch.Record, 16)
-	for i := range recs {
-		recs[i] = recordbatch.Record{Value: bytes.Repeat([]byte("x"), 1000), Timestamp: time.Now().UnixMilli()}
-	}
-	batch, err := recordbatch.Build(recordbatch.BuildOptions{}, recs)
-	if err != nil {
-		b.Fatal(err)
-	}
+	batch := rawBatch(b)
 	produceConn, err := net.Dial("tcp", addr)
 	if err != nil {
 		b.Fatal(err)
@@ -283,6 +276,20 @@ func sendfileLoopback(b *testing.B, path string, off, n int64, buf []byte) int64
 		b.Fatal(err)
 	}
 	return n
+}
+
+// rawBatch is the record batch the raw benchmarks produce: 16 records of
+// 1000 bytes.
+func rawBatch(b *testing.B) []byte {
+	recs := make([]recordbatch.Record, 16)
+	for i := range recs {
+		recs[i] = recordbatch.Record{Value: bytes.Repeat([]byte("x"), 1000), Timestamp: time.Now().UnixMilli()}
+	}
+	batch, err := recordbatch.Build(recordbatch.BuildOptions{}, recs)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return batch
 }
 
 // produceRequest is an acks=1 produce of records to partition 0 of topic.

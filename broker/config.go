@@ -1,6 +1,7 @@
 package broker
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -49,6 +50,10 @@ type Config struct {
 	// registered). A fault harness routes replication through proxies with
 	// it.
 	PeerKafkaAddrs map[int32]string
+	// PeerTLS, when set, makes replica fetchers connect to their leaders
+	// with TLS (the inter-broker listener uses TLS): RootCAs the cluster
+	// CA, this broker's certificate for mutual TLS.
+	PeerTLS *tls.Config
 	// Groups configures the group coordinator (offsets.topic.*, group.*
 	// and offsets.retention.* settings); its Logger and Metrics are the
 	// broker's.

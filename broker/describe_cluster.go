@@ -2,8 +2,6 @@ package broker
 
 import (
 	"context"
-	"net"
-	"strconv"
 
 	"github.com/runnel-dev/runnel/broker/kafkaserver"
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -44,16 +42,12 @@ func (b *Broker) handleDescribeCluster(ctx context.Context, r *kafkaserver.Reque
 		if br.Fenced {
 			continue
 		}
-		host, port, err := net.SplitHostPort(br.Addr)
-		if err != nil {
-			continue
-		}
-		p, err := strconv.Atoi(port)
-		if err != nil {
+		host, port, ok := advertisedOn(br, r.Conn.Listener)
+		if !ok {
 			continue
 		}
 		rb := kmsg.NewDescribeClusterResponseBroker()
-		rb.NodeID, rb.Host, rb.Port = br.ID, host, int32(p)
+		rb.NodeID, rb.Host, rb.Port = br.ID, host, port
 		if br.Rack != "" {
 			rack := br.Rack
 			rb.Rack = &rack

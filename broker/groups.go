@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"strconv"
 
 	"github.com/runnel-dev/runnel/broker/group"
 	"github.com/runnel-dev/runnel/broker/kafkaserver"
@@ -95,7 +94,7 @@ func (b *Broker) handleFindCoordinator(ctx context.Context, r *kafkaserver.Reque
 	for _, key := range keys {
 		c := kmsg.NewFindCoordinatorResponseCoordinator()
 		c.Key, c.NodeID, c.Port = key, -1, -1
-		node, host, port, err := b.findCoordinator(ctx, req.CoordinatorType, key)
+		node, host, port, err := b.findCoordinator(ctx, req.CoordinatorType, key, r.Conn.Listener)
 		if err != nil {
 			c.ErrorCode, c.ErrorMessage = errorCode(err), errorMessage(err)
 		} else {
@@ -114,7 +113,7 @@ func (b *Broker) handleFindCoordinator(ctx context.Context, r *kafkaserver.Reque
 	return &kafkaserver.Response{Msg: resp}, nil
 }
 
-func (b *Broker) findCoordinator(ctx context.Context, keyType int8, key string) (int32, string, int32, error) {
+func (b *Broker) findCoordinator(ctx context.Context, keyType int8, key, listener string) (int32, string, int32, error) {
 	switch keyType {
 	case coordinatorKeyGroup:
 	case coordinatorKeyTransaction:
@@ -135,12 +134,11 @@ func (b *Broker) findCoordinator(ctx context.Context, keyType int8, key string) 
 		if br.ID != mp.Leader || br.Fenced {
 			continue
 		}
-		host, port, err := net.SplitHostPort(br.Addr)
-		p, perr := strconv.ParseUint(port, 10, 16)
-		if err != nil || perr != nil {
+		host, port, ok := advertisedOn(br, listener)
+		if !ok {
 			break
 		}
-		return br.ID, host, int32(p), nil
+		return br.ID, host, port, nil
 	}
 	return 0, "", 0, fmt.Errorf("%w: partition %d of %s has no live leader", kerr.CoordinatorNotAvailable, mp.Index, metadata.TopicConsumerOffsets)
 }

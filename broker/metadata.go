@@ -2,8 +2,6 @@ package broker
 
 import (
 	"context"
-	"net"
-	"strconv"
 
 	"github.com/runnel-dev/runnel/broker/kafkaserver"
 	"github.com/runnel-dev/runnel/raftmeta/controller"
@@ -23,7 +21,7 @@ func (b *Broker) handleMetadata(ctx context.Context, r *kafkaserver.Request) (*k
 	req := r.Msg.(*kmsg.MetadataRequest)
 	resp := req.ResponseKind().(*kmsg.MetadataResponse)
 	img := b.member.Image()
-	resp.Brokers = metadataBrokers(img)
+	resp.Brokers = metadataBrokers(img, r.Conn.Listener)
 	if id := img.ClusterID(); id != "" { // set by the first controller, before any broker registers
 		resp.ClusterID = &id
 	}
@@ -57,7 +55,7 @@ func (b *Broker) handleMetadata(ctx context.Context, r *kafkaserver.Request) (*k
 		topics = append(topics, t)
 	}
 	for _, t := range topics {
-		resp.Topics = append(resp.Topics, b.metadataTopic(img, t))
+		resp.Topics = append(resp.Topics, b.metadataTopic(img, t, r.Conn.Listener, req.Version))
 	}
 	return &kafkaserver.Response{Msg: resp}, nil
 }
@@ -85,7 +83,9 @@ func (b *Broker) controllerID() int32 {
 	return -1
 }
 
-func metadataBrokers(img *metadata.Image) []kmsg.MetadataResponseBroker {
+// metadataBrokers lists the unfenced brokers with their addresses on the
+// listener named listener.
+func metadataBrokers(img *metadata.Image, listener string) []kmsg.MetadataResponseBroker {
 	var out []kmsg.MetadataResponseBroker
 	for _, br := range img.Brokers() {
 		if br.Fenced {
@@ -93,12 +93,11 @@ func metadataBrokers(img *metadata.Image) []kmsg.MetadataResponseBroker {
 		}
 		mb := kmsg.NewMetadataResponseBroker()
 		mb.NodeID = br.ID
-		host, port, err := net.SplitHostPort(br.Addr)
-		p, perr := strconv.ParseUint(port, 10, 16)
-		if err != nil || perr != nil {
-			continue // registration validates addresses; never advertise a broken one
+		host, port, ok := advertisedOn(br, listener)
+		if !ok {
+			continue
 		}
-		mb.Host, mb.Port = host, int32(p)
+		mb.Host, mb.Port = host, port
 		if br.Rack != "" {
 			rack := br.Rack
 			mb.Rack = &rack
@@ -108,7 +107,11 @@ func metadataBrokers(img *metadata.Image) []kmsg.MetadataResponseBroker {
 	return out
 }
 
-func (b *Broker) metadataTopic(img *metadata.Image, t *metadata.Topic) kmsg.MetadataResponseTopic {
+// metadataTopic describes t to a client of the listener named listener: a
+// partition whose leader lacks that listener has no leader for it, with
+// LISTENER_NOT_FOUND from v6 on (LEADER_NOT_AVAILABLE before), as Kafka
+// answers.
+func (b *Broker) metadataTopic(img *metadata.Image, t *metadata.Topic, listener string, version int16) kmsg.MetadataResponseTopic {
 	mt := kmsg.NewMetadataResponseTopic()
 	name := t.Name
 	mt.Topic, mt.TopicID = &name, t.ID
@@ -125,6 +128,13 @@ func (b *Broker) metadataTopic(img *metadata.Image, t *metadata.Topic) kmsg.Meta
 		}
 		if p.Leader < 0 {
 			mp.ErrorCode = kerr.LeaderNotAvailable.Code
+		} else if br, ok := img.Broker(p.Leader); ok {
+			if _, on := br.ListenerAddr(listener); !on {
+				mp.Leader, mp.ErrorCode = -1, kerr.LeaderNotAvailable.Code
+				if version >= 6 {
+					mp.ErrorCode = kerr.ListenerNotFound.Code
+				}
+			}
 		}
 		mt.Partitions = append(mt.Partitions, mp)
 	}

@@ -1,6 +1,8 @@
 package broker
 
 import (
+	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"github.com/runnel-dev/runnel/broker/group"
@@ -23,12 +25,26 @@ type NodeConfig struct {
 	// DataDir holds the partition logs and, under meta/, the raft state.
 	DataDir string
 	// KafkaListen is the Kafka protocol listen address; KafkaListener, if set,
-	// is used instead.
+	// is used instead. They make one unnamed PLAINTEXT listener; use
+	// Listeners for several, or for TLS.
 	KafkaListen   string
 	KafkaListener net.Listener
 	// Advertise is the Kafka address clients are told (default: the listen
 	// address).
 	Advertise string
+	// Listeners, when set, are the node's Kafka listeners (Kafka's
+	// listeners, advertised.listeners and listener.security.protocol.map),
+	// replacing KafkaListen, KafkaListener and Advertise, which must then be
+	// empty.
+	Listeners []ListenerConfig
+	// InterBrokerListener names the listener of Listeners that other
+	// brokers' replica fetchers connect to (inter.broker.listener.name;
+	// default the first). Its advertised address is the broker's registered
+	// address; every broker of a cluster uses the same name.
+	InterBrokerListener string
+	// PeerTLS, when set, puts the raft transport and the replica fetchers
+	// under mutual TLS with the cluster's CA.
+	PeerTLS *PeerTLS
 	// AdminListen, if set, is the admin listener's address; AdminListener,
 	// if set, is used instead. The admin listener speaks the Kafka protocol
 	// with every API of the client listener plus the admin-only ones
@@ -102,9 +118,9 @@ type NodeConfig struct {
 type Node struct {
 	Member *raftmeta.Member
 	Broker *Broker
-	Server *kafkaserver.Server
-	ln     net.Listener
-	served chan error
+	// Server serves the first Kafka listener.
+	Server    *kafkaserver.Server
+	listeners []*kafkaListener
 	// admin is the admin listener's server (nil without one).
 	admin       *kafkaserver.Server
 	adminLn     net.Listener
@@ -123,36 +139,58 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 	if cfg.ClusterID == 0 {
 		cfg.ClusterID = 1
 	}
-	ln := cfg.KafkaListener
-	if ln == nil {
-		var err error
-		if ln, err = net.Listen("tcp", cfg.KafkaListen); err != nil {
-			return nil, fmt.Errorf("kafka listener: %w", err)
+	lcfgs, interBroker, err := cfg.kafkaListeners()
+	if err != nil {
+		return nil, err
+	}
+	var peerFetchTLS *tls.Config
+	if cfg.PeerTLS != nil {
+		if err := cfg.PeerTLS.validate(); err != nil {
+			return nil, err
 		}
+		if interBroker.Protocol.UsesTLS() {
+			peerFetchTLS = cfg.PeerTLS.Client
+		}
+	} else if interBroker.Protocol.UsesTLS() {
+		return nil, fmt.Errorf("inter-broker listener %s uses TLS: replica fetchers need the peer TLS configuration (cluster CA and this broker's certificate)", interBroker.Name)
+	}
+	kls, err := bindListeners(lcfgs)
+	if err != nil {
+		return nil, err
 	}
 	adminLn := cfg.AdminListener
 	if adminLn == nil && cfg.AdminListen != "" {
 		var err error
 		if adminLn, err = net.Listen("tcp", cfg.AdminListen); err != nil {
-			ln.Close()
+			closeKafkaListeners(kls)
 			return nil, fmt.Errorf("admin listener: %w", err)
 		}
 	}
+	raftLn, raftDial, err := cfg.raftTransport()
 	closeListeners := func() {
-		ln.Close()
+		closeKafkaListeners(kls)
 		if adminLn != nil {
 			adminLn.Close()
 		}
+		if raftLn != nil && raftLn != cfg.RaftListener {
+			raftLn.Close()
+		}
 	}
-	advertise := cfg.Advertise
-	if advertise == "" {
-		advertise = ln.Addr().String()
+	if err != nil {
+		closeListeners()
+		return nil, err
+	}
+	advertise := kls[0].cfg.Advertise
+	for _, l := range kls {
+		if l.cfg.Name == interBroker.Name {
+			advertise = l.cfg.Advertise
+		}
 	}
 	_, voter := cfg.Voters[uint64(cfg.ID)]
 	member, err := raftmeta.Open(raftmeta.Config{
 		NodeID: uint64(cfg.ID), ClusterID: cfg.ClusterID, Dir: filepath.Join(cfg.DataDir, "meta"),
-		Listen: cfg.RaftListen, Listener: cfg.RaftListener, Voters: cfg.Voters, Learner: !voter,
-		BrokerID: cfg.ID, AdvertisedAddr: advertise, Rack: cfg.Rack, SessionTimeout: cfg.SessionTimeout,
+		Listen: cfg.RaftListen, Listener: raftLn, Dialer: raftDial, Voters: cfg.Voters, Learner: !voter,
+		BrokerID: cfg.ID, AdvertisedAddr: advertise, AdvertisedListeners: endpoints(kls), Rack: cfg.Rack, SessionTimeout: cfg.SessionTimeout,
 		OnBootstrap:     freshMetadataGuard(cfg.DataDir, cfg.StartFreshMetadata, cfg.Logger.With("component", "broker")),
 		SnapshotEntries: cfg.MetadataSnapshotEntries, Rebalance: cfg.LeaderRebalance,
 		Logger: cfg.Logger.With("component", "raftmeta"), Metrics: cfg.Metrics,
@@ -165,7 +203,8 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 		BrokerID: cfg.ID, DataDir: cfg.DataDir, Member: member,
 		AutoCreateTopics: cfg.AutoCreateTopics, FileDeleteDelay: cfg.FileDeleteDelay,
 		ReplicaLagTimeMax: cfg.ReplicaLagTimeMax, MinInsyncReplicas: cfg.MinInsyncReplicas, PeerKafkaAddrs: cfg.PeerKafkaAddrs,
-		Groups: cfg.Groups, Cleaner: cfg.Cleaner, Tier: cfg.Tier, RetentionCheckInterval: cfg.RetentionCheckInterval,
+		PeerTLS: peerFetchTLS,
+		Groups:  cfg.Groups, Cleaner: cfg.Cleaner, Tier: cfg.Tier, RetentionCheckInterval: cfg.RetentionCheckInterval,
 		Logger: cfg.Logger.With("component", "broker"), Metrics: cfg.Metrics,
 	})
 	if err != nil {
@@ -173,11 +212,24 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 		closeListeners()
 		return nil, err
 	}
-	srv, err := kafkaserver.New(kafkaserver.Config{
-		Handler: b, APIs: APIs(), MaxRequestBytes: cfg.MaxRequestBytes,
-		ConnectionsMaxIdle: cfg.ConnectionsMaxIdle,
-		Logger:             cfg.Logger.With("component", "kafka"), Metrics: cfg.Metrics,
-	})
+	for _, l := range kls {
+		kcfg := kafkaserver.Config{
+			Handler: b, APIs: APIs(), MaxRequestBytes: cfg.MaxRequestBytes,
+			ConnectionsMaxIdle: cfg.ConnectionsMaxIdle, TLS: l.cfg.TLS, ListenerName: l.cfg.Name,
+			Logger: cfg.Logger.With("component", "kafka"), Metrics: cfg.Metrics,
+		}
+		if l.cfg.Name != "" {
+			kcfg.Logger = kcfg.Logger.With("listener", l.cfg.Name)
+			// Named listeners' collectors share names: a listener label
+			// tells them apart.
+			if cfg.Metrics != nil {
+				kcfg.Metrics = prometheus.WrapRegistererWith(prometheus.Labels{"listener": l.cfg.Name}, cfg.Metrics)
+			}
+		}
+		if l.srv, err = kafkaserver.New(kcfg); err != nil {
+			break
+		}
+	}
 	var admin *kafkaserver.Server
 	if err == nil && adminLn != nil {
 		// No metrics: the client server's collectors have the same names.
@@ -188,14 +240,21 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 		})
 	}
 	if err != nil {
+		for _, l := range kls {
+			if l.srv != nil {
+				l.srv.Close()
+			}
+		}
 		b.Close()
 		member.Close()
 		closeListeners()
 		return nil, err
 	}
 	b.Start()
-	n := &Node{Member: member, Broker: b, Server: srv, ln: ln, served: make(chan error, 1), admin: admin, adminLn: adminLn}
-	go func() { n.served <- srv.Serve(ln) }()
+	n := &Node{Member: member, Broker: b, Server: kls[0].srv, listeners: kls, admin: admin, adminLn: adminLn}
+	for _, l := range kls {
+		go func() { l.served <- l.srv.Serve(l.ln) }()
+	}
 	if admin != nil {
 		n.adminServed = make(chan error, 1)
 		go func() { n.adminServed <- admin.Serve(adminLn) }()
@@ -203,8 +262,69 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 	return n, nil
 }
 
-// KafkaAddr returns the address the Kafka listener is bound to.
-func (n *Node) KafkaAddr() string { return n.ln.Addr().String() }
+// kafkaListeners returns the node's listeners (one unnamed PLAINTEXT
+// listener from KafkaListen, KafkaListener and Advertise when Listeners is
+// empty) and the inter-broker one.
+func (cfg *NodeConfig) kafkaListeners() ([]ListenerConfig, ListenerConfig, error) {
+	if len(cfg.Listeners) == 0 {
+		if cfg.InterBrokerListener != "" {
+			return nil, ListenerConfig{}, errors.New("InterBrokerListener names a listener, but Listeners is empty")
+		}
+		l := ListenerConfig{Protocol: Plaintext, Listen: cfg.KafkaListen, Listener: cfg.KafkaListener, Advertise: cfg.Advertise}
+		return []ListenerConfig{l}, l, nil
+	}
+	if cfg.KafkaListen != "" || cfg.KafkaListener != nil || cfg.Advertise != "" {
+		return nil, ListenerConfig{}, errors.New("give either Listeners or KafkaListen/KafkaListener/Advertise, not both")
+	}
+	if err := validateListeners(cfg.Listeners, cfg.InterBrokerListener); err != nil {
+		return nil, ListenerConfig{}, err
+	}
+	inter := cfg.Listeners[0]
+	for _, l := range cfg.Listeners {
+		if l.Name == cfg.InterBrokerListener {
+			inter = l
+		}
+	}
+	return cfg.Listeners, inter, nil
+}
+
+// raftTransport returns the raft listener and dialer: under PeerTLS, TLS
+// ones that require and present certificates of the cluster CA; otherwise
+// cfg.RaftListener (nil: raftnode binds RaftListen) and the default
+// dialer.
+func (cfg *NodeConfig) raftTransport() (net.Listener, func(context.Context, string) (net.Conn, error), error) {
+	if cfg.PeerTLS == nil {
+		return cfg.RaftListener, nil, nil
+	}
+	ln := cfg.RaftListener
+	if ln == nil {
+		var err error
+		if ln, err = net.Listen("tcp", cfg.RaftListen); err != nil {
+			return nil, nil, fmt.Errorf("raft listener: %w", err)
+		}
+	}
+	d := &tls.Dialer{NetDialer: &net.Dialer{Timeout: raftDialTimeout}, Config: cfg.PeerTLS.Client}
+	dial := func(ctx context.Context, addr string) (net.Conn, error) { return d.DialContext(ctx, "tcp", addr) }
+	return tls.NewListener(ln, cfg.PeerTLS.Server), dial, nil
+}
+
+// raftDialTimeout bounds a raft connection's TCP connect under PeerTLS, as
+// raftnode's default dialer does.
+const raftDialTimeout = 2 * time.Second
+
+// KafkaAddr returns the address the first Kafka listener is bound to.
+func (n *Node) KafkaAddr() string { return n.listeners[0].ln.Addr().String() }
+
+// ListenerAddr returns the address the Kafka listener named name is bound
+// to, "" when the node has no such listener.
+func (n *Node) ListenerAddr(name string) string {
+	for _, l := range n.listeners {
+		if l.cfg.Name == name {
+			return l.ln.Addr().String()
+		}
+	}
+	return ""
+}
 
 // AdminAddr returns the address the admin listener is bound to, "" when
 // there is none.
@@ -217,7 +337,10 @@ func (n *Node) AdminAddr() string {
 
 // Close stops serving, closes the logs cleanly and leaves the metadata cluster.
 func (n *Node) Close() error {
-	err := stopServer(n.Server, n.served)
+	var err error
+	for _, l := range n.listeners {
+		err = errors.Join(err, stopServer(l.srv, l.served))
+	}
 	if n.admin != nil {
 		err = errors.Join(err, stopServer(n.admin, n.adminServed))
 	}

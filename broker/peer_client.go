@@ -3,6 +3,7 @@ package broker
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -41,10 +42,20 @@ type peerConn struct {
 	body []byte
 }
 
-// dialPeer connects to the Kafka listener of a peer broker.
-func dialPeer(ctx context.Context, addr string, self int32) (*peerConn, error) {
-	var d net.Dialer
-	nc, err := d.DialContext(ctx, "tcp", addr)
+// dialPeer connects to the Kafka listener of a peer broker, with TLS
+// (handshake included) when tlsCfg is set.
+func dialPeer(ctx context.Context, addr string, self int32, tlsCfg *tls.Config) (*peerConn, error) {
+	var (
+		nc  net.Conn
+		err error
+	)
+	if tlsCfg != nil {
+		d := tls.Dialer{Config: tlsCfg}
+		nc, err = d.DialContext(ctx, "tcp", addr)
+	} else {
+		var d net.Dialer
+		nc, err = d.DialContext(ctx, "tcp", addr)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("dial peer %s: %w", addr, err)
 	}

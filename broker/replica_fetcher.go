@@ -184,7 +184,7 @@ func (f *replicaFetcher) round(ready []followed) error {
 			return err
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		c, err := dialPeer(ctx, addr, f.b.cfg.BrokerID)
+		c, err := dialPeer(ctx, addr, f.b.cfg.BrokerID, f.b.cfg.PeerTLS)
 		cancel()
 		if err != nil {
 			return err

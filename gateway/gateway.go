@@ -11,6 +11,7 @@ package gateway
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/runnel-dev/runnel/gateway/auth"
 	"github.com/runnel-dev/runnel/gateway/backend"
@@ -38,6 +40,15 @@ type Config struct {
 	// Listener, when set, is used instead.
 	Listen   string
 	Listener net.Listener
+	// TLS, when set, makes the listener HTTPS and WSS with this
+	// configuration (its GetCertificate may rotate certificates; see
+	// internal/tlsconf). A client that does not finish the TLS handshake
+	// within HTTP.HeadTimeout is disconnected.
+	TLS *tls.Config
+	// BrokerTLS, when set, makes the connections to the brokers TLS with
+	// this configuration (RootCAs to verify the brokers, a client
+	// certificate for mutual TLS).
+	BrokerTLS *tls.Config
 	// Brokers are bootstrap Kafka addresses; the gateway follows Metadata
 	// from there.
 	Brokers []string
@@ -100,6 +111,7 @@ func (c *Config) Validate() error {
 // Gateway is a running gateway.
 type Gateway struct {
 	ln      net.Listener
+	tls     bool // the listener serves HTTPS
 	backend *backend.Backend
 	hub     *fanout.Hub
 	rest    *httpapi.Server
@@ -137,7 +149,11 @@ func Start(ctx context.Context, cfg Config) (*Gateway, error) {
 			g.closeParts()
 		}
 	}()
-	if g.backend, err = backend.New(ctx, backend.Config{Brokers: cfg.Brokers, Logger: logger.With("part", "backend"), LeaderWait: cfg.ProduceLeaderWait, Ready: cfg.Ready}); err != nil {
+	bcfg := backend.Config{Brokers: cfg.Brokers, Logger: logger.With("part", "backend"), LeaderWait: cfg.ProduceLeaderWait, Ready: cfg.Ready}
+	if cfg.BrokerTLS != nil {
+		bcfg.ClientOpts = append(bcfg.ClientOpts, kgo.DialTLSConfig(cfg.BrokerTLS))
+	}
+	if g.backend, err = backend.New(ctx, bcfg); err != nil {
 		return nil, err
 	}
 	fo := cfg.Fanout
@@ -167,6 +183,12 @@ func Start(ctx context.Context, cfg Config) (*Gateway, error) {
 		}
 	}
 	g.ln = ln
+	if cfg.TLS != nil {
+		// The handshake happens on the splitter's first read, within its
+		// peek timeout.
+		ln = tls.NewListener(ln, cfg.TLS)
+		g.tls = true
+	}
 	// A connection's first request head must arrive within the REST
 	// head timeout, whichever server it then goes to.
 	headTimeout := cfg.HTTP.HeadTimeout
@@ -208,8 +230,14 @@ func (g *Gateway) serve(f func() error) {
 // Addr is the address the gateway listens on.
 func (g *Gateway) Addr() net.Addr { return g.ln.Addr() }
 
-// URL is the gateway's base URL, such as http://127.0.0.1:8080.
-func (g *Gateway) URL() string { return "http://" + g.ln.Addr().String() }
+// URL is the gateway's base URL, such as http://127.0.0.1:8080, or
+// https://127.0.0.1:8443 with TLS.
+func (g *Gateway) URL() string {
+	if g.tls {
+		return "https://" + g.ln.Addr().String()
+	}
+	return "http://" + g.ln.Addr().String()
+}
 
 // ConsoleURL is the web console's address, such as
 // http://127.0.0.1:8080/console.

@@ -55,6 +55,11 @@ type Config struct {
 	// set, the member registers as a broker and heartbeats to the
 	// controller; if empty, it is a metadata-only member.
 	AdvertisedAddr string
+	// AdvertisedListeners are the broker's named Kafka listeners and the
+	// address each advertises; Metadata answers a client with the
+	// addresses of the listener it connected through. AdvertisedAddr is
+	// then the inter-broker listener's. Optional.
+	AdvertisedListeners []metadata.Endpoint
 	// Rack is the broker's rack, used to spread replicas.
 	Rack string
 	// HeartbeatInterval is how often the broker heartbeats (default 2s,

@@ -284,7 +284,7 @@ func (m *Member) runHeartbeats() {
 		ctx, cancel := context.WithTimeout(m.ctx, m.cfg.HeartbeatInterval)
 		if epoch := m.brokerEpoch.Load(); epoch == 0 {
 			resp, err := m.RegisterBroker(ctx, controller.RegisterBrokerRequest{
-				ID: m.cfg.BrokerID, Addr: m.cfg.AdvertisedAddr, Rack: m.cfg.Rack, Incarnation: m.incarnation,
+				ID: m.cfg.BrokerID, Addr: m.cfg.AdvertisedAddr, Rack: m.cfg.Rack, Incarnation: m.incarnation, Listeners: m.cfg.AdvertisedListeners,
 			})
 			if err == nil {
 				m.brokerEpoch.Store(resp.Epoch)

@@ -1,6 +1,7 @@
 package kafkaserver
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -27,6 +28,8 @@ const (
 	// DefaultConnectionsMaxIdle is Kafka's connections.max.idle.ms
 	// default.
 	DefaultConnectionsMaxIdle = 10 * time.Minute
+	// DefaultTLSHandshakeTimeout bounds a TLS handshake on a TLS listener.
+	DefaultTLSHandshakeTimeout = 10 * time.Second
 )
 
 const (
@@ -90,6 +93,24 @@ type Config struct {
 	// flight keeps its connection open. Default DefaultConnectionsMaxIdle.
 	ConnectionsMaxIdle time.Duration
 
+	// TLS, if set, makes the listener speak TLS (Kafka's SSL and SASL_SSL
+	// listeners): each connection completes a handshake with this
+	// configuration before its first request is read, and one that does
+	// not within TLSHandshakeTimeout (a plaintext client, a stalled peer)
+	// is closed. Its ClientAuth decides whether client certificates are
+	// required; a verified one is in ConnInfo.TLS. File regions of fetch
+	// responses are then copied through the TLS connection instead of
+	// sent with sendfile.
+	TLS *tls.Config
+	// TLSHandshakeTimeout bounds the TLS handshake (default
+	// DefaultTLSHandshakeTimeout).
+	TLSHandshakeTimeout time.Duration
+	// ListenerName is the Kafka listener name of the connections this
+	// Server accepts (INTERNAL, EXTERNAL...), passed to the handler in
+	// ConnInfo.Listener so that it can answer with that listener's
+	// addresses. Optional.
+	ListenerName string
+
 	// Logger receives connection-level problems. Default slog.Default().
 	Logger *slog.Logger
 
@@ -116,6 +137,12 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxInFlightBytesPerConn < 0 {
 		errs = append(errs, fmt.Errorf("kafkaserver: MaxInFlightBytesPerConn %d is negative", c.MaxInFlightBytesPerConn))
+	}
+	if c.TLSHandshakeTimeout < 0 {
+		errs = append(errs, fmt.Errorf("kafkaserver: TLSHandshakeTimeout %v is negative", c.TLSHandshakeTimeout))
+	}
+	if c.TLS != nil && c.TLS.GetCertificate == nil && c.TLS.GetConfigForClient == nil && len(c.TLS.Certificates) == 0 {
+		errs = append(errs, errors.New("kafkaserver: TLS has no certificate"))
 	}
 	for _, key := range slices.Sorted(maps.Keys(c.APIs)) {
 		vr := c.APIs[key]
@@ -162,6 +189,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.ConnectionsMaxIdle == 0 {
 		c.ConnectionsMaxIdle = DefaultConnectionsMaxIdle
+	}
+	if c.TLSHandshakeTimeout == 0 {
+		c.TLSHandshakeTimeout = DefaultTLSHandshakeTimeout
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()

@@ -89,7 +89,7 @@ func newConn(s *Server, nc net.Conn, id uint64) *conn {
 		s:          s,
 		nc:         nc,
 		raw:        tcpRawConn(nc),
-		info:       ConnInfo{ID: id, RemoteAddr: nc.RemoteAddr(), LocalAddr: nc.LocalAddr()},
+		info:       ConnInfo{ID: id, RemoteAddr: nc.RemoteAddr(), LocalAddr: nc.LocalAddr(), Listener: s.cfg.ListenerName},
 		log:        s.log.With("conn", id, "remote", nc.RemoteAddr().String()),
 		ctx:        ctx,
 		cancel:     cancel,

@@ -69,7 +69,20 @@
 // socket's RawConn Write (EAGAIN parks on the netpoller). A file closed
 // under the server or shorter than its region closes the connection; the
 // client retries. Connections that are not TCP (unix sockets in tests) get
-// a ReadAt and Write copy instead, not counted by Server.SendfileBytes.
+// a ReadAt and Write copy instead, not counted by Server.SendfileBytes; so
+// do connections on a TLS listener (Config.TLS), whose bytes must be
+// encrypted in user space: the region is read in 256 KiB chunks and
+// written through crypto/tls (kernel TLS offload, which would keep
+// sendfile, is not used: Go's crypto/tls does not support it).
+//
+// # TLS
+//
+// With Config.TLS each accepted connection completes a TLS handshake in
+// its own goroutine before its first request is read, within
+// Config.TLSHandshakeTimeout: a plaintext client's first bytes are not a
+// TLS record, so it is disconnected at once, and a silent one at the
+// timeout. The handler sees the listener's name and the TLS state (the
+// verified client chain) in Request.Conn.
 // Response.Release tells the handler when the files may be let go: the
 // broker holds a reference to each segment file it splices until then, so
 // retention or DeleteRecords removing the segment meanwhile does not close

@@ -2,6 +2,7 @@ package kafkaserver
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -61,6 +62,11 @@ type ConnInfo struct {
 	ID uint64
 	// RemoteAddr and LocalAddr are the connection's addresses.
 	RemoteAddr, LocalAddr net.Addr
+	// Listener is the Server's Config.ListenerName.
+	Listener string
+	// TLS is the connection's TLS state on a TLS listener (with the
+	// verified client certificate chain, if one was sent), nil otherwise.
+	TLS *tls.ConnectionState
 }
 
 // Request is one decoded request. The handler owns it; the server does not

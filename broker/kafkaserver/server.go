@@ -2,6 +2,7 @@ package kafkaserver
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net"
@@ -112,6 +113,9 @@ func (s *Server) Serve(ln net.Listener) error {
 }
 
 func (s *Server) startConn(nc net.Conn) {
+	if s.cfg.TLS != nil {
+		nc = tls.Server(nc, s.cfg.TLS) // handshakes in the connection's goroutine
+	}
 	c := newConn(s, nc, s.lastConnID.Add(1))
 	s.mu.Lock()
 	if s.closed {
@@ -125,7 +129,9 @@ func (s *Server) startConn(nc net.Conn) {
 	s.m.connections.Inc()
 	go func() {
 		defer s.wg.Done()
-		c.serve()
+		if c.handshake() {
+			c.serve()
+		}
 		s.m.connections.Dec()
 		s.mu.Lock()
 		delete(s.conns, c)

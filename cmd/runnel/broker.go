@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"flag"
 	"log/slog"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -17,7 +19,9 @@ import (
 type brokerFlags struct {
 	dataDir    string
 	kafka      string
+	kafkaDef   string // --kafka's default
 	advertise  string
+	lf         listenerFlags
 	admin      string
 	autoCreate bool
 	logLevel   string
@@ -28,7 +32,9 @@ type brokerFlags struct {
 
 func (f *brokerFlags) register(fs *flag.FlagSet, dataDir, kafka string, autoCreate bool) {
 	fs.StringVar(&f.dataDir, "data-dir", dataDir, "directory for partition logs and raft state")
-	fs.StringVar(&f.kafka, "kafka", kafka, "Kafka protocol listen `address`")
+	f.kafkaDef = kafka
+	fs.StringVar(&f.kafka, "kafka", kafka, "Kafka protocol listen `address` (one PLAINTEXT listener; see --listeners for more)")
+	f.lf.register(fs)
 	fs.StringVar(&f.advertise, "advertise", "", "Kafka `address` clients are told to use (default: the listen address)")
 	fs.StringVar(&f.admin, "admin-addr", "", "admin listener `address` (Kafka protocol, no authentication: bind it to 127.0.0.1): the only listener "+
 		"that serves AddRaftVoter and RemoveRaftVoter (runnel admin voters); default: none")
@@ -36,6 +42,39 @@ func (f *brokerFlags) register(fs *flag.FlagSet, dataDir, kafka string, autoCrea
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.BoolVar(&f.startFresh, "start-fresh-metadata", false, "when the cluster metadata in DATA-DIR/meta is missing or empty but partition data exists, "+
 		"start new metadata anyway, renaming every partition directory <dir>.<hex>-stray (kept, never served or removed); without it the broker refuses to start")
+}
+
+// applyListeners sets cfg's Kafka listeners: those of --listeners (SSL
+// ones with tlsCfg), or the one PLAINTEXT listener of --kafka and
+// --advertise.
+func (f *brokerFlags) applyListeners(cfg *broker.NodeConfig, tlsCfg *tls.Config) error {
+	if !f.lf.set() {
+		cfg.KafkaListen, cfg.Advertise = f.kafka, f.advertise
+		return nil
+	}
+	if f.kafka != f.kafkaDef || f.advertise != "" {
+		return usagef("--listeners replaces --kafka and --advertise: give one form")
+	}
+	ls, err := f.lf.config(tlsCfg)
+	if err != nil {
+		return err
+	}
+	cfg.Listeners, cfg.InterBrokerListener = ls, strings.ToUpper(f.lf.interBroker)
+	return nil
+}
+
+// interBrokerListener is the listener of cfg other brokers fetch from
+// (the first, unless named).
+func interBrokerListener(cfg broker.NodeConfig) broker.ListenerConfig {
+	for _, l := range cfg.Listeners {
+		if l.Name == cfg.InterBrokerListener {
+			return l
+		}
+	}
+	if len(cfg.Listeners) > 0 {
+		return cfg.Listeners[0]
+	}
+	return broker.ListenerConfig{Protocol: broker.Plaintext}
 }
 
 func (f *brokerFlags) logger(inv *invocation) (*slog.Logger, error) {
@@ -65,6 +104,8 @@ func brokerCommand() *command {
 	var autoRebalance bool
 	var cleaner broker.CleanerConfig
 	var cleanerEnable bool
+	var serverTLS, peerTLS tlsFiles
+	var insecure bool
 	return &command{
 		name:    "broker",
 		summary: "run one broker node of a cluster",
@@ -76,6 +117,12 @@ any other node joins as a learner. Data survives restarts.`,
 			bf.registerMetrics(fs)
 			gf.register(fs)
 			tf.register(fs)
+			serverTLS.register(fs, "tls-", "tls-client-ca", "certificate of the SSL listeners",
+				"require client certificates signed by these CAs on the SSL listeners")
+			peerTLS.register(fs, "peer-tls-", "peer-ca", "this broker's certificate for mutual TLS with its peers (raft, and replica fetches "+
+				"when the inter-broker listener is SSL)", "the cluster CA: raft peers and replica fetchers must present certificates it signed")
+			fs.BoolVar(&insecure, "insecure", false, "serve a PLAINTEXT Kafka listener, the raft listener without --peer-ca, or the admin listener "+
+				"on a non-loopback address (anyone who reaches them has full access)")
 			fs.IntVar(&id, "id", 0, "broker and raft node `id` (> 0), unique in the cluster")
 			fs.StringVar(&raft, "raft", "127.0.0.1:9093", "raft listen `address`")
 			fs.StringVar(&voters, "voters", "", "raft voters as `id@host:port,...` (required)")
@@ -138,13 +185,36 @@ any other node joins as a learner. Data survives restarts.`,
 			if err != nil {
 				return err
 			}
-			return bf.withMetrics(ctx, inv, runNode, broker.NodeConfig{
-				ID: int32(id), DataDir: bf.dataDir, KafkaListen: bf.kafka, Advertise: bf.advertise, AdminListen: bf.admin,
+			ncfg := broker.NodeConfig{
+				ID: int32(id), DataDir: bf.dataDir, AdminListen: bf.admin,
 				RaftListen: raft, Voters: vm, ClusterID: clusterID, Rack: rack,
 				AutoCreateTopics: bf.autoCreate, StartFreshMetadata: bf.startFresh, Logger: log,
 				PeerKafkaAddrs: pm, ReplicaLagTimeMax: lagMax, MinInsyncReplicas: minISR, LeaderRebalance: rebalance, Groups: groups,
 				Cleaner: cleaner, Tier: tier, RetentionCheckInterval: tf.retentionCheck,
-			})
+			}
+			stls, sstore, err := serverTLS.serverConfig(log)
+			if err != nil {
+				return err
+			}
+			if err := bf.applyListeners(&ncfg, stls); err != nil {
+				return err
+			}
+			if stls != nil && !slices.ContainsFunc(ncfg.Listeners, func(l broker.ListenerConfig) bool { return l.Protocol.UsesTLS() }) {
+				return usagef("--tls-cert is for SSL listeners, and --listeners has none (e.g. --listeners SSL://host:port)")
+			}
+			pstore, err := openPeerTLS(&ncfg, &peerTLS, log)
+			if err != nil {
+				return err
+			}
+			if inter := interBrokerListener(ncfg); inter.Protocol.UsesTLS() && ncfg.PeerTLS == nil {
+				return usagef("the inter-broker listener %s is %s: replica fetchers need --peer-tls-cert, --peer-tls-key and --peer-ca "+
+					"(or name another listener in --inter-broker-listener-name)", inter.Name, inter.Protocol)
+			}
+			if err := checkExposure(ncfg, insecure); err != nil {
+				return err
+			}
+			defer reloadOnHUP(ctx, log, sstore, pstore)()
+			return bf.withMetrics(ctx, inv, runNode, ncfg)
 		},
 	}
 }

@@ -72,12 +72,20 @@ that list.`,
 				return err
 			}
 			reg := newMetricsRegistry()
-			node, err := broker.StartNode(broker.NodeConfig{
-				ID: 1, DataDir: bf.dataDir, KafkaListen: bf.kafka, Advertise: bf.advertise, AdminListen: bf.admin,
+			ncfg := broker.NodeConfig{
+				ID: 1, DataDir: bf.dataDir, AdminListen: bf.admin,
 				RaftListen: "127.0.0.1:0", Voters: map[uint64]string{1: "127.0.0.1:0"},
 				AutoCreateTopics: bf.autoCreate, StartFreshMetadata: bf.startFresh, Logger: log, Metrics: reg, Groups: groups,
 				Tier: tier, RetentionCheckInterval: tf.retentionCheck,
-			})
+			}
+			stls, err := gf.serverTLS(log)
+			if err != nil {
+				return err
+			}
+			if err := bf.applyListeners(&ncfg, stls); err != nil {
+				return err
+			}
+			node, err := broker.StartNode(ncfg)
 			if err != nil {
 				return err
 			}
@@ -91,11 +99,16 @@ that list.`,
 			if len(gf.allowedOrigins) == 0 {
 				gf.allowedOrigins = devAllowedOrigins
 			}
-			gcfg, err := gf.config(ctx, []string{node.KafkaAddr()}, secret)
+			gcfg, err := gf.config(ctx, []string{devGatewayBroker(node, ncfg)}, secret)
 			if err != nil {
 				return errors.Join(err, node.Close())
 			}
 			gcfg.Logger, gcfg.Registry = log, reg
+			stores, err := gf.openTLS(&gcfg, log)
+			if err != nil {
+				return errors.Join(err, node.Close())
+			}
+			defer reloadOnHUP(ctx, log, stores...)()
 			// /readyz is 503 until every partition this broker should lead
 			// is open and leading here, naming the ones that are not.
 			gcfg.Ready = node.Broker.Ready
@@ -113,13 +126,14 @@ that list.`,
   Kafka:            %s   (try: kcat -b %s -L)
   Data dir:         %s
   Allowed origins:  %s   (browser apps; set with --allowed-origins)
+  Security:         %s
   Admin token:      %s
 Try:
   export TOKEN=%s
   curl -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d '{"name": "demo", "partitions": 3}' %s/v1/topics
   curl -H "Authorization: Bearer $TOKEN" -H 'Content-Type: application/json' -d '{"value": {"hello": "world"}}' %s/v1/topics/demo/events
 Press Ctrl-C to stop.
-`, gw.URL(), gw.URL(), wsURLOf(gw.URL()), gw.ConsoleURL(), node.KafkaAddr(), node.KafkaAddr(), bf.dataDir, strings.Join(gcfg.AllowedOrigins, ", "), token, token, gw.URL(), gw.URL())
+`, gw.URL(), gw.URL(), wsURLOf(gw.URL()), gw.ConsoleURL(), node.KafkaAddr(), node.KafkaAddr(), bf.dataDir, strings.Join(gcfg.AllowedOrigins, ", "), devSecurity(gcfg, ncfg), token, token, gw.URL(), gw.URL())
 			<-ctx.Done()
 			log.Info("shutting down")
 			return errors.Join(gw.Close(), node.Close())
@@ -138,6 +152,35 @@ func devAdminToken(ac auth.Config) (string, error) {
 		return "", err
 	}
 	return m.Mint(auth.MintOptions{Subject: "dev-admin", Admin: true, TTL: devTokenTTL, Issuer: ac.Issuer, Audience: ac.Audience})
+}
+
+// devSecurity says what "runnel dev" secures and how to secure the rest.
+func devSecurity(g gateway.Config, n broker.NodeConfig) string {
+	var on []string
+	if g.TLS != nil {
+		on = append(on, "HTTPS/WSS")
+	}
+	for _, l := range n.Listeners {
+		if l.Protocol.UsesTLS() {
+			on = append(on, "Kafka listener "+l.Name+" over TLS")
+		}
+	}
+	if len(on) > 0 {
+		return strings.Join(on, ", ")
+	}
+	return "off, plaintext on loopback only. For TLS add --tls-cert FILE --tls-key FILE (HTTPS) and " +
+		"--listeners PLAINTEXT://127.0.0.1:9092,SSL://127.0.0.1:9094 (Kafka); runnel broker secures every port (README: Security)"
+}
+
+// devGatewayBroker is the listener the in-process gateway connects to: the
+// first PLAINTEXT one, else the first (an SSL one needs --broker-ca).
+func devGatewayBroker(node *broker.Node, cfg broker.NodeConfig) string {
+	for _, l := range cfg.Listeners {
+		if l.Protocol == broker.Plaintext {
+			return node.ListenerAddr(l.Name)
+		}
+	}
+	return node.KafkaAddr()
 }
 
 func wsURLOf(httpURL string) string { return "ws" + httpURL[len("http"):] }

@@ -27,7 +27,7 @@ type devProc struct {
 }
 
 var (
-	devURLLine   = regexp.MustCompile(`HTTP \+ WebSocket: (http://\S+)`)
+	devURLLine   = regexp.MustCompile(`HTTP \+ WebSocket: (https?://\S+)`)
 	devTokenLine = regexp.MustCompile(`Admin token: +(\S+)`)
 )
 

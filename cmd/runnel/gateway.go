@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"flag"
 	"fmt"
+	"log/slog"
 	"strings"
 
 	"github.com/runnel-dev/runnel/gateway"
 	"github.com/runnel-dev/runnel/gateway/auth"
+	"github.com/runnel-dev/runnel/internal/tlsconf"
 )
 
 // stringList is a repeatable flag; each use adds one value, or several
@@ -34,6 +37,10 @@ type gatewayFlags struct {
 	issuer         string
 	audience       string
 	allowedOrigins stringList
+	tls            tlsFiles // the HTTP listener's ("runnel dev": and its SSL listeners')
+	brokerTLS      tlsFiles // connections to the brokers
+	srvTLS         *tls.Config
+	srvStore       *tlsconf.Store // opened by serverTLS
 	cfg            gateway.Config
 }
 
@@ -57,6 +64,10 @@ func (f *gatewayFlags) register(fs *flag.FlagSet, http string) {
 	fs.IntVar(&f.cfg.WebSocket.MaxSubscriptionsPerSocket, "max-subscriptions", 0, "most subscriptions on one WebSocket (default 100)")
 	fs.DurationVar(&f.cfg.ProduceLeaderWait, "produce-leader-wait", 0, "how long a produce waits for a partition without a leader before it answers 503 with Retry-After (default 5s)")
 	fs.BoolVar(&f.cfg.LogRequests, "log-requests", false, "log every REST request at info (otherwise at debug)")
+	f.tls.register(fs, "tls-", "tls-client-ca", "serve HTTPS and WSS with this certificate",
+		"require client certificates signed by these CAs on the HTTP listener")
+	f.brokerTLS.register(fs, "broker-tls-", "broker-ca", "client certificate for TLS connections to the brokers",
+		"connect to the brokers with TLS, verifying them against these CAs")
 	fs.DurationVar(&f.cfg.WebSocket.WriteDelay, "ws-write-delay", 0, "how long a WebSocket's writer waits to gather more events into one write (0: write at once)")
 }
 
@@ -97,6 +108,39 @@ func (f *gatewayFlags) config(ctx context.Context, brokers []string, defaultSecr
 	return cfg, nil
 }
 
+// serverTLS opens --tls-cert, --tls-key and --tls-client-ca once (nil
+// when not given).
+func (f *gatewayFlags) serverTLS(log *slog.Logger) (*tls.Config, error) {
+	if f.srvStore == nil && f.tls.set() {
+		var err error
+		if f.srvTLS, f.srvStore, err = f.tls.serverConfig(log); err != nil {
+			return nil, err
+		}
+	}
+	return f.srvTLS, nil
+}
+
+// openTLS reads the TLS files into cfg (TLS and BrokerTLS) and returns
+// the stores to reload on SIGHUP.
+func (f *gatewayFlags) openTLS(cfg *gateway.Config, log *slog.Logger) ([]*tlsconf.Store, error) {
+	srv, err := f.serverTLS(log)
+	if err != nil {
+		return nil, err
+	}
+	if f.brokerTLS.cert != "" && f.brokerTLS.ca == "" {
+		return nil, usagef("--broker-tls-cert needs --broker-ca: the brokers are verified against it")
+	}
+	bs, err := f.brokerTLS.open(log, false)
+	if err != nil {
+		return nil, err
+	}
+	cfg.TLS = srv
+	if bs != nil {
+		cfg.BrokerTLS = bs.ClientConfig("")
+	}
+	return []*tlsconf.Store{f.srvStore, bs}, nil
+}
+
 // gatewayCommand is "runnel gateway": one stateless gateway.
 func gatewayCommand() *command {
 	var gf gatewayFlags
@@ -126,6 +170,11 @@ their own; run as many as you like behind a load balancer.`,
 				return err
 			}
 			cfg.Logger = log
+			stores, err := gf.openTLS(&cfg, log)
+			if err != nil {
+				return err
+			}
+			defer reloadOnHUP(ctx, log, stores...)()
 			g, err := gateway.Start(ctx, cfg)
 			if err != nil {
 				return fmt.Errorf("start the gateway: %w", err)

@@ -34,7 +34,7 @@ func (c *Controller) RegisterBroker(ctx context.Context, req RegisterBrokerReque
 	}
 	img := c.image()
 	reg := metadata.Record{BrokerRegistered: &metadata.BrokerRegistered{
-		ID: req.ID, Addr: req.Addr, Rack: req.Rack, Incarnation: req.Incarnation,
+		ID: req.ID, Addr: req.Addr, Rack: req.Rack, Incarnation: req.Incarnation, Listeners: req.Listeners,
 	}}
 	after, err := img.Apply(img.Version()+1, metadata.Batch{Records: []metadata.Record{reg}})
 	if err != nil {

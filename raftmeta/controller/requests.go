@@ -14,6 +14,9 @@ type RegisterBrokerRequest struct {
 	Addr        string    `json:"addr"`
 	Rack        string    `json:"rack,omitempty"`
 	Incarnation uuid.UUID `json:"incarnation"`
+	// Listeners are the broker's named advertised listeners (see
+	// metadata.BrokerRegistered).
+	Listeners []metadata.Endpoint `json:"listeners,omitempty"`
 	// Node is the raft node the request came from, set by the member that
 	// received it (never taken from the wire): the controller watches that
 	// node's connection to notice the broker's death early.

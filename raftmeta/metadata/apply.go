@@ -145,13 +145,32 @@ func (w *writer) brokerRegistered(r *BrokerRegistered) error {
 	if r.ID < 0 || r.Addr == "" || len(r.Addr) > maxStringLength || len(r.Rack) > maxStringLength || r.Incarnation == uuid.Nil {
 		return rejectf(ErrInvalidBroker, "broker %d addr %q incarnation %s", r.ID, r.Addr, r.Incarnation)
 	}
-	b := &Broker{ID: r.ID, Addr: r.Addr, Rack: r.Rack, Incarnation: r.Incarnation, Epoch: w.index, Fenced: true}
+	if err := validEndpoints(r.ID, r.Listeners); err != nil {
+		return err
+	}
+	b := &Broker{ID: r.ID, Addr: r.Addr, Rack: r.Rack, Incarnation: r.Incarnation, Epoch: w.index, Fenced: true, Listeners: r.Listeners}
 	if old, ok := w.img.brokers[r.ID]; ok && old.Incarnation == r.Incarnation {
 		// The same process registering again (a retry): keep its epoch and
 		// fencing state.
 		b.Epoch, b.Fenced = old.Epoch, old.Fenced
 	}
 	w.putBroker(b)
+	return nil
+}
+
+// validEndpoints checks a registration's listeners: bounded, named
+// uniquely, each with an address.
+func validEndpoints(id int32, eps []Endpoint) error {
+	if len(eps) > maxEndpoints {
+		return rejectf(ErrInvalidBroker, "broker %d registers %d listeners, more than %d", id, len(eps), maxEndpoints)
+	}
+	seen := make(map[string]bool, len(eps))
+	for _, e := range eps {
+		if e.Name == "" || e.Addr == "" || len(e.Name) > maxStringLength || len(e.Addr) > maxStringLength || seen[e.Name] {
+			return rejectf(ErrInvalidBroker, "broker %d listener %q addr %q (empty, too long or named twice)", id, e.Name, e.Addr)
+		}
+		seen[e.Name] = true
+	}
 	return nil
 }
 

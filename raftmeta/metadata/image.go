@@ -20,6 +20,27 @@ type Broker struct {
 	Epoch uint64 `json:"epoch"`
 	// Fenced brokers may not lead or join an ISR.
 	Fenced bool `json:"fenced"`
+	// Listeners are the broker's named advertised listeners (none for a
+	// broker that registered only Addr). Shared between image versions:
+	// read it, never modify it.
+	Listeners []Endpoint `json:"listeners,omitempty"`
+}
+
+// ListenerAddr returns the address the broker advertises on the listener
+// named name: the matching endpoint when the broker registered named
+// listeners (false when it has none of that name, so that a client of a
+// listener is never sent to another), Addr when it did not or name is
+// empty.
+func (b Broker) ListenerAddr(name string) (string, bool) {
+	if name == "" || len(b.Listeners) == 0 {
+		return b.Addr, true
+	}
+	for _, e := range b.Listeners {
+		if e.Name == name {
+			return e.Addr, true
+		}
+	}
+	return "", false
 }
 
 // Partition is the state of one partition. Slices are shared between image

@@ -37,7 +37,21 @@ type BrokerRegistered struct {
 	Addr        string    `json:"addr"`
 	Rack        string    `json:"rack,omitempty"`
 	Incarnation uuid.UUID `json:"incarnation"`
+	// Listeners are the broker's advertised Kafka listeners by name, when
+	// it has named ones; Addr is then the inter-broker listener's address.
+	Listeners []Endpoint `json:"listeners,omitempty"`
 }
+
+// Endpoint is one advertised Kafka listener of a broker: Kafka's listener
+// name (INTERNAL, EXTERNAL...) and the host:port clients of that listener
+// are told.
+type Endpoint struct {
+	Name string `json:"name"`
+	Addr string `json:"addr"`
+}
+
+// maxEndpoints bounds the listeners of one broker registration.
+const maxEndpoints = 64
 
 // BrokerFenced stops a broker from leading or joining an ISR. Epoch must be
 // the broker's current epoch, so that a decision about an old incarnation

@@ -79,6 +79,9 @@ func UnmarshalImage(data []byte) (*Image, error) {
 		if _, dup := img.brokers[b.ID]; dup || b.ID < 0 {
 			return nil, fmt.Errorf("%w: broker %d duplicated or invalid", ErrInvalidSnapshot, b.ID)
 		}
+		if err := validEndpoints(b.ID, b.Listeners); err != nil {
+			return nil, fmt.Errorf("%w: %v", ErrInvalidSnapshot, err)
+		}
 		img.brokers[b.ID] = &b
 	}
 	for _, t := range w.Topics {
