@@ -14,13 +14,15 @@ import (
 // half-understands an entry. Encode writes the oldest version that can
 // express a batch, so entries that need nothing new stay readable by older
 // nodes. Version 2 adds PartitionChanged.Reassign; version 3
-// BrokerRegistered.Listeners.
+// BrokerRegistered.Listeners and tiered storage's fenced RemoteSegmentAdded
+// (BrokerID, the segment's LeaderEpoch and MaxTimestamp) and
+// RemoteLogStartMoved.
 const FormatVersion = 3
 
 // formatVersion returns the oldest version that can express b.
 func formatVersion(b Batch) int {
 	for _, r := range b.Records {
-		if r.BrokerRegistered != nil && len(r.BrokerRegistered.Listeners) > 0 {
+		if r.BrokerRegistered != nil && len(r.BrokerRegistered.Listeners) > 0 || r.RemoteSegmentAdded != nil || r.RemoteLogStartMoved != nil {
 			return 3
 		}
 	}
