@@ -318,3 +318,27 @@ func TestServeReturnsAfterShutdown(t *testing.T) {
 		}
 	}
 }
+
+// TestTokensNeverLogged: request logs (at every level) carry the subject,
+// never a token: not from the Authorization header, not from a query string
+// (?access_token= is how browsers open WebSockets), on matched and
+// unmatched routes, for accepted and refused tokens alike.
+func TestTokensNeverLogged(t *testing.T) {
+	h := newHarness(t, harnessOpts{logRequests: true})
+	h.createTopic("orders", 1)
+	good := h.admin()
+	bad := good[:len(good)-4] + "AAAA"
+	wantStatus(t, h.do(req{method: "GET", path: "/v1/topics/orders?access_token=" + good, token: good}), 200)
+	wantStatus(t, h.do(req{method: "GET", path: "/v1/topics/orders?access_token=" + bad, token: bad}), 401)
+	wantStatus(t, h.do(req{method: "GET", path: "/v1/ws?access_token=" + good, raw: true}), 400)
+	wantStatus(t, h.do(req{method: "GET", path: "/nowhere?access_token=" + good, token: good, raw: true}), 404)
+	logs := h.logs.String()
+	if !strings.Contains(logs, `"msg":"http request"`) {
+		t.Fatalf("no request logged:\n%s", logs)
+	}
+	for _, tok := range []string{good, bad, good[strings.LastIndexByte(good, '.')+1:]} {
+		if strings.Contains(logs, tok) {
+			t.Fatalf("a token (or its signature) is in the logs:\n%s", logs)
+		}
+	}
+}
