@@ -16,6 +16,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -73,6 +74,31 @@ func (r *recordHash) add(offset int64, value []byte) error {
 
 func (r *recordHash) sum() string { return fmt.Sprintf("%x", r.h.Sum(nil)) }
 
+// uploadLag reads runnel_tier_upload_lag_segments (all partitions) from
+// the operator address ops.
+func uploadLag(ops string) (int64, error) {
+	resp, err := http.Get("http://" + ops + "/metrics")
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	var lag float64
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		name, value, ok := strings.Cut(sc.Text(), " ")
+		if !ok || !strings.HasPrefix(name, "runnel_tier_upload_lag_segments") {
+			continue
+		}
+		v, err := strconv.ParseFloat(value, 64)
+		if err != nil {
+			return 0, fmt.Errorf("metric line %q: %w", sc.Text(), err)
+		}
+		lag += v
+	}
+	return int64(lag), sc.Err()
+}
+
 // dirBytes is the disk space the regular files under dir take (blocks
 // allocated: preallocated index files count what they use, not their
 // length).
@@ -106,7 +132,8 @@ func TestDevTiersGiB(t *testing.T) {
 	}
 	start := time.Now()
 	dataDir, tierDir := t.TempDir(), t.TempDir()
-	dev := startDev(t, dataDir, "--tier-dir", tierDir, "--retention-check-interval", "100ms")
+	ops := freePort(t)
+	dev := startDev(t, dataDir, "--tier-dir", tierDir, "--metrics", ops, "--retention-check-interval", "100ms")
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("runnel dev stderr:\n%s", dev.output())
@@ -123,17 +150,34 @@ func TestDevTiersGiB(t *testing.T) {
 		t.Fatalf("create topic: %v %v %s", err, resp.Err, resp.ErrMessage)
 	}
 
-	// The data directory's size, sampled while producing and uploading.
-	bound := int64(gibLocalBytes + 3*gibSegment)
-	var maxLocal atomic.Int64
+	// The data directory's size, sampled while producing and uploading:
+	// local retention may only delete uploaded segments, so it holds at
+	// most local.retention.bytes, the segments waiting for their upload
+	// (the upload lag, read first), the active segment and one uploaded
+	// since the last retention pass.
+	var maxLocal, maxLag atomic.Int64
+	var overErr atomic.Pointer[error]
 	stopSampling := make(chan struct{})
 	var sampling sync.WaitGroup
 	sampling.Go(func() {
 		tick := time.NewTicker(gibSampleEvery)
 		defer tick.Stop()
 		for {
-			if n := dirBytes(dataDir); n > maxLocal.Load() {
+			lag, err := uploadLag(ops)
+			if err != nil {
+				overErr.CompareAndSwap(nil, &err)
+				return
+			}
+			n := dirBytes(dataDir)
+			if bound := gibLocalBytes + (lag+2)*gibSegment; n > bound {
+				err := fmt.Errorf("data directory holds %d bytes with %d segments waiting for upload: bound %d", n, lag, bound)
+				overErr.CompareAndSwap(nil, &err)
+			}
+			if n > maxLocal.Load() {
 				maxLocal.Store(n)
+			}
+			if lag > maxLag.Load() {
+				maxLag.Store(lag)
 			}
 			select {
 			case <-stopSampling:
@@ -179,10 +223,10 @@ func TestDevTiersGiB(t *testing.T) {
 	}
 	close(stopSampling)
 	sampling.Wait()
-	t.Logf("produced %d MiB in %v; data directory at most %d MiB (bound %d MiB), %d MiB now",
-		gibRecords*gibValueBytes>>20, produced.Round(time.Millisecond), maxLocal.Load()>>20, bound>>20, dirBytes(dataDir)>>20)
-	if m := maxLocal.Load(); m > bound {
-		t.Fatalf("data directory reached %d bytes, bound %d", m, bound)
+	t.Logf("produced %d MiB in %v; data directory at most %d MiB (local.retention.bytes %d MiB), upload lag at most %d segments, %d MiB now",
+		gibRecords*gibValueBytes>>20, produced.Round(time.Millisecond), maxLocal.Load()>>20, gibLocalBytes>>20, maxLag.Load(), dirBytes(dataDir)>>20)
+	if p := overErr.Load(); p != nil {
+		t.Fatal(*p)
 	}
 
 	readers := map[string]func(context.Context, *recordHash) error{
@@ -197,9 +241,11 @@ func TestDevTiersGiB(t *testing.T) {
 	for name, read := range readers {
 		wg.Go(func() {
 			h := newRecordHash()
+			began := time.Now()
 			err := read(ctx, h)
 			mu.Lock()
 			defer mu.Unlock()
+			t.Logf("%s read %d records in %v", name, h.next, time.Since(began).Round(time.Millisecond))
 			switch {
 			case err != nil:
 				t.Errorf("%s: %v (after %d records)", name, err, h.next)
@@ -211,7 +257,7 @@ func TestDevTiersGiB(t *testing.T) {
 	wg.Wait()
 	t.Logf("four readers of 1 GiB at once in %v; whole test %v", time.Since(readStart).Round(time.Millisecond), time.Since(start).Round(time.Millisecond))
 	if !t.Failed() {
-		if got := dirBytes(tierDir); got < int64(gibRecords*gibValueBytes)-bound {
+		if got := dirBytes(tierDir); got < int64(gibRecords*gibValueBytes-gibLocalBytes-gibSegment) {
 			t.Fatalf("the store holds %d bytes: the reads were not from it", got)
 		}
 	}
