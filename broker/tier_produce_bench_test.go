@@ -19,7 +19,9 @@ import (
 // one producer) at half the broker's maximum produce rate, on a topic
 // without tiering and on one with remote.storage.enable whose 1 MiB
 // segments are uploaded to a versitygw server meanwhile, in the same run.
-// Reported: p99-plain-ms, p99-tiered-ms and their ratio.
+// Reported: p99-plain-ms, p99-tiered-ms and their ratio, and the largest
+// upload lag seen (runnel_tier_upload_lag_segments, sampled every 20 ms):
+// small when uploads keep up with half the maximum rate.
 func BenchmarkTierProduceP99S3(b *testing.B) { benchTierProduceP99(b, newS3TierStore(b)) }
 
 // BenchmarkTierProduceP99Dir is BenchmarkTierProduceP99S3 with a directory
@@ -77,6 +79,21 @@ func benchTierProduceP99(b *testing.B, store tiering.Store) {
 		return lat[len(lat)*99/100]
 	}
 	var plain, tiered time.Duration
+	var maxLag float64
+	stopLag, lagDone := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(lagDone)
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			maxLag = max(maxLag, counterOrZero(b, br.Metrics, "runnel_tier_upload_lag_segments"))
+			select {
+			case <-stopLag:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
@@ -99,6 +116,9 @@ func benchTierProduceP99(b *testing.B, store tiering.Store) {
 		}
 	}
 	b.StopTimer()
+	close(stopLag)
+	<-lagDone
+	b.ReportMetric(maxLag, "max-upload-lag-segments")
 	ms := func(d time.Duration) float64 { return float64(d) / float64(b.N) / 1e6 }
 	b.ReportMetric(ms(plain), "p99-plain-ms")
 	b.ReportMetric(ms(tiered), "p99-tiered-ms")

@@ -115,7 +115,7 @@ func (tc *tieredCluster) stalled(t *testing.T) {
 
 // counterOrZero is gaugeValue of a counter vector, 0 before its first
 // series exists.
-func counterOrZero(t *testing.T, reg *prometheus.Registry, name string) float64 {
+func counterOrZero(t testing.TB, reg *prometheus.Registry, name string) float64 {
 	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {
