@@ -410,7 +410,7 @@ func TestProduceOnFullDiskRecovers(t *testing.T) {
 }
 
 // gaugeValue sums the samples of a metric family in reg.
-func gaugeValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
+func gaugeValue(t testing.TB, reg *prometheus.Registry, name string) float64 {
 	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {

@@ -100,11 +100,17 @@ func ptr(s string) *string { return &s }
 // partition 0 of topic, uncompressed, in batches of 50.
 func produceRecords(t *testing.T, c *brokertest.Cluster, topic string, n int) {
 	t.Helper()
+	produceRecordRange(t, c, topic, 0, n)
+}
+
+// produceRecordRange produces records from to n-1 as produceRecords does.
+func produceRecordRange(t *testing.T, c *brokertest.Cluster, topic string, from, n int) {
+	t.Helper()
 	cl := c.Client(kgo.ProducerLinger(0), kgo.ProducerBatchCompression(kgo.NoCompression()))
 	defer cl.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	for i := 0; i < n; i += 50 {
+	for i := from; i < n; i += 50 {
 		var rs []*kgo.Record
 		for j := i; j < min(i+50, n); j++ {
 			rs = append(rs, &kgo.Record{Topic: topic, Value: []byte(recordValue(j)), Timestamp: recordTS(j)})

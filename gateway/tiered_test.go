@@ -2,7 +2,6 @@ package gateway
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"testing"
@@ -51,18 +50,7 @@ func TestTieredEventsOverRESTAndWebSocket(t *testing.T) {
 	client := &http.Client{Transport: openapitest.Transport(t, nil)}
 	fetch := func(off int) (int, map[string]any) {
 		t.Helper()
-		req, _ := http.NewRequest("GET", fmt.Sprintf("%s/v1/topics/tiered/partitions/0/events?offset=%d", g.URL(), off), nil)
-		req.Header.Set("Authorization", "Bearer "+tok)
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var body map[string]any
-		if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-			t.Fatalf("REST fetch at %d: %v", off, err)
-		}
-		return resp.StatusCode, body
+		return getEvents(t, client, g.URL(), tok, "tiered", int64(off))
 	}
 	var got []string
 	for off := 0; off < n; {

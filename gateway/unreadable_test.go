@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"hash/crc32"
 	"net/http"
@@ -73,18 +72,7 @@ func TestDamagedStoredBatchIsReportedAndSkipped(t *testing.T) {
 	client := &http.Client{Transport: openapitest.Transport(t, nil)}
 	fetch := func(offset int64) (int, map[string]any) {
 		t.Helper()
-		req, _ := http.NewRequest("GET", fmt.Sprintf("%s/v1/topics/damaged/partitions/0/events?offset=%d", g.URL(), offset), nil)
-		req.Header.Set("Authorization", "Bearer "+tok)
-		resp, err := client.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var body map[string]any
-		if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-			t.Fatalf("fetch at %d: %v", offset, err)
-		}
-		return resp.StatusCode, body
+		return getEvents(t, client, g.URL(), tok, "damaged", offset)
 	}
 	// The broker may take a moment to lead again after the restart.
 	testwait.For(t, 30*time.Second, 50*time.Millisecond, func() error {
@@ -189,9 +177,15 @@ func TestDamagedStoredBatchIsReportedAndSkipped(t *testing.T) {
 // offsets, from first on, to partition 0 of topic.
 func produceBatch(t *testing.T, cl *kgo.Client, topic string, first, n int) {
 	t.Helper()
+	produceBatchAt(t, cl, topic, first, n, time.Now())
+}
+
+// produceBatchAt is produceBatch with the events' timestamp ts.
+func produceBatchAt(t *testing.T, cl *kgo.Client, topic string, first, n int, ts time.Time) {
+	t.Helper()
 	recs := make([]recordbatch.Record, n)
 	for i := range recs {
-		recs[i] = recordbatch.Record{Timestamp: time.Now().UnixMilli(), Value: []byte(strconv.Itoa(first + i))}
+		recs[i] = recordbatch.Record{Timestamp: ts.UnixMilli(), Value: []byte(strconv.Itoa(first + i))}
 	}
 	batch, err := recordbatch.Build(recordbatch.BuildOptions{}, recs)
 	if err != nil {

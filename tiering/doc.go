@@ -18,7 +18,10 @@
 //
 // Integrity: Put computes the CRC-32C (Castagnoli) of the bytes before sending
 // them and stores it with the object (S3 user metadata
-// x-amz-meta-runnel-crc32c; a header in the local file). A Get of a whole
+// x-amz-meta-runnel-crc32c; a header in the local file). S3 bodies go with
+// that CRC-32C in x-amz-checksum-crc32c, which the server verifies, and
+// UNSIGNED-PAYLOAD (requests are still SigV4-signed; their bodies are not
+// hashed with SHA-256 on either side). A Get of a whole
 // object recomputes it while the caller reads and fails the final Read with
 // [ErrChecksum] when they differ, so damage in the bucket is never passed on
 // silently. Ranged reads cannot be checked against a whole-object checksum;

@@ -5,6 +5,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -120,5 +126,55 @@ func TestWrappedS3ErrorsKeepTheirMeaning(t *testing.T) {
 	taken := &uncertainInitiate{fmt.Errorf("x: %w", minio.ErrorResponse{StatusCode: 412, Code: "PreconditionFailed"})}
 	if err := mapS3Error(taken); !errors.Is(err, ErrExists) {
 		t.Fatalf("a wrapped 412 maps to %v, want ErrExists", err)
+	}
+}
+
+// TestS3PutSendsUnsignedPayloadWithCRC: a single PUT and every part of a
+// multipart upload go with UNSIGNED-PAYLOAD (no SHA-256 of the body on
+// either side) and the body's CRC-32C, which TestS3ServerChecksBodyCRC
+// shows the server verifies.
+func TestS3PutSendsUnsignedPayloadWithCRC(t *testing.T) {
+	srv := s3test.Start(t)
+	u, err := url.Parse("http://" + srv.Endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rp := httputil.NewSingleHostReverseProxy(u) // keeps the Host header the request was signed for
+	var mu sync.Mutex
+	var puts []string
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPut && r.ContentLength > 0 {
+			mu.Lock()
+			puts = append(puts, r.Header.Get("X-Amz-Content-Sha256")+" crc32c="+r.Header.Get(hdrChecksumCRC32C))
+			mu.Unlock()
+		}
+		rp.ServeHTTP(w, r)
+	}))
+	defer front.Close()
+	s, err := NewS3(S3Options{
+		Endpoint: front.Listener.Addr().String(), Bucket: srv.Bucket(t, "unsigned"), AccessKey: s3test.AccessKey, SecretKey: s3test.SecretKey,
+		PathStyle: true, PartSize: minPartSize,
+	}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	small := bytes.Repeat([]byte("s"), 1000)
+	large := bytes.Repeat([]byte("L"), minPartSize+1000) // two parts
+	for key, b := range map[string][]byte{"small": small, "large": large} {
+		if _, err := s.Put(ctx, key, bytes.NewReader(b), int64(len(b))); err != nil {
+			t.Fatalf("put %s: %v", key, err)
+		}
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(puts) != 3 {
+		t.Fatalf("%d PUTs with a body, want 3 (one object, two parts): %q", len(puts), puts)
+	}
+	for _, p := range puts {
+		if crc, ok := strings.CutPrefix(p, "UNSIGNED-PAYLOAD crc32c="); !ok || crc == "" {
+			t.Fatalf("PUT sent with %q, want UNSIGNED-PAYLOAD and a CRC-32C", p)
+		}
 	}
 }

@@ -34,7 +34,12 @@ func crcBase64(crc uint32) string {
 
 // putOnce makes one attempt at storing the object, create-only. Up to
 // PartSize it is a single PUT carrying If-None-Match: * and the object's
-// CRC-32C, which the server checks against the body. Above, it is a
+// CRC-32C, which the server checks against the body. Bodies go with
+// UNSIGNED-PAYLOAD: the CRC-32C the server verifies protects them, and
+// minio-go's default over plain HTTP (a streaming SHA-256 signature of
+// every 64 KiB chunk, checked again by the server) costs the CPU that
+// producers on the same cores need; over TLS minio-go sends
+// UNSIGNED-PAYLOAD anyway. Above, it is a
 // multipart upload driven here rather than by minio-go's PutObject, because
 // minio-go (v7.4.1) drops custom headers from CompleteMultipartUpload,
 // which is the request where If-None-Match must go; every part carries its
@@ -43,7 +48,7 @@ func (s *S3Store) putOnce(ctx context.Context, key string, body io.ReaderAt, siz
 	meta := map[string]string{metaCRC: fmt.Sprintf("%08x", crc)}
 	if uint64(size) <= s.opts.PartSize {
 		meta[hdrChecksumCRC32C] = crcBase64(crc)
-		opts := minio.PutObjectOptions{UserMetadata: meta, ContentType: "application/octet-stream"}
+		opts := minio.PutObjectOptions{UserMetadata: meta, ContentType: "application/octet-stream", DisableContentSha256: true}
 		opts.SetMatchETagExcept("*")
 		return s.core.PutObject(ctx, s.opts.Bucket, key, io.NewSectionReader(body, 0, size), size, "", "", opts)
 	}
@@ -156,7 +161,7 @@ func (s *S3Store) uploadPart(ctx context.Context, key, uploadID string, body io.
 		return minio.CompletePart{}, err
 	}
 	op, err := s.core.PutObjectPart(ctx, s.opts.Bucket, key, uploadID, i+1, sec, length,
-		minio.PutObjectPartOptions{CustomHeader: http.Header{hdrChecksumCRC32C: {sum}}})
+		minio.PutObjectPartOptions{CustomHeader: http.Header{hdrChecksumCRC32C: {sum}}, DisableContentSha256: true})
 	if err != nil {
 		return minio.CompletePart{}, fmt.Errorf("part %d: %w", i+1, err)
 	}

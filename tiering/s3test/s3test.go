@@ -46,6 +46,7 @@ type Server struct {
 	// per object.
 	Dir string
 
+	bin      string
 	cmd      *exec.Cmd
 	log      *syncBuffer
 	stopOnce sync.Once
@@ -109,20 +110,46 @@ func start(bin, dir string) (*Server, error) {
 		if err != nil {
 			return nil, err
 		}
-		s := &Server{Endpoint: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Dir: dir, log: new(syncBuffer), exited: make(chan struct{})}
-		s.cmd = exec.Command(bin, "--port", s.Endpoint, "--quiet", "--region", Region, "posix", dir)
-		s.cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY="+AccessKey, "ROOT_SECRET_KEY="+SecretKey)
-		s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
-		if err := s.cmd.Start(); err != nil {
-			return nil, fmt.Errorf("start %s: %w", bin, err)
-		}
-		go func() { _ = s.cmd.Wait(); close(s.exited) }()
-		if lastErr = s.waitReady(30 * time.Second); lastErr == nil {
+		s := &Server{Endpoint: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)), Dir: dir, bin: bin, log: new(syncBuffer)}
+		if lastErr = s.launch(); lastErr == nil {
 			return s, nil
 		}
-		s.Stop()
 	}
 	return nil, lastErr
+}
+
+// launch runs the binary on s.Endpoint and s.Dir and waits until it
+// answers; on failure the process is stopped.
+func (s *Server) launch() error {
+	s.exited = make(chan struct{})
+	s.stopOnce = sync.Once{}
+	s.cmd = exec.Command(s.bin, "--port", s.Endpoint, "--quiet", "--region", Region, "posix", s.Dir)
+	s.cmd.Env = append(os.Environ(), "ROOT_ACCESS_KEY="+AccessKey, "ROOT_SECRET_KEY="+SecretKey)
+	s.cmd.Stdout, s.cmd.Stderr = s.log, s.log
+	if err := s.cmd.Start(); err != nil {
+		close(s.exited)
+		return fmt.Errorf("start %s: %w", s.bin, err)
+	}
+	exited := s.exited
+	cmd := s.cmd
+	go func() { _ = cmd.Wait(); close(exited) }()
+	if err := s.waitReady(30 * time.Second); err != nil {
+		s.Stop()
+		return err
+	}
+	return nil
+}
+
+// Restart starts the server again after Stop, on the same address and
+// storage directory, so clients configured with Endpoint reach it again
+// and find their objects. It fails the test when the server does not
+// come up (another process may have taken the port meanwhile).
+func (s *Server) Restart(t testing.TB) {
+	t.Helper()
+	s.Stop()
+	if err := s.launch(); err != nil {
+		t.Fatalf("restart versitygw on %s: %v", s.Endpoint, err)
+	}
 }
 
 func freePort() (int, error) {
