@@ -61,6 +61,8 @@ type ConnInfo struct {
 	ID uint64
 	// RemoteAddr and LocalAddr are the connection's addresses.
 	RemoteAddr, LocalAddr net.Addr
+	// TLS reports whether the connection is encrypted with TLS.
+	TLS bool
 }
 
 // Request is one decoded request. The handler owns it; the server does not
@@ -78,6 +80,10 @@ type Request struct {
 	Msg kmsg.Request
 	// Conn describes the connection the request came on.
 	Conn ConnInfo
+	// Identity is who authenticated the connection on a SASL listener,
+	// as of the request's arrival; nil on listeners without SASL, where
+	// the handler allows everything.
+	Identity *Identity
 }
 
 // requestHeader is the part of a request header the server needs.
