@@ -1,0 +1,166 @@
+package saslauth
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/sasl"
+	"github.com/twmb/franz-go/pkg/sasl/oauth"
+
+	"github.com/runnel-dev/runnel/broker/kafkaserver"
+	"github.com/runnel-dev/runnel/gateway/auth"
+)
+
+var testSecret = []byte("0123456789abcdef0123456789abcdef-saslauth")
+
+// lockedBuffer collects the server's log lines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// startMechServer serves Metadata on 127.0.0.1 behind mechs and records
+// the identity of the last request.
+func startMechServer(t *testing.T, logs *lockedBuffer, mechs ...kafkaserver.Mechanism) (string, *atomic.Pointer[kafkaserver.Identity]) {
+	t.Helper()
+	seen := new(atomic.Pointer[kafkaserver.Identity])
+	h := kafkaserver.HandlerFunc(func(_ context.Context, req *kafkaserver.Request) (*kafkaserver.Response, error) {
+		seen.Store(req.Identity)
+		resp := kmsg.NewPtrMetadataResponse()
+		b := kmsg.NewMetadataResponseBroker()
+		host, port, _ := net.SplitHostPort(req.Conn.LocalAddr.String())
+		n, _ := strconv.Atoi(port)
+		b.Host, b.Port = host, int32(n)
+		resp.Brokers = append(resp.Brokers, b)
+		return &kafkaserver.Response{Msg: resp}, nil
+	})
+	s, err := kafkaserver.New(kafkaserver.Config{
+		Handler: h,
+		APIs:    map[int16]kafkaserver.VersionRange{3: {Min: 0, Max: 12}},
+		Logger:  slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		SASL:    &kafkaserver.SASLConfig{Mechanisms: mechs},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go s.Serve(ln)
+	t.Cleanup(func() { s.Close() })
+	return ln.Addr().String(), seen
+}
+
+// metadataAs sends one Metadata request through a client authenticating
+// with mech and returns its error.
+func metadataAs(t *testing.T, addr string, mech sasl.Mechanism) error {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.SASL(mech), kgo.RequestRetries(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	_, err = kmsg.NewPtrMetadataRequest().RequestWith(ctx, cl)
+	return err
+}
+
+func mint(t *testing.T, secret []byte, o auth.MintOptions) string {
+	t.Helper()
+	m, err := auth.NewSecretMinter(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.TTL == 0 {
+		o.TTL = time.Hour
+	}
+	tok, err := m.Mint(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tok
+}
+
+func oauthMech(t *testing.T, now func() time.Time) *OAuthBearer {
+	t.Helper()
+	v, err := auth.NewVerifier(auth.Config{HS256Secret: testSecret, Now: now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, err := NewOAuthBearer(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func TestOAuthBearerFranzGo(t *testing.T) {
+	var logs lockedBuffer
+	addr, seen := startMechServer(t, &logs, oauthMech(t, nil))
+	tok := mint(t, testSecret, auth.MintOptions{Subject: "svc-a", Produce: []string{"a"}, Consume: []string{"a.*"}})
+	if err := metadataAs(t, addr, oauth.Auth{Token: tok}.AsMechanism()); err != nil {
+		t.Fatalf("valid token: %v", err)
+	}
+	id := seen.Load()
+	p, _ := id.Principal.(*auth.Principal)
+	if id.Name != "User:svc-a" || p == nil || !p.CanProduce("a") || p.CanProduce("b") || !p.CanConsume("a.x") || id.Expires.IsZero() {
+		t.Fatalf("identity %+v principal %+v: want User:svc-a with the token's permissions and expiry", id, p)
+	}
+	if err := metadataAs(t, addr, oauth.Auth{Token: tok, Zid: "svc-a"}.AsMechanism()); err != nil {
+		t.Fatalf("valid token with matching authzid: %v", err)
+	}
+
+	for name, tc := range map[string]struct {
+		mech sasl.Mechanism
+		want string
+	}{
+		"other key":     {oauth.Auth{Token: mint(t, []byte("another-secret-another-secret-0123"), auth.MintOptions{Subject: "x"})}.AsMechanism(), "signature"},
+		"not a jwt":     {oauth.Auth{Token: "hello"}.AsMechanism(), "not a JWT"},
+		"other authzid": {oauth.Auth{Token: tok, Zid: "svc-b"}.AsMechanism(), "not the token's subject"},
+	} {
+		err := metadataAs(t, addr, tc.mech)
+		if !errors.Is(err, kerr.SaslAuthenticationFailed) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want SASL_AUTHENTICATION_FAILED saying %q", name, err, tc.want)
+		}
+	}
+	if strings.Contains(logs.String(), tok) {
+		t.Fatal("the server logged a token")
+	}
+}
+
+func TestOAuthBearerExpiredToken(t *testing.T) {
+	var logs lockedBuffer
+	later := func() time.Time { return time.Now().Add(2 * time.Hour) }
+	addr, _ := startMechServer(t, &logs, oauthMech(t, later))
+	tok := mint(t, testSecret, auth.MintOptions{Subject: "old"})
+	err := metadataAs(t, addr, oauth.Auth{Token: tok}.AsMechanism())
+	if !errors.Is(err, kerr.SaslAuthenticationFailed) || !strings.Contains(err.Error(), "expired") {
+		t.Fatalf("expired token: %v, want SASL_AUTHENTICATION_FAILED saying expired", err)
+	}
+}
