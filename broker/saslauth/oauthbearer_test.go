@@ -1,14 +1,12 @@
 package saslauth
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"net"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -21,31 +19,14 @@ import (
 
 	"github.com/runnel-dev/runnel/broker/kafkaserver"
 	"github.com/runnel-dev/runnel/gateway/auth"
+	"github.com/runnel-dev/runnel/internal/testlog"
 )
 
 var testSecret = []byte("0123456789abcdef0123456789abcdef-saslauth")
 
-// lockedBuffer collects the server's log lines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // startMechServer serves Metadata on 127.0.0.1 behind mechs and records
 // the identity of the last request.
-func startMechServer(t *testing.T, logs *lockedBuffer, mechs ...kafkaserver.Mechanism) (string, *atomic.Pointer[kafkaserver.Identity]) {
+func startMechServer(t *testing.T, logs *testlog.Buffer, mechs ...kafkaserver.Mechanism) (string, *atomic.Pointer[kafkaserver.Identity]) {
 	t.Helper()
 	seen := new(atomic.Pointer[kafkaserver.Identity])
 	h := kafkaserver.HandlerFunc(func(_ context.Context, req *kafkaserver.Request) (*kafkaserver.Response, error) {
@@ -121,7 +102,7 @@ func oauthMech(t *testing.T, now func() time.Time) *OAuthBearer {
 }
 
 func TestOAuthBearerFranzGo(t *testing.T) {
-	var logs lockedBuffer
+	var logs testlog.Buffer
 	addr, seen := startMechServer(t, &logs, oauthMech(t, nil))
 	tok := mint(t, testSecret, auth.MintOptions{Subject: "svc-a", Produce: []string{"a"}, Consume: []string{"a.*"}})
 	if err := metadataAs(t, addr, oauth.Auth{Token: tok}.AsMechanism()); err != nil {
@@ -155,7 +136,7 @@ func TestOAuthBearerFranzGo(t *testing.T) {
 }
 
 func TestOAuthBearerExpiredToken(t *testing.T) {
-	var logs lockedBuffer
+	var logs testlog.Buffer
 	later := func() time.Time { return time.Now().Add(2 * time.Hour) }
 	addr, _ := startMechServer(t, &logs, oauthMech(t, later))
 	tok := mint(t, testSecret, auth.MintOptions{Subject: "old"})
