@@ -64,7 +64,7 @@ func (e *oauthExchange) Next(_ context.Context, msg []byte) ([]byte, *kafkaserve
 	return nil, &kafkaserver.Identity{
 		Mechanism: OAuthBearerName,
 		Name:      "User:" + p.Subject,
-		Principal: p,
+		Principal: TokenPrincipal{p},
 		Expires:   p.ExpiresAt,
 	}, nil
 }

@@ -109,8 +109,8 @@ func TestOAuthBearerFranzGo(t *testing.T) {
 		t.Fatalf("valid token: %v", err)
 	}
 	id := seen.Load()
-	p, _ := id.Principal.(*auth.Principal)
-	if id.Name != "User:svc-a" || p == nil || !p.CanProduce("a") || p.CanProduce("b") || !p.CanConsume("a.x") || id.Expires.IsZero() {
+	p, _ := id.Principal.(TokenPrincipal)
+	if id.Name != "User:svc-a" || p.Principal == nil || !p.CanProduce("a") || p.CanProduce("b") || !p.CanConsume("a.x") || id.Expires.IsZero() {
 		t.Fatalf("identity %+v principal %+v: want User:svc-a with the token's permissions and expiry", id, p)
 	}
 	if err := metadataAs(t, addr, oauth.Auth{Token: tok, Zid: "svc-a"}.AsMechanism()); err != nil {
