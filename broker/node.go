@@ -89,8 +89,13 @@ type NodeConfig struct {
 	// registered); the fault harness routes replication through proxies
 	// with it.
 	PeerKafkaAddrs map[int32]string
-	Logger         *slog.Logger
-	Metrics        prometheus.Registerer
+	// SASL, if set, makes the Kafka listener a SASL one: clients
+	// authenticate and every request is authorized (see
+	// kafkaserver.SASLConfig and authorize.go). The admin listener stays
+	// unauthenticated.
+	SASL    *kafkaserver.SASLConfig
+	Logger  *slog.Logger
+	Metrics prometheus.Registerer
 }
 
 // Node is a running broker: metadata member, broker and Kafka server.
@@ -170,8 +175,8 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 	}
 	srv, err := kafkaserver.New(kafkaserver.Config{
 		Handler: b, APIs: APIs(), MaxRequestBytes: cfg.MaxRequestBytes,
-		ConnectionsMaxIdle: cfg.ConnectionsMaxIdle,
-		Logger:             cfg.Logger.With("component", "kafka"), Metrics: cfg.Metrics,
+		ConnectionsMaxIdle: cfg.ConnectionsMaxIdle, SASL: cfg.SASL,
+		Logger: cfg.Logger.With("component", "kafka"), Metrics: cfg.Metrics,
 	})
 	var admin *kafkaserver.Server
 	if err == nil && adminLn != nil {

@@ -61,7 +61,7 @@ func StartBroker(t testing.TB, opts Options) *Broker {
 		t.Fatal(err)
 	}
 	srv, err := kafkaserver.New(kafkaserver.Config{
-		Handler: b, APIs: broker.APIs(), Logger: logger.With("component", "kafka"), Metrics: reg,
+		Handler: b, APIs: broker.APIs(), Logger: logger.With("component", "kafka"), Metrics: reg, SASL: opts.SASL,
 	})
 	if err != nil {
 		b.Close()

@@ -22,6 +22,7 @@ import (
 	"github.com/runnel-dev/runnel/broker"
 	"github.com/runnel-dev/runnel/broker/commitlog"
 	"github.com/runnel-dev/runnel/broker/group"
+	"github.com/runnel-dev/runnel/broker/kafkaserver"
 	"github.com/runnel-dev/runnel/internal/testwait"
 	"github.com/runnel-dev/runnel/raftmeta/metadata"
 )
@@ -65,6 +66,10 @@ type Options struct {
 	WrapMember func(broker.Member) broker.Member
 	// Groups configures the brokers' group coordinators.
 	Groups group.Config
+	// SASL, for StartBroker only, makes its listener a SASL one; the
+	// helpers that make their own clients (CreateTopic, Client without
+	// options) then cannot authenticate.
+	SASL *kafkaserver.SASLConfig
 }
 
 // Start starts n nodes, all raft voters, and waits until every broker is

@@ -20,6 +20,7 @@ import (
 	"github.com/runnel-dev/runnel/broker/kafkaserver"
 	"github.com/runnel-dev/runnel/gateway/auth"
 	"github.com/runnel-dev/runnel/internal/testlog"
+	"github.com/runnel-dev/runnel/internal/testtoken"
 )
 
 var testSecret = []byte("0123456789abcdef0123456789abcdef-saslauth")
@@ -72,22 +73,6 @@ func metadataAs(t *testing.T, addr string, mech sasl.Mechanism) error {
 	return err
 }
 
-func mint(t *testing.T, secret []byte, o auth.MintOptions) string {
-	t.Helper()
-	m, err := auth.NewSecretMinter(secret)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if o.TTL == 0 {
-		o.TTL = time.Hour
-	}
-	tok, err := m.Mint(o)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok
-}
-
 func oauthMech(t *testing.T, now func() time.Time) *OAuthBearer {
 	t.Helper()
 	v, err := auth.NewVerifier(auth.Config{HS256Secret: testSecret, Now: now})
@@ -104,7 +89,7 @@ func oauthMech(t *testing.T, now func() time.Time) *OAuthBearer {
 func TestOAuthBearerFranzGo(t *testing.T) {
 	var logs testlog.Buffer
 	addr, seen := startMechServer(t, &logs, oauthMech(t, nil))
-	tok := mint(t, testSecret, auth.MintOptions{Subject: "svc-a", Produce: []string{"a"}, Consume: []string{"a.*"}})
+	tok := testtoken.Mint(t, testSecret, auth.MintOptions{Subject: "svc-a", Produce: []string{"a"}, Consume: []string{"a.*"}})
 	if err := metadataAs(t, addr, oauth.Auth{Token: tok}.AsMechanism()); err != nil {
 		t.Fatalf("valid token: %v", err)
 	}
@@ -121,7 +106,7 @@ func TestOAuthBearerFranzGo(t *testing.T) {
 		mech sasl.Mechanism
 		want string
 	}{
-		"other key":     {oauth.Auth{Token: mint(t, []byte("another-secret-another-secret-0123"), auth.MintOptions{Subject: "x"})}.AsMechanism(), "signature"},
+		"other key":     {oauth.Auth{Token: testtoken.Mint(t, []byte("another-secret-another-secret-0123"), auth.MintOptions{Subject: "x"})}.AsMechanism(), "signature"},
 		"not a jwt":     {oauth.Auth{Token: "hello"}.AsMechanism(), "not a JWT"},
 		"other authzid": {oauth.Auth{Token: tok, Zid: "svc-b"}.AsMechanism(), "not the token's subject"},
 	} {
@@ -139,7 +124,7 @@ func TestOAuthBearerExpiredToken(t *testing.T) {
 	var logs testlog.Buffer
 	later := func() time.Time { return time.Now().Add(2 * time.Hour) }
 	addr, _ := startMechServer(t, &logs, oauthMech(t, later))
-	tok := mint(t, testSecret, auth.MintOptions{Subject: "old"})
+	tok := testtoken.Mint(t, testSecret, auth.MintOptions{Subject: "old"})
 	err := metadataAs(t, addr, oauth.Auth{Token: tok}.AsMechanism())
 	if !errors.Is(err, kerr.SaslAuthenticationFailed) || !strings.Contains(err.Error(), "expired") {
 		t.Fatalf("expired token: %v, want SASL_AUTHENTICATION_FAILED saying expired", err)
