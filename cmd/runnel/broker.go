@@ -64,6 +64,7 @@ func brokerCommand() *command {
 	var autoRebalance bool
 	var cleaner broker.CleanerConfig
 	var cleanerEnable bool
+	var sf saslFlags
 	return &command{
 		name:    "broker",
 		summary: "run one broker node of a cluster",
@@ -75,6 +76,7 @@ any other node joins as a learner. Data survives restarts.`,
 			bf.registerMetrics(fs)
 			gf.register(fs)
 			fs.IntVar(&id, "id", 0, "broker and raft node `id` (> 0), unique in the cluster")
+			sf.register(fs)
 			fs.StringVar(&raft, "raft", "127.0.0.1:9093", "raft listen `address`")
 			fs.StringVar(&voters, "voters", "", "raft voters as `id@host:port,...` (required)")
 			fs.StringVar(&rack, "rack", "", "rack of this broker, for replica placement")
@@ -132,12 +134,16 @@ any other node joins as a learner. Data survives restarts.`,
 			if err != nil {
 				return err
 			}
+			sasl, err := sf.config(ctx)
+			if err != nil {
+				return err
+			}
 			return bf.withMetrics(ctx, inv, runNode, broker.NodeConfig{
 				ID: int32(id), DataDir: bf.dataDir, KafkaListen: bf.kafka, Advertise: bf.advertise, AdminListen: bf.admin,
 				RaftListen: raft, Voters: vm, ClusterID: clusterID, Rack: rack,
 				AutoCreateTopics: bf.autoCreate, StartFreshMetadata: bf.startFresh, Logger: log,
 				PeerKafkaAddrs: pm, ReplicaLagTimeMax: lagMax, MinInsyncReplicas: minISR, LeaderRebalance: rebalance, Groups: groups,
-				Cleaner: cleaner,
+				Cleaner: cleaner, SASL: sasl,
 			})
 		},
 	}

@@ -7,7 +7,6 @@ import (
 	"strings"
 
 	"github.com/runnel-dev/runnel/gateway"
-	"github.com/runnel-dev/runnel/gateway/auth"
 )
 
 // stringList is a repeatable flag; each use adds one value, or several
@@ -28,22 +27,14 @@ func (l *stringList) Set(v string) error {
 // gatewayFlags are the settings shared by "runnel gateway" and "runnel dev".
 type gatewayFlags struct {
 	http           string
-	jwtSecret      string
-	jwtPublicKeys  stringList
-	jwks           string
-	issuer         string
-	audience       string
+	keys           tokenKeyFlags
 	allowedOrigins stringList
 	cfg            gateway.Config
 }
 
 func (f *gatewayFlags) register(fs *flag.FlagSet, http string) {
 	fs.StringVar(&f.http, "http", http, "HTTP and WebSocket listen `address`")
-	fs.StringVar(&f.jwtSecret, "jwt-secret", "", "HS256 `SECRET` tokens are signed with (at least 32 bytes; prefer RUNNEL_JWT_SECRET)")
-	fs.Var(&f.jwtPublicKeys, "jwt-public-key", "PEM `FILE` of RS256, ES256 or EdDSA public keys (repeatable)")
-	fs.StringVar(&f.jwks, "jwks", "", "JSON Web Key Set `FILE or URL`")
-	fs.StringVar(&f.issuer, "jwt-issuer", "", "required token issuer (iss), when set")
-	fs.StringVar(&f.audience, "jwt-audience", "", "required token audience (aud), when set")
+	f.keys.register(fs)
 	fs.Var(&f.allowedOrigins, "allowed-origins", "browser `origins` allowed by CORS and the WebSocket check, comma-separated; * for all")
 	fs.IntVar(&f.cfg.HTTP.MaxBodyBytes, "max-body-bytes", 0, "largest request body (default 1 MiB)")
 	fs.IntVar(&f.cfg.HTTP.MaxEventsPerRequest, "max-events-per-request", 0, "most events in one produce request (default 1000)")
@@ -67,29 +58,9 @@ func (f *gatewayFlags) config(ctx context.Context, brokers []string, defaultSecr
 	cfg.Listen = f.http
 	cfg.Brokers = brokers
 	cfg.AllowedOrigins = f.allowedOrigins
-	cfg.Auth.Issuer, cfg.Auth.Audience = f.issuer, f.audience
-	if f.jwtSecret != "" {
-		cfg.Auth.HS256Secret = []byte(f.jwtSecret)
-	}
-	for _, path := range f.jwtPublicKeys {
-		keys, err := auth.LoadPublicKeysPEM(path)
-		if err != nil {
-			return cfg, usagef("--jwt-public-key %s: %v", path, err)
-		}
-		cfg.Auth.PublicKeys = append(cfg.Auth.PublicKeys, keys...)
-	}
-	if f.jwks != "" {
-		set, err := auth.LoadJWKSFrom(ctx, f.jwks)
-		if err != nil {
-			return cfg, usagef("--jwks: %v", err)
-		}
-		cfg.Auth.JWKS = set
-	}
-	if len(cfg.Auth.HS256Secret) == 0 && len(cfg.Auth.PublicKeys) == 0 && cfg.Auth.JWKS == nil {
-		if defaultSecret == nil {
-			return cfg, usagef("no token keys: give --jwt-secret, --jwt-public-key or --jwks")
-		}
-		cfg.Auth.HS256Secret = defaultSecret
+	var err error
+	if cfg.Auth, err = f.keys.authConfig(ctx, defaultSecret); err != nil {
+		return cfg, err
 	}
 	if err := cfg.Validate(); err != nil {
 		return cfg, usagef("%s", strings.ReplaceAll(err.Error(), "\n", "; "))

@@ -1,0 +1,57 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"io"
+	"strings"
+	"testing"
+)
+
+func TestSASLFlags(t *testing.T) {
+	parse := func(args ...string) (*saslFlags, error) {
+		var f saslFlags
+		fs := flag.NewFlagSet("broker", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		f.register(fs)
+		return &f, fs.Parse(args)
+	}
+	secret := "--jwt-secret=" + strings.Repeat("s", 32)
+	for name, tc := range map[string]struct {
+		args  []string
+		mechs []string // nil: no SASL
+		err   string
+	}{
+		"none":         {nil, nil, ""},
+		"oauthbearer":  {[]string{"--sasl-mechanisms", "oauthbearer", secret, "--connections-max-reauth", "1m"}, []string{"OAUTHBEARER"}, ""},
+		"no keys":      {[]string{"--sasl-mechanisms", "OAUTHBEARER"}, nil, "no token keys"},
+		"short secret": {[]string{"--sasl-mechanisms", "OAUTHBEARER", "--jwt-secret", "short"}, nil, "at least 32"},
+		"keys alone":   {[]string{secret}, nil, "no --sasl-mechanisms"},
+		"unknown":      {[]string{"--sasl-mechanisms", "GSSAPI", secret}, nil, `"GSSAPI" is not supported`},
+	} {
+		f, err := parse(tc.args...)
+		if err != nil {
+			t.Fatalf("%s: parse: %v", name, err)
+		}
+		cfg, err := f.config(context.Background())
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%s: error %v, want one saying %q", name, err, tc.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		var got []string
+		if cfg != nil {
+			for _, m := range cfg.Mechanisms {
+				got = append(got, m.Name())
+			}
+		}
+		if strings.Join(got, ",") != strings.Join(tc.mechs, ",") {
+			t.Errorf("%s: mechanisms %v, want %v", name, got, tc.mechs)
+		}
+	}
+}
