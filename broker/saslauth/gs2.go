@@ -22,8 +22,8 @@ type oauthMessage struct {
 }
 
 // errNoChannelBinding refuses a GS2 header that asks for channel binding,
-// which OAUTHBEARER over Kafka never uses.
-var errNoChannelBinding = errors.New("OAUTHBEARER channel binding is not supported")
+// which SASL over Kafka never uses.
+var errNoChannelBinding = errors.New("SASL channel binding is not supported")
 
 // parseOAuthMessage parses a client's initial response:
 //
@@ -36,33 +36,11 @@ func parseOAuthMessage(msg []byte) (*oauthMessage, error) {
 	if len(msg) > maxOAuthMessage {
 		return nil, fmt.Errorf("OAUTHBEARER message is %d bytes; at most %d", len(msg), maxOAuthMessage)
 	}
-	s := string(msg)
-	flag, rest, ok := strings.Cut(s, ",")
-	if !ok {
-		return nil, errors.New("OAUTHBEARER message has no GS2 header")
+	_, authzid, rest, err := parseGS2Header("OAUTHBEARER", string(msg))
+	if err != nil {
+		return nil, err
 	}
-	switch {
-	case flag == "n", flag == "y":
-	case strings.HasPrefix(flag, "p="):
-		return nil, errNoChannelBinding
-	default:
-		return nil, fmt.Errorf("OAUTHBEARER GS2 header starts with %q; want \"n\" or \"y\"", flag)
-	}
-	authz, rest, ok := strings.Cut(rest, ",")
-	if !ok {
-		return nil, errors.New("OAUTHBEARER GS2 header is not closed by a comma")
-	}
-	m := &oauthMessage{extensions: map[string]string{}}
-	if authz != "" {
-		name, ok := strings.CutPrefix(authz, "a=")
-		if !ok || name == "" {
-			return nil, fmt.Errorf("OAUTHBEARER GS2 header has %q where the authorization id \"a=...\" belongs", authz)
-		}
-		var err error
-		if m.authzid, err = unescapeSASLName(name); err != nil {
-			return nil, err
-		}
-	}
+	m := &oauthMessage{authzid: authzid, extensions: map[string]string{}}
 	if !strings.HasPrefix(rest, "\x01") || !strings.HasSuffix(rest, "\x01\x01") || len(rest) < 3 {
 		return nil, errors.New("OAUTHBEARER key-value pairs must be separated by 0x01 and end with two 0x01")
 	}
@@ -96,6 +74,38 @@ func parseOAuthMessage(msg []byte) (*oauthMessage, error) {
 		return nil, errors.New("OAUTHBEARER message has no \"auth\" key")
 	}
 	return m, nil
+}
+
+// parseGS2Header splits the GS2 header (RFC 5801) off a mechanism's first
+// message: ("n" / "y") "," ["a=" saslname] ",". Channel binding ("p=") is
+// refused. header is the header as sent, authzid the decoded
+// authorization id ("" when absent), rest what follows.
+func parseGS2Header(mech, s string) (header, authzid, rest string, err error) {
+	flag, after, ok := strings.Cut(s, ",")
+	if !ok {
+		return "", "", "", fmt.Errorf("%s message has no GS2 header", mech)
+	}
+	switch {
+	case flag == "n", flag == "y":
+	case strings.HasPrefix(flag, "p="):
+		return "", "", "", fmt.Errorf("%w (%s)", errNoChannelBinding, mech)
+	default:
+		return "", "", "", fmt.Errorf("%s GS2 header starts with %q; want \"n\" or \"y\"", mech, flag)
+	}
+	authz, rest, ok := strings.Cut(after, ",")
+	if !ok {
+		return "", "", "", fmt.Errorf("%s GS2 header is not closed by a comma", mech)
+	}
+	if authz != "" {
+		name, ok := strings.CutPrefix(authz, "a=")
+		if !ok || name == "" {
+			return "", "", "", fmt.Errorf("%s GS2 header has %q where the authorization id \"a=...\" belongs", mech, authz)
+		}
+		if authzid, err = unescapeSASLName(name); err != nil {
+			return "", "", "", err
+		}
+	}
+	return s[:len(s)-len(rest)], authzid, rest, nil
 }
 
 // isOAuthKey reports whether key is RFC 7628's key: 1*(ALPHA).

@@ -24,34 +24,11 @@ func parseSCRAMClientFirst(msg []byte) (*scramClientFirst, error) {
 	if len(msg) > maxSCRAMMessage {
 		return nil, fmt.Errorf("SCRAM client-first message is %d bytes; at most %d", len(msg), maxSCRAMMessage)
 	}
-	s := string(msg)
-	flag, rest, ok := strings.Cut(s, ",")
-	if !ok {
-		return nil, errors.New("SCRAM client-first message has no GS2 header")
+	header, authzid, bare, err := parseGS2Header("SCRAM", string(msg))
+	if err != nil {
+		return nil, err
 	}
-	switch {
-	case flag == "n", flag == "y":
-	case strings.HasPrefix(flag, "p="):
-		return nil, errors.New("SCRAM channel binding is not supported")
-	default:
-		return nil, fmt.Errorf("SCRAM GS2 header starts with %q; want \"n\" or \"y\"", flag)
-	}
-	authz, bare, ok := strings.Cut(rest, ",")
-	if !ok {
-		return nil, errors.New("SCRAM GS2 header is not closed by a comma")
-	}
-	m := &scramClientFirst{gs2Header: s[:len(s)-len(bare)], bare: bare}
-	var authzid string
-	if authz != "" {
-		name, ok := strings.CutPrefix(authz, "a=")
-		if !ok {
-			return nil, fmt.Errorf("SCRAM GS2 header has %q where the authorization id \"a=...\" belongs", authz)
-		}
-		var err error
-		if authzid, err = unescapeSASLName(name); err != nil {
-			return nil, err
-		}
-	}
+	m := &scramClientFirst{gs2Header: header, bare: bare}
 	attrs := strings.Split(bare, ",")
 	if len(attrs) < 2 {
 		return nil, errors.New("SCRAM client-first message needs n= and r=")
@@ -63,7 +40,6 @@ func parseSCRAMClientFirst(msg []byte) (*scramClientFirst, error) {
 	if !ok || user == "" {
 		return nil, errors.New("SCRAM client-first message must start with n=<user>")
 	}
-	var err error
 	if m.user, err = unescapeSASLName(user); err != nil {
 		return nil, err
 	}
