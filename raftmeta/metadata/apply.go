@@ -35,6 +35,7 @@ type writer struct {
 	img                                  *Image
 	index                                uint64
 	ownBrokers, ownTopics, ownTopicNames bool
+	ownScramUsers                        bool
 }
 
 // putBroker stores b, copying the broker map on first write.
@@ -134,6 +135,10 @@ func (w *writer) apply(r Record) error {
 		return w.remoteSegmentRemoved(r.RemoteSegmentRemoved)
 	case r.ClusterIDSet != nil:
 		return w.clusterIDSet(r.ClusterIDSet)
+	case r.UserScramCredentialSet != nil:
+		return w.userScramCredentialSet(r.UserScramCredentialSet)
+	case r.UserScramCredentialDeleted != nil:
+		return w.userScramCredentialDeleted(r.UserScramCredentialDeleted)
 	}
 	return rejectf(ErrInvalidRecord, "record does not have exactly one field set")
 }

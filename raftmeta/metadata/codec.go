@@ -13,11 +13,17 @@ import (
 // version, and Decode refuses versions it does not know, so a node never
 // half-understands an entry. Encode writes the oldest version that can
 // express a batch, so entries that need nothing new stay readable by older
-// nodes. Version 2 adds PartitionChanged.Reassign.
-const FormatVersion = 2
+// nodes. Version 2 adds PartitionChanged.Reassign, version 3 the SCRAM
+// credential records.
+const FormatVersion = 3
 
 // formatVersion returns the oldest version that can express b.
 func formatVersion(b Batch) int {
+	for _, r := range b.Records {
+		if r.UserScramCredentialSet != nil || r.UserScramCredentialDeleted != nil {
+			return 3
+		}
+	}
 	for _, r := range b.Records {
 		if r.PartitionChanged != nil && r.PartitionChanged.Reassign != nil {
 			return 2

@@ -103,6 +103,9 @@ type Image struct {
 	topicNames     map[uuid.UUID]string
 	nextProducerID int64
 	clusterID      string // "" until a ClusterIDSet applies
+	// scramUsers are the SCRAM credentials by user, ordered by mechanism;
+	// nil when there are none.
+	scramUsers map[string][]ScramCredential
 }
 
 // NewImage returns the empty image at version 0.

@@ -25,6 +25,9 @@ const (
 	TypeRemoteSegmentAdded   RecordType = "remote_segment_added"
 	TypeRemoteSegmentRemoved RecordType = "remote_segment_removed"
 	TypeClusterIDSet         RecordType = "cluster_id_set"
+	// Format version 3.
+	TypeUserScramCredentialSet     RecordType = "user_scram_credential_set"
+	TypeUserScramCredentialDeleted RecordType = "user_scram_credential_deleted"
 )
 
 // BrokerRegistered announces a broker, or a new incarnation of one. A new
@@ -178,6 +181,10 @@ type Record struct {
 	RemoteSegmentAdded   *RemoteSegmentAdded   `json:"remote_segment_added,omitempty"`
 	RemoteSegmentRemoved *RemoteSegmentRemoved `json:"remote_segment_removed,omitempty"`
 	ClusterIDSet         *ClusterIDSet         `json:"cluster_id_set,omitempty"`
+	// UserScramCredentialSet and UserScramCredentialDeleted need format
+	// version 3.
+	UserScramCredentialSet     *UserScramCredentialSet     `json:"user_scram_credential_set,omitempty"`
+	UserScramCredentialDeleted *UserScramCredentialDeleted `json:"user_scram_credential_deleted,omitempty"`
 }
 
 // Type returns the kind of the record, or "" when not exactly one field is
@@ -203,6 +210,8 @@ func (r Record) Type() RecordType {
 	set(r.RemoteSegmentAdded != nil, TypeRemoteSegmentAdded)
 	set(r.RemoteSegmentRemoved != nil, TypeRemoteSegmentRemoved)
 	set(r.ClusterIDSet != nil, TypeClusterIDSet)
+	set(r.UserScramCredentialSet != nil, TypeUserScramCredentialSet)
+	set(r.UserScramCredentialDeleted != nil, TypeUserScramCredentialDeleted)
 	if n != 1 {
 		return ""
 	}
