@@ -115,40 +115,42 @@ func (b *Broker) handleAuthorizedProduces(ctx context.Context, reqs []*kafkaserv
 // here closes the connections of authenticated clients that send it; a
 // test checks that every registered API has one.
 var authzRules = map[int16]authzRule{
-	int16(kmsg.Produce):                    authorizeProduce,
-	int16(kmsg.Fetch):                      authorizeFetch,
-	int16(kmsg.ListOffsets):                authorizeListOffsets,
-	int16(kmsg.Metadata):                   authorizeMetadata,
-	int16(kmsg.OffsetForLeaderEpoch):       authorizeOffsetForLeaderEpoch,
-	int16(kmsg.OffsetCommit):               authorizeOffsetCommit,
-	int16(kmsg.OffsetFetch):                authorizeOffsetFetch,
-	int16(kmsg.FindCoordinator):            authorizeFindCoordinator,
-	int16(kmsg.JoinGroup):                  groupRule(func(r kmsg.Request) string { return r.(*kmsg.JoinGroupRequest).Group }),
-	int16(kmsg.SyncGroup):                  groupRule(func(r kmsg.Request) string { return r.(*kmsg.SyncGroupRequest).Group }),
-	int16(kmsg.Heartbeat):                  groupRule(func(r kmsg.Request) string { return r.(*kmsg.HeartbeatRequest).Group }),
-	int16(kmsg.LeaveGroup):                 groupRule(func(r kmsg.Request) string { return r.(*kmsg.LeaveGroupRequest).Group }),
-	int16(kmsg.ConsumerGroupHeartbeat):     groupRule(func(r kmsg.Request) string { return r.(*kmsg.ConsumerGroupHeartbeatRequest).Group }),
-	int16(kmsg.DescribeGroups):             authorizeDescribeGroups,
-	int16(kmsg.ConsumerGroupDescribe):      authorizeConsumerGroupDescribe,
-	int16(kmsg.ListGroups):                 authorizeListGroups,
-	int16(kmsg.DeleteGroups):               authorizeDeleteGroups,
-	int16(kmsg.OffsetDelete):               adminRule(kerr.GroupAuthorizationFailed),
-	int16(kmsg.InitProducerID):             authorizeInitProducerID,
-	int16(kmsg.CreateTopics):               authorizeCreateTopics,
-	int16(kmsg.DeleteTopics):               authorizeDeleteTopics,
-	int16(kmsg.CreatePartitions):           authorizeCreatePartitions,
-	int16(kmsg.DeleteRecords):              authorizeDeleteRecords,
-	int16(kmsg.AlterConfigs):               authorizeAlterConfigs,
-	int16(kmsg.IncrementalAlterConfigs):    authorizeIncrementalAlterConfigs,
-	int16(kmsg.DescribeConfigs):            authorizeDescribeConfigs,
-	int16(kmsg.DescribeCluster):            allowRule,
-	int16(kmsg.DescribeLogDirs):            adminRule(kerr.ClusterAuthorizationFailed),
-	int16(kmsg.ElectLeaders):               adminRule(kerr.ClusterAuthorizationFailed),
-	int16(kmsg.AlterPartitionAssignments):  adminRule(kerr.ClusterAuthorizationFailed),
-	int16(kmsg.ListPartitionReassignments): adminRule(kerr.ClusterAuthorizationFailed),
-	int16(kmsg.DescribeQuorum):             adminRule(kerr.ClusterAuthorizationFailed),
-	int16(kmsg.AddRaftVoter):               adminRule(kerr.ClusterAuthorizationFailed),
-	int16(kmsg.RemoveRaftVoter):            adminRule(kerr.ClusterAuthorizationFailed),
+	int16(kmsg.Produce):                      authorizeProduce,
+	int16(kmsg.Fetch):                        authorizeFetch,
+	int16(kmsg.ListOffsets):                  authorizeListOffsets,
+	int16(kmsg.Metadata):                     authorizeMetadata,
+	int16(kmsg.OffsetForLeaderEpoch):         authorizeOffsetForLeaderEpoch,
+	int16(kmsg.OffsetCommit):                 authorizeOffsetCommit,
+	int16(kmsg.OffsetFetch):                  authorizeOffsetFetch,
+	int16(kmsg.FindCoordinator):              authorizeFindCoordinator,
+	int16(kmsg.JoinGroup):                    groupRule(func(r kmsg.Request) string { return r.(*kmsg.JoinGroupRequest).Group }),
+	int16(kmsg.SyncGroup):                    groupRule(func(r kmsg.Request) string { return r.(*kmsg.SyncGroupRequest).Group }),
+	int16(kmsg.Heartbeat):                    groupRule(func(r kmsg.Request) string { return r.(*kmsg.HeartbeatRequest).Group }),
+	int16(kmsg.LeaveGroup):                   groupRule(func(r kmsg.Request) string { return r.(*kmsg.LeaveGroupRequest).Group }),
+	int16(kmsg.ConsumerGroupHeartbeat):       groupRule(func(r kmsg.Request) string { return r.(*kmsg.ConsumerGroupHeartbeatRequest).Group }),
+	int16(kmsg.DescribeGroups):               authorizeDescribeGroups,
+	int16(kmsg.ConsumerGroupDescribe):        authorizeConsumerGroupDescribe,
+	int16(kmsg.ListGroups):                   authorizeListGroups,
+	int16(kmsg.DeleteGroups):                 authorizeDeleteGroups,
+	int16(kmsg.OffsetDelete):                 adminRule(kerr.GroupAuthorizationFailed),
+	int16(kmsg.InitProducerID):               authorizeInitProducerID,
+	int16(kmsg.CreateTopics):                 authorizeCreateTopics,
+	int16(kmsg.DeleteTopics):                 authorizeDeleteTopics,
+	int16(kmsg.CreatePartitions):             authorizeCreatePartitions,
+	int16(kmsg.DeleteRecords):                authorizeDeleteRecords,
+	int16(kmsg.AlterConfigs):                 authorizeAlterConfigs,
+	int16(kmsg.IncrementalAlterConfigs):      authorizeIncrementalAlterConfigs,
+	int16(kmsg.DescribeConfigs):              authorizeDescribeConfigs,
+	int16(kmsg.DescribeCluster):              allowRule,
+	int16(kmsg.DescribeLogDirs):              adminRule(kerr.ClusterAuthorizationFailed),
+	int16(kmsg.ElectLeaders):                 adminRule(kerr.ClusterAuthorizationFailed),
+	int16(kmsg.AlterPartitionAssignments):    adminRule(kerr.ClusterAuthorizationFailed),
+	int16(kmsg.ListPartitionReassignments):   adminRule(kerr.ClusterAuthorizationFailed),
+	int16(kmsg.DescribeQuorum):               adminRule(kerr.ClusterAuthorizationFailed),
+	int16(kmsg.AddRaftVoter):                 adminRule(kerr.ClusterAuthorizationFailed),
+	int16(kmsg.RemoveRaftVoter):              adminRule(kerr.ClusterAuthorizationFailed),
+	int16(kmsg.DescribeUserSCRAMCredentials): adminRule(kerr.ClusterAuthorizationFailed),
+	int16(kmsg.AlterUserSCRAMCredentials):    authorizeAlterUserScramCredentials,
 }
 
 // allowRule lets every authenticated principal through (DescribeCluster,
@@ -682,4 +684,30 @@ func authorizeDescribeConfigs(_ *Broker, p saslauth.Principal, r kmsg.Request) (
 			resp.Resources = append(resp.Resources, rr)
 		}
 	}
+}
+
+// authorizeAlterUserScramCredentials refuses every user of the request to a
+// principal that is not an admin.
+func authorizeAlterUserScramCredentials(_ *Broker, p saslauth.Principal, r kmsg.Request) (kmsg.Response, func(kmsg.Response)) {
+	if p.IsAdmin() {
+		return nil, nil
+	}
+	req := r.(*kmsg.AlterUserSCRAMCredentialsRequest)
+	resp := req.ResponseKind().(*kmsg.AlterUserSCRAMCredentialsResponse)
+	seen := map[string]bool{}
+	add := func(user string) {
+		if !seen[user] {
+			seen[user] = true
+			res := kmsg.NewAlterUserSCRAMCredentialsResponseResult()
+			res.User, res.ErrorCode = user, kerr.ClusterAuthorizationFailed.Code
+			resp.Results = append(resp.Results, res)
+		}
+	}
+	for _, d := range req.Deletions {
+		add(d.Name)
+	}
+	for _, u := range req.Upsertions {
+		add(u.Name)
+	}
+	return resp, nil
 }

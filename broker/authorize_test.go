@@ -28,6 +28,12 @@ var authzSecret = []byte("authorization-test-secret-0123456789")
 // signed with authzSecret, with topics a and b (2 partitions each).
 func startSASLBroker(t *testing.T, maxReauth time.Duration) *brokertest.Broker {
 	t.Helper()
+	return startTokenBroker(t, brokertest.Options{AutoCreateTopics: true}, maxReauth)
+}
+
+// startTokenBroker is startSASLBroker with more options.
+func startTokenBroker(t *testing.T, opts brokertest.Options, maxReauth time.Duration) *brokertest.Broker {
+	t.Helper()
 	v, err := auth.NewVerifier(auth.Config{HS256Secret: authzSecret})
 	if err != nil {
 		t.Fatal(err)
@@ -36,10 +42,8 @@ func startSASLBroker(t *testing.T, maxReauth time.Duration) *brokertest.Broker {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := brokertest.StartBroker(t, brokertest.Options{
-		AutoCreateTopics: true,
-		SASL:             &kafkaserver.SASLConfig{Mechanisms: []kafkaserver.Mechanism{mech}, MaxReauth: maxReauth},
-	})
+	opts.SASL = &kafkaserver.SASLConfig{Mechanisms: []kafkaserver.Mechanism{mech}, MaxReauth: maxReauth}
+	b := brokertest.StartBroker(t, opts)
 	adm := kadm.NewClient(tokenClient(t, b, auth.MintOptions{Subject: "root", Admin: true}))
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()

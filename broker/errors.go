@@ -47,6 +47,8 @@ var kafkaErrorTable = []struct {
 	{metadata.ErrInvalidReplicationFactor, kerr.InvalidReplicationFactor},
 	{metadata.ErrInvalidReplicas, kerr.InvalidReplicaAssignment},
 	{metadata.ErrInvalidConfig, kerr.InvalidConfig},
+	{metadata.ErrInvalidScramCredential, kerr.UnacceptableCredential},
+	{metadata.ErrUnknownScramCredential, kerr.ResourceNotFound},
 	{controller.ErrInvalidRequest, kerr.InvalidRequest},
 	{context.DeadlineExceeded, kerr.RequestTimedOut},
 	{context.Canceled, kerr.RequestTimedOut},

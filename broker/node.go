@@ -93,9 +93,16 @@ type NodeConfig struct {
 	// authenticate and every request is authorized (see
 	// kafkaserver.SASLConfig and authorize.go). The admin listener stays
 	// unauthenticated.
-	SASL    *kafkaserver.SASLConfig
-	Logger  *slog.Logger
-	Metrics prometheus.Registerer
+	SASL *kafkaserver.SASLConfig
+	// SCRAM lists SCRAM mechanisms (saslauth.SCRAMSHA256, SCRAMSHA512)
+	// to offer on the Kafka listener besides SASL's, with the users
+	// AlterUserScramCredentials stores in the metadata.
+	SCRAM []string
+	// SuperUsers are principals ("User:alice") that may do everything,
+	// Kafka's super.users; other SCRAM users may do nothing.
+	SuperUsers []string
+	Logger     *slog.Logger
+	Metrics    prometheus.Registerer
 }
 
 // Node is a running broker: metadata member, broker and Kafka server.
@@ -173,9 +180,16 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 		closeListeners()
 		return nil, err
 	}
+	sasl, err := SCRAMListener(cfg.SASL, cfg.SCRAM, NewScramUsers(member, cfg.SuperUsers))
+	if err != nil {
+		b.Close()
+		member.Close()
+		closeListeners()
+		return nil, err
+	}
 	srv, err := kafkaserver.New(kafkaserver.Config{
 		Handler: b, APIs: APIs(), MaxRequestBytes: cfg.MaxRequestBytes,
-		ConnectionsMaxIdle: cfg.ConnectionsMaxIdle, SASL: cfg.SASL,
+		ConnectionsMaxIdle: cfg.ConnectionsMaxIdle, SASL: sasl,
 		Logger: cfg.Logger.With("component", "kafka"), Metrics: cfg.Metrics,
 	})
 	var admin *kafkaserver.Server

@@ -29,6 +29,7 @@ const (
 	opElectLeaders        op = "elect_leaders"
 	opReassignPartitions  op = "reassign_partitions"
 	opQuorumState         op = "quorum_state"
+	opAlterScram          op = "alter_scram_credentials"
 )
 
 // request is the envelope of a forwarded request.
@@ -77,6 +78,8 @@ var errorCodes = map[string]error{
 	"invalid_remote_segment":     metadata.ErrInvalidRemoteSegment,
 	"remote_segment_exists":      metadata.ErrRemoteSegmentExists,
 	"unknown_remote_segment":     metadata.ErrUnknownRemoteSegment,
+	"invalid_scram_credential":   metadata.ErrInvalidScramCredential,
+	"unknown_scram_credential":   metadata.ErrUnknownScramCredential,
 	"not_active":                 controller.ErrNotActive,
 	"not_leader":                 controller.ErrNotLeader,
 	"fenced_leader_epoch":        controller.ErrFencedLeaderEpoch,

@@ -70,6 +70,10 @@ type Options struct {
 	// helpers that make their own clients (CreateTopic, Client without
 	// options) then cannot authenticate.
 	SASL *kafkaserver.SASLConfig
+	// SCRAM and SuperUsers, for StartBroker only, add SCRAM mechanisms
+	// backed by the broker's metadata (broker.NodeConfig.SCRAM).
+	SCRAM      []string
+	SuperUsers []string
 }
 
 // Start starts n nodes, all raft voters, and waits until every broker is
