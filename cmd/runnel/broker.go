@@ -134,7 +134,7 @@ any other node joins as a learner. Data survives restarts.`,
 			if err != nil {
 				return err
 			}
-			sasl, err := sf.config(ctx)
+			sasl, scram, err := sf.config(ctx)
 			if err != nil {
 				return err
 			}
@@ -143,7 +143,7 @@ any other node joins as a learner. Data survives restarts.`,
 				RaftListen: raft, Voters: vm, ClusterID: clusterID, Rack: rack,
 				AutoCreateTopics: bf.autoCreate, StartFreshMetadata: bf.startFresh, Logger: log,
 				PeerKafkaAddrs: pm, ReplicaLagTimeMax: lagMax, MinInsyncReplicas: minISR, LeaderRebalance: rebalance, Groups: groups,
-				Cleaner: cleaner, SASL: sasl,
+				Cleaner: cleaner, SASL: sasl, SCRAM: scram, SuperUsers: sf.superUsers,
 			})
 		},
 	}

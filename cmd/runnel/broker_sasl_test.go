@@ -28,12 +28,16 @@ func TestSASLFlags(t *testing.T) {
 		"short secret": {[]string{"--sasl-mechanisms", "OAUTHBEARER", "--jwt-secret", "short"}, nil, "at least 32"},
 		"keys alone":   {[]string{secret}, nil, "no --sasl-mechanisms"},
 		"unknown":      {[]string{"--sasl-mechanisms", "GSSAPI", secret}, nil, `"GSSAPI" is not supported`},
+		"scram":        {[]string{"--sasl-mechanisms", "scram-sha-512,SCRAM-SHA-256", "--super-users", "User:root"}, []string{"SCRAM-SHA-512", "SCRAM-SHA-256"}, ""},
+		"both":         {[]string{"--sasl-mechanisms", "OAUTHBEARER,SCRAM-SHA-512", secret}, []string{"OAUTHBEARER", "SCRAM-SHA-512"}, ""},
+		"bad super":    {[]string{"--sasl-mechanisms", "SCRAM-SHA-512", "--super-users", "root"}, nil, "not User:<name>"},
+		"scram keys":   {[]string{"--sasl-mechanisms", "SCRAM-SHA-512", secret}, nil, "OAUTHBEARER is not in"},
 	} {
 		f, err := parse(tc.args...)
 		if err != nil {
 			t.Fatalf("%s: parse: %v", name, err)
 		}
-		cfg, err := f.config(context.Background())
+		cfg, scram, err := f.config(context.Background())
 		if tc.err != "" {
 			if err == nil || !strings.Contains(err.Error(), tc.err) {
 				t.Errorf("%s: error %v, want one saying %q", name, err, tc.err)
@@ -50,6 +54,7 @@ func TestSASLFlags(t *testing.T) {
 				got = append(got, m.Name())
 			}
 		}
+		got = append(got, scram...)
 		if strings.Join(got, ",") != strings.Join(tc.mechs, ",") {
 			t.Errorf("%s: mechanisms %v, want %v", name, got, tc.mechs)
 		}
