@@ -94,9 +94,10 @@ type NodeConfig struct {
 	// kafkaserver.SASLConfig and authorize.go). The admin listener stays
 	// unauthenticated.
 	SASL *kafkaserver.SASLConfig
-	// SCRAM lists SCRAM mechanisms (saslauth.SCRAMSHA256, SCRAMSHA512)
-	// to offer on the Kafka listener besides SASL's, with the users
-	// AlterUserScramCredentials stores in the metadata.
+	// SCRAM lists password mechanisms (saslauth.SCRAMSHA256,
+	// SCRAMSHA512, PlainName) to offer on the Kafka listener besides
+	// SASL's, with the users AlterUserScramCredentials stores in the
+	// metadata. PLAIN is offered on TLS connections only.
 	SCRAM []string
 	// SuperUsers are principals ("User:alice") that may do everything,
 	// Kafka's super.users; other SCRAM users may do nothing.

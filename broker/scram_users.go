@@ -48,8 +48,9 @@ func (p fixedPrincipal) CanDescribe(string) bool { return bool(p) }
 func (p fixedPrincipal) MayProduce() bool        { return bool(p) }
 func (p fixedPrincipal) CanUseGroup(string) bool { return bool(p) }
 
-// SCRAMListener returns sasl with the SCRAM mechanisms named in mechs
-// added, backed by users.
+// SCRAMListener returns sasl with the password mechanisms named in mechs
+// (SCRAM-SHA-256, SCRAM-SHA-512, PLAIN) added, backed by users. PLAIN is
+// offered on TLS connections only.
 func SCRAMListener(sasl *kafkaserver.SASLConfig, mechs []string, users saslauth.SCRAMUsers) (*kafkaserver.SASLConfig, error) {
 	if len(mechs) == 0 {
 		return sasl, nil
@@ -60,7 +61,15 @@ func SCRAMListener(sasl *kafkaserver.SASLConfig, mechs []string, users saslauth.
 		out.Mechanisms = slices.Clone(sasl.Mechanisms)
 	}
 	for _, name := range mechs {
-		m, err := saslauth.NewSCRAM(name, users)
+		var (
+			m   kafkaserver.Mechanism
+			err error
+		)
+		if name == saslauth.PlainName {
+			m, err = saslauth.NewPlain(users)
+		} else {
+			m, err = saslauth.NewSCRAM(name, users)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("broker: SCRAM listener: %w", err)
 		}

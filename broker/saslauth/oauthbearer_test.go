@@ -29,6 +29,16 @@ var testSecret = []byte("0123456789abcdef0123456789abcdef-saslauth")
 // the identity of the last request.
 func startMechServer(t *testing.T, logs *testlog.Buffer, mechs ...kafkaserver.Mechanism) (string, *atomic.Pointer[kafkaserver.Identity]) {
 	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return startMechServerOn(t, ln, logs, mechs...)
+}
+
+// startMechServerOn is startMechServer on ln.
+func startMechServerOn(t *testing.T, ln net.Listener, logs *testlog.Buffer, mechs ...kafkaserver.Mechanism) (string, *atomic.Pointer[kafkaserver.Identity]) {
+	t.Helper()
 	seen := new(atomic.Pointer[kafkaserver.Identity])
 	h := kafkaserver.HandlerFunc(func(_ context.Context, req *kafkaserver.Request) (*kafkaserver.Response, error) {
 		seen.Store(req.Identity)
@@ -49,10 +59,6 @@ func startMechServer(t *testing.T, logs *testlog.Buffer, mechs ...kafkaserver.Me
 	if err != nil {
 		t.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	go s.Serve(ln)
 	t.Cleanup(func() { s.Close() })
 	return ln.Addr().String(), seen
@@ -60,9 +66,9 @@ func startMechServer(t *testing.T, logs *testlog.Buffer, mechs ...kafkaserver.Me
 
 // metadataAs sends one Metadata request through a client authenticating
 // with mech and returns its error.
-func metadataAs(t *testing.T, addr string, mech sasl.Mechanism) error {
+func metadataAs(t *testing.T, addr string, mech sasl.Mechanism, opts ...kgo.Opt) error {
 	t.Helper()
-	cl, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.SASL(mech), kgo.RequestRetries(0))
+	cl, err := kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addr), kgo.SASL(mech), kgo.RequestRetries(0)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -24,7 +24,7 @@ type saslFlags struct {
 func (f *saslFlags) register(fs *flag.FlagSet) {
 	fs.Var(&f.mechanisms, "sasl-mechanisms", "SASL `mechanisms` the Kafka listener requires, comma-separated: OAUTHBEARER "+
 		"(tokens verified with --jwt-secret, --jwt-public-key or --jwks, as the gateway does), SCRAM-SHA-256, SCRAM-SHA-512 "+
-		"(users managed with AlterUserScramCredentials); none: no authentication")
+		"(users managed with AlterUserScramCredentials), PLAIN (the same users' passwords, offered on TLS connections only); none: no authentication")
 	fs.Var(&f.superUsers, "super-users", "SCRAM `principals` (User:name,...) that may do everything (super.users)")
 	fs.DurationVar(&f.maxReauth, "connections-max-reauth", 0, "connections.max.reauth.ms: longest a SASL session lasts before the client "+
 		"must re-authenticate (0: until its token expires)")
@@ -68,10 +68,10 @@ func (f *saslFlags) config(ctx context.Context) (*kafkaserver.SASLConfig, []stri
 				return nil, nil, err
 			}
 			cfg.Mechanisms, oauth = append(cfg.Mechanisms, m), true
-		case saslauth.SCRAMSHA256, saslauth.SCRAMSHA512:
+		case saslauth.SCRAMSHA256, saslauth.SCRAMSHA512, saslauth.PlainName:
 			scram = append(scram, name)
 		default:
-			return nil, nil, usagef("--sasl-mechanisms: %q is not supported; the broker offers OAUTHBEARER, SCRAM-SHA-256 and SCRAM-SHA-512", name)
+			return nil, nil, usagef("--sasl-mechanisms: %q is not supported; the broker offers OAUTHBEARER, SCRAM-SHA-256, SCRAM-SHA-512 and PLAIN", name)
 		}
 	}
 	if !oauth && f.keys.given() {
