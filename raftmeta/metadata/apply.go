@@ -139,6 +139,10 @@ func (w *writer) apply(r Record) error {
 		return w.userScramCredentialSet(r.UserScramCredentialSet)
 	case r.UserScramCredentialDeleted != nil:
 		return w.userScramCredentialDeleted(r.UserScramCredentialDeleted)
+	case r.ACLsCreated != nil:
+		return w.aclsCreated(r.ACLsCreated)
+	case r.ACLsDeleted != nil:
+		return w.aclsDeleted(r.ACLsDeleted)
 	}
 	return rejectf(ErrInvalidRecord, "record does not have exactly one field set")
 }

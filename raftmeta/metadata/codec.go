@@ -14,13 +14,13 @@ import (
 // half-understands an entry. Encode writes the oldest version that can
 // express a batch, so entries that need nothing new stay readable by older
 // nodes. Version 2 adds PartitionChanged.Reassign, version 3 the SCRAM
-// credential records.
+// credential and ACL records.
 const FormatVersion = 3
 
 // formatVersion returns the oldest version that can express b.
 func formatVersion(b Batch) int {
 	for _, r := range b.Records {
-		if r.UserScramCredentialSet != nil || r.UserScramCredentialDeleted != nil {
+		if r.UserScramCredentialSet != nil || r.UserScramCredentialDeleted != nil || r.ACLsCreated != nil || r.ACLsDeleted != nil {
 			return 3
 		}
 	}

@@ -28,6 +28,8 @@ const (
 	// Format version 3.
 	TypeUserScramCredentialSet     RecordType = "user_scram_credential_set"
 	TypeUserScramCredentialDeleted RecordType = "user_scram_credential_deleted"
+	TypeACLsCreated                RecordType = "acls_created"
+	TypeACLsDeleted                RecordType = "acls_deleted"
 )
 
 // BrokerRegistered announces a broker, or a new incarnation of one. A new
@@ -185,6 +187,9 @@ type Record struct {
 	// version 3.
 	UserScramCredentialSet     *UserScramCredentialSet     `json:"user_scram_credential_set,omitempty"`
 	UserScramCredentialDeleted *UserScramCredentialDeleted `json:"user_scram_credential_deleted,omitempty"`
+	// ACLsCreated and ACLsDeleted need format version 3.
+	ACLsCreated *ACLsCreated `json:"acls_created,omitempty"`
+	ACLsDeleted *ACLsDeleted `json:"acls_deleted,omitempty"`
 }
 
 // Type returns the kind of the record, or "" when not exactly one field is
@@ -212,6 +217,8 @@ func (r Record) Type() RecordType {
 	set(r.ClusterIDSet != nil, TypeClusterIDSet)
 	set(r.UserScramCredentialSet != nil, TypeUserScramCredentialSet)
 	set(r.UserScramCredentialDeleted != nil, TypeUserScramCredentialDeleted)
+	set(r.ACLsCreated != nil, TypeACLsCreated)
+	set(r.ACLsDeleted != nil, TypeACLsDeleted)
 	if n != 1 {
 		return ""
 	}

@@ -29,6 +29,7 @@ type wireSnapshot struct {
 	// ScramUsers is left out when empty, so images without SCRAM users
 	// encode (and hash) as before.
 	ScramUsers []ScramUser `json:"scram_users,omitempty"`
+	ACLs       []ACL       `json:"acls,omitempty"`
 }
 
 // encodeSnapshot serializes img canonically. withVersion=false leaves the
@@ -44,6 +45,7 @@ func encodeSnapshot(img *Image, withVersion bool) ([]byte, error) {
 	if len(img.scramUsers) > 0 {
 		w.ScramUsers = img.ScramUsers()
 	}
+	w.ACLs = img.acls
 	if withVersion {
 		w.Version = img.version
 	}
@@ -112,6 +114,9 @@ func UnmarshalImage(data []byte) (*Image, error) {
 		img.topicNames[t.ID] = t.Name
 	}
 	if err := loadScramUsers(img, w.ScramUsers); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidSnapshot, err)
+	}
+	if err := loadACLs(img, w.ACLs); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrInvalidSnapshot, err)
 	}
 	return img, nil
