@@ -151,6 +151,9 @@ var authzRules = map[int16]authzRule{
 	int16(kmsg.RemoveRaftVoter):              adminRule(kerr.ClusterAuthorizationFailed),
 	int16(kmsg.DescribeUserSCRAMCredentials): adminRule(kerr.ClusterAuthorizationFailed),
 	int16(kmsg.AlterUserSCRAMCredentials):    authorizeAlterUserScramCredentials,
+	int16(kmsg.DescribeACLs):                 adminRule(kerr.ClusterAuthorizationFailed),
+	int16(kmsg.CreateACLs):                   authorizeCreateAcls,
+	int16(kmsg.DeleteACLs):                   authorizeDeleteAcls,
 }
 
 // allowRule lets every authenticated principal through (DescribeCluster,
@@ -708,6 +711,38 @@ func authorizeAlterUserScramCredentials(_ *Broker, p saslauth.Principal, r kmsg.
 	}
 	for _, u := range req.Upsertions {
 		add(u.Name)
+	}
+	return resp, nil
+}
+
+// authorizeCreateAcls refuses every creation to a principal that is not an
+// admin (Kafka's ALTER on the cluster).
+func authorizeCreateAcls(_ *Broker, p saslauth.Principal, r kmsg.Request) (kmsg.Response, func(kmsg.Response)) {
+	if p.IsAdmin() {
+		return nil, nil
+	}
+	req := r.(*kmsg.CreateACLsRequest)
+	resp := req.ResponseKind().(*kmsg.CreateACLsResponse)
+	for range req.Creations {
+		res := kmsg.NewCreateACLsResponseResult()
+		res.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		resp.Results = append(resp.Results, res)
+	}
+	return resp, nil
+}
+
+// authorizeDeleteAcls refuses every filter to a principal that is not an
+// admin.
+func authorizeDeleteAcls(_ *Broker, p saslauth.Principal, r kmsg.Request) (kmsg.Response, func(kmsg.Response)) {
+	if p.IsAdmin() {
+		return nil, nil
+	}
+	req := r.(*kmsg.DeleteACLsRequest)
+	resp := req.ResponseKind().(*kmsg.DeleteACLsResponse)
+	for range req.Filters {
+		res := kmsg.NewDeleteACLsResponseResult()
+		res.ErrorCode = kerr.ClusterAuthorizationFailed.Code
+		resp.Results = append(resp.Results, res)
 	}
 	return resp, nil
 }

@@ -168,13 +168,7 @@ func TestTokenForTopicACannotTouchTopicB(t *testing.T) {
 	}
 
 	// Metadata lists a only; asking for b by name is refused.
-	all, err := kmsg.NewPtrMetadataRequest().RequestWith(ctx, cl)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if names := metadataTopics(all); !slices.Equal(names, []string{"a"}) {
-		t.Fatalf("metadata lists %v, want only a", names)
-	}
+	wantListed(ctx, t, cl, "a")
 	adm := kadm.NewClient(cl)
 	if td, err := adm.ListTopics(ctx, "b"); !errors.Is(err, kerr.TopicAuthorizationFailed) && !errors.Is(td["b"].Err, kerr.TopicAuthorizationFailed) {
 		t.Fatalf("metadata for b: %+v, %v; want TOPIC_AUTHORIZATION_FAILED", td["b"], err)
@@ -249,6 +243,19 @@ func produceCodes(resp *kmsg.ProduceResponse) map[string]int16 {
 		out[t.Topic] = t.Partitions[0].ErrorCode
 	}
 	return out
+}
+
+// wantListed checks that a Metadata request for all topics through cl
+// lists exactly want, sorted.
+func wantListed(ctx context.Context, t *testing.T, cl *kgo.Client, want ...string) {
+	t.Helper()
+	resp, err := kmsg.NewPtrMetadataRequest().RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatalf("metadata: %v", err)
+	}
+	if names := metadataTopics(resp); !slices.Equal(names, want) {
+		t.Fatalf("metadata lists %v, want %v", names, want)
+	}
 }
 
 func metadataTopics(resp *kmsg.MetadataResponse) []string {
@@ -340,13 +347,7 @@ func TestTokenRefreshedAcrossReauthentication(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(200 * time.Millisecond) {
-		resp, err := kmsg.NewPtrMetadataRequest().RequestWith(ctx, cl)
-		if err != nil {
-			t.Fatalf("metadata across token expiries: %v", err)
-		}
-		if names := metadataTopics(resp); !slices.Equal(names, []string{"a"}) {
-			t.Fatalf("metadata lists %v, want a", names)
-		}
+		wantListed(ctx, t, cl, "a")
 	}
 	if n := mints.Load(); n < 3 {
 		t.Fatalf("%d tokens used in 5s of 2s tokens: the client was not made to re-authenticate", n)

@@ -49,6 +49,8 @@ var kafkaErrorTable = []struct {
 	{metadata.ErrInvalidConfig, kerr.InvalidConfig},
 	{metadata.ErrInvalidScramCredential, kerr.UnacceptableCredential},
 	{metadata.ErrUnknownScramCredential, kerr.ResourceNotFound},
+	{metadata.ErrInvalidACL, kerr.InvalidRequest},
+	{metadata.ErrUnknownACL, kerr.InvalidRequest},
 	{controller.ErrInvalidRequest, kerr.InvalidRequest},
 	{context.DeadlineExceeded, kerr.RequestTimedOut},
 	{context.Canceled, kerr.RequestTimedOut},

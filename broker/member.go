@@ -54,6 +54,8 @@ type ControllerClient interface {
 	AllocateProducerIDs(ctx context.Context, req controller.AllocateProducerIDsRequest) (controller.ProducerIDBlock, error)
 	// AlterScramCredentials sets and deletes SCRAM credentials.
 	AlterScramCredentials(ctx context.Context, req controller.AlterScramCredentialsRequest) error
+	// AlterACLs creates and deletes ACLs.
+	AlterACLs(ctx context.Context, req controller.AlterACLsRequest) error
 	// AlterPartition changes the ISR of a partition this broker leads.
 	AlterPartition(ctx context.Context, req controller.AlterPartitionRequest) (metadata.Partition, error)
 	// ElectLeaders runs preferred or unclean leader elections.

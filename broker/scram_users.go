@@ -11,8 +11,8 @@ import (
 
 // scramUsers serves SCRAM mechanisms from the metadata image: the
 // credentials AlterUserScramCredentials stored. Super users (Kafka's
-// super.users, "User:<name>") may do everything; other SCRAM users may do
-// nothing, as under a Kafka authorizer with no ACL granting them anything.
+// super.users, "User:<name>") may do everything; other SCRAM users what
+// the ACLs allow them (aclPrincipal).
 type scramUsers struct {
 	view       MetadataView
 	superUsers []string
@@ -35,18 +35,9 @@ func (s *scramUsers) SCRAMCredential(mechanism, user string) (saslauth.SCRAMCred
 
 // SCRAMPrincipal returns what user may do.
 func (s *scramUsers) SCRAMPrincipal(user string) saslauth.Principal {
-	return fixedPrincipal(slices.Contains(s.superUsers, "User:"+user))
+	name := "User:" + user
+	return &aclPrincipal{name: name, view: s.view, super: slices.Contains(s.superUsers, name)}
 }
-
-// fixedPrincipal may do everything (true) or nothing (false).
-type fixedPrincipal bool
-
-func (p fixedPrincipal) IsAdmin() bool           { return bool(p) }
-func (p fixedPrincipal) CanProduce(string) bool  { return bool(p) }
-func (p fixedPrincipal) CanConsume(string) bool  { return bool(p) }
-func (p fixedPrincipal) CanDescribe(string) bool { return bool(p) }
-func (p fixedPrincipal) MayProduce() bool        { return bool(p) }
-func (p fixedPrincipal) CanUseGroup(string) bool { return bool(p) }
 
 // SCRAMListener returns sasl with the password mechanisms named in mechs
 // (SCRAM-SHA-256, SCRAM-SHA-512, PLAIN) added, backed by users. PLAIN is

@@ -30,6 +30,7 @@ const (
 	opReassignPartitions  op = "reassign_partitions"
 	opQuorumState         op = "quorum_state"
 	opAlterScram          op = "alter_scram_credentials"
+	opAlterACLs           op = "alter_acls"
 )
 
 // request is the envelope of a forwarded request.
@@ -80,6 +81,8 @@ var errorCodes = map[string]error{
 	"unknown_remote_segment":     metadata.ErrUnknownRemoteSegment,
 	"invalid_scram_credential":   metadata.ErrInvalidScramCredential,
 	"unknown_scram_credential":   metadata.ErrUnknownScramCredential,
+	"invalid_acl":                metadata.ErrInvalidACL,
+	"unknown_acl":                metadata.ErrUnknownACL,
 	"not_active":                 controller.ErrNotActive,
 	"not_leader":                 controller.ErrNotLeader,
 	"fenced_leader_epoch":        controller.ErrFencedLeaderEpoch,

@@ -29,16 +29,21 @@ func (c *Controller) AlterScramCredentials(ctx context.Context, req AlterScramCr
 	if len(recs) == 0 {
 		return nil
 	}
+	return c.checkAndPropose(ctx, "alter SCRAM credentials", recs)
+}
+
+// checkAndPropose takes the lock, checks recs against the current
+// image, so that a refusal is the caller's error rather than a failed
+// proposal, and proposes them.
+func (c *Controller) checkAndPropose(ctx context.Context, what string, recs []metadata.Record) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if err := c.checkActive(); err != nil {
 		return err
 	}
 	img := c.image()
-	// Check against the image first, so that a refusal is the caller's
-	// error rather than a failed proposal.
 	if _, err := img.Apply(img.Version()+1, metadata.Batch{Records: recs}); err != nil {
-		return fmt.Errorf("alter SCRAM credentials: %w", err)
+		return fmt.Errorf("%s: %w", what, err)
 	}
 	_, err := c.proposeLocked(ctx, recs...)
 	return err
