@@ -21,7 +21,7 @@ import (
 func TestBrokerSASLWithRunnelTokens(t *testing.T) {
 	kafka, raft := freePort(t), freePort(t)
 	startBroker(t, kafka, "--id", "1", "--raft", raft, "--voters", "1@"+raft, "--data-dir", filepath.Join(t.TempDir(), "n1"),
-		"--sasl-mechanisms", "OAUTHBEARER", "--jwt-secret", tokenTestSecret)
+		"--sasl-mechanisms", "OAUTHBEARER,SCRAM-SHA-512", "--jwt-secret", tokenTestSecret, "--super-users", "User:gateway")
 	token := func(args ...string) string {
 		return mintedToken(t, runnel(t, nil, append([]string{"token", "--secret", tokenTestSecret, "--ttl", "10m"}, args...)...))
 	}
@@ -75,5 +75,19 @@ func TestBrokerSASLWithRunnelTokens(t *testing.T) {
 	}
 	if err := client("").Ping(ctx); err == nil {
 		t.Fatal("a client without a token pinged the SASL listener")
+	}
+
+	// A gateway reaches the broker with its own SCRAM credential (a super
+	// user) and enforces the client's token itself.
+	if res, err := root.AlterUserSCRAMs(ctx, nil, []kadm.UpsertSCRAM{{User: "gateway", Mechanism: kadm.ScramSha512, Iterations: 4096, Password: "gw-pw"}}); err != nil || res["gateway"].Err != nil {
+		t.Fatalf("create the gateway's SCRAM user: %v %+v", err, res)
+	}
+	gw := startGatewayProc(t, kafka, tokenTestSecret, "--broker-sasl-mechanism", "SCRAM-SHA-512", "--broker-sasl-user", "gateway", "--broker-sasl-password", "gw-pw")
+	appToken := token("--sub", "app", "--produce", "a", "--consume", "a")
+	if code, body := gw.call(appToken, "POST", "/v1/topics/a/events", "", `{"value":{"ok":true}}`); code != 200 {
+		t.Fatalf("gateway produce to a: %d %s", code, body)
+	}
+	if code, body := gw.call(appToken, "POST", "/v1/topics/b/events", "", `{"value":{"ok":true}}`); code != 403 {
+		t.Fatalf("gateway produce to b: %d %s, want 403", code, body)
 	}
 }

@@ -60,3 +60,32 @@ func TestSASLFlags(t *testing.T) {
 		}
 	}
 }
+
+func TestBrokerSASLFlagsOfTheGateway(t *testing.T) {
+	for name, tc := range map[string]struct {
+		f    brokerSASLFlags
+		mech string // "" for none
+		err  string
+	}{
+		"none":        {brokerSASLFlags{}, "", ""},
+		"scram":       {brokerSASLFlags{mechanism: "scram-sha-512", user: "gw", password: "p"}, "SCRAM-SHA-512", ""},
+		"plain":       {brokerSASLFlags{mechanism: "PLAIN", user: "gw", password: "p"}, "PLAIN", ""},
+		"token":       {brokerSASLFlags{mechanism: "OAUTHBEARER", token: "t"}, "OAUTHBEARER", ""},
+		"no password": {brokerSASLFlags{mechanism: "SCRAM-SHA-256", user: "gw"}, "", "needs --broker-sasl-user and --broker-sasl-password"},
+		"no token":    {brokerSASLFlags{mechanism: "OAUTHBEARER"}, "", "needs --broker-sasl-token"},
+		"orphan user": {brokerSASLFlags{user: "gw"}, "", "need --broker-sasl-mechanism"},
+		"unknown":     {brokerSASLFlags{mechanism: "GSSAPI", user: "u", password: "p"}, "", "want SCRAM-SHA-256"},
+	} {
+		m, err := tc.f.mech()
+		switch {
+		case tc.err != "":
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%s: %v, want an error saying %q", name, err, tc.err)
+			}
+		case err != nil:
+			t.Errorf("%s: %v", name, err)
+		case tc.mech == "" && m != nil, tc.mech != "" && (m == nil || m.Name() != tc.mech):
+			t.Errorf("%s: mechanism %v, want %q", name, m, tc.mech)
+		}
+	}
+}

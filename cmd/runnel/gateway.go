@@ -71,6 +71,7 @@ func (f *gatewayFlags) config(ctx context.Context, brokers []string, defaultSecr
 // gatewayCommand is "runnel gateway": one stateless gateway.
 func gatewayCommand() *command {
 	var gf gatewayFlags
+	var bs brokerSASLFlags
 	var brokers stringList
 	var logLevel string
 	return &command{
@@ -82,6 +83,7 @@ their own; run as many as you like behind a load balancer.`,
 		flags: func(fs *flag.FlagSet) {
 			gf.register(fs, "127.0.0.1:8080")
 			fs.Var(&brokers, "brokers", "bootstrap Kafka `addresses` host:port,... (required)")
+			bs.register(fs)
 			fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 		},
 		run: func(ctx context.Context, inv *invocation) error {
@@ -97,6 +99,9 @@ their own; run as many as you like behind a load balancer.`,
 				return err
 			}
 			cfg.Logger = log
+			if cfg.BrokerSASL, err = bs.mech(); err != nil {
+				return err
+			}
 			g, err := gateway.Start(ctx, cfg)
 			if err != nil {
 				return fmt.Errorf("start the gateway: %w", err)
