@@ -5,6 +5,7 @@ import (
 	"errors"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,6 +13,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl/oauth"
+	"github.com/twmb/franz-go/pkg/sasl/scram"
 )
 
 // TestBrokerSASLWithRunnelTokens runs "runnel broker --sasl-mechanisms
@@ -89,5 +91,25 @@ func TestBrokerSASLWithRunnelTokens(t *testing.T) {
 	}
 	if code, body := gw.call(appToken, "POST", "/v1/topics/b/events", "", `{"value":{"ok":true}}`); code != 403 {
 		t.Fatalf("gateway produce to b: %d %s, want 403", code, body)
+	}
+
+	// SCRAM users managed over REST log in over the Kafka port.
+	adminToken := token("--sub", "ops", "--admin")
+	if code, body := gw.call(adminToken, "PUT", "/v1/admin/scram-users/bob/SCRAM-SHA-512", "", `{"password":"bob-pw"}`); code != 204 {
+		t.Fatalf("REST set bob's password: %d %s", code, body)
+	}
+	if code, body := gw.call(adminToken, "GET", "/v1/admin/scram-users", "", ""); code != 200 || !strings.Contains(body, `"name":"bob"`) || !strings.Contains(body, `"name":"gateway"`) {
+		t.Fatalf("REST list users: %d %s", code, body)
+	}
+	bob, err := kgo.NewClient(kgo.SeedBrokers(kafka), kgo.SASL(scram.Auth{User: "bob", Pass: "bob-pw"}.AsSha512Mechanism()), kgo.RequestRetries(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bob.Close()
+	if err := bob.Ping(ctx); err != nil {
+		t.Fatalf("bob logs in with SCRAM-SHA-512: %v", err)
+	}
+	if code, body := gw.call(adminToken, "DELETE", "/v1/admin/scram-users/bob/SCRAM-SHA-512", "", ""); code != 204 {
+		t.Fatalf("REST delete bob: %d %s", code, body)
 	}
 }
