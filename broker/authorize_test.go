@@ -34,15 +34,7 @@ func startSASLBroker(t *testing.T, maxReauth time.Duration) *brokertest.Broker {
 // startTokenBroker is startSASLBroker with more options.
 func startTokenBroker(t *testing.T, opts brokertest.Options, maxReauth time.Duration) *brokertest.Broker {
 	t.Helper()
-	v, err := auth.NewVerifier(auth.Config{HS256Secret: authzSecret})
-	if err != nil {
-		t.Fatal(err)
-	}
-	mech, err := saslauth.NewOAuthBearer(v)
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts.SASL = &kafkaserver.SASLConfig{Mechanisms: []kafkaserver.Mechanism{mech}, MaxReauth: maxReauth}
+	opts.SASL = &kafkaserver.SASLConfig{Mechanisms: []kafkaserver.Mechanism{oauthMechanism(t)}, MaxReauth: maxReauth}
 	b := brokertest.StartBroker(t, opts)
 	adm := kadm.NewClient(tokenClient(t, b, auth.MintOptions{Subject: "root", Admin: true}))
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -55,6 +47,20 @@ func startTokenBroker(t *testing.T, opts brokertest.Options, maxReauth time.Dura
 		t.Fatalf("admin creates topics: %v", err)
 	}
 	return b
+}
+
+// oauthMechanism is OAUTHBEARER for tokens signed with authzSecret.
+func oauthMechanism(t *testing.T) kafkaserver.Mechanism {
+	t.Helper()
+	v, err := auth.NewVerifier(auth.Config{HS256Secret: authzSecret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mech, err := saslauth.NewOAuthBearer(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mech
 }
 
 // tokenClient is a franz-go client authenticating with a token of o.

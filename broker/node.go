@@ -13,6 +13,7 @@ import (
 	"github.com/runnel-dev/runnel/broker/kafkaserver"
 	"github.com/runnel-dev/runnel/raftmeta"
 	"github.com/runnel-dev/runnel/raftmeta/controller"
+	"github.com/twmb/franz-go/pkg/sasl"
 )
 
 // NodeConfig describes one broker process: its metadata member, its logs and
@@ -102,8 +103,10 @@ type NodeConfig struct {
 	// SuperUsers are principals ("User:alice") that may do everything,
 	// Kafka's super.users; other SCRAM users may do nothing.
 	SuperUsers []string
-	Logger     *slog.Logger
-	Metrics    prometheus.Registerer
+	// PeerSASL: see Config.PeerSASL.
+	PeerSASL sasl.Mechanism
+	Logger   *slog.Logger
+	Metrics  prometheus.Registerer
 }
 
 // Node is a running broker: metadata member, broker and Kafka server.
@@ -172,7 +175,7 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 	b, err := New(Config{
 		BrokerID: cfg.ID, DataDir: cfg.DataDir, Member: member,
 		AutoCreateTopics: cfg.AutoCreateTopics, FileDeleteDelay: cfg.FileDeleteDelay,
-		ReplicaLagTimeMax: cfg.ReplicaLagTimeMax, MinInsyncReplicas: cfg.MinInsyncReplicas, PeerKafkaAddrs: cfg.PeerKafkaAddrs,
+		ReplicaLagTimeMax: cfg.ReplicaLagTimeMax, MinInsyncReplicas: cfg.MinInsyncReplicas, PeerKafkaAddrs: cfg.PeerKafkaAddrs, PeerSASL: cfg.PeerSASL,
 		Groups: cfg.Groups, Cleaner: cfg.Cleaner,
 		Logger: cfg.Logger.With("component", "broker"), Metrics: cfg.Metrics,
 	})

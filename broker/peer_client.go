@@ -13,6 +13,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/sasl"
 )
 
 // maxPeerResponseBytes bounds a response a peer broker may send: a fetch
@@ -39,19 +40,29 @@ type peerConn struct {
 	// fetcher appends the batches, which copies them to the log), so a
 	// follower does not allocate a buffer of a fetch's size per fetch.
 	body []byte
+	// sessionEnd is when the SASL session ends; zero without one.
+	sessionEnd time.Time
 }
 
-// dialPeer connects to the Kafka listener of a peer broker.
-func dialPeer(ctx context.Context, addr string, self int32) (*peerConn, error) {
+// dialPeer connects to the Kafka listener of a peer broker and, with mech
+// set, authenticates.
+func dialPeer(ctx context.Context, addr string, self int32, mech sasl.Mechanism) (*peerConn, error) {
 	var d net.Dialer
 	nc, err := d.DialContext(ctx, "tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("dial peer %s: %w", addr, err)
 	}
-	return &peerConn{
+	c := &peerConn{
 		nc: nc, r: bufio.NewReaderSize(nc, 64<<10),
 		format: kmsg.NewRequestFormatter(kmsg.FormatterClientID("runnel-replica-" + strconv.Itoa(int(self)))),
-	}, nil
+	}
+	if mech != nil {
+		if err := c.authenticate(ctx, mech); err != nil {
+			nc.Close()
+			return nil, err
+		}
+	}
+	return c, nil
 }
 
 // close closes the connection.

@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl"
 
 	"github.com/runnel-dev/runnel/broker"
 	"github.com/runnel-dev/runnel/broker/commitlog"
@@ -66,14 +67,17 @@ type Options struct {
 	WrapMember func(broker.Member) broker.Member
 	// Groups configures the brokers' group coordinators.
 	Groups group.Config
-	// SASL, for StartBroker only, makes its listener a SASL one; the
-	// helpers that make their own clients (CreateTopic, Client without
-	// options) then cannot authenticate.
+	// SASL makes the brokers' listeners SASL ones; the helpers that make
+	// their own clients (CreateTopic, Client without options) then cannot
+	// authenticate.
 	SASL *kafkaserver.SASLConfig
-	// SCRAM and SuperUsers, for StartBroker only, add SCRAM mechanisms
-	// backed by the broker's metadata (broker.NodeConfig.SCRAM).
+	// SCRAM and SuperUsers add SCRAM mechanisms backed by the brokers'
+	// metadata (broker.NodeConfig.SCRAM).
 	SCRAM      []string
 	SuperUsers []string
+	// PeerSASL is the followers' credential on their leaders' listeners
+	// (Cluster only).
+	PeerSASL sasl.Mechanism
 }
 
 // Start starts n nodes, all raft voters, and waits until every broker is
@@ -148,6 +152,7 @@ func (c *Cluster) startNodeWith(i int, kafkaLn, raftLn net.Listener) (*broker.No
 		Voters: c.raft, ClusterID: 7, AutoCreateTopics: c.opts.AutoCreateTopics,
 		SessionTimeout: c.opts.SessionTimeout, FileDeleteDelay: c.opts.FileDeleteDelay,
 		ReplicaLagTimeMax: c.opts.ReplicaLagTimeMax, MinInsyncReplicas: c.opts.MinInsyncReplicas, PeerKafkaAddrs: c.peers, Groups: c.opts.Groups,
+		SASL: c.opts.SASL, SCRAM: c.opts.SCRAM, SuperUsers: c.opts.SuperUsers, PeerSASL: c.opts.PeerSASL,
 		Logger: c.logger.With("node", i+1), Metrics: c.regs[i],
 	})
 }

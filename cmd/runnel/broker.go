@@ -65,6 +65,7 @@ func brokerCommand() *command {
 	var cleaner broker.CleanerConfig
 	var cleanerEnable bool
 	var sf saslFlags
+	var peer brokerSASLFlags
 	return &command{
 		name:    "broker",
 		summary: "run one broker node of a cluster",
@@ -77,6 +78,7 @@ any other node joins as a learner. Data survives restarts.`,
 			gf.register(fs)
 			fs.IntVar(&id, "id", 0, "broker and raft node `id` (> 0), unique in the cluster")
 			sf.register(fs)
+			peer.register(fs, "peer-sasl", "this broker's replica fetchers (a super user) on their leaders' SASL listeners")
 			fs.StringVar(&raft, "raft", "127.0.0.1:9093", "raft listen `address`")
 			fs.StringVar(&voters, "voters", "", "raft voters as `id@host:port,...` (required)")
 			fs.StringVar(&rack, "rack", "", "rack of this broker, for replica placement")
@@ -138,12 +140,16 @@ any other node joins as a learner. Data survives restarts.`,
 			if err != nil {
 				return err
 			}
+			peerSASL, err := peer.mech()
+			if err != nil {
+				return err
+			}
 			return bf.withMetrics(ctx, inv, runNode, broker.NodeConfig{
 				ID: int32(id), DataDir: bf.dataDir, KafkaListen: bf.kafka, Advertise: bf.advertise, AdminListen: bf.admin,
 				RaftListen: raft, Voters: vm, ClusterID: clusterID, Rack: rack,
 				AutoCreateTopics: bf.autoCreate, StartFreshMetadata: bf.startFresh, Logger: log,
 				PeerKafkaAddrs: pm, ReplicaLagTimeMax: lagMax, MinInsyncReplicas: minISR, LeaderRebalance: rebalance, Groups: groups,
-				Cleaner: cleaner, SASL: sasl, SCRAM: scram, SuperUsers: sf.superUsers,
+				Cleaner: cleaner, SASL: sasl, SCRAM: scram, SuperUsers: sf.superUsers, PeerSASL: peerSASL,
 			})
 		},
 	}

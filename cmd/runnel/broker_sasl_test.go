@@ -67,14 +67,14 @@ func TestBrokerSASLFlagsOfTheGateway(t *testing.T) {
 		mech string // "" for none
 		err  string
 	}{
-		"none":        {brokerSASLFlags{}, "", ""},
-		"scram":       {brokerSASLFlags{mechanism: "scram-sha-512", user: "gw", password: "p"}, "SCRAM-SHA-512", ""},
-		"plain":       {brokerSASLFlags{mechanism: "PLAIN", user: "gw", password: "p"}, "PLAIN", ""},
-		"token":       {brokerSASLFlags{mechanism: "OAUTHBEARER", token: "t"}, "OAUTHBEARER", ""},
-		"no password": {brokerSASLFlags{mechanism: "SCRAM-SHA-256", user: "gw"}, "", "needs --broker-sasl-user and --broker-sasl-password"},
-		"no token":    {brokerSASLFlags{mechanism: "OAUTHBEARER"}, "", "needs --broker-sasl-token"},
-		"orphan user": {brokerSASLFlags{user: "gw"}, "", "need --broker-sasl-mechanism"},
-		"unknown":     {brokerSASLFlags{mechanism: "GSSAPI", user: "u", password: "p"}, "", "want SCRAM-SHA-256"},
+		"none":        {brokerSASLFlags{prefix: "broker-sasl"}, "", ""},
+		"scram":       {brokerSASLFlags{prefix: "broker-sasl", mechanism: "scram-sha-512", user: "gw", password: "p"}, "SCRAM-SHA-512", ""},
+		"plain":       {brokerSASLFlags{prefix: "broker-sasl", mechanism: "PLAIN", user: "gw", password: "p"}, "PLAIN", ""},
+		"token":       {brokerSASLFlags{prefix: "broker-sasl", mechanism: "OAUTHBEARER", token: "t"}, "OAUTHBEARER", ""},
+		"no password": {brokerSASLFlags{prefix: "broker-sasl", mechanism: "SCRAM-SHA-256", user: "gw"}, "", "needs --broker-sasl-user and --broker-sasl-password"},
+		"no token":    {brokerSASLFlags{prefix: "peer-sasl", mechanism: "OAUTHBEARER"}, "", "needs --peer-sasl-token"},
+		"orphan user": {brokerSASLFlags{prefix: "peer-sasl", user: "gw"}, "", "need --peer-sasl-mechanism"},
+		"unknown":     {brokerSASLFlags{prefix: "broker-sasl", mechanism: "GSSAPI", user: "u", password: "p"}, "", "want SCRAM-SHA-256"},
 	} {
 		m, err := tc.f.mech()
 		switch {

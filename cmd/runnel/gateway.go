@@ -83,7 +83,7 @@ their own; run as many as you like behind a load balancer.`,
 		flags: func(fs *flag.FlagSet) {
 			gf.register(fs, "127.0.0.1:8080")
 			fs.Var(&brokers, "brokers", "bootstrap Kafka `addresses` host:port,... (required)")
-			bs.register(fs)
+			bs.register(fs, "broker-sasl", "the gateway")
 			fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 		},
 		run: func(ctx context.Context, inv *invocation) error {

@@ -10,21 +10,27 @@ import (
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 )
 
-// brokerSASLFlags are the gateway's own credentials on brokers' SASL
-// listeners.
+// brokerSASLFlags are a client's own credentials on brokers' SASL
+// listeners: the gateway's (--broker-sasl-*) and a broker's replica
+// fetchers' on their leaders (--peer-sasl-*).
 type brokerSASLFlags struct {
+	prefix    string // "broker-sasl" or "peer-sasl"
 	mechanism string
 	user      string
 	password  string
 	token     string
 }
 
-func (f *brokerSASLFlags) register(fs *flag.FlagSet) {
-	fs.StringVar(&f.mechanism, "broker-sasl-mechanism", "", "SASL `mechanism` the gateway authenticates to brokers with: "+
-		"SCRAM-SHA-256, SCRAM-SHA-512, PLAIN (--broker-sasl-user, --broker-sasl-password) or OAUTHBEARER (--broker-sasl-token); none by default")
-	fs.StringVar(&f.user, "broker-sasl-user", "", "the gateway's SASL user on brokers")
-	fs.StringVar(&f.password, "broker-sasl-password", "", "the gateway's SASL password on brokers (prefer RUNNEL_BROKER_SASL_PASSWORD)")
-	fs.StringVar(&f.token, "broker-sasl-token", "", "the gateway's OAUTHBEARER token on brokers, an admin token (prefer RUNNEL_BROKER_SASL_TOKEN)")
+// register adds the flags named prefix-mechanism, prefix-user,
+// prefix-password and prefix-token; who says whose credential they are.
+func (f *brokerSASLFlags) register(fs *flag.FlagSet, prefix, who string) {
+	f.prefix = prefix
+	env := "RUNNEL_" + strings.ToUpper(strings.ReplaceAll(prefix, "-", "_"))
+	fs.StringVar(&f.mechanism, prefix+"-mechanism", "", "SASL `mechanism` "+who+" authenticate(s) to brokers with: "+
+		"SCRAM-SHA-256, SCRAM-SHA-512, PLAIN (--"+prefix+"-user, --"+prefix+"-password) or OAUTHBEARER (--"+prefix+"-token); none by default")
+	fs.StringVar(&f.user, prefix+"-user", "", "SASL user of "+who)
+	fs.StringVar(&f.password, prefix+"-password", "", "SASL password of "+who+" (prefer "+env+"_PASSWORD)")
+	fs.StringVar(&f.token, prefix+"-token", "", "OAUTHBEARER token of "+who+", an admin token (prefer "+env+"_TOKEN)")
 }
 
 // mech returns the configured mechanism, nil without one.
@@ -32,17 +38,17 @@ func (f *brokerSASLFlags) mech() (sasl.Mechanism, error) {
 	switch strings.ToUpper(f.mechanism) {
 	case "":
 		if f.user != "" || f.password != "" || f.token != "" {
-			return nil, usagef("--broker-sasl-user, --broker-sasl-password or --broker-sasl-token need --broker-sasl-mechanism")
+			return nil, usagef("--%[1]s-user, --%[1]s-password or --%[1]s-token need --%[1]s-mechanism", f.prefix)
 		}
 		return nil, nil
 	case "OAUTHBEARER":
 		if f.token == "" {
-			return nil, usagef("--broker-sasl-mechanism OAUTHBEARER needs --broker-sasl-token")
+			return nil, usagef("--%[1]s-mechanism OAUTHBEARER needs --%[1]s-token", f.prefix)
 		}
 		return oauth.Auth{Token: f.token}.AsMechanism(), nil
 	case "SCRAM-SHA-256", "SCRAM-SHA-512", "PLAIN":
 		if f.user == "" || f.password == "" {
-			return nil, usagef("--broker-sasl-mechanism %s needs --broker-sasl-user and --broker-sasl-password", f.mechanism)
+			return nil, usagef("--%[1]s-mechanism %[2]s needs --%[1]s-user and --%[1]s-password", f.prefix, f.mechanism)
 		}
 		switch strings.ToUpper(f.mechanism) {
 		case "SCRAM-SHA-256":
@@ -52,5 +58,5 @@ func (f *brokerSASLFlags) mech() (sasl.Mechanism, error) {
 		}
 		return plain.Auth{User: f.user, Pass: f.password}.AsMechanism(), nil
 	}
-	return nil, usagef("--broker-sasl-mechanism %q: want SCRAM-SHA-256, SCRAM-SHA-512, PLAIN or OAUTHBEARER", f.mechanism)
+	return nil, usagef("--%s-mechanism %q: want SCRAM-SHA-256, SCRAM-SHA-512, PLAIN or OAUTHBEARER", f.prefix, f.mechanism)
 }
