@@ -142,6 +142,9 @@ func (c *conn) readLoop() {
 		}
 		var admitted int
 		f, err := fr.next(c.s.cfg.MaxRequestBytes, func(n int) error {
+			if err := c.checkUnauthenticatedSize(n); err != nil {
+				return err
+			}
 			if err := c.admit(n); err != nil {
 				return err
 			}

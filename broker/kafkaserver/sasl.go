@@ -33,6 +33,21 @@ type saslState struct {
 // does, then closed.
 var errSASLClose = errors.New("sasl: closing after the answer")
 
+// MaxUnauthenticatedFrame bounds a request frame on a SASL listener before
+// the connection has authenticated (Kafka's sasl.server.max.receive.size):
+// a bigger size prefix closes the connection before anything is read, so
+// that strangers cannot make the broker buffer MaxRequestBytes.
+const MaxUnauthenticatedFrame = 512 << 10
+
+// checkUnauthenticatedSize refuses a frame of n bytes from a connection
+// that has not authenticated on a SASL listener, if it is too large.
+func (c *conn) checkUnauthenticatedSize(n int) error {
+	if c.s.cfg.SASL != nil && c.sasl.id == nil && n > MaxUnauthenticatedFrame {
+		return fmt.Errorf("%d-byte frame before SASL authentication; at most %d", n, MaxUnauthenticatedFrame)
+	}
+	return nil
+}
+
 // saslAPIs are the versions of the SASL APIs the server answers itself.
 var saslAPIs = map[int16]VersionRange{
 	saslHandshakeKey:    {Min: 0, Max: 1},

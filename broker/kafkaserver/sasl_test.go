@@ -304,3 +304,30 @@ func TestSASLConfigValidate(t *testing.T) {
 		}
 	}
 }
+
+// TestSASLLargeFrameBeforeAuthentication: a stranger's frame above
+// MaxUnauthenticatedFrame closes the connection at its size prefix; after
+// authentication the listener's MaxRequestBytes applies.
+func TestSASLLargeFrameBeforeAuthentication(t *testing.T) {
+	addr, _ := startSASL(t, 0, &testMech{name: "T"})
+	c := dialRaw(t, "tcp", addr)
+	c.sendRaw(binary.BigEndian.AppendUint32(nil, MaxUnauthenticatedFrame+1))
+	c.expectClosed()
+
+	c = dialRaw(t, "tcp", addr)
+	c.handshake(1, "T")
+	if resp := c.authenticate(1, "big:good"); resp.ErrorCode != 0 {
+		t.Fatalf("authenticate: %d", resp.ErrorCode)
+	}
+	// A large produce is read and answered once authenticated.
+	p := kmsg.NewPtrProduceRequest()
+	p.SetVersion(9)
+	p.Acks = 1
+	rt := kmsg.NewProduceRequestTopic()
+	rt.Topic = "t"
+	rp := kmsg.NewProduceRequestTopicPartition()
+	rp.Records = make([]byte, MaxUnauthenticatedFrame+1024)
+	rt.Partitions = append(rt.Partitions, rp)
+	p.Topics = append(p.Topics, rt)
+	c.recv(p, c.send(p))
+}
