@@ -127,6 +127,15 @@ func (c *conn) saslStep(msg []byte) (reply []byte, lifetime time.Duration, err e
 		return nil, 0, errors.New("SaslAuthenticate without a SaslHandshake before it")
 	}
 	reply, id, err := st.ex.Next(c.ctx, msg)
+	defer func() {
+		if err != nil || id != nil {
+			result := "ok"
+			if err != nil {
+				result = "failed"
+			}
+			c.s.m.saslAuths.WithLabelValues(st.mech.Name(), result).Inc()
+		}
+	}()
 	if err != nil {
 		st.ex = nil
 		return nil, 0, err

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -130,7 +131,9 @@ func TestSASLRequestBeforeAuthenticationCloses(t *testing.T) {
 }
 
 func TestSASLFranzGo(t *testing.T) {
-	addr, seen := startSASL(t, 0, &testMech{name: "T"})
+	seen := new(atomic.Pointer[Identity])
+	reg := prometheus.NewRegistry()
+	_, addr := startServer(t, Config{Handler: saslHandler(seen), Metrics: reg, SASL: &SASLConfig{Mechanisms: []Mechanism{&testMech{name: "T"}}}})
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 
@@ -154,6 +157,10 @@ func TestSASLFranzGo(t *testing.T) {
 	_, err = kmsg.NewPtrMetadataRequest().RequestWith(ctx, bad)
 	if !errors.Is(err, kerr.SaslAuthenticationFailed) || !strings.Contains(err.Error(), "bad secret") {
 		t.Fatalf("bad secret: err %v, want SASL_AUTHENTICATION_FAILED saying why", err)
+	}
+	ok, failed := saslAuthCount(t, reg, "ok"), saslAuthCount(t, reg, "failed")
+	if ok < 1 || failed < 1 {
+		t.Fatalf("sasl_authentications_total: ok %v, failed %v; want both counted", ok, failed)
 	}
 }
 
@@ -330,4 +337,29 @@ func TestSASLLargeFrameBeforeAuthentication(t *testing.T) {
 	rt.Partitions = append(rt.Partitions, rp)
 	p.Topics = append(p.Topics, rt)
 	c.recv(p, c.send(p))
+}
+
+// saslAuthCount is runnel_kafka_sasl_authentications_total for mechanism T
+// and result.
+func saslAuthCount(t *testing.T, reg *prometheus.Registry, result string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != "runnel_kafka_sasl_authentications_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["mechanism"] == "T" && labels["result"] == result {
+				return m.GetCounter().GetValue()
+			}
+		}
+	}
+	return 0
 }
