@@ -11,12 +11,13 @@ import (
 // aclPrincipal is a SCRAM user authorized by the ACLs in the metadata, as
 // Kafka's StandardAuthorizer does: a DENY that matches wins, then an ALLOW
 // that matches; nothing matching denies. An ACL matches the user's
-// principal or "User:*", and only with host "*": the broker does not
-// authorize by client address. Reading, writing, deleting or altering a
+// principal or "User:*", and host "*" or the client's IP address as the
+// connection shows it. Reading, writing, deleting or altering a
 // resource implies describing it. The ACLs are read at every check, so a
 // change applies to connections already authenticated.
 type aclPrincipal struct {
 	name  string // "User:alice"
+	host  string // the client's IP address; "" when unknown
 	view  MetadataView
 	super bool
 }
@@ -37,13 +38,18 @@ const (
 
 // matches reports whether a applies to p on the resource.
 func (p *aclPrincipal) matches(a *metadata.ACL, resType int8, resource string) bool {
-	if a.ResourceType != resType || a.Host != "*" || (a.Principal != p.name && a.Principal != "User:*") {
+	if a.ResourceType != resType || !p.hostMatches(a.Host) || (a.Principal != p.name && a.Principal != "User:*") {
 		return false
 	}
 	if a.PatternType == metadata.ACLPatternPrefixed {
 		return strings.HasPrefix(resource, a.ResourceName)
 	}
 	return a.ResourceName == resource || a.ResourceName == "*"
+}
+
+// hostMatches reports whether an ACL's host applies to p's client.
+func (p *aclPrincipal) hostMatches(host string) bool {
+	return host == "*" || (p.host != "" && host == p.host)
 }
 
 // allowed reports whether p may do op on the resource.
@@ -92,7 +98,7 @@ func (p *aclPrincipal) MayProduce() bool {
 	}
 	for _, a := range p.view.Image().ACLs() {
 		if a.ResourceType == aclTopic && a.Permission == aclAllow && (a.Operation == aclWrite || a.Operation == aclAll) &&
-			a.Host == "*" && (a.Principal == p.name || a.Principal == "User:*") {
+			p.hostMatches(a.Host) && (a.Principal == p.name || a.Principal == "User:*") {
 			return true
 		}
 	}

@@ -61,6 +61,18 @@ func TestAclsForScramUsers(t *testing.T) {
 		t.Fatalf("described %d ACLs of alice, want 2: %+v", n, described)
 	}
 
+	// An ACL for another host does not apply; one for the client's does.
+	for _, host := range []string{"10.9.9.9", "127.0.0.1"} {
+		if _, err := adm.CreateACLs(ctx, kadm.NewACLs().Allow("User:alice").AllowHosts(host).Topics("b").
+			Operations(kadm.OpWrite).ResourcePatternType(kadm.ACLPatternLiteral)); err != nil {
+			t.Fatal(err)
+		}
+		err := alice.ProduceSync(ctx, &kgo.Record{Topic: "b", Value: []byte("x")}).FirstErr()
+		if host == "10.9.9.9" && !errors.Is(err, kerr.TopicAuthorizationFailed) || host == "127.0.0.1" && err != nil {
+			t.Fatalf("alice produces to b with WRITE for host %s: %v", host, err)
+		}
+	}
+
 	// A DENY wins over the ALLOW.
 	if _, err := adm.CreateACLs(ctx, kadm.NewACLs().Deny("User:*").DenyHosts("*").Topics("a").
 		Operations(kadm.OpWrite).ResourcePatternType(kadm.ACLPatternLiteral)); err != nil {
@@ -86,8 +98,8 @@ func TestAclsForScramUsers(t *testing.T) {
 	for _, d := range deleted {
 		n += len(d.Deleted)
 	}
-	if n != 3 {
-		t.Fatalf("deleted %d ACLs, want 3: %+v", n, deleted)
+	if n != 5 {
+		t.Fatalf("deleted %d ACLs, want 5: %+v", n, deleted)
 	}
 	wantListed(ctx, t, alice) // the ACLs are gone
 }

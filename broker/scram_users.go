@@ -2,6 +2,7 @@ package broker
 
 import (
 	"fmt"
+	"net"
 	"slices"
 
 	"github.com/runnel-dev/runnel/broker/kafkaserver"
@@ -33,10 +34,14 @@ func (s *scramUsers) SCRAMCredential(mechanism, user string) (saslauth.SCRAMCred
 	return saslauth.SCRAMCredential{Salt: c.Salt, Iterations: c.Iterations, StoredKey: c.StoredKey, ServerKey: c.ServerKey}, true
 }
 
-// SCRAMPrincipal returns what user may do.
-func (s *scramUsers) SCRAMPrincipal(user string) saslauth.Principal {
+// SCRAMPrincipal returns what user may do on conn.
+func (s *scramUsers) SCRAMPrincipal(user string, conn kafkaserver.ConnInfo) saslauth.Principal {
 	name := "User:" + user
-	return &aclPrincipal{name: name, view: s.view, super: slices.Contains(s.superUsers, name)}
+	host := ""
+	if conn.RemoteAddr != nil {
+		host, _, _ = net.SplitHostPort(conn.RemoteAddr.String())
+	}
+	return &aclPrincipal{name: name, host: host, view: s.view, super: slices.Contains(s.superUsers, name)}
 }
 
 // SCRAMListener returns sasl with the password mechanisms named in mechs

@@ -42,10 +42,13 @@ func (*Plain) Name() string { return PlainName }
 func (*Plain) RequiresTLS() bool { return true }
 
 // Start begins an exchange.
-func (p *Plain) Start(kafkaserver.ConnInfo) kafkaserver.Exchange { return &plainExchange{p: p} }
+func (p *Plain) Start(conn kafkaserver.ConnInfo) kafkaserver.Exchange {
+	return &plainExchange{p: p, conn: conn}
+}
 
 type plainExchange struct {
 	p    *Plain
+	conn kafkaserver.ConnInfo
 	done bool
 }
 
@@ -65,7 +68,7 @@ func (e *plainExchange) Next(_ context.Context, msg []byte) ([]byte, *kafkaserve
 	if !e.p.check(user, password) {
 		return nil, nil, errBadCredentials
 	}
-	return nil, &kafkaserver.Identity{Mechanism: PlainName, Name: "User:" + user, Principal: e.p.users.SCRAMPrincipal(user)}, nil
+	return nil, &kafkaserver.Identity{Mechanism: PlainName, Name: "User:" + user, Principal: e.p.users.SCRAMPrincipal(user, e.conn)}, nil
 }
 
 // check reports whether password is user's, by the SCRAM credential.

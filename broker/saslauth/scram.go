@@ -20,8 +20,9 @@ type SCRAMUsers interface {
 	// SCRAMCredential returns user's credential for mechanism
 	// (SCRAMSHA256 or SCRAMSHA512), if the user has one.
 	SCRAMCredential(mechanism, user string) (SCRAMCredential, bool)
-	// SCRAMPrincipal returns what user may do.
-	SCRAMPrincipal(user string) Principal
+	// SCRAMPrincipal returns what user may do on the connection conn
+	// (Kafka's ACLs may name the client's host).
+	SCRAMPrincipal(user string, conn kafkaserver.ConnInfo) Principal
 }
 
 // SCRAM is a SCRAM-SHA-256 or SCRAM-SHA-512 mechanism (RFC 5802, 7677).
@@ -51,7 +52,9 @@ func (s *SCRAM) Name() string { return s.name }
 func (*SCRAM) RequiresTLS() bool { return false }
 
 // Start begins an exchange.
-func (s *SCRAM) Start(kafkaserver.ConnInfo) kafkaserver.Exchange { return &scramExchange{s: s} }
+func (s *SCRAM) Start(conn kafkaserver.ConnInfo) kafkaserver.Exchange {
+	return &scramExchange{s: s, conn: conn}
+}
 
 // errBadCredentials is the one answer to a wrong user or password, so
 // that the answer does not tell which.
@@ -59,6 +62,7 @@ var errBadCredentials = fmt.Errorf("%w: invalid user name or password", kafkaser
 
 type scramExchange struct {
 	s      *SCRAM
+	conn   kafkaserver.ConnInfo
 	step   int
 	first  *scramClientFirst
 	cred   SCRAMCredential
@@ -133,7 +137,7 @@ func (e *scramExchange) clientFinal(msg []byte) ([]byte, *kafkaserver.Identity, 
 	return []byte("v=" + base64.StdEncoding.EncodeToString(serverSignature)), &kafkaserver.Identity{
 		Mechanism: e.s.name,
 		Name:      "User:" + e.first.user,
-		Principal: e.s.users.SCRAMPrincipal(e.first.user),
+		Principal: e.s.users.SCRAMPrincipal(e.first.user, e.conn),
 	}, nil
 }
 

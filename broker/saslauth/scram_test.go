@@ -10,6 +10,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/sasl/scram"
 
+	"github.com/runnel-dev/runnel/broker/kafkaserver"
 	"github.com/runnel-dev/runnel/gateway/auth"
 	"github.com/runnel-dev/runnel/internal/testlog"
 )
@@ -41,7 +42,7 @@ func (m *memUsers) SCRAMCredential(mechanism, user string) (SCRAMCredential, boo
 	return c, ok
 }
 
-func (m *memUsers) SCRAMPrincipal(user string) Principal {
+func (m *memUsers) SCRAMPrincipal(user string, _ kafkaserver.ConnInfo) Principal {
 	return TokenPrincipal{&auth.Principal{Subject: user, Consume: []string{user + ".*"}}}
 }
 
