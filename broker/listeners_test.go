@@ -141,6 +141,7 @@ func TestListenerConfigErrors(t *testing.T) {
 		{"SSL without TLS", broker.NodeConfig{Listeners: []broker.ListenerConfig{{Name: "A", Protocol: broker.SSL, Listen: "127.0.0.1:0"}}}, "needs a TLS certificate"},
 		{"PLAINTEXT with TLS", broker.NodeConfig{Listeners: []broker.ListenerConfig{{Name: "A", Protocol: broker.Plaintext, Listen: "127.0.0.1:0", TLS: serverTLS(t, ca, "x", false)}}}, "does not use TLS"},
 		{"SASL", broker.NodeConfig{Listeners: []broker.ListenerConfig{{Name: "A", Protocol: broker.SASLSSL, Listen: "127.0.0.1:0", TLS: serverTLS(t, ca, "x", false)}}}, "needs SASL mechanisms"},
+		{"SASL mechanisms without a SASL listener", broker.NodeConfig{SCRAM: []string{"SCRAM-SHA-512"}, Listeners: []broker.ListenerConfig{{Name: "A", Protocol: broker.Plaintext, Listen: "127.0.0.1:0"}}}, "no listener is SASL_PLAINTEXT or SASL_SSL"},
 		{"unknown protocol", broker.NodeConfig{Listeners: []broker.ListenerConfig{{Name: "A", Protocol: "TLS", Listen: "127.0.0.1:0"}}}, "unknown security protocol"},
 		{"bad name", broker.NodeConfig{Listeners: []broker.ListenerConfig{{Name: "A-B", Protocol: broker.Plaintext, Listen: "127.0.0.1:0"}}}, "letters, digits or underscores"},
 		{"twice", broker.NodeConfig{Listeners: []broker.ListenerConfig{{Name: "A", Protocol: broker.Plaintext, Listen: "127.0.0.1:0"}, {Name: "A", Protocol: broker.Plaintext, Listen: "127.0.0.1:0"}}}, "named twice"},
