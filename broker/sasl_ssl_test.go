@@ -3,6 +3,7 @@ package broker_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"strconv"
 	"testing"
@@ -136,4 +137,63 @@ func TestSASLSSLListener(t *testing.T) {
 	if md, err := metadata(anon); err == nil {
 		t.Fatalf("unauthenticated metadata over SASL_SSL answered: %+v", md)
 	}
+}
+
+// TestPeerTLSAndSASL: two brokers whose inter-broker listener is SASL_SSL
+// with client certificates replicate: the followers' fetchers dial with
+// the peer TLS configuration and authenticate with PeerSASL, a SCRAM super
+// user made through a loopback PLAINTEXT listener after the start (an
+// acks=all produce with min.insync.replicas=2 commits only once the
+// follower fetches).
+func TestPeerTLSAndSASL(t *testing.T) {
+	ca := tlstest.NewCA(t, "cluster CA")
+	secure := []net.Listener{listen(t), listen(t)}
+	var cfgs []broker.NodeConfig
+	for i, ln := range secure {
+		name := fmt.Sprintf("broker-%d", i+1)
+		cfgs = append(cfgs, broker.NodeConfig{
+			MinInsyncReplicas: 2,
+			Listeners: []broker.ListenerConfig{
+				{Name: "INTERNAL", Protocol: broker.SASLSSL, Listener: ln, TLS: serverTLS(t, ca, name, true)},
+				{Name: "LOCAL", Protocol: broker.Plaintext, Listener: listen(t)},
+			},
+			InterBrokerListener: "INTERNAL",
+			PeerTLS:             &broker.PeerTLS{Server: serverTLS(t, ca, name, true), Client: clientTLS(t, ca, ca, name)},
+			SCRAM:               []string{saslauth.SCRAMSHA512},
+			SuperUsers:          []string{"User:peer"},
+			PeerSASL:            scram.Auth{User: "peer", Pass: "peer-pw"}.AsSha512Mechanism(),
+		})
+	}
+	nodes := startVoters(t, cfgs)
+
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	local, err := kgo.NewClient(kgo.SeedBrokers(nodes[0].ListenerAddr("LOCAL")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer local.Close()
+	adm := kadm.NewClient(local)
+	testwait.For(t, 30*time.Second, 50*time.Millisecond, func() error {
+		res, err := adm.AlterUserSCRAMs(ctx, nil, []kadm.UpsertSCRAM{{User: "peer", Mechanism: kadm.ScramSha512, Iterations: 4096, Password: "peer-pw"}})
+		if err != nil {
+			return err
+		}
+		return res["peer"].Err
+	})
+	if _, err := adm.CreateTopic(ctx, 1, 2, nil, "replicated"); err != nil {
+		t.Fatalf("create topic: %v", err)
+	}
+	cl, err := kgo.NewClient(kgo.SeedBrokers(secure[0].Addr().String()), kgo.DialTLSConfig(clientTLS(t, ca, ca, "client")),
+		kgo.SASL(scram.Auth{User: "peer", Pass: "peer-pw"}.AsSha512Mechanism()),
+		kgo.DefaultProduceTopic("replicated"), kgo.RequiredAcks(kgo.AllISRAcks()), kgo.RecordDeliveryTimeout(10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	// Retried until the follower, fetching over TLS with SASL, is in the
+	// ISR.
+	testwait.For(t, 60*time.Second, 100*time.Millisecond, func() error {
+		return cl.ProduceSync(ctx, kgo.StringRecord("x")).FirstErr()
+	})
 }
