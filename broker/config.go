@@ -11,6 +11,7 @@ import (
 	"github.com/runnel-dev/runnel/broker/commitlog"
 	"github.com/runnel-dev/runnel/broker/group"
 	"github.com/runnel-dev/runnel/tiering"
+	"github.com/twmb/franz-go/pkg/sasl"
 )
 
 // Config describes one broker. Zero values are filled by Validate.
@@ -54,6 +55,11 @@ type Config struct {
 	// with TLS (the inter-broker listener uses TLS): RootCAs the cluster
 	// CA, this broker's certificate for mutual TLS.
 	PeerTLS *tls.Config
+	// PeerSASL, when set, is the credential this broker's replica
+	// fetchers authenticate with on their leaders' SASL listeners (a
+	// franz-go pkg/sasl mechanism, such as SCRAM-SHA-512 for a super
+	// user): a follower's fetch needs an admin principal.
+	PeerSASL sasl.Mechanism
 	// Groups configures the group coordinator (offsets.topic.*, group.*
 	// and offsets.retention.* settings); its Logger and Metrics are the
 	// broker's.

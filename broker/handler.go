@@ -57,7 +57,14 @@ func (b *Broker) Handle(ctx context.Context, req *kafkaserver.Request) (*kafkase
 	if !ok {
 		return nil, fmt.Errorf("no handler for api key %d", req.Key)
 	}
-	return h.serve(b, ctx, req)
+	whole, patch, err := b.authorize(req)
+	if err != nil || whole != nil {
+		return whole, err
+	}
+	res := kafkaserver.Result{}
+	res.Response, res.Err = h.serve(b, ctx, req)
+	patchResult(&res, patch)
+	return res.Response, res.Err
 }
 
 // HandleBatch serves requests that a client pipelined on one connection, in
@@ -81,7 +88,7 @@ func (b *Broker) HandleBatchPipelined(ctx context.Context, reqs []*kafkaserver.R
 		produce = produce && r.Key == int16(kmsg.Produce)
 	}
 	if produce {
-		b.handleProduces(ctx, reqs, out)
+		b.handleAuthorizedProduces(ctx, reqs, out)
 		return out
 	}
 	for i, r := range reqs {

@@ -18,6 +18,16 @@ import (
 // kcat runs the real kcat (librdkafka) against the cluster and returns stdout.
 func kcat(t *testing.T, stdin []byte, args ...string) string {
 	t.Helper()
+	out, stderr, err := kcatRun(t, stdin, args...)
+	if err != nil {
+		t.Fatalf("kcat %v: %v; stderr: %s", args, err, stderr)
+	}
+	return out
+}
+
+// kcatRun runs kcat and returns its stdout, its stderr and how it exited.
+func kcatRun(t *testing.T, stdin []byte, args ...string) (stdout, stderr string, err error) {
+	t.Helper()
 	path, err := exec.LookPath("kcat")
 	if err != nil {
 		t.Fatal("kcat is not installed: run `make test-deps`")
@@ -38,10 +48,7 @@ func kcat(t *testing.T, stdin []byte, args ...string) string {
 		<-done
 		t.Fatalf("kcat %v timed out; stderr: %s", args, errb.String())
 	}
-	if err != nil {
-		t.Fatalf("kcat %v: %v; stderr: %s", args, err, errb.String())
-	}
-	return out.String()
+	return out.String(), errb.String(), err
 }
 
 func TestKcatMetadata(t *testing.T) {

@@ -57,10 +57,13 @@ type ListenerConfig struct {
 var listenerNameRE = regexp.MustCompile(`^[A-Za-z0-9_]{1,64}$`)
 
 // validateListeners says what is wrong with a node's listeners and its
-// inter-broker listener name.
-func validateListeners(ls []ListenerConfig, interBroker string) error {
+// inter-broker listener name. withSASL tells whether the node has SASL
+// mechanisms: SASL_PLAINTEXT and SASL_SSL listeners need them, and given
+// mechanisms need a listener to use them.
+func validateListeners(ls []ListenerConfig, interBroker string, withSASL bool) error {
 	var errs []error
 	seen := map[string]bool{}
+	usesSASL := false
 	for _, l := range ls {
 		switch {
 		case !listenerNameRE.MatchString(l.Name):
@@ -72,16 +75,20 @@ func validateListeners(ls []ListenerConfig, interBroker string) error {
 		switch {
 		case !l.Protocol.Valid():
 			errs = append(errs, fmt.Errorf("listener %s: unknown security protocol %q (want PLAINTEXT, SSL, SASL_PLAINTEXT or SASL_SSL)", l.Name, l.Protocol))
-		case l.Protocol.UsesSASL():
+		case l.Protocol.UsesSASL() && !withSASL:
 			errs = append(errs, fmt.Errorf("listener %s: %s needs SASL mechanisms, which this node's configuration does not give", l.Name, l.Protocol))
 		case l.Protocol.UsesTLS() && l.TLS == nil:
 			errs = append(errs, fmt.Errorf("listener %s: %s needs a TLS certificate", l.Name, l.Protocol))
 		case !l.Protocol.UsesTLS() && l.TLS != nil:
 			errs = append(errs, fmt.Errorf("listener %s: %s does not use TLS, yet a TLS configuration is given", l.Name, l.Protocol))
 		}
+		usesSASL = usesSASL || l.Protocol.UsesSASL()
 		if l.Listener == nil && l.Listen == "" {
 			errs = append(errs, fmt.Errorf("listener %s: no listen address", l.Name))
 		}
+	}
+	if withSASL && !usesSASL {
+		errs = append(errs, errors.New("SASL mechanisms are given, yet no listener is SASL_PLAINTEXT or SASL_SSL"))
 	}
 	if interBroker != "" && !seen[interBroker] {
 		errs = append(errs, fmt.Errorf("inter-broker listener %s is not among the listeners", interBroker))

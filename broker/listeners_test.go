@@ -112,21 +112,29 @@ func TestNamedListeners(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer consumer.Close()
-	var got []string
-	for len(got) < 10 {
-		fs := consumer.PollFetches(ctx)
-		if err := ctx.Err(); err != nil {
-			t.Fatalf("consumed %v before the deadline", got)
-		}
-		fs.EachError(func(topic string, p int32, err error) { t.Logf("fetch %s/%d: %v", topic, p, err) })
-		fs.EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
-	}
+	got := pollValues(ctx, t, consumer, 10)
 	if got[0] != "event-0" || got[9] != "event-9" {
 		t.Fatalf("consumed %v", got)
 	}
 	if err := consumer.CommitUncommittedOffsets(ctx); err != nil {
 		t.Fatalf("commit through the coordinator found over TLS: %v", err)
 	}
+}
+
+// pollValues polls cl until it has n record values (fetch errors are
+// logged, the group may still be forming), failing at ctx's deadline.
+func pollValues(ctx context.Context, t *testing.T, cl *kgo.Client, n int) []string {
+	t.Helper()
+	var got []string
+	for len(got) < n {
+		fs := cl.PollFetches(ctx)
+		if err := ctx.Err(); err != nil {
+			t.Fatalf("consumed %v before the deadline", got)
+		}
+		fs.EachError(func(topic string, p int32, err error) { t.Logf("fetch %s/%d: %v", topic, p, err) })
+		fs.EachRecord(func(r *kgo.Record) { got = append(got, string(r.Value)) })
+	}
+	return got
 }
 
 // TestListenerConfigErrors: bad listener settings are refused with a
@@ -141,6 +149,7 @@ func TestListenerConfigErrors(t *testing.T) {
 		{"SSL without TLS", broker.NodeConfig{Listeners: []broker.ListenerConfig{{Name: "A", Protocol: broker.SSL, Listen: "127.0.0.1:0"}}}, "needs a TLS certificate"},
 		{"PLAINTEXT with TLS", broker.NodeConfig{Listeners: []broker.ListenerConfig{{Name: "A", Protocol: broker.Plaintext, Listen: "127.0.0.1:0", TLS: serverTLS(t, ca, "x", false)}}}, "does not use TLS"},
 		{"SASL", broker.NodeConfig{Listeners: []broker.ListenerConfig{{Name: "A", Protocol: broker.SASLSSL, Listen: "127.0.0.1:0", TLS: serverTLS(t, ca, "x", false)}}}, "needs SASL mechanisms"},
+		{"SASL mechanisms without a SASL listener", broker.NodeConfig{SCRAM: []string{"SCRAM-SHA-512"}, Listeners: []broker.ListenerConfig{{Name: "A", Protocol: broker.Plaintext, Listen: "127.0.0.1:0"}}}, "no listener is SASL_PLAINTEXT or SASL_SSL"},
 		{"unknown protocol", broker.NodeConfig{Listeners: []broker.ListenerConfig{{Name: "A", Protocol: "TLS", Listen: "127.0.0.1:0"}}}, "unknown security protocol"},
 		{"bad name", broker.NodeConfig{Listeners: []broker.ListenerConfig{{Name: "A-B", Protocol: broker.Plaintext, Listen: "127.0.0.1:0"}}}, "letters, digits or underscores"},
 		{"twice", broker.NodeConfig{Listeners: []broker.ListenerConfig{{Name: "A", Protocol: broker.Plaintext, Listen: "127.0.0.1:0"}, {Name: "A", Protocol: broker.Plaintext, Listen: "127.0.0.1:0"}}}, "named twice"},

@@ -52,6 +52,10 @@ type ControllerClient interface {
 	CreatePartitions(ctx context.Context, req controller.CreatePartitionsRequest) (*metadata.Topic, error)
 	AlterConfigs(ctx context.Context, req controller.AlterConfigsRequest) error
 	AllocateProducerIDs(ctx context.Context, req controller.AllocateProducerIDsRequest) (controller.ProducerIDBlock, error)
+	// AlterScramCredentials sets and deletes SCRAM credentials.
+	AlterScramCredentials(ctx context.Context, req controller.AlterScramCredentialsRequest) error
+	// AlterACLs creates and deletes ACLs.
+	AlterACLs(ctx context.Context, req controller.AlterACLsRequest) error
 	// AlterPartition changes the ISR of a partition this broker leads.
 	AlterPartition(ctx context.Context, req controller.AlterPartitionRequest) (metadata.Partition, error)
 	// ElectLeaders runs preferred or unclean leader elections.

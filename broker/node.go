@@ -15,6 +15,7 @@ import (
 	"github.com/runnel-dev/runnel/broker/kafkaserver"
 	"github.com/runnel-dev/runnel/raftmeta"
 	"github.com/runnel-dev/runnel/raftmeta/controller"
+	"github.com/twmb/franz-go/pkg/sasl"
 )
 
 // NodeConfig describes one broker process: its metadata member, its logs and
@@ -110,8 +111,26 @@ type NodeConfig struct {
 	// RetentionCheckInterval is log.retention.check.interval.ms: see
 	// Config.RetentionCheckInterval.
 	RetentionCheckInterval time.Duration
-	Logger                 *slog.Logger
-	Metrics                prometheus.Registerer
+	// SASL, if set, is the SASL of the listeners whose protocol is
+	// SASL_PLAINTEXT or SASL_SSL (and makes the one unnamed listener of
+	// KafkaListen a SASL_PLAINTEXT one): clients authenticate and every
+	// request is authorized (see kafkaserver.SASLConfig and authorize.go).
+	// PLAINTEXT and SSL listeners and the admin listener stay
+	// unauthenticated.
+	SASL *kafkaserver.SASLConfig
+	// SCRAM lists password mechanisms (saslauth.SCRAMSHA256,
+	// SCRAMSHA512, PlainName) to offer on the SASL listeners besides
+	// SASL's, with the users AlterUserScramCredentials stores in the
+	// metadata. PLAIN is offered on TLS connections (SASL_SSL) only.
+	SCRAM []string
+	// SuperUsers are principals ("User:alice") that may do everything,
+	// Kafka's super.users; other SCRAM users what the ACLs allow.
+	SuperUsers []string
+	// PeerSASL: see Config.PeerSASL. It is used when the inter-broker
+	// listener's protocol uses SASL.
+	PeerSASL sasl.Mechanism
+	Logger   *slog.Logger
+	Metrics  prometheus.Registerer
 }
 
 // Node is a running broker: metadata member, broker and Kafka server.
@@ -153,6 +172,10 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 		}
 	} else if interBroker.Protocol.UsesTLS() {
 		return nil, fmt.Errorf("inter-broker listener %s uses TLS: replica fetchers need the peer TLS configuration (cluster CA and this broker's certificate)", interBroker.Name)
+	}
+	var peerFetchSASL sasl.Mechanism
+	if interBroker.Protocol.UsesSASL() {
+		peerFetchSASL = cfg.PeerSASL
 	}
 	kls, err := bindListeners(lcfgs)
 	if err != nil {
@@ -203,11 +226,18 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 		BrokerID: cfg.ID, DataDir: cfg.DataDir, Member: member,
 		AutoCreateTopics: cfg.AutoCreateTopics, FileDeleteDelay: cfg.FileDeleteDelay,
 		ReplicaLagTimeMax: cfg.ReplicaLagTimeMax, MinInsyncReplicas: cfg.MinInsyncReplicas, PeerKafkaAddrs: cfg.PeerKafkaAddrs,
-		PeerTLS: peerFetchTLS,
-		Groups:  cfg.Groups, Cleaner: cfg.Cleaner, Tier: cfg.Tier, RetentionCheckInterval: cfg.RetentionCheckInterval,
+		PeerTLS: peerFetchTLS, PeerSASL: peerFetchSASL,
+		Groups: cfg.Groups, Cleaner: cfg.Cleaner, Tier: cfg.Tier, RetentionCheckInterval: cfg.RetentionCheckInterval,
 		Logger: cfg.Logger.With("component", "broker"), Metrics: cfg.Metrics,
 	})
 	if err != nil {
+		member.Close()
+		closeListeners()
+		return nil, err
+	}
+	saslCfg, err := SCRAMListener(cfg.SASL, cfg.SCRAM, NewScramUsers(member, cfg.SuperUsers))
+	if err != nil {
+		b.Close()
 		member.Close()
 		closeListeners()
 		return nil, err
@@ -217,6 +247,9 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 			Handler: b, APIs: APIs(), MaxRequestBytes: cfg.MaxRequestBytes,
 			ConnectionsMaxIdle: cfg.ConnectionsMaxIdle, TLS: l.cfg.TLS, ListenerName: l.cfg.Name,
 			Logger: cfg.Logger.With("component", "kafka"), Metrics: cfg.Metrics,
+		}
+		if l.cfg.Protocol.UsesSASL() {
+			kcfg.SASL = saslCfg
 		}
 		if l.cfg.Name != "" {
 			kcfg.Logger = kcfg.Logger.With("listener", l.cfg.Name)
@@ -271,12 +304,15 @@ func (cfg *NodeConfig) kafkaListeners() ([]ListenerConfig, ListenerConfig, error
 			return nil, ListenerConfig{}, errors.New("InterBrokerListener names a listener, but Listeners is empty")
 		}
 		l := ListenerConfig{Protocol: Plaintext, Listen: cfg.KafkaListen, Listener: cfg.KafkaListener, Advertise: cfg.Advertise}
+		if cfg.hasSASL() {
+			l.Protocol = SASLPlaintext
+		}
 		return []ListenerConfig{l}, l, nil
 	}
 	if cfg.KafkaListen != "" || cfg.KafkaListener != nil || cfg.Advertise != "" {
 		return nil, ListenerConfig{}, errors.New("give either Listeners or KafkaListen/KafkaListener/Advertise, not both")
 	}
-	if err := validateListeners(cfg.Listeners, cfg.InterBrokerListener); err != nil {
+	if err := validateListeners(cfg.Listeners, cfg.InterBrokerListener, cfg.hasSASL()); err != nil {
 		return nil, ListenerConfig{}, err
 	}
 	inter := cfg.Listeners[0]
@@ -356,4 +392,11 @@ func stopServer(srv *kafkaserver.Server, served <-chan error) error {
 		err = errors.Join(err, serr)
 	}
 	return err
+}
+
+// hasSASL reports whether the node is given SASL (SASL or SCRAM), which
+// SASL_PLAINTEXT and SASL_SSL listeners need; kafkaserver refuses a SASL
+// without mechanisms.
+func (cfg *NodeConfig) hasSASL() bool {
+	return cfg.SASL != nil || len(cfg.SCRAM) > 0
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kbin"
 	"github.com/twmb/franz-go/pkg/kmsg"
+	"github.com/twmb/franz-go/pkg/sasl"
 )
 
 // maxPeerResponseBytes bounds a response a peer broker may send: a fetch
@@ -40,11 +41,14 @@ type peerConn struct {
 	// fetcher appends the batches, which copies them to the log), so a
 	// follower does not allocate a buffer of a fetch's size per fetch.
 	body []byte
+	// sessionEnd is when the SASL session ends; zero without one.
+	sessionEnd time.Time
 }
 
 // dialPeer connects to the Kafka listener of a peer broker, with TLS
-// (handshake included) when tlsCfg is set.
-func dialPeer(ctx context.Context, addr string, self int32, tlsCfg *tls.Config) (*peerConn, error) {
+// (handshake included) when tlsCfg is set and, with mech set,
+// authenticates with SASL.
+func dialPeer(ctx context.Context, addr string, self int32, tlsCfg *tls.Config, mech sasl.Mechanism) (*peerConn, error) {
 	var (
 		nc  net.Conn
 		err error
@@ -59,10 +63,17 @@ func dialPeer(ctx context.Context, addr string, self int32, tlsCfg *tls.Config) 
 	if err != nil {
 		return nil, fmt.Errorf("dial peer %s: %w", addr, err)
 	}
-	return &peerConn{
+	c := &peerConn{
 		nc: nc, r: bufio.NewReaderSize(nc, 64<<10),
 		format: kmsg.NewRequestFormatter(kmsg.FormatterClientID("runnel-replica-" + strconv.Itoa(int(self)))),
-	}, nil
+	}
+	if mech != nil {
+		if err := c.authenticate(ctx, mech); err != nil {
+			nc.Close()
+			return nil, err
+		}
+	}
+	return c, nil
 }
 
 // close closes the connection.

@@ -178,13 +178,16 @@ func (f *replicaFetcher) run() {
 // round connects if needed, truncates the partitions that must, and
 // fetches the others once. An error means the connection is unusable.
 func (f *replicaFetcher) round(ready []followed) error {
+	if f.conn != nil && f.conn.expired(time.Now()) {
+		f.setConn(nil) // the SASL session ends: reconnect
+	}
 	if f.conn == nil {
 		addr, err := f.addr()
 		if err != nil {
 			return err
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		c, err := dialPeer(ctx, addr, f.b.cfg.BrokerID, f.b.cfg.PeerTLS)
+		c, err := dialPeer(ctx, addr, f.b.cfg.BrokerID, f.b.cfg.PeerTLS, f.b.cfg.PeerSASL)
 		cancel()
 		if err != nil {
 			return err

@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl"
 
 	"github.com/runnel-dev/runnel/gateway/auth"
 	"github.com/runnel-dev/runnel/gateway/backend"
@@ -52,6 +53,12 @@ type Config struct {
 	// Brokers are bootstrap Kafka addresses; the gateway follows Metadata
 	// from there.
 	Brokers []string
+	// BrokerSASL, when set, is the gateway's own service credential on
+	// brokers' SASL listeners (a SCRAM or OAUTHBEARER mechanism of
+	// franz-go's pkg/sasl). The gateway still enforces each client's token
+	// itself; the service principal needs every permission the gateway's
+	// clients may be given (a super user or an admin token).
+	BrokerSASL sasl.Mechanism
 	// Auth is what tokens are verified against.
 	Auth auth.Config
 	// AllowedOrigins are the browser origins allowed by CORS and by the
@@ -152,6 +159,9 @@ func Start(ctx context.Context, cfg Config) (*Gateway, error) {
 	bcfg := backend.Config{Brokers: cfg.Brokers, Logger: logger.With("part", "backend"), LeaderWait: cfg.ProduceLeaderWait, Ready: cfg.Ready}
 	if cfg.BrokerTLS != nil {
 		bcfg.ClientOpts = append(bcfg.ClientOpts, kgo.DialTLSConfig(cfg.BrokerTLS))
+	}
+	if cfg.BrokerSASL != nil {
+		bcfg.ClientOpts = append(bcfg.ClientOpts, kgo.SASL(cfg.BrokerSASL))
 	}
 	if g.backend, err = backend.New(ctx, bcfg); err != nil {
 		return nil, err

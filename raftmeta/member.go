@@ -365,6 +365,14 @@ func (m *Member) dispatch(ctx context.Context, from uint64, req request) (any, e
 		})
 	case opAllocateProducerIDs:
 		return run(ctx, req.Body, c.AllocateProducerIDs)
+	case opAlterACLs:
+		return run(ctx, req.Body, func(ctx context.Context, r controller.AlterACLsRequest) (struct{}, error) {
+			return struct{}{}, c.AlterACLs(ctx, r)
+		})
+	case opAlterScram:
+		return run(ctx, req.Body, func(ctx context.Context, r controller.AlterScramCredentialsRequest) (struct{}, error) {
+			return struct{}{}, c.AlterScramCredentials(ctx, r)
+		})
 	case opAlterPartition:
 		return run(ctx, req.Body, c.AlterPartition)
 	case opElectLeaders:
@@ -513,6 +521,16 @@ func (m *Member) CreatePartitions(ctx context.Context, req controller.CreatePart
 // AlterConfigs sets and deletes topic config keys.
 func (m *Member) AlterConfigs(ctx context.Context, req controller.AlterConfigsRequest) error {
 	return m.call(ctx, opAlterConfigs, req, nil)
+}
+
+// AlterACLs creates and deletes ACLs.
+func (m *Member) AlterACLs(ctx context.Context, req controller.AlterACLsRequest) error {
+	return m.call(ctx, opAlterACLs, req, nil)
+}
+
+// AlterScramCredentials sets and deletes SCRAM credentials.
+func (m *Member) AlterScramCredentials(ctx context.Context, req controller.AlterScramCredentialsRequest) error {
+	return m.call(ctx, opAlterScram, req, nil)
 }
 
 // AllocateProducerIDs returns a block of producer ids unique in the

@@ -30,6 +30,8 @@ const (
 	opElectLeaders        op = "elect_leaders"
 	opReassignPartitions  op = "reassign_partitions"
 	opQuorumState         op = "quorum_state"
+	opAlterScram          op = "alter_scram_credentials"
+	opAlterACLs           op = "alter_acls"
 )
 
 // request is the envelope of a forwarded request.
@@ -81,6 +83,10 @@ var errorCodes = map[string]error{
 	"fenced_remote_upload":       metadata.ErrFencedRemoteUpload,
 	"remote_segment_behind":      metadata.ErrRemoteSegmentBehind,
 	"invalid_remote_log_start":   metadata.ErrInvalidRemoteLogStart,
+	"invalid_scram_credential":   metadata.ErrInvalidScramCredential,
+	"unknown_scram_credential":   metadata.ErrUnknownScramCredential,
+	"invalid_acl":                metadata.ErrInvalidACL,
+	"unknown_acl":                metadata.ErrUnknownACL,
 	"not_active":                 controller.ErrNotActive,
 	"not_leader":                 controller.ErrNotLeader,
 	"fenced_leader_epoch":        controller.ErrFencedLeaderEpoch,

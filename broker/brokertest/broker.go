@@ -51,6 +51,7 @@ func StartBroker(t testing.TB, opts Options) *Broker {
 	if opts.WrapMember != nil {
 		member = opts.WrapMember(m)
 	}
+	var srv *kafkaserver.Server
 	b, err := broker.New(broker.Config{
 		BrokerID: 1, DataDir: t.TempDir(), Member: member, AutoCreateTopics: opts.AutoCreateTopics,
 		FileDeleteDelay: opts.FileDeleteDelay, ReplicaLagTimeMax: opts.ReplicaLagTimeMax,
@@ -61,9 +62,12 @@ func StartBroker(t testing.TB, opts Options) *Broker {
 		ln.Close()
 		t.Fatal(err)
 	}
-	srv, err := kafkaserver.New(kafkaserver.Config{
-		Handler: b, APIs: broker.APIs(), Logger: logger.With("component", "kafka"), Metrics: reg,
-	})
+	sasl, err := broker.SCRAMListener(opts.SASL, opts.SCRAM, broker.NewScramUsers(m, opts.SuperUsers))
+	if err == nil {
+		srv, err = kafkaserver.New(kafkaserver.Config{
+			Handler: b, APIs: broker.APIs(), Logger: logger.With("component", "kafka"), Metrics: reg, SASL: sasl,
+		})
+	}
 	if err != nil {
 		b.Close()
 		ln.Close()

@@ -18,10 +18,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/sasl"
 
 	"github.com/runnel-dev/runnel/broker"
 	"github.com/runnel-dev/runnel/broker/commitlog"
 	"github.com/runnel-dev/runnel/broker/group"
+	"github.com/runnel-dev/runnel/broker/kafkaserver"
 	"github.com/runnel-dev/runnel/internal/testwait"
 	"github.com/runnel-dev/runnel/raftmeta/metadata"
 )
@@ -72,6 +74,17 @@ type Options struct {
 	// RetentionCheckInterval is log.retention.check.interval.ms (default
 	// 5 min).
 	RetentionCheckInterval time.Duration
+	// SASL makes the brokers' listeners SASL ones; the helpers that make
+	// their own clients (CreateTopic, Client without options) then cannot
+	// authenticate.
+	SASL *kafkaserver.SASLConfig
+	// SCRAM and SuperUsers add SCRAM mechanisms backed by the brokers'
+	// metadata (broker.NodeConfig.SCRAM).
+	SCRAM      []string
+	SuperUsers []string
+	// PeerSASL is the followers' credential on their leaders' listeners
+	// (Cluster only).
+	PeerSASL sasl.Mechanism
 }
 
 // Start starts n nodes, all raft voters, and waits until every broker is
@@ -147,6 +160,7 @@ func (c *Cluster) startNodeWith(i int, kafkaLn, raftLn net.Listener) (*broker.No
 		SessionTimeout: c.opts.SessionTimeout, FileDeleteDelay: c.opts.FileDeleteDelay,
 		ReplicaLagTimeMax: c.opts.ReplicaLagTimeMax, MinInsyncReplicas: c.opts.MinInsyncReplicas, PeerKafkaAddrs: c.peers, Groups: c.opts.Groups,
 		Tier: c.opts.Tier, RetentionCheckInterval: c.opts.RetentionCheckInterval,
+		SASL: c.opts.SASL, SCRAM: c.opts.SCRAM, SuperUsers: c.opts.SuperUsers, PeerSASL: c.opts.PeerSASL,
 		Logger: c.logger.With("node", i+1), Metrics: c.regs[i],
 	})
 }

@@ -38,6 +38,10 @@ const (
 	// apiVersionsKey is the key of ApiVersions, which the server answers
 	// itself.
 	apiVersionsKey int16 = 18
+	// saslHandshakeKey and saslAuthenticateKey are answered by the server
+	// when Config.SASL is set.
+	saslHandshakeKey    int16 = 17
+	saslAuthenticateKey int16 = 36
 )
 
 // VersionRange is an inclusive range of versions of one API key.
@@ -117,6 +121,11 @@ type Config struct {
 	// Metrics, if set, receives the server's Prometheus collectors
 	// (requests by API, errors, bytes in and out, sendfile bytes).
 	Metrics prometheus.Registerer
+
+	// SASL, if set, requires every connection to authenticate (see
+	// SASLConfig); nil serves every connection unauthenticated, as a
+	// Kafka PLAINTEXT or SSL listener does.
+	SASL *SASLConfig
 }
 
 // Validate reports, in plain words, what is wrong with the configuration
@@ -144,8 +153,13 @@ func (c *Config) Validate() error {
 	if c.TLS != nil && c.TLS.GetCertificate == nil && c.TLS.GetConfigForClient == nil && len(c.TLS.Certificates) == 0 {
 		errs = append(errs, errors.New("kafkaserver: TLS has no certificate"))
 	}
+	errs = append(errs, c.SASL.validate())
 	for _, key := range slices.Sorted(maps.Keys(c.APIs)) {
 		vr := c.APIs[key]
+		if c.SASL != nil && (key == saslHandshakeKey || key == saslAuthenticateKey) {
+			errs = append(errs, fmt.Errorf("kafkaserver: APIs must not list %s (key %d) with SASL set: the server answers it", kmsg.NameForKey(key), key))
+			continue
+		}
 		if key == apiVersionsKey {
 			errs = append(errs, errors.New("kafkaserver: APIs must not list ApiVersions (key 18): the server answers it"))
 			continue

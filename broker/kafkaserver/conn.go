@@ -39,6 +39,7 @@ type conn struct {
 	raw  syscall.RawConn // nil when nc is not TCP: no sendfile
 	info ConnInfo
 	log  *slog.Logger
+	sasl saslState // reader only; see saslState
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -73,7 +74,9 @@ type slot struct {
 	parts []part        // encoded response; nil sends nothing
 	resp  *Response     // for Release
 	err   error         // closes the connection
-	frame frame         // the request's bytes, released in finish
+	// closeAfter closes the connection once parts are written.
+	closeAfter bool
+	frame      frame // the request's bytes, released in finish
 }
 
 // orderedReq is a request of Config.OrderedAPIs on its way to the
@@ -139,6 +142,9 @@ func (c *conn) readLoop() {
 		}
 		var admitted int
 		f, err := fr.next(c.s.cfg.MaxRequestBytes, func(n int) error {
+			if err := c.checkUnauthenticatedSize(n); err != nil {
+				return err
+			}
 			if err := c.admit(n); err != nil {
 				return err
 			}
@@ -161,6 +167,12 @@ func (c *conn) readLoop() {
 		c.s.m.bytesIn.Add(float64(4 + len(f.b)))
 		sl, req, err := c.decode(f.b)
 		sl.frame = f
+		if sl.closeAfter {
+			// A refused authentication: answer, then close.
+			c.log.Info("kafka connection closed: SASL refused", "err", err)
+			c.queue <- sl
+			return
+		}
 		if err != nil {
 			c.finish(sl)
 			c.s.m.error(sl.hdr.key)
@@ -225,6 +237,13 @@ func (c *conn) release(n int) {
 // slot comes back done and req is nil; otherwise req goes to the handler.
 // An error means the connection must close.
 func (c *conn) decode(frame []byte) (*slot, *Request, error) {
+	if c.sasl.raw {
+		sl := &slot{hdr: requestHeader{key: saslAuthenticateKey}, done: make(chan struct{})}
+		reply, err := c.saslRaw(frame)
+		sl.parts = []part{{bytes: reply}}
+		close(sl.done)
+		return sl, nil, err
+	}
 	hdr, msg, err := parseRequest(frame, c.s.apis)
 	sl := &slot{hdr: hdr, done: make(chan struct{})}
 	var unsupported *unsupportedError
@@ -245,6 +264,26 @@ func (c *conn) decode(frame []byte) (*slot, *Request, error) {
 		close(sl.done)
 		return sl, nil, err
 	}
+	if c.s.cfg.SASL != nil {
+		var resp kmsg.Response
+		switch m := msg.(type) {
+		case *kmsg.SASLHandshakeRequest:
+			resp, err = c.saslHandshake(m)
+		case *kmsg.SASLAuthenticateRequest:
+			resp, err = c.saslAuthenticate(m)
+		default:
+			if err := c.authorizeRequest(hdr); err != nil {
+				return sl, nil, err
+			}
+		}
+		if resp != nil {
+			var encErr error
+			sl.parts, encErr = encodeResponse(nil, hdr.key, hdr.correlationID, resp, nil)
+			sl.closeAfter = err != nil
+			close(sl.done)
+			return sl, nil, errors.Join(err, encErr)
+		}
+	}
 	return sl, &Request{
 		Key:           hdr.key,
 		Version:       hdr.version,
@@ -252,6 +291,7 @@ func (c *conn) decode(frame []byte) (*slot, *Request, error) {
 		ClientID:      hdr.clientID,
 		Msg:           msg,
 		Conn:          c.info,
+		Identity:      c.sasl.id,
 	}, nil
 }
 
@@ -478,6 +518,12 @@ func (c *conn) writeLoop() {
 			continue
 		}
 		c.written = append(c.written, sl)
+		if sl.closeAfter {
+			c.flush()
+			failed = true
+			c.shutdown()
+			continue
+		}
 		if c.outBytes >= flushThreshold && c.flush() != nil {
 			failed = true
 			c.shutdown()

@@ -87,4 +87,21 @@
 // broker holds a reference to each segment file it splices until then, so
 // retention or DeleteRecords removing the segment meanwhile does not close
 // the file under the sendfile.
+//
+// # SASL
+//
+// With Config.SASL a listener is a SASL one. The reader goroutine answers
+// SaslHandshake (v0-1) and SaslAuthenticate (v0-2) itself, in arrival
+// order, driving a Mechanism's Exchange; after SaslHandshake v0 the
+// exchange's messages are bare size-prefixed frames. Until a connection
+// has authenticated, only ApiVersions and those two are accepted, frames
+// above MaxUnauthenticatedFrame are refused at their size prefix, and
+// anything else closes the connection, as Kafka does. Every later
+// request carries the Identity (Request.Identity); the handler authorizes
+// with it. The session lasts until the credential's expiry or
+// SASLConfig.MaxReauth, whichever is sooner (sent as SaslAuthenticate v1's
+// session lifetime); a client re-authenticates on the same connection
+// (KIP-368), as the same principal, or its first request after the
+// session closes the connection. A refused authentication is answered,
+// then the connection closes.
 package kafkaserver

@@ -17,6 +17,9 @@ type metrics struct {
 	bytesOut      prometheus.Counter
 	sendfileBytes prometheus.Counter
 	connections   prometheus.Gauge
+	// saslAuths counts SASL authentications by configured mechanism and
+	// result ("ok", "failed").
+	saslAuths *prometheus.CounterVec
 
 	mu        sync.Mutex
 	byKey     map[int16]prometheus.Counter // cached requests children
@@ -49,11 +52,15 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Namespace: "runnel", Subsystem: "kafka",
 			Name: "connections", Help: "Open client connections.",
 		}),
+		saslAuths: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "runnel", Subsystem: "kafka",
+			Name: "sasl_authentications_total", Help: "SASL authentications and re-authentications, by mechanism and result (ok, failed).",
+		}, []string{"mechanism", "result"}),
 		byKey:     map[int16]prometheus.Counter{},
 		errsByKey: map[int16]prometheus.Counter{},
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{m.requests, m.errors, m.bytesIn, m.bytesOut, m.sendfileBytes, m.connections} {
+		for _, c := range []prometheus.Collector{m.requests, m.errors, m.bytesIn, m.bytesOut, m.sendfileBytes, m.connections, m.saslAuths} {
 			if err := reg.Register(c); err != nil {
 				return nil, err
 			}

@@ -84,6 +84,10 @@ type Request struct {
 	Msg kmsg.Request
 	// Conn describes the connection the request came on.
 	Conn ConnInfo
+	// Identity is who authenticated the connection on a SASL listener,
+	// as of the request's arrival; nil on listeners without SASL, where
+	// the handler allows everything.
+	Identity *Identity
 }
 
 // requestHeader is the part of a request header the server needs.

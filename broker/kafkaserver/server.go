@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"log/slog"
+	"maps"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -23,6 +24,7 @@ type Server struct {
 	// pipelined is cfg.Handler, if it implements PipelinedBatchHandler.
 	pipelined PipelinedBatchHandler
 	apis      *apiTable
+	now       func() time.Time // the clock of SASL sessions
 	log       *slog.Logger
 	m         *metrics
 
@@ -50,6 +52,11 @@ func New(cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	apis := cfg.APIs
+	if cfg.SASL != nil {
+		apis = maps.Clone(cfg.APIs)
+		maps.Copy(apis, saslAPIs)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	batch, _ := cfg.Handler.(BatchHandler)
 	pipelined, _ := cfg.Handler.(PipelinedBatchHandler)
@@ -57,7 +64,8 @@ func New(cfg Config) (*Server, error) {
 		cfg:       cfg,
 		batch:     batch,
 		pipelined: pipelined,
-		apis:      newAPITable(cfg.APIs, cfg.OrderedAPIs),
+		apis:      newAPITable(apis, cfg.OrderedAPIs),
+		now:       time.Now,
 		log:       cfg.Logger,
 		m:         m,
 		ctx:       ctx,

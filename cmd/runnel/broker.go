@@ -106,6 +106,8 @@ func brokerCommand() *command {
 	var cleanerEnable bool
 	var serverTLS, peerTLS tlsFiles
 	var insecure bool
+	var sf saslFlags
+	var peer brokerSASLFlags
 	return &command{
 		name:    "broker",
 		summary: "run one broker node of a cluster",
@@ -124,6 +126,8 @@ any other node joins as a learner. Data survives restarts.`,
 			fs.BoolVar(&insecure, "insecure", false, "serve a PLAINTEXT Kafka listener, the raft listener without --peer-ca, or the admin listener "+
 				"on a non-loopback address (anyone who reaches them has full access)")
 			fs.IntVar(&id, "id", 0, "broker and raft node `id` (> 0), unique in the cluster")
+			sf.register(fs)
+			peer.register(fs, "peer-sasl", "this broker's replica fetchers (a super user) on their leaders' SASL listeners")
 			fs.StringVar(&raft, "raft", "127.0.0.1:9093", "raft listen `address`")
 			fs.StringVar(&voters, "voters", "", "raft voters as `id@host:port,...` (required)")
 			fs.StringVar(&rack, "rack", "", "rack of this broker, for replica placement")
@@ -185,12 +189,21 @@ any other node joins as a learner. Data survives restarts.`,
 			if err != nil {
 				return err
 			}
+			sasl, scram, err := sf.config(ctx)
+			if err != nil {
+				return err
+			}
+			peerSASL, err := peer.mech()
+			if err != nil {
+				return err
+			}
 			ncfg := broker.NodeConfig{
 				ID: int32(id), DataDir: bf.dataDir, AdminListen: bf.admin,
 				RaftListen: raft, Voters: vm, ClusterID: clusterID, Rack: rack,
 				AutoCreateTopics: bf.autoCreate, StartFreshMetadata: bf.startFresh, Logger: log,
 				PeerKafkaAddrs: pm, ReplicaLagTimeMax: lagMax, MinInsyncReplicas: minISR, LeaderRebalance: rebalance, Groups: groups,
 				Cleaner: cleaner, Tier: tier, RetentionCheckInterval: tf.retentionCheck,
+				SASL: sasl, SCRAM: scram, SuperUsers: sf.superUsers, PeerSASL: peerSASL,
 			}
 			stls, sstore, err := serverTLS.serverConfig(log)
 			if err != nil {

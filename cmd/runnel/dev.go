@@ -169,7 +169,8 @@ func devSecurity(g gateway.Config, n broker.NodeConfig) string {
 		return strings.Join(on, ", ")
 	}
 	return "off, plaintext on loopback only. For TLS add --tls-cert FILE --tls-key FILE (HTTPS) and " +
-		"--listeners PLAINTEXT://127.0.0.1:9092,SSL://127.0.0.1:9094 (Kafka); runnel broker secures every port (README: Security)"
+		"--listeners PLAINTEXT://127.0.0.1:9092,SSL://127.0.0.1:9094 (Kafka); runnel broker secures every port (README: Security) " +
+		"and authenticates Kafka clients with --sasl-mechanisms OAUTHBEARER,SCRAM-SHA-512 (README: SASL on the Kafka port)"
 }
 
 // devGatewayBroker is the listener the in-process gateway connects to: the

@@ -31,8 +31,10 @@ func checkExposure(cfg broker.NodeConfig, insecure bool) error {
 	}
 	type exposed struct{ addr, what, fix string }
 	var found []exposed
-	if len(cfg.Listeners) == 0 {
-		found = append(found, exposed{cfg.KafkaListen, "Kafka listener --kafka", "use --listeners SSL://" + cfg.KafkaListen + " with --tls-cert and --tls-key"})
+	// With SASL mechanisms the --kafka listener is SASL_PLAINTEXT.
+	if len(cfg.Listeners) == 0 && cfg.SASL == nil && len(cfg.SCRAM) == 0 {
+		found = append(found, exposed{cfg.KafkaListen, "Kafka listener --kafka", "use --listeners SSL://" + cfg.KafkaListen +
+			" with --tls-cert and --tls-key, or give --sasl-mechanisms"})
 	}
 	for _, l := range cfg.Listeners {
 		if !l.Protocol.UsesTLS() && !l.Protocol.UsesSASL() {

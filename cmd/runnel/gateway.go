@@ -9,7 +9,6 @@ import (
 	"strings"
 
 	"github.com/runnel-dev/runnel/gateway"
-	"github.com/runnel-dev/runnel/gateway/auth"
 	"github.com/runnel-dev/runnel/internal/tlsconf"
 )
 
@@ -31,11 +30,7 @@ func (l *stringList) Set(v string) error {
 // gatewayFlags are the settings shared by "runnel gateway" and "runnel dev".
 type gatewayFlags struct {
 	http           string
-	jwtSecret      string
-	jwtPublicKeys  stringList
-	jwks           string
-	issuer         string
-	audience       string
+	keys           tokenKeyFlags
 	allowedOrigins stringList
 	tls            tlsFiles // the HTTP listener's ("runnel dev": and its SSL listeners')
 	brokerTLS      tlsFiles // connections to the brokers
@@ -46,11 +41,7 @@ type gatewayFlags struct {
 
 func (f *gatewayFlags) register(fs *flag.FlagSet, http string) {
 	fs.StringVar(&f.http, "http", http, "HTTP and WebSocket listen `address`")
-	fs.StringVar(&f.jwtSecret, "jwt-secret", "", "HS256 `SECRET` tokens are signed with (at least 32 bytes; prefer RUNNEL_JWT_SECRET)")
-	fs.Var(&f.jwtPublicKeys, "jwt-public-key", "PEM `FILE` of RS256, ES256 or EdDSA public keys (repeatable)")
-	fs.StringVar(&f.jwks, "jwks", "", "JSON Web Key Set `FILE or URL`")
-	fs.StringVar(&f.issuer, "jwt-issuer", "", "required token issuer (iss), when set")
-	fs.StringVar(&f.audience, "jwt-audience", "", "required token audience (aud), when set")
+	f.keys.register(fs)
 	fs.Var(&f.allowedOrigins, "allowed-origins", "browser `origins` allowed by CORS and the WebSocket check, comma-separated; * for all")
 	fs.IntVar(&f.cfg.HTTP.MaxBodyBytes, "max-body-bytes", 0, "largest request body (default 1 MiB)")
 	fs.IntVar(&f.cfg.HTTP.MaxEventsPerRequest, "max-events-per-request", 0, "most events in one produce request (default 1000)")
@@ -78,29 +69,9 @@ func (f *gatewayFlags) config(ctx context.Context, brokers []string, defaultSecr
 	cfg.Listen = f.http
 	cfg.Brokers = brokers
 	cfg.AllowedOrigins = f.allowedOrigins
-	cfg.Auth.Issuer, cfg.Auth.Audience = f.issuer, f.audience
-	if f.jwtSecret != "" {
-		cfg.Auth.HS256Secret = []byte(f.jwtSecret)
-	}
-	for _, path := range f.jwtPublicKeys {
-		keys, err := auth.LoadPublicKeysPEM(path)
-		if err != nil {
-			return cfg, usagef("--jwt-public-key %s: %v", path, err)
-		}
-		cfg.Auth.PublicKeys = append(cfg.Auth.PublicKeys, keys...)
-	}
-	if f.jwks != "" {
-		set, err := auth.LoadJWKSFrom(ctx, f.jwks)
-		if err != nil {
-			return cfg, usagef("--jwks: %v", err)
-		}
-		cfg.Auth.JWKS = set
-	}
-	if len(cfg.Auth.HS256Secret) == 0 && len(cfg.Auth.PublicKeys) == 0 && cfg.Auth.JWKS == nil {
-		if defaultSecret == nil {
-			return cfg, usagef("no token keys: give --jwt-secret, --jwt-public-key or --jwks")
-		}
-		cfg.Auth.HS256Secret = defaultSecret
+	var err error
+	if cfg.Auth, err = f.keys.authConfig(ctx, defaultSecret); err != nil {
+		return cfg, err
 	}
 	if err := cfg.Validate(); err != nil {
 		return cfg, usagef("%s", strings.ReplaceAll(err.Error(), "\n", "; "))
@@ -144,6 +115,7 @@ func (f *gatewayFlags) openTLS(cfg *gateway.Config, log *slog.Logger) ([]*tlscon
 // gatewayCommand is "runnel gateway": one stateless gateway.
 func gatewayCommand() *command {
 	var gf gatewayFlags
+	var bs brokerSASLFlags
 	var brokers stringList
 	var logLevel string
 	return &command{
@@ -155,6 +127,7 @@ their own; run as many as you like behind a load balancer.`,
 		flags: func(fs *flag.FlagSet) {
 			gf.register(fs, "127.0.0.1:8080")
 			fs.Var(&brokers, "brokers", "bootstrap Kafka `addresses` host:port,... (required)")
+			bs.register(fs, "broker-sasl", "the gateway")
 			fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 		},
 		run: func(ctx context.Context, inv *invocation) error {
@@ -175,6 +148,9 @@ their own; run as many as you like behind a load balancer.`,
 				return err
 			}
 			defer reloadOnHUP(ctx, log, stores...)()
+			if cfg.BrokerSASL, err = bs.mech(); err != nil {
+				return err
+			}
 			g, err := gateway.Start(ctx, cfg)
 			if err != nil {
 				return fmt.Errorf("start the gateway: %w", err)

@@ -176,6 +176,9 @@ func TestDevSecurityBanner(t *testing.T) {
 	if !strings.Contains(plain.banner, "Security:         off, plaintext on loopback only. For TLS add --tls-cert") {
 		t.Errorf("the banner does not say how to turn security on:\n%s", plain.banner)
 	}
+	if !strings.Contains(plain.banner, "--sasl-mechanisms") {
+		t.Errorf("the banner does not say how to turn SASL on:\n%s", plain.banner)
+	}
 	plain.kill()
 
 	dir := t.TempDir()

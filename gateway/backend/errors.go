@@ -95,6 +95,9 @@ var errorTable = []struct {
 	{kerr.KafkaStorageError, http.StatusInsufficientStorage, apierr.CodeInsufficientStorage},
 	{kerr.NotController, http.StatusServiceUnavailable, apierr.CodeUnavailable},
 	{kerr.NetworkException, http.StatusServiceUnavailable, apierr.CodeUnavailable},
+	{kerr.ResourceNotFound, http.StatusNotFound, apierr.CodeNotFound},
+	{kerr.UnacceptableCredential, http.StatusBadRequest, apierr.CodeInvalidRequest},
+	{kerr.UnsupportedSaslMechanism, http.StatusBadRequest, apierr.CodeInvalidRequest},
 }
 
 // apiError turns err into the *apierr.Error the client gets. Errors that are

@@ -47,4 +47,6 @@ type Backend interface {
 
 	// Ready says whether metadata is loaded and a broker answers.
 	Ready(ctx context.Context) error
+
+	scramBackend
 }

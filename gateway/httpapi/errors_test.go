@@ -54,6 +54,16 @@ func (f failingBackend) CommittedOffsetOf(context.Context, string, string, int32
 }
 func (f failingBackend) DeleteGroup(context.Context, string) error { return f.err }
 
+func (f failingBackend) ListScramUsers(context.Context) ([]backend.ScramUser, error) {
+	return nil, f.err
+}
+
+func (f failingBackend) SetScramPassword(context.Context, string, string, string, int32) error {
+	return f.err
+}
+
+func (f failingBackend) DeleteScramCredential(context.Context, string, string) error { return f.err }
+
 // everyRoute is one good request per /v1 route of this package.
 var everyRoute = []req{
 	{method: "POST", path: "/v1/topics", body: `{"name":"orders"}`},
@@ -70,6 +80,9 @@ var everyRoute = []req{
 	{method: "POST", path: "/v1/groups/billing/offsets", body: `{"topic":"orders","partition":0,"offset":5}`},
 	{method: "POST", path: "/v1/groups/billing/offsets", body: `{"topic":"orders","to":"earliest"}`},
 	{method: "GET", path: "/v1/topics/orders/partitions/0/events?group=billing&from=committed"},
+	{method: "GET", path: "/v1/admin/scram-users"},
+	{method: "PUT", path: "/v1/admin/scram-users/alice/SCRAM-SHA-512", body: `{"password":"pw"}`},
+	{method: "DELETE", path: "/v1/admin/scram-users/alice/SCRAM-SHA-512"},
 }
 
 // TestEveryRouteErrors: on every route, the Backend's errors, a missing

@@ -37,6 +37,8 @@ type fakeBackend struct {
 	waiting int
 	// groups are the consumer groups (fake_groups_test.go).
 	groups map[string]*fakeGroup
+	// scram are the SCRAM users (fake_scram_test.go).
+	scram fakeScram
 }
 
 type fakeTopic struct {

@@ -190,6 +190,9 @@ func (s *Server) routes(extra []Route) {
 	s.v1(http.MethodGet, "/v1/groups/{group}", false, s.describeGroup)
 	s.v1(http.MethodDelete, "/v1/groups/{group}", false, s.deleteGroup)
 	s.v1(http.MethodPost, "/v1/groups/{group}/offsets", false, s.commitGroupOffsets)
+	s.v1(http.MethodGet, "/v1/admin/scram-users", true, s.listScramUsers)
+	s.v1(http.MethodPut, "/v1/admin/scram-users/{user}/{mechanism}", true, s.setScramPassword)
+	s.v1(http.MethodDelete, "/v1/admin/scram-users/{user}/{mechanism}", true, s.deleteScramCredential)
 
 	for _, r := range extra {
 		// Extra handlers read the body with c.Body(), which would read a

@@ -35,6 +35,7 @@ type writer struct {
 	img                                  *Image
 	index                                uint64
 	ownBrokers, ownTopics, ownTopicNames bool
+	ownScramUsers                        bool
 }
 
 // putBroker stores b, copying the broker map on first write.
@@ -136,6 +137,14 @@ func (w *writer) apply(r Record) error {
 		return w.remoteLogStartMoved(r.RemoteLogStartMoved)
 	case r.ClusterIDSet != nil:
 		return w.clusterIDSet(r.ClusterIDSet)
+	case r.UserScramCredentialSet != nil:
+		return w.userScramCredentialSet(r.UserScramCredentialSet)
+	case r.UserScramCredentialDeleted != nil:
+		return w.userScramCredentialDeleted(r.UserScramCredentialDeleted)
+	case r.ACLsCreated != nil:
+		return w.aclsCreated(r.ACLsCreated)
+	case r.ACLsDeleted != nil:
+		return w.aclsDeleted(r.ACLsDeleted)
 	}
 	return rejectf(ErrInvalidRecord, "record does not have exactly one field set")
 }

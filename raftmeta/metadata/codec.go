@@ -14,15 +14,17 @@ import (
 // half-understands an entry. Encode writes the oldest version that can
 // express a batch, so entries that need nothing new stay readable by older
 // nodes. Version 2 adds PartitionChanged.Reassign; version 3
-// BrokerRegistered.Listeners and tiered storage's fenced RemoteSegmentAdded
+// BrokerRegistered.Listeners, tiered storage's fenced RemoteSegmentAdded
 // (BrokerID, the segment's LeaderEpoch and MaxTimestamp) and
-// RemoteLogStartMoved.
+// RemoteLogStartMoved, and the SCRAM credential
+// (UserScramCredentialSet/Deleted) and ACL (ACLsCreated/Deleted) records.
 const FormatVersion = 3
 
 // formatVersion returns the oldest version that can express b.
 func formatVersion(b Batch) int {
 	for _, r := range b.Records {
-		if r.BrokerRegistered != nil && len(r.BrokerRegistered.Listeners) > 0 || r.RemoteSegmentAdded != nil || r.RemoteLogStartMoved != nil {
+		if r.BrokerRegistered != nil && len(r.BrokerRegistered.Listeners) > 0 || r.RemoteSegmentAdded != nil || r.RemoteLogStartMoved != nil ||
+			r.UserScramCredentialSet != nil || r.UserScramCredentialDeleted != nil || r.ACLsCreated != nil || r.ACLsDeleted != nil {
 			return 3
 		}
 	}

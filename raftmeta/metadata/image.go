@@ -137,6 +137,12 @@ type Image struct {
 	topicNames     map[uuid.UUID]string
 	nextProducerID int64
 	clusterID      string // "" until a ClusterIDSet applies
+	// scramUsers are the SCRAM credentials by user, ordered by mechanism;
+	// nil when there are none.
+	scramUsers map[string][]ScramCredential
+	// acls are the ACLs, ordered by compareACL; replaced, never changed
+	// in place.
+	acls []ACL
 }
 
 // NewImage returns the empty image at version 0.

@@ -26,6 +26,11 @@ const (
 	TypeRemoteSegmentRemoved RecordType = "remote_segment_removed"
 	TypeRemoteLogStartMoved  RecordType = "remote_log_start_moved"
 	TypeClusterIDSet         RecordType = "cluster_id_set"
+	// Format version 3.
+	TypeUserScramCredentialSet     RecordType = "user_scram_credential_set"
+	TypeUserScramCredentialDeleted RecordType = "user_scram_credential_deleted"
+	TypeACLsCreated                RecordType = "acls_created"
+	TypeACLsDeleted                RecordType = "acls_deleted"
 )
 
 // BrokerRegistered announces a broker, or a new incarnation of one. A new
@@ -199,6 +204,13 @@ type Record struct {
 	RemoteSegmentRemoved *RemoteSegmentRemoved `json:"remote_segment_removed,omitempty"`
 	RemoteLogStartMoved  *RemoteLogStartMoved  `json:"remote_log_start_moved,omitempty"`
 	ClusterIDSet         *ClusterIDSet         `json:"cluster_id_set,omitempty"`
+	// UserScramCredentialSet and UserScramCredentialDeleted need format
+	// version 3.
+	UserScramCredentialSet     *UserScramCredentialSet     `json:"user_scram_credential_set,omitempty"`
+	UserScramCredentialDeleted *UserScramCredentialDeleted `json:"user_scram_credential_deleted,omitempty"`
+	// ACLsCreated and ACLsDeleted need format version 3.
+	ACLsCreated *ACLsCreated `json:"acls_created,omitempty"`
+	ACLsDeleted *ACLsDeleted `json:"acls_deleted,omitempty"`
 }
 
 // Type returns the kind of the record, or "" when not exactly one field is
@@ -225,6 +237,10 @@ func (r Record) Type() RecordType {
 	set(r.RemoteSegmentRemoved != nil, TypeRemoteSegmentRemoved)
 	set(r.RemoteLogStartMoved != nil, TypeRemoteLogStartMoved)
 	set(r.ClusterIDSet != nil, TypeClusterIDSet)
+	set(r.UserScramCredentialSet != nil, TypeUserScramCredentialSet)
+	set(r.UserScramCredentialDeleted != nil, TypeUserScramCredentialDeleted)
+	set(r.ACLsCreated != nil, TypeACLsCreated)
+	set(r.ACLsDeleted != nil, TypeACLsDeleted)
 	if n != 1 {
 		return ""
 	}

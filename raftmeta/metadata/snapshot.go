@@ -26,6 +26,10 @@ type wireSnapshot struct {
 	ClusterID      string   `json:"cluster_id,omitempty"`
 	Brokers        []Broker `json:"brokers"`
 	Topics         []*Topic `json:"topics"`
+	// ScramUsers is left out when empty, so images without SCRAM users
+	// encode (and hash) as before.
+	ScramUsers []ScramUser `json:"scram_users,omitempty"`
+	ACLs       []ACL       `json:"acls,omitempty"`
 }
 
 // encodeSnapshot serializes img canonically. withVersion=false leaves the
@@ -38,6 +42,10 @@ func encodeSnapshot(img *Image, withVersion bool) ([]byte, error) {
 		Brokers:        img.Brokers(),
 		Topics:         img.Topics(),
 	}
+	if len(img.scramUsers) > 0 {
+		w.ScramUsers = img.ScramUsers()
+	}
+	w.ACLs = img.acls
 	if withVersion {
 		w.Version = img.version
 	}
@@ -107,6 +115,12 @@ func UnmarshalImage(data []byte) (*Image, error) {
 		}
 		img.topics[t.Name] = t
 		img.topicNames[t.ID] = t.Name
+	}
+	if err := loadScramUsers(img, w.ScramUsers); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidSnapshot, err)
+	}
+	if err := loadACLs(img, w.ACLs); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrInvalidSnapshot, err)
 	}
 	return img, nil
 }

@@ -135,6 +135,7 @@ func TestCodecCanonical(t *testing.T) {
 		t.Fatalf("empty record encoded: %v", err)
 	}
 	for _, bad := range []string{``, `{}`, `{"v":4,"records":[]}`, `{"v":0,"records":[]}`,
+		`{"v":2,"records":[{"user_scram_credential_deleted":{"user":"u","mechanism":"SCRAM-SHA-256"}}]}`,
 		`{"v":1,"records":[{"partition_changed":{"id":"00000000-0000-0000-0000-000000000001","partition":0,"partition_epoch":0,"leader":1,"isr":[1],"reassign":{"replicas":[1]}}}]}`, `{"v":1}`, `{"v":1,"records":[{}]}`,
 		`{"v":1,"records":[]} x`, `{"v":1,"records":[],"extra":1}`,
 		`{"v":2,"records":[{"broker_registered":{"id":1,"addr":"x:1","incarnation":"00000000-0000-0000-0000-000000000001","listeners":[{"name":"A","addr":"x:1"}]}}]}`,

@@ -191,6 +191,16 @@ func (m *Member) AlterConfigs(ctx context.Context, req controller.AlterConfigsRe
 	return m.ctrl.AlterConfigs(ctx, req)
 }
 
+// AlterACLs changes ACLs through the controller.
+func (m *Member) AlterACLs(ctx context.Context, req controller.AlterACLsRequest) error {
+	return m.ctrl.AlterACLs(ctx, req)
+}
+
+// AlterScramCredentials changes SCRAM credentials through the controller.
+func (m *Member) AlterScramCredentials(ctx context.Context, req controller.AlterScramCredentialsRequest) error {
+	return m.ctrl.AlterScramCredentials(ctx, req)
+}
+
 // AllocateProducerIDs hands out a block of producer ids, for the member's
 // broker when the request names none.
 func (m *Member) AllocateProducerIDs(ctx context.Context, req controller.AllocateProducerIDsRequest) (controller.ProducerIDBlock, error) {
