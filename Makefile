@@ -19,7 +19,7 @@ FUZZ_TARGETS := $(shell grep -rl --include='*_test.go' '^func Fuzz' . 2>/dev/nul
 	xargs -r grep -H '^func Fuzz' | \
 	sed -E 's|^\./(.*)/[^/]+_test\.go:func (Fuzz[A-Za-z0-9_]*).*|\1:\2|' | sort -u)
 
-.PHONY: all build run test test-deps unit fuzz bench lint clean
+.PHONY: all build run test test-deps unit unit-volume fuzz bench lint clean
 
 all: build
 
@@ -48,10 +48,15 @@ test-deps:
 		echo "installing chromium (for the browser tests) from Debian's packages"; \
 		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium >/dev/null; }
 
-test: test-deps lint lint-openapi unit fuzz sdk-test browser-test
+test: test-deps lint lint-openapi unit unit-volume fuzz sdk-test browser-test
 
 unit:
 	$(GO) test -race -count=1 -timeout 15m ./...
+
+## unit-volume: the tests that move too much data to run under -race (they
+## skip themselves there): 1 GiB through tiered storage and four readers.
+unit-volume:
+	$(GO) test -count=1 -timeout 10m -run 'TestDevTiersGiB' ./cmd/runnel/
 
 ## fuzz: each fuzz target runs $(FUZZTIME) inputs beyond its checked-in seed corpus.
 fuzz:
