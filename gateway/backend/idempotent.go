@@ -52,6 +52,11 @@ import (
 // idemBackoff is the pause before retrying partitions whose leader failed.
 const idemBackoff = 100 * time.Millisecond
 
+// idemStalledReads is how many reads in a row (each waiting up to 500 ms
+// for more) must end at an unmoving high watermark before an acks=all read
+// back concludes that the first attempt wrote fewer events.
+const idemStalledReads = 4
+
 // idemAttempts bounds the sends of one partition's batch.
 const idemAttempts = 8
 
@@ -288,6 +293,7 @@ func (b *Backend) readBackPart(ctx context.Context, topic string, acks Acks, par
 	var got []event.Record
 	offset := part.base
 	maxBytes := int32(max(len(part.batch)+4096, DefaultFetchMaxBytes))
+	stalled := 0 // reads in a row that ended at the high watermark
 	for len(got) < want {
 		batch, err := b.src.FetchWait(ctx, topic, part.id, offset, maxBytes, 500*time.Millisecond)
 		var oor *event.OffsetOutOfRangeError
@@ -324,8 +330,17 @@ func (b *Backend) readBackPart(ctx context.Context, topic string, acks Acks, par
 			break // other records stand where ours would
 		}
 		if len(got) < want && acks == AcksAll && batch.HighWatermark <= offset {
-			break // the first attempt wrote fewer events
+			// Nothing stands past the high watermark: the first attempt
+			// wrote fewer events — unless this leader is newly elected,
+			// whose high watermark trails the records its predecessor
+			// committed until its followers fetch again. So a conflict
+			// only once the high watermark has stayed put for a while.
+			if stalled++; stalled >= idemStalledReads {
+				break
+			}
+			continue
 		}
+		stalled = 0
 	}
 	if len(got) < want || !sameEvents(got, part, events, tag) {
 		return &apierr.Error{Status: http.StatusConflict, Code: apierr.CodeConflict,
