@@ -353,6 +353,79 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/admin/scram-users": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List SCRAM users
+         * @description The users of the brokers' SCRAM-SHA-256, SCRAM-SHA-512 and PLAIN SASL
+         *     mechanisms, by name, with the mechanisms and iteration counts of their
+         *     credentials (never salts or keys). Needs `admin`.
+         *
+         *     Errors: 401 `unauthenticated`, 403 `forbidden`, 429 `rate_limited`,
+         *     503 `unavailable`, 500 `internal_error`.
+         */
+        get: operations["listScramUsers"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/admin/scram-users/{user}/{mechanism}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The user's name (1 to 255 bytes of UTF-8, percent-encoded in the path).
+                 * @example alice
+                 */
+                user: components["parameters"]["ScramUser"];
+                /**
+                 * @description SCRAM-SHA-256 or SCRAM-SHA-512 (any letter case).
+                 * @example SCRAM-SHA-512
+                 */
+                mechanism: components["parameters"]["ScramMechanism"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        /**
+         * Create a SCRAM user or change its password
+         * @description Creates or replaces the user's credential for the mechanism. The gateway
+         *     salts the password (PBKDF2 with a random salt); the cluster stores only the
+         *     keys derived from it. Needs `admin`.
+         *
+         *     Errors: 400 `invalid_request` (bad user name, mechanism, password or
+         *     iteration count), 400 `invalid_json`, 401 `unauthenticated`, 403 `forbidden`,
+         *     413 `payload_too_large`, 415 `unsupported_media_type`, 429 `rate_limited`,
+         *     503 `unavailable`, 500 `internal_error`.
+         */
+        put: operations["setScramPassword"];
+        post?: never;
+        /**
+         * Delete a SCRAM credential
+         * @description Removes the user's credential for the mechanism; a user without any is gone.
+         *     Connections it authenticated stay open until they re-authenticate. Needs
+         *     `admin`.
+         *
+         *     Errors: 400 `invalid_request` (bad user name or mechanism),
+         *     401 `unauthenticated`, 403 `forbidden`, 404 `not_found`, 429 `rate_limited`,
+         *     503 `unavailable`, 500 `internal_error`.
+         */
+        delete: operations["deleteScramCredential"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/ws": {
         parameters: {
             query?: never;
@@ -560,6 +633,15 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        ScramUser: {
+            name: string;
+            credentials: {
+                /** @enum {string} */
+                mechanism: "SCRAM-SHA-256" | "SCRAM-SHA-512";
+                /** Format: int32 */
+                iterations: number;
+            }[];
+        };
         /** @description Every error's body. */
         Error: {
             error: components["schemas"]["ErrorDetail"];
@@ -1479,6 +1561,23 @@ export interface components {
                 "application/json": components["schemas"]["Error"];
             };
         };
+        /** @description `not_found`: the user has no credential for that mechanism. */
+        ScramCredentialNotFound: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "error": {
+                 *         "code": "not_found",
+                 *         "message": "user \"alice\" has no SCRAM-SHA-256 credential"
+                 *       }
+                 *     }
+                 */
+                "application/json": components["schemas"]["Error"];
+            };
+        };
         /** @description `topic_exists`: a topic of that name exists. */
         TopicExists: {
             headers: {
@@ -1699,6 +1798,16 @@ export interface components {
          * @example billing
          */
         Group: components["schemas"]["GroupName"];
+        /**
+         * @description The user's name (1 to 255 bytes of UTF-8, percent-encoded in the path).
+         * @example alice
+         */
+        ScramUser: string;
+        /**
+         * @description SCRAM-SHA-256 or SCRAM-SHA-512 (any letter case).
+         * @example SCRAM-SHA-512
+         */
+        ScramMechanism: string;
     };
     requestBodies: never;
     headers: {
@@ -2253,6 +2362,139 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             416: components["responses"]["OffsetOutOfRange"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    listScramUsers: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The users. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "users": [
+                     *         {
+                     *           "name": "alice",
+                     *           "credentials": [
+                     *             {
+                     *               "mechanism": "SCRAM-SHA-512",
+                     *               "iterations": 8192
+                     *             }
+                     *           ]
+                     *         }
+                     *       ]
+                     *     }
+                     */
+                    "application/json": {
+                        users: components["schemas"]["ScramUser"][];
+                    };
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    setScramPassword: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The user's name (1 to 255 bytes of UTF-8, percent-encoded in the path).
+                 * @example alice
+                 */
+                user: components["parameters"]["ScramUser"];
+                /**
+                 * @description SCRAM-SHA-256 or SCRAM-SHA-512 (any letter case).
+                 * @example SCRAM-SHA-512
+                 */
+                mechanism: components["parameters"]["ScramMechanism"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                /**
+                 * @example {
+                 *       "password": "correct horse battery staple"
+                 *     }
+                 */
+                "application/json": {
+                    /** @description The password; it never leaves the gateway. */
+                    password: string;
+                    /**
+                     * Format: int32
+                     * @description PBKDF2 iterations.
+                     * @default 8192
+                     */
+                    iterations?: number;
+                };
+            };
+        };
+        responses: {
+            /** @description The credential is stored. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            429: components["responses"]["RateLimited"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["Unavailable"];
+        };
+    };
+    deleteScramCredential: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The user's name (1 to 255 bytes of UTF-8, percent-encoded in the path).
+                 * @example alice
+                 */
+                user: components["parameters"]["ScramUser"];
+                /**
+                 * @description SCRAM-SHA-256 or SCRAM-SHA-512 (any letter case).
+                 * @example SCRAM-SHA-512
+                 */
+                mechanism: components["parameters"]["ScramMechanism"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The credential was deleted. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["ScramCredentialNotFound"];
             429: components["responses"]["RateLimited"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["Unavailable"];
