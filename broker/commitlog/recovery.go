@@ -352,6 +352,16 @@ var ownTempFiles = map[string]bool{
 	"partition.metadata" + diskfs.TempSuffix:  true,
 }
 
+// isSnapshotTemp reports whether name is the temporary file of a producer
+// snapshot's atomic write.
+func isSnapshotTemp(name string) bool { return strings.HasSuffix(name, ".snapshot"+diskfs.TempSuffix) }
+
+// IsInterruptedWrite reports whether name, in a partition directory, is the
+// temporary file of one of the broker's own atomic writes (a partition
+// file's or a producer snapshot's): a leftover that opening the partition
+// removes. Any other file it does not know is kept.
+func IsInterruptedWrite(name string) bool { return ownTempFiles[name] || isSnapshotTemp(name) }
+
 // listSegments returns the base offsets of the segment logs in dir. It
 // removes only what is provably a leftover of its own interrupted work: a
 // temporary file of an atomic write, and index files whose log is gone
@@ -374,7 +384,7 @@ func listSegments(fsys diskfs.FS, dir string, logger *slog.Logger) ([]int64, err
 		switch {
 		case ok && ext == logSuffix:
 			logs[base] = true
-		case strings.HasSuffix(name, ".snapshot.tmp"):
+		case isSnapshotTemp(name):
 			// A producer snapshot's: producerstate removes its own.
 		case strings.HasSuffix(name, ".tmp") || strings.HasSuffix(name, ".deleted"):
 			logger.Warn("keeping a file the log did not leave behind", "file", filepath.Join(dir, name))

@@ -18,6 +18,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/runnel-dev/runnel/broker/commitlog"
 )
 
 // TestCorruptionMatrix damages one file of a broker's data directory at a
@@ -510,7 +512,7 @@ func checkKept(t *testing.T, g *golden, damaged string, d damage, before, after 
 			}
 		case name == kindCleanShutdown:
 			// Removed at open, written again by the clean close.
-		case !ok && interruptedAtomicWrite(name):
+		case !ok && commitlog.IsInterruptedWrite(name):
 			// A kill -9 during an atomic write left its temporary
 			// file; the file it was to replace stands, and open
 			// removes the leftover.
@@ -565,16 +567,4 @@ func checkWALKept(t *testing.T, rel string, b, a fileState, ok bool, after map[s
 		}
 	}
 	t.Errorf("%s: WAL changed (%d bytes, was %d) without its cut tail kept", rel, a.size, b.size)
-}
-
-// interruptedAtomicWrite reports whether name is the temporary file of one
-// of the broker's own atomic writes (diskfs.WriteFileAtomic), which open
-// removes: a producer snapshot's, or one of the partition files written that
-// way. Any other .tmp file is not the broker's and must be kept.
-func interruptedAtomicWrite(name string) bool {
-	switch name {
-	case "leader-epoch-checkpoint.tmp", "quarantine-checkpoint.tmp", "cleaner-offset-checkpoint.tmp", "partition.metadata.tmp":
-		return true
-	}
-	return strings.HasSuffix(name, ".snapshot.tmp")
 }
