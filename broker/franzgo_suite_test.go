@@ -71,7 +71,7 @@ func TestFranzGoSuite(t *testing.T) {
 	// Only the KIP-848 variants may skip (Runnel speaks the classic
 	// protocol); a skipped classic one would pass without testing.
 	if runErr != nil || counts["PASS"] != 5 || len(skippedClassic) > 0 {
-		t.Fatalf("franz-go's group tests: %v, %d of 5 passed, failed %v, skipped %v; output:\n%s", runErr, counts["PASS"], failed, skippedClassic, tail(buf.String(), 4000))
+		t.Fatalf("franz-go's group tests: %v, %d of 5 passed, failed %v, skipped %v; their errors:\n%s\noutput:\n%s", runErr, counts["PASS"], failed, skippedClassic, testErrorLines(buf.String(), 60), tail(buf.String(), 4000))
 	}
 }
 
@@ -140,6 +140,31 @@ func franzGoTestModule(t *testing.T) string {
 		t.Fatalf("write go.sum: %v", err)
 	}
 	return dst
+}
+
+// testErrorLines returns up to n lines of a go test output that a test's
+// t.Error/t.Fatal wrote (file_test.go:line: message), with the subtest
+// headers (=== NAME) before them, so a failure deep in a long verbose log
+// is shown.
+func testErrorLines(out string, n int) string {
+	errLine := regexp.MustCompile(`^\s+\w+_test\.go:\d+: `)
+	var lines []string
+	name := ""
+	for _, l := range strings.Split(out, "\n") {
+		if strings.HasPrefix(l, "=== NAME") || strings.HasPrefix(l, "=== RUN") {
+			name = l
+			continue
+		}
+		if !errLine.MatchString(l) || len(lines) >= n {
+			continue
+		}
+		if name != "" {
+			lines = append(lines, name)
+			name = ""
+		}
+		lines = append(lines, l)
+	}
+	return strings.Join(lines, "\n")
 }
 
 // tail returns the last n bytes of s.
