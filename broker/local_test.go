@@ -170,3 +170,41 @@ func TestHandleLocalAcksAllWaits(t *testing.T) {
 		t.Fatal("a follower says it leads")
 	}
 }
+
+// TestHandleLocalManyPartitions produces to 12 partitions in one request,
+// twice, so that handleProduces keeps its partition groups in a map (past
+// groupScanMax) and reuses its pooled state: every partition gets its own
+// batch at the right offset.
+func TestHandleLocalManyPartitions(t *testing.T) {
+	c := brokertest.Start(t, 1, brokertest.Options{})
+	c.CreateTopic("many", 12, nil)
+	b := c.Nodes[0].Broker
+	for round := range int64(2) {
+		req := kmsg.NewPtrProduceRequest()
+		req.SetVersion(11)
+		req.Acks, req.TimeoutMillis = -1, 10000
+		rt := kmsg.NewProduceRequestTopic()
+		rt.Topic = "many"
+		for p := range int32(12) {
+			rp := kmsg.NewProduceRequestTopicPartition()
+			rp.Partition = (p * 5) % 12 // out of order
+			rp.Records = batchOf(t, "a", "b", "c")
+			rt.Partitions = append(rt.Partitions, rp)
+		}
+		req.Topics = append(req.Topics, rt)
+		resp, err := b.HandleLocal(t.Context(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		parts := resp.(*kmsg.ProduceResponse).Topics[0].Partitions
+		if len(parts) != 12 {
+			t.Fatalf("%d partitions answered, want 12", len(parts))
+		}
+		for i, rp := range parts {
+			if rp.Partition != (int32(i)*5)%12 || rp.ErrorCode != 0 || rp.BaseOffset != 3*round {
+				t.Fatalf("round %d: answer %d is partition %d at %d (error %v), want partition %d at %d",
+					round, i, rp.Partition, rp.BaseOffset, kerr.ErrorForCode(rp.ErrorCode), (i*5)%12, 3*round)
+			}
+		}
+	}
+}
