@@ -1,15 +1,20 @@
 package main
 
 import (
-	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/runnel-dev/runnel/internal/testwait"
 )
 
 // produceCount reads, from the metrics text at ops, the produce requests
@@ -94,19 +99,87 @@ func TestDevProducesInProcess(t *testing.T) {
 			local0, local, wire0, wire, len(bodies))
 	}
 
-	req, _ := http.NewRequestWithContext(ctx, "POST", dev.url+"/v1/topics/inproc/events", bytes.NewReader([]byte(`{"value":"idem"}`)))
-	req.Header.Set("Authorization", "Bearer "+dev.token)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Idempotency-Key", "dev-local-1")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("produce with an Idempotency-Key: %d", resp.StatusCode)
+	if code, body := (&gatewayProc{url: dev.url}).call(dev.token, "POST", "/v1/topics/inproc/events", "dev-local-1", `{"value":"idem"}`); code != http.StatusOK {
+		t.Fatalf("produce with an Idempotency-Key: %d %s", code, body)
 	}
 	if l, w := produceCount(t, ops); l != local || w == wire {
 		t.Fatalf("with an Idempotency-Key: produce requests in process %v -> %v, over the listener %v -> %v; want the listener's only", local, l, wire, w)
+	}
+}
+
+// TestDevDiskFull is TestGatewayDiskFull for "runnel dev", whose produces
+// are function calls into its broker: with the log's disk full, acks=all
+// and acks=1 produces get 507 insufficient_storage naming the partition
+// within two seconds, without going through the Kafka listener; after a
+// restart with room again, what was acknowledged is all there and nothing
+// the refused requests sent was stored.
+func TestDevDiskFull(t *testing.T) {
+	disk := mountTmpfs(t, 32<<20)
+	ops := freePort(t)
+	dataDir := filepath.Join(disk, "data")
+	dev := startDev(t, dataDir, "--metrics", ops)
+	call := func(path, body string) (int, string) {
+		return (&gatewayProc{url: dev.url}).call(dev.token, "POST", path, "", body)
+	}
+	if code, body := call("/v1/topics", `{"name":"full","partitions":1}`); code != 201 {
+		t.Fatalf("create topic: %d %s", code, body)
+	}
+	testwait.For(t, 30*time.Second, 100*time.Millisecond, func() error {
+		if code, body := call("/v1/topics/full/events", `{"value":"before"}`); code != 200 {
+			return fmt.Errorf("%d %s", code, body)
+		}
+		return nil
+	})
+	// Events larger than a page, so that the append needs new pages.
+	big := strings.Repeat("x", 8<<10)
+	events := `{"events":[{"value":"1` + big + `"},{"value":"2` + big + `"}]}`
+	acked := int64(1)
+	for {
+		fillDisk(t, disk)
+		code, body := call("/v1/topics/full/events", events)
+		if code == 507 {
+			break
+		}
+		if code != 200 || acked > 40 {
+			t.Fatalf("produce to a full disk: %d %.300s (after %d events were taken)", code, body, acked)
+		}
+		acked += 2
+	}
+	_, wire := produceCount(t, ops)
+	for _, path := range []string{"/v1/topics/full/events", "/v1/topics/full/events?acks=1"} {
+		fillDisk(t, disk)
+		start := time.Now()
+		code, body := call(path, events)
+		took := time.Since(start)
+		var e struct {
+			Error struct{ Code, Message string }
+		}
+		json.Unmarshal([]byte(body), &e)
+		if code != 507 || e.Error.Code != "insufficient_storage" || !strings.Contains(e.Error.Message, `partition 0 of topic "full"`) {
+			t.Errorf("%s with the disk full: %d %.300s, want 507 insufficient_storage naming the partition", path, code, body)
+		}
+		if took > 2*time.Second {
+			t.Errorf("%s: the 507 took %v", path, took)
+		}
+	}
+	if _, w := produceCount(t, ops); w != wire {
+		t.Fatalf("the refused produces went through the Kafka listener (%v -> %v produce requests)", wire, w)
+	}
+
+	if err := os.Remove(filepath.Join(disk, "filler")); err != nil {
+		t.Fatal(err)
+	}
+	dev.kill()
+	dev = startDev(t, dataDir)
+	var offs struct {
+		Partitions []struct{ Earliest, Latest int64 } `json:"partitions"`
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := dev.do(ctx, "GET", "/v1/topics/full/offsets", nil, &offs); err != nil || len(offs.Partitions) != 1 {
+		t.Fatalf("offsets: %v %+v", err, offs)
+	}
+	if n := offs.Partitions[0].Latest - offs.Partitions[0].Earliest; n != acked {
+		t.Fatalf("the partition holds %d events, want the %d acknowledged", n, acked)
 	}
 }

@@ -121,6 +121,9 @@ func (s *spreads) next(topic string, n int32) int32 {
 // by franz-go as a whole, nothing having been sent (a partition's events
 // take more than Config.MaxBatchBytes, which franz-go splits).
 func (b *Backend) produceLocal(ctx context.Context, ts *topicState, acks Acks, events []event.Event) (out []Result, ok bool, err error) {
+	if err := b.live(); err != nil {
+		return nil, true, apiError(err, topicScope(ts.meta.Name))
+	}
 	topic, n := ts.meta.Name, ts.meta.Partitions
 	now := time.Now().UnixMilli()
 	lp := localProduces.Get().(*localProduce)

@@ -189,6 +189,11 @@ func TestProduceLocalMatchesKafkaPath(t *testing.T) {
 		t.Fatalf("with an Idempotency-Key: produce requests in process %v -> %v, over the listener %v -> %v; want the listener's only",
 			before.local, after.local, before.wire, after.wire)
 	}
+
+	// A closed Backend writes nothing, in process or not.
+	local.Close()
+	_, err := local.Produce(ctx, "local", AcksAll, values(1, 0, "closed"), "")
+	wantAPIError(t, err, http.StatusServiceUnavailable, apierr.CodeUnavailable)
 }
 
 // TestProduceLocalFallsBack: with three brokers and the in-process broker
