@@ -130,21 +130,8 @@ func TestDevDiskFull(t *testing.T) {
 		}
 		return nil
 	})
-	// Events larger than a page, so that the append needs new pages.
-	big := strings.Repeat("x", 8<<10)
-	events := `{"events":[{"value":"1` + big + `"},{"value":"2` + big + `"}]}`
-	acked := int64(1)
-	for {
-		fillDisk(t, disk)
-		code, body := call("/v1/topics/full/events", events)
-		if code == 507 {
-			break
-		}
-		if code != 200 || acked > 40 {
-			t.Fatalf("produce to a full disk: %d %.300s (after %d events were taken)", code, body, acked)
-		}
-		acked += 2
-	}
+	events := bigEvents()
+	acked := produceUntilFull(t, disk, func(body string) (int, string) { return call("/v1/topics/full/events", body) })
 	_, wire := produceCount(t, ops)
 	for _, path := range []string{"/v1/topics/full/events", "/v1/topics/full/events?acks=1"} {
 		fillDisk(t, disk)
