@@ -46,6 +46,11 @@ var localClientID = LocalClientID
 //     the records (min.insync.replicas, timeout_ms from the append),
 //     returning when that ends or ctx does. With acks=0 nothing is returned
 //     (nil response), as nothing is sent to a client.
+//   - the request carries the zero ConnInfo (no addresses; Listener "",
+//     the client listener's name, so Metadata advertises its addresses)
+//     and ClientID LocalClientID. No frame is encoded, so no
+//     MaxRequestBytes applies: the caller bounds its batches (the gateway
+//     at its MaxBatchBytes); the topic's max.message.bytes still does.
 //   - the response's version is set to the request's; a response whose
 //     record batches are file regions (Fetch) has their bytes read into it
 //     (kafkaserver.Response.Inline), and Response.Release is called before
