@@ -294,15 +294,7 @@ func rawBatch(b *testing.B) []byte {
 
 // produceRequest is an acks=1 produce of records to partition 0 of topic.
 func produceRequest(topic string, records []byte) *kmsg.ProduceRequest {
-	req := kmsg.NewPtrProduceRequest()
-	req.Version, req.Acks, req.TimeoutMillis = 9, 1, 30000
-	t := kmsg.NewProduceRequestTopic()
-	t.Topic = topic
-	p := kmsg.NewProduceRequestTopicPartition()
-	p.Records = records
-	t.Partitions = append(t.Partitions, p)
-	req.Topics = append(req.Topics, t)
-	return req
+	return onePartitionProduce(9, 1, 30*time.Second, topic, 0, records)
 }
 
 // appendChunk appends size bytes of batch to the log engine directly.

@@ -50,6 +50,8 @@ type Broker struct {
 	replicas   *replicaManager
 	repMetrics *replicationMetrics
 	isrWake    chan struct{}
+	// local counts the requests served in process (HandleLocal).
+	local *localMetrics
 
 	// groups is the group coordinator of the __consumer_offsets
 	// partitions this broker leads.
@@ -108,7 +110,7 @@ func New(cfg Config) (*Broker, error) {
 		cfg: cfg, member: cfg.Member, store: store, log: cfg.Logger,
 		parts:   map[commitlog.TopicPartition]*partition{},
 		refused: map[commitlog.TopicPartition]error{}, refusedGauge: refusedGauge,
-		repMetrics: repMetrics, isrWake: make(chan struct{}, 1), cleaner: cleaner, remote: remote,
+		repMetrics: repMetrics, isrWake: make(chan struct{}, 1), cleaner: cleaner, remote: remote, local: newLocalMetrics(),
 		stop: make(chan struct{}),
 	}
 	b.replicas = newReplicaManager(b)
@@ -128,7 +130,7 @@ func New(cfg Config) (*Broker, error) {
 	b.pids.member = cfg.Member
 	b.pids.brokerID = cfg.BrokerID
 	if cfg.Metrics != nil {
-		for _, c := range append(append(repMetrics.collectors(), cleaner.collectors()...), newStorageCollector(b), replicationCollector{b}) {
+		for _, c := range append(append(append(repMetrics.collectors(), cleaner.collectors()...), b.local.collectors()...), newStorageCollector(b), replicationCollector{b}) {
 			if err := cfg.Metrics.Register(c); err != nil {
 				b.groups.Close()
 				store.Close()

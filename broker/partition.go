@@ -376,19 +376,16 @@ func (p *partition) checkMinISR() error {
 // that epoch.
 func (p *partition) commit(ctx context.Context, lastOffset int64, leaderEpoch int32) error {
 	for {
-		st := p.state.Load()
-		if !st.isLeader || st.leaderEpoch != leaderEpoch || p.repl.isFenced() {
-			return fmt.Errorf("wait for in-sync replicas: %w", errNotLeader)
+		st, done, err := p.committed(lastOffset, leaderEpoch)
+		if done || err != nil {
+			return err
 		}
 		hw, moved, err := p.log.WatchHighWatermark()
 		if err != nil {
 			return fmt.Errorf("wait for in-sync replicas: %w", err)
 		}
 		if hw > lastOffset {
-			if len(st.isr) < st.minISR {
-				return fmt.Errorf("%w: the ISR %v shrank below min.insync.replicas %d", kerr.NotEnoughReplicasAfterAppend, st.isr, st.minISR)
-			}
-			return nil
+			continue // it moved since committed looked
 		}
 		select {
 		case <-moved:
@@ -397,6 +394,23 @@ func (p *partition) commit(ctx context.Context, lastOffset int64, leaderEpoch in
 			return fmt.Errorf("wait for in-sync replicas: %w", ctx.Err())
 		}
 	}
+}
+
+// committed is commit without the wait: done when the records up to
+// lastOffset are committed, an error when they cannot be in leaderEpoch,
+// and the state it judged by.
+func (p *partition) committed(lastOffset int64, leaderEpoch int32) (st *partitionState, done bool, err error) {
+	st = p.state.Load()
+	if !st.isLeader || st.leaderEpoch != leaderEpoch || p.repl.isFenced() {
+		return st, false, fmt.Errorf("wait for in-sync replicas: %w", errNotLeader)
+	}
+	if p.log.Offsets().HighWatermark <= lastOffset {
+		return st, false, nil
+	}
+	if len(st.isr) < st.minISR {
+		return st, false, fmt.Errorf("%w: the ISR %v shrank below min.insync.replicas %d", kerr.NotEnoughReplicasAfterAppend, st.isr, st.minISR)
+	}
+	return st, true, nil
 }
 
 // snapshotProducers saves the producer state before a clean shutdown; the

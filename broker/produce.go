@@ -3,6 +3,7 @@ package broker
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/runnel-dev/runnel/broker/kafkaserver"
@@ -59,23 +60,15 @@ type produceWait struct {
 // (partition.appendEach); an acks=-1 request's wait for its records to
 // commit is left to its Finish (finishResults calls them in order).
 func (b *Broker) handleProduces(ctx context.Context, reqs []*kafkaserver.Request, out []kafkaserver.Result) {
-	resps := make([]*kmsg.ProduceResponse, len(reqs))
+	sc := produceScratches.Get().(*produceScratch)
+	defer sc.release()
+	resps := sc.resps[:0]
 	now := time.Now()
-	n := 0
-	for _, r := range reqs {
-		for _, t := range r.Msg.(*kmsg.ProduceRequest).Topics {
-			n += len(t.Partitions)
-		}
-	}
-	var (
-		targets = make([]produceTarget, 0, n)
-		groups  []partitionTargets
-		byPart  map[*partition]int // index in groups
-	)
 	for i, r := range reqs {
 		req := r.Msg.(*kmsg.ProduceRequest)
 		if err := produceRefusal(req); err != nil {
 			out[i] = refusedProduce(req, err)
+			resps = append(resps, nil)
 			continue
 		}
 		resp := req.ResponseKind().(*kmsg.ProduceResponse)
@@ -103,28 +96,22 @@ func (b *Broker) handleProduces(ctx context.Context, reqs []*kafkaserver.Request
 					b.setProduceError(rp, t.Topic, err)
 					continue
 				}
-				g, ok := byPart[p]
-				if !ok {
-					if byPart == nil {
-						byPart = make(map[*partition]int)
-					}
-					g = len(groups)
-					byPart[p] = g
-					groups = append(groups, partitionTargets{p: p})
-				}
-				groups[g].targets = append(groups[g].targets, len(targets))
-				targets = append(targets, produceTarget{req: i, topic: t.Topic, rp: rp, batch: batch})
+				g := sc.group(p)
+				g.targets = append(g.targets, len(sc.targets))
+				sc.targets = append(sc.targets, produceTarget{req: i, topic: t.Topic, rp: rp, batch: batch})
 			}
 		}
-		resps[i] = resp
+		resps = append(resps, resp)
 	}
+	sc.resps = resps
 
 	var (
 		waits    [][]produceWait // by request
-		batches  = make([]producedBatch, 0, len(targets))
-		outcomes = make([]appendOutcome, 0, len(targets))
+		targets  = sc.targets
+		batches  = sc.batches
+		outcomes = sc.outcomes
 	)
-	for _, g := range groups {
+	for _, g := range sc.groups {
 		batches, outcomes = batches[:0], outcomes[:0]
 		for _, ti := range g.targets {
 			batches = append(batches, targets[ti].batch)
@@ -159,8 +146,9 @@ func (b *Broker) handleProduces(ctx context.Context, reqs []*kafkaserver.Request
 			}
 		}
 	}
+	sc.batches, sc.outcomes = batches, outcomes
 
-	for i, resp := range resps {
+	for i, resp := range sc.resps {
 		if resp == nil {
 			continue // answered with an error above
 		}
@@ -180,6 +168,75 @@ func (b *Broker) handleProduces(ctx context.Context, reqs []*kafkaserver.Request
 			out[i].Response = &kafkaserver.Response{Msg: resp}
 		}
 	}
+}
+
+// produceScratch is handleProduces' working state, pooled: a produce of a
+// few partitions then allocates little beyond its response. Nothing in it
+// outlives the call (the waits an acks=-1 request's Finish keeps are
+// allocated apart).
+type produceScratch struct {
+	resps    []*kmsg.ProduceResponse // by request; nil for one answered already
+	targets  []produceTarget
+	groups   []partitionTargets // in order of first appearance
+	byPart   map[*partition]int // index in groups, once there are many
+	batches  []producedBatch
+	outcomes []appendOutcome
+}
+
+var produceScratches = sync.Pool{New: func() any { return new(produceScratch) }}
+
+// produceScratchMax keeps a huge request's scratch out of the pool.
+const produceScratchMax = 1024
+
+// groupScanMax is how many groups group looks through before it keeps
+// them in a map.
+const groupScanMax = 8
+
+// group returns the targets of partition p, adding them.
+func (sc *produceScratch) group(p *partition) *partitionTargets {
+	if sc.byPart != nil {
+		if g, ok := sc.byPart[p]; ok {
+			return &sc.groups[g]
+		}
+	} else {
+		for i := range sc.groups {
+			if sc.groups[i].p == p {
+				return &sc.groups[i]
+			}
+		}
+	}
+	if len(sc.groups) < cap(sc.groups) {
+		sc.groups = sc.groups[:len(sc.groups)+1] // reuse the slot's targets
+		sc.groups[len(sc.groups)-1].p = p
+	} else {
+		sc.groups = append(sc.groups, partitionTargets{p: p})
+	}
+	if len(sc.groups) > groupScanMax {
+		if sc.byPart == nil {
+			sc.byPart = make(map[*partition]int, 2*groupScanMax)
+			for i := range sc.groups {
+				sc.byPart[sc.groups[i].p] = i
+			}
+		}
+		sc.byPart[p] = len(sc.groups) - 1
+	}
+	return &sc.groups[len(sc.groups)-1]
+}
+
+func (sc *produceScratch) release() {
+	if len(sc.targets) > produceScratchMax || len(sc.groups) > produceScratchMax || len(sc.resps) > produceScratchMax {
+		return
+	}
+	clear(sc.resps)
+	clear(sc.targets)
+	clear(sc.batches)
+	clear(sc.outcomes)
+	for i := range sc.groups {
+		sc.groups[i] = partitionTargets{targets: sc.groups[i].targets[:0]}
+	}
+	sc.resps, sc.targets, sc.groups = sc.resps[:0], sc.targets[:0], sc.groups[:0]
+	sc.batches, sc.outcomes, sc.byPart = sc.batches[:0], sc.outcomes[:0], nil
+	produceScratches.Put(sc)
 }
 
 // commitTimeout is how long an acks=-1 request waits for its records to
@@ -205,6 +262,17 @@ func finishResults(ctx context.Context, out []kafkaserver.Result) {
 // awaitCommit waits, until deadline, until each wait's records are
 // committed; a partition whose records are not gets the error.
 func (b *Broker) awaitCommit(ctx context.Context, deadline time.Time, waits []produceWait) {
+	// Records are often committed by now (a partition without
+	// followers commits on append): those need no timer.
+	for len(waits) > 0 {
+		if _, done, _ := waits[0].p.committed(waits[0].lastOffset, waits[0].leaderEpoch); !done {
+			break
+		}
+		waits = waits[1:]
+	}
+	if len(waits) == 0 {
+		return
+	}
 	wctx, cancel := context.WithDeadline(ctx, deadline)
 	defer cancel()
 	for _, w := range waits {

@@ -86,19 +86,25 @@ func (r *rawKafka) client(produceVersion int16) *kgo.Client {
 	return cl
 }
 
-// produce sends one produce request (acks=1) at the given version for one
-// partition with the given records field and returns the partition's
-// answer.
-func (r *rawKafka) produce(t testing.TB, version int16, topic string, partition int32, records []byte) kmsg.ProduceResponseTopicPartition {
-	t.Helper()
+// onePartitionProduce is a produce request for one partition.
+func onePartitionProduce(version, acks int16, timeout time.Duration, topic string, partition int32, records []byte) *kmsg.ProduceRequest {
 	req := kmsg.NewPtrProduceRequest()
-	req.Version, req.Acks, req.TimeoutMillis = version, 1, 10000
+	req.Version, req.Acks, req.TimeoutMillis = version, acks, int32(timeout/time.Millisecond)
 	rt := kmsg.NewProduceRequestTopic()
 	rt.Topic = topic
 	rp := kmsg.NewProduceRequestTopicPartition()
 	rp.Partition, rp.Records = partition, records
 	rt.Partitions = append(rt.Partitions, rp)
 	req.Topics = append(req.Topics, rt)
+	return req
+}
+
+// produce sends one produce request (acks=1) at the given version for one
+// partition with the given records field and returns the partition's
+// answer.
+func (r *rawKafka) produce(t testing.TB, version int16, topic string, partition int32, records []byte) kmsg.ProduceResponseTopicPartition {
+	t.Helper()
+	req := onePartitionProduce(version, 1, 10*time.Second, topic, partition, records)
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	resp, err := req.RequestWith(ctx, r.client(version))

@@ -412,22 +412,30 @@ func TestProduceOnFullDiskRecovers(t *testing.T) {
 // gaugeValue sums the samples of a metric family in reg.
 func gaugeValue(t testing.TB, reg *prometheus.Registry, name string) float64 {
 	t.Helper()
+	mf := familyOf(t, reg, name)
+	if mf == nil {
+		t.Fatalf("no metric %s", name)
+	}
+	var sum float64
+	for _, m := range mf.GetMetric() {
+		sum += metricValue(m)
+	}
+	return sum
+}
+
+// familyOf returns the metric family name of reg, nil if it has none.
+func familyOf(t testing.TB, reg *prometheus.Registry, name string) *dto.MetricFamily {
+	t.Helper()
 	mfs, err := reg.Gather()
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
+		if mf.GetName() == name {
+			return mf
 		}
-		var sum float64
-		for _, m := range mf.GetMetric() {
-			sum += metricValue(m)
-		}
-		return sum
 	}
-	t.Fatalf("no metric %s", name)
-	return 0
+	return nil
 }
 
 func metricValue(m *dto.Metric) float64 {

@@ -53,6 +53,34 @@ func fillDisk(t *testing.T, dir string) string {
 	}
 }
 
+// bigEvents is a produce body of two events larger than a page, so that
+// the log's write needs new pages of a full tmpfs (a small one could still
+// fit in the last page).
+func bigEvents() string {
+	big := strings.Repeat("x", 8<<10)
+	return `{"events":[{"value":"1` + big + `"},{"value":"2` + big + `"}]}`
+}
+
+// produceUntilFull fills the disk and posts bigEvents until the broker's
+// log fails (507), on a partition that holds one event, and returns how
+// many events were acknowledged until then (that one included): they
+// must stay.
+func produceUntilFull(t *testing.T, disk string, post func(body string) (int, string)) int64 {
+	t.Helper()
+	acked := int64(1)
+	for {
+		fillDisk(t, disk)
+		code, body := post(bigEvents())
+		if code == 507 {
+			return acked
+		}
+		if code != 200 || acked > 40 {
+			t.Fatalf("produce to a full disk: %d %.300s (after %d events were taken)", code, body, acked)
+		}
+		acked += 2
+	}
+}
+
 func itoa(n int) string { b, _ := json.Marshal(n); return string(b) }
 
 // TestGatewayDiskFull runs a broker whose data directory is on a small
@@ -82,24 +110,8 @@ func TestGatewayDiskFull(t *testing.T) {
 		return nil
 	})
 
-	// Events larger than a page, so that the log's write needs new pages
-	// of the full tmpfs (a small one could still fit in the last page).
-	big := strings.Repeat("x", 8<<10)
-	events := `{"events":[{"value":"1` + big + `"},{"value":"2` + big + `"}]}`
-	// Fill the disk and produce until the broker's log fails; what was
-	// acknowledged until then must stay.
-	acked := int64(1)
-	for {
-		fillDisk(t, disk)
-		code, body := call("POST", "/v1/topics/full/events", "", events)
-		if code == 507 {
-			break
-		}
-		if code != 200 || acked > 40 {
-			t.Fatalf("produce to a full disk: %d %.300s (after %d events were taken)", code, body, acked)
-		}
-		acked += 2
-	}
+	events := bigEvents()
+	acked := produceUntilFull(t, disk, func(body string) (int, string) { return call("POST", "/v1/topics/full/events", "", body) })
 	for _, c := range []struct{ name, path, idem string }{
 		{"acks=all", "/v1/topics/full/events", ""},
 		{"acks=1", "/v1/topics/full/events?acks=1", ""},

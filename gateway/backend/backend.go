@@ -34,6 +34,7 @@ type Backend struct {
 	meta   metaCache
 	warm   atomic.Bool // Ready has passed once: the cluster's metadata is known
 	purged purges      // the producers' purges of deleted topics
+	spread spreads     // keyless round-robin of the in-process produce
 
 	probe probe // the first contact with the cluster, in the background
 

@@ -66,6 +66,12 @@ type Config struct {
 	// "runnel dev" passes its broker's readiness (metadata applied, every
 	// partition led).
 	Ready func(ctx context.Context) error
+	// Local, when set, is a broker in the gateway's own process ("runnel
+	// dev" attaches its node's broker): a produce without an
+	// Idempotency-Key writes the events of the partitions it leads with
+	// a function call (produce_local.go); everything else goes through
+	// franz-go as without it.
+	Local LocalBroker
 }
 
 func (c Config) withDefaults() Config {

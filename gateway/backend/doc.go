@@ -21,6 +21,16 @@
 // honours an event's partition, sends keyed events where Kafka's Java client
 // would (murmur2) and spreads keyless ones round-robin.
 //
+// With a broker in the gateway's own process (Config.Local, which "runnel
+// dev" sets), a produce without an Idempotency-Key is a function call
+// instead (produce_local.go): the events of the partitions that broker
+// leads go in one ProduceRequest, one batch per partition, that the broker
+// serves as its Kafka listener would (broker.Broker.HandleLocal), with no
+// TCP hop, no franz-go and no goroutine; partitions are chosen as the
+// partitioner chooses them and answers mapped by the same table. Events
+// for partitions it does not lead, or that it turns away before appending,
+// go through franz-go; a batch it may have appended is never sent again.
+//
 // A produce with an Idempotency-Key takes another path, described in
 // idempotent.go: one uncompressed batch per partition, tagged with the key,
 // deduplicated by the partition leader (broker/idemwindow; the header name

@@ -15,7 +15,7 @@ import (
 )
 
 // testCtx bounds a test's calls.
-func testCtx(t *testing.T) context.Context {
+func testCtx(t testing.TB) context.Context {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
 	t.Cleanup(cancel)
@@ -23,7 +23,7 @@ func testCtx(t *testing.T) context.Context {
 }
 
 // newBackend returns a Backend on cluster c, closed at the end of the test.
-func newBackend(t *testing.T, c *brokertest.Cluster, mod ...func(*Config)) *Backend {
+func newBackend(t testing.TB, c *brokertest.Cluster, mod ...func(*Config)) *Backend {
 	t.Helper()
 	cfg := Config{Brokers: c.Addrs(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), MetadataMaxAge: time.Second}
 	for _, m := range mod {

@@ -85,29 +85,18 @@ func (b *Backend) produceIdempotent(ctx context.Context, ts *topicState, acks Ac
 	keyless := int64(0)
 	for i := range events {
 		e := &events[i]
-		p := e.Partition
-		switch {
-		case p >= 0:
-		case e.Key != nil:
-			p = keyPartition(e.Key, n)
-		default:
-			p = int32((spread + keyless) % int64(n))
+		p := eventPartition(e, n, func() int32 {
 			keyless++
-		}
+			return int32((spread + keyless - 1) % int64(n))
+		})
 		part := byID[p]
 		if part == nil {
 			part = &idemPart{id: p}
 			byID[p] = part
 			parts = append(parts, part)
 		}
-		tsv := e.Timestamp
-		if tsv == 0 {
-			tsv = now
-		}
-		r := recordbatch.Record{Key: e.Key, Value: e.Value, Timestamp: tsv}
-		for _, h := range e.Headers {
-			r.Headers = append(r.Headers, recordbatch.RecordHeader{Key: h.Key, Value: h.Value})
-		}
+		r := eventRecord(e, now)
+		tsv := r.Timestamp
 		if len(part.indexes) == 0 {
 			r.Headers = append(r.Headers, recordbatch.RecordHeader{Key: kafkaext.IdempotencyKeyHeader, Value: tag})
 		}

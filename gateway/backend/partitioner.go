@@ -7,6 +7,8 @@ import (
 	"sync/atomic"
 
 	"github.com/twmb/franz-go/pkg/kgo"
+
+	"github.com/runnel-dev/runnel/gateway/event"
 )
 
 // keyHasher partitions a key as Kafka's Java client does:
@@ -20,6 +22,18 @@ var keyHasher = kgo.StickyKeyPartitioner(nil).ForTopic("")
 // keyPartition returns the partition of key among n.
 func keyPartition(key []byte, n int32) int32 {
 	return int32(keyHasher.Partition(&kgo.Record{Key: key}, int(n)))
+}
+
+// eventPartition returns the partition of e among n, as the partitioner
+// chooses it: the one e names, else its key's, else spread's next.
+func eventPartition(e *event.Event, n int32, spread func() int32) int32 {
+	switch {
+	case e.Partition >= 0:
+		return e.Partition
+	case e.Key != nil:
+		return keyPartition(e.Key, n)
+	}
+	return spread()
 }
 
 // partitioner is the producers' kgo.Partitioner. Records reach it with

@@ -22,7 +22,10 @@ import (
 //
 // With an idempotencyKey the events go the idempotent way (see
 // idempotent.go): a retry with the same key, from any gateway, returns the
-// first answer and writes nothing new.
+// first answer and writes nothing new. Without one, and with a broker in
+// the process (Config.Local), the events of the partitions it leads are
+// written with a function call (produce_local.go); the rest go through
+// franz-go (produceBatched).
 func (b *Backend) Produce(ctx context.Context, topic string, acks Acks, events []event.Event, idempotencyKey string) ([]Result, error) {
 	if _, ok := acksIndex(acks); !ok {
 		return nil, apierr.Invalid("acks %d: use 0, 1 or all (-1)", acks)
@@ -60,6 +63,11 @@ func (b *Backend) Produce(ctx context.Context, topic string, acks Acks, events [
 	}
 	if idempotencyKey != "" {
 		return b.produceIdempotent(ctx, ts, acks, events, idempotencyKey)
+	}
+	if b.cfg.Local != nil {
+		if out, ok, err := b.produceLocal(ctx, ts, acks, events); ok {
+			return out, err
+		}
 	}
 	return b.produceBatched(ctx, topic, acks, events)
 }

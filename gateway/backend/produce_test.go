@@ -75,13 +75,20 @@ func TestProduceAndFetch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	wantEvenSpread(t, res, 6)
+}
+
+// wantEvenSpread fails unless the results are spread evenly over n
+// partitions.
+func wantEvenSpread(t *testing.T, res []Result, n int32) {
+	t.Helper()
 	count := map[int32]int{}
 	for _, r := range res {
 		count[r.Partition]++
 	}
-	for p := range int32(6) {
-		if count[p] != 10 {
-			t.Fatalf("keyless events per partition: %v, want 10 each", count)
+	for p := range n {
+		if count[p] != len(res)/int(n) {
+			t.Fatalf("keyless events per partition: %v, want %d each", count, len(res)/int(n))
 		}
 	}
 }
