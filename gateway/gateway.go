@@ -89,6 +89,11 @@ type Config struct {
 	// unavailable (REST) or an unavailable error frame (WebSocket), not
 	// topic_not_found.
 	Ready func(ctx context.Context) error
+	// LocalBroker, when set, is a broker in the gateway's own process
+	// ("runnel dev" passes its broker): the gateway reaches the
+	// partitions it leads with function calls rather than Kafka requests
+	// over TCP (backend.Config.Local).
+	LocalBroker backend.LocalBroker
 }
 
 // Validate says in plain words what makes c unusable.
@@ -156,7 +161,7 @@ func Start(ctx context.Context, cfg Config) (*Gateway, error) {
 			g.closeParts()
 		}
 	}()
-	bcfg := backend.Config{Brokers: cfg.Brokers, Logger: logger.With("part", "backend"), LeaderWait: cfg.ProduceLeaderWait, Ready: cfg.Ready}
+	bcfg := backend.Config{Brokers: cfg.Brokers, Logger: logger.With("part", "backend"), LeaderWait: cfg.ProduceLeaderWait, Ready: cfg.Ready, Local: cfg.LocalBroker}
 	if cfg.BrokerTLS != nil {
 		bcfg.ClientOpts = append(bcfg.ClientOpts, kgo.DialTLSConfig(cfg.BrokerTLS))
 	}

@@ -112,6 +112,7 @@ that list.`,
 			// /readyz is 503 until every partition this broker should lead
 			// is open and leading here, naming the ones that are not.
 			gcfg.Ready = node.Broker.Ready
+			gcfg.LocalBroker = node.Broker
 			gw, err := gateway.Start(ctx, gcfg)
 			if err != nil {
 				return errors.Join(fmt.Errorf("start the gateway: %w", err), node.Close())

@@ -66,7 +66,17 @@ type Config struct {
 	// "runnel dev" passes its broker's readiness (metadata applied, every
 	// partition led).
 	Ready func(ctx context.Context) error
+	// Local, when set, is a broker in the gateway's own process ("runnel
+	// dev" passes its broker): the partitions it leads are read with
+	// function calls into it when it is a LocalFetcher, not with Kafka
+	// requests over TCP. Everything else goes over the Kafka protocol.
+	Local LocalBroker
 }
+
+// LocalBroker is a broker in the gateway's process (*broker.Broker). The
+// Backend uses what it implements of the in-process interfaces, such as
+// LocalFetcher.
+type LocalBroker interface{}
 
 func (c Config) withDefaults() Config {
 	if c.Logger == nil {
