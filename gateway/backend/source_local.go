@@ -72,13 +72,29 @@ func (s *LocalSource) Fetch(ctx context.Context, topic string, partition int32, 
 
 // FetchStored implements fanout.StoredSource: a read that never waits.
 // A local one never queues behind another reader's long poll either.
+// A partition read through the KafkaSource goes the way of its
+// FetchStored.
 func (s *LocalSource) FetchStored(ctx context.Context, topic string, partition int32, offset int64, maxBytes int32) (event.Batch, error) {
-	return s.FetchWait(ctx, topic, partition, offset, maxBytes, 0)
+	return s.read(ctx, topic, partition, offset, maxBytes, 0, true)
 }
 
 // FetchWait is KafkaSource.FetchWait: at the high watermark it waits up to
 // wait for new events.
 func (s *LocalSource) FetchWait(ctx context.Context, topic string, partition int32, offset int64, maxBytes int32, wait time.Duration) (event.Batch, error) {
+	return s.read(ctx, topic, partition, offset, maxBytes, wait, false)
+}
+
+// delegate reads through the KafkaSource: with FetchStored when stored,
+// else with FetchWait.
+func (s *LocalSource) delegate(ctx context.Context, topic string, partition int32, offset int64, maxBytes int32, wait time.Duration, stored bool) (event.Batch, error) {
+	if stored {
+		return s.kafka.FetchStored(ctx, topic, partition, offset, maxBytes)
+	}
+	return s.kafka.FetchWait(ctx, topic, partition, offset, maxBytes, wait)
+}
+
+// read is FetchWait, or FetchStored when stored.
+func (s *LocalSource) read(ctx context.Context, topic string, partition int32, offset int64, maxBytes int32, wait time.Duration, stored bool) (event.Batch, error) {
 	key := partKey{topic, partition}
 	id, leads, known := s.local.LocalPartition(topic, partition)
 	switch {
@@ -86,7 +102,7 @@ func (s *LocalSource) FetchWait(ctx context.Context, topic string, partition int
 		// Deleted, or never was: the cluster's metadata says which.
 		return event.Batch{}, s.kafka.gone(ctx, key, kerr.UnknownTopicOrPartition)
 	case !leads:
-		return s.kafka.FetchWait(ctx, topic, partition, offset, maxBytes, wait)
+		return s.delegate(ctx, topic, partition, offset, maxBytes, wait, stored)
 	}
 	if wait > 0 {
 		wctx, cancel := context.WithTimeout(ctx, wait)
@@ -107,7 +123,7 @@ func (s *LocalSource) FetchWait(ctx context.Context, topic string, partition int
 		// The leadership moved since LocalPartition looked (or the
 		// topic is being created again): the KafkaSource finds the
 		// partition's leader, wherever it is now.
-		return s.kafka.FetchWait(ctx, topic, partition, offset, maxBytes, wait)
+		return s.delegate(ctx, topic, partition, offset, maxBytes, wait, stored)
 	}
 	return b, err
 }

@@ -198,6 +198,9 @@ func TestLocalSourceDelegatesOtherLeaders(t *testing.T) {
 		if err != nil || len(b.Records) != 10 || string(b.Records[9].Value) != "v9" {
 			t.Fatalf("fetch of %d: %d events, %v", p, len(b.Records), err)
 		}
+		if b, err := src.FetchStored(ctx, "t", p, 5, 1<<20); err != nil || len(b.Records) != 5 || string(b.Records[0].Value) != "v5" {
+			t.Fatalf("stored read of %d from 5: %d events, %v", p, len(b.Records), err)
+		}
 		if n := local.fetches[p].Load(); (n > 0) != leads {
 			t.Fatalf("partition %d (led here: %v): %d in-process fetches", p, leads, n)
 		}
