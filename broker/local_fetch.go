@@ -19,7 +19,8 @@ import (
 // LocalPartition tells an in-process reader how to read partition of
 // topic: known is false when this broker's metadata image has no such
 // topic or partition; id is the topic's ID (for Fetch v13+); leads is true
-// when this broker leads the partition, so that FetchLocal can serve it.
+// when this broker leads the partition, so that an in-process Fetch
+// (HandleLocal) can serve it.
 func (b *Broker) LocalPartition(topic string, partition int32) (id [16]byte, leads, known bool) {
 	t, ok := b.member.Image().Topic(topic)
 	if !ok || partition < 0 || int(partition) >= len(t.Partitions) {
@@ -34,48 +35,55 @@ func (b *Broker) LocalPartition(topic string, partition int32) (id [16]byte, lea
 	return id, err == nil, true
 }
 
-// FetchLocal serves a Fetch request in-process, as the Kafka listener
-// serves one (its long poll included), and returns its answer with every
-// partition's record batches read into memory: no file region of the
-// answer is held after it returns. ctx bounds the long poll.
-func (b *Broker) FetchLocal(ctx context.Context, req *kmsg.FetchRequest) (*kmsg.FetchResponse, error) {
-	resp, err := b.serveLocal(ctx, req)
+// HandleLocal serves one Kafka request in-process, as the client listener
+// serves it for a connection without SASL (no identity: the caller, a
+// gateway in the same process, has authorized the request itself), and
+// returns the response message, nil when there is none (a produce with
+// acks=0). The request's API and version must be ones the listener serves.
+// A Fetch is served as over the network, its long poll included (ctx
+// bounds it); its record batches are read out of the log files into the
+// response, and the files are let go before HandleLocal returns.
+func (b *Broker) HandleLocal(ctx context.Context, req kmsg.Request) (kmsg.Response, error) {
+	key, version := req.Key(), req.GetVersion()
+	h, ok := apis[key]
+	if !ok || h.adminOnly || version < h.versions.Min || version > h.versions.Max {
+		return nil, fmt.Errorf("broker: %s v%d is not served in-process", kmsg.NameForKey(key), version)
+	}
+	resp, err := b.Handle(ctx, &kafkaserver.Request{Key: key, Version: version, Msg: req})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("broker: in-process %s: %w", kmsg.NameForKey(key), err)
+	}
+	if resp == nil {
+		return nil, nil
 	}
 	defer releaseResponse(resp)
-	fr, ok := resp.Msg.(*kmsg.FetchResponse)
-	if !ok {
-		return nil, fmt.Errorf("broker: local fetch answered with %T", resp.Msg)
+	if fr, ok := resp.Msg.(*kmsg.FetchResponse); ok {
+		if err := readSplices(resp, fr); err != nil {
+			return nil, err
+		}
 	}
+	if resp.Msg != nil {
+		resp.Msg.SetVersion(version)
+	}
+	return resp.Msg, nil
+}
+
+// readSplices puts the bytes of the file regions spliced into fr, the
+// message of resp, in place of their placeholders.
+func readSplices(resp *kafkaserver.Response, fr *kmsg.FetchResponse) error {
 	for i := range fr.Topics {
 		for j := range fr.Topics[i].Partitions {
 			rp := &fr.Topics[i].Partitions[j]
 			data, spliced, err := resp.ReadSplice(rp.RecordBatches)
 			if err != nil {
-				return nil, fmt.Errorf("broker: local fetch of %s/%d: %w", fr.Topics[i].Topic, rp.Partition, err)
+				return fmt.Errorf("broker: in-process fetch of %s/%d: %w", fr.Topics[i].Topic, rp.Partition, err)
 			}
 			if spliced {
 				rp.RecordBatches = data
 			}
 		}
 	}
-	return fr, nil
-}
-
-// ListOffsetsLocal serves a ListOffsets request in-process, as the Kafka
-// listener serves one.
-func (b *Broker) ListOffsetsLocal(ctx context.Context, req *kmsg.ListOffsetsRequest) (*kmsg.ListOffsetsResponse, error) {
-	resp, err := b.serveLocal(ctx, req)
-	if err != nil {
-		return nil, err
-	}
-	defer releaseResponse(resp)
-	lr, ok := resp.Msg.(*kmsg.ListOffsetsResponse)
-	if !ok {
-		return nil, fmt.Errorf("broker: local list offsets answered with %T", resp.Msg)
-	}
-	return lr, nil
+	return nil
 }
 
 // WaitLocal waits while the high watermark of partition of topic is at
@@ -85,7 +93,7 @@ func (b *Broker) ListOffsetsLocal(ctx context.Context, req *kmsg.ListOffsetsRequ
 // partition, the log closes, or ctx ends. A read after it tells the
 // caller which of these happened. It is the wait of a Fetch long poll
 // without the fetch: an in-process tail reader waits on the log itself,
-// then reads with FetchLocal at once.
+// then reads at once (HandleLocal).
 func (b *Broker) WaitLocal(ctx context.Context, topic string, partition int32, offset int64) {
 	p, err := b.partitionFor(topic, partition)
 	if err != nil {
@@ -107,22 +115,4 @@ func (b *Broker) WaitLocal(ctx context.Context, topic string, partition int32, o
 			return
 		}
 	}
-}
-
-// serveLocal serves req through the broker's handler for its API, at the
-// request's version, which the broker must support.
-func (b *Broker) serveLocal(ctx context.Context, req kmsg.Request) (*kafkaserver.Response, error) {
-	key, version := req.Key(), req.GetVersion()
-	h, ok := apis[key]
-	if !ok || version < h.versions.Min || version > h.versions.Max {
-		return nil, fmt.Errorf("broker: %s v%d is not served", kmsg.NameForKey(key), version)
-	}
-	resp, err := b.Handle(ctx, &kafkaserver.Request{Key: key, Version: version, Msg: req})
-	if err != nil {
-		return nil, fmt.Errorf("broker: local %s: %w", kmsg.NameForKey(key), err)
-	}
-	if resp == nil || resp.Msg == nil {
-		return nil, fmt.Errorf("broker: local %s: no answer", kmsg.NameForKey(key))
-	}
-	return resp, nil
 }

@@ -17,14 +17,12 @@ import (
 // with function calls ((*broker.Broker) implements it). Config.Local is
 // used as one when it has these methods.
 type LocalFetcher interface {
+	// HandleLocal serves a Kafka request as the broker's client listener
+	// does, a Fetch's record batches in memory.
+	HandleLocal(ctx context.Context, req kmsg.Request) (kmsg.Response, error)
 	// LocalPartition says whether the broker's metadata knows partition
 	// of topic, the topic's ID, and whether the broker leads it.
 	LocalPartition(topic string, partition int32) (id [16]byte, leads, known bool)
-	// FetchLocal serves a Fetch request as the broker's Kafka listener
-	// does, with the record batches in memory.
-	FetchLocal(ctx context.Context, req *kmsg.FetchRequest) (*kmsg.FetchResponse, error)
-	// ListOffsetsLocal serves a ListOffsets request as the listener does.
-	ListOffsetsLocal(ctx context.Context, req *kmsg.ListOffsetsRequest) (*kmsg.ListOffsetsResponse, error)
 	// WaitLocal returns once the high watermark of the partition is no
 	// longer offset, the broker stops leading it, or ctx ends.
 	WaitLocal(ctx context.Context, topic string, partition int32, offset int64)
@@ -114,9 +112,13 @@ func (s *LocalSource) read(ctx context.Context, topic string, partition int32, o
 	}
 	req := fetchRequest(key, id, offset, maxBytes, 0)
 	req.SetVersion(localFetchVersion)
-	resp, err := s.local.FetchLocal(ctx, req)
+	kresp, err := s.local.HandleLocal(ctx, req)
 	if err != nil {
 		return event.Batch{}, fmt.Errorf("backend: fetch %s/%d in-process: %w", topic, partition, err)
+	}
+	resp, ok := kresp.(*kmsg.FetchResponse)
+	if !ok {
+		return event.Batch{}, fmt.Errorf("backend: fetch %s/%d in-process: answered with %T", topic, partition, kresp)
 	}
 	b, err := s.kafka.answer(ctx, key, id, offset, resp, true)
 	if err != nil && leadershipMoved(err) && !errors.Is(err, event.ErrTopicGone) {
@@ -138,9 +140,13 @@ func (s *LocalSource) Bounds(ctx context.Context, topic string, partition int32)
 	for i, ts := range boundTimestamps {
 		req := listOffsetsRequest(key, ts)
 		req.SetVersion(localListOffsetsVersion)
-		resp, err := s.local.ListOffsetsLocal(ctx, req)
+		kresp, err := s.local.HandleLocal(ctx, req)
 		if err != nil {
 			return 0, 0, fmt.Errorf("list offsets of %s/%d in-process: %w", topic, partition, err)
+		}
+		resp, ok := kresp.(*kmsg.ListOffsetsResponse)
+		if !ok {
+			return 0, 0, fmt.Errorf("list offsets of %s/%d in-process: answered with %T", topic, partition, kresp)
 		}
 		if out[i], err = listedOffset(key, resp); err != nil {
 			if leadershipMoved(err) {

@@ -28,9 +28,11 @@ type countingBroker struct {
 	fetches [4]atomic.Int64 // by partition
 }
 
-func (c *countingBroker) FetchLocal(ctx context.Context, req *kmsg.FetchRequest) (*kmsg.FetchResponse, error) {
-	c.fetches[req.Topics[0].Partitions[0].Partition].Add(1)
-	return c.Broker.FetchLocal(ctx, req)
+func (c *countingBroker) HandleLocal(ctx context.Context, req kmsg.Request) (kmsg.Response, error) {
+	if fr, ok := req.(*kmsg.FetchRequest); ok {
+		c.fetches[fr.Topics[0].Partitions[0].Partition].Add(1)
+	}
+	return c.Broker.HandleLocal(ctx, req)
 }
 
 // deadKafkaSource is a KafkaSource whose client reaches no broker: a
