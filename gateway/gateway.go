@@ -90,9 +90,9 @@ type Config struct {
 	// topic_not_found.
 	Ready func(ctx context.Context) error
 	// LocalBroker, when set, is a broker in the gateway's own process
-	// ("runnel dev" passes its node's broker): produces to the partitions
-	// it leads are function calls, not Kafka requests over loopback
-	// (backend.Config.Local).
+	// ("runnel dev" passes its node's broker): produces to and reads of
+	// the partitions it leads are function calls, not Kafka requests over
+	// loopback (backend.Config.Local).
 	LocalBroker backend.LocalBroker
 }
 

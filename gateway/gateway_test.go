@@ -23,12 +23,15 @@ import (
 // testSecret signs the tokens of the tests and benchmarks.
 var testSecret = []byte("gateway-test-secret-gateway-test-secret!")
 
-// startGateway starts a gateway in front of cluster c.
-func startGateway(t testing.TB, c *brokertest.Cluster) *Gateway {
+// startGateway starts a gateway in front of cluster c, its Config changed
+// by mods.
+func startGateway(t testing.TB, c *brokertest.Cluster, mods ...func(*Config)) *Gateway {
 	t.Helper()
-	g, err := Start(context.Background(), Config{
-		Listen: "127.0.0.1:0", Brokers: c.Addrs(), Auth: auth.Config{HS256Secret: testSecret},
-	})
+	cfg := Config{Listen: "127.0.0.1:0", Brokers: c.Addrs(), Auth: auth.Config{HS256Secret: testSecret}}
+	for _, m := range mods {
+		m(&cfg)
+	}
+	g, err := Start(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -38,6 +41,23 @@ func startGateway(t testing.TB, c *brokertest.Cluster) *Gateway {
 		}
 	})
 	return g
+}
+
+// readPaths runs test twice: with the gateway reading the brokers over the
+// Kafka protocol (local false), and with the cluster's first broker
+// attached as the gateway's in-process broker, as "runnel dev" does.
+func readPaths(t *testing.T, test func(t *testing.T, local bool)) {
+	t.Run("kafka", func(t *testing.T) { test(t, false) })
+	t.Run("local", func(t *testing.T) { test(t, true) })
+}
+
+// readPath attaches the first broker of c to the gateway when local.
+func readPath(c *brokertest.Cluster, local bool) func(*Config) {
+	return func(cfg *Config) {
+		if local {
+			cfg.LocalBroker = c.Nodes[0].Broker
+		}
+	}
 }
 
 func adminToken(t testing.TB) string {

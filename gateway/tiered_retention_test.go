@@ -25,7 +25,9 @@ import (
 // and keeps the rest. Below the new start, a Kafka Fetch is
 // OFFSET_OUT_OF_RANGE and a REST read 416, both naming the new log start;
 // ListOffsets earliest is that start, and reads from it get every kept event.
-func TestTieredRetentionByTime(t *testing.T) {
+func TestTieredRetentionByTime(t *testing.T) { readPaths(t, testTieredRetentionByTime) }
+
+func testTieredRetentionByTime(t *testing.T, local bool) {
 	store, err := tiering.OpenDir(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -140,7 +142,7 @@ func TestTieredRetentionByTime(t *testing.T) {
 
 	// REST: 416 below the start with the new log start; from it, every
 	// kept event in order.
-	g := startGateway(t, c)
+	g := startGateway(t, c, readPath(c, local))
 	tok := adminToken(t)
 	client := &http.Client{Transport: openapitest.Transport(t, nil)}
 	get := func(off int64) (int, map[string]any) {

@@ -23,6 +23,10 @@ import (
 // once and in order: the gateway's Kafka fetches below the local log start
 // are served from the bucket.
 func TestTieredEventsOverRESTAndWebSocket(t *testing.T) {
+	readPaths(t, testTieredEventsOverRESTAndWebSocket)
+}
+
+func testTieredEventsOverRESTAndWebSocket(t *testing.T, local bool) {
 	store, err := tiering.OpenDir(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
@@ -45,7 +49,7 @@ func TestTieredEventsOverRESTAndWebSocket(t *testing.T) {
 	localStart := l.LogStartOffset()
 	t.Logf("%d remote segments, local log from %d", len(remote), localStart)
 
-	g := startGateway(t, c)
+	g := startGateway(t, c, readPath(c, local))
 	tok := adminToken(t)
 	client := &http.Client{Transport: openapitest.Transport(t, nil)}
 	fetch := func(off int) (int, map[string]any) {

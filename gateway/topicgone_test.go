@@ -14,9 +14,11 @@ import (
 // TestDeletedTopicEndsSubscription: a live WebSocket subscription of a topic
 // that is deleted, or deleted and created again, gets a topic_not_found
 // error frame and ends, instead of waiting for events that never come.
-func TestDeletedTopicEndsSubscription(t *testing.T) {
+func TestDeletedTopicEndsSubscription(t *testing.T) { readPaths(t, testDeletedTopicEndsSubscription) }
+
+func testDeletedTopicEndsSubscription(t *testing.T, local bool) {
 	c := brokertest.Start(t, 1, brokertest.Options{})
-	g := startGateway(t, c)
+	g := startGateway(t, c, readPath(c, local))
 	tok := adminToken(t)
 	do := func(method, path, body string) {
 		t.Helper()

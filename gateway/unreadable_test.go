@@ -40,6 +40,10 @@ import (
 // unreadable range) or serves the batch and the gateway fails to decode
 // it, clients see the same, and the test holds for both.
 func TestDamagedStoredBatchIsReportedAndSkipped(t *testing.T) {
+	readPaths(t, testDamagedStoredBatchIsReportedAndSkipped)
+}
+
+func testDamagedStoredBatchIsReportedAndSkipped(t *testing.T, local bool) {
 	c := brokertest.Start(t, 1, brokertest.Options{})
 	segmentBytes := "100" // one batch per segment
 	c.CreateTopic("damaged", 1, map[string]*string{"segment.bytes": &segmentBytes})
@@ -61,9 +65,11 @@ func TestDamagedStoredBatchIsReportedAndSkipped(t *testing.T) {
 	c.WaitForBrokers(1)
 
 	logger, logs := testlog.New()
-	g, err := Start(context.Background(), Config{
+	cfg := Config{
 		Listen: "127.0.0.1:0", Brokers: c.Addrs(), Auth: auth.Config{HS256Secret: testSecret}, Logger: logger,
-	})
+	}
+	readPath(c, local)(&cfg)
+	g, err := Start(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

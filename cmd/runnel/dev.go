@@ -112,8 +112,8 @@ that list.`,
 			// /readyz is 503 until every partition this broker should lead
 			// is open and leading here, naming the ones that are not.
 			gcfg.Ready = node.Broker.Ready
-			// Its produces are function calls into the broker, not
-			// Kafka requests over loopback.
+			// Its produces and tail reads are function calls into the
+			// broker, not Kafka requests over loopback.
 			gcfg.LocalBroker = node.Broker
 			gw, err := gateway.Start(ctx, gcfg)
 			if err != nil {

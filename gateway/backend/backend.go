@@ -14,6 +14,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/runnel-dev/runnel/gateway/apierr"
+	"github.com/runnel-dev/runnel/gateway/event"
+	"github.com/runnel-dev/runnel/gateway/fanout"
 )
 
 // Backend is the gateway's client of the cluster. It is safe for concurrent
@@ -25,6 +27,10 @@ type Backend struct {
 	cl  *kgo.Client // metadata and admin; never produces
 	adm *kadm.Client
 	src *KafkaSource
+	// tail reads for the WebSocket hub, Fetch and the idempotent
+	// produce's read-back: src, or a LocalSource over it when
+	// Config.Local is a LocalFetcher.
+	tail Reader
 	// fetchers carry the fetches, each partition on one of them, so that
 	// partitions' long polls do not wait behind each other on one
 	// connection (see NewKafkaSource); the last storedLanes of them carry
@@ -76,6 +82,10 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 	b.src = NewKafkaSource(cl, b.fetchers[:fetchLanes]...)
 	b.src.SetStoredClients(b.fetchers[fetchLanes:]...)
 	b.src.Logger = b.log
+	b.tail = b.src
+	if lf, ok := cfg.Local.(LocalFetcher); ok {
+		b.tail = NewLocalSource(lf, b.src)
+	}
 	b.startProbe()
 	return b, nil
 }
@@ -94,10 +104,21 @@ func (b *Backend) clientOpts(extra ...kgo.Opt) []kgo.Opt {
 	return append(opts, extra...)
 }
 
-// Source returns the KafkaSource Fetch reads through, for the WebSocket
-// hub (a fanout.Source) to share the Backend's connections. Its MaxWait
-// applies to the hub's fetches only; Backend.Fetch passes its own wait.
-func (b *Backend) Source() *KafkaSource { return b.src }
+// Reader is what Backend.Source returns: a fanout source that also reads
+// with a wait of the caller's.
+type Reader interface {
+	fanout.Source
+	fanout.StoredSource
+	fanout.Bounder
+	// FetchWait is Fetch with this call's own long-poll limit.
+	FetchWait(ctx context.Context, topic string, partition int32, offset int64, maxBytes int32, wait time.Duration) (event.Batch, error)
+}
+
+// Source returns the source Fetch reads through, for the WebSocket hub to
+// share: the KafkaSource, whose MaxWait applies to the hub's fetches
+// (Backend.Fetch passes its own wait), or a LocalSource over it when
+// Config.Local can serve reads in-process.
+func (b *Backend) Source() Reader { return b.tail }
 
 // Close closes every client. Calls after Close fail with 503.
 func (b *Backend) Close() {

@@ -69,8 +69,9 @@ type Config struct {
 	// Local, when set, is a broker in the gateway's own process ("runnel
 	// dev" attaches its node's broker): a produce without an
 	// Idempotency-Key writes the events of the partitions it leads with
-	// a function call (produce_local.go); everything else goes through
-	// franz-go as without it.
+	// a function call (produce_local.go), and those partitions are read
+	// with function calls when it is a LocalFetcher (source_local.go);
+	// everything else goes over the Kafka protocol through franz-go.
 	Local LocalBroker
 }
 

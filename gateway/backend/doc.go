@@ -45,6 +45,17 @@
 // the record batches into event.Records, and turns damaged stored data into
 // an *event.UnreadableError that names the lost offsets.
 //
+// When Config.Local is a broker in the gateway's own process that serves
+// reads in-process (a LocalFetcher: "runnel dev" attaches its broker),
+// Source is a LocalSource instead: the partitions that broker leads are
+// read with function calls into its own Fetch and ListOffsets handlers,
+// their record batches copied out of the log files rather than sent with
+// sendfile, and decoded as the KafkaSource decodes them; a read at the high
+// watermark waits on the partition's log and reads once it moves. Every
+// other partition (led by another broker, or moving) still goes through
+// the KafkaSource. So a new event reaches the WebSocket hub's tail with
+// one wake-up and no Kafka round trip over TCP.
+//
 // # Topics
 //
 // A described topic's Config holds every config with its effective value,

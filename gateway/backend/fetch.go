@@ -21,7 +21,7 @@ import (
 // read on from; readable events before them are returned first.
 //
 // Fetch sends a Fetch request straight to the partition leader through the
-// shared KafkaSource; it keeps no consumer state.
+// shared source (Source); it keeps no consumer state.
 func (b *Backend) Fetch(ctx context.Context, topic string, partition int32, offset int64, opts FetchOptions) (event.Batch, error) {
 	if offset < 0 {
 		return event.Batch{}, apierr.Invalid("offset %d is negative", offset)
@@ -43,11 +43,11 @@ func (b *Backend) Fetch(ctx context.Context, topic string, partition int32, offs
 	if maxBytes == 0 {
 		maxBytes = DefaultFetchMaxBytes
 	}
-	batch, err := b.src.FetchWait(ctx, topic, partition, offset, maxBytes, opts.Wait)
+	batch, err := b.tail.FetchWait(ctx, topic, partition, offset, maxBytes, opts.Wait)
 	if err != nil && (leadershipMoved(err) || unreachable(err)) && ctx.Err() == nil {
 		// The source dropped its cached leader or connection; one
 		// more try asks for metadata afresh.
-		batch, err = b.src.FetchWait(ctx, topic, partition, offset, maxBytes, opts.Wait)
+		batch, err = b.tail.FetchWait(ctx, topic, partition, offset, maxBytes, opts.Wait)
 	}
 	if err != nil {
 		if errors.Is(err, kerr.UnknownTopicOrPartition) || errors.Is(err, kerr.UnknownTopicID) {

@@ -1,6 +1,7 @@
 package backend
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -210,21 +211,7 @@ func (s *KafkaSource) fetch(ctx context.Context, topic string, partition int32, 
 	if err != nil {
 		return event.Batch{}, err
 	}
-	req := kmsg.NewPtrFetchRequest()
-	req.ReplicaID = -1
-	req.MaxWaitMillis = int32(min(max(wait, 0), math.MaxInt32*time.Millisecond) / time.Millisecond)
-	req.MinBytes = 1
-	req.MaxBytes = maxBytes
-	req.SessionEpoch = -1 // no fetch session
-	rt := kmsg.NewFetchRequestTopic()
-	rt.Topic = topic
-	rt.TopicID = ld.topicID
-	rp := kmsg.NewFetchRequestTopicPartition()
-	rp.Partition = partition
-	rp.FetchOffset = offset
-	rp.PartitionMaxBytes = maxBytes
-	rt.Partitions = append(rt.Partitions, rp)
-	req.Topics = append(req.Topics, rt)
+	req := fetchRequest(key, ld.topicID, offset, maxBytes, wait)
 
 	cl := s.cl
 	var lane *fetchLane
@@ -250,7 +237,36 @@ func (s *KafkaSource) fetch(ctx context.Context, topic string, partition int32, 
 		}
 		return event.Batch{}, fmt.Errorf("backend: fetch %s/%d from broker %d: %w", topic, partition, ld.id, err)
 	}
-	resp := kresp.(*kmsg.FetchResponse)
+	return s.answer(ctx, key, ld.topicID, offset, kresp.(*kmsg.FetchResponse), false)
+}
+
+// fetchRequest is a consumer's fetch of key from offset, waiting up to
+// wait at the high watermark, without a fetch session.
+func fetchRequest(key partKey, topicID [16]byte, offset int64, maxBytes int32, wait time.Duration) *kmsg.FetchRequest {
+	req := kmsg.NewPtrFetchRequest()
+	req.ReplicaID = -1
+	req.MaxWaitMillis = int32(min(max(wait, 0), math.MaxInt32*time.Millisecond) / time.Millisecond)
+	req.MinBytes = 1
+	req.MaxBytes = maxBytes
+	req.SessionEpoch = -1 // no fetch session
+	rt := kmsg.NewFetchRequestTopic()
+	rt.Topic = key.topic
+	rt.TopicID = topicID
+	rp := kmsg.NewFetchRequestTopicPartition()
+	rp.Partition = key.partition
+	rp.FetchOffset = offset
+	rp.PartitionMaxBytes = maxBytes
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	return req
+}
+
+// answer turns resp, a fetch of key from offset in the topic with ID
+// topicID, into a Batch or the errors Fetch documents. owned says the
+// record bytes are resp's own, not a buffer the client may reuse: the
+// events may keep them without a copy.
+func (s *KafkaSource) answer(ctx context.Context, key partKey, topicID [16]byte, offset int64, resp *kmsg.FetchResponse, owned bool) (event.Batch, error) {
+	topic, partition := key.topic, key.partition
 	if err := kerr.ErrorForCode(resp.ErrorCode); err != nil {
 		if unknownTopic(err) {
 			return event.Batch{}, s.gone(ctx, key, err)
@@ -279,8 +295,14 @@ func (s *KafkaSource) fetch(ctx context.Context, topic string, partition int32, 
 	s.mu.Lock()
 	s.hwms[key] = p.HighWatermark
 	s.mu.Unlock()
-	b := event.Batch{NextOffset: offset, HighWatermark: p.HighWatermark, LogStartOffset: p.LogStartOffset, TopicID: ld.topicID}
-	if d := decodeInto(&b, partition, offset, p.RecordBatches); d != nil {
+	b := event.Batch{NextOffset: offset, HighWatermark: p.HighWatermark, LogStartOffset: p.LogStartOffset, TopicID: topicID}
+	raw := p.RecordBatches
+	if !owned {
+		// Events outlive this call and are shared; keep them off any
+		// buffer the client might reuse.
+		raw = bytes.Clone(raw)
+	}
+	if d := decodeInto(&b, partition, offset, raw); d != nil {
 		return event.Batch{}, s.unreadable(topic, partition, offset, *d)
 	}
 	return b, nil
@@ -415,34 +437,50 @@ func (s *KafkaSource) Bounds(ctx context.Context, topic string, partition int32)
 		return 0, 0, err
 	}
 	var out [2]int64
-	for i, ts := range []int64{-2, -1} { // earliest, latest (the high watermark)
-		req := kmsg.NewPtrListOffsetsRequest()
-		req.ReplicaID = -1
-		rt := kmsg.NewListOffsetsRequestTopic()
-		rt.Topic = topic
-		rp := kmsg.NewListOffsetsRequestTopicPartition()
-		rp.Partition = partition
-		rp.Timestamp = ts
-		rp.CurrentLeaderEpoch = -1
-		rt.Partitions = append(rt.Partitions, rp)
-		req.Topics = append(req.Topics, rt)
-		kresp, err := s.cl.Broker(int(ld.id)).Request(ctx, req)
+	for i, ts := range boundTimestamps {
+		kresp, err := s.cl.Broker(int(ld.id)).Request(ctx, listOffsetsRequest(key, ts))
 		if err != nil {
 			s.forget(key)
 			return 0, 0, fmt.Errorf("list offsets of %s/%d on broker %d: %w", topic, partition, ld.id, err)
 		}
-		resp := kresp.(*kmsg.ListOffsetsResponse)
-		if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
-			return 0, 0, fmt.Errorf("list offsets of %s/%d: the answer names %d topics, not the one asked for", topic, partition, len(resp.Topics))
-		}
-		p := &resp.Topics[0].Partitions[0]
-		if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
+		if out[i], err = listedOffset(key, kresp.(*kmsg.ListOffsetsResponse)); err != nil {
 			if leadershipMoved(err) {
 				s.forget(key)
 			}
-			return 0, 0, fmt.Errorf("list offsets of %s/%d: %w", topic, partition, err)
+			return 0, 0, err
 		}
-		out[i] = p.Offset
 	}
 	return out[0], out[1], nil
+}
+
+// boundTimestamps are the ListOffsets timestamps of a partition's bounds:
+// earliest (the log start) and latest (the high watermark).
+var boundTimestamps = [2]int64{-2, -1}
+
+// listOffsetsRequest asks for the offset of key at timestamp ts.
+func listOffsetsRequest(key partKey, ts int64) *kmsg.ListOffsetsRequest {
+	req := kmsg.NewPtrListOffsetsRequest()
+	req.ReplicaID = -1
+	rt := kmsg.NewListOffsetsRequestTopic()
+	rt.Topic = key.topic
+	rp := kmsg.NewListOffsetsRequestTopicPartition()
+	rp.Partition = key.partition
+	rp.Timestamp = ts
+	rp.CurrentLeaderEpoch = -1
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	return req
+}
+
+// listedOffset is the offset resp, an answer to listOffsetsRequest for
+// key, gives, or its error as a kerr error.
+func listedOffset(key partKey, resp *kmsg.ListOffsetsResponse) (int64, error) {
+	if len(resp.Topics) != 1 || len(resp.Topics[0].Partitions) != 1 {
+		return 0, fmt.Errorf("list offsets of %s/%d: the answer names %d topics, not the one asked for", key.topic, key.partition, len(resp.Topics))
+	}
+	p := &resp.Topics[0].Partitions[0]
+	if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
+		return 0, fmt.Errorf("list offsets of %s/%d: %w", key.topic, key.partition, err)
+	}
+	return p.Offset, nil
 }

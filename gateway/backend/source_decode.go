@@ -1,7 +1,6 @@
 package backend
 
 import (
-	"bytes"
 	"errors"
 	"io"
 
@@ -10,17 +9,16 @@ import (
 )
 
 // decodeInto appends the records at or after offset of the record batches in
-// raw, a fetch answer for partition, to b. A partial batch at the end (the broker cut the answer at
-// maxBytes) is dropped: the next fetch starts at it.
+// raw, a fetch answer for partition, to b; the events keep slices of raw,
+// which the caller must not reuse. A partial batch at the end (the broker
+// cut the answer at maxBytes) is dropped: the next fetch starts at it.
 //
 // A batch that does not decode ends the walk. When b has moved on by then,
 // decodeInto returns nil and b ends at the bad batch, where the next fetch
 // meets it; otherwise it returns the damage, as far as the batch's header
 // tells (see damagedBatch).
 func decodeInto(b *event.Batch, partition int32, offset int64, raw []byte) *damage {
-	// Events outlive this call and are shared; keep them off any buffer the
-	// client might reuse.
-	buf := bytes.Clone(raw)
+	buf := raw
 	for {
 		batch, rest, err := recordbatch.Next(buf)
 		if err == io.EOF {

@@ -49,34 +49,14 @@ func (s *recordSink) check(from, to int64) error {
 	return nil
 }
 
-// TestKafkaSourceFanOut: a fan-out hub over a KafkaSource gives subscribers
-// starting at the log start, in the middle and at the end every event from
-// there on, in order; a start past the end is out of range with the
+// checkFanOut checks a hub over src, on a partition t/0 that holds the
+// events v0 to v99: subscribers starting at the log start, in the middle
+// and at the end get every event from there on, in order, once produce has
+// written v100 to v299; a start past the end is out of range with the
 // partition's bounds; and a fetch returns a stored record whole.
-func TestKafkaSourceFanOut(t *testing.T) {
-	c := brokertest.Start(t, 1, brokertest.Options{AutoCreateTopics: true})
-	producer := c.Client(kgo.DefaultProduceTopic("t"), kgo.AllowAutoTopicCreation())
-	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
-	defer cancel()
-	produce := func(from, to int) {
-		t.Helper()
-		var recs []*kgo.Record
-		for i := from; i < to; i++ {
-			recs = append(recs, &kgo.Record{
-				Partition: 0,
-				Key:       []byte("k"),
-				Value:     fmt.Appendf(nil, "v%d", i),
-				Headers:   []kgo.RecordHeader{{Key: "h", Value: []byte("x")}},
-			})
-		}
-		if err := producer.ProduceSync(ctx, recs...).FirstErr(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	produce(0, 100)
-
-	src := NewKafkaSource(c.Client())
-	src.MaxWait = 100 * time.Millisecond
+func checkFanOut(t *testing.T, src fanout.Source, produce func(from, to int)) {
+	t.Helper()
+	ctx := testCtx(t)
 	h, err := fanout.NewHub(src, fanout.Options{MaxQueueEvents: 16, FetchMaxBytes: 2048})
 	if err != nil {
 		t.Fatal(err)
@@ -115,4 +95,35 @@ func TestKafkaSourceFanOut(t *testing.T) {
 		len(e.Headers) != 1 || e.Headers[0].Key != "h" || string(e.Headers[0].Value) != "x" {
 		t.Fatalf("event %+v", e)
 	}
+}
+
+// TestKafkaSourceFanOut: a fan-out hub over a KafkaSource gives subscribers
+// starting at the log start, in the middle and at the end every event from
+// there on, in order; a start past the end is out of range with the
+// partition's bounds; and a fetch returns a stored record whole.
+func TestKafkaSourceFanOut(t *testing.T) {
+	c := brokertest.Start(t, 1, brokertest.Options{AutoCreateTopics: true})
+	producer := c.Client(kgo.DefaultProduceTopic("t"), kgo.AllowAutoTopicCreation())
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	produce := func(from, to int) {
+		t.Helper()
+		var recs []*kgo.Record
+		for i := from; i < to; i++ {
+			recs = append(recs, &kgo.Record{
+				Partition: 0,
+				Key:       []byte("k"),
+				Value:     fmt.Appendf(nil, "v%d", i),
+				Headers:   []kgo.RecordHeader{{Key: "h", Value: []byte("x")}},
+			})
+		}
+		if err := producer.ProduceSync(ctx, recs...).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	produce(0, 100)
+
+	src := NewKafkaSource(c.Client())
+	src.MaxWait = 100 * time.Millisecond
+	checkFanOut(t, src, produce)
 }
