@@ -1,7 +1,6 @@
 package kafkaserver
 
 import (
-	"bytes"
 	"fmt"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -10,11 +9,10 @@ import (
 // Inline returns the message a client would decode from r when it answers a
 // request of the given key and version, for a caller in the same process
 // that takes responses as messages rather than bytes (see
-// broker.HandleLocal). Without splices that is r.Msg itself, its version
-// set. With splices (a Fetch response whose record batches are file
-// regions), r.Msg is encoded with the regions' bytes read from their files,
-// as the server would send them, and decoded again into a new message that
-// shares nothing with the files: the caller may call r.Release at once.
+// broker.HandleLocal): r.Msg, its version set, with the record batches of a
+// Fetch response that are file regions (splices) read from their files into
+// memory in place of their placeholders, so that the message shares nothing
+// with the files: the caller may call r.Release at once.
 func (r *Response) Inline(key, version int16) (kmsg.Response, error) {
 	if r.Msg == nil {
 		if len(r.splices) > 0 {
@@ -29,34 +27,21 @@ func (r *Response) Inline(key, version int16) (kmsg.Response, error) {
 	if len(r.splices) == 0 {
 		return r.Msg, nil
 	}
-	parts, err := encodeResponse(nil, key, 0, r.Msg, r.splices)
-	if err != nil {
-		return nil, fmt.Errorf("kafkaserver: encode %s response: %w", kmsg.NameForKey(key), err)
+	fr, ok := r.Msg.(*kmsg.FetchResponse)
+	if !ok {
+		return nil, fmt.Errorf("kafkaserver: a %s response has file regions; only Fetch record batches may", kmsg.NameForKey(key))
 	}
-	var frame bytes.Buffer
-	var buf []byte
-	for _, p := range parts {
-		if p.region.File == nil {
-			frame.Write(p.bytes)
-			continue
-		}
-		if buf == nil {
-			buf = make([]byte, min(copyBufferSize, p.region.Size))
-		}
-		if _, err := copyRegion(&frame, p.region, buf); err != nil {
-			return nil, fmt.Errorf("kafkaserver: read spliced region: %w", err)
+	for i := range fr.Topics {
+		for j := range fr.Topics[i].Partitions {
+			rp := &fr.Topics[i].Partitions[j]
+			data, spliced, err := r.ReadSplice(rp.RecordBatches)
+			if err != nil {
+				return nil, fmt.Errorf("kafkaserver: read the record batches of %s/%d: %w", fr.Topics[i].Topic, rp.Partition, err)
+			}
+			if spliced {
+				rp.RecordBatches = data
+			}
 		}
 	}
-	// Skip the size and correlation id, and the header's tagged fields
-	// where the response header has them (encodeResponse's layout).
-	body := frame.Bytes()[8:]
-	if r.Msg.IsFlexible() && key != apiVersionsKey {
-		body = body[1:]
-	}
-	out := kmsg.ResponseForKey(key)
-	out.SetVersion(version)
-	if err := out.ReadFrom(body); err != nil {
-		return nil, fmt.Errorf("kafkaserver: decode inlined %s response: %w", kmsg.NameForKey(key), err)
-	}
-	return out, nil
+	return fr, nil
 }
