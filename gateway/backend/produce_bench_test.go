@@ -14,13 +14,7 @@ import (
 func BenchmarkProduceOne(b *testing.B) {
 	c := brokertest.Start(b, 1, brokertest.Options{})
 	c.CreateTopic("bench", 4, nil)
-	for _, path := range []struct {
-		name string
-		mod  func(*Config)
-	}{
-		{"local", func(cfg *Config) { cfg.Local = c.Nodes[0].Broker }},
-		{"franz-go", func(*Config) {}},
-	} {
+	for _, path := range producePaths(c) {
 		b.Run(path.name, func(b *testing.B) {
 			be := newBackend(b, c, path.mod)
 			ev := []event.Event{{Partition: -1, Value: bytes.Repeat([]byte("x"), 100)}}

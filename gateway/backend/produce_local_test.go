@@ -27,6 +27,17 @@ func withLocal(c *brokertest.Cluster, i int) func(*Config) {
 	return func(cfg *Config) { cfg.Local = c.Nodes[i].Broker }
 }
 
+// producePath is a way for a Backend to produce: through franz-go, or in
+// process to node 0 of a cluster.
+type producePath struct {
+	name string
+	mod  func(*Config)
+}
+
+func producePaths(c *brokertest.Cluster) []producePath {
+	return []producePath{{"franz-go", func(*Config) {}}, {"local", withLocal(c, 0)}}
+}
+
 // produceCounts are the produce requests a node served in process and over
 // its Kafka listener.
 type produceCounts struct{ local, wire float64 }

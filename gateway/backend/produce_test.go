@@ -192,31 +192,36 @@ func TestProduceRefusals(t *testing.T) {
 
 // TestProduceToNewPartition names a partition added after the producers
 // learnt the topic: Backend checks it against fresh metadata, and the write
-// lands there (or, while franz-go's metadata catches up, is a 503 to retry).
+// lands there (or, while franz-go's metadata or the in-process broker
+// catches up, is a 503 to retry), through franz-go and in process.
 func TestProduceToNewPartition(t *testing.T) {
 	c := brokertest.Start(t, 1, brokertest.Options{})
-	c.CreateTopic("grow", 1, nil)
-	b := newBackend(t, c)
-	ctx := testCtx(t)
-	if _, err := b.Produce(ctx, "grow", AcksAll, values(1, 0, "v"), ""); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := c.Admin().UpdatePartitions(ctx, 3, "grow"); err != nil {
-		t.Fatal(err)
-	}
-	testwait.For(t, 20*time.Second, 20*time.Millisecond, func() error {
-		res, err := b.Produce(ctx, "grow", AcksAll, values(1, 2, "new"), "")
-		if err != nil {
-			if ae := apierr.As(err); ae.Status == http.StatusNotFound || ae.Status == http.StatusServiceUnavailable {
-				return err
+	for _, path := range producePaths(c) {
+		t.Run(path.name, func(t *testing.T) {
+			c.CreateTopic("grow-"+path.name, 1, nil)
+			b := newBackend(t, c, path.mod)
+			ctx := testCtx(t)
+			if _, err := b.Produce(ctx, "grow-"+path.name, AcksAll, values(1, 0, "v"), ""); err != nil {
+				t.Fatal(err)
 			}
-			t.Fatalf("produce to the new partition: %v", err)
-		}
-		if res[0].Partition != 2 {
-			t.Fatalf("went to partition %d", res[0].Partition)
-		}
-		return nil
-	})
+			if _, err := c.Admin().UpdatePartitions(ctx, 3, "grow-"+path.name); err != nil {
+				t.Fatal(err)
+			}
+			testwait.For(t, 20*time.Second, 20*time.Millisecond, func() error {
+				res, err := b.Produce(ctx, "grow-"+path.name, AcksAll, values(1, 2, "new"), "")
+				if err != nil {
+					if ae := apierr.As(err); ae.Status == http.StatusNotFound || ae.Status == http.StatusServiceUnavailable {
+						return err
+					}
+					t.Fatalf("produce to the new partition: %v", err)
+				}
+				if res[0].Partition != 2 {
+					t.Fatalf("went to partition %d", res[0].Partition)
+				}
+				return nil
+			})
+		})
+	}
 }
 
 func ptr(s string) *string { return &s }
