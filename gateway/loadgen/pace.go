@@ -43,19 +43,24 @@ type slot struct {
 	due time.Time
 }
 
-// at is the time event seq is due.
+// at is the time event seq is due, rounded down to the nanosecond.
 func (p *pacer) at(seq int) time.Time {
-	return p.start.Add(time.Duration(float64(seq) / float64(p.rate) * float64(time.Second)))
+	r := int64(p.rate)
+	n := int64(seq)
+	return p.start.Add(time.Duration(n/r)*time.Second + time.Duration(n%r*int64(time.Second)/r))
 }
 
 // dueBy is how many events are due at elapsed since start: those whose
-// slot is not after it.
+// slot is not after it. Integer arithmetic, so that an event dueBy counts
+// is never due (by at) after elapsed.
 func (p *pacer) dueBy(elapsed time.Duration) int {
 	if elapsed < 0 {
 		return 0
 	}
-	n := int(elapsed.Seconds()*float64(p.rate)) + 1
-	return min(n, p.total)
+	r := int64(p.rate)
+	sec, ns := int64(elapsed/time.Second), int64(elapsed%time.Second)
+	n := sec*r + ns*r/int64(time.Second) + 1
+	return int(min(n, int64(p.total)))
 }
 
 // run sends every event to out at its slot, blocking while no receiver is
