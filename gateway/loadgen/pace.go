@@ -24,7 +24,7 @@ import (
 // own whose timer slack is 1 µs: it wakes within tens of microseconds of
 // each slot. It calls nanosleep without telling the runtime (a raw system
 // call, about half the CPU of one the scheduler tracks), so while it sleeps
-// it holds one of the runtime's processors; pace adds one to GOMAXPROCS
+// it holds one of the runtime's processors; run adds one to GOMAXPROCS
 // for its run so that the rest of the load tool keeps as many as before.
 type pacer struct {
 	rate  int
