@@ -146,18 +146,20 @@ func (g *fakeGateway) ws(w http.ResponseWriter, r *http.Request) {
 			if f.Type != "subscribe" {
 				continue
 			}
-			s.mu.Lock()
 			if f.Topic != g.topic {
+				s.mu.Lock()
 				_ = conn.WriteJSON(map[string]string{"type": "error", "code": "topic_not_found", "message": "no topic " + f.Topic})
-			} else {
-				_ = conn.WriteJSON(map[string]string{"type": "subscribed", "id": f.ID})
+				s.mu.Unlock()
+				continue
 			}
+			// Subscribed before it says so: the client publishes as
+			// soon as it reads "subscribed".
+			g.mu.Lock()
+			g.socks = append(g.socks, s)
+			g.mu.Unlock()
+			s.mu.Lock()
+			_ = conn.WriteJSON(map[string]string{"type": "subscribed", "id": f.ID})
 			s.mu.Unlock()
-			if f.Topic == g.topic {
-				g.mu.Lock()
-				g.socks = append(g.socks, s)
-				g.mu.Unlock()
-			}
 		}
 	}()
 }

@@ -51,7 +51,7 @@ func TestLatencyFindsLostAndDuplicatedEvents(t *testing.T) {
 		return 1
 	}
 	r, err := Latency(context.Background(), g.target(), LatencyOptions{
-		Subscribers: 3, Rate: 1000, Duration: 100 * time.Millisecond, Drain: 300 * time.Millisecond,
+		Subscribers: 3, Rate: 1000, Duration: 100 * time.Millisecond, Drain: time.Second,
 	})
 	if err != nil {
 		t.Fatal(err)

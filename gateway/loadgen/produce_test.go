@@ -31,9 +31,12 @@ func TestProduceCountsEveryAnsweredRequest(t *testing.T) {
 				if r.Events != r.Requests*int64(perRequest) {
 					t.Fatalf("%d events in %d requests of %d", r.Events, r.Requests, perRequest)
 				}
-				// Keep-alive: each worker's connection carries all its
-				// requests.
-				if n := g.connections(); n > 4 {
+				// Keep-alive: each worker's connection carries its
+				// requests. net/http may dial one more when a worker
+				// asks before its last answer's connection is back in
+				// the pool; a transport that keeps fewer idle
+				// connections than workers dials dozens.
+				if n := g.connections(); n > 2*4 {
 					t.Fatalf("%d requests came over %d connections from 4 workers", r.Requests, n)
 				}
 				if r.Latency.Count != int(r.Requests) || r.Latency.P50 <= 0 || r.Latency.P99 < r.Latency.P50 {
