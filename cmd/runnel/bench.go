@@ -82,9 +82,21 @@ CPU. Start one with "runnel dev" and pass the admin token it prints; pass
 func registerProduce(fs *flag.FlagSet, o *loadgen.ProduceOptions) {
 	fs.IntVar(&o.EventsPerRequest, "events-per-request", 100, "events in each POST (1 sends a single event object)")
 	fs.IntVar(&o.EventBytes, "event-bytes", 100, "approximate size of each event's value")
-	fs.IntVar(&o.Concurrency, "concurrency", 64, "requests in flight")
+	fs.IntVar(&o.Concurrency, "concurrency", 64, "`workers`, each with one request in flight at a time on its own keep-alive connection")
 	fs.DurationVar(&o.Duration, "duration", 10*time.Second, "how long to publish")
 	fs.StringVar(&o.Acks, "acks", "1", "acks of each POST: 0, 1 or all")
+	registerClient(fs, &o.Client)
+}
+
+// registerClient adds --client, the HTTP client that publishes.
+func registerClient(fs *flag.FlagSet, c *loadgen.Client) {
+	*c = loadgen.FastHTTP
+	fs.Func("client", "HTTP `client` that publishes: fasthttp (little CPU, so it takes less from a gateway on the same machine) "+
+		"or nethttp (Go's net/http with keep-alive connections, as most services publish) (default fasthttp)",
+		func(s string) (err error) {
+			*c, err = loadgen.ParseClient(s)
+			return err
+		})
 }
 
 func benchProduceCommand() *command {
@@ -93,7 +105,13 @@ func benchProduceCommand() *command {
 	return &command{
 		name:    "produce",
 		summary: "HTTP produce throughput",
-		help:    "POST events as fast as --concurrency requests in flight allow, and report events/s and requests/s.",
+		help: `POST events in a closed loop: each of --concurrency workers sends its next
+request when the previous one was answered. Report requests/s, events/s, the
+request latency distribution and, with --server-pid, the gateway's CPU in
+cores and per request.
+
+The shape most services have, one event per POST from Go's net/http:
+  runnel bench produce --client nethttp --events-per-request 1 --concurrency 16`,
 		flags: func(fs *flag.FlagSet) {
 			bt.register(fs)
 			registerProduce(fs, &o)
@@ -106,8 +124,8 @@ func benchProduceCommand() *command {
 			if err != nil {
 				return usagef("%v", err)
 			}
-			_, err = fmt.Fprintf(inv.stdout, "produce (%s, %d events/request, %d B, concurrency %d, acks=%s): %v\n",
-				bt.String(), o.EventsPerRequest, o.EventBytes, o.Concurrency, o.Acks, r)
+			_, err = fmt.Fprintf(inv.stdout, "produce (%s, %s, %d events/request, %d B, concurrency %d, acks=%s): %v\n",
+				bt.String(), o.Client, o.EventsPerRequest, o.EventBytes, o.Concurrency, o.Acks, r)
 			return err
 		},
 	}
@@ -120,14 +138,25 @@ func benchLatencyCommand() *command {
 		name:    "latency",
 		summary: "POST-to-WebSocket latency at a fixed rate",
 		help: `Subscribe --subscribers WebSocket clients to the topic, publish --rate
-single-event POSTs per second, and report the delivery latency distribution
-and any event a subscriber never received.`,
+single-event POSTs per second, and report the POST-to-WebSocket latency
+distribution over all deliveries and any event a subscriber never received;
+with --server-pid also the gateway's CPU in cores and per published event.
+
+Each event is due at its own time (start + n/rate) and sent then by one of
+--in-flight workers; a pacing thread wakes within tens of microseconds of
+each (Go's timers would send bursts every millisecond). The report says how
+late after their times the POSTs began.
+
+The low-rate shape, one subscriber:
+  runnel bench latency --subscribers 1 --rate 2000 --server-pid PID ...`,
 		flags: func(fs *flag.FlagSet) {
 			bt.register(fs)
 			fs.IntVar(&o.Subscribers, "subscribers", 100, "WebSocket subscribers")
 			fs.IntVar(&o.Rate, "rate", 5000, "events published per second")
 			fs.DurationVar(&o.Duration, "duration", 10*time.Second, "how long to publish")
 			fs.StringVar(&o.Acks, "acks", "1", "acks of each POST: 0, 1 or all")
+			fs.IntVar(&o.InFlight, "in-flight", 64, "most POSTs in flight at once")
+			registerClient(fs, &o.Client)
 		},
 		run: func(ctx context.Context, inv *invocation) error {
 			if err := bt.prepare(ctx); err != nil {
@@ -137,7 +166,8 @@ and any event a subscriber never received.`,
 			if err != nil {
 				return err
 			}
-			if _, err := fmt.Fprintf(inv.stdout, "latency (%s, %d subscribers, %d events/s): %v\n", bt.String(), o.Subscribers, o.Rate, r); err != nil {
+			if _, err := fmt.Fprintf(inv.stdout, "latency (%s, %s, %d subscribers, %d events/s, acks=%s): %v\n",
+				bt.String(), o.Client, o.Subscribers, o.Rate, o.Acks, r); err != nil {
 				return err
 			}
 			if r.Lost > 0 || r.Duplicates > 0 {

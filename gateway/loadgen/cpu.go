@@ -1,6 +1,7 @@
 package loadgen
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
@@ -27,23 +28,32 @@ func processCPU(pid int) (time.Duration, error) {
 	if err != nil {
 		return 0, fmt.Errorf("read CPU time of process %d: %w", pid, err)
 	}
-	// The command name (field 2) may hold spaces; fields after its closing
-	// parenthesis are fixed: utime and stime are fields 14 and 15.
-	s := string(b)
+	d, err := parseProcStat(string(b))
+	if err != nil {
+		return 0, fmt.Errorf("process %d: %w", pid, err)
+	}
+	return d, nil
+}
+
+// parseProcStat returns utime+stime from the text of /proc/PID/stat.
+func parseProcStat(s string) (time.Duration, error) {
+	// The command name (field 2) may hold spaces and parentheses; the
+	// fields after its last closing parenthesis are fixed: utime and
+	// stime are fields 14 and 15.
 	i := strings.LastIndexByte(s, ')')
 	if i < 0 {
-		return 0, fmt.Errorf("process %d: unexpected /proc stat format", pid)
+		return 0, fmt.Errorf("unexpected /proc stat format: no command name")
 	}
 	f := strings.Fields(s[i+1:])
 	if len(f) < 13 {
-		return 0, fmt.Errorf("process %d: unexpected /proc stat format", pid)
+		return 0, fmt.Errorf("unexpected /proc stat format: %d fields after the command name, want at least 13", len(f))
 	}
-	ut, err1 := strconv.ParseInt(f[11], 10, 64)
-	st, err2 := strconv.ParseInt(f[12], 10, 64)
-	if err1 != nil || err2 != nil {
-		return 0, fmt.Errorf("process %d: unexpected /proc stat format", pid)
+	ut, err1 := strconv.ParseUint(f[11], 10, 63)
+	st, err2 := strconv.ParseUint(f[12], 10, 63)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, fmt.Errorf("unexpected /proc stat format: utime %q, stime %q: %w", f[11], f[12], err)
 	}
-	return time.Duration(ut+st) * time.Second / clockTicks, nil
+	return time.Duration(ut+st) * (time.Second / clockTicks), nil
 }
 
 // cpuMeter measures the CPU a process uses over an interval.

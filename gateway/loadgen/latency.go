@@ -20,6 +20,11 @@ type LatencyOptions struct {
 	Duration time.Duration
 	// Acks for the POSTs: "0", "1" or "all".
 	Acks string
+	// InFlight is the most POSTs in flight at once; an event due while
+	// all are is sent late (and counted as late). Default 64.
+	InFlight int
+	// Client is the HTTP client that posts; FastHTTP when empty.
+	Client Client
 	// Drain is how long to wait after publishing for every subscriber to
 	// receive everything. Default 10 s.
 	Drain time.Duration
@@ -33,16 +38,39 @@ type LatencyReport struct {
 	// one got twice.
 	Expected, Received, Lost, Duplicates int64
 	Latency                              Quantiles
-	Elapsed                              time.Duration
-	ServerCPU                            time.Duration
-	FirstFailure                         string
+	// PublishLag is how long after its slot each POST began; Late
+	// counts the POSTs that began more than a millisecond late, when the
+	// publisher did not keep the rate (too few in flight, or no CPU).
+	PublishLag Quantiles
+	Late       int64
+	// Publishing is how long the publisher took to send every event;
+	// Elapsed also counts the wait for the last deliveries.
+	Publishing, Elapsed time.Duration
+	// ServerCPU is the gateway's CPU time over Elapsed (see
+	// Target.ServerPID); LoadCPU this process's, when they differ.
+	ServerCPU, LoadCPU time.Duration
+	FirstFailure       string
+}
+
+// CPUPerEvent is the gateway's CPU time per published event, in
+// microseconds; 0 when it was not measured.
+func (r LatencyReport) CPUPerEvent() float64 {
+	if r.Published == 0 {
+		return 0
+	}
+	return float64(r.ServerCPU.Nanoseconds()) / 1e3 / float64(r.Published)
 }
 
 func (r LatencyReport) String() string {
-	s := fmt.Sprintf("published %d (%d failed), delivered %d of %d (lost %d, duplicates %d); POST→WebSocket latency %v",
-		r.Published, r.PublishFailures, r.Received, r.Expected, r.Lost, r.Duplicates, r.Latency)
+	s := fmt.Sprintf("published %d (%d failed) at %.0f/s, delivered %d of %d (lost %d, duplicates %d); POST→WebSocket latency %v",
+		r.Published, r.PublishFailures, float64(r.Published+r.PublishFailures)/r.Publishing.Seconds(),
+		r.Received, r.Expected, r.Lost, r.Duplicates, r.Latency)
+	s += fmt.Sprintf("; POST start after its slot p50=%v p99=%v, %d over 1ms", r.PublishLag.P50.Round(time.Microsecond), r.PublishLag.P99.Round(time.Microsecond), r.Late)
 	if r.ServerCPU > 0 {
-		s += fmt.Sprintf("; gateway CPU %.2f cores", r.ServerCPU.Seconds()/r.Elapsed.Seconds())
+		s += fmt.Sprintf("; gateway CPU %.2f cores (%.1f µs/event)", r.ServerCPU.Seconds()/r.Elapsed.Seconds(), r.CPUPerEvent())
+	}
+	if r.LoadCPU > 0 {
+		s += fmt.Sprintf("; load tool CPU %.2f cores", r.LoadCPU.Seconds()/r.Elapsed.Seconds())
 	}
 	if r.FirstFailure != "" {
 		s += " (first failure: " + r.FirstFailure + ")"
@@ -63,8 +91,14 @@ func Latency(ctx context.Context, t Target, opts LatencyOptions) (LatencyReport,
 	if opts.Subscribers <= 0 || opts.Rate <= 0 || opts.Duration <= 0 {
 		return LatencyReport{}, fmt.Errorf("latency run needs subscribers, rate and duration above zero")
 	}
-	if opts.Acks == "" {
-		opts.Acks = "1"
+	if err := fillAcks(&opts.Acks); err != nil {
+		return LatencyReport{}, err
+	}
+	if err := opts.Client.fill(); err != nil {
+		return LatencyReport{}, err
+	}
+	if opts.InFlight <= 0 {
+		opts.InFlight = 64
 	}
 	if opts.Drain <= 0 {
 		opts.Drain = 10 * time.Second
@@ -76,11 +110,12 @@ func Latency(ctx context.Context, t Target, opts LatencyOptions) (LatencyReport,
 	}
 	defer closeAll(subs)
 
-	server := startCPU(t.ServerPID)
+	server, self := startCPU(t.ServerPID), startCPU(0)
 	start := time.Now()
-	acked, failures, firstFailure := publishPaced(ctx, t, opts, total)
+	pub := publishPaced(ctx, t, opts, total)
+	publishing := time.Since(start)
 	var published int64
-	for _, ok := range acked {
+	for _, ok := range pub.acked {
 		if ok {
 			published++
 		}
@@ -93,8 +128,12 @@ func Latency(ctx context.Context, t Target, opts LatencyOptions) (LatencyReport,
 		time.Sleep(20 * time.Millisecond)
 	}
 	r := LatencyReport{
-		Published: published, PublishFailures: failures, Expected: want,
-		Elapsed: time.Since(start), ServerCPU: server.used(), FirstFailure: firstFailure,
+		Published: published, PublishFailures: pub.failures, Expected: want,
+		PublishLag: pub.lag.quantiles(), Late: pub.late, Publishing: publishing,
+		Elapsed: time.Since(start), ServerCPU: server.used(), FirstFailure: pub.first.text,
+	}
+	if t.ServerPID != 0 {
+		r.LoadCPU = self.used()
 	}
 	closeAll(subs)
 	var lat latencies
@@ -107,7 +146,7 @@ func Latency(ctx context.Context, t Target, opts LatencyOptions) (LatencyReport,
 	// subscriber never saw its sequence number; a failed POST may still
 	// have been written, so only successes are counted.
 	for _, s := range subs {
-		for seq, ok := range acked {
+		for seq, ok := range pub.acked {
 			if ok && !s.seen[seq] {
 				r.Lost++
 			}
@@ -148,51 +187,70 @@ func closeAll(subs []*subscriber) {
 	}
 }
 
-// publishPaced sends total single-event POSTs, the i-th no earlier than
-// start + i/rate, from enough workers that a slow answer does not hold back
-// the schedule. acked[i] says whether the i-th was answered with success.
-func publishPaced(ctx context.Context, t Target, opts LatencyOptions, total int) (acked []bool, failures int64, firstFailureText string) {
-	client := newHTTPClient(256)
-	ok := make([]bool, total)
+// published is what publishPaced did: acked[i] says whether the i-th
+// event's POST was answered with success.
+type published struct {
+	acked    []bool
+	failures int64
+	first    firstFailure
+	lag      latencies
+	late     int64
+}
+
+// publishPaced sends total single-event POSTs, the i-th at start + i/rate
+// (see pacer), each from whichever of opts.InFlight workers is free. Each
+// event's probe carries the time its POST began, so the latency measured
+// is the gateway's, not the wait for a free worker; that wait shows in
+// the lag.
+func publishPaced(ctx context.Context, t Target, opts LatencyOptions, total int) *published {
+	pool := newClientPool(opts.Client, opts.InFlight)
+	defer pool.close()
+	res := &published{acked: make([]bool, total)}
+	slots := make(chan slot)
+	p := &pacer{rate: opts.Rate, total: total}
 	var (
-		fail  atomic.Int64
-		first firstFailure
-		wg    sync.WaitGroup
-		next  atomic.Int64
+		fail, late atomic.Int64
+		wg         sync.WaitGroup
 	)
-	interval := time.Second / time.Duration(opts.Rate)
-	start := time.Now()
-	workers := min(256, max(8, opts.Rate/200))
-	for range workers {
+	for range opts.InFlight {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			p := newPoster(client, t, opts.Acks)
-			defer p.release()
+			post := pool.poster(t, opts.Acks)
+			defer post.release()
 			var body []byte
-			for ctx.Err() == nil {
-				i := next.Add(1) - 1
-				if i >= int64(total) {
-					return
+			var lag []time.Duration
+			defer func() { res.lag.addAll(lag) }()
+			for s := range slots {
+				sent := time.Now()
+				d := sent.Sub(s.due)
+				lag = append(lag, d)
+				if d > time.Millisecond {
+					late.Add(1)
 				}
-				if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
-					time.Sleep(d)
-				}
-				sent := time.Now().UnixNano()
 				body = append(body[:0], `{"value":{"sent":`...)
-				body = strconv.AppendInt(body, sent, 10)
+				body = strconv.AppendInt(body, sent.UnixNano(), 10)
 				body = append(body, `,"seq":`...)
-				body = strconv.AppendInt(body, i, 10)
+				body = strconv.AppendInt(body, int64(s.seq), 10)
 				body = append(body, `}}`...)
-				if err := p.post(body); err != nil {
+				if err := post.post(body); err != nil {
 					fail.Add(1)
-					first.note(err)
+					res.first.note(err)
 					continue
 				}
-				ok[i] = true
+				res.acked[s.seq] = true
 			}
 		}()
 	}
+	// The pacer runs on a goroutine of its own: it locks it to a thread,
+	// which ends with it.
+	paced := make(chan struct{})
+	go func() {
+		defer close(paced)
+		p.run(ctx, slots)
+	}()
+	<-paced
 	wg.Wait()
-	return ok, fail.Load(), first.text
+	res.failures, res.late = fail.Load(), late.Load()
+	return res
 }

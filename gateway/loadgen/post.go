@@ -8,24 +8,23 @@ import (
 	"github.com/valyala/fasthttp"
 )
 
-// poster sends produce requests to one events URL, reusing a request and a
-// response; one per worker goroutine.
-type poster struct {
+// fastPoster posts with fasthttp, reusing one request and one response.
+type fastPoster struct {
 	client       *fasthttp.Client
 	target, auth string
 	req          *fasthttp.Request
 	resp         *fasthttp.Response
 }
 
-func newPoster(client *fasthttp.Client, t Target, acks string) *poster {
-	return &poster{
+func newFastPoster(client *fasthttp.Client, t Target, acks string) *fastPoster {
+	return &fastPoster{
 		client: client, target: t.eventsURL(acks), auth: "Bearer " + t.Token,
 		req: fasthttp.AcquireRequest(), resp: fasthttp.AcquireResponse(),
 	}
 }
 
 // release gives the request and response back to fasthttp's pools.
-func (p *poster) release() {
+func (p *fastPoster) release() {
 	fasthttp.ReleaseRequest(p.req)
 	fasthttp.ReleaseResponse(p.resp)
 }
@@ -38,9 +37,7 @@ type statusError struct {
 
 func (e *statusError) Error() string { return fmt.Sprintf("HTTP %d: %.200s", e.status, e.body) }
 
-// post sends body and returns nil when the gateway answered 200 or 202;
-// otherwise the transport error, or a *statusError.
-func (p *poster) post(body []byte) error {
+func (p *fastPoster) post(body []byte) error {
 	req := p.req
 	req.Reset()
 	req.SetRequestURI(p.target)

@@ -10,8 +10,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/valyala/fasthttp"
 )
 
 // Target is the gateway under load.
@@ -56,6 +54,8 @@ type ProduceOptions struct {
 	Duration time.Duration
 	// Acks is "0", "1" or "all".
 	Acks string
+	// Client is the HTTP client that posts; FastHTTP when empty.
+	Client Client
 }
 
 // ProduceReport is the outcome of a produce load.
@@ -76,6 +76,15 @@ func (r ProduceReport) EventsPerSecond() float64 { return float64(r.Events) / r.
 // RequestsPerSecond is the request rate.
 func (r ProduceReport) RequestsPerSecond() float64 { return float64(r.Requests) / r.Elapsed.Seconds() }
 
+// CPUPerRequest is the gateway's CPU time per successful request, in
+// microseconds; 0 when it was not measured.
+func (r ProduceReport) CPUPerRequest() float64 {
+	if r.Requests == 0 {
+		return 0
+	}
+	return float64(r.ServerCPU.Nanoseconds()) / 1e3 / float64(r.Requests)
+}
+
 func (r ProduceReport) String() string {
 	s := fmt.Sprintf("%d requests, %d events in %v: %.0f requests/s, %.0f events/s; latency %v; %d failed",
 		r.Requests, r.Events, r.Elapsed.Round(time.Millisecond), r.RequestsPerSecond(), r.EventsPerSecond(), r.Latency, r.Failures)
@@ -84,8 +93,12 @@ func (r ProduceReport) String() string {
 	}
 	if r.ServerCPU > 0 {
 		s += fmt.Sprintf("; gateway CPU %.2f cores", r.ServerCPU.Seconds()/r.Elapsed.Seconds())
-		if r.Events > 0 {
-			s += fmt.Sprintf(" (%.1f µs/event)", float64(r.ServerCPU.Microseconds())/float64(r.Events))
+		if r.Requests > 0 {
+			s += fmt.Sprintf(" (%.1f µs/request", r.CPUPerRequest())
+			if r.Events != r.Requests {
+				s += fmt.Sprintf(", %.2f µs/event", float64(r.ServerCPU.Nanoseconds())/1e3/float64(r.Events))
+			}
+			s += ")"
 		}
 	}
 	if r.LoadCPU > 0 {
@@ -107,12 +120,20 @@ func (o *ProduceOptions) fill() error {
 	if o.Duration <= 0 {
 		o.Duration = 10 * time.Second
 	}
-	switch o.Acks {
+	if err := fillAcks(&o.Acks); err != nil {
+		return err
+	}
+	return o.Client.fill()
+}
+
+// fillAcks sets an empty acks to "1" and refuses anything but 0, 1, all.
+func fillAcks(acks *string) error {
+	switch *acks {
 	case "":
-		o.Acks = "1"
+		*acks = "1"
 	case "0", "1", "all":
 	default:
-		return fmt.Errorf("acks %q: want 0, 1 or all", o.Acks)
+		return fmt.Errorf("acks %q: want 0, 1 or all", *acks)
 	}
 	return nil
 }
@@ -137,20 +158,10 @@ func produceBody(n, size int) []byte {
 	return []byte(b.String())
 }
 
-// newHTTPClient returns a fasthttp client: the load tool must spend far
-// less CPU per request than the gateway it measures, and net/http's client
-// costs about as much as a server.
-func newHTTPClient(conns int) *fasthttp.Client {
-	return &fasthttp.Client{
-		MaxConnsPerHost:     conns,
-		ReadTimeout:         30 * time.Second,
-		WriteTimeout:        30 * time.Second,
-		MaxIdleConnDuration: time.Minute,
-	}
-}
-
 // Produce POSTs events as fast as opts.Concurrency requests in flight allow,
-// for opts.Duration, and reports the rate. A request counts as done when the
+// for opts.Duration, and reports the rate: a closed loop, each of
+// opts.Concurrency workers sending its next request when the previous one
+// was answered. A request counts as done when the
 // gateway answers 200 (202 with acks=0).
 func Produce(ctx context.Context, t Target, opts ProduceOptions) (ProduceReport, error) {
 	if err := t.validate(); err != nil {
@@ -160,7 +171,8 @@ func Produce(ctx context.Context, t Target, opts ProduceOptions) (ProduceReport,
 		return ProduceReport{}, err
 	}
 	body := produceBody(opts.EventsPerRequest, opts.EventBytes)
-	client := newHTTPClient(opts.Concurrency)
+	pool := newClientPool(opts.Client, opts.Concurrency)
+	defer pool.close()
 
 	ctx, cancel := context.WithTimeout(ctx, opts.Duration)
 	defer cancel()
@@ -176,7 +188,7 @@ func Produce(ctx context.Context, t Target, opts ProduceOptions) (ProduceReport,
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			p := newPoster(client, t, opts.Acks)
+			p := pool.poster(t, opts.Acks)
 			defer p.release()
 			var mine []time.Duration
 			for ctx.Err() == nil {
