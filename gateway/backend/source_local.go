@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -109,6 +110,11 @@ func (s *LocalSource) read(ctx context.Context, topic string, partition int32, o
 		if err := ctx.Err(); err != nil {
 			return event.Batch{}, err
 		}
+		// The first append woke the wait. Producers that are ready to
+		// run append theirs first, so that a busy partition is read
+		// (and fanned out to every subscriber) in batches, not one
+		// event per wake-up; an idle one is read at once.
+		runtime.Gosched()
 	}
 	req := fetchRequest(key, id, offset, maxBytes, 0)
 	req.SetVersion(localFetchVersion)
