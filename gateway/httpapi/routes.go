@@ -81,12 +81,17 @@ func (t *routeTable) allowed(path string) []string {
 // needsToken reports whether path is served only to requests with a
 // token: some route has it and none of its routes is public. The method
 // does not matter, so that a request that will be answered 405 is treated
-// as the path's routes are. It allocates nothing: it runs for every request
-// with a body.
+// as the path's routes are. It allocates nothing and splits path once: it
+// runs for every request with a body.
 func (t *routeTable) needsToken(path []byte) bool {
+	var buf [maxPathSegs][]byte
+	segs, ok := splitPath(path, buf[:0])
+	if !ok {
+		return false // more segments than any route has
+	}
 	found := false
 	for _, e := range t.entries {
-		if matchPath(e.segs, path) {
+		if matchSegBytes(e.segs, segs) {
 			if e.public {
 				return false
 			}
@@ -96,18 +101,36 @@ func (t *routeTable) needsToken(path []byte) bool {
 	return found
 }
 
-// matchPath is matchSegs for a path not yet split.
-func matchPath(pattern []string, path []byte) bool {
+// maxPathSegs bounds the segments splitPath returns; every route has fewer.
+const maxPathSegs = 16
+
+// splitPath appends the segments of path, without its leading and trailing
+// slashes, to segs, as strings.Split would; false when there are more than
+// cap(segs).
+func splitPath(path []byte, segs [][]byte) ([][]byte, bool) {
 	rest := bytes.Trim(path, "/")
-	for i, p := range pattern {
-		seg, tail, more := bytes.Cut(rest, []byte("/"))
-		if more != (i < len(pattern)-1) {
-			return false // more or fewer segments
+	for {
+		if len(segs) == cap(segs) {
+			return segs, false
 		}
-		if p == "" && len(seg) == 0 || p != "" && string(seg) != p {
-			return false
+		seg, tail, more := bytes.Cut(rest, []byte("/"))
+		segs = append(segs, seg)
+		if !more {
+			return segs, true
 		}
 		rest = tail
+	}
+}
+
+// matchSegBytes is matchSegs for segments as bytes.
+func matchSegBytes(pattern []string, segs [][]byte) bool {
+	if len(pattern) != len(segs) {
+		return false
+	}
+	for i, p := range pattern {
+		if p == "" && len(segs[i]) == 0 || p != "" && string(segs[i]) != p {
+			return false
+		}
 	}
 	return true
 }

@@ -1,0 +1,40 @@
+package httpapi
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestRouteTableNeedsToken: a path needs a token when a route that is not
+// public has it, whatever the method; parameters match one non-empty
+// segment; slashes around the path do not count; anything else, including
+// more segments than any route has, needs none (fiber answers 404).
+func TestRouteTableNeedsToken(t *testing.T) {
+	tab := newRouteTable()
+	tab.add("POST", "/v1/topics/{topic}/events", false)
+	tab.add("GET", "/v1/topics/{topic}/events", false)
+	tab.add("GET", "/healthz", true)
+	tab.add("GET", "/v1/things/{id}", false)
+	tab.add("GET", "/v1/things/{id}", true) // a public route shares the path
+	for path, want := range map[string]bool{
+		"/v1/topics/orders/events":   true,
+		"v1/topics/orders/events/":   true,
+		"//v1/topics/orders/events":  true,
+		"/v1/topics//events":         false, // empty parameter
+		"/v1/topics/orders/events/x": false,
+		"/v1/topics/orders":          false,
+		"/healthz":                   false,
+		"/v1/things/7":               false,
+		"/":                          false,
+		"":                           false,
+		strings.Repeat("/a", 40):     false,
+	} {
+		if got := tab.needsToken([]byte(path)); got != want {
+			t.Errorf("needsToken(%q) = %v, want %v", path, got, want)
+		}
+	}
+	path := []byte("/v1/topics/orders/events")
+	if n := testing.AllocsPerRun(100, func() { tab.needsToken(path) }); n != 0 {
+		t.Errorf("needsToken allocates %v times per call", n)
+	}
+}
