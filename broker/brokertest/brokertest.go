@@ -5,6 +5,7 @@ package brokertest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl"
 
@@ -301,14 +303,24 @@ func (c *Cluster) CreateReplicatedTopic(name string, partitions int32, rf int16,
 }
 
 // createTopic creates a topic with replication factor rf through the Kafka
-// protocol.
+// protocol, asking again while too few brokers are unfenced for rf.
 func createTopic(t testing.TB, adm *kadm.Client, name string, partitions int32, rf int16, configs map[string]*string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	resp, err := adm.CreateTopic(ctx, partitions, rf, configs, name)
-	if err != nil || resp.Err != nil {
-		t.Fatalf("create topic %s: %v %v", name, err, resp.Err)
+	for {
+		resp, err := adm.CreateTopic(ctx, partitions, rf, configs, name)
+		// Too few brokers are unfenced: a broker just restarted, or its
+		// heartbeat came late on a loaded machine. Nothing was created;
+		// it is asked again until they are back or the time is up.
+		if err == nil && errors.Is(resp.Err, kerr.InvalidReplicationFactor) && ctx.Err() == nil {
+			time.Sleep(50 * time.Millisecond)
+			continue
+		}
+		if err != nil || resp.Err != nil {
+			t.Fatalf("create topic %s: %v %v", name, err, resp.Err)
+		}
+		return
 	}
 }
 
