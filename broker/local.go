@@ -11,7 +11,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/runnel-dev/runnel/broker/commitlog"
 	"github.com/runnel-dev/runnel/broker/kafkaserver"
 )
 
@@ -133,15 +132,4 @@ func localChild(vec *prometheus.CounterVec, cache *sync.Map, key int16) promethe
 
 func (m *localMetrics) collectors() []prometheus.Collector {
 	return []prometheus.Collector{m.requests, m.errors}
-}
-
-// LeadsLocally says whether this broker leads the topic's partition now,
-// so that an in-process caller sends it only the records HandleLocal can
-// append. Leadership may move at once after: a produce then gets
-// NOT_LEADER_OR_FOLLOWER, as over the network.
-func (b *Broker) LeadsLocally(topic string, partition int32) bool {
-	b.mu.RLock()
-	p := b.parts[commitlog.TopicPartition{Topic: topic, Partition: partition}]
-	b.mu.RUnlock()
-	return p != nil && p.state.Load().isLeader
 }

@@ -61,8 +61,9 @@ func TestHandleLocal(t *testing.T) {
 	c := brokertest.Start(t, 1, brokertest.Options{})
 	c.CreateTopic("local", 2, nil)
 	b := c.Nodes[0].Broker
-	if !b.LeadsLocally("local", 1) || b.LeadsLocally("local", 2) || b.LeadsLocally("nope", 0) {
-		t.Fatal("LeadsLocally: want true for local/1 only")
+	leads := func(topic string, p int32) bool { _, l, _ := b.LocalPartition(topic, p); return l }
+	if !leads("local", 1) || leads("local", 2) || leads("nope", 0) {
+		t.Fatal("LocalPartition: want leads for local/1 only")
 	}
 	if rp := localProduce(t, b, "local", 1, 1, 5*time.Second, batchOf(t, "a", "b")); rp.ErrorCode != 0 || rp.BaseOffset != 0 {
 		t.Fatalf("acks=1: error %v, base offset %d; want offset 0", kerr.ErrorForCode(rp.ErrorCode), rp.BaseOffset)
@@ -166,7 +167,7 @@ func TestHandleLocalAcksAllWaits(t *testing.T) {
 	if rp := localProduce(t, lb, "wait", 0, -1, 20*time.Second, batchOf(t, "c")); rp.ErrorCode != 0 || rp.BaseOffset != 2 {
 		t.Fatalf("acks=-1 after the followers came back: error %v, base offset %d", kerr.ErrorForCode(rp.ErrorCode), rp.BaseOffset)
 	}
-	if c.Nodes[(li+1)%3].Broker.LeadsLocally("wait", 0) {
+	if _, leads, _ := c.Nodes[(li+1)%3].Broker.LocalPartition("wait", 0); leads {
 		t.Fatal("a follower says it leads")
 	}
 }

@@ -26,8 +26,9 @@ type LocalBroker interface {
 	// HandleLocal serves one Kafka request and returns its response (nil
 	// for a produce with acks=0), as broker.Broker.HandleLocal does.
 	HandleLocal(ctx context.Context, req kmsg.Request) (kmsg.Response, error)
-	// LeadsLocally says whether the broker leads the partition now.
-	LeadsLocally(topic string, partition int32) bool
+	// LocalPartition says whether the broker's metadata knows partition
+	// of topic, the topic's ID, and whether the broker leads it now.
+	LocalPartition(topic string, partition int32) (id [16]byte, leads, known bool)
 }
 
 // localProduceVersion is the Produce version of in-process requests: the
@@ -151,7 +152,7 @@ func (b *Backend) produceLocal(ctx context.Context, ts *topicState, acks Acks, e
 	sent := 0
 	for i := range lp.parts {
 		part := &lp.parts[i]
-		if !b.cfg.Local.LeadsLocally(topic, part.id) {
+		if _, leads, _ := b.cfg.Local.LocalPartition(topic, part.id); !leads {
 			part.elsewhere = true
 			continue
 		}

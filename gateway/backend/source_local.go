@@ -14,16 +14,12 @@ import (
 	"github.com/runnel-dev/runnel/gateway/fanout"
 )
 
-// LocalFetcher is a broker in the gateway's own process that serves reads
-// with function calls ((*broker.Broker) implements it). Config.Local is
-// used as one when it has these methods.
+// LocalFetcher is a LocalBroker that also serves reads with function
+// calls ((*broker.Broker) implements it): a Fetch's record batches come in
+// memory, and the tail waits on the log. Config.Local is used as one when
+// it has these methods.
 type LocalFetcher interface {
-	// HandleLocal serves a Kafka request as the broker's client listener
-	// does, a Fetch's record batches in memory.
-	HandleLocal(ctx context.Context, req kmsg.Request) (kmsg.Response, error)
-	// LocalPartition says whether the broker's metadata knows partition
-	// of topic, the topic's ID, and whether the broker leads it.
-	LocalPartition(topic string, partition int32) (id [16]byte, leads, known bool)
+	LocalBroker
 	// WaitLocal returns once the high watermark of the partition is no
 	// longer offset, the broker stops leading it, or ctx ends.
 	WaitLocal(ctx context.Context, topic string, partition int32, offset int64)
