@@ -3,6 +3,7 @@ package broker_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -37,6 +38,27 @@ func localProduce(t *testing.T, b *broker.Broker, topic string, partition int32,
 		t.Fatalf("produce response v%d with %d topics, want v9 with one topic and partition", pr.GetVersion(), len(pr.Topics))
 	}
 	return &pr.Topics[0].Partitions[0]
+}
+
+// batchValues returns the values of the records in batches, in order.
+func batchValues(t *testing.T, batches []byte) []string {
+	t.Helper()
+	var values []string
+	for rest := batches; len(rest) > 0; {
+		batch, next, err := recordbatch.Next(rest)
+		if err != nil {
+			t.Fatalf("batches: %v", err)
+		}
+		recs, err := recordbatch.DecodeRecords(nil, batch, recordbatch.DecodeOptions{})
+		if err != nil {
+			t.Fatalf("records: %v", err)
+		}
+		for _, r := range recs {
+			values = append(values, string(r.Value))
+		}
+		rest = next
+	}
+	return values
 }
 
 // labeledCounter reads the child of a counter vector whose api label is api,
@@ -98,21 +120,7 @@ func TestHandleLocal(t *testing.T) {
 	if fp0.ErrorCode != 0 || fp0.HighWatermark != 4 {
 		t.Fatalf("fetch: error %v, high watermark %d; want 4", kerr.ErrorForCode(fp0.ErrorCode), fp0.HighWatermark)
 	}
-	var got []string
-	for rest := fp0.RecordBatches; len(rest) > 0; {
-		batch, next, err := recordbatch.Next(rest)
-		if err != nil {
-			t.Fatalf("fetched batches: %v", err)
-		}
-		recs, err := recordbatch.DecodeRecords(nil, batch, recordbatch.DecodeOptions{})
-		if err != nil {
-			t.Fatalf("fetched records: %v", err)
-		}
-		for _, r := range recs {
-			got = append(got, string(r.Value))
-		}
-		rest = next
-	}
+	got := batchValues(t, fp0.RecordBatches)
 	if want := []string{"a", "b", "c", "d"}; len(got) != len(want) || got[0] != "a" || got[3] != "d" {
 		t.Fatalf("fetched %q, want %q", got, want)
 	}
@@ -163,8 +171,17 @@ func TestHandleLocalAcksAllWaits(t *testing.T) {
 	if end := logOf(t, c, li, "wait", 0).Offsets().LogEnd; end != 2 {
 		t.Fatalf("log end %d, want 2 (the timed-out batch is appended)", end)
 	}
+	// The gateway's in-process produce waits and times out alike.
+	out := make([]kmsg.ProduceResponseTopicPartition, 1)
+	start = time.Now()
+	if err := lb.ProduceLocal(t.Context(), "wait", -1, 1500*time.Millisecond, []kmsg.ProduceRequestTopicPartition{{Partition: 0, Records: batchOf(t, "b2")}}, out); err != nil {
+		t.Fatal(err)
+	}
+	if err := kerr.ErrorForCode(out[0].ErrorCode); !errors.Is(err, kerr.RequestTimedOut) || time.Since(start) < 1500*time.Millisecond {
+		t.Fatalf("ProduceLocal acks=-1 with followers cut off answered %v after %v, want REQUEST_TIMED_OUT after the timeout", err, time.Since(start))
+	}
 	c.Proxy(li).Unblock()
-	if rp := localProduce(t, lb, "wait", 0, -1, 20*time.Second, batchOf(t, "c")); rp.ErrorCode != 0 || rp.BaseOffset != 2 {
+	if rp := localProduce(t, lb, "wait", 0, -1, 20*time.Second, batchOf(t, "c")); rp.ErrorCode != 0 || rp.BaseOffset != 3 {
 		t.Fatalf("acks=-1 after the followers came back: error %v, base offset %d", kerr.ErrorForCode(rp.ErrorCode), rp.BaseOffset)
 	}
 	if _, leads, _ := c.Nodes[(li+1)%3].Broker.LocalPartition("wait", 0); leads {
@@ -207,5 +224,65 @@ func TestHandleLocalManyPartitions(t *testing.T) {
 					round, i, rp.Partition, rp.BaseOffset, kerr.ErrorForCode(rp.ErrorCode), (i*5)%12, 3*round)
 			}
 		}
+	}
+}
+
+// TestProduceLocal: the gateway's in-process produce answers each
+// partition as a ProduceRequest over the wire would: offsets that continue
+// the log, errors per partition (unknown partition, broken batch) without
+// holding up the others, all in one call; the broker's records read back;
+// what no produce could say (acks 0 or 2, answers not matching parts) is
+// refused with ErrLocalRequest before anything is appended; and each call
+// counts as an in-process Produce.
+func TestProduceLocal(t *testing.T) {
+	c := brokertest.Start(t, 1, brokertest.Options{})
+	c.CreateTopic("pl", 3, nil)
+	b := c.Nodes[0].Broker
+	produce := func(acks int16, parts ...kmsg.ProduceRequestTopicPartition) []kmsg.ProduceResponseTopicPartition {
+		t.Helper()
+		out := make([]kmsg.ProduceResponseTopicPartition, len(parts))
+		if err := b.ProduceLocal(t.Context(), "pl", acks, 5*time.Second, parts, out); err != nil {
+			t.Fatalf("ProduceLocal: %v", err)
+		}
+		return out
+	}
+	part := func(p int32, records []byte) kmsg.ProduceRequestTopicPartition {
+		return kmsg.ProduceRequestTopicPartition{Partition: p, Records: records}
+	}
+	out := produce(1, part(2, batchOf(t, "a", "b")), part(0, batchOf(t, "c")))
+	if out[0].Partition != 2 || out[0].ErrorCode != 0 || out[0].BaseOffset != 0 || out[1].Partition != 0 || out[1].ErrorCode != 0 || out[1].BaseOffset != 0 {
+		t.Fatalf("first produce answered %+v", out)
+	}
+	out = produce(-1, part(2, batchOf(t, "d")), part(9, batchOf(t, "x")), part(0, []byte("not a batch")))
+	if out[0].ErrorCode != 0 || out[0].BaseOffset != 2 || out[0].LogAppendTime != -1 || out[0].LogStartOffset != 0 {
+		t.Fatalf("acks=-1 to partition 2: %+v, want offset 2", out[0])
+	}
+	if err := kerr.ErrorForCode(out[1].ErrorCode); !errors.Is(err, kerr.UnknownTopicOrPartition) || out[1].BaseOffset != -1 {
+		t.Fatalf("partition 9 of 3: %v at %d, want UNKNOWN_TOPIC_OR_PARTITION", err, out[1].BaseOffset)
+	}
+	if out[2].ErrorCode == 0 || out[2].ErrorMessage == nil || out[2].BaseOffset != -1 {
+		t.Fatalf("a broken batch was answered %+v, want an error with its reason", out[2])
+	}
+	if end := logOf(t, c, 0, "pl", 0).Offsets().LogEnd; end != 1 {
+		t.Fatalf("partition 0 ends at %d after its broken batch, want 1 (nothing appended)", end)
+	}
+	if got := batchValues(t, logBytes(t, logOf(t, c, 0, "pl", 2))); strings.Join(got, ",") != "a,b,d" {
+		t.Fatalf("partition 2 holds %q, want a, b, d", got)
+	}
+
+	for _, acks := range []int16{0, 2} {
+		out := make([]kmsg.ProduceResponseTopicPartition, 1)
+		if err := b.ProduceLocal(t.Context(), "pl", acks, time.Second, []kmsg.ProduceRequestTopicPartition{part(1, batchOf(t, "y"))}, out); !errors.Is(err, broker.ErrLocalRequest) {
+			t.Fatalf("acks=%d: %v, want ErrLocalRequest", acks, err)
+		}
+	}
+	if err := b.ProduceLocal(t.Context(), "pl", 1, time.Second, []kmsg.ProduceRequestTopicPartition{part(1, batchOf(t, "y"))}, nil); !errors.Is(err, broker.ErrLocalRequest) {
+		t.Fatalf("no room for the answer: %v, want ErrLocalRequest", err)
+	}
+	if end := logOf(t, c, 0, "pl", 1).Offsets().LogEnd; end != 0 {
+		t.Fatalf("refused calls appended: partition 1 ends at %d", end)
+	}
+	if n := labeledCounter(t, c.Metrics(0), "runnel_broker_local_requests_total", "Produce"); n != 2 {
+		t.Fatalf("local produce requests counted %v, want 2", n)
 	}
 }

@@ -24,9 +24,9 @@
 // With a broker in the gateway's own process (Config.Local, which "runnel
 // dev" sets), a produce without an Idempotency-Key is a function call
 // instead (produce_local.go): the events of the partitions that broker
-// leads go in one ProduceRequest, one batch per partition, that the broker
-// serves as its Kafka listener would (broker.Broker.HandleLocal), with no
-// TCP hop, no franz-go and no goroutine; partitions are chosen as the
+// leads go in one call, one batch per partition, that the broker serves
+// as its Kafka listener would a ProduceRequest (broker.Broker.ProduceLocal),
+// with no TCP hop, no franz-go, no request message and no goroutine; partitions are chosen as the
 // partitioner chooses them and answers mapped by the same table. Events
 // for partitions it does not lead, or that it turns away before appending,
 // go through franz-go; a batch it may have appended is never sent again.

@@ -23,17 +23,15 @@ import (
 // serves them for a connection without SASL: the gateway has checked the
 // caller's token and permissions itself.
 type LocalBroker interface {
-	// HandleLocal serves one Kafka request and returns its response (nil
-	// for a produce with acks=0), as broker.Broker.HandleLocal does.
-	HandleLocal(ctx context.Context, req kmsg.Request) (kmsg.Response, error)
+	// ProduceLocal appends one batch to each of parts' partitions of
+	// topic as a produce request v11 with acks (1 or -1) and timeout
+	// would, and answers parts[i] in out[i] as its ProduceResponse would
+	// (broker.Broker.ProduceLocal).
+	ProduceLocal(ctx context.Context, topic string, acks int16, timeout time.Duration, parts []kmsg.ProduceRequestTopicPartition, out []kmsg.ProduceResponseTopicPartition) error
 	// LocalPartition says whether the broker's metadata knows partition
 	// of topic, the topic's ID, and whether the broker leads it now.
 	LocalPartition(topic string, partition int32) (id [16]byte, leads, known bool)
 }
-
-// localProduceVersion is the Produce version of in-process requests: the
-// highest the broker serves, as franz-go would negotiate.
-const localProduceVersion = 11
 
 // localCompressMin is the batch size from which an in-process batch is
 // offered snappy compression (kept when it is smaller), as franz-go
@@ -54,8 +52,8 @@ type localPart struct {
 type localProduce struct {
 	parts   []localPart
 	batches [][]byte
-	req     kmsg.ProduceRequest
-	rt      [1]kmsg.ProduceRequestTopic
+	sent    []kmsg.ProduceRequestTopicPartition  // the batches of the parts sent
+	answers []kmsg.ProduceResponseTopicPartition // the broker's, by sent
 }
 
 var localProduces = sync.Pool{New: func() any { return new(localProduce) }}
@@ -75,8 +73,9 @@ func (lp *localProduce) release() {
 		}
 		lp.batches[i] = b[:0]
 	}
-	clear(lp.rt[0].Partitions)
-	lp.rt[0].Partitions = lp.rt[0].Partitions[:0]
+	clear(lp.sent)
+	clear(lp.answers)
+	lp.sent, lp.answers = lp.sent[:0], lp.answers[:0]
 	localProduces.Put(lp)
 }
 
@@ -136,20 +135,16 @@ func (b *Backend) produceLocal(ctx context.Context, ts *topicState, acks Acks, e
 		part.recs = append(part.recs, eventRecord(e, now))
 	}
 
-	req := &lp.req
-	*req = kmsg.ProduceRequest{Version: localProduceVersion, Acks: int16(acks), TimeoutMillis: int32(b.cfg.ProduceTimeout.Milliseconds())}
+	wireAcks := int16(acks)
 	if acks == AcksNone {
 		// The append happens within the call whatever acks says; with an
 		// answer, a partition the broker turns away (not its leader) can
 		// go elsewhere instead of being lost, and a refusal is reported.
-		req.Acks = int16(AcksLeader)
+		wireAcks = int16(AcksLeader)
 	}
-	rt := &lp.rt[0]
-	rt.Topic = topic
 	for len(lp.batches) < len(lp.parts) {
 		lp.batches = append(lp.batches, nil)
 	}
-	sent := 0
 	for i := range lp.parts {
 		part := &lp.parts[i]
 		if _, leads, _ := b.cfg.Local.LocalPartition(topic, part.id); !leads {
@@ -161,52 +156,33 @@ func (b *Backend) produceLocal(ctx context.Context, ts *topicState, acks Acks, e
 		if err != nil || len(batch) > int(b.cfg.MaxBatchBytes) {
 			return nil, false, nil
 		}
-		rt.Partitions = append(rt.Partitions, kmsg.ProduceRequestTopicPartition{Partition: part.id, Records: batch})
-		sent++
+		lp.sent = append(lp.sent, kmsg.ProduceRequestTopicPartition{Partition: part.id, Records: batch})
 	}
 	var failed *localPart // the failed part holding the first event in request order
 	var failure error
-	if sent > 0 {
-		req.Topics = lp.rt[:]
-		kresp, err := b.cfg.Local.HandleLocal(ctx, req)
-		if err != nil {
+	if len(lp.sent) > 0 {
+		lp.answers = slices.Grow(lp.answers[:0], len(lp.sent))[:len(lp.sent)]
+		if err := b.cfg.Local.ProduceLocal(ctx, topic, wireAcks, b.cfg.ProduceTimeout, lp.sent, lp.answers); err != nil {
 			return nil, true, apiError(fmt.Errorf("backend: in-process produce: %w", err), topicScope(topic))
 		}
-		resp, _ := kresp.(*kmsg.ProduceResponse)
-		if resp == nil {
-			return nil, true, apiError(fmt.Errorf("backend: in-process produce answered %T", kresp), topicScope(topic))
-		}
 		out = make([]Result, len(events))
-		answered := 0
-		for ti := range resp.Topics {
-			if resp.Topics[ti].Topic != topic {
+		for k := range lp.answers {
+			rp := &lp.answers[k]
+			part := lp.find(lp.sent[k].Partition)
+			if rp.ErrorCode != 0 {
+				kerrv := kerr.ErrorForCode(rp.ErrorCode)
+				if notAppended(kerrv, wireAcks) {
+					part.elsewhere = true
+					continue
+				}
+				if failed == nil || part.indexes[0] < failed.indexes[0] {
+					failed, failure = part, withMessage(kerrv, rp.ErrorMessage)
+				}
 				continue
 			}
-			for pi := range resp.Topics[ti].Partitions {
-				rp := &resp.Topics[ti].Partitions[pi]
-				part := lp.find(rp.Partition)
-				if part == nil || part.elsewhere {
-					continue
-				}
-				answered++
-				if rp.ErrorCode != 0 {
-					kerrv := kerr.ErrorForCode(rp.ErrorCode)
-					if notAppended(kerrv, req.Acks) {
-						part.elsewhere = true
-						continue
-					}
-					if failed == nil || part.indexes[0] < failed.indexes[0] {
-						failed, failure = part, withMessage(kerrv, rp.ErrorMessage)
-					}
-					continue
-				}
-				for j, i := range part.indexes {
-					out[i] = Result{Partition: part.id, Offset: rp.BaseOffset + int64(j), Timestamp: part.recs[j].Timestamp}
-				}
+			for j, i := range part.indexes {
+				out[i] = Result{Partition: part.id, Offset: rp.BaseOffset + int64(j), Timestamp: part.recs[j].Timestamp}
 			}
-		}
-		if answered != sent && failed == nil {
-			return nil, true, apiError(fmt.Errorf("backend: in-process produce answered %d of %d partitions of %s", answered, sent, topic), topicScope(topic))
 		}
 	}
 	if failed != nil {

@@ -271,26 +271,17 @@ type answeringBroker struct {
 	calls atomic.Int32
 }
 
-func (a *answeringBroker) HandleLocal(ctx context.Context, req kmsg.Request) (kmsg.Response, error) {
+func (a *answeringBroker) ProduceLocal(ctx context.Context, topic string, acks int16, timeout time.Duration, parts []kmsg.ProduceRequestTopicPartition, out []kmsg.ProduceResponseTopicPartition) error {
 	a.calls.Add(1)
 	ke := a.fail.Load()
 	if ke == nil {
-		return a.LocalBroker.HandleLocal(ctx, req)
+		return a.LocalBroker.ProduceLocal(ctx, topic, acks, timeout, parts, out)
 	}
-	pr := req.(*kmsg.ProduceRequest)
-	resp := pr.ResponseKind().(*kmsg.ProduceResponse)
-	resp.SetVersion(pr.Version)
-	for _, rt := range pr.Topics {
-		st := kmsg.NewProduceResponseTopic()
-		st.Topic = rt.Topic
-		for _, rp := range rt.Partitions {
-			sp := kmsg.NewProduceResponseTopicPartition()
-			sp.Partition, sp.ErrorCode, sp.BaseOffset = rp.Partition, ke.Code, -1
-			st.Partitions = append(st.Partitions, sp)
-		}
-		resp.Topics = append(resp.Topics, st)
+	for i, rp := range parts {
+		out[i] = kmsg.NewProduceResponseTopicPartition()
+		out[i].Partition, out[i].ErrorCode, out[i].BaseOffset = rp.Partition, ke.Code, -1
 	}
-	return resp, nil
+	return nil
 }
 
 // TestProduceLocalAnswers: what the in-process broker answers decides

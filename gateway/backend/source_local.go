@@ -20,6 +20,9 @@ import (
 // it has these methods.
 type LocalFetcher interface {
 	LocalBroker
+	// HandleLocal serves one Kafka request (here Fetch and ListOffsets)
+	// and returns its response, as broker.Broker.HandleLocal does.
+	HandleLocal(ctx context.Context, req kmsg.Request) (kmsg.Response, error)
 	// WaitLocal returns once the high watermark of the partition is no
 	// longer offset, the broker stops leading it, or ctx ends.
 	WaitLocal(ctx context.Context, topic string, partition int32, offset int64)

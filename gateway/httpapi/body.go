@@ -95,9 +95,18 @@ func (s *Server) needsToken(h *fasthttp.RequestHeader) bool {
 	if string(h.Method()) == fiber.MethodOptions {
 		return false // CORS preflights carry no token
 	}
+	uri := h.RequestURI()
+	if len(uri) > 0 && uri[0] == '/' {
+		// The origin form every client sends: the path is what comes
+		// before the query (or a fragment), as URI.PathOriginal gives it.
+		if i := bytes.IndexAny(uri, "?#"); i >= 0 {
+			uri = uri[:i]
+		}
+		return s.table.needsToken(uri)
+	}
 	u := fasthttp.AcquireURI()
 	defer fasthttp.ReleaseURI(u)
-	if err := u.Parse(nil, h.RequestURI()); err != nil {
+	if err := u.Parse(nil, uri); err != nil {
 		return false // fiber will refuse it; the prefetch is bounded anyway
 	}
 	return s.table.needsToken(u.PathOriginal())
