@@ -19,9 +19,19 @@ import (
 // pure function, safe for concurrent use.
 var keyHasher = kgo.StickyKeyPartitioner(nil).ForTopic("")
 
+// keyRecords carry a key to keyHasher: a record given to an interface
+// method escapes, and a kgo.Record is a few hundred bytes to allocate per
+// keyed event.
+var keyRecords = sync.Pool{New: func() any { return new(kgo.Record) }}
+
 // keyPartition returns the partition of key among n.
 func keyPartition(key []byte, n int32) int32 {
-	return int32(keyHasher.Partition(&kgo.Record{Key: key}, int(n)))
+	r := keyRecords.Get().(*kgo.Record)
+	r.Key = key
+	p := keyHasher.Partition(r, int(n))
+	r.Key = nil
+	keyRecords.Put(r)
+	return int32(p)
 }
 
 // eventPartition returns the partition of e among n, as the partitioner

@@ -250,7 +250,7 @@ func (s *Server) readStream(c *fiber.Ctx, st *bodyState, cl int) ([]byte, error)
 		return nil, err
 	}
 	buf := make([]byte, 0, size)
-	start := time.Now()
+	start := c.Context().Time() // the head's end: fasthttp's clock as the handler began
 	hard := start.Add(s.limits.ReadTimeout)
 	read := func(p []byte) (int, error) {
 		deadline, rated := s.bodyDeadline(start, hard, len(buf))

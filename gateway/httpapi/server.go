@@ -265,7 +265,7 @@ func PrincipalOf(c *fiber.Ctx) *auth.Principal {
 // outer wraps every routed request: CORS, panic recovery, the JSON error
 // body for any error, metrics and the request log.
 func (s *Server) outer(c *fiber.Ctx) (err error) {
-	start := time.Now()
+	start := c.Context().Time() // fasthttp's clock reading as the handler began
 	route := routeUnmatched
 	var sent *apierr.Error
 	defer func() {
