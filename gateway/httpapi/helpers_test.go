@@ -142,6 +142,11 @@ func newHarness(t *testing.T, o harnessOpts) *harness {
 func (h *harness) close() { h.closed.Do(h.shutdown) }
 
 func (h *harness) shutdown() {
+	// Both clients go through http.DefaultTransport, which may hold a
+	// connection it dialed for a request another connection served
+	// first: fasthttp's Shutdown waits 5 s for a connection that never
+	// sent a request (as net/http's does). Closing the idle ones ends it.
+	h.raw.CloseIdleConnections()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if err := h.srv.Shutdown(ctx); err != nil {
