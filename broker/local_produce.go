@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/runnel-dev/runnel/broker/recordbatch"
 )
 
 // localProduceVersion is the Produce version ProduceLocal's batches are
@@ -22,7 +24,9 @@ const localProduceVersion = 11
 // without the request and response messages around it: the per-event cost
 // of a gateway's single-event publish is mostly that wrapping.
 //
-// Each batch is checked as the listener checks a produce's
+// A call holding a transactional batch is refused as a whole, as the
+// listener refuses such a request (Runnel runs no transaction
+// coordinator). Each batch is checked as the listener checks a produce's
 // (validateProduced, min.insync.replicas with acks=-1) before any is
 // appended; the valid ones are appended as leader (partition.appendEach),
 // and with acks=-1 ProduceLocal returns once the high watermark passes
@@ -57,11 +61,26 @@ func (b *Broker) ProduceLocal(ctx context.Context, topic string, acks int16, tim
 	sc := localProduceScratches.Get().(*localProduceScratch)
 	defer sc.release()
 	now := time.Now()
+	transactional := false
 	for i := range parts {
 		rp := &out[i]
 		*rp = kmsg.NewProduceResponseTopicPartition()
 		rp.Partition = parts[i].Partition
 		rp.BaseOffset, rp.LogAppendTime, rp.LogStartOffset = -1, -1, -1
+		if h, err := recordbatch.ParseHeader(parts[i].Records); err == nil && h.IsTransactional() {
+			transactional = true
+		}
+	}
+	if transactional {
+		// Refused as a whole, as the listener refuses such a request
+		// (produceRefusal): nothing of it is appended.
+		for i := range out {
+			b.setProduceError(&out[i], topic, errTransactionsUnsupported)
+		}
+		return nil
+	}
+	for i := range parts {
+		rp := &out[i]
 		p, err := b.partitionFor(topic, parts[i].Partition)
 		if err != nil {
 			b.setProduceError(rp, topic, err)

@@ -231,7 +231,7 @@ func TestHandleLocalManyPartitions(t *testing.T) {
 // partition as a ProduceRequest over the wire would: offsets that continue
 // the log, errors per partition (unknown partition, broken batch) without
 // holding up the others, all in one call; the broker's records read back;
-// what no produce could say (acks 0 or 2, answers not matching parts) is
+// a transactional batch refused with the whole call; what no produce could say (acks 0 or 2, answers not matching parts) is
 // refused with ErrLocalRequest before anything is appended; and each call
 // counts as an in-process Produce.
 func TestProduceLocal(t *testing.T) {
@@ -270,6 +270,19 @@ func TestProduceLocal(t *testing.T) {
 		t.Fatalf("partition 2 holds %q, want a, b, d", got)
 	}
 
+	// A transactional batch refuses the whole call, as the listener
+	// refuses such a request: the plain batch beside it is not appended.
+	txn, err := recordbatch.Build(recordbatch.BuildOptions{Transactional: true, Producer: &recordbatch.Producer{ID: 1}},
+		[]recordbatch.Record{{Value: []byte("t"), Timestamp: time.Now().UnixMilli()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rp := range produce(1, part(1, batchOf(t, "plain")), part(2, txn)) {
+		if rp.ErrorCode != kerr.UnsupportedVersion.Code || rp.ErrorMessage == nil || !strings.Contains(*rp.ErrorMessage, "transactions are not supported") || rp.BaseOffset != -1 {
+			t.Fatalf("beside a transactional batch, partition %d answered %v %v at %d", rp.Partition, kerr.ErrorForCode(rp.ErrorCode), rp.ErrorMessage, rp.BaseOffset)
+		}
+	}
+
 	for _, acks := range []int16{0, 2} {
 		out := make([]kmsg.ProduceResponseTopicPartition, 1)
 		if err := b.ProduceLocal(t.Context(), "pl", acks, time.Second, []kmsg.ProduceRequestTopicPartition{part(1, batchOf(t, "y"))}, out); !errors.Is(err, broker.ErrLocalRequest) {
@@ -282,7 +295,7 @@ func TestProduceLocal(t *testing.T) {
 	if end := logOf(t, c, 0, "pl", 1).Offsets().LogEnd; end != 0 {
 		t.Fatalf("refused calls appended: partition 1 ends at %d", end)
 	}
-	if n := labeledCounter(t, c.Metrics(0), "runnel_broker_local_requests_total", "Produce"); n != 2 {
-		t.Fatalf("local produce requests counted %v, want 2", n)
+	if n := labeledCounter(t, c.Metrics(0), "runnel_broker_local_requests_total", "Produce"); n != 3 {
+		t.Fatalf("local produce requests counted %v, want 3", n)
 	}
 }
