@@ -35,9 +35,10 @@ const localProduceVersion = 11
 // BaseOffset, LogAppendTime (-1 unless the topic stamps LogAppendTime),
 // LogStartOffset, ErrorCode and ErrorMessage, RecordErrors.
 //
-// parts must name distinct partitions; acks is 1 or -1 (an in-process
-// caller wants the answer; acks=0 is its own choice not to wait for one).
-// The records are copied into the log: the caller may reuse them. Like
+// acks is 1 or -1 (an in-process caller wants the answer; acks=0 is its
+// own choice not to wait for one). A batch's header may be corrected in
+// place (its max timestamp, as the listener does) before it is copied into
+// the log; the caller may reuse the records once this returns. Like
 // HandleLocal, it counts in runnel_broker_local_requests_total as a
 // Produce, and a panic becomes an error. Safe for concurrent use.
 func (b *Broker) ProduceLocal(ctx context.Context, topic string, acks int16, timeout time.Duration, parts []kmsg.ProduceRequestTopicPartition, out []kmsg.ProduceResponseTopicPartition) (err error) {
