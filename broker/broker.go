@@ -235,6 +235,14 @@ func (b *Broker) runHousekeeping() {
 // be the older of the two. So a broker that starts before its image has
 // caught up never removes data it has not seen go.
 //
+// Nor does it lead before then: until this process has registered, the
+// image's leadership of this broker is its previous incarnation's, which
+// the controller takes away at registration (a restarted process cannot
+// vouch for what its predecessor acknowledged) and gives back at a new
+// epoch. Kafka's broker serves no client before it is registered and
+// unfenced; this one answers NOT_LEADER_OR_FOLLOWER for those partitions
+// meanwhile (registeredLeadership).
+//
 // Nothing that touches the disk runs under mu: under it reconcile only takes
 // partitions that go out of parts (so no request finds them any more) and,
 // at the end, puts the opened ones in. Closing logs, renaming directories,
@@ -244,6 +252,12 @@ func (b *Broker) runHousekeeping() {
 func (b *Broker) reconcile(img *metadata.Image) {
 	b.reconcileMu.Lock()
 	defer b.reconcileMu.Unlock()
+	registered := false
+	select {
+	case <-b.member.CaughtUp():
+		registered = true
+	default:
+	}
 	type wanted struct {
 		t  *metadata.Topic
 		mp metadata.Partition
@@ -302,14 +316,14 @@ func (b *Broker) reconcile(img *metadata.Image) {
 				b.log.Error("apply topic config", "partition", k.p.tp.String(), "error", err)
 			}
 		}
-		k.p.setState(b.cfg.BrokerID, k.t.Config, k.mp)
+		k.p.setState(b.cfg.BrokerID, k.t.Config, registeredLeadership(k.mp, b.cfg.BrokerID, registered))
 	}
 	opened := make([]*partition, len(open))
 	errs := make([]error, len(open))
 	for i, w := range open {
 		tp := commitlog.TopicPartition{Topic: w.t.Name, Partition: w.mp.Index}
 		if opened[i], errs[i] = b.openPartition(tp, w.t); errs[i] == nil {
-			opened[i].setState(b.cfg.BrokerID, w.t.Config, w.mp)
+			opened[i].setState(b.cfg.BrokerID, w.t.Config, registeredLeadership(w.mp, b.cfg.BrokerID, registered))
 		}
 	}
 
@@ -367,6 +381,16 @@ func (b *Broker) remove(p *partition, why string) {
 // errWaitForMetadata means a partition directory belongs to another topic id
 // than the image's, and the image has not caught up yet: the directory may be
 // the newer one. The partition is tried again once the member has caught up.
+// registeredLeadership is mp as this broker may act on it: before this
+// process has registered (registered false), a leadership of self is not
+// its own yet, so mp comes back leaderless (reconcile).
+func registeredLeadership(mp metadata.Partition, self int32, registered bool) metadata.Partition {
+	if !registered && mp.Leader == self {
+		mp.Leader = metadata.NoLeader
+	}
+	return mp
+}
+
 var errWaitForMetadata = errors.New("partition directory belongs to another topic id; waiting for the metadata to catch up")
 
 // openPartition opens the log of tp for topic t: it checks the directory's
