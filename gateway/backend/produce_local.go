@@ -135,12 +135,12 @@ func (b *Backend) produceLocal(ctx context.Context, ts *topicState, acks Acks, e
 		part.recs = append(part.recs, eventRecord(e, now))
 	}
 
-	wireAcks := int16(acks)
+	callAcks := int16(acks)
 	if acks == AcksNone {
 		// The append happens within the call whatever acks says; with an
 		// answer, a partition the broker turns away (not its leader) can
 		// go elsewhere instead of being lost, and a refusal is reported.
-		wireAcks = int16(AcksLeader)
+		callAcks = int16(AcksLeader)
 	}
 	for len(lp.batches) < len(lp.parts) {
 		lp.batches = append(lp.batches, nil)
@@ -162,7 +162,7 @@ func (b *Backend) produceLocal(ctx context.Context, ts *topicState, acks Acks, e
 	var failure error
 	if len(lp.sent) > 0 {
 		lp.answers = slices.Grow(lp.answers[:0], len(lp.sent))[:len(lp.sent)]
-		if err := b.cfg.Local.ProduceLocal(ctx, topic, wireAcks, b.cfg.ProduceTimeout, lp.sent, lp.answers); err != nil {
+		if err := b.cfg.Local.ProduceLocal(ctx, topic, callAcks, b.cfg.ProduceTimeout, lp.sent, lp.answers); err != nil {
 			return nil, true, apiError(fmt.Errorf("backend: in-process produce: %w", err), topicScope(topic))
 		}
 		out = make([]Result, len(events))
@@ -171,7 +171,7 @@ func (b *Backend) produceLocal(ctx context.Context, ts *topicState, acks Acks, e
 			part := lp.find(lp.sent[k].Partition)
 			if rp.ErrorCode != 0 {
 				kerrv := kerr.ErrorForCode(rp.ErrorCode)
-				if notAppended(kerrv, wireAcks) {
+				if notAppended(kerrv, callAcks) {
 					part.elsewhere = true
 					continue
 				}
