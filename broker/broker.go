@@ -378,9 +378,6 @@ func (b *Broker) remove(p *partition, why string) {
 	b.log.Info("deleted partition: directory renamed aside, removed after the file delete delay", "partition", p.tp.String(), "reason", why, "renamed_to", name, "delay", b.cfg.FileDeleteDelay)
 }
 
-// errWaitForMetadata means a partition directory belongs to another topic id
-// than the image's, and the image has not caught up yet: the directory may be
-// the newer one. The partition is tried again once the member has caught up.
 // registeredLeadership is mp as this broker may act on it: before this
 // process has registered (registered false), a leadership of self is not
 // its own yet, so mp comes back leaderless (reconcile).
@@ -391,6 +388,9 @@ func registeredLeadership(mp metadata.Partition, self int32, registered bool) me
 	return mp
 }
 
+// errWaitForMetadata means a partition directory belongs to another topic id
+// than the image's, and the image has not caught up yet: the directory may be
+// the newer one. The partition is tried again once the member has caught up.
 var errWaitForMetadata = errors.New("partition directory belongs to another topic id; waiting for the metadata to catch up")
 
 // openPartition opens the log of tp for topic t: it checks the directory's

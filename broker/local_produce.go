@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kmsg"
-
-	"github.com/runnel-dev/runnel/broker/recordbatch"
 )
 
 // localProduceVersion is the Produce version ProduceLocal's batches are
@@ -62,57 +60,27 @@ func (b *Broker) ProduceLocal(ctx context.Context, topic string, acks int16, tim
 	sc := localProduceScratches.Get().(*localProduceScratch)
 	defer sc.release()
 	now := time.Now()
-	transactional := false
-	for i := range parts {
-		rp := &out[i]
-		*rp = kmsg.NewProduceResponseTopicPartition()
-		rp.Partition = parts[i].Partition
-		rp.BaseOffset, rp.LogAppendTime, rp.LogStartOffset = -1, -1, -1
-		if h, err := recordbatch.ParseHeader(parts[i].Records); err == nil && h.IsTransactional() {
-			transactional = true
-		}
-	}
-	if transactional {
+	if transactionalIn(parts) {
 		// Refused as a whole, as the listener refuses such a request
 		// (produceRefusal): nothing of it is appended.
 		for i := range out {
+			out[i] = unansweredPartition(parts[i].Partition)
 			b.setProduceError(&out[i], topic, errTransactionsUnsupported)
 		}
 		return nil
 	}
 	for i := range parts {
-		rp := &out[i]
-		p, err := b.partitionFor(topic, parts[i].Partition)
-		if err != nil {
-			b.setProduceError(rp, topic, err)
-			continue
+		if p, batch := b.checkProduced(&out[i], topic, &parts[i], localProduceVersion, acks, now); p != nil {
+			sc.parts = append(sc.parts, p)
+			sc.answers = append(sc.answers, &out[i])
+			sc.batches = append(sc.batches, batch)
 		}
-		batch, err := p.validateProduced(parts[i].Records, localProduceVersion, now)
-		if err == nil && acks == -1 {
-			err = p.checkMinISR()
-		}
-		if err != nil {
-			b.setProduceError(rp, topic, err)
-			continue
-		}
-		sc.parts = append(sc.parts, p)
-		sc.answers = append(sc.answers, rp)
-		sc.batches = append(sc.batches, batch)
 	}
 	for k, p := range sc.parts {
-		rp, o := sc.answers[k], &sc.outcome[0]
-		*o = appendOutcome{}
+		sc.outcome[0] = appendOutcome{}
 		logAppendTime := p.appendEach(sc.batches[k:k+1], sc.outcome[:])
-		rp.LogStartOffset = p.log.Offsets().LogStart
-		if o.err != nil {
-			b.setProduceError(rp, topic, o.err)
-			continue
-		}
-		rp.BaseOffset = o.firstOffset
-		if !o.dup {
-			rp.LogAppendTime = logAppendTime
-		}
-		if acks == -1 && !unsafeAcksAtAppend {
+		rp, o := sc.answers[k], sc.outcome[0]
+		if b.answerAppend(rp, topic, o, logAppendTime, p.log.Offsets().LogStart) && acks == -1 && !unsafeAcksAtAppend {
 			sc.waits = append(sc.waits, produceWait{p, o.lastOffset, o.leaderEpoch, rp})
 		}
 	}

@@ -78,22 +78,10 @@ func (b *Broker) handleProduces(ctx context.Context, reqs []*kafkaserver.Request
 			*rt = kmsg.NewProduceResponseTopic()
 			rt.Topic = t.Topic
 			rt.Partitions = make([]kmsg.ProduceResponseTopicPartition, len(t.Partitions))
-			for pi, tp := range t.Partitions {
+			for pi := range t.Partitions {
 				rp := &rt.Partitions[pi]
-				*rp = kmsg.NewProduceResponseTopicPartition()
-				rp.Partition = tp.Partition
-				rp.BaseOffset, rp.LogAppendTime, rp.LogStartOffset = -1, -1, -1
-				p, err := b.partitionFor(t.Topic, tp.Partition)
-				if err != nil {
-					b.setProduceError(rp, t.Topic, err)
-					continue
-				}
-				batch, err := p.validateProduced(tp.Records, req.Version, now)
-				if err == nil && req.Acks == -1 {
-					err = p.checkMinISR()
-				}
-				if err != nil {
-					b.setProduceError(rp, t.Topic, err)
+				p, batch := b.checkProduced(rp, t.Topic, &t.Partitions[pi], req.Version, req.Acks, now)
+				if p == nil {
 					continue
 				}
 				g := sc.group(p)
@@ -121,22 +109,14 @@ func (b *Broker) handleProduces(ctx context.Context, reqs []*kafkaserver.Request
 		logStart := g.p.log.Offsets().LogStart
 		for k, ti := range g.targets {
 			t, o := &targets[ti], outcomes[k]
-			if o.err != nil {
-				b.setProduceError(t.rp, t.topic, o.err)
-				// Kafka gives the log start with a refusal, so that a
-				// producer told UNKNOWN_PRODUCER_ID can see whether
-				// retention removed its batches. That error and the
-				// log start came with produce v5; an older client gets
-				// the error it knows for the same case.
-				t.rp.LogStartOffset = logStart
+			if !b.answerAppend(t.rp, t.topic, o, logAppendTime, logStart) {
+				// UNKNOWN_PRODUCER_ID and the log start with it came
+				// with produce v5; an older client gets the error it
+				// knows for the same case.
 				if t.rp.ErrorCode == kerr.UnknownProducerID.Code && reqs[t.req].Msg.GetVersion() < 5 {
 					t.rp.ErrorCode = kerr.OutOfOrderSequenceNumber.Code
 				}
 				continue
-			}
-			t.rp.BaseOffset, t.rp.LogAppendTime, t.rp.LogStartOffset = o.firstOffset, -1, logStart
-			if !o.dup {
-				t.rp.LogAppendTime = logAppendTime
 			}
 			if reqs[t.req].Msg.(*kmsg.ProduceRequest).Acks == -1 && !unsafeAcksAtAppend {
 				if waits == nil {
@@ -168,6 +148,58 @@ func (b *Broker) handleProduces(ctx context.Context, reqs []*kafkaserver.Request
 			out[i].Response = &kafkaserver.Response{Msg: resp}
 		}
 	}
+}
+
+// checkProduced starts rp, the answer for tp of topic, and checks tp's
+// records as a produce of version with acks has them checked before
+// anything is appended: the partition's leader state, the batch itself
+// (validateProduced) and, for acks=-1, min.insync.replicas. It returns the
+// partition and the batch to append, or a nil partition with the refusal
+// set in rp.
+func (b *Broker) checkProduced(rp *kmsg.ProduceResponseTopicPartition, topic string, tp *kmsg.ProduceRequestTopicPartition, version, acks int16, now time.Time) (*partition, producedBatch) {
+	*rp = unansweredPartition(tp.Partition)
+	p, err := b.partitionFor(topic, tp.Partition)
+	if err != nil {
+		b.setProduceError(rp, topic, err)
+		return nil, producedBatch{}
+	}
+	batch, err := p.validateProduced(tp.Records, version, now)
+	if err == nil && acks == -1 {
+		err = p.checkMinISR()
+	}
+	if err != nil {
+		b.setProduceError(rp, topic, err)
+		return nil, producedBatch{}
+	}
+	return p, batch
+}
+
+// unansweredPartition is the answer for partition before anything is
+// known: no offsets, no error.
+func unansweredPartition(partition int32) kmsg.ProduceResponseTopicPartition {
+	rp := kmsg.NewProduceResponseTopicPartition()
+	rp.Partition = partition
+	rp.BaseOffset, rp.LogAppendTime, rp.LogStartOffset = -1, -1, -1
+	return rp
+}
+
+// answerAppend fills rp with o, the outcome of appending its batch to a
+// log that starts at logStart, logAppendTime the broker's stamp (-1 when
+// the topic keeps create times), and reports whether the batch is in the
+// log (written now, or a retry of one written before). A refusal carries
+// the log start too, as Kafka's does, so that a producer told
+// UNKNOWN_PRODUCER_ID can see whether retention removed its batches.
+func (b *Broker) answerAppend(rp *kmsg.ProduceResponseTopicPartition, topic string, o appendOutcome, logAppendTime, logStart int64) bool {
+	rp.LogStartOffset = logStart
+	if o.err != nil {
+		b.setProduceError(rp, topic, o.err)
+		return false
+	}
+	rp.BaseOffset, rp.LogAppendTime = o.firstOffset, -1
+	if !o.dup {
+		rp.LogAppendTime = logAppendTime
+	}
+	return true
 }
 
 // produceScratch is handleProduces' working state, pooled: a produce of a

@@ -79,10 +79,19 @@ func (p *partition) validateProduced(records []byte, version int16, now time.Tim
 // (errTransactionsUnsupported).
 func hasTransactionalRecords(req *kmsg.ProduceRequest) bool {
 	for _, t := range req.Topics {
-		for _, p := range t.Partitions {
-			if h, err := recordbatch.ParseHeader(p.Records); err == nil && h.IsTransactional() {
-				return true
-			}
+		if transactionalIn(t.Partitions) {
+			return true
+		}
+	}
+	return false
+}
+
+// transactionalIn reports whether any of parts starts with a transactional
+// batch.
+func transactionalIn(parts []kmsg.ProduceRequestTopicPartition) bool {
+	for _, p := range parts {
+		if h, err := recordbatch.ParseHeader(p.Records); err == nil && h.IsTransactional() {
+			return true
 		}
 	}
 	return false

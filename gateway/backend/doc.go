@@ -26,10 +26,11 @@
 // instead (produce_local.go): the events of the partitions that broker
 // leads go in one call, one batch per partition, that the broker serves
 // as its Kafka listener would a ProduceRequest (broker.Broker.ProduceLocal),
-// with no TCP hop, no franz-go, no request message and no goroutine; partitions are chosen as the
-// partitioner chooses them and answers mapped by the same table. Events
-// for partitions it does not lead, or that it turns away before appending,
-// go through franz-go; a batch it may have appended is never sent again.
+// with no TCP hop, no franz-go, no request message and no goroutine;
+// partitions are chosen as the partitioner chooses them and answers mapped
+// by the same table. Events for partitions it does not lead, or that it
+// turns away before appending, go through franz-go; a batch it may have
+// appended is never sent again.
 //
 // A produce with an Idempotency-Key takes another path, described in
 // idempotent.go: one uncompressed batch per partition, tagged with the key,
