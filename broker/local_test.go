@@ -231,9 +231,10 @@ func TestHandleLocalManyPartitions(t *testing.T) {
 // partition as a ProduceRequest over the wire would: offsets that continue
 // the log, errors per partition (unknown partition, broken batch) without
 // holding up the others, all in one call; the broker's records read back;
-// a transactional batch refused with the whole call; what no produce could say (acks 0 or 2, answers not matching parts) is
-// refused with ErrLocalRequest before anything is appended; and each call
-// counts as an in-process Produce.
+// a transactional batch refused with the whole call; what no produce could
+// say (acks 0 or 2, answers not matching parts) is refused with
+// ErrLocalRequest before anything is appended; and each call counts as an
+// in-process Produce.
 func TestProduceLocal(t *testing.T) {
 	c := brokertest.Start(t, 1, brokertest.Options{})
 	c.CreateTopic("pl", 3, nil)

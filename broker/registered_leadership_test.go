@@ -16,9 +16,9 @@ import (
 // registered; the controller then takes the leadership away and gives it
 // back at a new epoch. Meanwhile the broker must not act as leader (Kafka's
 // serves no client before it is registered and unfenced): in-process
-// produces are refused and nothing is appended.
-// Once registered it leads at the new epoch, and the records appended
-// before the restart are all there.
+// produces are refused and nothing is appended. Once registered it leads
+// at the new epoch, and the records appended before the restart are all
+// there.
 func TestRestartedBrokerLeadsOnceRegistered(t *testing.T) {
 	c := brokertest.Start(t, 1, brokertest.Options{})
 	c.CreateTopic("reg", 1, nil)
