@@ -75,7 +75,7 @@ func benchCommand() *command {
 		help: `Load a running gateway through its public API and report rates, latencies and
 CPU. Start one with "runnel dev" and pass the admin token it prints; pass
 --server-pid to include the gateway's CPU time.`,
-		subs: []*command{benchProduceCommand(), benchLatencyCommand(), benchFanoutCommand()},
+		subs: []*command{benchProduceCommand(), benchLatencyCommand(), benchFanoutCommand(), benchFloorCommand()},
 	}
 }
 

@@ -1,0 +1,117 @@
+package loadgen
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp"
+)
+
+// Router is how a Floor server routes its requests.
+type Router string
+
+const (
+	// BareRouter answers from a plain fasthttp handler.
+	BareRouter Router = "fasthttp"
+	// FiberRouter answers through a fiber app with one middleware, as
+	// the gateway routes.
+	FiberRouter Router = "fiber"
+)
+
+// ParseRouter returns the router named s: "fasthttp" or "fiber".
+func ParseRouter(s string) (Router, error) {
+	switch r := Router(s); r {
+	case BareRouter, FiberRouter:
+		return r, nil
+	}
+	return "", fmt.Errorf("router %q: want fasthttp or fiber", s)
+}
+
+// Floor timeouts: the gateway's defaults (gateway/httpapi), so that the
+// floor sets the same socket deadlines per request.
+const (
+	floorHeadTimeout  = 10 * time.Second
+	floorWriteTimeout = 30 * time.Second
+	floorIdleTimeout  = 2 * time.Minute
+)
+
+// floorAnswer is what a Floor server answers a produce with: the size and
+// shape of a gateway's answer to a single event.
+var floorAnswer = []byte(`{"results":[{"partition":0,"offset":123456,"timestamp":1796341724049}]}`)
+
+// ServeFloor serves HTTP on ln that does no work, until ctx ends: the
+// floor under a gateway's produce on the same machine. It answers
+// POST /v1/topics with 409 (so "runnel bench produce" finds its topic)
+// and POST /v1/topics/{topic}/events with a fixed answer of a gateway's
+// size, reading the body and checking nothing; anything else is a 404.
+// What "runnel bench produce" measures against it is what HTTP alone
+// costs the server and the client.
+func ServeFloor(ctx context.Context, ln net.Listener, r Router) error {
+	var handler fasthttp.RequestHandler
+	switch r {
+	case BareRouter:
+		handler = floorHandler
+	case FiberRouter:
+		handler = floorFiber().Handler()
+	default:
+		return fmt.Errorf("floor: unknown router %q", r)
+	}
+	srv := &fasthttp.Server{
+		Handler:      handler,
+		ReadTimeout:  floorHeadTimeout,
+		WriteTimeout: floorWriteTimeout,
+		IdleTimeout:  floorIdleTimeout,
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(ln) }()
+	select {
+	case err := <-done:
+		return fmt.Errorf("floor: serve: %w", err)
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := srv.ShutdownWithContext(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("floor: shut down: %w", err)
+	}
+	return nil
+}
+
+func floorHandler(c *fasthttp.RequestCtx) {
+	path := c.Path()
+	switch {
+	case !c.IsPost():
+		c.SetStatusCode(fasthttp.StatusNotFound)
+	case string(path) == "/v1/topics":
+		c.SetStatusCode(fasthttp.StatusConflict)
+	case bytes.HasPrefix(path, []byte("/v1/topics/")) && bytes.HasSuffix(path, []byte("/events")):
+		c.SetContentType(fiber.MIMEApplicationJSON)
+		c.SetBody(floorAnswer)
+	default:
+		c.SetStatusCode(fasthttp.StatusNotFound)
+	}
+}
+
+// floorFiber is the fiber app of a FiberRouter floor: the gateway's
+// router, one middleware that reads the clock around the handler as the
+// gateway's does, and a handler that answers.
+func floorFiber() *fiber.App {
+	app := fiber.New(fiber.Config{DisableStartupMessage: true, CaseSensitive: true})
+	app.Use(func(c *fiber.Ctx) error {
+		start := time.Now()
+		err := c.Next()
+		_ = time.Since(start)
+		return err
+	})
+	app.Post("/v1/topics", func(c *fiber.Ctx) error { return c.SendStatus(fiber.StatusConflict) })
+	app.Post("/v1/topics/:topic/events", func(c *fiber.Ctx) error {
+		c.Set(fiber.HeaderContentType, fiber.MIMEApplicationJSON)
+		return c.Send(floorAnswer)
+	})
+	return app
+}
