@@ -10,6 +10,8 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/valyala/fasthttp"
+
+	"github.com/runnel-dev/runnel/gateway/httpapi"
 )
 
 // Router is how a Floor server routes its requests.
@@ -32,14 +34,6 @@ func ParseRouter(s string) (Router, error) {
 	return "", fmt.Errorf("router %q: want fasthttp or fiber", s)
 }
 
-// Floor timeouts: the gateway's defaults (gateway/httpapi), so that the
-// floor sets the same socket deadlines per request.
-const (
-	floorHeadTimeout  = 10 * time.Second
-	floorWriteTimeout = 30 * time.Second
-	floorIdleTimeout  = 2 * time.Minute
-)
-
 // floorAnswer is what a Floor server answers a produce with: the size and
 // shape of a gateway's answer to a single event.
 var floorAnswer = []byte(`{"results":[{"partition":0,"offset":123456,"timestamp":1796341724049}]}`)
@@ -61,11 +55,13 @@ func ServeFloor(ctx context.Context, ln net.Listener, r Router) error {
 	default:
 		return fmt.Errorf("floor: unknown router %q", r)
 	}
+	// The gateway's default timeouts: the same socket deadlines per
+	// request as its server sets.
 	srv := &fasthttp.Server{
 		Handler:      handler,
-		ReadTimeout:  floorHeadTimeout,
-		WriteTimeout: floorWriteTimeout,
-		IdleTimeout:  floorIdleTimeout,
+		ReadTimeout:  httpapi.DefaultHeadTimeout,
+		WriteTimeout: httpapi.DefaultWriteTimeout,
+		IdleTimeout:  httpapi.DefaultIdleTimeout,
 	}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ln) }()
