@@ -149,18 +149,24 @@ func (tc *tieredCluster) checkRemote(t *testing.T, i int, store tiering.Store) {
 }
 
 // checkOneCopyPerRange: the recorded remote segments start at 0 and follow
-// each other without gap or overlap.
+// each other without a gap, and none is recorded twice. One may begin
+// inside the one before it only when a newer leader uploaded it and it
+// ends past it: a new leader's segments need not end where the old
+// leader's did, and it uploads the first that ends past the remote end
+// (tierUploader.nextSegment), as Kafka's RemoteLogManager does.
 func checkOneCopyPerRange(t *testing.T, p metadata.Partition) {
 	t.Helper()
 	if len(p.RemoteSegments) == 0 {
 		t.Fatal("no remote segments recorded")
 	}
-	next := int64(0)
+	next, epoch := int64(0), int32(-1)
 	for _, rs := range p.RemoteSegments {
-		if rs.BaseOffset != next || rs.EndOffset < rs.BaseOffset {
-			t.Fatalf("remote segment [%d,%d] (%s) after offset %d: ranges %v", rs.BaseOffset, rs.EndOffset, rs.ObjectKey, next-1, p.RemoteSegments)
+		straddles := rs.BaseOffset < next && rs.LeaderEpoch > epoch && rs.EndOffset >= next
+		if (rs.BaseOffset != next && !straddles) || rs.EndOffset < rs.BaseOffset || rs.LeaderEpoch < epoch {
+			t.Fatalf("remote segment [%d,%d] epoch %d (%s) after offset %d at epoch %d: ranges %v",
+				rs.BaseOffset, rs.EndOffset, rs.LeaderEpoch, rs.ObjectKey, next-1, epoch, p.RemoteSegments)
 		}
-		next = rs.EndOffset + 1
+		next, epoch = rs.EndOffset+1, rs.LeaderEpoch
 	}
 }
 

@@ -14,7 +14,7 @@ import (
 	"github.com/runnel-dev/runnel/gateway/httpapi"
 )
 
-// Router is how a Floor server routes its requests.
+// Router is how a floor server (ServeFloor) routes its requests.
 type Router string
 
 const (
@@ -34,7 +34,7 @@ func ParseRouter(s string) (Router, error) {
 	return "", fmt.Errorf("router %q: want fasthttp or fiber", s)
 }
 
-// floorAnswer is what a Floor server answers a produce with: the size and
+// floorAnswer is what a floor server answers a produce with: the size and
 // shape of a gateway's answer to a single event.
 var floorAnswer = []byte(`{"results":[{"partition":0,"offset":123456,"timestamp":1796341724049}]}`)
 
@@ -42,7 +42,8 @@ var floorAnswer = []byte(`{"results":[{"partition":0,"offset":123456,"timestamp"
 // floor under a gateway's produce on the same machine. It answers
 // POST /v1/topics with 409 (so "runnel bench produce" finds its topic)
 // and POST /v1/topics/{topic}/events with a fixed answer of a gateway's
-// size, reading the body and checking nothing; anything else is a 404.
+// size, reading the body and checking nothing; anything else is refused
+// (404, or fiber's 405 for another method of a served path).
 // What "runnel bench produce" measures against it is what HTTP alone
 // costs the server and the client.
 func ServeFloor(ctx context.Context, ln net.Listener, r Router) error {
