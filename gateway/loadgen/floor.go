@@ -3,7 +3,6 @@ package loadgen
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"time"
@@ -73,20 +72,19 @@ func ServeFloor(ctx context.Context, ln net.Listener, r Router) error {
 	}
 	sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := srv.ShutdownWithContext(sctx); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+	if err := srv.ShutdownWithContext(sctx); err != nil {
 		return fmt.Errorf("floor: shut down: %w", err)
 	}
 	return nil
 }
 
+// floorHandler is the BareRouter floor's handler.
 func floorHandler(c *fasthttp.RequestCtx) {
 	path := c.Path()
 	switch {
-	case !c.IsPost():
-		c.SetStatusCode(fasthttp.StatusNotFound)
-	case string(path) == "/v1/topics":
+	case c.IsPost() && string(path) == "/v1/topics":
 		c.SetStatusCode(fasthttp.StatusConflict)
-	case bytes.HasPrefix(path, []byte("/v1/topics/")) && bytes.HasSuffix(path, []byte("/events")):
+	case c.IsPost() && bytes.HasPrefix(path, []byte("/v1/topics/")) && bytes.HasSuffix(path, []byte("/events")):
 		c.SetContentType(fiber.MIMEApplicationJSON)
 		c.SetBody(floorAnswer)
 	default:
